@@ -1,0 +1,60 @@
+"""One experiment: details, series, images, and manual control."""
+
+from __future__ import annotations
+
+from litestar import Controller, MediaType, Response, delete, get, post
+from litestar.params import Parameter
+
+from backend.api.deps import BackendDep, UserDep
+from backend.services import experiments
+from shared.api import ExperimentDetail, ExperimentRow
+
+
+class ExperimentController(Controller):
+    """``/api/experiments/{id}``."""
+
+    path = "/api/experiments/{experiment_id:int}"
+
+    @get()
+    async def detail(
+        self, experiment_id: int, backend: BackendDep, user: UserDep
+    ) -> ExperimentDetail:
+        """The experiment row plus its series names and images."""
+        return await experiments.detail(backend.reader, user, experiment_id)
+
+    @get("/series")
+    async def series(
+        self,
+        experiment_id: int,
+        backend: BackendDep,
+        user: UserDep,
+        names: str | None = None,
+        max_points: int | None = Parameter(default=None, query="max_points"),
+    ) -> dict[str, list[tuple[int, object]]]:
+        """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled."""
+        wanted = [n for n in (names or "").split(",") if n] or None
+        return await experiments.series(backend.reader, user, experiment_id, wanted, max_points)
+
+    @get("/images/{path:path}", media_type="image/png")
+    async def image(
+        self, experiment_id: int, path: str, backend: BackendDep, user: UserDep
+    ) -> Response[bytes]:
+        """The latest PNG stored under ``path``."""
+        png = await experiments.image(backend.reader, user, experiment_id, path.lstrip("/"))
+        return Response(png, media_type="image/png")
+
+    @delete()
+    async def remove(self, experiment_id: int, backend: BackendDep, user: UserDep) -> None:
+        """Delete the experiment with its series and images."""
+        await backend.writer.submit(experiments.delete_job(user, experiment_id))
+
+    @post("/fail", status_code=200, media_type=MediaType.JSON)
+    async def mark_failed(
+        self, experiment_id: int, backend: BackendDep, user: UserDep
+    ) -> ExperimentRow:
+        """Mark the experiment Failed by hand (for runs that died without a trace)."""
+        return await backend.writer.submit(
+            experiments.mark_failed_job(
+                user, experiment_id, f"marked failed by {user.username}", backend.clock
+            )
+        )

@@ -1,0 +1,47 @@
+"""Projects, their members and their experiment lists."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+
+from backend.api.deps import BackendDep, UserDep
+from backend.db import repository
+from backend.services import experiments, projects
+from shared.api import ExperimentRow, MemberAdd, ProjectCreate, ProjectRow
+
+
+class ProjectController(Controller):
+    """``/api/projects``."""
+
+    path = "/api/projects"
+
+    @get()
+    async def list_projects(self, backend: BackendDep, user: UserDep) -> list[ProjectRow]:
+        """Projects the user is a member of, with experiment and running counts."""
+        return await repository.projects_of(backend.reader, user.user_id)
+
+    @post(status_code=201)
+    async def create(self, data: ProjectCreate, backend: BackendDep, user: UserDep) -> ProjectRow:
+        """Create a project for a Git repository (and optional monorepo subdir)."""
+        return await backend.writer.submit(
+            projects.create_job(user.user_id, data.name, data.repo_url, data.subdir)
+        )
+
+    @delete("/{project_id:int}")
+    async def remove(self, project_id: int, backend: BackendDep, user: UserDep) -> None:
+        """Delete a project (its experiments stay with their posters)."""
+        await backend.writer.submit(projects.delete_job(user, project_id))
+
+    @post("/{project_id:int}/members", status_code=200)
+    async def add_member(
+        self, project_id: int, data: MemberAdd, backend: BackendDep, user: UserDep
+    ) -> ProjectRow:
+        """Add a user to the project."""
+        return await backend.writer.submit(projects.add_member_job(user, project_id, data.username))
+
+    @get("/{project_id:int}/experiments")
+    async def list_experiments(
+        self, project_id: int, backend: BackendDep, user: UserDep, status: str | None = None
+    ) -> list[ExperimentRow]:
+        """Experiments of the project with flattened metrics and params."""
+        return await experiments.list_rows(backend.reader, user, project_id, status)

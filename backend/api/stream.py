@@ -1,0 +1,59 @@
+"""Server-sent event streams: one project, or every project of the user."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get
+from litestar.response import ServerSentEvent
+
+from backend.api.deps import BackendDep, UserDep
+from backend.db import repository
+from backend.services import broadcast, projects
+from backend.services.errors import InvalidInput
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput("Last-Event-ID must be the integer id of an event.") from None
+
+
+class StreamController(Controller):
+    """``text/event-stream`` endpoints (SPEC §5.4)."""
+
+    @get("/api/projects/{project_id:int}/events")
+    async def project_events(
+        self, project_id: int, request: Request, backend: BackendDep, user: UserDep
+    ) -> ServerSentEvent:
+        """Experiment, points, deleted, project and reset events of one project."""
+        scope = await projects.scope_for(backend.reader, user, project_id)
+        return self._stream(request, backend, broadcast.ProjectFilter(scope))
+
+    @get("/api/events")
+    async def all_events(
+        self, request: Request, backend: BackendDep, user: UserDep
+    ) -> ServerSentEvent:
+        """The same events for every project the user can see, plus ``project`` rows."""
+        scopes = await repository.project_scopes_of(backend.reader, user.user_id)
+        event_filter = broadcast.UserFilter(user.user_id, {s.id: s for s in scopes})
+        return self._stream(request, backend, event_filter)
+
+    @staticmethod
+    def _stream(
+        request: Request, backend: BackendDep, event_filter: broadcast.EventFilter
+    ) -> ServerSentEvent:
+        last = _last_event_id(request)
+        return ServerSentEvent(
+            broadcast.stream(
+                db=backend.reader,
+                channels=backend.channels,
+                event_filter=event_filter,
+                last_event_id=last,
+                heartbeat=backend.settings.heartbeat,
+                backlog=backend.settings.subscriber_backlog,
+            ),
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )

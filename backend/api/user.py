@@ -1,0 +1,60 @@
+"""The logged-in user's profile: tokens and password."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Controller, delete, get, post
+
+from backend.api.deps import BackendDep, UserDep
+from backend.db import repository
+from backend.services import accounts
+from backend.services.errors import NotAuthenticated
+from shared.api import NewToken, PasswordChange, UserInfo
+
+
+class UserController(Controller):
+    """``/api/user``: profile token, client tokens, password."""
+
+    path = "/api/user"
+
+    @get()
+    async def me(self, backend: BackendDep, user: UserDep) -> UserInfo:
+        """The user with their profile token metadata and client tokens."""
+        tokens = await repository.user_tokens(backend.reader, user.user_id)
+        profile = next((t for t in tokens if t.kind == "profile"), None)
+        return UserInfo(
+            username=user.username,
+            is_admin=user.is_admin,
+            profile_token=profile,
+            client_tokens=[t for t in tokens if t.kind == "client"],
+        )
+
+    @post("/token", status_code=200)
+    async def generate_token(self, backend: BackendDep, user: UserDep) -> NewToken:
+        """Generate the profile token, or regenerate it (the old one stops working at once)."""
+        return await backend.writer.submit(accounts.profile_token_job(user.user_id))
+
+    @delete("/token")
+    async def delete_token(self, backend: BackendDep, user: UserDep) -> None:
+        """Delete the profile token."""
+        await backend.writer.submit(accounts.delete_profile_token_job(user.user_id))
+
+    @delete("/tokens/{token_id:int}")
+    async def delete_client_token(self, token_id: int, backend: BackendDep, user: UserDep) -> None:
+        """Revoke one client token (from device login)."""
+        await backend.writer.submit(accounts.delete_client_token_job(user.user_id, token_id))
+
+    @post("/password", status_code=204)
+    async def change_password(
+        self, data: PasswordChange, backend: BackendDep, user: UserDep
+    ) -> None:
+        """Change the password; other sessions end; ``reset_tokens`` drops every token too."""
+        stored = await repository.user_by_id(backend.reader, user.user_id)
+        if stored is None or not await asyncio.to_thread(
+            accounts.password_matches, stored.password_hash, data.current_password
+        ):
+            raise NotAuthenticated("The current password is wrong.")
+        accounts.check_password(data.new_password)
+        new_hash = await asyncio.to_thread(accounts.hash_password, data.new_password)
+        await backend.writer.submit(accounts.change_password_job(user, new_hash, data.reset_tokens))

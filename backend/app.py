@@ -1,0 +1,57 @@
+"""``create_app(settings)``: the one way to build the server application."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from backend.api.auth import AuthController
+from backend.api.experiments import ExperimentController
+from backend.api.health import health
+from backend.api.live import LiveController
+from backend.api.projects import ProjectController
+from backend.api.stream import StreamController
+from backend.api.user import UserController
+from backend.context import provide_backend, provide_principal
+from backend.errors import EXCEPTION_HANDLERS
+from backend.lifespan import lifespan
+from backend.services.broadcast import CHANNEL
+from backend.settings import Settings
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the app; nothing is opened until its lifespan starts."""
+    channels = ChannelsPlugin(
+        backend=MemoryChannelsBackend(),
+        channels=[CHANNEL],
+        # Each stream client drains this into its own bounded queue at once; the bound
+        # here only guards against a stalled event loop.
+        subscriber_max_backlog=settings.subscriber_backlog * 2,
+        subscriber_backlog_strategy="dropleft",
+    )
+    return Litestar(
+        route_handlers=[
+            LiveController,
+            AuthController,
+            UserController,
+            ProjectController,
+            ExperimentController,
+            StreamController,
+            health,
+        ],
+        dependencies={
+            "backend": Provide(provide_backend, sync_to_thread=False),
+            "user": Provide(provide_principal),
+        },
+        plugins=[channels],
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body,
+        openapi_config=OpenAPIConfig(title="livestudio", version="0.1.0"),
+        debug=False,
+    )

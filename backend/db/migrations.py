@@ -1,0 +1,148 @@
+"""Numbered schema migrations, applied in order and recorded in ``schema_migrations``."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            token_hash BLOB NOT NULL UNIQUE,
+            created_at REAL NOT NULL,
+            last_used_at REAL NOT NULL
+        );
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('profile', 'client')),
+            name TEXT NOT NULL,
+            token_hash BLOB NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            scopes TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        );
+        CREATE UNIQUE INDEX tokens_one_profile ON tokens(user_id) WHERE kind = 'profile';
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            repo_url TEXT NOT NULL,
+            repo_key TEXT NOT NULL,
+            subdir TEXT,
+            owner_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX projects_repo ON projects(repo_key);
+        CREATE TABLE project_members (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            PRIMARY KEY (project_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX project_members_user ON project_members(user_id);
+        CREATE TABLE experiments (
+            id INTEGER PRIMARY KEY,
+            poster_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            repo_key TEXT NOT NULL,
+            repo_url TEXT NOT NULL,
+            baseline_sha TEXT NOT NULL,
+            name TEXT NOT NULL,
+            client TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message TEXT,
+            subdir TEXT,
+            experiment_rev TEXT,
+            step INTEGER,
+            done_step INTEGER,
+            metrics_step INTEGER,
+            started_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL,
+            pushed INTEGER NOT NULL DEFAULT 0,
+            errors TEXT NOT NULL DEFAULT '[]',
+            machine TEXT,
+            params TEXT NOT NULL DEFAULT '{}',
+            metrics TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (poster_id, repo_key, baseline_sha, name)
+        );
+        CREATE INDEX experiments_repo ON experiments(repo_key, poster_id);
+        CREATE INDEX experiments_running ON experiments(updated_at) WHERE status = 'running';
+        CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            UNIQUE (experiment_id, name)
+        );
+        -- value NULL is a stored NaN: SQLite turns NaN into NULL on the way in.
+        CREATE TABLE points (
+            series_id INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            value REAL,
+            arrived_at REAL NOT NULL,
+            PRIMARY KEY (series_id, step)
+        ) WITHOUT ROWID;
+        CREATE TABLE images (
+            experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            step INTEGER,
+            png BLOB NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (experiment_id, path)
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            repo_key TEXT,
+            subdir TEXT,
+            poster_id INTEGER,
+            project_id INTEGER,
+            member_ids TEXT,
+            data BLOB NOT NULL
+        );
+        """,
+    ),
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration not yet recorded; returns the schema version reached."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, script in MIGRATIONS:
+        if version in done:
+            continue
+        # executescript would COMMIT on its own; run statements one by one inside one
+        # IMMEDIATE transaction so a half-applied migration can never be recorded.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return max((v for v, _ in MIGRATIONS), default=0)
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,771 @@
+"""Every SQL statement of the server.
+
+Writes are synchronous functions on a ``sqlite3.Connection`` run by the single writer
+(``backend.db.writer``) or the CLI; reads are ``async`` functions on the read connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from shared.api import ExperimentRow, ImageInfo, ProjectRow, TokenInfo
+from shared.live import ErrorInfo
+from shared.values import to_wire
+
+_errors_decoder = msgspec.json.Decoder(list[ErrorInfo])
+# UNIX time with sub-second precision; unixepoch('subsec') needs SQLite 3.42.
+_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+def ts(value: float | None) -> datetime | None:
+    """A stored UNIX time as an aware datetime."""
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# ---------------------------------------------------------------- stream events
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A stream event about to be stored; the routing fields decide who may see it."""
+
+    kind: str
+    data: bytes
+    repo_key: str | None = None
+    subdir: str | None = None
+    poster_id: int | None = None
+    project_id: int | None = None
+    member_ids: tuple[int, ...] = ()
+
+
+class StoredEvent(NewEvent, frozen=True, kw_only=True):
+    """A stored stream event with its sequence number."""
+
+    id: int
+
+
+def insert_event(conn: sqlite3.Connection, event: NewEvent) -> StoredEvent:
+    """Append an event; its id orders the stream."""
+    cur = conn.execute(
+        "INSERT INTO events (created_at, kind, repo_key, subdir, poster_id, project_id,"
+        " member_ids, data) VALUES (" + _NOW + ", ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.kind,
+            event.repo_key,
+            event.subdir,
+            event.poster_id,
+            event.project_id,
+            ",".join(map(str, event.member_ids)),
+            event.data,
+        ),
+    )
+    return StoredEvent(**msgspec.structs.asdict(event), id=int(cur.lastrowid or 0))
+
+
+def prune_events(conn: sqlite3.Connection, keep: int) -> int:
+    """Drop all but the newest ``keep`` events; returns how many were dropped."""
+    cur = conn.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+    return cur.rowcount
+
+
+def _event_from_row(row: Sequence[Any]) -> StoredEvent:
+    members = tuple(int(m) for m in row[6].split(",") if m) if row[6] else ()
+    return StoredEvent(
+        id=row[0],
+        kind=row[1],
+        repo_key=row[2],
+        subdir=row[3],
+        poster_id=row[4],
+        project_id=row[5],
+        member_ids=members,
+        data=bytes(row[7]),
+    )
+
+
+async def events_after(db: aiosqlite.Connection, last_id: int, limit: int) -> list[StoredEvent]:
+    """Stored events with an id above ``last_id``, oldest first."""
+    async with db.execute(
+        "SELECT id, kind, repo_key, subdir, poster_id, project_id, member_ids, data"
+        " FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        (last_id, limit),
+    ) as cur:
+        return [_event_from_row(row) for row in await cur.fetchall()]
+
+
+async def event_id_range(db: aiosqlite.Connection) -> tuple[int, int]:
+    """(oldest retained id, newest id); (0, 0) when there are none."""
+    async with db.execute("SELECT MIN(id), MAX(id) FROM events") as cur:
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        async with db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'") as cur:
+            seq = await cur.fetchone()
+        last = int(seq[0]) if seq else 0
+        return last + 1, last
+    return int(row[0]), int(row[1])
+
+
+# ---------------------------------------------------------------- users and sessions
+
+
+@dataclass(frozen=True)
+class UserAuth:
+    """What login needs to know about a user."""
+
+    id: int
+    username: str
+    password_hash: str
+    is_admin: bool
+
+
+def insert_user(conn: sqlite3.Connection, username: str, password_hash: str, admin: bool) -> int:
+    """Create a user; raises ``sqlite3.IntegrityError`` when the name is taken."""
+    cur = conn.execute(
+        "INSERT INTO users (username, password_hash, is_admin, created_at)"
+        " VALUES (?, ?, ?, " + _NOW + ")",
+        (username, password_hash, int(admin)),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def user_by_name_sync(conn: sqlite3.Connection, username: str) -> UserAuth | None:
+    """Look a user up by name (case-insensitive), for the CLI and the writer."""
+    row = conn.execute(
+        "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?",
+        (username,),
+    ).fetchone()
+    return UserAuth(row[0], row[1], row[2], bool(row[3])) if row else None
+
+
+def count_users(conn: sqlite3.Connection) -> int:
+    """How many users exist."""
+    return int(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+
+
+def all_usernames(conn: sqlite3.Connection) -> list[str]:
+    """Every username, sorted."""
+    return [r[0] for r in conn.execute("SELECT username FROM users ORDER BY username")]
+
+
+async def user_by_name(db: aiosqlite.Connection, username: str) -> UserAuth | None:
+    """Look a user up by name (case-insensitive)."""
+    async with db.execute(
+        "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?",
+        (username,),
+    ) as cur:
+        row = await cur.fetchone()
+    return UserAuth(row[0], row[1], row[2], bool(row[3])) if row else None
+
+
+async def user_by_id(db: aiosqlite.Connection, user_id: int) -> UserAuth | None:
+    """Look a user up by id."""
+    async with db.execute(
+        "SELECT id, username, password_hash, is_admin FROM users WHERE id = ?", (user_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return UserAuth(row[0], row[1], row[2], bool(row[3])) if row else None
+
+
+def set_password(conn: sqlite3.Connection, user_id: int, password_hash: str) -> None:
+    """Replace a user's password hash."""
+    conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+def insert_session(conn: sqlite3.Connection, user_id: int, token_hash: bytes) -> int:
+    """Start a session."""
+    cur = conn.execute(
+        "INSERT INTO sessions (user_id, token_hash, created_at, last_used_at)"
+        " VALUES (?, ?, " + _NOW + ", " + _NOW + ")",
+        (user_id, token_hash),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def delete_session(conn: sqlite3.Connection, session_id: int) -> None:
+    """End one session."""
+    conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+
+def delete_other_sessions(conn: sqlite3.Connection, user_id: int, keep_id: int | None) -> None:
+    """End every session of a user but ``keep_id``."""
+    conn.execute("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", (user_id, keep_id))
+
+
+def touch_session(conn: sqlite3.Connection, session_id: int, now: float) -> None:
+    """Record that a session was used."""
+    conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (now, session_id))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a credential belongs to and what it allows."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    session_id: int | None = None
+    token_id: int | None = None
+    scopes: frozenset[str] = frozenset()
+    last_used_at: float | None = None
+
+
+async def session_principal(db: aiosqlite.Connection, token_hash: bytes) -> Principal | None:
+    """The user behind a session token, if it is still valid."""
+    async with db.execute(
+        "SELECT s.id, u.id, u.username, u.is_admin, s.last_used_at FROM sessions s"
+        " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        (token_hash,),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return Principal(row[1], row[2], bool(row[3]), session_id=row[0], last_used_at=row[4])
+
+
+_TOKEN_PRINCIPAL = (
+    "SELECT t.id, u.id, u.username, u.is_admin, t.scopes, t.last_used_at FROM tokens t"
+    " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
+)
+
+
+def _token_principal(row: Sequence[Any] | None) -> Principal | None:
+    if row is None:
+        return None
+    scopes = frozenset(s for s in row[4].split(",") if s)
+    return Principal(
+        row[1], row[2], bool(row[3]), token_id=row[0], scopes=scopes, last_used_at=row[5]
+    )
+
+
+def token_principal_sync(conn: sqlite3.Connection, token_hash: bytes) -> Principal | None:
+    """The user behind an access token, inside a write transaction."""
+    return _token_principal(conn.execute(_TOKEN_PRINCIPAL, (token_hash,)).fetchone())
+
+
+async def token_principal(db: aiosqlite.Connection, token_hash: bytes) -> Principal | None:
+    """The user behind an access token."""
+    async with db.execute(_TOKEN_PRINCIPAL, (token_hash,)) as cur:
+        return _token_principal(await cur.fetchone())
+
+
+def touch_token(conn: sqlite3.Connection, token_id: int, now: float) -> None:
+    """Record that a token was used."""
+    conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now, token_id))
+
+
+def insert_token(
+    conn: sqlite3.Connection,
+    *,
+    user_id: int,
+    kind: str,
+    name: str,
+    token_hash: bytes,
+    prefix: str,
+    scopes: Iterable[str],
+) -> int:
+    """Store a new access token (hash and display prefix only)."""
+    cur = conn.execute(
+        "INSERT INTO tokens (user_id, kind, name, token_hash, prefix, scopes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, " + _NOW + ")",
+        (user_id, kind, name, token_hash, prefix, ",".join(sorted(scopes))),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def delete_profile_token(conn: sqlite3.Connection, user_id: int) -> bool:
+    """Delete the user's profile token; False when there was none."""
+    cur = conn.execute("DELETE FROM tokens WHERE user_id = ? AND kind = 'profile'", (user_id,))
+    return cur.rowcount > 0
+
+
+def delete_client_token(conn: sqlite3.Connection, user_id: int, token_id: int) -> bool:
+    """Delete one client token of the user; False when it is not theirs or missing."""
+    cur = conn.execute(
+        "DELETE FROM tokens WHERE user_id = ? AND id = ? AND kind = 'client'",
+        (user_id, token_id),
+    )
+    return cur.rowcount > 0
+
+
+def delete_all_tokens(conn: sqlite3.Connection, user_id: int) -> None:
+    """Delete every access token of the user."""
+    conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
+
+
+def _token_info(row: Sequence[Any]) -> TokenInfo:
+    return TokenInfo(
+        id=row[0],
+        name=row[1],
+        kind=row[2],
+        prefix=row[3],
+        scopes=[s for s in row[4].split(",") if s],
+        created_at=ts(row[5]),  # type: ignore[arg-type]
+        last_used_at=ts(row[6]),
+    )
+
+
+_TOKEN_INFO = "SELECT id, name, kind, prefix, scopes, created_at, last_used_at FROM tokens"
+
+
+def token_info_sync(conn: sqlite3.Connection, token_id: int) -> TokenInfo:
+    """Metadata of one token."""
+    return _token_info(conn.execute(f"{_TOKEN_INFO} WHERE id = ?", (token_id,)).fetchone())
+
+
+async def user_tokens(db: aiosqlite.Connection, user_id: int) -> list[TokenInfo]:
+    """Every token of the user, profile token first."""
+    async with db.execute(
+        f"{_TOKEN_INFO} WHERE user_id = ? ORDER BY kind DESC, id", (user_id,)
+    ) as cur:
+        return [_token_info(row) for row in await cur.fetchall()]
+
+
+# ---------------------------------------------------------------- projects
+
+
+@dataclass(frozen=True)
+class ProjectScope:
+    """Which experiments a project shows."""
+
+    id: int
+    repo_key: str
+    subdir: str | None
+    member_ids: frozenset[int]
+
+    def shows(self, repo_key: str | None, subdir: str | None, poster_id: int | None) -> bool:
+        """True when an experiment with these fields is visible in the project."""
+        return (
+            repo_key == self.repo_key
+            and (self.subdir is None or subdir == self.subdir)
+            and poster_id in self.member_ids
+        )
+
+
+def insert_project(
+    conn: sqlite3.Connection,
+    *,
+    name: str,
+    repo_url: str,
+    repo_key: str,
+    subdir: str | None,
+    owner_id: int,
+) -> int:
+    """Create a project with its owner as the first member."""
+    cur = conn.execute(
+        "INSERT INTO projects (name, repo_url, repo_key, subdir, owner_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, " + _NOW + ")",
+        (name, repo_url, repo_key, subdir, owner_id),
+    )
+    project_id = int(cur.lastrowid or 0)
+    add_member(conn, project_id, owner_id)
+    return project_id
+
+
+def add_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> None:
+    """Add a member (no-op when already one)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO project_members (project_id, user_id) VALUES (?, ?)",
+        (project_id, user_id),
+    )
+
+
+def delete_project(conn: sqlite3.Connection, project_id: int) -> None:
+    """Delete a project (experiments stay: they belong to their posters)."""
+    conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+
+def project_owner_id(conn: sqlite3.Connection, project_id: int) -> int | None:
+    """The owner of a project (``None`` when the owner was deleted)."""
+    row = conn.execute("SELECT owner_id FROM projects WHERE id = ?", (project_id,)).fetchone()
+    return row[0] if row else None
+
+
+def project_ids_showing(
+    conn: sqlite3.Connection, repo_key: str, subdir: str | None, poster_id: int
+) -> list[int]:
+    """Projects in which an experiment with these fields is visible."""
+    rows = conn.execute(
+        "SELECT p.id FROM projects p JOIN project_members m ON m.project_id = p.id"
+        " WHERE p.repo_key = ? AND (p.subdir IS NULL OR p.subdir IS ?) AND m.user_id = ?",
+        (repo_key, subdir, poster_id),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+_PROJECT_ROW = """
+    SELECT p.id, p.name, p.repo_url, p.subdir,
+        (SELECT COUNT(*) FROM experiments e WHERE e.repo_key = p.repo_key
+            AND (p.subdir IS NULL OR e.subdir IS p.subdir)
+            AND e.poster_id IN (SELECT user_id FROM project_members WHERE project_id = p.id)),
+        (SELECT COUNT(*) FROM experiments e WHERE e.repo_key = p.repo_key
+            AND (p.subdir IS NULL OR e.subdir IS p.subdir) AND e.status = 'running'
+            AND e.poster_id IN (SELECT user_id FROM project_members WHERE project_id = p.id))
+    FROM projects p
+"""
+
+
+def _project_row(row: Sequence[Any]) -> ProjectRow:
+    return ProjectRow(
+        id=row[0], name=row[1], repo_url=row[2], subdir=row[3], experiments=row[4], running=row[5]
+    )
+
+
+def project_row_sync(conn: sqlite3.Connection, project_id: int) -> ProjectRow:
+    """A project with its counts, inside a write transaction."""
+    return _project_row(conn.execute(f"{_PROJECT_ROW} WHERE p.id = ?", (project_id,)).fetchone())
+
+
+def project_member_ids_sync(conn: sqlite3.Connection, project_id: int) -> tuple[int, ...]:
+    """Members of a project."""
+    rows = conn.execute(
+        "SELECT user_id FROM project_members WHERE project_id = ?", (project_id,)
+    ).fetchall()
+    return tuple(r[0] for r in rows)
+
+
+async def projects_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectRow]:
+    """Every project the user is a member of, with counts."""
+    async with db.execute(
+        f"{_PROJECT_ROW} WHERE p.id IN (SELECT project_id FROM project_members"
+        " WHERE user_id = ?) ORDER BY p.name, p.id",
+        (user_id,),
+    ) as cur:
+        return [_project_row(r) for r in await cur.fetchall()]
+
+
+async def project_row(db: aiosqlite.Connection, project_id: int) -> ProjectRow:
+    """One project with its counts."""
+    async with db.execute(f"{_PROJECT_ROW} WHERE p.id = ?", (project_id,)) as cur:
+        return _project_row(await cur.fetchone())  # type: ignore[arg-type]
+
+
+async def project_scopes_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectScope]:
+    """The visibility scope of every project the user is a member of."""
+    async with db.execute(
+        "SELECT p.id, p.repo_key, p.subdir, group_concat(m2.user_id) FROM projects p"
+        " JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        " JOIN project_members m2 ON m2.project_id = p.id GROUP BY p.id",
+        (user_id,),
+    ) as cur:
+        rows = await cur.fetchall()
+    return [
+        ProjectScope(r[0], r[1], r[2], frozenset(int(x) for x in str(r[3]).split(",")))
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------- experiments
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment as the writer reads, changes and writes it back."""
+
+    id: int
+    poster_id: int
+    repo_key: str
+    repo_url: str
+    baseline_sha: str
+    name: str
+    client: str
+    status: str
+    started_at: float
+    updated_at: float
+    message: str | None = None
+    subdir: str | None = None
+    experiment_rev: str | None = None
+    step: int | None = None
+    done_step: int | None = None
+    metrics_step: int | None = None
+    finished_at: float | None = None
+    pushed: bool = False
+    errors: list[ErrorInfo] = field(default_factory=list)
+    machine: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> ExperimentRow:
+        """The experiment as the read API shows it."""
+        from shared.flatten import flatten_files
+
+        return ExperimentRow(
+            id=self.id,
+            baseline_sha=self.baseline_sha,
+            name=self.name,
+            status=self.status,  # type: ignore[arg-type]
+            client=self.client,
+            message=self.message,
+            subdir=self.subdir,
+            step=self.step,
+            started_at=ts(self.started_at),  # type: ignore[arg-type]
+            updated_at=ts(self.updated_at),  # type: ignore[arg-type]
+            finished_at=ts(self.finished_at),
+            experiment_rev=self.experiment_rev,
+            pushed=self.pushed,
+            errors=self.errors,
+            machine=self.machine,
+            metrics=flatten_files(self.metrics),
+            params=flatten_files(self.params),
+        )
+
+
+_EXPERIMENT_COLUMNS = (
+    "id, poster_id, repo_key, repo_url, baseline_sha, name, client, status, started_at,"
+    " updated_at, message, subdir, experiment_rev, step, done_step, metrics_step,"
+    " finished_at, pushed, errors, machine, params, metrics"
+)
+
+
+def _record(row: Sequence[Any]) -> ExperimentRecord:
+    return ExperimentRecord(
+        *row[:17],
+        pushed=bool(row[17]),
+        errors=_errors_decoder.decode(row[18]),
+        machine=json.loads(row[19]) if row[19] else None,
+        params=json.loads(row[20]),
+        metrics=json.loads(row[21]),
+    )
+
+
+def find_experiment(
+    conn: sqlite3.Connection, poster_id: int, repo_key: str, baseline_sha: str, name: str
+) -> ExperimentRecord | None:
+    """The poster's experiment with this identity, if it exists."""
+    row = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
+        " WHERE poster_id = ? AND repo_key = ? AND baseline_sha = ? AND name = ?",
+        (poster_id, repo_key, baseline_sha, name),
+    ).fetchone()
+    return _record(row) if row else None
+
+
+def experiment_by_id_sync(conn: sqlite3.Connection, experiment_id: int) -> ExperimentRecord | None:
+    """One experiment by id, inside a write transaction."""
+    row = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?", (experiment_id,)
+    ).fetchone()
+    return _record(row) if row else None
+
+
+def _values(r: ExperimentRecord) -> tuple[Any, ...]:
+    return (
+        r.client,
+        r.status,
+        r.started_at,
+        r.updated_at,
+        r.message,
+        r.subdir,
+        r.experiment_rev,
+        r.step,
+        r.done_step,
+        r.metrics_step,
+        r.finished_at,
+        int(r.pushed),
+        msgspec.json.encode(r.errors),
+        json.dumps(r.machine) if r.machine is not None else None,
+        json.dumps(r.params),
+        json.dumps(r.metrics),
+    )
+
+
+_MUTABLE = (
+    "client, status, started_at, updated_at, message, subdir, experiment_rev, step,"
+    " done_step, metrics_step, finished_at, pushed, errors, machine, params, metrics"
+)
+
+
+def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
+    """Store a new experiment; returns its id."""
+    cur = conn.execute(
+        f"INSERT INTO experiments (poster_id, repo_key, repo_url, baseline_sha, name, {_MUTABLE})"
+        f" VALUES (?, ?, ?, ?, ?, {', '.join('?' * 16)})",
+        (r.poster_id, r.repo_key, r.repo_url, r.baseline_sha, r.name, *_values(r)),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    """Write every mutable field of an experiment back."""
+    assignments = ", ".join(f"{c.strip()} = ?" for c in _MUTABLE.split(","))
+    conn.execute(f"UPDATE experiments SET {assignments} WHERE id = ?", (*_values(r), r.id))
+
+
+def stale_experiments(conn: sqlite3.Connection, cutoff: float) -> list[ExperimentRecord]:
+    """Running experiments that have been silent since before ``cutoff``."""
+    rows = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
+        " WHERE status = 'running' AND updated_at < ?",
+        (cutoff,),
+    ).fetchall()
+    return [_record(r) for r in rows]
+
+
+def delete_experiment(conn: sqlite3.Connection, experiment_id: int) -> None:
+    """Delete an experiment with its series and images."""
+    conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
+
+
+_VISIBLE_TO = """
+    EXISTS (SELECT 1 FROM projects p JOIN project_members me
+                ON me.project_id = p.id AND me.user_id = :user
+            WHERE p.repo_key = e.repo_key AND (p.subdir IS NULL OR e.subdir IS p.subdir)
+              AND e.poster_id IN (SELECT user_id FROM project_members WHERE project_id = p.id))
+"""
+
+
+async def experiment_visible(
+    db: aiosqlite.Connection, experiment_id: int, user_id: int
+) -> ExperimentRecord | None:
+    """An experiment, if the user can see it in one of their projects."""
+    async with db.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id = :id AND {_VISIBLE_TO}",
+        {"id": experiment_id, "user": user_id},
+    ) as cur:
+        row = await cur.fetchone()
+    return _record(row) if row else None
+
+
+def experiment_visible_sync(
+    conn: sqlite3.Connection, experiment_id: int, user_id: int
+) -> ExperimentRecord | None:
+    """Same as :func:`experiment_visible`, inside a write transaction."""
+    row = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id = :id AND {_VISIBLE_TO}",
+        {"id": experiment_id, "user": user_id},
+    ).fetchone()
+    return _record(row) if row else None
+
+
+async def project_scope(
+    db: aiosqlite.Connection, project_id: int, user_id: int
+) -> ProjectScope | None:
+    """The project's scope, if the user is a member."""
+    async with db.execute(
+        "SELECT p.id, p.repo_key, p.subdir, group_concat(m2.user_id) FROM projects p"
+        " JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        " JOIN project_members m2 ON m2.project_id = p.id WHERE p.id = ? GROUP BY p.id",
+        (user_id, project_id),
+    ) as cur:
+        r = await cur.fetchone()
+    if r is None:
+        return None
+    return ProjectScope(r[0], r[1], r[2], frozenset(int(x) for x in str(r[3]).split(",")))
+
+
+async def experiments_in(
+    db: aiosqlite.Connection, scope: ProjectScope, status: str | None
+) -> list[ExperimentRecord]:
+    """Experiments a project shows, newest baseline activity first."""
+    members = sorted(scope.member_ids)
+    marks = ",".join("?" * len(members))
+    sql = (
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.repo_key = ?"
+        f" AND e.poster_id IN ({marks})"
+    )
+    args: list[Any] = [scope.repo_key, *members]
+    if scope.subdir is not None:
+        sql += " AND e.subdir IS ?"
+        args.append(scope.subdir)
+    if status is not None:
+        sql += " AND e.status = ?"
+        args.append(status)
+    sql += " ORDER BY e.started_at DESC, e.id DESC"
+    async with db.execute(sql, args) as cur:
+        return [_record(r) for r in await cur.fetchall()]
+
+
+# ---------------------------------------------------------------- series and images
+
+
+def upsert_points(
+    conn: sqlite3.Connection,
+    experiment_id: int,
+    series: str,
+    rows: Iterable[tuple[int, float]],
+    now: float,
+) -> list[tuple[int, float | None]]:
+    """Store rows of a series; returns only the rows that are new or changed.
+
+    Unique on (series, step): a re-sent row overwrites and is not reported again.
+    """
+    series_id = conn.execute(
+        "INSERT INTO series (experiment_id, name) VALUES (?, ?)"
+        " ON CONFLICT (experiment_id, name) DO UPDATE SET name = excluded.name RETURNING id",
+        (experiment_id, series),
+    ).fetchone()[0]
+    changed: list[tuple[int, float | None]] = []
+    for step, value in rows:
+        hit = conn.execute(
+            "INSERT INTO points (series_id, step, value, arrived_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+            " arrived_at = excluded.arrived_at WHERE value IS NOT excluded.value"
+            " RETURNING step, value",
+            (series_id, step, value, now),
+        ).fetchone()
+        if hit is not None:
+            changed.append((hit[0], hit[1]))
+    return changed
+
+
+def upsert_image(
+    conn: sqlite3.Connection, experiment_id: int, path: str, step: int, png: bytes, now: float
+) -> None:
+    """Keep the latest image of a path."""
+    conn.execute(
+        "INSERT INTO images (experiment_id, path, step, png, updated_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (experiment_id, path) DO UPDATE SET step = excluded.step,"
+        " png = excluded.png, updated_at = excluded.updated_at",
+        (experiment_id, path, step, png, now),
+    )
+
+
+async def series_names(db: aiosqlite.Connection, experiment_id: int) -> list[str]:
+    """Names of an experiment's series, sorted."""
+    async with db.execute(
+        "SELECT name FROM series WHERE experiment_id = ? ORDER BY name", (experiment_id,)
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def series_points(
+    db: aiosqlite.Connection, experiment_id: int, name: str
+) -> list[tuple[int, float | None]]:
+    """Every point of one series, by step."""
+    async with db.execute(
+        "SELECT p.step, p.value FROM points p JOIN series s ON s.id = p.series_id"
+        " WHERE s.experiment_id = ? AND s.name = ? ORDER BY p.step",
+        (experiment_id, name),
+    ) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def images_of(db: aiosqlite.Connection, experiment_id: int) -> list[ImageInfo]:
+    """The latest image of every path of an experiment."""
+    async with db.execute(
+        "SELECT path, step, updated_at FROM images WHERE experiment_id = ? ORDER BY path",
+        (experiment_id,),
+    ) as cur:
+        return [
+            ImageInfo(path=r[0], step=r[1], updated_at=ts(r[2]))  # type: ignore[arg-type]
+            for r in await cur.fetchall()
+        ]
+
+
+async def image_png(db: aiosqlite.Connection, experiment_id: int, path: str) -> bytes | None:
+    """The PNG bytes of an image."""
+    async with db.execute(
+        "SELECT png FROM images WHERE experiment_id = ? AND path = ?", (experiment_id, path)
+    ) as cur:
+        row = await cur.fetchone()
+    return bytes(row[0]) if row else None
+
+
+def wire_points(points: Iterable[tuple[int, float | None]]) -> list[tuple[int, Any]]:
+    """Points with NaN/±inf spelled for JSON."""
+    return [(step, to_wire(value)) for step, value in points]

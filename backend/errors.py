@@ -1,0 +1,87 @@
+"""The one place that turns errors into HTTP answers: ``{"status_code", "detail"}``."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from backend.services.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    MissingScope,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    TooLarge,
+)
+
+log = logging.getLogger("livestudio")
+
+STATUS_OF: dict[type[DomainError], int] = {
+    InvalidInput: 400,
+    NotAuthenticated: 401,
+    MissingScope: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    RateLimited: 429,
+}
+
+
+def error_response(status_code: int, detail: str) -> Response[dict[str, object]]:
+    """The JSON error body every endpoint uses."""
+    return Response(
+        {"status_code": status_code, "detail": detail},
+        status_code=status_code,
+        media_type=MediaType.JSON,
+    )
+
+
+def _domain(_: Request, exc: DomainError) -> Response[dict[str, object]]:
+    return error_response(STATUS_OF.get(type(exc), 400), exc.detail)
+
+
+def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
+    status = exc.status_code
+    if status == 413:
+        limit = request.app.state.backend.settings.max_body
+        return error_response(
+            413, f"The request body is over the {limit:,}-byte limit; send smaller requests."
+        )
+    if isinstance(exc, ValidationException):
+        return error_response(400, _validation_detail(exc))
+    if status == 404:
+        return error_response(
+            404, f"There is no endpoint {request.method} {request.url.path}; see /schema."
+        )
+    if status == 405:
+        return error_response(405, f"{request.url.path} does not accept {request.method}.")
+    return error_response(status, str(exc.detail))
+
+
+def _validation_detail(exc: ValidationException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for item in extra:
+        if isinstance(item, dict):
+            where = item.get("key")
+            message = str(item.get("message", "")).rstrip(".")
+            parts.append(f"{message} (in {where})" if where and where != "body" else message)
+    if not parts:
+        return "The request is malformed; check the API schema at /schema."
+    return f"Invalid request: {'; '.join(parts)}."
+
+
+def _internal(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "The server hit an unexpected error; the server log has the details.",
+    )
+
+
+EXCEPTION_HANDLERS = {DomainError: _domain, HTTPException: _http, Exception: _internal}

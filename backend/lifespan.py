@@ -1,0 +1,37 @@
+"""Resources that live as long as the server: writer, reader, sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.channels import ChannelsPlugin
+
+from backend.context import Backend
+from backend.db.connection import connect_async
+from backend.db.writer import Writer
+from backend.services.broadcast import Broadcaster
+from backend.services.sweeper import run_sweeper
+from backend.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Open the database (migrating it), start the sweeper; close everything on the way out."""
+    settings: Settings = app.state.settings
+    channels = app.plugins.get(ChannelsPlugin)
+    writer = Writer(settings.db, Broadcaster(channels).publish)
+    await writer.start()
+    reader = await connect_async(settings.db)
+    backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
+    app.state.backend = backend
+    sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        await asyncio.gather(sweeper, return_exceptions=True)
+        await writer.stop()
+        await reader.close()

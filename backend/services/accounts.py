@@ -1,0 +1,210 @@
+"""Users, passwords, sessions and access tokens (SPEC §2, §5.1).
+
+Password hashing (argon2id) is deliberately slow, so it runs in a worker thread and never
+inside the writer, where it would hold up every other write for its duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterable
+
+import aiosqlite
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from backend.db import repository
+from backend.db.repository import Principal
+from backend.db.writer import WriteContext
+from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from backend.services.ingest import token_hash
+from shared.api import NewToken
+
+TOKEN_PREFIX = "lst_"
+SESSION_PREFIX = "lss_"
+SCOPES = frozenset({"EXPERIMENTS", "DATASETS", "MODELS"})
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MIN_PASSWORD = 8
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password."""
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """Whether the password matches the stored hash."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_new_user(username: str, password: str) -> None:
+    """Refuse unusable names and short passwords with a sentence."""
+    if not USERNAME.match(username):
+        raise InvalidInput(
+            "A username is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    check_password(password)
+
+
+def check_password(password: str) -> None:
+    """Refuse passwords that are too short."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"The password must be at least {MIN_PASSWORD} characters long.")
+
+
+def create_user_job(
+    username: str, password_hash: str, admin: bool
+) -> Callable[[WriteContext], int]:
+    """A write job creating a user; raises ``Conflict`` when the name is taken."""
+
+    def job(ctx: WriteContext) -> int:
+        try:
+            return repository.insert_user(ctx.conn, username, password_hash, admin)
+        except sqlite3.IntegrityError:
+            raise Conflict(f"A user named {username!r} already exists.") from None
+
+    return job
+
+
+def new_secret(prefix: str) -> str:
+    """A random credential: 32 bytes of entropy behind a recognisable prefix."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def normalise_scopes(scopes: Iterable[str] | None) -> frozenset[str]:
+    """Upper-case, checked scopes; none means all."""
+    wanted = frozenset(s.strip().upper() for s in scopes or () if s.strip())
+    unknown = wanted - SCOPES
+    if unknown:
+        raise InvalidInput(
+            f"Unknown scope {', '.join(sorted(unknown))}; use some of {', '.join(sorted(SCOPES))}."
+        )
+    return wanted
+
+
+def profile_token_job(user_id: int) -> Callable[[WriteContext], NewToken]:
+    """Generate or regenerate the profile token; the old one stops working on commit."""
+
+    def job(ctx: WriteContext) -> NewToken:
+        repository.delete_profile_token(ctx.conn, user_id)
+        return _insert_token(ctx.conn, user_id, "profile", "profile", frozenset())
+
+    return job
+
+
+def client_token(
+    conn: sqlite3.Connection, user_id: int, name: str, scopes: frozenset[str]
+) -> NewToken:
+    """Create a named client token (device login)."""
+    return _insert_token(conn, user_id, "client", name, scopes)
+
+
+def _insert_token(
+    conn: sqlite3.Connection, user_id: int, kind: str, name: str, scopes: frozenset[str]
+) -> NewToken:
+    secret = new_secret(TOKEN_PREFIX)
+    token_id = repository.insert_token(
+        conn,
+        user_id=user_id,
+        kind=kind,
+        name=name,
+        token_hash=token_hash(secret),
+        prefix=secret[:8],
+        scopes=scopes,
+    )
+    return NewToken(token=secret, info=repository.token_info_sync(conn, token_id))
+
+
+def delete_profile_token_job(user_id: int) -> Callable[[WriteContext], None]:
+    """Delete the profile token; ``NotFound`` when there is none."""
+
+    def job(ctx: WriteContext) -> None:
+        if not repository.delete_profile_token(ctx.conn, user_id):
+            raise NotFound("You have no profile token to delete.")
+
+    return job
+
+
+def delete_client_token_job(user_id: int, token_id: int) -> Callable[[WriteContext], None]:
+    """Revoke one client token of the user."""
+
+    def job(ctx: WriteContext) -> None:
+        if not repository.delete_client_token(ctx.conn, user_id, token_id):
+            raise NotFound(f"You have no client token with id {token_id}.")
+
+    return job
+
+
+async def login(db: aiosqlite.Connection, username: str, password: str) -> repository.UserAuth:
+    """Check a username and password; ``NotAuthenticated`` on any mismatch."""
+    user = await repository.user_by_name(db, username)
+    # Verify against a dummy hash for unknown users too, so timing does not reveal names.
+    stored = user.password_hash if user else _DUMMY_HASH
+    ok = await asyncio.to_thread(password_matches, stored, password)
+    if user is None or not ok:
+        raise NotAuthenticated("Wrong username or password.")
+    return user
+
+
+_DUMMY_HASH = hash_password(secrets.token_hex(16))
+
+
+def start_session_job(user_id: int) -> Callable[[WriteContext], str]:
+    """Create a session and return its token."""
+
+    def job(ctx: WriteContext) -> str:
+        secret = new_secret(SESSION_PREFIX)
+        repository.insert_session(ctx.conn, user_id, token_hash(secret))
+        return secret
+
+    return job
+
+
+def end_session_job(session_id: int) -> Callable[[WriteContext], None]:
+    """End one session."""
+    return lambda ctx: repository.delete_session(ctx.conn, session_id)
+
+
+def change_password_job(
+    principal: Principal, new_hash: str, reset_tokens: bool
+) -> Callable[[WriteContext], None]:
+    """Set a new password; end the user's other sessions; optionally drop every token."""
+
+    def job(ctx: WriteContext) -> None:
+        repository.set_password(ctx.conn, principal.user_id, new_hash)
+        repository.delete_other_sessions(ctx.conn, principal.user_id, principal.session_id)
+        if reset_tokens:
+            repository.delete_all_tokens(ctx.conn, principal.user_id)
+
+    return job
+
+
+async def authenticate(db: aiosqlite.Connection, credential: str) -> Principal:
+    """The principal behind a session or access token from an Authorization header."""
+    hashed = token_hash(credential)
+    principal = (
+        await repository.session_principal(db, hashed)
+        if credential.startswith(SESSION_PREFIX)
+        else await repository.token_principal(db, hashed)
+    )
+    if principal is None:
+        raise NotAuthenticated("Your session or token is invalid or has expired; log in again.")
+    return principal
+
+
+def parse_authorization(header: str | None) -> str | None:
+    """The credential of ``Bearer <t>`` or ``token <t>``; ``None`` when absent."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() in {"bearer", "token"} and value.strip():
+        return value.strip()
+    return None

@@ -1,0 +1,165 @@
+"""Fan-out of committed events through Litestar's channels, and the per-client SSE stream.
+
+Every event is stored first (its id comes from the append-only ``events`` table), then
+published on one channel. Each stream client filters what it may see, replays what it
+missed from the table when it comes back with ``Last-Event-ID``, and is told to ``reset``
+when it fell further behind than the table or its own bounded backlog reaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiosqlite
+import msgspec
+from litestar.channels import ChannelsPlugin
+from litestar.response import ServerSentEventMessage
+
+from backend.db import repository
+from backend.db.repository import ProjectScope, StoredEvent
+from shared.api import ProjectRow
+from shared.repo_url import InvalidRepoUrl, repo_key
+
+CHANNEL = "livestudio-events"
+REPLAY_PAGE = 1_000
+EXPERIMENT_KINDS = frozenset({"experiment", "points", "deleted"})
+
+_encode = msgspec.msgpack.encode
+_decode = msgspec.msgpack.Decoder(StoredEvent).decode
+_project_decoder = msgspec.json.Decoder(ProjectRow)
+
+
+class Broadcaster:
+    """Publishes committed events to every process subscribed to the channel."""
+
+    def __init__(self, channels: ChannelsPlugin) -> None:
+        self.channels = channels
+
+    def publish(self, events: list[StoredEvent]) -> None:
+        """Called by the writer after commit, in id order."""
+        for event in events:
+            self.channels.publish(_encode(event), CHANNEL)
+
+
+@dataclass
+class ProjectFilter:
+    """What one project's stream shows; membership follows ``project`` events."""
+
+    scope: ProjectScope
+
+    def accepts(self, event: StoredEvent) -> bool:
+        """Whether the subscriber may see this event."""
+        if event.kind == "project":
+            if event.project_id != self.scope.id:
+                return False
+            self.scope = ProjectScope(
+                self.scope.id, self.scope.repo_key, self.scope.subdir, frozenset(event.member_ids)
+            )
+            return True
+        return event.kind in EXPERIMENT_KINDS and self.scope.shows(
+            event.repo_key, event.subdir, event.poster_id
+        )
+
+
+@dataclass
+class UserFilter:
+    """What the all-projects stream of one user shows; new projects join as they appear."""
+
+    user_id: int
+    scopes: dict[int, ProjectScope] = field(default_factory=dict)
+
+    def accepts(self, event: StoredEvent) -> bool:
+        """Whether the subscriber may see this event."""
+        if event.kind == "project":
+            if self.user_id not in event.member_ids:
+                self.scopes.pop(event.project_id or 0, None)
+                return False
+            row = _project_decoder.decode(event.data)
+            with contextlib.suppress(InvalidRepoUrl):
+                self.scopes[row.id] = ProjectScope(
+                    row.id, repo_key(row.repo_url), row.subdir, frozenset(event.member_ids)
+                )
+            return True
+        return event.kind in EXPERIMENT_KINDS and any(
+            s.shows(event.repo_key, event.subdir, event.poster_id) for s in self.scopes.values()
+        )
+
+
+EventFilter = ProjectFilter | UserFilter
+
+
+def _message(event: StoredEvent) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=event.data.decode(), event=event.kind, id=event.id)
+
+
+def _reset(last_id: int) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data="{}", event="reset", id=last_id)
+
+
+async def stream(
+    *,
+    db: aiosqlite.Connection,
+    channels: ChannelsPlugin,
+    event_filter: EventFilter,
+    last_event_id: int | None,
+    heartbeat: float,
+    backlog: int,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The event stream of one client, from ``last_event_id`` (or now) on, forever."""
+    queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
+
+    async def pump(subscriber: object) -> None:
+        async for raw in subscriber.iter_events():  # type: ignore[attr-defined]
+            if queue.qsize() >= backlog:
+                # The client reads slower than we produce: drop its backlog and tell it
+                # to refetch, rather than slow ingestion or grow without bound.
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(_decode(raw))
+
+    # Subscribe before reading the table, so nothing committed in between is missed;
+    # anything seen twice is dropped by id below.
+    async with channels.start_subscription([CHANNEL]) as subscriber:
+        pump_task = asyncio.create_task(pump(subscriber))
+        try:
+            oldest, newest = await repository.event_id_range(db)
+            if last_event_id is None:
+                last = newest
+            elif last_event_id < oldest - 1 or last_event_id > newest:
+                last = newest
+                yield _reset(last)
+            else:
+                last = last_event_id
+                while True:
+                    page = await repository.events_after(db, last, REPLAY_PAGE)
+                    for event in page:
+                        last = event.id
+                        if event_filter.accepts(event):
+                            yield _message(event)
+                    if len(page) < REPLAY_PAGE:
+                        break
+            yield ServerSentEventMessage(comment="connected")
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), heartbeat)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                if item is None:
+                    _, last = await repository.event_id_range(db)
+                    yield _reset(last)
+                    continue
+                if item.id <= last:
+                    continue
+                last = item.id
+                if event_filter.accepts(item):
+                    yield _message(item)
+        finally:
+            pump_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump_task

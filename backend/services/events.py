@@ -1,0 +1,80 @@
+"""Builders of the stream events every write emits (SPEC §5.4)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from backend.db import repository
+from backend.db.repository import ExperimentRecord
+from backend.db.writer import WriteContext
+from shared.api import PointsEvent
+
+_encode = msgspec.json.encode
+
+
+def experiment_changed(
+    ctx: WriteContext, record: ExperimentRecord, *, counts_changed: bool
+) -> None:
+    """Emit the full row; when it was created, deleted or changed status, the project counts."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="experiment",
+            data=_encode(record.to_row()),
+            repo_key=record.repo_key,
+            subdir=record.subdir,
+            poster_id=record.poster_id,
+        )
+    )
+    if counts_changed:
+        projects_changed(
+            ctx,
+            repository.project_ids_showing(
+                ctx.conn, record.repo_key, record.subdir, record.poster_id
+            ),
+        )
+
+
+def experiment_deleted(ctx: WriteContext, record: ExperimentRecord) -> None:
+    """Tell subscribers an experiment is gone (``deleted`` event with its id)."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="deleted",
+            data=_encode({"experiment_id": record.id}),
+            repo_key=record.repo_key,
+            subdir=record.subdir,
+            poster_id=record.poster_id,
+        )
+    )
+
+
+def points_added(
+    ctx: WriteContext, record: ExperimentRecord, series: dict[str, list[tuple[int, float | None]]]
+) -> None:
+    """Emit only the new rows of each series."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="points",
+            data=_encode(
+                PointsEvent(
+                    experiment_id=record.id,
+                    series={k: repository.wire_points(v) for k, v in series.items()},
+                )
+            ),
+            repo_key=record.repo_key,
+            subdir=record.subdir,
+            poster_id=record.poster_id,
+        )
+    )
+
+
+def projects_changed(ctx: WriteContext, project_ids: list[int]) -> None:
+    """Emit the project row with fresh counts for each project."""
+    for project_id in project_ids:
+        ctx.emit(
+            repository.NewEvent(
+                kind="project",
+                data=_encode(repository.project_row_sync(ctx.conn, project_id)),
+                project_id=project_id,
+                member_ids=repository.project_member_ids_sync(ctx.conn, project_id),
+            )
+        )

@@ -1,0 +1,124 @@
+"""Reading experiments, their series and images; deleting or failing them by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiosqlite
+
+from backend.db import downsample, repository
+from backend.db.repository import ExperimentRecord, Principal
+from backend.db.writer import WriteContext
+from backend.services import events
+from backend.services.errors import InvalidInput, NotFound
+from shared.api import STATUSES, ExperimentDetail, ExperimentRow
+from shared.live import ErrorInfo
+
+MAX_SERIES_POINTS = 100_000
+
+
+def _not_found(experiment_id: int) -> NotFound:
+    return NotFound(f"Experiment {experiment_id} does not exist or is not in any of your projects.")
+
+
+async def visible(
+    db: aiosqlite.Connection, user: Principal, experiment_id: int
+) -> ExperimentRecord:
+    """The experiment if the user can see it; ``NotFound`` otherwise."""
+    record = await repository.experiment_visible(db, experiment_id, user.user_id)
+    if record is None:
+        raise _not_found(experiment_id)
+    return record
+
+
+async def list_rows(
+    db: aiosqlite.Connection, user: Principal, project_id: int, status: str | None
+) -> list[ExperimentRow]:
+    """The experiment rows of a project, optionally of one status."""
+    from backend.services.projects import scope_for
+
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"Unknown status {status!r}; use one of {', '.join(STATUSES)}.")
+    scope = await scope_for(db, user, project_id)
+    return [r.to_row() for r in await repository.experiments_in(db, scope, status)]
+
+
+async def detail(db: aiosqlite.Connection, user: Principal, experiment_id: int) -> ExperimentDetail:
+    """One experiment with its series names and images."""
+    record = await visible(db, user, experiment_id)
+    row = record.to_row()
+    return ExperimentDetail(
+        **{f: getattr(row, f) for f in row.__struct_fields__},
+        series=await repository.series_names(db, experiment_id),
+        images=await repository.images_of(db, experiment_id),
+    )
+
+
+async def series(
+    db: aiosqlite.Connection,
+    user: Principal,
+    experiment_id: int,
+    names: list[str] | None,
+    max_points: int | None,
+) -> dict[str, list[tuple[int, object]]]:
+    """Points of the named series (all when none named), downsampled on request."""
+    await visible(db, user, experiment_id)
+    if max_points is not None and not 2 <= max_points <= MAX_SERIES_POINTS:
+        raise InvalidInput(f"max_points must be between 2 and {MAX_SERIES_POINTS}.")
+    wanted = names or await repository.series_names(db, experiment_id)
+    result: dict[str, list[tuple[int, object]]] = {}
+    for name in wanted:
+        points = None
+        if max_points is not None:
+            points = await downsample.downsampled(db, experiment_id, name, max_points)
+        if points is None:
+            points = await repository.series_points(db, experiment_id, name)
+        result[name] = repository.wire_points(points)
+    return result
+
+
+async def image(db: aiosqlite.Connection, user: Principal, experiment_id: int, path: str) -> bytes:
+    """The PNG stored under a path."""
+    await visible(db, user, experiment_id)
+    png = await repository.image_png(db, experiment_id, path)
+    if png is None:
+        raise NotFound(f"Experiment {experiment_id} has no image {path!r}.")
+    return png
+
+
+def delete_job(user: Principal, experiment_id: int) -> Callable[[WriteContext], None]:
+    """Delete an experiment the user can see."""
+
+    def job(ctx: WriteContext) -> None:
+        record = repository.experiment_visible_sync(ctx.conn, experiment_id, user.user_id)
+        if record is None:
+            raise _not_found(experiment_id)
+        projects = repository.project_ids_showing(
+            ctx.conn, record.repo_key, record.subdir, record.poster_id
+        )
+        repository.delete_experiment(ctx.conn, experiment_id)
+        events.experiment_deleted(ctx, record)
+        events.projects_changed(ctx, projects)
+
+    return job
+
+
+def mark_failed_job(
+    user: Principal, experiment_id: int, reason: str, now: Callable[[], float]
+) -> Callable[[WriteContext], ExperimentRow]:
+    """Mark an experiment Failed by hand, with the reason as its error."""
+
+    def job(ctx: WriteContext) -> ExperimentRow:
+        record = repository.experiment_visible_sync(ctx.conn, experiment_id, user.user_id)
+        if record is None:
+            raise _not_found(experiment_id)
+        was = record.status
+        record.status = "failed"
+        record.finished_at = record.updated_at = now()
+        record.done_step = record.step if record.step is not None else -1
+        record.errors = [*record.errors, ErrorInfo(cls="MarkedFailed", text=reason)]
+        repository.update_experiment(ctx.conn, record)
+        events.experiment_changed(ctx, record, counts_changed=was != "failed")
+        return record.to_row()
+
+    return job

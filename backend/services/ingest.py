@@ -1,0 +1,248 @@
+"""Ingestion of the live protocol: validate on the event loop, apply in the writer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from backend.db import repository
+from backend.db.repository import ExperimentRecord
+from backend.db.writer import WriteContext
+from backend.services import events, status
+from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated
+from shared.flatten import metrics_tree
+from shared.live import DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
+from shared.repo_url import InvalidRepoUrl, repo_key, repo_name
+from shared.values import parse_number
+
+METRICS_DIR = "plots/metrics/"
+IMAGES_DIR = "plots/images/"
+MAX_PLOTS = 200
+MAX_PLOT_BYTES = 10_000_000
+INGEST_SCOPE = "EXPERIMENTS"
+# last_used_at is informative; writing it on every post would double the write load.
+TOUCH_EVERY = 60.0
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    """A validated live event with its series rows and images pulled out."""
+
+    event: LiveEvent
+    repo_key: str
+    series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+
+
+def token_hash(token: str) -> bytes:
+    """How access and session tokens are stored: they are random, so SHA-256 suffices."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def parse(body: bytes) -> ParsedEvent:
+    """Decode and validate a ``POST /api/live`` body; raises ``InvalidInput``."""
+    try:
+        event = decode_live_event(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"Invalid live event: {exc}.") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"The request body is not valid JSON: {exc}.") from None
+    try:
+        key = repo_key(event.repo_url)
+    except InvalidRepoUrl as exc:
+        raise InvalidInput(f"{exc} (at `$.repo_url`).") from None
+    if not isinstance(event, DataEvent) or not event.plots:
+        return ParsedEvent(event, key)
+    if len(event.plots) > MAX_PLOTS:
+        raise InvalidInput(
+            f"Too many plots in one request ({len(event.plots)}); send at most {MAX_PLOTS}."
+        )
+    series: dict[str, list[tuple[int, float]]] = {}
+    images: dict[str, bytes] = {}
+    for path, plot in event.plots.items():
+        if plot.data is not None and plot.image is not None:
+            raise InvalidInput(f"Plot `$.plots.{path}` has both `data` and `image`; send one.")
+        if plot.image is not None:
+            images[_image_name(path)] = _decode_image(path, plot.image)
+        elif plot.data is not None and METRICS_DIR in path:
+            name = _series_name(path)
+            series[name] = _series_rows(path, name, plot.data)
+    return ParsedEvent(event, key, series, images)
+
+
+def _series_name(path: str) -> str:
+    name = path.split(METRICS_DIR, 1)[1]
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and suffix in {"tsv", "csv", "json", "yaml"} else name
+
+
+def _image_name(path: str) -> str:
+    return path.split(IMAGES_DIR, 1)[1] if IMAGES_DIR in path else path
+
+
+def _decode_image(path: str, data: str) -> bytes:
+    if len(data) > MAX_PLOT_BYTES * 4 // 3 + 4:
+        raise InvalidInput(f"Image `$.plots.{path}` is over the {MAX_PLOT_BYTES} byte limit.")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            f"Image `$.plots.{path}.image` is not valid base64; send the PNG base64-encoded."
+        ) from None
+
+
+def _series_rows(path: str, name: str, rows: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    field_name = name.rsplit("/", 1)[-1]
+    parsed: list[tuple[int, float]] = []
+    for i, row in enumerate(rows):
+        where = f"`$.plots.{path}.data[{i}]`"
+        step = row.get("step")
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise InvalidInput(f"Row {where} needs a non-negative integer `step`.")
+        raw = row.get(field_name)
+        if raw is None:
+            others = [k for k in row if k not in {"step", "timestamp"}]
+            if not others:
+                raise InvalidInput(f"Row {where} has no value besides `step`.")
+            field_name = others[0]
+            raw = row[field_name]
+        value = parse_number(raw)
+        if value is None:
+            raise InvalidInput(
+                f"Row {where} field `{field_name}` must be a number or 'nan', 'inf', '-inf'."
+            )
+        parsed.append((step, value))
+    return parsed
+
+
+def ingest_job(
+    token: str, parsed: ParsedEvent, clock: Callable[[], float]
+) -> Callable[[WriteContext], int]:
+    """A writer job that authorises the token and applies the event; returns the experiment id.
+
+    The token is checked inside the write transaction, so a token deleted a moment ago
+    is refused by the very next batch, with no cache to go stale.
+    """
+    hashed = token_hash(token)
+
+    def job(ctx: WriteContext) -> int:
+        now = clock()
+        principal = repository.token_principal_sync(ctx.conn, hashed)
+        if principal is None:
+            raise NotAuthenticated(
+                "The access token is invalid or has been revoked; create a new one with"
+                " `livestudio token create` or in the TUI profile screen."
+            )
+        if principal.scopes and INGEST_SCOPE not in principal.scopes:
+            raise MissingScope(
+                f"This access token lacks the {INGEST_SCOPE} scope needed to send experiments."
+            )
+        if principal.last_used_at is None or now - principal.last_used_at > TOUCH_EVERY:
+            repository.touch_token(ctx.conn, principal.token_id or 0, now)
+        return apply(ctx, principal.user_id, parsed, now)
+
+    return job
+
+
+def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) -> int:
+    """Apply one validated event for its poster; emits the stream events."""
+    event = parsed.event
+    sha = event.baseline_sha.lower()
+    record = repository.find_experiment(ctx.conn, poster_id, parsed.repo_key, sha, event.name)
+    created = record is None
+    if record is None:
+        record = ExperimentRecord(
+            id=0,
+            poster_id=poster_id,
+            repo_key=parsed.repo_key,
+            repo_url=event.repo_url,
+            baseline_sha=sha,
+            name=event.name,
+            client=event.client,
+            status="running",
+            started_at=now,
+            updated_at=now,
+        )
+    before = record.status
+    _merge(record, event, now)
+    if created:
+        record.id = repository.insert_experiment(ctx.conn, record)
+        _ensure_visible(ctx, record, event.repo_url)
+    else:
+        repository.update_experiment(ctx.conn, record)
+    changed = {
+        name: rows
+        for name, rows in (
+            (name, repository.upsert_points(ctx.conn, record.id, name, rows, now))
+            for name, rows in parsed.series.items()
+        )
+        if rows
+    }
+    step = event.step if isinstance(event, DataEvent) else record.step or 0
+    for path, png in parsed.images.items():
+        repository.upsert_image(ctx.conn, record.id, path, step, png, now)
+    events.experiment_changed(ctx, record, counts_changed=created or before != record.status)
+    if changed:
+        events.points_added(ctx, record, changed)
+    return record.id
+
+
+def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> None:
+    record.updated_at = now
+    if status.resumes(record, event):
+        status.resume(record)
+    if isinstance(event, StartEvent):
+        record.client = event.client
+        if event.message is not None:
+            record.message = event.message
+        if event.subdir:
+            record.subdir = event.subdir
+    if event.params:
+        for file, tree in event.params.items():
+            if tree:
+                record.params[file] = _deep_merge(record.params.get(file, {}), tree)
+    if event.machine:
+        record.machine = event.machine
+    if event.errors:
+        record.errors = list(event.errors)
+    event_step = event.step if isinstance(event, DataEvent) else None
+    if event_step is not None:
+        record.step = max(record.step or 0, event_step) if record.step is not None else event_step
+    if event.metrics:
+        metrics_step = event_step if event_step is not None else record.step
+        # A late, re-sent post must not overwrite the latest values with older ones.
+        if record.metrics_step is None or (metrics_step or 0) >= record.metrics_step:
+            record.metrics.update(metrics_tree(event.metrics))
+            record.metrics_step = metrics_step
+    if isinstance(event, DoneEvent):
+        status.finish(record, event, now)
+
+
+def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _ensure_visible(ctx: WriteContext, record: ExperimentRecord, repo_url: str) -> None:
+    """No accepted data is ever invisible: give the poster a project for the repo if needed."""
+    if repository.project_ids_showing(ctx.conn, record.repo_key, record.subdir, record.poster_id):
+        return
+    repository.insert_project(
+        ctx.conn,
+        name=repo_name(repo_url),
+        repo_url=repo_url,
+        repo_key=record.repo_key,
+        subdir=None,
+        owner_id=record.poster_id,
+    )

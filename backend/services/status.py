@@ -1,0 +1,45 @@
+"""Experiment status rules (SPEC §3) as pure functions of the stored record and an event.
+
+Events can arrive late and more than once. A ``data`` post for a step the run had
+already reached when ``done`` arrived is a late duplicate (DVCLive re-sends the last step
+on ``end()``, a retry can overtake) and does not resume the run; a new step, a ``start``
+or anything for a Stopped run does.
+"""
+
+from __future__ import annotations
+
+from backend.db.repository import ExperimentRecord
+from shared.live import DataEvent, DoneEvent, LiveEvent, StartEvent
+
+
+def resumes(record: ExperimentRecord, event: LiveEvent) -> bool:
+    """Whether this event makes a finished or stopped experiment Running again."""
+    if record.status == "running" or isinstance(event, DoneEvent):
+        return False
+    if isinstance(event, StartEvent) or record.status == "stopped":
+        return True
+    assert isinstance(event, DataEvent)
+    return record.done_step is None or event.step > record.done_step
+
+
+def finish(record: ExperimentRecord, event: DoneEvent, now: float) -> None:
+    """Apply a ``done``: Completed, or Failed on errors or a ``dvc`` run without a rev."""
+    failed = bool(event.errors) or (event.client == "dvc" and event.experiment_rev is None)
+    record.status = "failed" if failed else "completed"
+    record.finished_at = now
+    record.done_step = record.step if record.step is not None else -1
+    if event.experiment_rev is not None:
+        record.experiment_rev = event.experiment_rev.lower()
+
+
+def resume(record: ExperimentRecord) -> None:
+    """Make the experiment Running again."""
+    record.status = "running"
+    record.finished_at = None
+    record.done_step = None
+
+
+def mark_stopped(record: ExperimentRecord, now: float) -> None:
+    """A Running experiment went silent for too long."""
+    record.status = "stopped"
+    record.finished_at = now

@@ -1,0 +1,43 @@
+"""The background task that turns silent runs Stopped and trims the event table.
+
+It runs on a timer, not on requests, so a run is marked Stopped even when nobody is
+posting or looking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from backend.db import repository
+from backend.db.writer import WriteContext, Writer
+from backend.services import events, status
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[WriteContext], int]:
+    """Mark stale Running experiments Stopped; returns how many."""
+
+    def job(ctx: WriteContext) -> int:
+        stale = repository.stale_experiments(ctx.conn, now - stale_after)
+        for record in stale:
+            status.mark_stopped(record, now)
+            repository.update_experiment(ctx.conn, record)
+            events.experiment_changed(ctx, record, counts_changed=True)
+        repository.prune_events(ctx.conn, keep_events)
+        return len(stale)
+
+    return job
+
+
+async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], float]) -> None:
+    """Sweep every ``sweep_interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(settings.sweep_interval)
+        try:
+            await writer.submit(sweep_job(settings.stale_after, settings.event_retention, clock()))
+        except Exception:  # keep sweeping: one failed sweep must not stop the next
+            log.exception("stale-run sweep failed")

@@ -1,0 +1,62 @@
+"""Server settings, from flags or ``LIVESTUDIO_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+
+def default_db_path() -> Path:
+    """The embedded database in the user's data directory (created on first use)."""
+    return Path(platformdirs.user_data_dir("livestudio")) / "livestudio.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the server needs; every field reads ``LIVESTUDIO_<FIELD>`` too."""
+
+    db: Path = field(default_factory=default_db_path)
+    """SQLite file (``LIVESTUDIO_DB``); created with its folder when missing."""
+    host: str = "127.0.0.1"
+    """Interface to listen on (``LIVESTUDIO_HOST``); use 0.0.0.0 to accept remote clients."""
+    port: int = 8000
+    """TCP port (``LIVESTUDIO_PORT``)."""
+    stale_after: float = 600.0
+    """Seconds of silence after which a Running experiment becomes Stopped."""
+    sweep_interval: float = 5.0
+    """How often, in seconds, the server looks for stale runs and prunes old events."""
+    heartbeat: float = 15.0
+    """Seconds between keep-alive comments on an idle event stream."""
+    event_retention: int = 200_000
+    """How many stream events are kept for ``Last-Event-ID`` replay."""
+    subscriber_backlog: int = 2_000
+    """Events queued for one slow stream client before it is told to ``reset``."""
+    max_body: int = 30_000_000
+    """Largest accepted request body in bytes (DVCLive splits its posts below 30 MB)."""
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then ``LIVESTUDIO_*`` variables, then explicit non-None overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"LIVESTUDIO_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "db" in values:
+            values["db"] = Path(str(values["db"])).expanduser()
+        return replace(cls(), **values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, kind: object, raw: str) -> object:
+    target = {"int": int, "float": float, "Path": Path, "str": str}.get(str(kind), str)
+    try:
+        return target(raw)
+    except ValueError:
+        raise ValueError(
+            f"LIVESTUDIO_{name.upper()}={raw!r} is not a valid {target.__name__}"
+        ) from None

@@ -1,0 +1,155 @@
+"""The ``livestudio`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cli import admin
+from cli.admin import CliError
+
+
+def _server_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from backend.settings import Settings
+
+    try:
+        return Settings.from_env(
+            db=getattr(args, "db", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            stale_after=getattr(args, "stale_after", None),
+        )
+    except ValueError as exc:
+        raise CliError(f"{exc}.") from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server until interrupted."""
+    from cli.serve import serve
+
+    settings = _server_settings(args)
+    if admin.count_users(settings.db) == 0:
+        print(
+            "livestudio: no users yet; create the first one with "
+            f"`livestudio user add NAME --db {settings.db}`.",
+            file=sys.stderr,
+        )
+    serve(settings)
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CliError("No terminal to ask for a password; pass it with --password-stdin.")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise CliError("The passwords do not match; try again.")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create a user."""
+    settings = _server_settings(args)
+    is_admin = admin.add_user(settings.db, args.name, _read_password(args), args.admin)
+    role = "admin" if is_admin else "user"
+    print(f"Created {role} {args.name!r}. Next: `livestudio token create {args.name}`.")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    """Print a new profile token for a user."""
+    settings = _server_settings(args)
+    new = admin.create_token(settings.db, args.name)
+    print(new.token)
+    print(
+        f"This is {args.name}'s profile token; it is shown only once and replaces any"
+        " previous one. Use it as DVC_STUDIO_TOKEN.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_project_add(args: argparse.Namespace) -> int:
+    """Create a project."""
+    settings = _server_settings(args)
+    row = admin.add_project(settings.db, args.name, args.repo_url, args.subdir, args.owner)
+    print(f"Created project {row.name!r} (id {row.id}) for {row.repo_url}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="livestudio",
+        description="Self-hosted live experiment tracking for DVCLive.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", type=Path, help="SQLite file (env LIVESTUDIO_DB)")
+        return p
+
+    serve = with_db(sub.add_parser("serve", help="run the server"))
+    serve.add_argument("--host", help="interface to listen on (env LIVESTUDIO_HOST)")
+    serve.add_argument("--port", type=int, help="TCP port (env LIVESTUDIO_PORT)")
+    serve.add_argument(
+        "--stale-after",
+        type=float,
+        help="seconds of silence before a run is Stopped (env LIVESTUDIO_STALE_AFTER)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    user_add = with_db(user.add_parser("add", help="create a user"))
+    user_add.add_argument("name")
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    user_add.add_argument("--admin", action="store_true", help="make the user an admin")
+    user_add.set_defaults(func=cmd_user_add)
+
+    token = sub.add_parser("token", help="manage access tokens").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    token_create = with_db(token.add_parser("create", help="print a new profile token for a user"))
+    token_create.add_argument("name", help="the user")
+    token_create.set_defaults(func=cmd_token_create)
+
+    project = sub.add_parser("project", help="manage projects").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    project_add = with_db(project.add_parser("add", help="create a project"))
+    project_add.add_argument("name")
+    project_add.add_argument("repo_url")
+    project_add.add_argument("--subdir", help="monorepo sub-project path")
+    project_add.add_argument("--owner", help="owning user (default: the only user)")
+    project_add.set_defaults(func=cmd_project_add)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``livestudio`` script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args))
+    except CliError as exc:
+        print(f"livestudio: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Wire models of the read API and the event stream, shared by the backend and the TUI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+from shared.live import ErrorInfo
+from shared.values import WireNumber
+
+Status = Literal["running", "completed", "failed", "stopped"]
+STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "stopped")
+
+
+class ProjectRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A project with its experiment counts."""
+
+    id: int
+    name: str
+    repo_url: str
+    subdir: str | None = None
+    experiments: int = 0
+    running: int = 0
+
+
+class ExperimentRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One experiment as the project table shows it (flattened metrics and params)."""
+
+    id: int
+    baseline_sha: str
+    name: str
+    status: Status
+    client: str
+    message: str | None = None
+    subdir: str | None = None
+    step: int | None = None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    experiment_rev: str | None = None
+    pushed: bool = False
+    errors: list[ErrorInfo] = []
+    machine: dict[str, Any] | None = None
+    metrics: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+
+
+class ImageInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest image stored under one path."""
+
+    path: str
+    step: int | None
+    updated_at: datetime
+
+
+class ExperimentDetail(ExperimentRow, frozen=True, kw_only=True):
+    """An experiment row plus the names of its series and its images."""
+
+    series: list[str] = []
+    images: list[ImageInfo] = []
+
+
+Point = tuple[int, WireNumber]
+
+
+class PointsEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """New series rows for one experiment, as sent on the event stream."""
+
+    experiment_id: int
+    series: dict[str, list[Point]]
+
+
+class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Metadata of an access token; the token itself is never shown again."""
+
+    id: int
+    name: str
+    kind: Literal["profile", "client"]
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class UserInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The logged-in user with their tokens."""
+
+    username: str
+    is_admin: bool
+    profile_token: TokenInfo | None
+    client_tokens: list[TokenInfo]
+
+
+class LoginRequest(msgspec.Struct, frozen=True):
+    """Credentials for ``POST /api/auth/login``."""
+
+    username: str
+    password: str
+
+
+class LoginResponse(msgspec.Struct, frozen=True):
+    """A new session."""
+
+    session_token: str
+    username: str
+
+
+class NewToken(msgspec.Struct, frozen=True):
+    """A freshly generated access token, shown exactly once."""
+
+    token: str
+    info: TokenInfo
+
+
+class PasswordChange(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/user/password``."""
+
+    current_password: str
+    new_password: str
+    reset_tokens: bool = False
+
+
+class ProjectCreate(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/projects``."""
+
+    name: str
+    repo_url: str
+    subdir: str | None = None
+
+
+class MemberAdd(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/projects/{id}/members``."""
+
+    username: str
+
+
+class LiveAccepted(msgspec.Struct, frozen=True):
+    """Answer to an accepted live event."""
+
+    status: str
+    experiment_id: int

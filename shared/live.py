@@ -1,0 +1,74 @@
+"""The Studio live-metrics protocol (``POST /api/live``) as msgspec Structs.
+
+Field names and shapes follow what the released DVCLive and DVC clients send
+(see the team's PROTOCOL.md); unknown fields are ignored so newer clients keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Sha = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{40}$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Step = Annotated[int, msgspec.Meta(ge=0)]
+Client = Literal["dvclive", "dvc"]
+
+
+class ErrorInfo(msgspec.Struct, frozen=True):
+    """One error a client reports for its run."""
+
+    cls: str = ""
+    text: str = ""
+
+
+class Plot(msgspec.Struct, frozen=True):
+    """One plot file: metric rows (``data``) or a base64 PNG (``image``)."""
+
+    data: list[dict[str, Any]] | None = None
+    image: str | None = None
+    props: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class _Event(msgspec.Struct, frozen=True, tag_field="type"):
+    repo_url: Annotated[str, msgspec.Meta(min_length=1)]
+    baseline_sha: Sha
+    name: Name
+    client: Client
+    params: dict[str, dict[str, Any]] | None = None
+    metrics: dict[str, dict[str, Any]] | None = None
+    machine: dict[str, Any] | None = None
+    errors: list[ErrorInfo] | None = None
+    env: dict[str, Any] | None = None
+
+
+class StartEvent(_Event, frozen=True, tag="start"):
+    """A run began; ``message`` is the commit-title-like description."""
+
+    message: str | None = None
+    subdir: str | None = None
+
+
+class DataEvent(_Event, frozen=True, tag="data"):
+    """A step's latest metrics/params, or its new plot rows and images."""
+
+    step: Step = 0
+    plots: dict[str, Plot] | None = None
+
+
+class DoneEvent(_Event, frozen=True, tag="done"):
+    """The run ended; ``experiment_rev`` is the saved experiment commit, if any."""
+
+    experiment_rev: Sha | None = None
+
+
+LiveEvent = StartEvent | DataEvent | DoneEvent
+
+_decoder = msgspec.json.Decoder(LiveEvent)
+
+
+def decode_live_event(body: bytes) -> LiveEvent:
+    """Decode one request body; raises ``msgspec.DecodeError`` naming the offending field."""
+    return _decoder.decode(body)

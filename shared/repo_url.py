@@ -1,0 +1,63 @@
+"""Repository URL normalisation: every spelling of one Git repository gets one key."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+_SHORTHANDS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}
+# scp-like syntax: [user@]host:path, as long as it is not a Windows drive letter or a URL.
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]{2,}):(?P<path>(?!//).+)$")
+
+
+class InvalidRepoUrl(ValueError):
+    """The string is not a Git repository URL in any form the clients send."""
+
+
+def repo_key(url: str) -> str:
+    """Return the normalised key ``host/owner/repo`` of a Git URL.
+
+    ``git@github.com:Acme/Vision.git``, ``https://github.com/acme/vision``,
+    ``ssh://git@github.com/acme/vision.git`` and ``github:acme/vision`` all give
+    ``github.com/acme/vision``. Credentials, ports and a trailing ``.git`` or ``/`` are
+    dropped and the key is lower-case. Local paths become ``local/<path>``.
+    """
+    raw = url.strip()
+    if not raw:
+        raise InvalidRepoUrl(
+            "repo_url is empty; expected a Git URL such as git@host:owner/repo.git"
+        )
+    host, path = _split(raw)
+    path = path.strip("/")
+    if path.endswith(".git"):
+        path = path[: -len(".git")]
+    path = path.strip("/")
+    if not path:
+        raise InvalidRepoUrl(f"repo_url {url!r} has no repository path; expected host/owner/repo")
+    return f"{host}/{path}".lower()
+
+
+def repo_name(url: str) -> str:
+    """The repository's short name (``vision`` for ``git@github.com:acme/vision.git``)."""
+    return repo_key(url).rsplit("/", 1)[-1]
+
+
+def _split(raw: str) -> tuple[str, str]:
+    if "://" in raw:
+        parts = urlsplit(raw)
+        if parts.scheme == "file":
+            return "local", parts.path
+        if not parts.hostname:
+            raise InvalidRepoUrl(f"repo_url {raw!r} has no host; expected a Git URL")
+        return parts.hostname, parts.path
+    scheme, sep, rest = raw.partition(":")
+    if sep and scheme in _SHORTHANDS and not rest.startswith("/"):
+        return _SHORTHANDS[scheme], rest
+    if raw.startswith(("/", "./", "../", "~")):
+        return "local", raw
+    match = _SCP_LIKE.match(raw)
+    if match:
+        return match["host"], match["path"]
+    raise InvalidRepoUrl(
+        f"repo_url {raw!r} is not a Git URL; expected e.g. git@github.com:owner/repo.git"
+    )
