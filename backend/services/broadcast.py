@@ -143,12 +143,12 @@ async def stream(
                             yield _message(event)
                     if len(page) < REPLAY_PAGE:
                         break
-            yield ServerSentEventMessage(comment="connected")
+            yield ServerSentEventMessage(comment="connected", data=None)
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), heartbeat)
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive")
+                    yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
                 if item is None:
                     _, last = await repository.event_id_range(db)

@@ -1,0 +1,160 @@
+"""Shared fixtures: a real ``livestudio serve`` on a free port with a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "studio-live"
+PASSWORD = "correct-horse-battery"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(*args: str, db: Path, stdin: str | None = None, env: dict[str, str] | None = None):
+    """Run the real ``livestudio`` command line."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args, "--db", str(db)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+@dataclass
+class User:
+    """A user with a profile token and a logged-in session client."""
+
+    name: str
+    token: str
+    client: httpx.Client
+
+    def live(self, body: dict[str, object]) -> httpx.Response:
+        """Post one live event with this user's token, as DVCLive does."""
+        return self.client.post(
+            "/api/live", json=body, headers={"Authorization": f"token {self.token}"}
+        )
+
+
+@dataclass
+class Server:
+    """A real server process; restartable on the same database."""
+
+    db: Path
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log = self.db.with_suffix(".log")
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "serve",
+                "--db",
+                str(self.db),
+                "--port",
+                str(self.port),
+            ],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+            if self.proc.poll() is not None:
+                break
+        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def client(self, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=15, headers=headers)
+
+    def add_user(self, name: str, password: str = PASSWORD) -> User:
+        made = run_cli("user", "add", name, "--password-stdin", db=self.db, stdin=password + "\n")
+        assert made.returncode == 0, made.stderr
+        token = run_cli("token", "create", name, db=self.db).stdout.strip()
+        assert token.startswith("lst_")
+        return User(name, token, self.login(name, password))
+
+    def login(self, name: str, password: str = PASSWORD) -> httpx.Client:
+        resp = httpx.post(
+            f"{self.url}/api/auth/login", json={"username": name, "password": password}
+        )
+        assert resp.status_code == 200, resp.text
+        return self.client(Authorization=f"Bearer {resp.json()['session_token']}")
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers with extra ``LIVESTUDIO_*`` settings; all stopped at the end."""
+    started: list[Server] = []
+
+    def make(**env: str) -> Server:
+        server = Server(db=tmp_path / f"live{len(started)}.db", port=free_port(), env=env)
+        server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server: Callable[..., Server]) -> Server:
+    """One running server."""
+    return make_server()
+
+
+@pytest.fixture
+def alice(server: Server) -> User:
+    """A user with a token and a session on ``server``."""
+    return server.add_user("alice")
+
+
+def fixture_bodies(name: str) -> list[dict[str, object]]:
+    """The request bodies of one captured client run."""
+    lines = (FIXTURES / f"{name}.jsonl").read_text().splitlines()
+    return [json.loads(line)["body"] for line in lines if line.strip()]
