@@ -16,6 +16,14 @@ def experiment_changed(
     ctx: WriteContext, record: ExperimentRecord, *, counts_changed: bool
 ) -> None:
     """Emit the full row; when it was created, deleted or changed status, the project counts."""
+    # Project rows first: a subscriber learns of a new project before its first row.
+    if counts_changed:
+        projects_changed(
+            ctx,
+            repository.project_ids_showing(
+                ctx.conn, record.repo_key, record.subdir, record.poster_id
+            ),
+        )
     ctx.emit(
         repository.NewEvent(
             kind="experiment",
@@ -25,13 +33,6 @@ def experiment_changed(
             poster_id=record.poster_id,
         )
     )
-    if counts_changed:
-        projects_changed(
-            ctx,
-            repository.project_ids_showing(
-                ctx.conn, record.repo_key, record.subdir, record.poster_id
-            ),
-        )
 
 
 def experiment_deleted(ctx: WriteContext, record: ExperimentRecord) -> None:

@@ -1,0 +1,78 @@
+"""Sessions, the profile token lifecycle and password changes."""
+
+import httpx
+
+from tests.conftest import PASSWORD, Server, User, fixture_bodies
+
+BODY = fixture_bodies("dvclive_basic")[0]
+
+
+def test_login_refuses_wrong_password_and_unknown_user(server: Server, alice: User) -> None:
+    for username, password in (("alice", "nope-nope-nope"), ("mallory", PASSWORD)):
+        resp = httpx.post(
+            f"{server.url}/api/auth/login", json={"username": username, "password": password}
+        )
+        assert resp.status_code == 401 and resp.json()["detail"] == "Wrong username or password."
+
+
+def test_profile_token_metadata_last_used_and_prefix(server: Server, alice: User) -> None:
+    info = alice.client.get("/api/user").json()
+    assert info["username"] == "alice" and info["is_admin"] is True
+    assert info["profile_token"]["prefix"] == alice.token[:8]
+    assert info["profile_token"]["last_used_at"] is None
+    assert alice.token not in str(info)
+    alice.live(BODY)
+    info = alice.client.get("/api/user").json()
+    assert info["profile_token"]["last_used_at"] is not None
+
+
+def test_regenerating_a_token_keeps_the_session(server: Server, alice: User) -> None:
+    new = alice.client.post("/api/user/token").json()
+    assert new["token"].startswith("lst_") and len(new["token"]) >= 40
+    assert alice.client.get("/api/user").json()["profile_token"]["prefix"] == new["token"][:8]
+    assert alice.client.delete("/api/user/token").status_code == 204
+    assert alice.client.get("/api/user").json()["profile_token"] is None
+    again = alice.client.delete("/api/user/token")
+    assert again.status_code == 404 and "no profile token" in again.json()["detail"]
+
+
+def test_password_change_ends_other_sessions_and_can_reset_tokens(
+    server: Server, alice: User
+) -> None:
+    other = server.login("alice")
+    wrong = alice.client.post(
+        "/api/user/password",
+        json={"current_password": "bad-bad-bad", "new_password": "n3w-password!"},
+    )
+    assert wrong.status_code == 401
+    resp = alice.client.post(
+        "/api/user/password",
+        json={
+            "current_password": PASSWORD,
+            "new_password": "n3w-password!",
+            "reset_tokens": True,
+        },
+    )
+    assert resp.status_code == 204
+    assert alice.client.get("/api/user").status_code == 200  # this session lives on
+    assert other.get("/api/user").status_code == 401
+    assert alice.live(BODY).status_code == 401  # every token is gone
+    server.login("alice", "n3w-password!")
+
+
+def test_logout_ends_the_session(server: Server, alice: User) -> None:
+    assert alice.client.post("/api/auth/logout").status_code == 204
+    assert alice.client.get("/api/user").status_code == 401
+
+
+def test_projects_can_be_created_and_deleted(server: Server, alice: User) -> None:
+    made = alice.client.post(
+        "/api/projects", json={"name": "vision", "repo_url": "git@github.com:Acme/Vision.git"}
+    )
+    assert made.status_code == 201
+    project_id = made.json()["id"]
+    alice.live({**BODY, "repo_url": "https://github.com/acme/vision"})
+    listed = alice.client.get("/api/projects").json()
+    assert [(p["name"], p["experiments"]) for p in listed] == [("vision", 1)]
+    assert alice.client.delete(f"/api/projects/{project_id}").status_code == 204
+    assert alice.client.get(f"/api/projects/{project_id}/experiments").status_code == 404

@@ -1,0 +1,106 @@
+"""Stale runs become Stopped on a timer; acknowledged data survives kill -9."""
+
+import threading
+import time
+
+import httpx
+
+from tests.conftest import Server, fixture_bodies
+
+BODIES = fixture_bodies("dvclive_basic")
+
+
+def test_silent_run_becomes_stopped_without_any_request_then_resumes(make_server) -> None:
+    server = make_server(LIVESTUDIO_STALE_AFTER="1", LIVESTUDIO_SWEEP_INTERVAL="0.2")
+    alice = server.add_user("alice")
+    experiment_id = alice.live(BODIES[1]).json()["experiment_id"]
+    assert alice.client.get(f"/api/experiments/{experiment_id}").json()["status"] == "running"
+    time.sleep(1.8)  # no request in between: the sweeper alone must notice
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert row["status"] == "stopped"
+    assert alice.client.get("/api/projects").json()[0]["running"] == 0
+    alice.live(BODIES[1])  # the same step again, after a network blip: running again
+    assert alice.client.get(f"/api/experiments/{experiment_id}").json()["status"] == "running"
+
+
+def test_manual_fail_and_delete(server: Server) -> None:
+    alice = server.add_user("alice")
+    experiment_id = alice.live(BODIES[1]).json()["experiment_id"]
+    failed = alice.client.post(f"/api/experiments/{experiment_id}/fail")
+    assert failed.status_code == 200 and failed.json()["status"] == "failed"
+    assert failed.json()["errors"][0]["text"] == "marked failed by alice"
+    assert alice.client.delete(f"/api/experiments/{experiment_id}").status_code == 204
+    assert alice.client.get(f"/api/experiments/{experiment_id}").status_code == 404
+    assert alice.client.get("/api/projects").json()[0]["experiments"] == 0
+
+
+def test_kill_9_keeps_every_acknowledged_point_and_resend_does_not_duplicate(
+    make_server,
+) -> None:
+    server: Server = make_server()
+    alice = server.add_user("alice")
+    acked: dict[str, list[int]] = {}
+    stop = threading.Event()
+    base = BODIES[2]
+
+    def writer(name: str) -> None:
+        steps = acked.setdefault(name, [])
+        with httpx.Client(timeout=5) as client:
+            for step in range(100_000):
+                if stop.is_set():
+                    return
+                body = {
+                    **base,
+                    "name": name,
+                    "step": step,
+                    "plots": {
+                        "dvclive/plots/metrics/loss.tsv": {
+                            "data": [{"step": step, "loss": step / 10}]
+                        }
+                    },
+                }
+                try:
+                    resp = client.post(
+                        f"{server.url}/api/live",
+                        json=body,
+                        headers={"Authorization": f"token {alice.token}"},
+                    )
+                except httpx.HTTPError:
+                    return
+                if resp.status_code == 200:
+                    steps.append(step)
+
+    threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    server.stop(kill=True)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert all(acked[f"w{i}"] for i in range(4)), acked
+
+    server.start()
+    alice.client = server.login("alice")
+    project = alice.client.get("/api/projects").json()[0]
+    rows = {
+        r["name"]: r for r in alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    }
+    for name, steps in acked.items():
+        series = alice.client.get(f"/api/experiments/{rows[name]['id']}/series").json()["loss"]
+        stored = [p[0] for p in series]
+        assert set(steps) <= set(stored), f"{name} lost acknowledged points"
+        # Re-sending the last acknowledged post does not duplicate its point.
+        body = {
+            **base,
+            "name": name,
+            "step": steps[-1],
+            "plots": {
+                "dvclive/plots/metrics/loss.tsv": {
+                    "data": [{"step": steps[-1], "loss": steps[-1] / 10}]
+                }
+            },
+        }
+        assert alice.live(body).status_code == 200
+        again = alice.client.get(f"/api/experiments/{rows[name]['id']}/series").json()["loss"]
+        assert len(again) == len(series)

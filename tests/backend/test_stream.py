@@ -1,0 +1,98 @@
+"""The event stream on a real server: live delivery, replay, reset, heartbeats."""
+
+import queue
+import time
+
+import pytest
+
+from tests.backend.sse import Listener
+from tests.conftest import Server, User, fixture_bodies
+
+BODIES = fixture_bodies("dvclive_basic")
+
+
+def session_headers(user: User) -> dict[str, str]:
+    return {"Authorization": user.client.headers["Authorization"]}
+
+
+def test_subscribe_post_receive_then_replay_exactly_the_missed_events(
+    server: Server, alice: User
+) -> None:
+    first = alice.live(BODIES[0]).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    path = f"/api/projects/{project_id}/events"
+
+    listener = Listener(server.url, path, session_headers(alice))
+    alice.live(BODIES[1])
+    alice.live(BODIES[2])
+    seen = listener.take_until("points")
+    kinds = [e.event for e in seen]
+    assert kinds == ["experiment", "experiment", "points"]
+    assert seen[1].data["metrics"]["train/loss"] == 1.0
+    assert seen[2].data == {
+        "experiment_id": first,
+        "series": {"train/acc": [[0, 0.5]], "train/loss": [[0, 1.0]], "val/loss": [[0, 1.2]]},
+    }
+    ids = [int(e.id) for e in seen]
+    assert ids == sorted(ids)
+    listener.close()
+
+    for body in BODIES[3:7]:  # while nobody listens
+        alice.live(body)
+    again = Listener(server.url, path, {**session_headers(alice), "Last-Event-ID": str(ids[-1])})
+    missed = again.take(6)
+    with pytest.raises(queue.Empty):
+        again.events.get(timeout=0.5)
+    missed_ids = [int(e.id) for e in missed]
+    assert missed_ids == sorted(set(missed_ids)) and missed_ids[0] > ids[-1]
+    assert [e.event for e in missed] == ["experiment", "experiment", "points"] * 2
+    assert [e.data["step"] for e in missed if e.event == "experiment"] == [1, 1, 2, 2]
+    alice.live(BODIES[7])
+    assert again.take(1)[0].data["step"] == 3
+    again.close()
+
+
+def test_all_projects_stream_sees_new_projects_and_counts(server: Server, alice: User) -> None:
+    listener = Listener(server.url, "/api/events", session_headers(alice))
+    alice.live(BODIES[0])
+    seen = listener.take(2)
+    assert [e.event for e in seen] == ["project", "experiment"]
+    assert seen[0].data["name"] == "mnist" and seen[0].data["running"] == 1
+    alice.live(BODIES[-1])  # done: counts change
+    seen = listener.take(2)
+    assert seen[0].event == "project" and seen[0].data["running"] == 0
+    assert seen[1].data["status"] == "completed"
+    listener.close()
+
+
+def test_other_users_do_not_receive_my_events(server: Server, alice: User) -> None:
+    bob = server.add_user("bob")
+    listener = Listener(server.url, "/api/events", session_headers(bob))
+    alice.live(BODIES[0])
+    bob.live({**BODIES[0], "name": "bobs-run"})
+    seen = listener.take(2)
+    assert [e.data["name"] for e in seen] == ["mnist", "bobs-run"]
+    with pytest.raises(queue.Empty):
+        listener.events.get(timeout=0.5)
+    listener.close()
+
+
+def test_too_far_behind_gets_reset_and_idle_stream_gets_heartbeats(make_server) -> None:
+    server = make_server(
+        LIVESTUDIO_EVENT_RETENTION="3", LIVESTUDIO_SWEEP_INTERVAL="0.1", LIVESTUDIO_HEARTBEAT="0.2"
+    )
+    alice = server.add_user("alice")
+    for body in BODIES[:6]:
+        alice.live(body)
+    time.sleep(0.5)  # the sweeper prunes the event table to the newest 3
+    listener = Listener(server.url, "/api/events", {**session_headers(alice), "Last-Event-ID": "1"})
+    reset = listener.take(1)[0]
+    assert reset.event == "reset" and reset.data == {}
+    time.sleep(0.7)
+    assert listener.comments >= 3  # "connected" plus keep-alives
+    listener.close()
+
+
+def test_bad_last_event_id_is_a_400(server: Server, alice: User) -> None:
+    resp = alice.client.get("/api/events", headers={"Last-Event-ID": "yesterday"})
+    assert resp.status_code == 400 and "Last-Event-ID" in resp.json()["detail"]

@@ -1,0 +1,144 @@
+"""The real DVCLive and DVC, unmodified, streaming into a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Server, User
+
+TRAIN = """
+import sys
+from dvclive import Live
+
+with Live(save_dvc_exp=False) as live:
+    live.log_params({"lr": 0.1, "model": {"layers": 3}})
+    for step in range(5):
+        live.log_metric("train/loss", 1.0 / (step + 1))
+        live.log_metric("acc", step / 10)
+        live.log_image("sample.png", "pixel.png")
+        live.next_step()
+    if "--fail" in sys.argv:
+        raise SystemExit(3)
+"""
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "mnist"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "remote", "add", "origin", "git@github.com:Acme/Mnist.git")
+    (repo / "train.py").write_text(TRAIN)
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(repo / "pixel.png")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    cmd: python train.py\n    deps:\n      - train.py\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    return repo
+
+
+def client_env(server: Server, user: User) -> dict[str, str]:
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DVC_STUDIO_URL": server.url,
+        "DVC_STUDIO_TOKEN": user.token,
+        "DVC_NO_ANALYTICS": "1",
+        "DVCLIVE_LOGLEVEL": "DEBUG",
+        # dvc exp run commits; do not depend on the machine's git identity.
+        "GIT_AUTHOR_NAME": "ci",
+        "GIT_AUTHOR_EMAIL": "ci@example.com",
+        "GIT_COMMITTER_NAME": "ci",
+        "GIT_COMMITTER_EMAIL": "ci@example.com",
+    }
+
+
+def only_experiment(user: User) -> dict:
+    projects = user.client.get("/api/projects").json()
+    assert [p["name"] for p in projects] == ["mnist"]
+    rows = user.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_dvclive_run_streams_everything(server: Server, alice: User, repo: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "train.py"],
+        cwd=repo,
+        env=client_env(server, alice),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Failed to post to Studio" not in done.stderr
+    row = only_experiment(alice)
+    assert row["status"] == "completed"
+    assert row["client"] == "dvclive"
+    assert row["step"] == 4
+    assert row["metrics"] == {"train/loss": 0.2, "acc": 0.4}
+    assert row["params"] == {"lr": 0.1, "model/layers": 3}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
+    assert row["baseline_sha"] == head.stdout.strip()
+    series = alice.client.get(f"/api/experiments/{row['id']}/series").json()
+    assert series["train/loss"] == [[s, 1.0 / (s + 1)] for s in range(5)]
+    assert series["acc"] == [[s, s / 10] for s in range(5)]
+    detail = alice.client.get(f"/api/experiments/{row['id']}").json()
+    assert [i["path"] for i in detail["images"]] == ["sample.png"]
+    png = alice.client.get(f"/api/experiments/{row['id']}/images/sample.png").content
+    assert png == (repo / "dvclive" / "plots" / "images" / "sample.png").read_bytes()
+
+
+def test_dvc_exp_run_completes_and_failed_stage_fails(
+    server: Server, alice: User, repo: Path
+) -> None:
+    env = client_env(server, alice)
+    ran = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "run"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert ran.returncode == 0, ran.stderr
+    row = only_experiment(alice)
+    assert row["status"] == "completed"
+    assert row["client"] == "dvc"
+    assert len(row["experiment_rev"]) == 40
+    assert row["metrics"]["train/loss"] == 0.2
+
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    cmd: python train.py --fail\n    deps:\n      - train.py\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "fail")
+    failed = subprocess.run(
+        [sys.executable, "-m", "dvc", "exp", "run"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0
+    projects = alice.client.get("/api/projects").json()
+    rows = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
+    statuses = sorted(r["status"] for r in rows)
+    assert statuses == ["completed", "failed"]
