@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "studio-live"
+# Captured from the real clients (a copy of the team handbook's fixtures/studio-live).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studio-live"
 PASSWORD = "correct-horse-battery"
 
 

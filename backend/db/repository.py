@@ -6,7 +6,6 @@ Writes are synchronous functions on a ``sqlite3.Connection`` run by the single w
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from shared.live import ErrorInfo
 from shared.values import to_wire
 
 _errors_decoder = msgspec.json.Decoder(list[ErrorInfo])
+_json_decode = msgspec.json.decode
+_json_encode = msgspec.json.encode
 # UNIX time with sub-second precision; unixepoch('subsec') needs SQLite 3.42.
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
@@ -489,6 +490,8 @@ class ExperimentRecord:
     machine: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    saved_updated_at: float = 0.0
+    """The ``updated_at`` last written to the database (the writer skips no-op writes)."""
 
     def to_row(self) -> ExperimentRow:
         """The experiment as the read API shows it."""
@@ -527,9 +530,10 @@ def _record(row: Sequence[Any]) -> ExperimentRecord:
         *row[:17],
         pushed=bool(row[17]),
         errors=_errors_decoder.decode(row[18]),
-        machine=json.loads(row[19]) if row[19] else None,
-        params=json.loads(row[20]),
-        metrics=json.loads(row[21]),
+        machine=_json_decode(row[19]) if row[19] else None,
+        params=_json_decode(row[20]),
+        metrics=_json_decode(row[21]),
+        saved_updated_at=row[9],
     )
 
 
@@ -567,10 +571,10 @@ def _values(r: ExperimentRecord) -> tuple[Any, ...]:
         r.metrics_step,
         r.finished_at,
         int(r.pushed),
-        msgspec.json.encode(r.errors),
-        json.dumps(r.machine) if r.machine is not None else None,
-        json.dumps(r.params),
-        json.dumps(r.metrics),
+        _json_encode(r.errors),
+        _json_encode(r.machine) if r.machine is not None else None,
+        _json_encode(r.params),
+        _json_encode(r.metrics),
     )
 
 
@@ -683,22 +687,24 @@ async def experiments_in(
 # ---------------------------------------------------------------- series and images
 
 
+def series_id(conn: sqlite3.Connection, experiment_id: int, name: str) -> int:
+    """The id of an experiment's series, created on first use."""
+    return int(
+        conn.execute(
+            "INSERT INTO series (experiment_id, name) VALUES (?, ?)"
+            " ON CONFLICT (experiment_id, name) DO UPDATE SET name = excluded.name RETURNING id",
+            (experiment_id, name),
+        ).fetchone()[0]
+    )
+
+
 def upsert_points(
-    conn: sqlite3.Connection,
-    experiment_id: int,
-    series: str,
-    rows: Iterable[tuple[int, float]],
-    now: float,
+    conn: sqlite3.Connection, series: int, rows: Iterable[tuple[int, float]], now: float
 ) -> list[tuple[int, float | None]]:
     """Store rows of a series; returns only the rows that are new or changed.
 
     Unique on (series, step): a re-sent row overwrites and is not reported again.
     """
-    series_id = conn.execute(
-        "INSERT INTO series (experiment_id, name) VALUES (?, ?)"
-        " ON CONFLICT (experiment_id, name) DO UPDATE SET name = excluded.name RETURNING id",
-        (experiment_id, series),
-    ).fetchone()[0]
     changed: list[tuple[int, float | None]] = []
     for step, value in rows:
         hit = conn.execute(
@@ -706,7 +712,7 @@ def upsert_points(
             " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
             " arrived_at = excluded.arrived_at WHERE value IS NOT excluded.value"
             " RETURNING step, value",
-            (series_id, step, value, now),
+            (series, step, value, now),
         ).fetchone()
         if hit is not None:
             changed.append((hit[0], hit[1]))

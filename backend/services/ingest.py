@@ -13,7 +13,7 @@ import msgspec
 
 from backend.db import repository
 from backend.db.repository import ExperimentRecord
-from backend.db.writer import WriteContext
+from backend.db.writer import WriteContext, cache_safe
 from backend.services import events, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated
 from shared.flatten import metrics_tree
@@ -28,6 +28,7 @@ MAX_PLOT_BYTES = 10_000_000
 INGEST_SCOPE = "EXPERIMENTS"
 # last_used_at is informative; writing it on every post would double the write load.
 TOUCH_EVERY = 60.0
+UPDATED_AT_PRECISION = 1.0
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,12 @@ def ingest_job(
     """
     hashed = token_hash(token)
 
+    @cache_safe
     def job(ctx: WriteContext) -> int:
         now = clock()
-        principal = repository.token_principal_sync(ctx.conn, hashed)
+        principal = ctx.cache.principals.get(hashed)
+        if principal is None:
+            principal = repository.token_principal_sync(ctx.conn, hashed)
         if principal is None:
             raise NotAuthenticated(
                 "The access token is invalid or has been revoked; create a new one with"
@@ -143,8 +147,12 @@ def ingest_job(
             raise MissingScope(
                 f"This access token lacks the {INGEST_SCOPE} scope needed to send experiments."
             )
-        if principal.last_used_at is None or now - principal.last_used_at > TOUCH_EVERY:
-            repository.touch_token(ctx.conn, principal.token_id or 0, now)
+        ctx.cache.principals[hashed] = principal
+        token_id = principal.token_id or 0
+        last_used = ctx.cache.touched.get(token_id, principal.last_used_at)
+        if last_used is None or now - last_used > TOUCH_EVERY:
+            repository.touch_token(ctx.conn, token_id, now)
+            ctx.cache.touched[token_id] = now
         return apply(ctx, principal.user_id, parsed, now)
 
     return job
@@ -154,7 +162,8 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     """Apply one validated event for its poster; emits the stream events."""
     event = parsed.event
     sha = event.baseline_sha.lower()
-    record = repository.find_experiment(ctx.conn, poster_id, parsed.repo_key, sha, event.name)
+    identity = (poster_id, parsed.repo_key, sha, event.name)
+    record = ctx.cache.experiments.get(identity) or repository.find_experiment(ctx.conn, *identity)
     created = record is None
     if record is None:
         record = ExperimentRecord(
@@ -170,31 +179,53 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             updated_at=now,
         )
     before = record.status
-    _merge(record, event, now)
+    changed_row = _merge(record, event, now)
+    # A post that only proves the run is alive (DVCLive's plot-rows post) is not worth a
+    # row write and a full-row event each time: its points event shows the activity, and
+    # updated_at is written at least every UPDATED_AT_PRECISION seconds for stale checks.
+    write_row = changed_row or now - record.saved_updated_at >= UPDATED_AT_PRECISION
     if created:
         record.id = repository.insert_experiment(ctx.conn, record)
         _ensure_visible(ctx, record, event.repo_url)
-    else:
+    elif write_row:
         repository.update_experiment(ctx.conn, record)
-    changed = {
-        name: rows
-        for name, rows in (
-            (name, repository.upsert_points(ctx.conn, record.id, name, rows, now))
-            for name, rows in parsed.series.items()
-        )
-        if rows
-    }
+    if created or write_row:
+        record.saved_updated_at = record.updated_at
+    ctx.cache.experiments[identity] = record
+    changed = {}
+    for name, rows in parsed.series.items():
+        series_key = (record.id, name)
+        series_id = ctx.cache.series.get(series_key)
+        if series_id is None:
+            series_id = ctx.cache.series[series_key] = repository.series_id(
+                ctx.conn, record.id, name
+            )
+        new_rows = repository.upsert_points(ctx.conn, series_id, rows, now)
+        if new_rows:
+            changed[name] = new_rows
     step = event.step if isinstance(event, DataEvent) else record.step or 0
     for path, png in parsed.images.items():
         repository.upsert_image(ctx.conn, record.id, path, step, png, now)
-    events.experiment_changed(ctx, record, counts_changed=created or before != record.status)
+    if created or write_row:
+        events.experiment_changed(ctx, record, counts_changed=created or before != record.status)
     if changed:
         events.points_added(ctx, record, changed)
     return record.id
 
 
-def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> None:
+def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
+    """Apply the event to the record; returns whether anything but ``updated_at`` changed."""
     record.updated_at = now
+    before = (
+        record.status,
+        record.step,
+        record.message,
+        record.subdir,
+        record.client,
+        record.machine,
+        record.errors,
+    )
+    changed = False
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):
@@ -203,25 +234,45 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> None:
             record.message = event.message
         if event.subdir:
             record.subdir = event.subdir
-    if event.params:
-        for file, tree in event.params.items():
-            if tree:
-                record.params[file] = _deep_merge(record.params.get(file, {}), tree)
+    for file, tree in (event.params or {}).items():
+        if tree:
+            old = record.params.get(file, {})
+            merged = _deep_merge(old, tree)
+            if merged != old:
+                record.params[file] = merged
+                changed = True
     if event.machine:
         record.machine = event.machine
     if event.errors:
         record.errors = list(event.errors)
     event_step = event.step if isinstance(event, DataEvent) else None
     if event_step is not None:
-        record.step = max(record.step or 0, event_step) if record.step is not None else event_step
+        record.step = event_step if record.step is None else max(record.step, event_step)
     if event.metrics:
         metrics_step = event_step if event_step is not None else record.step
         # A late, re-sent post must not overwrite the latest values with older ones.
         if record.metrics_step is None or (metrics_step or 0) >= record.metrics_step:
-            record.metrics.update(metrics_tree(event.metrics))
+            tree = metrics_tree(event.metrics)
+            if any(record.metrics.get(f) != t for f, t in tree.items()):
+                record.metrics.update(tree)
+                changed = True
             record.metrics_step = metrics_step
     if isinstance(event, DoneEvent):
         status.finish(record, event, now)
+    return (
+        changed
+        or isinstance(event, DoneEvent)
+        or before
+        != (
+            record.status,
+            record.step,
+            record.message,
+            record.subdir,
+            record.client,
+            record.machine,
+            record.errors,
+        )
+    )
 
 
 def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
