@@ -82,6 +82,23 @@ def cmd_project_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    """Open the terminal UI."""
+    from tui.app import build_app
+    from tui.settings import TuiSettings
+
+    build_app(TuiSettings.from_env(server=args.server)).run()
+    return 0
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    """Log in from the shell and keep the session for the TUI."""
+    from cli.login import login
+
+    login(args.server, args.username, args.password_stdin)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -131,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     project_add.add_argument("--subdir", help="monorepo sub-project path")
     project_add.add_argument("--owner", help="owning user (default: the only user)")
     project_add.set_defaults(func=cmd_project_add)
+    tui = sub.add_parser("tui", help="open the terminal UI (the default command)")
+    tui.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    tui.set_defaults(func=cmd_tui)
+
+    login = sub.add_parser("login", help="log in and keep the session for the TUI")
+    login.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    login.add_argument("--username", "-u", help="username (asked when missing)")
+    login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    login.set_defaults(func=cmd_login)
     return parser
 
 
@@ -139,7 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
-    if func is None:
+    if args.command is None:
+        args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
+        func = args.func
+    elif func is None:
         parser.print_help(sys.stderr)
         return 2
     try:

@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, post
 from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
 from backend.services import accounts
-from backend.services.errors import NotAuthenticated
+from backend.services.errors import InvalidInput
 from shared.api import NewToken, PasswordChange, UserInfo
 
 
@@ -54,7 +54,7 @@ class UserController(Controller):
         if stored is None or not await asyncio.to_thread(
             accounts.password_matches, stored.password_hash, data.current_password
         ):
-            raise NotAuthenticated("The current password is wrong.")
+            raise InvalidInput("The current password is wrong; nothing was changed.")
         accounts.check_password(data.new_password)
         new_hash = await asyncio.to_thread(accounts.hash_password, data.new_password)
         await backend.writer.submit(accounts.change_password_job(user, new_hash, data.reset_tokens))

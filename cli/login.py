@@ -1,0 +1,45 @@
+"""``livestudio login``: the login screen's work, from a shell."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import httpx
+
+from cli.admin import CliError
+from tui.settings import Session, TuiSettings
+
+
+def login(server: str | None, username: str | None, password_stdin: bool) -> None:
+    """Ask for credentials, log in and store the session (mode 0600)."""
+    settings = TuiSettings.from_env(server=server)
+    if username is None:
+        if not sys.stdin.isatty():
+            raise CliError("No terminal to ask for a username; pass --username NAME.")
+        username = input(f"Username on {settings.server}: ").strip()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        raise CliError("No terminal to ask for a password; pass it with --password-stdin.")
+    try:
+        response = httpx.post(
+            f"{settings.server}/api/auth/login",
+            json={"username": username, "password": password},
+            timeout=15,
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(f"Cannot reach {settings.server}: {exc}.") from None
+    if response.status_code != 200:
+        try:
+            detail = response.json()["detail"]
+        except (ValueError, KeyError):
+            detail = f"the server answered {response.status_code}"
+        raise CliError(str(detail).rstrip(".") + ".")
+    body = response.json()
+    settings.save_session(Session(settings.server, body["username"], body["session_token"]))
+    print(
+        f"Logged in to {settings.server} as {body['username']}; run `livestudio` to open the TUI."
+    )

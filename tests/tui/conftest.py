@@ -1,0 +1,52 @@
+"""Drive the real TUI with Pilot against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, Server, User
+from tui.app import LiveStudioApp, build_app
+from tui.client import Api
+from tui.settings import Session, TuiSettings
+
+SIZE = (80, 24)
+
+
+async def until(pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Let the app run until ``condition()`` is true (or fail after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def post(user: User, body: dict) -> int:
+    """Post a live event from a thread, as an outside training job would."""
+    response = await asyncio.to_thread(user.live, body)
+    assert response.status_code == 200, response.text
+    return int(response.json()["experiment_id"])
+
+
+@pytest.fixture
+def tui_settings(tmp_path: Path, server: Server) -> TuiSettings:
+    """Settings with a private session file and short highlights."""
+    return TuiSettings(
+        server=server.url, highlight_seconds=1.0, session_file=tmp_path / "cfg" / "session.json"
+    )
+
+
+@pytest.fixture
+def logged_in_app(tui_settings: TuiSettings, server: Server, alice: User) -> LiveStudioApp:
+    """The app with alice's session already stored."""
+    token = alice.client.headers["Authorization"].split()[1]
+    tui_settings.save_session(Session(server.url, "alice", token))
+    return build_app(tui_settings, Api(server.url, token))
+
+
+__all__ = ["PASSWORD", "SIZE", "post", "until"]

@@ -1,0 +1,157 @@
+"""The TUI against a real server: login, live table, highlights, filters, screens."""
+
+from __future__ import annotations
+
+import stat
+
+from rich.text import Text
+
+from tests.conftest import Server, User, fixture_bodies
+from tests.tui.conftest import PASSWORD, SIZE, post, until
+from tui import theme
+from tui.app import LiveStudioApp, build_app
+from tui.screens.compare import CompareScreen
+from tui.screens.login import LoginScreen
+from tui.screens.plots import MetricChart, PlotsScreen
+from tui.screens.project import ProjectScreen
+from tui.screens.projects import ProjectsScreen
+from tui.settings import TuiSettings
+from tui.widgets.experiment_table import ExperimentTable
+from tui.widgets.status_bar import StatusBar
+
+BODIES = fixture_bodies("dvclive_basic")
+
+
+def run(name: str, step: int, loss: float, **extra: object) -> dict:
+    """A DVCLive metrics post for experiment ``name``."""
+    return {
+        **BODIES[1],
+        "name": name,
+        "step": step,
+        "metrics": {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}},
+        **extra,
+    }
+
+
+async def open_project(pilot, app: LiveStudioApp) -> ProjectScreen:
+    await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+    await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+    screen = app.screen
+    await until(pilot, lambda: screen.state.rows)
+    return screen
+
+
+async def test_login_screen_stores_session_with_mode_0600(
+    tui_settings: TuiSettings, server: Server, alice: User
+) -> None:
+    app = build_app(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.click("#username")
+        await pilot.press(*"alice")
+        await pilot.click("#password")
+        await pilot.press(*"wrong-password", "enter")
+        await until(pilot, lambda: "Wrong username" in str(app.screen.query_one("#error").render()))
+        await pilot.click("#password")
+        await pilot.press(*PASSWORD, "enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+    session = tui_settings.load_session()
+    assert session is not None and session.username == "alice"
+    assert stat.S_IMODE(tui_settings.session_file.stat().st_mode) == 0o600
+
+
+async def test_live_table_highlights_counts_and_filters(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    first = await post(alice, run("alpha", 0, 1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        bar = screen.query_one(StatusBar)
+        second = await post(alice, run("beta", 0, 2.0))
+        await until(pilot, lambda: second in screen.state.rows and table.row_count == 3)
+        table.move_cursor(row=table.shown_keys().index(str(first)))
+        cursor_key = table.current_key()
+
+        await post(alice, run("alpha", 1, 0.5))
+        await until(pilot, lambda: screen.state.rows[first].metrics["loss"] == 0.5)
+        cell = table.get_cell(str(first), "m:loss")
+        assert isinstance(cell, Text) and cell.plain == "0.5"
+        assert cell.style == theme.highlight()  # orange while fresh
+        assert table.current_key() == cursor_key  # the update did not move the cursor
+        untouched = table.get_cell(str(second), "m:loss")
+        assert not isinstance(untouched, Text) or untouched.style != theme.highlight()
+        await until(
+            pilot, lambda: not isinstance(table.get_cell(str(first), "m:loss"), Text), timeout=5
+        )
+        assert table.get_cell(str(first), "m:loss") == "0.5"  # faded back
+
+        assert bar.running == 2
+        await post(alice, {**BODIES[-1], "name": "beta"})  # beta is done
+        await until(pilot, lambda: bar.running == 1)
+        await pilot.press("l")
+        await until(pilot, lambda: str(second) not in table.shown_keys())
+        assert str(first) in table.shown_keys() and bar.live_only
+        await pilot.press("l")
+        await until(pilot, lambda: str(second) in table.shown_keys())
+
+        await pilot.press("slash", *"bet", "enter")
+        await until(pilot, lambda: str(first) not in table.shown_keys())
+        assert str(second) in table.shown_keys()
+
+
+async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User) -> None:
+    app = logged_in_app
+    a = await post(alice, run("alpha", 0, 1.0, params={"params.yaml": {"lr": 0.1, "batch": 8}}))
+    b = await post(alice, run("beta", 0, 0.4, params={"params.yaml": {"lr": 0.2, "batch": 8}}))
+    await post(alice, {**BODIES[2], "name": "alpha"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == 2)
+        for experiment_id in (a, b):
+            table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
+            await pilot.press("space")
+        assert screen.state.selection == {a, b}
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        lines = {line.key: line for line in compare.lines}
+        assert lines["param:lr"].differs and not lines["param:batch"].differs
+        assert lines["metric:loss"].best == {compare.ids.index(b)}  # beta has the lowest loss
+        assert compare.table.get_cell("metric:loss", str(b)).plain == "★ 0.4"
+        await pilot.press("d")
+        await until(pilot, lambda: "param:batch" not in compare.table.rows)
+        assert "param:lr" in compare.table.rows
+        await post(alice, run("beta", 1, 0.3, params={"params.yaml": {"lr": 0.2, "batch": 8}}))
+        await until(pilot, lambda: compare.table.get_cell("metric:loss", str(b)).plain == "★ 0.3")
+        assert (
+            compare.table.get_cell("metric:loss", str(b)).style.color is not None
+            or theme.no_color()
+        )
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+
+        table.move_cursor(row=table.shown_keys().index(str(a)))
+        await pilot.press("space", "space")  # unselect then select a again: plots of the selection
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(pilot, lambda: "train/loss" in plots.charts)
+        assert set(plots.charts) == {"train/acc", "train/loss", "val/loss"}
+        assert all(isinstance(c, MetricChart) for c in plots.charts.values())
+        await post(
+            alice,
+            {
+                **BODIES[2],
+                "name": "alpha",
+                "step": 1,
+                "plots": {
+                    "dvclive/plots/metrics/train/loss.tsv": {"data": [{"step": 1, "loss": 0.25}]}
+                },
+            },
+        )
+        await until(pilot, lambda: (1, 0.25) in plots.charts["train/loss"].data.get(a, []))

@@ -1,0 +1,81 @@
+"""``build_app(settings, api)``: the one way to make the livestudio TUI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui.client import Api, ApiError, SessionExpired
+from tui.commands import LiveStudioCommands
+from tui.settings import Session, TuiSettings
+
+
+class LiveStudioApp(App[None]):
+    """Keyboard-first live experiment tracking."""
+
+    TITLE = "livestudio"
+    CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"
+    COMMANDS = App.COMMANDS | {LiveStudioCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, settings: TuiSettings, api: Api, username: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.api = api
+        self.username = username
+
+    def on_mount(self) -> None:
+        from tui.screens.login import LoginScreen
+        from tui.screens.projects import ProjectsScreen
+
+        self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
+
+    def logged_in(self, username: str, token: str) -> None:
+        """Keep the session and show the projects."""
+        from tui.screens.projects import ProjectsScreen
+
+        self.username = username
+        self.settings.save_session(Session(self.api.server, username, token))
+        self.switch_screen(ProjectsScreen())
+
+    def session_expired(self) -> None:
+        """Back to the login screen, whatever was open."""
+        from tui.screens.login import LoginScreen
+
+        self.settings.forget_session()
+        self.api.use_token(None)
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(LoginScreen())
+        self.notify("Your session has ended; log in again.", severity="warning")
+
+    def report(self, error: Exception) -> None:
+        """Show a failed request as a notification (never a traceback)."""
+        if isinstance(error, SessionExpired):
+            self.session_expired()
+        elif isinstance(error, ApiError):
+            self.notify(error.detail, severity="error", timeout=6)
+        else:
+            self.notify(f"Unexpected error: {error}", severity="error", timeout=6)
+
+    def action_help(self) -> None:
+        """Show every key."""
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+
+def build_app(settings: TuiSettings, api: Api | None = None) -> LiveStudioApp:
+    """Make the app for the CLI and the tests; uses the stored session when it matches."""
+    session = settings.load_session()
+    if api is None:
+        token = session.token if session and session.server == settings.server else None
+        api = Api(settings.server, token)
+    username = session.username if session and session.server == api.server else None
+    return LiveStudioApp(settings, api, username)

@@ -1,0 +1,220 @@
+"""Typed access to the livestudio HTTP API and its event streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+from httpx_sse import aconnect_sse
+
+from shared.api import (
+    ExperimentDetail,
+    ExperimentRow,
+    LoginResponse,
+    NewToken,
+    ProjectRow,
+    UserInfo,
+)
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """A refused or failed request, with the server's one-sentence reason."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class SessionExpired(ApiError):
+    """The session is no longer valid: the user must log in again."""
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One event from the stream."""
+
+    kind: str
+    raw: str
+    id: int | None
+
+    def decode(self, kind: type[T] | None = None) -> Any:
+        """The event's JSON data, as ``kind`` when given."""
+        return msgspec.json.decode(self.raw, type=kind) if kind else msgspec.json.decode(self.raw)
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """The stream connected, or lost its connection and will retry after ``retry_in``."""
+
+    connected: bool
+    retry_in: float = 0.0
+    reason: str = ""
+
+
+class Api:
+    """The REST client; one per server and session."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        self._transport = transport
+        self._client = self._make_client()
+
+    def _make_client(self) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.AsyncClient(
+            base_url=self.server, headers=headers, timeout=15, transport=self._transport
+        )
+
+    async def close(self) -> None:
+        """Close connections."""
+        await self._client.aclose()
+
+    def use_token(self, token: str | None) -> None:
+        """Switch to another session token."""
+        self.token = token
+        old = self._client
+        self._client = self._make_client()
+        asyncio.get_event_loop().create_task(old.aclose())
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, f"Cannot reach {self.server}: {exc or type(exc).__name__}.") from None
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get("detail"))
+            except ValueError:
+                detail = response.text[:200] or response.reason_phrase
+            error = SessionExpired if response.status_code == 401 and self.token else ApiError
+            raise error(response.status_code, detail)
+        return response
+
+    async def _get(self, path: str, kind: type[T], **params: Any) -> T:
+        response = await self._request("GET", path, params=params or None)
+        return msgspec.json.decode(response.content, type=kind)
+
+    async def login(self, username: str, password: str) -> LoginResponse:
+        """Log in; the client then uses the new session."""
+        response = await self._request(
+            "POST", "/api/auth/login", json={"username": username, "password": password}
+        )
+        login = msgspec.json.decode(response.content, type=LoginResponse)
+        self.use_token(login.session_token)
+        return login
+
+    async def projects(self) -> list[ProjectRow]:
+        """Projects with counts."""
+        return await self._get("/api/projects", list[ProjectRow])
+
+    async def experiments(self, project_id: int) -> list[ExperimentRow]:
+        """Experiment rows of a project."""
+        return await self._get(f"/api/projects/{project_id}/experiments", list[ExperimentRow])
+
+    async def experiment(self, experiment_id: int) -> ExperimentDetail:
+        """One experiment with series names and images."""
+        return await self._get(f"/api/experiments/{experiment_id}", ExperimentDetail)
+
+    async def series(
+        self, experiment_id: int, names: list[str] | None = None, max_points: int | None = None
+    ) -> dict[str, list[tuple[int, float | str]]]:
+        """Series points, downsampled to ``max_points`` when given."""
+        params: dict[str, Any] = {}
+        if names:
+            params["names"] = ",".join(names)
+        if max_points:
+            params["max_points"] = max_points
+        return await self._get(
+            f"/api/experiments/{experiment_id}/series",
+            dict[str, list[tuple[int, float | str]]],
+            **params,
+        )
+
+    async def image(self, experiment_id: int, path: str) -> bytes:
+        """PNG bytes of an image."""
+        return (
+            await self._request("GET", f"/api/experiments/{experiment_id}/images/{path}")
+        ).content
+
+    async def user(self) -> UserInfo:
+        """The logged-in user with token metadata."""
+        return await self._get("/api/user", UserInfo)
+
+    async def generate_token(self) -> NewToken:
+        """Generate or regenerate the profile token."""
+        response = await self._request("POST", "/api/user/token")
+        return msgspec.json.decode(response.content, type=NewToken)
+
+    async def delete_token(self) -> None:
+        """Delete the profile token."""
+        await self._request("DELETE", "/api/user/token")
+
+    async def delete_client_token(self, token_id: int) -> None:
+        """Revoke a client token."""
+        await self._request("DELETE", f"/api/user/tokens/{token_id}")
+
+    async def change_password(self, current: str, new: str, reset_tokens: bool) -> None:
+        """Change the password (optionally deleting every access token)."""
+        await self._request(
+            "POST",
+            "/api/user/password",
+            json={"current_password": current, "new_password": new, "reset_tokens": reset_tokens},
+        )
+
+    async def delete_experiment(self, experiment_id: int) -> None:
+        """Delete an experiment."""
+        await self._request("DELETE", f"/api/experiments/{experiment_id}")
+
+    async def fail_experiment(self, experiment_id: int) -> ExperimentRow:
+        """Mark an experiment Failed."""
+        response = await self._request("POST", f"/api/experiments/{experiment_id}/fail")
+        return msgspec.json.decode(response.content, type=ExperimentRow)
+
+    async def events(
+        self, path: str, last_event_id: int | None = None, *, max_backoff: float = 10.0
+    ) -> AsyncIterator[StreamEvent | StreamState]:
+        """Follow an event stream forever: reconnect with backoff and ``Last-Event-ID``."""
+        last = last_event_id
+        backoff = 0.25
+        while True:
+            headers = {"Last-Event-ID": str(last)} if last is not None else {}
+            try:
+                async with aconnect_sse(
+                    self._client,
+                    "GET",
+                    path,
+                    headers=headers,
+                    timeout=httpx.Timeout(10, read=60),
+                ) as source:
+                    if source.response.status_code == 401:
+                        raise SessionExpired(401, "Your session has expired; log in again.")
+                    if source.response.status_code >= 400:
+                        await source.response.aread()
+                        raise ApiError(source.response.status_code, source.response.text[:200])
+                    yield StreamState(connected=True)
+                    backoff = 0.25
+                    async for sse in source.aiter_sse():
+                        if not sse.event or (sse.event == "message" and not sse.data):
+                            continue
+                        if sse.id:
+                            last = int(sse.id)
+                        yield StreamEvent(sse.event, sse.data, last)
+                reason = "the server closed the stream"
+            except (httpx.HTTPError, ValueError) as exc:
+                reason = str(exc) or type(exc).__name__
+            yield StreamState(connected=False, retry_in=backoff, reason=reason)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)

@@ -1,0 +1,84 @@
+"""Plain-text formatting of values for cells and charts (no Textual here)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from shared.values import parse_number
+
+STATUS_GLYPH = {"running": "●", "completed": "✓", "failed": "✗", "stopped": "■"}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def value_text(value: Any) -> str:
+    """A metric or param value as a short string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | dict):
+        return str(value)
+    return str(value)
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    """``now``, ``42s``, ``5m``, ``3h``, ``2d``."""
+    seconds = max(0.0, (now - moment).total_seconds())
+    if seconds < 2:
+        return "now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def sparkline(values: Sequence[Any], width: int = 10) -> str:
+    """The last ``width`` numeric values as block characters (NaN shown as ``·``)."""
+    numbers = [parse_number(v) for v in values][-width:]
+    finite = [v for v in numbers if v is not None and math.isfinite(v)]
+    if not finite:
+        return "·" * len(numbers)
+    low, high = min(finite), max(finite)
+    span = high - low
+    chars = []
+    for v in numbers:
+        if v is None or not math.isfinite(v):
+            chars.append("·")
+        elif span == 0:
+            chars.append(SPARK_BLOCKS[3])
+        else:
+            chars.append(SPARK_BLOCKS[round((v - low) / span * (len(SPARK_BLOCKS) - 1))])
+    return "".join(chars)
+
+
+def sort_key(value: Any) -> tuple[int, Any]:
+    """Numbers before strings before blanks, NaN after numbers."""
+    number = parse_number(value)
+    if number is not None and not math.isnan(number):
+        return (0, number)
+    if number is not None:
+        return (1, 0)
+    if value is None or value == "":
+        return (3, "")
+    return (2, str(value))
+
+
+LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity", "time", "latency")
+
+
+def lower_is_better(metric: str) -> bool:
+    """A guess from the name: losses and errors are minimised, the rest maximised."""
+    name = metric.lower()
+    return any(word in name for word in LOWER_IS_BETTER)

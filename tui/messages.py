@@ -1,0 +1,67 @@
+"""Messages the workers post to screens: data flows up, rendering happens on the screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from shared.api import ExperimentRow, ProjectRow
+from tui.client import StreamState
+
+
+class SnapshotLoaded(Message):
+    """The experiment list of a project was (re)fetched."""
+
+    def __init__(self, rows: list[ExperimentRow]) -> None:
+        super().__init__()
+        self.rows = rows
+
+
+class ExperimentChanged(Message):
+    """A full row arrived on the stream."""
+
+    def __init__(self, row: ExperimentRow) -> None:
+        super().__init__()
+        self.row = row
+
+    def can_replace(self, message: Message) -> bool:
+        # A burst of rows for one experiment collapses into its newest row.
+        return isinstance(message, ExperimentChanged) and message.row.id == self.row.id
+
+
+class PointsArrived(Message):
+    """New series rows of one experiment."""
+
+    def __init__(self, experiment_id: int, series: dict[str, list[Any]]) -> None:
+        super().__init__()
+        self.experiment_id = experiment_id
+        self.series = series
+
+
+class ExperimentDeleted(Message):
+    """An experiment is gone."""
+
+    def __init__(self, experiment_id: int) -> None:
+        super().__init__()
+        self.experiment_id = experiment_id
+
+
+class ProjectChanged(Message):
+    """A project row with fresh counts."""
+
+    def __init__(self, project: ProjectRow) -> None:
+        super().__init__()
+        self.project = project
+
+
+class StreamReset(Message):
+    """The server says we missed too much: refetch."""
+
+
+class ConnectionChanged(Message):
+    """The event stream connected or is reconnecting."""
+
+    def __init__(self, state: StreamState) -> None:
+        super().__init__()
+        self.state = state

@@ -1,0 +1,150 @@
+"""Experiments side by side: params and metrics as rows, one column per experiment."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer
+
+from shared.api import ExperimentRow
+from tui import theme
+from tui.format import value_text
+from tui.messages import ExperimentChanged
+from tui.screens.base import LiveScreen
+from tui.state import CompareLine, compare
+from tui.widgets.status_bar import StatusBar
+
+
+class CompareScreen(LiveScreen):
+    """Compare two or more experiments, live."""
+
+    BINDINGS = [
+        Binding("q,escape", "app.pop_screen", "Back"),
+        Binding("d", "differences", "Only differences"),
+        Binding("p", "plots", "Overlaid plots"),
+        Binding("j", "cursor_down", show=False),
+        Binding("k", "cursor_up", show=False),
+    ]
+
+    def __init__(self, ids: list[int], rows: dict[int, ExperimentRow], events_path: str) -> None:
+        super().__init__()
+        self.ids = ids
+        self.rows = {i: rows[i] for i in ids}
+        self.events_path = events_path
+        self.only_differences = False
+        self.changed_at: dict[tuple[str, int], float] = {}
+        self.lines: list[CompareLine] = []
+        self.place = f"compare {len(ids)} experiments"
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield DataTable(cursor_type="row", id="compare")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show()
+        self.set_interval(0.5, self._expire)
+
+    @property
+    def table(self) -> DataTable[Text | str]:
+        """The compare table."""
+        return self.query_one(DataTable)
+
+    def show(self) -> None:
+        """Build the table from the current rows."""
+        table = self.table
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_column("", key="name")
+        for experiment_id in self.ids:
+            table.add_column(self.rows[experiment_id].name, key=str(experiment_id))
+        self.lines = compare([self.rows[i] for i in self.ids])
+        now = time.time()
+        for line in self.lines:
+            if self.only_differences and not line.differs:
+                continue
+            table.add_row(self._label(line), *self._cells(line, now), key=line.key)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)
+
+    def _label(self, line: CompareLine) -> Text:
+        prefix = {"param": "param ", "metric": "metric ", "info": ""}[line.kind]
+        if line.kind == "param" and line.differs:
+            return Text(f"≠ {prefix}{line.name}", style=theme.DIFFERS)
+        return Text(f"  {prefix}{line.name}", style="dim" if line.kind == "param" else "")
+
+    def _cells(self, line: CompareLine, now: float) -> list[Text]:
+        cells = []
+        for index, experiment_id in enumerate(self.ids):
+            text = value_text(line.values[index])
+            style = theme.BEST if index in line.best else ""
+            if index in line.best:
+                text = f"★ {text}"
+            at = self.changed_at.get((line.key, experiment_id))
+            if at is not None and now - at < self.app.settings.highlight_seconds:  # type: ignore[attr-defined]
+                style = theme.highlight() + (
+                    theme.BEST if index in line.best else theme.highlight()
+                )
+            cells.append(Text(text, style=style))
+        return cells
+
+    @on(ExperimentChanged)
+    def changed(self, message: ExperimentChanged) -> None:
+        row = message.row
+        if row.id not in self.rows:
+            return
+        old_lines = {line.key: line.values[self.ids.index(row.id)] for line in self.lines}
+        self.rows[row.id] = row
+        now = time.time()
+        new_lines = compare([self.rows[i] for i in self.ids])
+        for line in new_lines:
+            if old_lines.get(line.key) != line.values[self.ids.index(row.id)]:
+                self.changed_at[(line.key, row.id)] = now
+        if [line.key for line in new_lines] != [
+            line.key for line in self.lines
+        ] or self.only_differences:
+            self.show()
+            return
+        self.lines = new_lines
+        self._redraw(now)
+
+    def _redraw(self, now: float) -> None:
+        table = self.table
+        for line in self.lines:
+            if line.key not in table.rows:
+                continue
+            table.update_cell(line.key, "name", self._label(line))
+            for experiment_id, cell in zip(self.ids, self._cells(line, now), strict=True):
+                table.update_cell(line.key, str(experiment_id), cell, update_width=True)
+
+    def _expire(self) -> None:
+        now = time.time()
+        limit = self.app.settings.highlight_seconds  # type: ignore[attr-defined]
+        gone = [k for k, at in self.changed_at.items() if now - at >= limit]
+        for key in gone:
+            del self.changed_at[key]
+        if gone:
+            self._redraw(now)
+
+    def action_differences(self) -> None:
+        self.only_differences = not self.only_differences
+        self.show()
+        self.notify("Only rows that differ." if self.only_differences else "All rows.")
+
+    def action_plots(self) -> None:
+        from tui.screens.plots import PlotsScreen
+
+        self.app.push_screen(
+            PlotsScreen({i: self.rows[i].name for i in self.ids}, self.events_path)
+        )
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()

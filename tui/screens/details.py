@@ -1,0 +1,110 @@
+"""One experiment in full: status and failure reason, params, metrics, images."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+
+from shared.api import ExperimentDetail
+from tui import theme
+from tui.client import ApiError
+from tui.format import STATUS_GLYPH, value_text
+from tui.messages import ExperimentChanged
+from tui.screens.base import LiveScreen
+from tui.widgets.status_bar import StatusBar
+
+
+class DetailsScreen(LiveScreen):
+    """Everything about one experiment, live."""
+
+    BINDINGS = [
+        Binding("q,escape", "app.pop_screen", "Back"),
+        Binding("p", "plots", "Plots"),
+        Binding("j", "scroll(1)", show=False),
+        Binding("k", "scroll(-1)", show=False),
+    ]
+
+    def __init__(self, experiment_id: int, events_path: str) -> None:
+        super().__init__()
+        self.experiment_id = experiment_id
+        self.events_path = events_path
+        self.detail: ExperimentDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with VerticalScroll():
+            yield Static("Loading…", id="body")
+        yield Footer()
+
+    place = "details"
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load()
+
+    @work(group="load", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            self.detail = await self.app.api.experiment(self.experiment_id)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.render_detail()
+
+    @on(ExperimentChanged)
+    def changed(self, message: ExperimentChanged) -> None:
+        if message.row.id == self.experiment_id:
+            self.load()
+
+    def render_detail(self) -> None:
+        d = self.detail
+        if d is None:
+            return
+        self.query_one(StatusBar).place = d.name
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        status = Text(f"{STATUS_GLYPH[d.status]} {d.status}", style=theme.STATUS_STYLE[d.status])
+        for label, value in (
+            ("experiment", Text(d.name)),
+            ("status", status),
+            ("baseline", Text(d.baseline_sha)),
+            ("message", Text(d.message or "")),
+            ("client", Text(d.client)),
+            ("step", Text(value_text(d.step))),
+            ("started", Text(d.started_at.isoformat(timespec="seconds"))),
+            ("updated", Text(d.updated_at.isoformat(timespec="seconds"))),
+            ("experiment rev", Text(d.experiment_rev or "")),
+            ("pushed", Text("yes" if d.pushed else "no")),
+        ):
+            grid.add_row(label, value)
+        for error in d.errors:
+            grid.add_row(
+                Text("reason", style="bold red"), Text(f"{error.cls}: {error.text}".strip(": "))
+            )
+        for title, values in (("params", d.params), ("metrics", d.metrics)):
+            grid.add_row("", "")
+            grid.add_row(Text(title, style="underline"), "")
+            for name, value in values.items():
+                grid.add_row(name, value_text(value))
+        grid.add_row("", "")
+        grid.add_row(Text("series", style="underline"), Text(", ".join(d.series) or "none"))
+        grid.add_row(
+            Text("images", style="underline"),
+            Text(", ".join(f"{i.path} (step {i.step})" for i in d.images) or "none"),
+        )
+        self.query_one("#body", Static).update(grid)
+
+    def action_plots(self) -> None:
+        from tui.screens.plots import PlotsScreen
+
+        if self.detail is not None:
+            self.app.push_screen(PlotsScreen({self.detail.id: self.detail.name}, self.events_path))
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)

@@ -1,0 +1,110 @@
+"""Modal dialogs: confirmation, new token (shown once), password change."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Yes or no; ``y``/``enter`` confirm, ``n``/``esc`` cancel."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, verb: str = "OK") -> None:
+        super().__init__()
+        self.question = question
+        self.verb = verb
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            with Horizontal():
+                yield Button("Cancel", id="no")
+                yield Button(self.verb, variant="error", id="yes")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class TokenDialog(ModalScreen[None]):
+    """A new token, shown exactly once, with copy to clipboard (OSC 52 works over SSH)."""
+
+    BINDINGS = [Binding("y", "copy", "Copy"), Binding("escape,enter", "close", "Close")]
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Your new access token. It is shown only this once:")
+            yield Static(self.token, id="token-value")
+            yield Label("Use it as DVC_STUDIO_TOKEN. y copies it to the clipboard.", classes="hint")
+            with Horizontal():
+                yield Button("Copy", id="copy")
+                yield Button("Done", variant="primary", id="done")
+
+    @on(Button.Pressed, "#copy")
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.token)
+        self.notify("Token copied to the clipboard.")
+
+    @on(Button.Pressed, "#done")
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
+    """Current and new password, and whether to reset every access token too."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Change your password")
+            yield Input(placeholder="current password", password=True, id="current")
+            yield Input(placeholder="new password (8 characters or more)", password=True, id="new")
+            yield Input(placeholder="new password again", password=True, id="again")
+            yield Checkbox("Also reset my access tokens", id="reset")
+            yield Label("", id="problem", classes="hint")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Change", variant="primary", id="change")
+
+    def on_mount(self) -> None:
+        self.query_one("#current", Input).focus()
+
+    @on(Input.Submitted)
+    def next_field(self) -> None:
+        self.focus_next()
+
+    @on(Button.Pressed, "#change")
+    def change(self) -> None:
+        current = self.query_one("#current", Input).value
+        new = self.query_one("#new", Input).value
+        if new != self.query_one("#again", Input).value:
+            self.query_one("#problem", Label).update("The new passwords do not match.")
+            return
+        if len(new) < 8:
+            self.query_one("#problem", Label).update("The new password needs 8 characters or more.")
+            return
+        self.dismiss((current, new, self.query_one("#reset", Checkbox).value))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,72 @@
+"""Log in with server URL, username and password."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label
+
+from tui.client import Api, ApiError
+
+
+class LoginScreen(Screen[None]):
+    """Shown when no session is stored, or when it expired."""
+
+    BINDINGS = [("escape", "app.quit", "Quit")]
+
+    def compose(self) -> ComposeResult:
+        app = self.app
+        with Vertical(id="login"):
+            yield Label("Log in to livestudio", classes="title")
+            yield Input(app.api.server, placeholder="http://host:8000", id="server")  # type: ignore[attr-defined]
+            yield Input(app.username or "", placeholder="username", id="username")  # type: ignore[attr-defined]
+            yield Input(placeholder="password", password=True, id="password")
+            yield Button("Log in", variant="primary", id="submit")
+            yield Label("", id="error", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        empty = next((i for i in self.query(Input) if not i.value), None)
+        (empty or self.query_one("#password", Input)).focus()
+
+    @on(Input.Submitted)
+    def next_field(self, event: Input.Submitted) -> None:
+        if event.input.id == "password":
+            self.submit()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#submit")
+    def submit(self) -> None:
+        server = self.query_one("#server", Input).value.strip().rstrip("/")
+        username = self.query_one("#username", Input).value.strip()
+        password = self.query_one("#password", Input).value
+        if not server.startswith(("http://", "https://")):
+            self._error("The server URL starts with http:// or https://.")
+            return
+        if not username or not password:
+            self._error("Enter your username and password.")
+            return
+        self._error("Logging in…")
+        self.log_in(server, username, password)
+
+    def _error(self, text: str) -> None:
+        self.query_one("#error", Label).update(text)
+
+    @work(group="login", exclusive=True, exit_on_error=False)
+    async def log_in(self, server: str, username: str, password: str) -> None:
+        app = self.app
+        api: Api = app.api  # type: ignore[attr-defined]
+        if api.server != server:
+            await api.close()
+            api = Api(server)
+            app.api = api  # type: ignore[attr-defined]
+        try:
+            login = await api.login(username, password)
+        except ApiError as exc:
+            self._error(exc.detail)
+            self.query_one("#password", Input).value = ""
+            return
+        app.logged_in(login.username, login.session_token)  # type: ignore[attr-defined]

@@ -1,0 +1,178 @@
+"""Live charts: one per metric, a line per experiment, plus the images."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
+from textual_plotext import PlotextPlot
+
+from tui.client import ApiError
+from tui.format import value_text
+from tui.messages import PointsArrived
+from tui.png import UnsupportedPng, half_blocks
+from tui.screens.base import LiveScreen
+from tui.widgets.status_bar import StatusBar
+
+Series = dict[int, list[tuple[int, Any]]]
+
+
+def finite(points: list[tuple[int, Any]]) -> tuple[list[int], list[float]]:
+    """Steps and values a chart can draw (NaN and ±inf left out)."""
+    steps, values = [], []
+    for step, value in points:
+        if isinstance(value, int | float) and math.isfinite(value):
+            steps.append(step)
+            values.append(float(value))
+    return steps, values
+
+
+def summary(points: list[tuple[int, Any]]) -> str:
+    """``latest … min … max …`` of one line."""
+    if not points:
+        return "no points"
+    _, values = finite(points)
+    latest = value_text(points[-1][1])
+    if not values:
+        return f"latest {latest}"
+    return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}"
+
+
+class MetricChart(PlotextPlot):
+    """One metric, one line per experiment."""
+
+    def __init__(self, metric: str, names: dict[int, str]) -> None:
+        super().__init__(id=None)
+        self.metric = metric
+        self.names = names
+        self.data: Series = {}
+
+    def redraw(self) -> None:
+        """Draw the lines again from ``data``."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        parts = []
+        for experiment_id, points in self.data.items():
+            steps, values = finite(points)
+            if steps:
+                plt.plot(
+                    steps, values, label=self.names[experiment_id] if len(self.names) > 1 else None
+                )
+            parts.append(
+                summary(points)
+                if len(self.names) == 1
+                else f"{self.names[experiment_id]}: {summary(points)}"
+            )
+        plt.title(f"{self.metric}   " + "   ".join(parts))
+        plt.xlabel("step")
+        self.refresh()
+
+
+class PlotsScreen(LiveScreen):
+    """Charts of the chosen experiments, extended live by the stream."""
+
+    BINDINGS = [
+        Binding("q,escape", "app.pop_screen", "Back"),
+        Binding("r", "reload", "Refetch"),
+        Binding("j", "scroll(3)", show=False),
+        Binding("k", "scroll(-3)", show=False),
+    ]
+
+    def __init__(self, names: dict[int, str], events_path: str) -> None:
+        super().__init__()
+        self.names = names
+        self.events_path = events_path
+        self.charts: dict[str, MetricChart] = {}
+        self.place = "plots: " + ", ".join(names.values())
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with VerticalScroll():
+            yield Static("Loading…", id="images")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.load()
+
+    @work(group="load", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        """Fetch every series, downsampled to about the chart width."""
+        api = self.app.api  # type: ignore[attr-defined]
+        width = max(100, self.size.width * 2)
+        image_lines = []
+        try:
+            for experiment_id, name in self.names.items():
+                detail = await api.experiment(experiment_id)
+                series = await api.series(experiment_id, max_points=width)
+                for metric, points in series.items():
+                    self._chart(metric).data[experiment_id] = [tuple(p) for p in points]
+                for image in detail.images:
+                    image_lines.append((experiment_id, name, image.path, image.step))
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        for chart in self.charts.values():
+            chart.redraw()
+        await self._show_images(image_lines)
+
+    async def _show_images(self, images: list[tuple[int, str, str, int | None]]) -> None:
+        from rich.console import Group
+        from rich.text import Text
+
+        if not images:
+            self.query_one("#images", Static).update(
+                "No images." if self.charts else "No series or images yet."
+            )
+            return
+        parts: list[Any] = []
+        for experiment_id, name, path, step in images:
+            parts.append(Text(f"{name}  {path}  (step {step})", style="bold"))
+            try:
+                png = await self.app.api.image(experiment_id, path)  # type: ignore[attr-defined]
+                parts.append(half_blocks(png))
+            except (UnsupportedPng, ApiError, ValueError) as exc:
+                parts.append(Text(f"(not drawn: {exc})", style="dim"))
+        self.query_one("#images", Static).update(Group(*parts))
+
+    def _chart(self, metric: str) -> MetricChart:
+        chart = self.charts.get(metric)
+        if chart is None:
+            chart = MetricChart(metric, self.names)
+            self.charts[metric] = chart
+            scroll = self.query_one(VerticalScroll)
+            names = sorted(self.charts)
+            position = names.index(metric)
+            if position + 1 < len(names):
+                scroll.mount(chart, before=self.charts[names[position + 1]])
+            else:
+                scroll.mount(chart, before=self.query_one("#images"))
+        return chart
+
+    @on(PointsArrived)
+    def points(self, message: PointsArrived) -> None:
+        if message.experiment_id not in self.names:
+            return
+        for metric, points in message.series.items():
+            chart = self._chart(metric)
+            line = chart.data.setdefault(message.experiment_id, [])
+            known = {step: i for i, (step, _) in enumerate(line)}
+            for step, value in points:
+                if step in known:
+                    line[known[step]] = (step, value)
+                else:
+                    line.append((step, value))
+            line.sort(key=lambda p: p[0])
+            chart.redraw()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)

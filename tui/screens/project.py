@@ -1,0 +1,332 @@
+"""One project's live experiment table."""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Input
+
+from shared.api import ProjectRow
+from tui.client import ApiError
+from tui.messages import (
+    ExperimentChanged,
+    ExperimentDeleted,
+    PointsArrived,
+    ProjectChanged,
+    SnapshotLoaded,
+    StreamReset,
+)
+from tui.screens.base import LiveScreen
+from tui.state import ProjectState
+from tui.widgets.experiment_table import ExperimentTable
+from tui.widgets.status_bar import StatusBar
+
+TICK = 0.25
+SEED_SPARKLINES = 50
+
+
+class ProjectScreen(LiveScreen):
+    """Experiments grouped by baseline commit, updating cell by cell as events arrive."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("space", "select", "Select"),
+        Binding("enter", "details", "Details"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("s", "sort", "Sort"),
+        Binding("l", "live", "Live"),
+        Binding("p", "plots", "Plots"),
+        Binding("c", "compare", "Compare"),
+        Binding("m", "primary", "Trend metric"),
+        Binding("t", "profile", "Profile"),
+        Binding("x", "delete", "Delete", show=False),
+        Binding("f", "fail", "Mark failed", show=False),
+        Binding("q,escape", "back", "Back"),
+    ]
+
+    def __init__(self, project: ProjectRow) -> None:
+        super().__init__()
+        self.project = project
+        self.state = ProjectState()
+        self._last_updated_refresh = 0.0
+        self.events_path = f"/api/projects/{project.id}/events"
+        self.place = project.name
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield ExperimentTable(self.state)
+        yield Input(placeholder="filter by name (enter to apply, esc to clear)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.state.highlight_seconds = self.app.settings.highlight_seconds  # type: ignore[attr-defined]
+        super().on_mount()
+        self.query_one(ExperimentTable).focus()
+        self.set_interval(TICK, self._tick)
+
+    @property
+    def table(self) -> ExperimentTable:
+        """The experiment table."""
+        return self.query_one(ExperimentTable)
+
+    # ------------------------------------------------------------ workers
+
+    @work(group="snapshot", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        """Fetch every row (on connect and after a reset)."""
+        try:
+            rows = await self.app.api.experiments(self.project.id)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.post_message(SnapshotLoaded(rows))
+
+    @work(group="sparklines", exclusive=True, exit_on_error=False)
+    async def seed_sparklines(self) -> None:
+        """Fill the trend column of the newest experiments from their series."""
+        primary = self.state.primary
+        if primary is None:
+            return
+        newest = sorted(self.state.rows.values(), key=lambda r: r.updated_at, reverse=True)
+        api = self.app.api  # type: ignore[attr-defined]
+        for row in newest[:SEED_SPARKLINES]:
+            try:
+                series = await api.series(row.id, [primary], max_points=40)
+            except ApiError:
+                return
+            points = series.get(primary, [])
+            if points and self.state.primary == primary:
+                self.state.seed_history(row.id, [value for _, value in points])
+                self.table.update_cells(row.id, ["spark"], time.time())
+
+    # ------------------------------------------------------------ events
+
+    @on(SnapshotLoaded)
+    def snapshot(self, message: SnapshotLoaded) -> None:
+        now = time.time()
+        known = set(self.state.rows)
+        for row in message.rows:
+            self.state.apply_row(row, now, highlight=row.id in known)
+        for gone in known - {r.id for r in message.rows}:
+            self.state.remove(gone)
+        self.table.show()
+        self._update_counter()
+        self.seed_sparklines()
+
+    @on(ExperimentChanged)
+    def experiment_changed(self, message: ExperimentChanged) -> None:
+        now = time.time()
+        row = message.row
+        old = self.state.rows.get(row.id)
+        change = self.state.apply_row(row, now)
+        if change.new_columns:
+            self.table.add_new_columns(change.new_columns)
+        was_visible = old is not None and self.state.is_visible(old)
+        if change.new or was_visible != self.state.is_visible(row):
+            self.table.place_rows()
+        else:
+            self.table.update_cells(row.id, change.columns, now)
+        self._update_counter()
+
+    @on(PointsArrived)
+    def points(self, message: PointsArrived) -> None:
+        row = self.state.rows.get(message.experiment_id)
+        if row is not None:
+            self.table.update_cells(row.id, ["updated"], time.time())
+
+    @on(ExperimentDeleted)
+    def deleted(self, message: ExperimentDeleted) -> None:
+        self.state.remove(message.experiment_id)
+        self.table.place_rows()
+        self._update_counter()
+
+    @on(ProjectChanged)
+    def project_changed(self, message: ProjectChanged) -> None:
+        self.project = message.project
+
+    @on(StreamReset)
+    def reset(self) -> None:
+        self.load()
+
+    def connection_changed(self, connected: bool) -> None:
+        if connected:
+            self.load()  # the snapshot, taken once the stream is open so nothing falls between
+
+    def _update_counter(self) -> None:
+        bar = self.query_one(StatusBar)
+        bar.running = self.state.running
+        bar.live_only = self.state.live_only
+
+    def _tick(self) -> None:
+        """Animate spinners, expire highlights, age the 'updated' column."""
+        now = time.time()
+        table = self.table
+        table.spinner_frame += 1
+        for experiment_id, row in self.state.rows.items():
+            if row.status == "running":
+                table.update_cells(experiment_id, ["status"], now)
+        for experiment_id, column in self.state.expire(now):
+            table.update_cells(experiment_id, [column], now)
+        if now - self._last_updated_refresh >= 1:
+            self._last_updated_refresh = now
+            for experiment_id in self.state.rows:
+                table.update_cells(experiment_id, ["updated"], now)
+
+    # ------------------------------------------------------------ actions
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_select(self) -> None:
+        experiment_id = self.table.current_experiment_id()
+        if experiment_id is None:
+            return
+        self.state.toggle_selection(experiment_id)
+        self.table.update_cells(experiment_id, ["sel", "name"], time.time())
+
+    def action_live(self) -> None:
+        self.state.live_only = not self.state.live_only
+        self.table.show()
+        self._update_counter()
+        self.notify(
+            "Showing running experiments only."
+            if self.state.live_only
+            else "Showing all experiments."
+        )
+
+    @on(StatusBar.LiveClicked)
+    def live_clicked(self) -> None:
+        self.action_live()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.value = self.state.name_filter
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.state.name_filter = event.value.strip()
+        self.table.show()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one("#filter", Input).remove_class("visible")
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        table = self.table
+        columns = self.state.columns
+        column = columns[min(table.cursor_column, len(columns) - 1)]
+        if column in ("sel", "spark"):
+            column = "m:" + self.state.primary if self.state.primary else "name"
+        self.state.sort_by(column)
+        table.show()
+        direction = "descending" if self.state.sort_reverse else "ascending"
+        self.notify(f"Sorted by {column.split(':', 1)[-1]} ({direction}); s again flips it.")
+
+    def action_primary(self) -> None:
+        primary = self.state.cycle_primary()
+        if primary is None:
+            self.notify("No metrics yet.")
+            return
+        self.notify(f"Trend column shows {primary}.")
+        for experiment_id in self.state.rows:
+            self.table.update_cells(experiment_id, ["spark"], time.time())
+        self.seed_sparklines()
+
+    def _targets(self) -> list[int]:
+        if self.state.selection:
+            return [i for i in self.state.rows if i in self.state.selection]
+        current = self.table.current_experiment_id()
+        return [current] if current is not None else []
+
+    @on(ExperimentTable.CellSelected)
+    def cell_selected(self) -> None:
+        self.action_details()
+
+    def action_details(self) -> None:
+        from tui.screens.details import DetailsScreen
+
+        experiment_id = self.table.current_experiment_id()
+        if experiment_id is not None:
+            self.app.push_screen(DetailsScreen(experiment_id, self.events_path))
+
+    def action_plots(self) -> None:
+        from tui.screens.plots import PlotsScreen
+
+        targets = self._targets()
+        if not targets:
+            self.notify("Move to an experiment (or select some with space) first.")
+            return
+        names = {i: self.state.rows[i].name for i in targets}
+        self.app.push_screen(PlotsScreen(names, self.events_path))
+
+    def action_compare(self) -> None:
+        from tui.screens.compare import CompareScreen
+
+        selected = [i for i in self.state.rows if i in self.state.selection]
+        if len(selected) < 2:
+            self.notify("Select two or more experiments with space, then press c.")
+            return
+        self.app.push_screen(CompareScreen(selected, dict(self.state.rows), self.events_path))
+
+    def action_profile(self) -> None:
+        from tui.screens.profile import ProfileScreen
+
+        self.app.push_screen(ProfileScreen())
+
+    def action_delete(self) -> None:
+        from tui.screens.dialogs import ConfirmDialog
+
+        experiment_id = self.table.current_experiment_id()
+        if experiment_id is None:
+            return
+        name = self.state.rows[experiment_id].name
+        self.app.push_screen(
+            ConfirmDialog(f"Delete experiment {name} with all its points and images?", "Delete"),
+            lambda ok: self._delete(experiment_id) if ok else None,
+        )
+
+    @work(group="manual", exit_on_error=False)
+    async def _delete(self, experiment_id: int) -> None:
+        try:
+            await self.app.api.delete_experiment(experiment_id)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.notify("Experiment deleted.")
+
+    def action_fail(self) -> None:
+        from tui.screens.dialogs import ConfirmDialog
+
+        experiment_id = self.table.current_experiment_id()
+        if experiment_id is None:
+            return
+        name = self.state.rows[experiment_id].name
+        self.app.push_screen(
+            ConfirmDialog(f"Mark experiment {name} as Failed?", "Mark failed"),
+            lambda ok: self._fail(experiment_id) if ok else None,
+        )
+
+    @work(group="manual", exit_on_error=False)
+    async def _fail(self, experiment_id: int) -> None:
+        try:
+            await self.app.api.fail_experiment(experiment_id)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus:
+            box.value = ""
+            self.filter_done()
+            return
+        self.app.pop_screen()

@@ -1,0 +1,78 @@
+"""Where the TUI keeps its server URL and session, and how it behaves."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+
+def config_dir() -> Path:
+    """The user's config directory (``LIVESTUDIO_CONFIG_DIR`` overrides it)."""
+    override = os.environ.get("LIVESTUDIO_CONFIG_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir("livestudio"))
+
+
+@dataclass
+class Session:
+    """A logged-in session on one server."""
+
+    server: str
+    username: str
+    token: str
+
+
+@dataclass
+class TuiSettings:
+    """How the TUI runs."""
+
+    server: str = DEFAULT_SERVER
+    """Base URL of the livestudio server (``--server`` or ``LIVESTUDIO_SERVER``)."""
+    highlight_seconds: float = 5.0
+    """How long a changed value stays orange (``LIVESTUDIO_HIGHLIGHT_SECONDS``)."""
+    session_file: Path = field(default_factory=lambda: config_dir() / "session.json")
+    """Where the session is kept, mode 0600."""
+
+    @classmethod
+    def from_env(cls, server: str | None = None) -> TuiSettings:
+        """Flags, then ``LIVESTUDIO_*`` variables, then the stored session's server."""
+        settings = cls()
+        stored = settings.load_session()
+        settings.server = (
+            server
+            or os.environ.get("LIVESTUDIO_SERVER")
+            or (stored.server if stored else None)
+            or DEFAULT_SERVER
+        ).rstrip("/")
+        seconds = os.environ.get("LIVESTUDIO_HIGHLIGHT_SECONDS")
+        if seconds:
+            settings.highlight_seconds = float(seconds)
+        return settings
+
+    def load_session(self) -> Session | None:
+        """The stored session, if any (and readable)."""
+        try:
+            raw = json.loads(self.session_file.read_text())
+            return Session(raw["server"], raw["username"], raw["token"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save_session(self, session: Session) -> None:
+        """Store the session readable by the user only."""
+        self.session_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(
+                {"server": session.server, "username": session.username, "token": session.token},
+                out,
+            )
+        os.chmod(self.session_file, 0o600)
+
+    def forget_session(self) -> None:
+        """Delete the stored session."""
+        self.session_file.unlink(missing_ok=True)

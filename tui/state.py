@@ -1,0 +1,250 @@
+"""The project table's state as plain Python: rows, columns, highlights, filters, selection.
+
+No Textual here: the screens render what this decides, and tests check it directly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.api import ExperimentRow
+from tui.format import sort_key
+
+FIXED_COLUMNS = ("sel", "name", "status", "step", "updated", "spark")
+HISTORY = 40
+
+
+def metric_column(name: str) -> str:
+    """Column key of a metric."""
+    return f"m:{name}"
+
+
+def param_column(name: str) -> str:
+    """Column key of a param."""
+    return f"p:{name}"
+
+
+def column_value(row: ExperimentRow, column: str) -> Any:
+    """The raw value a column shows for a row."""
+    if column.startswith("m:"):
+        return row.metrics.get(column[2:])
+    if column.startswith("p:"):
+        return row.params.get(column[2:])
+    if column == "updated":
+        return row.updated_at.timestamp()
+    return getattr(row, column, None)
+
+
+@dataclass
+class RowChange:
+    """What one update did to the table."""
+
+    experiment_id: int
+    new: bool = False
+    columns: list[str] = field(default_factory=list)
+    new_columns: list[str] = field(default_factory=list)
+
+
+class ProjectState:
+    """Experiments of one project and how the table shows them."""
+
+    def __init__(self, highlight_seconds: float = 5.0) -> None:
+        self.highlight_seconds = highlight_seconds
+        self.rows: dict[int, ExperimentRow] = {}
+        self.metric_names: list[str] = []
+        self.param_names: list[str] = []
+        self.changed_at: dict[tuple[int, str], float] = {}
+        self.history: dict[int, deque[Any]] = {}
+        self.primary: str | None = None
+        self.selection: set[int] = set()
+        self.live_only = False
+        self.name_filter = ""
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+
+    # ------------------------------------------------------------ columns
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column key, in display order."""
+        return [
+            *FIXED_COLUMNS,
+            *(metric_column(n) for n in self.metric_names),
+            *(param_column(n) for n in self.param_names),
+        ]
+
+    def _learn_columns(self, row: ExperimentRow) -> list[str]:
+        added = []
+        for name in row.metrics:
+            if name not in self.metric_names:
+                self.metric_names.append(name)
+                added.append(metric_column(name))
+        for name in row.params:
+            if name not in self.param_names:
+                self.param_names.append(name)
+                added.append(param_column(name))
+        if self.primary is None and self.metric_names:
+            self.primary = next((n for n in self.metric_names if "loss" in n), self.metric_names[0])
+        return added
+
+    def cycle_primary(self) -> str | None:
+        """Choose the next metric for the sparkline column; histories restart."""
+        if not self.metric_names:
+            return None
+        index = self.metric_names.index(self.primary) if self.primary in self.metric_names else -1
+        self.primary = self.metric_names[(index + 1) % len(self.metric_names)]
+        self.history.clear()
+        for experiment_id, row in self.rows.items():
+            self._remember(experiment_id, row)
+        return self.primary
+
+    # ------------------------------------------------------------ updates
+
+    def apply_row(self, row: ExperimentRow, now: float, highlight: bool = True) -> RowChange:
+        """Take a full row (from the stream or a snapshot); older rows than held are ignored."""
+        old = self.rows.get(row.id)
+        change = RowChange(row.id, new=old is None, new_columns=self._learn_columns(row))
+        if old is not None and row.updated_at < old.updated_at:
+            return change
+        self.rows[row.id] = row
+        if old is None:
+            change.columns = self.columns
+        else:
+            change.columns = [
+                c for c in self.columns if column_value(old, c) != column_value(row, c)
+            ]
+            if highlight:
+                for column in change.columns:
+                    if column.startswith(("m:", "p:")) or column in ("status", "step"):
+                        self.changed_at[(row.id, column)] = now
+        if old is None or (
+            self.primary and row.metrics.get(self.primary) != old.metrics.get(self.primary)
+        ):
+            self._remember(row.id, row)
+            if "spark" not in change.columns:
+                change.columns.append("spark")
+        return change
+
+    def _remember(self, experiment_id: int, row: ExperimentRow) -> None:
+        if self.primary is None or self.primary not in row.metrics:
+            return
+        history = self.history.setdefault(experiment_id, deque(maxlen=HISTORY))
+        history.append(row.metrics[self.primary])
+
+    def seed_history(self, experiment_id: int, values: list[Any]) -> None:
+        """Fill a sparkline from fetched series points."""
+        history = deque(values[-HISTORY:], maxlen=HISTORY)
+        self.history[experiment_id] = history
+
+    def remove(self, experiment_id: int) -> None:
+        """Forget a deleted experiment."""
+        self.rows.pop(experiment_id, None)
+        self.history.pop(experiment_id, None)
+        self.selection.discard(experiment_id)
+        for key in [k for k in self.changed_at if k[0] == experiment_id]:
+            del self.changed_at[key]
+
+    def is_highlighted(self, experiment_id: int, column: str, now: float) -> bool:
+        """Whether the cell changed in the last ``highlight_seconds``."""
+        at = self.changed_at.get((experiment_id, column))
+        return at is not None and now - at < self.highlight_seconds
+
+    def expire(self, now: float) -> list[tuple[int, str]]:
+        """Drop highlights that ran out; returns the cells to redraw."""
+        gone = [k for k, at in self.changed_at.items() if now - at >= self.highlight_seconds]
+        for key in gone:
+            del self.changed_at[key]
+        return gone
+
+    # ------------------------------------------------------------ view
+
+    @property
+    def running(self) -> int:
+        """The Live counter: how many experiments are running."""
+        return sum(1 for r in self.rows.values() if r.status == "running")
+
+    def is_visible(self, row: ExperimentRow) -> bool:
+        """Whether the filters let the row through."""
+        if self.live_only and row.status != "running":
+            return False
+        return not self.name_filter or self.name_filter.lower() in row.name.lower()
+
+    def toggle_selection(self, experiment_id: int) -> bool:
+        """Select or unselect; returns whether it is now selected."""
+        if experiment_id in self.selection:
+            self.selection.discard(experiment_id)
+            return False
+        self.selection.add(experiment_id)
+        return True
+
+    def groups(self) -> list[tuple[str, list[int]]]:
+        """Visible experiments grouped by baseline commit, newest group first."""
+        grouped: dict[str, list[ExperimentRow]] = {}
+        for row in self.rows.values():
+            if self.is_visible(row):
+                grouped.setdefault(row.baseline_sha, []).append(row)
+        ordered = sorted(
+            grouped.items(), key=lambda item: max(r.started_at for r in item[1]), reverse=True
+        )
+        result = []
+        for sha, rows in ordered:
+            if self.sort_column is None:
+                rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+            else:
+                column = self.sort_column
+                rows.sort(
+                    key=lambda r: sort_key(column_value(r, column)), reverse=self.sort_reverse
+                )
+            result.append((sha, [r.id for r in rows]))
+        return result
+
+    def sort_by(self, column: str) -> None:
+        """Sort by a column; the same column again flips the order."""
+        if self.sort_column == column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+
+
+@dataclass
+class CompareLine:
+    """One row of the compare view: a param or metric across the experiments."""
+
+    kind: str
+    name: str
+    values: list[Any]
+    differs: bool
+    best: set[int] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        """Row key in the compare table."""
+        return f"{self.kind}:{self.name}"
+
+
+def compare(rows: list[ExperimentRow]) -> list[CompareLine]:
+    """Params (marking those that differ) then metrics (marking the best value of each)."""
+    from shared.values import parse_number
+    from tui.format import lower_is_better
+
+    lines = [
+        CompareLine("info", "status", [r.status for r in rows], len({r.status for r in rows}) > 1),
+        CompareLine("info", "step", [r.step for r in rows], len({r.step for r in rows}) > 1),
+    ]
+    params = sorted({name for r in rows for name in r.params})
+    for name in params:
+        values = [r.params.get(name) for r in rows]
+        lines.append(CompareLine("param", name, values, len({repr(v) for v in values}) > 1))
+    metrics = sorted({name for r in rows for name in r.metrics})
+    for name in metrics:
+        values = [r.metrics.get(name) for r in rows]
+        numbers = [parse_number(v) for v in values]
+        usable = [(n, i) for i, n in enumerate(numbers) if n is not None and n == n]
+        best: set[int] = set()
+        if len(usable) > 1:
+            target = min(usable)[0] if lower_is_better(name) else max(usable)[0]
+            best = {i for n, i in usable if n == target}
+        lines.append(CompareLine("metric", name, values, len({repr(v) for v in values}) > 1, best))
+    return lines

@@ -1,0 +1,28 @@
+"""The few named styles of the TUI, in one place."""
+
+from __future__ import annotations
+
+import os
+
+from rich.style import Style
+
+
+def no_color() -> bool:
+    """Whether the user asked for no colour (https://no-color.org)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def highlight() -> Style:
+    """A value that changed in the last few seconds: orange, or bold reverse without colour."""
+    return Style(bold=True, reverse=True) if no_color() else Style(bold=True, color="#ff8700")
+
+
+STATUS_STYLE = {
+    "running": Style(color="#5fafff", bold=True),
+    "completed": Style(color="#5faf5f"),
+    "failed": Style(color="#ff5f5f", bold=True),
+    "stopped": Style(color="#a8a8a8"),
+}
+BEST = Style(bold=True, underline=True)
+DIFFERS = Style(bold=True, italic=True)
+GROUP = Style(bold=True, dim=False)
