@@ -1,0 +1,100 @@
+"""Profile tokens through the TUI; reconnecting after a server restart; expired sessions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.conftest import Server, User, fixture_bodies
+from tests.tui.conftest import SIZE, post, until
+from tui.app import LiveStudioApp
+from tui.screens.dialogs import ConfirmDialog, TokenDialog
+from tui.screens.login import LoginScreen
+from tui.screens.profile import ProfileScreen
+from tui.screens.project import ProjectScreen
+from tui.screens.projects import ProjectsScreen
+from tui.widgets.status_bar import StatusBar
+
+BODIES = fixture_bodies("dvclive_basic")
+
+
+async def live_status(server: Server, token: str) -> int:
+    response = await asyncio.to_thread(
+        httpx.post,
+        f"{server.url}/api/live",
+        json=BODIES[0],
+        headers={"Authorization": f"token {token}"},
+    )
+    return response.status_code
+
+
+async def test_regenerate_and_delete_token_from_profile(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await pilot.press("t")
+        await until(
+            pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info is not None
+        )
+        profile = app.screen
+        assert profile.info.profile_token.prefix == alice.token[:8]
+        await pilot.press("g")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "stops working at once" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, TokenDialog))
+        new_token = app.screen.token
+        assert new_token.startswith("lst_") and new_token != alice.token
+        await pilot.press("y")  # copy (OSC 52)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is profile)
+        assert await live_status(server, alice.token) == 401
+        assert await live_status(server, new_token) == 200
+        await until(pilot, lambda: profile.info.profile_token.prefix == new_token[:8])
+
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")  # cancelled: nothing happens
+        await until(pilot, lambda: app.screen is profile)
+        assert await live_status(server, new_token) == 200
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: profile.info is not None and profile.info.profile_token is None)
+        assert await live_status(server, new_token) == 401
+
+
+async def test_reconnects_after_server_restart_without_losing_events(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    first = await post(alice, {**BODIES[1], "name": "steady"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen.state.rows)
+        screen = app.screen
+        bar = screen.query_one(StatusBar)
+        await until(pilot, lambda: bar.connected)
+        await asyncio.to_thread(server.stop)
+        await until(pilot, lambda: not bar.connected and "reconnecting" in bar.connection)
+        await asyncio.to_thread(server.start)
+        await post(alice, {**BODIES[3], "name": "steady"})  # step 1, while the TUI is still away
+        await until(pilot, lambda: bar.connected, timeout=20)
+        await until(pilot, lambda: screen.state.rows[first].step == 1)
+        await post(alice, {**BODIES[5], "name": "steady"})
+        await until(pilot, lambda: screen.state.rows[first].step == 2)
+
+
+async def test_expired_session_returns_to_login(logged_in_app: LiveStudioApp, alice: User) -> None:
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await asyncio.to_thread(alice.client.post, "/api/auth/logout")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen))
+    assert app.settings.load_session() is None

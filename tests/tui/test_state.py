@@ -1,0 +1,111 @@
+"""The table's state without Textual: highlights, filters, groups, compare marks."""
+
+from datetime import UTC, datetime, timedelta
+
+from shared.api import ExperimentRow
+from tui import theme
+from tui.format import ago, sparkline, value_text
+from tui.png import decode, half_blocks
+from tui.state import ProjectState, compare
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def row(
+    i: int, sha: str = "a" * 40, status: str = "running", seconds: int = 0, **kw
+) -> ExperimentRow:
+    return ExperimentRow(
+        id=i,
+        baseline_sha=sha,
+        name=kw.pop("name", f"exp-{i}"),
+        status=status,
+        client="dvclive",
+        started_at=T0 + timedelta(seconds=i),
+        updated_at=T0 + timedelta(seconds=seconds),
+        **kw,
+    )
+
+
+def test_changed_cells_are_highlighted_then_expire() -> None:
+    state = ProjectState(highlight_seconds=5)
+    state.apply_row(row(1, metrics={"loss": 1.0}, step=0), now=100)
+    assert not state.changed_at  # first sight is not a change
+    change = state.apply_row(row(1, seconds=1, metrics={"loss": 0.5}, step=1), now=101)
+    assert set(change.columns) >= {"m:loss", "step", "updated", "spark"}
+    assert state.is_highlighted(1, "m:loss", 104)
+    assert not state.is_highlighted(1, "m:loss", 106)
+    assert sorted(state.expire(106)) == [(1, "m:loss"), (1, "step")]
+    assert list(state.history[1]) == [1.0, 0.5]
+
+
+def test_stale_rows_never_overwrite_newer_ones() -> None:
+    state = ProjectState()
+    state.apply_row(row(1, seconds=10, step=5), now=0)
+    state.apply_row(row(1, seconds=5, step=2), now=0)
+    assert state.rows[1].step == 5
+
+
+def test_groups_filters_sort_and_counter() -> None:
+    state = ProjectState()
+    state.apply_row(row(1, sha="a" * 40, metrics={"acc": 0.5}), now=0)
+    state.apply_row(row(2, sha="b" * 40, status="completed", metrics={"acc": 0.9}), now=0)
+    state.apply_row(row(3, sha="a" * 40, metrics={"acc": 0.7}, name="special"), now=0)
+    assert state.groups() == [("a" * 40, [3, 1]), ("b" * 40, [2])]
+    assert state.running == 2
+    state.live_only = True
+    assert [ids for _, ids in state.groups()] == [[3, 1]]
+    state.live_only, state.name_filter = False, "spec"
+    assert [ids for _, ids in state.groups()] == [[3]]
+    state.name_filter = ""
+    state.sort_by("m:acc")
+    assert state.groups()[0][1] == [1, 3]
+    state.sort_by("m:acc")
+    assert state.groups()[0][1] == [3, 1]
+
+
+def test_compare_marks_differences_and_best_values() -> None:
+    lines = {
+        line.key: line
+        for line in compare(
+            [
+                row(1, params={"lr": 0.1, "bs": 8}, metrics={"val/loss": 0.3, "acc": "nan"}),
+                row(2, params={"lr": 0.2, "bs": 8}, metrics={"val/loss": 0.2, "acc": 0.8}),
+            ]
+        )
+    }
+    assert lines["param:lr"].differs and not lines["param:bs"].differs
+    assert lines["metric:val/loss"].best == {1}  # lower is better for losses
+    assert lines["metric:acc"].best == set()  # only one usable number: nothing to compare
+
+
+def test_formatting_and_no_color_highlight(monkeypatch) -> None:
+    assert [value_text(v) for v in (0.333333, "nan", 3, None, True)] == [
+        "0.3333",
+        "nan",
+        "3",
+        "",
+        "true",
+    ]
+    assert ago(T0, T0 + timedelta(seconds=125)) == "2m"
+    assert sparkline([1, 2, 3, "nan"], 4) == "▁▅█·"
+    assert theme.highlight().color is not None
+    monkeypatch.setenv("NO_COLOR", "1")
+    style = theme.highlight()
+    assert style.color is None and style.bold and style.reverse
+
+
+def test_png_half_blocks_draw_real_pngs() -> None:
+    import base64
+
+    from tests.conftest import fixture_bodies
+
+    image = next(
+        plot["image"]
+        for body in fixture_bodies("dvclive_nan_image")
+        for plot in (body.get("plots") or {}).values()
+        if "image" in plot
+    )
+    width, height, pixels = decode(base64.b64decode(image))
+    assert (width, height) == (8, 8) and len(pixels) == 8
+    text = half_blocks(base64.b64decode(image))
+    assert text.plain.count("▀") == 32  # 8 columns x 4 rows of two pixels
