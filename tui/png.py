@@ -9,7 +9,6 @@ from __future__ import annotations
 import struct
 import zlib
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
@@ -95,9 +94,7 @@ def half_blocks(data: bytes, max_width: int = 40, max_height: int = 12) -> Text:
             x = min(width - 1, int(cx * scale))
             top = rows[min(height - 1, int(cy * scale))][x]
             bottom = rows[min(height - 1, int((cy + 1) * scale))][x]
-            text.append_text(
-                Text.from_segments([Segment("▀", Style(color=_hex(top), bgcolor=_hex(bottom)))])
-            )
+            text.append("▀", Style(color=_hex(top), bgcolor=_hex(bottom)))
         text.append("\n")
     return text
 
