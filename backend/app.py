@@ -54,4 +54,6 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.max_body,
         openapi_config=OpenAPIConfig(title="livestudio", version="0.1.0"),
         debug=False,
+        # Logging is the host's business (uvicorn's config for `serve`, a file for the demo).
+        logging_config=None,
     )

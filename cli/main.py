@@ -99,6 +99,14 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo."""
+    from cli.demo import run_demo
+
+    run_demo()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -157,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--username", "-u", help="username (asked when missing)")
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     login.set_defaults(func=cmd_login)
+
+    demo = sub.add_parser("demo", help="a temporary server with simulated runs, and the TUI on it")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

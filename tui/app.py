@@ -34,6 +34,8 @@ class LiveStudioApp(App[None]):
         from tui.screens.projects import ProjectsScreen
 
         self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
+        if self.settings.welcome:
+            self.notify(self.settings.welcome, timeout=20)
 
     def logged_in(self, username: str, token: str) -> None:
         """Keep the session and show the projects."""

@@ -37,6 +37,8 @@ class TuiSettings:
     """How long a changed value stays orange (``LIVESTUDIO_HIGHLIGHT_SECONDS``)."""
     session_file: Path = field(default_factory=lambda: config_dir() / "session.json")
     """Where the session is kept, mode 0600."""
+    welcome: str = ""
+    """A notification shown when the app opens (the demo says where its server is)."""
 
     @classmethod
     def from_env(cls, server: str | None = None) -> TuiSettings:

@@ -65,6 +65,7 @@ class ProjectScreen(LiveScreen):
     def on_mount(self) -> None:
         self.state.highlight_seconds = self.app.settings.highlight_seconds  # type: ignore[attr-defined]
         super().on_mount()
+        self.query_one(StatusBar).show_live = True
         self.query_one(ExperimentTable).focus()
         self.set_interval(TICK, self._tick)
 
@@ -166,14 +167,16 @@ class ProjectScreen(LiveScreen):
         now = time.time()
         table = self.table
         table.spinner_frame += 1
-        for experiment_id, row in self.state.rows.items():
-            if row.status == "running":
+        # Only rows in view: off-screen cells are drawn fresh when scrolled to.
+        visible = table.visible_experiment_ids()
+        for experiment_id in visible:
+            if self.state.rows[experiment_id].status == "running":
                 table.update_cells(experiment_id, ["status"], now)
         for experiment_id, column in self.state.expire(now):
             table.update_cells(experiment_id, [column], now)
         if now - self._last_updated_refresh >= 1:
             self._last_updated_refresh = now
-            for experiment_id in self.state.rows:
+            for experiment_id in visible:
                 table.update_cells(experiment_id, ["updated"], now)
 
     # ------------------------------------------------------------ actions

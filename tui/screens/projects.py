@@ -44,6 +44,7 @@ class ProjectsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one(StatusBar).show_live = True
 
     @work(group="projects", exclusive=True, exit_on_error=False)
     async def load(self) -> None:

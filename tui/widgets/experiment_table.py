@@ -162,6 +162,12 @@ class ExperimentTable(DataTable[Text | str]):
             return None
         return int(key)
 
+    def visible_experiment_ids(self) -> list[int]:
+        """Experiments in the rows currently scrolled into view."""
+        top = int(self.scroll_offset.y)
+        keys = self._order[top : top + max(1, self.size.height)]
+        return [int(k) for k in keys if not k.startswith(GROUP_PREFIX)]
+
     def shown_keys(self) -> list[str]:
         """Row keys in display order."""
         return list(self._order)

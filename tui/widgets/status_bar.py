@@ -21,6 +21,7 @@ class StatusBar(Static):
     connected: reactive[bool] = reactive(False)
     running: reactive[int] = reactive(0)
     live_only: reactive[bool] = reactive(False)
+    show_live: reactive[bool] = reactive(False)
 
     class LiveClicked(Message):
         """The user clicked the Live counter."""
@@ -36,8 +37,9 @@ class StatusBar(Static):
             (self.connection, ""),
             "  ",
         )
-        label = f" Live {self.running} "
-        text.append(label + ("(only) " if self.live_only else ""), "bold reverse")
+        if self.show_live:
+            label = f" Live {self.running} " + ("(only) " if self.live_only else "")
+            text.append(label, "bold reverse")
         return text
 
     def on_click(self) -> None:

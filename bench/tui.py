@@ -1,0 +1,119 @@
+"""TUI benchmark (SPEC §10): 1,000 updates applied to a 2,000-row table, and frame times.
+
+    python -m bench.tui [--rows 2000] [--metrics 100] [--updates 1000]
+
+Runs the real project screen headless (no server: rows are fed as the stream would
+deliver them), applies the updates as fast as they come, and prints how long applying
+them took and the time each refresh of the table took to render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from shared.api import ExperimentRow, ProjectRow
+from tui.app import LiveStudioApp
+from tui.client import Api
+from tui.messages import ExperimentChanged, SnapshotLoaded
+from tui.screens.project import ProjectScreen
+from tui.settings import TuiSettings
+from tui.widgets.experiment_table import ExperimentTable
+
+
+def rows(count: int, metrics: int) -> list[ExperimentRow]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        ExperimentRow(
+            id=i,
+            baseline_sha=f"{i % 20:040x}",
+            name=f"exp-{i:05d}",
+            status="running" if i % 10 == 0 else "completed",
+            client="dvclive",
+            step=0,
+            started_at=start + timedelta(seconds=i),
+            updated_at=start,
+            metrics={f"metric_{m:03d}": 1.0 / (m + 1) for m in range(metrics)},
+            params={"lr": 0.01, "batch": 32},
+        )
+        for i in range(count)
+    ]
+
+
+class OfflineProject(ProjectScreen):
+    """The project screen without a stream: the benchmark feeds it."""
+
+    def on_mount(self) -> None:
+        self.query_one(ExperimentTable).focus()
+
+
+async def measure(count: int, metrics: int, updates: int) -> None:
+    app = LiveStudioApp(TuiSettings(), Api("http://127.0.0.1:9"), "bench")
+    frame_times: list[float] = []
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = OfflineProject(ProjectRow(id=1, name="bench", repo_url="git@x:y/z.git"))
+        await app.push_screen(screen)
+        table = screen.query_one(ExperimentTable)
+        original = table.render_lines
+
+        def timed(crop):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            lines = original(crop)
+            frame_times.append(time.perf_counter() - started)
+            return lines
+
+        table.render_lines = timed  # type: ignore[method-assign]
+        base = rows(count, metrics)
+        started = time.perf_counter()
+        screen.post_message(SnapshotLoaded(base))
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        built = time.perf_counter() - started
+        print(f"initial build of {count} rows x {metrics + 8} columns: {built:.3f} s")
+        frame_times.clear()
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        for n in range(updates):
+            row = base[(n * 7) % count]
+            metrics_now = dict(row.metrics)
+            metrics_now["metric_000"] = n / updates
+            screen.post_message(
+                ExperimentChanged(
+                    ExperimentRow(
+                        **{
+                            f: getattr(row, f)
+                            for f in row.__struct_fields__
+                            if f not in ("step", "updated_at", "metrics")
+                        },
+                        step=n,
+                        updated_at=now + timedelta(milliseconds=n),
+                        metrics=metrics_now,
+                    )
+                )
+            )
+        await pilot.pause()
+        applied = time.perf_counter() - started
+        await pilot.pause(0.2)
+    print(f"{updates} updates applied in {applied:.3f} s ({updates / applied:,.0f} updates/s)")
+    if frame_times:
+        ms = sorted(t * 1000 for t in frame_times)
+        print(
+            f"table frames while updating: {len(ms)}, median {statistics.median(ms):.2f} ms,"
+            f" p99 {ms[max(0, int(len(ms) * 0.99) - 1)]:.2f} ms, max {ms[-1]:.2f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--metrics", type=int, default=100)
+    parser.add_argument("--updates", type=int, default=1000)
+    args = parser.parse_args()
+    asyncio.run(measure(args.rows, args.metrics, args.updates))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The demo's simulated runs speak the real protocol and end as the demo promises."""
+
+import threading
+import time
+
+from cli.demo import SimulatedRun, png
+from tui.png import decode
+
+
+def test_demo_runs_complete_fail_and_go_stopped(make_server) -> None:
+    server = make_server(LIVESTUDIO_STALE_AFTER="1", LIVESTUDIO_SWEEP_INTERVAL="0.2")
+    demo = server.add_user("demo")
+    stop = threading.Event()
+    runs = [
+        SimulatedRun("done", 0.05, 6, delay=0.01, images=True),
+        SimulatedRun("fails", 0.3, 20, delay=0.01, fail_at=2),
+        SimulatedRun("vanishes", 0.05, 20, delay=0.01, vanish_at=3),
+    ]
+    for run in runs:
+        run.run(server.url, demo.token, stop)
+    time.sleep(1.8)
+    project = demo.client.get("/api/projects").json()[0]
+    rows = {
+        r["name"]: r for r in demo.client.get(f"/api/projects/{project['id']}/experiments").json()
+    }
+    assert rows["done"]["status"] == "completed" and rows["done"]["step"] == 5
+    assert rows["fails"]["status"] == "failed"
+    assert rows["fails"]["errors"][0]["cls"] == "FloatingPointError"
+    assert rows["fails"]["metrics"]["train/loss"] == "nan"
+    assert rows["vanishes"]["status"] == "stopped"
+    detail = demo.client.get(f"/api/experiments/{rows['done']['id']}").json()
+    assert [i["path"] for i in detail["images"]] == ["samples/prediction.png"]
+    series = demo.client.get(f"/api/experiments/{rows['done']['id']}/series").json()
+    assert [p[0] for p in series["train/loss"]] == list(range(6))
+
+
+def test_demo_png_is_a_real_png() -> None:
+    width, height, pixels = decode(png(5, 3, lambda x, y: (x * 50, y * 80, 7)))
+    assert (width, height) == (5, 3)
+    assert pixels[2][4] == (200, 160, 7)
