@@ -10,6 +10,7 @@ import aiosqlite
 from litestar import Request
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from backend.db.repository import Principal
 from backend.db.writer import Writer
@@ -34,7 +35,7 @@ def provide_backend(state: State) -> Backend:
     return state.backend  # type: ignore[no-any-return]
 
 
-async def provide_principal(request: Request, backend: Backend) -> Principal:
+async def provide_principal(request: Request, backend: NamedDependency[Backend]) -> Principal:
     """Dependency: the user behind the session or access token of the request."""
     credential = accounts.parse_authorization(request.headers.get("authorization"))
     if credential is None:

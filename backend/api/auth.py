@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.params import JSONBody
 
 from backend.api.deps import BackendDep, UserDep
 from backend.services import accounts
@@ -15,7 +16,7 @@ class AuthController(Controller):
     path = "/api/auth"
 
     @post("/login", status_code=200)
-    async def login(self, data: LoginRequest, backend: BackendDep) -> LoginResponse:
+    async def login(self, data: JSONBody[LoginRequest], backend: BackendDep) -> LoginResponse:
         """Exchange a username and password for a session token."""
         user = await accounts.login(backend.reader, data.username, data.password)
         session = await backend.writer.submit(accounts.start_session_job(user.id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery
 
 from backend.api.deps import BackendDep, UserDep
 from backend.services import experiments
@@ -17,7 +17,7 @@ class ExperimentController(Controller):
 
     @get()
     async def detail(
-        self, experiment_id: int, backend: BackendDep, user: UserDep
+        self, experiment_id: FromPath[int], backend: BackendDep, user: UserDep
     ) -> ExperimentDetail:
         """The experiment row plus its series names and images."""
         return await experiments.detail(backend.reader, user, experiment_id)
@@ -25,11 +25,11 @@ class ExperimentController(Controller):
     @get("/series")
     async def series(
         self,
-        experiment_id: int,
+        experiment_id: FromPath[int],
         backend: BackendDep,
         user: UserDep,
-        names: str | None = None,
-        max_points: int | None = Parameter(default=None, query="max_points"),
+        names: FromQuery[str | None] = None,
+        max_points: FromQuery[int | None] = None,
     ) -> dict[str, list[tuple[int, object]]]:
         """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled."""
         wanted = [n for n in (names or "").split(",") if n] or None
@@ -37,20 +37,22 @@ class ExperimentController(Controller):
 
     @get("/images/{path:path}", media_type="image/png")
     async def image(
-        self, experiment_id: int, path: str, backend: BackendDep, user: UserDep
+        self, experiment_id: FromPath[int], path: FromPath[str], backend: BackendDep, user: UserDep
     ) -> Response[bytes]:
         """The latest PNG stored under ``path``."""
         png = await experiments.image(backend.reader, user, experiment_id, path.lstrip("/"))
         return Response(png, media_type="image/png")
 
     @delete()
-    async def remove(self, experiment_id: int, backend: BackendDep, user: UserDep) -> None:
+    async def remove(
+        self, experiment_id: FromPath[int], backend: BackendDep, user: UserDep
+    ) -> None:
         """Delete the experiment with its series and images."""
         await backend.writer.submit(experiments.delete_job(user, experiment_id))
 
     @post("/fail", status_code=200, media_type=MediaType.JSON)
     async def mark_failed(
-        self, experiment_id: int, backend: BackendDep, user: UserDep
+        self, experiment_id: FromPath[int], backend: BackendDep, user: UserDep
     ) -> ExperimentRow:
         """Mark the experiment Failed by hand (for runs that died without a trace)."""
         return await backend.writer.submit(

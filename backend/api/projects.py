@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
@@ -21,27 +22,37 @@ class ProjectController(Controller):
         return await repository.projects_of(backend.reader, user.user_id)
 
     @post(status_code=201)
-    async def create(self, data: ProjectCreate, backend: BackendDep, user: UserDep) -> ProjectRow:
+    async def create(
+        self, data: JSONBody[ProjectCreate], backend: BackendDep, user: UserDep
+    ) -> ProjectRow:
         """Create a project for a Git repository (and optional monorepo subdir)."""
         return await backend.writer.submit(
             projects.create_job(user.user_id, data.name, data.repo_url, data.subdir)
         )
 
     @delete("/{project_id:int}")
-    async def remove(self, project_id: int, backend: BackendDep, user: UserDep) -> None:
+    async def remove(self, project_id: FromPath[int], backend: BackendDep, user: UserDep) -> None:
         """Delete a project (its experiments stay with their posters)."""
         await backend.writer.submit(projects.delete_job(user, project_id))
 
     @post("/{project_id:int}/members", status_code=200)
     async def add_member(
-        self, project_id: int, data: MemberAdd, backend: BackendDep, user: UserDep
+        self,
+        project_id: FromPath[int],
+        data: JSONBody[MemberAdd],
+        backend: BackendDep,
+        user: UserDep,
     ) -> ProjectRow:
         """Add a user to the project."""
         return await backend.writer.submit(projects.add_member_job(user, project_id, data.username))
 
     @get("/{project_id:int}/experiments")
     async def list_experiments(
-        self, project_id: int, backend: BackendDep, user: UserDep, status: str | None = None
+        self,
+        project_id: FromPath[int],
+        backend: BackendDep,
+        user: UserDep,
+        status: FromQuery[str | None] = None,
     ) -> list[ExperimentRow]:
         """Experiments of the project with flattened metrics and params."""
         return await experiments.list_rows(backend.reader, user, project_id, status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, get
+from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
 from backend.api.deps import BackendDep, UserDep
@@ -26,7 +27,7 @@ class StreamController(Controller):
 
     @get("/api/projects/{project_id:int}/events")
     async def project_events(
-        self, project_id: int, request: Request, backend: BackendDep, user: UserDep
+        self, project_id: FromPath[int], request: Request, backend: BackendDep, user: UserDep
     ) -> ServerSentEvent:
         """Experiment, points, deleted, project and reset events of one project."""
         scope = await projects.scope_for(backend.reader, user, project_id)

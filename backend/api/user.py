@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from litestar import Controller, delete, get, post
+from litestar.params import FromPath, JSONBody
 
 from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
@@ -41,13 +42,15 @@ class UserController(Controller):
         await backend.writer.submit(accounts.delete_profile_token_job(user.user_id))
 
     @delete("/tokens/{token_id:int}")
-    async def delete_client_token(self, token_id: int, backend: BackendDep, user: UserDep) -> None:
+    async def delete_client_token(
+        self, token_id: FromPath[int], backend: BackendDep, user: UserDep
+    ) -> None:
         """Revoke one client token (from device login)."""
         await backend.writer.submit(accounts.delete_client_token_job(user.user_id, token_id))
 
     @post("/password", status_code=204)
     async def change_password(
-        self, data: PasswordChange, backend: BackendDep, user: UserDep
+        self, data: JSONBody[PasswordChange], backend: BackendDep, user: UserDep
     ) -> None:
         """Change the password; other sessions end; ``reset_tokens`` drops every token too."""
         stored = await repository.user_by_id(backend.reader, user.user_id)
