@@ -10,12 +10,14 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from backend.api.auth import AuthController
+from backend.api.device import DeviceController
 from backend.api.experiments import ExperimentController
 from backend.api.health import health
 from backend.api.live import LiveController
 from backend.api.projects import ProjectController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
+from backend.api.webhook import WebhookController
 from backend.context import provide_backend, provide_principal
 from backend.errors import EXCEPTION_HANDLERS
 from backend.lifespan import lifespan
@@ -37,7 +39,9 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[
             LiveController,
             AuthController,
+            DeviceController,
             UserController,
+            WebhookController,
             ProjectController,
             ExperimentController,
             StreamController,

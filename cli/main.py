@@ -107,6 +107,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approve(args: argparse.Namespace) -> int:
+    """Approve a device login."""
+    from cli.approve import approve
+
+    name = approve(args.code, args.server)
+    print(f"Approved: the waiting client receives the access token {name!r}.")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a training command and report its failure."""
+    from cli.run import run
+
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    return run(command, args.server)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -165,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("--username", "-u", help="username (asked when missing)")
     login.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     login.set_defaults(func=cmd_login)
+
+    approve = sub.add_parser("approve", help="approve a device login (dvc studio login)")
+    approve.add_argument("code", help="the code DVC printed, e.g. BCDF-GHJK")
+    approve.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    approve.set_defaults(func=cmd_approve)
+
+    run = sub.add_parser(
+        "run", help="run a training command; report a crash or kill as a Failed experiment"
+    )
+    run.add_argument("--server", help="server URL when DVC_STUDIO_URL is not set")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- then the command")
+    run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="a temporary server with simulated runs, and the TUI on it")
     demo.set_defaults(func=cmd_demo)

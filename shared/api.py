@@ -141,3 +141,14 @@ class LiveAccepted(msgspec.Struct, frozen=True):
 
     status: str
     experiment_id: int
+
+
+class PendingLogin(msgspec.Struct, frozen=True):
+    """A device login (``dvc studio login``) waiting for someone to approve its code."""
+
+    user_code: str
+    client_name: str
+    token_name: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime

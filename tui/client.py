@@ -16,6 +16,7 @@ from shared.api import (
     ExperimentRow,
     LoginResponse,
     NewToken,
+    PendingLogin,
     ProjectRow,
     UserInfo,
 )
@@ -173,6 +174,17 @@ class Api:
             "/api/user/password",
             json={"current_password": current, "new_password": new, "reset_tokens": reset_tokens},
         )
+
+    async def pending_device_logins(self) -> list[PendingLogin]:
+        """Device logins waiting for approval."""
+        return await self._get("/api/device-login/pending", list[PendingLogin])
+
+    async def approve_device_login(self, user_code: str) -> str:
+        """Approve a device login; returns the token name the client receives."""
+        response = await self._request(
+            "POST", "/api/device-login/approve", json={"user_code": user_code}
+        )
+        return str(response.json()["token_name"])
 
     async def delete_experiment(self, experiment_id: int) -> None:
         """Delete an experiment."""

@@ -34,6 +34,8 @@ def column_value(row: ExperimentRow, column: str) -> Any:
         return row.params.get(column[2:])
     if column == "updated":
         return row.updated_at.timestamp()
+    if column == "name":
+        return (row.name, row.pushed)
     return getattr(row, column, None)
 
 

@@ -113,6 +113,27 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE device_logins (
+            id INTEGER PRIMARY KEY,
+            device_code_hash BLOB NOT NULL UNIQUE,
+            user_code TEXT NOT NULL UNIQUE,
+            client_name TEXT NOT NULL,
+            token_name TEXT NOT NULL,
+            scopes TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            approved_by INTEGER REFERENCES users(id) ON DELETE CASCADE
+        );
+        CREATE TABLE failed_approvals (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            at REAL NOT NULL
+        );
+        CREATE INDEX failed_approvals_user ON failed_approvals(user_id, at);
+        """,
+    ),
 )
 
 

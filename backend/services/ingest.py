@@ -127,35 +127,42 @@ def ingest_job(
 ) -> Callable[[WriteContext], int]:
     """A writer job that authorises the token and applies the event; returns the experiment id.
 
-    The token is checked inside the write transaction, so a token deleted a moment ago
-    is refused by the very next batch, with no cache to go stale.
+    The token is checked inside the write transaction (through the writer's cache, which
+    every token change clears), so a token deleted a moment ago is refused by the very
+    next batch.
     """
     hashed = token_hash(token)
 
     @cache_safe
     def job(ctx: WriteContext) -> int:
         now = clock()
-        principal = ctx.cache.principals.get(hashed)
-        if principal is None:
-            principal = repository.token_principal_sync(ctx.conn, hashed)
-        if principal is None:
-            raise NotAuthenticated(
-                "The access token is invalid or has been revoked; create a new one with"
-                " `livestudio token create` or in the TUI profile screen."
-            )
-        if principal.scopes and INGEST_SCOPE not in principal.scopes:
-            raise MissingScope(
-                f"This access token lacks the {INGEST_SCOPE} scope needed to send experiments."
-            )
-        ctx.cache.principals[hashed] = principal
-        token_id = principal.token_id or 0
-        last_used = ctx.cache.touched.get(token_id, principal.last_used_at)
-        if last_used is None or now - last_used > TOUCH_EVERY:
-            repository.touch_token(ctx.conn, token_id, now)
-            ctx.cache.touched[token_id] = now
+        principal = authorize(ctx, hashed, now)
         return apply(ctx, principal.user_id, parsed, now)
 
     return job
+
+
+def authorize(ctx: WriteContext, hashed: bytes, now: float) -> repository.Principal:
+    """The user behind an access token allowed to send experiments (inside the transaction)."""
+    principal = ctx.cache.principals.get(hashed)
+    if principal is None:
+        principal = repository.token_principal_sync(ctx.conn, hashed)
+    if principal is None:
+        raise NotAuthenticated(
+            "The access token is invalid or has been revoked; create a new one with"
+            " `livestudio token create` or in the TUI profile screen."
+        )
+    if principal.scopes and INGEST_SCOPE not in principal.scopes:
+        raise MissingScope(
+            f"This access token lacks the {INGEST_SCOPE} scope needed to send experiments."
+        )
+    ctx.cache.principals[hashed] = principal
+    token_id = principal.token_id or 0
+    last_used = ctx.cache.touched.get(token_id, principal.last_used_at)
+    if last_used is None or now - last_used > TOUCH_EVERY:
+        repository.touch_token(ctx.conn, token_id, now)
+        ctx.cache.touched[token_id] = now
+    return principal
 
 
 def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) -> int:

@@ -1,28 +1,30 @@
-"""Profile: access tokens and password."""
+"""Profile: access tokens, pending device logins, password."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Label
 
-from shared.api import TokenInfo, UserInfo
+from shared.api import PendingLogin, TokenInfo, UserInfo
 from tui.client import ApiError
 from tui.format import ago
 from tui.screens.dialogs import ConfirmDialog, PasswordDialog, TokenDialog
 from tui.widgets.status_bar import StatusBar
 
+PENDING_REFRESH = 3.0
 
-def token_line(token: TokenInfo, now: datetime) -> list[str]:
-    """Prefix, name, scopes, created and last used of a token."""
+
+def token_cells(token: TokenInfo, now: datetime) -> list[str]:
+    """Kind, prefix, name, scopes, created and last used of a token."""
     return [
+        "profile" if token.kind == "profile" else "client",
         f"{token.prefix}…",
         token.name,
         ", ".join(token.scopes) or "all",
@@ -31,70 +33,108 @@ def token_line(token: TokenInfo, now: datetime) -> list[str]:
     ]
 
 
+def pending_cells(login: PendingLogin, now: datetime) -> list[str | Text]:
+    """Code, client, token name, scopes and age of a device login."""
+    return [
+        Text(login.user_code, style="bold"),
+        login.client_name,
+        login.token_name,
+        ", ".join(login.scopes) or "all",
+        f"{ago(login.created_at, now)} ago",
+    ]
+
+
 class ProfileScreen(Screen[None]):
-    """Generate, regenerate or delete the profile token; change the password."""
+    """Generate, regenerate or delete the profile token; revoke client tokens; approve logins."""
 
     BINDINGS = [
         Binding("g", "generate", "Generate token"),
         Binding("d", "delete", "Delete token"),
+        Binding("x", "revoke", "Revoke client token"),
+        Binding("a", "approve", "Approve login"),
         Binding("w", "password", "Password"),
-        Binding("r", "reload", "Refresh"),
+        Binding("r", "reload", "Refresh", show=False),
         Binding("q,escape", "app.pop_screen", "Back"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.info: UserInfo | None = None
+        self.pending: list[PendingLogin] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
         with VerticalScroll():
-            yield Static("Loading…", id="profile")
+            yield Label("Loading…", id="who", classes="title")
+            yield Label("Access tokens", classes="hint")
+            tokens: DataTable[str] = DataTable(cursor_type="row", id="tokens")
+            for column in ("kind", "token", "name", "scopes", "created", "last used"):
+                tokens.add_column(column, key=column)
+            yield tokens
+            yield Label("Pending device logins (dvc studio login)", classes="hint")
+            pending: DataTable[str | Text] = DataTable(cursor_type="row", id="pending")
+            for column in ("code", "client", "token name", "scopes", "age"):
+                pending.add_column(column, key=column)
+            yield pending
         yield Footer()
 
     def on_mount(self) -> None:
         bar = self.query_one(StatusBar)
         bar.server = self.app.api.server  # type: ignore[attr-defined]
         bar.place = "profile"
+        self.query_one("#tokens", DataTable).focus()
         self.load()
+        self.set_interval(PENDING_REFRESH, self.load_pending)
 
     @work(group="profile", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
+        """Fetch the user's tokens and the pending device logins."""
+        api = self.app.api  # type: ignore[attr-defined]
         try:
-            self.info = await self.app.api.user()  # type: ignore[attr-defined]
+            self.info = await api.user()
+            self.pending = await api.pending_device_logins()
         except ApiError as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
             return
         self.render_info()
+
+    @work(group="pending", exclusive=True, exit_on_error=False)
+    async def load_pending(self) -> None:
+        """Device logins come and go: refresh them every few seconds."""
+        try:
+            self.pending = await self.app.api.pending_device_logins()  # type: ignore[attr-defined]
+        except ApiError:
+            return
+        self._fill_pending()
 
     def render_info(self) -> None:
         info = self.info
         if info is None:
             return
         now = datetime.now(UTC)
-        table = Table(box=None, padding=(0, 2), show_edge=False)
-        for column in ("token", "name", "scopes", "created", "last used"):
-            table.add_column(column, style="bold" if column == "token" else "")
-        if info.profile_token:
-            table.add_row(*token_line(info.profile_token, now))
-        for token in info.client_tokens:
-            table.add_row(*token_line(token, now))
-        header = Text.assemble(
-            ("User ", "dim"), (info.username, "bold"), (" (admin)" if info.is_admin else "", "dim")
-        )
-        if not info.profile_token and not info.client_tokens:
-            body: object = Text(
-                "No access tokens. Press g to generate one for DVC_STUDIO_TOKEN.", style="dim"
-            )
-        else:
-            body = table
-        hint = Text(
-            "\ng generate/regenerate the profile token · d delete it · w change password",
-            style="dim",
-        )
-        from rich.console import Group
+        admin = " (admin)" if info.is_admin else ""
+        self.query_one("#who", Label).update(f"User {info.username}{admin}")
+        table = self.query_one("#tokens", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        tokens = ([info.profile_token] if info.profile_token else []) + info.client_tokens
+        for token in tokens:
+            key = "profile" if token.kind == "profile" else f"client:{token.id}"
+            table.add_row(*token_cells(token, now), key=key)
+        if not tokens:
+            table.add_row("", "", "no tokens: press g to generate one", "", "", "", key="none")
+        table.move_cursor(row=min(cursor, table.row_count - 1))
+        self._fill_pending()
 
-        self.query_one("#profile", Static).update(Group(header, Text(""), body, hint))
+    def _fill_pending(self) -> None:
+        table = self.query_one("#pending", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        now = datetime.now(UTC)
+        for login in self.pending:
+            table.add_row(*pending_cells(login, now), key=login.user_code)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
 
     def action_reload(self) -> None:
         self.load()
@@ -140,6 +180,61 @@ class ProfileScreen(Screen[None]):
         self.notify("Profile token deleted.")
         self.load()
 
+    def _current_key(self, table_id: str) -> str | None:
+        table = self.query_one(table_id, DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_revoke(self) -> None:
+        key = self._current_key("#tokens")
+        if key is None or not key.startswith("client:"):
+            self.notify(
+                "Move to a client token in the tokens table first (d deletes the profile token)."
+            )
+            return
+        token_id = int(key.split(":", 1)[1])
+        token = next(t for t in self.info.client_tokens if t.id == token_id)  # type: ignore[union-attr]
+        self.app.push_screen(
+            ConfirmDialog(f"Revoke the client token {token.name!r}?", "Revoke"),
+            lambda ok: self._revoke(token_id) if ok else None,
+        )
+
+    @work(group="token", exclusive=True, exit_on_error=False)
+    async def _revoke(self, token_id: int) -> None:
+        try:
+            await self.app.api.delete_client_token(token_id)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.notify("Client token revoked.")
+        self.load()
+
+    def action_approve(self) -> None:
+        code = self._current_key("#pending")
+        if code is None:
+            self.notify("No device login is waiting; run `dvc studio login --hostname URL` first.")
+            return
+        login = next(p for p in self.pending if p.user_code == code)
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Approve {login.client_name}'s login with code {code}? It receives the access"
+                f" token {login.token_name!r} for your account.",
+                "Approve",
+            ),
+            lambda ok: self._approve(code) if ok else None,
+        )
+
+    @work(group="approve", exclusive=True, exit_on_error=False)
+    async def _approve(self, code: str) -> None:
+        try:
+            name = await self.app.api.approve_device_login(code)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        self.notify(f"Approved: the client receives the token {name!r}.")
+        self.load()
+
     def action_password(self) -> None:
         self.app.push_screen(PasswordDialog(), self._password_chosen)
 
@@ -154,7 +249,6 @@ class ProfileScreen(Screen[None]):
         except ApiError as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
             return
-        self.notify(
-            "Password changed." + (" Every access token was deleted." if reset_tokens else "")
-        )
+        extra = " Every access token was deleted." if reset_tokens else ""
+        self.notify("Password changed." + extra)
         self.load()

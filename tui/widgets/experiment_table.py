@@ -92,7 +92,10 @@ class ExperimentTable(DataTable[Text | str]):
         if column == "sel":
             return Text("✓", style="bold") if row.id in state.selection else ""
         if column == "name":
-            return Text(row.name, style="bold" if row.id in state.selection else "")
+            name = Text(row.name, style="bold" if row.id in state.selection else "")
+            if row.pushed:
+                name.append(" ⇡", style="green")  # pushed with dvc exp push
+            return name
         if column == "status":
             glyph = (
                 SPINNER[self.spinner_frame % len(SPINNER)]

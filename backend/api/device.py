@@ -1,0 +1,143 @@
+"""Device login endpoints used by ``dvc studio login``, and the page it links to."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+import msgspec
+from litestar import Controller, MediaType, Request, get, post
+from litestar.params import FromQuery, JSONBody
+
+from backend.api.deps import BackendDep, UserDep
+from backend.db import repository
+from backend.errors import error_response
+from backend.services import device_login
+from shared.api import PendingLogin
+
+
+class DeviceLoginRequest(msgspec.Struct, frozen=True):
+    """What DVC sends to start (extra fields such as team options are ignored)."""
+
+    client_name: str = "client"
+    token_name: str | None = None
+    scopes: list[str] | None = None
+
+
+class DeviceLoginStarted(msgspec.Struct, frozen=True):
+    """The codes and where to go with them."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    token_uri: str
+    token_name: str
+    expires_in: int
+
+
+class TokenRequest(msgspec.Struct, frozen=True):
+    """A poll: ``{"code": device_code}``."""
+
+    code: str
+
+
+class AccessToken(msgspec.Struct, frozen=True):
+    """The new client token."""
+
+    access_token: str
+
+
+class Approve(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/device-login/approve``."""
+
+    user_code: str
+
+
+class Approved(msgspec.Struct, frozen=True):
+    """The approved request's token name."""
+
+    token_name: str
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+class DeviceController(Controller):
+    """``/api/device-login``, ``/api/token`` and ``/device``."""
+
+    @post("/api/device-login", status_code=200)
+    async def start(
+        self, request: Request, data: JSONBody[DeviceLoginRequest], backend: BackendDep
+    ) -> DeviceLoginStarted:
+        """Start a device login; poll ``token_uri`` until the user approves the code."""
+        started = await backend.writer.submit(
+            device_login.start_job(
+                data.client_name,
+                data.token_name,
+                data.scopes,
+                backend.clock(),
+                backend.settings.device_code_ttl,
+            )
+        )
+        base = _base(request)
+        return DeviceLoginStarted(
+            device_code=started.device_code,
+            user_code=started.user_code,
+            verification_uri=f"{base}/device",
+            token_uri=f"{base}/api/token",
+            token_name=started.token_name,
+            expires_in=started.expires_in,
+        )
+
+    @post("/api/token", status_code=200)
+    async def poll(self, data: JSONBody[TokenRequest], backend: BackendDep) -> object:
+        """400 ``authorization_pending`` / ``authorization_expired``, or the token once."""
+        answer = await backend.writer.submit(device_login.poll_job(data.code, backend.clock()))
+        if answer in (device_login.PENDING, device_login.EXPIRED):
+            return error_response(400, answer)
+        return AccessToken(access_token=answer)
+
+    @post("/api/device-login/approve", status_code=200)
+    async def approve(
+        self, data: JSONBody[Approve], backend: BackendDep, user: UserDep
+    ) -> Approved:
+        """Approve a pending request by the code DVC printed."""
+        name = await device_login.approve(backend.writer, user, data.user_code, backend.clock())
+        return Approved(token_name=name)
+
+    @get("/api/device-login/pending")
+    async def pending(self, backend: BackendDep, user: UserDep) -> list[PendingLogin]:
+        """Requests waiting for approval (for the TUI's profile screen)."""
+        rows = await repository.pending_device_logins(backend.reader, backend.clock())
+        return [
+            PendingLogin(
+                user_code=r.user_code,
+                client_name=r.client_name,
+                token_name=r.token_name,
+                scopes=sorted(r.scopes),
+                created_at=datetime.fromtimestamp(r.created_at, UTC),
+                expires_at=datetime.fromtimestamp(r.expires_at, UTC),
+            )
+            for r in rows
+        ]
+
+    @get("/device", media_type=MediaType.HTML, include_in_schema=False)
+    async def page(self, request: Request, code: FromQuery[str | None] = None) -> str:
+        """Tells the user how to approve the code."""
+        shown = html.escape(device_login.normalise_code(code or "")) or "the code DVC printed"
+        server = html.escape(_base(request))
+        return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>livestudio device login</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;line-height:1.5}}
+code,kbd{{background:#eee;padding:.1em .3em;border-radius:3px}}
+.code{{font-size:2em;letter-spacing:.1em}}</style>
+</head><body><h1>Approve a device login</h1>
+<p>A client (such as <code>dvc studio login</code>) is waiting for approval of</p>
+<p class="code"><strong>{shown}</strong></p>
+<p>Approve it while logged in to livestudio, in either way:</p>
+<ul><li>in the terminal UI: press <kbd>t</kbd> for the profile screen, pick the request
+under <em>Pending device logins</em> and press <kbd>a</kbd>;</li>
+<li>or in a shell: <code>livestudio approve {shown} --server {server}</code>.</li></ul>
+<p>The client then receives a new access token, which you can revoke on its own in the
+profile screen. Codes expire after a few minutes and work once.</p></body></html>"""

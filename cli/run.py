@@ -1,0 +1,192 @@
+"""``livestudio run -- CMD…``: run a training command and report how it really ended.
+
+DVCLive sends a normal ``done`` even when training raised, and nothing at all when the
+process is killed, so the server cannot tell a crash from success. This wrapper runs the
+command with the livestudio settings in its environment and a known experiment name;
+when the command exits non-zero or dies by a signal it posts a ``done`` with the exit
+status and the last lines of stderr as ``errors``, which makes the experiment Failed with
+that reason. Output and exit code pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+import httpx
+import platformdirs
+
+from cli.admin import CliError
+
+NULL_SHA = "0" * 40
+TAIL_LINES = 20
+EXCEPTION_LINE = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit|Warning)\w*)(?::\s*(.*))?$"
+)
+
+
+def dvc_global_config() -> dict[str, str]:
+    """``studio.url`` and ``studio.token`` from DVC's global config (``dvc studio login``)."""
+    folder = os.environ.get("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir(
+        "dvc", "iterative"
+    )
+    try:
+        text = (Path(folder) / "config").read_text()
+    except OSError:
+        return {}
+    values, section = {}, ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            section = line.strip("[]'\" ").lower()
+        elif "=" in line and section == "studio":
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def failure_errors(returncode: int, tail: list[str]) -> list[dict[str, str]]:
+    """The ``errors`` of a failed run: the exception's last line, then the exit status."""
+    lines = [line for line in tail if line.strip()]
+    if returncode < 0:
+        status = f"killed by {signal.Signals(-returncode).name}"
+    else:
+        status = f"exited with status {returncode}"
+    errors = []
+    if lines:
+        match = EXCEPTION_LINE.match(lines[-1].strip())
+        if match:
+            errors.append({"cls": match[1], "text": match[2] or ""})
+    detail = status + (
+        ";\nlast lines of stderr:\n" + "\n".join(lines[-TAIL_LINES:]) if lines else ""
+    )
+    errors.append({"cls": "ExitStatus", "text": detail})
+    return errors
+
+
+def _pump(source: IO[bytes], tail: collections.deque[str]) -> None:
+    """Copy the child's stderr through, keeping its last lines."""
+    sink = sys.stderr.buffer
+    partial = b""
+    for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
+        sink.write(chunk)
+        sink.flush()
+        partial += chunk
+        *done, partial = partial.split(b"\n")
+        tail.extend(line.decode(errors="replace") for line in done)
+    if partial:
+        tail.append(partial.decode(errors="replace"))
+
+
+def run(command: list[str], server: str | None) -> int:
+    """Run ``command``; returns the exit code to exit with."""
+    if not command:
+        raise CliError("Say what to run: livestudio run -- python train.py")
+    dvc_config = dvc_global_config()
+    url = (
+        os.environ.get("DVC_STUDIO_URL")
+        or server
+        or os.environ.get("LIVESTUDIO_SERVER")
+        or dvc_config.get("url")
+        or _stored_server()
+    )
+    token = (
+        os.environ.get("DVC_STUDIO_TOKEN")
+        or os.environ.get("STUDIO_TOKEN")
+        or dvc_config.get("token")
+    )
+    if not url or not token:
+        raise CliError(
+            "No livestudio server or access token: set DVC_STUDIO_URL and DVC_STUDIO_TOKEN,"
+            " or run `dvc studio login --hostname URL` first."
+        )
+    name = os.environ.get("DVC_EXP_NAME") or f"run-{secrets.token_hex(3)}"
+    env = {**os.environ, "DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token, "DVC_EXP_NAME": name}
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    try:
+        child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise CliError(f"Cannot run {command[0]}: {exc.strerror or exc}.") from None
+    forward = _forward_signals(child)
+    pump = threading.Thread(target=_pump, args=(child.stderr, tail), daemon=True)
+    pump.start()
+    returncode = child.wait()
+    pump.join(5)
+    forward()
+    if returncode != 0:
+        _report(url, token, name, returncode, list(tail))
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _stored_server() -> str | None:
+    from tui.settings import TuiSettings
+
+    session = TuiSettings().load_session()
+    return session.server if session else None
+
+
+def _forward_signals(child: subprocess.Popen[bytes]):  # type: ignore[no-untyped-def]
+    """Pass SIGTERM/SIGHUP on to the child (Ctrl-C reaches it through the terminal)."""
+    previous = {}
+
+    def handler(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        previous[signum] = signal.signal(signum, handler)
+
+    def restore() -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+    return restore
+
+
+def _report(url: str, token: str, name: str, returncode: int, tail: list[str]) -> None:
+    repo_url = os.environ.get("DVC_STUDIO_REPO_URL") or os.environ.get("STUDIO_REPO_URL")
+    repo_url = repo_url or _git("ls-remote", "--get-url")
+    if not repo_url:
+        print(
+            "livestudio: the command failed, but there is no Git remote to name the experiment;"
+            " set DVC_STUDIO_REPO_URL to report failures.",
+            file=sys.stderr,
+        )
+        return
+    body = {
+        "type": "done",
+        "repo_url": repo_url,
+        "baseline_sha": _git("rev-parse", "HEAD") or NULL_SHA,
+        "name": name,
+        "client": "dvclive",
+        "errors": failure_errors(returncode, tail),
+    }
+    try:
+        response = httpx.post(
+            f"{url.rstrip('/')}/api/live",
+            json=body,
+            headers={"Authorization": f"token {token}"},
+            timeout=httpx.Timeout(30, read=5),
+        )
+    except httpx.HTTPError as exc:
+        print(f"livestudio: could not report the failure to {url}: {exc}", file=sys.stderr)
+        return
+    if response.status_code != 200:
+        print(
+            f"livestudio: the server refused the failure report: {response.text}", file=sys.stderr
+        )

@@ -1,0 +1,280 @@
+"""Existing DVC tooling against livestudio: device login, exp push, and `livestudio run`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, User, fixture_bodies
+from tests.e2e.test_real_clients import git
+from tui.settings import Session, TuiSettings
+
+BODY = fixture_bodies("dvclive_basic")[0]
+
+
+def dvc_env(tmp_path: Path) -> dict[str, str]:
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DVC_STUDIO", "STUDIO_", "LIVESTUDIO_"))
+    }
+    env.update(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DVC_GLOBAL_CONFIG_DIR": str(tmp_path / "dvc-global"),
+            "DVC_NO_ANALYTICS": "1",
+            "LIVESTUDIO_CONFIG_DIR": str(tmp_path / "livestudio-config"),
+            "GIT_AUTHOR_NAME": "ci",
+            "GIT_AUTHOR_EMAIL": "ci@example.com",
+            "GIT_COMMITTER_NAME": "ci",
+            "GIT_COMMITTER_EMAIL": "ci@example.com",
+        }
+    )
+    return env
+
+
+def start_dvc_login(
+    server: Server, env: dict[str, str], *extra: str
+) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dvc",
+            "studio",
+            "login",
+            "--hostname",
+            server.url,
+            "--no-open",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = re.search(r"(http\S+/device)\?code=(\S+)", line)
+        if match:
+            return proc, match[2]
+    raise AssertionError(f"DVC printed no link: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def saved_dvc_token(env: dict[str, str]) -> str:
+    text = (Path(env["DVC_GLOBAL_CONFIG_DIR"]) / "config").read_text()
+    match = re.search(r"token\s*=\s*(\S+)", text)
+    assert match, text
+    return match[1]
+
+
+def test_dvc_studio_login_completes_through_livestudio_approve(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    env = dvc_env(tmp_path)
+    proc, code = start_dvc_login(server, env, "-n", "ci-laptop", "-s", "EXPERIMENTS")
+    page = httpx.get(f"{server.url}/device", params={"code": code})
+    assert page.status_code == 200 and code in page.text and "livestudio approve" in page.text
+    pending = alice.client.get("/api/device-login/pending").json()
+    assert [(p["user_code"], p["client_name"], p["token_name"], p["scopes"]) for p in pending] == [
+        (code, "DVC", "ci-laptop", ["EXPERIMENTS"])
+    ]
+    wrong = alice.client.post("/api/device-login/approve", json={"user_code": "BBBB-BBBB"})
+    assert wrong.status_code == 404 and "No pending device login" in wrong.json()["detail"]
+
+    settings = TuiSettings(session_file=Path(env["LIVESTUDIO_CONFIG_DIR"]) / "session.json")
+    settings.save_session(Session(server.url, "alice", alice.client.headers["Authorization"][7:]))
+    approved = subprocess.run(
+        [sys.executable, "-m", "cli.main", "approve", code.lower(), "--server", server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert approved.returncode == 0, approved.stderr
+    assert "ci-laptop" in approved.stdout
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Authentication complete" in out
+
+    token = saved_dvc_token(env)
+    assert token.startswith("lst_")
+    live = httpx.post(
+        f"{server.url}/api/live", json=BODY, headers={"Authorization": f"token {token}"}
+    )
+    assert live.status_code == 200
+    client_tokens = alice.client.get("/api/user").json()["client_tokens"]
+    assert [(t["name"], t["scopes"], t["kind"]) for t in client_tokens] == [
+        ("ci-laptop", ["EXPERIMENTS"], "client")
+    ]
+    # Single use: the device code is spent, and the token can be revoked on its own.
+    assert (
+        alice.client.post("/api/device-login/approve", json={"user_code": code}).status_code == 404
+    )
+    assert alice.client.delete(f"/api/user/tokens/{client_tokens[0]['id']}").status_code == 204
+    again = httpx.post(
+        f"{server.url}/api/live", json=BODY, headers={"Authorization": f"token {token}"}
+    )
+    assert again.status_code == 401
+    assert alice.client.get("/api/user").json()["profile_token"] is not None  # untouched
+
+
+def test_expired_code_gives_dvcs_own_error(make_server, tmp_path: Path) -> None:
+    server = make_server(LIVESTUDIO_DEVICE_CODE_TTL="1")
+    alice = server.add_user("alice")
+    proc, code = start_dvc_login(server, dvc_env(tmp_path))
+    time.sleep(1.2)
+    late = alice.client.post("/api/device-login/approve", json={"user_code": code})
+    assert late.status_code == 404
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "device_code' has expired" in err
+
+
+def test_guessing_codes_is_rate_limited(server: Server, alice: User) -> None:
+    answers = [
+        alice.client.post(
+            "/api/device-login/approve", json={"user_code": f"BBBB-BBB{c}"}
+        ).status_code
+        for c in "BCDFGHJKLMN"
+    ]
+    assert answers[:10] == [404] * 10
+    assert answers[10] == 429
+    resp = httpx.post(f"{server.url}/api/token", json={"code": "made-up"})
+    assert resp.status_code == 400 and resp.json()["detail"] == "invalid_device_code"
+
+
+@pytest.fixture
+def pushable_repo(tmp_path: Path) -> Path:
+    from tests.e2e.test_real_clients import TRAIN
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    repo = tmp_path / "work"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "remote", "add", "origin", str(remote))
+    (repo / "train.py").write_text(TRAIN)
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), (0, 90, 200)).save(repo / "pixel.png")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    cmd: python train.py\n    deps:\n      - train.py\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "baseline")
+    git(repo, "push", "-q", "origin", "main")
+    return repo
+
+
+def test_dvc_exp_run_and_push_with_token_from_dvc_config(
+    server: Server, alice: User, pushable_repo: Path, tmp_path: Path
+) -> None:
+    env = dvc_env(tmp_path)
+    dvc = [sys.executable, "-m", "dvc"]
+    for key, value in (("studio.url", server.url), ("studio.token", alice.token)):
+        subprocess.run(
+            [*dvc, "config", "--global", key, value], env=env, check=True, cwd=pushable_repo
+        )
+    ran = subprocess.run(
+        [*dvc, "exp", "run"], cwd=pushable_repo, env=env, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    name = re.search(r"Ran experiment\(s\): (\S+)", ran.stdout)[1]  # type: ignore[index]
+    project = alice.client.get("/api/projects").json()[0]
+    row = alice.client.get(f"/api/projects/{project['id']}/experiments").json()[0]
+    assert (row["name"], row["status"], row["pushed"]) == (name, "completed", False)
+
+    pushed = subprocess.run(
+        [*dvc, "exp", "push", "origin", name],
+        cwd=pushable_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    assert "failed to notify" not in (pushed.stdout + pushed.stderr).lower()
+    row = alice.client.get(f"/api/experiments/{row['id']}").json()
+    assert row["pushed"] is True
+
+
+RUN_SCRIPT = """
+import os, signal, sys
+from dvclive import Live
+
+with Live(save_dvc_exp=False) as live:
+    live.log_param("mode", sys.argv[1])
+    for step in range(3):
+        live.log_metric("loss", 1 / (step + 1))
+        live.next_step()
+    print("trained", flush=True)
+    if sys.argv[1] == "raise":
+        raise ValueError("loss exploded at step 3")
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "exit_code", "status", "reason"),
+    [
+        ("clean", 0, "completed", None),
+        ("raise", 1, "failed", {"cls": "ValueError", "text": "loss exploded at step 3"}),
+        ("kill", 137, "failed", {"cls": "ExitStatus", "text": "killed by SIGKILL"}),
+    ],
+)
+def test_livestudio_run_reports_how_the_command_ended(
+    server: Server, alice: User, tmp_path: Path, mode: str, exit_code: int, status: str, reason
+) -> None:
+    from tests.e2e.test_real_clients import git as git_
+
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    git_(repo, "init", "-q", "-b", "main")
+    git_(repo, "remote", "add", "origin", "git@github.com:acme/runner.git")
+    (repo / "train.py").write_text(RUN_SCRIPT)
+    git_(repo, "add", "-A")
+    git_(repo, "commit", "-qm", "init")
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", mode],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == exit_code
+    assert "trained" in done.stdout  # output passes through
+    if mode == "raise":
+        assert "Traceback" in done.stderr and "ValueError: loss exploded" in done.stderr
+    project = alice.client.get("/api/projects").json()[0]
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["name"].startswith("run-")
+    assert row["status"] == status
+    assert row["params"] == {"mode": mode}
+    if reason is None:
+        assert row["errors"] == []
+    else:
+        first = row["errors"][0]
+        assert first["cls"] == reason["cls"] and first["text"].startswith(reason["text"])
+
+
+def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", "true"],
+        env=dvc_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "DVC_STUDIO_TOKEN" in done.stderr and done.stderr.count("\n") == 1
