@@ -1,0 +1,115 @@
+"""Deleting and failing experiments from the table; approving device logins and revoking tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import httpx
+from rich.console import Console
+
+from tests.conftest import Server, User, fixture_bodies
+from tests.tui.conftest import SIZE, post, until
+from tui.app import LiveStudioApp
+from tui.screens.details import DetailsScreen
+from tui.screens.dialogs import ConfirmDialog
+from tui.screens.profile import ProfileScreen
+from tui.screens.project import ProjectScreen
+from tui.screens.projects import ProjectsScreen
+from tui.widgets.experiment_table import ExperimentTable
+
+BODIES = fixture_bodies("dvclive_basic")
+
+
+async def test_fail_then_delete_with_confirmation(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    first = await post(alice, {**BODIES[1], "name": "zombie"})
+    other = await post(alice, {**BODIES[1], "name": "keeper"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, ProjectScreen) and len(app.screen.state.rows) == 2
+        )
+        screen = app.screen
+        table = screen.query_one(ExperimentTable)
+        table.move_cursor(row=table.shown_keys().index(str(first)))
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: screen.state.rows[first].status == "failed")
+        assert screen.state.rows[first].errors[0].text == "marked failed by alice"
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
+        )
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#body").content)
+        shown = console.export_text()
+        assert "reason" in shown and "MarkedFailed: marked failed by alice" in shown
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        assert first in screen.state.rows
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: first not in screen.state.rows)
+        assert str(first) not in table.shown_keys() and other in screen.state.rows
+        gone = await asyncio.to_thread(alice.client.get, f"/api/experiments/{first}")
+        assert gone.status_code == 404
+
+
+async def test_profile_lists_and_approves_device_logins_and_revokes_client_tokens(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    started = (
+        await asyncio.to_thread(
+            httpx.post,
+            f"{server.url}/api/device-login",
+            json={"client_name": "DVC", "token_name": "gpu-box", "scopes": ["EXPERIMENTS"]},
+        )
+    ).json()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.pending)
+        profile = app.screen
+        assert profile.pending[0].user_code == started["user_code"]
+        assert profile.pending[0].token_name == "gpu-box"
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "gpu-box" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen is profile and not profile.pending)
+        token = await asyncio.to_thread(
+            httpx.post, f"{server.url}/api/token", json={"code": started["device_code"]}
+        )
+        access = token.json()["access_token"]
+        profile.load()
+        await until(pilot, lambda: profile.info is not None and profile.info.client_tokens)
+        tokens = profile.query_one("#tokens")
+        tokens.focus()
+        tokens.move_cursor(
+            row=list(tokens.rows).index(
+                next(k for k in tokens.rows if str(k.value).startswith("client:"))
+            )
+        )
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: profile.info is not None and not profile.info.client_tokens)
+        refused = await asyncio.to_thread(
+            httpx.post,
+            f"{server.url}/api/live",
+            json=BODIES[0],
+            headers={"Authorization": f"token {access}"},
+        )
+        assert refused.status_code == 401
