@@ -33,6 +33,8 @@ KEYS = """
 | `↑↓` / `j k`, `←→` | move between rows and columns |
 | `space` | select or unselect the experiment |
 | `enter` | details (status, failure reason, params, metrics, images) |
+
+A `⇡` after a name means the experiment was pushed with `dvc exp push`.
 | `/` | filter by name (`enter` keeps it, `esc` clears it) |
 | `s` | sort by the current column (again: reverse) |
 | `l` | Live: only running experiments, or all again (or click the Live counter) |
@@ -65,6 +67,9 @@ underlined and marked `★` (lowest for losses and errors, highest otherwise).
 |---|---|
 | `g` | generate or regenerate the profile token (asks first) |
 | `d` | delete the profile token (asks first) |
+| `x` | revoke the client token under the cursor (asks first) |
+| `a` | approve the pending device login under the cursor (`dvc studio login`) |
+| `tab` | move between the tokens and the pending logins |
 | `w` | change password (optionally resetting every access token) |
 | `r` | refresh |
 
