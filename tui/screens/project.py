@@ -35,17 +35,17 @@ class ProjectScreen(LiveScreen):
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("space", "select", "Select"),
-        Binding("enter", "details", "Details"),
+        Binding("enter", "details", "Details", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("s", "sort", "Sort"),
         Binding("l", "live", "Live"),
         Binding("p", "plots", "Plots"),
         Binding("c", "compare", "Compare"),
-        Binding("m", "primary", "Trend metric"),
-        Binding("t", "profile", "Profile"),
+        Binding("m", "primary", "Trend metric", show=False),
+        Binding("t", "profile", "Profile", show=False),
         Binding("x", "delete", "Delete", show=False),
         Binding("f", "fail", "Mark failed", show=False),
-        Binding("q,escape", "back", "Back"),
+        Binding("q,escape", "back", "Back", show=False),
     ]
 
     def __init__(self, project: ProjectRow) -> None:
@@ -182,10 +182,10 @@ class ProjectScreen(LiveScreen):
     # ------------------------------------------------------------ actions
 
     def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
+        self.table.action_move(1, 0)
 
     def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
+        self.table.action_move(-1, 0)
 
     def action_select(self) -> None:
         experiment_id = self.table.current_experiment_id()
