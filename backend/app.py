@@ -13,7 +13,7 @@ from backend.api.auth import AuthController
 from backend.api.device import DeviceController
 from backend.api.experiments import ExperimentController
 from backend.api.health import health
-from backend.api.live import LiveController
+from backend.api.live import live
 from backend.api.projects import ProjectController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> Litestar:
     )
     return Litestar(
         route_handlers=[
-            LiveController,
+            live,
             AuthController,
             DeviceController,
             UserController,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -39,6 +40,12 @@ def error_response(status_code: int, detail: str) -> Response[dict[str, object]]
         status_code=status_code,
         media_type=MediaType.JSON,
     )
+
+
+def domain_error_body(exc: DomainError, status: int | None = None) -> tuple[int, bytes]:
+    """Status and JSON body of a domain error, for handlers that answer without Litestar."""
+    code = status or STATUS_OF.get(type(exc), 400)
+    return code, msgspec.json.encode({"status_code": code, "detail": exc.detail})
 
 
 def _domain(_: Request, exc: DomainError) -> Response[dict[str, object]]:

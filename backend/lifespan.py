@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
@@ -28,6 +29,10 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
+    # Everything built so far lives as long as the process: keep it out of the cyclic
+    # garbage collector's full passes, which otherwise add tens of ms to tail latency.
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:

@@ -1,32 +1,98 @@
-"""``POST /api/live``: the Studio live-metrics endpoint DVCLive and DVC post to."""
+"""``POST /api/live``: the Studio live-metrics endpoint DVCLive and DVC post to.
+
+This is the hottest path of the server (two posts per training step per run), so it is a
+plain ASGI handler: it reads the body, validates it with msgspec, hands one job to the
+writer and answers once that job is committed, without the per-request dependency
+injection and signature parsing of a regular handler. Errors are still mapped in
+``backend.errors``; the answers are the same as any other endpoint's.
+"""
 
 from __future__ import annotations
 
-from litestar import Controller, Request, post
+import logging
 
-from backend.api.deps import BackendDep
+import msgspec
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
+
+from backend.context import Backend
+from backend.errors import domain_error_body
 from backend.services import ingest
 from backend.services.accounts import parse_authorization
-from backend.services.errors import NotAuthenticated
+from backend.services.errors import DomainError, NotAuthenticated, TooLarge
 from shared.api import LiveAccepted
+
+log = logging.getLogger("livestudio")
 
 MISSING_TOKEN = (
     "An access token is missing: set DVC_STUDIO_TOKEN to a livestudio token"
     " (create one with `livestudio token create` or in the TUI profile screen)."
 )
+_JSON = [(b"content-type", b"application/json")]
+_encode = msgspec.json.encode
 
 
-class LiveController(Controller):
-    """Ingestion of start/data/done events."""
+async def _read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+    if declared is not None and declared > limit:
+        raise TooLarge(f"The request body is over the {limit:,}-byte limit; send smaller requests.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(
+                f"The request body is over the {limit:,}-byte limit; send smaller requests."
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
-    path = "/api/live"
 
-    @post(status_code=200, summary="Ingest one live event (Studio protocol)")
-    async def ingest(self, request: Request, backend: BackendDep) -> LiveAccepted:
-        """Answers 200 only once the event is committed."""
-        token = parse_authorization(request.headers.get("authorization"))
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@asgi("/api/live", copy_scope=False)
+async def live(scope: Scope, receive: Receive, send: Send) -> None:
+    """Ingest one live event; answers 200 only once the event is committed."""
+    backend: Backend = scope["app"].state.backend
+    if scope["method"] != "POST":
+        status, body = domain_error_body(DomainError("Send live events with POST."), 405)
+        await _answer(send, status, body)
+        return
+    authorization = declared = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"content-length" and value.isdigit():
+            declared = int(value)
+    try:
+        token = parse_authorization(authorization)
         if token is None:
             raise NotAuthenticated(MISSING_TOKEN)
-        parsed = ingest.parse(await request.body())
+        parsed = ingest.parse(await _read_body(receive, backend.settings.max_body, declared))
         experiment_id = await backend.writer.submit(ingest.ingest_job(token, parsed, backend.clock))
-        return LiveAccepted(status="ok", experiment_id=experiment_id)
+    except DomainError as exc:
+        await _answer(send, *domain_error_body(exc))
+        return
+    except ConnectionError:
+        return
+    except Exception:
+        log.exception("live event failed")
+        status, body = domain_error_body(
+            DomainError("The server hit an unexpected error; the server log has the details."), 500
+        )
+        await _answer(send, status, body)
+        return
+    await _answer(send, 200, _encode(LiveAccepted(status="ok", experiment_id=experiment_id)))

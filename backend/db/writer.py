@@ -90,35 +90,62 @@ def run_in_transaction(
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
     """Run jobs in one transaction; returns (outcomes, committed events).
 
-    Each outcome is the job's return value or the exception it raised.
+    Each outcome is the job's return value or the exception it raised. Jobs almost never
+    fail once their input has been validated, so the batch first runs without a savepoint
+    per job; only if a job raises is it rolled back and run again with each job isolated
+    (jobs are functions of the database and their input, so running one twice is safe).
     """
-    ctx = WriteContext(conn, cache if cache is not None else WriterCache())
+    cache = cache if cache is not None else WriterCache()
+    try:
+        return _attempt(conn, jobs, cache, isolate=False)
+    except _JobFailed as failed:
+        if len(jobs) == 1:
+            return [failed.error], []
+        return _attempt(conn, jobs, cache, isolate=True)
+
+
+class _JobFailed(Exception):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _attempt(
+    conn: sqlite3.Connection, jobs: list[Job], cache: WriterCache, isolate: bool
+) -> tuple[list[Any], list[repository.StoredEvent]]:
+    ctx = WriteContext(conn, cache)
     outcomes: list[Any] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != ctx.cache.data_version:
-            ctx.cache.clear()
-            ctx.cache.data_version = version
+        if version != cache.data_version:
+            cache.clear()
+            cache.data_version = version
         for job in jobs:
             mark = len(ctx.events)
-            conn.execute("SAVEPOINT job")
+            if isolate:
+                conn.execute("SAVEPOINT job")
             try:
                 outcomes.append(job(ctx))
-                conn.execute("RELEASE job")
-                if not getattr(job, "cache_safe", False):
-                    ctx.cache.clear()
             except Exception as exc:
+                if not isolate:
+                    raise _JobFailed(exc) from exc
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
                 del ctx.events[mark:]
-                ctx.cache.clear()
+                cache.clear()
                 outcomes.append(exc)
-        if len(ctx.cache.experiments) > WriterCache.MAX_EXPERIMENTS:
-            ctx.cache.clear()
+                continue
+            if isolate:
+                conn.execute("RELEASE job")
+            if not getattr(job, "cache_safe", False):
+                cache.clear()
+        if len(cache.experiments) > WriterCache.MAX_EXPERIMENTS:
+            cache.clear()
         conn.execute("COMMIT")
     except BaseException:
-        ctx.cache.clear()
+        # Whatever the jobs had cached may describe rows that are now rolled back.
+        cache.clear()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
@@ -172,10 +199,17 @@ class Writer:
 
     async def _run(self) -> None:
         assert self._conn is not None
+        busy = False
         while True:
             batch = [await self._queue.get()]
+            if busy:
+                # Under load, one more turn of the event loop lets requests that are being
+                # read right now join this batch instead of each paying for its own commit.
+                # (A lone client would only wait for it.)
+                await asyncio.sleep(0)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            busy = len(batch) > 1
             try:
                 outcomes, events = run_in_transaction(
                     self._conn, [job for job, _ in batch], self._cache
