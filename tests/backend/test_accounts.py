@@ -76,3 +76,13 @@ def test_projects_can_be_created_and_deleted(server: Server, alice: User) -> Non
     assert [(p["name"], p["experiments"]) for p in listed] == [("vision", 1)]
     assert alice.client.delete(f"/api/projects/{project_id}").status_code == 204
     assert alice.client.get(f"/api/projects/{project_id}/experiments").status_code == 404
+
+
+def test_openapi_health_and_wrong_method(server: Server) -> None:
+    schema = httpx.get(f"{server.url}/schema/openapi.json").json()
+    assert "/api/projects/{project_id}/experiments" in schema["paths"]
+    assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
+    wrong = httpx.get(f"{server.url}/api/live")
+    assert wrong.status_code == 405 and "POST" in wrong.json()["detail"]
+    missing = httpx.get(f"{server.url}/api/nothing")
+    assert missing.status_code == 404 and "/schema" in missing.json()["detail"]
