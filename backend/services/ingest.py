@@ -223,15 +223,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
 def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
     """Apply the event to the record; returns whether anything but ``updated_at`` changed."""
     record.updated_at = now
-    before = (
-        record.status,
-        record.step,
-        record.message,
-        record.subdir,
-        record.client,
-        record.machine,
-        record.errors,
-    )
+    before = _shown(record)
     changed = False
     if status.resumes(record, event):
         status.resume(record)
@@ -266,19 +258,19 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
             record.metrics_step = metrics_step
     if isinstance(event, DoneEvent):
         status.finish(record, event, now)
+    return changed or isinstance(event, DoneEvent) or before != _shown(record)
+
+
+def _shown(record: ExperimentRecord) -> tuple[object, ...]:
+    """The fields besides params and metrics that a row shows."""
     return (
-        changed
-        or isinstance(event, DoneEvent)
-        or before
-        != (
-            record.status,
-            record.step,
-            record.message,
-            record.subdir,
-            record.client,
-            record.machine,
-            record.errors,
-        )
+        record.status,
+        record.step,
+        record.message,
+        record.subdir,
+        record.client,
+        record.machine,
+        record.errors,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -287,6 +288,15 @@ class ProjectScreen(LiveScreen):
         self.app.push_screen(ProfileScreen())
 
     def action_delete(self) -> None:
+        self._confirm_then(
+            "Delete experiment {name} with all its points and images?", "Delete", self._delete
+        )
+
+    def action_fail(self) -> None:
+        self._confirm_then("Mark experiment {name} as Failed?", "Mark failed", self._fail)
+
+    def _confirm_then(self, question: str, verb: str, action: Callable[[int], object]) -> None:
+        """Ask about the experiment under the cursor, then act on it."""
         from tui.screens.dialogs import ConfirmDialog
 
         experiment_id = self.table.current_experiment_id()
@@ -294,8 +304,8 @@ class ProjectScreen(LiveScreen):
             return
         name = self.state.rows[experiment_id].name
         self.app.push_screen(
-            ConfirmDialog(f"Delete experiment {name} with all its points and images?", "Delete"),
-            lambda ok: self._delete(experiment_id) if ok else None,
+            ConfirmDialog(question.format(name=name), verb),
+            lambda ok: action(experiment_id) if ok else None,
         )
 
     @work(group="manual", exit_on_error=False)
@@ -306,18 +316,6 @@ class ProjectScreen(LiveScreen):
             self.app.report(exc)  # type: ignore[attr-defined]
             return
         self.notify("Experiment deleted.")
-
-    def action_fail(self) -> None:
-        from tui.screens.dialogs import ConfirmDialog
-
-        experiment_id = self.table.current_experiment_id()
-        if experiment_id is None:
-            return
-        name = self.state.rows[experiment_id].name
-        self.app.push_screen(
-            ConfirmDialog(f"Mark experiment {name} as Failed?", "Mark failed"),
-            lambda ok: self._fail(experiment_id) if ok else None,
-        )
 
     @work(group="manual", exit_on_error=False)
     async def _fail(self, experiment_id: int) -> None:
