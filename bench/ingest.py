@@ -162,6 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument(
+        "--modes", nargs="+", choices=["keep-alive", "new"], default=["keep-alive", "new"]
+    )
     args = parser.parse_args()
 
     cpus = sorted(os.sched_getaffinity(0))
@@ -193,7 +196,7 @@ def main() -> None:
             f"  {'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7}  {'ratio':>6}"
         )
         run = 0
-        for keep_alive in (True, False):
+        for keep_alive in [mode == "keep-alive" for mode in args.modes]:
             for concurrency in args.concurrency:
                 run += 1
                 live = asyncio.run(

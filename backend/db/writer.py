@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 CHECKPOINT_EVERY = 1.0
+BATCH_WINDOW = 0.0005
+SMALL_BATCH = 4
 
 
 @dataclass
@@ -203,10 +205,13 @@ class Writer:
         while True:
             batch = [await self._queue.get()]
             if busy:
-                # Under load, one more turn of the event loop lets requests that are being
-                # read right now join this batch instead of each paying for its own commit.
-                # (A lone client would only wait for it.)
+                # Under load, requests that are being read right now should join this batch
+                # rather than each pay for a commit of its own: give them one turn of the
+                # event loop, and a moment more if that brought few. (A lone client would
+                # only wait, so none of this happens unless the last batch was shared.)
                 await asyncio.sleep(0)
+                if self._queue.qsize() < SMALL_BATCH:
+                    await asyncio.sleep(BATCH_WINDOW)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             busy = len(batch) > 1
