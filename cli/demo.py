@@ -229,8 +229,8 @@ def run_demo() -> None:
             runner.start()
         tui_settings = TuiSettings(server=url, session_file=tmp / "session.json")
         tui_settings.welcome = (
-            f"Demo server at {url} (user demo, password {PASSWORD}). Point DVCLive at it with "
-            f"DVC_STUDIO_URL={url} DVC_STUDIO_TOKEN={token}"
+            f"Demo server {url} (demo / {PASSWORD}). Send your own runs with"
+            f" DVC_STUDIO_URL={url} DVC_STUDIO_TOKEN={token}"
         )
         tui_settings.save_session(Session(url, "demo", session["session_token"]))
         try:

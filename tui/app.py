@@ -35,7 +35,7 @@ class LiveStudioApp(App[None]):
 
         self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
         if self.settings.welcome:
-            self.notify(self.settings.welcome, timeout=20)
+            self.notify(self.settings.welcome, timeout=12)
 
     def logged_in(self, username: str, token: str) -> None:
         """Keep the session and show the projects."""

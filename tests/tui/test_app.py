@@ -155,3 +155,23 @@ async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User
             },
         )
         await until(pilot, lambda: (1, 0.25) in plots.charts["train/loss"].data.get(a, []))
+
+
+async def test_no_color_keeps_highlights_visible_by_style(
+    monkeypatch, tui_settings: TuiSettings, server: Server, alice: User
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    from tui.client import Api
+    from tui.settings import Session
+
+    token = alice.client.headers["Authorization"].split()[1]
+    tui_settings.save_session(Session(server.url, "alice", token))
+    app = build_app(tui_settings, Api(server.url, token))
+    first = await post(alice, run("mono", 0, 1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await post(alice, run("mono", 1, 0.25))
+        await until(pilot, lambda: screen.state.rows[first].metrics["loss"] == 0.25)
+        cell = screen.query_one(ExperimentTable).get_cell(str(first), "m:loss")
+        assert isinstance(cell, Text)
+        assert cell.style.bold and cell.style.reverse and cell.style.color is None

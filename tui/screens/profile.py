@@ -82,6 +82,7 @@ class ProfileScreen(Screen[None]):
         bar = self.query_one(StatusBar)
         bar.server = self.app.api.server  # type: ignore[attr-defined]
         bar.place = "profile"
+        bar.show_connection = False
         self.query_one("#tokens", DataTable).focus()
         self.load()
         self.set_interval(PENDING_REFRESH, self.load_pending)

@@ -22,6 +22,7 @@ class StatusBar(Static):
     running: reactive[int] = reactive(0)
     live_only: reactive[bool] = reactive(False)
     show_live: reactive[bool] = reactive(False)
+    show_connection: reactive[bool] = reactive(True)
 
     class LiveClicked(Message):
         """The user clicked the Live counter."""
@@ -33,10 +34,10 @@ class StatusBar(Static):
             "  ",
             (self.place, "bold"),
             "  ",
-            ("● " if self.connected else "◌ ", "green" if self.connected else "yellow"),
-            (self.connection, ""),
-            "  ",
         )
+        if self.show_connection:
+            text.append("● " if self.connected else "◌ ", "green" if self.connected else "yellow")
+            text.append(self.connection + "  ")
         if self.show_live:
             label = f" Live {self.running} " + ("(only) " if self.live_only else "")
             text.append(label, "bold reverse")
