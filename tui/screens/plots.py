@@ -57,20 +57,23 @@ class MetricChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        parts = []
+        single = len(self.names) == 1
+        steps_seen: list[int] = []
         for experiment_id, points in self.data.items():
             steps, values = finite(points)
+            steps_seen.extend(steps)
             if steps:
-                plt.plot(
-                    steps, values, label=self.names[experiment_id] if len(self.names) > 1 else None
-                )
-            parts.append(
-                summary(points)
-                if len(self.names) == 1
-                else f"{self.names[experiment_id]}: {summary(points)}"
-            )
-        plt.title(f"{self.metric}   " + "   ".join(parts))
+                label = None if single else f"{self.names[experiment_id]}  {summary(points)}"
+                plt.plot(steps, values, label=label)
+        title = self.metric
+        if single and self.data:
+            title += "   " + summary(next(iter(self.data.values())))
+        plt.title(title)
         plt.xlabel("step")
+        if steps_seen:
+            low, high = min(steps_seen), max(steps_seen)
+            ticks = sorted({round(low + (high - low) * i / 4) for i in range(5)})
+            plt.xticks(ticks, [str(t) for t in ticks])
         self.refresh()
 
 
