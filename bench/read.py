@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from backend.db import repository
 from backend.db.connection import connect_sync
 from backend.db.migrations import migrate
 from backend.db.writer import run_in_transaction
@@ -62,6 +63,9 @@ def fill(db: Path, experiments: int, points: int) -> str:
             "INSERT INTO points (series_id, step, value, arrived_at) VALUES (?, ?, ?, 0)",
             ((series, step, (step % 1000) / 1000) for step in range(points)),
         )
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        repository.summarise_series(conn, series)  # what the writer does as blocks fill up
         conn.execute("COMMIT")
     return token
 

@@ -1,44 +1,135 @@
-"""Shape-preserving downsampling of a series, computed by SQLite next to the data."""
+"""Shape-preserving downsampling of a series, next to the data.
+
+Each output bucket of steps keeps its lowest point, its highest point and its first NaN,
+so spikes and divergence survive; the first and last points are always kept, so the
+latest value never disappears from a chart. Short series are bucketed straight from
+their points; long ones from the per-block summaries the writer keeps (``point_blocks``),
+plus the points of the block still being written, so a million-point series costs a few
+thousand rows instead of a full scan.
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import aiosqlite
 
-# Per bucket of steps: the lowest point, the highest point and one NaN (stored as NULL)
-# if there is any, so spikes and divergence survive. The first and the last point are
-# always kept, so the latest value never disappears from a chart.
-_BUCKETS = """
-WITH s AS (SELECT id FROM series WHERE experiment_id = :exp AND name = :name),
-r AS (SELECT MIN(step) AS lo, MAX(step) AS hi, COUNT(*) AS n FROM points
-      WHERE series_id = (SELECT id FROM s)),
-p AS (SELECT step, value, (step - r.lo) * :nb / (r.hi - r.lo + 1) AS b FROM points, r
-      WHERE series_id = (SELECT id FROM s))
+from backend.db.repository import BLOCK_BITS
+
+Point = tuple[int, float | None]
+
+_SERIES = "SELECT id FROM series WHERE experiment_id = ? AND name = ?"
+# Two separate queries: each is one index lookup, where MIN and MAX together scan.
+_FIRST = "SELECT MIN(step) FROM points WHERE series_id = ?"
+_LAST = "SELECT MAX(step) FROM points WHERE series_id = ?"
+
+# Straight from the points, for series whose buckets are narrower than a few blocks.
+_FROM_POINTS = """
+WITH p AS (SELECT step, value, (step - :lo) * :nb / (:hi - :lo + 1) AS b FROM points
+           WHERE series_id = :sid)
 SELECT step, value FROM (
     SELECT step, MIN(value) AS value FROM p WHERE value IS NOT NULL GROUP BY b
     UNION SELECT step, MAX(value) FROM p WHERE value IS NOT NULL GROUP BY b
     UNION SELECT MIN(step), NULL FROM p WHERE value IS NULL GROUP BY b
-    UNION SELECT step, value FROM p WHERE step = (SELECT lo FROM r) OR step = (SELECT hi FROM r)
 ) ORDER BY step
 """
 
-_COUNT = (
-    "SELECT COUNT(*) FROM points WHERE series_id ="
-    " (SELECT id FROM series WHERE experiment_id = ? AND name = ?)"
+_BLOCKS = (
+    "SELECT block, min_step, min_value, max_step, max_value, nan_step FROM point_blocks"
+    " WHERE series_id = ? AND block < ? ORDER BY block"
 )
+_TAIL = "SELECT step, value FROM points WHERE series_id = ? AND step >= ? ORDER BY step"
+_AT = "SELECT value FROM points WHERE series_id = ? AND step = ?"
 
 
 async def downsampled(
     db: aiosqlite.Connection, experiment_id: int, name: str, max_points: int
-) -> list[tuple[int, float | None]] | None:
-    """At most ``max_points`` points of the series, or ``None`` when it is small enough as is."""
-    async with db.execute(_COUNT, (experiment_id, name)) as cur:
+) -> list[Point] | None:
+    """At most ``max_points`` points of the series, or ``None`` when it is short enough."""
+    async with db.execute(_SERIES, (experiment_id, name)) as cur:
         row = await cur.fetchone()
-    if row is None or row[0] <= max_points:
+    if row is None:
         return None
+    series = row[0]
+    lo, hi = await _scalar(db, _FIRST, series), await _scalar(db, _LAST, series)
+    if lo is None or hi is None or hi - lo + 1 <= max_points:
+        return None  # steps are unique: the series has at most max_points points
+    ends = {(lo, await _value_at(db, series, lo)), (hi, await _value_at(db, series, hi))}
+    # Two points a bucket (its low and its high) fill the budget; a NaN in many buckets
+    # could overflow it, and then the buckets are made wider.
     for per_bucket in (2, 3):
         buckets = max(1, (max_points - 2) // per_bucket)
-        async with db.execute(_BUCKETS, {"exp": experiment_id, "name": name, "nb": buckets}) as cur:
-            points = [(r[0], r[1]) for r in await cur.fetchall()]
-        if len(points) <= max_points:
-            return points
-    return points[: max_points - 1] + points[-1:]
+        width = (hi - lo + 1) / buckets
+        points = None
+        if width >= 4 << BLOCK_BITS:
+            points = await _from_blocks(db, series, lo, hi, buckets, width)
+        if points is None:
+            points = await _from_points(db, series, lo, hi, buckets)
+        merged = sorted(set(points) | ends, key=lambda p: p[0])
+        if len(merged) <= max_points:
+            return merged
+    return merged[: max_points - 1] + merged[-1:]
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str, series: int) -> Any:
+    async with db.execute(sql, (series,)) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def _from_points(
+    db: aiosqlite.Connection, series: int, lo: int, hi: int, buckets: int
+) -> list[Point]:
+    async with db.execute(_FROM_POINTS, {"sid": series, "lo": lo, "hi": hi, "nb": buckets}) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def _from_blocks(
+    db: aiosqlite.Connection, series: int, lo: int, hi: int, buckets: int, width: float
+) -> list[Point] | None:
+    sealed = hi >> BLOCK_BITS
+    async with db.execute(_BLOCKS, (series, sealed)) as cur:
+        blocks = await cur.fetchall()
+    first_block = lo >> BLOCK_BITS
+    if len(blocks) < sealed - first_block:
+        return None  # summaries missing (data older than them): scan instead
+    best: dict[int, list[Any]] = {}
+
+    def take(step: int, value: float | None, kind: str) -> None:
+        bucket = min(buckets - 1, int((step - lo) / width))
+        slot = best.setdefault(bucket, [None, None, None])
+        if kind == "nan":
+            if slot[2] is None or step < slot[2]:
+                slot[2] = step
+        elif kind == "min":
+            if slot[0] is None or value < slot[0][1]:  # type: ignore[operator]
+                slot[0] = (step, value)
+        elif slot[1] is None or value > slot[1][1]:  # type: ignore[operator]
+            slot[1] = (step, value)
+
+    for _, min_step, min_value, max_step, max_value, nan_step in blocks:
+        if min_step is not None:
+            take(min_step, min_value, "min")
+            take(max_step, max_value, "max")
+        if nan_step is not None:
+            take(nan_step, None, "nan")
+    async with db.execute(_TAIL, (series, sealed << BLOCK_BITS)) as cur:
+        for step, value in await cur.fetchall():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                take(step, None, "nan")
+            else:
+                take(step, value, "min")
+                take(step, value, "max")
+    points: list[Point] = []
+    for low, high, nan in best.values():
+        points.extend(p for p in (low, high) if p is not None)
+        if nan is not None:
+            points.append((nan, None))
+    return points
+
+
+async def _value_at(db: aiosqlite.Connection, series: int, step: int) -> float | None:
+    async with db.execute(_AT, (series, step)) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None

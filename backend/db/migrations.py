@@ -134,6 +134,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX failed_approvals_user ON failed_approvals(user_id, at);
         """,
     ),
+    (
+        3,
+        """
+        -- Per-block summaries of series (256 steps a block) so that downsampling a long
+        -- series reads a few thousand rows instead of scanning a million. Written by the
+        -- writer when a block is complete; empty for series created before this version
+        -- until their next point (reads fall back to scanning, as before).
+        CREATE TABLE point_blocks (
+            series_id INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+            block INTEGER NOT NULL,
+            min_step INTEGER,
+            min_value REAL,
+            max_step INTEGER,
+            max_value REAL,
+            nan_step INTEGER,
+            PRIMARY KEY (series_id, block)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

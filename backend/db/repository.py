@@ -698,6 +698,10 @@ def series_id(conn: sqlite3.Connection, experiment_id: int, name: str) -> int:
     )
 
 
+BLOCK_BITS = 8
+"""Series are summarised in blocks of 2**BLOCK_BITS steps for downsampling."""
+
+
 def upsert_points(
     conn: sqlite3.Connection, series: int, rows: Iterable[tuple[int, float]], now: float
 ) -> list[tuple[int, float | None]]:
@@ -717,6 +721,40 @@ def upsert_points(
         if hit is not None:
             changed.append((hit[0], hit[1]))
     return changed
+
+
+def series_max_step(conn: sqlite3.Connection, series: int) -> int | None:
+    """The highest step of a series."""
+    row = conn.execute("SELECT MAX(step) FROM points WHERE series_id = ?", (series,)).fetchone()
+    return row[0] if row else None
+
+
+def summarise_block(conn: sqlite3.Connection, series: int, block: int) -> None:
+    """(Re)compute the summary of one complete block: its lowest, highest and first NaN point."""
+    first, last = block << BLOCK_BITS, ((block + 1) << BLOCK_BITS) - 1
+    args = (series, first, last)
+    where = "FROM points WHERE series_id = ? AND step BETWEEN ? AND ?"
+    low = conn.execute(f"SELECT step, MIN(value) {where} AND value IS NOT NULL", args).fetchone()
+    high = conn.execute(f"SELECT step, MAX(value) {where} AND value IS NOT NULL", args).fetchone()
+    nan = conn.execute(f"SELECT MIN(step) {where} AND value IS NULL", args).fetchone()
+    conn.execute(
+        "INSERT OR REPLACE INTO point_blocks (series_id, block, min_step, min_value, max_step,"
+        " max_value, nan_step) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (series, block, low[0], low[1], high[0], high[1], nan[0]),
+    )
+
+
+def summarise_series(conn: sqlite3.Connection, series: int) -> None:
+    """Summarise every complete block of a series (after a bulk load)."""
+    top = series_max_step(conn, series)
+    if top is None:
+        return
+    blocks = conn.execute(
+        "SELECT DISTINCT step >> ? FROM points WHERE series_id = ? AND step < ?",
+        (BLOCK_BITS, series, (top >> BLOCK_BITS) << BLOCK_BITS),
+    ).fetchall()
+    for (block,) in blocks:
+        summarise_block(conn, series, block)
 
 
 def upsert_image(

@@ -53,6 +53,7 @@ class WriterCache:
         default_factory=dict
     )
     series: dict[tuple[int, str], int] = field(default_factory=dict)
+    series_top: dict[int, int] = field(default_factory=dict)
     data_version: int = -1
 
     MAX_EXPERIMENTS = 20_000
@@ -63,6 +64,7 @@ class WriterCache:
         self.touched.clear()
         self.experiments.clear()
         self.series.clear()
+        self.series_top.clear()
 
 
 @dataclass

@@ -207,9 +207,15 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             series_id = ctx.cache.series[series_key] = repository.series_id(
                 ctx.conn, record.id, name
             )
+        top = ctx.cache.series_top.get(series_id)
+        if top is None:
+            top = repository.series_max_step(ctx.conn, series_id)
         new_rows = repository.upsert_points(ctx.conn, series_id, rows, now)
         if new_rows:
             changed[name] = new_rows
+            ctx.cache.series_top[series_id] = _summarise(ctx, series_id, top, new_rows)
+        elif top is not None:
+            ctx.cache.series_top[series_id] = top
     step = event.step if isinstance(event, DataEvent) else record.step or 0
     for path, png in parsed.images.items():
         repository.upsert_image(ctx.conn, record.id, path, step, png, now)
@@ -218,6 +224,27 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     if changed:
         events.points_added(ctx, record, changed)
     return record.id
+
+
+def _summarise(
+    ctx: WriteContext, series_id: int, top: int | None, rows: list[tuple[int, float | None]]
+) -> int:
+    """Keep block summaries true; returns the series' new highest step.
+
+    Blocks that just became complete are summarised, and so are complete blocks that a
+    late or changed row landed in (rare: a re-sent history).
+    """
+    bits = repository.BLOCK_BITS
+    new_top = max(step for step, _ in rows)
+    if top is not None:
+        new_top = max(new_top, top)
+    sealed = new_top >> bits
+    stale = {step >> bits for step, _ in rows if step >> bits < sealed}
+    if top is not None:
+        stale.update(range(top >> bits, sealed))
+    for block in sorted(stale):
+        repository.summarise_block(ctx.conn, series_id, block)
+    return new_top
 
 
 def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:

@@ -1,0 +1,57 @@
+"""Server-side downsampling keeps the shape: extremes, NaNs, first and last points."""
+
+import math
+import sqlite3
+
+from tests.conftest import Server, User, fixture_bodies
+
+BASE = fixture_bodies("dvclive_basic")[2]
+PATH = "dvclive/plots/metrics/loss.tsv"
+
+
+def send(user: User, rows: list[tuple[int, object]]) -> int:
+    body = {
+        **BASE,
+        "step": rows[-1][0],
+        "plots": {PATH: {"data": [{"step": s, "loss": v} for s, v in rows]}},
+    }
+    response = user.live(body)
+    assert response.status_code == 200, response.text
+    return int(response.json()["experiment_id"])
+
+
+def values(n: int) -> list[tuple[int, object]]:
+    return [(s, math.sin(s / 300) + (5.0 if s == 1234 else 0.0)) for s in range(n)]
+
+
+def test_long_series_keeps_extremes_ends_and_nan(alice: User) -> None:
+    rows = values(6000)
+    rows[4321] = (4321, "nan")
+    experiment_id = 0
+    for start in range(0, 6000, 1000):  # as DVCLive would re-send a history, in posts
+        experiment_id = send(alice, rows[start : start + 1000])
+    for max_points in (10, 60, 500):  # block summaries, and straight from the points
+        got = alice.client.get(
+            f"/api/experiments/{experiment_id}/series?names=loss&max_points={max_points}"
+        ).json()["loss"]
+        assert 3 <= len(got) <= max_points
+        steps = [p[0] for p in got]
+        assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 5999
+        assert [1234, rows[1234][1]] in got  # the spike
+        assert [4321, "nan"] in got  # divergence is not hidden
+        numeric = [p[1] for p in got if p[1] != "nan"]
+        assert min(numeric) == min(v for _, v in rows if v != "nan")
+
+
+def test_a_late_change_in_a_completed_block_is_seen(alice: User, server: Server) -> None:
+    experiment_id = send(alice, values(3000))
+    with sqlite3.connect(server.db) as conn:  # the writer summarised the complete blocks
+        blocks = conn.execute("SELECT COUNT(*) FROM point_blocks").fetchone()[0]
+    assert blocks == 3000 // 256
+    send(alice, [(100, 42.0)])  # a re-sent row with a new value, long after its block closed
+    got = alice.client.get(
+        f"/api/experiments/{experiment_id}/series?names=loss&max_points=10"
+    ).json()["loss"]
+    assert [100, 42.0] in got
+    full = alice.client.get(f"/api/experiments/{experiment_id}/series?names=loss").json()["loss"]
+    assert len(full) == 3000 and full[100] == [100, 42.0]
