@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, MediaType, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from backend.api.deps import BackendDep, UserDep
@@ -46,13 +47,17 @@ class ProjectController(Controller):
         """Add a user to the project."""
         return await backend.writer.submit(projects.add_member_job(user, project_id, data.username))
 
-    @get("/{project_id:int}/experiments")
+    @get(
+        "/{project_id:int}/experiments",
+        responses={200: ResponseSpec(list[ExperimentRow], description="Experiment rows")},
+    )
     async def list_experiments(
         self,
         project_id: FromPath[int],
         backend: BackendDep,
         user: UserDep,
         status: FromQuery[str | None] = None,
-    ) -> list[ExperimentRow]:
+    ) -> Response[bytes]:
         """Experiments of the project with flattened metrics and params."""
-        return await experiments.list_rows(backend.reader, user, project_id, status)
+        rows = await experiments.list_rows_json(backend.reader, user, project_id, status)
+        return Response(rows, media_type=MediaType.JSON)

@@ -153,6 +153,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        4,
+        """
+        -- The row as the API shows it, encoded once per write, so listing a large project
+        -- is reading blobs rather than rebuilding every row. NULL for rows written before
+        -- this version until their next write (they are built on the fly).
+        ALTER TABLE experiments ADD COLUMN row_json BLOB;
+        """,
+    ),
 )
 
 

@@ -492,6 +492,8 @@ class ExperimentRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     saved_updated_at: float = 0.0
     """The ``updated_at`` last written to the database (the writer skips no-op writes)."""
+    row_json: bytes = b""
+    """The encoded API row as last written (what listings and stream events send)."""
 
     def to_row(self) -> ExperimentRow:
         """The experiment as the read API shows it."""
@@ -585,19 +587,30 @@ _MUTABLE = (
 
 
 def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
-    """Store a new experiment; returns its id."""
+    """Store a new experiment; returns its id (and sets it on ``r``)."""
     cur = conn.execute(
         f"INSERT INTO experiments (poster_id, repo_key, repo_url, baseline_sha, name, {_MUTABLE})"
         f" VALUES (?, ?, ?, ?, ?, {', '.join('?' * 16)})",
         (r.poster_id, r.repo_key, r.repo_url, r.baseline_sha, r.name, *_values(r)),
     )
-    return int(cur.lastrowid or 0)
+    r.id = int(cur.lastrowid or 0)
+    _store_row_json(conn, r)
+    return r.id
 
 
 def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
-    """Write every mutable field of an experiment back."""
+    """Write every mutable field of an experiment back, with its encoded API row."""
+    r.row_json = _json_encode(r.to_row())
     assignments = ", ".join(f"{c.strip()} = ?" for c in _MUTABLE.split(","))
-    conn.execute(f"UPDATE experiments SET {assignments} WHERE id = ?", (*_values(r), r.id))
+    conn.execute(
+        f"UPDATE experiments SET {assignments}, row_json = ? WHERE id = ?",
+        (*_values(r), r.row_json, r.id),
+    )
+
+
+def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    r.row_json = _json_encode(r.to_row())
+    conn.execute("UPDATE experiments SET row_json = ? WHERE id = ?", (r.row_json, r.id))
 
 
 def stale_experiments(conn: sqlite3.Connection, cutoff: float) -> list[ExperimentRecord]:
@@ -660,6 +673,29 @@ async def project_scope(
     if r is None:
         return None
     return ProjectScope(r[0], r[1], r[2], frozenset(int(x) for x in str(r[3]).split(",")))
+
+
+async def experiment_rows_json(
+    db: aiosqlite.Connection, scope: ProjectScope, status: str | None
+) -> bytes:
+    """The project's experiment rows as one JSON array, from the stored encodings."""
+    members = sorted(scope.member_ids)
+    sql = (
+        f"SELECT row_json, {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.repo_key = ?"
+        f" AND e.poster_id IN ({','.join('?' * len(members))})"
+    )
+    args: list[Any] = [scope.repo_key, *members]
+    if scope.subdir is not None:
+        sql += " AND e.subdir IS ?"
+        args.append(scope.subdir)
+    if status is not None:
+        sql += " AND e.status = ?"
+        args.append(status)
+    sql += " ORDER BY e.started_at DESC, e.id DESC"
+    async with db.execute(sql, args) as cur:
+        rows = await cur.fetchall()
+    encoded = [r[0] if r[0] is not None else _json_encode(_record(r[1:]).to_row()) for r in rows]
+    return b"[" + b",".join(encoded) + b"]"
 
 
 async def experiments_in(

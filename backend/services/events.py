@@ -27,7 +27,7 @@ def experiment_changed(
     ctx.emit(
         repository.NewEvent(
             kind="experiment",
-            data=_encode(record.to_row()),
+            data=record.row_json or _encode(record.to_row()),
             repo_key=record.repo_key,
             subdir=record.subdir,
             poster_id=record.poster_id,

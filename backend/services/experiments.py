@@ -31,16 +31,16 @@ async def visible(
     return record
 
 
-async def list_rows(
+async def list_rows_json(
     db: aiosqlite.Connection, user: Principal, project_id: int, status: str | None
-) -> list[ExperimentRow]:
-    """The experiment rows of a project, optionally of one status."""
+) -> bytes:
+    """The experiment rows of a project (optionally of one status) as a JSON array."""
     from backend.services.projects import scope_for
 
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"Unknown status {status!r}; use one of {', '.join(STATUSES)}.")
     scope = await scope_for(db, user, project_id)
-    return [r.to_row() for r in await repository.experiments_in(db, scope, status)]
+    return await repository.experiment_rows_json(db, scope, status)
 
 
 async def detail(db: aiosqlite.Connection, user: Principal, experiment_id: int) -> ExperimentDetail:

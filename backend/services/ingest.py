@@ -192,7 +192,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     # updated_at is written at least every UPDATED_AT_PRECISION seconds for stale checks.
     write_row = changed_row or now - record.saved_updated_at >= UPDATED_AT_PRECISION
     if created:
-        record.id = repository.insert_experiment(ctx.conn, record)
+        repository.insert_experiment(ctx.conn, record)
         _ensure_visible(ctx, record, event.repo_url)
     elif write_row:
         repository.update_experiment(ctx.conn, record)
