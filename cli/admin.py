@@ -30,6 +30,8 @@ def _run(db: Path, job: Callable[[WriteContext], T]) -> T:
             (outcome,), _ = run_in_transaction(conn, [job])
     except sqlite3.Error as exc:
         raise CliError(f"Cannot use the database {db}: {exc}.") from None
+    except OSError as exc:
+        raise CliError(f"Cannot use the database {db}: {exc.strerror or exc}.") from None
     if isinstance(outcome, DomainError):
         raise CliError(outcome.detail)
     if isinstance(outcome, Exception):

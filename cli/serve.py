@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
@@ -23,8 +24,23 @@ def uvicorn_config(settings: Settings, log_level: str = "info") -> uvicorn.Confi
     )
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse early, with a sentence, when the address is taken or invalid."""
+    from cli.admin import CliError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = str(exc.strerror or exc).split(" (while attempting")[0]
+        raise CliError(
+            f"Cannot listen on {host}:{port}: {reason}; choose another --host or --port."
+        ) from None
+
+
 def serve(settings: Settings) -> None:
     """Serve until Ctrl-C."""
+    check_port(settings.host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {settings.db})")
     uvicorn.Server(uvicorn_config(settings)).run()

@@ -142,3 +142,31 @@ def test_cli_errors_are_one_sentence(server: Server) -> None:
     assert result.stderr.count("\n") == 1 and "no user named" in result.stderr
     result = run_cli("user", "add", "x", "--password-stdin", db=server.db, stdin="short\n")
     assert result.returncode == 1 and "at least 8" in result.stderr
+
+
+def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    taken = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--port",
+            str(server.port),
+            "--db",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert taken.returncode == 1 and "Cannot listen on" in taken.stderr
+    assert "Traceback" not in taken.stderr
+    (tmp_path / "file").write_text("not a folder")
+    bad = run_cli(
+        "user", "add", "x", "--password-stdin", db=tmp_path / "file" / "x.db", stdin="p" * 9 + "\n"
+    )
+    assert bad.returncode == 1 and "Cannot use the database" in bad.stderr
