@@ -162,6 +162,31 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE experiments ADD COLUMN row_json BLOB;
         """,
     ),
+    (
+        5,
+        """
+        -- Fewer pages written per commit on the ingestion path: the running-experiments
+        -- index no longer holds updated_at (rewritten on every post), and event ids come
+        -- from the rowid (only the oldest events are ever deleted, so ids keep growing)
+        -- instead of AUTOINCREMENT's extra sqlite_sequence write.
+        DROP INDEX experiments_running;
+        CREATE INDEX experiments_running ON experiments(status) WHERE status = 'running';
+        CREATE TABLE events_v5 (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            repo_key TEXT,
+            subdir TEXT,
+            poster_id INTEGER,
+            project_id INTEGER,
+            member_ids TEXT,
+            data BLOB NOT NULL
+        );
+        INSERT INTO events_v5 SELECT * FROM events;
+        DROP TABLE events;
+        ALTER TABLE events_v5 RENAME TO events;
+        """,
+    ),
 )
 
 

@@ -101,14 +101,11 @@ async def events_after(db: aiosqlite.Connection, last_id: int, limit: int) -> li
 
 
 async def event_id_range(db: aiosqlite.Connection) -> tuple[int, int]:
-    """(oldest retained id, newest id); (0, 0) when there are none."""
+    """(oldest retained id, newest id); (1, 0) when there are none yet."""
     async with db.execute("SELECT MIN(id), MAX(id) FROM events") as cur:
         row = await cur.fetchone()
     if row is None or row[0] is None:
-        async with db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'") as cur:
-            seq = await cur.fetchone()
-        last = int(seq[0]) if seq else 0
-        return last + 1, last
+        return 1, 0
     return int(row[0]), int(row[1])
 
 
