@@ -80,9 +80,19 @@ In the new-token dialog, `y` copies the token (OSC 52, works over SSH).
 class HelpScreen(Screen[None]):
     """All keys of all screens."""
 
-    BINDINGS = [Binding("q,escape,question_mark", "app.pop_screen", "Back")]
+    BINDINGS = [
+        Binding("q,escape,question_mark", "app.pop_screen", "Back"),
+        Binding("j", "scroll(2)", "Down", show=False),
+        Binding("k", "scroll(-2)", "Up", show=False),
+    ]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Markdown(KEYS)
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
