@@ -98,6 +98,16 @@ async def test_live_table_highlights_counts_and_filters(
         await pilot.press("l")
         await until(pilot, lambda: str(second) in table.shown_keys())
 
+        table.move_cursor(column=table._columns.index("m:loss"))
+        await pilot.press("s")
+        assert screen.state.sort_column == "m:loss" and not screen.state.sort_reverse
+        group_rows = [k for k in table.shown_keys() if not k.startswith("g:")]
+        assert group_rows == sorted(
+            group_rows, key=lambda k: screen.state.rows[int(k)].metrics["loss"]
+        )
+        await pilot.press("s")
+        assert screen.state.sort_reverse
+
         await pilot.press("slash", *"bet", "enter")
         await until(pilot, lambda: str(first) not in table.shown_keys())
         assert str(second) in table.shown_keys()

@@ -98,3 +98,30 @@ async def test_expired_session_returns_to_login(logged_in_app: LiveStudioApp, al
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen))
     assert app.settings.load_session() is None
+
+
+async def test_change_password_and_reset_tokens_from_profile(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    from textual.widgets import Checkbox, Input
+
+    from tui.screens.dialogs import PasswordDialog
+
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info)
+        profile = app.screen
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, PasswordDialog))
+        dialog = app.screen
+        dialog.query_one("#current", Input).value = "correct-horse-battery"
+        dialog.query_one("#new", Input).value = "a-brand-new-secret"
+        dialog.query_one("#again", Input).value = "a-brand-new-secret"
+        dialog.query_one("#reset", Checkbox).value = True
+        await pilot.click("#change")
+        await until(pilot, lambda: app.screen is profile)
+        await until(pilot, lambda: profile.info is not None and profile.info.profile_token is None)
+    assert await live_status(server, alice.token) == 401  # every token was reset
+    server.login("alice", "a-brand-new-secret")
