@@ -735,24 +735,31 @@ BLOCK_BITS = 8
 """Series are summarised in blocks of 2**BLOCK_BITS steps for downsampling."""
 
 
-def upsert_points(
-    conn: sqlite3.Connection, series: int, rows: Iterable[tuple[int, float]], now: float
-) -> list[tuple[int, float | None]]:
-    """Store rows of a series; returns only the rows that are new or changed.
+_UPSERT_CHUNK = 200  # rows per statement: 4 parameters each, well below SQLite's limit
+
+
+def upsert_points_many(
+    conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now: float
+) -> dict[int, list[tuple[int, float | None]]]:
+    """Store (series, step, value) rows in few statements; returns new or changed rows by series.
 
     Unique on (series, step): a re-sent row overwrites and is not reported again.
     """
-    changed: list[tuple[int, float | None]] = []
-    for step, value in rows:
-        hit = conn.execute(
-            "INSERT INTO points (series_id, step, value, arrived_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+    changed: dict[int, list[tuple[int, float | None]]] = {}
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[start : start + _UPSERT_CHUNK]
+        sql = (
+            "INSERT INTO points (series_id, step, value, arrived_at) VALUES "
+            + ",".join(["(?, ?, ?, ?)"] * len(chunk))
+            + " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
             " arrived_at = excluded.arrived_at WHERE value IS NOT excluded.value"
-            " RETURNING step, value",
-            (series, step, value, now),
-        ).fetchone()
-        if hit is not None:
-            changed.append((hit[0], hit[1]))
+            " RETURNING series_id, step, value"
+        )
+        args = [x for series, step, value in chunk for x in (series, step, value, now)]
+        for series, step, value in conn.execute(sql, args).fetchall():
+            changed.setdefault(series, []).append((step, value))
+    for points in changed.values():
+        points.sort()
     return changed
 
 

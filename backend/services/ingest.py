@@ -199,23 +199,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     if created or write_row:
         record.saved_updated_at = record.updated_at
     ctx.cache.experiments[identity] = record
-    changed = {}
-    for name, rows in parsed.series.items():
-        series_key = (record.id, name)
-        series_id = ctx.cache.series.get(series_key)
-        if series_id is None:
-            series_id = ctx.cache.series[series_key] = repository.series_id(
-                ctx.conn, record.id, name
-            )
-        top = ctx.cache.series_top.get(series_id)
-        if top is None:
-            top = repository.series_max_step(ctx.conn, series_id)
-        new_rows = repository.upsert_points(ctx.conn, series_id, rows, now)
-        if new_rows:
-            changed[name] = new_rows
-            ctx.cache.series_top[series_id] = _summarise(ctx, series_id, top, new_rows)
-        elif top is not None:
-            ctx.cache.series_top[series_id] = top
+    changed = _store_points(ctx, record.id, parsed.series, now)
     step = event.step if isinstance(event, DataEvent) else record.step or 0
     for path, png in parsed.images.items():
         repository.upsert_image(ctx.conn, record.id, path, step, png, now)
@@ -224,6 +208,39 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     if changed:
         events.points_added(ctx, record, changed)
     return record.id
+
+
+def _store_points(
+    ctx: WriteContext, experiment_id: int, series: dict[str, list[tuple[int, float]]], now: float
+) -> dict[str, list[tuple[int, float | None]]]:
+    """Upsert the rows of every series in one statement; returns the new or changed rows."""
+    if not series:
+        return {}
+    ids: dict[str, int] = {}
+    tops: dict[int, int | None] = {}
+    for name in series:
+        key = (experiment_id, name)
+        series_id = ctx.cache.series.get(key)
+        if series_id is None:
+            series_id = ctx.cache.series[key] = repository.series_id(ctx.conn, experiment_id, name)
+        ids[name] = series_id
+        top = ctx.cache.series_top.get(series_id)
+        tops[series_id] = repository.series_max_step(ctx.conn, series_id) if top is None else top
+    stored = repository.upsert_points_many(
+        ctx.conn,
+        [(ids[name], step, value) for name, rows in series.items() for step, value in rows],
+        now,
+    )
+    changed: dict[str, list[tuple[int, float | None]]] = {}
+    for name, series_id in ids.items():
+        new_rows = stored.get(series_id)
+        top = tops[series_id]
+        if new_rows:
+            changed[name] = new_rows
+            ctx.cache.series_top[series_id] = _summarise(ctx, series_id, top, new_rows)
+        elif top is not None:
+            ctx.cache.series_top[series_id] = top
+    return changed
 
 
 def _summarise(
@@ -263,6 +280,8 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
     for file, tree in (event.params or {}).items():
         if tree:
             old = record.params.get(file, {})
+            if tree == old:
+                continue  # DVCLive re-sends the same params with every step
             merged = _deep_merge(old, tree)
             if merged != old:
                 record.params[file] = merged
