@@ -491,11 +491,22 @@ class ExperimentRecord:
     """The ``updated_at`` last written to the database (the writer skips no-op writes)."""
     row_json: bytes = b""
     """The encoded API row as last written (what listings and stream events send)."""
+    _flat_params: tuple[tuple[Any, ...], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def to_row(self) -> ExperimentRow:
         """The experiment as the read API shows it."""
         from shared.flatten import flatten_files
 
+        # Params rarely change while metrics change every step: flatten them again only
+        # when one of the per-file dicts was replaced (the writer replaces, never mutates).
+        files = tuple(self.params.values())
+        cached = self._flat_params
+        if cached is None or len(cached[0]) != len(files) or any(
+            a is not b for a, b in zip(cached[0], files, strict=True)
+        ):
+            cached = self._flat_params = (files, flatten_files(self.params))
         return ExperimentRow(
             id=self.id,
             baseline_sha=self.baseline_sha,
@@ -513,7 +524,7 @@ class ExperimentRecord:
             errors=self.errors,
             machine=self.machine,
             metrics=flatten_files(self.metrics),
-            params=flatten_files(self.params),
+            params=cached[1],
         )
 
 
