@@ -195,11 +195,6 @@ def delete_other_sessions(conn: sqlite3.Connection, user_id: int, keep_id: int |
     conn.execute("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", (user_id, keep_id))
 
 
-def touch_session(conn: sqlite3.Connection, session_id: int, now: float) -> None:
-    """Record that a session was used."""
-    conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (now, session_id))
-
-
 @dataclass(frozen=True)
 class Principal:
     """Who a credential belongs to and what it allows."""
@@ -437,12 +432,6 @@ async def projects_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectRow
         return [_project_row(r) for r in await cur.fetchall()]
 
 
-async def project_row(db: aiosqlite.Connection, project_id: int) -> ProjectRow:
-    """One project with its counts."""
-    async with db.execute(f"{_PROJECT_ROW} WHERE p.id = ?", (project_id,)) as cur:
-        return _project_row(await cur.fetchone())  # type: ignore[arg-type]
-
-
 async def project_scopes_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectScope]:
     """The visibility scope of every project the user is a member of."""
     async with db.execute(
@@ -503,8 +492,10 @@ class ExperimentRecord:
         # when one of the per-file dicts was replaced (the writer replaces, never mutates).
         files = tuple(self.params.values())
         cached = self._flat_params
-        if cached is None or len(cached[0]) != len(files) or any(
-            a is not b for a, b in zip(cached[0], files, strict=True)
+        if (
+            cached is None
+            or len(cached[0]) != len(files)
+            or any(a is not b for a, b in zip(cached[0], files, strict=True))
         ):
             cached = self._flat_params = (files, flatten_files(self.params))
         return ExperimentRow(
@@ -555,14 +546,6 @@ def find_experiment(
         f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
         " WHERE poster_id = ? AND repo_key = ? AND baseline_sha = ? AND name = ?",
         (poster_id, repo_key, baseline_sha, name),
-    ).fetchone()
-    return _record(row) if row else None
-
-
-def experiment_by_id_sync(conn: sqlite3.Connection, experiment_id: int) -> ExperimentRecord | None:
-    """One experiment by id, inside a write transaction."""
-    row = conn.execute(
-        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE id = ?", (experiment_id,)
     ).fetchone()
     return _record(row) if row else None
 
@@ -704,28 +687,6 @@ async def experiment_rows_json(
         rows = await cur.fetchall()
     encoded = [r[0] if r[0] is not None else _json_encode(_record(r[1:]).to_row()) for r in rows]
     return b"[" + b",".join(encoded) + b"]"
-
-
-async def experiments_in(
-    db: aiosqlite.Connection, scope: ProjectScope, status: str | None
-) -> list[ExperimentRecord]:
-    """Experiments a project shows, newest baseline activity first."""
-    members = sorted(scope.member_ids)
-    marks = ",".join("?" * len(members))
-    sql = (
-        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.repo_key = ?"
-        f" AND e.poster_id IN ({marks})"
-    )
-    args: list[Any] = [scope.repo_key, *members]
-    if scope.subdir is not None:
-        sql += " AND e.subdir IS ?"
-        args.append(scope.subdir)
-    if status is not None:
-        sql += " AND e.status = ?"
-        args.append(status)
-    sql += " ORDER BY e.started_at DESC, e.id DESC"
-    async with db.execute(sql, args) as cur:
-        return [_record(r) for r in await cur.fetchall()]
 
 
 # ---------------------------------------------------------------- series and images
