@@ -245,6 +245,8 @@ class ExperimentTable(ScrollView, can_focus=True):
         else:
             index = scroll_y + y - 1
             if index >= len(self._order):
+                if index == 1 and not self._order:
+                    return self._empty_hint(width)
                 return Strip.blank(width, base)
             full = self._row_strip(self._order[index], index == self.cursor_row)
         fixed = sum(self._widths.get(c, 0) + GAP for c in self._columns[:FIXED])
@@ -253,6 +255,16 @@ class ExperimentTable(ScrollView, can_focus=True):
         left = full.crop_extend(0, fixed, base)
         right = full.crop_extend(fixed + scroll_x, scroll_x + width, base)
         return Strip.join([left, right])
+
+    def _empty_hint(self, width: int) -> Strip:
+        if self.state.live_only:
+            hint = "No running experiments. Press l to show all."
+        elif self.state.name_filter:
+            hint = f"No experiment name contains {self.state.name_filter!r}."
+        else:
+            hint = "No experiments yet: point DVCLive here (DVC_STUDIO_URL, DVC_STUDIO_TOKEN)."
+        text = Text(f"  {hint}", style="dim", no_wrap=True, end="")
+        return Strip(list(text.render(self.app.console))).crop_extend(0, width, self.rich_style)
 
     def _header_strip(self) -> Strip:
         if self._header is None:
