@@ -42,4 +42,6 @@ async def provide_principal(request: Request, backend: NamedDependency[Backend])
         raise NotAuthenticated(
             "Log in first: send a session or access token as 'Authorization: Bearer <token>'."
         )
-    return await accounts.authenticate(backend.reader, credential)
+    return await accounts.authenticate(
+        backend.reader, credential, backend.settings.session_days, backend.clock()
+    )

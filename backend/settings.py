@@ -34,6 +34,8 @@ class Settings:
     """How many stream events are kept for ``Last-Event-ID`` replay."""
     subscriber_backlog: int = 2_000
     """Events queued for one slow stream client before it is told to ``reset``."""
+    session_days: float = 30.0
+    """Days a TUI login lasts before the user must log in again."""
     device_code_ttl: float = 600.0
     """Seconds a device login code (``dvc studio login``) stays valid."""
     max_body: int = 30_000_000

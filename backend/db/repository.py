@@ -208,12 +208,14 @@ class Principal:
     last_used_at: float | None = None
 
 
-async def session_principal(db: aiosqlite.Connection, token_hash: bytes) -> Principal | None:
-    """The user behind a session token, if it is still valid."""
+async def session_principal(
+    db: aiosqlite.Connection, token_hash: bytes, created_after: float
+) -> Principal | None:
+    """The user behind a session token, if it exists and started after ``created_after``."""
     async with db.execute(
         "SELECT s.id, u.id, u.username, u.is_admin, s.last_used_at FROM sessions s"
-        " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
-        (token_hash,),
+        " JOIN users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.created_at > ?",
+        (token_hash, created_after),
     ) as cur:
         row = await cur.fetchone()
     if row is None:

@@ -187,11 +187,16 @@ def change_password_job(
     return job
 
 
-async def authenticate(db: aiosqlite.Connection, credential: str) -> Principal:
-    """The principal behind a session or access token from an Authorization header."""
+async def authenticate(
+    db: aiosqlite.Connection, credential: str, session_days: float, now: float
+) -> Principal:
+    """The principal behind a session or access token from an Authorization header.
+
+    Sessions last ``session_days`` from login; access tokens last until deleted.
+    """
     hashed = token_hash(credential)
     principal = (
-        await repository.session_principal(db, hashed)
+        await repository.session_principal(db, hashed, now - session_days * 86400)
         if credential.startswith(SESSION_PREFIX)
         else await repository.token_principal(db, hashed)
     )

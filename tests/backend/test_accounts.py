@@ -86,3 +86,14 @@ def test_openapi_health_and_wrong_method(server: Server) -> None:
     assert wrong.status_code == 405 and "POST" in wrong.json()["detail"]
     missing = httpx.get(f"{server.url}/api/nothing")
     assert missing.status_code == 404 and "/schema" in missing.json()["detail"]
+
+
+def test_sessions_expire_after_the_configured_days(make_server) -> None:
+    server = make_server(LIVESTUDIO_SESSION_DAYS="0.00002")  # about two seconds
+    alice = server.add_user("alice")
+    import time
+
+    time.sleep(2.2)
+    expired = alice.client.get("/api/user")
+    assert expired.status_code == 401 and "log in again" in expired.json()["detail"]
+    assert alice.live(BODY).status_code == 200  # access tokens do not expire
