@@ -112,9 +112,17 @@ async def measure(count: int, metrics: int, updates: int) -> None:
             await asyncio.sleep(max(0.0, started + (tick + 1) / 100 - time.perf_counter()))
         await pilot.pause()
         paced = time.perf_counter() - started
+
+        # A new experiment appears: rows are laid out again around the cursor.
+        newcomer = rows(count + 1, metrics)[-1]
+        started = time.perf_counter()
+        screen.post_message(ExperimentChanged(newcomer))
+        await pilot.pause()
+        appeared = time.perf_counter() - started
     print(
         f"paced: {2 * updates} updates over {paced:.2f} s ({2 * updates / paced:,.0f}/s sustained)"
     )
+    print(f"a new experiment joining {count} rows: {appeared * 1000:.1f} ms")
     if frame_times:
         ms = sorted(t * 1000 for t in frame_times)
         p99 = ms[min(len(ms) - 1, math.ceil(len(ms) * 0.99) - 1)]

@@ -96,21 +96,37 @@ class ExperimentTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------ building
 
     def show(self) -> None:
-        """Lay out every row from the state again, keeping the cursor on the same row."""
+        """Lay the rows out again (new rows, filters, sorting), keeping the cursor on its row.
+
+        Cells already drawn are reused: they are kept true by ``update_cells``; only rows
+        that were not shown before, and columns that are new, are drawn here.
+        """
         current = self.current_key()
         now = time.time()
-        self._columns = self.state.columns
+        columns = self.state.columns
+        new_columns = [c for c in columns if c not in self._widths]
+        old_cells = self._cells
+        self._columns = columns
         self._order, self._cells = [], {}
+        fresh: list[dict[str, Cell]] = []
         for sha, ids in self.state.groups():
             key = GROUP_PREFIX + sha
             self._order.append(key)
             self._cells[key] = self._group_cells(sha, ids)
             for experiment_id in ids:
+                key = str(experiment_id)
                 row = self.state.rows[experiment_id]
-                self._order.append(str(experiment_id))
-                self._cells[str(experiment_id)] = {c: self.cell(row, c, now) for c in self._columns}
+                cells = old_cells.get(key)
+                if cells is None:
+                    cells = {c: self.cell(row, c, now) for c in columns}
+                    fresh.append(cells)
+                elif new_columns:
+                    cells.update({c: self.cell(row, c, now) for c in new_columns})
+                    fresh.append(cells)
+                self._order.append(key)
+                self._cells[key] = cells
         self._index = {key: i for i, key in enumerate(self._order)}
-        self._measure()
+        self._measure(fresh)
         self._restore(current)
 
     def _group_cells(self, sha: str, ids: list[int]) -> dict[str, Cell]:
@@ -120,28 +136,23 @@ class ExperimentTable(ScrollView, can_focus=True):
         )
         return {"name": title}
 
-    def _measure(self) -> None:
+    def _measure(self, fresh: list[dict[str, Cell]]) -> None:
+        """Widen columns for newly drawn cells (columns never shrink while shown)."""
         widths = {}
         for column in self._columns:
-            label = self._label(column)
-            longest = max(
-                (
-                    _length(cells[column])
-                    for key, cells in self._cells.items()
-                    if column in cells and not key.startswith(GROUP_PREFIX)
-                ),
-                default=0,
-            )
-            widths[column] = min(MAX_WIDTH, max(len(label.plain), longest, 1))
+            longest = max((_length(cells[column]) for cells in fresh), default=0)
+            known = self._widths.get(column, len(self._label(column).plain))
+            widths[column] = min(MAX_WIDTH, max(known, longest, 1))
         if "name" in widths:
-            group_titles = [
-                _length(self._cells[k]["name"]) for k in self._order if k.startswith(GROUP_PREFIX)
+            titles = [
+                min(_length(self._cells[k]["name"]), MAX_WIDTH)
+                for k in self._order
+                if k.startswith(GROUP_PREFIX)
             ]
-            widths["name"] = min(
-                MAX_WIDTH + 8, max([widths["name"], *[min(t, MAX_WIDTH) for t in group_titles]])
-            )
-        self._widths = widths
-        self._strips.clear()
+            widths["name"] = min(MAX_WIDTH + 8, max([widths["name"], *titles]))
+        if widths != self._widths:
+            self._widths = widths
+            self._strips.clear()
         self._header = None
         total = sum(widths.values()) + GAP * len(widths)
         self.virtual_size = Size(total, len(self._order) + 1)
@@ -264,7 +275,8 @@ class ExperimentTable(ScrollView, can_focus=True):
         else:
             hint = "No experiments yet: point DVCLive here (DVC_STUDIO_URL, DVC_STUDIO_TOKEN)."
         text = Text(f"  {hint}", style="dim", no_wrap=True, end="")
-        return Strip(list(text.render(self.app.console))).crop_extend(0, width, self.rich_style)
+        strip = Strip(list(text.render(self.app.console))).apply_style(self.rich_style)
+        return strip.crop_extend(0, width, self.rich_style)
 
     def _header_strip(self) -> Strip:
         if self._header is None:
