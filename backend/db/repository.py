@@ -67,12 +67,27 @@ def insert_event(conn: sqlite3.Connection, event: NewEvent) -> StoredEvent:
             event.data,
         ),
     )
-    return StoredEvent(**msgspec.structs.asdict(event), id=int(cur.lastrowid or 0))
+    return StoredEvent(
+        kind=event.kind,
+        data=event.data,
+        repo_key=event.repo_key,
+        subdir=event.subdir,
+        poster_id=event.poster_id,
+        project_id=event.project_id,
+        member_ids=event.member_ids,
+        id=int(cur.lastrowid or 0),
+    )
 
 
 def prune_events(conn: sqlite3.Connection, keep: int) -> int:
-    """Drop all but the newest ``keep`` events; returns how many were dropped."""
-    cur = conn.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+    """Drop all but the newest ``keep`` events; returns how many were dropped.
+
+    The newest event always stays: event ids are rowids, and keeping the highest one is
+    what keeps them increasing.
+    """
+    cur = conn.execute(
+        "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (max(1, keep),)
+    )
     return cur.rowcount
 
 
@@ -591,14 +606,17 @@ def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
     return r.id
 
 
+_UPDATE_EXPERIMENT = (
+    "UPDATE experiments SET "
+    + ", ".join(f"{c.strip()} = ?" for c in _MUTABLE.split(","))
+    + ", row_json = ? WHERE id = ?"
+)
+
+
 def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
     """Write every mutable field of an experiment back, with its encoded API row."""
     r.row_json = _json_encode(r.to_row())
-    assignments = ", ".join(f"{c.strip()} = ?" for c in _MUTABLE.split(","))
-    conn.execute(
-        f"UPDATE experiments SET {assignments}, row_json = ? WHERE id = ?",
-        (*_values(r), r.row_json, r.id),
-    )
+    conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
 
 
 def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
