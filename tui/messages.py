@@ -55,6 +55,14 @@ class ProjectChanged(Message):
         self.project = project
 
 
+class ProjectDeleted(Message):
+    """A project is gone."""
+
+    def __init__(self, project_id: int) -> None:
+        super().__init__()
+        self.project_id = project_id
+
+
 class StreamReset(Message):
     """The server says we missed too much: refetch."""
 

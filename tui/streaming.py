@@ -12,6 +12,7 @@ from tui.messages import (
     ExperimentDeleted,
     PointsArrived,
     ProjectChanged,
+    ProjectDeleted,
     StreamReset,
 )
 
@@ -29,6 +30,8 @@ async def pump_events(api: Api, path: str, target: MessagePump) -> None:
             target.post_message(PointsArrived(points.experiment_id, points.series))
         elif item.kind == "deleted":
             target.post_message(ExperimentDeleted(item.decode()["experiment_id"]))
+        elif item.kind == "project_deleted":
+            target.post_message(ProjectDeleted(item.decode()["project_id"]))
         elif item.kind == "project":
             target.post_message(ProjectChanged(item.decode(ProjectRow)))
         elif item.kind == "reset":

@@ -52,6 +52,8 @@ class ProjectFilter:
 
     def accepts(self, event: StoredEvent) -> bool:
         """Whether the subscriber may see this event."""
+        if event.kind == "project_deleted":
+            return event.project_id == self.scope.id
         if event.kind == "project":
             if event.project_id != self.scope.id:
                 return False
@@ -73,6 +75,9 @@ class UserFilter:
 
     def accepts(self, event: StoredEvent) -> bool:
         """Whether the subscriber may see this event."""
+        if event.kind == "project_deleted":
+            self.scopes.pop(event.project_id or 0, None)
+            return self.user_id in event.member_ids
         if event.kind == "project":
             if self.user_id not in event.member_ids:
                 self.scopes.pop(event.project_id or 0, None)

@@ -79,3 +79,15 @@ def projects_changed(ctx: WriteContext, project_ids: list[int]) -> None:
                 member_ids=repository.project_member_ids_sync(ctx.conn, project_id),
             )
         )
+
+
+def project_deleted(ctx: WriteContext, project_id: int, member_ids: tuple[int, ...]) -> None:
+    """Tell the project's former members it is gone (``project_deleted`` with its id)."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="project_deleted",
+            data=_encode({"project_id": project_id}),
+            project_id=project_id,
+            member_ids=member_ids,
+        )
+    )

@@ -79,5 +79,6 @@ def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], Non
         if not user.is_admin and owner_id is not None and owner_id != user.user_id:
             raise MissingScope("Only the project's owner or an admin can delete it.")
         repository.delete_project(ctx.conn, project_id)
+        events.project_deleted(ctx, project_id, members)
 
     return job

@@ -97,3 +97,14 @@ def test_too_far_behind_gets_reset_and_idle_stream_gets_heartbeats(make_server) 
 def test_bad_last_event_id_is_a_400(server: Server, alice: User) -> None:
     resp = alice.client.get("/api/events", headers={"Last-Event-ID": "yesterday"})
     assert resp.status_code == 400 and "Last-Event-ID" in resp.json()["detail"]
+
+
+def test_deleting_a_project_is_announced_to_its_members(server: Server, alice: User) -> None:
+    made = alice.client.post(
+        "/api/projects", json={"name": "tmp", "repo_url": "git@github.com:acme/tmp.git"}
+    ).json()
+    listener = Listener(server.url, "/api/events", session_headers(alice))
+    assert alice.client.delete(f"/api/projects/{made['id']}").status_code == 204
+    gone = listener.take(1)[0]
+    assert gone.event == "project_deleted" and gone.data == {"project_id": made["id"]}
+    listener.close()

@@ -125,3 +125,22 @@ async def test_change_password_and_reset_tokens_from_profile(
         await until(pilot, lambda: profile.info is not None and profile.info.profile_token is None)
     assert await live_status(server, alice.token) == 401  # every token was reset
     server.login("alice", "a-brand-new-secret")
+
+
+async def test_projects_list_follows_new_and_deleted_projects(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        screen = app.screen
+        made = await asyncio.to_thread(
+            alice.client.post,
+            "/api/projects",
+            json={"name": "vision", "repo_url": "git@github.com:acme/vision.git"},
+        )
+        project_id = made.json()["id"]
+        await until(pilot, lambda: project_id in screen.projects)
+        await asyncio.to_thread(alice.client.delete, f"/api/projects/{project_id}")
+        await until(pilot, lambda: project_id not in screen.projects)
+        assert str(project_id) not in screen.query_one("DataTable").rows

@@ -17,6 +17,7 @@ from tui.messages import (
     ExperimentDeleted,
     PointsArrived,
     ProjectChanged,
+    ProjectDeleted,
     SnapshotLoaded,
     StreamReset,
 )
@@ -149,6 +150,12 @@ class ProjectScreen(LiveScreen):
     @on(ProjectChanged)
     def project_changed(self, message: ProjectChanged) -> None:
         self.project = message.project
+
+    @on(ProjectDeleted)
+    def project_deleted(self, message: ProjectDeleted) -> None:
+        if message.project_id == self.project.id:
+            self.notify(f"Project {self.project.name} was deleted.", severity="warning")
+            self.app.pop_screen()
 
     @on(StreamReset)
     def reset(self) -> None:

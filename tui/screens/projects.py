@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Footer
 
 from shared.api import ProjectRow
 from tui.client import ApiError
-from tui.messages import ProjectChanged, StreamReset
+from tui.messages import ProjectChanged, ProjectDeleted, StreamReset
 from tui.screens.base import LiveScreen
 from tui.widgets.status_bar import StatusBar
 
@@ -75,6 +75,14 @@ class ProjectsScreen(LiveScreen):
     @on(ProjectChanged)
     def project_changed(self, message: ProjectChanged) -> None:
         self._show(message.project)
+
+    @on(ProjectDeleted)
+    def project_deleted(self, message: ProjectDeleted) -> None:
+        self.projects.pop(message.project_id, None)
+        table = self.query_one(DataTable)
+        if str(message.project_id) in table.rows:
+            table.remove_row(str(message.project_id))
+        self.query_one(StatusBar).running = sum(p.running for p in self.projects.values())
 
     @on(StreamReset)
     def reset(self) -> None:
