@@ -108,6 +108,10 @@ async def test_live_table_highlights_counts_and_filters(
         await pilot.press("s")
         assert screen.state.sort_reverse
 
+        step_x = sum(table._widths[c] + 2 for c in table._columns[: table._columns.index("step")])
+        await pilot.click(ExperimentTable, offset=(step_x + 1, 0))  # the "step" header
+        assert screen.state.sort_column == "step"
+
         await pilot.press("slash", *"bet", "enter")
         await until(pilot, lambda: str(first) not in table.shown_keys())
         assert str(second) in table.shown_keys()

@@ -259,6 +259,10 @@ class ProjectScreen(LiveScreen):
         current = self.table.current_experiment_id()
         return [current] if current is not None else []
 
+    @on(ExperimentTable.SortRequested)
+    def header_clicked(self) -> None:
+        self.action_sort()
+
     @on(ExperimentTable.CellSelected)
     def cell_selected(self) -> None:
         self.action_details()

@@ -376,11 +376,25 @@ class ExperimentTable(ScrollView, can_focus=True):
         if key is not None and self._columns:
             self.post_message(self.CellSelected(key, self._columns[self.cursor_column]))
 
+    class SortRequested(Message):
+        """A click on a column header."""
+
+        def __init__(self, column: int) -> None:
+            super().__init__()
+            self.column = column
+
     def on_click(self, event: events.Click) -> None:
+        column = self._column_at(event.x)
         if event.y == 0:
+            self.move_cursor(column=column)
+            self.post_message(self.SortRequested(column))
             return
-        row = self.scroll_offset.y + event.y - 1
-        x, column = event.x, len(self._columns) - 1
+        self.move_cursor(row=self.scroll_offset.y + event.y - 1, column=column)
+        if event.chain > 1:
+            self.action_select_cell()
+
+    def _column_at(self, x: int) -> int:
+        column = len(self._columns) - 1
         fixed = sum(self._widths[c] + GAP for c in self._columns[:FIXED])
         offset = 0 if x < fixed else self.scroll_offset.x
         position = 0
@@ -391,9 +405,7 @@ class ExperimentTable(ScrollView, can_focus=True):
             if x < position:
                 column = index
                 break
-        self.move_cursor(row=row, column=column)
-        if event.chain > 1:
-            self.action_select_cell()
+        return column
 
     def on_resize(self) -> None:
         self._scroll_to_cursor()
