@@ -116,8 +116,13 @@ def run(command: list[str], server: str | None) -> int:
             "No livestudio server or access token: set DVC_STUDIO_URL and DVC_STUDIO_TOKEN,"
             " or run `dvc studio login --hostname URL` first."
         )
+    # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
+    # without experiment_rev); reporting again would only add a second, nameless row.
+    dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
     name = os.environ.get("DVC_EXP_NAME") or f"run-{secrets.token_hex(3)}"
-    env = {**os.environ, "DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token, "DVC_EXP_NAME": name}
+    env = {**os.environ, "DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token}
+    if not dvc_reports:
+        env["DVC_EXP_NAME"] = name
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     try:
         child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
@@ -129,7 +134,7 @@ def run(command: list[str], server: str | None) -> int:
     returncode = child.wait()
     pump.join(5)
     forward()
-    if returncode != 0:
+    if returncode != 0 and not dvc_reports:
         _report(url, token, name, returncode, list(tail))
     return 128 - returncode if returncode < 0 else returncode
 
