@@ -278,3 +278,26 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "DVC_STUDIO_TOKEN" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
+    server: Server, alice: User, pushable_repo: Path, tmp_path: Path
+) -> None:
+    (pushable_repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    cmd: python train.py --fail\n    deps:\n      - train.py\n"
+    )
+    git(pushable_repo, "add", "-A")
+    git(pushable_repo, "commit", "-qm", "failing stage")
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", "dvc", "exp", "run"],
+        cwd=pushable_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    project = alice.client.get("/api/projects").json()[0]
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [r["status"] for r in rows] == ["failed"]  # one row, marked by DVC itself
+    assert rows[0]["client"] == "dvc"
