@@ -16,6 +16,7 @@ connection and run by a background thread on a connection of its own instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512
 CHECKPOINT_EVERY = 1.0
 BATCH_WINDOW = 0.0005
-SMALL_BATCH = 4
 
 
 @dataclass
@@ -166,6 +166,8 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._cache = WriterCache()
         self._tasks: list[asyncio.Task[None]] = []
+        self._target = 0
+        self._enough = asyncio.Event()
 
     async def start(self) -> None:
         """Open the database, apply migrations and start taking jobs."""
@@ -199,24 +201,32 @@ class Writer:
         """Run ``job`` in the next batch; returns once its transaction has committed."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, future))
+        if self._target and self._queue.qsize() >= self._target:
+            self._enough.set()
         return await future
 
     async def _run(self) -> None:
         assert self._conn is not None
-        busy = False
+        last = 1
         while True:
             batch = [await self._queue.get()]
-            if busy:
+            if last > 1:
                 # Under load, requests that are being read right now should join this batch
                 # rather than each pay for a commit of its own: give them one turn of the
-                # event loop, and a moment more if that brought few. (A lone client would
-                # only wait, so none of this happens unless the last batch was shared.)
+                # event loop, then up to a moment more until as many as last time are in.
+                # (A lone client would only wait, so none of this happens unless the last
+                # batch was shared.)
                 await asyncio.sleep(0)
-                if self._queue.qsize() < SMALL_BATCH:
-                    await asyncio.sleep(BATCH_WINDOW)
+                wanted = min(last, MAX_BATCH) - 1
+                if self._queue.qsize() < wanted:
+                    self._target = wanted
+                    self._enough.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._enough.wait(), BATCH_WINDOW)
+                    self._target = 0
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            busy = len(batch) > 1
+            last = len(batch)
             try:
                 outcomes, events = run_in_transaction(
                     self._conn, [job for job, _ in batch], self._cache
