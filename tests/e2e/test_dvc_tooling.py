@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.e2e.test_real_clients import git
+from tests.e2e.test_real_clients import git, make_dvc_repo, write_stage
 from tui.settings import Session, TuiSettings
 
 BODY = fixture_bodies("dvclive_basic")[0]
@@ -153,24 +153,9 @@ def test_guessing_codes_is_rate_limited(server: Server, alice: User) -> None:
 
 @pytest.fixture
 def pushable_repo(tmp_path: Path) -> Path:
-    from tests.e2e.test_real_clients import TRAIN
-
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
-    repo = tmp_path / "work"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "remote", "add", "origin", str(remote))
-    (repo / "train.py").write_text(TRAIN)
-    from PIL import Image
-
-    Image.new("RGB", (4, 4), (0, 90, 200)).save(repo / "pixel.png")
-    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
-    (repo / "dvc.yaml").write_text(
-        "stages:\n  train:\n    cmd: python train.py\n    deps:\n      - train.py\n"
-    )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
+    repo = make_dvc_repo(tmp_path / "work", str(remote))
     git(repo, "push", "-q", "origin", "main")
     return repo
 
@@ -283,11 +268,7 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
 def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
     server: Server, alice: User, pushable_repo: Path, tmp_path: Path
 ) -> None:
-    (pushable_repo / "dvc.yaml").write_text(
-        "stages:\n  train:\n    cmd: python train.py --fail\n    deps:\n      - train.py\n"
-    )
-    git(pushable_repo, "add", "-A")
-    git(pushable_repo, "commit", "-qm", "failing stage")
+    write_stage(pushable_repo, "python train.py --fail")
     env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "run", "--", "dvc", "exp", "run"],

@@ -36,23 +36,32 @@ def git(repo: Path, *args: str) -> None:
     )
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "mnist"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "remote", "add", "origin", "git@github.com:Acme/Mnist.git")
-    (repo / "train.py").write_text(TRAIN)
+def make_dvc_repo(repo: Path, remote: str) -> Path:
+    """A committed Git + DVC repository with the training script, one image and a stage."""
     from PIL import Image
 
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "remote", "add", "origin", remote)
+    (repo / "train.py").write_text(TRAIN)
     Image.new("RGB", (4, 4), (200, 30, 30)).save(repo / "pixel.png")
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    write_stage(repo, "python train.py")
+    return repo
+
+
+def write_stage(repo: Path, cmd: str) -> None:
+    """Set the one stage's command and commit it."""
     (repo / "dvc.yaml").write_text(
-        "stages:\n  train:\n    cmd: python train.py\n    deps:\n      - train.py\n"
+        f"stages:\n  train:\n    cmd: {cmd}\n    deps:\n      - train.py\n"
     )
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "baseline")
-    return repo
+    git(repo, "commit", "-qm", cmd)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_dvc_repo(tmp_path / "mnist", "git@github.com:Acme/Mnist.git")
 
 
 def client_env(server: Server, user: User) -> dict[str, str]:
@@ -125,11 +134,7 @@ def test_dvc_exp_run_completes_and_failed_stage_fails(
     assert len(row["experiment_rev"]) == 40
     assert row["metrics"]["train/loss"] == 0.2
 
-    (repo / "dvc.yaml").write_text(
-        "stages:\n  train:\n    cmd: python train.py --fail\n    deps:\n      - train.py\n"
-    )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "fail")
+    write_stage(repo, "python train.py --fail")
     failed = subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "run"],
         cwd=repo,

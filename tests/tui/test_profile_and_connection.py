@@ -29,17 +29,20 @@ async def live_status(server: Server, token: str) -> int:
     return response.status_code
 
 
+async def open_profile(pilot, app: LiveStudioApp) -> ProfileScreen:
+    """From the projects list to a loaded profile screen."""
+    await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+    await pilot.press("t")
+    await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info)
+    return app.screen
+
+
 async def test_regenerate_and_delete_token_from_profile(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-        await pilot.press("t")
-        await until(
-            pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info is not None
-        )
-        profile = app.screen
+        profile = await open_profile(pilot, app)
         assert profile.info.profile_token.prefix == alice.token[:8]
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
@@ -109,10 +112,7 @@ async def test_change_password_and_reset_tokens_from_profile(
 
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-        await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info)
-        profile = app.screen
+        profile = await open_profile(pilot, app)
         await pilot.press("w")
         await until(pilot, lambda: isinstance(app.screen, PasswordDialog))
         dialog = app.screen
