@@ -113,3 +113,22 @@ async def test_profile_lists_and_approves_device_logins_and_revokes_client_token
             headers={"Authorization": f"token {access}"},
         )
         assert refused.status_code == 401
+
+
+async def test_details_follow_the_stream_without_refetching(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    first = await post(alice, {**BODIES[1], "name": "watched"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen.state.rows)
+        app.screen.query_one(ExperimentTable).move_cursor(row=1)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail)
+        details = app.screen
+        await post(alice, {**BODIES[5], "name": "watched"})  # step 2
+        await until(pilot, lambda: details.detail.step == 2)
+        assert details.detail.id == first and details.detail.series is not None

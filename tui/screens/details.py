@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -58,8 +59,13 @@ class DetailsScreen(LiveScreen):
 
     @on(ExperimentChanged)
     def changed(self, message: ExperimentChanged) -> None:
-        if message.row.id == self.experiment_id:
-            self.load()
+        # The event carries the whole row: apply it rather than refetch on every step.
+        row = message.row
+        if row.id != self.experiment_id or self.detail is None:
+            return
+        fields = {f: getattr(row, f) for f in row.__struct_fields__}
+        self.detail = msgspec.structs.replace(self.detail, **fields)
+        self.render_detail()
 
     def render_detail(self) -> None:
         d = self.detail
