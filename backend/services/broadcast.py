@@ -28,7 +28,7 @@ REPLAY_PAGE = 1_000
 EXPERIMENT_KINDS = frozenset({"experiment", "points", "deleted"})
 
 _encode = msgspec.msgpack.encode
-_decode = msgspec.msgpack.Decoder(StoredEvent).decode
+_decode = msgspec.msgpack.Decoder(list[StoredEvent]).decode
 _project_decoder = msgspec.json.Decoder(ProjectRow)
 
 
@@ -39,9 +39,12 @@ class Broadcaster:
         self.channels = channels
 
     def publish(self, events: list[StoredEvent]) -> None:
-        """Called by the writer after commit, in id order."""
-        for event in events:
-            self.channels.publish(_encode(event), CHANNEL)
+        """Called by the writer after each commit with its events, in id order.
+
+        One channel message per commit, not per event: under load a commit carries many
+        events, and each message costs every process a trip through the channel backend.
+        """
+        self.channels.publish(_encode(events), CHANNEL)
 
 
 @dataclass
@@ -118,14 +121,15 @@ async def stream(
 
     async def pump(subscriber: object) -> None:
         async for raw in subscriber.iter_events():  # type: ignore[attr-defined]
-            if queue.qsize() >= backlog:
-                # The client reads slower than we produce: drop its backlog and tell it
-                # to refetch, rather than slow ingestion or grow without bound.
-                while not queue.empty():
-                    queue.get_nowait()
-                queue.put_nowait(None)
-            else:
-                queue.put_nowait(_decode(raw))
+            for event in _decode(raw):
+                if queue.qsize() >= backlog:
+                    # The client reads slower than we produce: drop its backlog and tell
+                    # it to refetch, rather than slow ingestion or grow without bound.
+                    while not queue.empty():
+                        queue.get_nowait()
+                    queue.put_nowait(None)
+                    break
+                queue.put_nowait(event)
 
     # Subscribe before reading the table, so nothing committed in between is missed;
     # anything seen twice is dropped by id below.
