@@ -33,7 +33,9 @@ class ExperimentController(Controller):
     ) -> dict[str, list[tuple[int, object]]]:
         """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled."""
         wanted = [n for n in (names or "").split(",") if n] or None
-        return await experiments.series(backend.reader, user, experiment_id, wanted, max_points)
+        return await experiments.series(
+            backend.reader, backend.writer, user, experiment_id, wanted, max_points
+        )
 
     @get("/images/{path:path}", media_type="image/png")
     async def image(

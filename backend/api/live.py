@@ -82,7 +82,9 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         if token is None:
             raise NotAuthenticated(MISSING_TOKEN)
         parsed = ingest.parse(await _read_body(receive, backend.settings.max_body, declared))
-        experiment_id = await backend.writer.submit(ingest.ingest_job(token, parsed, backend.clock))
+        experiment_id = await backend.writer.submit(
+            ingest.ingest_job(token, parsed, backend.clock), source=parsed.source
+        )
     except DomainError as exc:
         await _answer(send, *domain_error_body(exc))
         return

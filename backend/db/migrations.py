@@ -187,6 +187,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events_v5 RENAME TO events;
         """,
     ),
+    (
+        6,
+        """
+        -- The points of small posts (one step of a few series, what DVCLive sends every
+        -- step) are appended here first: all of a commit's rows land on the table's last
+        -- page, where filing them into `points` one by one would write a page per series.
+        -- The writer files them in bulk (by size, on a timer, and before any read of a
+        -- series), so `points` is exact whenever it is read.
+        CREATE TABLE points_log (
+            series_id INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            value REAL,
+            arrived_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -619,6 +619,24 @@ def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
     conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
 
 
+_UPDATE_PROGRESS = (
+    "UPDATE experiments SET updated_at = ?, step = ?, metrics_step = ?, metrics = ?,"
+    " row_json = ? WHERE id = ?"
+)
+
+
+def update_experiment_progress(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    """Write only what a training step changes (step, metrics, updated_at) and the API row.
+
+    Most posts change nothing else; leaving status out also spares its index a write.
+    """
+    r.row_json = _json_encode(r.to_row())
+    conn.execute(
+        _UPDATE_PROGRESS,
+        (r.updated_at, r.step, r.metrics_step, _json_encode(r.metrics), r.row_json, r.id),
+    )
+
+
 def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
     r.row_json = _json_encode(r.to_row())
     conn.execute("UPDATE experiments SET row_json = ? WHERE id = ?", (r.row_json, r.id))
@@ -756,9 +774,63 @@ def upsert_points_many(
 
 
 def series_max_step(conn: sqlite3.Connection, series: int) -> int | None:
-    """The highest step of a series."""
-    row = conn.execute("SELECT MAX(step) FROM points WHERE series_id = ?", (series,)).fetchone()
+    """The highest step of a series, filed or still in the log."""
+    row = conn.execute(
+        "SELECT MAX(top) FROM (SELECT MAX(step) AS top FROM points WHERE series_id = ?"
+        " UNION ALL SELECT MAX(step) FROM points_log WHERE series_id = ?)",
+        (series, series),
+    ).fetchone()
     return row[0] if row else None
+
+
+def log_points(conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now: float) -> None:
+    """Append (series, step, value) rows to the points log, to be filed later in bulk."""
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[start : start + _UPSERT_CHUNK]
+        conn.execute(
+            "INSERT INTO points_log (series_id, step, value, arrived_at) VALUES "
+            + ",".join(["(?, ?, ?, ?)"] * len(chunk)),
+            [x for series, step, value in chunk for x in (series, step, value, now)],
+        )
+
+
+def logged_points(conn: sqlite3.Connection) -> int:
+    """How many rows wait in the points log."""
+    return int(conn.execute("SELECT COUNT(*) FROM points_log").fetchone()[0])
+
+
+def file_points(conn: sqlite3.Connection) -> int:
+    """Move the points log into ``points`` (later rows win) and summarise sealed blocks.
+
+    Returns how many rows were filed.
+    """
+    spans = conn.execute(
+        "SELECT series_id, MIN(step), MAX(step), COUNT(*) FROM points_log GROUP BY series_id"
+    ).fetchall()
+    if not spans:
+        return 0
+    tops = {
+        series: conn.execute(
+            "SELECT MAX(step) FROM points WHERE series_id = ?", (series,)
+        ).fetchone()[0]
+        for series, *_ in spans
+    }
+    # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
+    conn.execute(
+        "INSERT INTO points (series_id, step, value, arrived_at)"
+        " SELECT series_id, step, value, arrived_at FROM points_log WHERE true ORDER BY rowid"
+        " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+        " arrived_at = excluded.arrived_at"
+    )
+    conn.execute("DELETE FROM points_log")
+    for series, low, high, _ in spans:
+        top = tops[series]
+        sealed = max(high, top if top is not None else high) >> BLOCK_BITS
+        # Blocks the filed rows fell in, and blocks the new top just closed.
+        first = min(low >> BLOCK_BITS, (top >> BLOCK_BITS) if top is not None else sealed)
+        for block in range(first, sealed):
+            summarise_block(conn, series, block)
+    return sum(count for *_, count in spans)
 
 
 def summarise_block(conn: sqlite3.Connection, series: int, block: int) -> None:

@@ -16,10 +16,10 @@ connection and run by a background thread on a connection of its own instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 CHECKPOINT_EVERY = 1.0
-BATCH_WINDOW = 0.0005
+BATCH_WINDOW = 0.001
+ACTIVE_WINDOW = 0.005
 
 
 @dataclass
@@ -54,6 +55,8 @@ class WriterCache:
     )
     series: dict[tuple[int, str], int] = field(default_factory=dict)
     series_top: dict[int, int] = field(default_factory=dict)
+    logged_points: int | None = None
+    """Rows in the points log, when known."""
     data_version: int = -1
 
     MAX_EXPERIMENTS = 20_000
@@ -65,6 +68,7 @@ class WriterCache:
         self.experiments.clear()
         self.series.clear()
         self.series_top.clear()
+        self.logged_points = None
 
 
 @dataclass
@@ -157,7 +161,15 @@ def _attempt(
 
 
 class Writer:
-    """Owns the write connection; see the module docstring."""
+    """Owns the write connection; see the module docstring.
+
+    When to commit is a group-commit policy in the spirit of PostgreSQL's
+    ``commit_delay``/``commit_siblings``: callers name the *source* of a job (the run that
+    posted it), and the writer counts the sources that posted within the last
+    ``ACTIVE_WINDOW``. A lone source gets its job run at once, inline in its own request,
+    with no hand-off at all; when several runs are posting, the first job waits up to
+    ``BATCH_WINDOW`` for one job from each of them, so one commit serves them all.
+    """
 
     def __init__(self, path: Path, publish: Callable[[list[repository.StoredEvent]], None]) -> None:
         self._path = path
@@ -166,8 +178,11 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._cache = WriterCache()
         self._tasks: list[asyncio.Task[None]] = []
+        # Sources by the loop time of their last job, oldest first (re-inserted on use).
+        self._sources: OrderedDict[Hashable, float] = OrderedDict()
+        self._collecting = False
         self._target = 0
-        self._enough = asyncio.Event()
+        self._enough: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Open the database, apply migrations and start taking jobs."""
@@ -197,36 +212,73 @@ class Writer:
             self._conn.close()
             self._conn = None
 
-    async def submit(self, job: Callable[[WriteContext], T]) -> T:
-        """Run ``job`` in the next batch; returns once its transaction has committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    async def submit(self, job: Callable[[WriteContext], T], source: Hashable = None) -> T:
+        """Run ``job`` in the next batch; returns once its transaction has committed.
+
+        ``source`` names who keeps sending jobs (a run): it is what the batching policy
+        counts to decide whether waiting for company is worth it.
+        """
+        loop = asyncio.get_running_loop()
+        alone = source is not None and self._active(source, loop.time()) == 1
+        if alone and self._conn is not None and not self._collecting and self._queue.empty():
+            return self._execute_inline(job)
+        future: asyncio.Future[T] = loop.create_future()
         self._queue.put_nowait((job, future))
-        if self._target and self._queue.qsize() >= self._target:
-            self._enough.set()
+        enough = self._enough
+        if enough is not None and self._queue.qsize() >= self._target and not enough.done():
+            enough.set_result(None)
         return await future
+
+    def _active(self, source: Hashable, now: float) -> int:
+        """Record a job from ``source``; returns how many sources are active, it included."""
+        self._sources[source] = now
+        self._sources.move_to_end(source)
+        return self._prune(now)
+
+    def _prune(self, now: float) -> int:
+        """Forget sources silent for longer than ``ACTIVE_WINDOW``; returns how many remain."""
+        sources = self._sources
+        cutoff = now - ACTIVE_WINDOW
+        while sources and next(iter(sources.values())) < cutoff:
+            sources.popitem(last=False)
+        return len(sources)
+
+    def _execute_inline(self, job: Callable[[WriteContext], T]) -> T:
+        assert self._conn is not None
+        outcomes, events = run_in_transaction(self._conn, [job], self._cache)
+        if events:
+            self._publish(events)
+        outcome = outcomes[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome  # type: ignore[no-any-return]
+
+    async def _gather_siblings(self) -> None:
+        """Wait up to ``BATCH_WINDOW`` for one job from every active source."""
+        loop = asyncio.get_running_loop()
+        wanted = min(self._prune(loop.time()), MAX_BATCH)
+        if self._queue.qsize() + 1 >= wanted:
+            return
+        self._target = wanted - 1
+        enough = self._enough = loop.create_future()
+        timer = loop.call_later(BATCH_WINDOW, lambda: enough.done() or enough.set_result(None))
+        try:
+            await enough
+        finally:
+            timer.cancel()
+            self._enough = None
 
     async def _run(self) -> None:
         assert self._conn is not None
-        last = 1
         while True:
             batch = [await self._queue.get()]
-            if last > 1:
-                # Under load, requests that are being read right now should join this batch
-                # rather than each pay for a commit of its own: give them one turn of the
-                # event loop, then up to a moment more until as many as last time are in.
-                # (A lone client would only wait, so none of this happens unless the last
-                # batch was shared.)
-                await asyncio.sleep(0)
-                wanted = min(last, MAX_BATCH) - 1
-                if self._queue.qsize() < wanted:
-                    self._target = wanted
-                    self._enough.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._enough.wait(), BATCH_WINDOW)
-                    self._target = 0
+            self._collecting = True
+            try:
+                await self._gather_siblings()
+            finally:
+                self._collecting = False
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            last = len(batch)
             try:
                 outcomes, events = run_in_transaction(
                     self._conn, [job for job, _ in batch], self._cache

@@ -8,8 +8,8 @@ import aiosqlite
 
 from backend.db import downsample, repository
 from backend.db.repository import ExperimentRecord, Principal
-from backend.db.writer import WriteContext
-from backend.services import events
+from backend.db.writer import WriteContext, Writer
+from backend.services import events, ingest
 from backend.services.errors import InvalidInput, NotFound
 from shared.api import STATUSES, ExperimentDetail, ExperimentRow
 from shared.live import ErrorInfo
@@ -56,6 +56,7 @@ async def detail(db: aiosqlite.Connection, user: Principal, experiment_id: int) 
 
 async def series(
     db: aiosqlite.Connection,
+    writer: Writer,
     user: Principal,
     experiment_id: int,
     names: list[str] | None,
@@ -65,6 +66,8 @@ async def series(
     await visible(db, user, experiment_id)
     if max_points is not None and not 2 <= max_points <= MAX_SERIES_POINTS:
         raise InvalidInput(f"max_points must be between 2 and {MAX_SERIES_POINTS}.")
+    # Recent points may still wait in the log; file them so the points table is exact.
+    await writer.submit(ingest.file_points_job)
     wanted = names or await repository.series_names(db, experiment_id)
     result: dict[str, list[tuple[int, object]]] = {}
     for name in wanted:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import hashlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,10 @@ INGEST_SCOPE = "EXPERIMENTS"
 # last_used_at is informative; writing it on every post would double the write load.
 TOUCH_EVERY = 60.0
 UPDATED_AT_PRECISION = 1.0
+# Posts with at most this many new rows are appended to the points log...
+LOG_MAX_ROWS = 64
+# ...which is filed into the points once it holds this many rows.
+FILE_AT = 4096
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class ParsedEvent:
     repo_key: str
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def source(self) -> tuple[str, str, str]:
+        """The run that sent it (what the writer's batching counts)."""
+        return (self.repo_key, self.event.baseline_sha, self.event.name)
 
 
 def token_hash(token: str) -> bytes:
@@ -186,16 +197,18 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             updated_at=now,
         )
     before = record.status
-    changed_row = _merge(record, event, now)
+    change = _merge(record, event, now)
     # A post that only proves the run is alive (DVCLive's plot-rows post) is not worth a
     # row write and a full-row event each time: its points event shows the activity, and
     # updated_at is written at least every UPDATED_AT_PRECISION seconds for stale checks.
-    write_row = changed_row or now - record.saved_updated_at >= UPDATED_AT_PRECISION
+    write_row = change is not Change.NONE or now - record.saved_updated_at >= UPDATED_AT_PRECISION
     if created:
         repository.insert_experiment(ctx.conn, record)
         _ensure_visible(ctx, record, event.repo_url)
-    elif write_row:
+    elif change is Change.FULL:
         repository.update_experiment(ctx.conn, record)
+    elif write_row:
+        repository.update_experiment_progress(ctx.conn, record)
     if created or write_row:
         record.saved_updated_at = record.updated_at
     ctx.cache.experiments[identity] = record
@@ -213,7 +226,13 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
 def _store_points(
     ctx: WriteContext, experiment_id: int, series: dict[str, list[tuple[int, float]]], now: float
 ) -> dict[str, list[tuple[int, float | None]]]:
-    """Upsert the rows of every series in one statement; returns the new or changed rows."""
+    """Store the rows of every series; returns the new or changed rows by series name.
+
+    The usual post, a few new steps past each series' end, is appended to the points log
+    (one page written, whatever the number of series). Anything else (a re-sent row, a
+    history) is filed straight into the points after the log, so the latest row wins and
+    an unchanged re-send is not reported again.
+    """
     if not series:
         return {}
     ids: dict[str, int] = {}
@@ -226,12 +245,33 @@ def _store_points(
         ids[name] = series_id
         top = ctx.cache.series_top.get(series_id)
         tops[series_id] = repository.series_max_step(ctx.conn, series_id) if top is None else top
+    appended = all(
+        tops[ids[name]] is None or rows[0][0] > tops[ids[name]]  # type: ignore[operator]
+        for name, rows in series.items()
+        if rows
+    ) and all(_ascending(rows) for rows in series.values())
+    count = sum(len(rows) for rows in series.values())
+    if appended and count <= LOG_MAX_ROWS:
+        changed: dict[str, list[tuple[int, float | None]]] = {
+            name: list(rows) for name, rows in series.items() if rows
+        }
+        repository.log_points(
+            ctx.conn,
+            [(ids[name], step, value) for name, rows in changed.items() for step, value in rows],
+            now,
+        )
+        for name, rows in changed.items():
+            ctx.cache.series_top[ids[name]] = rows[-1][0]
+        if _count_logged(ctx, count) >= FILE_AT:
+            _file(ctx)
+        return changed
+    _file(ctx)
     stored = repository.upsert_points_many(
         ctx.conn,
         [(ids[name], step, value) for name, rows in series.items() for step, value in rows],
         now,
     )
-    changed: dict[str, list[tuple[int, float | None]]] = {}
+    changed = {}
     for name, series_id in ids.items():
         new_rows = stored.get(series_id)
         top = tops[series_id]
@@ -241,6 +281,35 @@ def _store_points(
         elif top is not None:
             ctx.cache.series_top[series_id] = top
     return changed
+
+
+def _ascending(rows: list[tuple[int, float]]) -> bool:
+    return all(a[0] < b[0] for a, b in itertools.pairwise(rows))
+
+
+def _count_logged(ctx: WriteContext, added: int) -> int:
+    logged = ctx.cache.logged_points
+    if logged is None:  # forgotten with the rest of the cache: count again
+        logged = repository.logged_points(ctx.conn)
+    else:
+        logged += added
+    ctx.cache.logged_points = logged
+    return logged
+
+
+def _file(ctx: WriteContext) -> None:
+    """File the points log now (the summaries it updates are not cached)."""
+    if ctx.cache.logged_points != 0:
+        repository.file_points(ctx.conn)
+        ctx.cache.logged_points = 0
+
+
+@cache_safe
+def file_points_job(ctx: WriteContext) -> int:
+    """A writer job that files the points log; returns how many rows it filed."""
+    filed = repository.file_points(ctx.conn)
+    ctx.cache.logged_points = 0
+    return filed
 
 
 def _summarise(
@@ -264,11 +333,24 @@ def _summarise(
     return new_top
 
 
-def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
-    """Apply the event to the record; returns whether anything but ``updated_at`` changed."""
+class Change(enum.Enum):
+    """What merging an event changed in an experiment's row."""
+
+    NONE = "none"
+    """Only ``updated_at``."""
+    PROGRESS = "progress"
+    """Only what every step changes: step and metrics (the cheap row write)."""
+    FULL = "full"
+    """Anything else: status, params, message, machine, errors..."""
+
+
+def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
+    """Apply the event to the record; says what changed besides ``updated_at``."""
     record.updated_at = now
-    before = _shown(record)
-    changed = False
+    before = _settled(record)
+    step_before = record.step
+    full = False
+    progress = False
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):
@@ -285,7 +367,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
             merged = _deep_merge(old, tree)
             if merged != old:
                 record.params[file] = merged
-                changed = True
+                full = True
     if event.machine:
         record.machine = event.machine
     if event.errors:
@@ -300,23 +382,27 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> bool:
             tree = metrics_tree(event.metrics)
             if any(record.metrics.get(f) != t for f, t in tree.items()):
                 record.metrics.update(tree)
-                changed = True
+                progress = True
             record.metrics_step = metrics_step
     if isinstance(event, DoneEvent):
         status.finish(record, event, now)
-    return changed or isinstance(event, DoneEvent) or before != _shown(record)
+    if full or isinstance(event, DoneEvent) or before != _settled(record):
+        return Change.FULL
+    return Change.PROGRESS if progress or record.step != step_before else Change.NONE
 
 
-def _shown(record: ExperimentRecord) -> tuple[object, ...]:
-    """The fields besides params and metrics that a row shows."""
+def _settled(record: ExperimentRecord) -> tuple[object, ...]:
+    """The fields besides params that rarely change once a run is going."""
     return (
         record.status,
-        record.step,
         record.message,
         record.subdir,
         record.client,
         record.machine,
         record.errors,
+        record.done_step,
+        record.finished_at,
+        record.experiment_rev,
     )
 
 

@@ -28,6 +28,7 @@ def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[Wri
             repository.update_experiment(ctx.conn, record)
             events.experiment_changed(ctx, record, counts_changed=True)
         repository.prune_events(ctx.conn, keep_events)
+        repository.file_points(ctx.conn)
         return len(stale)
 
     return job

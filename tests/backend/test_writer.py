@@ -1,0 +1,83 @@
+"""The writer's group commit on a real SQLite file: who waits for whom, and who does not."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from backend.db import writer as writer_module
+from backend.db.repository import StoredEvent
+from backend.db.writer import WriteContext, Writer
+
+
+def make_writer(tmp_path: Path) -> tuple[Writer, list[list[StoredEvent]]]:
+    published: list[list[StoredEvent]] = []
+    return Writer(tmp_path / "w.db", published.append), published
+
+
+def job(ctx: WriteContext) -> WriteContext:
+    """Returns its transaction's context: jobs committed together share one."""
+    ctx.conn.execute("CREATE TABLE IF NOT EXISTS hits (n INTEGER)")
+    ctx.conn.execute("INSERT INTO hits VALUES (1)")
+    return ctx
+
+
+def commits(contexts: list[WriteContext]) -> int:
+    """How many transactions these jobs ran in (the contexts are all alive, ids unique)."""
+    return len({id(c) for c in contexts})
+
+
+async def test_a_lone_run_commits_at_once_and_concurrent_runs_share_a_commit(
+    tmp_path: Path,
+) -> None:
+    writer, _ = make_writer(tmp_path)
+    await writer.start()
+    try:
+        alone = [await writer.submit(job, source="run-0") for _ in range(3)]
+        assert commits(alone) == 3  # one transaction each, no waiting for company
+
+        # Eight runs post; from then on each round of their posts is one commit.
+        await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
+        rounds = []
+        for _ in range(3):
+            rounds.append(
+                await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
+            )
+        assert [commits(r) for r in rounds] == [1, 1, 1]
+    finally:
+        await writer.stop()
+
+
+async def test_the_batch_waits_for_a_late_sibling_only_briefly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows wide enough that a loaded test machine cannot blur them.
+    monkeypatch.setattr(writer_module, "BATCH_WINDOW", 0.3)
+    monkeypatch.setattr(writer_module, "ACTIVE_WINDOW", 60.0)
+    writer, _ = make_writer(tmp_path)
+    await writer.start()
+    try:
+        await asyncio.gather(writer.submit(job, source="a"), writer.submit(job, source="b"))
+
+        async def late_b() -> WriteContext:
+            await asyncio.sleep(0.03)
+            return await writer.submit(job, source="b")
+
+        assert commits(await asyncio.gather(writer.submit(job, source="a"), late_b())) == 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await writer.submit(job, source="a")  # "b" is active but sends nothing now
+        assert 0.25 < loop.time() - started < 1.0
+    finally:
+        await writer.stop()
+
+
+async def test_jobs_without_a_source_never_wait(tmp_path: Path) -> None:
+    writer, _ = make_writer(tmp_path)
+    await writer.start()
+    try:
+        together = await asyncio.gather(*(writer.submit(job) for _ in range(5)))
+        assert commits(together) == 1  # queued together, committed together
+        assert commits([await writer.submit(job) for _ in range(2)]) == 2
+    finally:
+        await writer.stop()
