@@ -9,13 +9,18 @@ from typing import Any
 def flatten_nested(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Join nested keys with ``/``: ``{"train": {"loss": 1}}`` → ``{"train/loss": 1}``."""
     flat: dict[str, Any] = {}
+    _flatten_into(flat, tree, prefix)
+    return flat
+
+
+def _flatten_into(flat: dict[str, Any], tree: Mapping[str, Any], prefix: str) -> None:
+    # Called for every post's metrics by the server: one dict filled in place.
     for key, value in tree.items():
         name = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten_nested(value, name))
+        if value and isinstance(value, Mapping):
+            _flatten_into(flat, value, name)
         else:
             flat[name] = value
-    return flat
 
 
 def flatten_files(per_file: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -24,6 +29,8 @@ def flatten_files(per_file: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     A name is prefixed with its file (``params.yaml:lr``) only when two files would
     otherwise give the same column, so the usual single-file case stays short.
     """
+    if len(per_file) == 1:  # the usual case: nothing can clash
+        return flatten_nested(next(iter(per_file.values())))
     flat_per_file = {file: flatten_nested(tree) for file, tree in per_file.items()}
     seen: dict[str, int] = {}
     for flat in flat_per_file.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ class InvalidRepoUrl(ValueError):
     """The string is not a Git repository URL in any form the clients send."""
 
 
+@functools.lru_cache(maxsize=4096)  # every post carries its URL; runs use few of them
 def repo_key(url: str) -> str:
     """Return the normalised key ``host/owner/repo`` of a Git URL.
 

@@ -916,7 +916,11 @@ async def image_png(db: aiosqlite.Connection, experiment_id: int, path: str) -> 
 
 def wire_points(points: Iterable[tuple[int, float | None]]) -> list[tuple[int, Any]]:
     """Points with NaN/±inf spelled for JSON."""
-    return [(step, to_wire(value)) for step, value in points]
+    # x - x == 0 holds for finite numbers only: the common case costs no function call.
+    return [
+        (step, value if value is not None and value - value == 0 else to_wire(value))
+        for step, value in points
+    ]
 
 
 # ---------------------------------------------------------------- device login

@@ -6,7 +6,6 @@ import base64
 import binascii
 import enum
 import hashlib
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,24 +112,28 @@ def _series_rows(path: str, name: str, rows: list[dict[str, Any]]) -> list[tuple
     field_name = name.rsplit("/", 1)[-1]
     parsed: list[tuple[int, float]] = []
     for i, row in enumerate(rows):
-        where = f"`$.plots.{path}.data[{i}]`"
         step = row.get("step")
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise InvalidInput(f"Row {where} needs a non-negative integer `step`.")
+        if type(step) is not int or step < 0:
+            raise InvalidInput(f"Row {_where(path, i)} needs a non-negative integer `step`.")
         raw = row.get(field_name)
         if raw is None:
             others = [k for k in row if k not in {"step", "timestamp"}]
             if not others:
-                raise InvalidInput(f"Row {where} has no value besides `step`.")
+                raise InvalidInput(f"Row {_where(path, i)} has no value besides `step`.")
             field_name = others[0]
             raw = row[field_name]
-        value = parse_number(raw)
+        value = float(raw) if type(raw) is float or type(raw) is int else parse_number(raw)
         if value is None:
             raise InvalidInput(
-                f"Row {where} field `{field_name}` must be a number or 'nan', 'inf', '-inf'."
+                f"Row {_where(path, i)} field `{field_name}` must be a number"
+                " or 'nan', 'inf', '-inf'."
             )
         parsed.append((step, value))
     return parsed
+
+
+def _where(path: str, index: int) -> str:
+    return f"`$.plots.{path}.data[{index}]`"
 
 
 def ingest_job(
@@ -245,12 +248,7 @@ def _store_points(
         ids[name] = series_id
         top = ctx.cache.series_top.get(series_id)
         tops[series_id] = repository.series_max_step(ctx.conn, series_id) if top is None else top
-    appended = all(
-        tops[ids[name]] is None or rows[0][0] > tops[ids[name]]  # type: ignore[operator]
-        for name, rows in series.items()
-        if rows
-    ) and all(_ascending(rows) for rows in series.values())
-    count = sum(len(rows) for rows in series.values())
+    appended, count = _appended(series, ids, tops)
     if appended and count <= LOG_MAX_ROWS:
         changed: dict[str, list[tuple[int, float | None]]] = {
             name: list(rows) for name, rows in series.items() if rows
@@ -283,8 +281,20 @@ def _store_points(
     return changed
 
 
-def _ascending(rows: list[tuple[int, float]]) -> bool:
-    return all(a[0] < b[0] for a, b in itertools.pairwise(rows))
+def _appended(
+    series: dict[str, list[tuple[int, float]]], ids: dict[str, int], tops: dict[int, int | None]
+) -> tuple[bool, int]:
+    """Whether every row is a new step past its series' end, in order; and the row count."""
+    count = 0
+    for name, rows in series.items():
+        count += len(rows)
+        top = tops[ids[name]]
+        last = -1 if top is None else top
+        for step, _ in rows:
+            if step <= last:
+                return False, count
+            last = step
+    return True, count
 
 
 def _count_logged(ctx: WriteContext, added: int) -> int:
