@@ -1,12 +1,14 @@
 """Ingestion benchmark (SPEC §10): livestudio against a bare Litestar handler, same run.
 
     python -m bench.ingest [--seconds 3] [--concurrency 1 8 64]
+    python -m bench.ingest --seconds 3600 --concurrency 8 --modes keep-alive   # soak
 
 Starts both servers (each pinned to CPU 0 when the machine has two or more), drives them
 from this process (pinned to CPU 1) with realistic DVCLive ``data`` posts — a metrics post
 and a plot-rows post per step, each client its own experiment — with keep-alive and with a
-new connection per post as DVCLive does, and prints requests/s, p50 and p99 latency and
-the livestudio/bare ratio.
+new connection per post as DVCLive does, and prints requests/s, p50 and p99 latency,
+the livestudio/bare ratio, and the server's resident memory before and after each run
+(run it for an hour to see that memory stays flat under sustained load).
 """
 
 from __future__ import annotations
@@ -140,6 +142,17 @@ async def measure(
     return len(latencies) / elapsed, p50, p99, sum(errors)
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of a process, in MB (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def start(cmd: list[str], port: int, cpu: int | None) -> subprocess.Popen[bytes]:
     def pin() -> None:
         if cpu is not None:
@@ -193,12 +206,13 @@ def main() -> None:
             pass
         print(
             f"{'connections':<12}{'conc':>5}  {'livestudio req/s':>16} {'p50 ms':>7} {'p99 ms':>7}"
-            f"  {'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7}  {'ratio':>6}"
+            f"  {'bare req/s':>10} {'p50 ms':>7} {'p99 ms':>7}  {'ratio':>6}  server RSS MB"
         )
         run = 0
         for keep_alive in [mode == "keep-alive" for mode in args.modes]:
             for concurrency in args.concurrency:
                 run += 1
+                rss_before = rss_mb(servers[0].pid)
                 live = asyncio.run(
                     measure(live_port, token, concurrency, keep_alive, args.seconds, f"r{run}")
                 )
@@ -210,6 +224,7 @@ def main() -> None:
                 print(
                     f"{mode:<12}{concurrency:>5}  {live[0]:>16,.0f} {live[1]:>7.2f} {live[2]:>7.2f}"
                     f"  {bare[0]:>10,.0f} {bare[1]:>7.2f} {bare[2]:>7.2f}  {ratio:>6.0%}"
+                    f"  {rss_before:.0f} → {rss_mb(servers[0].pid):.0f}"
                     + (f"  ({live[3]} errors)" if live[3] else "")
                 )
     finally:

@@ -1,10 +1,12 @@
 """The single writer: every write runs here, in batches that commit together.
 
-Request handlers submit small synchronous jobs; the writer task runs whatever is queued
-in one ``BEGIN IMMEDIATE`` transaction (one savepoint per job, so one bad job never takes
-the others down), commits once, and only then answers each job and publishes the stream
-events the batch produced. A caller is answered only after its own data is committed, yet
-a burst of N posts costs one commit instead of N.
+Request handlers submit small synchronous jobs; the writer runs whatever is queued in one
+``BEGIN IMMEDIATE`` transaction (if a job fails, the batch is rerun with each job in a
+savepoint, so one bad job never takes the others down), commits once, and only then
+answers each job and publishes the stream events the batch produced. A caller is answered
+only after its own data is committed, yet a burst of N posts costs one commit instead of
+N. When only one run is posting there is nothing to batch: its job runs at once, in its
+own request (see ``Writer``).
 
 The batch runs on the event loop itself. Measured on one core, handing each batch to a
 thread (as aiosqlite does) cost more in thread hand-offs and GIL contention than the
@@ -33,9 +35,12 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
-CHECKPOINT_EVERY = 1.0
+CHECKPOINT_EVERY = 0.5
+WAL_SIZE_LIMIT = 64 << 20
 BATCH_WINDOW = 0.001
+"""The longest a batch waits for jobs from other active sources."""
 ACTIVE_WINDOW = 0.005
+"""A source that submitted within this long is expected to submit again soon."""
 
 
 @dataclass
@@ -196,6 +201,8 @@ class Writer:
         conn = connect_sync(self._path)
         migrate(conn)
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        # Once rewound, the WAL file is cut back to this size rather than kept at its peak.
+        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         return conn
 
     async def stop(self) -> None:
@@ -300,10 +307,21 @@ class Writer:
                     future.set_result(outcome)
 
     async def _checkpoints(self) -> None:
+        """Keep the WAL short: copy it into the database in the background, then finish.
+
+        A checkpoint on another connection copies frames while the writer keeps
+        appending, so under sustained load it never catches up, and SQLite only rewinds
+        the WAL after a checkpoint that did. So the bulk of the copying runs in a thread,
+        and then the writer's own connection, between batches, copies the few frames
+        appended meanwhile: the checkpoint completes, and the next commit rewinds the WAL
+        and overwrites its already allocated pages instead of growing the file.
+        """
         with closing(await asyncio.to_thread(connect_sync, self._path)) as conn:
             while True:
                 await asyncio.sleep(CHECKPOINT_EVERY)
                 try:
                     await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                    if self._conn is not None:
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error:
                     log.exception("WAL checkpoint failed")
