@@ -66,6 +66,12 @@ class WriterCache:
 
     MAX_EXPERIMENTS = 20_000
 
+    def remember(self, record: repository.ExperimentRecord) -> None:
+        """Cache an experiment's row as just written."""
+        self.experiments[(record.poster_id, record.repo_key, record.baseline_sha, record.name)] = (
+            record
+        )
+
     def clear(self) -> None:
         """Forget everything."""
         self.principals.clear()

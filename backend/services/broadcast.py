@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -28,7 +29,19 @@ REPLAY_PAGE = 1_000
 EXPERIMENT_KINDS = frozenset({"experiment", "points", "deleted"})
 
 _encode = msgspec.msgpack.encode
-_decode = msgspec.msgpack.Decoder(list[StoredEvent]).decode
+_decoder = msgspec.msgpack.Decoder(list[StoredEvent])
+
+
+@functools.lru_cache(maxsize=256)
+def _decode(raw: bytes) -> tuple[StoredEvent, ...]:
+    """The events of one channel message, decoded once for all the stream clients.
+
+    Every subscriber receives the same bytes object, whose hash Python keeps, so the
+    second and later lookups cost no more than a dictionary hit.
+    """
+    return tuple(_decoder.decode(raw))
+
+
 _project_decoder = msgspec.json.Decoder(ProjectRow)
 
 

@@ -214,7 +214,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         repository.update_experiment_progress(ctx.conn, record)
     if created or write_row:
         record.saved_updated_at = record.updated_at
-    ctx.cache.experiments[identity] = record
+    ctx.cache.remember(record)
     changed = _store_points(ctx, record.id, parsed.series, now)
     step = event.step if isinstance(event, DataEvent) else record.step or 0
     for path, png in parsed.images.items():

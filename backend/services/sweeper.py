@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from backend.db import repository
-from backend.db.writer import WriteContext, Writer
+from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import events, status
 from backend.settings import Settings
 
@@ -19,16 +19,24 @@ log = logging.getLogger(__name__)
 
 
 def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[WriteContext], int]:
-    """Mark stale Running experiments Stopped; returns how many."""
+    """Mark stale Running experiments Stopped, trim events, file points; returns how many.
 
+    It keeps the writer's cache true (the rows it changes replace the cached ones), so
+    a sweep does not make every running experiment reload its row.
+    """
+
+    @cache_safe
     def job(ctx: WriteContext) -> int:
         stale = repository.stale_experiments(ctx.conn, now - stale_after)
         for record in stale:
             status.mark_stopped(record, now)
             repository.update_experiment(ctx.conn, record)
+            record.saved_updated_at = record.updated_at
+            ctx.cache.remember(record)
             events.experiment_changed(ctx, record, counts_changed=True)
         repository.prune_events(ctx.conn, keep_events)
         repository.file_points(ctx.conn)
+        ctx.cache.logged_points = 0
         return len(stale)
 
     return job
