@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -101,11 +102,16 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def worker(
-    port: int, name: str, token: str, keep_alive: bool, until: float, latencies: list[float]
+    port: int,
+    posts: Iterator[bytes],
+    token: str,
+    keep_alive: bool,
+    until: float,
+    latencies: list[float],
 ) -> int:
     errors = 0
     conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-    for body in bodies(name):
+    for body in posts:
         if time.perf_counter() >= until:
             break
         started = time.perf_counter()
@@ -124,22 +130,40 @@ async def worker(
     return errors
 
 
+@dataclass
+class Tally:
+    """Requests, time and latencies of one server, summed over the rounds."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def figures(self) -> tuple[float, float, float]:
+        """Requests/s, p50 ms, p99 ms."""
+        ordered = sorted(self.latencies)
+        p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
+        return self.requests / self.seconds, statistics.median(ordered) * 1000, p99 * 1000
+
+
 async def measure(
-    port: int, token: str, concurrency: int, keep_alive: bool, seconds: float, tag: str
-) -> tuple[float, float, float, int]:
+    port: int,
+    token: str,
+    clients: list[Iterator[bytes]],
+    keep_alive: bool,
+    seconds: float,
+    tally: Tally,
+) -> None:
+    """One round: every client posts as fast as it is answered for ``seconds``."""
     latencies: list[float] = []
     start = time.perf_counter()
     errors = await asyncio.gather(
-        *(
-            worker(port, f"{tag}-{i}", token, keep_alive, start + seconds, latencies)
-            for i in range(concurrency)
-        )
+        *(worker(port, posts, token, keep_alive, start + seconds, latencies) for posts in clients)
     )
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    return len(latencies) / elapsed, p50, p99, sum(errors)
+    tally.seconds += time.perf_counter() - start
+    tally.requests += len(latencies)
+    tally.errors += sum(errors)
+    tally.latencies += latencies
 
 
 def rss_mb(pid: int) -> float:
@@ -173,7 +197,8 @@ def start(cmd: list[str], port: int, cpu: int | None) -> subprocess.Popen[bytes]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per server and run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations per run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument(
         "--modes", nargs="+", choices=["keep-alive", "new"], default=["keep-alive", "new"]
@@ -213,12 +238,24 @@ def main() -> None:
             for concurrency in args.concurrency:
                 run += 1
                 rss_before = rss_mb(servers[0].pid)
-                live = asyncio.run(
-                    measure(live_port, token, concurrency, keep_alive, args.seconds, f"r{run}")
-                )
-                bare = asyncio.run(
-                    measure(bare_port, token, concurrency, keep_alive, args.seconds, f"r{run}")
-                )
+                # Alternate short rounds of both servers, so drift on the machine during
+                # the run weighs on both sides alike; each client keeps its experiment
+                # and its step count from round to round.
+                clients = [bodies(f"r{run}-{i}") for i in range(concurrency)]
+                yardstick = [bodies(f"r{run}-{i}") for i in range(concurrency)]
+                live_tally, bare_tally = Tally(), Tally()
+                for _ in range(args.rounds):
+                    for port, posts, tally in (
+                        (live_port, clients, live_tally),
+                        (bare_port, yardstick, bare_tally),
+                    ):
+                        asyncio.run(
+                            measure(
+                                port, token, posts, keep_alive, args.seconds / args.rounds, tally
+                            )
+                        )
+                live = (*live_tally.figures(), live_tally.errors)
+                bare = bare_tally.figures()
                 mode = "keep-alive" if keep_alive else "new per post"
                 ratio = live[0] / bare[0]
                 print(
