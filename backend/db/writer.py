@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512
 CHECKPOINT_EVERY = 0.5
 WAL_SIZE_LIMIT = 64 << 20
+HOLD_BEGUN = 0.01
+"""How long a transaction begun ahead of time may wait for a job before it is let go."""
+MAX_HOLD = 0.05
+"""The longest the writer keeps the write lock across back-to-back begun transactions."""
 BATCH_WINDOW = 0.001
 """The longest a batch waits for jobs from other active sources."""
 ACTIVE_WINDOW = 0.005
@@ -109,6 +113,7 @@ def run_in_transaction(
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
     """Run jobs in one transaction; returns (outcomes, committed events).
 
+    A transaction the caller already began (``BEGIN IMMEDIATE``) is used as it is.
     Each outcome is the job's return value or the exception it raised. Jobs almost never
     fail once their input has been validated, so the batch first runs without a savepoint
     per job; only if a job raises is it rolled back and run again with each job isolated
@@ -134,7 +139,8 @@ def _attempt(
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
     ctx = WriteContext(conn, cache)
     outcomes: list[Any] = []
-    conn.execute("BEGIN IMMEDIATE")
+    if not conn.in_transaction:  # the writer may have begun it ahead of time
+        conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         if version != cache.data_version:
@@ -194,6 +200,9 @@ class Writer:
         self._collecting = False
         self._target = 0
         self._enough: asyncio.Future[None] | None = None
+        self._begun_at = 0.0
+        self._held_since = float("inf")
+        self._let_go: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Open the database, apply migrations and start taking jobs."""
@@ -220,7 +229,10 @@ class Writer:
             _, future = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(RuntimeError("the server is shutting down"))
+        if self._let_go is not None:
+            self._let_go.cancel()
         if self._conn is not None:
+            self._let_go_of_begun()
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
             self._conn = None
@@ -261,10 +273,57 @@ class Writer:
         outcomes, events = run_in_transaction(self._conn, [job], self._cache)
         if events:
             self._publish(events)
+        self._begin_ahead()
         outcome = outcomes[0]
         if isinstance(outcome, Exception):
             raise outcome
         return outcome  # type: ignore[no-any-return]
+
+    def _begin_ahead(self) -> None:
+        """Begin a lone run's next transaction once its post has been answered.
+
+        Taking SQLite's locks is a good part of a lone post's time, so it is done in the
+        gap before the next post arrives (batches share that cost and do not need it). A
+        begun transaction holds the write lock, which another process (the CLI) may be
+        waiting for: it is let go when unused for ``HOLD_BEGUN``, before the writer's own
+        checkpoints, and the lock is left free after ``MAX_HOLD`` of back-to-back posts.
+        """
+        asyncio.get_running_loop().call_soon(self._begin_now)
+
+    def _begin_now(self) -> None:
+        conn = self._conn
+        if conn is None or conn.in_transaction or not self._queue.empty() or self._collecting:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._held_since >= MAX_HOLD:
+            self._held_since = float("inf")  # leave a gap; the next post begins anew
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:  # another process writes; the next job will wait for it
+            return
+        self._held_since = min(self._held_since, now)
+        self._begun_at = now
+        if self._let_go is None:
+            self._let_go = loop.call_later(HOLD_BEGUN, self._let_go_if_unused)
+
+    def _let_go_if_unused(self) -> None:
+        self._let_go = None
+        conn = self._conn
+        if conn is None or not conn.in_transaction:
+            return
+        loop = asyncio.get_running_loop()
+        waited = loop.time() - self._begun_at
+        if waited >= HOLD_BEGUN:
+            self._let_go_of_begun()
+        else:
+            self._let_go = loop.call_later(HOLD_BEGUN - waited, self._let_go_if_unused)
+
+    def _let_go_of_begun(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        self._held_since = float("inf")
 
     async def _gather_siblings(self) -> None:
         """Wait up to ``BATCH_WINDOW`` for one job from every active source."""
@@ -328,6 +387,7 @@ class Writer:
                 try:
                     await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
                     if self._conn is not None:
+                        self._let_go_of_begun()
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error:
                     log.exception("WAL checkpoint failed")

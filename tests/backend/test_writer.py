@@ -2,6 +2,8 @@
 
 import asyncio
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -107,5 +109,45 @@ async def test_the_wal_is_rewound_under_sustained_writes(
         # Every commit appended at least two pages; a WAL that was never rewound would
         # hold them all.
         assert commits > 500 and wal < commits * 8000 / 4
+    finally:
+        await writer.stop()
+
+
+def write_from_another_process(path: Path, timeout: float) -> float:
+    """What the CLI does: one write on its own connection; returns how long it took."""
+    started = time.monotonic()
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE IF NOT EXISTS cli (n INTEGER)")
+        conn.execute("INSERT INTO cli VALUES (1)")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return time.monotonic() - started
+
+
+async def test_a_lone_runs_begun_transaction_never_locks_others_out(tmp_path: Path) -> None:
+    writer, _ = make_writer(tmp_path)
+    await writer.start()
+    try:
+        await writer.submit(job, source="run")  # commits, then begins the next one ahead
+        await asyncio.sleep(0.1)  # well past HOLD_BEGUN
+        # Idle: the lock was let go, so a writer that will not wait at all gets in.
+        await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 0)
+
+        # Posting back to back: the lock is still left free now and then.
+        stop = asyncio.Event()
+
+        async def post_forever() -> None:
+            while not stop.is_set():
+                await writer.submit(job, source="run")
+                await asyncio.sleep(0)
+
+        poster = asyncio.create_task(post_forever())
+        took = await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 10)
+        stop.set()
+        await poster
+        assert took < 3
     finally:
         await writer.stop()
