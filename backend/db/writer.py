@@ -185,7 +185,9 @@ class Writer:
     posted it), and the writer counts the sources that posted within the last
     ``ACTIVE_WINDOW``. A lone source gets its job run at once, inline in its own request,
     with no hand-off at all; when several runs are posting, the first job waits up to
-    ``BATCH_WINDOW`` for one job from each of them, so one commit serves them all.
+    ``BATCH_WINDOW`` for one job from each of them, so one commit serves them all. After
+    a lone source's commit, its next transaction is begun ahead of time (see
+    ``_begin_ahead``).
     """
 
     def __init__(self, path: Path, publish: Callable[[list[repository.StoredEvent]], None]) -> None:
