@@ -113,7 +113,7 @@ def run_in_transaction(
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
     """Run jobs in one transaction; returns (outcomes, committed events).
 
-    A transaction the caller already began (``BEGIN IMMEDIATE``) is used as it is.
+    A transaction the caller already began with ``begin`` is used as it is.
     Each outcome is the job's return value or the exception it raised. Jobs almost never
     fail once their input has been validated, so the batch first runs without a savepoint
     per job; only if a job raises is it rolled back and run again with each job isolated
@@ -128,6 +128,19 @@ def run_in_transaction(
         return _attempt(conn, jobs, cache, isolate=True)
 
 
+def begin(conn: sqlite3.Connection, cache: WriterCache) -> None:
+    """``BEGIN IMMEDIATE``, and forget the cache if another connection committed since.
+
+    The write lock is held from here on, so nobody else can commit until this
+    transaction ends and the check stays true however late the jobs come.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    version = conn.execute("PRAGMA data_version").fetchone()[0]
+    if version != cache.data_version:
+        cache.clear()
+        cache.data_version = version
+
+
 class _JobFailed(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
@@ -140,12 +153,8 @@ def _attempt(
     ctx = WriteContext(conn, cache)
     outcomes: list[Any] = []
     if not conn.in_transaction:  # the writer may have begun it ahead of time
-        conn.execute("BEGIN IMMEDIATE")
+        begin(conn, cache)
     try:
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != cache.data_version:
-            cache.clear()
-            cache.data_version = version
         for job in jobs:
             mark = len(ctx.events)
             if isolate:
@@ -302,8 +311,10 @@ class Writer:
             self._held_since = float("inf")  # leave a gap; the next post begins anew
             return
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            begin(conn, self._cache)
         except sqlite3.Error:  # another process writes; the next job will wait for it
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             return
         self._held_since = min(self._held_since, now)
         self._begun_at = now
