@@ -2,7 +2,7 @@
 
 import httpx
 
-from tests.conftest import PASSWORD, Server, User, fixture_bodies
+from tests.conftest import PASSWORD, Server, User, fixture_bodies, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[0]
 
@@ -97,3 +97,15 @@ def test_sessions_expire_after_the_configured_days(make_server) -> None:
     expired = alice.client.get("/api/user")
     assert expired.status_code == 401 and "log in again" in expired.json()["detail"]
     assert alice.live(BODY).status_code == 200  # access tokens do not expire
+
+
+def test_a_token_replaced_from_the_cli_is_refused_by_the_running_server(
+    server: Server, alice: User
+) -> None:
+    body = fixture_bodies("dvclive_basic")[1]
+    assert alice.live(body).status_code == 200  # the server now remembers this token
+    replaced = run_cli("token", "create", "alice", db=server.db)
+    assert replaced.returncode == 0, replaced.stderr  # not locked out by the writer
+    assert alice.live(body).status_code == 401
+    new = User("alice", replaced.stdout.strip(), alice.client)
+    assert new.live(body).status_code == 200
