@@ -4,6 +4,7 @@ import asyncio
 import os
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,14 @@ from backend.db.repository import StoredEvent
 from backend.db.writer import WriteContext, Writer
 
 
-def make_writer(tmp_path: Path) -> tuple[Writer, list[list[StoredEvent]]]:
+@pytest.fixture
+async def writer(tmp_path: Path) -> AsyncIterator[Writer]:
+    """A started writer on a real SQLite file (``w.db``), stopped after the test."""
     published: list[list[StoredEvent]] = []
-    return Writer(tmp_path / "w.db", published.append), published
+    started = Writer(tmp_path / "w.db", published.append)
+    await started.start()
+    yield started
+    await started.stop()
 
 
 def job(ctx: WriteContext) -> WriteContext:
@@ -31,86 +37,66 @@ def commits(contexts: list[WriteContext]) -> int:
 
 
 async def test_a_lone_run_commits_at_once_and_concurrent_runs_share_a_commit(
-    tmp_path: Path,
+    writer: Writer,
 ) -> None:
-    writer, _ = make_writer(tmp_path)
-    await writer.start()
-    try:
-        alone = [await writer.submit(job, source="run-0") for _ in range(3)]
-        assert commits(alone) == 3  # one transaction each, no waiting for company
+    alone = [await writer.submit(job, source="run-0") for _ in range(3)]
+    assert commits(alone) == 3  # one transaction each, no waiting for company
 
-        # Eight runs post; from then on each round of their posts is one commit.
-        await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
-        rounds = []
-        for _ in range(3):
-            rounds.append(
-                await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
-            )
-        assert [commits(r) for r in rounds] == [1, 1, 1]
-    finally:
-        await writer.stop()
+    # Eight runs post; from then on each round of their posts is one commit.
+    await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
+    rounds = []
+    for _ in range(3):
+        rounds.append(
+            await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
+        )
+    assert [commits(r) for r in rounds] == [1, 1, 1]
 
 
 async def test_the_batch_waits_for_a_late_sibling_only_briefly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Windows wide enough that a loaded test machine cannot blur them.
     monkeypatch.setattr(writer_module, "BATCH_WINDOW", 0.3)
     monkeypatch.setattr(writer_module, "ACTIVE_WINDOW", 60.0)
-    writer, _ = make_writer(tmp_path)
-    await writer.start()
-    try:
-        await asyncio.gather(writer.submit(job, source="a"), writer.submit(job, source="b"))
+    await asyncio.gather(writer.submit(job, source="a"), writer.submit(job, source="b"))
 
-        async def late_b() -> WriteContext:
-            await asyncio.sleep(0.03)
-            return await writer.submit(job, source="b")
+    async def late_b() -> WriteContext:
+        await asyncio.sleep(0.03)
+        return await writer.submit(job, source="b")
 
-        assert commits(await asyncio.gather(writer.submit(job, source="a"), late_b())) == 1
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        await writer.submit(job, source="a")  # "b" is active but sends nothing now
-        assert 0.25 < loop.time() - started < 1.0
-    finally:
-        await writer.stop()
+    assert commits(await asyncio.gather(writer.submit(job, source="a"), late_b())) == 1
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await writer.submit(job, source="a")  # "b" is active but sends nothing now
+    assert 0.25 < loop.time() - started < 1.0
 
 
-async def test_jobs_without_a_source_never_wait(tmp_path: Path) -> None:
-    writer, _ = make_writer(tmp_path)
-    await writer.start()
-    try:
-        together = await asyncio.gather(*(writer.submit(job) for _ in range(5)))
-        assert commits(together) == 1  # queued together, committed together
-        assert commits([await writer.submit(job) for _ in range(2)]) == 2
-    finally:
-        await writer.stop()
+async def test_jobs_without_a_source_never_wait(writer: Writer) -> None:
+    together = await asyncio.gather(*(writer.submit(job) for _ in range(5)))
+    assert commits(together) == 1  # queued together, committed together
+    assert commits([await writer.submit(job) for _ in range(2)]) == 2
 
 
 async def test_the_wal_is_rewound_under_sustained_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 0.02)
-    writer, _ = make_writer(tmp_path)
-    await writer.start()
     blob = os.urandom(8000)
 
     def insert_blob(ctx: WriteContext) -> None:
         ctx.conn.execute("CREATE TABLE IF NOT EXISTS blobs (b BLOB)")
         ctx.conn.execute("INSERT INTO blobs VALUES (?)", (blob,))
 
-    try:
-        loop = asyncio.get_running_loop()
-        end, commits = loop.time() + 1.5, 0
-        while loop.time() < end:
-            await writer.submit(insert_blob, source="run")
-            commits += 1
-            await asyncio.sleep(0)  # as a server does between requests
-        wal = (tmp_path / "w.db-wal").stat().st_size
-        # Every commit appended at least two pages; a WAL that was never rewound would
-        # hold them all.
-        assert commits > 500 and wal < commits * 8000 / 4
-    finally:
-        await writer.stop()
+    loop = asyncio.get_running_loop()
+    end, commits = loop.time() + 1.5, 0
+    while loop.time() < end:
+        await writer.submit(insert_blob, source="run")
+        commits += 1
+        await asyncio.sleep(0)  # as a server does between requests
+    wal = (tmp_path / "w.db-wal").stat().st_size
+    # Every commit appended at least two pages; a WAL that was never rewound would
+    # hold them all.
+    assert commits > 500 and wal < commits * 8000 / 4
 
 
 def write_from_another_process(path: Path, timeout: float) -> float:
@@ -127,27 +113,24 @@ def write_from_another_process(path: Path, timeout: float) -> float:
     return time.monotonic() - started
 
 
-async def test_a_lone_runs_begun_transaction_never_locks_others_out(tmp_path: Path) -> None:
-    writer, _ = make_writer(tmp_path)
-    await writer.start()
-    try:
-        await writer.submit(job, source="run")  # commits, then begins the next one ahead
-        await asyncio.sleep(0.1)  # well past HOLD_BEGUN
-        # Idle: the lock was let go, so a writer that will not wait at all gets in.
-        await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 0)
+async def test_a_lone_runs_begun_transaction_never_locks_others_out(
+    writer: Writer, tmp_path: Path
+) -> None:
+    await writer.submit(job, source="run")  # commits, then begins the next one ahead
+    await asyncio.sleep(0.1)  # well past HOLD_BEGUN
+    # Idle: the lock was let go, so a writer that will not wait at all gets in.
+    await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 0)
 
-        # Posting back to back: the lock is still left free now and then.
-        stop = asyncio.Event()
+    # Posting back to back: the lock is still left free now and then.
+    stop = asyncio.Event()
 
-        async def post_forever() -> None:
-            while not stop.is_set():
-                await writer.submit(job, source="run")
-                await asyncio.sleep(0)
+    async def post_forever() -> None:
+        while not stop.is_set():
+            await writer.submit(job, source="run")
+            await asyncio.sleep(0)
 
-        poster = asyncio.create_task(post_forever())
-        took = await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 10)
-        stop.set()
-        await poster
-        assert took < 3
-    finally:
-        await writer.stop()
+    poster = asyncio.create_task(post_forever())
+    took = await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 10)
+    stop.set()
+    await poster
+    assert took < 3
