@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from textual.message import Message
 from textual.message_pump import MessagePump
 
 from shared.api import ExperimentRow, PointsEvent, ProjectRow
-from tui.client import Api, StreamEvent
+from tui.client import Api, StreamEvent, StreamState
 from tui.messages import (
     ConnectionChanged,
     ExperimentChanged,
@@ -17,22 +20,38 @@ from tui.messages import (
 )
 
 
-async def pump_events(api: Api, path: str, target: MessagePump) -> None:
-    """Follow ``path`` forever, posting one message per event to ``target``."""
+async def pump_events(api: Api, path: str, targets: Callable[[], Iterable[MessagePump]]) -> None:
+    """Follow ``path`` forever, posting one message per event to each of ``targets()``.
+
+    Messages are made afresh for every target (a message is delivered once); decoding is
+    done once per event whatever the number of targets.
+    """
     async for item in api.events(path):
-        if not isinstance(item, StreamEvent):
-            target.post_message(ConnectionChanged(item))
+        make = _messages(item)
+        if make is None:
             continue
-        if item.kind == "experiment":
-            target.post_message(ExperimentChanged(item.decode(ExperimentRow)))
-        elif item.kind == "points":
-            points = item.decode(PointsEvent)
-            target.post_message(PointsArrived(points.experiment_id, points.series))
-        elif item.kind == "deleted":
-            target.post_message(ExperimentDeleted(item.decode()["experiment_id"]))
-        elif item.kind == "project_deleted":
-            target.post_message(ProjectDeleted(item.decode()["project_id"]))
-        elif item.kind == "project":
-            target.post_message(ProjectChanged(item.decode(ProjectRow)))
-        elif item.kind == "reset":
-            target.post_message(StreamReset())
+        for target in targets():
+            target.post_message(make())
+
+
+def _messages(item: StreamEvent | StreamState) -> Callable[[], Message] | None:
+    if not isinstance(item, StreamEvent):
+        return lambda: ConnectionChanged(item)
+    if item.kind == "experiment":
+        row = item.decode(ExperimentRow)
+        return lambda: ExperimentChanged(row)
+    if item.kind == "points":
+        points = item.decode(PointsEvent)
+        return lambda: PointsArrived(points.experiment_id, points.series)
+    if item.kind == "deleted":
+        experiment_id = item.decode()["experiment_id"]
+        return lambda: ExperimentDeleted(experiment_id)
+    if item.kind == "project_deleted":
+        project_id = item.decode()["project_id"]
+        return lambda: ProjectDeleted(project_id)
+    if item.kind == "project":
+        project = item.decode(ProjectRow)
+        return lambda: ProjectChanged(project)
+    if item.kind == "reset":
+        return StreamReset
+    return None

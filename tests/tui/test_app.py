@@ -133,6 +133,9 @@ async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         compare = app.screen
+        # One event stream per project: the compare screen is fed by the project screen's.
+        assert compare.source is screen and screen.followers == [compare]
+        assert not [w for w in app.workers if w.group == "stream" and w.node is compare]
         lines = {line.key: line for line in compare.lines}
         assert lines["param:lr"].differs and not lines["param:batch"].differs
         assert lines["metric:loss"].best == {compare.ids.index(b)}  # beta has the lowest loss
@@ -148,12 +151,14 @@ async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User
         )
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+        await until(pilot, lambda: screen.followers == [])
 
         table.move_cursor(row=table.shown_keys().index(str(a)))
         await pilot.press("space", "space")  # unselect then select a again: plots of the selection
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
         plots = app.screen
+        assert plots.source is screen
         await until(pilot, lambda: "train/loss" in plots.charts)
         assert set(plots.charts) == {"train/acc", "train/loss", "val/loss"}
         assert all(isinstance(c, MetricChart) for c in plots.charts.values())

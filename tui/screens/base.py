@@ -5,34 +5,75 @@ from __future__ import annotations
 from textual import on, work
 from textual.screen import Screen
 
-from tui.client import ApiError
+from tui.client import ApiError, StreamState
 from tui.messages import ConnectionChanged
 from tui.streaming import pump_events
 from tui.widgets.status_bar import StatusBar
 
 
 class LiveScreen(Screen[None]):
-    """A screen that follows ``events_path`` and shows the connection in its status bar."""
+    """A screen that follows ``events_path`` and shows the connection in its status bar.
+
+    A screen opened over one that already follows the same stream (details or plots over
+    their project) shares that stream instead of opening another connection: the screen
+    below posts every event to it as well, for as long as it is mounted.
+    """
 
     events_path: str = "/api/events"
     place: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.followers: list[LiveScreen] = []
+        self.source: LiveScreen | None = None
+        self.is_following = False
+        self.last_state: StreamState | None = None
 
     def on_mount(self) -> None:
         bar = self.query_one(StatusBar)
         bar.server = self.app.api.server  # type: ignore[attr-defined]
         bar.place = self.place
-        self.follow()
+        if self.source is not None or self.is_following:
+            return  # Textual also runs this for subclasses that call it themselves
+        self.source = self._stream_below()
+        if self.source is None:
+            self.is_following = True
+            self.follow()
+            return
+        self.source.followers.append(self)
+        if self.source.last_state is not None:
+            self.post_message(ConnectionChanged(self.source.last_state))
+
+    def on_unmount(self) -> None:
+        if self.source is not None and self in self.source.followers:
+            self.source.followers.remove(self)
+
+    def _stream_below(self) -> LiveScreen | None:
+        for screen in reversed(self.app.screen_stack):
+            if (
+                screen is not self
+                and isinstance(screen, LiveScreen)
+                and screen.is_following
+                and screen.events_path == self.events_path
+            ):
+                return screen
+        return None
 
     @work(group="stream", exclusive=True, exit_on_error=False)
     async def follow(self) -> None:
         """Follow the stream forever; it reconnects with backoff on its own."""
         try:
-            await pump_events(self.app.api, self.events_path, self)  # type: ignore[attr-defined]
+            await pump_events(
+                self.app.api,  # type: ignore[attr-defined]
+                self.events_path,
+                lambda: [self, *self.followers],
+            )
         except ApiError as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
 
     @on(ConnectionChanged)
     def show_connection(self, message: ConnectionChanged) -> None:
+        self.last_state = message.state
         bar = self.query_one(StatusBar)
         bar.connected = message.state.connected
         bar.connection = (
