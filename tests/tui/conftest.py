@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import PASSWORD, Server, User
 from tui.app import LiveStudioApp, build_app
 from tui.client import Api
+from tui.screens.project import ProjectScreen
+from tui.screens.projects import ProjectsScreen
 from tui.settings import Session, TuiSettings
 
 SIZE = (80, 24)
@@ -24,6 +26,17 @@ async def until(pilot, condition: Callable[[], object], timeout: float = 10.0) -
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.05)
+
+
+async def open_project(pilot, app: LiveStudioApp) -> ProjectScreen:
+    """From the projects list, open the first project and wait for its rows."""
+    await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+    await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+    screen = app.screen
+    await until(pilot, lambda: screen.state.rows)
+    return screen
 
 
 async def post(user: User, body: dict) -> int:

@@ -7,7 +7,7 @@ import stat
 from rich.text import Text
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import PASSWORD, SIZE, post, until
+from tests.tui.conftest import PASSWORD, SIZE, open_project, post, until
 from tui import theme
 from tui.app import LiveStudioApp, build_app
 from tui.screens.compare import CompareScreen
@@ -31,16 +31,6 @@ def run(name: str, step: int, loss: float, **extra: object) -> dict:
         "metrics": {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}},
         **extra,
     }
-
-
-async def open_project(pilot, app: LiveStudioApp) -> ProjectScreen:
-    await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-    await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
-    await pilot.press("enter")
-    await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
-    screen = app.screen
-    await until(pilot, lambda: screen.state.rows)
-    return screen
 
 
 async def test_login_screen_stores_session_with_mode_0600(

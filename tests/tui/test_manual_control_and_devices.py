@@ -9,12 +9,11 @@ import httpx
 from rich.console import Console
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, post, until
+from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import ConfirmDialog
 from tui.screens.profile import ProfileScreen
-from tui.screens.project import ProjectScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.experiment_table import ExperimentTable
 
@@ -28,13 +27,8 @@ async def test_fail_then_delete_with_confirmation(
     first = await post(alice, {**BODIES[1], "name": "zombie"})
     other = await post(alice, {**BODIES[1], "name": "keeper"})
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-        await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
-        await pilot.press("enter")
-        await until(
-            pilot, lambda: isinstance(app.screen, ProjectScreen) and len(app.screen.state.rows) == 2
-        )
-        screen = app.screen
+        screen = await open_project(pilot, app)
+        await until(pilot, lambda: len(screen.state.rows) == 2)
         table = screen.query_one(ExperimentTable)
         table.move_cursor(row=table.shown_keys().index(str(first)))
         await pilot.press("f")
@@ -121,10 +115,7 @@ async def test_details_follow_the_stream_without_refetching(
     app = logged_in_app
     first = await post(alice, {**BODIES[1], "name": "watched"})
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-        await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen.state.rows)
+        await open_project(pilot, app)
         app.screen.query_one(ExperimentTable).move_cursor(row=1)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail)

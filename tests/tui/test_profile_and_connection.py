@@ -7,12 +7,11 @@ import asyncio
 import httpx
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, post, until
+from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.dialogs import ConfirmDialog, TokenDialog
 from tui.screens.login import LoginScreen
 from tui.screens.profile import ProfileScreen
-from tui.screens.project import ProjectScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.status_bar import StatusBar
 
@@ -76,11 +75,7 @@ async def test_reconnects_after_server_restart_without_losing_events(
     app = logged_in_app
     first = await post(alice, {**BODIES[1], "name": "steady"})
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-        await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ProjectScreen) and app.screen.state.rows)
-        screen = app.screen
+        screen = await open_project(pilot, app)
         bar = screen.query_one(StatusBar)
         await until(pilot, lambda: bar.connected)
         await asyncio.to_thread(server.stop)
