@@ -805,16 +805,12 @@ def file_points(conn: sqlite3.Connection) -> int:
     Returns how many rows were filed.
     """
     spans = conn.execute(
-        "SELECT series_id, MIN(step), MAX(step), COUNT(*) FROM points_log GROUP BY series_id"
+        "SELECT series_id, MIN(step), MAX(step), COUNT(*),"
+        " (SELECT MAX(p.step) FROM points p WHERE p.series_id = l.series_id)"
+        " FROM points_log l GROUP BY series_id"
     ).fetchall()
     if not spans:
         return 0
-    tops = {
-        series: conn.execute(
-            "SELECT MAX(step) FROM points WHERE series_id = ?", (series,)
-        ).fetchone()[0]
-        for series, *_ in spans
-    }
     # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
     conn.execute(
         "INSERT INTO points (series_id, step, value, arrived_at)"
@@ -823,14 +819,34 @@ def file_points(conn: sqlite3.Connection) -> int:
         " arrived_at = excluded.arrived_at"
     )
     conn.execute("DELETE FROM points_log")
-    for series, low, high, _ in spans:
-        top = tops[series]
-        sealed = max(high, top if top is not None else high) >> BLOCK_BITS
-        # Blocks the filed rows fell in, and blocks the new top just closed.
-        first = min(low >> BLOCK_BITS, (top >> BLOCK_BITS) if top is not None else sealed)
-        for block in range(first, sealed):
-            summarise_block(conn, series, block)
-    return sum(count for *_, count in spans)
+    for series, low, high, _, top in spans:
+        summarise_changes(
+            conn, series, top, range(low >> BLOCK_BITS, (high >> BLOCK_BITS) + 1), high
+        )
+    return sum(count for _, _, _, count, _ in spans)
+
+
+def summarise_changes(
+    conn: sqlite3.Connection,
+    series: int,
+    old_top: int | None,
+    blocks: Iterable[int],
+    highest: int,
+) -> int:
+    """Keep a series' block summaries true after rows landed in ``blocks``.
+
+    ``highest`` is the highest step written. Blocks that just became complete are
+    summarised, and so are complete blocks that a late or changed row landed in (rare: a
+    re-sent history). Returns the series' new highest step.
+    """
+    new_top = highest if old_top is None else max(highest, old_top)
+    sealed = new_top >> BLOCK_BITS
+    stale = {block for block in blocks if block < sealed}
+    if old_top is not None:
+        stale.update(range(old_top >> BLOCK_BITS, sealed))
+    for block in sorted(stale):
+        summarise_block(conn, series, block)
+    return new_top
 
 
 def summarise_block(conn: sqlite3.Connection, series: int, block: int) -> None:

@@ -275,7 +275,13 @@ def _store_points(
         top = tops[series_id]
         if new_rows:
             changed[name] = new_rows
-            ctx.cache.series_top[series_id] = _summarise(ctx, series_id, top, new_rows)
+            ctx.cache.series_top[series_id] = repository.summarise_changes(
+                ctx.conn,
+                series_id,
+                top,
+                {step >> repository.BLOCK_BITS for step, _ in new_rows},
+                max(step for step, _ in new_rows),
+            )
         elif top is not None:
             ctx.cache.series_top[series_id] = top
     return changed
@@ -320,27 +326,6 @@ def file_points_job(ctx: WriteContext) -> int:
     filed = repository.file_points(ctx.conn)
     ctx.cache.logged_points = 0
     return filed
-
-
-def _summarise(
-    ctx: WriteContext, series_id: int, top: int | None, rows: list[tuple[int, float | None]]
-) -> int:
-    """Keep block summaries true; returns the series' new highest step.
-
-    Blocks that just became complete are summarised, and so are complete blocks that a
-    late or changed row landed in (rare: a re-sent history).
-    """
-    bits = repository.BLOCK_BITS
-    new_top = max(step for step, _ in rows)
-    if top is not None:
-        new_top = max(new_top, top)
-    sealed = new_top >> bits
-    stale = {step >> bits for step, _ in rows if step >> bits < sealed}
-    if top is not None:
-        stale.update(range(top >> bits, sealed))
-    for block in sorted(stale):
-        repository.summarise_block(ctx.conn, series_id, block)
-    return new_top
 
 
 class Change(enum.Enum):

@@ -116,17 +116,22 @@ def test_dvclive_run_streams_everything(server: Server, alice: User, repo: Path)
     assert png == (repo / "dvclive" / "plots" / "images" / "sample.png").read_bytes()
 
 
-def test_dvc_exp_run_completes_and_failed_stage_fails(
-    server: Server, alice: User, repo: Path
-) -> None:
-    env = client_env(server, alice)
-    ran = subprocess.run(
+def dvc_exp_run(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`dvc exp run` in the repository, as a user would type it."""
+    return subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "run"],
         cwd=repo,
         env=env,
         capture_output=True,
         text=True,
     )
+
+
+def test_dvc_exp_run_completes_and_failed_stage_fails(
+    server: Server, alice: User, repo: Path
+) -> None:
+    env = client_env(server, alice)
+    ran = dvc_exp_run(repo, env)
     assert ran.returncode == 0, ran.stderr
     row = only_experiment(alice)
     assert row["status"] == "completed"
@@ -135,13 +140,7 @@ def test_dvc_exp_run_completes_and_failed_stage_fails(
     assert row["metrics"]["train/loss"] == 0.2
 
     write_stage(repo, "python train.py --fail")
-    failed = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "run"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    failed = dvc_exp_run(repo, env)
     assert failed.returncode != 0
     projects = alice.client.get("/api/projects").json()
     rows = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
