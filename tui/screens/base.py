@@ -30,11 +30,11 @@ class LiveScreen(Screen[None]):
         self.last_state: StreamState | None = None
 
     def on_mount(self) -> None:
+        # Textual runs this for every subclass too, after the subclass's own on_mount:
+        # subclasses do not call it themselves.
         bar = self.query_one(StatusBar)
         bar.server = self.app.api.server  # type: ignore[attr-defined]
         bar.place = self.place
-        if self.source is not None or self.is_following:
-            return  # Textual also runs this for subclasses that call it themselves
         self.source = self._stream_below()
         if self.source is None:
             self.is_following = True

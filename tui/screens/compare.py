@@ -46,7 +46,6 @@ class CompareScreen(LiveScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.show()
         self.set_interval(0.5, self._expire)
 

@@ -45,7 +45,6 @@ class DetailsScreen(LiveScreen):
     place = "details"
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.load()
 
     @work(group="load", exclusive=True, exit_on_error=False)

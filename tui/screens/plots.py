@@ -101,7 +101,6 @@ class PlotsScreen(LiveScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.load()
 
     @work(group="load", exclusive=True, exit_on_error=False)

@@ -66,7 +66,6 @@ class ProjectScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.state.highlight_seconds = self.app.settings.highlight_seconds  # type: ignore[attr-defined]
-        super().on_mount()
         self.query_one(StatusBar).show_live = True
         self.query_one(ExperimentTable).focus()
         self.set_interval(TICK, self._tick)

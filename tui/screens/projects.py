@@ -43,7 +43,6 @@ class ProjectsScreen(LiveScreen):
     place = "projects"
 
     def on_mount(self) -> None:
-        super().on_mount()
         self.query_one(StatusBar).show_live = True
 
     @work(group="projects", exclusive=True, exit_on_error=False)
