@@ -615,7 +615,7 @@ _UPDATE_EXPERIMENT = (
 
 def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
     """Write every mutable field of an experiment back, with its encoded API row."""
-    r.row_json = _json_encode(r.to_row())
+    _encode_row(r)
     conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
 
 
@@ -630,15 +630,20 @@ def update_experiment_progress(conn: sqlite3.Connection, r: ExperimentRecord) ->
 
     Most posts change nothing else; leaving status out also spares its index a write.
     """
-    r.row_json = _json_encode(r.to_row())
+    _encode_row(r)
     conn.execute(
         _UPDATE_PROGRESS,
         (r.updated_at, r.step, r.metrics_step, _json_encode(r.metrics), r.row_json, r.id),
     )
 
 
-def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+def _encode_row(r: ExperimentRecord) -> None:
+    """Encode the API row once per write; listings and stream events send these bytes."""
     r.row_json = _json_encode(r.to_row())
+
+
+def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    _encode_row(r)
     conn.execute("UPDATE experiments SET row_json = ? WHERE id = ?", (r.row_json, r.id))
 
 
