@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from backend.db.writer import storage_error
 from backend.services.errors import (
     Conflict,
+    DiskFull,
     DomainError,
+    Forbidden,
     InvalidInput,
     MissingScope,
     NotAuthenticated,
     NotFound,
     RateLimited,
     TooLarge,
+    Unavailable,
 )
 
 log = logging.getLogger("livestudio")
@@ -26,20 +31,31 @@ STATUS_OF: dict[type[DomainError], int] = {
     InvalidInput: 400,
     NotAuthenticated: 401,
     MissingScope: 403,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     TooLarge: 413,
     RateLimited: 429,
+    Unavailable: 503,
+    DiskFull: 507,
 }
 
 
-def error_response(status_code: int, detail: str) -> Response[dict[str, object]]:
-    """The JSON error body every endpoint uses."""
+def error_response(
+    status_code: int, detail: str, retry_after: float | None = None
+) -> Response[dict[str, object]]:
+    """The JSON error body every endpoint uses (with ``Retry-After`` when it applies)."""
     return Response(
         {"status_code": status_code, "detail": detail},
         status_code=status_code,
         media_type=MediaType.JSON,
+        headers=retry_after_header(retry_after),
     )
+
+
+def retry_after_header(retry_after: float | None) -> dict[str, str]:
+    """``Retry-After`` in whole seconds (at least 1), or nothing."""
+    return {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
 
 
 def domain_error_body(exc: DomainError, status: int | None = None) -> tuple[int, bytes]:
@@ -49,7 +65,7 @@ def domain_error_body(exc: DomainError, status: int | None = None) -> tuple[int,
 
 
 def _domain(_: Request, exc: DomainError) -> Response[dict[str, object]]:
-    return error_response(STATUS_OF.get(type(exc), 400), exc.detail)
+    return error_response(STATUS_OF.get(type(exc), 400), exc.detail, exc.retry_after)
 
 
 def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
@@ -84,6 +100,9 @@ def _validation_detail(exc: ValidationException) -> str:
 
 
 def _internal(request: Request, exc: Exception) -> Response[dict[str, object]]:
+    known = storage_error(exc)
+    if known is not None:
+        return _domain(request, known)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,

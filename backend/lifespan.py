@@ -23,7 +23,12 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Open the database (migrating it), start the sweeper; close everything on the way out."""
     settings: Settings = app.state.settings
     channels = app.plugins.get(ChannelsPlugin)
-    writer = Writer(settings.db, Broadcaster(channels).publish)
+    writer = Writer(
+        settings.db,
+        Broadcaster(channels).publish,
+        write_timeout=settings.write_timeout,
+        disk_reserve=settings.disk_reserve,
+    )
     await writer.start()
     reader = await connect_async(settings.db)
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)

@@ -40,6 +40,12 @@ class Settings:
     """Seconds a device login code (``dvc studio login``) stays valid."""
     max_body: int = 30_000_000
     """Largest accepted request body in bytes (DVCLive splits its posts below 30 MB)."""
+    write_timeout: float = 3.0
+    """Seconds a write may wait for a lock another program holds before it is answered 503
+    (``LIVESTUDIO_WRITE_TIMEOUT``; below DVCLive's 5 s read timeout)."""
+    disk_reserve: int = 8_000_000
+    """Bytes of disk kept in reserve beside the database, given up when the disk fills so
+    that logins keep working (``LIVESTUDIO_DISK_RESERVE``; 0 for none)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

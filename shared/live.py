@@ -10,17 +10,24 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+MAX_STEP = 2**53
+"""The highest step accepted: every step is exact as a float (plots, JSON clients) and
+block arithmetic stays far from the 64-bit limit of the storage engines."""
+MAX_ERRORS = 100
+
 Sha = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{40}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-Step = Annotated[int, msgspec.Meta(ge=0)]
+Step = Annotated[int, msgspec.Meta(ge=0, le=MAX_STEP)]
 Client = Literal["dvclive", "dvc"]
+RepoUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+Short = Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 class ErrorInfo(msgspec.Struct, frozen=True):
     """One error a client reports for its run."""
 
-    cls: str = ""
-    text: str = ""
+    cls: Annotated[str, msgspec.Meta(max_length=255)] = ""
+    text: Annotated[str, msgspec.Meta(max_length=65_536)] = ""
 
 
 class Plot(msgspec.Struct, frozen=True):
@@ -33,28 +40,31 @@ class Plot(msgspec.Struct, frozen=True):
 
 
 class _Event(msgspec.Struct, frozen=True, tag_field="type"):
-    repo_url: Annotated[str, msgspec.Meta(min_length=1)]
+    repo_url: RepoUrl
     baseline_sha: Sha
     name: Name
     client: Client
     params: dict[str, dict[str, Any]] | None = None
     metrics: dict[str, dict[str, Any]] | None = None
     machine: dict[str, Any] | None = None
-    errors: list[ErrorInfo] | None = None
+    errors: Annotated[list[ErrorInfo], msgspec.Meta(max_length=MAX_ERRORS)] | None = None
     env: dict[str, Any] | None = None
 
 
 class StartEvent(_Event, frozen=True, tag="start"):
     """A run began; ``message`` is the commit-title-like description."""
 
-    message: str | None = None
-    subdir: str | None = None
+    message: Short | None = None
+    subdir: Short | None = None
 
 
-class DataEvent(_Event, frozen=True, tag="data"):
-    """A step's latest metrics/params, or its new plot rows and images."""
+class DataEvent(_Event, frozen=True, tag="data", kw_only=True):
+    """A step's latest metrics/params, or its new plot rows and images.
 
-    step: Step = 0
+    ``step`` is required, as DVC's own client requires it.
+    """
+
+    step: Step
     plots: dict[str, Plot] | None = None
 
 

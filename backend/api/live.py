@@ -9,6 +9,7 @@ injection and signature parsing of a regular handler. Errors are still mapped in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import msgspec
@@ -16,7 +17,7 @@ from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
 from backend.context import Backend
-from backend.errors import domain_error_body
+from backend.errors import domain_error_body, retry_after_header
 from backend.services import ingest
 from backend.services.accounts import parse_authorization
 from backend.services.errors import DomainError, NotAuthenticated, TooLarge
@@ -29,6 +30,7 @@ MISSING_TOKEN = (
     " (create one with `livestudio token create` or in the TUI profile screen)."
 )
 _JSON = [(b"content-type", b"application/json")]
+PARSE_IN_THREAD = 1 << 20
 _encode = msgspec.json.encode
 
 
@@ -52,15 +54,21 @@ async def _read_body(receive: Receive, limit: int, declared: int | None) -> byte
             return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*_JSON, (b"content-length", str(len(body)).encode())],
-        }
+async def _answer(send: Send, status: int, body: bytes, retry_after: float | None = None) -> None:
+    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
+    headers.extend(
+        (k.lower().encode(), v.encode()) for k, v in retry_after_header(retry_after).items()
     )
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _parse(body: bytes) -> ingest.ParsedEvent:
+    # Decoding megabytes of plot rows takes a while: in a thread, the event loop keeps
+    # answering others (the GIL is handed over every few milliseconds).
+    if len(body) > PARSE_IN_THREAD:
+        return await asyncio.to_thread(ingest.parse, body)
+    return ingest.parse(body)
 
 
 @asgi("/api/live", copy_scope=False)
@@ -81,12 +89,15 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         token = parse_authorization(authorization)
         if token is None:
             raise NotAuthenticated(MISSING_TOKEN)
-        parsed = ingest.parse(await _read_body(receive, backend.settings.max_body, declared))
+        parsed = await _parse(await _read_body(receive, backend.settings.max_body, declared))
+        first, *rest = parsed.slices()
         experiment_id = await backend.writer.submit(
-            ingest.ingest_job(token, parsed, backend.clock), source=parsed.source
+            ingest.ingest_job(token, first, backend.clock), source=parsed.source
         )
+        for part in rest:
+            await backend.writer.submit(ingest.ingest_job(token, part, backend.clock))
     except DomainError as exc:
-        await _answer(send, *domain_error_body(exc))
+        await _answer(send, *domain_error_body(exc), exc.retry_after)
         return
     except ConnectionError:
         return

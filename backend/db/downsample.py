@@ -91,9 +91,10 @@ async def _from_blocks(
     sealed = hi >> BLOCK_BITS
     async with db.execute(_BLOCKS, (series, sealed)) as cur:
         blocks = await cur.fetchall()
-    first_block = lo >> BLOCK_BITS
-    if len(blocks) < sealed - first_block:
-        return None  # summaries missing (data older than them): scan instead
+    # Only blocks holding points have summaries, and the first point's block always
+    # does; when it has none, the series predates summaries: scan instead.
+    if sealed > lo >> BLOCK_BITS and (not blocks or blocks[0][0] != lo >> BLOCK_BITS):
+        return None
     best: dict[int, list[Any]] = {}
 
     def take(step: int, value: float | None, kind: str) -> None:

@@ -810,12 +810,19 @@ def file_points(conn: sqlite3.Connection) -> int:
     Returns how many rows were filed.
     """
     spans = conn.execute(
-        "SELECT series_id, MIN(step), MAX(step), COUNT(*),"
+        "SELECT series_id, MAX(step), COUNT(*),"
         " (SELECT MAX(p.step) FROM points p WHERE p.series_id = l.series_id)"
         " FROM points_log l GROUP BY series_id"
     ).fetchall()
     if not spans:
         return 0
+    # The blocks that hold logged rows, not every block between the lowest and highest
+    # step: a series at steps 0 and 10**12 is two blocks, not four billion.
+    blocks: dict[int, list[int]] = {}
+    for series, block in conn.execute(
+        "SELECT DISTINCT series_id, step >> ? FROM points_log", (BLOCK_BITS,)
+    ):
+        blocks.setdefault(series, []).append(block)
     # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
     conn.execute(
         "INSERT INTO points (series_id, step, value, arrived_at)"
@@ -824,11 +831,9 @@ def file_points(conn: sqlite3.Connection) -> int:
         " arrived_at = excluded.arrived_at"
     )
     conn.execute("DELETE FROM points_log")
-    for series, low, high, _, top in spans:
-        summarise_changes(
-            conn, series, top, range(low >> BLOCK_BITS, (high >> BLOCK_BITS) + 1), high
-        )
-    return sum(count for _, _, _, count, _ in spans)
+    for series, high, _, top in spans:
+        summarise_changes(conn, series, top, blocks.get(series, ()), high)
+    return sum(count for _, _, count, _ in spans)
 
 
 def summarise_changes(
@@ -843,12 +848,16 @@ def summarise_changes(
     ``highest`` is the highest step written. Blocks that just became complete are
     summarised, and so are complete blocks that a late or changed row landed in (rare: a
     re-sent history). Returns the series' new highest step.
+
+    Only blocks that hold points are summarised, so the cost follows the rows written,
+    never the span of steps: every step above ``old_top`` is one of the new rows, so the
+    one block besides ``blocks`` that can have just become complete is ``old_top``'s own.
     """
     new_top = highest if old_top is None else max(highest, old_top)
     sealed = new_top >> BLOCK_BITS
     stale = {block for block in blocks if block < sealed}
-    if old_top is not None:
-        stale.update(range(old_top >> BLOCK_BITS, sealed))
+    if old_top is not None and old_top >> BLOCK_BITS < sealed:
+        stale.add(old_top >> BLOCK_BITS)
     for block in sorted(stale):
         summarise_block(conn, series, block)
     return new_top

@@ -13,6 +13,13 @@ thread (as aiosqlite does) cost more in thread hand-offs and GIL contention than
 SQLite work itself, which in WAL mode without per-commit fsync takes microseconds per
 job. The one slow thing SQLite does on commit, the WAL checkpoint, is turned off on this
 connection and run by a background thread on a connection of its own instead.
+
+Nothing here ever waits on the event loop for another process: the write connection has
+no busy timeout, so when another program holds SQLite's write lock (the CLI, a backup,
+``sqlite3`` in a shell) taking it fails at once, and the writer retries with a growing
+sleep, letting every other request through meanwhile. A job that cannot start within
+``write_timeout`` is answered 503 with ``Retry-After`` (DVCLive re-sends). A full disk
+is a 507 (see ``backend.db.disk``).
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from typing import Any, TypeVar
 
 from backend.db import repository
 from backend.db.connection import connect_sync
+from backend.db.disk import DiskGuard
 from backend.db.migrations import migrate
+from backend.services.errors import DISK_FULL, DiskFull, DomainError, Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -45,6 +54,25 @@ BATCH_WINDOW = 0.001
 """The longest a batch waits for jobs from other active sources."""
 ACTIVE_WINDOW = 0.005
 """A source that submitted within this long is expected to submit again soon."""
+LOCK_RETRY_MAX = 0.05
+"""The longest sleep between two tries to take a write lock another program holds."""
+LOCKED = (
+    "The database is locked by another program (a backup or a `livestudio` command);"
+    " try again in a moment."
+)
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
+
+
+def storage_error(exc: BaseException) -> DomainError | None:
+    """The domain error a SQLite failure means for the client, if it is one they can act on."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return DiskFull(DISK_FULL)
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return Unavailable(LOCKED, retry_after=1)
+    return None
 
 
 @dataclass
@@ -123,8 +151,10 @@ def run_in_transaction(
     try:
         return _attempt(conn, jobs, cache, isolate=False)
     except _JobFailed as failed:
-        if len(jobs) == 1:
-            return [failed.error], []
+        # A failure of the database itself (a full disk, say) would fail every job again,
+        # and SQLite may already have rolled the whole transaction back.
+        if len(jobs) == 1 or isinstance(failed.error, sqlite3.OperationalError):
+            return [failed.error] * len(jobs), []
         return _attempt(conn, jobs, cache, isolate=True)
 
 
@@ -199,10 +229,20 @@ class Writer:
     ``_begin_ahead``).
     """
 
-    def __init__(self, path: Path, publish: Callable[[list[repository.StoredEvent]], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        publish: Callable[[list[repository.StoredEvent]], None],
+        *,
+        write_timeout: float = 3.0,
+        disk_reserve: int = 8 << 20,
+    ) -> None:
         self._path = path
         self._publish = publish
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue()
+        self._write_timeout = write_timeout
+        self.disk = DiskGuard(path, disk_reserve)
+        self._locked_since: float | None = None
+        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any], float]] = asyncio.Queue()
         self._conn: sqlite3.Connection | None = None
         self._cache = WriterCache()
         self._tasks: list[asyncio.Task[None]] = []
@@ -226,6 +266,10 @@ class Writer:
     def _open(self) -> sqlite3.Connection:
         conn = connect_sync(self._path)
         migrate(conn)
+        self.disk.start()
+        # Never block the event loop on another process's lock: fail at once and retry
+        # asynchronously (see the module docstring).
+        conn.execute("PRAGMA busy_timeout=0")
         conn.execute("PRAGMA wal_autocheckpoint=0")
         # Once rewound, the WAL file is cut back to this size rather than kept at its peak.
         conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
@@ -237,7 +281,7 @@ class Writer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+            _, future, _ = self._queue.get_nowait()
             if not future.done():
                 future.set_exception(RuntimeError("the server is shutting down"))
         if self._let_go is not None:
@@ -254,12 +298,20 @@ class Writer:
         ``source`` names who keeps sending jobs (a run): it is what the batching policy
         counts to decide whether waiting for company is worth it.
         """
+        if source is not None and self.disk.refuse_posts():
+            raise DiskFull(DISK_FULL)
         loop = asyncio.get_running_loop()
         alone = source is not None and self._active(source, loop.time()) == 1
-        if alone and self._conn is not None and not self._collecting and self._queue.empty():
+        if (
+            alone
+            and self._conn is not None
+            and not self._collecting
+            and self._queue.empty()
+            and self._try_begin()
+        ):
             return self._execute_inline(job)
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put_nowait((job, future))
+        self._queue.put_nowait((job, future, loop.time() + self._write_timeout))
         enough = self._enough
         if enough is not None and self._queue.qsize() >= self._target and not enough.done():
             enough.set_result(None)
@@ -279,16 +331,48 @@ class Writer:
             sources.popitem(last=False)
         return len(sources)
 
+    def _try_begin(self) -> bool:
+        """Hold a write transaction, begun now or ahead; False while another program writes."""
+        conn = self._conn
+        assert conn is not None
+        if conn.in_transaction:
+            return True
+        try:
+            begin(conn, self._cache)
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not isinstance(storage_error(exc), Unavailable):
+                raise
+            return False
+        return True
+
     def _execute_inline(self, job: Callable[[WriteContext], T]) -> T:
         assert self._conn is not None
-        outcomes, events = run_in_transaction(self._conn, [job], self._cache)
-        if events:
-            self._publish(events)
+        try:
+            outcomes, events = run_in_transaction(self._conn, [job], self._cache)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+        self._committed(events)
         self._begin_ahead()
         outcome = outcomes[0]
         if isinstance(outcome, Exception):
-            raise outcome
+            raise self._failed(outcome)
         return outcome  # type: ignore[no-any-return]
+
+    def _committed(self, events: list[repository.StoredEvent]) -> None:
+        if self._locked_since is not None:
+            log.warning("the database write lock is free again")
+            self._locked_since = None
+        if events:
+            self._publish(events)
+
+    def _failed(self, exc: Exception) -> Exception:
+        """What a job's or a commit's failure means for its caller."""
+        error = storage_error(exc)
+        if isinstance(error, DiskFull):
+            self.disk.disk_full()
+        return error or exc
 
     def _begin_ahead(self) -> None:
         """Begin a lone run's next transaction once its post has been answered.
@@ -365,24 +449,56 @@ class Writer:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
+                batch = await self._begin_for(batch)
+                if not batch:
+                    continue
                 outcomes, events = run_in_transaction(
-                    self._conn, [job for job, _ in batch], self._cache
+                    self._conn, [job for job, _, _ in batch], self._cache
                 )
             except Exception as exc:  # the commit itself failed: nobody's data is in
-                log.exception("write batch failed")
-                for _, future in batch:
+                error = self._failed(exc)
+                if not isinstance(error, DomainError):
+                    log.exception("write batch failed")
+                for _, future, _ in batch:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(error)
                 continue
-            if events:
-                self._publish(events)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            self._committed(events)
+            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
                 if future.done():  # the caller went away (client disconnected)
                     continue
                 if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
+                    future.set_exception(self._failed(outcome))
                 else:
                     future.set_result(outcome)
+
+    async def _begin_for(
+        self, batch: list[tuple[Job, asyncio.Future[Any], float]]
+    ) -> list[tuple[Job, asyncio.Future[Any], float]]:
+        """Take the write lock for a batch, sleeping (not blocking) while another has it.
+
+        Returns the jobs still wanted: those whose deadline passed meanwhile are answered
+        503 and dropped.
+        """
+        loop = asyncio.get_running_loop()
+        delay = 0.001
+        while not self._try_begin():
+            now = loop.time()
+            if self._locked_since is None:
+                self._locked_since = now
+                log.warning("another program holds the database write lock; writes wait")
+            waiting = []
+            for item in batch:
+                if item[2] > now and not item[1].done():
+                    waiting.append(item)
+                elif not item[1].done():
+                    item[1].set_exception(Unavailable(LOCKED, retry_after=1))
+            batch = waiting
+            if not batch:
+                return batch
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LOCK_RETRY_MAX)
+        return batch
 
     async def _checkpoints(self) -> None:
         """Keep the WAL short: copy it into the database in the background, then finish.
@@ -394,6 +510,7 @@ class Writer:
         appended meanwhile: the checkpoint completes, and the next commit rewinds the WAL
         and overwrites its already allocated pages instead of growing the file.
         """
+        failing = False
         with closing(await asyncio.to_thread(connect_sync, self._path)) as conn:
             while True:
                 await asyncio.sleep(CHECKPOINT_EVERY)
@@ -402,5 +519,14 @@ class Writer:
                     if self._conn is not None:
                         self._let_go_of_begun()
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error:
-                    log.exception("WAL checkpoint failed")
+                except sqlite3.Error as exc:
+                    # One line per episode (a full disk fails every try until space is freed).
+                    if not failing:
+                        log.error("WAL checkpoint failed: %s (retrying quietly)", exc)
+                    failing = True
+                    if isinstance(storage_error(exc), DiskFull):
+                        self.disk.disk_full()
+                else:
+                    if failing:
+                        log.warning("WAL checkpoint works again")
+                    failing = False

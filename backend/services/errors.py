@@ -7,9 +7,11 @@ Every message is one sentence the user can act on.
 class DomainError(Exception):
     """Base of every error a service raises on purpose."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.retry_after = retry_after
+        """Seconds after which trying again makes sense (sent as ``Retry-After``)."""
 
 
 class InvalidInput(DomainError):
@@ -22,6 +24,10 @@ class NotAuthenticated(DomainError):
 
 class MissingScope(DomainError):
     """The credential is valid but does not allow this action."""
+
+
+class Forbidden(DomainError):
+    """The user can see the thing but may not do this to it (not its owner or poster)."""
 
 
 class NotFound(DomainError):
@@ -38,3 +44,17 @@ class TooLarge(DomainError):
 
 class RateLimited(DomainError):
     """Too many attempts; try again later."""
+
+
+class Unavailable(DomainError):
+    """The server cannot do it right now (the database is locked); retry shortly."""
+
+
+class DiskFull(DomainError):
+    """The server's disk is full: nothing new can be stored until space is freed."""
+
+
+DISK_FULL = (
+    "The server's disk is full, so nothing new can be stored; free space on it"
+    " (the server recovers by itself)."
+)

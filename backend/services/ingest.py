@@ -18,8 +18,9 @@ from backend.db.writer import WriteContext, cache_safe
 from backend.services import events, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated
 from shared.flatten import metrics_tree
-from shared.live import DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
+from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name
+from shared.text import describe, unsafe_char
 from shared.values import parse_number
 
 METRICS_DIR = "plots/metrics/"
@@ -34,6 +35,11 @@ UPDATED_AT_PRECISION = 1.0
 LOG_MAX_ROWS = 64
 # ...which is filed into the points once it holds this many rows.
 FILE_AT = 4096
+SLICE_ROWS = 2048
+"""A post with more plot rows is stored in transactions of this many, letting others through."""
+MAX_DEPTH = 32
+"""Deepest nesting accepted in params, metrics, machine and env (Hydra configs use ~6)."""
+MAX_NAME = 255
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,38 @@ class ParsedEvent:
     repo_key: str
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
+    points_only: bool = False
+    """A later slice of a large post: only its rows are stored (see ``slices``)."""
 
     @property
     def source(self) -> tuple[str, str, str]:
         """The run that sent it (what the writer's batching counts)."""
         return (self.repo_key, self.event.baseline_sha, self.event.name)
+
+    def slices(self) -> list[ParsedEvent]:
+        """The event, then the rest of its rows in parts of at most ``SLICE_ROWS``.
+
+        A 30 MB post of plot rows stored in one transaction would hold the event loop
+        (and so every other request) for seconds. Stored in slices, each its own short
+        transaction, it lets other requests through in between; the post is answered
+        once the last slice is committed. Re-sent rows overwrite, so a post that fails
+        half-way is simply sent again by the client.
+        """
+        if sum(len(rows) for rows in self.series.values()) <= SLICE_ROWS:
+            return [self]
+        parts: list[dict[str, list[tuple[int, float]]]] = [{}]
+        size = 0
+        for name, rows in self.series.items():
+            for start in range(0, len(rows), SLICE_ROWS):
+                chunk = rows[start : start + SLICE_ROWS]
+                if size + len(chunk) > SLICE_ROWS and size:
+                    parts.append({})
+                    size = 0
+                parts[-1].setdefault(name, []).extend(chunk)
+                size += len(chunk)
+        first = ParsedEvent(self.event, self.repo_key, parts[0], self.images)
+        rest = [ParsedEvent(self.event, self.repo_key, p, points_only=True) for p in parts[1:]]
+        return [first, *rest]
 
 
 def token_hash(token: str) -> bytes:
@@ -64,6 +97,13 @@ def parse(body: bytes) -> ParsedEvent:
         raise InvalidInput(f"Invalid live event: {exc}.") from None
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise InvalidInput(
+            f"The request body is nested too deeply; keep params and metrics within {MAX_DEPTH}"
+            " levels."
+        ) from None
+    _check_text(event)
+    _check_trees(event)
     try:
         key = repo_key(event.repo_url)
     except InvalidRepoUrl as exc:
@@ -80,11 +120,80 @@ def parse(body: bytes) -> ParsedEvent:
         if plot.data is not None and plot.image is not None:
             raise InvalidInput(f"Plot `$.plots.{path}` has both `data` and `image`; send one.")
         if plot.image is not None:
-            images[_image_name(path)] = _decode_image(path, plot.image)
+            images[_checked_name(path, _image_name(path))] = _decode_image(path, plot.image)
         elif plot.data is not None and METRICS_DIR in path:
-            name = _series_name(path)
+            name = _checked_name(path, _series_name(path))
             series[name] = _series_rows(path, name, plot.data)
     return ParsedEvent(event, key, series, images)
+
+
+def _check_text(event: LiveEvent) -> None:
+    """Identifiers reach every member's terminal: no control or bidi characters in them."""
+    fields = [("name", event.name), ("repo_url", event.repo_url)]
+    if isinstance(event, StartEvent) and event.subdir:
+        fields.append(("subdir", event.subdir))
+    for field_name, value in fields:
+        bad = unsafe_char(value)
+        if bad is not None:
+            raise InvalidInput(
+                f"`$.{field_name}` contains the control character {describe(bad)}; send plain text."
+            )
+
+
+def _check_trees(event: LiveEvent) -> None:
+    """Bound the nesting of free-form dicts, and keep metrics numeric."""
+    for field_name in ("params", "metrics", "machine", "env"):
+        tree = getattr(event, field_name)
+        if tree and _depth(tree) > MAX_DEPTH:
+            raise InvalidInput(
+                f"`$.{field_name}` is nested more than {MAX_DEPTH} levels deep; flatten it."
+            )
+    for file, content in (event.metrics or {}).items():
+        data = content.get("data")
+        if isinstance(data, dict):
+            _check_numeric(data, f"$.metrics.{file}.data")
+
+
+def _depth(tree: object) -> int:
+    """How deeply dicts and lists nest in ``tree`` (iteratively: no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                return deepest
+        children = node.values() if isinstance(node, dict) else node
+        for child in children:  # type: ignore[attr-defined]
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return deepest
+
+
+def _check_numeric(tree: dict[str, Any], where: str) -> None:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            _check_numeric(value, f"{where}.{key}")
+        elif key == "step" and where.endswith(".data"):
+            continue
+        elif isinstance(value, bool) or parse_number(value) is None:
+            raise InvalidInput(
+                f"Metric `{where}.{key}` must be a number or 'nan', 'inf', '-inf'"
+                f" (got {type(value).__name__})."
+            )
+
+
+def _checked_name(path: str, name: str) -> str:
+    """A series or image name, checked like other identifiers."""
+    if not name or len(name) > MAX_NAME:
+        raise InvalidInput(f"Plot `$.plots.{path}` needs a name of 1-{MAX_NAME} characters.")
+    bad = unsafe_char(name)
+    if bad is not None:
+        raise InvalidInput(
+            f"Plot `$.plots.{path}` contains the control character {describe(bad)}; rename it."
+        )
+    return name
 
 
 def _series_name(path: str) -> str:
@@ -94,7 +203,9 @@ def _series_name(path: str) -> str:
 
 
 def _image_name(path: str) -> str:
-    return path.split(IMAGES_DIR, 1)[1] if IMAGES_DIR in path else path
+    # A leading "/" would make the image's URL ambiguous (``/images//a.png``).
+    name = path.split(IMAGES_DIR, 1)[1] if IMAGES_DIR in path else path
+    return name.lstrip("/")
 
 
 def _decode_image(path: str, data: str) -> bytes:
@@ -113,8 +224,10 @@ def _series_rows(path: str, name: str, rows: list[dict[str, Any]]) -> list[tuple
     parsed: list[tuple[int, float]] = []
     for i, row in enumerate(rows):
         step = row.get("step")
-        if type(step) is not int or step < 0:
-            raise InvalidInput(f"Row {_where(path, i)} needs a non-negative integer `step`.")
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            raise InvalidInput(
+                f"Row {_where(path, i)} needs an integer `step` from 0 to {MAX_STEP}."
+            )
         raw = row.get(field_name)
         if raw is None:
             others = [k for k in row if k not in {"step", "timestamp"}]
@@ -185,6 +298,11 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     sha = event.baseline_sha.lower()
     identity = (poster_id, parsed.repo_key, sha, event.name)
     record = ctx.cache.experiments.get(identity) or repository.find_experiment(ctx.conn, *identity)
+    if parsed.points_only and record is not None:
+        changed = _store_points(ctx, record.id, parsed.series, now)
+        if changed:
+            events.points_added(ctx, record, changed)
+        return record.id
     created = record is None
     if record is None:
         record = ExperimentRecord(

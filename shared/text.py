@@ -1,0 +1,43 @@
+"""Text that ends up on someone's terminal: what may not reach it unescaped.
+
+Names, repository URLs and messages come from any token holder and are drawn by the TUI
+of every project member. A raw ESC starts an ANSI sequence (cursor moves, colour, OSC 52
+clipboard writes), a carriage return or backspace overwrites what was drawn, and bidi
+controls reorder a line so that it reads differently from what it holds. The server
+refuses them in identifiers; the TUI escapes them in everything else it draws.
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+UNSAFE = re.compile(f"[{_UNSAFE}]")
+"""Control characters (but tab and newline) and bidirectional formatting characters."""
+_UNSAFE_OR_BREAK = re.compile(f"[{_UNSAFE}\t\n]")
+
+
+def unsafe_char(text: str) -> str | None:
+    """The first character of ``text`` that must not reach a terminal, if any."""
+    found = UNSAFE.search(text)
+    return found.group() if found else None
+
+
+def describe(char: str) -> str:
+    """A character as a reader can name it: ``U+001B``."""
+    return f"U+{ord(char):04X}"
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, multiline: bool = False) -> str:
+    """``text`` with every unsafe character spelled as a visible escape (``\\x1b``).
+
+    Tabs and newlines are kept when ``multiline`` (error texts), escaped otherwise.
+    """
+    pattern = UNSAFE if multiline else _UNSAFE_OR_BREAK
+    return pattern.sub(_escape, text) if pattern.search(text) else text
