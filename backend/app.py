@@ -14,11 +14,11 @@ from backend.api.device import DeviceController
 from backend.api.experiments import ExperimentController
 from backend.api.health import health
 from backend.api.live import live
-from backend.api.projects import ProjectController
+from backend.api.projects import InvitationController, ProjectController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
 from backend.api.webhook import WebhookController
-from backend.context import provide_backend, provide_principal
+from backend.context import provide_backend, provide_reader
 from backend.errors import EXCEPTION_HANDLERS
 from backend.lifespan import lifespan
 from backend.services.broadcast import CHANNEL
@@ -43,13 +43,14 @@ def create_app(settings: Settings) -> Litestar:
             UserController,
             WebhookController,
             ProjectController,
+            InvitationController,
             ExperimentController,
             StreamController,
             health,
         ],
         dependencies={
             "backend": Provide(provide_backend, sync_to_thread=False),
-            "user": Provide(provide_principal),
+            "user": Provide(provide_reader),
         },
         plugins=[channels],
         lifespan=[lifespan],

@@ -14,8 +14,9 @@ from litestar.di import NamedDependency
 
 from backend.db.repository import Principal
 from backend.db.writer import Writer
-from backend.services import accounts
+from backend.services import access, accounts
 from backend.services.errors import NotAuthenticated
+from backend.services.throttle import LoginThrottle, SlidingWindow
 from backend.settings import Settings
 
 
@@ -28,6 +29,10 @@ class Backend:
     reader: aiosqlite.Connection
     channels: ChannelsPlugin
     clock: Callable[[], float] = field(default=time.time)
+    logins: LoginThrottle = field(default_factory=LoginThrottle)
+    """Failed password tries, per address and per user."""
+    device_starts: SlidingWindow = field(default_factory=lambda: SlidingWindow(30, 600.0))
+    """Anonymous ``dvc studio login`` requests per client address."""
 
 
 def provide_backend(state: State) -> Backend:
@@ -35,8 +40,7 @@ def provide_backend(state: State) -> Backend:
     return state.backend  # type: ignore[no-any-return]
 
 
-async def provide_principal(request: Request, backend: NamedDependency[Backend]) -> Principal:
-    """Dependency: the user behind the session or access token of the request."""
+async def _principal(request: Request, backend: Backend) -> Principal:
     credential = accounts.parse_authorization(request.headers.get("authorization"))
     if credential is None:
         raise NotAuthenticated(
@@ -45,3 +49,13 @@ async def provide_principal(request: Request, backend: NamedDependency[Backend])
     return await accounts.authenticate(
         backend.reader, credential, backend.settings.session_days, backend.clock()
     )
+
+
+async def provide_reader(request: Request, backend: NamedDependency[Backend]) -> Principal:
+    """Dependency: a session, or an access token allowed to read experiments."""
+    return access.require_reader(await _principal(request, backend))
+
+
+async def provide_session_user(request: Request, backend: NamedDependency[Backend]) -> Principal:
+    """Dependency: the user of a login session (access tokens are refused with 403)."""
+    return access.require_session(await _principal(request, backend))

@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-import httpx
+import sys
+from datetime import UTC, datetime
+
+import msgspec
 
 from cli.admin import CliError
-from tui.settings import TuiSettings
+from cli.remote import session_request
+from shared.api import PendingLogin
+from shared.text import printable
 
 
-def approve(code: str, server: str | None) -> str:
-    """Approve the code with the stored session; returns the new token's name."""
-    settings = TuiSettings.from_env(server=server)
-    session = settings.load_session()
-    if session is None or session.server != settings.server:
-        raise CliError(f"Log in to {settings.server} first with `livestudio login`.")
-    try:
-        response = httpx.post(
-            f"{settings.server}/api/device-login/approve",
-            json={"user_code": code},
-            headers={"Authorization": f"Bearer {session.token}"},
-            timeout=15,
-        )
-    except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach {settings.server}: {exc}.") from None
-    if response.status_code == 401:
-        raise CliError("Your session has expired; log in again with `livestudio login`.")
-    if response.status_code != 200:
-        try:
-            detail = str(response.json()["detail"])
-        except (ValueError, KeyError):
-            detail = f"The server answered {response.status_code}"
-        raise CliError(detail.rstrip(".") + ".")
-    return str(response.json()["token_name"])
+def describe_login(login: PendingLogin, now: datetime) -> str:
+    """One line: which client asks, for which token and scopes, since when."""
+    age = max(0, int((now - login.created_at).total_seconds()))
+    scopes = ", ".join(login.scopes) or "all scopes"
+    return (
+        f"{printable(login.client_name)} asks for the access token"
+        f" {printable(login.token_name)!r} ({scopes}), started {age} s ago"
+    )
+
+
+def approve(code: str, server: str | None, yes: bool) -> str:
+    """Show what the code belongs to, confirm, approve; returns the new token's name."""
+    _, found = session_request(server, "POST", "/api/device-login/lookup", {"user_code": code})
+    login = msgspec.convert(found, PendingLogin)
+    print(describe_login(login, datetime.now(UTC)) + ".")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise CliError("No terminal to confirm on; pass --yes to approve without asking.")
+        if input("Approve it for your account? [y/N] ").strip().lower() not in {"y", "yes"}:
+            raise CliError("Not approved; the client keeps waiting until its code expires.")
+    _, approved = session_request(server, "POST", "/api/device-login/approve", {"user_code": code})
+    return str(approved["token_name"])

@@ -111,8 +111,28 @@ def cmd_approve(args: argparse.Namespace) -> int:
     """Approve a device login."""
     from cli.approve import approve
 
-    name = approve(args.code, args.server)
+    name = approve(args.code, args.server, args.yes)
     print(f"Approved: the waiting client receives the access token {name!r}.")
+    return 0
+
+
+def cmd_invitations(args: argparse.Namespace) -> int:
+    """List, accept or decline invitations to projects."""
+    from cli.members import invitations
+
+    if args.action in {"accept", "decline"} and args.project_id is None:
+        raise CliError(f"Say which project: `livestudio invitations {args.action} ID`.")
+    invitations(args.server, args.action, args.project_id)
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    """List a project's members, invite someone or remove a member."""
+    from cli.members import members
+
+    if args.action in {"invite", "remove"} and not args.username:
+        raise CliError(f"Say whom: `livestudio members {args.project_id} {args.action} NAME`.")
+    members(args.server, args.project_id, args.action, args.username)
     return 0
 
 
@@ -186,7 +206,27 @@ def build_parser() -> argparse.ArgumentParser:
     approve = sub.add_parser("approve", help="approve a device login (dvc studio login)")
     approve.add_argument("code", help="the code DVC printed, e.g. BCDF-GHJK")
     approve.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    approve.add_argument(
+        "--yes", "-y", action="store_true", help="approve without asking to confirm"
+    )
     approve.set_defaults(func=cmd_approve)
+
+    invitations = sub.add_parser(
+        "invitations", help="list, accept or decline invitations to projects"
+    )
+    invitations.add_argument("action", nargs="?", choices=["accept", "decline"])
+    invitations.add_argument("project_id", nargs="?", type=int, help="the project's id")
+    invitations.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    invitations.set_defaults(func=cmd_invitations)
+
+    members = sub.add_parser(
+        "members", help="list a project's members; invite or remove one (owner)"
+    )
+    members.add_argument("project_id", type=int, help="the project's id")
+    members.add_argument("action", nargs="?", choices=["invite", "remove"])
+    members.add_argument("username", nargs="?")
+    members.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    members.set_defaults(func=cmd_members)
 
     run = sub.add_parser(
         "run", help="run a training command; report a crash or kill as a Failed experiment"

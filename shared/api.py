@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -21,6 +21,8 @@ class ProjectRow(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     repo_url: str
     subdir: str | None = None
+    owner: str | None = None
+    """Username of the owner (who adds and removes members); None once they are deleted."""
     experiments: int = 0
     running: int = 0
 
@@ -93,11 +95,15 @@ class UserInfo(msgspec.Struct, frozen=True, kw_only=True):
     client_tokens: list[TokenInfo]
 
 
+Username = Annotated[str, msgspec.Meta(max_length=64)]
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
 class LoginRequest(msgspec.Struct, frozen=True):
     """Credentials for ``POST /api/auth/login``."""
 
-    username: str
-    password: str
+    username: Username
+    password: Password
 
 
 class LoginResponse(msgspec.Struct, frozen=True):
@@ -117,23 +123,42 @@ class NewToken(msgspec.Struct, frozen=True):
 class PasswordChange(msgspec.Struct, frozen=True):
     """Body of ``POST /api/user/password``."""
 
-    current_password: str
-    new_password: str
+    current_password: Password
+    new_password: Password
     reset_tokens: bool = False
 
 
 class ProjectCreate(msgspec.Struct, frozen=True):
     """Body of ``POST /api/projects``."""
 
-    name: str
-    repo_url: str
-    subdir: str | None = None
+    name: Annotated[str, msgspec.Meta(max_length=255)]
+    repo_url: Annotated[str, msgspec.Meta(max_length=2048)]
+    subdir: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
 
 
 class MemberAdd(msgspec.Struct, frozen=True):
-    """Body of ``POST /api/projects/{id}/members``."""
+    """Body of ``POST /api/projects/{id}/members``: whom to invite."""
 
-    username: str
+    username: Username
+
+
+class Members(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is in a project and who is invited to it."""
+
+    owner: str | None
+    members: list[str]
+    invited: list[str]
+
+
+class Invitation(msgspec.Struct, frozen=True, kw_only=True):
+    """An invitation to join a project, waiting for the invited user's answer."""
+
+    project_id: int
+    project_name: str
+    repo_url: str
+    subdir: str | None = None
+    invited_by: str | None = None
+    created_at: datetime
 
 
 class LiveAccepted(msgspec.Struct, frozen=True):
@@ -143,8 +168,14 @@ class LiveAccepted(msgspec.Struct, frozen=True):
     experiment_id: int
 
 
+class DeviceCode(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/device-login/lookup`` and ``/approve``: the code DVC printed."""
+
+    user_code: Annotated[str, msgspec.Meta(max_length=64)]
+
+
 class PendingLogin(msgspec.Struct, frozen=True):
-    """A device login (``dvc studio login``) waiting for someone to approve its code."""
+    """A device login (``dvc studio login``) the user typed the code of, before approving."""
 
     user_code: str
     client_name: str

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from litestar import Controller, Request, post
 from litestar.params import JSONBody
 
-from backend.api.deps import BackendDep, UserDep
+from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.services import accounts
+from backend.services.errors import NotAuthenticated
 from shared.api import LoginRequest, LoginResponse
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address (uvicorn applies trusted proxies' X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
 
 
 class AuthController(Controller):
@@ -16,13 +22,22 @@ class AuthController(Controller):
     path = "/api/auth"
 
     @post("/login", status_code=200)
-    async def login(self, data: JSONBody[LoginRequest], backend: BackendDep) -> LoginResponse:
-        """Exchange a username and password for a session token."""
-        user = await accounts.login(backend.reader, data.username, data.password)
+    async def login(
+        self, request: Request, data: JSONBody[LoginRequest], backend: BackendDep
+    ) -> LoginResponse:
+        """Exchange a username and password for a session token (throttled on failures)."""
+        address = client_address(request)
+        backend.logins.check(data.username, address, backend.clock())
+        try:
+            user = await accounts.login(backend.reader, data.username, data.password)
+        except NotAuthenticated:
+            backend.logins.failed(data.username, address, backend.clock())
+            raise
+        backend.logins.succeeded(data.username, address, backend.clock())
         session = await backend.writer.submit(accounts.start_session_job(user.id))
         return LoginResponse(session_token=session, username=user.username)
 
-    @post("/logout", status_code=204, dependencies=None)
+    @post("/logout", status_code=204, dependencies=SESSION_ONLY)
     async def logout(self, backend: BackendDep, user: UserDep) -> None:
         """End the current session (access tokens are not affected)."""
         if user.session_id is not None:

@@ -9,11 +9,12 @@ import msgspec
 from litestar import Controller, MediaType, Request, get, post
 from litestar.params import FromQuery, JSONBody
 
-from backend.api.deps import BackendDep, UserDep
-from backend.db import repository
+from backend.api.auth import client_address
+from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.errors import error_response
 from backend.services import device_login
-from shared.api import PendingLogin
+from backend.services.errors import RateLimited
+from shared.api import DeviceCode, PendingLogin
 
 
 class DeviceLoginRequest(msgspec.Struct, frozen=True):
@@ -47,12 +48,6 @@ class AccessToken(msgspec.Struct, frozen=True):
     access_token: str
 
 
-class Approve(msgspec.Struct, frozen=True):
-    """Body of ``POST /api/device-login/approve``."""
-
-    user_code: str
-
-
 class Approved(msgspec.Struct, frozen=True):
     """The approved request's token name."""
 
@@ -71,6 +66,14 @@ class DeviceController(Controller):
         self, request: Request, data: JSONBody[DeviceLoginRequest], backend: BackendDep
     ) -> DeviceLoginStarted:
         """Start a device login; poll ``token_uri`` until the user approves the code."""
+        address = client_address(request)
+        wait = backend.device_starts.wait(address, backend.clock())
+        if wait > 0:
+            raise RateLimited(
+                "Too many device logins started from your address; try again later.",
+                retry_after=wait,
+            )
+        backend.device_starts.add(address, backend.clock())
         started = await backend.writer.submit(
             device_login.start_job(
                 data.client_name,
@@ -98,29 +101,28 @@ class DeviceController(Controller):
             return error_response(400, answer)
         return AccessToken(access_token=answer)
 
-    @post("/api/device-login/approve", status_code=200)
+    @post("/api/device-login/lookup", status_code=200, dependencies=SESSION_ONLY)
+    async def lookup(
+        self, data: JSONBody[DeviceCode], backend: BackendDep, user: UserDep
+    ) -> PendingLogin:
+        """What is asking to log in with this code: client, token name, scopes, age."""
+        login = await device_login.lookup(backend.writer, user, data.user_code, backend.clock())
+        return PendingLogin(
+            user_code=login.user_code,
+            client_name=login.client_name,
+            token_name=login.token_name,
+            scopes=sorted(login.scopes),
+            created_at=datetime.fromtimestamp(login.created_at, UTC),
+            expires_at=datetime.fromtimestamp(login.expires_at, UTC),
+        )
+
+    @post("/api/device-login/approve", status_code=200, dependencies=SESSION_ONLY)
     async def approve(
-        self, data: JSONBody[Approve], backend: BackendDep, user: UserDep
+        self, data: JSONBody[DeviceCode], backend: BackendDep, user: UserDep
     ) -> Approved:
-        """Approve a pending request by the code DVC printed."""
+        """Approve the request whose code the user's own ``dvc studio login`` printed."""
         name = await device_login.approve(backend.writer, user, data.user_code, backend.clock())
         return Approved(token_name=name)
-
-    @get("/api/device-login/pending")
-    async def pending(self, backend: BackendDep, user: UserDep) -> list[PendingLogin]:
-        """Requests waiting for approval (for the TUI's profile screen)."""
-        rows = await repository.pending_device_logins(backend.reader, backend.clock())
-        return [
-            PendingLogin(
-                user_code=r.user_code,
-                client_name=r.client_name,
-                token_name=r.token_name,
-                scopes=sorted(r.scopes),
-                created_at=datetime.fromtimestamp(r.created_at, UTC),
-                expires_at=datetime.fromtimestamp(r.expires_at, UTC),
-            )
-            for r in rows
-        ]
 
     @get("/device", media_type=MediaType.HTML, include_in_schema=False)
     async def page(self, request: Request, code: FromQuery[str | None] = None) -> str:
@@ -136,8 +138,8 @@ code,kbd{{background:#eee;padding:.1em .3em;border-radius:3px}}
 <p>A client (such as <code>dvc studio login</code>) is waiting for approval of</p>
 <p class="code"><strong>{shown}</strong></p>
 <p>Approve it while logged in to livestudio, in either way:</p>
-<ul><li>in the terminal UI: press <kbd>t</kbd> for the profile screen, pick the request
-under <em>Pending device logins</em> and press <kbd>a</kbd>;</li>
+<ul><li>in the terminal UI: press <kbd>t</kbd> for the profile screen, press <kbd>a</kbd>,
+type the code, check the client and scopes shown, and confirm;</li>
 <li>or in a shell: <code>livestudio approve {shown} --server {server}</code>.</li></ul>
 <p>The client then receives a new access token, which you can revoke on its own in the
 profile screen. Codes expire after a few minutes and work once.</p></body></html>"""

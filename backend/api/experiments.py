@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.params import FromPath, FromQuery
 
-from backend.api.deps import BackendDep, UserDep
+from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.services import experiments
 from shared.api import ExperimentDetail, ExperimentRow
 
@@ -45,14 +45,14 @@ class ExperimentController(Controller):
         png = await experiments.image(backend.reader, user, experiment_id, path.lstrip("/"))
         return Response(png, media_type="image/png")
 
-    @delete()
+    @delete(dependencies=SESSION_ONLY)
     async def remove(
         self, experiment_id: FromPath[int], backend: BackendDep, user: UserDep
     ) -> None:
         """Delete the experiment with its series and images."""
         await backend.writer.submit(experiments.delete_job(user, experiment_id))
 
-    @post("/fail", status_code=200, media_type=MediaType.JSON)
+    @post("/fail", status_code=200, media_type=MediaType.JSON, dependencies=SESSION_ONLY)
     async def mark_failed(
         self, experiment_id: FromPath[int], backend: BackendDep, user: UserDep
     ) -> ExperimentRow:

@@ -1,4 +1,4 @@
-"""Projects, their members and their experiment lists."""
+"""Projects, their members and invitations, and their experiment lists."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from backend.api.deps import BackendDep, UserDep
+from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.db import repository
 from backend.services import experiments, projects
-from shared.api import ExperimentRow, MemberAdd, ProjectCreate, ProjectRow
+from shared.api import ExperimentRow, Invitation, MemberAdd, Members, ProjectCreate, ProjectRow
 
 
 class ProjectController(Controller):
@@ -22,7 +22,7 @@ class ProjectController(Controller):
         """Projects the user is a member of, with experiment and running counts."""
         return await repository.projects_of(backend.reader, user.user_id)
 
-    @post(status_code=201)
+    @post(status_code=201, dependencies=SESSION_ONLY)
     async def create(
         self, data: JSONBody[ProjectCreate], backend: BackendDep, user: UserDep
     ) -> ProjectRow:
@@ -31,21 +31,35 @@ class ProjectController(Controller):
             projects.create_job(user.user_id, data.name, data.repo_url, data.subdir)
         )
 
-    @delete("/{project_id:int}")
+    @delete("/{project_id:int}", dependencies=SESSION_ONLY)
     async def remove(self, project_id: FromPath[int], backend: BackendDep, user: UserDep) -> None:
-        """Delete a project (its experiments stay with their posters)."""
+        """Delete a project (its owner only; experiments stay with their posters)."""
         await backend.writer.submit(projects.delete_job(user, project_id))
 
-    @post("/{project_id:int}/members", status_code=200)
-    async def add_member(
+    @get("/{project_id:int}/members")
+    async def members(
+        self, project_id: FromPath[int], backend: BackendDep, user: UserDep
+    ) -> Members:
+        """The owner, the members and the users invited but not yet joined."""
+        return await projects.members(backend.reader, user, project_id)
+
+    @post("/{project_id:int}/members", status_code=201, dependencies=SESSION_ONLY)
+    async def invite(
         self,
         project_id: FromPath[int],
         data: JSONBody[MemberAdd],
         backend: BackendDep,
         user: UserDep,
-    ) -> ProjectRow:
-        """Add a user to the project."""
-        return await backend.writer.submit(projects.add_member_job(user, project_id, data.username))
+    ) -> Members:
+        """Invite a user (owner only); they join, and their runs show, once they accept."""
+        return await backend.writer.submit(projects.invite_job(user, project_id, data.username))
+
+    @delete("/{project_id:int}/members/{username:str}", dependencies=SESSION_ONLY)
+    async def remove_member(
+        self, project_id: FromPath[int], username: FromPath[str], backend: BackendDep, user: UserDep
+    ) -> None:
+        """Remove a member or withdraw an invitation (owner), or leave (your own name)."""
+        await backend.writer.submit(projects.remove_member_job(user, project_id, username))
 
     @get(
         "/{project_id:int}/experiments",
@@ -61,3 +75,31 @@ class ProjectController(Controller):
         """Experiments of the project with flattened metrics and params."""
         rows = await experiments.list_rows_json(backend.reader, user, project_id, status)
         return Response(rows, media_type=MediaType.JSON)
+
+
+class InvitationController(Controller):
+    """``/api/invitations``: the invitations waiting for the logged-in user's answer."""
+
+    path = "/api/invitations"
+    dependencies = SESSION_ONLY
+
+    @get()
+    async def pending(self, backend: BackendDep, user: UserDep) -> list[Invitation]:
+        """Invitations to projects, newest first."""
+        return await projects.invitations(backend.reader, user)
+
+    @post("/{project_id:int}/accept", status_code=200)
+    async def accept(
+        self, project_id: FromPath[int], backend: BackendDep, user: UserDep
+    ) -> ProjectRow:
+        """Join the project: your runs show there, and its runs to you."""
+        joined = await backend.writer.submit(
+            projects.answer_invitation_job(user, project_id, accept=True)
+        )
+        assert joined is not None
+        return joined
+
+    @delete("/{project_id:int}")
+    async def decline(self, project_id: FromPath[int], backend: BackendDep, user: UserDep) -> None:
+        """Decline the invitation."""
+        await backend.writer.submit(projects.answer_invitation_job(user, project_id, accept=False))

@@ -31,7 +31,7 @@ class StreamController(Controller):
     ) -> ServerSentEvent:
         """Experiment, points, deleted, project and reset events of one project."""
         scope = await projects.scope_for(backend.reader, user, project_id)
-        return self._stream(request, backend, broadcast.ProjectFilter(scope))
+        return self._stream(request, backend, broadcast.ProjectFilter(user.user_id, scope))
 
     @get("/api/events")
     async def all_events(

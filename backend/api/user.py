@@ -7,7 +7,7 @@ import asyncio
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from backend.api.deps import BackendDep, UserDep
+from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.db import repository
 from backend.services import accounts
 from backend.services.errors import InvalidInput
@@ -18,6 +18,7 @@ class UserController(Controller):
     """``/api/user``: profile token, client tokens, password."""
 
     path = "/api/user"
+    dependencies = SESSION_ONLY
 
     @get()
     async def me(self, backend: BackendDep, user: UserDep) -> UserInfo:

@@ -203,6 +203,31 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        7,
+        """
+        -- Membership is consent: adding someone to a project invites them, and nothing of
+        -- theirs shows there until they accept (the row then moves to project_members).
+        CREATE TABLE project_invitations (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            invited_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (project_id, user_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX project_invitations_user ON project_invitations(user_id);
+        -- The highest id ever given out per table: rowids alone are reused once the newest
+        -- row is deleted, and a stream client or a script would confuse two runs.
+        CREATE TABLE id_high_water (
+            name TEXT PRIMARY KEY,
+            id INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO id_high_water (name, id) SELECT 'experiments', COALESCE(MAX(id), 0)
+            FROM experiments;
+        INSERT INTO id_high_water (name, id) SELECT 'projects', COALESCE(MAX(id), 0)
+            FROM projects;
+        """,
+    ),
 )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from shared.api import ExperimentRow, ImageInfo, ProjectRow, TokenInfo
+from shared.api import ExperimentRow, ImageInfo, Invitation, Members, ProjectRow, TokenInfo
 from shared.live import ErrorInfo
 from shared.values import to_wire
 
@@ -221,6 +221,13 @@ class Principal:
     token_id: int | None = None
     scopes: frozenset[str] = frozenset()
     last_used_at: float | None = None
+    kind: str = "session"
+    """``session`` (logged in with a password), or the kind of access token."""
+
+    @property
+    def is_session(self) -> bool:
+        """Whether this is a login session (account changes need one)."""
+        return self.session_id is not None
 
 
 async def session_principal(
@@ -239,7 +246,7 @@ async def session_principal(
 
 
 _TOKEN_PRINCIPAL = (
-    "SELECT t.id, u.id, u.username, u.is_admin, t.scopes, t.last_used_at FROM tokens t"
+    "SELECT t.id, u.id, u.username, u.is_admin, t.scopes, t.last_used_at, t.kind FROM tokens t"
     " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
 )
 
@@ -249,7 +256,13 @@ def _token_principal(row: Sequence[Any] | None) -> Principal | None:
         return None
     scopes = frozenset(s for s in row[4].split(",") if s)
     return Principal(
-        row[1], row[2], bool(row[3]), token_id=row[0], scopes=scopes, last_used_at=row[5]
+        row[1],
+        row[2],
+        bool(row[3]),
+        token_id=row[0],
+        scopes=scopes,
+        last_used_at=row[5],
+        kind=row[6],
     )
 
 
@@ -368,13 +381,24 @@ def insert_project(
 ) -> int:
     """Create a project with its owner as the first member."""
     cur = conn.execute(
-        "INSERT INTO projects (name, repo_url, repo_key, subdir, owner_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, " + _NOW + ")",
-        (name, repo_url, repo_key, subdir, owner_id),
+        "INSERT INTO projects (id, name, repo_url, repo_key, subdir, owner_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, " + _NOW + ")",
+        (next_id(conn, "projects"), name, repo_url, repo_key, subdir, owner_id),
     )
     project_id = int(cur.lastrowid or 0)
     add_member(conn, project_id, owner_id)
     return project_id
+
+
+def next_id(conn: sqlite3.Connection, table: str) -> int:
+    """A new id for ``table`` ("experiments" or "projects") that was never given out before."""
+    return int(
+        conn.execute(
+            "INSERT INTO id_high_water (name, id) VALUES (?, 1) ON CONFLICT (name)"
+            " DO UPDATE SET id = id + 1 RETURNING id",
+            (table,),
+        ).fetchone()[0]
+    )
 
 
 def add_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> None:
@@ -409,7 +433,7 @@ def project_ids_showing(
 
 
 _PROJECT_ROW = """
-    SELECT p.id, p.name, p.repo_url, p.subdir,
+    SELECT p.id, p.name, p.repo_url, p.subdir, (SELECT username FROM users WHERE id = p.owner_id),
         (SELECT COUNT(*) FROM experiments e WHERE e.repo_key = p.repo_key
             AND (p.subdir IS NULL OR e.subdir IS p.subdir)
             AND e.poster_id IN (SELECT user_id FROM project_members WHERE project_id = p.id)),
@@ -422,7 +446,13 @@ _PROJECT_ROW = """
 
 def _project_row(row: Sequence[Any]) -> ProjectRow:
     return ProjectRow(
-        id=row[0], name=row[1], repo_url=row[2], subdir=row[3], experiments=row[4], running=row[5]
+        id=row[0],
+        name=row[1],
+        repo_url=row[2],
+        subdir=row[3],
+        owner=row[4],
+        experiments=row[5],
+        running=row[6],
     )
 
 
@@ -437,6 +467,110 @@ def project_member_ids_sync(conn: sqlite3.Connection, project_id: int) -> tuple[
         "SELECT user_id FROM project_members WHERE project_id = ?", (project_id,)
     ).fetchall()
     return tuple(r[0] for r in rows)
+
+
+def remove_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> bool:
+    """Remove a member; False when they were not one."""
+    cur = conn.execute(
+        "DELETE FROM project_members WHERE project_id = ? AND user_id = ?", (project_id, user_id)
+    )
+    return cur.rowcount > 0
+
+
+def invite(conn: sqlite3.Connection, project_id: int, user_id: int, invited_by: int) -> None:
+    """Invite a user to a project (again: the invitation is renewed)."""
+    conn.execute(
+        "INSERT INTO project_invitations (project_id, user_id, invited_by, created_at)"
+        " VALUES (?, ?, ?, " + _NOW + ") ON CONFLICT (project_id, user_id) DO UPDATE"
+        " SET invited_by = excluded.invited_by, created_at = excluded.created_at",
+        (project_id, user_id, invited_by),
+    )
+
+
+def drop_invitation(conn: sqlite3.Connection, project_id: int, user_id: int) -> bool:
+    """Forget an invitation (accepted, declined or withdrawn); False when there was none."""
+    cur = conn.execute(
+        "DELETE FROM project_invitations WHERE project_id = ? AND user_id = ?",
+        (project_id, user_id),
+    )
+    return cur.rowcount > 0
+
+
+_INVITATIONS = """
+    SELECT p.id, p.name, p.repo_url, p.subdir, inviter.username, i.created_at
+    FROM project_invitations i JOIN projects p ON p.id = i.project_id
+    LEFT JOIN users inviter ON inviter.id = i.invited_by
+"""
+
+
+def _invitation(row: Sequence[Any]) -> Invitation:
+    return Invitation(
+        project_id=row[0],
+        project_name=row[1],
+        repo_url=row[2],
+        subdir=row[3],
+        invited_by=row[4],
+        created_at=ts(row[5]),  # type: ignore[arg-type]
+    )
+
+
+def invitation_sync(conn: sqlite3.Connection, project_id: int, user_id: int) -> Invitation | None:
+    """One pending invitation of a user."""
+    row = conn.execute(
+        f"{_INVITATIONS} WHERE i.project_id = ? AND i.user_id = ?", (project_id, user_id)
+    ).fetchone()
+    return _invitation(row) if row else None
+
+
+async def invitations_of(db: aiosqlite.Connection, user_id: int) -> list[Invitation]:
+    """The invitations waiting for a user's answer, newest first."""
+    async with db.execute(
+        f"{_INVITATIONS} WHERE i.user_id = ? ORDER BY i.created_at DESC", (user_id,)
+    ) as cur:
+        return [_invitation(r) for r in await cur.fetchall()]
+
+
+_MEMBERS = (
+    "SELECT u.username, 'member' FROM project_members m JOIN users u ON u.id = m.user_id"
+    " WHERE m.project_id = :p UNION ALL SELECT u.username, 'invited' FROM project_invitations i"
+    " JOIN users u ON u.id = i.user_id WHERE i.project_id = :p UNION ALL SELECT u.username,"
+    " 'owner' FROM projects p JOIN users u ON u.id = p.owner_id WHERE p.id = :p"
+)
+
+
+def _members(rows: Iterable[Sequence[Any]]) -> Members:
+    by_kind: dict[str, list[str]] = {"member": [], "invited": [], "owner": []}
+    for name, kind in rows:
+        by_kind[kind].append(name)
+    owner = by_kind["owner"]
+    return Members(
+        owner=owner[0] if owner else None,
+        members=sorted(by_kind["member"]),
+        invited=sorted(by_kind["invited"]),
+    )
+
+
+def members_of_sync(conn: sqlite3.Connection, project_id: int) -> Members:
+    """Owner, members and invited users of a project."""
+    return _members(conn.execute(_MEMBERS, {"p": project_id}).fetchall())
+
+
+async def members_of(db: aiosqlite.Connection, project_id: int) -> Members:
+    """Owner, members and invited users of a project."""
+    async with db.execute(_MEMBERS, {"p": project_id}) as cur:
+        return _members(await cur.fetchall())
+
+
+def owners_showing(
+    conn: sqlite3.Connection, repo_key: str, subdir: str | None, poster_id: int
+) -> set[int]:
+    """Owners of the projects an experiment with these fields shows in."""
+    rows = conn.execute(
+        "SELECT p.owner_id FROM projects p JOIN project_members m ON m.project_id = p.id"
+        " WHERE p.repo_key = ? AND (p.subdir IS NULL OR p.subdir IS ?) AND m.user_id = ?",
+        (repo_key, subdir, poster_id),
+    ).fetchall()
+    return {r[0] for r in rows if r[0] is not None}
 
 
 async def projects_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectRow]:
@@ -597,9 +731,17 @@ _MUTABLE = (
 def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
     """Store a new experiment; returns its id (and sets it on ``r``)."""
     cur = conn.execute(
-        f"INSERT INTO experiments (poster_id, repo_key, repo_url, baseline_sha, name, {_MUTABLE})"
-        f" VALUES (?, ?, ?, ?, ?, {', '.join('?' * 16)})",
-        (r.poster_id, r.repo_key, r.repo_url, r.baseline_sha, r.name, *_values(r)),
+        "INSERT INTO experiments (id, poster_id, repo_key, repo_url, baseline_sha, name,"
+        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 16)})",
+        (
+            next_id(conn, "experiments"),
+            r.poster_id,
+            r.repo_key,
+            r.repo_url,
+            r.baseline_sha,
+            r.name,
+            *_values(r),
+        ),
     )
     r.id = int(cur.lastrowid or 0)
     _store_row_json(conn, r)

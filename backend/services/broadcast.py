@@ -62,17 +62,30 @@ class Broadcaster:
 
 @dataclass
 class ProjectFilter:
-    """What one project's stream shows; membership follows ``project`` events."""
+    """What one project's stream shows to one user; membership follows ``project`` events.
 
+    Once the user is no longer a member (removed, or the project deleted), the stream
+    shows them nothing more but the ``project_deleted`` that says so.
+    """
+
+    user_id: int
     scope: ProjectScope
+    revoked: bool = False
 
     def accepts(self, event: StoredEvent) -> bool:
         """Whether the subscriber may see this event."""
-        if event.kind == "project_deleted":
-            return event.project_id == self.scope.id
+        if event.project_id == self.scope.id and event.kind == "project_deleted":
+            if self.user_id not in event.member_ids or self.revoked:
+                return False
+            self.revoked = True
+            return True
+        if self.revoked:
+            return False
         if event.kind == "project":
             if event.project_id != self.scope.id:
                 return False
+            if self.user_id not in event.member_ids:
+                return False  # its project_deleted follows in the same commit
             self.scope = ProjectScope(
                 self.scope.id, self.scope.repo_key, self.scope.subdir, frozenset(event.member_ids)
             )
@@ -92,7 +105,11 @@ class UserFilter:
     def accepts(self, event: StoredEvent) -> bool:
         """Whether the subscriber may see this event."""
         if event.kind == "project_deleted":
+            if self.user_id not in event.member_ids:
+                return False
             self.scopes.pop(event.project_id or 0, None)
+            return True
+        if event.kind == "invitation":
             return self.user_id in event.member_ids
         if event.kind == "project":
             if self.user_id not in event.member_ids:

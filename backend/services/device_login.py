@@ -19,6 +19,7 @@ from backend.db.writer import WriteContext, Writer
 from backend.services import accounts
 from backend.services.errors import InvalidInput, NotFound, RateLimited
 from backend.services.ingest import token_hash
+from shared.text import UNSAFE
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alikes
 PENDING = "authorization_pending"
@@ -48,8 +49,11 @@ def start_job(
 ) -> Callable[[WriteContext], Started]:
     """Create a device login request."""
     checked = accounts.normalise_scopes(scopes)
-    client = (client_name or "client").strip()[:64] or "client"
-    name = (token_name or "").strip()[:64] or f"{client.lower()}-{secrets.token_hex(3)}"
+    # Both names are shown to the user who approves: plain text only.
+    client = UNSAFE.sub("", client_name or "").strip()[:64] or "client"
+    name = (
+        UNSAFE.sub("", token_name or "").strip()[:64] or f"{client.lower()}-{secrets.token_hex(3)}"
+    )
 
     def job(ctx: WriteContext) -> Started:
         device_code = secrets.token_urlsafe(32)
@@ -89,24 +93,49 @@ def poll_job(device_code: str, now: float) -> Callable[[WriteContext], str]:
     return job
 
 
-def approve_job(
+def _pending_by_code(
+    ctx: WriteContext, user: Principal, code: str, now: float
+) -> repository.DeviceLogin | None:
+    """The pending request with this code, or None (and the wrong code is counted).
+
+    Nobody is ever shown a list of codes: a user only learns about the request whose code
+    their own ``dvc studio login`` printed, so a stranger's request cannot be approved by
+    someone pressing a key, and guessing codes is cut off after a few tries.
+    """
+    failures = repository.failed_approvals_since(ctx.conn, user.user_id, now - FAILED_WINDOW)
+    if failures >= MAX_FAILED_APPROVALS:
+        raise RateLimited(
+            "Too many wrong codes; wait ten minutes, then try again.", retry_after=FAILED_WINDOW
+        )
+    login = repository.device_login_by_user_code(ctx.conn, code)
+    if login is None or login.expires_at <= now or login.approved_by is not None:
+        repository.record_failed_approval(ctx.conn, user.user_id, now)
+        return None
+    return login
+
+
+def lookup_job(
     user: Principal, user_code: str, now: float
-) -> Callable[[WriteContext], str | None]:
-    """Approve a pending request by its user code; returns its token name, or None.
+) -> Callable[[WriteContext], repository.DeviceLogin | None]:
+    """The request behind a code the user typed, to confirm before approving.
 
     A wrong code is recorded and answered with None rather than an exception, so the
     record is committed (an exception would roll the job back) and counts against the
     user's rate limit.
     """
     code = normalise_code(user_code)
+    return lambda ctx: _pending_by_code(ctx, user, code, now)
+
+
+def approve_job(
+    user: Principal, user_code: str, now: float
+) -> Callable[[WriteContext], str | None]:
+    """Approve a pending request by its user code; returns its token name, or None."""
+    code = normalise_code(user_code)
 
     def job(ctx: WriteContext) -> str | None:
-        failures = repository.failed_approvals_since(ctx.conn, user.user_id, now - FAILED_WINDOW)
-        if failures >= MAX_FAILED_APPROVALS:
-            raise RateLimited("Too many wrong codes; wait ten minutes, then try again.")
-        login = repository.device_login_by_user_code(ctx.conn, code)
-        if login is None or login.expires_at <= now or login.approved_by is not None:
-            repository.record_failed_approval(ctx.conn, user.user_id, now)
+        login = _pending_by_code(ctx, user, code, now)
+        if login is None:
             return None
         repository.approve_device_login(ctx.conn, login.id, user.user_id)
         return login.token_name
@@ -114,12 +143,26 @@ def approve_job(
     return job
 
 
+def _wrong_code(user_code: str) -> NotFound:
+    return NotFound(
+        f"No pending device login has the code {normalise_code(user_code)}; check what"
+        " DVC printed (codes expire after a few minutes)."
+    )
+
+
+async def lookup(
+    writer: Writer, user: Principal, user_code: str, now: float
+) -> repository.DeviceLogin:
+    """The pending request of a code; ``NotFound`` for a wrong, used or expired code."""
+    login = await writer.submit(lookup_job(user, user_code, now))
+    if login is None:
+        raise _wrong_code(user_code)
+    return login
+
+
 async def approve(writer: Writer, user: Principal, user_code: str, now: float) -> str:
     """Approve a request; ``NotFound`` for a wrong, used or expired code."""
     token_name = await writer.submit(approve_job(user, user_code, now))
     if token_name is None:
-        raise NotFound(
-            f"No pending device login has the code {normalise_code(user_code)}; check what"
-            " DVC printed (codes expire after a few minutes)."
-        )
+        raise _wrong_code(user_code)
     return token_name

@@ -7,7 +7,7 @@ import msgspec
 from backend.db import repository
 from backend.db.repository import ExperimentRecord
 from backend.db.writer import WriteContext
-from shared.api import PointsEvent
+from shared.api import Invitation, PointsEvent
 
 _encode = msgspec.json.encode
 
@@ -89,5 +89,17 @@ def project_deleted(ctx: WriteContext, project_id: int, member_ids: tuple[int, .
             data=_encode({"project_id": project_id}),
             project_id=project_id,
             member_ids=member_ids,
+        )
+    )
+
+
+def invited(ctx: WriteContext, invitation: Invitation, invitee: int) -> None:
+    """Tell the invited user, on their all-projects stream, that an invitation waits."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="invitation",
+            data=_encode(invitation),
+            project_id=invitation.project_id,
+            member_ids=(invitee,),
         )
     )

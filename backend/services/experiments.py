@@ -9,7 +9,7 @@ import aiosqlite
 from backend.db import downsample, repository
 from backend.db.repository import ExperimentRecord, Principal
 from backend.db.writer import WriteContext, Writer
-from backend.services import events, ingest
+from backend.services import access, events, ingest
 from backend.services.errors import InvalidInput, NotFound
 from shared.api import STATUSES, ExperimentDetail, ExperimentRow
 from shared.live import ErrorInfo
@@ -89,13 +89,24 @@ async def image(db: aiosqlite.Connection, user: Principal, experiment_id: int, p
     return png
 
 
+def _changeable(ctx: WriteContext, user: Principal, experiment_id: int) -> ExperimentRecord:
+    """The experiment, if the user sees it and is its poster or a project owner showing it."""
+    record = repository.experiment_visible_sync(ctx.conn, experiment_id, user.user_id)
+    if record is None:
+        raise _not_found(experiment_id)
+    access.may_change_run(
+        user,
+        record.poster_id,
+        repository.owners_showing(ctx.conn, record.repo_key, record.subdir, record.poster_id),
+    )
+    return record
+
+
 def delete_job(user: Principal, experiment_id: int) -> Callable[[WriteContext], None]:
     """Delete an experiment the user can see."""
 
     def job(ctx: WriteContext) -> None:
-        record = repository.experiment_visible_sync(ctx.conn, experiment_id, user.user_id)
-        if record is None:
-            raise _not_found(experiment_id)
+        record = _changeable(ctx, user, experiment_id)
         projects = repository.project_ids_showing(
             ctx.conn, record.repo_key, record.subdir, record.poster_id
         )
@@ -112,9 +123,7 @@ def mark_failed_job(
     """Mark an experiment Failed by hand, with the reason as its error."""
 
     def job(ctx: WriteContext) -> ExperimentRow:
-        record = repository.experiment_visible_sync(ctx.conn, experiment_id, user.user_id)
-        if record is None:
-            raise _not_found(experiment_id)
+        record = _changeable(ctx, user, experiment_id)
         was = record.status
         record.status = "failed"
         record.finished_at = record.updated_at = now()

@@ -1,4 +1,10 @@
-"""Projects and their members (SPEC §2, §5.2)."""
+"""Projects, their members and invitations (SPEC §2, §5.2).
+
+Membership is consent: the owner invites, the invited user accepts, and only then do
+their runs show in the project (and the project's runs to them). The owner adds and
+removes members and deletes the project; any member may leave, but the owner (delete
+the project instead).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,11 @@ import aiosqlite
 from backend.db import repository
 from backend.db.repository import Principal, ProjectScope
 from backend.db.writer import WriteContext
-from backend.services import events
-from backend.services.errors import InvalidInput, MissingScope, NotFound
-from shared.api import ProjectRow
+from backend.services import access, events
+from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.api import Invitation, Members, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
+from shared.text import describe, unsafe_char
 
 
 def _not_found(project_id: int) -> NotFound:
@@ -27,6 +34,12 @@ async def scope_for(db: aiosqlite.Connection, user: Principal, project_id: int) 
     return scope
 
 
+def _check_plain(field: str, value: str) -> None:
+    bad = unsafe_char(value)
+    if bad is not None:
+        raise InvalidInput(f"The {field} contains the control character {describe(bad)}.")
+
+
 def create_job(
     owner_id: int, name: str, repo_url: str, subdir: str | None
 ) -> Callable[[WriteContext], ProjectRow]:
@@ -34,6 +47,8 @@ def create_job(
     name = name.strip()
     if not name:
         raise InvalidInput("A project needs a non-empty name.")
+    for field, value in (("name", name), ("repo_url", repo_url), ("subdir", subdir or "")):
+        _check_plain(field, value)
     try:
         key = repo_key(repo_url)
     except InvalidRepoUrl as exc:
@@ -50,34 +65,106 @@ def create_job(
     return job
 
 
-def add_member_job(
-    user: Principal, project_id: int, username: str
-) -> Callable[[WriteContext], ProjectRow]:
-    """Add a user to a project the caller is a member of."""
+def _member_project(ctx: WriteContext, user: Principal, project_id: int) -> tuple[int, ...]:
+    members = repository.project_member_ids_sync(ctx.conn, project_id)
+    if user.user_id not in members:
+        raise _not_found(project_id)
+    return members
 
-    def job(ctx: WriteContext) -> ProjectRow:
-        if user.user_id not in repository.project_member_ids_sync(ctx.conn, project_id):
-            raise _not_found(project_id)
-        member = repository.user_by_name_sync(ctx.conn, username)
-        if member is None:
-            raise NotFound(f"There is no user named {username!r}.")
-        repository.add_member(ctx.conn, project_id, member.id)
+
+def _user_id(ctx: WriteContext, username: str) -> int:
+    found = repository.user_by_name_sync(ctx.conn, username)
+    if found is None:
+        raise NotFound(f"There is no user named {username!r}.")
+    return found.id
+
+
+def invite_job(
+    user: Principal, project_id: int, username: str
+) -> Callable[[WriteContext], Members]:
+    """Invite a user to the project; only its owner may. They join once they accept."""
+
+    def job(ctx: WriteContext) -> Members:
+        members = _member_project(ctx, user, project_id)
+        access.require_owner(
+            user, repository.project_owner_id(ctx.conn, project_id), "invite members"
+        )
+        invitee = _user_id(ctx, username)
+        if invitee in members:
+            raise Conflict(f"{username} is already a member of this project.")
+        repository.invite(ctx.conn, project_id, invitee, user.user_id)
+        invitation = repository.invitation_sync(ctx.conn, project_id, invitee)
+        assert invitation is not None
+        events.invited(ctx, invitation, invitee)
+        return _members_sync(ctx, project_id)
+
+    return job
+
+
+def remove_member_job(
+    user: Principal, project_id: int, username: str
+) -> Callable[[WriteContext], None]:
+    """Remove a member or withdraw an invitation (owner), or leave the project (anyone)."""
+
+    def job(ctx: WriteContext) -> None:
+        members = _member_project(ctx, user, project_id)
+        owner_id = repository.project_owner_id(ctx.conn, project_id)
+        target = _user_id(ctx, username)
+        if target != user.user_id:
+            access.require_owner(user, owner_id, "remove members")
+        elif target == owner_id:
+            raise Conflict("The owner cannot leave the project; delete it instead.")
+        if target in members:
+            repository.remove_member(ctx.conn, project_id, target)
+            events.projects_changed(ctx, [project_id])
+            # For the one who left, the project no longer exists.
+            events.project_deleted(ctx, project_id, (target,))
+        elif not repository.drop_invitation(ctx.conn, project_id, target):
+            raise NotFound(f"{username} is neither a member of nor invited to this project.")
+
+    return job
+
+
+def answer_invitation_job(
+    user: Principal, project_id: int, accept: bool
+) -> Callable[[WriteContext], ProjectRow | None]:
+    """Accept (join, returning the project) or decline an invitation."""
+
+    def job(ctx: WriteContext) -> ProjectRow | None:
+        if not repository.drop_invitation(ctx.conn, project_id, user.user_id):
+            raise NotFound(f"You have no invitation to project {project_id}.")
+        if not accept:
+            return None
+        repository.add_member(ctx.conn, project_id, user.user_id)
         events.projects_changed(ctx, [project_id])
         return repository.project_row_sync(ctx.conn, project_id)
 
     return job
 
 
+def _members_sync(ctx: WriteContext, project_id: int) -> Members:
+    return repository.members_of_sync(ctx.conn, project_id)
+
+
+async def members(db: aiosqlite.Connection, user: Principal, project_id: int) -> Members:
+    """Members and invited users of a project the user is a member of."""
+    await scope_for(db, user, project_id)
+    return await repository.members_of(db, project_id)
+
+
+async def invitations(db: aiosqlite.Connection, user: Principal) -> list[Invitation]:
+    """The user's pending invitations."""
+    return await repository.invitations_of(db, user.user_id)
+
+
 def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], None]:
-    """Delete a project; only its owner or an admin may."""
+    """Delete a project; only its owner (or an admin who is a member) may."""
 
     def job(ctx: WriteContext) -> None:
-        members = repository.project_member_ids_sync(ctx.conn, project_id)
-        if user.user_id not in members:
-            raise _not_found(project_id)
+        members = _member_project(ctx, user, project_id)
         owner_id = repository.project_owner_id(ctx.conn, project_id)
         if not user.is_admin and owner_id is not None and owner_id != user.user_id:
-            raise MissingScope("Only the project's owner or an admin can delete it.")
+            raise Forbidden("Only the project's owner or an admin can delete it.")
         repository.delete_project(ctx.conn, project_id)
         events.project_deleted(ctx, project_id, members)
 

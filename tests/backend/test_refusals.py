@@ -111,9 +111,12 @@ def test_other_users_projects_and_experiments_do_not_exist_for_them(
     bob_id = bob.live({**BODY, "step": 7}).json()["experiment_id"]
     assert bob_id != experiment_id
     assert alice.client.get(f"/api/experiments/{experiment_id}").json()["step"] == 0
-    # Once Alice adds Bob to her project, his runs show there too.
-    added = alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
-    assert added.status_code == 200 and added.json()["experiments"] == 2
+    # Once Alice invites Bob and he accepts, his runs show in her project too.
+    invited = alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+    assert invited.status_code == 201 and invited.json()["invited"] == ["bob"]
+    assert len(alice.client.get(f"/api/projects/{project_id}/experiments").json()) == 1
+    joined = bob.client.post(f"/api/invitations/{project_id}/accept")
+    assert joined.status_code == 200 and joined.json()["experiments"] == 2
 
 
 def test_read_api_needs_credentials(server: Server) -> None:

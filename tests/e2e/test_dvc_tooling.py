@@ -83,17 +83,38 @@ def test_dvc_studio_login_completes_through_livestudio_approve(
     proc, code = start_dvc_login(server, env, "-n", "ci-laptop", "-s", "EXPERIMENTS")
     page = httpx.get(f"{server.url}/device", params={"code": code})
     assert page.status_code == 200 and code in page.text and "livestudio approve" in page.text
-    pending = alice.client.get("/api/device-login/pending").json()
-    assert [(p["user_code"], p["client_name"], p["token_name"], p["scopes"]) for p in pending] == [
-        (code, "DVC", "ci-laptop", ["EXPERIMENTS"])
-    ]
+    # Codes are never listed; the one who typed the code sees what it belongs to.
+    assert alice.client.get("/api/device-login/pending").status_code in (404, 405)
+    found = alice.client.post("/api/device-login/lookup", json={"user_code": code}).json()
+    assert (found["user_code"], found["client_name"], found["token_name"], found["scopes"]) == (
+        code,
+        "DVC",
+        "ci-laptop",
+        ["EXPERIMENTS"],
+    )
     wrong = alice.client.post("/api/device-login/approve", json={"user_code": "BBBB-BBBB"})
     assert wrong.status_code == 404 and "No pending device login" in wrong.json()["detail"]
+    # An access token cannot approve (that would let a CI token mint more tokens).
+    by_token = httpx.post(
+        f"{server.url}/api/device-login/approve",
+        json={"user_code": code},
+        headers={"Authorization": f"Bearer {alice.token}"},
+    )
+    assert by_token.status_code == 403 and "login session" in by_token.json()["detail"]
 
     settings = TuiSettings(session_file=Path(env["LIVESTUDIO_CONFIG_DIR"]) / "session.json")
     settings.save_session(Session(server.url, "alice", alice.client.headers["Authorization"][7:]))
     approved = subprocess.run(
         [sys.executable, "-m", "cli.main", "approve", code.lower(), "--server", server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    # Without a terminal to confirm on, the CLI asks for --yes rather than approving blindly.
+    assert approved.returncode == 1 and "--yes" in approved.stderr
+    assert "DVC asks for the access token 'ci-laptop' (EXPERIMENTS)" in approved.stdout
+    approved = subprocess.run(
+        [sys.executable, "-m", "cli.main", "approve", code, "--yes", "--server", server.url],
         env=env,
         capture_output=True,
         text=True,

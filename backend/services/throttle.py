@@ -1,0 +1,118 @@
+"""Throttling of password guessing and of anonymous device-login requests.
+
+Per client address, a sliding window: more than ``limit`` failures within ``window``
+seconds and that address is refused (429 with ``Retry-After``) until the oldest failure
+leaves the window. Per user, from any address: after a few failures each further try
+must wait twice as long as the last, capped at ``max_delay`` — so a botnet spread over
+many addresses is slowed to a crawl, yet can never keep the real user out for more than
+``max_delay`` at a time; and an address the user has logged in from before skips the
+per-user delay altogether (the "device cookie" idea of OWASP's guidance, keyed by address).
+Throttled tries are refused before the password is checked, so they cost no argon2 time.
+
+State is per process and bounded (oldest entries are forgotten first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from backend.services.errors import RateLimited
+
+MAX_ENTRIES = 100_000
+
+
+def _bounded_set(entries: OrderedDict[object, object], key: object, value: object) -> None:
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > MAX_ENTRIES:
+        entries.popitem(last=False)
+
+
+@dataclass
+class SlidingWindow:
+    """At most ``limit`` events per key within ``window`` seconds."""
+
+    limit: int
+    window: float
+    _events: OrderedDict[object, deque[float]] = field(default_factory=OrderedDict)
+
+    def wait(self, key: object, now: float) -> float:
+        """Seconds until ``key`` may act again (0 when it may now)."""
+        events = self._events.get(key)
+        if not events:
+            return 0.0
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        if len(events) < self.limit:
+            return 0.0
+        return events[0] + self.window - now
+
+    def add(self, key: object, now: float) -> None:
+        """Record one event of ``key``."""
+        events = self._events.get(key) or deque(maxlen=self.limit)
+        events.append(now)
+        _bounded_set(self._events, key, events)  # type: ignore[arg-type]
+
+    def clear(self, key: object) -> None:
+        """Forget ``key``'s events."""
+        self._events.pop(key, None)
+
+
+def _seconds(wait: float) -> int:
+    return max(1, math.ceil(wait))
+
+
+@dataclass
+class LoginThrottle:
+    """Failed-login bookkeeping for one server process; see the module docstring."""
+
+    address_limit: int = 10
+    address_window: float = 60.0
+    user_free_tries: int = 5
+    user_window: float = 900.0
+    max_delay: float = 30.0
+    _addresses: SlidingWindow = field(init=False)
+    _users: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
+    _known: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self._addresses = SlidingWindow(self.address_limit, self.address_window)
+
+    def check(self, username: str, address: str, now: float) -> None:
+        """Raise ``RateLimited`` when this try must wait."""
+        wait = self._addresses.wait(address, now)
+        if wait > 0:
+            raise RateLimited(
+                f"Too many failed logins from your address; try again in {_seconds(wait)} s.",
+                retry_after=wait,
+            )
+        name = username.lower()
+        if (name, address) in self._known:
+            return
+        failures, last = self._users.get(name, (0, 0.0))
+        if failures < self.user_free_tries or now - last > self.user_window:
+            return
+        delay = min(self.max_delay, 2.0 ** (failures - self.user_free_tries))
+        if now < last + delay:
+            wait = last + delay - now
+            raise RateLimited(
+                f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s.",
+                retry_after=wait,
+            )
+
+    def failed(self, username: str, address: str, now: float) -> None:
+        """Record a wrong password (or unknown user)."""
+        self._addresses.add(address, now)
+        name = username.lower()
+        failures, last = self._users.get(name, (0, 0.0))
+        if now - last > self.user_window:
+            failures = 0
+        _bounded_set(self._users, name, (failures + 1, now))  # type: ignore[arg-type]
+
+    def succeeded(self, username: str, address: str, now: float) -> None:
+        """A right password: the user's delay is over and this address is known to be theirs."""
+        name = username.lower()
+        self._users.pop(name, None)
+        _bounded_set(self._known, (name, address), now)  # type: ignore[arg-type]

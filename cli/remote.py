@@ -1,0 +1,42 @@
+"""Calls to a running server with the session ``livestudio login`` stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from cli.admin import CliError
+from tui.settings import TuiSettings
+
+
+def session_request(
+    server: str | None, method: str, path: str, json: object | None = None
+) -> tuple[TuiSettings, Any]:
+    """Send one request with the stored session; returns the settings and the JSON answer.
+
+    Every refusal becomes a ``CliError`` with the server's one-sentence reason.
+    """
+    settings = TuiSettings.from_env(server=server)
+    session = settings.load_session()
+    if session is None or session.server != settings.server:
+        raise CliError(f"Log in to {settings.server} first with `livestudio login`.")
+    try:
+        response = httpx.request(
+            method,
+            f"{settings.server}{path}",
+            json=json,
+            headers={"Authorization": f"Bearer {session.token}"},
+            timeout=15,
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(f"Cannot reach {settings.server}: {exc}.") from None
+    if response.status_code == 401:
+        raise CliError("Your session has expired; log in again with `livestudio login`.")
+    if response.status_code >= 400:
+        try:
+            detail = str(response.json()["detail"])
+        except (ValueError, KeyError, TypeError):
+            detail = f"The server answered {response.status_code}"
+        raise CliError(detail.rstrip(".") + ".")
+    return settings, response.json() if response.content else None

@@ -1,0 +1,210 @@
+"""Who may see and do what (SPEC §2, README "Security model"), tried with three users."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import httpx
+
+from backend.services.accounts import client_token
+from tests.backend.sse import Listener
+from tests.conftest import PASSWORD, Server, User, fixture_bodies
+
+BODY = fixture_bodies("dvclive_basic")[1]
+BOB_REPO = "git@github.com:bob/secret-model.git"
+
+
+def scoped_token(server: Server, username: str, scopes: set[str]) -> str:
+    """A client token as device login makes them, with the given scopes."""
+    with sqlite3.connect(server.db, isolation_level=None) as conn:
+        user_id = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+        return client_token(conn, user_id, "scoped", frozenset(scopes)).token
+
+
+def rows(user: User, project_id: int) -> list[dict[str, object]]:
+    resp = user.client.get(f"/api/projects/{project_id}/experiments")
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_membership_is_an_invitation_the_invited_user_accepts(server: Server) -> None:
+    alice, bob, carol = (server.add_user(n) for n in ("alice", "bob", "carol"))
+    bob_run = bob.live({**BODY, "repo_url": BOB_REPO}).json()["experiment_id"]
+    # Alice makes a project on Bob's repository and "adds" him: only an invitation.
+    project = alice.client.post("/api/projects", json={"name": "spy", "repo_url": BOB_REPO}).json()
+    invited = alice.client.post(f"/api/projects/{project['id']}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    assert invited.json() == {"owner": "alice", "members": ["alice"], "invited": ["bob"]}
+    assert rows(alice, project["id"]) == []
+    for path in (f"/api/experiments/{bob_run}", f"/api/experiments/{bob_run}/series"):
+        assert alice.client.get(path).status_code == 404
+    assert alice.client.post(f"/api/experiments/{bob_run}/fail").status_code == 404
+    assert alice.client.delete(f"/api/experiments/{bob_run}").status_code == 404
+    # The project does not exist for Bob until he accepts; he sees the invitation.
+    assert bob.client.get(f"/api/projects/{project['id']}/experiments").status_code == 404
+    waiting = bob.client.get("/api/invitations").json()
+    assert [(i["project_id"], i["project_name"], i["invited_by"]) for i in waiting] == [
+        (project["id"], "spy", "alice")
+    ]
+    # Nobody else can answer it, and a stranger cannot even see it.
+    assert carol.client.post(f"/api/invitations/{project['id']}/accept").status_code == 404
+    assert httpx.get(f"{server.url}/api/invitations").status_code == 401
+    assert bob.client.delete(f"/api/invitations/{project['id']}").status_code == 204
+    assert bob.client.get("/api/invitations").json() == []
+    assert rows(alice, project["id"]) == []
+    # Invited again, he accepts: now his runs show there, with his consent.
+    alice.client.post(f"/api/projects/{project['id']}/members", json={"username": "bob"})
+    joined = bob.client.post(f"/api/invitations/{project['id']}/accept")
+    assert joined.status_code == 200 and joined.json()["experiments"] == 1
+    assert [r["id"] for r in rows(alice, project["id"])] == [bob_run]
+
+
+def test_only_the_owner_adds_and_removes_members(server: Server) -> None:
+    alice, bob, carol = (server.add_user(n) for n in ("alice", "bob", "carol"))
+    alice.live(BODY)
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    members = f"/api/projects/{project_id}/members"
+    assert alice.client.post(members, json={"username": "bob"}).status_code == 201
+    bob.client.post(f"/api/invitations/{project_id}/accept")
+    # Bob is a member, not the owner: he can neither invite nor remove.
+    refused = bob.client.post(members, json={"username": "carol"})
+    assert refused.status_code == 403 and "owner" in refused.json()["detail"]
+    assert bob.client.delete(f"{members}/alice").status_code == 403
+    # Carol, a stranger to the project, is told it does not exist.
+    assert carol.client.post(members, json={"username": "carol"}).status_code == 404
+    assert carol.client.get(members).status_code == 404
+    # Inviting a member again, or nobody, is refused with a sentence.
+    assert alice.client.post(members, json={"username": "bob"}).status_code == 409
+    assert alice.client.post(members, json={"username": "nobody"}).status_code == 404
+    # The owner cannot leave; a member can; the owner can remove a member.
+    assert alice.client.delete(f"{members}/alice").status_code == 409
+    alice.client.post(members, json={"username": "carol"})
+    carol.client.post(f"/api/invitations/{project_id}/accept")
+    assert bob.client.get(members).json()["members"] == ["alice", "bob", "carol"]
+    assert bob.client.delete(f"{members}/bob").status_code == 204
+    assert bob.client.get(f"/api/projects/{project_id}/experiments").status_code == 404
+    assert alice.client.delete(f"{members}/carol").status_code == 204
+    assert project_id not in [p["id"] for p in carol.client.get("/api/projects").json()]
+    assert carol.client.get(f"/api/projects/{project_id}/experiments").status_code == 404
+
+
+def test_runs_are_deleted_or_failed_by_their_poster_or_the_owner(server: Server) -> None:
+    alice, bob, carol = (server.add_user(n) for n in ("alice", "bob", "carol"))
+    alice.live(BODY)
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    for user in (bob, carol):
+        alice.client.post(f"/api/projects/{project_id}/members", json={"username": user.name})
+        user.client.post(f"/api/invitations/{project_id}/accept")
+    bob_run = bob.live({**BODY, "name": "bob-run"}).json()["experiment_id"]
+    bob_second = bob.live({**BODY, "name": "bob-second"}).json()["experiment_id"]
+    # Carol sees Bob's run but is neither its poster nor the owner.
+    assert carol.client.get(f"/api/experiments/{bob_run}").status_code == 200
+    for method, path in (
+        ("POST", f"/api/experiments/{bob_run}/fail"),
+        ("DELETE", f"/api/experiments/{bob_run}"),
+    ):
+        refused = carol.client.request(method, path)
+        assert refused.status_code == 403 and "poster" in refused.json()["detail"]
+    assert carol.client.get(f"/api/experiments/{bob_run}").json()["status"] == "running"
+    # Bob (its poster) and Alice (the owner) may.
+    assert bob.client.post(f"/api/experiments/{bob_run}/fail").json()["status"] == "failed"
+    assert alice.client.delete(f"/api/experiments/{bob_second}").status_code == 204
+    assert bob.client.get(f"/api/experiments/{bob_second}").status_code == 404
+
+
+def test_access_tokens_do_only_what_their_scopes_allow(server: Server, alice: User) -> None:
+    experiment_id = alice.live(BODY).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    models_only = scoped_token(server, "alice", {"MODELS"})
+    experiments = scoped_token(server, "alice", {"EXPERIMENTS"})
+
+    def call(token: str, method: str, path: str, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.request(method, f"{server.url}{path}", headers=headers, timeout=10, **kw)
+
+    reads = [
+        "/api/projects",
+        f"/api/projects/{project_id}/experiments",
+        f"/api/experiments/{experiment_id}",
+        f"/api/experiments/{experiment_id}/series",
+    ]
+    for path in reads:
+        refused = call(models_only, "GET", path)
+        assert refused.status_code == 403 and "EXPERIMENTS" in refused.json()["detail"], path
+        for token in (experiments, alice.token):  # the profile token has every scope
+            assert call(token, "GET", path).status_code == 200, path
+    account_changes = [
+        ("DELETE", "/api/user/token"),
+        ("POST", "/api/user/token"),
+        ("GET", "/api/user"),
+        ("POST", "/api/user/password"),
+        ("POST", f"/api/experiments/{experiment_id}/fail"),
+        ("DELETE", f"/api/experiments/{experiment_id}"),
+        ("POST", f"/api/projects/{project_id}/members"),
+        ("DELETE", f"/api/projects/{project_id}"),
+        ("POST", "/api/projects"),
+        ("POST", "/api/device-login/approve"),
+        ("POST", "/api/device-login/lookup"),
+        ("GET", "/api/invitations"),
+        ("POST", "/api/auth/logout"),
+    ]
+    for method, path in account_changes:
+        for token in (models_only, experiments, alice.token):
+            refused = call(token, method, path, json={})
+            assert refused.status_code == 403, (method, path, refused.text)
+            assert "login session" in refused.json()["detail"]
+    # Nothing changed: the profile token still sends runs, the run is still there.
+    assert call(alice.token, "POST", "/api/live", json=BODY).status_code == 200
+    assert alice.client.get(f"/api/experiments/{experiment_id}").json()["status"] == "running"
+    # Stranger and garbage credentials are 401, never more.
+    for headers in ({}, {"Authorization": "Bearer lst_forged"}, {"Authorization": "Basic x"}):
+        assert httpx.get(f"{server.url}/api/projects", headers=headers).status_code == 401
+
+
+def test_a_removed_member_stream_goes_quiet_and_invitations_arrive_live(server: Server) -> None:
+    alice, bob = server.add_user("alice"), server.add_user("bob")
+    alice.live(BODY)
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    bob_all = Listener(server.url, "/api/events", dict(bob.client.headers))
+    try:
+        alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+        event = bob_all.take_until("invitation")[-1]
+        assert event.data["project_id"] == project_id and event.data["invited_by"] == "alice"
+        bob.client.post(f"/api/invitations/{project_id}/accept")
+        assert bob_all.take_until("project")[-1].data["id"] == project_id
+        bob_project = Listener(
+            server.url, f"/api/projects/{project_id}/events", dict(bob.client.headers)
+        )
+        alice.client.delete(f"/api/projects/{project_id}/members/bob")
+        assert bob_project.take_until("project_deleted")[-1].data == {"project_id": project_id}
+        assert bob_all.take_until("project_deleted")[-1].data == {"project_id": project_id}
+        alice.live({**BODY, "step": 5})
+        alice.live({**BODY, "step": 6})
+        assert bob_project.events.empty() and bob_all.events.empty()
+        bob_project.close()
+    finally:
+        bob_all.close()
+
+
+def test_login_is_throttled_per_address_and_per_user(server: Server, alice: User) -> None:
+    def attempt(password: str, address: str, username: str = "alice") -> httpx.Response:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            return client.post(
+                f"{server.url}/api/auth/login", json={"username": username, "password": password}
+            )
+
+    # Per address: ten wrong guesses (at any names), then even the right password waits.
+    answers = [attempt("wrong", "127.0.0.2", f"mallory{i}").status_code for i in range(12)]
+    assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
+    throttled = attempt(PASSWORD, "127.0.0.2")
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert "try again in" in throttled.json()["detail"]
+    # Per user, across addresses: after five wrong passwords, each try must wait...
+    assert [attempt("wrong", f"127.0.0.{host}").status_code for host in range(3, 8)] == [401] * 5
+    slowed = attempt(PASSWORD, "127.0.0.20")
+    assert slowed.status_code == 429 and "'alice'" in slowed.json()["detail"]
+    assert int(slowed.headers["Retry-After"]) <= 30
+    # ...but never for long, and not at all from where Alice logged in before.
+    assert attempt(PASSWORD, "127.0.0.1").status_code == 200
