@@ -70,6 +70,10 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.start_with()
+
+    def start_with(self, preexec_fn: Callable[[], None] | None = None) -> None:
+        """Start the server process (``preexec_fn`` runs in it first: resource limits)."""
         self.log = self.db.with_suffix(".log")
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
@@ -86,6 +90,7 @@ class Server:
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
             env=env,
+            preexec_fn=preexec_fn,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -4,9 +4,9 @@ A full disk must not stop people from logging in and looking (a session is a sma
 nor leave the server stuck once space comes back. So the server keeps a reserve file
 beside the database; the first write that finds the disk full deletes it, which frees
 room for logins and the WAL checkpoint, and ingestion is refused up front while free
-space is below ``LOW_WATER`` (so the reserve is not eaten by training runs). As soon as
-there is room for a post again it is tried again, however little was freed; once there
-is room for the reserve too, it is made again and the episode is over.
+space is below the reserve plus ``LOW_WATER`` (so the reserve is not eaten by training
+runs). Whatever is freed beyond that is used at once, however little it is; once there
+is room for a new reserve too, it is made again and the episode is over.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 log = logging.getLogger("livestudio")
 
 LOW_WATER = 1 << 20
-"""Below this much free space, posts are refused without trying."""
+"""Free space, beyond the reserve's, below which posts are refused without trying."""
 CHECK_EVERY = 1.0
 """How often, at most, free space is measured while the disk is full."""
 
@@ -84,4 +84,5 @@ class DiskGuard:
                 self.full = False
                 log.warning("disk space is back: accepting new data again")
                 return False
-        return self._free < LOW_WATER
+        # The reserve's worth of space stays for logins; anything freed beyond it is used.
+        return self._free < LOW_WATER + self.reserve_bytes

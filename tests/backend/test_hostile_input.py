@@ -1,0 +1,144 @@
+"""Nothing a client sends takes the server down: bounded input, 400s that name the field."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import resource
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.live import MAX_STEP
+from tests.conftest import Server, User, fixture_bodies, free_port
+
+BODY = fixture_bodies("dvclive_basic")[1]
+LOSS = "dvclive/plots/metrics/train/loss.tsv"
+
+
+def post(server: Server, token: str, body: object) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/live", json=body, headers={"Authorization": f"token {token}"}, timeout=30
+    )
+
+
+def nested(depth: int) -> dict[str, object]:
+    tree: dict[str, object] = {"leaf": 1}
+    for _ in range(depth):
+        tree = {"k": tree}
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"step": None}, "`step`"),
+        ({"step": 2**63}, "`$.step`"),
+        ({"step": MAX_STEP + 1}, "`$.step`"),
+        ({"plots": {LOSS: {"data": [{"step": 2**63, "loss": 1.0}]}}}, "data[0]"),
+        ({"params": {"params.yaml": nested(500)}}, "nested"),
+        ({"params": {"params.yaml": nested(40)}}, "`$.params`"),
+        ({"machine": nested(40)}, "`$.machine`"),
+        ({"metrics": {"m.json": {"data": {"loss": "low"}}}}, "`$.metrics.m.json.data.loss`"),
+        ({"metrics": {"m.json": {"data": {"acc": [1, 2]}}}}, "`$.metrics.m.json.data.acc`"),
+        ({"name": "run\x1b]52;c;aGk=\x07"}, "`$.name`"),
+        ({"name": "\u202egnp.exe"}, "U+202E"),
+        ({"repo_url": "git@github.com:a/b\x00.git"}, "`$.repo_url`"),
+        ({"plots": {"dvclive/plots/metrics/\x1b[2Jx.tsv": {"data": []}}}, "control character"),
+    ],
+)
+def test_hostile_bodies_get_a_400_naming_the_field(
+    server: Server, alice: User, change: dict[str, object], fragment: str
+) -> None:
+    body = {**BODY, **change}
+    if change.get("step", 0) is None:
+        del body["step"]
+    resp = post(server, alice.token, body)
+    assert resp.status_code == 400, resp.text
+    detail = resp.json()["detail"]
+    assert fragment in detail and "\n" not in detail
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_nan_and_inf_metrics_are_still_numbers(server: Server, alice: User) -> None:
+    body = {**BODY, "metrics": {"m.json": {"data": {"step": 0, "a": "nan", "b": "-inf", "c": 2}}}}
+    assert post(server, alice.token, body).status_code == 200
+
+
+def test_project_names_with_escape_sequences_are_refused(alice: User) -> None:
+    for name, url in (("x\x1b[31m", "git@h:o/r.git"), ("ok", "git@h:o/r\u2066.git")):
+        resp = alice.client.post("/api/projects", json={"name": name, "repo_url": url})
+        assert resp.status_code == 400 and "control character" in resp.json()["detail"]
+
+
+def test_ids_are_never_reused(server: Server, alice: User) -> None:
+    first = post(server, alice.token, {**BODY, "name": "one"}).json()["experiment_id"]
+    newest = post(server, alice.token, {**BODY, "name": "two"}).json()["experiment_id"]
+    assert alice.client.delete(f"/api/experiments/{newest}").status_code == 204
+    again = post(server, alice.token, {**BODY, "name": "three"}).json()["experiment_id"]
+    assert again > newest > first
+    made = alice.client.post("/api/projects", json={"name": "p", "repo_url": "git@h:o/p.git"})
+    assert alice.client.delete(f"/api/projects/{made.json()['id']}").status_code == 204
+    remade = alice.client.post("/api/projects", json={"name": "q", "repo_url": "git@h:o/q.git"})
+    assert remade.json()["id"] > made.json()["id"]
+
+
+def test_an_image_path_starting_with_a_slash_can_be_fetched(server: Server, alice: User) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, "PNG")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    body = {**BODY, "plots": {"/abs/pic.png": {"image": png}}}
+    experiment_id = post(server, alice.token, body).json()["experiment_id"]
+    images = alice.client.get(f"/api/experiments/{experiment_id}").json()["images"]
+    assert [i["path"] for i in images] == ["abs/pic.png"]
+    fetched = alice.client.get(f"/api/experiments/{experiment_id}/images/abs/pic.png")
+    assert fetched.status_code == 200 and fetched.content.startswith(b"\x89PNG")
+
+
+def _cap_memory() -> None:
+    # The server gets 1.5 GB of address space: far-apart steps once needed 10-24 GB.
+    resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+
+
+def test_far_apart_steps_cost_what_the_data_costs(tmp_path: Path) -> None:
+    server = Server(db=tmp_path / "far.db", port=free_port())
+    server.start_with(preexec_fn=_cap_memory)
+    try:
+        alice = server.add_user("alice")
+        rows = [{"step": s, "loss": 1.0} for s in (0, 1, 10**12, 10**12 + 3, MAX_STEP)]
+        for row in rows:  # one row per post: the points log path
+            assert post(server, alice.token, {**BODY, "plots": {LOSS: {"data": [row]}}}).is_success
+        spread = [{"step": 10**9 * i, "loss": float(i)} for i in range(200)]
+        body = {**BODY, "plots": {LOSS: {"data": spread}}}  # many rows: the direct path
+        experiment_id = post(server, alice.token, body).json()["experiment_id"]
+        series = alice.client.get(f"/api/experiments/{experiment_id}/series")
+        assert series.status_code == 200
+        steps = [step for step, _ in series.json()["train/loss"]]
+        assert steps[0] == 0 and steps[-1] == MAX_STEP and len(steps) == 204
+        small = alice.client.get(
+            f"/api/experiments/{experiment_id}/series", params={"max_points": 20}
+        ).json()["train/loss"]
+        assert 2 <= len(small) <= 20 and small[-1][0] == MAX_STEP
+        # Restarted on the same data (the rows were filed, nothing is left to crash on).
+        server.stop()
+        server.start_with(preexec_fn=_cap_memory)
+        assert alice.client.get(f"/api/experiments/{experiment_id}").status_code == 200
+    finally:
+        server.stop()
+    assert "MemoryError" not in (server.log.read_text() if server.log else "")
+
+
+def test_nesting_deep_enough_to_exhaust_recursion_is_a_400(server: Server, alice: User) -> None:
+    raw = json.dumps({**BODY, "params": None}).encode()
+    deep = raw[:-1] + b', "env": ' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}"
+    resp = httpx.post(
+        f"{server.url}/api/live",
+        content=deep,
+        headers={"Authorization": f"token {alice.token}"},
+        timeout=30,
+    )
+    assert resp.status_code == 400 and "nested" in resp.json()["detail"]
