@@ -14,12 +14,15 @@ from httpx_sse import aconnect_sse
 from shared.api import (
     ExperimentDetail,
     ExperimentRow,
+    Invitation,
     LoginResponse,
     NewToken,
     PendingLogin,
     ProjectRow,
     UserInfo,
 )
+from shared.text import printable
+from tui import sanitize
 
 T = TypeVar("T")
 
@@ -46,8 +49,8 @@ class StreamEvent:
     id: int | None
 
     def decode(self, kind: type[T] | None = None) -> Any:
-        """The event's JSON data, as ``kind`` when given."""
-        return msgspec.json.decode(self.raw, type=kind) if kind else msgspec.json.decode(self.raw)
+        """The event's JSON data, as ``kind`` when given (strings made printable)."""
+        return sanitize.decode(self.raw, kind)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Api:
             raise ApiError(0, f"Cannot reach {self.server}: {exc or type(exc).__name__}.") from None
         if response.status_code >= 400:
             try:
-                detail = str(response.json().get("detail"))
+                detail = printable(str(response.json().get("detail")))
             except ValueError:
                 detail = response.text[:200] or response.reason_phrase
             error = SessionExpired if response.status_code == 401 and self.token else ApiError
@@ -106,7 +109,7 @@ class Api:
 
     async def _get(self, path: str, kind: type[T], **params: Any) -> T:
         response = await self._request("GET", path, params=params or None)
-        return msgspec.json.decode(response.content, type=kind)
+        return sanitize.decode(response.content, kind)  # type: ignore[no-any-return]
 
     async def login(self, username: str, password: str) -> LoginResponse:
         """Log in; the client then uses the new session."""
@@ -175,16 +178,32 @@ class Api:
             json={"current_password": current, "new_password": new, "reset_tokens": reset_tokens},
         )
 
-    async def pending_device_logins(self) -> list[PendingLogin]:
-        """Device logins waiting for approval."""
-        return await self._get("/api/device-login/pending", list[PendingLogin])
+    async def lookup_device_login(self, user_code: str) -> PendingLogin:
+        """What a device login code belongs to (client, token name, scopes, age)."""
+        response = await self._request(
+            "POST", "/api/device-login/lookup", json={"user_code": user_code}
+        )
+        return sanitize.decode(response.content, PendingLogin)  # type: ignore[no-any-return]
 
     async def approve_device_login(self, user_code: str) -> str:
         """Approve a device login; returns the token name the client receives."""
         response = await self._request(
             "POST", "/api/device-login/approve", json={"user_code": user_code}
         )
-        return str(response.json()["token_name"])
+        return str(sanitize.decode(response.content)["token_name"])
+
+    async def invitations(self) -> list[Invitation]:
+        """Invitations to projects waiting for my answer."""
+        return await self._get("/api/invitations", list[Invitation])
+
+    async def accept_invitation(self, project_id: int) -> ProjectRow:
+        """Join a project I was invited to."""
+        response = await self._request("POST", f"/api/invitations/{project_id}/accept")
+        return sanitize.decode(response.content, ProjectRow)  # type: ignore[no-any-return]
+
+    async def decline_invitation(self, project_id: int) -> None:
+        """Decline an invitation."""
+        await self._request("DELETE", f"/api/invitations/{project_id}")
 
     async def delete_experiment(self, experiment_id: int) -> None:
         """Delete an experiment."""
@@ -193,7 +212,7 @@ class Api:
     async def fail_experiment(self, experiment_id: int) -> ExperimentRow:
         """Mark an experiment Failed."""
         response = await self._request("POST", f"/api/experiments/{experiment_id}/fail")
-        return msgspec.json.decode(response.content, type=ExperimentRow)
+        return sanitize.decode(response.content, ExperimentRow)  # type: ignore[no-any-return]
 
     async def events(
         self, path: str, last_event_id: int | None = None, *, max_backoff: float = 10.0

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.message import Message
 
-from shared.api import ExperimentRow, ProjectRow
+from shared.api import ExperimentRow, Invitation, ProjectRow
 from tui.client import StreamState
 
 
@@ -73,3 +73,11 @@ class ConnectionChanged(Message):
     def __init__(self, state: StreamState) -> None:
         super().__init__()
         self.state = state
+
+
+class InvitationArrived(Message):
+    """Someone invited the user to a project."""
+
+    def __init__(self, invitation: Invitation) -> None:
+        super().__init__()
+        self.invitation = invitation

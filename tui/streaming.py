@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from shared.api import ExperimentRow, PointsEvent, ProjectRow
+from shared.api import ExperimentRow, Invitation, PointsEvent, ProjectRow
 from tui.client import Api, StreamEvent, StreamState
 from tui.messages import (
     ConnectionChanged,
     ExperimentChanged,
     ExperimentDeleted,
+    InvitationArrived,
     PointsArrived,
     ProjectChanged,
     ProjectDeleted,
@@ -52,6 +53,9 @@ def _messages(item: StreamEvent | StreamState) -> Callable[[], Message] | None:
     if item.kind == "project":
         project = item.decode(ProjectRow)
         return lambda: ProjectChanged(project)
+    if item.kind == "invitation":
+        invitation = item.decode(Invitation)
+        return lambda: InvitationArrived(invitation)
     if item.kind == "reset":
         return StreamReset
     return None

@@ -31,7 +31,7 @@ async def until(pilot, condition: Callable[[], object], timeout: float = 10.0) -
 async def open_project(pilot, app: LiveStudioApp) -> ProjectScreen:
     """From the projects list, open the first project and wait for its rows."""
     await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-    await until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+    await until(pilot, lambda: app.screen.query_one("#projects").row_count > 0)
     await pilot.press("enter")
     await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
     screen = app.screen

@@ -12,7 +12,7 @@ from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.details import DetailsScreen
-from tui.screens.dialogs import ConfirmDialog
+from tui.screens.dialogs import CodeDialog, ConfirmDialog
 from tui.screens.profile import ProfileScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.experiment_table import ExperimentTable
@@ -60,7 +60,7 @@ async def test_fail_then_delete_with_confirmation(
         assert gone.status_code == 404
 
 
-async def test_profile_lists_and_approves_device_logins_and_revokes_client_tokens(
+async def test_profile_approves_a_device_login_by_its_code_and_revokes_client_tokens(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
     app = logged_in_app
@@ -74,15 +74,25 @@ async def test_profile_lists_and_approves_device_logins_and_revokes_client_token
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
         await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.pending)
+        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info)
         profile = app.screen
-        assert profile.pending[0].user_code == started["user_code"]
-        assert profile.pending[0].token_name == "gpu-box"
+        # A wrong code is refused with the server's sentence; nothing is listed to pick from.
         await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, CodeDialog))
+        await pilot.press(*"BBBBBBBB", "enter")
+        await until(pilot, lambda: app.screen is profile)
+        await until(
+            pilot, lambda: any("No pending device login" in n.message for n in app._notifications)
+        )
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, CodeDialog))
+        await pilot.press(*started["user_code"].lower(), "enter")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        assert "gpu-box" in app.screen.question
+        question = app.screen.question
+        assert "DVC asks for the access token 'gpu-box' (EXPERIMENTS)" in question
+        assert started["user_code"] in question and " s ago" in question
         await pilot.press("y")
-        await until(pilot, lambda: app.screen is profile and not profile.pending)
+        await until(pilot, lambda: app.screen is profile)
         token = await asyncio.to_thread(
             httpx.post, f"{server.url}/api/token", json={"code": started["device_code"]}
         )
@@ -123,3 +133,55 @@ async def test_details_follow_the_stream_without_refetching(
         await post(alice, {**BODIES[5], "name": "watched"})  # step 2
         await until(pilot, lambda: details.detail.step == 2)
         assert details.detail.id == first and details.detail.series is not None
+
+
+async def test_invitations_show_live_on_the_projects_screen_and_are_accepted(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    bob = await asyncio.to_thread(server.add_user, "bob")
+    await post(bob, {**BODIES[1], "repo_url": "git@github.com:bob/model.git"})
+    bobs = (await asyncio.to_thread(bob.client.get, "/api/projects")).json()[0]
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        screen = app.screen
+        await until(pilot, lambda: screen.query_one("#projects").row_count == 1)
+        assert not screen.query_one("#invitations").display
+        await pilot.press("a")
+        await until(pilot, lambda: any("No invitations" in n.message for n in app._notifications))
+        invited = await asyncio.to_thread(
+            bob.client.post, f"/api/projects/{bobs['id']}/members", json={"username": "alice"}
+        )
+        assert invited.status_code == 201
+        await until(pilot, lambda: screen.invitations)
+        assert screen.query_one("#invitations").display
+        assert any("bob invited you to 'model'" in n.message for n in app._notifications)
+        await pilot.press("tab", "a")
+        await until(pilot, lambda: screen.query_one("#projects").row_count == 2)
+        await until(pilot, lambda: not screen.invitations)
+        assert screen.projects[bobs["id"]].experiments == 1  # bob's run, now shared with her
+        members = await asyncio.to_thread(bob.client.get, f"/api/projects/{bobs['id']}/members")
+        assert members.json()["members"] == ["alice", "bob"]
+
+
+async def test_control_characters_never_reach_the_terminal(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    hostile = "\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202eexe.txt"
+    body = {
+        **BODIES[-1],
+        "errors": [{"cls": "Err\x1b[31m", "text": f"boom {hostile}\nline two"}],
+        "metrics": {"m.json": {"data": {"step": 1, f"loss{hostile}": 1.0}}},
+    }
+    experiment_id = await post(alice, body)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        row = screen.state.rows[experiment_id]
+        texts = [row.errors[0].cls, row.errors[0].text, *row.metrics]
+        for text in texts:
+            assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "\\x1b]52;c;ZXZpbA==\\x07" in row.errors[0].text
+        assert "\nline two" in row.errors[0].text  # newlines stay in error texts
+        assert any("\\u202e" in name for name in row.metrics)

@@ -138,4 +138,4 @@ async def test_projects_list_follows_new_and_deleted_projects(
         await until(pilot, lambda: project_id in screen.projects)
         await asyncio.to_thread(alice.client.delete, f"/api/projects/{project_id}")
         await until(pilot, lambda: project_id not in screen.projects)
-        assert str(project_id) not in screen.query_one("DataTable").rows
+        assert str(project_id) not in screen.query_one("#projects").rows

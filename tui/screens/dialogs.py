@@ -108,3 +108,34 @@ class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class CodeDialog(ModalScreen[str | None]):
+    """Type the code a ``dvc studio login`` printed (codes are never listed to anyone)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Approve a device login")
+            yield Label(
+                "Type the code your own `dvc studio login` printed, e.g. BCDF-GHJK.",
+                classes="hint",
+            )
+            yield Input(placeholder="code", id="code", max_length=16)
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Next", variant="primary", id="next")
+
+    def on_mount(self) -> None:
+        self.query_one("#code", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#next")
+    def submit(self) -> None:
+        code = self.query_one("#code", Input).value.strip()
+        self.dismiss(code or None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -24,8 +24,14 @@ KEYS = """
 |---|---|
 | `↑↓` / `j k` | move |
 | `enter` | open the project |
+| `tab` | move between the projects and the invitations |
+| `a` | accept the invitation under the cursor (you join; your runs show there) |
+| `d` | decline the invitation under the cursor |
 | `t` | profile and tokens |
 | `r` | refresh |
+
+Someone's invitation to their project appears below your projects, live; nothing of
+yours is shared with a project until you accept.
 
 ## Project table
 | key | action |
@@ -33,8 +39,6 @@ KEYS = """
 | `↑↓` / `j k`, `←→` | move between rows and columns |
 | `space` | select or unselect the experiment |
 | `enter` | details (status, failure reason, params, metrics, images) |
-
-A `⇡` after a name means the experiment was pushed with `dvc exp push`.
 | `/` | filter by name (`enter` keeps it, `esc` clears it) |
 | `s` | sort by the current column (again: reverse) |
 | `l` | Live: only running experiments, or all again (or click the Live counter) |
@@ -42,9 +46,10 @@ A `⇡` after a name means the experiment was pushed with `dvc exp push`.
 | `p` | plots of the current experiment, or of the selection |
 | `c` | compare the selected experiments (two or more) |
 | `t` | profile and tokens |
-| `x` | delete the current experiment (asks first) |
-| `f` | mark the current experiment Failed (asks first) |
+| `x` | delete the current experiment (asks first; its poster or the project's owner) |
+| `f` | mark the current experiment Failed (asks first; its poster or the project's owner) |
 
+A `⇡` after a name means the experiment was pushed with `dvc exp push`.
 Values that changed in the last few seconds are **orange** (bold reverse with `NO_COLOR`).
 
 ## Plots
@@ -68,8 +73,7 @@ underlined and marked `★` (lowest for losses and errors, highest otherwise).
 | `g` | generate or regenerate the profile token (asks first) |
 | `d` | delete the profile token (asks first) |
 | `x` | revoke the client token under the cursor (asks first) |
-| `a` | approve the pending device login under the cursor (`dvc studio login`) |
-| `tab` | move between the tokens and the pending logins |
+| `a` | approve a device login: type the code `dvc studio login` printed, then confirm |
 | `w` | change password (optionally resetting every access token) |
 | `r` | refresh |
 

@@ -1,10 +1,9 @@
-"""Profile: access tokens, pending device logins, password."""
+"""Profile: access tokens, approving a device login by its code, password."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -15,10 +14,8 @@ from textual.widgets import DataTable, Footer, Label
 from shared.api import PendingLogin, TokenInfo, UserInfo
 from tui.client import ApiError
 from tui.format import ago
-from tui.screens.dialogs import ConfirmDialog, PasswordDialog, TokenDialog
+from tui.screens.dialogs import CodeDialog, ConfirmDialog, PasswordDialog, TokenDialog
 from tui.widgets.status_bar import StatusBar
-
-PENDING_REFRESH = 3.0
 
 
 def token_cells(token: TokenInfo, now: datetime) -> list[str]:
@@ -33,25 +30,29 @@ def token_cells(token: TokenInfo, now: datetime) -> list[str]:
     ]
 
 
-def pending_cells(login: PendingLogin, now: datetime) -> list[str | Text]:
-    """Code, client, token name, scopes and age of a device login."""
-    return [
-        Text(login.user_code, style="bold"),
-        login.client_name,
-        login.token_name,
-        ", ".join(login.scopes) or "all",
-        f"{ago(login.created_at, now)} ago",
-    ]
+def login_question(login: PendingLogin, now: datetime) -> str:
+    """What the user confirms: who asks, for which token and scopes, since when."""
+    started = max(0, int((now - login.created_at).total_seconds()))
+    scopes = ", ".join(login.scopes) or "all scopes"
+    return (
+        f"{login.client_name} asks for the access token {login.token_name!r} ({scopes}),"
+        f" started {started} s ago with the code {login.user_code}. Approve it for your account?"
+        " Only approve a login you started yourself."
+    )
 
 
 class ProfileScreen(Screen[None]):
-    """Generate, regenerate or delete the profile token; revoke client tokens; approve logins."""
+    """Generate, regenerate or delete the profile token; revoke client tokens; approve logins.
+
+    Device logins are never listed: ``a`` asks for the code the user's own
+    ``dvc studio login`` printed, shows what it belongs to, and approves once confirmed.
+    """
 
     BINDINGS = [
         Binding("g", "generate", "Generate token"),
         Binding("d", "delete", "Delete token"),
         Binding("x", "revoke", "Revoke client token"),
-        Binding("a", "approve", "Approve login"),
+        Binding("a", "approve", "Approve device login"),
         Binding("w", "password", "Password"),
         Binding("r", "reload", "Refresh", show=False),
         Binding("q,escape", "app.pop_screen", "Back"),
@@ -60,7 +61,6 @@ class ProfileScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.info: UserInfo | None = None
-        self.pending: list[PendingLogin] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -71,11 +71,10 @@ class ProfileScreen(Screen[None]):
             for column in ("kind", "token", "name", "scopes", "created", "last used"):
                 tokens.add_column(column, key=column)
             yield tokens
-            yield Label("Pending device logins (dvc studio login)", classes="hint")
-            pending: DataTable[str | Text] = DataTable(cursor_type="row", id="pending")
-            for column in ("code", "client", "token name", "scopes", "age"):
-                pending.add_column(column, key=column)
-            yield pending
+            yield Label(
+                "dvc studio login printed a code? Press a and type it to approve the login.",
+                classes="hint",
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -85,28 +84,17 @@ class ProfileScreen(Screen[None]):
         bar.show_connection = False
         self.query_one("#tokens", DataTable).focus()
         self.load()
-        self.set_interval(PENDING_REFRESH, self.load_pending)
 
     @work(group="profile", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
-        """Fetch the user's tokens and the pending device logins."""
+        """Fetch the user's tokens."""
         api = self.app.api  # type: ignore[attr-defined]
         try:
             self.info = await api.user()
-            self.pending = await api.pending_device_logins()
         except ApiError as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
             return
         self.render_info()
-
-    @work(group="pending", exclusive=True, exit_on_error=False)
-    async def load_pending(self) -> None:
-        """Device logins come and go: refresh them every few seconds."""
-        try:
-            self.pending = await self.app.api.pending_device_logins()  # type: ignore[attr-defined]
-        except ApiError:
-            return
-        self._fill_pending()
 
     def render_info(self) -> None:
         info = self.info
@@ -125,17 +113,6 @@ class ProfileScreen(Screen[None]):
         if not tokens:
             table.add_row("", "", "no tokens: press g to generate one", "", "", "", key="none")
         table.move_cursor(row=min(cursor, table.row_count - 1))
-        self._fill_pending()
-
-    def _fill_pending(self) -> None:
-        table = self.query_one("#pending", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        now = datetime.now(UTC)
-        for login in self.pending:
-            table.add_row(*pending_cells(login, now), key=login.user_code)
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
 
     def action_reload(self) -> None:
         self.load()
@@ -212,18 +189,18 @@ class ProfileScreen(Screen[None]):
         self.load()
 
     def action_approve(self) -> None:
-        code = self._current_key("#pending")
-        if code is None:
-            self.notify("No device login is waiting; run `dvc studio login --hostname URL` first.")
+        self.app.push_screen(CodeDialog(), lambda code: self._look_up(code) if code else None)
+
+    @work(group="approve", exclusive=True, exit_on_error=False)
+    async def _look_up(self, code: str) -> None:
+        try:
+            login = await self.app.api.lookup_device_login(code)  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
             return
-        login = next(p for p in self.pending if p.user_code == code)
         self.app.push_screen(
-            ConfirmDialog(
-                f"Approve {login.client_name}'s login with code {code}? It receives the access"
-                f" token {login.token_name!r} for your account.",
-                "Approve",
-            ),
-            lambda ok: self._approve(code) if ok else None,
+            ConfirmDialog(login_question(login, datetime.now(UTC)), "Approve"),
+            lambda ok: self._approve(login.user_code) if ok else None,
         )
 
     @work(group="approve", exclusive=True, exit_on_error=False)

@@ -1,24 +1,30 @@
-"""The list of projects, with experiment and running counts, updated live."""
+"""The list of projects, with experiment and running counts, and invitations, updated live."""
 
 from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable, Footer, Label
 
-from shared.api import ProjectRow
+from shared.api import Invitation, ProjectRow
 from tui.client import ApiError
-from tui.messages import ProjectChanged, ProjectDeleted, StreamReset
+from tui.messages import InvitationArrived, ProjectChanged, ProjectDeleted, StreamReset
 from tui.screens.base import LiveScreen
 from tui.widgets.status_bar import StatusBar
 
 
 class ProjectsScreen(LiveScreen):
-    """Pick a project; counts follow the all-projects event stream."""
+    """Pick a project; counts follow the all-projects event stream.
+
+    Invitations to projects are listed below the projects: joining one is the invited
+    user's choice (``a`` accepts, ``d`` declines), and until then nothing is shared.
+    """
 
     BINDINGS = [
         Binding("enter", "open", "Open"),
+        Binding("a", "accept", "Accept invitation"),
+        Binding("d", "decline", "Decline invitation"),
         Binding("t", "profile", "Profile"),
         Binding("r", "refresh", "Refresh"),
         Binding("q", "app.quit", "Quit"),
@@ -29,6 +35,7 @@ class ProjectsScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.projects: dict[int, ProjectRow] = {}
+        self.invitations: list[Invitation] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -38,12 +45,21 @@ class ProjectsScreen(LiveScreen):
         table.add_column("experiments", key="experiments")
         table.add_column("running", key="running")
         yield table
+        yield Label("", id="invitations-title", classes="hint")
+        invitations: DataTable[str] = DataTable(cursor_type="row", id="invitations")
+        invitations.add_column("invited to", key="name")
+        invitations.add_column("repository", key="repo")
+        invitations.add_column("by", key="by")
+        yield invitations
         yield Footer()
 
     place = "projects"
 
     def on_mount(self) -> None:
         self.query_one(StatusBar).show_live = True
+        self.query_one("#projects", DataTable).focus()
+        self.query_one("#invitations").display = False
+        self.query_one("#invitations-title").display = False
 
     @work(group="projects", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
@@ -56,9 +72,36 @@ class ProjectsScreen(LiveScreen):
             self._show(row)
         if not rows:
             self.notify("No projects yet: point DVCLive at this server and they appear here.")
+        self.load_invitations()
+
+    @work(group="invitations", exclusive=True, exit_on_error=False)
+    async def load_invitations(self) -> None:
+        """Fetch the invitations waiting for an answer."""
+        try:
+            self.invitations = await self.app.api.invitations()  # type: ignore[attr-defined]
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        table = self.query_one("#invitations", DataTable)
+        table.clear()
+        for invitation in self.invitations:
+            table.add_row(
+                invitation.project_name,
+                invitation.repo_url,
+                invitation.invited_by or "?",
+                key=str(invitation.project_id),
+            )
+        count = len(self.invitations)
+        title = self.query_one("#invitations-title", Label)
+        title.update(
+            f"{count} invitation{'s' if count != 1 else ''}: tab to pick, a accepts, d declines"
+            if count
+            else ""
+        )
+        table.display = title.display = bool(count)
 
     def _show(self, row: ProjectRow) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one("#projects", DataTable)
         key = str(row.id)
         self.projects[row.id] = row
         cells = (row.name, row.repo_url, str(row.experiments), str(row.running))
@@ -78,10 +121,19 @@ class ProjectsScreen(LiveScreen):
     @on(ProjectDeleted)
     def project_deleted(self, message: ProjectDeleted) -> None:
         self.projects.pop(message.project_id, None)
-        table = self.query_one(DataTable)
+        table = self.query_one("#projects", DataTable)
         if str(message.project_id) in table.rows:
             table.remove_row(str(message.project_id))
         self.query_one(StatusBar).running = sum(p.running for p in self.projects.values())
+
+    @on(InvitationArrived)
+    def invited(self, message: InvitationArrived) -> None:
+        invitation = message.invitation
+        self.notify(
+            f"{invitation.invited_by or 'Someone'} invited you to {invitation.project_name!r};"
+            " a accepts, d declines."
+        )
+        self.load_invitations()
 
     @on(StreamReset)
     def reset(self) -> None:
@@ -91,12 +143,45 @@ class ProjectsScreen(LiveScreen):
         if connected:
             self.load()
 
-    @on(DataTable.RowSelected)
+    @on(DataTable.RowSelected, "#projects")
     def selected(self, event: DataTable.RowSelected) -> None:
         self._open(int(str(event.row_key.value)))
 
+    def _invitation(self) -> Invitation | None:
+        table = self.query_one("#invitations", DataTable)
+        if not self.invitations or not table.row_count:
+            self.notify("No invitations are waiting for you.")
+            return None
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return next((i for i in self.invitations if str(i.project_id) == key), None)
+
+    def action_accept(self) -> None:
+        invitation = self._invitation()
+        if invitation is not None:
+            self._answer(invitation, accept=True)
+
+    def action_decline(self) -> None:
+        invitation = self._invitation()
+        if invitation is not None:
+            self._answer(invitation, accept=False)
+
+    @work(group="answer", exclusive=True, exit_on_error=False)
+    async def _answer(self, invitation: Invitation, accept: bool) -> None:
+        api = self.app.api  # type: ignore[attr-defined]
+        try:
+            if accept:
+                self._show(await api.accept_invitation(invitation.project_id))
+            else:
+                await api.decline_invitation(invitation.project_id)
+        except ApiError as exc:
+            self.app.report(exc)  # type: ignore[attr-defined]
+            return
+        verb = "Joined" if accept else "Declined"
+        self.notify(f"{verb} {invitation.project_name!r}.")
+        self.load_invitations()
+
     def action_open(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one("#projects", DataTable)
         if table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
             self._open(int(str(key.value)))
@@ -115,7 +200,11 @@ class ProjectsScreen(LiveScreen):
         self.load()
 
     def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
+        self._focused_table().action_cursor_down()
 
     def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
+        self._focused_table().action_cursor_up()
+
+    def _focused_table(self) -> DataTable[str]:
+        focused = self.focused
+        return focused if isinstance(focused, DataTable) else self.query_one("#projects", DataTable)
