@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import random
 import socket
-import struct
 import tempfile
 import threading
 import time
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import uvicorn
+from PIL import Image
 
 from backend.settings import Settings
 from cli import admin
@@ -34,25 +35,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def png(width: int, height: int, pixel: object) -> bytes:
+def png(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:
     """A small RGB PNG; ``pixel(x, y)`` gives (r, g, b)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    raw = b"".join(
-        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width))  # type: ignore[operator]
-        for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    image = Image.new("RGB", (width, height))
+    image.putdata([pixel(x, y) for y in range(height) for x in range(width)])
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """The demo's simulated runs speak the real protocol and end as the demo promises."""
 
+import io
 import threading
 import time
 
+from PIL import Image
+
 from cli.demo import SimulatedRun, png
-from tui.png import decode
 
 
 def test_demo_runs_complete_fail_and_go_stopped(make_server) -> None:
@@ -35,6 +37,6 @@ def test_demo_runs_complete_fail_and_go_stopped(make_server) -> None:
 
 
 def test_demo_png_is_a_real_png() -> None:
-    width, height, pixels = decode(png(5, 3, lambda x, y: (x * 50, y * 80, 7)))
-    assert (width, height) == (5, 3)
-    assert pixels[2][4] == (200, 160, 7)
+    image = Image.open(io.BytesIO(png(5, 3, lambda x, y: (x * 50, y * 80, 7))))
+    assert image.format == "PNG" and image.size == (5, 3)
+    assert image.getpixel((4, 2)) == (200, 160, 7)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 
 import httpx
+from PIL import Image
 from rich.console import Console
+from textual.widgets import Static
 
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import CodeDialog, ConfirmDialog
+from tui.screens.plots import PlotsScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.experiment_table import ExperimentTable
@@ -185,3 +189,42 @@ async def test_control_characters_never_reach_the_terminal(
         assert "\\x1b]52;c;ZXZpbA==\\x07" in row.errors[0].text
         assert "\nline two" in row.errors[0].text  # newlines stay in error texts
         assert any("\\u202e" in name for name in row.metrics)
+
+
+def _png(size: tuple[int, int], color: str = "white") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+async def test_hostile_images_leave_the_plots_screen_working(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    images = {
+        "dvclive/plots/images/bomb.png": _png((20_000, 20_000)),
+        "dvclive/plots/images/cut.png": _png((64, 64), "red")[:70],
+        "dvclive/plots/images/fine.png": _png((8, 8), "blue"),
+    }
+    body = {
+        **BODIES[2],
+        "plots": {path: {"image": base64.b64encode(png).decode()} for path, png in images.items()},
+    }
+    await post(alice, body)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        app.screen.query_one(ExperimentTable).move_cursor(row=1)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        shown = app.screen.query_one("#images", Static)
+        await until(pilot, lambda: _text(shown).count("(image not drawn") == 2)
+        text = _text(shown)
+        assert "pixel limit" in text and "damaged image" in text and "▀" in text
+        await pilot.press("escape")  # the screen still answers keys
+        await until(pilot, lambda: not isinstance(app.screen, PlotsScreen))
+
+
+def _text(widget: Static) -> str:
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()

@@ -1,11 +1,14 @@
 """The table's state without Textual: highlights, filters, groups, compare marks."""
 
+import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from PIL import Image
+
 from shared.api import ExperimentRow
-from tui import theme
+from tui import images, theme
 from tui.format import ago, sparkline, value_text
-from tui.png import decode, half_blocks
 from tui.state import ProjectState, compare
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -94,7 +97,7 @@ def test_formatting_and_no_color_highlight(monkeypatch) -> None:
     assert style.color is None and style.bold and style.reverse
 
 
-def test_png_half_blocks_draw_real_pngs() -> None:
+def test_images_are_drawn_from_real_pngs_within_limits() -> None:
     import base64
 
     from tests.conftest import fixture_bodies
@@ -105,7 +108,36 @@ def test_png_half_blocks_draw_real_pngs() -> None:
         for plot in (body.get("plots") or {}).values()
         if "image" in plot
     )
-    width, height, pixels = decode(base64.b64decode(image))
-    assert (width, height) == (8, 8) and len(pixels) == 8
-    text = half_blocks(base64.b64decode(image))
+    text = images.render_sync(base64.b64decode(image))
     assert text.plain.count("▀") == 32  # 8 columns x 4 rows of two pixels
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_png((20_000, 20_000)), "over the 25,000,000-pixel limit"),  # ~400 KB bomb
+        (_png((64, 64))[:60], "damaged image"),  # truncated
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not an image"),  # corrupt chunks
+        (b"GIF89a" + b"\xff" * 20, "not an image"),
+        (b"<svg/>", "not an image"),
+        (b"\0" * (images.MAX_IMAGE_BYTES + 1), "byte limit"),
+    ],
+)
+def test_hostile_images_become_a_one_line_placeholder(data: bytes, reason: str) -> None:
+    text = images.render_sync(data)
+    assert text.plain.startswith("(image not drawn: ") and reason in text.plain
+    assert "\n" not in text.plain
+
+
+def test_a_12_kb_2000_square_png_is_drawn_small(tmp_path) -> None:
+    data = _png((2000, 2000))
+    assert len(data) < 20_000
+    text = images.render_sync(data, max_cells=40, max_lines=12)
+    # Scaled to 24 x 24 pixels (the aspect kept): 12 lines of 24 half-block cells.
+    assert text.plain.count("\n") == 12 and text.plain.count("▀") == 24 * 12

@@ -14,8 +14,8 @@ from textual_plotext import PlotextPlot
 
 from tui.client import ApiError
 from tui.format import value_text
+from tui.images import render as render_image
 from tui.messages import PointsArrived
-from tui.png import UnsupportedPng, half_blocks
 from tui.screens.base import LiveScreen
 from tui.widgets.status_bar import StatusBar
 
@@ -138,9 +138,10 @@ class PlotsScreen(LiveScreen):
             parts.append(Text(f"{name}  {path}  (step {step})", style="bold"))
             try:
                 png = await self.app.api.image(experiment_id, path)  # type: ignore[attr-defined]
-                parts.append(half_blocks(png))
-            except (UnsupportedPng, ApiError, ValueError) as exc:
-                parts.append(Text(f"(not drawn: {exc})", style="dim"))
+            except ApiError as exc:
+                parts.append(Text(f"(image not drawn: {exc})", style="dim"))
+                continue
+            parts.append(await render_image(png))
         self.query_one("#images", Static).update(Group(*parts))
 
     def _chart(self, metric: str) -> MetricChart:

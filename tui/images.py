@@ -1,0 +1,86 @@
+"""Images for the terminal: decoded with Pillow, off the UI loop, within limits.
+
+Any project member can upload an image, so what is drawn is bounded before a pixel is
+decoded: the file's size, then the pixel count from its header (a 12 KB PNG can claim
+20,000 x 20,000 pixels). Anything that cannot be drawn — too big, truncated, corrupt, not
+an image — becomes a one-line placeholder saying why, never an exception on the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from PIL import Image, UnidentifiedImageError
+from rich.style import Style
+from rich.text import Text
+
+MAX_IMAGE_BYTES = 10_000_000
+"""The largest image file drawn (DVCLive skips plots over 10 MB too)."""
+MAX_IMAGE_PIXELS = 25_000_000
+"""The most pixels an image may declare (5,000 x 5,000) to be decoded at all."""
+FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+
+
+class UndrawableImage(ValueError):
+    """The image cannot be drawn; the message says why in a few words."""
+
+
+def thumbnail(data: bytes, max_width: int, max_height: int) -> Image.Image:
+    """The image as RGB, scaled to fit ``max_width`` x ``max_height`` pixels.
+
+    Raises ``UndrawableImage`` for anything over the limits or not decodable.
+    """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise UndrawableImage(f"{len(data):,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit")
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as image:
+            width, height = image.size  # from the header: nothing decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                raise UndrawableImage(
+                    f"{width:,} x {height:,} pixels is over the {MAX_IMAGE_PIXELS:,}-pixel limit"
+                )
+            image.draft("RGB", (max_width, max_height))  # JPEG decodes at a fraction
+            small = image.convert("RGB")
+    except UndrawableImage:
+        raise
+    except Image.DecompressionBombError:  # Pillow's own, larger limit, checked on open
+        raise UndrawableImage(f"over the {MAX_IMAGE_PIXELS:,}-pixel limit") from None
+    except UnidentifiedImageError:
+        raise UndrawableImage("not an image this viewer reads") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        # Pillow reports broken files as OSError ("truncated"), SyntaxError (bad chunks)...
+        raise UndrawableImage(f"damaged image ({str(exc)[:60] or type(exc).__name__})") from None
+    small.thumbnail((max_width, max_height))
+    return small
+
+
+def half_blocks(image: Image.Image) -> Text:
+    """The image as text: each cell is two pixels (▀ with foreground top, background bottom)."""
+    width, height = image.size
+    pixels = image.load()
+    assert pixels is not None
+    text = Text()
+    for y in range(0, height - 1, 2):
+        for x in range(width):
+            top, bottom = pixels[x, y], pixels[x, y + 1]
+            text.append("▀", Style(color=_hex(top), bgcolor=_hex(bottom)))  # type: ignore[arg-type]
+        text.append("\n")
+    return text
+
+
+def _hex(pixel: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*pixel)
+
+
+def render_sync(data: bytes, max_cells: int = 40, max_lines: int = 12) -> Text:
+    """The image drawn in at most ``max_cells`` x ``max_lines``, or a placeholder line."""
+    try:
+        return half_blocks(thumbnail(data, max_cells, max_lines * 2))
+    except UndrawableImage as exc:
+        return Text(f"(image not drawn: {exc})", style="dim")
+
+
+async def render(data: bytes, max_cells: int = 40, max_lines: int = 12) -> Text:
+    """``render_sync`` in a worker thread, so a large image never stalls the UI loop."""
+    return await asyncio.to_thread(render_sync, data, max_cells, max_lines)
