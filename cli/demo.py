@@ -24,6 +24,7 @@ from cli import admin
 from cli.serve import uvicorn_config
 
 REPO = "git@github.com:livestudio/demo-mnist.git"
+DEMO_PROJECT = "demo-mnist"
 BASELINES = ("3f2a9c1e4b5d6f708192a3b4c5d6e7f8091a2b3c", "9be14d7f03c2a1b4e5f60718293a4b5c6d7e8f90")
 PASSWORD = "demo-password"
 
@@ -198,6 +199,8 @@ def run_demo() -> None:
         db = tmp / "demo.db"
         admin.add_user(db, "demo", PASSWORD, admin=True)
         token = admin.create_token(db, "demo").token
+        # Made now, so the TUI opens straight into its live table.
+        admin.add_project(db, DEMO_PROJECT, REPO, None, "demo")
         settings = Settings(db=db, port=free_port(), stale_after=20, sweep_interval=1)
         url = f"http://127.0.0.1:{settings.port}"
         config = uvicorn_config(settings, log_level="warning")
@@ -216,10 +219,13 @@ def run_demo() -> None:
         ]
         for runner in runners:
             runner.start()
-        tui_settings = TuiSettings(server=url, session_file=tmp / "session.json")
+        tui_settings = TuiSettings(
+            server=url, session_file=tmp / "session.json", open_project=DEMO_PROJECT
+        )
         tui_settings.welcome = (
-            f"Demo server {url} (demo / {PASSWORD}). Send your own runs with"
-            f" DVC_STUDIO_URL={url} DVC_STUDIO_TOKEN={token}"
+            f"Demo server {url} (demo / {PASSWORD}): p plots, space selects, c compares, ? help,"
+            f" esc all projects. Send your own runs with DVC_STUDIO_URL={url}"
+            f" DVC_STUDIO_TOKEN={token}"
         )
         tui_settings.save_session(Session(url, "demo", session["session_token"]))
         try:

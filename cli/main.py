@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cli import admin
 from cli.admin import CliError
+from tui.settings import SettingsError
 
 
 def _server_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -87,7 +88,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import build_app
     from tui.settings import TuiSettings
 
-    build_app(TuiSettings.from_env(server=args.server)).run()
+    settings = TuiSettings.from_env(server=args.server)
+    settings.open_project = args.project
+    build_app(settings).run()
     return 0
 
 
@@ -195,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     project_add.set_defaults(func=cmd_project_add)
     tui = sub.add_parser("tui", help="open the terminal UI (the default command)")
     tui.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    tui.add_argument("--project", help="open this project (name or id) at once")
     tui.set_defaults(func=cmd_tui)
 
     login = sub.add_parser("login", help="log in and keep the session for the TUI")
@@ -253,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args))
-    except CliError as exc:
+    except (CliError, SettingsError) as exc:
         print(f"livestudio: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

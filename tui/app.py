@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from tui.client import Api, ApiError, SessionExpired
 from tui.commands import LiveStudioCommands
@@ -55,6 +56,14 @@ class LiveStudioApp(App[None]):
             self.pop_screen()
         self.switch_screen(LoginScreen())
         self.notify("Your session has ended; log in again.", severity="warning")
+
+    def close_screen(self, screen: Screen[object]) -> None:
+        """Close ``screen`` and every screen opened over it (dialogs included)."""
+        if screen not in self.screen_stack:
+            return
+        while self.screen_stack[-1] is not screen:
+            self.pop_screen()
+        self.pop_screen()
 
     def report(self, error: Exception) -> None:
         """Show a failed request as a notification (never a traceback)."""

@@ -40,6 +40,14 @@ class SessionExpired(ApiError):
     """The session is no longer valid: the user must log in again."""
 
 
+class StreamGone(ApiError):
+    """The stream's project no longer exists for this user (deleted, or they were removed)."""
+
+
+RETRYABLE = frozenset({408, 429})
+"""Client-error statuses that are worth retrying, like every 5xx."""
+
+
 @dataclass(frozen=True)
 class StreamEvent:
     """One event from the stream."""
@@ -55,7 +63,10 @@ class StreamEvent:
 
 @dataclass(frozen=True)
 class StreamState:
-    """The stream connected, or lost its connection and will retry after ``retry_in``."""
+    """The stream connected, or lost its connection and will retry after ``retry_in``.
+
+    ``retry_in`` below zero means it stopped for good (``reason`` says why).
+    """
 
     connected: bool
     retry_in: float = 0.0
@@ -99,12 +110,8 @@ class Api:
         except httpx.HTTPError as exc:
             raise ApiError(0, f"Cannot reach {self.server}: {exc or type(exc).__name__}.") from None
         if response.status_code >= 400:
-            try:
-                detail = printable(str(response.json().get("detail")))
-            except ValueError:
-                detail = response.text[:200] or response.reason_phrase
             error = SessionExpired if response.status_code == 401 and self.token else ApiError
-            raise error(response.status_code, detail)
+            raise error(response.status_code, _detail(response))
         return response
 
     async def _get(self, path: str, kind: type[T], **params: Any) -> T:
@@ -230,11 +237,21 @@ class Api:
                     headers=headers,
                     timeout=httpx.Timeout(10, read=60),
                 ) as source:
-                    if source.response.status_code == 401:
+                    status = source.response.status_code
+                    if status == 401:
                         raise SessionExpired(401, "Your session has expired; log in again.")
-                    if source.response.status_code >= 400:
+                    if status >= 400:
                         await source.response.aread()
-                        raise ApiError(source.response.status_code, source.response.text[:200])
+                        detail = _detail(source.response)
+                        if status == 404:
+                            raise StreamGone(404, detail)
+                        if status < 500 and status not in RETRYABLE:
+                            raise ApiError(status, detail)
+                        raise httpx.HTTPStatusError(
+                            f"the server answered {status}: {detail}",
+                            request=source.response.request,
+                            response=source.response,
+                        )
                     yield StreamState(connected=True)
                     backoff = 0.25
                     async for sse in source.aiter_sse():
@@ -249,3 +266,11 @@ class Api:
             yield StreamState(connected=False, retry_in=backoff, reason=reason)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's one-sentence ``detail``, printable, or what there is instead."""
+    try:
+        return printable(str(response.json().get("detail")))
+    except (ValueError, AttributeError):
+        return printable(response.text[:200]) or response.reason_phrase

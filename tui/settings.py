@@ -39,6 +39,8 @@ class TuiSettings:
     """Where the session is kept, mode 0600."""
     welcome: str = ""
     """A notification shown when the app opens (the demo says where its server is)."""
+    open_project: str | None = None
+    """A project (name or id) to open at once; ``esc`` then goes to the projects list."""
 
     @classmethod
     def from_env(cls, server: str | None = None) -> TuiSettings:
@@ -53,7 +55,7 @@ class TuiSettings:
         ).rstrip("/")
         seconds = os.environ.get("LIVESTUDIO_HIGHLIGHT_SECONDS")
         if seconds:
-            settings.highlight_seconds = float(seconds)
+            settings.highlight_seconds = _seconds("LIVESTUDIO_HIGHLIGHT_SECONDS", seconds)
         return settings
 
     def load_session(self) -> Session | None:
@@ -78,3 +80,17 @@ class TuiSettings:
     def forget_session(self) -> None:
         """Delete the stored session."""
         self.session_file.unlink(missing_ok=True)
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message is one sentence."""
+
+
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise SettingsError(f"{name}={raw!r} must be a number of seconds from 0 to 3600.")
+    return value

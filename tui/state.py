@@ -61,6 +61,8 @@ class ProjectState:
         self.history: dict[int, deque[Any]] = {}
         self.primary: str | None = None
         self.selection: set[int] = set()
+        self.folded: set[str] = set()
+        """Baseline commits whose group shows only its header."""
         self.live_only = False
         self.name_filter = ""
         self.sort_column: str | None = None
@@ -179,6 +181,14 @@ class ProjectState:
             self.selection.discard(experiment_id)
             return False
         self.selection.add(experiment_id)
+        return True
+
+    def toggle_fold(self, sha: str) -> bool:
+        """Fold or unfold a commit's group; returns whether it is now folded."""
+        if sha in self.folded:
+            self.folded.discard(sha)
+            return False
+        self.folded.add(sha)
         return True
 
     def groups(self) -> list[tuple[str, list[int]]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import msgspec
+from textual import log
 from textual.message import Message
 from textual.message_pump import MessagePump
 
@@ -28,7 +30,12 @@ async def pump_events(api: Api, path: str, targets: Callable[[], Iterable[Messag
     done once per event whatever the number of targets.
     """
     async for item in api.events(path):
-        make = _messages(item)
+        try:
+            make = _messages(item)
+        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
+            # One bad event must not end the stream: skip it, and refetch what it carried.
+            log.warning(f"skipped a bad {item.kind!r} event: {exc}")  # type: ignore[union-attr]
+            make = StreamReset
         if make is None:
             continue
         for target in targets():

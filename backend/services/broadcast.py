@@ -79,19 +79,20 @@ class ProjectFilter:
                 return False
             self.revoked = True
             return True
-        if self.revoked:
-            return False
         if event.kind == "project":
-            if event.project_id != self.scope.id:
-                return False
-            if self.user_id not in event.member_ids:
-                return False  # its project_deleted follows in the same commit
+            if event.project_id != self.scope.id or self.user_id not in event.member_ids:
+                return False  # when the user was removed, its project_deleted follows
+            # A replay may pass a removal and a later re-joining: membership is as it was
+            # at each event, never as it is now.
+            self.revoked = False
             self.scope = ProjectScope(
                 self.scope.id, self.scope.repo_key, self.scope.subdir, frozenset(event.member_ids)
             )
             return True
-        return event.kind in EXPERIMENT_KINDS and self.scope.shows(
-            event.repo_key, event.subdir, event.poster_id
+        return (
+            not self.revoked
+            and event.kind in EXPERIMENT_KINDS
+            and self.scope.shows(event.repo_key, event.subdir, event.poster_id)
         )
 
 

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
+from tui.screens.compare import CompareScreen
 from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import CodeDialog, ConfirmDialog
 from tui.screens.plots import PlotsScreen
@@ -213,8 +214,7 @@ async def test_hostile_images_leave_the_plots_screen_working(
     await post(alice, body)
     async with app.run_test(size=SIZE) as pilot:
         await open_project(pilot, app)
-        app.screen.query_one(ExperimentTable).move_cursor(row=1)
-        await pilot.press("p")
+        await pilot.press("p")  # the first key acts: the cursor starts on the experiment
         await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
         shown = app.screen.query_one("#images", Static)
         await until(pilot, lambda: _text(shown).count("(image not drawn") == 2)
@@ -228,3 +228,40 @@ def _text(widget: Static) -> str:
     console = Console(width=100, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
+
+
+async def test_the_first_keys_act_and_group_headers_act_on_their_group(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    a = await post(alice, {**BODIES[1], "name": "alpha"})
+    b = await post(alice, {**BODIES[1], "name": "beta"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(table.shown_keys()) == 3)
+        assert table.current_experiment_id() == b  # newest first, under its commit's header
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        assert list(app.screen.names) == [b]
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("up")  # the group header
+        assert table.current_group() is not None
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        assert set(app.screen.names) == {a, b}
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("x")
+        await until(pilot, lambda: any("group header" in n.message for n in app._notifications))
+        assert app.screen is screen
+        await pilot.press("enter")  # folds the group
+        await until(pilot, lambda: len(table.shown_keys()) == 1)
+        assert "2 hidden" in table.get_cell(table.shown_keys()[0], "name").plain
+        await pilot.press("enter")
+        await until(pilot, lambda: len(table.shown_keys()) == 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.screen import Screen
 
-from tui.client import ApiError, StreamState
+from tui.client import ApiError, SessionExpired, StreamGone, StreamState
 from tui.messages import ConnectionChanged
 from tui.streaming import pump_events
 from tui.widgets.status_bar import StatusBar
@@ -61,26 +61,47 @@ class LiveScreen(Screen[None]):
 
     @work(group="stream", exclusive=True, exit_on_error=False)
     async def follow(self) -> None:
-        """Follow the stream forever; it reconnects with backoff on its own."""
+        """Follow the stream forever; it reconnects with backoff on its own.
+
+        It ends only when retrying cannot help: the session ended (back to login), the
+        project is gone (``stream_gone``), or the server refuses for good (the bar says so).
+        """
         try:
             await pump_events(
                 self.app.api,  # type: ignore[attr-defined]
                 self.events_path,
                 lambda: [self, *self.followers],
             )
-        except ApiError as exc:
+        except SessionExpired as exc:
             self.app.report(exc)  # type: ignore[attr-defined]
+        except StreamGone as exc:
+            self._stopped(exc.detail)
+            self.stream_gone(exc.detail)
+        except ApiError as exc:
+            self._stopped(exc.detail)
+            self.app.report(exc)  # type: ignore[attr-defined]
+
+    def _stopped(self, reason: str) -> None:
+        state = StreamState(connected=False, retry_in=-1, reason=reason)
+        for target in (self, *self.followers):
+            target.post_message(ConnectionChanged(state))
+
+    def stream_gone(self, reason: str) -> None:
+        """Hook: the stream's subject no longer exists for the user."""
+        self.notify(reason, severity="warning")
 
     @on(ConnectionChanged)
     def show_connection(self, message: ConnectionChanged) -> None:
         self.last_state = message.state
         bar = self.query_one(StatusBar)
         bar.connected = message.state.connected
-        bar.connection = (
-            "connected"
-            if message.state.connected
-            else f"reconnecting in {message.state.retry_in:.0f}s"
-        )
+        state = message.state
+        if state.connected:
+            bar.connection = "connected"
+        elif state.retry_in < 0:
+            bar.connection = f"stopped: {state.reason}"[:60]
+        else:
+            bar.connection = f"reconnecting in {state.retry_in:.0f}s ({state.reason})"[:60]
         self.connection_changed(message.state.connected)
 
     def connection_changed(self, connected: bool) -> None:

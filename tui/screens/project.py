@@ -153,8 +153,14 @@ class ProjectScreen(LiveScreen):
     @on(ProjectDeleted)
     def project_deleted(self, message: ProjectDeleted) -> None:
         if message.project_id == self.project.id:
-            self.notify(f"Project {self.project.name} was deleted.", severity="warning")
-            self.app.pop_screen()
+            self.stream_gone(
+                f"Project {self.project.name} was deleted, or you are no longer a member."
+            )
+
+    def stream_gone(self, reason: str) -> None:
+        """The project is gone for this user: close it and whatever was opened over it."""
+        self.notify(reason, severity="warning")
+        self.app.close_screen(self)  # type: ignore[attr-defined]
 
     @on(StreamReset)
     def reset(self) -> None:
@@ -194,9 +200,18 @@ class ProjectScreen(LiveScreen):
     def action_cursor_up(self) -> None:
         self.table.action_move(-1, 0)
 
+    def _on_group(self, what: str) -> bool:
+        """Tell the user a group header cannot ``what``; True when the cursor is on one."""
+        if self.table.current_group() is None:
+            return False
+        self.notify(f"That is a commit's group header: move to an experiment to {what}.")
+        return True
+
     def action_select(self) -> None:
         experiment_id = self.table.current_experiment_id()
         if experiment_id is None:
+            if not self._on_group("select it"):
+                self.notify("No experiment here yet.")
             return
         self.state.toggle_selection(experiment_id)
         self.table.update_cells(experiment_id, ["sel", "name"], time.time())
@@ -253,8 +268,12 @@ class ProjectScreen(LiveScreen):
         self.seed_sparklines()
 
     def _targets(self) -> list[int]:
+        """The selection; else the group under the cursor; else the current experiment."""
         if self.state.selection:
             return [i for i in self.state.rows if i in self.state.selection]
+        group = self.table.current_group()
+        if group is not None:
+            return group[1]
         current = self.table.current_experiment_id()
         return [current] if current is not None else []
 
@@ -269,9 +288,17 @@ class ProjectScreen(LiveScreen):
     def action_details(self) -> None:
         from tui.screens.details import DetailsScreen
 
+        group = self.table.current_group()
+        if group is not None:
+            folded = self.state.toggle_fold(group[0])
+            self.table.show()
+            self.notify(f"Group {group[0][:7]} {'folded' if folded else 'unfolded'}.")
+            return
         experiment_id = self.table.current_experiment_id()
-        if experiment_id is not None:
-            self.app.push_screen(DetailsScreen(experiment_id, self.events_path))
+        if experiment_id is None:
+            self.notify("No experiment here yet.")
+            return
+        self.app.push_screen(DetailsScreen(experiment_id, self.events_path))
 
     def action_plots(self) -> None:
         from tui.screens.plots import PlotsScreen
@@ -286,9 +313,12 @@ class ProjectScreen(LiveScreen):
     def action_compare(self) -> None:
         from tui.screens.compare import CompareScreen
 
-        selected = [i for i in self.state.rows if i in self.state.selection]
+        selected = self._targets()
         if len(selected) < 2:
-            self.notify("Select two or more experiments with space, then press c.")
+            self.notify(
+                "Select two or more experiments with space (or move to a commit's group), then"
+                " press c."
+            )
             return
         self.app.push_screen(CompareScreen(selected, dict(self.state.rows), self.events_path))
 
@@ -311,6 +341,8 @@ class ProjectScreen(LiveScreen):
 
         experiment_id = self.table.current_experiment_id()
         if experiment_id is None:
+            if not self._on_group(verb.lower() + " it"):
+                self.notify("No experiment here yet.")
             return
         name = self.state.rows[experiment_id].name
         self.app.push_screen(

@@ -36,6 +36,7 @@ class ProjectsScreen(LiveScreen):
         super().__init__()
         self.projects: dict[int, ProjectRow] = {}
         self.invitations: list[Invitation] = []
+        self._opened_requested = False
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -73,6 +74,19 @@ class ProjectsScreen(LiveScreen):
         if not rows:
             self.notify("No projects yet: point DVCLive at this server and they appear here.")
         self.load_invitations()
+        self._open_requested(rows)
+
+    def _open_requested(self, rows: list[ProjectRow]) -> None:
+        """Open the project asked for at start (``--project``, the demo), once."""
+        wanted = self.app.settings.open_project  # type: ignore[attr-defined]
+        if not wanted or self._opened_requested:
+            return
+        self._opened_requested = True
+        match = next((r for r in rows if wanted in (r.name, str(r.id))), None)
+        if match is None:
+            self.notify(f"There is no project {wanted!r} for you; pick one here.")
+            return
+        self._open(match.id)
 
     @work(group="invitations", exclusive=True, exit_on_error=False)
     async def load_invitations(self) -> None:

@@ -49,8 +49,8 @@ class ExperimentTable(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     ExperimentTable { height: 1fr; background: $surface; }
     ExperimentTable > .experiment-table--header { background: $panel; text-style: bold; }
-    ExperimentTable > .experiment-table--cursor-row { background: $boost; }
-    ExperimentTable > .experiment-table--cursor { background: $accent; color: $text; }
+    ExperimentTable > .experiment-table--cursor-row { background: $primary 25%; }
+    ExperimentTable > .experiment-table--cursor { background: $primary; color: $text; }
     ExperimentTable > .experiment-table--group { text-style: bold; }
     """
     COMPONENT_CLASSES = {
@@ -92,6 +92,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._cells: dict[str, dict[str, Cell]] = {}
         self._strips: dict[str, Strip] = {}
         self._header: Strip | None = None
+        self._groups: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------ building
 
@@ -109,10 +110,14 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._columns = columns
         self._order, self._cells = [], {}
         fresh: list[dict[str, Cell]] = []
+        self._groups = {}
         for sha, ids in self.state.groups():
             key = GROUP_PREFIX + sha
             self._order.append(key)
             self._cells[key] = self._group_cells(sha, ids)
+            self._groups[key] = ids
+            if sha in self.state.folded:
+                continue
             for experiment_id in ids:
                 key = str(experiment_id)
                 row = self.state.rows[experiment_id]
@@ -131,8 +136,12 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     def _group_cells(self, sha: str, ids: list[int]) -> dict[str, Cell]:
         first = self.state.rows[ids[0]]
+        folded = sha in self.state.folded
         title = Text.assemble(
-            ("▾ ", "dim"), (sha[:7], theme.GROUP), (f"  {first.message or ''}", "dim")
+            ("▸ " if folded else "▾ ", "dim"),
+            (sha[:7], theme.GROUP),
+            (f"  {first.message or ''}", "dim"),
+            (f"  ({len(ids)} hidden)" if folded else "", "dim"),
         )
         return {"name": title}
 
@@ -170,7 +179,11 @@ class ExperimentTable(ScrollView, can_focus=True):
         return label
 
     def _restore(self, key: str | None) -> None:
-        row = self._index.get(key, self.cursor_row) if key else self.cursor_row
+        if key is None:
+            # First rows: start on the first experiment, where p, enter and c act at once.
+            row = next((i for i, k in enumerate(self._order) if not k.startswith(GROUP_PREFIX)), 0)
+        else:
+            row = self._index.get(key, self.cursor_row)
         self.move_cursor(row=row)
 
     # ------------------------------------------------------------ cells
@@ -422,6 +435,13 @@ class ExperimentTable(ScrollView, can_focus=True):
         if key is None or key.startswith(GROUP_PREFIX):
             return None
         return int(key)
+
+    def current_group(self) -> tuple[str, list[int]] | None:
+        """(baseline sha, its experiments) when the cursor is on a group header."""
+        key = self.current_key()
+        if key is None or not key.startswith(GROUP_PREFIX):
+            return None
+        return key[len(GROUP_PREFIX) :], list(self._groups.get(key, []))
 
     def visible_experiment_ids(self) -> list[int]:
         """Experiments in the rows currently scrolled into view."""
