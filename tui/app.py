@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# textual-image asks the terminal what it can draw (Kitty graphics, Sixel) when imported,
+# which it can only do before Textual takes the terminal over.
+import textual_image.widget  # noqa: F401
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen

@@ -4,6 +4,10 @@ Any project member can upload an image, so what is drawn is bounded before a pix
 decoded: the file's size, then the pixel count from its header (a 12 KB PNG can claim
 20,000 x 20,000 pixels). Anything that cannot be drawn — too big, truncated, corrupt, not
 an image — becomes a one-line placeholder saying why, never an exception on the screen.
+
+Drawing is textual-image's job: Kitty graphics, Sixel, or half blocks, whichever the
+terminal supports (it asks the terminal once, when ``tui.app`` is imported, before
+Textual takes the terminal over).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def thumbnail(data: bytes, max_width: int, max_height: int) -> Image.Image:
 
 
 def half_blocks(image: Image.Image) -> Text:
-    """The image as text: each cell is two pixels (▀ with foreground top, background bottom)."""
+    """The image as text, two pixels a cell (for plain-text output and tests)."""
     width, height = image.size
     pixels = image.load()
     assert pixels is not None
@@ -73,14 +77,19 @@ def _hex(pixel: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*pixel)
 
 
+def placeholder(reason: str) -> Text:
+    """The one line shown instead of an image that cannot be drawn."""
+    return Text(f"(image not drawn: {reason})", style="dim")
+
+
 def render_sync(data: bytes, max_cells: int = 40, max_lines: int = 12) -> Text:
-    """The image drawn in at most ``max_cells`` x ``max_lines``, or a placeholder line."""
+    """The image as half blocks in at most ``max_cells`` x ``max_lines``, or a placeholder."""
     try:
         return half_blocks(thumbnail(data, max_cells, max_lines * 2))
     except UndrawableImage as exc:
-        return Text(f"(image not drawn: {exc})", style="dim")
+        return placeholder(str(exc))
 
 
-async def render(data: bytes, max_cells: int = 40, max_lines: int = 12) -> Text:
-    """``render_sync`` in a worker thread, so a large image never stalls the UI loop."""
-    return await asyncio.to_thread(render_sync, data, max_cells, max_lines)
+async def load(data: bytes, max_width: int = 480, max_height: int = 270) -> Image.Image:
+    """``thumbnail`` in a worker thread, so a large image never stalls the UI loop."""
+    return await asyncio.to_thread(thumbnail, data, max_width, max_height)

@@ -10,6 +10,7 @@ import httpx
 from PIL import Image
 from rich.console import Console
 from textual.widgets import Static
+from textual_image.widget import Image as ImageWidget
 
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
@@ -216,10 +217,15 @@ async def test_hostile_images_leave_the_plots_screen_working(
         await open_project(pilot, app)
         await pilot.press("p")  # the first key acts: the cursor starts on the experiment
         await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
-        shown = app.screen.query_one("#images", Static)
-        await until(pilot, lambda: _text(shown).count("(image not drawn") == 2)
-        text = _text(shown)
-        assert "pixel limit" in text and "damaged image" in text and "▀" in text
+        plots = app.screen
+        await until(pilot, lambda: len(plots.query(".image-missing")) == 2)
+        await until(pilot, lambda: len(plots.query(".image")) == 1)
+        reasons = " ".join(_text(w) for w in plots.query(".image-missing").results(Static))
+        assert "pixel limit" in reasons and "damaged image" in reasons
+        (drawn,) = plots.query(".image").results(ImageWidget)
+        assert drawn.image.size == (8, 8)  # type: ignore[union-attr]
+        titles = [str(t.render()) for t in plots.query(".image-title")]
+        assert any("bomb.png" in t for t in titles) and any("fine.png" in t for t in titles)
         await pilot.press("escape")  # the screen still answers keys
         await until(pilot, lambda: not isinstance(app.screen, PlotsScreen))
 

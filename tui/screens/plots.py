@@ -8,13 +8,14 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Footer, Label, Static
+from textual_image.widget import Image as ImageWidget
 from textual_plotext import PlotextPlot
 
+from tui import images as pictures
 from tui.client import ApiError
 from tui.format import value_text
-from tui.images import render as render_image
 from tui.messages import PointsArrived
 from tui.screens.base import LiveScreen
 from tui.widgets.status_bar import StatusBar
@@ -96,8 +97,8 @@ class PlotsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        with VerticalScroll():
-            yield Static("Loading…", id="images")
+        with VerticalScroll(), Vertical(id="images"):
+            yield Static("Loading…", id="images-note")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -125,24 +126,21 @@ class PlotsScreen(LiveScreen):
         await self._show_images(image_lines)
 
     async def _show_images(self, images: list[tuple[int, str, str, int | None]]) -> None:
-        from rich.console import Group
-        from rich.text import Text
-
-        if not images:
-            self.query_one("#images", Static).update(
-                "No images." if self.charts else "No series or images yet."
-            )
-            return
-        parts: list[Any] = []
+        """Each image under its title, or one line saying why it cannot be drawn."""
+        box = self.query_one("#images", Vertical)
+        note = self.query_one("#images-note", Static)
+        await box.remove_children(".image, .image-title, .image-missing")
+        note.update("" if images else "No images." if self.charts else "No series or images.")
+        note.display = not images
         for experiment_id, name, path, step in images:
-            parts.append(Text(f"{name}  {path}  (step {step})", style="bold"))
+            await box.mount(Label(f"{name}  {path}  (step {step})", classes="image-title"))
             try:
-                png = await self.app.api.image(experiment_id, path)  # type: ignore[attr-defined]
-            except ApiError as exc:
-                parts.append(Text(f"(image not drawn: {exc})", style="dim"))
+                data = await self.app.api.image(experiment_id, path)  # type: ignore[attr-defined]
+                picture = await pictures.load(data)
+            except (ApiError, pictures.UndrawableImage) as exc:
+                await box.mount(Static(pictures.placeholder(str(exc)), classes="image-missing"))
                 continue
-            parts.append(await render_image(png))
-        self.query_one("#images", Static).update(Group(*parts))
+            await box.mount(ImageWidget(picture, classes="image"))
 
     def _chart(self, metric: str) -> MetricChart:
         chart = self.charts.get(metric)

@@ -22,9 +22,10 @@ class ProjectsScreen(LiveScreen):
     """
 
     BINDINGS = [
-        Binding("enter", "open", "Open"),
-        Binding("a", "accept", "Accept invitation"),
-        Binding("d", "decline", "Decline invitation"),
+        # priority: the table's own (hidden) enter would otherwise hide "Open" from the footer.
+        Binding("enter", "open", "Open", priority=True),
+        Binding("a", "accept", "Accept invitation", show=False),
+        Binding("d", "decline", "Decline invitation", show=False),
         Binding("t", "profile", "Profile"),
         Binding("r", "refresh", "Refresh"),
         Binding("q", "app.quit", "Quit"),
@@ -195,6 +196,9 @@ class ProjectsScreen(LiveScreen):
         self.load_invitations()
 
     def action_open(self) -> None:
+        if self.focused is self.query_one("#invitations", DataTable):
+            self.notify("An invitation: a accepts it (you join the project), d declines it.")
+            return
         table = self.query_one("#projects", DataTable)
         if table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key

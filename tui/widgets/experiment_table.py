@@ -85,6 +85,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         self.spinner_frame = 0
         self.cursor_row = 0
         self.cursor_column = 1
+        self.cursor_placed = False
         self._order: list[str] = []
         self._index: dict[str, int] = {}
         self._columns: list[str] = []
@@ -179,12 +180,13 @@ class ExperimentTable(ScrollView, can_focus=True):
         return label
 
     def _restore(self, key: str | None) -> None:
-        if key is None:
-            # First rows: start on the first experiment, where p, enter and c act at once.
+        if key is None or not self.cursor_placed:
+            # Until the user moves, the cursor sits on the first experiment (rows keep
+            # arriving while a project opens), where p, enter and c act at once.
             row = next((i for i, k in enumerate(self._order) if not k.startswith(GROUP_PREFIX)), 0)
         else:
             row = self._index.get(key, self.cursor_row)
-        self.move_cursor(row=row)
+        self.move_cursor(row=row, placed=False)
 
     # ------------------------------------------------------------ cells
 
@@ -340,8 +342,16 @@ class ExperimentTable(ScrollView, can_focus=True):
         """How many lines (group rows included) the table has."""
         return len(self._order)
 
-    def move_cursor(self, row: int | None = None, column: int | None = None) -> None:
-        """Put the cursor on a row and column, scrolling it into view."""
+    def move_cursor(
+        self, row: int | None = None, column: int | None = None, *, placed: bool = True
+    ) -> None:
+        """Put the cursor on a row and column, scrolling it into view.
+
+        ``placed``: the user (or a caller acting for them) chose this row, so later
+        re-layouts keep the cursor on it rather than on the first experiment.
+        """
+        if placed and row is not None:
+            self.cursor_placed = True
         old = self.cursor_row
         if row is not None:
             self.cursor_row = max(0, min(row, len(self._order) - 1))
