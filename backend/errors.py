@@ -103,6 +103,8 @@ def _internal(request: Request, exc: Exception) -> Response[dict[str, object]]:
     known = storage_error(exc)
     if known is not None:
         return _domain(request, known)
+    if isinstance(exc, OverflowError):  # an id in the path beyond SQLite's 64-bit integers
+        return error_response(404, f"Nothing at {request.url.path}: no id is that large.")
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,

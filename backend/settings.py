@@ -43,6 +43,10 @@ class Settings:
     write_timeout: float = 3.0
     """Seconds a write may wait for a lock another program holds before it is answered 503
     (``LIVESTUDIO_WRITE_TIMEOUT``; below DVCLive's 5 s read timeout)."""
+    forwarded_allow_ips: str = ""
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client
+    (``LIVESTUDIO_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any); none by default,
+    so no local program can pick the address login throttling sees."""
     disk_reserve: int = 8_000_000
     """Bytes of disk kept in reserve beside the database, given up when the disk fills so
     that logins keep working (``LIVESTUDIO_DISK_RESERVE``; 0 for none)."""

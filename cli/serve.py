@@ -18,6 +18,8 @@ def uvicorn_config(settings: Settings, log_level: str = "info") -> uvicorn.Confi
         host=settings.host,
         port=settings.port,
         access_log=False,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         # Event streams never end on their own; don't wait long for them on shutdown.
         timeout_graceful_shutdown=2,
         log_level=log_level,

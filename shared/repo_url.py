@@ -46,12 +46,16 @@ def repo_name(url: str) -> str:
 
 def _split(raw: str) -> tuple[str, str]:
     if "://" in raw:
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+            hostname = parts.hostname
+        except ValueError:  # "https://[::1/x": an unclosed IPv6 literal, say
+            raise InvalidRepoUrl(f"repo_url {raw!r} is not a valid URL") from None
         if parts.scheme == "file":
             return "local", parts.path
-        if not parts.hostname:
+        if not hostname:
             raise InvalidRepoUrl(f"repo_url {raw!r} has no host; expected a Git URL")
-        return parts.hostname, parts.path
+        return hostname, parts.path
     scheme, sep, rest = raw.partition(":")
     if sep and scheme in _SHORTHANDS and not rest.startswith("/"):
         return _SHORTHANDS[scheme], rest

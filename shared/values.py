@@ -27,7 +27,10 @@ def parse_number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any float (10**400)
+            return None
     if isinstance(value, str):
         return _SPECIAL.get(value.strip().lower())
     return None

@@ -7,7 +7,6 @@ from litestar.params import JSONBody
 
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.services import accounts
-from backend.services.errors import NotAuthenticated
 from shared.api import LoginRequest, LoginResponse
 
 
@@ -27,12 +26,8 @@ class AuthController(Controller):
     ) -> LoginResponse:
         """Exchange a username and password for a session token (throttled on failures)."""
         address = client_address(request)
-        backend.logins.check(data.username, address, backend.clock())
-        try:
-            user = await accounts.login(backend.reader, data.username, data.password)
-        except NotAuthenticated:
-            backend.logins.failed(data.username, address, backend.clock())
-            raise
+        backend.logins.attempt(data.username, address, backend.clock())
+        user = await accounts.login(backend.reader, data.username, data.password)
         backend.logins.succeeded(data.username, address, backend.clock())
         session = await backend.writer.submit(accounts.start_session_job(user.id))
         return LoginResponse(session_token=session, username=user.username)

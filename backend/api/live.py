@@ -89,6 +89,9 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         token = parse_authorization(authorization)
         if token is None:
             raise NotAuthenticated(MISSING_TOKEN)
+        if declared is not None and declared > PARSE_IN_THREAD:
+            # A stranger's 30 MB must not cost a second of decoding before its 401.
+            await ingest.check_token(backend.reader, token)
         parsed = await _parse(await _read_body(receive, backend.settings.max_body, declared))
         first, *rest = parsed.slices()
         experiment_id = await backend.writer.submit(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
+from backend.api.auth import client_address
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.db import repository
 from backend.services import accounts
@@ -51,14 +52,18 @@ class UserController(Controller):
 
     @post("/password", status_code=204)
     async def change_password(
-        self, data: JSONBody[PasswordChange], backend: BackendDep, user: UserDep
+        self, request: Request, data: JSONBody[PasswordChange], backend: BackendDep, user: UserDep
     ) -> None:
         """Change the password; other sessions end; ``reset_tokens`` drops every token too."""
+        # Guessing the current password with a stolen session is throttled like logins.
+        address = client_address(request)
+        backend.logins.attempt(user.username, address, backend.clock())
         stored = await repository.user_by_id(backend.reader, user.user_id)
         if stored is None or not await asyncio.to_thread(
             accounts.password_matches, stored.password_hash, data.current_password
         ):
             raise InvalidInput("The current password is wrong; nothing was changed.")
+        backend.logins.succeeded(user.username, address, backend.clock())
         accounts.check_password(data.new_password)
         new_hash = await asyncio.to_thread(accounts.hash_password, data.new_password)
         await backend.writer.submit(accounts.change_password_job(user, new_hash, data.reset_tokens))

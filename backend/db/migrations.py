@@ -228,6 +228,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             FROM projects;
         """,
     ),
+    (
+        8,
+        """
+        -- The newest event id when the user joined: a stream replaying older events
+        -- (Last-Event-ID) shows a member nothing from before they joined, and nothing a
+        -- poster sent before they joined. 0 for members from before this version.
+        ALTER TABLE project_members ADD COLUMN since_event INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 

@@ -354,20 +354,44 @@ async def user_tokens(db: aiosqlite.Connection, user_id: int) -> list[TokenInfo]
 
 @dataclass(frozen=True)
 class ProjectScope:
-    """Which experiments a project shows."""
+    """Which experiments a project shows, and since which event each member is in it."""
 
     id: int
     repo_key: str
     subdir: str | None
-    member_ids: frozenset[int]
+    members: dict[int, int]
+    """Member id → the newest event id when they joined (``since_event``)."""
 
-    def shows(self, repo_key: str | None, subdir: str | None, poster_id: int | None) -> bool:
-        """True when an experiment with these fields is visible in the project."""
+    @property
+    def member_ids(self) -> frozenset[int]:
+        """The members."""
+        return frozenset(self.members)
+
+    def shows(
+        self, repo_key: str | None, subdir: str | None, poster_id: int | None, event_id: int = 0
+    ) -> bool:
+        """True when an experiment with these fields is visible in the project.
+
+        With ``event_id``: visible in an event of that id, which must be newer than when
+        its poster joined (a stream replay never shows what came before that).
+        """
+        since = self.members.get(poster_id) if poster_id is not None else None
         return (
-            repo_key == self.repo_key
+            since is not None
+            and (event_id == 0 or since < event_id)
+            and repo_key == self.repo_key
             and (self.subdir is None or subdir == self.subdir)
-            and poster_id in self.member_ids
         )
+
+    def joined(self, member_ids: Iterable[int], event_id: int) -> ProjectScope:
+        """The scope after a ``project`` event: new members joined at ``event_id``."""
+        members = {m: self.members.get(m, event_id) for m in member_ids}
+        return ProjectScope(self.id, self.repo_key, self.subdir, members)
+
+
+def _members_since(raw: object) -> dict[int, int]:
+    pairs = (item.split(":") for item in str(raw).split(",") if item)
+    return {int(user): int(since) for user, since in pairs}
 
 
 def insert_project(
@@ -402,9 +426,10 @@ def next_id(conn: sqlite3.Connection, table: str) -> int:
 
 
 def add_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> None:
-    """Add a member (no-op when already one)."""
+    """Add a member (no-op when already one), recording the newest event id as they join."""
     conn.execute(
-        "INSERT OR IGNORE INTO project_members (project_id, user_id) VALUES (?, ?)",
+        "INSERT OR IGNORE INTO project_members (project_id, user_id, since_event)"
+        " VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM events))",
         (project_id, user_id),
     )
 
@@ -586,16 +611,13 @@ async def projects_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectRow
 async def project_scopes_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectScope]:
     """The visibility scope of every project the user is a member of."""
     async with db.execute(
-        "SELECT p.id, p.repo_key, p.subdir, group_concat(m2.user_id) FROM projects p"
-        " JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        "SELECT p.id, p.repo_key, p.subdir, group_concat(m2.user_id || ':' || m2.since_event)"
+        " FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
         " JOIN project_members m2 ON m2.project_id = p.id GROUP BY p.id",
         (user_id,),
     ) as cur:
         rows = await cur.fetchall()
-    return [
-        ProjectScope(r[0], r[1], r[2], frozenset(int(x) for x in str(r[3]).split(",")))
-        for r in rows
-    ]
+    return [ProjectScope(r[0], r[1], r[2], _members_since(r[3])) for r in rows]
 
 
 # ---------------------------------------------------------------- experiments
@@ -840,15 +862,15 @@ async def project_scope(
 ) -> ProjectScope | None:
     """The project's scope, if the user is a member."""
     async with db.execute(
-        "SELECT p.id, p.repo_key, p.subdir, group_concat(m2.user_id) FROM projects p"
-        " JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
+        "SELECT p.id, p.repo_key, p.subdir, group_concat(m2.user_id || ':' || m2.since_event)"
+        " FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
         " JOIN project_members m2 ON m2.project_id = p.id WHERE p.id = ? GROUP BY p.id",
         (user_id, project_id),
     ) as cur:
         r = await cur.fetchone()
     if r is None:
         return None
-    return ProjectScope(r[0], r[1], r[2], frozenset(int(x) for x in str(r[3]).split(",")))
+    return ProjectScope(r[0], r[1], r[2], _members_since(r[3]))
 
 
 async def experiment_rows_json(

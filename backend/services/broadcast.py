@@ -60,12 +60,18 @@ class Broadcaster:
         self.channels.publish(_encode(events), CHANNEL)
 
 
+def _member_since(scope: ProjectScope, user_id: int) -> int | None:
+    return scope.members.get(user_id)
+
+
 @dataclass
 class ProjectFilter:
-    """What one project's stream shows to one user; membership follows ``project`` events.
+    """What one project's stream shows to one user, as membership was at each event.
 
-    Once the user is no longer a member (removed, or the project deleted), the stream
-    shows them nothing more but the ``project_deleted`` that says so.
+    Membership follows ``project`` events. An experiment event shows only when both the
+    user and its poster had joined before it, so replaying old events (``Last-Event-ID``)
+    never reveals what happened before someone's consent. Once the user is no longer a
+    member, the stream shows them nothing more but the ``project_deleted`` that says so.
     """
 
     user_id: int
@@ -80,25 +86,28 @@ class ProjectFilter:
             self.revoked = True
             return True
         if event.kind == "project":
-            if event.project_id != self.scope.id or self.user_id not in event.member_ids:
-                return False  # when the user was removed, its project_deleted follows
-            # A replay may pass a removal and a later re-joining: membership is as it was
-            # at each event, never as it is now.
+            if event.project_id != self.scope.id:
+                return False
+            # Without the user in it, the scope shows them nothing (see below); when they
+            # were removed, the project_deleted that tells them follows in the same commit.
+            self.scope = self.scope.joined(event.member_ids, event.id)
+            if self.user_id not in event.member_ids:
+                return False
             self.revoked = False
-            self.scope = ProjectScope(
-                self.scope.id, self.scope.repo_key, self.scope.subdir, frozenset(event.member_ids)
-            )
             return True
+        if self.revoked or event.kind not in EXPERIMENT_KINDS:
+            return False
+        since = _member_since(self.scope, self.user_id)
         return (
-            not self.revoked
-            and event.kind in EXPERIMENT_KINDS
-            and self.scope.shows(event.repo_key, event.subdir, event.poster_id)
+            since is not None
+            and since < event.id
+            and self.scope.shows(event.repo_key, event.subdir, event.poster_id, event.id)
         )
 
 
 @dataclass
 class UserFilter:
-    """What the all-projects stream of one user shows; new projects join as they appear."""
+    """What the all-projects stream of one user shows; projects join as they appear."""
 
     user_id: int
     scopes: dict[int, ProjectScope] = field(default_factory=dict)
@@ -116,15 +125,27 @@ class UserFilter:
             if self.user_id not in event.member_ids:
                 self.scopes.pop(event.project_id or 0, None)
                 return False
-            row = _project_decoder.decode(event.data)
-            with contextlib.suppress(InvalidRepoUrl):
-                self.scopes[row.id] = ProjectScope(
-                    row.id, repo_key(row.repo_url), row.subdir, frozenset(event.member_ids)
-                )
+            known = self.scopes.get(event.project_id or 0)
+            if known is not None:
+                self.scopes[known.id] = known.joined(event.member_ids, event.id)
+            else:
+                row = _project_decoder.decode(event.data)
+                with contextlib.suppress(InvalidRepoUrl):
+                    self.scopes[row.id] = ProjectScope(
+                        row.id, repo_key(row.repo_url), row.subdir, {}
+                    ).joined(event.member_ids, event.id)
             return True
-        return event.kind in EXPERIMENT_KINDS and any(
-            s.shows(event.repo_key, event.subdir, event.poster_id) for s in self.scopes.values()
-        )
+        if event.kind not in EXPERIMENT_KINDS:
+            return False
+        for scope in self.scopes.values():
+            since = _member_since(scope, self.user_id)
+            if (
+                since is not None
+                and since < event.id
+                and scope.shows(event.repo_key, event.subdir, event.poster_id, event.id)
+            ):
+                return True
+        return False
 
 
 EventFilter = ProjectFilter | UserFilter

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiosqlite
 import msgspec
 
 from backend.db import repository
@@ -235,7 +236,7 @@ def _series_rows(path: str, name: str, rows: list[dict[str, Any]]) -> list[tuple
                 raise InvalidInput(f"Row {_where(path, i)} has no value besides `step`.")
             field_name = others[0]
             raw = row[field_name]
-        value = float(raw) if type(raw) is float or type(raw) is int else parse_number(raw)
+        value = raw if type(raw) is float else parse_number(raw)
         if value is None:
             raise InvalidInput(
                 f"Row {_where(path, i)} field `{field_name}` must be a number"
@@ -269,20 +270,39 @@ def ingest_job(
     return job
 
 
+INVALID_TOKEN = (
+    "The access token is invalid or has been revoked; create a new one with"
+    " `livestudio token create` or in the TUI profile screen."
+)
+
+
+def _check_scope(principal: repository.Principal) -> None:
+    if principal.scopes and INGEST_SCOPE not in principal.scopes:
+        raise MissingScope(
+            f"This access token lacks the {INGEST_SCOPE} scope needed to send experiments."
+        )
+
+
+async def check_token(db: aiosqlite.Connection, token: str) -> None:
+    """Refuse an unknown or unscoped token early (before a large body is read).
+
+    The writer checks again inside the transaction, which is what makes a revocation
+    take effect at once; this only spares the server work for a stranger's post.
+    """
+    principal = await repository.token_principal(db, token_hash(token))
+    if principal is None:
+        raise NotAuthenticated(INVALID_TOKEN)
+    _check_scope(principal)
+
+
 def authorize(ctx: WriteContext, hashed: bytes, now: float) -> repository.Principal:
     """The user behind an access token allowed to send experiments (inside the transaction)."""
     principal = ctx.cache.principals.get(hashed)
     if principal is None:
         principal = repository.token_principal_sync(ctx.conn, hashed)
     if principal is None:
-        raise NotAuthenticated(
-            "The access token is invalid or has been revoked; create a new one with"
-            " `livestudio token create` or in the TUI profile screen."
-        )
-    if principal.scopes and INGEST_SCOPE not in principal.scopes:
-        raise MissingScope(
-            f"This access token lacks the {INGEST_SCOPE} scope needed to send experiments."
-        )
+        raise NotAuthenticated(INVALID_TOKEN)
+    _check_scope(principal)
     ctx.cache.principals[hashed] = principal
     token_id = principal.token_id or 0
     last_used = ctx.cache.touched.get(token_id, principal.last_used_at)

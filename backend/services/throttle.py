@@ -2,12 +2,13 @@
 
 Per client address, a sliding window: more than ``limit`` failures within ``window``
 seconds and that address is refused (429 with ``Retry-After``) until the oldest failure
-leaves the window. Per user, from any address: after a few failures each further try
-must wait twice as long as the last, capped at ``max_delay`` — so a botnet spread over
-many addresses is slowed to a crawl, yet can never keep the real user out for more than
-``max_delay`` at a time; and an address the user has logged in from before skips the
-per-user delay altogether (the "device cookie" idea of OWASP's guidance, keyed by address).
-Throttled tries are refused before the password is checked, so they cost no argon2 time.
+leaves the window. Per user: after a few failures from anywhere, each address must wait
+twice as long as before between its tries for that user, at most ``max_delay`` — each
+address on its own clock, so an attacker retrying from elsewhere can never keep the real
+user out for more than ``max_delay``; and an address the user has logged in from before
+skips the per-user delay altogether (the "device cookie" idea of OWASP's guidance, keyed
+by address). A try is counted when it is admitted, before the password is checked, so a
+burst of concurrent tries is cut off at the limit and throttled tries cost no argon2 time.
 
 State is per process and bounded (oldest entries are forgotten first).
 """
@@ -55,9 +56,11 @@ class SlidingWindow:
         events.append(now)
         _bounded_set(self._events, key, events)  # type: ignore[arg-type]
 
-    def clear(self, key: object) -> None:
-        """Forget ``key``'s events."""
-        self._events.pop(key, None)
+    def forget_one(self, key: object) -> None:
+        """Forget ``key``'s latest event (an attempt that turned out fine)."""
+        events = self._events.get(key)
+        if events:
+            events.pop()
 
 
 def _seconds(wait: float) -> int:
@@ -75,44 +78,58 @@ class LoginThrottle:
     max_delay: float = 30.0
     _addresses: SlidingWindow = field(init=False)
     _users: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
+    _tries: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
     _known: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self._addresses = SlidingWindow(self.address_limit, self.address_window)
 
-    def check(self, username: str, address: str, now: float) -> None:
-        """Raise ``RateLimited`` when this try must wait."""
+    def attempt(self, username: str, address: str, now: float) -> None:
+        """Admit one try, or raise ``RateLimited``; an admitted try counts as failed.
+
+        Counting it before the password is checked is what makes a burst of concurrent
+        tries count: each one is refused once the limit is reached, not after all of
+        them were checked. A right password takes its try back (``succeeded``).
+        """
         wait = self._addresses.wait(address, now)
         if wait > 0:
             raise RateLimited(
                 f"Too many failed logins from your address; try again in {_seconds(wait)} s.",
                 retry_after=wait,
             )
-        name = username.lower()
-        if (name, address) in self._known:
-            return
-        failures, last = self._users.get(name, (0, 0.0))
-        if failures < self.user_free_tries or now - last > self.user_window:
-            return
-        delay = min(self.max_delay, 2.0 ** (failures - self.user_free_tries))
-        if now < last + delay:
-            wait = last + delay - now
-            raise RateLimited(
-                f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s.",
-                retry_after=wait,
-            )
-
-    def failed(self, username: str, address: str, now: float) -> None:
-        """Record a wrong password (or unknown user)."""
+        name = username.strip().lower()
+        if (name, address) not in self._known:
+            wait = self._user_wait(name, address, now)
+            if wait > 0:
+                raise RateLimited(
+                    f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s.",
+                    retry_after=wait,
+                )
         self._addresses.add(address, now)
-        name = username.lower()
         failures, last = self._users.get(name, (0, 0.0))
         if now - last > self.user_window:
             failures = 0
         _bounded_set(self._users, name, (failures + 1, now))  # type: ignore[arg-type]
+        _bounded_set(self._tries, (name, address), now)  # type: ignore[arg-type]
+
+    def _user_wait(self, name: str, address: str, now: float) -> float:
+        """How long this address must still wait before its next try for this user.
+
+        The delay grows with the user's failures from anywhere, but each address keeps its
+        own clock: an attacker retrying from elsewhere never uses up the real user's turn.
+        """
+        failures, last = self._users.get(name, (0, 0.0))
+        if failures < self.user_free_tries or now - last > self.user_window:
+            return 0.0
+        previous = self._tries.get((name, address))
+        if previous is None:
+            return 0.0
+        delay = min(self.max_delay, 2.0 ** (failures - self.user_free_tries))
+        return max(0.0, previous + delay - now)
 
     def succeeded(self, username: str, address: str, now: float) -> None:
-        """A right password: the user's delay is over and this address is known to be theirs."""
-        name = username.lower()
+        """A right password: the try is taken back and this address is known to be theirs."""
+        name = username.strip().lower()
         self._users.pop(name, None)
+        self._addresses.forget_one(address)
         _bounded_set(self._known, (name, address), now)  # type: ignore[arg-type]

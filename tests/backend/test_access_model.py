@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -187,24 +189,78 @@ def test_a_removed_member_stream_goes_quiet_and_invitations_arrive_live(server: 
 
 
 def test_login_is_throttled_per_address_and_per_user(server: Server, alice: User) -> None:
-    def attempt(password: str, address: str, username: str = "alice") -> httpx.Response:
+    def attempt(password: str, address: str, username: str = "alice", **headers: str):
         transport = httpx.HTTPTransport(local_address=address)
-        with httpx.Client(transport=transport, timeout=10) as client:
+        with httpx.Client(transport=transport, timeout=30) as client:
             return client.post(
-                f"{server.url}/api/auth/login", json={"username": username, "password": password}
+                f"{server.url}/api/auth/login",
+                json={"username": username, "password": password},
+                headers=headers,
             )
 
-    # Per address: ten wrong guesses (at any names), then even the right password waits.
-    answers = [attempt("wrong", "127.0.0.2", f"mallory{i}").status_code for i in range(12)]
-    assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
+    # Per address: ten wrong guesses (at any names), then even the right password waits;
+    # a forged X-Forwarded-For does not change the address (no proxy is trusted).
+    answers = [
+        attempt("wrong", "127.0.0.2", f"mallory{i}", **{"X-Forwarded-For": f"9.9.9.{i}"})
+        for i in range(12)
+    ]
+    assert [a.status_code for a in answers] == [401] * 10 + [429, 429]
     throttled = attempt(PASSWORD, "127.0.0.2")
     assert throttled.status_code == 429
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
     assert "try again in" in throttled.json()["detail"]
-    # Per user, across addresses: after five wrong passwords, each try must wait...
+    # Per user: after five wrong passwords from anywhere, each address must wait...
     assert [attempt("wrong", f"127.0.0.{host}").status_code for host in range(3, 8)] == [401] * 5
-    slowed = attempt(PASSWORD, "127.0.0.20")
+    slowed = attempt(PASSWORD, "127.0.0.7")
     assert slowed.status_code == 429 and "'alice'" in slowed.json()["detail"]
     assert int(slowed.headers["Retry-After"]) <= 30
-    # ...but never for long, and not at all from where Alice logged in before.
+    # ...on its own clock: an attacker retrying elsewhere never uses up Alice's turn,
+    # and where she logged in before she is not slowed at all.
+    assert attempt("wrong", "127.0.0.8").status_code == 401
+    assert attempt(PASSWORD, "127.0.0.9").status_code == 200
     assert attempt(PASSWORD, "127.0.0.1").status_code == 200
+
+
+def test_a_burst_of_concurrent_guesses_is_cut_off_at_the_limit(server: Server, alice: User) -> None:
+    def guess(i: int) -> int:
+        return httpx.post(
+            f"{server.url}/api/auth/login",
+            json={"username": "alice", "password": f"guess-{i}"},
+            timeout=60,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(pool.map(guess, range(30)))
+    assert answers.count(401) <= 10 and answers.count(429) >= 20
+
+
+def test_guessing_the_current_password_with_a_session_is_throttled(alice: User) -> None:
+    body = {"current_password": "wrong-password", "new_password": "another-password"}
+    answers = [alice.client.post("/api/user/password", json=body).status_code for _ in range(12)]
+    assert answers[:5] == [400] * 5 and 429 in answers
+
+
+def test_replaying_the_stream_shows_nothing_from_before_joining(server: Server) -> None:
+    alice, carol = server.add_user("alice"), server.add_user("carol")
+    oops = alice.live(
+        {**BODY, "name": "oops", "params": {"p.yaml": {"secret": "DELETED-SECRET"}}}
+    ).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    assert alice.client.delete(f"/api/experiments/{oops}").status_code == 204
+    alice.live({**BODY, "name": "before", "params": {"p.yaml": {"note": "OLD-VALUE"}}})
+    alice.client.post(f"/api/projects/{project_id}/members", json={"username": "carol"})
+    carol.client.post(f"/api/invitations/{project_id}/accept")
+    alice.live({**BODY, "name": "after"})
+    headers = {**carol.client.headers, "Last-Event-ID": "0"}
+    for path in (f"/api/projects/{project_id}/events", "/api/events"):
+        stream = Listener(server.url, path, headers)
+        try:
+            seen = stream.take_until("experiment")
+            assert seen[-1].data["name"] == "after", path
+            shown = json.dumps([e.data for e in seen])
+            assert "DELETED-SECRET" not in shown and "OLD-VALUE" not in shown
+        finally:
+            stream.close()
+    # Joining shows the project's current runs, as a listing does: that is the consent.
+    names = {r["name"] for r in rows(carol, project_id)}
+    assert names == {"before", "after"}

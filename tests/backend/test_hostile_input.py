@@ -47,6 +47,9 @@ def nested(depth: int) -> dict[str, object]:
         ({"name": "\u202egnp.exe"}, "U+202E"),
         ({"repo_url": "git@github.com:a/b\x00.git"}, "`$.repo_url`"),
         ({"plots": {"dvclive/plots/metrics/\x1b[2Jx.tsv": {"data": []}}}, "control character"),
+        ({"metrics": {"m.json": {"data": {"a": 10**400}}}}, "`$.metrics.m.json.data.a`"),
+        ({"plots": {LOSS: {"data": [{"step": 1, "loss": 10**400}]}}}, "data[0]"),
+        ({"repo_url": "https://[::1/x"}, "not a valid URL"),
     ],
 )
 def test_hostile_bodies_get_a_400_naming_the_field(
@@ -142,3 +145,27 @@ def test_nesting_deep_enough_to_exhaust_recursion_is_a_400(server: Server, alice
         timeout=30,
     )
     assert resp.status_code == 400 and "nested" in resp.json()["detail"]
+
+
+def test_odd_urls_and_huge_ids_are_never_a_500(server: Server, alice: User) -> None:
+    made = alice.client.post("/api/projects", json={"name": "x", "repo_url": "https://[::1/x"})
+    assert made.status_code == 400 and "not a valid URL" in made.json()["detail"]
+    pushed = httpx.post(
+        f"{server.url}/webhook/dvc",
+        json={"repo_url": "http://[x", "client": "dvc", "refs": {"pushed": []}},
+        headers={"Authorization": f"token {alice.token}"},
+    )
+    assert pushed.status_code == 400
+    huge = 10**20
+    for method, path in (
+        ("GET", f"/api/experiments/{huge}"),
+        ("GET", f"/api/experiments/{huge}/series"),
+        ("GET", f"/api/projects/{huge}/experiments"),
+        ("GET", f"/api/projects/{huge}/members"),
+        ("POST", f"/api/experiments/{huge}/fail"),
+        ("DELETE", f"/api/projects/{huge}"),
+        ("DELETE", f"/api/user/tokens/{huge}"),
+        ("POST", f"/api/invitations/{huge}/accept"),
+    ):
+        resp = alice.client.request(method, path)
+        assert resp.status_code == 404, (method, path, resp.text)
