@@ -37,7 +37,7 @@ class Backend:
 
 def provide_backend(state: State) -> Backend:
     """Dependency: the backend of this app."""
-    return state.backend  # type: ignore[no-any-return]
+    return state.backend
 
 
 async def _principal(request: Request, backend: Backend) -> Principal:

@@ -36,7 +36,7 @@ def _run(db: Path, job: Callable[[WriteContext], T]) -> T:
         raise CliError(outcome.detail)
     if isinstance(outcome, Exception):
         raise outcome
-    return outcome  # type: ignore[no-any-return]
+    return outcome
 
 
 def count_users(db: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import math
@@ -43,6 +44,10 @@ def png(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def _pixel(shade: int, x: int, y: int) -> tuple[int, int, int]:
+    return (shade, (x * 10) % 256, (y * 15) % 256)
 
 
 @dataclass
@@ -122,7 +127,7 @@ class SimulatedRun:
                     import base64
 
                     shade = int(255 * min(1.0, step / max(1, self.steps)))
-                    image = png(24, 16, lambda x, y, s=shade: (s, (x * 10) % 256, (y * 15) % 256))
+                    image = png(24, 16, functools.partial(_pixel, shade))
                     plots["dvclive/plots/images/samples/prediction.png"] = {
                         "image": base64.b64encode(image).decode()
                     }

@@ -13,7 +13,7 @@ from cli.admin import CliError
 from tui.settings import SettingsError
 
 
-def _server_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _server_settings(args: argparse.Namespace):
     from backend.settings import Settings
 
     try:

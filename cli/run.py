@@ -146,7 +146,7 @@ def _stored_server() -> str | None:
     return session.server if session else None
 
 
-def _forward_signals(child: subprocess.Popen[bytes]):  # type: ignore[no-untyped-def]
+def _forward_signals(child: subprocess.Popen[bytes]):
     """Pass SIGTERM/SIGHUP on to the child (Ctrl-C reaches it through the terminal)."""
     previous = {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # textual-image asks the terminal what it can draw (Kitty graphics, Sixel) when imported,
 # which it can only do before Textual takes the terminal over.
@@ -60,7 +61,7 @@ class LiveStudioApp(App[None]):
         self.switch_screen(LoginScreen())
         self.notify("Your session has ended; log in again.", severity="warning")
 
-    def close_screen(self, screen: Screen[object]) -> None:
+    def close_screen(self, screen: Screen[Any]) -> None:
         """Close ``screen`` and every screen opened over it (dialogs included)."""
         if screen not in self.screen_stack:
             return

@@ -116,7 +116,7 @@ class Api:
 
     async def _get(self, path: str, kind: type[T], **params: Any) -> T:
         response = await self._request("GET", path, params=params or None)
-        return sanitize.decode(response.content, kind)  # type: ignore[no-any-return]
+        return sanitize.decode(response.content, kind)
 
     async def login(self, username: str, password: str) -> LoginResponse:
         """Log in; the client then uses the new session."""
@@ -190,7 +190,7 @@ class Api:
         response = await self._request(
             "POST", "/api/device-login/lookup", json={"user_code": user_code}
         )
-        return sanitize.decode(response.content, PendingLogin)  # type: ignore[no-any-return]
+        return sanitize.decode(response.content, PendingLogin)
 
     async def approve_device_login(self, user_code: str) -> str:
         """Approve a device login; returns the token name the client receives."""
@@ -206,7 +206,7 @@ class Api:
     async def accept_invitation(self, project_id: int) -> ProjectRow:
         """Join a project I was invited to."""
         response = await self._request("POST", f"/api/invitations/{project_id}/accept")
-        return sanitize.decode(response.content, ProjectRow)  # type: ignore[no-any-return]
+        return sanitize.decode(response.content, ProjectRow)
 
     async def decline_invitation(self, project_id: int) -> None:
         """Decline an invitation."""
@@ -219,7 +219,7 @@ class Api:
     async def fail_experiment(self, experiment_id: int) -> ExperimentRow:
         """Mark an experiment Failed."""
         response = await self._request("POST", f"/api/experiments/{experiment_id}/fail")
-        return sanitize.decode(response.content, ExperimentRow)  # type: ignore[no-any-return]
+        return sanitize.decode(response.content, ExperimentRow)
 
     async def events(
         self, path: str, last_event_id: int | None = None, *, max_backoff: float = 10.0

@@ -10,7 +10,7 @@ common case pays only one scan of the raw bytes.
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -36,6 +36,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
+@overload
+def decode(raw: bytes | str, kind: type[T]) -> T: ...
+@overload
+def decode(raw: bytes | str, kind: None = None) -> Any: ...
 def decode(raw: bytes | str, kind: type[T] | None = None) -> Any:
     """JSON ``raw`` as ``kind`` (or plain Python), with every string made printable."""
     data = raw.encode() if isinstance(raw, str) else raw

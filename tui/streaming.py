@@ -34,7 +34,7 @@ async def pump_events(api: Api, path: str, targets: Callable[[], Iterable[Messag
             make = _messages(item)
         except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
             # One bad event must not end the stream: skip it, and refetch what it carried.
-            log.warning(f"skipped a bad {item.kind!r} event: {exc}")  # type: ignore[union-attr]
+            log.warning(f"skipped a bad event: {exc}")
             make = StreamReset
         if make is None:
             continue

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 import msgspec
 from litestar import asgi
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
 from backend.context import Backend
 from backend.errors import domain_error_body, retry_after_header
@@ -43,7 +44,7 @@ async def _read_body(receive: Receive, limit: int, declared: int | None) -> byte
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ConnectionError("the client went away")
-        chunk = message.get("body", b"")
+        chunk = cast(bytes, message.get("body", b""))
         size += len(chunk)
         if size > limit:
             raise TooLarge(
@@ -59,8 +60,13 @@ async def _answer(send: Send, status: int, body: bytes, retry_after: float | Non
     headers.extend(
         (k.lower().encode(), v.encode()) for k, v in retry_after_header(retry_after).items()
     )
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": headers,
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _parse(body: bytes) -> ingest.ParsedEvent:
@@ -75,7 +81,7 @@ async def _parse(body: bytes) -> ingest.ParsedEvent:
 async def live(scope: Scope, receive: Receive, send: Send) -> None:
     """Ingest one live event; answers 200 only once the event is committed."""
     backend: Backend = scope["app"].state.backend
-    if scope["method"] != "POST":
+    if cast("HTTPScope", scope)["method"] != "POST":
         status, body = domain_error_body(DomainError("Send live events with POST."), 405)
         await _answer(send, status, body)
         return

@@ -90,7 +90,7 @@ async def _from_blocks(
 ) -> list[Point] | None:
     sealed = hi >> BLOCK_BITS
     async with db.execute(_BLOCKS, (series, sealed)) as cur:
-        blocks = await cur.fetchall()
+        blocks = list(await cur.fetchall())
     # Only blocks holding points have summaries, and the first point's block always
     # does; when it has none, the series predates summaries: scan instead.
     if sealed > lo >> BLOCK_BITS and (not blocks or blocks[0][0] != lo >> BLOCK_BITS):
@@ -104,9 +104,9 @@ async def _from_blocks(
             if slot[2] is None or step < slot[2]:
                 slot[2] = step
         elif kind == "min":
-            if slot[0] is None or value < slot[0][1]:  # type: ignore[operator]
+            if slot[0] is None or value < slot[0][1]:
                 slot[0] = (step, value)
-        elif slot[1] is None or value > slot[1][1]:  # type: ignore[operator]
+        elif slot[1] is None or value > slot[1][1]:
             slot[1] = (step, value)
 
     for _, min_step, min_value, max_step, max_value, nan_step in blocks:

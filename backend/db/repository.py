@@ -701,7 +701,7 @@ _EXPERIMENT_COLUMNS = (
 
 def _record(row: Sequence[Any]) -> ExperimentRecord:
     return ExperimentRecord(
-        *row[:17],
+        *row[:17],  # type: ignore[misc]  # the first 17 columns are the first 17 fields
         pushed=bool(row[17]),
         errors=_errors_decoder.decode(row[18]),
         machine=_json_decode(row[19]) if row[19] else None,

@@ -216,6 +216,11 @@ def _attempt(
     return outcomes, ctx.events
 
 
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Writer:
     """Owns the write connection; see the module docstring.
 
@@ -358,7 +363,7 @@ class Writer:
         outcome = outcomes[0]
         if isinstance(outcome, Exception):
             raise self._failed(outcome)
-        return outcome  # type: ignore[no-any-return]
+        return outcome
 
     def _committed(self, events: list[repository.StoredEvent]) -> None:
         if self._locked_since is not None:
@@ -430,7 +435,7 @@ class Writer:
             return
         self._target = wanted - 1
         enough = self._enough = loop.create_future()
-        timer = loop.call_later(BATCH_WINDOW, lambda: enough.done() or enough.set_result(None))
+        timer = loop.call_later(BATCH_WINDOW, _set_once, enough)
         try:
             await enough
         finally:

@@ -388,14 +388,14 @@ def _store_points(
         tops[series_id] = repository.series_max_step(ctx.conn, series_id) if top is None else top
     appended, count = _appended(series, ids, tops)
     if appended and count <= LOG_MAX_ROWS:
+        repository.log_points(
+            ctx.conn,
+            [(ids[name], step, value) for name, rows in series.items() for step, value in rows],
+            now,
+        )
         changed: dict[str, list[tuple[int, float | None]]] = {
             name: list(rows) for name, rows in series.items() if rows
         }
-        repository.log_points(
-            ctx.conn,
-            [(ids[name], step, value) for name, rows in changed.items() for step, value in rows],
-            now,
-        )
         for name, rows in changed.items():
             ctx.cache.series_top[ids[name]] = rows[-1][0]
         if _count_logged(ctx, count) >= FILE_AT:

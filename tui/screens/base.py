@@ -8,6 +8,7 @@ from textual.screen import Screen
 from tui.client import ApiError, SessionExpired, StreamGone, StreamState
 from tui.messages import ConnectionChanged
 from tui.streaming import pump_events
+from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
 
@@ -33,7 +34,7 @@ class LiveScreen(Screen[None]):
         # Textual runs this for every subclass too, after the subclass's own on_mount:
         # subclasses do not call it themselves.
         bar = self.query_one(StatusBar)
-        bar.server = self.app.api.server  # type: ignore[attr-defined]
+        bar.server = studio(self).api.server
         bar.place = self.place
         self.source = self._stream_below()
         if self.source is None:
@@ -68,18 +69,18 @@ class LiveScreen(Screen[None]):
         """
         try:
             await pump_events(
-                self.app.api,  # type: ignore[attr-defined]
+                studio(self).api,
                 self.events_path,
                 lambda: [self, *self.followers],
             )
         except SessionExpired as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
         except StreamGone as exc:
             self._stopped(exc.detail)
             self.stream_gone(exc.detail)
         except ApiError as exc:
             self._stopped(exc.detail)
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
 
     def _stopped(self, reason: str) -> None:
         state = StreamState(connected=False, retry_in=-1, reason=reason)

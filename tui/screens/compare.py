@@ -16,6 +16,7 @@ from tui.format import value_text
 from tui.messages import ExperimentChanged
 from tui.screens.base import LiveScreen
 from tui.state import CompareLine, compare
+from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
 
@@ -85,7 +86,7 @@ class CompareScreen(LiveScreen):
             if index in line.best:
                 text = f"★ {text}"
             at = self.changed_at.get((line.key, experiment_id))
-            if at is not None and now - at < self.app.settings.highlight_seconds:  # type: ignore[attr-defined]
+            if at is not None and now - at < studio(self).settings.highlight_seconds:
                 style = theme.highlight() + (
                     theme.BEST if index in line.best else theme.highlight()
                 )
@@ -123,7 +124,7 @@ class CompareScreen(LiveScreen):
 
     def _expire(self) -> None:
         now = time.time()
-        limit = self.app.settings.highlight_seconds  # type: ignore[attr-defined]
+        limit = studio(self).settings.highlight_seconds
         gone = [k for k, at in self.changed_at.items() if now - at >= limit]
         for key in gone:
             del self.changed_at[key]

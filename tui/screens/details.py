@@ -17,6 +17,7 @@ from tui.client import ApiError
 from tui.format import STATUS_GLYPH, value_text
 from tui.messages import ExperimentChanged
 from tui.screens.base import LiveScreen
+from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
 
@@ -50,9 +51,9 @@ class DetailsScreen(LiveScreen):
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         try:
-            self.detail = await self.app.api.experiment(self.experiment_id)  # type: ignore[attr-defined]
+            self.detail = await studio(self).api.experiment(self.experiment_id)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.render_detail()
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
+
+
+def if_confirmed(action: Callable[[], object]) -> Callable[[bool | None], None]:
+    """A dialog callback that runs ``action`` when the answer was yes."""
+
+    def answered(ok: bool | None) -> None:
+        if ok:
+            action()
+
+    return answered
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label
 
 from tui.client import Api, ApiError
+from tui.typed import studio
 
 
 class LoginScreen(Screen[None]):
@@ -17,11 +18,11 @@ class LoginScreen(Screen[None]):
     BINDINGS = [("escape", "app.quit", "Quit")]
 
     def compose(self) -> ComposeResult:
-        app = self.app
+        app = studio(self)
         with Vertical(id="login"):
             yield Label("Log in to livestudio", classes="title")
-            yield Input(app.api.server, placeholder="http://host:8000", id="server")  # type: ignore[attr-defined]
-            yield Input(app.username or "", placeholder="username", id="username")  # type: ignore[attr-defined]
+            yield Input(app.api.server, placeholder="http://host:8000", id="server")
+            yield Input(app.username or "", placeholder="username", id="username")
             yield Input(placeholder="password", password=True, id="password")
             yield Button("Log in", variant="primary", id="submit")
             yield Label("", id="error", classes="hint")
@@ -57,16 +58,16 @@ class LoginScreen(Screen[None]):
 
     @work(group="login", exclusive=True, exit_on_error=False)
     async def log_in(self, server: str, username: str, password: str) -> None:
-        app = self.app
-        api: Api = app.api  # type: ignore[attr-defined]
+        app = studio(self)
+        api = app.api
         if api.server != server:
             await api.close()
             api = Api(server)
-            app.api = api  # type: ignore[attr-defined]
+            app.api = api
         try:
             login = await api.login(username, password)
         except ApiError as exc:
             self._error(exc.detail)
             self.query_one("#password", Input).value = ""
             return
-        app.logged_in(login.username, login.session_token)  # type: ignore[attr-defined]
+        app.logged_in(login.username, login.session_token)

@@ -18,6 +18,7 @@ from tui.client import ApiError
 from tui.format import value_text
 from tui.messages import PointsArrived
 from tui.screens.base import LiveScreen
+from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
 Series = dict[int, list[tuple[int, Any]]]
@@ -74,7 +75,7 @@ class MetricChart(PlotextPlot):
         if steps_seen:
             low, high = min(steps_seen), max(steps_seen)
             ticks = sorted({round(low + (high - low) * i / 4) for i in range(5)})
-            plt.xticks(ticks, [str(t) for t in ticks])
+            plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
         self.refresh()
 
 
@@ -107,7 +108,7 @@ class PlotsScreen(LiveScreen):
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         """Fetch every series, downsampled to about the chart width."""
-        api = self.app.api  # type: ignore[attr-defined]
+        api = studio(self).api
         width = max(100, self.size.width * 2)
         image_lines = []
         try:
@@ -115,11 +116,11 @@ class PlotsScreen(LiveScreen):
                 detail = await api.experiment(experiment_id)
                 series = await api.series(experiment_id, max_points=width)
                 for metric, points in series.items():
-                    self._chart(metric).data[experiment_id] = [tuple(p) for p in points]
+                    self._chart(metric).data[experiment_id] = [(s, v) for s, v in points]
                 for image in detail.images:
                     image_lines.append((experiment_id, name, image.path, image.step))
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         for chart in self.charts.values():
             chart.redraw()
@@ -135,7 +136,7 @@ class PlotsScreen(LiveScreen):
         for experiment_id, name, path, step in images:
             await box.mount(Label(f"{name}  {path}  (step {step})", classes="image-title"))
             try:
-                data = await self.app.api.image(experiment_id, path)  # type: ignore[attr-defined]
+                data = await studio(self).api.image(experiment_id, path)
                 picture = await pictures.load(data)
             except (ApiError, pictures.UndrawableImage) as exc:
                 await box.mount(Static(pictures.placeholder(str(exc)), classes="image-missing"))

@@ -14,7 +14,14 @@ from textual.widgets import DataTable, Footer, Label
 from shared.api import PendingLogin, TokenInfo, UserInfo
 from tui.client import ApiError
 from tui.format import ago
-from tui.screens.dialogs import CodeDialog, ConfirmDialog, PasswordDialog, TokenDialog
+from tui.screens.dialogs import (
+    CodeDialog,
+    ConfirmDialog,
+    PasswordDialog,
+    TokenDialog,
+    if_confirmed,
+)
+from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
 
@@ -79,7 +86,7 @@ class ProfileScreen(Screen[None]):
 
     def on_mount(self) -> None:
         bar = self.query_one(StatusBar)
-        bar.server = self.app.api.server  # type: ignore[attr-defined]
+        bar.server = studio(self).api.server
         bar.place = "profile"
         bar.show_connection = False
         self.query_one("#tokens", DataTable).focus()
@@ -88,11 +95,11 @@ class ProfileScreen(Screen[None]):
     @work(group="profile", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         """Fetch the user's tokens."""
-        api = self.app.api  # type: ignore[attr-defined]
+        api = studio(self).api
         try:
             self.info = await api.user()
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.render_info()
 
@@ -126,15 +133,15 @@ class ProfileScreen(Screen[None]):
         )
         self.app.push_screen(
             ConfirmDialog(question, "Regenerate" if exists else "Generate"),
-            lambda ok: self._generate() if ok else None,
+            if_confirmed(self._generate),
         )
 
     @work(group="token", exclusive=True, exit_on_error=False)
     async def _generate(self) -> None:
         try:
-            new = await self.app.api.generate_token()  # type: ignore[attr-defined]
+            new = await studio(self).api.generate_token()
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.app.push_screen(TokenDialog(new.token))
         self.load()
@@ -145,15 +152,15 @@ class ProfileScreen(Screen[None]):
             return
         self.app.push_screen(
             ConfirmDialog("Delete your profile token? Runs using it will be refused.", "Delete"),
-            lambda ok: self._delete() if ok else None,
+            if_confirmed(self._delete),
         )
 
     @work(group="token", exclusive=True, exit_on_error=False)
     async def _delete(self) -> None:
         try:
-            await self.app.api.delete_token()  # type: ignore[attr-defined]
+            await studio(self).api.delete_token()
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.notify("Profile token deleted.")
         self.load()
@@ -172,43 +179,48 @@ class ProfileScreen(Screen[None]):
             )
             return
         token_id = int(key.split(":", 1)[1])
-        token = next(t for t in self.info.client_tokens if t.id == token_id)  # type: ignore[union-attr]
+        assert self.info is not None  # a client token row is shown only once info is loaded
+        token = next(t for t in self.info.client_tokens if t.id == token_id)
         self.app.push_screen(
             ConfirmDialog(f"Revoke the client token {token.name!r}?", "Revoke"),
-            lambda ok: self._revoke(token_id) if ok else None,
+            if_confirmed(lambda: self._revoke(token_id)),
         )
 
     @work(group="token", exclusive=True, exit_on_error=False)
     async def _revoke(self, token_id: int) -> None:
         try:
-            await self.app.api.delete_client_token(token_id)  # type: ignore[attr-defined]
+            await studio(self).api.delete_client_token(token_id)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.notify("Client token revoked.")
         self.load()
 
     def action_approve(self) -> None:
-        self.app.push_screen(CodeDialog(), lambda code: self._look_up(code) if code else None)
+        self.app.push_screen(CodeDialog(), self._code_typed)
+
+    def _code_typed(self, code: str | None) -> None:
+        if code:
+            self._look_up(code)
 
     @work(group="approve", exclusive=True, exit_on_error=False)
     async def _look_up(self, code: str) -> None:
         try:
-            login = await self.app.api.lookup_device_login(code)  # type: ignore[attr-defined]
+            login = await studio(self).api.lookup_device_login(code)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.app.push_screen(
             ConfirmDialog(login_question(login, datetime.now(UTC)), "Approve"),
-            lambda ok: self._approve(login.user_code) if ok else None,
+            if_confirmed(lambda: self._approve(login.user_code)),
         )
 
     @work(group="approve", exclusive=True, exit_on_error=False)
     async def _approve(self, code: str) -> None:
         try:
-            name = await self.app.api.approve_device_login(code)  # type: ignore[attr-defined]
+            name = await studio(self).api.approve_device_login(code)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.notify(f"Approved: the client receives the token {name!r}.")
         self.load()
@@ -223,9 +235,9 @@ class ProfileScreen(Screen[None]):
     @work(group="password", exclusive=True, exit_on_error=False)
     async def _change_password(self, current: str, new: str, reset_tokens: bool) -> None:
         try:
-            await self.app.api.change_password(current, new, reset_tokens)  # type: ignore[attr-defined]
+            await studio(self).api.change_password(current, new, reset_tokens)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         extra = " Every access token was deleted." if reset_tokens else ""
         self.notify("Password changed." + extra)

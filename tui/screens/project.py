@@ -23,6 +23,7 @@ from tui.messages import (
 )
 from tui.screens.base import LiveScreen
 from tui.state import ProjectState
+from tui.typed import studio
 from tui.widgets.experiment_table import ExperimentTable
 from tui.widgets.status_bar import StatusBar
 
@@ -65,7 +66,7 @@ class ProjectScreen(LiveScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.state.highlight_seconds = self.app.settings.highlight_seconds  # type: ignore[attr-defined]
+        self.state.highlight_seconds = studio(self).settings.highlight_seconds
         self.query_one(StatusBar).show_live = True
         self.query_one(ExperimentTable).focus()
         self.set_interval(TICK, self._tick)
@@ -81,9 +82,9 @@ class ProjectScreen(LiveScreen):
     async def load(self) -> None:
         """Fetch every row (on connect and after a reset)."""
         try:
-            rows = await self.app.api.experiments(self.project.id)  # type: ignore[attr-defined]
+            rows = await studio(self).api.experiments(self.project.id)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.post_message(SnapshotLoaded(rows))
 
@@ -94,7 +95,7 @@ class ProjectScreen(LiveScreen):
         if primary is None:
             return
         newest = sorted(self.state.rows.values(), key=lambda r: r.updated_at, reverse=True)
-        api = self.app.api  # type: ignore[attr-defined]
+        api = studio(self).api
         for row in newest[:SEED_SPARKLINES]:
             try:
                 series = await api.series(row.id, [primary], max_points=40)
@@ -160,7 +161,7 @@ class ProjectScreen(LiveScreen):
     def stream_gone(self, reason: str) -> None:
         """The project is gone for this user: close it and whatever was opened over it."""
         self.notify(reason, severity="warning")
-        self.app.close_screen(self)  # type: ignore[attr-defined]
+        studio(self).close_screen(self)
 
     @on(StreamReset)
     def reset(self) -> None:
@@ -337,7 +338,7 @@ class ProjectScreen(LiveScreen):
 
     def _confirm_then(self, question: str, verb: str, action: Callable[[int], object]) -> None:
         """Ask about the experiment under the cursor, then act on it."""
-        from tui.screens.dialogs import ConfirmDialog
+        from tui.screens.dialogs import ConfirmDialog, if_confirmed
 
         experiment_id = self.table.current_experiment_id()
         if experiment_id is None:
@@ -347,24 +348,24 @@ class ProjectScreen(LiveScreen):
         name = self.state.rows[experiment_id].name
         self.app.push_screen(
             ConfirmDialog(question.format(name=name), verb),
-            lambda ok: action(experiment_id) if ok else None,
+            if_confirmed(lambda: action(experiment_id)),
         )
 
     @work(group="manual", exit_on_error=False)
     async def _delete(self, experiment_id: int) -> None:
         try:
-            await self.app.api.delete_experiment(experiment_id)  # type: ignore[attr-defined]
+            await studio(self).api.delete_experiment(experiment_id)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         self.notify("Experiment deleted.")
 
     @work(group="manual", exit_on_error=False)
     async def _fail(self, experiment_id: int) -> None:
         try:
-            await self.app.api.fail_experiment(experiment_id)  # type: ignore[attr-defined]
+            await studio(self).api.fail_experiment(experiment_id)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)

@@ -11,6 +11,7 @@ from shared.api import Invitation, ProjectRow
 from tui.client import ApiError
 from tui.messages import InvitationArrived, ProjectChanged, ProjectDeleted, StreamReset
 from tui.screens.base import LiveScreen
+from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
 
@@ -66,9 +67,9 @@ class ProjectsScreen(LiveScreen):
     @work(group="projects", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         try:
-            rows = await self.app.api.projects()  # type: ignore[attr-defined]
+            rows = await studio(self).api.projects()
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         for row in rows:
             self._show(row)
@@ -79,7 +80,7 @@ class ProjectsScreen(LiveScreen):
 
     def _open_requested(self, rows: list[ProjectRow]) -> None:
         """Open the project asked for at start (``--project``, the demo), once."""
-        wanted = self.app.settings.open_project  # type: ignore[attr-defined]
+        wanted = studio(self).settings.open_project
         if not wanted or self._opened_requested:
             return
         self._opened_requested = True
@@ -93,9 +94,9 @@ class ProjectsScreen(LiveScreen):
     async def load_invitations(self) -> None:
         """Fetch the invitations waiting for an answer."""
         try:
-            self.invitations = await self.app.api.invitations()  # type: ignore[attr-defined]
+            self.invitations = await studio(self).api.invitations()
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         table = self.query_one("#invitations", DataTable)
         table.clear()
@@ -182,14 +183,14 @@ class ProjectsScreen(LiveScreen):
 
     @work(group="answer", exclusive=True, exit_on_error=False)
     async def _answer(self, invitation: Invitation, accept: bool) -> None:
-        api = self.app.api  # type: ignore[attr-defined]
+        api = studio(self).api
         try:
             if accept:
                 self._show(await api.accept_invitation(invitation.project_id))
             else:
                 await api.decline_invitation(invitation.project_id)
         except ApiError as exc:
-            self.app.report(exc)  # type: ignore[attr-defined]
+            studio(self).report(exc)
             return
         verb = "Joined" if accept else "Declined"
         self.notify(f"{verb} {invitation.project_name!r}.")

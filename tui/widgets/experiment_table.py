@@ -79,8 +79,8 @@ class ExperimentTable(ScrollView, can_focus=True):
             self.row_key = row_key
             self.column = column
 
-    def __init__(self, state: ProjectState, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, state: ProjectState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.state = state
         self.spinner_frame = 0
         self.cursor_row = 0
@@ -296,7 +296,7 @@ class ExperimentTable(ScrollView, can_focus=True):
     def _header_strip(self) -> Strip:
         if self._header is None:
             style = self.get_component_rich_style("experiment-table--header")
-            cells = {c: self._label(c) for c in self._columns}
+            cells: dict[str, Cell] = {c: self._label(c) for c in self._columns}
             self._header = self._line(cells, style, None)
         return self._header
 
