@@ -24,8 +24,8 @@ class LiveStudioApp(App[None]):
     CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"
     COMMANDS = App.COMMANDS | {LiveStudioCommands}
     BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="every key"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
     ]
 
     def __init__(self, settings: TuiSettings, api: Api, username: str | None = None) -> None:

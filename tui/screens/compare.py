@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer
 
 from shared.api import ExperimentRow
-from tui import theme
+from tui import clock, theme
 from tui.format import value_text
 from tui.messages import ExperimentChanged
 from tui.screens.base import LiveScreen
@@ -24,11 +22,11 @@ class CompareScreen(LiveScreen):
     """Compare two or more experiments, live."""
 
     BINDINGS = [
-        Binding("q,escape", "app.pop_screen", "Back"),
-        Binding("d", "differences", "Only differences"),
-        Binding("p", "plots", "Overlaid plots"),
-        Binding("j", "cursor_down", show=False),
-        Binding("k", "cursor_up", show=False),
+        Binding("q,escape", "app.pop_screen", "Back", tooltip="back to the table"),
+        Binding("d", "differences", "Only differences", tooltip="only rows that differ, or all"),
+        Binding("p", "plots", "Overlaid plots", tooltip="plots of the compared experiments"),
+        Binding("j", "cursor_down", show=False, tooltip="move down"),
+        Binding("k", "cursor_up", show=False, tooltip="move up"),
     ]
 
     def __init__(self, ids: list[int], rows: dict[int, ExperimentRow], events_path: str) -> None:
@@ -64,7 +62,7 @@ class CompareScreen(LiveScreen):
         for experiment_id in self.ids:
             table.add_column(self.rows[experiment_id].name, key=str(experiment_id))
         self.lines = compare([self.rows[i] for i in self.ids])
-        now = time.time()
+        now = clock.now()
         for line in self.lines:
             if self.only_differences and not line.differs:
                 continue
@@ -100,7 +98,7 @@ class CompareScreen(LiveScreen):
             return
         old_lines = {line.key: line.values[self.ids.index(row.id)] for line in self.lines}
         self.rows[row.id] = row
-        now = time.time()
+        now = clock.now()
         new_lines = compare([self.rows[i] for i in self.ids])
         for line in new_lines:
             if old_lines.get(line.key) != line.values[self.ids.index(row.id)]:
@@ -123,7 +121,7 @@ class CompareScreen(LiveScreen):
                 table.update_cell(line.key, str(experiment_id), cell, update_width=True)
 
     def _expire(self) -> None:
-        now = time.time()
+        now = clock.now()
         limit = studio(self).settings.highlight_seconds
         gone = [k for k, at in self.changed_at.items() if now - at >= limit]
         for key in gone:

@@ -25,10 +25,10 @@ class DetailsScreen(LiveScreen):
     """Everything about one experiment, live."""
 
     BINDINGS = [
-        Binding("q,escape", "app.pop_screen", "Back"),
-        Binding("p", "plots", "Plots"),
-        Binding("j", "scroll(1)", show=False),
-        Binding("k", "scroll(-1)", show=False),
+        Binding("q,escape", "app.pop_screen", "Back", tooltip="back to the table"),
+        Binding("p", "plots", "Plots", tooltip="plots of this experiment"),
+        Binding("j", "scroll(1)", show=False, tooltip="scroll down"),
+        Binding("k", "scroll(-1)", show=False, tooltip="scroll up"),
     ]
 
     def __init__(self, experiment_id: int, events_path: str) -> None:

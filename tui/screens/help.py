@@ -1,84 +1,78 @@
-"""Every key, by screen."""
+"""Every key, by screen, generated from the screens' own bindings (never written twice)."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown
 
-KEYS = """
-# Keys
+NOTES = {
+    "Project table": (
+        "A `⇡` after a name means the experiment was pushed with `dvc exp push`. Values that"
+        " changed in the last few seconds are **orange** (bold reverse with `NO_COLOR`); the"
+        " cursor has a colour of its own."
+    ),
+    "Compare": (
+        "Params that differ are *italic bold* and marked `≠`; the best value of each metric is"
+        " underlined and marked `★` (lowest for losses and errors, highest otherwise)."
+    ),
+    "Projects": (
+        "Invitations to other people's projects appear below your projects, live; nothing of"
+        " yours is shared with a project until you accept."
+    ),
+}
 
-## Everywhere
-| key | action |
-|---|---|
-| `?` | this help |
-| `ctrl+p` | command palette (help, live filter, plots, compare, profile, filter, trend metric) |
-| `q` / `esc` | back (quit on the projects list) |
-| `ctrl+c` | quit |
 
-## Projects
-| key | action |
-|---|---|
-| `↑↓` / `j k` | move |
-| `enter` | open the project |
-| `tab` | move between the projects and the invitations |
-| `a` | accept the invitation under the cursor (you join; your runs show there) |
-| `d` | decline the invitation under the cursor |
-| `t` | profile and tokens |
-| `r` | refresh |
+def _sections() -> list[tuple[str, list[list[BindingType]]]]:
+    from tui.app import LiveStudioApp
+    from tui.screens.compare import CompareScreen
+    from tui.screens.details import DetailsScreen
+    from tui.screens.plots import PlotsScreen
+    from tui.screens.profile import ProfileScreen
+    from tui.screens.project import ProjectScreen
+    from tui.screens.projects import ProjectsScreen
+    from tui.widgets.experiment_table import ExperimentTable
 
-Someone's invitation to their project appears below your projects, live; nothing of
-yours is shared with a project until you accept.
+    return [
+        (
+            "Everywhere",
+            [LiveStudioApp.BINDINGS, [Binding("ctrl+p", "", tooltip="command palette")]],
+        ),
+        ("Projects", [ProjectsScreen.BINDINGS]),
+        ("Project table", [ExperimentTable.BINDINGS, ProjectScreen.BINDINGS]),
+        ("Details", [DetailsScreen.BINDINGS]),
+        ("Plots", [PlotsScreen.BINDINGS]),
+        ("Compare", [CompareScreen.BINDINGS]),
+        ("Profile", [ProfileScreen.BINDINGS]),
+    ]
 
-## Project table
-| key | action |
-|---|---|
-| `↑↓` / `j k`, `←→` | move between rows and columns |
-| `space` | select or unselect the experiment |
-| `enter` | details (status, failure reason, params, metrics, images) |
-| `/` | filter by name (`enter` keeps it, `esc` clears it) |
-| `s` | sort by the current column (again: reverse) |
-| `l` | Live: only running experiments, or all again (or click the Live counter) |
-| `m` | choose the metric of the trend sparkline |
-| `p` | plots of the current experiment, or of the selection |
-| `c` | compare the selected experiments (two or more) |
-| `t` | profile and tokens |
-| `x` | delete the current experiment (asks first; its poster or the project's owner) |
-| `f` | mark the current experiment Failed (asks first; its poster or the project's owner) |
 
-A `⇡` after a name means the experiment was pushed with `dvc exp push`.
-Values that changed in the last few seconds are **orange** (bold reverse with `NO_COLOR`).
+def key_table(app: App[object], bindings: list[list[BindingType]]) -> list[tuple[str, str]]:
+    """(keys, what they do) rows: keys with the same action and text share a row."""
+    rows: dict[str, list[str]] = {}
+    for group in bindings:
+        for binding in Binding.make_bindings(group):
+            text = binding.tooltip or binding.description
+            if not text:
+                continue
+            key = app.get_key_display(binding)
+            keys = rows.setdefault(text, [])
+            if key not in keys:
+                keys.append(key)
+    return [(" / ".join(f"`{k}`" for k in keys), text) for text, keys in rows.items()]
 
-## Plots
-| key | action |
-|---|---|
-| `j k` | scroll |
-| `r` | refetch |
 
-## Compare
-| key | action |
-|---|---|
-| `d` | only rows that differ, or all |
-| `p` | overlaid plots of the compared experiments |
-
-Params that differ are *italic bold* and marked `≠`; the best value of each metric is
-underlined and marked `★` (lowest for losses and errors, highest otherwise).
-
-## Profile
-| key | action |
-|---|---|
-| `g` | generate or regenerate the profile token (asks first) |
-| `d` | delete the profile token (asks first) |
-| `x` | revoke the client token under the cursor (asks first) |
-| `a` | approve a device login: type the code `dvc studio login` printed, then confirm |
-| `w` | change password (optionally resetting every access token) |
-| `r` | refresh |
-
-In the new-token dialog, `y` copies the token (OSC 52, works over SSH).
-"""
+def help_markdown(app: App[object]) -> str:
+    """The help page: one table per screen, then its notes."""
+    parts = ["# Keys"]
+    for title, bindings in _sections():
+        parts.append(f"## {title}\n\n| key | action |\n|---|---|")
+        parts[-1] += "".join(f"\n| {keys} | {text} |" for keys, text in key_table(app, bindings))
+        if title in NOTES:
+            parts.append(NOTES[title])
+    return "\n\n".join(parts) + "\n"
 
 
 class HelpScreen(Screen[None]):
@@ -92,7 +86,7 @@ class HelpScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Markdown(KEYS)
+            yield Markdown(help_markdown(self.app))
         yield Footer()
 
     def on_mount(self) -> None:

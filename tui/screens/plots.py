@@ -83,10 +83,10 @@ class PlotsScreen(LiveScreen):
     """Charts of the chosen experiments, extended live by the stream."""
 
     BINDINGS = [
-        Binding("q,escape", "app.pop_screen", "Back"),
-        Binding("r", "reload", "Refetch"),
-        Binding("j", "scroll(3)", show=False),
-        Binding("k", "scroll(-3)", show=False),
+        Binding("q,escape", "app.pop_screen", "Back", tooltip="back"),
+        Binding("r", "reload", "Refetch", tooltip="fetch every series again"),
+        Binding("j", "scroll(3)", show=False, tooltip="scroll down"),
+        Binding("k", "scroll(-3)", show=False, tooltip="scroll up"),
     ]
 
     def __init__(self, names: dict[int, str], events_path: str) -> None:

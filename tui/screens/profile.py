@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from textual import work
 from textual.app import ComposeResult
@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from shared.api import PendingLogin, TokenInfo, UserInfo
+from tui import clock
 from tui.client import ApiError
 from tui.format import ago
 from tui.screens.dialogs import (
@@ -56,13 +57,33 @@ class ProfileScreen(Screen[None]):
     """
 
     BINDINGS = [
-        Binding("g", "generate", "Generate token"),
-        Binding("d", "delete", "Delete token"),
-        Binding("x", "revoke", "Revoke client token"),
-        Binding("a", "approve", "Approve device login"),
-        Binding("w", "password", "Password"),
-        Binding("r", "reload", "Refresh", show=False),
-        Binding("q,escape", "app.pop_screen", "Back"),
+        Binding(
+            "g",
+            "generate",
+            "Generate token",
+            tooltip="generate or regenerate the profile token (asks; shown once, y copies it)",
+        ),
+        Binding("d", "delete", "Delete token", tooltip="delete the profile token (asks first)"),
+        Binding(
+            "x",
+            "revoke",
+            "Revoke client token",
+            tooltip="revoke the client token under the cursor (asks first)",
+        ),
+        Binding(
+            "a",
+            "approve",
+            "Approve device login",
+            tooltip="approve a device login: type the code `dvc studio login` printed, confirm",
+        ),
+        Binding(
+            "w",
+            "password",
+            "Password",
+            tooltip="change password (optionally resetting every access token)",
+        ),
+        Binding("r", "reload", "Refresh", show=False, tooltip="refresh"),
+        Binding("q,escape", "app.pop_screen", "Back", tooltip="back"),
     ]
 
     def __init__(self) -> None:
@@ -107,7 +128,7 @@ class ProfileScreen(Screen[None]):
         info = self.info
         if info is None:
             return
-        now = datetime.now(UTC)
+        now = clock.utcnow()
         admin = " (admin)" if info.is_admin else ""
         self.query_one("#who", Label).update(f"User {info.username}{admin}")
         table = self.query_one("#tokens", DataTable)
@@ -211,7 +232,7 @@ class ProfileScreen(Screen[None]):
             studio(self).report(exc)
             return
         self.app.push_screen(
-            ConfirmDialog(login_question(login, datetime.now(UTC)), "Approve"),
+            ConfirmDialog(login_question(login, clock.utcnow()), "Approve"),
             if_confirmed(lambda: self._approve(login.user_code)),
         )
 

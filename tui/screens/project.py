@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from textual import on, work
@@ -11,6 +10,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, Input
 
 from shared.api import ProjectRow
+from tui import clock
 from tui.client import ApiError
 from tui.messages import (
     ExperimentChanged,
@@ -35,20 +35,58 @@ class ProjectScreen(LiveScreen):
     """Experiments grouped by baseline commit, updating cell by cell as events arrive."""
 
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("space", "select", "Select"),
-        Binding("enter", "details", "Details", show=False),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("s", "sort", "Sort"),
-        Binding("l", "live", "Live"),
-        Binding("p", "plots", "Plots"),
-        Binding("c", "compare", "Compare"),
-        Binding("m", "primary", "Trend metric", show=False),
-        Binding("t", "profile", "Profile", show=False),
-        Binding("x", "delete", "Delete", show=False),
-        Binding("f", "fail", "Mark failed", show=False),
-        Binding("q,escape", "back", "Back", show=False),
+        Binding("j", "cursor_down", "Down", show=False, tooltip="move down"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="move up"),
+        Binding("space", "select", "Select", tooltip="select or unselect the experiment"),
+        Binding(
+            "enter",
+            "details",
+            "Details",
+            show=False,
+            tooltip="details (status, failure reason, params, metrics); on a group: fold it",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            key_display="/",
+            tooltip="filter by name (enter keeps it, esc clears it)",
+        ),
+        Binding(
+            "s",
+            "sort",
+            "Sort",
+            tooltip="sort by the current column, or click its header (again: reverse)",
+        ),
+        Binding("l", "live", "Live", tooltip="Live: only running experiments, or all again"),
+        Binding(
+            "p", "plots", "Plots", tooltip="plots of the experiment, the selection, or the group"
+        ),
+        Binding(
+            "c",
+            "compare",
+            "Compare",
+            tooltip="compare the selection (or the group under the cursor)",
+        ),
+        Binding(
+            "m", "primary", "Trend metric", show=False, tooltip="the metric of the trend sparkline"
+        ),
+        Binding("t", "profile", "Profile", show=False, tooltip="profile and tokens"),
+        Binding(
+            "x",
+            "delete",
+            "Delete",
+            show=False,
+            tooltip="delete the experiment (asks first; its poster or the project's owner)",
+        ),
+        Binding(
+            "f",
+            "fail",
+            "Mark failed",
+            show=False,
+            tooltip="mark the experiment Failed (asks first; its poster or the project's owner)",
+        ),
+        Binding("q,escape", "back", "Back", show=False, tooltip="back to the projects"),
     ]
 
     def __init__(self, project: ProjectRow) -> None:
@@ -104,13 +142,13 @@ class ProjectScreen(LiveScreen):
             points = series.get(primary, [])
             if points and self.state.primary == primary:
                 self.state.seed_history(row.id, [value for _, value in points])
-                self.table.update_cells(row.id, ["spark"], time.time())
+                self.table.update_cells(row.id, ["spark"], clock.now())
 
     # ------------------------------------------------------------ events
 
     @on(SnapshotLoaded)
     def snapshot(self, message: SnapshotLoaded) -> None:
-        now = time.time()
+        now = clock.now()
         known = set(self.state.rows)
         for row in message.rows:
             self.state.apply_row(row, now, highlight=row.id in known)
@@ -122,7 +160,7 @@ class ProjectScreen(LiveScreen):
 
     @on(ExperimentChanged)
     def experiment_changed(self, message: ExperimentChanged) -> None:
-        now = time.time()
+        now = clock.now()
         row = message.row
         old = self.state.rows.get(row.id)
         change = self.state.apply_row(row, now)
@@ -139,7 +177,7 @@ class ProjectScreen(LiveScreen):
     def points(self, message: PointsArrived) -> None:
         row = self.state.rows.get(message.experiment_id)
         if row is not None:
-            self.table.update_cells(row.id, ["updated"], time.time())
+            self.table.update_cells(row.id, ["updated"], clock.now())
 
     @on(ExperimentDeleted)
     def deleted(self, message: ExperimentDeleted) -> None:
@@ -178,7 +216,7 @@ class ProjectScreen(LiveScreen):
 
     def _tick(self) -> None:
         """Animate spinners, expire highlights, age the 'updated' column."""
-        now = time.time()
+        now = clock.now()
         table = self.table
         table.spinner_frame += 1
         # Only rows in view: off-screen cells are drawn fresh when scrolled to.
@@ -215,7 +253,7 @@ class ProjectScreen(LiveScreen):
                 self.notify("No experiment here yet.")
             return
         self.state.toggle_selection(experiment_id)
-        self.table.update_cells(experiment_id, ["sel", "name"], time.time())
+        self.table.update_cells(experiment_id, ["sel", "name"], clock.now())
 
     def action_live(self) -> None:
         self.state.live_only = not self.state.live_only
@@ -265,7 +303,7 @@ class ProjectScreen(LiveScreen):
             return
         self.notify(f"Trend column shows {primary}.")
         for experiment_id in self.state.rows:
-            self.table.update_cells(experiment_id, ["spark"], time.time())
+            self.table.update_cells(experiment_id, ["spark"], clock.now())
         self.seed_sparklines()
 
     def _targets(self) -> list[int]:

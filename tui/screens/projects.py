@@ -24,14 +24,20 @@ class ProjectsScreen(LiveScreen):
 
     BINDINGS = [
         # priority: the table's own (hidden) enter would otherwise hide "Open" from the footer.
-        Binding("enter", "open", "Open", priority=True),
-        Binding("a", "accept", "Accept invitation", show=False),
-        Binding("d", "decline", "Decline invitation", show=False),
-        Binding("t", "profile", "Profile"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("j", "cursor_down", show=False),
-        Binding("k", "cursor_up", show=False),
+        Binding("enter", "open", "Open", priority=True, tooltip="open the project"),
+        Binding(
+            "a",
+            "accept",
+            "Accept invitation",
+            show=False,
+            tooltip="accept the invitation under the cursor (tab moves to them)",
+        ),
+        Binding("d", "decline", "Decline invitation", show=False, tooltip="decline the invitation"),
+        Binding("t", "profile", "Profile", tooltip="profile and tokens"),
+        Binding("r", "refresh", "Refresh", tooltip="refresh"),
+        Binding("q", "app.quit", "Quit", tooltip="quit"),
+        Binding("j", "cursor_down", show=False, tooltip="move down"),
+        Binding("k", "cursor_up", show=False, tooltip="move up"),
     ]
 
     def __init__(self) -> None:

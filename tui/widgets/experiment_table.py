@@ -10,7 +10,6 @@ of the cached line.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from rich.style import Style
@@ -23,7 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from shared.api import ExperimentRow
-from tui import theme
+from tui import clock, theme
 from tui.format import SPINNER, STATUS_GLYPH, ago, sparkline, value_text
 from tui.state import ProjectState, column_value
 
@@ -60,15 +59,16 @@ class ExperimentTable(ScrollView, can_focus=True):
         "experiment-table--group",
     }
     BINDINGS = [
-        Binding("up", "move(-1, 0)", "Up", show=False),
-        Binding("down", "move(1, 0)", "Down", show=False),
-        Binding("left", "move(0, -1)", "Left", show=False),
-        Binding("right", "move(0, 1)", "Right", show=False),
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-        Binding("home", "edge(-1)", show=False),
-        Binding("end", "edge(1)", show=False),
-        Binding("enter", "select_cell", "Details", show=False),
+        Binding("up", "move(-1, 0)", "Up", show=False, tooltip="move up"),
+        Binding("down", "move(1, 0)", "Down", show=False, tooltip="move down"),
+        Binding("left", "move(0, -1)", "Left", show=False, tooltip="previous column"),
+        Binding("right", "move(0, 1)", "Right", show=False, tooltip="next column"),
+        Binding("pageup", "page(-1)", show=False, tooltip="page up"),
+        Binding("pagedown", "page(1)", show=False, tooltip="page down"),
+        Binding("home", "edge(-1)", show=False, tooltip="first row"),
+        Binding("end", "edge(1)", show=False, tooltip="last row"),
+        # Described by the project screen's own enter (details, or fold a group).
+        Binding("enter", "select_cell", show=False),
     ]
 
     class CellSelected(Message):
@@ -104,7 +104,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         that were not shown before, and columns that are new, are drawn here.
         """
         current = self.current_key()
-        now = time.time()
+        now = clock.now()
         columns = self.state.columns
         new_columns = [c for c in columns if c not in self._widths]
         old_cells = self._cells
