@@ -99,7 +99,7 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
             # A stranger's 30 MB must not cost a second of decoding before its 401.
             await ingest.check_token(backend.reader, token)
         parsed = await _parse(await _read_body(receive, backend.settings.max_body, declared))
-        first, *rest = parsed.slices()
+        first, *rest = parsed.slices() if parsed.series else (parsed,)
         experiment_id = await backend.writer.submit(
             ingest.ingest_job(token, first, backend.clock), source=parsed.source
         )
