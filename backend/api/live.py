@@ -98,13 +98,15 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         if declared is not None and declared > PARSE_IN_THREAD:
             # A stranger's 30 MB must not cost a second of decoding before its 401.
             await ingest.check_token(backend.reader, token)
-        parsed = await _parse(await _read_body(receive, backend.settings.max_body, declared))
-        first, *rest = parsed.slices() if parsed.series else (parsed,)
-        experiment_id = await backend.writer.submit(
-            ingest.ingest_job(token, first, backend.clock), source=parsed.source
-        )
-        for part in rest:
-            await backend.writer.submit(ingest.ingest_job(token, part, backend.clock))
+        body = await _read_body(receive, backend.settings.max_body, declared)
+        with backend.writer.post() as post:
+            parsed = await _parse(body)
+            first, *rest = parsed.slices() if parsed.series else (parsed,)
+            experiment_id = await backend.writer.submit(
+                ingest.ingest_job(token, first, backend.clock), post
+            )
+            for part in rest:
+                await backend.writer.submit(ingest.ingest_job(token, part, backend.clock))
     except DomainError as exc:
         await _answer(send, *domain_error_body(exc), exc.retry_after)
         return

@@ -27,8 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +50,7 @@ HOLD_BEGUN = 0.01
 MAX_HOLD = 0.05
 """The longest the writer keeps the write lock across back-to-back begun transactions."""
 BATCH_WINDOW = 0.001
-"""The longest a batch waits for jobs from other active sources."""
-ACTIVE_WINDOW = 0.005
-"""A source that submitted within this long is expected to submit again soon."""
+"""The longest a batch waits for posts that were received but have not submitted yet."""
 LOCK_RETRY_MAX = 0.05
 """The longest sleep between two tries to take a write lock another program holds."""
 LOCKED = (
@@ -221,17 +218,38 @@ def _set_once(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class Post:
+    """One live post between being received and being answered (``Writer.post``)."""
+
+    __slots__ = ("submitted", "writer")
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.submitted = False
+
+    def __enter__(self) -> Post:
+        self.writer._in_flight += 1
+        self.writer._unsubmitted += 1
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        writer = self.writer
+        writer._in_flight -= 1
+        if not self.submitted:  # refused before it reached the writer
+            writer._unsubmitted -= 1
+            writer._maybe_enough()
+
+
 class Writer:
     """Owns the write connection; see the module docstring.
 
-    When to commit is a group-commit policy in the spirit of PostgreSQL's
-    ``commit_delay``/``commit_siblings``: callers name the *source* of a job (the run that
-    posted it), and the writer counts the sources that posted within the last
-    ``ACTIVE_WINDOW``. A lone source gets its job run at once, inline in its own request,
-    with no hand-off at all; when several runs are posting, the first job waits up to
-    ``BATCH_WINDOW`` for one job from each of them, so one commit serves them all. After
-    a lone source's commit, its next transaction is begun ahead of time (see
-    ``_begin_ahead``).
+    When to commit is decided from what is actually in flight: the posts received and not
+    yet answered (``post``). A post that is the only one in flight is committed at once,
+    inline in its own request, with no hand-off at all, and its next transaction is begun
+    ahead of time (see ``_begin_ahead``). Otherwise its job is queued, and the writer's
+    batch waits up to ``BATCH_WINDOW`` only for posts that were received and have not
+    submitted yet (they are being read or decoded), so one commit serves them all and no
+    post ever waits for a sibling that is not coming.
     """
 
     def __init__(
@@ -251,10 +269,11 @@ class Writer:
         self._conn: sqlite3.Connection | None = None
         self._cache = WriterCache()
         self._tasks: list[asyncio.Task[None]] = []
-        # Sources by the loop time of their last job, oldest first (re-inserted on use).
-        self._sources: OrderedDict[Hashable, float] = OrderedDict()
+        self._in_flight = 0
+        """Posts received and not yet answered."""
+        self._unsubmitted = 0
+        """Of those, the ones whose job has not reached the writer yet."""
         self._collecting = False
-        self._target = 0
         self._enough: asyncio.Future[None] | None = None
         self._begun_at = 0.0
         self._held_since = float("inf")
@@ -297,44 +316,41 @@ class Writer:
             self._conn.close()
             self._conn = None
 
-    async def submit(self, job: Callable[[WriteContext], T], source: Hashable = None) -> T:
+    def post(self) -> Post:
+        """``with writer.post() as post:`` around a live post, from received to answered."""
+        return Post(self)
+
+    async def submit(self, job: Callable[[WriteContext], T], post: Post | None = None) -> T:
         """Run ``job`` in the next batch; returns once its transaction has committed.
 
-        ``source`` names who keeps sending jobs (a run): it is what the batching policy
-        counts to decide whether waiting for company is worth it.
+        ``post``: the job is a live post's (the first of it), which the batching policy
+        counts; its job is refused up front while the disk is full.
         """
-        if source is not None and self.disk.refuse_posts():
-            raise DiskFull(DISK_FULL)
+        if post is not None:
+            if self.disk.refuse_posts():
+                raise DiskFull(DISK_FULL)
+            if not post.submitted:
+                post.submitted = True
+                self._unsubmitted -= 1
+            if (
+                self._in_flight == 1
+                and self._conn is not None
+                and not self._collecting
+                and self._queue.empty()
+                and self._try_begin()
+            ):
+                return self._execute_inline(job)
         loop = asyncio.get_running_loop()
-        alone = source is not None and self._active(source, loop.time()) == 1
-        if (
-            alone
-            and self._conn is not None
-            and not self._collecting
-            and self._queue.empty()
-            and self._try_begin()
-        ):
-            return self._execute_inline(job)
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put_nowait((job, future, loop.time() + self._write_timeout))
-        enough = self._enough
-        if enough is not None and self._queue.qsize() >= self._target and not enough.done():
-            enough.set_result(None)
+        self._maybe_enough()
         return await future
 
-    def _active(self, source: Hashable, now: float) -> int:
-        """Record a job from ``source``; returns how many sources are active, it included."""
-        self._sources[source] = now
-        self._sources.move_to_end(source)
-        return self._prune(now)
-
-    def _prune(self, now: float) -> int:
-        """Forget sources silent for longer than ``ACTIVE_WINDOW``; returns how many remain."""
-        sources = self._sources
-        cutoff = now - ACTIVE_WINDOW
-        while sources and next(iter(sources.values())) < cutoff:
-            sources.popitem(last=False)
-        return len(sources)
+    def _maybe_enough(self) -> None:
+        """Let a gathering batch go once every received post has submitted."""
+        enough = self._enough
+        if enough is not None and self._unsubmitted <= 0 and not enough.done():
+            enough.set_result(None)
 
     def _try_begin(self) -> bool:
         """Hold a write transaction, begun now or ahead; False while another program writes."""
@@ -428,12 +444,10 @@ class Writer:
         self._held_since = float("inf")
 
     async def _gather_siblings(self) -> None:
-        """Wait up to ``BATCH_WINDOW`` for one job from every active source."""
-        loop = asyncio.get_running_loop()
-        wanted = min(self._prune(loop.time()), MAX_BATCH)
-        if self._queue.qsize() + 1 >= wanted:
+        """Wait up to ``BATCH_WINDOW`` for the posts received but not yet submitted."""
+        if self._unsubmitted <= 0:
             return
-        self._target = wanted - 1
+        loop = asyncio.get_running_loop()
         enough = self._enough = loop.create_future()
         timer = loop.call_later(BATCH_WINDOW, _set_once, enough)
         try:

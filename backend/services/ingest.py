@@ -55,11 +55,6 @@ class ParsedEvent:
     points_only: bool = False
     """A later slice of a large post: only its rows are stored (see ``slices``)."""
 
-    @property
-    def source(self) -> tuple[str, str, str]:
-        """The run that sent it (what the writer's batching counts)."""
-        return (self.repo_key, self.event.baseline_sha, self.event.name)
-
     def slices(self) -> list[ParsedEvent]:
         """The event, then the rest of its rows in parts of at most ``SLICE_ROWS``.
 
@@ -187,11 +182,14 @@ def _depth(tree: object) -> int:
     return deepest
 
 
+_BIG = 2**63  # beyond this, an integer is checked for whether it fits a float at all
+
+
 def _check_numeric(tree: dict[str, Any], where: str) -> None:
     """Metric values are numbers, or DVCLive's spellings of NaN and infinity."""
     for key, value in tree.items():
         kind = type(value)
-        if kind is float or kind is int:
+        if kind is float or (kind is int and -_BIG < value < _BIG):
             continue
         if kind is dict:
             _check_numeric(value, f"{where}.{key}")

@@ -36,44 +36,48 @@ def commits(contexts: list[WriteContext]) -> int:
     return len({id(c) for c in contexts})
 
 
-async def test_a_lone_run_commits_at_once_and_concurrent_runs_share_a_commit(
-    writer: Writer, monkeypatch: pytest.MonkeyPatch
+async def post(writer: Writer, job=job, received_for: float = 0.0) -> WriteContext:
+    """A live post as the handler makes it: received, read and decoded, then submitted."""
+    with writer.post() as live:
+        await asyncio.sleep(received_for)
+        return await writer.submit(job, live)
+
+
+async def test_a_lone_post_commits_at_once_and_concurrent_posts_share_a_commit(
+    writer: Writer,
 ) -> None:
-    # Runs stay "active" for the whole test, however slow the machine running it.
-    monkeypatch.setattr(writer_module, "ACTIVE_WINDOW", 60.0)
-    alone = [await writer.submit(job, source="run-0") for _ in range(3)]
+    alone = [await post(writer) for _ in range(3)]
     assert commits(alone) == 3  # one transaction each, no waiting for company
 
-    # Eight runs post; from then on each round of their posts is one commit.
-    await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
-    rounds = []
-    for _ in range(3):
-        rounds.append(
-            await asyncio.gather(*(writer.submit(job, source=f"run-{i}") for i in range(8)))
-        )
+    # Eight posts in flight at once: one commit serves them all, round after round.
+    rounds = [await asyncio.gather(*(post(writer) for _ in range(8))) for _ in range(3)]
     assert [commits(r) for r in rounds] == [1, 1, 1]
 
 
-async def test_the_batch_waits_for_a_late_sibling_only_briefly(
+async def test_a_batch_waits_only_for_posts_received_and_only_briefly(
     writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Windows wide enough that a loaded test machine cannot blur them.
+    # A window wide enough that a loaded test machine cannot blur it.
     monkeypatch.setattr(writer_module, "BATCH_WINDOW", 0.3)
-    monkeypatch.setattr(writer_module, "ACTIVE_WINDOW", 60.0)
-    await asyncio.gather(writer.submit(job, source="a"), writer.submit(job, source="b"))
-
-    async def late_b() -> WriteContext:
-        await asyncio.sleep(0.03)
-        return await writer.submit(job, source="b")
-
-    assert commits(await asyncio.gather(writer.submit(job, source="a"), late_b())) == 1
     loop = asyncio.get_running_loop()
+    # A post still being decoded when the batch forms is waited for, and shares the commit.
+    together = await asyncio.gather(post(writer), post(writer, received_for=0.03))
+    assert commits(together) == 1
+    # One that takes longer than the window does not hold the other up for more than it.
     started = loop.time()
-    await writer.submit(job, source="a")  # "b" is active but sends nothing now
-    assert 0.25 < loop.time() - started < 1.0
+    slow = asyncio.create_task(post(writer, received_for=2.0))
+    await asyncio.sleep(0)
+    await post(writer)
+    assert 0.25 < loop.time() - started < 1.5
+    slow.cancel()
+    await asyncio.gather(slow, return_exceptions=True)
+    # Many runs but one post at a time (64 runs over one connection): nobody waits.
+    started = loop.time()
+    sequential = [await post(writer) for _ in range(64)]
+    assert commits(sequential) == 64 and loop.time() - started < 0.3 * 3
 
 
-async def test_jobs_without_a_source_never_wait(writer: Writer) -> None:
+async def test_jobs_of_no_post_never_wait(writer: Writer) -> None:
     together = await asyncio.gather(*(writer.submit(job) for _ in range(5)))
     assert commits(together) == 1  # queued together, committed together
     assert commits([await writer.submit(job) for _ in range(2)]) == 2
@@ -92,7 +96,7 @@ async def test_the_wal_is_rewound_under_sustained_writes(
     loop = asyncio.get_running_loop()
     end, commits = loop.time() + 1.5, 0
     while loop.time() < end:
-        await writer.submit(insert_blob, source="run")
+        await post(writer, insert_blob)
         commits += 1
         await asyncio.sleep(0)  # as a server does between requests
     wal = (tmp_path / "w.db-wal").stat().st_size
@@ -118,7 +122,7 @@ def write_from_another_process(path: Path, timeout: float) -> float:
 async def test_a_lone_runs_begun_transaction_never_locks_others_out(
     writer: Writer, tmp_path: Path
 ) -> None:
-    await writer.submit(job, source="run")  # commits, then begins the next one ahead
+    await post(writer)  # commits, then begins the next one ahead
     await asyncio.sleep(0.1)  # well past HOLD_BEGUN
     # Idle: the lock was let go, so a writer that will not wait at all gets in.
     await asyncio.to_thread(write_from_another_process, tmp_path / "w.db", 0)
@@ -128,7 +132,7 @@ async def test_a_lone_runs_begun_transaction_never_locks_others_out(
 
     async def post_forever() -> None:
         while not stop.is_set():
-            await writer.submit(job, source="run")
+            await post(writer)
             await asyncio.sleep(0)
 
     poster = asyncio.create_task(post_forever())
