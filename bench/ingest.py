@@ -161,7 +161,7 @@ def run_wrk(
         "wrk",
         f"-t{scenario.connections}",
         f"-c{scenario.connections}",
-        f"-d{seconds}s",
+        f"-d{max(1, round(seconds))}s",
         "--timeout",
         "10s",
         "-s",

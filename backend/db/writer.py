@@ -332,6 +332,10 @@ class Writer:
             if not post.submitted:
                 post.submitted = True
                 self._unsubmitted -= 1
+            if self._in_flight == 1:
+                # Requests whose bytes arrived together are scheduled together: one turn of
+                # the event loop lets them reach this point too, so a burst is one batch.
+                await asyncio.sleep(0)
             if (
                 self._in_flight == 1
                 and self._conn is not None
