@@ -143,6 +143,14 @@ class Tally:
         return f"{self.rate:>8,.0f} {p50:>6.2f} {p99:>6.2f} {per_post:>6.0f}"
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of a process, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -234,10 +242,11 @@ def main() -> None:
     names = ["livestudio", *args.yardsticks]
     servers = {name: start(commands[name], ports[name], server_cpu) for name in names}
     header = "".join(f" | {n[:10]:>8} {'p50ms':>6} {'p99ms':>6} {'µs/req':>6}" for n in names)
-    print(f"{'load':<17}{'conns':>5} {'mode':<10}{header} | {'ratio':>5} {'wrk cpu':>7}")
+    print(f"{'load':<17}{'conns':>5} {'mode':<10}{header} | {'ratio':>5} {'wrk cpu':>7} | RSS MB")
     try:
         for number, scenario in enumerate(scenarios(args.modes)):
             tallies = {name: Tally() for name in names}
+            rss_before = rss_mb(servers["livestudio"].pid)
             for round_ in range(args.rounds):
                 for name in names:
                     pid = servers[name].pid
@@ -266,7 +275,9 @@ def main() -> None:
             errors = sum(t.errors for t in tallies.values())
             print(
                 f"{scenario.label:<17}{scenario.connections:>5} {mode:<10}{cells}"
-                f" | {ratio} {busiest:>6.0%}" + (f"  ({errors} errors)" if errors else "")
+                f" | {ratio} {busiest:>6.0%}"
+                f" | {rss_before:.0f}→{rss_mb(servers['livestudio'].pid):.0f}"
+                + (f"  ({errors} errors)" if errors else "")
             )
     finally:
         for proc in servers.values():
@@ -275,7 +286,9 @@ def main() -> None:
     print(
         f"servers pinned to CPU {server_cpu}, wrk to CPU {load_cpu}; 'wrk cpu' is the most of"
         " its core wrk used in any server's runs (well below 100 %: the load generator was not"
-        f" the limit); µs/req is server CPU time per post; database {db}"
+        f" the limit); µs/req is server CPU time per post; RSS is livestudio's resident memory"
+        " before and after each load (--seconds 3600 gives SPEC §10's hour-long soak);"
+        f" database {db}"
     )
 
 

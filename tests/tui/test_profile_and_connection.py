@@ -118,8 +118,17 @@ async def test_change_password_and_reset_tokens_from_profile(
         await pilot.click("#change")
         await until(pilot, lambda: app.screen is profile)
         await until(pilot, lambda: profile.info is not None and profile.info.profile_token is None)
+        # The projects list below kept its event stream through the change: a run posted
+        # now (with a new token) still appears, live.
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        fresh = await asyncio.to_thread(lambda: server.login("alice", "a-brand-new-secret"))
+        token = (await asyncio.to_thread(fresh.post, "/api/user/token")).json()["token"]
+        assert await live_status(server, token) == 200
+        screen = app.screen
+        await until(pilot, lambda: screen.query_one("#projects").row_count == 1)
+        assert screen.query_one(StatusBar).connected
     assert await live_status(server, alice.token) == 401  # every token was reset
-    server.login("alice", "a-brand-new-secret")
 
 
 async def test_projects_list_follows_new_and_deleted_projects(
