@@ -197,3 +197,14 @@ def test_fixture_rows_are_valid_wire_rows() -> None:
 
     rows = mjson.decode(json.dumps(ROWS), type=list[ExperimentRow])
     assert [r.status for r in rows] == ["completed", "failed", "stopped"]
+
+
+def test_project_table_scrolled_right(snap_compare, snapshot_app) -> None:
+    """Columns out of view are not drawn; scrolling right must still show every cell."""
+
+    async def run_before(pilot) -> None:
+        await _project(pilot)
+        await pilot.press(*["right"] * 9)
+        await pilot.pause(0.3)
+
+    assert snap_compare(snapshot_app(), terminal_size=(80, 24), run_before=run_before)
