@@ -38,9 +38,18 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     # garbage collector's full passes, which otherwise add tens of ms to tail latency.
     gc.collect()
     gc.freeze()
+    ssh = None
+    if settings.ssh_port:
+        from backend.ssh.server import start_ssh
+
+        ssh, ssh_service = await start_ssh(backend)
     try:
         yield
     finally:
+        if ssh is not None:
+            ssh.close()
+            ssh_service.close()
+            await ssh.wait_closed()
         sweeper.cancel()
         await asyncio.gather(sweeper, return_exceptions=True)
         await writer.stop()

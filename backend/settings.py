@@ -9,6 +9,11 @@ from pathlib import Path
 import platformdirs
 
 
+def ssh_host_key_path(db: Path) -> Path:
+    """The SSH host key, generated at first start beside the database (mode 0600)."""
+    return db.with_name("ssh_host_ed25519_key")
+
+
 def default_db_path() -> Path:
     """The embedded database in the user's data directory (created on first use)."""
     return Path(platformdirs.user_data_dir("livestudio")) / "livestudio.db"
@@ -43,6 +48,12 @@ class Settings:
     write_timeout: float = 3.0
     """Seconds a write may wait for a lock another program holds before it is answered 503
     (``LIVESTUDIO_WRITE_TIMEOUT``; below DVCLive's 5 s read timeout)."""
+    ssh_port: int = 0
+    """Serve the TUI over SSH on this port (``LIVESTUDIO_SSH_PORT``); 0, the default, is off."""
+    ssh_idle_timeout: float = 3600.0
+    """Seconds without a key press after which an SSH session is closed."""
+    ssh_max_sessions: int = 4
+    """SSH sessions one user may have open at once."""
     forwarded_allow_ips: str = ""
     """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client
     (``LIVESTUDIO_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any); none by default,

@@ -12,9 +12,9 @@ from backend.db import repository
 from backend.db.connection import connect_sync
 from backend.db.migrations import migrate
 from backend.db.writer import WriteContext, run_in_transaction
-from backend.services import accounts, projects
+from backend.services import accounts, projects, ssh_keys
 from backend.services.errors import DomainError
-from shared.api import NewToken, ProjectRow
+from shared.api import NewToken, ProjectRow, SshKeyInfo
 
 T = TypeVar("T")
 
@@ -97,3 +97,26 @@ def add_project(
         return create(ctx)
 
     return _run(db, job)
+
+
+def add_ssh_key(db: Path, username: str, key_file: Path) -> SshKeyInfo:
+    """Register a public key (a .pub file) for a user."""
+    try:
+        text = key_file.read_text()
+    except OSError as exc:
+        raise CliError(f"Cannot read {key_file}: {exc.strerror or exc}.") from None
+    try:
+        ssh_keys.parse_public_key(text)
+    except DomainError as exc:
+        raise CliError(exc.detail) from None
+    return _run(db, lambda ctx: ssh_keys.add_key_job(_user_id(ctx, username), text)(ctx))
+
+
+def ssh_keys_of(db: Path, username: str) -> list[SshKeyInfo]:
+    """A user's keys."""
+    return _run(db, lambda ctx: repository.ssh_keys_sync(ctx.conn, _user_id(ctx, username)))
+
+
+def remove_ssh_key(db: Path, username: str, fingerprint: str) -> None:
+    """Remove a user's key by its fingerprint."""
+    _run(db, lambda ctx: ssh_keys.remove_key_job(_user_id(ctx, username), fingerprint)(ctx))

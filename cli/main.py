@@ -22,6 +22,7 @@ def _server_settings(args: argparse.Namespace):
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             stale_after=getattr(args, "stale_after", None),
+            ssh_port=getattr(args, "ssh_port", None),
         )
     except ValueError as exc:
         raise CliError(f"{exc}.") from None
@@ -59,6 +60,47 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     is_admin = admin.add_user(settings.db, args.name, _read_password(args), args.admin)
     role = "admin" if is_admin else "user"
     print(f"Created {role} {args.name!r}. Next: `livestudio token create {args.name}`.")
+    return 0
+
+
+def cmd_user_add_key(args: argparse.Namespace) -> int:
+    """Register an SSH public key for a user."""
+    settings = _server_settings(args)
+    key = admin.add_ssh_key(settings.db, args.name, args.key_file)
+    comment = key.comment or "no comment"
+    print(f"Added {key.key_type} key {key.fingerprint} ({comment}) for {args.name}.")
+    return 0
+
+
+def cmd_user_keys(args: argparse.Namespace) -> int:
+    """List a user's SSH public keys."""
+    settings = _server_settings(args)
+    keys = admin.ssh_keys_of(settings.db, args.name)
+    for key in keys:
+        used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
+        added = key.created_at.strftime("%Y-%m-%d %H:%M")
+        print(
+            f"{key.fingerprint}  {key.key_type}  {key.comment or '-'}  added {added}  used {used}"
+        )
+    if not keys:
+        print(f"{args.name} has no SSH keys; add one with `livestudio user add-key`.")
+    return 0
+
+
+def cmd_user_remove_key(args: argparse.Namespace) -> int:
+    """Remove one of a user's SSH public keys."""
+    settings = _server_settings(args)
+    admin.remove_ssh_key(settings.db, args.name, args.fingerprint)
+    print(f"Removed {args.fingerprint} from {args.name}'s keys.")
+    return 0
+
+
+def cmd_ssh_fingerprint(args: argparse.Namespace) -> int:
+    """Print the SSH host key's fingerprint (made on first use)."""
+    from backend.ssh.server import fingerprint
+
+    settings = _server_settings(args)
+    print(fingerprint(settings.db))
     return 0
 
 
@@ -163,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (env LIVESTUDIO_HOST)")
     serve.add_argument("--port", type=int, help="TCP port (env LIVESTUDIO_PORT)")
     serve.add_argument(
+        "--ssh-port", type=int, help="also serve the TUI over SSH here (env LIVESTUDIO_SSH_PORT)"
+    )
+    serve.add_argument(
         "--stale-after",
         type=float,
         help="seconds of silence before a run is Stopped (env LIVESTUDIO_STALE_AFTER)",
@@ -179,6 +224,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user_add.add_argument("--admin", action="store_true", help="make the user an admin")
     user_add.set_defaults(func=cmd_user_add)
+    add_key = with_db(user.add_parser("add-key", help="let a public key log NAME in over SSH"))
+    add_key.add_argument("name")
+    add_key.add_argument("key_file", type=Path, help="the public key, e.g. ~/.ssh/id_ed25519.pub")
+    add_key.set_defaults(func=cmd_user_add_key)
+    keys = with_db(user.add_parser("keys", help="list NAME's SSH public keys"))
+    keys.add_argument("name")
+    keys.set_defaults(func=cmd_user_keys)
+    remove_key = with_db(user.add_parser("remove-key", help="remove one of NAME's SSH keys"))
+    remove_key.add_argument("name")
+    remove_key.add_argument("fingerprint", help="SHA256:… as `livestudio user keys` shows")
+    remove_key.set_defaults(func=cmd_user_remove_key)
+    fingerprint = with_db(
+        sub.add_parser("ssh-fingerprint", help="print the SSH host key's fingerprint")
+    )
+    fingerprint.set_defaults(func=cmd_ssh_fingerprint)
 
     token = sub.add_parser("token", help="manage access tokens").add_subparsers(
         dest="action", metavar="ACTION"

@@ -45,4 +45,13 @@ def serve(settings: Settings) -> None:
     check_port(settings.host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {settings.db})")
+    if settings.ssh_port:
+        from backend.ssh.server import fingerprint
+
+        check_port(settings.host, settings.ssh_port)
+        print(
+            f"livestudio: the TUI over SSH on port {settings.ssh_port};"
+            f" host key {fingerprint(settings.db)}",
+            flush=True,
+        )
     uvicorn.Server(uvicorn_config(settings)).run()

@@ -183,3 +183,20 @@ class PendingLogin(msgspec.Struct, frozen=True):
     scopes: list[str]
     created_at: datetime
     expires_at: datetime
+
+
+class SshKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A public key that logs its user in over SSH."""
+
+    id: int
+    fingerprint: str
+    key_type: str
+    comment: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class SshKeyAdd(msgspec.Struct, frozen=True):
+    """Body of ``POST /api/user/keys``: one OpenSSH public key line."""
+
+    public_key: Annotated[str, msgspec.Meta(max_length=16_384)]

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-# textual-image asks the terminal what it can draw (Kitty graphics, Sixel) when imported,
-# which it can only do before Textual takes the terminal over.
-import textual_image.widget  # noqa: F401
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+import tui.graphics  # noqa: F401  (detects terminal graphics before the app runs)
 from tui.client import Api, ApiError, SessionExpired
 from tui.commands import LiveStudioCommands
 from tui.settings import Session, TuiSettings

@@ -10,9 +10,9 @@ from litestar.params import FromPath, JSONBody
 from backend.api.auth import client_address
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.db import repository
-from backend.services import accounts
+from backend.services import accounts, ssh_keys
 from backend.services.errors import InvalidInput
-from shared.api import NewToken, PasswordChange, UserInfo
+from shared.api import NewToken, PasswordChange, SshKeyAdd, SshKeyInfo, UserInfo
 
 
 class UserController(Controller):
@@ -49,6 +49,25 @@ class UserController(Controller):
     ) -> None:
         """Revoke one client token (from device login)."""
         await backend.writer.submit(accounts.delete_client_token_job(user.user_id, token_id))
+
+    @get("/keys")
+    async def ssh_keys(self, backend: BackendDep, user: UserDep) -> list[SshKeyInfo]:
+        """The public keys that log this user in over SSH."""
+        return await repository.ssh_keys_of(backend.reader, user.user_id)
+
+    @post("/keys", status_code=201)
+    async def add_ssh_key(
+        self, data: JSONBody[SshKeyAdd], backend: BackendDep, user: UserDep
+    ) -> SshKeyInfo:
+        """Add an OpenSSH public key (one line of a .pub file)."""
+        return await backend.writer.submit(ssh_keys.add_key_job(user.user_id, data.public_key))
+
+    @delete("/keys/{key_id:int}")
+    async def remove_ssh_key(
+        self, key_id: FromPath[int], backend: BackendDep, user: UserDep
+    ) -> None:
+        """Remove a key: it no longer logs in."""
+        await backend.writer.submit(ssh_keys.remove_key_by_id_job(user.user_id, key_id))
 
     @post("/password", status_code=204)
     async def change_password(

@@ -237,6 +237,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE project_members ADD COLUMN since_event INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        9,
+        """
+        -- Public keys that log their user in to the TUI served over SSH.
+        CREATE TABLE ssh_keys (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL UNIQUE,
+            public_key TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            last_used_at REAL
+        );
+        CREATE INDEX ssh_keys_user ON ssh_keys(user_id);
+        """,
+    ),
 )
 
 

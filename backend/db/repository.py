@@ -15,7 +15,15 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from shared.api import ExperimentRow, ImageInfo, Invitation, Members, ProjectRow, TokenInfo
+from shared.api import (
+    ExperimentRow,
+    ImageInfo,
+    Invitation,
+    Members,
+    ProjectRow,
+    SshKeyInfo,
+    TokenInfo,
+)
 from shared.live import ErrorInfo
 from shared.values import to_wire
 
@@ -1228,3 +1236,74 @@ async def pending_device_logins(db: aiosqlite.Connection, now: float) -> list[De
         (now,),
     ) as cur:
         return [_device_login(r) for r in await cur.fetchall()]
+
+
+# ---------------------------------------------------------------- ssh keys
+
+
+_SSH_KEY = "SELECT id, fingerprint, public_key, comment, created_at, last_used_at FROM ssh_keys"
+
+
+def _ssh_key(row: Sequence[Any]) -> SshKeyInfo:
+    return SshKeyInfo(
+        id=row[0],
+        fingerprint=row[1],
+        key_type=row[2].split(" ", 1)[0],
+        comment=row[3],
+        created_at=ts(row[4]),  # type: ignore[arg-type]
+        last_used_at=ts(row[5]),
+    )
+
+
+def insert_ssh_key(
+    conn: sqlite3.Connection, user_id: int, fingerprint: str, public_key: str, comment: str
+) -> SshKeyInfo:
+    """Store a key; raises ``sqlite3.IntegrityError`` when any user has it already."""
+    cur = conn.execute(
+        "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at)"
+        " VALUES (?, ?, ?, ?, " + _NOW + ")",
+        (user_id, fingerprint, public_key, comment),
+    )
+    return _ssh_key(conn.execute(f"{_SSH_KEY} WHERE id = ?", (cur.lastrowid,)).fetchone())
+
+
+def delete_ssh_key(conn: sqlite3.Connection, user_id: int, fingerprint: str) -> bool:
+    """Remove one of the user's keys; False when they have no such key."""
+    cur = conn.execute(
+        "DELETE FROM ssh_keys WHERE user_id = ? AND fingerprint = ?", (user_id, fingerprint)
+    )
+    return cur.rowcount > 0
+
+
+def delete_ssh_key_by_id(conn: sqlite3.Connection, user_id: int, key_id: int) -> bool:
+    """Remove one of the user's keys by id; False when they have no such key."""
+    cur = conn.execute("DELETE FROM ssh_keys WHERE user_id = ? AND id = ?", (user_id, key_id))
+    return cur.rowcount > 0
+
+
+def ssh_keys_sync(conn: sqlite3.Connection, user_id: int) -> list[SshKeyInfo]:
+    """The user's keys, oldest first (for the CLI)."""
+    rows = conn.execute(f"{_SSH_KEY} WHERE user_id = ? ORDER BY id", (user_id,)).fetchall()
+    return [_ssh_key(r) for r in rows]
+
+
+async def ssh_keys_of(db: aiosqlite.Connection, user_id: int) -> list[SshKeyInfo]:
+    """The user's keys, oldest first."""
+    async with db.execute(f"{_SSH_KEY} WHERE user_id = ? ORDER BY id", (user_id,)) as cur:
+        return [_ssh_key(r) for r in await cur.fetchall()]
+
+
+async def user_of_ssh_key(db: aiosqlite.Connection, fingerprint: str) -> UserAuth | None:
+    """Who a key belongs to."""
+    async with db.execute(
+        "SELECT u.id, u.username, u.password_hash, u.is_admin FROM ssh_keys k"
+        " JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?",
+        (fingerprint,),
+    ) as cur:
+        row = await cur.fetchone()
+    return UserAuth(row[0], row[1], row[2], bool(row[3])) if row else None
+
+
+def touch_ssh_key(conn: sqlite3.Connection, fingerprint: str, now: float) -> None:
+    """Record that a key logged in."""
+    conn.execute("UPDATE ssh_keys SET last_used_at = ? WHERE fingerprint = ?", (now, fingerprint))

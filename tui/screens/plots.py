@@ -10,12 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Label, Static
-from textual_image.widget import Image as ImageWidget
 from textual_plotext import PlotextPlot
 
 from tui import images as pictures
 from tui.client import ApiError
 from tui.format import value_text
+from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
 from tui.screens.base import LiveScreen
 from tui.typed import studio

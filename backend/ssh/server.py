@@ -1,0 +1,225 @@
+"""``livestudio serve --ssh-port 2222``: the TUI served over SSH, keys as the login.
+
+What an SSH client may do: authenticate with a public key registered for a user (no
+passwords, no keyboard-interactive), then either open the TUI (a PTY session, optionally
+``ssh -t host PROJECT``) or run ``ls [--json]``. No shell, no other command, no port or
+agent forwarding, no SFTP or SCP: asyncssh refuses what is not enabled here.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+import msgspec
+
+from backend.context import Backend
+from backend.db import repository
+from backend.services import accounts
+from backend.settings import ssh_host_key_path
+from backend.ssh.tui_session import run_tui
+from shared.api import ExperimentRow
+from shared.text import printable
+
+log = logging.getLogger("livestudio")
+USAGE = (
+    "livestudio over SSH: `ssh -t HOST -p PORT` opens the terminal UI, `ssh -t HOST -p PORT"
+    " PROJECT` opens a project, `ssh HOST -p PORT ls [--json]` lists your projects;"
+    " there is no shell.\n"
+)
+_rows = msgspec.json.Decoder(list[ExperimentRow])
+
+
+def host_key(db: Path) -> asyncssh.SSHKey:
+    """The server's host key, generated at first start (mode 0600)."""
+    path = ssh_host_key_path(db)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        path.touch(mode=0o600)
+        path.write_bytes(key.export_private_key())
+        path.chmod(0o600)
+    return asyncssh.read_private_key(path)
+
+
+def fingerprint(db: Path) -> str:
+    """The host key's SHA256 fingerprint, as `ssh` shows it on first connection."""
+    return str(host_key(db).get_fingerprint("sha256"))
+
+
+@dataclass
+class SshService:
+    """The SSH side of one server process."""
+
+    backend: Backend
+    http_url: str
+    sessions: Counter[int] = field(default_factory=Counter)
+    connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+
+    def close(self) -> None:
+        """Close every SSH connection (the server is stopping)."""
+        for conn in list(self.connections):
+            conn.close()
+
+    def server_factory(self) -> asyncssh.SSHServer:
+        return _KeyAuth(self)
+
+    async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """One channel: the TUI, ``ls``, or a refusal."""
+        user: repository.UserAuth = process.get_extra_info("livestudio_user")
+        words = shlex.split(process.command or "") if process.command else []
+        try:
+            if words[:1] == ["ls"] and set(words[1:]) <= {"--json"}:
+                process.stdout.write(await self.listing(user, "--json" in words))
+                process.exit(0)
+                return
+            if len(words) > 1 or (words and process.get_terminal_type() is None):
+                process.stderr.write(USAGE.encode())
+                process.exit(1)
+                return
+            if process.get_terminal_type() is None:
+                process.stderr.write(
+                    b"livestudio: the terminal UI needs `ssh -t`.\n" + USAGE.encode()
+                )
+                process.exit(1)
+                return
+            process.exit(await self.tui(process, user, words[0] if words else None))
+        except (asyncssh.BreakReceived, asyncssh.SignalReceived, BrokenPipeError):
+            process.exit(1)
+
+    async def tui(
+        self,
+        process: asyncssh.SSHServerProcess[bytes],
+        user: repository.UserAuth,
+        project: str | None,
+    ) -> int:
+        settings = self.backend.settings
+        if self.sessions[user.id] >= settings.ssh_max_sessions:
+            process.stderr.write(
+                f"livestudio: you already have {settings.ssh_max_sessions} sessions open;"
+                " close one first.\n".encode()
+            )
+            return 1
+        self.sessions[user.id] += 1
+        token = await self.backend.writer.submit(accounts.start_session_job(user.id))
+        try:
+            return await run_tui(
+                process, self.http_url, user.username, token, project, settings.ssh_idle_timeout
+            )
+        finally:
+            self.sessions[user.id] -= 1
+            session = await accounts.authenticate(
+                self.backend.reader, token, settings.session_days, self.backend.clock()
+            )
+            if session.session_id is not None:
+                await self.backend.writer.submit(accounts.end_session_job(session.session_id))
+
+    async def listing(self, user: repository.UserAuth, as_json: bool) -> bytes:
+        """The user's projects and their running experiments, by the API's visibility rules."""
+        reader = self.backend.reader
+        out = []
+        for project in await repository.projects_of(reader, user.id):
+            scope = await repository.project_scope(reader, project.id, user.id)
+            running = (
+                _rows.decode(await repository.experiment_rows_json(reader, scope, "running"))
+                if scope
+                else []
+            )
+            out.append((project, running))
+        if as_json:
+            return (
+                msgspec.json.encode(
+                    [{"project": project, "running": running} for project, running in out]
+                )
+                + b"\n"
+            )
+        lines = []
+        for project, running in out:
+            lines.append(
+                f"{printable(project.name)}  {printable(project.repo_url)}"
+                f"  {project.experiments} experiments, {project.running} running"
+            )
+            lines.extend(
+                f"  ● {printable(row.name)}  step {row.step if row.step is not None else '-'}"
+                for row in running
+            )
+        if not lines:
+            lines.append("No projects yet: point DVCLive at this server.")
+        return ("\n".join(lines) + "\n").encode()
+
+
+class _KeyAuth(asyncssh.SSHServer):
+    """Public keys registered for a user, and nothing else."""
+
+    def __init__(self, service: SshService) -> None:
+        self.service = service
+        self.conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        self.service.connections.add(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.service.connections.discard(self.conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        backend = self.service.backend
+        found = await repository.user_of_ssh_key(backend.reader, key.get_fingerprint("sha256"))
+        if found is None or self.conn is None:
+            return False
+        # Whatever name the client used, the key says who this is.
+        self.conn.set_extra_info(livestudio_user=found)
+        await backend.writer.submit(
+            lambda ctx: repository.touch_ssh_key(
+                ctx.conn, key.get_fingerprint("sha256"), backend.clock()
+            )
+        )
+        return True
+
+
+async def start_ssh(backend: Backend) -> tuple[asyncssh.SSHAcceptor, SshService]:
+    """Listen for SSH next to the HTTP API (``settings.ssh_port``)."""
+    settings = backend.settings
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    service = SshService(backend, f"http://{host}:{settings.port}")
+    key = host_key(settings.db)
+    acceptor = await asyncssh.create_server(
+        service.server_factory,
+        settings.host,
+        settings.ssh_port,
+        server_host_keys=[key],
+        process_factory=service.handle,
+        encoding=None,
+        line_editor=False,
+        allow_pty=True,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        allow_scp=False,
+        sftp_factory=None,
+        keepalive_interval=30,
+        login_timeout=30,
+    )
+    log.warning(
+        "the TUI over SSH on %s:%d, host key %s",
+        settings.host,
+        settings.ssh_port,
+        key.get_fingerprint("sha256"),
+    )
+    return acceptor, service

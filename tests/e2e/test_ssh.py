@@ -1,0 +1,204 @@
+"""The TUI served over SSH, driven by the real OpenSSH client (and tmux for the screen)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Server, fixture_bodies, free_port, run_cli
+
+BODIES = fixture_bodies("dvclive_basic")
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
+    reason="the OpenSSH client (ssh, ssh-keygen) is not installed",
+)
+
+
+def keypair(folder: Path, name: str) -> Path:
+    """A fresh ed25519 key; returns the private key's path (``.pub`` beside it)."""
+    key = folder / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@laptop", "-f", str(key)],
+        check=True,
+    )
+    return key
+
+
+def ssh_args(key: Path, port: int, *options: str) -> list[str]:
+    return [
+        "ssh",
+        "-i",
+        str(key),
+        "-p",
+        str(port),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=10",
+        *options,
+    ]
+
+
+def ssh(
+    key: Path, port: int, *command: str, options: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ssh_args(key, port, "-o", "BatchMode=yes", *options), "someone@127.0.0.1", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def ssh_server(make_server: Callable[..., Server]) -> tuple[Server, int]:
+    port = free_port()
+    return make_server(LIVESTUDIO_SSH_PORT=str(port)), port
+
+
+def test_keys_are_the_login_and_the_host_key_can_be_checked(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = ssh_server
+    server.add_user("alice")
+    key = keypair(tmp_path, "alice")
+    added = run_cli("user", "add-key", "alice", str(key) + ".pub", db=server.db)
+    assert added.returncode == 0 and "alice@laptop" in added.stdout, added.stderr
+    fingerprint = added.stdout.split(" key ")[1].split(" ")[0]
+    listed = run_cli("user", "keys", "alice", db=server.db)
+    assert fingerprint in listed.stdout and "used never" in listed.stdout
+    # The host key: generated at first start, private to the server, its fingerprint shown.
+    host = run_cli("ssh-fingerprint", db=server.db).stdout.strip()
+    assert host.startswith("SHA256:") and host in (server.log.read_text() if server.log else "")
+    key_file = server.db.with_name("ssh_host_ed25519_key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert ssh(key, port, "ls").returncode == 0
+    assert "used 20" in run_cli("user", "keys", "alice", db=server.db).stdout
+    # Removed, the key no longer logs in; a key nobody registered never did.
+    assert run_cli("user", "remove-key", "alice", fingerprint, db=server.db).returncode == 0
+    refused = ssh(key, port, "ls")
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    stranger = keypair(tmp_path, "stranger")
+    assert ssh(stranger, port, "ls").returncode == 255
+
+
+def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = ssh_server
+    alice, bob = server.add_user("alice"), server.add_user("bob")
+    keys = {}
+    for user in (alice, bob):
+        keys[user.name] = keypair(tmp_path, user.name)
+        public = (keys[user.name].with_suffix(".pub")).read_text()
+        added = user.client.post("/api/user/keys", json={"public_key": public})
+        assert added.status_code == 201, added.text
+    assert alice.live(BODIES[1]).status_code == 200
+    mine = json.loads(ssh(keys["alice"], port, "ls", "--json").stdout)
+    assert [p["project"]["name"] for p in mine] == ["mnist"]
+    assert [r["name"] for r in mine[0]["running"]] == [BODIES[1]["name"]]
+    plain = ssh(keys["alice"], port, "ls").stdout
+    assert "mnist" in plain and BODIES[1]["name"] in plain
+    assert json.loads(ssh(keys["bob"], port, "ls", "--json").stdout) == []
+    # No shell, no other command, no password, no forwarding.
+    shell = ssh(keys["alice"], port, "bash")
+    assert shell.returncode == 1 and "there is no shell" in shell.stderr
+    no_pty = ssh(keys["alice"], port)
+    assert no_pty.returncode == 1 and "ssh -t" in no_pty.stderr
+    password = ssh(
+        keys["alice"],
+        port,
+        "ls",
+        options=("-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"),
+    )
+    assert password.returncode == 255 and "Permission denied" in password.stderr
+    forward = ssh(keys["alice"], port, options=("-W", f"127.0.0.1:{server.port}"))
+    assert forward.returncode != 0
+    # Keys through the API need a login session, and are listed and removed there too.
+    listed = alice.client.get("/api/user/keys").json()
+    assert [k["comment"] for k in listed] == ["alice@laptop"]
+    by_token = httpx.get(
+        f"{server.url}/api/user/keys", headers={"Authorization": f"Bearer {alice.token}"}
+    )
+    assert by_token.status_code == 403
+    assert alice.client.delete(f"/api/user/keys/{listed[0]['id']}").status_code == 204
+    assert ssh(keys["alice"], port, "ls").returncode == 255
+
+
+def _screen(session: str) -> str:
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+    ).stdout
+
+
+def _wait_for(session: str, check: Callable[[str], bool], timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = _screen(session)
+        if check(text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"screen never matched:\n{text}")
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_tui_over_ssh_follows_a_run_and_the_window(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = ssh_server
+    alice = server.add_user("alice")
+    key = keypair(tmp_path, "alice")
+    run_cli("user", "add-key", "alice", str(key) + ".pub", db=server.db)
+    assert alice.live(BODIES[0]).status_code == 200
+    assert alice.live(BODIES[1]).status_code == 200
+    session = f"livestudio-ssh-{port}"
+    command = " ".join([*ssh_args(key, port, "-t"), "alice@127.0.0.1", "mnist"])
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True
+    )
+    try:
+        screen = _wait_for(session, lambda s: "mnist" in s and BODIES[1]["name"] in s)
+        assert len(screen.splitlines()[0]) <= 80
+        # A real client's next step shows up.
+        for body in BODIES[2:6]:
+            assert alice.live(body).status_code == 200
+        _wait_for(session, lambda s: "0.3333" in s)
+        # The window grows: the table is laid out again with more columns.
+        subprocess.run(
+            ["tmux", "resize-window", "-t", session, "-x", "120", "-y", "40"], check=True
+        )
+        wide = _wait_for(session, lambda s: "epochs" in s)
+        assert len(wide.splitlines()) == 40 and max(len(line) for line in wide.splitlines()) > 80
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        _wait_for(session, lambda s: "repository" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            alive = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)
+            if alive.returncode != 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the SSH session did not end when the TUI quit")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"server http://127.0.0.1:{server.port}"], capture_output=True
+    )
+    assert leftovers.returncode == 1, "the session's TUI process outlived it"
