@@ -19,6 +19,7 @@ from shared.api import (
     NewToken,
     PendingLogin,
     ProjectRow,
+    SshKeyInfo,
     UserInfo,
 )
 from shared.text import printable
@@ -198,6 +199,19 @@ class Api:
             "POST", "/api/device-login/approve", json={"user_code": user_code}
         )
         return str(sanitize.decode(response.content)["token_name"])
+
+    async def ssh_keys(self) -> list[SshKeyInfo]:
+        """The public keys that log me in over SSH."""
+        return await self._get("/api/user/keys", list[SshKeyInfo])
+
+    async def add_ssh_key(self, public_key: str) -> SshKeyInfo:
+        """Register a public key (one line of a .pub file)."""
+        response = await self._request("POST", "/api/user/keys", json={"public_key": public_key})
+        return sanitize.decode(response.content, SshKeyInfo)
+
+    async def remove_ssh_key(self, key_id: int) -> None:
+        """Remove a key: it no longer logs in."""
+        await self._request("DELETE", f"/api/user/keys/{key_id}")
 
     async def invitations(self) -> list[Invitation]:
         """Invitations to projects waiting for my answer."""

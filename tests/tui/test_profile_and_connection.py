@@ -148,3 +148,46 @@ async def test_projects_list_follows_new_and_deleted_projects(
         await asyncio.to_thread(alice.client.delete, f"/api/projects/{project_id}")
         await until(pilot, lambda: project_id not in screen.projects)
         assert str(project_id) not in screen.query_one("#projects").rows
+
+
+async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
+    logged_in_app: LiveStudioApp, server: Server, alice: User, tmp_path
+) -> None:
+    import subprocess
+
+    from textual.widgets import Input
+
+    from tui.screens.dialogs import KeyDialog
+
+    key = tmp_path / "k"
+    await asyncio.to_thread(
+        subprocess.run,
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@laptop", "-f", str(key)],
+        check=True,
+    )
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        profile = await open_profile(pilot, app)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, KeyDialog))
+        app.screen.query_one("#key", Input).value = "not a key"
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: any("not an SSH public key" in n.message for n in app._notifications)
+        )
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, KeyDialog))
+        app.screen.query_one("#key", Input).value = key.with_suffix(".pub").read_text().strip()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is profile and profile.keys)
+        assert profile.keys[0].comment == "alice@laptop"
+        listed = (await asyncio.to_thread(alice.client.get, "/api/user/keys")).json()
+        assert [k["fingerprint"] for k in listed] == [profile.keys[0].fingerprint]
+        keys_table = profile.query_one("#keys")
+        keys_table.focus()
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "It stops logging in at once" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen is profile and not profile.keys)
+        assert (await asyncio.to_thread(alice.client.get, "/api/user/keys")).json() == []

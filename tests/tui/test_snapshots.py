@@ -96,6 +96,16 @@ def _answer(request: httpx.Request) -> httpx.Response:
     routes: dict[str, Callable[[], object]] = {
         "/api/projects": lambda: [PROJECT],
         "/api/invitations": lambda: [],
+        "/api/user/keys": lambda: [
+            {
+                "id": 1,
+                "fingerprint": "SHA256:U6ewVKrX00BuC5JShrw3NqD/9Io952bot2UUSa3zDIY",
+                "key_type": "ssh-ed25519",
+                "comment": "alice@laptop",
+                "created_at": "2026-02-01T09:00:00Z",
+                "last_used_at": None,
+            }
+        ],
         "/api/projects/1/experiments": lambda: ROWS,
         "/api/user": lambda: {
             "username": "alice",

@@ -151,3 +151,34 @@ class CodeDialog(ModalScreen[str | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class KeyDialog(ModalScreen[str | None]):
+    """Paste an SSH public key (one line of ``~/.ssh/id_ed25519.pub``)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Add an SSH key")
+            yield Label(
+                "Paste one line of your public key file (cat ~/.ssh/id_ed25519.pub); it then"
+                " logs you in to `ssh -t` this server.",
+                classes="hint",
+            )
+            yield Input(placeholder="ssh-ed25519 AAAA… you@laptop", id="key")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Add", variant="primary", id="add")
+
+    def on_mount(self) -> None:
+        self.query_one("#key", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#add")
+    def submit(self) -> None:
+        self.dismiss(self.query_one("#key", Input).value.strip() or None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -11,13 +11,14 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
-from shared.api import PendingLogin, TokenInfo, UserInfo
+from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
 from tui import clock
 from tui.client import ApiError
 from tui.format import ago
 from tui.screens.dialogs import (
     CodeDialog,
     ConfirmDialog,
+    KeyDialog,
     PasswordDialog,
     TokenDialog,
     if_confirmed,
@@ -67,9 +68,10 @@ class ProfileScreen(Screen[None]):
         Binding(
             "x",
             "revoke",
-            "Revoke client token",
-            tooltip="revoke the client token under the cursor (asks first)",
+            "Revoke",
+            tooltip="revoke the client token, or remove the SSH key, under the cursor (asks first)",
         ),
+        Binding("k", "add_key", "Add SSH key", tooltip="add an SSH public key (paste it)"),
         Binding(
             "a",
             "approve",
@@ -89,6 +91,7 @@ class ProfileScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.info: UserInfo | None = None
+        self.keys: list[SshKeyInfo] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -103,6 +106,11 @@ class ProfileScreen(Screen[None]):
                 "dvc studio login printed a code? Press a and type it to approve the login.",
                 classes="hint",
             )
+            yield Label("SSH keys (they log you in to `ssh -t` this server)", classes="hint")
+            keys: DataTable[str] = DataTable(cursor_type="row", id="keys")
+            for column in ("fingerprint", "type", "comment", "added", "last used"):
+                keys.add_column(column, key=column)
+            yield keys
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,6 +127,7 @@ class ProfileScreen(Screen[None]):
         api = studio(self).api
         try:
             self.info = await api.user()
+            self.keys = await api.ssh_keys()
         except ApiError as exc:
             studio(self).report(exc)
             return
@@ -141,6 +150,64 @@ class ProfileScreen(Screen[None]):
         if not tokens:
             table.add_row("", "", "no tokens: press g to generate one", "", "", "", key="none")
         table.move_cursor(row=min(cursor, table.row_count - 1))
+        self._show_keys(now)
+
+    def _show_keys(self, now: datetime) -> None:
+        table = self.query_one("#keys", DataTable)
+        table.clear()
+        for key in self.keys:
+            table.add_row(
+                key.fingerprint,
+                key.key_type,
+                key.comment,
+                f"{ago(key.created_at, now)} ago",
+                f"{ago(key.last_used_at, now)} ago" if key.last_used_at else "never",
+                key=str(key.id),
+            )
+        if not self.keys:
+            table.add_row("no keys: press k to add one", "", "", "", "", key="none")
+
+    def action_add_key(self) -> None:
+        self.app.push_screen(KeyDialog(), self._key_pasted)
+
+    def _key_pasted(self, text: str | None) -> None:
+        if text:
+            self._add_key(text)
+
+    @work(group="keys", exclusive=True, exit_on_error=False)
+    async def _add_key(self, text: str) -> None:
+        try:
+            key = await studio(self).api.add_ssh_key(text)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        self.notify(f"Added {key.fingerprint}: it logs you in over SSH now.")
+        self.load()
+
+    def _remove_key(self) -> None:
+        chosen = self._current_key("#keys")
+        key = next((k for k in self.keys if str(k.id) == chosen), None)
+        if key is None:
+            self.notify("No SSH key here; press k to add one.")
+            return
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Remove the SSH key {key.fingerprint} ({key.comment or 'no comment'})?"
+                " It stops logging in at once.",
+                "Remove",
+            ),
+            if_confirmed(lambda: self._remove_key_now(key.id)),
+        )
+
+    @work(group="keys", exclusive=True, exit_on_error=False)
+    async def _remove_key_now(self, key_id: int) -> None:
+        try:
+            await studio(self).api.remove_ssh_key(key_id)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        self.notify("SSH key removed.")
+        self.load()
 
     def action_reload(self) -> None:
         self.load()
@@ -193,6 +260,9 @@ class ProfileScreen(Screen[None]):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def action_revoke(self) -> None:
+        if self.focused is self.query_one("#keys", DataTable):
+            self._remove_key()
+            return
         key = self._current_key("#tokens")
         if key is None or not key.startswith("client:"):
             self.notify(
