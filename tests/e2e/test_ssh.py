@@ -6,6 +6,7 @@ import json
 import shutil
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, fixture_bodies, free_port, run_cli
+from tests.e2e.test_real_clients import client_env, make_dvc_repo
 
 BODIES = fixture_bodies("dvclive_basic")
 
@@ -157,48 +159,71 @@ def _wait_for(session: str, check: Callable[[str], bool], timeout: float = 20) -
         time.sleep(0.2)
 
 
+def _tmux(session: str, command: str) -> None:
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True
+    )
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_the_tui_over_ssh_follows_a_run_and_the_window(
+def test_the_tui_over_ssh_follows_a_real_dvclive_run_and_the_window(
     ssh_server: tuple[Server, int], tmp_path: Path
 ) -> None:
     server, port = ssh_server
     alice = server.add_user("alice")
-    key = keypair(tmp_path, "alice")
-    run_cli("user", "add-key", "alice", str(key) + ".pub", db=server.db)
-    assert alice.live(BODIES[0]).status_code == 200
-    assert alice.live(BODIES[1]).status_code == 200
-    session = f"livestudio-ssh-{port}"
-    command = " ".join([*ssh_args(key, port, "-t"), "alice@127.0.0.1", "mnist"])
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True
-    )
-    try:
-        screen = _wait_for(session, lambda s: "mnist" in s and BODIES[1]["name"] in s)
-        assert len(screen.splitlines()[0]) <= 80
-        # A real client's next step shows up.
-        for body in BODIES[2:6]:
-            assert alice.live(body).status_code == 200
-        _wait_for(session, lambda s: "0.3333" in s)
-        # The window grows: the table is laid out again with more columns.
-        subprocess.run(
-            ["tmux", "resize-window", "-t", session, "-x", "120", "-y", "40"], check=True
+    server.add_user("bob")
+    keys = {}
+    for user in ("alice", "bob"):
+        keys[user] = keypair(tmp_path, user)
+        run_cli("user", "add-key", user, str(keys[user]) + ".pub", db=server.db)
+    repo = make_dvc_repo(tmp_path / "mnist", "git@github.com:acme/mnist.git")
+
+    def train() -> None:
+        done = subprocess.run(
+            [sys.executable, "train.py"],
+            cwd=repo,
+            env=client_env(server, alice),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
-        wide = _wait_for(session, lambda s: "epochs" in s)
-        assert len(wide.splitlines()) == 40 and max(len(line) for line in wide.splitlines()) > 80
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        _wait_for(session, lambda s: "repository" in s)
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        assert done.returncode == 0, done.stderr
+
+    train()  # the first run makes the project
+    project = alice.client.get("/api/projects").json()[0]["name"]
+    first, theirs = f"ls-a-{port}", f"ls-b-{port}"
+    _tmux(first, " ".join([*ssh_args(keys["alice"], port, "-t"), "x@127.0.0.1", project]))
+    _tmux(theirs, " ".join([*ssh_args(keys["bob"], port, "-t"), "x@127.0.0.1"]))
+    try:
+        screen = _wait_for(first, lambda s: project in s and "completed" in s)
+        assert len(screen.splitlines()) == 24 and max(len(x) for x in screen.splitlines()) <= 80
+        # A second real DVCLive run appears in the open table and its values move to the end.
+        train()
+        _wait_for(first, lambda s: s.count("completed") >= 2 or s.count("✓") >= 2)
+        # Bob's session shows his projects only: none of Alice's.
+        others = _wait_for(theirs, lambda s: "repository" in s or "No projects" in s)
+        assert project not in others
+        # The window grows: the table is laid out again with more columns.
+        resize = ["tmux", "resize-window", "-t", first, "-x", "120", "-y", "40"]
+        subprocess.run(resize, check=True)
+        wide = _wait_for(first, lambda s: "model/layers" in s)
+        assert len(wide.splitlines()) == 40
+        subprocess.run(["tmux", "send-keys", "-t", first, "q"], check=True)
+        _wait_for(first, lambda s: "repository" in s)
+        subprocess.run(["tmux", "send-keys", "-t", first, "q"], check=True)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            alive = subprocess.run(["tmux", "has-session", "-t", session], capture_output=True)
+            alive = subprocess.run(["tmux", "has-session", "-t", first], capture_output=True)
             if alive.returncode != 0:
                 break
             time.sleep(0.2)
         else:
             raise AssertionError("the SSH session did not end when the TUI quit")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        for session in (first, theirs):
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    time.sleep(1)
     leftovers = subprocess.run(
         ["pgrep", "-f", f"server http://127.0.0.1:{server.port}"], capture_output=True
     )
-    assert leftovers.returncode == 1, "the session's TUI process outlived it"
+    assert leftovers.returncode == 1, "a session's TUI process outlived it"
