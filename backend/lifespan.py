@@ -42,14 +42,12 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     if settings.ssh_port:
         from backend.ssh.server import start_ssh
 
-        ssh, ssh_service = await start_ssh(backend)
+        ssh = await start_ssh(backend)
     try:
         yield
     finally:
         if ssh is not None:
-            ssh.close()
-            ssh_service.close()
-            await ssh.wait_closed()
+            await ssh.close()
         sweeper.cancel()
         await asyncio.gather(sweeper, return_exceptions=True)
         await writer.stop()

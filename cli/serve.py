@@ -44,6 +44,8 @@ def serve(settings: Settings) -> None:
     """Serve until Ctrl-C."""
     check_port(settings.host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {settings.db})")
     if settings.ssh_port:
         from backend.ssh.server import fingerprint

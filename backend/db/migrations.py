@@ -253,6 +253,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX ssh_keys_user ON ssh_keys(user_id);
         """,
     ),
+    (
+        10,
+        """
+        -- Login sessions made for TUIs served over SSH: they end with their SSH session,
+        -- and any left by a server that was killed are ended when it starts again.
+        CREATE TABLE ssh_sessions (
+            session_id INTEGER PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE
+        );
+        """,
+    ),
 )
 
 

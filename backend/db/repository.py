@@ -1307,3 +1307,14 @@ async def user_of_ssh_key(db: aiosqlite.Connection, fingerprint: str) -> UserAut
 def touch_ssh_key(conn: sqlite3.Connection, fingerprint: str, now: float) -> None:
     """Record that a key logged in."""
     conn.execute("UPDATE ssh_keys SET last_used_at = ? WHERE fingerprint = ?", (now, fingerprint))
+
+
+def mark_ssh_session(conn: sqlite3.Connection, session_id: int) -> None:
+    """Record that a login session belongs to a TUI served over SSH."""
+    conn.execute("INSERT INTO ssh_sessions (session_id) VALUES (?)", (session_id,))
+
+
+def end_ssh_sessions(conn: sqlite3.Connection) -> int:
+    """End every login session made for SSH (left by a server that did not stop cleanly)."""
+    cur = conn.execute("DELETE FROM sessions WHERE id IN (SELECT session_id FROM ssh_sessions)")
+    return cur.rowcount

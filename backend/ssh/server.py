@@ -8,18 +8,26 @@ agent forwarding, no SFTP or SCP: asyncssh refuses what is not enabled here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import shlex
+import shutil
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 import msgspec
+from asyncssh.connection import SSHConnection
 
 from backend.context import Backend
 from backend.db import repository
+from backend.db.writer import WriteContext
 from backend.services import accounts
+from backend.services.ingest import token_hash
 from backend.settings import ssh_host_key_path
 from backend.ssh.tui_session import run_tui
 from shared.api import ExperimentRow
@@ -51,72 +59,73 @@ def fingerprint(db: Path) -> str:
     return str(host_key(db).get_fingerprint("sha256"))
 
 
+KEY_CHECK_EVERY = 5.0
+"""How often open connections are checked against the registered keys."""
+
+
+def _ssh_session_job(user_id: int) -> Callable[[WriteContext], tuple[str, int]]:
+    """A login session for an SSH TUI, recorded as such; returns (token, session id)."""
+
+    def job(ctx: WriteContext) -> tuple[str, int]:
+        secret = accounts.new_secret(accounts.SESSION_PREFIX)
+        session_id = repository.insert_session(ctx.conn, user_id, token_hash(secret))
+        repository.mark_ssh_session(ctx.conn, session_id)
+        return secret, session_id
+
+    return job
+
+
 @dataclass
 class SshService:
     """The SSH side of one server process."""
 
     backend: Backend
     http_url: str
+    folder: Path
+    """Where the sessions' private folders live (emptied at start)."""
     sessions: Counter[int] = field(default_factory=Counter)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    logins: set[int] = field(default_factory=set)
+    """Login sessions of the TUIs now open."""
+    acceptor: asyncssh.SSHAcceptor | None = None
+    _watch: asyncio.Task[None] | None = None
 
-    def close(self) -> None:
-        """Close every SSH connection (the server is stopping)."""
+    def start(self) -> None:
+        """Watch the open connections' keys."""
+        self._watch = asyncio.create_task(self._watch_keys(), name="livestudio-ssh-keys")
+
+    async def _watch_keys(self) -> None:
+        """Close connections whose key was removed (or given to someone else) since login.
+
+        The key decides on every new channel too; this also ends what is already open,
+        so removing a stolen key locks its holder out at once, whatever they keep open.
+        """
+        while True:
+            await asyncio.sleep(KEY_CHECK_EVERY)
+            for conn in list(self.connections):
+                if not await self._key_still_valid(conn):
+                    conn.close()
+
+    async def _key_still_valid(self, conn: SSHConnection) -> bool:
+        user: repository.UserAuth | None = conn.get_extra_info("livestudio_user")
+        fingerprint: str | None = conn.get_extra_info("livestudio_key")
+        if user is None or fingerprint is None:
+            return True  # not logged in yet: the login timeout deals with it
+        owner = await repository.user_of_ssh_key(self.backend.reader, fingerprint)
+        return owner is not None and owner.id == user.id
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and end their TUIs' logins (server stopping)."""
+        if self.acceptor is not None:
+            self.acceptor.close()
+        if self._watch is not None:
+            self._watch.cancel()
         for conn in list(self.connections):
             conn.close()
-
-    def server_factory(self) -> asyncssh.SSHServer:
-        return _KeyAuth(self)
-
-    async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        """One channel: the TUI, ``ls``, or a refusal."""
-        user: repository.UserAuth = process.get_extra_info("livestudio_user")
-        words = shlex.split(process.command or "") if process.command else []
-        try:
-            if words[:1] == ["ls"] and set(words[1:]) <= {"--json"}:
-                process.stdout.write(await self.listing(user, "--json" in words))
-                process.exit(0)
-                return
-            if len(words) > 1 or (words and process.get_terminal_type() is None):
-                process.stderr.write(USAGE.encode())
-                process.exit(1)
-                return
-            if process.get_terminal_type() is None:
-                process.stderr.write(
-                    b"livestudio: the terminal UI needs `ssh -t`.\n" + USAGE.encode()
-                )
-                process.exit(1)
-                return
-            process.exit(await self.tui(process, user, words[0] if words else None))
-        except (asyncssh.BreakReceived, asyncssh.SignalReceived, BrokenPipeError):
-            process.exit(1)
-
-    async def tui(
-        self,
-        process: asyncssh.SSHServerProcess[bytes],
-        user: repository.UserAuth,
-        project: str | None,
-    ) -> int:
-        settings = self.backend.settings
-        if self.sessions[user.id] >= settings.ssh_max_sessions:
-            process.stderr.write(
-                f"livestudio: you already have {settings.ssh_max_sessions} sessions open;"
-                " close one first.\n".encode()
-            )
-            return 1
-        self.sessions[user.id] += 1
-        token = await self.backend.writer.submit(accounts.start_session_job(user.id))
-        try:
-            return await run_tui(
-                process, self.http_url, user.username, token, project, settings.ssh_idle_timeout
-            )
-        finally:
-            self.sessions[user.id] -= 1
-            session = await accounts.authenticate(
-                self.backend.reader, token, settings.session_days, self.backend.clock()
-            )
-            if session.session_id is not None:
-                await self.backend.writer.submit(accounts.end_session_job(session.session_id))
+        for session_id in list(self.logins):
+            with contextlib.suppress(Exception):
+                await self.backend.writer.submit(accounts.end_session_job(session_id))
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     async def listing(self, user: repository.UserAuth, as_json: bool) -> bytes:
         """The user's projects and their running experiments, by the API's visibility rules."""
@@ -151,6 +160,72 @@ class SshService:
             lines.append("No projects yet: point DVCLive at this server.")
         return ("\n".join(lines) + "\n").encode()
 
+    def server_factory(self) -> asyncssh.SSHServer:
+        return _KeyAuth(self)
+
+    async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """One channel: the TUI, ``ls``, or a refusal."""
+        try:
+            if not await self._key_still_valid(process.channel.get_connection()):
+                process.stderr.write(b"livestudio: this key no longer logs in.\n")
+                process.exit(1)
+                return
+            user: repository.UserAuth = process.get_extra_info("livestudio_user")
+            try:
+                words = shlex.split(process.command or "")
+            except ValueError:
+                words = ["?", "?"]  # unbalanced quotes: not a command we know
+            if words[:1] == ["ls"] and set(words[1:]) <= {"--json"}:
+                process.stdout.write(await self.listing(user, "--json" in words))
+                process.exit(0)
+                return
+            if len(words) > 1 or (words and process.get_terminal_type() is None):
+                process.stderr.write(USAGE.encode())
+                process.exit(1)
+                return
+            if process.get_terminal_type() is None:
+                process.stderr.write(
+                    b"livestudio: the terminal UI needs `ssh -t`.\n" + USAGE.encode()
+                )
+                process.exit(1)
+                return
+            process.exit(await self.tui(process, user, words[0] if words else None))
+        except (asyncssh.BreakReceived, asyncssh.SignalReceived, BrokenPipeError):
+            process.exit(1)
+
+    async def tui(
+        self,
+        process: asyncssh.SSHServerProcess[bytes],
+        user: repository.UserAuth,
+        project: str | None,
+    ) -> int:
+        settings = self.backend.settings
+        if self.sessions[user.id] >= settings.ssh_max_sessions:
+            process.stderr.write(
+                f"livestudio: you already have {settings.ssh_max_sessions} sessions open;"
+                " close one first.\n".encode()
+            )
+            return 1
+        self.sessions[user.id] += 1
+        session_id = None
+        try:
+            token, session_id = await self.backend.writer.submit(_ssh_session_job(user.id))
+            self.logins.add(session_id)
+            return await run_tui(
+                process,
+                self.http_url,
+                user.username,
+                token,
+                project,
+                settings.ssh_idle_timeout,
+                self.folder / uuid.uuid4().hex,
+            )
+        finally:
+            self.sessions[user.id] -= 1
+            if session_id is not None:
+                self.logins.discard(session_id)
+                await self.backend.writer.submit(accounts.end_session_job(session_id))
+
 
 class _KeyAuth(asyncssh.SSHServer):
     """Public keys registered for a user, and nothing else."""
@@ -158,6 +233,7 @@ class _KeyAuth(asyncssh.SSHServer):
     def __init__(self, service: SshService) -> None:
         self.service = service
         self.conn: asyncssh.SSHServerConnection | None = None
+        self._offered: tuple[repository.UserAuth, str] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -180,27 +256,43 @@ class _KeyAuth(asyncssh.SSHServer):
         return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        backend = self.service.backend
-        found = await repository.user_of_ssh_key(backend.reader, key.get_fingerprint("sha256"))
-        if found is None or self.conn is None:
-            return False
+        # Called for the client's offer (no signature yet) and for the signed request:
+        # nothing is recorded until auth_completed, once the signature was checked.
+        fingerprint = key.get_fingerprint("sha256")
+        found = await repository.user_of_ssh_key(self.service.backend.reader, fingerprint)
+        self._offered = (found, fingerprint) if found is not None else None
+        return found is not None
+
+    def auth_completed(self) -> None:
+        if self.conn is None or self._offered is None:
+            return
+        user, fingerprint = self._offered
         # Whatever name the client used, the key says who this is.
-        self.conn.set_extra_info(livestudio_user=found)
-        await backend.writer.submit(
-            lambda ctx: repository.touch_ssh_key(
-                ctx.conn, key.get_fingerprint("sha256"), backend.clock()
+        self.conn.set_extra_info(livestudio_user=user, livestudio_key=fingerprint)
+        backend = self.service.backend
+        asyncio.get_running_loop().create_task(
+            backend.writer.submit(
+                lambda ctx: repository.touch_ssh_key(ctx.conn, fingerprint, backend.clock())
             )
         )
-        return True
 
 
-async def start_ssh(backend: Backend) -> tuple[asyncssh.SSHAcceptor, SshService]:
+def _prepare(folder: Path) -> None:
+    # Whatever a server that did not stop cleanly left behind goes now.
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)
+
+
+async def start_ssh(backend: Backend) -> SshService:
     """Listen for SSH next to the HTTP API (``settings.ssh_port``)."""
     settings = backend.settings
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    service = SshService(backend, f"http://{host}:{settings.port}")
-    key = host_key(settings.db)
-    acceptor = await asyncssh.create_server(
+    folder = settings.db.parent / "ssh-sessions"
+    await asyncio.to_thread(_prepare, folder)
+    await backend.writer.submit(lambda ctx: repository.end_ssh_sessions(ctx.conn))
+    service = SshService(backend, f"http://{host}:{settings.port}", folder)
+    key = await asyncio.to_thread(host_key, settings.db)
+    service.acceptor = await asyncssh.create_server(
         service.server_factory,
         settings.host,
         settings.ssh_port,
@@ -216,10 +308,11 @@ async def start_ssh(backend: Backend) -> tuple[asyncssh.SSHAcceptor, SshService]
         keepalive_interval=30,
         login_timeout=30,
     )
+    service.start()
     log.warning(
         "the TUI over SSH on %s:%d, host key %s",
         settings.host,
         settings.ssh_port,
         key.get_fingerprint("sha256"),
     )
-    return acceptor, service
+    return service

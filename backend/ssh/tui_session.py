@@ -4,6 +4,7 @@ Each session runs the TUI in a process of its own, logged in with a session made
 key's user, talking to this server over loopback HTTP like any other TUI. A slow terminal
 only fills its own pseudo-terminal (the relay waits on the SSH channel's flow control), a
 crash ends only that process, and closing the session kills it and forgets its login.
+Everything a session holds (pseudo-terminal, process, folder) is released whatever ends it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import shutil
 import signal
 import struct
 import sys
-import tempfile
 import termios
 import time
 from pathlib import Path
@@ -26,21 +26,66 @@ from pathlib import Path
 import asyncssh
 
 READ_SIZE = 65536
+MAX_WIDTH, MAX_HEIGHT = 1000, 500
+"""The largest window a session gets (a client may claim any size)."""
+MAX_ENV_VALUE = 256
 
 
 def set_size(fd: int, width: int, height: int) -> None:
-    """Tell the pseudo-terminal its size (its process gets SIGWINCH)."""
+    """Tell the pseudo-terminal its size, within bounds (its process gets SIGWINCH)."""
+    width = max(1, min(width or 80, MAX_WIDTH))
+    height = max(1, min(height or 24, MAX_HEIGHT))
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
 def client_env(process: asyncssh.SSHServerProcess[bytes]) -> dict[str, str]:
-    """TERM, colour depth and NO_COLOR as the SSH client sent them."""
-    env = {"TERM": process.get_terminal_type() or "xterm-256color"}
+    """TERM, colour depth and NO_COLOR as the SSH client sent them (short values only)."""
+    term = process.get_terminal_type() or "xterm-256color"
+    env = {"TERM": term if len(term) <= 64 and term.isprintable() else "xterm-256color"}
     sent = {str(k): str(v) for k, v in (process.env or {}).items()}
     for name in ("NO_COLOR", "COLORTERM", "LANG", "LC_ALL"):
-        if name in sent:
-            env[name] = sent[name]
+        value = sent.get(name)
+        if value is not None and len(value) <= MAX_ENV_VALUE and value.isprintable():
+            env[name] = value
     return env
+
+
+def exit_status(returncode: int | None) -> int:
+    """A process's return code as a shell reports it (a signal N is 128 + N)."""
+    if returncode is None:
+        return 0
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _write_session(folder: Path, server_url: str, username: str, token: str) -> None:
+    """The session the TUI starts with, in a folder only this server's user can read."""
+    folder.mkdir(mode=0o700, parents=True)
+    session_file = folder / "session.json"
+    session_file.touch(mode=0o600)
+    session_file.write_text(
+        json.dumps({"server": server_url, "username": username, "token": token})
+    )
+
+
+def _signal(child: asyncio.subprocess.Process, signum: int) -> None:
+    """Signal the TUI's process group (its own session), or the process if it has none yet."""
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+
+async def _write_all(fd: int, data: bytes) -> None:
+    """Write everything to a non-blocking pseudo-terminal, waiting while it is full."""
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            await asyncio.sleep(0.005)  # the TUI reads its input; a long paste waits for it
+            continue
+        view = view[written:]
 
 
 async def run_tui(
@@ -50,101 +95,99 @@ async def run_tui(
     session_token: str,
     project: str | None,
     idle_timeout: float,
+    folder: Path,
 ) -> int:
-    """Run the TUI for the SSH channel until either side ends; returns the exit status."""
-    config = Path(tempfile.mkdtemp(prefix="livestudio-ssh-"))
-    session_file = config / "session.json"
-    session_file.write_text(
-        json.dumps({"server": server_url, "username": username, "token": session_token})
-    )
-    session_file.chmod(0o600)
-    width, height, _, _ = process.get_terminal_size()
-    master, slave = pty.openpty()
-    set_size(master, width or 80, height or 24)
-    command = [sys.executable, "-m", "backend.ssh.spawn", "--server", server_url]
-    if project:
-        command += ["--project", project]
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(config),
-        "LIVESTUDIO_CONFIG_DIR": str(config),
-        **client_env(process),
-    }
-    child = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=str(config),
-    )
-    os.close(slave)
-    os.set_blocking(master, False)
-    last_input = time.monotonic()
+    """Run the TUI for the SSH channel in ``folder`` until either side ends; the exit status."""
+    master = slave = -1
+    child: asyncio.subprocess.Process | None = None
+    ended_by_us = False
+    try:
+        await asyncio.to_thread(_write_session, folder, server_url, username, session_token)
+        width, height, _, _ = process.get_terminal_size()
+        master, slave = pty.openpty()
+        set_size(master, width, height)
+        command = [sys.executable, "-m", "backend.ssh.spawn", "--server", server_url]
+        if project:
+            command.append(f"--project={project}")  # a name starting with "-" stays a value
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(folder),
+            "LIVESTUDIO_CONFIG_DIR": str(folder),
+            **client_env(process),
+        }
+        child = await asyncio.create_subprocess_exec(
+            *command, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=str(folder)
+        )
+        os.close(slave)
+        slave = -1
+        os.set_blocking(master, False)
+        last_input = time.monotonic()
 
-    async def to_client() -> None:
-        loop = asyncio.get_running_loop()
-        readable = asyncio.Event()
-        loop.add_reader(master, readable.set)
-        try:
+        async def to_client() -> None:
+            loop = asyncio.get_running_loop()
+            readable = asyncio.Event()
+            loop.add_reader(master, readable.set)
+            try:
+                while True:
+                    await readable.wait()
+                    readable.clear()
+                    try:
+                        data = os.read(master, READ_SIZE)
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the TUI exited: its terminal is gone
+                        return
+                    if not data:
+                        return
+                    process.stdout.write(data)
+                    await process.stdout.drain()  # a slow client slows only this session
+            finally:
+                loop.remove_reader(master)
+
+        async def from_client() -> None:
+            nonlocal last_input
             while True:
-                await readable.wait()
-                readable.clear()
                 try:
-                    data = os.read(master, READ_SIZE)
-                except BlockingIOError:
+                    data = await process.stdin.read(READ_SIZE)
+                except asyncssh.TerminalSizeChanged as change:
+                    set_size(master, change.width, change.height)
                     continue
-                except OSError:  # the TUI exited: its terminal is gone
-                    return
                 if not data:
                     return
-                process.stdout.write(data)
-                await process.stdout.drain()  # a slow client slows only this session
+                last_input = time.monotonic()
+                await _write_all(master, data)
+
+        async def idle_watch() -> None:
+            while True:
+                left = last_input + idle_timeout - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(left)
+            process.stderr.write(b"\r\nlivestudio: closed after being idle.\r\n")
+
+        tasks = [
+            asyncio.create_task(to_client()),
+            asyncio.create_task(from_client()),
+            asyncio.create_task(idle_watch()),
+            asyncio.create_task(child.wait()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            loop.remove_reader(master)
-
-    async def from_client() -> None:
-        nonlocal last_input
-        while True:
-            try:
-                data = await process.stdin.read(READ_SIZE)
-            except asyncssh.TerminalSizeChanged as change:
-                set_size(master, change.width, change.height)
-                continue
-            if not data:
-                return
-            last_input = time.monotonic()
-            os.write(master, data)
-
-    async def idle_watch() -> None:
-        while True:
-            left = last_input + idle_timeout - time.monotonic()
-            if left <= 0:
-                break
-            await asyncio.sleep(left)
-        process.stderr.write(b"\r\nlivestudio: closed after being idle.\r\n")
-
-    tasks = [
-        asyncio.create_task(to_client()),
-        asyncio.create_task(from_client()),
-        asyncio.create_task(idle_watch()),
-        asyncio.create_task(child.wait()),
-    ]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        ended_by_us = child.returncode is None
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if child.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
+        if child is not None and child.returncode is None:
+            _signal(child, signal.SIGTERM)
             try:
                 await asyncio.wait_for(child.wait(), 3)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
+                _signal(child, signal.SIGKILL)
                 await child.wait()
-        os.close(master)
-        shutil.rmtree(config, ignore_errors=True)
-    return child.returncode or 0
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+    return 0 if ended_by_us or child is None else exit_status(child.returncode)

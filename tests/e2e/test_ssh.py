@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -89,10 +90,24 @@ def test_keys_are_the_login_and_the_host_key_can_be_checked(
     assert host.startswith("SHA256:") and host in (server.log.read_text() if server.log else "")
     key_file = server.db.with_name("ssh_host_ed25519_key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # Offering a public key without its private half is no use, and is not "used".
+    stolen = tmp_path / "stolen"
+    stolen.mkdir()
+    (stolen / "k.pub").write_text((tmp_path / "alice.pub").read_text())
+    assert ssh(stolen / "k.pub", port, "ls").returncode == 255
+    assert "used never" in run_cli("user", "keys", "alice", db=server.db).stdout
     assert ssh(key, port, "ls").returncode == 0
     assert "used 20" in run_cli("user", "keys", "alice", db=server.db).stdout
+    # An open connection (a ControlMaster) is cut off as soon as its key is removed.
+    socket = tmp_path / "master.sock"
+    master = [*ssh_args(key, port, "-o", "BatchMode=yes"), "-S", str(socket)]
+    subprocess.run([*master, "-f", "-N", "-M", "x@127.0.0.1"], check=True, timeout=30)
+    assert subprocess.run([*master, "x@127.0.0.1", "ls"], capture_output=True).returncode == 0
     # Removed, the key no longer logs in; a key nobody registered never did.
     assert run_cli("user", "remove-key", "alice", fingerprint, db=server.db).returncode == 0
+    over_master = subprocess.run([*master, "x@127.0.0.1", "ls"], capture_output=True, text=True)
+    assert over_master.returncode != 0
+    subprocess.run([*master, "-O", "exit", "x@127.0.0.1"], capture_output=True)
     refused = ssh(key, port, "ls")
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
     stranger = keypair(tmp_path, "stranger")
@@ -120,6 +135,8 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     # No shell, no other command, no password, no forwarding.
     shell = ssh(keys["alice"], port, "bash")
     assert shell.returncode == 1 and "there is no shell" in shell.stderr
+    quote = ssh(keys["alice"], port, "ls '")
+    assert quote.returncode == 1 and "there is no shell" in quote.stderr
     no_pty = ssh(keys["alice"], port)
     assert no_pty.returncode == 1 and "ssh -t" in no_pty.stderr
     password = ssh(
@@ -223,6 +240,11 @@ def test_the_tui_over_ssh_follows_a_real_dvclive_run_and_the_window(
         for session in (first, theirs):
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     time.sleep(1)
+    server.stop()
+    with sqlite3.connect(server.db) as conn:  # no SSH login outlives its session
+        assert conn.execute("SELECT COUNT(*) FROM ssh_sessions").fetchone()[0] == 0
+    folders = server.db.parent / "ssh-sessions"  # the sessions' private folders are gone
+    assert not folders.exists() or not any(folders.iterdir())
     leftovers = subprocess.run(
         ["pgrep", "-f", f"server http://127.0.0.1:{server.port}"], capture_output=True
     )
