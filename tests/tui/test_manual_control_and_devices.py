@@ -271,3 +271,46 @@ async def test_the_first_keys_act_and_group_headers_act_on_their_group(
         assert "2 hidden" in table.get_cell(table.shown_keys()[0], "name").plain
         await pilot.press("enter")
         await until(pilot, lambda: len(table.shown_keys()) == 3)
+
+
+async def test_plot_tools_from_the_keyboard(logged_in_app: LiveStudioApp, alice: User) -> None:
+    app = logged_in_app
+    losses = [0.0, 8.0, 0.0, 8.0, 0.0, 8.0]
+    base = {**BODIES[2]}
+    for step, loss in enumerate(losses):
+        await post(
+            alice,
+            {
+                **base,
+                "step": step,
+                "plots": {
+                    "dvclive/plots/metrics/train/loss.tsv": {"data": [{"step": step, "loss": loss}]}
+                },
+            },
+        )
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(
+            pilot, lambda: "train/loss" in plots.charts and plots.charts["train/loss"].drawn
+        )
+        chart = plots.charts["train/loss"]
+        raw = next(iter(chart.drawn.values()))[1]
+        assert max(raw) == 8.0
+        await pilot.press("plus", "plus")
+        assert plots.view.weight == 0.8
+        smoothed = next(iter(chart.drawn.values()))[1]
+        assert max(smoothed) < 8.0 and "(smoothed 0.8)" in chart.title_text
+        await pilot.press("minus", "minus")
+        assert plots.view.weight == 0.0
+        await pilot.press("L")
+        assert plots.view.log_scale
+        assert 0.0 not in next(iter(chart.drawn.values()))[1]  # zero has no place on a log scale
+        await pilot.press("L", "left")
+        assert plots.view.cursor == 5
+        await pilot.press("left")
+        assert plots.view.cursor == 4 and "step 4: 0" in chart.title_text
+        await pilot.press("right", "right")
+        assert plots.view.cursor == 5 and "step 5: 8" in chart.title_text

@@ -141,3 +141,27 @@ def test_a_12_kb_2000_square_png_is_drawn_small(tmp_path) -> None:
     text = images.render_sync(data, max_cells=40, max_lines=12)
     # Scaled to 24 x 24 pixels (the aspect kept): 12 lines of 24 half-block cells.
     assert text.plain.count("\n") == 12 and text.plain.count("▀") == 24 * 12
+
+
+def test_plot_view_smoothing_cursor_and_log_scale() -> None:
+    from tui.plotting import SMOOTHING, PlotView, drawable, smooth, value_at
+
+    assert smooth([1.0, 1.0, 1.0], 0.9) == [1.0, 1.0, 1.0]  # debiased: no pull towards 0
+    smoothed = smooth([0.0, 10.0, 0.0, 10.0], 0.6)
+    assert smoothed[0] == 0.0 and 0 < smoothed[-1] < 10 and smooth([3.0], 0.0) == [3.0]
+    view = PlotView()
+    for _ in range(10):
+        view.smoother(True)
+    assert view.weight == SMOOTHING[-1]
+    view.smoother(False)
+    assert view.weight == SMOOTHING[-2]
+    view.move_cursor([0, 2, 5], 1)
+    assert view.cursor == 5  # the first move goes to the latest step
+    view.move_cursor([0, 2, 5], -1)
+    view.move_cursor([0, 2, 5], -1)
+    view.move_cursor([0, 2, 5], -1)
+    assert view.cursor == 0
+    points = [(0, 1.0), (2, -3.0), (5, "nan")]
+    assert value_at(points, 4) == -3.0 and value_at(points, -1) is None
+    assert drawable(points, log_scale=True) == ([0], [1.0])
+    assert drawable(points, log_scale=False) == ([0, 2], [1.0, -3.0])

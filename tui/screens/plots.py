@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from textual import on, work
@@ -17,6 +16,7 @@ from tui.client import ApiError
 from tui.format import value_text
 from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
+from tui.plotting import PlotView, drawable, smooth, value_at
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
@@ -24,21 +24,11 @@ from tui.widgets.status_bar import StatusBar
 Series = dict[int, list[tuple[int, Any]]]
 
 
-def finite(points: list[tuple[int, Any]]) -> tuple[list[int], list[float]]:
-    """Steps and values a chart can draw (NaN and ±inf left out)."""
-    steps, values = [], []
-    for step, value in points:
-        if isinstance(value, int | float) and math.isfinite(value):
-            steps.append(step)
-            values.append(float(value))
-    return steps, values
-
-
 def summary(points: list[tuple[int, Any]]) -> str:
     """``latest … min … max …`` of one line."""
     if not points:
         return "no points"
-    _, values = finite(points)
+    _, values = drawable(points, log_scale=False)
     latest = value_text(points[-1][1])
     if not values:
         return f"latest {latest}"
@@ -46,30 +36,58 @@ def summary(points: list[tuple[int, Any]]) -> str:
 
 
 class MetricChart(PlotextPlot):
-    """One metric, one line per experiment."""
+    """One metric, one line per experiment, drawn as the screen's ``PlotView`` says."""
 
-    def __init__(self, metric: str, names: dict[int, str]) -> None:
+    def __init__(self, metric: str, names: dict[int, str], view: PlotView) -> None:
         super().__init__(id=None)
         self.metric = metric
         self.names = names
+        self.view = view
         self.data: Series = {}
+        self.drawn: dict[int, tuple[list[int], list[float]]] = {}
+        """The lines as last drawn (smoothed), by experiment."""
+        self.title_text = metric
+        """The title as last drawn (with the cursor's values)."""
+
+    def steps(self) -> list[int]:
+        """Every step any line has."""
+        return sorted({step for points in self.data.values() for step, _ in points})
 
     def redraw(self) -> None:
         """Draw the lines again from ``data``."""
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        view = self.view
         single = len(self.names) == 1
         steps_seen: list[int] = []
+        self.drawn = {}
         for experiment_id, points in self.data.items():
-            steps, values = finite(points)
+            steps, values = drawable(points, view.log_scale)
             steps_seen.extend(steps)
-            if steps:
-                label = None if single else f"{self.names[experiment_id]}  {summary(points)}"
-                plt.plot(steps, values, label=label)
+            if not steps:
+                continue
+            label = None if single else f"{self.names[experiment_id]}  {summary(points)}"
+            if view.weight:
+                plt.plot(steps, values, color="gray")  # the raw series, faint behind
+                values = smooth(values, view.weight)
+            plt.plot(steps, values, label=label)
+            self.drawn[experiment_id] = (steps, values)
+        if view.log_scale:
+            plt.yscale("log")
         title = self.metric
-        if single and self.data:
+        if view.cursor is not None:
+            plt.vline(view.cursor, "white")
+            at = [
+                f"{'' if single else self.names[e] + ' '}{value_text(value_at(p, view.cursor))}"
+                for e, p in self.data.items()
+            ]
+            title += f"   step {view.cursor}: " + " · ".join(at)
+        elif single and self.data:
             title += "   " + summary(next(iter(self.data.values())))
+        if view.weight:
+            title += f"   (smoothed {view.weight:g})"
+        self.title_text = title
         plt.title(title)
         plt.xlabel("step")
         if steps_seen:
@@ -85,6 +103,17 @@ class PlotsScreen(LiveScreen):
     BINDINGS = [
         Binding("q,escape", "app.pop_screen", "Back", tooltip="back"),
         Binding("r", "reload", "Refetch", tooltip="fetch every series again"),
+        Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+", tooltip="smooth more"),
+        Binding("minus", "smooth(-1)", "Less", key_display="-", tooltip="smooth less"),
+        Binding("L", "log_scale", "Log", tooltip="log scale on or off"),
+        Binding(
+            "left",
+            "step(-1)",
+            "Step",
+            key_display="←→",
+            tooltip="step cursor: every line's value at that step (← earlier, → later)",
+        ),
+        Binding("right", "step(1)", "Step", show=False),
         Binding("j", "scroll(3)", show=False, tooltip="scroll down"),
         Binding("k", "scroll(-3)", show=False, tooltip="scroll up"),
     ]
@@ -94,6 +123,7 @@ class PlotsScreen(LiveScreen):
         self.names = names
         self.events_path = events_path
         self.charts: dict[str, MetricChart] = {}
+        self.view = PlotView()
         self.place = "plots: " + ", ".join(names.values())
 
     def compose(self) -> ComposeResult:
@@ -146,7 +176,7 @@ class PlotsScreen(LiveScreen):
     def _chart(self, metric: str) -> MetricChart:
         chart = self.charts.get(metric)
         if chart is None:
-            chart = MetricChart(metric, self.names)
+            chart = MetricChart(metric, self.names, self.view)
             self.charts[metric] = chart
             scroll = self.query_one(VerticalScroll)
             names = sorted(self.charts)
@@ -175,6 +205,30 @@ class PlotsScreen(LiveScreen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def _redraw_all(self) -> None:
+        for chart in self.charts.values():
+            chart.redraw()
+
+    def action_smooth(self, direction: int) -> None:
+        self.view.smoother(direction > 0)
+        self._redraw_all()
+        weight = self.view.weight
+        self.notify(f"Smoothing {weight:g}." if weight else "No smoothing.")
+
+    def action_log_scale(self) -> None:
+        self.view.log_scale = not self.view.log_scale
+        self._redraw_all()
+        if self.view.log_scale:
+            self.notify("Log scale: values at or below zero are left out.")
+
+    def action_step(self, direction: int) -> None:
+        steps = sorted({s for chart in self.charts.values() for s in chart.steps()})
+        if not steps:
+            self.notify("No points yet to put the cursor on.")
+            return
+        self.view.move_cursor(steps, direction)
+        self._redraw_all()
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)

@@ -1,0 +1,82 @@
+"""How a chart is drawn, as plain data: smoothing, log scale, the step cursor.
+
+No Textual here: the plots screen keeps a ``PlotView`` and every chart draws itself from it,
+and the functions are tested on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+SMOOTHING = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
+"""Exponential smoothing weights, from none to heavy (``+``/``-`` step through them)."""
+
+
+@dataclass
+class PlotView:
+    """What every chart of the plots screen shows."""
+
+    smoothing: int = 0
+    """Index into ``SMOOTHING``."""
+    log_scale: bool = False
+    cursor: int | None = None
+    """The step the cursor is on (None: no cursor)."""
+
+    @property
+    def weight(self) -> float:
+        """The smoothing weight in use."""
+        return SMOOTHING[self.smoothing]
+
+    def smoother(self, more: bool) -> None:
+        """One level more (or less) smoothing."""
+        self.smoothing = max(0, min(len(SMOOTHING) - 1, self.smoothing + (1 if more else -1)))
+
+    def move_cursor(self, steps: list[int], direction: int) -> None:
+        """Put the cursor on the previous or next step that has data (the last one at first)."""
+        if not steps:
+            return
+        if self.cursor is None:
+            self.cursor = steps[-1]
+            return
+        if direction < 0:
+            earlier = [s for s in steps if s < self.cursor]
+            self.cursor = earlier[-1] if earlier else steps[0]
+        else:
+            later = [s for s in steps if s > self.cursor]
+            self.cursor = later[0] if later else steps[-1]
+
+
+def drawable(points: list[tuple[int, Any]], log_scale: bool) -> tuple[list[int], list[float]]:
+    """Steps and values a chart can draw: finite, and positive on a log scale."""
+    steps, values = [], []
+    for step, value in points:
+        if isinstance(value, int | float) and math.isfinite(value):
+            if log_scale and value <= 0:
+                continue
+            steps.append(step)
+            values.append(float(value))
+    return steps, values
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """Exponential moving average, debiased at the start (as TensorBoard smooths)."""
+    if weight <= 0:
+        return list(values)
+    out, last, scale = [], 0.0, 0.0
+    for value in values:
+        last = last * weight + (1 - weight) * value
+        scale = scale * weight + (1 - weight)
+        out.append(last / scale)
+    return out
+
+
+def value_at(points: list[tuple[int, Any]], step: int) -> Any:
+    """The value at ``step``, or at the last step before it; None before the first."""
+    found = None
+    for point_step, value in points:
+        if point_step > step:
+            break
+        found = value
+    return found
