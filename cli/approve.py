@@ -13,21 +13,11 @@ from shared.api import PendingLogin
 from shared.text import printable
 
 
-def describe_login(login: PendingLogin, now: datetime) -> str:
-    """One line: which client asks, for which token and scopes, since when."""
-    age = max(0, int((now - login.created_at).total_seconds()))
-    scopes = ", ".join(login.scopes) or "all scopes"
-    return (
-        f"{printable(login.client_name)} asks for the access token"
-        f" {printable(login.token_name)!r} ({scopes}), started {age} s ago"
-    )
-
-
 def approve(code: str, server: str | None, yes: bool) -> str:
     """Show what the code belongs to, confirm, approve; returns the new token's name."""
     _, found = session_request(server, "POST", "/api/device-login/lookup", {"user_code": code})
     login = msgspec.convert(found, PendingLogin)
-    print(describe_login(login, datetime.now(UTC)) + ".")
+    print(printable(login.describe(datetime.now(UTC))) + ".")
     if not yes:
         if not sys.stdin.isatty():
             raise CliError("No terminal to confirm on; pass --yes to approve without asking.")

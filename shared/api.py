@@ -177,6 +177,15 @@ class DeviceCode(msgspec.Struct, frozen=True):
 class PendingLogin(msgspec.Struct, frozen=True):
     """A device login (``dvc studio login``) the user typed the code of, before approving."""
 
+    def describe(self, now: datetime) -> str:
+        """Which client asks for which token and scopes, since when (shown before approving)."""
+        age = max(0, int((now - self.created_at).total_seconds()))
+        scopes = ", ".join(self.scopes) or "all scopes"
+        return (
+            f"{self.client_name} asks for the access token {self.token_name!r} ({scopes}),"
+            f" started {age} s ago"
+        )
+
     user_code: str
     client_name: str
     token_name: str

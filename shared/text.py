@@ -23,9 +23,10 @@ def unsafe_char(text: str) -> str | None:
     return found.group() if found else None
 
 
-def describe(char: str) -> str:
-    """A character as a reader can name it: ``U+001B``."""
-    return f"U+{ord(char):04X}"
+def control_problem(label: str, text: str) -> str | None:
+    """``"{label} contains the control character U+001B"``, or None when ``text`` is plain."""
+    bad = unsafe_char(text)
+    return None if bad is None else f"{label} contains the control character U+{ord(bad):04X}"
 
 
 def _escape(match: re.Match[str]) -> str:

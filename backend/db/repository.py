@@ -453,15 +453,17 @@ def project_owner_id(conn: sqlite3.Connection, project_id: int) -> int | None:
     return row[0] if row else None
 
 
+_SHOWING = (
+    "FROM projects p JOIN project_members m ON m.project_id = p.id"
+    " WHERE p.repo_key = ? AND (p.subdir IS NULL OR p.subdir IS ?) AND m.user_id = ?"
+)
+
+
 def project_ids_showing(
     conn: sqlite3.Connection, repo_key: str, subdir: str | None, poster_id: int
 ) -> list[int]:
     """Projects in which an experiment with these fields is visible."""
-    rows = conn.execute(
-        "SELECT p.id FROM projects p JOIN project_members m ON m.project_id = p.id"
-        " WHERE p.repo_key = ? AND (p.subdir IS NULL OR p.subdir IS ?) AND m.user_id = ?",
-        (repo_key, subdir, poster_id),
-    ).fetchall()
+    rows = conn.execute(f"SELECT p.id {_SHOWING}", (repo_key, subdir, poster_id)).fetchall()
     return [r[0] for r in rows]
 
 
@@ -598,11 +600,7 @@ def owners_showing(
     conn: sqlite3.Connection, repo_key: str, subdir: str | None, poster_id: int
 ) -> set[int]:
     """Owners of the projects an experiment with these fields shows in."""
-    rows = conn.execute(
-        "SELECT p.owner_id FROM projects p JOIN project_members m ON m.project_id = p.id"
-        " WHERE p.repo_key = ? AND (p.subdir IS NULL OR p.subdir IS ?) AND m.user_id = ?",
-        (repo_key, subdir, poster_id),
-    ).fetchall()
+    rows = conn.execute(f"SELECT p.owner_id {_SHOWING}", (repo_key, subdir, poster_id)).fetchall()
     return {r[0] for r in rows if r[0] is not None}
 
 

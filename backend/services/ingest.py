@@ -22,7 +22,7 @@ from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated
 from shared.flatten import metrics_tree
 from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name
-from shared.text import describe, unsafe_char
+from shared.text import control_problem
 from shared.values import parse_number
 
 METRICS_DIR = "plots/metrics/"
@@ -142,17 +142,10 @@ def _check_text(event: LiveEvent) -> None:
 @functools.lru_cache(maxsize=4096)  # a run sends the same name and URL with every post
 def _identifier_problem(name: str, repo_url: str, subdir: str | None) -> str | None:
     for field_name, value in (("name", name), ("repo_url", repo_url), ("subdir", subdir or "")):
-        bad = unsafe_char(value)
-        if bad is not None:
-            return (
-                f"`$.{field_name}` contains the control character {describe(bad)}; send plain text."
-            )
+        problem = control_problem(f"`$.{field_name}`", value)
+        if problem is not None:
+            return f"{problem}; send plain text."
     return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _unsafe(value: str) -> str | None:
-    return unsafe_char(value)
 
 
 def _check_depth(event: LiveEvent) -> None:
@@ -200,15 +193,19 @@ def _check_numeric(tree: dict[str, Any], where: str) -> None:
             )
 
 
+@functools.lru_cache(maxsize=4096)  # series and image names repeat with every step
+def _name_problem(path: str, name: str) -> str | None:
+    problem = control_problem(f"Plot `$.plots.{path}`", name)
+    return None if problem is None else f"{problem}; rename it."
+
+
 def _checked_name(path: str, name: str) -> str:
     """A series or image name, checked like other identifiers."""
     if not name or len(name) > MAX_NAME:
         raise InvalidInput(f"Plot `$.plots.{path}` needs a name of 1-{MAX_NAME} characters.")
-    bad = _unsafe(name)
-    if bad is not None:
-        raise InvalidInput(
-            f"Plot `$.plots.{path}` contains the control character {describe(bad)}; rename it."
-        )
+    problem = _name_problem(path, name)
+    if problem is not None:
+        raise InvalidInput(problem)
     return name
 
 

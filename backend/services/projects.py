@@ -19,7 +19,7 @@ from backend.services import access, events
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.api import Invitation, Members, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
-from shared.text import describe, unsafe_char
+from shared.text import control_problem
 
 
 def _not_found(project_id: int) -> NotFound:
@@ -35,9 +35,9 @@ async def scope_for(db: aiosqlite.Connection, user: Principal, project_id: int) 
 
 
 def _check_plain(field: str, value: str) -> None:
-    bad = unsafe_char(value)
-    if bad is not None:
-        raise InvalidInput(f"The {field} contains the control character {describe(bad)}.")
+    problem = control_problem(f"The {field}", value)
+    if problem is not None:
+        raise InvalidInput(f"{problem}.")
 
 
 def create_job(
@@ -96,7 +96,7 @@ def invite_job(
         invitation = repository.invitation_sync(ctx.conn, project_id, invitee)
         assert invitation is not None
         events.invited(ctx, invitation, invitee)
-        return _members_sync(ctx, project_id)
+        return repository.members_of_sync(ctx.conn, project_id)
 
     return job
 
@@ -140,10 +140,6 @@ def answer_invitation_job(
         return repository.project_row_sync(ctx.conn, project_id)
 
     return job
-
-
-def _members_sync(ctx: WriteContext, project_id: int) -> Members:
-    return repository.members_of_sync(ctx.conn, project_id)
 
 
 async def members(db: aiosqlite.Connection, user: Principal, project_id: int) -> Members:

@@ -131,8 +131,9 @@ class SshService:
         """The user's projects and their running experiments, by the API's visibility rules."""
         reader = self.backend.reader
         out = []
+        scopes = {s.id: s for s in await repository.project_scopes_of(reader, user.id)}
         for project in await repository.projects_of(reader, user.id):
-            scope = await repository.project_scope(reader, project.id, user.id)
+            scope = scopes.get(project.id)
             running = (
                 _rows.decode(await repository.experiment_rows_json(reader, scope, "running"))
                 if scope

@@ -41,11 +41,8 @@ def token_cells(token: TokenInfo, now: datetime) -> list[str]:
 
 def login_question(login: PendingLogin, now: datetime) -> str:
     """What the user confirms: who asks, for which token and scopes, since when."""
-    started = max(0, int((now - login.created_at).total_seconds()))
-    scopes = ", ".join(login.scopes) or "all scopes"
     return (
-        f"{login.client_name} asks for the access token {login.token_name!r} ({scopes}),"
-        f" started {started} s ago with the code {login.user_code}. Approve it for your account?"
+        f"{login.describe(now)} with the code {login.user_code}. Approve it for your account?"
         " Only approve a login you started yourself."
     )
 
