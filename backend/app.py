@@ -17,6 +17,7 @@ from backend.api.live import live
 from backend.api.projects import InvitationController, ProjectController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
+from backend.api.watches import AlertController, BaselineController, WatchController
 from backend.api.webhook import WebhookController
 from backend.context import provide_backend, provide_reader
 from backend.errors import EXCEPTION_HANDLERS
@@ -46,6 +47,9 @@ def create_app(settings: Settings) -> Litestar:
             InvitationController,
             ExperimentController,
             StreamController,
+            WatchController,
+            AlertController,
+            BaselineController,
             health,
         ],
         dependencies={

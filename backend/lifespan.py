@@ -15,12 +15,13 @@ from backend.db.connection import connect_async
 from backend.db.writer import Writer
 from backend.services.broadcast import Broadcaster
 from backend.services.sweeper import run_sweeper
+from backend.services.watcher import Watcher
 from backend.settings import Settings
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Open the database (migrating it), start the sweeper; close everything on the way out."""
+    """Open the database (migrating it), start the sweeper and the watch evaluator; close all."""
     settings: Settings = app.state.settings
     channels = app.plugins.get(ChannelsPlugin)
     writer = Writer(
@@ -34,6 +35,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
+    watcher = asyncio.create_task(
+        Watcher(writer, reader, channels, settings, lambda: backend.clock()).run()
+    )
     # Everything built so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, which otherwise add tens of ms to tail latency.
     gc.collect()
@@ -49,6 +53,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if ssh is not None:
             await ssh.close()
         sweeper.cancel()
-        await asyncio.gather(sweeper, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(sweeper, watcher, return_exceptions=True)
         await writer.stop()
         await reader.close()

@@ -58,6 +58,14 @@ class Settings:
     """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client
     (``LIVESTUDIO_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any); none by default,
     so no local program can pick the address login throttling sees."""
+    watch_interval: float = 1.0
+    """How often, in seconds, the server looks for stalled runs that a watch covers."""
+    webhook_allow_private: bool = False
+    """Let watches post to webhooks on loopback or private addresses
+    (``LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1``); off so that no user can make the server
+    probe its own network."""
+    webhook_retry_delay: float = 2.0
+    """Seconds before the first retry of a failed webhook post (then 4x, then 15x)."""
     disk_reserve: int = 8_000_000
     """Bytes of disk kept in reserve beside the database, given up when the disk fills so
     that logins keep working (``LIVESTUDIO_DISK_RESERVE``; 0 for none)."""
@@ -78,6 +86,12 @@ class Settings:
 
 
 def _convert(name: str, kind: object, raw: str) -> object:
+    if str(kind) == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"LIVESTUDIO_{name.upper()}={raw!r} is not 1/0, true/false, yes/no")
     target = {"int": int, "float": float, "Path": Path, "str": str}.get(str(kind), str)
     try:
         return target(raw)

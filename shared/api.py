@@ -47,6 +47,8 @@ class ExperimentRow(msgspec.Struct, frozen=True, kw_only=True):
     machine: dict[str, Any] | None = None
     metrics: dict[str, Any] = {}
     params: dict[str, Any] = {}
+    steps_per_s: float | None = None
+    """Steps a second over the last minute of steps (None until two steps arrived)."""
 
 
 class ImageInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,11 +30,15 @@ class ExperimentController(Controller):
         user: UserDep,
         names: FromQuery[str | None] = None,
         max_points: FromQuery[int | None] = None,
-    ) -> dict[str, list[tuple[int, object]]]:
-        """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled."""
+        times: FromQuery[bool] = False,
+    ) -> dict[str, list[tuple[object, ...]]]:
+        """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled.
+
+        With ``times=true`` each point is ``[step, value, arrived_at]`` (UNIX seconds).
+        """
         wanted = [n for n in (names or "").split(",") if n] or None
         return await experiments.series(
-            backend.reader, backend.writer, user, experiment_id, wanted, max_points
+            backend.reader, backend.writer, user, experiment_id, wanted, max_points, times
         )
 
     @get("/images/{path:path}", media_type="image/png")

@@ -263,6 +263,60 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        11,
+        """
+        -- Watches: conditions the server evaluates as data arrives, for one experiment
+        -- or every experiment of a project. Each firing is recorded once per dedupe key
+        -- (the UNIQUE below), so a condition that stays true never fires again, and the
+        -- webhook attempts of each firing are logged for the TUI to show.
+        CREATE TABLE watches (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+            experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            metric TEXT,
+            op TEXT,
+            threshold REAL,
+            statuses TEXT NOT NULL DEFAULT '',
+            factor REAL,
+            webhook_url TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX watches_user ON watches(user_id);
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            watch_id INTEGER REFERENCES watches(id) ON DELETE SET NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            experiment_id INTEGER NOT NULL,
+            project_id INTEGER,
+            dedupe TEXT NOT NULL,
+            fired_at REAL NOT NULL,
+            experiment_name TEXT NOT NULL,
+            title TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            UNIQUE (watch_id, experiment_id, dedupe)
+        );
+        CREATE INDEX alerts_user ON alerts(user_id, id);
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            at REAL NOT NULL,
+            status INTEGER,
+            error TEXT
+        );
+        CREATE INDEX webhook_deliveries_alert ON webhook_deliveries(alert_id);
+        -- The experiment each user compares a project's runs against.
+        CREATE TABLE baselines (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+            PRIMARY KEY (user_id, project_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
 

@@ -7,6 +7,7 @@ Writes are synchronous functions on a ``sqlite3.Connection`` run by the single w
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from shared.values import to_wire
 _errors_decoder = msgspec.json.Decoder(list[ErrorInfo])
 _json_decode = msgspec.json.decode
 _json_encode = msgspec.json.encode
+RATE_WINDOW = 60.0
+"""Seconds of steps an experiment's ``steps_per_s`` is measured over."""
 # UNIX time with sub-second precision; unixepoch('subsec') needs SQLite 3.42.
 _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
@@ -662,6 +665,30 @@ class ExperimentRecord:
     _flat_params: tuple[tuple[Any, ...], dict[str, Any]] | None = field(
         default=None, repr=False, compare=False
     )
+    steps_per_s: float | None = None
+    """The step rate over the last minute of steps (kept in the API row only)."""
+    _step_samples: deque[tuple[float, int]] | None = field(default=None, repr=False, compare=False)
+
+    def note_step(self, now: float) -> None:
+        """The run reached a new step: update its rate from (time, step) samples.
+
+        One sample a second over the last minute (the newest replaces a sample younger
+        than a second), so the cost is constant however fast the run steps.
+        """
+        if self.step is None:
+            return
+        samples = self._step_samples
+        if samples is None:
+            samples = self._step_samples = deque(maxlen=int(RATE_WINDOW) + 2)
+        if len(samples) >= 2 and now - samples[-2][0] < 1.0:
+            samples[-1] = (now, self.step)
+        else:
+            samples.append((now, self.step))
+        while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW:
+            samples.popleft()
+        (t0, s0), (t1, s1) = samples[0], samples[-1]
+        if t1 > t0 and s1 > s0:
+            self.steps_per_s = float(f"{(s1 - s0) / (t1 - t0):.4g}")
 
     def to_row(self) -> ExperimentRow:
         """The experiment as the read API shows it."""
@@ -695,6 +722,7 @@ class ExperimentRecord:
             machine=self.machine,
             metrics=flatten_files(self.metrics),
             params=cached[1],
+            steps_per_s=self.steps_per_s,
         )
 
 
@@ -1091,6 +1119,23 @@ async def series_points(
         (experiment_id, name),
     ) as cur:
         return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def arrival_times(
+    db: aiosqlite.Connection, experiment_id: int, name: str, steps: list[int]
+) -> dict[int, float]:
+    """When each of these steps of a series arrived (UNIX time), by step."""
+    found: dict[int, float] = {}
+    for start in range(0, len(steps), 500):
+        chunk = steps[start : start + 500]
+        async with db.execute(
+            "SELECT p.step, p.arrived_at FROM points p JOIN series s ON s.id = p.series_id"
+            " WHERE s.experiment_id = ? AND s.name = ?"
+            f" AND p.step IN ({','.join('?' * len(chunk))})",
+            (experiment_id, name, *chunk),
+        ) as cur:
+            found.update({r[0]: r[1] for r in await cur.fetchall()})
+    return found
 
 
 async def images_of(db: aiosqlite.Connection, experiment_id: int) -> list[ImageInfo]:

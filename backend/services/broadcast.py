@@ -33,7 +33,7 @@ _decoder = msgspec.msgpack.Decoder(list[StoredEvent])
 
 
 @functools.lru_cache(maxsize=256)
-def _decode(raw: bytes) -> tuple[StoredEvent, ...]:
+def decode_message(raw: bytes) -> tuple[StoredEvent, ...]:
     """The events of one channel message, decoded once for all the stream clients.
 
     Every subscriber receives the same bytes object, whose hash Python keeps, so the
@@ -119,7 +119,7 @@ class UserFilter:
                 return False
             self.scopes.pop(event.project_id or 0, None)
             return True
-        if event.kind == "invitation":
+        if event.kind in ("invitation", "alert"):
             return self.user_id in event.member_ids
         if event.kind == "project":
             if self.user_id not in event.member_ids:
@@ -173,7 +173,7 @@ async def stream(
 
     async def pump(subscriber: object) -> None:
         async for raw in subscriber.iter_events():  # type: ignore[attr-defined]
-            for event in _decode(raw):
+            for event in decode_message(raw):
                 if queue.qsize() >= backlog:
                     # The client reads slower than we produce: drop its backlog and tell
                     # it to refetch, rather than slow ingestion or grow without bound.

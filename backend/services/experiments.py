@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import aiosqlite
 
@@ -61,22 +62,32 @@ async def series(
     experiment_id: int,
     names: list[str] | None,
     max_points: int | None,
-) -> dict[str, list[tuple[int, object]]]:
-    """Points of the named series (all when none named), downsampled on request."""
+    with_time: bool = False,
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Points of the named series (all when none named), downsampled on request.
+
+    ``with_time``: each point is ``[step, value, arrived_at]`` (UNIX seconds), for charts
+    over wall time.
+    """
     await visible(db, user, experiment_id)
     if max_points is not None and not 2 <= max_points <= MAX_SERIES_POINTS:
         raise InvalidInput(f"max_points must be between 2 and {MAX_SERIES_POINTS}.")
     # Recent points may still wait in the log; file them so the points table is exact.
     await writer.submit(ingest.file_points_job)
     wanted = names or await repository.series_names(db, experiment_id)
-    result: dict[str, list[tuple[int, object]]] = {}
+    result: dict[str, list[tuple[Any, ...]]] = {}
     for name in wanted:
         points = None
         if max_points is not None:
             points = await downsample.downsampled(db, experiment_id, name, max_points)
         if points is None:
             points = await repository.series_points(db, experiment_id, name)
-        result[name] = repository.wire_points(points)
+        wire = repository.wire_points(points)
+        if with_time:
+            times = await repository.arrival_times(db, experiment_id, name, [p[0] for p in wire])
+            result[name] = [(step, value, times.get(step)) for step, value in wire]
+        else:
+            result[name] = wire
     return result
 
 

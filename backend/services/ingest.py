@@ -520,6 +520,8 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     event_step = event.step if isinstance(event, DataEvent) else None
     if event_step is not None:
         record.step = event_step if record.step is None else max(record.step, event_step)
+        if record.step != step_before:
+            record.note_step(now)
     if event.metrics:
         metrics_step = event_step if event_step is not None else record.step
         # A late, re-sent post must not overwrite the latest values with older ones.

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Callable
 
 from backend.db import repository
+from backend.db import watches as watch_store
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import events, status
+from backend.services.watches import KEEP_ALERTS
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[Wri
             ctx.cache.remember(record)
             events.experiment_changed(ctx, record, counts_changed=True)
         repository.prune_events(ctx.conn, keep_events)
+        watch_store.prune_alerts(ctx.conn, KEEP_ALERTS)
         repository.file_points(ctx.conn)
         ctx.cache.logged_points = 0
         return len(stale)

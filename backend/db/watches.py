@@ -1,0 +1,331 @@
+"""Storage of watches, their firings (alerts), webhook attempts and per-user baselines."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from backend.db.repository import ts
+from shared.watches import AlertInfo, Delivery, WatchCondition, WatchCreate, WatchInfo
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """A watch as the evaluator holds it."""
+
+    id: int
+    user_id: int
+    project_id: int | None
+    experiment_id: int | None
+    condition: WatchCondition
+    webhook_url: str | None
+
+
+_COLUMNS = (
+    "w.id, w.user_id, w.project_id, w.experiment_id, w.kind, w.metric, w.op, w.threshold,"
+    " w.statuses, w.factor, w.webhook_url, w.created_at"
+)
+_TARGET = (
+    "COALESCE((SELECT name FROM experiments WHERE id = w.experiment_id),"
+    " (SELECT name FROM projects WHERE id = w.project_id), '?')"
+)
+
+
+def _condition(row: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "kind": row[4],
+        "metric": row[5],
+        "op": row[6],
+        "threshold": row[7],
+        "statuses": [s for s in row[8].split(",") if s],
+        "factor": row[9],
+    }
+
+
+def _record(row: Sequence[Any]) -> WatchRecord:
+    return WatchRecord(
+        id=row[0],
+        user_id=row[1],
+        project_id=row[2],
+        experiment_id=row[3],
+        condition=WatchCondition(**_condition(row)),
+        webhook_url=row[10],
+    )
+
+
+def _info(row: Sequence[Any]) -> WatchInfo:
+    return WatchInfo(
+        id=row[0],
+        project_id=row[2],
+        experiment_id=row[3],
+        webhook_url=row[10],
+        created_at=ts(row[11]),  # type: ignore[arg-type]
+        target=row[12],
+        **_condition(row),
+    )
+
+
+def insert_watch(conn: sqlite3.Connection, user_id: int, watch: WatchCreate, now: float) -> int:
+    """Store a watch; returns its id."""
+    cur = conn.execute(
+        "INSERT INTO watches (user_id, project_id, experiment_id, kind, metric, op, threshold,"
+        " statuses, factor, webhook_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            user_id,
+            watch.project_id,
+            watch.experiment_id,
+            watch.kind,
+            watch.metric,
+            watch.op,
+            watch.threshold,
+            ",".join(watch.statuses),
+            watch.factor,
+            watch.webhook_url,
+            now,
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def count_watches(conn: sqlite3.Connection, user_id: int) -> int:
+    """How many watches the user has."""
+    return int(
+        conn.execute("SELECT COUNT(*) FROM watches WHERE user_id = ?", (user_id,)).fetchone()[0]
+    )
+
+
+def delete_watch(conn: sqlite3.Connection, user_id: int, watch_id: int) -> bool:
+    """Delete one of the user's watches; False when they have no such watch."""
+    cur = conn.execute("DELETE FROM watches WHERE id = ? AND user_id = ?", (watch_id, user_id))
+    return cur.rowcount > 0
+
+
+def watch_sync(conn: sqlite3.Connection, watch_id: int) -> WatchRecord | None:
+    """One watch, inside a write transaction."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM watches w WHERE w.id = ?", (watch_id,)).fetchone()
+    return _record(row) if row else None
+
+
+def watch_info_sync(conn: sqlite3.Connection, watch_id: int) -> WatchInfo:
+    """One watch as the API shows it."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS}, {_TARGET} FROM watches w WHERE w.id = ?", (watch_id,)
+    ).fetchone()
+    return _info(row)
+
+
+async def watches_of(db: aiosqlite.Connection, user_id: int) -> list[WatchInfo]:
+    """The user's watches, oldest first."""
+    async with db.execute(
+        f"SELECT {_COLUMNS}, {_TARGET} FROM watches w WHERE w.user_id = ? ORDER BY w.id",
+        (user_id,),
+    ) as cur:
+        return [_info(r) for r in await cur.fetchall()]
+
+
+async def all_watches(db: aiosqlite.Connection) -> list[WatchRecord]:
+    """Every watch of every user (what the evaluator holds)."""
+    async with db.execute(f"SELECT {_COLUMNS} FROM watches w ORDER BY w.id") as cur:
+        return [_record(r) for r in await cur.fetchall()]
+
+
+# ---------------------------------------------------------------- alerts
+
+
+def insert_alert(
+    conn: sqlite3.Connection,
+    *,
+    watch: WatchRecord,
+    experiment_id: int,
+    experiment_name: str,
+    project_id: int | None,
+    dedupe: str,
+    now: float,
+    title: str,
+    detail: str,
+) -> AlertInfo | None:
+    """Record a firing; None when this watch already fired for this experiment and key."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO alerts (watch_id, user_id, experiment_id, project_id, dedupe,"
+        " fired_at, experiment_name, title, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            watch.id,
+            watch.user_id,
+            experiment_id,
+            project_id,
+            dedupe,
+            now,
+            experiment_name,
+            title,
+            detail,
+        ),
+    )
+    if cur.rowcount == 0:
+        return None
+    return AlertInfo(
+        id=int(cur.lastrowid or 0),
+        watch_id=watch.id,
+        experiment_id=experiment_id,
+        experiment_name=experiment_name,
+        project_id=project_id,
+        fired_at=ts(now),  # type: ignore[arg-type]
+        title=title,
+        detail=detail,
+        webhook=watch.webhook_url is not None,
+    )
+
+
+def record_delivery(
+    conn: sqlite3.Connection,
+    alert_id: int,
+    attempt: int,
+    now: float,
+    status: int | None,
+    error: str | None,
+) -> None:
+    """Log one attempt to post an alert to its webhook."""
+    conn.execute(
+        "INSERT INTO webhook_deliveries (alert_id, attempt, at, status, error)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (alert_id, attempt, now, status, error),
+    )
+
+
+def prune_alerts(conn: sqlite3.Connection, keep_per_user: int) -> None:
+    """Keep only the newest alerts of each user."""
+    conn.execute(
+        "DELETE FROM alerts WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
+        " (PARTITION BY user_id ORDER BY id DESC) AS n FROM alerts) WHERE n > ?)",
+        (keep_per_user,),
+    )
+
+
+async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[AlertInfo]:
+    """The user's newest alerts with their webhook attempts, newest first."""
+    async with db.execute(
+        "SELECT a.id, a.watch_id, a.experiment_id, a.experiment_name, a.project_id, a.fired_at,"
+        " a.title, a.detail, w.webhook_url IS NOT NULL FROM alerts a"
+        " LEFT JOIN watches w ON w.id = a.watch_id WHERE a.user_id = ?"
+        " ORDER BY a.id DESC LIMIT ?",
+        (user_id, limit),
+    ) as cur:
+        rows = await cur.fetchall()
+    deliveries: dict[int, list[Delivery]] = {}
+    if rows:
+        ids = [r[0] for r in rows]
+        async with db.execute(
+            "SELECT alert_id, attempt, at, status, error FROM webhook_deliveries"
+            f" WHERE alert_id IN ({','.join('?' * len(ids))}) ORDER BY id",
+            ids,
+        ) as cur:
+            for alert_id, attempt, at, status, error in await cur.fetchall():
+                deliveries.setdefault(alert_id, []).append(
+                    Delivery(attempt=attempt, at=ts(at), status=status, error=error)  # type: ignore[arg-type]
+                )
+    return [
+        AlertInfo(
+            id=r[0],
+            watch_id=r[1],
+            experiment_id=r[2],
+            experiment_name=r[3],
+            project_id=r[4],
+            fired_at=ts(r[5]),  # type: ignore[arg-type]
+            title=r[6],
+            detail=r[7],
+            webhook=bool(r[8]) or r[0] in deliveries,
+            deliveries=deliveries.get(r[0], []),
+        )
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------- visibility for firing
+
+
+def project_shows(
+    conn: sqlite3.Connection, project_id: int, user_id: int, experiment_id: int
+) -> bool:
+    """Whether the user is a member of the project and it shows the experiment."""
+    row = conn.execute(
+        "SELECT 1 FROM projects p JOIN experiments e ON e.id = :e"
+        " WHERE p.id = :p AND p.repo_key = e.repo_key"
+        " AND (p.subdir IS NULL OR e.subdir IS p.subdir)"
+        " AND EXISTS (SELECT 1 FROM project_members WHERE project_id = p.id AND user_id = :u)"
+        " AND EXISTS (SELECT 1 FROM project_members WHERE project_id = p.id"
+        " AND user_id = e.poster_id)",
+        {"p": project_id, "u": user_id, "e": experiment_id},
+    ).fetchone()
+    return row is not None
+
+
+def first_project_showing(conn: sqlite3.Connection, user_id: int, experiment_id: int) -> int | None:
+    """A project of the user's that shows the experiment (the lowest id), if any."""
+    row = conn.execute(
+        "SELECT MIN(p.id) FROM projects p JOIN experiments e ON e.id = :e"
+        " JOIN project_members me ON me.project_id = p.id AND me.user_id = :u"
+        " WHERE p.repo_key = e.repo_key AND (p.subdir IS NULL OR e.subdir IS p.subdir)"
+        " AND EXISTS (SELECT 1 FROM project_members WHERE project_id = p.id"
+        " AND user_id = e.poster_id)",
+        {"u": user_id, "e": experiment_id},
+    ).fetchone()
+    return row[0] if row else None
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def set_baseline(
+    conn: sqlite3.Connection, user_id: int, project_id: int, experiment_id: int
+) -> None:
+    """Pin the user's baseline of a project."""
+    conn.execute(
+        "INSERT INTO baselines (user_id, project_id, experiment_id) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, project_id) DO UPDATE SET experiment_id = excluded.experiment_id",
+        (user_id, project_id, experiment_id),
+    )
+
+
+def clear_baseline(conn: sqlite3.Connection, user_id: int, project_id: int) -> None:
+    """Unpin the user's baseline of a project."""
+    conn.execute(
+        "DELETE FROM baselines WHERE user_id = ? AND project_id = ?", (user_id, project_id)
+    )
+
+
+async def baseline_of(db: aiosqlite.Connection, user_id: int, project_id: int) -> int | None:
+    """The user's baseline experiment of a project, if pinned."""
+    async with db.execute(
+        "SELECT experiment_id FROM baselines WHERE user_id = ? AND project_id = ?",
+        (user_id, project_id),
+    ) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+# ---------------------------------------------------------------- running experiments
+
+
+@dataclass(frozen=True)
+class RunningRow:
+    """What the stalled check needs of a running experiment at start-up."""
+
+    id: int
+    name: str
+    poster_id: int
+    repo_key: str
+    subdir: str | None
+    step: int | None
+    updated_at: float
+
+
+async def running_experiments(db: aiosqlite.Connection) -> list[RunningRow]:
+    """Every running experiment."""
+    async with db.execute(
+        "SELECT id, name, poster_id, repo_key, subdir, step, updated_at FROM experiments"
+        " WHERE status = 'running'"
+    ) as cur:
+        return [RunningRow(*r) for r in await cur.fetchall()]

@@ -1,0 +1,388 @@
+"""The watch evaluator: follows every committed event and fires the watches they meet.
+
+It subscribes to the same channel as the event streams, so it sees exactly what was
+committed, in order, whether or not anyone has a TUI open; a timer finds stalled runs,
+which no event announces. Work is proportional to the events that match a watch: with no
+watch on a project, its events cost one dictionary lookup here.
+
+A firing is written by the single writer, keyed so that it is recorded once (the
+``alerts`` table's UNIQUE key; see ``dedupe`` below): a condition that stays true (a loss
+below its threshold at every step) fires once, and so does an event seen twice. The firing
+job checks again that the watch's owner can still see the experiment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+import httpx
+import msgspec
+from litestar.channels import ChannelsPlugin
+
+from backend.db import repository
+from backend.db import watches as store
+from backend.db.repository import ProjectScope, StoredEvent
+from backend.db.watches import WatchRecord
+from backend.db.writer import WriteContext, Writer, cache_safe
+from backend.services import webhooks
+from backend.services.broadcast import CHANNEL, decode_message
+from backend.services.watches import alert_json
+from backend.settings import Settings
+from shared.api import ExperimentRow, PointsEvent
+from shared.values import parse_number
+from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS, AlertInfo
+
+log = logging.getLogger(__name__)
+
+
+class _Id(msgspec.Struct):
+    id: int
+
+
+class _PointsId(msgspec.Struct):
+    experiment_id: int
+
+
+_row_id = msgspec.json.Decoder(_Id)
+_deleted = msgspec.json.Decoder(_PointsId)  # {"experiment_id": N}
+_points_id = msgspec.json.Decoder(_PointsId)
+_row = msgspec.json.Decoder(ExperimentRow)
+_points = msgspec.json.Decoder(PointsEvent)
+
+
+@dataclass
+class Run:
+    """A running experiment, as far as the stalled check needs it."""
+
+    name: str
+    poster_id: int | None
+    repo_key: str | None
+    subdir: str | None
+    step: int | None
+    last_step_at: float
+    steps_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Firing:
+    """A condition met: the firing job records it unless it was recorded already."""
+
+    watch_id: int
+    experiment_id: int
+    dedupe: str
+    """Distinguishes firings of one watch on one experiment: the status and step it ended
+    at, the metric that went NaN, the step it stalled at; empty for a threshold (once)."""
+    what: str
+    """What happened, after the experiment's name in the alert's title."""
+
+
+def fire_job(firing: Firing, now: float) -> Callable[[WriteContext], tuple[AlertInfo, str] | None]:
+    """Record a firing and emit its ``alert`` event; returns it with the webhook URL to post."""
+
+    @cache_safe
+    def job(ctx: WriteContext) -> tuple[AlertInfo, str] | None:
+        watch = store.watch_sync(ctx.conn, firing.watch_id)
+        if watch is None:
+            return None
+        if watch.project_id is not None:
+            if not store.project_shows(
+                ctx.conn, watch.project_id, watch.user_id, firing.experiment_id
+            ):
+                return None
+            project_id: int | None = watch.project_id
+        else:
+            project_id = store.first_project_showing(ctx.conn, watch.user_id, firing.experiment_id)
+            if project_id is None:
+                return None  # the owner can no longer see the experiment
+        name_row = ctx.conn.execute(
+            "SELECT name FROM experiments WHERE id = ?", (firing.experiment_id,)
+        ).fetchone()
+        if name_row is None:
+            return None
+        target = store.watch_info_sync(ctx.conn, watch.id).target
+        scope = "experiment" if watch.experiment_id is not None else "project"
+        alert = store.insert_alert(
+            ctx.conn,
+            watch=watch,
+            experiment_id=firing.experiment_id,
+            experiment_name=name_row[0],
+            project_id=project_id,
+            dedupe=firing.dedupe,
+            now=now,
+            title=f"{name_row[0]}: {firing.what}",
+            detail=f"watch {watch.id}: {watch.condition.describe()} on {scope} {target}",
+        )
+        if alert is None:
+            return None
+        ctx.emit(
+            repository.NewEvent(
+                kind="alert",
+                data=alert_json(alert),
+                project_id=project_id,
+                member_ids=(watch.user_id,),
+            )
+        )
+        return alert, watch.webhook_url or ""
+
+    return job
+
+
+@dataclass
+class Watcher:
+    """Evaluates every user's watches; one per server process (firings are deduplicated)."""
+
+    writer: Writer
+    reader: aiosqlite.Connection
+    channels: ChannelsPlugin
+    settings: Settings
+    clock: Callable[[], float]
+    watches: list[WatchRecord] = field(default_factory=list)
+    by_experiment: dict[int, list[WatchRecord]] = field(default_factory=dict)
+    by_project: dict[int, list[WatchRecord]] = field(default_factory=dict)
+    scopes: dict[int, ProjectScope] = field(default_factory=dict)
+    runs: dict[int, Run] = field(default_factory=dict)
+    _queue: asyncio.Queue[Firing] = field(default_factory=asyncio.Queue)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _client: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        """Follow the channel and the stalled timer until cancelled."""
+        self._client = httpx.AsyncClient(timeout=webhooks.TIMEOUT, follow_redirects=False)
+        try:
+            async with self.channels.start_subscription([CHANNEL]) as subscriber:
+                await self.reload()
+                workers = [
+                    asyncio.create_task(self._fire_forever()),
+                    asyncio.create_task(self._tick_forever()),
+                ]
+                try:
+                    async for raw in subscriber.iter_events():
+                        for event in decode_message(raw):
+                            try:
+                                await self.handle(event)
+                            except Exception:  # one odd event must not stop the watches
+                                log.exception("watch evaluation failed for event %s", event.id)
+                finally:
+                    for task in workers:
+                        task.cancel()
+                    await asyncio.gather(*workers, return_exceptions=True)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._client.aclose()
+
+    async def reload(self) -> None:
+        """Read every watch and the scopes of the projects they watch."""
+        self.watches = await store.all_watches(self.reader)
+        self.by_experiment, self.by_project = {}, {}
+        for watch in self.watches:
+            if watch.experiment_id is not None:
+                self.by_experiment.setdefault(watch.experiment_id, []).append(watch)
+            elif watch.project_id is not None:
+                self.by_project.setdefault(watch.project_id, []).append(watch)
+        # Runs are tracked only while a watch may match them: start again from the table.
+        self.runs = {
+            row.id: Run(row.name, row.poster_id, row.repo_key, row.subdir, row.step, row.updated_at)
+            for row in await store.running_experiments(self.reader)
+        }
+        self.scopes = {}
+        for project_id, watches in self.by_project.items():
+            scope = await repository.project_scope(self.reader, project_id, watches[0].user_id)
+            if scope is None:  # owner left: look the project up through any member
+                async with self.reader.execute(
+                    "SELECT user_id FROM project_members WHERE project_id = ? LIMIT 1",
+                    (project_id,),
+                ) as cur:
+                    member = await cur.fetchone()
+                scope = (
+                    await repository.project_scope(self.reader, project_id, member[0])
+                    if member
+                    else None
+                )
+            if scope is not None:
+                self.scopes[project_id] = scope
+
+    # ------------------------------------------------------------ events
+
+    def _candidates(self, experiment_id: int, event: StoredEvent | Run) -> list[WatchRecord]:
+        found = list(self.by_experiment.get(experiment_id, ()))
+        for project_id, watches in self.by_project.items():
+            scope = self.scopes.get(project_id)
+            if scope is None or not scope.shows(event.repo_key, event.subdir, event.poster_id):
+                continue
+            found.extend(w for w in watches if w.user_id in scope.members)
+        return found
+
+    async def handle(self, event: StoredEvent) -> None:
+        """Evaluate the watches one committed event may meet."""
+        kind = event.kind
+        if kind == "watches":
+            await self.reload()
+            return
+        if kind in ("project", "project_deleted"):
+            if event.project_id in self.by_project:
+                await self.reload()
+            return
+        if not self.watches:
+            return
+        if kind == "experiment":
+            experiment_id = _row_id.decode(event.data).id
+            watches = self._candidates(experiment_id, event)
+            if watches:
+                self._experiment(event, _row.decode(event.data), watches)
+        elif kind == "points":
+            experiment_id = _points_id.decode(event.data).experiment_id
+            watches = self._candidates(experiment_id, event)
+            if watches:
+                self._points(_points.decode(event.data), watches)
+        elif kind == "deleted":
+            self.runs.pop(_deleted.decode(event.data).experiment_id, None)
+
+    def _experiment(
+        self, event: StoredEvent, row: ExperimentRow, watches: list[WatchRecord]
+    ) -> None:
+        now = self.clock()
+        if row.status == "running":
+            run = self.runs.get(row.id)
+            if run is None:
+                run = self.runs[row.id] = Run(
+                    row.name, event.poster_id, event.repo_key, event.subdir, row.step, now
+                )
+            elif row.step != run.step:
+                run.step, run.last_step_at = row.step, now
+            run.name, run.steps_per_s = row.name, row.steps_per_s
+        else:
+            self.runs.pop(row.id, None)
+        for watch in watches:
+            condition = watch.condition
+            if condition.kind == "status":
+                wanted = condition.statuses or ["failed"]
+                if row.status in wanted:
+                    at = f" at step {row.step}" if row.step is not None else ""
+                    self._fire(watch, row.id, f"{row.status}@{row.step}", f"{row.status}{at}")
+            elif condition.kind == "threshold" and condition.metric in row.metrics:
+                value = row.metrics[condition.metric]
+                if condition.crossed(value):
+                    self._fire(watch, row.id, "", _crossed(condition.metric, value, row.step))
+            elif condition.kind == "nonfinite":
+                for name, value in row.metrics.items():
+                    if condition.metric in (None, name) and _nonfinite(value):
+                        self._fire(watch, row.id, f"nonfinite:{name}", _bad(name, value, row.step))
+
+    def _points(self, points: PointsEvent, watches: list[WatchRecord]) -> None:
+        run = self.runs.get(points.experiment_id)
+        if run is not None:
+            top = max((rows[-1][0] for rows in points.series.values() if rows), default=None)
+            if top is not None and (run.step is None or top > run.step):
+                run.step, run.last_step_at = top, self.clock()
+        for watch in watches:
+            condition = watch.condition
+            for name, rows in points.series.items():
+                if condition.metric not in (None, name):
+                    continue
+                if condition.kind == "threshold":
+                    hit = next(((s, v) for s, v in rows if condition.crossed(v)), None)
+                    if hit is not None:
+                        self._fire(watch, points.experiment_id, "", _crossed(name, hit[1], hit[0]))
+                elif condition.kind == "nonfinite":
+                    hit = next(((s, v) for s, v in rows if _nonfinite(v)), None)
+                    if hit is not None:
+                        what = _bad(name, hit[1], hit[0])
+                        self._fire(watch, points.experiment_id, f"nonfinite:{name}", what)
+
+    # ------------------------------------------------------------ stalled runs
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watch_interval)
+            try:
+                self.check_stalled(self.clock())
+            except Exception:
+                log.exception("stalled-run check failed")
+
+    def check_stalled(self, now: float) -> None:
+        """Fire the stalled watches of runs silent for their factor times their step interval."""
+        stalled_watches = [w for w in self.watches if w.condition.kind == "stalled"]
+        if not stalled_watches:
+            return
+        for experiment_id, run in self.runs.items():
+            if not run.steps_per_s:
+                continue
+            silent = now - run.last_step_at
+            for watch in self._candidates(experiment_id, run):
+                if watch.condition.kind != "stalled":
+                    continue
+                factor = watch.condition.factor or DEFAULT_STALL_FACTOR
+                if silent > max(factor / run.steps_per_s, MIN_STALL_SECONDS):
+                    what = (
+                        f"stalled at step {run.step}: no new step for {silent:.0f} s"
+                        f" (usually {1 / run.steps_per_s:.2g} s)"
+                    )
+                    self._fire(watch, experiment_id, f"stalled@{run.step}", what)
+
+    # ------------------------------------------------------------ firing
+
+    def _fire(self, watch: WatchRecord, experiment_id: int, dedupe: str, what: str) -> None:
+        self._queue.put_nowait(Firing(watch.id, experiment_id, dedupe, what))
+
+    async def _fire_forever(self) -> None:
+        seen: set[tuple[int, int, str]] = set()
+        while True:
+            firing = await self._queue.get()
+            key = (firing.watch_id, firing.experiment_id, firing.dedupe)
+            if key in seen:  # recorded already (the table would ignore it too)
+                continue
+            try:
+                fired = await self.writer.submit(fire_job(firing, self.clock()))
+            except Exception:
+                log.exception("could not record an alert")
+                continue
+            if len(seen) > 100_000:
+                seen.clear()
+            seen.add(key)
+            if fired is None or not fired[1]:
+                continue
+            alert, url = fired
+            assert self._client is not None
+            task = asyncio.create_task(
+                webhooks.deliver(
+                    self._client,
+                    self.writer,
+                    alert,
+                    url,
+                    allow_private=self.settings.webhook_allow_private,
+                    retry_delay=self.settings.webhook_retry_delay,
+                    clock=self.clock,
+                )
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+def _nonfinite(value: object) -> bool:
+    number = parse_number(value)
+    return number is not None and not math.isfinite(number)
+
+
+def _crossed(metric: str | None, value: object, step: int | None) -> str:
+    at = f" at step {step}" if step is not None else ""
+    return f"{metric} = {_text(value)}{at}"
+
+
+def _bad(metric: str, value: object, step: int | None) -> str:
+    at = f" at step {step}" if step is not None else ""
+    return f"{metric} is {_text(value)}{at}"
+
+
+def _text(value: object) -> str:
+    number = parse_number(value)
+    return str(value) if number is None else f"{number:.6g}"

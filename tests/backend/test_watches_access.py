@@ -1,0 +1,180 @@
+"""Watches, alerts and baselines belong to one user: tried as another user, a stranger,
+and with tokens of the wrong kind and scope; and every field a client sends is bounded."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.backend.sse import Listener
+from tests.backend.test_access_model import BOB_REPO, scoped_token
+from tests.conftest import Server, User, fixture_bodies
+
+BODY = fixture_bodies("dvclive_basic")[1]
+
+
+def setup(server: Server) -> tuple[User, User, int, int]:
+    """Alice with a run in her project; Bob with his own."""
+    alice = server.add_user("alice")
+    bob = server.add_user("bob")
+    experiment_id = alice.live(BODY).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    assert bob.live({**BODY, "repo_url": BOB_REPO}).status_code == 200
+    return alice, bob, experiment_id, project_id
+
+
+def test_watches_are_private_and_need_a_session_to_change(server: Server) -> None:
+    alice, bob, experiment_id, project_id = setup(server)
+    mine = alice.client.post(
+        "/api/watches", json={"kind": "status", "experiment_id": experiment_id}
+    )
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["statuses"] == ["failed"]
+    assert mine.json()["target"] == BODY["name"]
+    watch_id = mine.json()["id"]
+    # Another user: sees none of it, cannot touch it, cannot watch what they cannot see.
+    assert bob.client.get("/api/watches").json() == []
+    assert bob.client.delete(f"/api/watches/{watch_id}").status_code == 404
+    for target in ({"experiment_id": experiment_id}, {"project_id": project_id}):
+        refused = bob.client.post("/api/watches", json={"kind": "status", **target})
+        assert refused.status_code == 404, refused.text
+    assert bob.client.get(f"/api/projects/{project_id}/baseline").status_code == 404
+    refused = bob.client.put(
+        f"/api/projects/{project_id}/baseline", json={"experiment_id": experiment_id}
+    )
+    assert refused.status_code == 404
+    # A stranger: 401 everywhere.
+    for method, path in (
+        ("GET", "/api/watches"),
+        ("POST", "/api/watches"),
+        ("DELETE", f"/api/watches/{watch_id}"),
+        ("GET", "/api/alerts"),
+        ("GET", f"/api/projects/{project_id}/baseline"),
+        ("PUT", f"/api/projects/{project_id}/baseline"),
+    ):
+        assert httpx.request(method, f"{server.url}{path}", json={}).status_code == 401, path
+    # Tokens: an EXPERIMENTS token reads but never changes; a MODELS token does neither.
+    experiments = scoped_token(server, "alice", {"EXPERIMENTS"})
+    models = scoped_token(server, "alice", {"MODELS"})
+
+    def call(token: str, method: str, path: str, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return httpx.request(method, f"{server.url}{path}", headers=headers, timeout=10, **kw)
+
+    for token in (experiments, alice.token):
+        assert [w["id"] for w in call(token, "GET", "/api/watches").json()] == [watch_id]
+        assert call(token, "GET", "/api/alerts").status_code == 200
+        for method, path, body in (
+            ("POST", "/api/watches", {"kind": "status", "experiment_id": experiment_id}),
+            ("DELETE", f"/api/watches/{watch_id}", None),
+            ("PUT", f"/api/projects/{project_id}/baseline", {"experiment_id": experiment_id}),
+        ):
+            refused = call(token, method, path, json=body)
+            assert refused.status_code == 403 and "login session" in refused.json()["detail"]
+    for path in ("/api/watches", "/api/alerts", f"/api/projects/{project_id}/baseline"):
+        refused = call(models, "GET", path)
+        assert refused.status_code == 403 and "EXPERIMENTS" in refused.json()["detail"]
+    assert alice.client.delete(f"/api/watches/{watch_id}").status_code == 204
+    assert alice.client.get("/api/watches").json() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"kind": "status"}, "exactly one of"),
+        ({"kind": "status", "experiment_id": 1, "project_id": 1}, "exactly one of"),
+        ({"kind": "party", "experiment_id": 1}, "(in kind)"),
+        ({"kind": "status", "experiment_id": 1, "statuses": ["running"]}, "(in statuses[0])"),
+        ({"kind": "threshold", "experiment_id": 1, "metric": "loss"}, "needs `metric`, `op`"),
+        ({"kind": "threshold", "experiment_id": 1, "metric": "x", "op": "=", "threshold": 1}, "op"),
+        ({"kind": "stalled", "experiment_id": 1, "factor": 1}, "between 1.5 and 1000"),
+        ({"kind": "nonfinite", "experiment_id": 1, "metric": "a\x1bb"}, "U+001B"),
+        ({"kind": "nonfinite", "experiment_id": 1, "metric": "m" * 256}, "(in metric)"),
+        ({"kind": "status", "experiment_id": 1, "webhook_url": "file:///etc/passwd"}, "https://"),
+        ({"kind": "status", "experiment_id": 1, "webhook_url": "https://a b"}, "without spaces"),
+        ({"kind": "status", "experiment_id": 1, "webhook_url": "h" * 3000}, "webhook_url"),
+    ],
+)
+def test_bad_watches_get_400_saying_what_to_send(
+    server: Server, alice: User, body: dict[str, object], fragment: str
+) -> None:
+    resp = alice.client.post("/api/watches", json=body)
+    assert resp.status_code == 400, resp.text
+    assert fragment in resp.json()["detail"]
+
+
+def test_watches_per_user_are_bounded(server: Server, alice: User) -> None:
+    project_id = alice.client.post(
+        "/api/projects", json={"name": "p", "repo_url": "https://github.com/a/p"}
+    ).json()["id"]
+    for _ in range(100):
+        made = alice.client.post("/api/watches", json={"kind": "status", "project_id": project_id})
+        assert made.status_code == 201
+    refused = alice.client.post("/api/watches", json={"kind": "status", "project_id": project_id})
+    assert refused.status_code == 409 and "delete one" in refused.json()["detail"]
+
+
+def test_alerts_reach_only_their_owner_and_private_webhooks_are_refused(server: Server) -> None:
+    alice, bob, experiment_id, project_id = setup(server)
+    # Bob joins Alice's project: he sees her runs, yet never her alerts.
+    assert (
+        alice.client.post(
+            f"/api/projects/{project_id}/members", json={"username": "bob"}
+        ).status_code
+        == 201
+    )
+    assert bob.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+    made = alice.client.post(
+        "/api/watches",
+        json={
+            "kind": "status",
+            "project_id": project_id,
+            "statuses": ["failed", "completed"],
+            "webhook_url": "http://127.0.0.1:9/hook",
+        },
+    )
+    assert made.status_code == 201
+    alice_events = Listener(server.url, "/api/events", dict(alice.client.headers))
+    bob_events = Listener(server.url, "/api/events", dict(bob.client.headers))
+    try:
+        assert alice.live(
+            {**BODY, "type": "done", "errors": [{"cls": "E", "text": "x"}]}
+        ).is_success
+        alert = next(e for e in alice_events.take_until("alert") if e.event == "alert")
+        assert alert.data["experiment_id"] == experiment_id
+        assert alert.data["title"].endswith(": failed at step 0")
+        time.sleep(0.5)
+        seen = [bob_events.events.get_nowait().event for _ in range(bob_events.events.qsize())]
+        assert "alert" not in seen and "experiment" in seen
+        assert bob.client.get("/api/alerts").json() == []
+    finally:
+        alice_events.close()
+        bob_events.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alerts = alice.client.get("/api/alerts").json()
+        if alerts and alerts[0]["deliveries"]:
+            break
+        time.sleep(0.1)
+    (delivery,) = alerts[0]["deliveries"]  # refused outright: never retried
+    assert delivery["status"] is None
+    assert "LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE" in delivery["error"]
+
+
+def test_baseline_is_kept_per_user_and_project(server: Server) -> None:
+    alice, bob, experiment_id, project_id = setup(server)
+    base = f"/api/projects/{project_id}/baseline"
+    assert alice.client.get(base).json() == {"experiment_id": None}
+    bob_experiment = bob.client.get(
+        f"/api/projects/{bob.client.get('/api/projects').json()[0]['id']}/experiments"
+    ).json()[0]["id"]
+    refused = alice.client.put(base, json={"experiment_id": bob_experiment})
+    assert refused.status_code == 404  # not shown in her project
+    assert alice.client.put(base, json={"experiment_id": experiment_id}).json() == {
+        "experiment_id": experiment_id
+    }
+    assert alice.client.get(base).json() == {"experiment_id": experiment_id}
+    assert alice.client.delete(base).status_code == 204
+    assert alice.client.get(base).json() == {"experiment_id": None}
