@@ -10,6 +10,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 import tui.graphics  # noqa: F401  (detects terminal graphics before the app runs)
+from shared.watches import AlertInfo
+from tui import desktop
 from tui.client import Api, ApiError, SessionExpired
 from tui.commands import LiveStudioCommands
 from tui.settings import Session, TuiSettings
@@ -23,6 +25,7 @@ class LiveStudioApp(App[None]):
     COMMANDS = App.COMMANDS | {LiveStudioCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?", tooltip="every key"),
+        Binding("A", "alerts", "Alerts", show=False, tooltip="alerts my watches fired"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit"),
     ]
 
@@ -75,6 +78,25 @@ class LiveStudioApp(App[None]):
             self.notify(error.detail, severity="error", timeout=6)
         else:
             self.notify(f"Unexpected error: {error}", severity="error", timeout=6)
+
+    def alert(self, alert: AlertInfo) -> None:
+        """A watch fired: a notification, the terminal bell and a desktop notification."""
+        self.notify(
+            f"{alert.title}\n{alert.detail}\n(A lists alerts)",
+            title="Alert",
+            severity="warning",
+            timeout=15,
+            markup=False,
+        )
+        if self._driver is not None:
+            self._driver.write("\a" + desktop.notification("livestudio", alert.title))
+
+    def action_alerts(self) -> None:
+        """Show the alerts my watches fired."""
+        from tui.screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen) and self.api.token:
+            self.push_screen(AlertsScreen())
 
     def action_help(self) -> None:
         """Show every key."""

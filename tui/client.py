@@ -23,6 +23,7 @@ from shared.api import (
     UserInfo,
 )
 from shared.text import printable
+from shared.watches import AlertInfo, Baseline, WatchCreate, WatchInfo
 from tui import sanitize
 
 T = TypeVar("T")
@@ -144,16 +145,56 @@ class Api:
         self, experiment_id: int, names: list[str] | None = None, max_points: int | None = None
     ) -> dict[str, list[tuple[int, float | str]]]:
         """Series points, downsampled to ``max_points`` when given."""
-        params: dict[str, Any] = {}
-        if names:
-            params["names"] = ",".join(names)
-        if max_points:
-            params["max_points"] = max_points
         return await self._get(
             f"/api/experiments/{experiment_id}/series",
             dict[str, list[tuple[int, float | str]]],
-            **params,
+            **_series_params(names, max_points),
         )
+
+    async def timed_series(
+        self, experiment_id: int, names: list[str] | None = None, max_points: int | None = None
+    ) -> dict[str, list[tuple[int, float | str, float | None]]]:
+        """Series points with the time each arrived: ``(step, value, arrived_at)``."""
+        return await self._get(
+            f"/api/experiments/{experiment_id}/series",
+            dict[str, list[tuple[int, float | str, float | None]]],
+            **_series_params(names, max_points),
+            times="true",
+        )
+
+    async def watches(self) -> list[WatchInfo]:
+        """My watches."""
+        return await self._get("/api/watches", list[WatchInfo])
+
+    async def create_watch(self, watch: WatchCreate) -> WatchInfo:
+        """Ask the server to watch for a condition."""
+        response = await self._request(
+            "POST",
+            "/api/watches",
+            content=msgspec.json.encode(watch),
+            headers={"Content-Type": "application/json"},
+        )
+        return sanitize.decode(response.content, WatchInfo)
+
+    async def delete_watch(self, watch_id: int) -> None:
+        """Stop a watch."""
+        await self._request("DELETE", f"/api/watches/{watch_id}")
+
+    async def alerts(self, limit: int = 100) -> list[AlertInfo]:
+        """My newest alerts with their webhook attempts."""
+        return await self._get("/api/alerts", list[AlertInfo], limit=limit)
+
+    async def baseline(self, project_id: int) -> int | None:
+        """My baseline experiment of a project."""
+        return (await self._get(f"/api/projects/{project_id}/baseline", Baseline)).experiment_id
+
+    async def set_baseline(self, project_id: int, experiment_id: int | None) -> None:
+        """Pin (or with None, unpin) my baseline of a project."""
+        path = f"/api/projects/{project_id}/baseline"
+        if experiment_id is None:
+            await self._request("DELETE", path)
+        else:
+            await self._request("PUT", path, json={"experiment_id": experiment_id})
 
     async def image(self, experiment_id: int, path: str) -> bytes:
         """PNG bytes of an image."""
@@ -280,6 +321,15 @@ class Api:
             yield StreamState(connected=False, retry_in=backoff, reason=reason)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
+
+
+def _series_params(names: list[str] | None, max_points: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if names:
+        params["names"] = ",".join(names)
+    if max_points:
+        params["max_points"] = max_points
+    return params
 
 
 def _detail(response: httpx.Response) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from textual.message import Message
 
 from shared.api import ExperimentRow, Invitation, ProjectRow
+from shared.watches import AlertInfo
 from tui.client import StreamState
 
 
@@ -81,3 +82,11 @@ class InvitationArrived(Message):
     def __init__(self, invitation: Invitation) -> None:
         super().__init__()
         self.invitation = invitation
+
+
+class AlertArrived(Message):
+    """One of my watches fired."""
+
+    def __init__(self, alert: AlertInfo) -> None:
+        super().__init__()
+        self.alert = alert

@@ -6,6 +6,7 @@ and the functions are tested on their own.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ class PlotView:
     log_scale: bool = False
     cursor: int | None = None
     """The step the cursor is on (None: no cursor)."""
+    wall_time: bool = False
+    """The x axis shows when each step arrived instead of the step."""
 
     @property
     def weight(self) -> float:
@@ -80,3 +83,44 @@ def value_at(points: list[tuple[int, Any]], step: int) -> Any:
             break
         found = value
     return found
+
+
+DASHES = 30
+
+
+def dashes(
+    xs: list[float], ys: list[float], count: int = DASHES
+) -> list[tuple[list[float], list[float]]]:
+    """A line cut into ``count`` dashes with gaps between (the baseline is drawn so).
+
+    Dashes are cut along x, interpolating their ends, so a line of three points is as
+    dashed as one of a thousand; the points inside a dash are kept.
+    """
+    if len(xs) < 2 or xs[-1] == xs[0]:
+        return [(list(xs), list(ys))]
+    low, high = xs[0], xs[-1]
+    width = (high - low) / (2 * count - 1)
+
+    def at(x: float) -> float:
+        i = min(max(bisect.bisect_right(xs, x), 1), len(xs) - 1)
+        x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+        return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+    parts = []
+    for k in range(count):
+        a, b = low + 2 * k * width, min(high, low + (2 * k + 1) * width)
+        inside = xs[bisect.bisect_right(xs, a) : bisect.bisect_left(xs, b)]
+        segment = [a, *inside, b]
+        parts.append((segment, [at(x) for x in segment]))
+    return parts
+
+
+def duration_text(seconds: float) -> str:
+    """``45s``, ``12m``, ``1h30m``: a tick label on a wall-time axis."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m"

@@ -5,14 +5,20 @@ No Textual here: the screens render what this decides, and tests check it direct
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.api import ExperimentRow
-from tui.format import sort_key
+from shared.values import parse_number
+from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS
+from tui.format import lower_is_better, sort_key
 
-FIXED_COLUMNS = ("sel", "name", "status", "step", "updated", "spark")
+FIXED_COLUMNS = ("sel", "name", "status", "step", "rate", "updated", "spark")
+DELTA = "delta"
+"""The difference to the baseline, shown after the fixed columns while one is pinned."""
 HISTORY = 40
 
 
@@ -36,7 +42,19 @@ def column_value(row: ExperimentRow, column: str) -> Any:
         return row.updated_at.timestamp()
     if column == "name":
         return (row.name, row.pushed)
+    if column == "rate":
+        return row.steps_per_s
+    if column == DELTA:
+        return None  # depends on the baseline; ProjectState.delta computes it
     return getattr(row, column, None)
+
+
+def is_stalled(row: ExperimentRow, now: float) -> bool:
+    """Running, yet silent for several times its usual step interval (long before Stopped)."""
+    if row.status != "running" or not row.steps_per_s:
+        return False
+    silent = now - row.updated_at.timestamp()
+    return silent > max(DEFAULT_STALL_FACTOR / row.steps_per_s, MIN_STALL_SECONDS)
 
 
 @dataclass
@@ -67,6 +85,12 @@ class ProjectState:
         self.name_filter = ""
         self.sort_column: str | None = None
         self.sort_reverse = False
+        self.baseline_id: int | None = None
+        """The experiment the user compares the others against (kept on the server)."""
+        self._baseline_steps: list[int] = []
+        self._baseline_values: list[Any] = []
+        self.flipped: set[str] = set()
+        """Metrics whose better direction the user flipped from the name's guess (``M``)."""
 
     # ------------------------------------------------------------ columns
 
@@ -75,6 +99,7 @@ class ProjectState:
         """Every column key, in display order."""
         return [
             *FIXED_COLUMNS,
+            *((DELTA,) if self.baseline_id is not None else ()),
             *(metric_column(n) for n in self.metric_names),
             *(param_column(n) for n in self.param_names),
         ]
@@ -104,6 +129,62 @@ class ProjectState:
             self._remember(experiment_id, row)
         return self.primary
 
+    # ------------------------------------------------------------ baseline
+
+    def set_baseline_points(self, points: list[tuple[int, Any]]) -> None:
+        """The baseline's series of the trend metric (replaces what was held)."""
+        ordered = sorted(points, key=lambda p: p[0])
+        self._baseline_steps = [step for step, _ in ordered]
+        self._baseline_values = [value for _, value in ordered]
+
+    def add_baseline_points(self, points: list[tuple[int, Any]]) -> None:
+        """New rows of the baseline's trend series (from the stream)."""
+        for step, value in points:
+            index = bisect.bisect_left(self._baseline_steps, step)
+            if index < len(self._baseline_steps) and self._baseline_steps[index] == step:
+                self._baseline_values[index] = value
+            else:
+                self._baseline_steps.insert(index, step)
+                self._baseline_values.insert(index, value)
+
+    def baseline_at(self, step: int) -> float | None:
+        """The baseline's trend value at ``step``, or at its last step before it.
+
+        Runs log at different rates: a run at step 7 is compared with the baseline's value
+        at step 7 when it logged one, else the latest it had logged by then.
+        """
+        index = bisect.bisect_right(self._baseline_steps, step) - 1
+        if index < 0:
+            return None
+        return parse_number(self._baseline_values[index])
+
+    def lower_better(self, metric: str) -> bool:
+        """Whether smaller values of ``metric`` are better (the name's guess, or flipped)."""
+        return lower_is_better(metric) != (metric in self.flipped)
+
+    def flip_direction(self) -> bool | None:
+        """Flip the trend metric's better direction; returns whether lower is now better."""
+        if self.primary is None:
+            return None
+        self.flipped ^= {self.primary}
+        return self.lower_better(self.primary)
+
+    def delta(self, row: ExperimentRow) -> float | None:
+        """The row's trend value minus the baseline's at the same step."""
+        if self.baseline_id is None or self.primary is None or row.id == self.baseline_id:
+            return None
+        value = parse_number(row.metrics.get(self.primary))
+        if value is None or row.step is None or not math.isfinite(value):
+            return None
+        base = self.baseline_at(row.step)
+        if base is None or not math.isfinite(base):
+            return None
+        return value - base
+
+    def is_better(self, delta: float) -> bool:
+        """Whether a difference to the baseline is an improvement for the trend metric."""
+        return delta < 0 if self.lower_better(self.primary or "") else delta > 0
+
     # ------------------------------------------------------------ updates
 
     def apply_row(self, row: ExperimentRow, now: float, highlight: bool = True) -> RowChange:
@@ -129,6 +210,10 @@ class ProjectState:
             self._remember(row.id, row)
             if "spark" not in change.columns:
                 change.columns.append("spark")
+            if DELTA not in change.columns:
+                change.columns.append(DELTA)
+        elif "step" in change.columns:
+            change.columns.append(DELTA)
         return change
 
     def _remember(self, experiment_id: int, row: ExperimentRow) -> None:

@@ -10,8 +10,10 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from shared.api import ExperimentRow, Invitation, PointsEvent, ProjectRow
+from shared.watches import AlertInfo
 from tui.client import Api, StreamEvent, StreamState
 from tui.messages import (
+    AlertArrived,
     ConnectionChanged,
     ExperimentChanged,
     ExperimentDeleted,
@@ -63,6 +65,9 @@ def _messages(item: StreamEvent | StreamState) -> Callable[[], Message] | None:
     if item.kind == "invitation":
         invitation = item.decode(Invitation)
         return lambda: InvitationArrived(invitation)
+    if item.kind == "alert":
+        alert = item.decode(AlertInfo)
+        return lambda: AlertArrived(alert)
     if item.kind == "reset":
         return StreamReset
     return None

@@ -26,3 +26,7 @@ STATUS_STYLE = {
 BEST = Style(bold=True, underline=True)
 DIFFERS = Style(bold=True, italic=True)
 GROUP = Style(bold=True, dim=False)
+STALLED = Style(color="#ffaf00", bold=True)
+BETTER = Style(color="#5faf5f", bold=True)
+"""Better than the baseline (bold, so it still reads without colour)."""
+WORSE = Style(color="#ff5f5f")

@@ -29,8 +29,15 @@ class CompareScreen(LiveScreen):
         Binding("k", "cursor_up", show=False, tooltip="move up"),
     ]
 
-    def __init__(self, ids: list[int], rows: dict[int, ExperimentRow], events_path: str) -> None:
+    def __init__(
+        self,
+        ids: list[int],
+        rows: dict[int, ExperimentRow],
+        events_path: str,
+        baseline: int | None = None,
+    ) -> None:
         super().__init__()
+        self.baseline = baseline
         self.ids = ids
         self.rows = {i: rows[i] for i in ids}
         self.events_path = events_path
@@ -60,7 +67,9 @@ class CompareScreen(LiveScreen):
         table.clear(columns=True)
         table.add_column("", key="name")
         for experiment_id in self.ids:
-            table.add_column(self.rows[experiment_id].name, key=str(experiment_id))
+            name = self.rows[experiment_id].name
+            label = f"◆ {name} (baseline)" if experiment_id == self.baseline else name
+            table.add_column(label, key=str(experiment_id))
         self.lines = compare([self.rows[i] for i in self.ids])
         now = clock.now()
         for line in self.lines:
@@ -137,8 +146,13 @@ class CompareScreen(LiveScreen):
     def action_plots(self) -> None:
         from tui.screens.plots import PlotsScreen
 
+        baseline = self.baseline
         self.app.push_screen(
-            PlotsScreen({i: self.rows[i].name for i in self.ids}, self.events_path)
+            PlotsScreen(
+                {i: self.rows[i].name for i in self.ids},
+                self.events_path,
+                (baseline, self.rows[baseline].name) if baseline in self.rows else None,
+            )
         )
 
     def action_cursor_down(self) -> None:

@@ -11,12 +11,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Label, Static
 from textual_plotext import PlotextPlot
 
+from tui import clock
 from tui import images as pictures
 from tui.client import ApiError
 from tui.format import value_text
 from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
-from tui.plotting import PlotView, drawable, smooth, value_at
+from tui.plotting import PlotView, dashes, drawable, duration_text, smooth, value_at
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
@@ -38,12 +39,18 @@ def summary(points: list[tuple[int, Any]]) -> str:
 class MetricChart(PlotextPlot):
     """One metric, one line per experiment, drawn as the screen's ``PlotView`` says."""
 
-    def __init__(self, metric: str, names: dict[int, str], view: PlotView) -> None:
+    def __init__(
+        self, metric: str, names: dict[int, str], view: PlotView, baseline: int | None = None
+    ) -> None:
         super().__init__(id=None)
         self.metric = metric
         self.names = names
         self.view = view
+        self.baseline = baseline
+        """The experiment drawn dashed (the user's baseline of the project)."""
         self.data: Series = {}
+        self.times: dict[int, dict[int, float]] = {}
+        """When each step arrived, by experiment (for the wall-time axis)."""
         self.drawn: dict[int, tuple[list[int], list[float]]] = {}
         """The lines as last drawn (smoothed), by experiment."""
         self.title_text = metric
@@ -53,6 +60,16 @@ class MetricChart(PlotextPlot):
         """Every step any line has."""
         return sorted({step for points in self.data.values() for step, _ in points})
 
+    def _x(
+        self, experiment_id: int, steps: list[int], values: list[float], start: float
+    ) -> tuple[list[float], list[float]]:
+        """The x positions of a line: steps, or seconds since ``start`` on a wall-time axis."""
+        if not self.view.wall_time:
+            return [float(step) for step in steps], values
+        times = self.times.get(experiment_id, {})
+        kept = [(times[s] - start, v) for s, v in zip(steps, values, strict=True) if s in times]
+        return [t for t, _ in kept], [v for _, v in kept]
+
     def redraw(self) -> None:
         """Draw the lines again from ``data``."""
         plt = self.plt
@@ -60,24 +77,40 @@ class MetricChart(PlotextPlot):
         plt.clear_figure()
         view = self.view
         single = len(self.names) == 1
-        steps_seen: list[int] = []
+        xs_seen: list[float] = []
+        start = min((min(t.values()) for t in self.times.values() if t), default=0.0)
         self.drawn = {}
         for experiment_id, points in self.data.items():
             steps, values = drawable(points, view.log_scale)
-            steps_seen.extend(steps)
             if not steps:
                 continue
             label = None if single else f"{self.names[experiment_id]}  {summary(points)}"
-            if view.weight:
-                plt.plot(steps, values, color="gray")  # the raw series, faint behind
-                values = smooth(values, view.weight)
-            plt.plot(steps, values, label=label)
-            self.drawn[experiment_id] = (steps, values)
+            xs, raw = self._x(experiment_id, steps, values, start)
+            if not xs:
+                continue
+            xs_seen.extend(xs)
+            ys = smooth(raw, view.weight) if view.weight else raw
+            if experiment_id == self.baseline:
+                for index, (dash_x, dash_y) in enumerate(dashes(xs, ys)):
+                    plt.plot(
+                        dash_x,
+                        dash_y,
+                        color="white",
+                        label=f"baseline: {label or self.names[experiment_id]}"
+                        if index == 0
+                        else None,
+                    )
+            else:
+                if view.weight:
+                    plt.plot(xs, raw, color="gray")  # the raw series, faint behind
+                plt.plot(xs, ys, label=label)
+            self.drawn[experiment_id] = (steps, ys)
         if view.log_scale:
             plt.yscale("log")
         title = self.metric
         if view.cursor is not None:
-            plt.vline(view.cursor, "white")
+            if not view.wall_time:
+                plt.vline(view.cursor, "white")
             at = [
                 f"{'' if single else self.names[e] + ' '}{value_text(value_at(p, view.cursor))}"
                 for e, p in self.data.items()
@@ -89,11 +122,15 @@ class MetricChart(PlotextPlot):
             title += f"   (smoothed {view.weight:g})"
         self.title_text = title
         plt.title(title)
-        plt.xlabel("step")
-        if steps_seen:
-            low, high = min(steps_seen), max(steps_seen)
-            ticks = sorted({round(low + (high - low) * i / 4) for i in range(5)})
-            plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
+        plt.xlabel("time since the first point" if view.wall_time else "step")
+        if xs_seen:
+            low, high = min(xs_seen), max(xs_seen)
+            ticks = sorted({low + (high - low) * i / 4 for i in range(5)})
+            if view.wall_time:
+                plt.xticks(ticks, [duration_text(t) for t in ticks])
+            else:
+                whole = sorted({round(t) for t in ticks})
+                plt.xticks([float(t) for t in whole], [str(t) for t in whole])
         self.refresh()
 
 
@@ -106,6 +143,7 @@ class PlotsScreen(LiveScreen):
         Binding("plus,equals_sign", "smooth(1)", "Smooth", key_display="+", tooltip="smooth more"),
         Binding("minus", "smooth(-1)", "Less", key_display="-", tooltip="smooth less"),
         Binding("L", "log_scale", "Log", tooltip="log scale on or off"),
+        Binding("x", "wall_time", "Step/time", tooltip="x axis: step, or when each step arrived"),
         Binding(
             "left",
             "step(-1)",
@@ -118,9 +156,15 @@ class PlotsScreen(LiveScreen):
         Binding("k", "scroll(-3)", show=False, tooltip="scroll up"),
     ]
 
-    def __init__(self, names: dict[int, str], events_path: str) -> None:
+    def __init__(
+        self, names: dict[int, str], events_path: str, baseline: tuple[int, str] | None = None
+    ) -> None:
         super().__init__()
-        self.names = names
+        self.names = dict(names)
+        self.asked = set(names)
+        self.baseline = baseline[0] if baseline else None
+        if baseline is not None:
+            self.names.setdefault(*baseline)  # drawn dashed, beside the lines asked for
         self.events_path = events_path
         self.charts: dict[str, MetricChart] = {}
         self.view = PlotView()
@@ -144,9 +188,13 @@ class PlotsScreen(LiveScreen):
         try:
             for experiment_id, name in self.names.items():
                 detail = await api.experiment(experiment_id)
-                series = await api.series(experiment_id, max_points=width)
+                series = await api.timed_series(experiment_id, max_points=width)
                 for metric, points in series.items():
-                    self._chart(metric).data[experiment_id] = [(s, v) for s, v in points]
+                    chart = self._chart(metric)
+                    chart.data[experiment_id] = [(s, v) for s, v, _ in points]
+                    chart.times[experiment_id] = {s: t for s, _, t in points if t is not None}
+                if experiment_id not in self.asked:  # the baseline's images are not asked for
+                    continue
                 for image in detail.images:
                     image_lines.append((experiment_id, name, image.path, image.step))
         except ApiError as exc:
@@ -176,7 +224,7 @@ class PlotsScreen(LiveScreen):
     def _chart(self, metric: str) -> MetricChart:
         chart = self.charts.get(metric)
         if chart is None:
-            chart = MetricChart(metric, self.names, self.view)
+            chart = MetricChart(metric, self.names, self.view, self.baseline)
             self.charts[metric] = chart
             scroll = self.query_one(VerticalScroll)
             names = sorted(self.charts)
@@ -191,8 +239,12 @@ class PlotsScreen(LiveScreen):
     def points(self, message: PointsArrived) -> None:
         if message.experiment_id not in self.names:
             return
+        now = clock.now()
         for metric, points in message.series.items():
             chart = self._chart(metric)
+            times = chart.times.setdefault(message.experiment_id, {})
+            for step, _ in points:
+                times.setdefault(step, now)
             line = chart.data.setdefault(message.experiment_id, [])
             known = {step: i for i, (step, _) in enumerate(line)}
             for step, value in points:
@@ -221,6 +273,15 @@ class PlotsScreen(LiveScreen):
         self._redraw_all()
         if self.view.log_scale:
             self.notify("Log scale: values at or below zero are left out.")
+
+    def action_wall_time(self) -> None:
+        self.view.wall_time = not self.view.wall_time
+        self._redraw_all()
+        self.notify(
+            "x axis: time since the first point (when each step arrived)."
+            if self.view.wall_time
+            else "x axis: step."
+        )
 
     def action_step(self, direction: int) -> None:
         steps = sorted({s for chart in self.charts.values() for s in chart.steps()})

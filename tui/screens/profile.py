@@ -1,4 +1,4 @@
-"""Profile: access tokens, approving a device login by its code, password."""
+"""Profile: access tokens, SSH keys, my watches, approving a device login, password."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
+from shared.watches import WatchInfo
 from tui import clock
 from tui.client import ApiError
 from tui.format import ago
@@ -66,7 +67,8 @@ class ProfileScreen(Screen[None]):
             "x",
             "revoke",
             "Revoke",
-            tooltip="revoke the client token, or remove the SSH key, under the cursor (asks first)",
+            tooltip="revoke the client token, remove the SSH key, or stop the watch under the"
+            " cursor (asks first)",
         ),
         Binding("k", "add_key", "Add SSH key", tooltip="add an SSH public key (paste it)"),
         Binding(
@@ -89,6 +91,7 @@ class ProfileScreen(Screen[None]):
         super().__init__()
         self.info: UserInfo | None = None
         self.keys: list[SshKeyInfo] = []
+        self.watches: list[WatchInfo] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -108,6 +111,14 @@ class ProfileScreen(Screen[None]):
             for column in ("fingerprint", "type", "comment", "added", "last used"):
                 keys.add_column(column, key=column)
             yield keys
+            yield Label(
+                "My watches (! on an experiment or a metric cell sets one; A lists alerts)",
+                classes="hint",
+            )
+            watches: DataTable[str] = DataTable(cursor_type="row", id="watches")
+            for column in ("when", "of", "webhook", "since"):
+                watches.add_column(column, key=column)
+            yield watches
         yield Footer()
 
     def on_mount(self) -> None:
@@ -125,6 +136,7 @@ class ProfileScreen(Screen[None]):
         try:
             self.info = await api.user()
             self.keys = await api.ssh_keys()
+            self.watches = await api.watches()
         except ApiError as exc:
             studio(self).report(exc)
             return
@@ -148,6 +160,22 @@ class ProfileScreen(Screen[None]):
             table.add_row("", "", "no tokens: press g to generate one", "", "", "", key="none")
         table.move_cursor(row=min(cursor, table.row_count - 1))
         self._show_keys(now)
+        self._show_watches(now)
+
+    def _show_watches(self, now: datetime) -> None:
+        table = self.query_one("#watches", DataTable)
+        table.clear()
+        for watch in self.watches:
+            scope = "experiment" if watch.experiment_id is not None else "project"
+            table.add_row(
+                watch.describe(),
+                f"{scope} {watch.target}",
+                "yes" if watch.webhook_url else "",
+                f"{ago(watch.created_at, now)} ago",
+                key=str(watch.id),
+            )
+        if not self.watches:
+            table.add_row("no watches: press ! on an experiment to set one", "", "", "", key="none")
 
     def _show_keys(self, now: datetime) -> None:
         table = self.query_one("#keys", DataTable)
@@ -206,6 +234,27 @@ class ProfileScreen(Screen[None]):
         self.notify("SSH key removed.")
         self.load()
 
+    def _remove_watch(self) -> None:
+        chosen = self._current_key("#watches")
+        watch = next((w for w in self.watches if str(w.id) == chosen), None)
+        if watch is None:
+            self.notify("No watch here; press ! on an experiment in a project to set one.")
+            return
+        self.app.push_screen(
+            ConfirmDialog(f"Stop watching for {watch.describe()} on {watch.target}?", "Stop"),
+            if_confirmed(lambda: self._remove_watch_now(watch.id)),
+        )
+
+    @work(group="watches", exclusive=True, exit_on_error=False)
+    async def _remove_watch_now(self, watch_id: int) -> None:
+        try:
+            await studio(self).api.delete_watch(watch_id)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        self.notify("Watch stopped.")
+        self.load()
+
     def action_reload(self) -> None:
         self.load()
 
@@ -259,6 +308,9 @@ class ProfileScreen(Screen[None]):
     def action_revoke(self) -> None:
         if self.focused is self.query_one("#keys", DataTable):
             self._remove_key()
+            return
+        if self.focused is self.query_one("#watches", DataTable):
+            self._remove_watch()
             return
         key = self._current_key("#tokens")
         if key is None or not key.startswith("client:"):

@@ -10,8 +10,10 @@ from textual.binding import Binding
 from textual.widgets import Footer, Input
 
 from shared.api import ProjectRow
+from shared.watches import WatchCreate
 from tui import clock
 from tui.client import ApiError
+from tui.format import value_text
 from tui.messages import (
     ExperimentChanged,
     ExperimentDeleted,
@@ -22,7 +24,7 @@ from tui.messages import (
     StreamReset,
 )
 from tui.screens.base import LiveScreen
-from tui.state import ProjectState
+from tui.state import DELTA, ProjectState
 from tui.typed import studio
 from tui.widgets.experiment_table import ExperimentTable
 from tui.widgets.status_bar import StatusBar
@@ -69,7 +71,31 @@ class ProjectScreen(LiveScreen):
             tooltip="compare the selection (or the group under the cursor)",
         ),
         Binding(
-            "m", "primary", "Trend metric", show=False, tooltip="the metric of the trend sparkline"
+            "m",
+            "primary",
+            "Trend metric",
+            show=False,
+            tooltip="the metric of the trend sparkline (and of the baseline difference)",
+        ),
+        Binding(
+            "M",
+            "direction",
+            "Better is",
+            show=False,
+            tooltip="flip whether lower or higher is better for the trend metric",
+        ),
+        Binding(
+            "b",
+            "baseline",
+            "Baseline",
+            tooltip="pin the experiment as my baseline (again: unpin); Δ base compares with it",
+        ),
+        Binding(
+            "exclamation_mark",
+            "watch",
+            "Watch",
+            key_display="!",
+            tooltip="alert me when the experiment (or this metric, or the project) ...",
         ),
         Binding("t", "profile", "Profile", show=False, tooltip="profile and tokens"),
         Binding(
@@ -126,6 +152,31 @@ class ProjectScreen(LiveScreen):
             return
         self.post_message(SnapshotLoaded(rows))
 
+    @work(group="baseline", exclusive=True, exit_on_error=False)
+    async def load_baseline(self) -> None:
+        """Fetch my baseline of the project and its trend series."""
+        api = studio(self).api
+        try:
+            baseline = await api.baseline(self.project.id)
+            points: list[tuple[int, object]] = []
+            primary = self.state.primary
+            if baseline is not None and primary is not None:
+                points = list((await api.series(baseline, [primary])).get(primary, []))
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        had = self.state.baseline_id
+        self.state.baseline_id = baseline
+        self.state.set_baseline_points(points)
+        if had != baseline:
+            self.table.show()
+        self._redraw_deltas()
+
+    def _redraw_deltas(self) -> None:
+        now = clock.now()
+        for experiment_id in self.state.rows:
+            self.table.update_cells(experiment_id, [DELTA, "name"], now)
+
     @work(group="sparklines", exclusive=True, exit_on_error=False)
     async def seed_sparklines(self) -> None:
         """Fill the trend column of the newest experiments from their series."""
@@ -157,13 +208,17 @@ class ProjectScreen(LiveScreen):
         self.table.show()
         self._update_counter()
         self.seed_sparklines()
+        self.load_baseline()
 
     @on(ExperimentChanged)
     def experiment_changed(self, message: ExperimentChanged) -> None:
         now = clock.now()
         row = message.row
         old = self.state.rows.get(row.id)
+        primary = self.state.primary
         change = self.state.apply_row(row, now)
+        if primary is None and self.state.primary is not None and self.state.baseline_id:
+            self.load_baseline()  # the first metric arrived: the baseline's series to match
         if change.new_columns:
             self.table.add_new_columns(change.new_columns)
         was_visible = old is not None and self.state.is_visible(old)
@@ -178,6 +233,10 @@ class ProjectScreen(LiveScreen):
         row = self.state.rows.get(message.experiment_id)
         if row is not None:
             self.table.update_cells(row.id, ["updated"], clock.now())
+        primary = self.state.primary
+        if message.experiment_id == self.state.baseline_id and primary in message.series:
+            self.state.add_baseline_points(message.series[primary])
+            self._redraw_deltas()
 
     @on(ExperimentDeleted)
     def deleted(self, message: ExperimentDeleted) -> None:
@@ -289,7 +348,7 @@ class ProjectScreen(LiveScreen):
         table = self.table
         columns = self.state.columns
         column = columns[min(table.cursor_column, len(columns) - 1)]
-        if column in ("sel", "spark"):
+        if column in ("sel", "spark", DELTA):
             column = "m:" + self.state.primary if self.state.primary else "name"
         self.state.sort_by(column)
         table.show()
@@ -301,10 +360,79 @@ class ProjectScreen(LiveScreen):
         if primary is None:
             self.notify("No metrics yet.")
             return
-        self.notify(f"Trend column shows {primary}.")
+        better = "lower" if self.state.lower_better(primary) else "higher"
+        self.notify(f"Trend column shows {primary} ({better} is better; M flips it).")
         for experiment_id in self.state.rows:
             self.table.update_cells(experiment_id, ["spark"], clock.now())
         self.seed_sparklines()
+        if self.state.baseline_id is not None:
+            self.load_baseline()
+
+    def action_direction(self) -> None:
+        lower = self.state.flip_direction()
+        if lower is None:
+            self.notify("No metrics yet.")
+            return
+        self.notify(f"{self.state.primary}: {'lower' if lower else 'higher'} is better.")
+        self._redraw_deltas()
+
+    def action_baseline(self) -> None:
+        experiment_id = self.table.current_experiment_id()
+        if experiment_id is None:
+            if not self._on_group("pin it as the baseline"):
+                self.notify("No experiment here yet.")
+            return
+        unpin = experiment_id == self.state.baseline_id
+        self._pin(None if unpin else experiment_id)
+
+    @work(group="pin", exclusive=True, exit_on_error=False)
+    async def _pin(self, experiment_id: int | None) -> None:
+        try:
+            await studio(self).api.set_baseline(self.project.id, experiment_id)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        if experiment_id is None:
+            self.notify("Baseline unpinned.")
+        else:
+            name = self.state.rows[experiment_id].name
+            self.notify(f"{name} is your baseline: Δ base compares the trend metric with it.")
+        self.load_baseline()
+
+    def action_watch(self) -> None:
+        from tui.screens.watch_dialog import WatchDialog, WatchTarget
+
+        experiment_id = self.table.current_experiment_id()
+        if experiment_id is None:
+            if not self._on_group("watch it"):
+                self.notify("No experiment here yet.")
+            return
+        row = self.state.rows[experiment_id]
+        columns = self.state.columns
+        column = columns[min(self.table.cursor_column, len(columns) - 1)]
+        metric = column[2:] if column.startswith("m:") else None
+        target = WatchTarget(
+            experiment_id,
+            row.name,
+            self.project.id,
+            self.project.name,
+            metric,
+            value_text(row.metrics.get(metric)) if metric else None,
+        )
+        self.app.push_screen(WatchDialog(target), self._watch_chosen)
+
+    def _watch_chosen(self, watch: WatchCreate | None) -> None:
+        if watch is not None:
+            self._create_watch(watch)
+
+    @work(group="watch", exit_on_error=False)
+    async def _create_watch(self, watch: WatchCreate) -> None:
+        try:
+            made = await studio(self).api.create_watch(watch)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        self.notify(f"Watching for {made.describe()} on {made.target}; A lists alerts.")
 
     def _targets(self) -> list[int]:
         """The selection; else the group under the cursor; else the current experiment."""
@@ -347,7 +475,12 @@ class ProjectScreen(LiveScreen):
             self.notify("Move to an experiment (or select some with space) first.")
             return
         names = {i: self.state.rows[i].name for i in targets}
-        self.app.push_screen(PlotsScreen(names, self.events_path))
+        self.app.push_screen(PlotsScreen(names, self.events_path, self._baseline_named()))
+
+    def _baseline_named(self) -> tuple[int, str] | None:
+        baseline = self.state.baseline_id
+        row = self.state.rows.get(baseline) if baseline is not None else None
+        return (row.id, row.name) if row is not None else None
 
     def action_compare(self) -> None:
         from tui.screens.compare import CompareScreen
@@ -359,7 +492,10 @@ class ProjectScreen(LiveScreen):
                 " press c."
             )
             return
-        self.app.push_screen(CompareScreen(selected, dict(self.state.rows), self.events_path))
+        baseline = self.state.baseline_id
+        self.app.push_screen(
+            CompareScreen(selected, dict(self.state.rows), self.events_path, baseline)
+        )
 
     def action_profile(self) -> None:
         from tui.screens.profile import ProfileScreen

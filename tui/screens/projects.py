@@ -9,7 +9,13 @@ from textual.widgets import DataTable, Footer, Label
 
 from shared.api import Invitation, ProjectRow
 from tui.client import ApiError
-from tui.messages import InvitationArrived, ProjectChanged, ProjectDeleted, StreamReset
+from tui.messages import (
+    AlertArrived,
+    InvitationArrived,
+    ProjectChanged,
+    ProjectDeleted,
+    StreamReset,
+)
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
@@ -156,6 +162,12 @@ class ProjectsScreen(LiveScreen):
             " a accepts, d declines."
         )
         self.load_invitations()
+
+    @on(AlertArrived)
+    def alerted(self, message: AlertArrived) -> None:
+        # This screen is at the bottom of every stack and follows the user's own stream:
+        # alerts reach the user here whichever screen is open.
+        studio(self).alert(message.alert)
 
     @on(StreamReset)
     def reset(self) -> None:

@@ -24,7 +24,7 @@ from textual.strip import Strip
 from shared.api import ExperimentRow
 from tui import clock, theme
 from tui.format import SPINNER, STATUS_GLYPH, ago, sparkline, value_text
-from tui.state import ProjectState, column_value
+from tui.state import DELTA, ProjectState, column_value, is_stalled
 
 GROUP_PREFIX = "g:"
 LABELS = {
@@ -32,8 +32,10 @@ LABELS = {
     "name": "experiment",
     "status": "st",
     "step": "step",
+    "rate": "steps/s",
     "updated": "updated",
     "spark": "trend",
+    DELTA: "Δ base",
 }
 FIXED = 2  # the selection mark and the name stay in view when scrolling right
 MAX_WIDTH = 28
@@ -204,8 +206,12 @@ class ExperimentTable(ScrollView, can_focus=True):
             name = Text(row.name, style="bold" if row.id in state.selection else "")
             if row.pushed:
                 name.append(" ⇡", style="green")  # pushed with dvc exp push
+            if row.id == state.baseline_id:
+                name.append(" ◆", style="bold")
             return name
         if column == "status":
+            if is_stalled(row, now):
+                return Text("◌ stalled", style=theme.STALLED)
             glyph = (
                 SPINNER[self.spinner_frame % len(SPINNER)]
                 if row.status == "running"
@@ -215,6 +221,18 @@ class ExperimentTable(ScrollView, can_focus=True):
             if state.is_highlighted(row.id, "status", now):
                 style = style + theme.highlight()
             return Text(f"{glyph} {row.status}", style=style)
+        if column == "rate":
+            if row.status != "running" or not row.steps_per_s:
+                return ""
+            return f"{row.steps_per_s:.3g}"
+        if column == DELTA:
+            if row.id == state.baseline_id:
+                return Text("baseline", style="bold")
+            delta = state.delta(row)
+            if delta is None:
+                return ""
+            better = state.is_better(delta)
+            return Text(f"{delta:+.3g}", style=theme.BETTER if better else theme.WORSE)
         if column == "updated":
             return ago(row.updated_at, datetime.fromtimestamp(now, UTC))
         if column == "spark":
@@ -240,7 +258,7 @@ class ExperimentTable(ScrollView, can_focus=True):
             if column not in self._widths:
                 continue
             value = self.cell(row, column, now)
-            if value == cells.get(column):
+            if _same(value, cells.get(column)):
                 continue
             cells[column] = value
             if _length(value) > self._widths[column] and self._widths[column] < MAX_WIDTH:
@@ -508,6 +526,14 @@ class ExperimentTable(ScrollView, can_focus=True):
     def visible_region(self) -> Region:
         """The content region in view (for tests and benchmarks)."""
         return Region(*self.scroll_offset, *self.size)
+
+
+def _same(new: Cell, old: Cell | None) -> bool:
+    # Rich's Text equality ignores the base style: a delta turning from better to worse
+    # keeps its text and must still be redrawn.
+    if isinstance(new, Text) and isinstance(old, Text):
+        return new == old and new.style == old.style
+    return new == old
 
 
 def _length(value: Cell) -> int:

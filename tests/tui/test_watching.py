@@ -1,0 +1,223 @@
+"""Watching runs from the keyboard, against a real server: ``!``, alerts, ``b``, rates, plots."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rich.text import Text
+
+from tests.conftest import User, fixture_bodies
+from tests.tui.conftest import SIZE, open_project, post, until
+from tui import theme
+from tui.app import LiveStudioApp
+from tui.plotting import DASHES, dashes
+from tui.screens.alerts import AlertsScreen
+from tui.screens.compare import CompareScreen
+from tui.screens.details import DetailsScreen
+from tui.screens.plots import MetricChart, PlotsScreen
+from tui.screens.project import ProjectScreen
+from tui.screens.watch_dialog import WatchDialog, WatchTarget, build_watch
+from tui.state import DELTA
+from tui.widgets.experiment_table import ExperimentTable
+
+BODIES = fixture_bodies("dvclive_basic")
+
+
+def metrics(name: str, step: int, loss: float) -> dict:
+    """A DVCLive step post: the summary metric and the plot row, as DVCLive sends them."""
+    return {
+        **BODIES[1],
+        "name": name,
+        "step": step,
+        "metrics": {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}},
+        "plots": {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}},
+    }
+
+
+def cell(screen: ProjectScreen, experiment_id: int, column: str) -> str:
+    value = screen.query_one(ExperimentTable).get_cell(str(experiment_id), column)
+    return value.plain if isinstance(value, Text) else value
+
+
+async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    experiment = await post(alice, metrics("doomed", 0, 1.0))
+    written: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        original = app._driver.write  # type: ignore[union-attr]
+
+        def capture(data: str) -> None:
+            written.append(data)
+            original(data)
+
+        app._driver.write = capture  # type: ignore[union-attr,method-assign]
+        screen = await open_project(pilot, app)
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        await pilot.click("#save")  # the default: its status becomes Failed
+        await until(pilot, lambda: not isinstance(app.screen, WatchDialog))
+        await until(pilot, lambda: alice.client.get("/api/watches").json())
+        watches = alice.client.get("/api/watches").json()
+        assert [(w["kind"], w["statuses"], w["experiment_id"]) for w in watches] == [
+            ("status", ["failed"], experiment)
+        ]
+        await post(
+            alice,
+            {
+                **BODIES[1],
+                "name": "doomed",
+                "type": "done",
+                "errors": [{"cls": "OOM", "text": "out of memory"}],
+            },
+        )
+        await until(pilot, lambda: any("\x1b]9;" in w for w in written))
+        osc = next(w for w in written if "\x1b]9;" in w)
+        assert osc.startswith("\a")  # the bell rings with it
+        assert "doomed: failed at step 0" in osc and "\x1b]777;notify;livestudio;" in osc
+        assert any("doomed: failed at step 0" in str(n.message) for n in app._notifications)
+        await pilot.press("A")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen))
+        alerts = app.screen
+        await until(pilot, lambda: alerts.alerts)
+        assert alerts.alerts[0].title == "doomed: failed at step 0"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        assert app.screen.experiment_id == experiment
+        assert isinstance(screen, ProjectScreen)
+
+
+def test_the_watch_form_reads_thresholds_and_says_what_is_wrong() -> None:
+    target = WatchTarget(7, "run", 3, "proj", "val/loss", "0.5")
+    watch = build_watch("threshold", "project", "val/loss <= 0.1", "", target)
+    assert (watch.project_id, watch.metric, watch.op, watch.threshold) == (3, "val/loss", "<=", 0.1)
+    assert watch.experiment_id is None and watch.webhook_url is None
+    stalled = build_watch("stalled", "experiment", "", " https://hooks.slack.com/x ", target)
+    assert (stalled.experiment_id, stalled.factor) == (7, 5.0)
+    assert stalled.webhook_url == "https://hooks.slack.com/x"
+    for when, text, problem in (
+        ("threshold", "val/loss", "metric, comparison, value"),
+        ("threshold", "loss < low", "'low' is not a number"),
+        ("stalled", "often", "'often' is not a number"),
+    ):
+        try:
+            build_watch(when, "experiment", text, "", target)
+        except ValueError as exc:
+            assert problem in str(exc)
+        else:
+            raise AssertionError(f"{text!r} was accepted")
+
+
+async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rates(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    # The baseline logs every other step; the other run every step.
+    base = 0
+    for step in (0, 2, 4, 6):
+        base = await post(alice, metrics("base", step, 1.0 - step / 10))
+    fast = 0
+    for step in range(4):
+        fast = await post(alice, metrics("fast", step, 0.8 - step / 10))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == 2)
+        table.move_cursor(row=table.shown_keys().index(str(base)))
+        await pilot.press("b")
+        await until(pilot, lambda: screen.state.baseline_id == base and cell(screen, fast, DELTA))
+        assert alice.client.get("/api/projects").json()  # sanity: still logged in
+        # fast at step 3 (loss 0.5) against base at step 2 (its latest by then: 0.8)
+        assert cell(screen, fast, DELTA) == "-0.3"
+        assert cell(screen, base, DELTA) == "baseline"
+        shown = table.get_cell(str(fast), DELTA)
+        assert isinstance(shown, Text) and shown.style == theme.BETTER  # a loss: lower is better
+        await pilot.press("M")  # higher is better now
+        await until(pilot, lambda: table.get_cell(str(fast), DELTA).style == theme.WORSE)
+        # A new step of the run is compared with the baseline at that same step.
+        await post(alice, metrics("fast", 4, 0.1))
+        await until(pilot, lambda: cell(screen, fast, DELTA) == "-0.5")  # 0.1 - 0.6
+        # Kept on the server, per user and project.
+        project_id = screen.project.id
+        kept = alice.client.get(f"/api/projects/{project_id}/baseline").json()
+        assert kept == {"experiment_id": base}
+        # Compare marks the baseline's column; plots draw it dashed beside the others.
+        screen.state.selection.update({base, fast})
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        labels = [str(c.label) for c in app.screen.query_one("#compare").columns.values()]
+        assert "◆ base (baseline)" in labels
+        await pilot.press("escape")
+        screen.state.selection.clear()
+        table.move_cursor(row=table.shown_keys().index(str(fast)))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(pilot, lambda: "loss" in plots.charts and base in plots.charts["loss"].drawn)
+        assert set(plots.charts["loss"].names) == {base, fast}
+        await pilot.press("escape")
+        # b on the baseline unpins it; the column goes away.
+        table.move_cursor(row=table.shown_keys().index(str(base)))
+        await pilot.press("b")
+        await until(pilot, lambda: screen.state.baseline_id is None)
+        assert DELTA not in screen.state.columns
+    assert alice.client.get(f"/api/projects/{project_id}/baseline").json() == {
+        "experiment_id": None
+    }
+
+
+def test_dashes_cut_any_line_into_the_same_number_of_dashes() -> None:
+    for xs in ([0.0, 10.0], [float(x) for x in range(1000)]):
+        ys = [2 * x for x in xs]
+        parts = dashes(xs, ys)
+        assert len(parts) == DASHES
+        for dash_x, dash_y in parts:
+            assert dash_y == pytest.approx([2 * x for x in dash_x])  # on the line
+        gaps = [parts[i + 1][0][0] - parts[i][0][-1] for i in range(DASHES - 1)]
+        assert min(gaps) > 0  # with gaps between
+
+
+async def test_plots_switch_to_wall_time_with_x(logged_in_app: LiveStudioApp, alice: User) -> None:
+    app = logged_in_app
+    for step in range(3):
+        await post(alice, metrics("timed", step, 1.0 / (step + 1)))
+        await asyncio.sleep(0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(pilot, lambda: "loss" in plots.charts and plots.charts["loss"].drawn)
+        chart: MetricChart = plots.charts["loss"]
+        times = next(iter(chart.times.values()))
+        assert sorted(times) == [0, 1, 2]
+        assert 0.5 < times[2] - times[0] < 5  # when each step arrived, from the server
+        await pilot.press("x")
+        assert plots.view.wall_time
+        await pilot.pause()
+        x_of = chart._x(next(iter(chart.data)), [0, 1, 2], [1.0, 0.5, 0.33], min(times.values()))
+        assert x_of[0][0] == 0.0 and 0.5 < x_of[0][2] < 5
+        await pilot.press("x")
+        assert not plots.view.wall_time
+
+
+async def test_steps_per_second_and_the_stalled_badge(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    experiment = 0
+    for step in range(6):
+        experiment = await post(alice, metrics("quick", step, 1.0))
+        await asyncio.sleep(0.25)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        row = screen.state.rows[experiment]
+        assert row.steps_per_s is not None and 2 < row.steps_per_s < 6
+        assert 2 < float(cell(screen, experiment, "rate")) < 6
+        # Silent for several times its interval (and at least 3 s): stalled, not Stopped.
+        await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled", timeout=8)
+        assert screen.state.rows[experiment].status == "running"
+        await post(alice, metrics("quick", 6, 1.0))
+        await until(pilot, lambda: "running" in cell(screen, experiment, "status"))

@@ -1,0 +1,138 @@
+"""The alerts my watches fired, newest first, with each webhook's delivery log."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Static
+
+from shared.watches import AlertInfo
+from tui import clock
+from tui.client import ApiError
+from tui.format import ago
+from tui.messages import AlertArrived
+from tui.screens.base import LiveScreen
+from tui.typed import studio
+from tui.widgets.status_bar import StatusBar
+
+
+def delivery_summary(alert: AlertInfo) -> str:
+    """How the alert's webhook post went, in a few words."""
+    if not alert.webhook:
+        return ""
+    if not alert.deliveries:
+        return "sending…"
+    last = alert.deliveries[-1]
+    tries = len(alert.deliveries)
+    if last.error is None:
+        return f"delivered ({last.status})" + (f" after {tries} tries" if tries > 1 else "")
+    return f"failed ({tries} {'try' if tries == 1 else 'tries'})"
+
+
+def delivery_log(alert: AlertInfo) -> str:
+    """Every attempt to post the alert, one line each."""
+    if not alert.webhook:
+        return f"{alert.title}\n{alert.detail}\nThis watch posts to no webhook."
+    lines = [alert.title, alert.detail]
+    now = clock.utcnow()
+    for delivery in alert.deliveries:
+        outcome = delivery.error or f"delivered ({delivery.status})"
+        lines.append(f"  try {delivery.attempt}, {ago(delivery.at, now)} ago: {outcome}")
+    if not alert.deliveries:
+        lines.append("  not sent yet")
+    return "\n".join(lines)
+
+
+class AlertsScreen(LiveScreen):
+    """Recent firings; ``enter`` opens the experiment, new alerts appear as they fire."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open experiment", priority=True, tooltip="open the experiment"),
+        Binding("r", "reload", "Refresh", tooltip="refresh"),
+        Binding("j", "cursor(1)", show=False, tooltip="move down"),
+        Binding("k", "cursor(-1)", show=False, tooltip="move up"),
+        Binding("q,escape", "app.pop_screen", "Back", tooltip="back"),
+    ]
+
+    place = "alerts"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alerts: list[AlertInfo] = []
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        table: DataTable[str] = DataTable(cursor_type="row", id="alerts")
+        for column in ("when", "alert", "webhook"):
+            table.add_column(column, key=column)
+        yield table
+        yield Static("", id="delivery-log", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#alerts", DataTable).focus()
+        self.load()
+
+    @work(group="alerts", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        """Fetch my newest alerts."""
+        try:
+            self.alerts = await studio(self).api.alerts()
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        table = self.query_one("#alerts", DataTable)
+        table.clear()
+        now = clock.utcnow()
+        for alert in self.alerts:
+            table.add_row(
+                f"{ago(alert.fired_at, now)} ago",
+                alert.title,
+                delivery_summary(alert),
+                key=str(alert.id),
+            )
+        if not self.alerts:
+            table.add_row(
+                "", "No alerts yet: press ! on an experiment to watch it.", "", key="none"
+            )
+        self._show_log()
+
+    def _current(self) -> AlertInfo | None:
+        table = self.query_one("#alerts", DataTable)
+        if not self.alerts or not table.row_count:
+            return None
+        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return next((a for a in self.alerts if str(a.id) == key), None)
+
+    @on(DataTable.RowHighlighted)
+    def _show_log(self) -> None:
+        alert = self._current()
+        self.query_one("#delivery-log", Static).update(
+            delivery_log(alert) if alert is not None else ""
+        )
+
+    @on(AlertArrived)
+    def arrived(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_cursor(self, rows: int) -> None:
+        table = self.query_one("#alerts", DataTable)
+        table.move_cursor(row=table.cursor_row + rows)
+
+    def action_open(self) -> None:
+        from tui.screens.details import DetailsScreen
+
+        alert = self._current()
+        if alert is None:
+            self.notify("No alert here.")
+            return
+        if alert.project_id is None:
+            self.notify("That experiment is in none of your projects any more.")
+            return
+        self.app.push_screen(
+            DetailsScreen(alert.experiment_id, f"/api/projects/{alert.project_id}/events")
+        )

@@ -1,0 +1,157 @@
+"""The small form ``!`` opens: what to watch for, on this experiment or the whole project."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import msgspec
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select
+
+from shared.watches import DEFAULT_STALL_FACTOR, WatchCreate
+
+WHEN = (
+    ("failed", "its status becomes Failed"),
+    ("ended", "its status becomes Failed or Stopped"),
+    ("completed", "its status becomes Completed"),
+    ("nonfinite", "a value is NaN or infinite"),
+    ("threshold", "a value crosses a threshold"),
+    ("stalled", "no new step for N times its usual interval"),
+)
+HINTS = {
+    "failed": "",
+    "ended": "",
+    "completed": "",
+    "nonfinite": "the metric (blank: any metric)",
+    "threshold": "metric, comparison, value: val/loss < 0.1",
+    "stalled": f"N (default {DEFAULT_STALL_FACTOR:g})",
+}
+_THRESHOLD = re.compile(r"^\s*(.+?)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """What the form was opened on."""
+
+    experiment_id: int
+    experiment_name: str
+    project_id: int
+    project_name: str
+    metric: str | None = None
+    value: str | None = None
+
+
+def build_watch(
+    when: str, scope: str, condition: str, webhook: str, target: WatchTarget
+) -> WatchCreate:
+    """The watch the form describes; ``ValueError`` says what to fix."""
+    fields: dict[str, object] = {
+        "experiment_id" if scope == "experiment" else "project_id": (
+            target.experiment_id if scope == "experiment" else target.project_id
+        ),
+        "webhook_url": webhook.strip() or None,
+    }
+    condition = condition.strip()
+    if when in ("failed", "completed"):
+        fields.update(kind="status", statuses=[when])
+    elif when == "ended":
+        fields.update(kind="status", statuses=["failed", "stopped"])
+    elif when == "nonfinite":
+        fields.update(kind="nonfinite", metric=condition or None)
+    elif when == "threshold":
+        match = _THRESHOLD.match(condition)
+        if match is None:
+            raise ValueError("Write the threshold as metric, comparison, value: val/loss < 0.1")
+        metric, op, raw = match.groups()
+        fields.update(kind="threshold", metric=metric, op=op, threshold=_number(raw))
+    else:
+        factor = _number(condition) if condition else DEFAULT_STALL_FACTOR
+        fields.update(kind="stalled", factor=factor)
+    try:
+        return msgspec.convert(fields, WatchCreate)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"That watch is not valid: {exc}.") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number.") from None
+
+
+class WatchDialog(ModalScreen[WatchCreate | None]):
+    """Pick a condition and a scope; ``enter`` in the last field or Watch saves it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, target: WatchTarget) -> None:
+        super().__init__()
+        self.target = target
+
+    def compose(self) -> ComposeResult:
+        target = self.target
+        when = "threshold" if target.metric else "failed"
+        with Vertical(classes="dialog"):
+            yield Label("Alert me when")
+            yield Select(
+                [(label, key) for key, label in WHEN], value=when, allow_blank=False, id="when"
+            )
+            yield Select(
+                [
+                    (f"experiment {target.experiment_name}", "experiment"),
+                    (f"any experiment of {target.project_name}", "project"),
+                ],
+                value="experiment",
+                allow_blank=False,
+                id="scope",
+            )
+            condition = ""
+            if target.metric:
+                condition = f"{target.metric} < {target.value or ''}".strip()
+            yield Input(condition, placeholder=HINTS[when], id="condition")
+            yield Input(placeholder="also post to a webhook URL (optional)", id="webhook")
+            yield Label("", id="problem", classes="hint")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button("Watch", variant="primary", id="save")
+
+    def on_mount(self) -> None:
+        self.query_one("#when", Select).focus()
+        self._hint()
+
+    @on(Select.Changed, "#when")
+    def _hint(self) -> None:
+        when = str(self.query_one("#when", Select).value)
+        box = self.query_one("#condition", Input)
+        box.placeholder = HINTS[when]
+        box.disabled = not HINTS[when]
+
+    @on(Input.Submitted, "#condition")
+    def _next(self) -> None:
+        self.query_one("#webhook", Input).focus()
+
+    @on(Input.Submitted, "#webhook")
+    @on(Button.Pressed, "#save")
+    def save(self) -> None:
+        try:
+            watch = build_watch(
+                str(self.query_one("#when", Select).value),
+                str(self.query_one("#scope", Select).value),
+                self.query_one("#condition", Input).value,
+                self.query_one("#webhook", Input).value,
+                self.target,
+            )
+        except ValueError as exc:
+            self.query_one("#problem", Label).update(str(exc))
+            return
+        self.dismiss(watch)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
