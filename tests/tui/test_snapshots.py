@@ -73,6 +73,39 @@ TOKEN = {
 }
 
 
+WATCH = {
+    "id": 1,
+    "kind": "threshold",
+    "metric": "val/loss",
+    "op": "<",
+    "threshold": 0.3,
+    "project_id": 1,
+    "webhook_url": "https://hooks.slack.com/services/T0/B0/x",
+    "target": "mnist",
+    "created_at": "2026-02-01T09:00:00Z",
+}
+ALERT = {
+    "id": 4,
+    "watch_id": 1,
+    "experiment_id": 3,
+    "experiment_name": "wider-net",
+    "project_id": 1,
+    "fired_at": "2026-03-01T13:58:00Z",
+    "title": "wider-net: val/loss = 0.297 at step 7",
+    "detail": "watch 1: val/loss < 0.3 on project mnist",
+    "webhook": True,
+    "deliveries": [
+        {
+            "attempt": 1,
+            "at": "2026-03-01T13:58:00Z",
+            "status": 503,
+            "error": "the receiver answered 503",
+        },
+        {"attempt": 2, "at": "2026-03-01T13:58:02Z", "status": 200, "error": None},
+    ],
+}
+
+
 def _series(experiment_id: int) -> dict[str, list[list[float]]]:
     row = next(r for r in ROWS if r["id"] == experiment_id)
     final = row["metrics"]["train/loss"]
@@ -107,6 +140,9 @@ def _answer(request: httpx.Request) -> httpx.Response:
             }
         ],
         "/api/projects/1/experiments": lambda: ROWS,
+        "/api/projects/1/baseline": lambda: {"experiment_id": 1},
+        "/api/watches": lambda: [WATCH],
+        "/api/alerts": lambda: [ALERT],
         "/api/user": lambda: {
             "username": "alice",
             "is_admin": True,
@@ -121,7 +157,11 @@ def _answer(request: httpx.Request) -> httpx.Response:
         row = next(r for r in ROWS if r["id"] == int(parts[3]))
         return httpx.Response(200, json={**row, "series": list(_series(row["id"])), "images": []})
     if path.endswith("/series"):
-        return httpx.Response(200, json=_series(int(parts[3])))
+        series = _series(int(parts[3]))
+        if request.url.params.get("times"):
+            start = FROZEN.timestamp() - 3600
+            series = {k: [[s, v, start + 60 * s] for s, v in p] for k, p in series.items()}
+        return httpx.Response(200, json=series)
     return httpx.Response(404, json={"detail": f"no route {path}"})
 
 
@@ -187,6 +227,7 @@ SCREENS = {
     "compare": _after("up", "c", wait_for="CompareScreen"),
     "profile": _after("t", wait_for="ProfileScreen"),
     "help": _after("question_mark", wait_for="HelpScreen"),
+    "alerts": _after("A", wait_for="AlertsScreen"),
 }
 
 

@@ -97,7 +97,7 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
     def compose(self) -> ComposeResult:
         target = self.target
         when = "threshold" if target.metric else "failed"
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog", id="watch-form"):
             yield Label("Alert me when")
             yield Select(
                 [(label, key) for key, label in WHEN], value=when, allow_blank=False, id="when"
