@@ -167,7 +167,8 @@ class Watcher:
                     async for raw in subscriber.iter_events():
                         for event in decode_message(raw):
                             try:
-                                await self.handle(event)
+                                if self.handle(event):
+                                    await self.reload()
                             except Exception:  # one odd event must not stop the watches
                                 log.exception("watch evaluation failed for event %s", event.id)
                 finally:
@@ -222,18 +223,18 @@ class Watcher:
             found.extend(w for w in watches if w.user_id in scope.members)
         return found
 
-    async def handle(self, event: StoredEvent) -> None:
-        """Evaluate the watches one committed event may meet."""
+    def handle(self, event: StoredEvent) -> bool:
+        """Evaluate the watches one committed event may meet; True when they must be reloaded.
+
+        Synchronous, so that with no watch to match an event costs no task switch.
+        """
         kind = event.kind
         if kind == "watches":
-            await self.reload()
-            return
+            return True
         if kind in ("project", "project_deleted"):
-            if event.project_id in self.by_project:
-                await self.reload()
-            return
+            return event.project_id in self.by_project
         if not self.watches:
-            return
+            return False
         if kind == "experiment":
             experiment_id = _row_id.decode(event.data).id
             watches = self._candidates(experiment_id, event)
@@ -246,6 +247,7 @@ class Watcher:
                 self._points(_points.decode(event.data), watches)
         elif kind == "deleted":
             self.runs.pop(_deleted.decode(event.data).experiment_id, None)
+        return False
 
     def _experiment(
         self, event: StoredEvent, row: ExperimentRow, watches: list[WatchRecord]

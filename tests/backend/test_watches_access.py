@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 
 from tests.backend.sse import Listener
 from tests.backend.test_access_model import BOB_REPO, scoped_token
@@ -80,29 +79,27 @@ def test_watches_are_private_and_need_a_session_to_change(server: Server) -> Non
     assert alice.client.get("/api/watches").json() == []
 
 
-@pytest.mark.parametrize(
-    ("body", "fragment"),
-    [
-        ({"kind": "status"}, "exactly one of"),
-        ({"kind": "status", "experiment_id": 1, "project_id": 1}, "exactly one of"),
-        ({"kind": "party", "experiment_id": 1}, "(in kind)"),
-        ({"kind": "status", "experiment_id": 1, "statuses": ["running"]}, "(in statuses[0])"),
-        ({"kind": "threshold", "experiment_id": 1, "metric": "loss"}, "needs `metric`, `op`"),
-        ({"kind": "threshold", "experiment_id": 1, "metric": "x", "op": "=", "threshold": 1}, "op"),
-        ({"kind": "stalled", "experiment_id": 1, "factor": 1}, "between 1.5 and 1000"),
-        ({"kind": "nonfinite", "experiment_id": 1, "metric": "a\x1bb"}, "U+001B"),
-        ({"kind": "nonfinite", "experiment_id": 1, "metric": "m" * 256}, "(in metric)"),
-        ({"kind": "status", "experiment_id": 1, "webhook_url": "file:///etc/passwd"}, "https://"),
-        ({"kind": "status", "experiment_id": 1, "webhook_url": "https://a b"}, "without spaces"),
-        ({"kind": "status", "experiment_id": 1, "webhook_url": "h" * 3000}, "webhook_url"),
-    ],
-)
-def test_bad_watches_get_400_saying_what_to_send(
-    server: Server, alice: User, body: dict[str, object], fragment: str
-) -> None:
-    resp = alice.client.post("/api/watches", json=body)
-    assert resp.status_code == 400, resp.text
-    assert fragment in resp.json()["detail"]
+BAD_WATCHES = [
+    ({"kind": "status"}, "exactly one of"),
+    ({"kind": "status", "experiment_id": 1, "project_id": 1}, "exactly one of"),
+    ({"kind": "party", "experiment_id": 1}, "(in kind)"),
+    ({"kind": "status", "experiment_id": 1, "statuses": ["running"]}, "(in statuses[0])"),
+    ({"kind": "threshold", "experiment_id": 1, "metric": "loss"}, "needs `metric`, `op`"),
+    ({"kind": "threshold", "experiment_id": 1, "metric": "x", "op": "=", "threshold": 1}, "op"),
+    ({"kind": "stalled", "experiment_id": 1, "factor": 1}, "between 1.5 and 1000"),
+    ({"kind": "nonfinite", "experiment_id": 1, "metric": "a\x1bb"}, "U+001B"),
+    ({"kind": "nonfinite", "experiment_id": 1, "metric": "m" * 256}, "(in metric)"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "file:///etc/passwd"}, "https://"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "https://a b"}, "without spaces"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "h" * 3000}, "webhook_url"),
+]
+
+
+def test_bad_watches_get_400_saying_what_to_send(server: Server, alice: User) -> None:
+    for body, fragment in BAD_WATCHES:
+        resp = alice.client.post("/api/watches", json=body)
+        assert resp.status_code == 400, (body, resp.text)
+        assert fragment in resp.json()["detail"], body
 
 
 def test_watches_per_user_are_bounded(server: Server, alice: User) -> None:

@@ -191,7 +191,7 @@ def test_a_run_that_stops_posting_fires_its_stalled_watch(
         "/api/projects", json={"name": "watched", "repo_url": "https://github.com/acme/watched"}
     ).json()
     stalled = watch(alice, kind="stalled", project_id=project["id"], factor=2)
-    done = run(server, alice, repo, "stall", "6")
+    done = run(server, alice, repo, "stall", "5")
     assert done.returncode == 0, done.stderr
     alerts = alice.client.get("/api/alerts").json()
     assert [a["watch_id"] for a in alerts] == [stalled["id"]]
