@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from backend.api.auth import AuthController
 from backend.api.device import DeviceController
 from backend.api.experiments import ExperimentController
-from backend.api.health import health
+from backend.api.health import health, prometheus
 from backend.api.live import live
 from backend.api.projects import InvitationController, ProjectController
 from backend.api.stream import StreamController
@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> Litestar:
             AlertController,
             BaselineController,
             health,
+            prometheus,
         ],
         dependencies={
             "backend": Provide(provide_backend, sync_to_thread=False),

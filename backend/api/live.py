@@ -17,6 +17,7 @@ import msgspec
 from litestar import asgi
 from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
+from backend import metrics
 from backend.context import Backend
 from backend.errors import domain_error_body, retry_after_header
 from backend.services import ingest
@@ -60,6 +61,7 @@ async def _answer(send: Send, status: int, body: bytes, retry_after: float | Non
     headers.extend(
         (k.lower().encode(), v.encode()) for k, v in retry_after_header(retry_after).items()
     )
+    metrics.count_post(status)
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,

@@ -27,6 +27,7 @@ def connect_sync(path: Path) -> sqlite3.Connection:
     """Open a connection for the writer thread or the CLI; transactions are explicit."""
     _prepare(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row  # storage code reads columns by name
     for pragma in _PRAGMAS:
         conn.execute(pragma)
     return conn
@@ -41,3 +42,9 @@ async def connect_async(path: Path) -> aiosqlite.Connection:
         await conn.execute(pragma)
     await conn.execute("PRAGMA query_only=ON")
     return conn
+
+
+async def ping(db: aiosqlite.Connection) -> None:
+    """Raise if the database does not answer a trivial query."""
+    async with db.execute("SELECT 1") as cur:
+        await cur.fetchone()

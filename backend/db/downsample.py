@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 
-from backend.db.repository import BLOCK_BITS
+from backend.db.series import BLOCK_BITS
 
 Point = tuple[int, float | None]
 

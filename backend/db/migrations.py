@@ -317,6 +317,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        12,
+        """
+        -- The shape of the encoded row in row_json (experiments.ROW_VERSION): a listing
+        -- rebuilds a row stored in an older shape instead of sending it as it is.
+        ALTER TABLE experiments ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 

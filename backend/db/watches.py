@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from backend.db.repository import ts
+from backend.db.common import ts
 from shared.watches import AlertInfo, Delivery, WatchCondition, WatchCreate, WatchInfo
 
 
@@ -31,40 +30,40 @@ _COLUMNS = (
 )
 _TARGET = (
     "COALESCE((SELECT name FROM experiments WHERE id = w.experiment_id),"
-    " (SELECT name FROM projects WHERE id = w.project_id), '?')"
+    " (SELECT name FROM projects WHERE id = w.project_id), '?') AS target"
 )
 
 
-def _condition(row: Sequence[Any]) -> dict[str, Any]:
+def _condition(row: sqlite3.Row) -> dict[str, Any]:
     return {
-        "kind": row[4],
-        "metric": row[5],
-        "op": row[6],
-        "threshold": row[7],
-        "statuses": [s for s in row[8].split(",") if s],
-        "factor": row[9],
+        "kind": row["kind"],
+        "metric": row["metric"],
+        "op": row["op"],
+        "threshold": row["threshold"],
+        "statuses": [s for s in row["statuses"].split(",") if s],
+        "factor": row["factor"],
     }
 
 
-def _record(row: Sequence[Any]) -> WatchRecord:
+def _record(row: sqlite3.Row) -> WatchRecord:
     return WatchRecord(
-        id=row[0],
-        user_id=row[1],
-        project_id=row[2],
-        experiment_id=row[3],
+        id=row["id"],
+        user_id=row["user_id"],
+        project_id=row["project_id"],
+        experiment_id=row["experiment_id"],
         condition=WatchCondition(**_condition(row)),
-        webhook_url=row[10],
+        webhook_url=row["webhook_url"],
     )
 
 
-def _info(row: Sequence[Any]) -> WatchInfo:
+def _info(row: sqlite3.Row) -> WatchInfo:
     return WatchInfo(
-        id=row[0],
-        project_id=row[2],
-        experiment_id=row[3],
-        webhook_url=row[10],
-        created_at=ts(row[11]),  # type: ignore[arg-type]
-        target=row[12],
+        id=row["id"],
+        project_id=row["project_id"],
+        experiment_id=row["experiment_id"],
+        webhook_url=row["webhook_url"],
+        created_at=ts(row["created_at"]),  # type: ignore[arg-type]
+        target=row["target"],
         **_condition(row),
     )
 
@@ -208,7 +207,7 @@ async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[
     """The user's newest alerts with their webhook attempts, newest first."""
     async with db.execute(
         "SELECT a.id, a.watch_id, a.experiment_id, a.experiment_name, a.project_id, a.fired_at,"
-        " a.title, a.detail, w.webhook_url IS NOT NULL FROM alerts a"
+        " a.title, a.detail, w.webhook_url IS NOT NULL AS webhook FROM alerts a"
         " LEFT JOIN watches w ON w.id = a.watch_id WHERE a.user_id = ?"
         " ORDER BY a.id DESC LIMIT ?",
         (user_id, limit),
@@ -216,7 +215,7 @@ async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[
         rows = await cur.fetchall()
     deliveries: dict[int, list[Delivery]] = {}
     if rows:
-        ids = [r[0] for r in rows]
+        ids = [r["id"] for r in rows]
         async with db.execute(
             "SELECT alert_id, attempt, at, status, error FROM webhook_deliveries"
             f" WHERE alert_id IN ({','.join('?' * len(ids))}) ORDER BY id",
@@ -228,16 +227,16 @@ async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[
                 )
     return [
         AlertInfo(
-            id=r[0],
-            watch_id=r[1],
-            experiment_id=r[2],
-            experiment_name=r[3],
-            project_id=r[4],
-            fired_at=ts(r[5]),  # type: ignore[arg-type]
-            title=r[6],
-            detail=r[7],
-            webhook=bool(r[8]) or r[0] in deliveries,
-            deliveries=deliveries.get(r[0], []),
+            id=r["id"],
+            watch_id=r["watch_id"],
+            experiment_id=r["experiment_id"],
+            experiment_name=r["experiment_name"],
+            project_id=r["project_id"],
+            fired_at=ts(r["fired_at"]),  # type: ignore[arg-type]
+            title=r["title"],
+            detail=r["detail"],
+            webhook=bool(r["webhook"]) or r["id"] in deliveries,
+            deliveries=deliveries.get(r["id"], []),
         )
         for r in rows
     ]
@@ -328,4 +327,4 @@ async def running_experiments(db: aiosqlite.Connection) -> list[RunningRow]:
         "SELECT id, name, poster_id, repo_key, subdir, step, updated_at FROM experiments"
         " WHERE status = 'running'"
     ) as cur:
-        return [RunningRow(*r) for r in await cur.fetchall()]
+        return [RunningRow(**dict(r)) for r in await cur.fetchall()]

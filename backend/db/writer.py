@@ -27,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from backend import metrics
 from backend.db import repository
 from backend.db.connection import connect_sync
 from backend.db.disk import DiskGuard
@@ -374,10 +376,13 @@ class Writer:
 
     def _execute_inline(self, job: Callable[[WriteContext], T]) -> T:
         assert self._conn is not None
+        started = time.perf_counter()
         try:
             outcomes, events = run_in_transaction(self._conn, [job], self._cache)
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
+        metrics.COMMIT_JOBS.observe(1)
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         self._committed(events)
         self._begin_ahead()
         outcome = outcomes[0]
@@ -475,9 +480,12 @@ class Writer:
                 batch = await self._begin_for(batch)
                 if not batch:
                     continue
+                started = time.perf_counter()
                 outcomes, events = run_in_transaction(
                     self._conn, [job for job, _, _ in batch], self._cache
                 )
+                metrics.COMMIT_JOBS.observe(len(batch))
+                metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             except Exception as exc:  # the commit itself failed: nobody's data is in
                 error = self._failed(exc)
                 if not isinstance(error, DomainError):

@@ -19,6 +19,7 @@ import msgspec
 from litestar.channels import ChannelsPlugin
 from litestar.response import ServerSentEventMessage
 
+from backend import metrics
 from backend.db import repository
 from backend.db.repository import ProjectScope, StoredEvent
 from shared.api import ProjectRow
@@ -187,6 +188,7 @@ async def stream(
     # anything seen twice is dropped by id below.
     async with channels.start_subscription([CHANNEL]) as subscriber:
         pump_task = asyncio.create_task(pump(subscriber))
+        metrics.STREAM_SUBSCRIBERS.inc()
         try:
             oldest, newest = await repository.event_id_range(db)
             if last_event_id is None:
@@ -221,6 +223,7 @@ async def stream(
                 if event_filter.accepts(item):
                     yield _message(item)
         finally:
+            metrics.STREAM_SUBSCRIBERS.dec()
             pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump_task

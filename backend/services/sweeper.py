@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from backend import metrics
 from backend.db import repository
 from backend.db import watches as watch_store
 from backend.db.writer import WriteContext, Writer, cache_safe
@@ -50,6 +51,10 @@ async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], fl
     while True:
         await asyncio.sleep(settings.sweep_interval)
         try:
-            await writer.submit(sweep_job(settings.stale_after, settings.event_retention, clock()))
+            stopped = await writer.submit(
+                sweep_job(settings.stale_after, settings.event_retention, clock())
+            )
+            metrics.SWEEPS.inc()
+            metrics.STOPPED.inc(stopped)
         except Exception:  # keep sweeping: one failed sweep must not stop the next
             log.exception("stale-run sweep failed")

@@ -25,6 +25,7 @@ import httpx
 import msgspec
 from litestar.channels import ChannelsPlugin
 
+from backend import metrics
 from backend.db import repository
 from backend.db import watches as store
 from backend.db.repository import ProjectScope, StoredEvent
@@ -100,10 +101,8 @@ def fire_job(firing: Firing, now: float) -> Callable[[WriteContext], tuple[Alert
             project_id = store.first_project_showing(ctx.conn, watch.user_id, firing.experiment_id)
             if project_id is None:
                 return None  # the owner can no longer see the experiment
-        name_row = ctx.conn.execute(
-            "SELECT name FROM experiments WHERE id = ?", (firing.experiment_id,)
-        ).fetchone()
-        if name_row is None:
+        name = repository.experiment_name(ctx.conn, firing.experiment_id)
+        if name is None:
             return None
         target = store.watch_info_sync(ctx.conn, watch.id).target
         scope = "experiment" if watch.experiment_id is not None else "project"
@@ -111,11 +110,11 @@ def fire_job(firing: Firing, now: float) -> Callable[[WriteContext], tuple[Alert
             ctx.conn,
             watch=watch,
             experiment_id=firing.experiment_id,
-            experiment_name=name_row[0],
+            experiment_name=name,
             project_id=project_id,
             dedupe=firing.dedupe,
             now=now,
-            title=f"{name_row[0]}: {firing.what}",
+            title=f"{name}: {firing.what}",
             detail=f"watch {watch.id}: {watch.condition.describe()} on {scope} {target}",
         )
         if alert is None:
@@ -196,19 +195,8 @@ class Watcher:
             for row in await store.running_experiments(self.reader)
         }
         self.scopes = {}
-        for project_id, watches in self.by_project.items():
-            scope = await repository.project_scope(self.reader, project_id, watches[0].user_id)
-            if scope is None:  # owner left: look the project up through any member
-                async with self.reader.execute(
-                    "SELECT user_id FROM project_members WHERE project_id = ? LIMIT 1",
-                    (project_id,),
-                ) as cur:
-                    member = await cur.fetchone()
-                scope = (
-                    await repository.project_scope(self.reader, project_id, member[0])
-                    if member
-                    else None
-                )
+        for project_id in self.by_project:
+            scope = await repository.project_scope_any(self.reader, project_id)
             if scope is not None:
                 self.scopes[project_id] = scope
 
@@ -348,6 +336,8 @@ class Watcher:
             except Exception:
                 log.exception("could not record an alert")
                 continue
+            if fired is not None:
+                metrics.ALERTS.inc()
             if len(seen) > 100_000:
                 seen.clear()
             seen.add(key)

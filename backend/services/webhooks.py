@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import msgspec
 
+from backend import metrics
 from backend.db import watches as store
 from backend.db.writer import WriteContext, Writer, cache_safe
 from shared.text import printable
@@ -114,6 +115,7 @@ async def deliver(
             error, retry = str(exc), False
         except (httpx.HTTPError, ConnectionError, OSError) as exc:
             error = printable(f"{type(exc).__name__}: {exc}")[:300]
+        metrics.WEBHOOK_POSTS.labels("delivered" if error is None else "failed").inc()
         try:
             await writer.submit(delivery_job(alert.id, attempt, clock(), status, error))
         except Exception:  # the log is informative: a failed write must not stop retries

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import httpx
 
+from backend.db.connection import connect_sync
 from backend.services.accounts import client_token
 from tests.backend.sse import Listener
 from tests.conftest import PASSWORD, Server, User, fixture_bodies
@@ -18,7 +19,7 @@ BOB_REPO = "git@github.com:bob/secret-model.git"
 
 def scoped_token(server: Server, username: str, scopes: set[str]) -> str:
     """A client token as device login makes them, with the given scopes."""
-    with sqlite3.connect(server.db, isolation_level=None) as conn:
+    with closing(connect_sync(server.db)) as conn:  # the server's own kind of connection
         user_id = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
         return client_token(conn, user_id, "scoped", frozenset(scopes)).token
 

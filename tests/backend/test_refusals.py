@@ -1,10 +1,11 @@
 """Every refusal of SPEC §4 and access across users, on a real server."""
 
-import sqlite3
+from contextlib import closing
 
 import httpx
 import pytest
 
+from backend.db.connection import connect_sync
 from tests.conftest import Server, User, fixture_bodies, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[1]
@@ -40,7 +41,7 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
     # Device login (a later feature) is what creates scoped tokens; make one directly.
     from backend.services.accounts import client_token
 
-    with sqlite3.connect(server.db, isolation_level=None) as conn:
+    with closing(connect_sync(server.db)) as conn:  # the server's own kind of connection
         user_id = conn.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
         scoped = client_token(conn, user_id, "datasets-only", frozenset({"DATASETS"})).token
     resp = post(server, BODY, scoped)

@@ -1,0 +1,101 @@
+"""Stream events: the append-only table whose ids order every event stream."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+import msgspec
+
+from backend.db.common import NOW
+
+
+class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A stream event about to be stored; the routing fields decide who may see it."""
+
+    kind: str
+    data: bytes
+    repo_key: str | None = None
+    subdir: str | None = None
+    poster_id: int | None = None
+    project_id: int | None = None
+    member_ids: tuple[int, ...] = ()
+
+
+class StoredEvent(NewEvent, frozen=True, kw_only=True):
+    """A stored stream event with its sequence number."""
+
+    id: int
+
+
+def insert_event(conn: sqlite3.Connection, event: NewEvent) -> StoredEvent:
+    """Append an event; its id orders the stream."""
+    cur = conn.execute(
+        "INSERT INTO events (created_at, kind, repo_key, subdir, poster_id, project_id,"
+        " member_ids, data) VALUES (" + NOW + ", ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.kind,
+            event.repo_key,
+            event.subdir,
+            event.poster_id,
+            event.project_id,
+            ",".join(map(str, event.member_ids)),
+            event.data,
+        ),
+    )
+    return StoredEvent(
+        kind=event.kind,
+        data=event.data,
+        repo_key=event.repo_key,
+        subdir=event.subdir,
+        poster_id=event.poster_id,
+        project_id=event.project_id,
+        member_ids=event.member_ids,
+        id=int(cur.lastrowid or 0),
+    )
+
+
+def prune_events(conn: sqlite3.Connection, keep: int) -> int:
+    """Drop all but the newest ``keep`` events; returns how many were dropped.
+
+    The newest event always stays: event ids are rowids, and keeping the highest one is
+    what keeps them increasing.
+    """
+    cur = conn.execute(
+        "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (max(1, keep),)
+    )
+    return cur.rowcount
+
+
+def _event_from_row(row: sqlite3.Row) -> StoredEvent:
+    raw = row["member_ids"]
+    members = tuple(int(m) for m in raw.split(",") if m) if raw else ()
+    return StoredEvent(
+        id=row["id"],
+        kind=row["kind"],
+        repo_key=row["repo_key"],
+        subdir=row["subdir"],
+        poster_id=row["poster_id"],
+        project_id=row["project_id"],
+        member_ids=members,
+        data=bytes(row["data"]),
+    )
+
+
+async def events_after(db: aiosqlite.Connection, last_id: int, limit: int) -> list[StoredEvent]:
+    """Stored events with an id above ``last_id``, oldest first."""
+    async with db.execute(
+        "SELECT id, kind, repo_key, subdir, poster_id, project_id, member_ids, data"
+        " FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        (last_id, limit),
+    ) as cur:
+        return [_event_from_row(row) for row in await cur.fetchall()]
+
+
+async def event_id_range(db: aiosqlite.Connection) -> tuple[int, int]:
+    """(oldest retained id, newest id); (1, 0) when there are none yet."""
+    async with db.execute("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM events") as cur:
+        row = await cur.fetchone()
+    if row is None or row["oldest"] is None:
+        return 1, 0
+    return int(row["oldest"]), int(row["newest"])

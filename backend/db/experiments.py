@@ -1,0 +1,345 @@
+"""Experiments: the record the writer keeps, the API row it encodes, visibility."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from backend.db.common import ts
+from backend.db.projects import ProjectScope, next_id
+from shared.api import ExperimentRow
+from shared.live import ErrorInfo
+
+_errors_decoder = msgspec.json.Decoder(list[ErrorInfo])
+_json_decode = msgspec.json.decode
+_json_encode = msgspec.json.encode
+ROW_VERSION = 2
+"""The shape of the encoded API rows stored in ``row_json``: bump it whenever ExperimentRow
+changes, and listings rebuild older rows from their columns until they are written again."""
+RATE_WINDOW = 60.0
+"""Seconds of steps an experiment's ``steps_per_s`` is measured over."""
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment as the writer reads, changes and writes it back."""
+
+    id: int
+    poster_id: int
+    repo_key: str
+    repo_url: str
+    baseline_sha: str
+    name: str
+    client: str
+    status: str
+    started_at: float
+    updated_at: float
+    message: str | None = None
+    subdir: str | None = None
+    experiment_rev: str | None = None
+    step: int | None = None
+    done_step: int | None = None
+    metrics_step: int | None = None
+    finished_at: float | None = None
+    pushed: bool = False
+    errors: list[ErrorInfo] = field(default_factory=list)
+    machine: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    saved_updated_at: float = 0.0
+    """The ``updated_at`` last written to the database (the writer skips no-op writes)."""
+    row_json: bytes = b""
+    """The encoded API row as last written (what listings and stream events send)."""
+    _flat_params: tuple[tuple[Any, ...], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    steps_per_s: float | None = None
+    """The step rate over the last minute of steps (kept in the API row only)."""
+    _step_samples: deque[tuple[float, int]] | None = field(default=None, repr=False, compare=False)
+
+    def note_step(self, now: float) -> None:
+        """The run reached a new step: update its rate from (time, step) samples.
+
+        One sample a second over the last minute (the newest replaces a sample younger
+        than a second), so the cost is constant however fast the run steps.
+        """
+        if self.step is None:
+            return
+        samples = self._step_samples
+        if samples is None:
+            samples = self._step_samples = deque(maxlen=int(RATE_WINDOW) + 2)
+        if len(samples) >= 2 and now - samples[-2][0] < 1.0:
+            samples[-1] = (now, self.step)
+        else:
+            samples.append((now, self.step))
+        while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW:
+            samples.popleft()
+        (t0, s0), (t1, s1) = samples[0], samples[-1]
+        if t1 > t0 and s1 > s0:
+            self.steps_per_s = float(f"{(s1 - s0) / (t1 - t0):.4g}")
+
+    def to_row(self) -> ExperimentRow:
+        """The experiment as the read API shows it."""
+        from shared.flatten import flatten_files
+
+        # Params rarely change while metrics change every step: flatten them again only
+        # when one of the per-file dicts was replaced (the writer replaces, never mutates).
+        files = tuple(self.params.values())
+        cached = self._flat_params
+        if (
+            cached is None
+            or len(cached[0]) != len(files)
+            or any(a is not b for a, b in zip(cached[0], files, strict=True))
+        ):
+            cached = self._flat_params = (files, flatten_files(self.params))
+        return ExperimentRow(
+            id=self.id,
+            baseline_sha=self.baseline_sha,
+            name=self.name,
+            status=self.status,  # type: ignore[arg-type]
+            client=self.client,
+            message=self.message,
+            subdir=self.subdir,
+            step=self.step,
+            started_at=ts(self.started_at),  # type: ignore[arg-type]
+            updated_at=ts(self.updated_at),  # type: ignore[arg-type]
+            finished_at=ts(self.finished_at),
+            experiment_rev=self.experiment_rev,
+            pushed=self.pushed,
+            errors=self.errors,
+            machine=self.machine,
+            metrics=flatten_files(self.metrics),
+            params=cached[1],
+            steps_per_s=self.steps_per_s,
+        )
+
+
+_EXPERIMENT_COLUMNS = (
+    "id, poster_id, repo_key, repo_url, baseline_sha, name, client, status, started_at,"
+    " updated_at, message, subdir, experiment_rev, step, done_step, metrics_step,"
+    " finished_at, pushed, errors, machine, params, metrics"
+)
+
+
+_PLAIN = (
+    "id",
+    "poster_id",
+    "repo_key",
+    "repo_url",
+    "baseline_sha",
+    "name",
+    "client",
+    "status",
+    "started_at",
+    "updated_at",
+    "message",
+    "subdir",
+    "experiment_rev",
+    "step",
+    "done_step",
+    "metrics_step",
+    "finished_at",
+)
+"""Columns stored as the record holds them (the rest are JSON or flags)."""
+
+
+def _record(row: sqlite3.Row) -> ExperimentRecord:
+    machine = row["machine"]
+    return ExperimentRecord(
+        **{column: row[column] for column in _PLAIN},
+        pushed=bool(row["pushed"]),
+        errors=_errors_decoder.decode(row["errors"]),
+        machine=_json_decode(machine) if machine else None,
+        params=_json_decode(row["params"]),
+        metrics=_json_decode(row["metrics"]),
+        saved_updated_at=row["updated_at"],
+    )
+
+
+def find_experiment(
+    conn: sqlite3.Connection, poster_id: int, repo_key: str, baseline_sha: str, name: str
+) -> ExperimentRecord | None:
+    """The poster's experiment with this identity, if it exists."""
+    row = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
+        " WHERE poster_id = ? AND repo_key = ? AND baseline_sha = ? AND name = ?",
+        (poster_id, repo_key, baseline_sha, name),
+    ).fetchone()
+    return _record(row) if row else None
+
+
+def _values(r: ExperimentRecord) -> tuple[Any, ...]:
+    return (
+        r.client,
+        r.status,
+        r.started_at,
+        r.updated_at,
+        r.message,
+        r.subdir,
+        r.experiment_rev,
+        r.step,
+        r.done_step,
+        r.metrics_step,
+        r.finished_at,
+        int(r.pushed),
+        _json_encode(r.errors),
+        _json_encode(r.machine) if r.machine is not None else None,
+        _json_encode(r.params),
+        _json_encode(r.metrics),
+    )
+
+
+_MUTABLE = (
+    "client, status, started_at, updated_at, message, subdir, experiment_rev, step,"
+    " done_step, metrics_step, finished_at, pushed, errors, machine, params, metrics"
+)
+
+
+def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
+    """Store a new experiment; returns its id (and sets it on ``r``)."""
+    cur = conn.execute(
+        "INSERT INTO experiments (id, poster_id, repo_key, repo_url, baseline_sha, name,"
+        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 16)})",
+        (
+            next_id(conn, "experiments"),
+            r.poster_id,
+            r.repo_key,
+            r.repo_url,
+            r.baseline_sha,
+            r.name,
+            *_values(r),
+        ),
+    )
+    r.id = int(cur.lastrowid or 0)
+    _store_row_json(conn, r)
+    return r.id
+
+
+_UPDATE_EXPERIMENT = (
+    "UPDATE experiments SET "
+    + ", ".join(f"{c.strip()} = ?" for c in _MUTABLE.split(","))
+    + f", row_json = ?, row_version = {ROW_VERSION} WHERE id = ?"
+)
+
+
+def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    """Write every mutable field of an experiment back, with its encoded API row."""
+    _encode_row(r)
+    conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
+
+
+_UPDATE_PROGRESS = (
+    "UPDATE experiments SET updated_at = ?, step = ?, metrics_step = ?, metrics = ?,"
+    f" row_json = ?, row_version = {ROW_VERSION} WHERE id = ?"
+)
+
+
+def update_experiment_progress(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    """Write only what a training step changes (step, metrics, updated_at) and the API row.
+
+    Most posts change nothing else; leaving status out also spares its index a write.
+    """
+    _encode_row(r)
+    conn.execute(
+        _UPDATE_PROGRESS,
+        (r.updated_at, r.step, r.metrics_step, _json_encode(r.metrics), r.row_json, r.id),
+    )
+
+
+def _encode_row(r: ExperimentRecord) -> None:
+    """Encode the API row once per write; listings and stream events send these bytes."""
+    r.row_json = _json_encode(r.to_row())
+
+
+def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+    _encode_row(r)
+    conn.execute(
+        f"UPDATE experiments SET row_json = ?, row_version = {ROW_VERSION} WHERE id = ?",
+        (r.row_json, r.id),
+    )
+
+
+def stale_experiments(conn: sqlite3.Connection, cutoff: float) -> list[ExperimentRecord]:
+    """Running experiments that have been silent since before ``cutoff``."""
+    rows = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
+        " WHERE status = 'running' AND updated_at < ?",
+        (cutoff,),
+    ).fetchall()
+    return [_record(r) for r in rows]
+
+
+def delete_experiment(conn: sqlite3.Connection, experiment_id: int) -> None:
+    """Delete an experiment with its series and images."""
+    conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
+
+
+_VISIBLE_TO = """
+    EXISTS (SELECT 1 FROM projects p JOIN project_members me
+                ON me.project_id = p.id AND me.user_id = :user
+            WHERE p.repo_key = e.repo_key AND (p.subdir IS NULL OR e.subdir IS p.subdir)
+              AND e.poster_id IN (SELECT user_id FROM project_members WHERE project_id = p.id))
+"""
+
+
+async def experiment_visible(
+    db: aiosqlite.Connection, experiment_id: int, user_id: int
+) -> ExperimentRecord | None:
+    """An experiment, if the user can see it in one of their projects."""
+    async with db.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id = :id AND {_VISIBLE_TO}",
+        {"id": experiment_id, "user": user_id},
+    ) as cur:
+        row = await cur.fetchone()
+    return _record(row) if row else None
+
+
+def experiment_visible_sync(
+    conn: sqlite3.Connection, experiment_id: int, user_id: int
+) -> ExperimentRecord | None:
+    """Same as :func:`experiment_visible`, inside a write transaction."""
+    row = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id = :id AND {_VISIBLE_TO}",
+        {"id": experiment_id, "user": user_id},
+    ).fetchone()
+    return _record(row) if row else None
+
+
+async def experiment_rows_json(
+    db: aiosqlite.Connection, scope: ProjectScope, status: str | None
+) -> bytes:
+    """The project's experiment rows as one JSON array, from the stored encodings."""
+    members = sorted(scope.member_ids)
+    sql = (
+        f"SELECT row_json, row_version, {_EXPERIMENT_COLUMNS} FROM experiments e"
+        " WHERE e.repo_key = ?"
+        f" AND e.poster_id IN ({','.join('?' * len(members))})"
+    )
+    args: list[Any] = [scope.repo_key, *members]
+    if scope.subdir is not None:
+        sql += " AND e.subdir IS ?"
+        args.append(scope.subdir)
+    if status is not None:
+        sql += " AND e.status = ?"
+        args.append(status)
+    sql += " ORDER BY e.started_at DESC, e.id DESC"
+    async with db.execute(sql, args) as cur:
+        rows = await cur.fetchall()
+    encoded = [
+        r["row_json"]
+        if r["row_version"] == ROW_VERSION and r["row_json"] is not None
+        else _json_encode(_record(r).to_row())
+        for r in rows
+    ]
+    return b"[" + b",".join(encoded) + b"]"
+
+
+def experiment_name(conn: sqlite3.Connection, experiment_id: int) -> str | None:
+    """An experiment's name, if it exists."""
+    row = conn.execute("SELECT name FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+    return row["name"] if row else None

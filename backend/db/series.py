@@ -1,0 +1,248 @@
+"""Series points (the points log, block summaries) and images."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from backend.db.common import ts
+from shared.api import ImageInfo
+from shared.values import to_wire
+
+
+def series_id(conn: sqlite3.Connection, experiment_id: int, name: str) -> int:
+    """The id of an experiment's series, created on first use."""
+    return int(
+        conn.execute(
+            "INSERT INTO series (experiment_id, name) VALUES (?, ?)"
+            " ON CONFLICT (experiment_id, name) DO UPDATE SET name = excluded.name RETURNING id",
+            (experiment_id, name),
+        ).fetchone()[0]
+    )
+
+
+BLOCK_BITS = 8
+"""Series are summarised in blocks of 2**BLOCK_BITS steps for downsampling."""
+
+
+_UPSERT_CHUNK = 200  # rows per statement: 4 parameters each, well below SQLite's limit
+
+
+def upsert_points_many(
+    conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now: float
+) -> dict[int, list[tuple[int, float | None]]]:
+    """Store (series, step, value) rows in few statements; returns new or changed rows by series.
+
+    Unique on (series, step): a re-sent row overwrites and is not reported again.
+    """
+    changed: dict[int, list[tuple[int, float | None]]] = {}
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[start : start + _UPSERT_CHUNK]
+        sql = (
+            "INSERT INTO points (series_id, step, value, arrived_at) VALUES "
+            + ",".join(["(?, ?, ?, ?)"] * len(chunk))
+            + " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+            " arrived_at = excluded.arrived_at WHERE value IS NOT excluded.value"
+            " RETURNING series_id, step, value"
+        )
+        args = [x for series, step, value in chunk for x in (series, step, value, now)]
+        for series, step, value in conn.execute(sql, args).fetchall():
+            changed.setdefault(series, []).append((step, value))
+    for points in changed.values():
+        points.sort()
+    return changed
+
+
+def series_max_step(conn: sqlite3.Connection, series: int) -> int | None:
+    """The highest step of a series, filed or still in the log."""
+    row = conn.execute(
+        "SELECT MAX(top) FROM (SELECT MAX(step) AS top FROM points WHERE series_id = ?"
+        " UNION ALL SELECT MAX(step) FROM points_log WHERE series_id = ?)",
+        (series, series),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def log_points(conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now: float) -> None:
+    """Append (series, step, value) rows to the points log, to be filed later in bulk."""
+    for start in range(0, len(rows), _UPSERT_CHUNK):
+        chunk = rows[start : start + _UPSERT_CHUNK]
+        conn.execute(
+            "INSERT INTO points_log (series_id, step, value, arrived_at) VALUES "
+            + ",".join(["(?, ?, ?, ?)"] * len(chunk)),
+            [x for series, step, value in chunk for x in (series, step, value, now)],
+        )
+
+
+def logged_points(conn: sqlite3.Connection) -> int:
+    """How many rows wait in the points log."""
+    return int(conn.execute("SELECT COUNT(*) FROM points_log").fetchone()[0])
+
+
+def file_points(conn: sqlite3.Connection) -> int:
+    """Move the points log into ``points`` (later rows win) and summarise sealed blocks.
+
+    Returns how many rows were filed.
+    """
+    spans = conn.execute(
+        "SELECT series_id, MAX(step), COUNT(*),"
+        " (SELECT MAX(p.step) FROM points p WHERE p.series_id = l.series_id)"
+        " FROM points_log l GROUP BY series_id"
+    ).fetchall()
+    if not spans:
+        return 0
+    # The blocks that hold logged rows, not every block between the lowest and highest
+    # step: a series at steps 0 and 10**12 is two blocks, not four billion.
+    blocks: dict[int, list[int]] = {}
+    for series, block in conn.execute(
+        "SELECT DISTINCT series_id, step >> ? FROM points_log", (BLOCK_BITS,)
+    ):
+        blocks.setdefault(series, []).append(block)
+    # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
+    conn.execute(
+        "INSERT INTO points (series_id, step, value, arrived_at)"
+        " SELECT series_id, step, value, arrived_at FROM points_log WHERE true ORDER BY rowid"
+        " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+        " arrived_at = excluded.arrived_at"
+    )
+    conn.execute("DELETE FROM points_log")
+    for series, high, _, top in spans:
+        summarise_changes(conn, series, top, blocks.get(series, ()), high)
+    return sum(count for _, _, count, _ in spans)
+
+
+def summarise_changes(
+    conn: sqlite3.Connection,
+    series: int,
+    old_top: int | None,
+    blocks: Iterable[int],
+    highest: int,
+) -> int:
+    """Keep a series' block summaries true after rows landed in ``blocks``.
+
+    ``highest`` is the highest step written. Blocks that just became complete are
+    summarised, and so are complete blocks that a late or changed row landed in (rare: a
+    re-sent history). Returns the series' new highest step.
+
+    Only blocks that hold points are summarised, so the cost follows the rows written,
+    never the span of steps: every step above ``old_top`` is one of the new rows, so the
+    one block besides ``blocks`` that can have just become complete is ``old_top``'s own.
+    """
+    new_top = highest if old_top is None else max(highest, old_top)
+    sealed = new_top >> BLOCK_BITS
+    stale = {block for block in blocks if block < sealed}
+    if old_top is not None and old_top >> BLOCK_BITS < sealed:
+        stale.add(old_top >> BLOCK_BITS)
+    for block in sorted(stale):
+        summarise_block(conn, series, block)
+    return new_top
+
+
+def summarise_block(conn: sqlite3.Connection, series: int, block: int) -> None:
+    """(Re)compute the summary of one complete block: its lowest, highest and first NaN point."""
+    first, last = block << BLOCK_BITS, ((block + 1) << BLOCK_BITS) - 1
+    args = (series, first, last)
+    where = "FROM points WHERE series_id = ? AND step BETWEEN ? AND ?"
+    low = conn.execute(f"SELECT step, MIN(value) {where} AND value IS NOT NULL", args).fetchone()
+    high = conn.execute(f"SELECT step, MAX(value) {where} AND value IS NOT NULL", args).fetchone()
+    nan = conn.execute(f"SELECT MIN(step) {where} AND value IS NULL", args).fetchone()
+    conn.execute(
+        "INSERT OR REPLACE INTO point_blocks (series_id, block, min_step, min_value, max_step,"
+        " max_value, nan_step) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (series, block, low[0], low[1], high[0], high[1], nan[0]),
+    )
+
+
+def summarise_series(conn: sqlite3.Connection, series: int) -> None:
+    """Summarise every complete block of a series (after a bulk load)."""
+    top = series_max_step(conn, series)
+    if top is None:
+        return
+    blocks = conn.execute(
+        "SELECT DISTINCT step >> ? FROM points WHERE series_id = ? AND step < ?",
+        (BLOCK_BITS, series, (top >> BLOCK_BITS) << BLOCK_BITS),
+    ).fetchall()
+    for (block,) in blocks:
+        summarise_block(conn, series, block)
+
+
+def upsert_image(
+    conn: sqlite3.Connection, experiment_id: int, path: str, step: int, png: bytes, now: float
+) -> None:
+    """Keep the latest image of a path."""
+    conn.execute(
+        "INSERT INTO images (experiment_id, path, step, png, updated_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (experiment_id, path) DO UPDATE SET step = excluded.step,"
+        " png = excluded.png, updated_at = excluded.updated_at",
+        (experiment_id, path, step, png, now),
+    )
+
+
+async def series_names(db: aiosqlite.Connection, experiment_id: int) -> list[str]:
+    """Names of an experiment's series, sorted."""
+    async with db.execute(
+        "SELECT name FROM series WHERE experiment_id = ? ORDER BY name", (experiment_id,)
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def series_points(
+    db: aiosqlite.Connection, experiment_id: int, name: str
+) -> list[tuple[int, float | None]]:
+    """Every point of one series, by step."""
+    async with db.execute(
+        "SELECT p.step, p.value FROM points p JOIN series s ON s.id = p.series_id"
+        " WHERE s.experiment_id = ? AND s.name = ? ORDER BY p.step",
+        (experiment_id, name),
+    ) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def arrival_times(
+    db: aiosqlite.Connection, experiment_id: int, name: str, steps: list[int]
+) -> dict[int, float]:
+    """When each of these steps of a series arrived (UNIX time), by step."""
+    found: dict[int, float] = {}
+    for start in range(0, len(steps), 500):
+        chunk = steps[start : start + 500]
+        async with db.execute(
+            "SELECT p.step, p.arrived_at FROM points p JOIN series s ON s.id = p.series_id"
+            " WHERE s.experiment_id = ? AND s.name = ?"
+            f" AND p.step IN ({','.join('?' * len(chunk))})",
+            (experiment_id, name, *chunk),
+        ) as cur:
+            found.update({r[0]: r[1] for r in await cur.fetchall()})
+    return found
+
+
+async def images_of(db: aiosqlite.Connection, experiment_id: int) -> list[ImageInfo]:
+    """The latest image of every path of an experiment."""
+    async with db.execute(
+        "SELECT path, step, updated_at FROM images WHERE experiment_id = ? ORDER BY path",
+        (experiment_id,),
+    ) as cur:
+        return [
+            ImageInfo(path=r["path"], step=r["step"], updated_at=ts(r["updated_at"]))  # type: ignore[arg-type]
+            for r in await cur.fetchall()
+        ]
+
+
+async def image_png(db: aiosqlite.Connection, experiment_id: int, path: str) -> bytes | None:
+    """The PNG bytes of an image."""
+    async with db.execute(
+        "SELECT png FROM images WHERE experiment_id = ? AND path = ?", (experiment_id, path)
+    ) as cur:
+        row = await cur.fetchone()
+    return bytes(row[0]) if row else None
+
+
+def wire_points(points: Iterable[tuple[int, float | None]]) -> list[tuple[int, Any]]:
+    """Points with NaN/±inf spelled for JSON."""
+    # x - x == 0 holds for finite numbers only: the common case costs no function call.
+    return [
+        (step, value if value is not None and value - value == 0 else to_wire(value))
+        for step, value in points
+    ]

@@ -1,0 +1,60 @@
+"""Operations endpoints on a real server: /health for load balancers, /metrics for Prometheus."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.backend.sse import Listener
+from tests.backend.test_access_model import scoped_token
+from tests.conftest import Server, fixture_bodies
+
+BODY = fixture_bodies("dvclive_basic")[1]
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one sample line (``name{labels} value``) of a Prometheus exposition."""
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    assert match, f"{name} not in the exposition"
+    return float(match.group(1))
+
+
+def test_health_names_the_engine_and_answers_without_credentials(server: Server) -> None:
+    resp = httpx.get(f"{server.url}/health")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok", "engine": "sqlite", "database": "ok"}
+
+
+def test_metrics_count_what_happened_and_only_admins_read_them(server: Server) -> None:
+    admin = server.add_user("alice")  # the first user is the admin
+    member = server.add_user("bob")
+    assert admin.live(BODY).status_code == 200
+    assert admin.live({**BODY, "step": "x"}).status_code == 400
+    assert httpx.post(f"{server.url}/api/live", json=BODY).status_code == 401
+    stream = Listener(server.url, "/api/events", dict(admin.client.headers))
+    try:
+        for headers in ({}, {"Authorization": "Bearer lst_forged"}):
+            assert httpx.get(f"{server.url}/metrics", headers=headers).status_code == 401
+        refused = member.client.get("/metrics")
+        assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+        models = scoped_token(server, "alice", {"MODELS"})
+        wrong_scope = httpx.get(
+            f"{server.url}/metrics", headers={"Authorization": f"Bearer {models}"}
+        )
+        assert wrong_scope.status_code == 403
+        by_token = httpx.get(
+            f"{server.url}/metrics", headers={"Authorization": f"Bearer {admin.token}"}
+        )
+        assert by_token.status_code == 200
+        assert by_token.headers["content-type"].startswith("text/plain")
+        text = admin.client.get("/metrics").text
+    finally:
+        stream.close()
+    assert sample(text, 'livestudio_posts_total{status="200"}') == 1
+    assert sample(text, 'livestudio_posts_total{status="400"}') == 1
+    assert sample(text, 'livestudio_posts_total{status="401"}') == 1
+    assert sample(text, "livestudio_stream_subscribers") == 1
+    assert sample(text, "livestudio_commit_jobs_count") >= 3  # users, tokens, the post
+    assert sample(text, "livestudio_commit_seconds_count") >= 3
+    assert "process_resident_memory_bytes" in text
