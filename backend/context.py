@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from backend.db.repository import Principal
 from backend.db.writer import Writer
 from backend.services import access, accounts
+from backend.services.broadcast import Streams
 from backend.services.errors import NotAuthenticated
 from backend.services.throttle import LoginThrottle, SlidingWindow
 from backend.settings import Settings
@@ -33,6 +34,8 @@ class Backend:
     """Failed password tries, per address and per user."""
     device_starts: SlidingWindow = field(default_factory=lambda: SlidingWindow(30, 600.0))
     """Anonymous ``dvc studio login`` requests per client address."""
+    streams: Streams = field(default_factory=Streams)
+    """The open event streams (ended at once when the server shuts down)."""
 
 
 def provide_backend(state: State) -> Backend:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from types import FrameType
 
 import uvicorn
 
@@ -56,4 +57,18 @@ def serve(settings: Settings) -> None:
             f" host key {fingerprint(settings.db)}",
             flush=True,
         )
-    uvicorn.Server(uvicorn_config(settings)).run()
+    _Server(uvicorn_config(settings)).run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the event streams as soon as it is asked to stop.
+
+    Streams never end on their own: without this, Ctrl-C (or a deploy's SIGTERM) waits for
+    the graceful-shutdown timeout with every stream client still connected.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        backend = getattr(getattr(self.config.app, "state", None), "backend", None)
+        if backend is not None:
+            backend.streams.end_all_threadsafe()
+        super().handle_exit(sig, frame)

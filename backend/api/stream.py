@@ -55,6 +55,7 @@ class StreamController(Controller):
                 last_event_id=last,
                 heartbeat=backend.settings.heartbeat,
                 backlog=backend.settings.subscriber_backlog,
+                streams=backend.streams,
             ),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

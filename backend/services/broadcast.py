@@ -61,6 +61,47 @@ class Broadcaster:
         self.channels.publish(_encode(events), CHANNEL)
 
 
+_END = StoredEvent(kind="end", data=b"", id=-1)
+"""Put in a stream's queue to end it (the server is shutting down)."""
+
+
+class Streams:
+    """Every event stream open in this process, so that shutting down ends them at once.
+
+    Without this a server stopping waits for its open streams (which never end on their
+    own) until uvicorn's graceful-shutdown timeout.
+    """
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[StoredEvent | None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ending = False
+
+    def add(self, queue: asyncio.Queue[StoredEvent | None]) -> None:
+        """A stream opened."""
+        self._loop = asyncio.get_running_loop()
+        self._queues.add(queue)
+        if self.ending:
+            queue.put_nowait(_END)
+
+    def discard(self, queue: asyncio.Queue[StoredEvent | None]) -> None:
+        """A stream closed."""
+        self._queues.discard(queue)
+
+    def end_all(self) -> None:
+        """End every stream (on the event loop)."""
+        self.ending = True
+        for queue in self._queues:
+            queue.put_nowait(_END)
+
+    def end_all_threadsafe(self) -> None:
+        """End every stream, from a signal handler or another thread."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.end_all)
+        else:
+            self.ending = True
+
+
 def _member_since(scope: ProjectScope, user_id: int) -> int | None:
     return scope.members.get(user_id)
 
@@ -168,8 +209,9 @@ async def stream(
     last_event_id: int | None,
     heartbeat: float,
     backlog: int,
+    streams: Streams | None = None,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The event stream of one client, from ``last_event_id`` (or now) on, forever."""
+    """The event stream of one client, from ``last_event_id`` (or now) on, until shutdown."""
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
 
     async def pump(subscriber: object) -> None:
@@ -189,6 +231,8 @@ async def stream(
     async with channels.start_subscription([CHANNEL]) as subscriber:
         pump_task = asyncio.create_task(pump(subscriber))
         metrics.STREAM_SUBSCRIBERS.inc()
+        if streams is not None:
+            streams.add(queue)
         try:
             oldest, newest = await repository.event_id_range(db)
             if last_event_id is None:
@@ -213,6 +257,8 @@ async def stream(
                 except TimeoutError:
                     yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
+                if item is _END:
+                    return
                 if item is None:
                     _, last = await repository.event_id_range(db)
                     yield _reset(last)
@@ -223,6 +269,8 @@ async def stream(
                 if event_filter.accepts(item):
                     yield _message(item)
         finally:
+            if streams is not None:
+                streams.discard(queue)
             metrics.STREAM_SUBSCRIBERS.dec()
             pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -116,13 +116,16 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def fill(path: Path) -> None:
-    """Write until the disk is full."""
-    with path.open("wb") as f:
+    """Write until the disk is full.
+
+    Unbuffered: a buffered file would try to flush its last partial chunk again on close,
+    and raise ENOSPC from the ``with`` line, depending on how many bytes happened to fit.
+    """
+    with path.open("wb", buffering=0) as f:
         chunk = b"\1" * 65536
         try:
             while True:
                 f.write(chunk)
-                f.flush()
         except OSError:
             pass
 

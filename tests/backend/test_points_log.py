@@ -116,7 +116,7 @@ def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(tmp_path: Path
     summary = conn.execute(
         "SELECT block, min_step, min_value, max_step, nan_step FROM point_blocks"
     ).fetchall()
-    assert summary == [(0, 5, -1.0, block - 1, 7)]  # block 1 is still open
+    assert [tuple(r) for r in summary] == [(0, 5, -1.0, block - 1, 7)]  # block 1 still open
     assert repository.logged_points(conn) == 0 and repository.file_points(conn) == 0
 
 

@@ -108,3 +108,16 @@ def test_deleting_a_project_is_announced_to_its_members(server: Server, alice: U
     gone = listener.take(1)[0]
     assert gone.event == "project_deleted" and gone.data == {"project_id": made["id"]}
     listener.close()
+
+
+def test_stopping_the_server_ends_open_streams_instead_of_waiting_on_them(
+    server: Server, alice: User
+) -> None:
+    listener = Listener(
+        server.url, "/api/events", {"Authorization": alice.client.headers["Authorization"]}
+    )
+    server.stop()
+    listener._thread.join(10)
+    assert not listener._thread.is_alive()  # the server ended the stream itself
+    log = server.log.read_text() if server.log else ""
+    assert "graceful shutdown exceeded" not in log, log[-1000:]
