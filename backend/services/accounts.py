@@ -7,6 +7,7 @@ inside the writer, where it would hold up every other write for its duration.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import secrets
 import sqlite3
@@ -147,14 +148,21 @@ async def login(db: aiosqlite.Connection, username: str, password: str) -> repos
     """Check a username and password; ``NotAuthenticated`` on any mismatch."""
     user = await repository.user_by_name(db, username)
     # Verify against a dummy hash for unknown users too, so timing does not reveal names.
-    stored = user.password_hash if user else _DUMMY_HASH
+    stored = user.password_hash if user else _dummy_hash()
     ok = await asyncio.to_thread(password_matches, stored, password)
     if user is None or not ok:
         raise NotAuthenticated("Wrong username or password.")
     return user
 
 
-_DUMMY_HASH = hash_password(secrets.token_hex(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown usernames against, so they take as long as known ones.
+
+    Made on first use: hashing takes ~0.1 s, which every process start (each CLI
+    command) would otherwise pay.
+    """
+    return hash_password(secrets.token_hex(16))
 
 
 def start_session_job(user_id: int) -> Callable[[WriteContext], str]:
