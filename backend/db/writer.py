@@ -215,6 +215,21 @@ def _attempt(
     return outcomes, ctx.events
 
 
+async def _finish_in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run ``function`` in a thread; if cancelled meanwhile, wait for it before raising.
+
+    Cancelling ``asyncio.to_thread`` returns at once while the thread keeps running: the
+    caller would then close the connection the thread is still using, which crashes the
+    interpreter (seen as a segfault when a writer stopped mid-checkpoint).
+    """
+    task = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
 def _set_once(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -546,7 +561,7 @@ class Writer:
             while True:
                 await asyncio.sleep(CHECKPOINT_EVERY)
                 try:
-                    await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                    await _finish_in_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
                     if self._conn is not None:
                         self._let_go_of_begun()
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
