@@ -36,7 +36,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
     watcher = asyncio.create_task(
-        Watcher(writer, reader, channels, settings, lambda: backend.clock()).run()
+        Watcher(writer, reader, channels, settings, lambda: backend.clock()).supervise()
     )
     # Everything built so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, which otherwise add tens of ms to tail latency.

@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 import tui.graphics  # noqa: F401  (detects terminal graphics before the app runs)
@@ -78,6 +79,19 @@ class LiveStudioApp(App[None]):
             self.notify(error.detail, severity="error", timeout=6)
         else:
             self.notify(f"Unexpected error: {error}", severity="error", timeout=6)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text: messages carry run, project and metric names,
+        which Textual would otherwise read as markup (``x[/b]`` would crash the app)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def alert(self, alert: AlertInfo) -> None:
         """A watch fired: a notification, the terminal bell and a desktop notification."""

@@ -13,6 +13,7 @@ import re
 from typing import Any, TypeVar, overload
 
 import msgspec
+from rich.text import Text
 
 from shared.text import printable
 
@@ -47,3 +48,12 @@ def decode(raw: bytes | str, kind: type[T] | None = None) -> Any:
         return msgspec.json.decode(data, type=kind) if kind else msgspec.json.decode(data)
     cleaned = _clean(msgspec.json.decode(data))
     return msgspec.convert(cleaned, kind) if kind else cleaned
+
+
+def plain(text: object) -> Text:
+    """Text to show as it is: never read as markup.
+
+    Textual reads plain strings in tables, labels and options as markup: a run named
+    ``x[/b]`` would crash the screen, ``[@click=app.quit]`` would add an action.
+    """
+    return Text(str(text), end="")

@@ -270,8 +270,9 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         -- or every experiment of a project. Each firing is recorded once per dedupe key
         -- (the UNIQUE below), so a condition that stays true never fires again, and the
         -- webhook attempts of each firing are logged for the TUI to show.
+        -- AUTOINCREMENT: a new watch never takes a deleted one's id (and its firings).
         CREATE TABLE watches (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
             project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
             experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
@@ -295,9 +296,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             fired_at REAL NOT NULL,
             experiment_name TEXT NOT NULL,
             title TEXT NOT NULL,
-            detail TEXT NOT NULL,
-            UNIQUE (watch_id, experiment_id, dedupe)
+            detail TEXT NOT NULL
         );
+        -- What has fired, kept when old alerts are pruned: a firing happens once, ever.
+        CREATE TABLE watch_firings (
+            watch_id INTEGER NOT NULL REFERENCES watches(id) ON DELETE CASCADE,
+            experiment_id INTEGER NOT NULL,
+            dedupe TEXT NOT NULL,
+            PRIMARY KEY (watch_id, experiment_id, dedupe)
+        ) WITHOUT ROWID;
         CREATE INDEX alerts_user ON alerts(user_id, id);
         CREATE TABLE webhook_deliveries (
             id INTEGER PRIMARY KEY,

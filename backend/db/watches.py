@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from backend.db.common import ts
 from shared.watches import AlertInfo, Delivery, WatchCondition, WatchCreate, WatchInfo
@@ -148,8 +149,14 @@ def insert_alert(
     detail: str,
 ) -> AlertInfo | None:
     """Record a firing; None when this watch already fired for this experiment and key."""
+    first = conn.execute(
+        "INSERT OR IGNORE INTO watch_firings (watch_id, experiment_id, dedupe) VALUES (?, ?, ?)",
+        (watch.id, experiment_id, dedupe),
+    )
+    if first.rowcount == 0:
+        return None
     cur = conn.execute(
-        "INSERT OR IGNORE INTO alerts (watch_id, user_id, experiment_id, project_id, dedupe,"
+        "INSERT INTO alerts (watch_id, user_id, experiment_id, project_id, dedupe,"
         " fired_at, experiment_name, title, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             watch.id,
@@ -163,8 +170,6 @@ def insert_alert(
             detail,
         ),
     )
-    if cur.rowcount == 0:
-        return None
     return AlertInfo(
         id=int(cur.lastrowid or 0),
         watch_id=watch.id,
@@ -319,12 +324,33 @@ class RunningRow:
     subdir: str | None
     step: int | None
     updated_at: float
+    steps_per_s: float | None
+
+
+class _Rate(msgspec.Struct):
+    steps_per_s: float | None = None
+
+
+_rate = msgspec.json.Decoder(_Rate)
 
 
 async def running_experiments(db: aiosqlite.Connection) -> list[RunningRow]:
-    """Every running experiment."""
+    """Every running experiment, with the step rate its stored API row last showed."""
     async with db.execute(
-        "SELECT id, name, poster_id, repo_key, subdir, step, updated_at FROM experiments"
-        " WHERE status = 'running'"
+        "SELECT id, name, poster_id, repo_key, subdir, step, updated_at, row_json"
+        " FROM experiments WHERE status = 'running'"
     ) as cur:
-        return [RunningRow(**dict(r)) for r in await cur.fetchall()]
+        rows = await cur.fetchall()
+    return [
+        RunningRow(
+            id=r["id"],
+            name=r["name"],
+            poster_id=r["poster_id"],
+            repo_key=r["repo_key"],
+            subdir=r["subdir"],
+            step=r["step"],
+            updated_at=r["updated_at"],
+            steps_per_s=_rate.decode(r["row_json"]).steps_per_s if r["row_json"] else None,
+        )
+        for r in rows
+    ]

@@ -25,9 +25,13 @@ def resumes(record: ExperimentRecord, event: LiveEvent) -> bool:
 def finish(record: ExperimentRecord, event: DoneEvent, now: float) -> None:
     """Apply a ``done``: Completed, or Failed on errors or a ``dvc`` run without a rev."""
     failed = bool(event.errors) or (event.client == "dvc" and event.experiment_rev is None)
-    record.status = "failed" if failed else "completed"
-    record.finished_at = now
-    record.done_step = record.step if record.step is not None else -1
+    status = "failed" if failed else "completed"
+    done_step = record.step if record.step is not None else -1
+    # A re-sent done (DVCLive retries, duplicates) is the same end: it keeps its time.
+    if not (record.status == status and record.done_step == done_step and record.finished_at):
+        record.finished_at = now
+    record.status = status
+    record.done_step = done_step
     if event.experiment_rev is not None:
         record.experiment_rev = event.experiment_rev.lower()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +37,18 @@ from backend.services.broadcast import CHANNEL, decode_message
 from backend.services.watches import alert_json
 from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
+from shared.text import printable
 from shared.values import parse_number
 from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS, AlertInfo
 
 log = logging.getLogger(__name__)
+
+MAX_QUEUED = 10_000
+"""Firings waiting to be recorded; beyond this they are dropped (with a warning)."""
+MAX_PER_MINUTE = 20
+"""Firings of one watch a minute (a storm beyond this is cut off)."""
+MAX_DELIVERIES = 16
+"""Webhook posts in flight at once, across every watch."""
 
 
 class _Id(msgspec.Struct):
@@ -146,11 +155,30 @@ class Watcher:
     by_project: dict[int, list[WatchRecord]] = field(default_factory=dict)
     scopes: dict[int, ProjectScope] = field(default_factory=dict)
     runs: dict[int, Run] = field(default_factory=dict)
-    _queue: asyncio.Queue[Firing] = field(default_factory=asyncio.Queue)
+    _queue: asyncio.Queue[Firing] = field(default_factory=lambda: asyncio.Queue(maxsize=MAX_QUEUED))
+    _seen: set[tuple[int, int, str]] = field(default_factory=set)
+    """Firings recorded (or refused) already: spares the writer a job per matching post."""
+    _recent: dict[int, deque[float]] = field(default_factory=dict)
+    _deliveries: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(MAX_DELIVERIES)
+    )
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _client: httpx.AsyncClient | None = None
 
     # ------------------------------------------------------------ lifecycle
+
+    async def supervise(self) -> None:
+        """Run forever: a failure (the database away at start, say) restarts the evaluator."""
+        delay = 1.0
+        while True:
+            try:
+                await self.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the watch evaluator failed; restarting in %.0f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
     async def run(self) -> None:
         """Follow the channel and the stalled timer until cancelled."""
@@ -189,11 +217,21 @@ class Watcher:
                 self.by_experiment.setdefault(watch.experiment_id, []).append(watch)
             elif watch.project_id is not None:
                 self.by_project.setdefault(watch.project_id, []).append(watch)
-        # Runs are tracked only while a watch may match them: start again from the table.
-        self.runs = {
-            row.id: Run(row.name, row.poster_id, row.repo_key, row.subdir, row.step, row.updated_at)
-            for row in await store.running_experiments(self.reader)
-        }
+        # Runs that went on running keep what was learnt of them (when they last stepped);
+        # the rest start from the table, with the rate their stored row last showed.
+        runs: dict[int, Run] = {}
+        for row in await store.running_experiments(self.reader):
+            runs[row.id] = self.runs.get(row.id) or Run(
+                row.name,
+                row.poster_id,
+                row.repo_key,
+                row.subdir,
+                row.step,
+                row.updated_at,
+                row.steps_per_s,
+            )
+        self.runs = runs
+        self._seen.clear()
         self.scopes = {}
         for project_id in self.by_project:
             scope = await repository.project_scope_any(self.reader, project_id)
@@ -258,15 +296,23 @@ class Watcher:
                 wanted = condition.statuses or ["failed"]
                 if row.status in wanted:
                     at = f" at step {row.step}" if row.step is not None else ""
-                    self._fire(watch, row.id, f"{row.status}@{row.step}", f"{row.status}{at}")
+                    # Each end has its own time (a re-sent done keeps it): a resumed run
+                    # that fails again fires again, a duplicate never does.
+                    ended = row.finished_at.timestamp() if row.finished_at else row.step
+                    self._fire(watch, row.id, f"{row.status}@{ended}", f"{row.status}{at}")
             elif condition.kind == "threshold" and condition.metric in row.metrics:
                 value = row.metrics[condition.metric]
                 if condition.crossed(value):
                     self._fire(watch, row.id, "", _crossed(condition.metric, value, row.step))
             elif condition.kind == "nonfinite":
-                for name, value in row.metrics.items():
-                    if condition.metric in (None, name) and _nonfinite(value):
-                        self._fire(watch, row.id, f"nonfinite:{name}", _bad(name, value, row.step))
+                bad = [
+                    (name, value)
+                    for name, value in row.metrics.items()
+                    if condition.metric in (None, name) and _nonfinite(value)
+                ]
+                if bad:
+                    what = _bad(bad[0][0], bad[0][1], row.step, len(bad) - 1)
+                    self._fire(watch, row.id, "nonfinite", what)
 
     def _points(self, points: PointsEvent, watches: list[WatchRecord]) -> None:
         run = self.runs.get(points.experiment_id)
@@ -287,7 +333,7 @@ class Watcher:
                     hit = next(((s, v) for s, v in rows if _nonfinite(v)), None)
                     if hit is not None:
                         what = _bad(name, hit[1], hit[0])
-                        self._fire(watch, points.experiment_id, f"nonfinite:{name}", what)
+                        self._fire(watch, points.experiment_id, "nonfinite", what)
 
     # ------------------------------------------------------------ stalled runs
 
@@ -322,10 +368,37 @@ class Watcher:
     # ------------------------------------------------------------ firing
 
     def _fire(self, watch: WatchRecord, experiment_id: int, dedupe: str, what: str) -> None:
-        self._queue.put_nowait(Firing(watch.id, experiment_id, dedupe, what))
+        if (watch.id, experiment_id, dedupe) in self._seen:
+            return
+        # A project watch over many runs that all go wrong at once must not become a storm
+        # of bells and webhook posts: at most MAX_PER_MINUTE firings a watch a minute.
+        now = self.clock()
+        recent = self._recent.setdefault(watch.id, deque(maxlen=MAX_PER_MINUTE))
+        if len(recent) == MAX_PER_MINUTE and now - recent[0] < 60:
+            return
+        try:
+            self._queue.put_nowait(Firing(watch.id, experiment_id, dedupe, printable(what)))
+        except asyncio.QueueFull:
+            log.warning("too many alerts waiting; dropped one of watch %s", watch.id)
+            return
+        recent.append(now)
+
+    async def _deliver(self, alert: AlertInfo, url: str) -> None:
+        """Post one alert, at most MAX_DELIVERIES at a time (a slow receiver holds a slot)."""
+        assert self._client is not None
+        async with self._deliveries:
+            await webhooks.deliver(
+                self._client,
+                self.writer,
+                alert,
+                url,
+                allow_private=self.settings.webhook_allow_private,
+                retry_delay=self.settings.webhook_retry_delay,
+                clock=self.clock,
+            )
 
     async def _fire_forever(self) -> None:
-        seen: set[tuple[int, int, str]] = set()
+        seen = self._seen
         while True:
             firing = await self._queue.get()
             key = (firing.watch_id, firing.experiment_id, firing.dedupe)
@@ -345,17 +418,7 @@ class Watcher:
                 continue
             alert, url = fired
             assert self._client is not None
-            task = asyncio.create_task(
-                webhooks.deliver(
-                    self._client,
-                    self.writer,
-                    alert,
-                    url,
-                    allow_private=self.settings.webhook_allow_private,
-                    retry_delay=self.settings.webhook_retry_delay,
-                    clock=self.clock,
-                )
-            )
+            task = asyncio.create_task(self._deliver(alert, url))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -370,9 +433,10 @@ def _crossed(metric: str | None, value: object, step: int | None) -> str:
     return f"{metric} = {_text(value)}{at}"
 
 
-def _bad(metric: str, value: object, step: int | None) -> str:
+def _bad(metric: str, value: object, step: int | None, others: int = 0) -> str:
     at = f" at step {step}" if step is not None else ""
-    return f"{metric} is {_text(value)}{at}"
+    more = f" (and {others} more)" if others else ""
+    return f"{metric} is {_text(value)}{at}{more}"
 
 
 def _text(value: object) -> str:

@@ -79,12 +79,22 @@ def _checked_url(url: str | None) -> str | None:
     problem = control_problem("The webhook URL", url)
     if problem is not None or any(c.isspace() for c in url):
         raise InvalidInput("The webhook URL must be one plain http(s) URL without spaces.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        host = parts.hostname or ""
+        host.encode("idna")
+    except (ValueError, UnicodeError):
+        raise InvalidInput(
+            "The webhook URL is not a valid URL; copy it again from your chat's settings."
+        ) from None
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(
             "The webhook URL must start with https:// (or http://) and name a host,"
             " as Slack's and Discord's incoming webhooks do."
         )
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInput("The webhook URL must not hold a user name or password.")
     return url
 
 

@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = (0.0, 1.0, 4.0, 15.0)
 """Delays before each attempt, in units of the ``webhook_retry_delay`` setting."""
 TIMEOUT = 5.0
+ATTEMPT_TIMEOUT = 10.0
 PRIVATE = (
     "refused: {host} is not a public address; set LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1 on the"
     " server to post to internal hosts"
@@ -44,19 +45,48 @@ class Refused(Exception):
 
 
 def payload(alert: AlertInfo) -> bytes:
-    """``text`` for Slack, ``content`` for Discord, and the alert itself for scripts."""
+    """``text`` for Slack, ``content`` for Discord, and the alert itself for scripts.
+
+    Names come from whoever posts runs: Slack's ``<!channel>``-style mentions are escaped
+    and Discord is told to ping nobody, so a run named ``@everyone`` pings no one.
+    """
     line = f"{alert.title} ({alert.detail})"
+    slack = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return msgspec.json.encode(
         {
-            "text": line,
+            "text": slack,
             "content": line[:2000],  # Discord's limit
+            "allowed_mentions": {"parse": []},
             "username": "livestudio",
             "alert": alert,
         }
     )
 
 
-async def _check_public(url: str) -> None:
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally routable address, also when an IPv4 one hides inside an IPv6 form."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and address in _NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is not None:
+            return is_public(inner)
+        if address in _SITE_LOCAL:
+            return False
+    return address.is_global
+
+
+async def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL to connect to, resolved once and checked: (URL with the IP, headers, extensions).
+
+    Connecting to the address that was checked (the name kept for ``Host`` and for TLS)
+    is what stops DNS rebinding: a name resolved again at connect time could point
+    somewhere else.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -64,10 +94,15 @@ async def _check_public(url: str) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise ConnectionError(f"cannot resolve {host}: {exc.strerror or exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise Refused(PRIVATE.format(host=host))
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or not all(is_public(a) for a in addresses):
+        raise Refused(PRIVATE.format(host=host))
+    first = addresses[0]
+    literal = f"[{first}]" if first.version == 6 else str(first)
+    target = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
+    headers = {"Host": host if parts.port is None else f"{host}:{parts.port}"}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, headers, extensions
 
 
 def delivery_job(
@@ -102,18 +137,29 @@ async def deliver(
         error: str | None = None
         retry = True
         try:
+            target = url
+            headers: dict[str, str] = {}
+            extensions: dict[str, str] = {}
             if not allow_private:
-                await _check_public(url)
-            response = await client.post(
-                url, content=body, headers={"Content-Type": "application/json"}
-            )
-            status = response.status_code
+                target, headers, extensions = await pinned(url)
+            headers["Content-Type"] = "application/json"
+            # The whole attempt is bounded (a receiver dripping bytes cannot hold it), and
+            # the answer's body is never read.
+            async with (
+                asyncio.timeout(ATTEMPT_TIMEOUT),
+                client.stream(
+                    "POST", target, content=body, headers=headers, extensions=extensions
+                ) as response,
+            ):
+                status = response.status_code
             if status >= 300:
                 error = f"the receiver answered {status}"
                 retry = status >= 500 or status in (408, 429)
         except Refused as exc:
             error, retry = str(exc), False
-        except (httpx.HTTPError, ConnectionError, OSError) as exc:
+        except TimeoutError:
+            error = f"no answer within {ATTEMPT_TIMEOUT:g} s"
+        except Exception as exc:  # whatever the receiver or the URL does: log it, go on
             error = printable(f"{type(exc).__name__}: {exc}")[:300]
         metrics.WEBHOOK_POSTS.labels("delivered" if error is None else "failed").inc()
         try:

@@ -92,6 +92,10 @@ BAD_WATCHES = [
     ({"kind": "status", "experiment_id": 1, "webhook_url": "file:///etc/passwd"}, "https://"),
     ({"kind": "status", "experiment_id": 1, "webhook_url": "https://a b"}, "without spaces"),
     ({"kind": "status", "experiment_id": 1, "webhook_url": "h" * 3000}, "webhook_url"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "http://[::1"}, "not a valid URL"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "http://a:99999/"}, "not a valid URL"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": f"http://{'a' * 70}.com/"}, "valid URL"),
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "https://u:p@hooks.x/"}, "user name"),
 ]
 
 
@@ -175,3 +179,45 @@ def test_baseline_is_kept_per_user_and_project(server: Server) -> None:
     assert alice.client.get(base).json() == {"experiment_id": experiment_id}
     assert alice.client.delete(base).status_code == 204
     assert alice.client.get(base).json() == {"experiment_id": None}
+
+
+def test_private_addresses_are_recognised_in_every_form() -> None:
+    import ipaddress
+
+    from backend.services.webhooks import is_public
+
+    for private in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "169.254.169.254",
+        "::1",
+        "::ffff:127.0.0.1",
+        "64:ff9b::7f00:1",
+        "2002:7f00:1::",
+        "fec0::1",
+        "fe80::1",
+        "0.0.0.0",
+    ):
+        assert not is_public(ipaddress.ip_address(private)), private
+    for public in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::5db8:d822"):
+        assert is_public(ipaddress.ip_address(public)), public
+
+
+def test_a_status_fires_once_per_end_and_never_for_a_resent_done(server: Server) -> None:
+    alice, _, experiment_id, project_id = setup(server)
+    made = alice.client.post("/api/watches", json={"kind": "status", "project_id": project_id})
+    assert made.status_code == 201
+    done = {**BODY, "type": "done", "errors": [{"cls": "E", "text": "x"}]}
+
+    def alerts() -> list[dict[str, object]]:
+        time.sleep(0.6)  # the evaluator runs beside the writer
+        return alice.client.get("/api/alerts").json()
+
+    assert alice.live(done).status_code == 200
+    assert alice.live(done).status_code == 200  # DVCLive re-sends; a retry overtakes
+    assert len(alerts()) == 1
+    # Resumed at the same step, failing again: a second end, a second alert.
+    assert alice.live(fixture_bodies("dvclive_basic")[0]).status_code == 200
+    assert alice.live(done).status_code == 200
+    fired = alerts()
+    assert len(fired) == 2 and {a["experiment_id"] for a in fired} == {experiment_id}

@@ -221,3 +221,29 @@ async def test_steps_per_second_and_the_stalled_badge(
         assert screen.state.rows[experiment].status == "running"
         await post(alice, metrics("quick", 6, 1.0))
         await until(pilot, lambda: "running" in cell(screen, experiment, "status"))
+
+
+async def test_names_that_look_like_markup_are_shown_as_they_are(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    name = "run[/b][@click=app.quit]x"
+    await post(alice, metrics(name, 0, 1.0))
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    made = alice.client.post("/api/watches", json={"kind": "nonfinite", "project_id": project_id})
+    assert made.status_code == 201
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        await pilot.press("escape")
+        body = metrics(name, 1, 1.0)
+        body["metrics"] = {"dvclive/metrics.json": {"data": {"loss[/i]": "nan", "step": 1}}}
+        await post(alice, body)
+        await until(pilot, lambda: any(name in str(n.message) for n in app._notifications))
+        await pilot.press("A")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.alerts)
+        assert app.screen.alerts[0].title == f"{name}: loss[/i] is nan at step 1"
+        await pilot.press("escape", "t")
+        await pilot.pause(0.5)
+        assert app.is_running and screen.state.rows

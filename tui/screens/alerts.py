@@ -12,6 +12,7 @@ from tui import clock
 from tui.client import ApiError
 from tui.format import ago
 from tui.messages import AlertArrived
+from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
@@ -88,8 +89,8 @@ class AlertsScreen(LiveScreen):
         for alert in self.alerts:
             table.add_row(
                 f"{ago(alert.fired_at, now)} ago",
-                alert.title,
-                delivery_summary(alert),
+                plain(alert.title),
+                plain(delivery_summary(alert)),
                 key=str(alert.id),
             )
         if not self.alerts:
@@ -109,7 +110,7 @@ class AlertsScreen(LiveScreen):
     def _show_log(self) -> None:
         alert = self._current()
         self.query_one("#delivery-log", Static).update(
-            delivery_log(alert) if alert is not None else ""
+            plain(delivery_log(alert) if alert is not None else "")
         )
 
     @on(AlertArrived)

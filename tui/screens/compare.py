@@ -69,7 +69,7 @@ class CompareScreen(LiveScreen):
         for experiment_id in self.ids:
             name = self.rows[experiment_id].name
             label = f"◆ {name} (baseline)" if experiment_id == self.baseline else name
-            table.add_column(label, key=str(experiment_id))
+            table.add_column(Text(label), key=str(experiment_id))
         self.lines = compare([self.rows[i] for i in self.ids])
         now = clock.now()
         for line in self.lines:

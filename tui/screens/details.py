@@ -97,7 +97,7 @@ class DetailsScreen(LiveScreen):
             grid.add_row("", "")
             grid.add_row(Text(title, style="underline"), "")
             for name, value in values.items():
-                grid.add_row(name, value_text(value))
+                grid.add_row(Text(name), Text(value_text(value)))
         grid.add_row("", "")
         grid.add_row(Text("series", style="underline"), Text(", ".join(d.series) or "none"))
         grid.add_row(

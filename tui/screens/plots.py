@@ -18,6 +18,7 @@ from tui.format import value_text
 from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
 from tui.plotting import PlotView, dashes, drawable, duration_text, smooth, value_at
+from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
@@ -212,7 +213,7 @@ class PlotsScreen(LiveScreen):
         note.update("" if images else "No images." if self.charts else "No series or images.")
         note.display = not images
         for experiment_id, name, path, step in images:
-            await box.mount(Label(f"{name}  {path}  (step {step})", classes="image-title"))
+            await box.mount(Label(plain(f"{name}  {path}  (step {step})"), classes="image-title"))
             try:
                 data = await studio(self).api.image(experiment_id, path)
                 picture = await pictures.load(data)

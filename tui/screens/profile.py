@@ -16,6 +16,7 @@ from shared.watches import WatchInfo
 from tui import clock
 from tui.client import ApiError
 from tui.format import ago
+from tui.sanitize import plain
 from tui.screens.dialogs import (
     CodeDialog,
     ConfirmDialog,
@@ -155,7 +156,7 @@ class ProfileScreen(Screen[None]):
         tokens = ([info.profile_token] if info.profile_token else []) + info.client_tokens
         for token in tokens:
             key = "profile" if token.kind == "profile" else f"client:{token.id}"
-            table.add_row(*token_cells(token, now), key=key)
+            table.add_row(*map(plain, token_cells(token, now)), key=key)
         if not tokens:
             table.add_row("", "", "no tokens: press g to generate one", "", "", "", key="none")
         table.move_cursor(row=min(cursor, table.row_count - 1))
@@ -168,8 +169,8 @@ class ProfileScreen(Screen[None]):
         for watch in self.watches:
             scope = "experiment" if watch.experiment_id is not None else "project"
             table.add_row(
-                watch.describe(),
-                f"{scope} {watch.target}",
+                plain(watch.describe()),
+                plain(f"{scope} {watch.target}"),
                 "yes" if watch.webhook_url else "",
                 f"{ago(watch.created_at, now)} ago",
                 key=str(watch.id),
@@ -182,9 +183,9 @@ class ProfileScreen(Screen[None]):
         table.clear()
         for key in self.keys:
             table.add_row(
-                key.fingerprint,
-                key.key_type,
-                key.comment,
+                plain(key.fingerprint),
+                plain(key.key_type),
+                plain(key.comment),
                 f"{ago(key.created_at, now)} ago",
                 f"{ago(key.last_used_at, now)} ago" if key.last_used_at else "never",
                 key=str(key.id),

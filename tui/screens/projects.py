@@ -16,6 +16,7 @@ from tui.messages import (
     ProjectDeleted,
     StreamReset,
 )
+from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
@@ -114,9 +115,9 @@ class ProjectsScreen(LiveScreen):
         table.clear()
         for invitation in self.invitations:
             table.add_row(
-                invitation.project_name,
-                invitation.repo_url,
-                invitation.invited_by or "?",
+                plain(invitation.project_name),
+                plain(invitation.repo_url),
+                plain(invitation.invited_by or "?"),
                 key=str(invitation.project_id),
             )
         count = len(self.invitations)
@@ -132,7 +133,7 @@ class ProjectsScreen(LiveScreen):
         table = self.query_one("#projects", DataTable)
         key = str(row.id)
         self.projects[row.id] = row
-        cells = (row.name, row.repo_url, str(row.experiments), str(row.running))
+        cells = (plain(row.name), plain(row.repo_url), str(row.experiments), str(row.running))
         if key in table.rows:
             for column, value in zip(
                 ("name", "repo", "experiments", "running"), cells, strict=True

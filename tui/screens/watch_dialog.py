@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from shared.watches import DEFAULT_STALL_FACTOR, WatchCreate
+from tui.sanitize import plain
 
 WHEN = (
     ("failed", "its status becomes Failed"),
@@ -104,8 +105,8 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             )
             yield Select(
                 [
-                    (f"experiment {target.experiment_name}", "experiment"),
-                    (f"any experiment of {target.project_name}", "project"),
+                    (plain(f"experiment {target.experiment_name}"), "experiment"),
+                    (plain(f"any experiment of {target.project_name}"), "project"),
                 ],
                 value="experiment",
                 allow_blank=False,
