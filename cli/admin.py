@@ -120,3 +120,30 @@ def ssh_keys_of(db: Path, username: str) -> list[SshKeyInfo]:
 def remove_ssh_key(db: Path, username: str, fingerprint: str) -> None:
     """Remove a user's key by its fingerprint."""
     _run(db, lambda ctx: ssh_keys.remove_key_job(_user_id(ctx, username), fingerprint)(ctx))
+
+
+def migrate_db(db: Path) -> tuple[int, int]:
+    """Bring a database to the current schema; (version before, version after)."""
+    from backend.db.maintenance import migrate_file
+
+    try:
+        return migrate_file(db)
+    except (sqlite3.Error, OSError) as exc:
+        raise CliError(f"Cannot migrate {db}: {exc}.") from None
+
+
+def backup_db(db: Path, dest: Path) -> tuple[int, int]:
+    """Copy a database (also while the server runs) to a new file; (bytes, schema version)."""
+    from backend.db.maintenance import backup_file
+
+    if not db.exists():
+        raise CliError(f"There is no database at {db}; name it with --db.")
+    if dest.exists():
+        raise CliError(f"{dest} exists already; back up to a new file.")
+    if not dest.parent.is_dir():
+        raise CliError(f"The folder {dest.parent} does not exist; create it first.")
+    try:
+        return backup_file(db, dest)
+    except (sqlite3.Error, OSError) as exc:
+        dest.unlink(missing_ok=True)
+        raise CliError(f"Cannot back up {db} to {dest}: {exc}.") from None

@@ -189,6 +189,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(command, args.server)
 
 
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    """Apply pending migrations (the server also does at start)."""
+    settings = _server_settings(args)
+    before, after = admin.migrate_db(settings.db)
+    if before == after:
+        print(f"{settings.db} is at the current schema (version {after}).")
+    else:
+        print(f"Migrated {settings.db} from schema version {before} to {after}.")
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """Copy the database to a new file, consistently, even while the server runs."""
+    settings = _server_settings(args)
+    size, version = admin.backup_db(settings.db, args.dest)
+    print(
+        f"Backed up {settings.db} to {args.dest} ({size / 1e6:.1f} MB, schema version"
+        f" {version}); serve it with `livestudio serve --db {args.dest}`."
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -246,6 +268,17 @@ def build_parser() -> argparse.ArgumentParser:
     token_create = with_db(token.add_parser("create", help="print a new profile token for a user"))
     token_create.add_argument("name", help="the user")
     token_create.set_defaults(func=cmd_token_create)
+
+    database = sub.add_parser("db", help="look after the database").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    db_migrate = with_db(database.add_parser("migrate", help="bring it to the current schema"))
+    db_migrate.set_defaults(func=cmd_db_migrate)
+    db_backup = with_db(
+        database.add_parser("backup", help="copy it to a new file (safe while the server runs)")
+    )
+    db_backup.add_argument("dest", type=Path, help="the new file")
+    db_backup.set_defaults(func=cmd_db_backup)
 
     project = sub.add_parser("project", help="manage projects").add_subparsers(
         dest="action", metavar="ACTION"

@@ -1,0 +1,78 @@
+"""`livestudio db migrate` and `db backup` on databases filled by the real DVCLive."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Server, User, free_port, run_cli
+from tests.e2e.test_real_clients import client_env, make_dvc_repo
+
+
+def answers(user: User) -> dict[str, object]:
+    """What the API says about everything the user can see."""
+    projects = user.client.get("/api/projects").json()
+    rows = [user.client.get(f"/api/projects/{p['id']}/experiments").json() for p in projects]
+    series = {
+        row["id"]: user.client.get(f"/api/experiments/{row['id']}/series").json()
+        for group in rows
+        for row in group
+    }
+    return {"projects": projects, "rows": rows, "series": series}
+
+
+def test_a_backup_taken_while_serving_answers_like_the_original(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = make_dvc_repo(tmp_path / "mnist", "git@github.com:Acme/Mnist.git")
+    done = subprocess.run(
+        [sys.executable, "train.py"],
+        cwd=repo,
+        env=client_env(server, alice),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    before = answers(alice)
+    dest = tmp_path / "backup.db"
+    made = run_cli("db", "backup", str(dest), db=server.db)  # the server is still running
+    assert made.returncode == 0, made.stderr
+    assert f"Backed up {server.db} to {dest}" in made.stdout and "schema version" in made.stdout
+    again = run_cli("db", "backup", str(dest), db=server.db)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    assert "Traceback" not in again.stderr
+    copy = Server(db=dest, port=free_port())
+    copy.start()
+    try:
+        session = copy.login("alice")
+        assert answers(User("alice", alice.token, session)) == before
+        # Tokens came along too: the same DVC_STUDIO_TOKEN posts to the copy.
+        assert (
+            User("alice", alice.token, session)
+            .live({**_first_post(), "name": "after-restore"})
+            .status_code
+            == 200
+        )
+    finally:
+        copy.stop()
+
+
+def _first_post() -> dict[str, object]:
+    from tests.conftest import fixture_bodies
+
+    return fixture_bodies("dvclive_basic")[1]
+
+
+def test_migrate_brings_a_database_to_the_current_schema(tmp_path: Path) -> None:
+    from backend.db.migrations import MIGRATIONS
+
+    newest = MIGRATIONS[-1][0]
+    db = tmp_path / "new.db"
+    first = run_cli("db", "migrate", db=db)
+    assert first.returncode == 0, first.stderr
+    assert f"from schema version 0 to {newest}" in first.stdout
+    second = run_cli("db", "migrate", db=db)
+    assert f"at the current schema (version {newest})" in second.stdout
+    missing = run_cli("db", "backup", str(tmp_path / "b.db"), db=tmp_path / "nothing.db")
+    assert missing.returncode == 1 and "no database at" in missing.stderr
