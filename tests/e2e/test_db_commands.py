@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import Server, User, free_port, run_cli
-from tests.e2e.test_real_clients import client_env, make_dvc_repo
+from tests.e2e.test_real_clients import make_dvc_repo, train
 
 
 def answers(user: User) -> dict[str, object]:
@@ -26,14 +24,7 @@ def test_a_backup_taken_while_serving_answers_like_the_original(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
     repo = make_dvc_repo(tmp_path / "mnist", "git@github.com:Acme/Mnist.git")
-    done = subprocess.run(
-        [sys.executable, "train.py"],
-        cwd=repo,
-        env=client_env(server, alice),
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    train(repo, server, alice)
     before = answers(alice)
     dest = tmp_path / "backup.db"
     made = run_cli("db", "backup", str(dest), db=server.db)  # the server is still running

@@ -89,15 +89,22 @@ def only_experiment(user: User) -> dict:
     return rows[0]
 
 
-def test_dvclive_run_streams_everything(server: Server, alice: User, repo: Path) -> None:
+def train(repo: Path, server: Server, user: User) -> subprocess.CompletedProcess[str]:
+    """`python train.py` (real DVCLive) in the repository, posting to the server as ``user``."""
     done = subprocess.run(
         [sys.executable, "train.py"],
         cwd=repo,
-        env=client_env(server, alice),
+        env=client_env(server, user),
         capture_output=True,
         text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_dvclive_run_streams_everything(server: Server, alice: User, repo: Path) -> None:
+    done = train(repo, server, alice)
     assert "Failed to post to Studio" not in done.stderr
     row = only_experiment(alice)
     assert row["status"] == "completed"

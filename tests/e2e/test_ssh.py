@@ -7,7 +7,6 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, fixture_bodies, free_port, run_cli
-from tests.e2e.test_real_clients import client_env, make_dvc_repo
+from tests.e2e.test_real_clients import make_dvc_repo, train
 
 BODIES = fixture_bodies("dvclive_basic")
 
@@ -195,18 +194,7 @@ def test_the_tui_over_ssh_follows_a_real_dvclive_run_and_the_window(
         run_cli("user", "add-key", user, str(keys[user]) + ".pub", db=server.db)
     repo = make_dvc_repo(tmp_path / "mnist", "git@github.com:acme/mnist.git")
 
-    def train() -> None:
-        done = subprocess.run(
-            [sys.executable, "train.py"],
-            cwd=repo,
-            env=client_env(server, alice),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-
-    train()  # the first run makes the project
+    train(repo, server, alice)  # the first run makes the project
     project = alice.client.get("/api/projects").json()[0]["name"]
     first, theirs = f"ls-a-{port}", f"ls-b-{port}"
     _tmux(first, " ".join([*ssh_args(keys["alice"], port, "-t"), "x@127.0.0.1", project]))
@@ -215,7 +203,7 @@ def test_the_tui_over_ssh_follows_a_real_dvclive_run_and_the_window(
         screen = _wait_for(first, lambda s: project in s and "completed" in s)
         assert len(screen.splitlines()) == 24 and max(len(x) for x in screen.splitlines()) <= 80
         # A second real DVCLive run appears in the open table and its values move to the end.
-        train()
+        train(repo, server, alice)
         _wait_for(first, lambda s: s.count("completed") >= 2 or s.count("✓") >= 2)
         # Bob's session shows his projects only: none of Alice's.
         others = _wait_for(theirs, lambda s: "repository" in s or "No projects" in s)
