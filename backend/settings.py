@@ -25,6 +25,9 @@ class Settings:
 
     db: Path = field(default_factory=default_db_path)
     """SQLite file (``LIVESTUDIO_DB``); created with its folder when missing."""
+    database_url: str = ""
+    """The database as a URL (``LIVESTUDIO_DATABASE_URL``): ``sqlite:///PATH`` names the
+    SQLite file like ``db`` does; other engines are refused with a sentence."""
     host: str = "127.0.0.1"
     """Interface to listen on (``LIVESTUDIO_HOST``); use 0.0.0.0 to accept remote clients."""
     port: int = 8000
@@ -79,10 +82,32 @@ class Settings:
             raw = env.get(f"LIVESTUDIO_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.name, f.type, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "db" in given and "database_url" in given:
+            raise ValueError("Give the database once: --db PATH or --database-url URL")
+        if "db" in given:  # a flag wins over either variable
+            values.pop("database_url", None)
+        elif "database_url" in values and "db" in values and "database_url" not in given:
+            raise ValueError("Set one of LIVESTUDIO_DB and LIVESTUDIO_DATABASE_URL, not both")
+        values.update(given)
+        if values.get("database_url"):
+            values["db"] = sqlite_path(str(values["database_url"]))
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
         return replace(cls(), **values)  # type: ignore[arg-type]
+
+
+def sqlite_path(url: str) -> Path:
+    """The file of a ``sqlite:///PATH`` URL (``sqlite:////abs/path`` for an absolute one)."""
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        raise ValueError(
+            "PostgreSQL is not supported by this version of livestudio yet; use the embedded"
+            " SQLite (sqlite:///PATH, the default)"
+        )
+    if scheme != "sqlite" or not rest.startswith("/") or len(rest) < 2:
+        raise ValueError(f"The database URL {url!r} is not sqlite:///PATH")
+    return Path(rest[1:]).expanduser()
 
 
 def _convert(name: str, kind: object, raw: str) -> object:

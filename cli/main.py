@@ -19,6 +19,7 @@ def _server_settings(args: argparse.Namespace):
     try:
         return Settings.from_env(
             db=getattr(args, "db", None),
+            database_url=getattr(args, "database_url", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             stale_after=getattr(args, "stale_after", None),
@@ -33,6 +34,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cli.serve import serve
 
     settings = _server_settings(args)
+    if args.workers != 1:
+        raise CliError(
+            "SQLite has a single writer, so one process serves it: run one (--workers 1);"
+            " several processes need PostgreSQL and Redis, which this version does not"
+            " support yet."
+            if args.workers > 1
+            else "--workers must be at least 1."
+        )
     if admin.count_users(settings.db) == 0:
         print(
             "livestudio: no users yet; create the first one with "
@@ -221,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--db", type=Path, help="SQLite file (env LIVESTUDIO_DB)")
+        p.add_argument(
+            "--database-url",
+            help="the database as a URL, sqlite:///PATH (env LIVESTUDIO_DATABASE_URL)",
+        )
         return p
 
     serve = with_db(sub.add_parser("serve", help="run the server"))
@@ -228,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="TCP port (env LIVESTUDIO_PORT)")
     serve.add_argument(
         "--ssh-port", type=int, help="also serve the TUI over SSH here (env LIVESTUDIO_SSH_PORT)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (SQLite: 1; several need PostgreSQL and Redis)",
     )
     serve.add_argument(
         "--stale-after",

@@ -67,3 +67,44 @@ def test_migrate_brings_a_database_to_the_current_schema(tmp_path: Path) -> None
     assert f"at the current schema (version {newest})" in second.stdout
     missing = run_cli("db", "backup", str(tmp_path / "b.db"), db=tmp_path / "nothing.db")
     assert missing.returncode == 1 and "no database at" in missing.stderr
+
+
+def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "by-url.db"
+    made = subprocess.run(
+        [sys.executable, "-m", "cli.main", "db", "migrate", "--database-url", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LIVESTUDIO_")},
+    )
+    assert made.returncode == 0, made.stderr
+    assert db.exists() and str(db) in made.stdout
+
+    def refused(*args: str, **env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            capture_output=True,
+            text=True,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("LIVESTUDIO_")}, **env},
+        )
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        return done.stderr
+
+    assert "PostgreSQL is not supported" in refused(
+        "db", "migrate", "--database-url", "postgresql://localhost/test"
+    )
+    assert "not sqlite:///PATH" in refused("db", "migrate", "--database-url", "mysql://x")
+    assert "once" in refused("db", "migrate", "--db", str(db), "--database-url", f"sqlite:///{db}")
+    both = refused(
+        "db", "migrate", LIVESTUDIO_DB=str(db), LIVESTUDIO_DATABASE_URL=f"sqlite:///{db}"
+    )
+    assert "not both" in both
+    workers = refused("serve", "--db", str(db), "--workers", "2", "--port", str(free_port()))
+    assert "single writer" in workers and "--workers 1" in workers
