@@ -27,6 +27,17 @@ class WatchController(Controller):
         """Watch an experiment or every experiment of a project."""
         return await backend.writer.submit(watches.create_job(user, data, backend.clock))
 
+    @put("/{watch_id:int}", dependencies=SESSION_ONLY)
+    async def replace(
+        self,
+        watch_id: FromPath[int],
+        data: JSONBody[WatchCreate],
+        backend: BackendDep,
+        user: UserDep,
+    ) -> WatchInfo:
+        """Change a watch in place (same body as creating one); it fires afresh."""
+        return await backend.writer.submit(watches.replace_job(user, watch_id, data))
+
     @delete("/{watch_id:int}", dependencies=SESSION_ONLY)
     async def remove(self, watch_id: FromPath[int], backend: BackendDep, user: UserDep) -> None:
         """Stop watching (the alerts it fired stay listed)."""

@@ -91,6 +91,32 @@ def insert_watch(conn: sqlite3.Connection, user_id: int, watch: WatchCreate, now
     return int(cur.lastrowid or 0)
 
 
+def update_watch(conn: sqlite3.Connection, user_id: int, watch_id: int, watch: WatchCreate) -> bool:
+    """Replace one of the user's watches (its firings are forgotten: a new condition
+    fires afresh); False when they have no such watch."""
+    cur = conn.execute(
+        "UPDATE watches SET project_id = ?, experiment_id = ?, kind = ?, metric = ?, op = ?,"
+        " threshold = ?, statuses = ?, factor = ?, webhook_url = ? WHERE id = ? AND user_id = ?",
+        (
+            watch.project_id,
+            watch.experiment_id,
+            watch.kind,
+            watch.metric,
+            watch.op,
+            watch.threshold,
+            ",".join(watch.statuses),
+            watch.factor,
+            watch.webhook_url,
+            watch_id,
+            user_id,
+        ),
+    )
+    if cur.rowcount == 0:
+        return False
+    conn.execute("DELETE FROM watch_firings WHERE watch_id = ?", (watch_id,))
+    return True
+
+
 def count_watches(conn: sqlite3.Connection, user_id: int) -> int:
     """How many watches the user has."""
     return int(

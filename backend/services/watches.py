@@ -110,22 +110,39 @@ def create_job(
     watch = _normalised(watch)
 
     def job(ctx: WriteContext) -> WatchInfo:
-        if watch.experiment_id is not None:
-            seen = repository.experiment_visible_sync(ctx.conn, watch.experiment_id, user.user_id)
-            if seen is None:
-                raise NotFound(
-                    f"Experiment {watch.experiment_id} does not exist or is not in any of"
-                    " your projects."
-                )
-        elif user.user_id not in repository.project_member_ids_sync(
-            ctx.conn, watch.project_id or 0
-        ):
-            raise NotFound(
-                f"Project {watch.project_id} does not exist or you are not a member of it."
-            )
+        _check_target(ctx, user, watch)
         if store.count_watches(ctx.conn, user.user_id) >= MAX_WATCHES:
             raise Conflict(f"You have {MAX_WATCHES} watches already; delete one first.")
         watch_id = store.insert_watch(ctx.conn, user.user_id, watch, now())
+        changed(ctx, user.user_id)
+        return store.watch_info_sync(ctx.conn, watch_id)
+
+    return job
+
+
+def _check_target(ctx: WriteContext, user: Principal, watch: WatchCreate) -> None:
+    """The watched experiment or project must be one the user can see now."""
+    if watch.experiment_id is not None:
+        seen = repository.experiment_visible_sync(ctx.conn, watch.experiment_id, user.user_id)
+        if seen is None:
+            raise NotFound(
+                f"Experiment {watch.experiment_id} does not exist or is not in any of"
+                " your projects."
+            )
+    elif user.user_id not in repository.project_member_ids_sync(ctx.conn, watch.project_id or 0):
+        raise NotFound(f"Project {watch.project_id} does not exist or you are not a member of it.")
+
+
+def replace_job(
+    user: Principal, watch_id: int, watch: WatchCreate
+) -> Callable[[WriteContext], WatchInfo]:
+    """Change one of the user's watches in place (same id; it fires afresh)."""
+    watch = _normalised(watch)
+
+    def job(ctx: WriteContext) -> WatchInfo:
+        _check_target(ctx, user, watch)
+        if not store.update_watch(ctx.conn, user.user_id, watch_id, watch):
+            raise NotFound(f"You have no watch {watch_id}.")
         changed(ctx, user.user_id)
         return store.watch_info_sync(ctx.conn, watch_id)
 

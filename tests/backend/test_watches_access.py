@@ -36,6 +36,18 @@ def test_watches_are_private_and_need_a_session_to_change(server: Server) -> Non
     # Another user: sees none of it, cannot touch it, cannot watch what they cannot see.
     assert bob.client.get("/api/watches").json() == []
     assert bob.client.delete(f"/api/watches/{watch_id}").status_code == 404
+    threshold = {"kind": "threshold", "experiment_id": experiment_id, "metric": "loss"}
+    threshold |= {"op": "<", "threshold": 0.5}
+    assert bob.client.put(f"/api/watches/{watch_id}", json=threshold).status_code == 404
+    changed = alice.client.put(f"/api/watches/{watch_id}", json=threshold)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["id"], changed.json()["kind"], changed.json()["threshold"]) == (
+        watch_id,
+        "threshold",
+        0.5,
+    )
+    bad = alice.client.put(f"/api/watches/{watch_id}", json={**threshold, "op": None})
+    assert bad.status_code == 400 and "needs `metric`, `op`" in bad.json()["detail"]
     for target in ({"experiment_id": experiment_id}, {"project_id": project_id}):
         refused = bob.client.post("/api/watches", json={"kind": "status", **target})
         assert refused.status_code == 404, refused.text
@@ -49,6 +61,7 @@ def test_watches_are_private_and_need_a_session_to_change(server: Server) -> Non
         ("GET", "/api/watches"),
         ("POST", "/api/watches"),
         ("DELETE", f"/api/watches/{watch_id}"),
+        ("PUT", f"/api/watches/{watch_id}"),
         ("GET", "/api/alerts"),
         ("GET", f"/api/projects/{project_id}/baseline"),
         ("PUT", f"/api/projects/{project_id}/baseline"),
@@ -68,6 +81,7 @@ def test_watches_are_private_and_need_a_session_to_change(server: Server) -> Non
         for method, path, body in (
             ("POST", "/api/watches", {"kind": "status", "experiment_id": experiment_id}),
             ("DELETE", f"/api/watches/{watch_id}", None),
+            ("PUT", f"/api/watches/{watch_id}", {"kind": "status", "project_id": project_id}),
             ("PUT", f"/api/projects/{project_id}/baseline", {"experiment_id": experiment_id}),
         ):
             refused = call(token, method, path, json=body)
