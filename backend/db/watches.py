@@ -69,24 +69,32 @@ def _info(row: sqlite3.Row) -> WatchInfo:
     )
 
 
+_WATCH_FIELDS = (
+    "project_id, experiment_id, kind, metric, op, threshold, statuses, factor, webhook_url"
+)
+
+
+def _watch_values(watch: WatchCreate) -> tuple[object, ...]:
+    """The values of ``_WATCH_FIELDS``, in that order."""
+    return (
+        watch.project_id,
+        watch.experiment_id,
+        watch.kind,
+        watch.metric,
+        watch.op,
+        watch.threshold,
+        ",".join(watch.statuses),
+        watch.factor,
+        watch.webhook_url,
+    )
+
+
 def insert_watch(conn: sqlite3.Connection, user_id: int, watch: WatchCreate, now: float) -> int:
     """Store a watch; returns its id."""
     cur = conn.execute(
-        "INSERT INTO watches (user_id, project_id, experiment_id, kind, metric, op, threshold,"
-        " statuses, factor, webhook_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            user_id,
-            watch.project_id,
-            watch.experiment_id,
-            watch.kind,
-            watch.metric,
-            watch.op,
-            watch.threshold,
-            ",".join(watch.statuses),
-            watch.factor,
-            watch.webhook_url,
-            now,
-        ),
+        f"INSERT INTO watches (user_id, {_WATCH_FIELDS}, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (user_id, *_watch_values(watch), now),
     )
     return int(cur.lastrowid or 0)
 
@@ -94,22 +102,10 @@ def insert_watch(conn: sqlite3.Connection, user_id: int, watch: WatchCreate, now
 def update_watch(conn: sqlite3.Connection, user_id: int, watch_id: int, watch: WatchCreate) -> bool:
     """Replace one of the user's watches (its firings are forgotten: a new condition
     fires afresh); False when they have no such watch."""
+    assignments = ", ".join(f"{name} = ?" for name in _WATCH_FIELDS.split(", "))
     cur = conn.execute(
-        "UPDATE watches SET project_id = ?, experiment_id = ?, kind = ?, metric = ?, op = ?,"
-        " threshold = ?, statuses = ?, factor = ?, webhook_url = ? WHERE id = ? AND user_id = ?",
-        (
-            watch.project_id,
-            watch.experiment_id,
-            watch.kind,
-            watch.metric,
-            watch.op,
-            watch.threshold,
-            ",".join(watch.statuses),
-            watch.factor,
-            watch.webhook_url,
-            watch_id,
-            user_id,
-        ),
+        f"UPDATE watches SET {assignments} WHERE id = ? AND user_id = ?",
+        (*_watch_values(watch), watch_id, user_id),
     )
     if cur.rowcount == 0:
         return False
