@@ -42,8 +42,8 @@ def column_value(row: ExperimentRow, column: str) -> Any:
         return row.updated_at.timestamp()
     if column == "name":
         return (row.name, row.pushed)
-    if column == "rate":
-        return row.steps_per_s
+    if column == "rate":  # a rate only means something while the run goes on
+        return row.steps_per_s if row.status == "running" else None
     if column == DELTA:
         return None  # depends on the baseline; ProjectState.delta computes it
     return getattr(row, column, None)

@@ -221,6 +221,10 @@ async def test_steps_per_second_and_the_stalled_badge(
         assert screen.state.rows[experiment].status == "running"
         await post(alice, metrics("quick", 6, 1.0))
         await until(pilot, lambda: "running" in cell(screen, experiment, "status"))
+        # Once the run ends its rate means nothing: the cell empties with the status change.
+        await post(alice, {**metrics("quick", 6, 1.0), "type": "done"})
+        await until(pilot, lambda: "completed" in cell(screen, experiment, "status"))
+        assert cell(screen, experiment, "rate") == ""
 
 
 async def test_names_that_look_like_markup_are_shown_as_they_are(

@@ -222,9 +222,8 @@ class ExperimentTable(ScrollView, can_focus=True):
                 style = style + theme.highlight()
             return Text(f"{glyph} {row.status}", style=style)
         if column == "rate":
-            if row.status != "running" or not row.steps_per_s:
-                return ""
-            return f"{row.steps_per_s:.3g}"
+            rate = column_value(row, "rate")
+            return f"{rate:.3g}" if rate else ""
         if column == DELTA:
             if row.id == state.baseline_id:
                 return Text("baseline", style="bold")
