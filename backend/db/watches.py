@@ -158,6 +158,29 @@ async def all_watches(db: aiosqlite.Connection) -> list[WatchRecord]:
 # ---------------------------------------------------------------- alerts
 
 
+_ALERTS = (
+    "SELECT a.id, a.watch_id, a.experiment_id, a.experiment_name, a.project_id, a.fired_at,"
+    " a.title, a.detail, w.webhook_url IS NOT NULL AS webhook FROM alerts a"
+    " LEFT JOIN watches w ON w.id = a.watch_id"
+)
+
+
+def _alert(row: sqlite3.Row, deliveries: list[Delivery]) -> AlertInfo:
+    return AlertInfo(
+        id=row["id"],
+        watch_id=row["watch_id"],
+        experiment_id=row["experiment_id"],
+        experiment_name=row["experiment_name"],
+        project_id=row["project_id"],
+        fired_at=ts(row["fired_at"]),  # type: ignore[arg-type]
+        title=row["title"],
+        detail=row["detail"],
+        # A watch deleted since keeps its alerts' delivery logs.
+        webhook=bool(row["webhook"]) or bool(deliveries),
+        deliveries=deliveries,
+    )
+
+
 def insert_alert(
     conn: sqlite3.Connection,
     *,
@@ -192,17 +215,8 @@ def insert_alert(
             detail,
         ),
     )
-    return AlertInfo(
-        id=int(cur.lastrowid or 0),
-        watch_id=watch.id,
-        experiment_id=experiment_id,
-        experiment_name=experiment_name,
-        project_id=project_id,
-        fired_at=ts(now),  # type: ignore[arg-type]
-        title=title,
-        detail=detail,
-        webhook=watch.webhook_url is not None,
-    )
+    row = conn.execute(f"{_ALERTS} WHERE a.id = ?", (cur.lastrowid,)).fetchone()
+    return _alert(row, [])
 
 
 def record_delivery(
@@ -233,11 +247,7 @@ def prune_alerts(conn: sqlite3.Connection, keep_per_user: int) -> None:
 async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[AlertInfo]:
     """The user's newest alerts with their webhook attempts, newest first."""
     async with db.execute(
-        "SELECT a.id, a.watch_id, a.experiment_id, a.experiment_name, a.project_id, a.fired_at,"
-        " a.title, a.detail, w.webhook_url IS NOT NULL AS webhook FROM alerts a"
-        " LEFT JOIN watches w ON w.id = a.watch_id WHERE a.user_id = ?"
-        " ORDER BY a.id DESC LIMIT ?",
-        (user_id, limit),
+        f"{_ALERTS} WHERE a.user_id = ? ORDER BY a.id DESC LIMIT ?", (user_id, limit)
     ) as cur:
         rows = await cur.fetchall()
     deliveries: dict[int, list[Delivery]] = {}
@@ -252,21 +262,7 @@ async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[
                 deliveries.setdefault(alert_id, []).append(
                     Delivery(attempt=attempt, at=ts(at), status=status, error=error)  # type: ignore[arg-type]
                 )
-    return [
-        AlertInfo(
-            id=r["id"],
-            watch_id=r["watch_id"],
-            experiment_id=r["experiment_id"],
-            experiment_name=r["experiment_name"],
-            project_id=r["project_id"],
-            fired_at=ts(r["fired_at"]),  # type: ignore[arg-type]
-            title=r["title"],
-            detail=r["detail"],
-            webhook=bool(r["webhook"]) or r["id"] in deliveries,
-            deliveries=deliveries.get(r["id"], []),
-        )
-        for r in rows
-    ]
+    return [_alert(r, deliveries.get(r["id"], [])) for r in rows]
 
 
 # ---------------------------------------------------------------- visibility for firing
