@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
-from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -23,13 +22,14 @@ from backend.context import provide_backend, provide_reader
 from backend.errors import EXCEPTION_HANDLERS
 from backend.lifespan import lifespan
 from backend.services.broadcast import CHANNEL
+from backend.services.fanout import channels_backend
 from backend.settings import Settings
 
 
 def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until its lifespan starts."""
     channels = ChannelsPlugin(
-        backend=MemoryChannelsBackend(),
+        backend=channels_backend(settings.redis_url),
         channels=[CHANNEL],
         # Each stream client drains this into its own bounded queue at once; the bound
         # here only guards against a stalled event loop.

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import aiosqlite
 from litestar import Request
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
+from backend.db.connection import Reader
 from backend.db.repository import Principal
 from backend.db.writer import Writer
 from backend.services import access, accounts
@@ -27,7 +27,7 @@ class Backend:
 
     settings: Settings
     writer: Writer
-    reader: aiosqlite.Connection
+    reader: Reader
     channels: ChannelsPlugin
     clock: Callable[[], float] = field(default=time.time)
     logins: LoginThrottle = field(default_factory=LoginThrottle)

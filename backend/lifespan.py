@@ -12,8 +12,10 @@ from litestar.channels import ChannelsPlugin
 
 from backend.context import Backend
 from backend.db.connection import connect_async
+from backend.db.maintenance import instance_id
 from backend.db.writer import Writer
 from backend.services.broadcast import Broadcaster
+from backend.services.fanout import ResilientRedisBackend
 from backend.services.sweeper import run_sweeper
 from backend.services.watcher import Watcher
 from backend.settings import Settings
@@ -24,14 +26,26 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Open the database (migrating it), start the sweeper and the watch evaluator; close all."""
     settings: Settings = app.state.settings
     channels = app.plugins.get(ChannelsPlugin)
-    writer = Writer(
-        settings.db,
-        Broadcaster(channels).publish,
-        write_timeout=settings.write_timeout,
-        disk_reserve=settings.disk_reserve,
-    )
+    publish = Broadcaster(channels).publish
+    writer: Writer
+    if settings.engine == "postgresql":
+        from backend.db.pg_writer import PostgresWriter
+
+        writer = PostgresWriter(
+            settings.database_url, publish, write_timeout=settings.write_timeout
+        )
+    else:
+        writer = Writer(
+            settings.db,
+            publish,
+            write_timeout=settings.write_timeout,
+            disk_reserve=settings.disk_reserve,
+        )
     await writer.start()
-    reader = await connect_async(settings.db)
+    reader = await connect_async(settings.database)
+    fanout = channels._backend
+    if isinstance(fanout, ResilientRedisBackend):
+        fanout.namespace = await instance_id(reader)
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))

@@ -8,6 +8,8 @@ alerts in the watch evaluator.
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -15,6 +17,7 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
     generate_latest,
+    multiprocess,
 )
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -42,6 +45,7 @@ STREAM_SUBSCRIBERS = Gauge(
     "livestudio_stream_subscribers",
     "Event-stream clients connected now.",
     registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 SWEEPS = Counter("livestudio_stale_sweeps", "Stale-run sweeps run.", registry=REGISTRY)
 STOPPED = Counter(
@@ -69,5 +73,14 @@ def count_post(status: int) -> None:
 
 
 def exposition() -> bytes:
-    """Every instrument in Prometheus' text format."""
+    """Every instrument in Prometheus' text format.
+
+    With several server processes (``PROMETHEUS_MULTIPROC_DIR`` set by ``serve
+    --workers``), every process records into files there, and the figures of all of them
+    are added up here, whichever process is asked.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
     return generate_latest(REGISTRY)

@@ -27,7 +27,10 @@ class Settings:
     """SQLite file (``LIVESTUDIO_DB``); created with its folder when missing."""
     database_url: str = ""
     """The database as a URL (``LIVESTUDIO_DATABASE_URL``): ``sqlite:///PATH`` names the
-    SQLite file like ``db`` does; other engines are refused with a sentence."""
+    SQLite file like ``db`` does; ``postgresql://USER@HOST:PORT/NAME`` a PostgreSQL one."""
+    redis_url: str = ""
+    """Redis for fan-out between server processes (``LIVESTUDIO_REDIS_URL``,
+    ``redis://HOST:6379/0``); needed with more than one process."""
     host: str = "127.0.0.1"
     """Interface to listen on (``LIVESTUDIO_HOST``); use 0.0.0.0 to accept remote clients."""
     port: int = 8000
@@ -73,6 +76,28 @@ class Settings:
     """Bytes of disk kept in reserve beside the database, given up when the disk fills so
     that logins keep working (``LIVESTUDIO_DISK_RESERVE``; 0 for none)."""
 
+    @property
+    def database(self) -> Path | str:
+        """The database to open: the SQLite file, or the PostgreSQL URL."""
+        return self.database_url if is_postgres_url(self.database_url) else self.db
+
+    @property
+    def engine(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return "postgresql" if is_postgres_url(self.database_url) else "sqlite"
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``LIVESTUDIO_*`` variables (``from_env`` reads them back)."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "db" and self.engine != "sqlite":
+                continue
+            if isinstance(value, bool):
+                value = int(value)
+            env[f"LIVESTUDIO_{f.name.upper()}"] = str(value)
+        return env
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
         """Defaults, then ``LIVESTUDIO_*`` variables, then explicit non-None overrides."""
@@ -90,23 +115,29 @@ class Settings:
         elif "database_url" in values and "db" in values and "database_url" not in given:
             raise ValueError("Set one of LIVESTUDIO_DB and LIVESTUDIO_DATABASE_URL, not both")
         values.update(given)
-        if values.get("database_url"):
-            values["db"] = sqlite_path(str(values["database_url"]))
+        url = str(values.get("database_url") or "")
+        if url and not is_postgres_url(url):
+            values["db"] = sqlite_path(url)
+        redis = str(values.get("redis_url") or "")
+        if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"The Redis URL {redis!r} is not redis://HOST:PORT/DB")
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
         return replace(cls(), **values)  # type: ignore[arg-type]
 
 
+def is_postgres_url(url: str) -> bool:
+    """Whether a database URL names PostgreSQL."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def sqlite_path(url: str) -> Path:
     """The file of a ``sqlite:///PATH`` URL (``sqlite:////abs/path`` for an absolute one)."""
     scheme, _, rest = url.partition("://")
-    if scheme in ("postgresql", "postgres"):
-        raise ValueError(
-            "PostgreSQL is not supported by this version of livestudio yet; use the embedded"
-            " SQLite (sqlite:///PATH, the default)"
-        )
     if scheme != "sqlite" or not rest.startswith("/") or len(rest) < 2:
-        raise ValueError(f"The database URL {url!r} is not sqlite:///PATH")
+        raise ValueError(
+            f"The database URL {url!r} is not sqlite:///PATH or postgresql://USER@HOST/NAME"
+        )
     return Path(rest[1:]).expanduser()
 
 

@@ -8,8 +8,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
+
 from backend.db import repository
-from backend.db.connection import connect_sync
+from backend.db.connection import Target, connect_sync, describe
 from backend.db.migrations import migrate
 from backend.db.writer import WriteContext, run_in_transaction
 from backend.services import accounts, projects, ssh_keys
@@ -23,28 +25,36 @@ class CliError(Exception):
     """A one-sentence error for stderr."""
 
 
-def _run(db: Path, job: Callable[[WriteContext], T]) -> T:
+def _run(db: Target, job: Callable[[WriteContext], T]) -> T:
     try:
         with closing(connect_sync(db)) as conn:
             migrate(conn)
             (outcome,), _ = run_in_transaction(conn, [job])
-    except sqlite3.Error as exc:
-        raise CliError(f"Cannot use the database {db}: {exc}.") from None
+    except (sqlite3.Error, psycopg.Error) as exc:
+        raise CliError(f"Cannot use the database {describe(db)}: {_reason(exc)}.") from None
     except OSError as exc:
         raise CliError(f"Cannot use the database {db}: {exc.strerror or exc}.") from None
     if isinstance(outcome, DomainError):
         raise CliError(outcome.detail)
+    if isinstance(outcome, sqlite3.Error | psycopg.Error):
+        raise CliError(f"Cannot use the database {describe(db)}: {_reason(outcome)}.")
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
 
-def count_users(db: Path) -> int:
+def _reason(exc: BaseException) -> str:
+    """The first line of a database error (PostgreSQL's add hints on further lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+
+
+def count_users(db: Target) -> int:
     """How many users the database has (creating and migrating it if needed)."""
     return _run(db, lambda ctx: repository.count_users(ctx.conn))
 
 
-def add_user(db: Path, username: str, password: str, admin: bool) -> bool:
+def add_user(db: Target, username: str, password: str, admin: bool) -> bool:
     """Create a user; the first user is always an admin. Returns whether they are admin."""
     try:
         accounts.check_new_user(username, password)
@@ -69,13 +79,13 @@ def _user_id(ctx: WriteContext, username: str) -> int:
     return user.id
 
 
-def create_token(db: Path, username: str) -> NewToken:
+def create_token(db: Target, username: str) -> NewToken:
     """Generate (or regenerate) a user's profile token."""
     return _run(db, lambda ctx: accounts.profile_token_job(_user_id(ctx, username))(ctx))
 
 
 def add_project(
-    db: Path, name: str, repo_url: str, subdir: str | None, owner: str | None
+    db: Target, name: str, repo_url: str, subdir: str | None, owner: str | None
 ) -> ProjectRow:
     """Create a project owned by ``owner`` (or the only user)."""
 
@@ -99,7 +109,7 @@ def add_project(
     return _run(db, job)
 
 
-def add_ssh_key(db: Path, username: str, key_file: Path) -> SshKeyInfo:
+def add_ssh_key(db: Target, username: str, key_file: Path) -> SshKeyInfo:
     """Register a public key (a .pub file) for a user."""
     try:
         text = key_file.read_text()
@@ -112,24 +122,45 @@ def add_ssh_key(db: Path, username: str, key_file: Path) -> SshKeyInfo:
     return _run(db, lambda ctx: ssh_keys.add_key_job(_user_id(ctx, username), text)(ctx))
 
 
-def ssh_keys_of(db: Path, username: str) -> list[SshKeyInfo]:
+def ssh_keys_of(db: Target, username: str) -> list[SshKeyInfo]:
     """A user's keys."""
     return _run(db, lambda ctx: repository.ssh_keys_sync(ctx.conn, _user_id(ctx, username)))
 
 
-def remove_ssh_key(db: Path, username: str, fingerprint: str) -> None:
+def remove_ssh_key(db: Target, username: str, fingerprint: str) -> None:
     """Remove a user's key by its fingerprint."""
     _run(db, lambda ctx: ssh_keys.remove_key_job(_user_id(ctx, username), fingerprint)(ctx))
 
 
-def migrate_db(db: Path) -> tuple[int, int]:
+def migrate_db(db: Target) -> tuple[int, int]:
     """Bring a database to the current schema; (version before, version after)."""
     from backend.db.maintenance import migrate_file
 
     try:
         return migrate_file(db)
-    except (sqlite3.Error, OSError) as exc:
-        raise CliError(f"Cannot migrate {db}: {exc}.") from None
+    except (sqlite3.Error, psycopg.Error, OSError) as exc:
+        raise CliError(f"Cannot migrate {describe(db)}: {_reason(exc)}.") from None
+
+
+def copy_db(source: Target, dest: Target) -> dict[str, int]:
+    """Copy every table from one database to another (see ``maintenance.copy``)."""
+    from backend.db.maintenance import copy
+
+    if describe(source) == describe(dest):
+        raise CliError("--from and --to name the same database; copy to another one.")
+    if isinstance(source, Path) and not source.exists():
+        raise CliError(f"There is no database at {source}; check --from.")
+
+    def progress(table: str, rows: int) -> None:
+        print(f"  {table}: {rows} rows", flush=True)
+
+    try:
+        return copy(source, dest, progress)
+    except (sqlite3.Error, psycopg.Error, OSError) as exc:
+        raise CliError(
+            f"Cannot copy {describe(source)} to {describe(dest)}: {_reason(exc)}"
+            " (nothing was written; fix that and run it again)."
+        ) from None
 
 
 def backup_db(db: Path, dest: Path) -> tuple[int, int]:

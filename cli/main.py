@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cli import admin
-from cli.admin import CliError
+from cli.admin import CliError, describe
 from tui.settings import SettingsError
 
 
@@ -23,6 +23,7 @@ def _server_settings(args: argparse.Namespace):
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             stale_after=getattr(args, "stale_after", None),
+            redis_url=getattr(args, "redis_url", None),
             ssh_port=getattr(args, "ssh_port", None),
         )
     except ValueError as exc:
@@ -34,21 +35,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cli.serve import serve
 
     settings = _server_settings(args)
-    if args.workers != 1:
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1.")
+    if args.workers > 1 and settings.engine == "sqlite":
         raise CliError(
-            "SQLite has a single writer, so one process serves it: run one (--workers 1);"
-            " several processes need PostgreSQL and Redis, which this version does not"
-            " support yet."
-            if args.workers > 1
-            else "--workers must be at least 1."
+            "SQLite has a single writer, so one process serves it: run one (--workers 1),"
+            " or give PostgreSQL and Redis (--database-url postgresql://…, --redis-url"
+            " redis://…) for several."
         )
-    if admin.count_users(settings.db) == 0:
+    if args.workers > 1 and not settings.redis_url:
+        raise CliError(
+            "Several processes share their live events through Redis: give --redis-url"
+            " redis://HOST:6379/0 (or LIVESTUDIO_REDIS_URL)."
+        )
+    if admin.count_users(settings.database) == 0:
+        where = f"--db {settings.db}" if settings.engine == "sqlite" else "--database-url URL"
         print(
-            "livestudio: no users yet; create the first one with "
-            f"`livestudio user add NAME --db {settings.db}`.",
+            f"livestudio: no users yet; create the first one with `livestudio user add NAME"
+            f" {where}`.",
             file=sys.stderr,
         )
-    serve(settings)
+    serve(settings, workers=args.workers)
     return 0
 
 
@@ -66,7 +73,7 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create a user."""
     settings = _server_settings(args)
-    is_admin = admin.add_user(settings.db, args.name, _read_password(args), args.admin)
+    is_admin = admin.add_user(settings.database, args.name, _read_password(args), args.admin)
     role = "admin" if is_admin else "user"
     print(f"Created {role} {args.name!r}. Next: `livestudio token create {args.name}`.")
     return 0
@@ -75,7 +82,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_user_add_key(args: argparse.Namespace) -> int:
     """Register an SSH public key for a user."""
     settings = _server_settings(args)
-    key = admin.add_ssh_key(settings.db, args.name, args.key_file)
+    key = admin.add_ssh_key(settings.database, args.name, args.key_file)
     comment = key.comment or "no comment"
     print(f"Added {key.key_type} key {key.fingerprint} ({comment}) for {args.name}.")
     return 0
@@ -84,7 +91,7 @@ def cmd_user_add_key(args: argparse.Namespace) -> int:
 def cmd_user_keys(args: argparse.Namespace) -> int:
     """List a user's SSH public keys."""
     settings = _server_settings(args)
-    keys = admin.ssh_keys_of(settings.db, args.name)
+    keys = admin.ssh_keys_of(settings.database, args.name)
     for key in keys:
         used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
         added = key.created_at.strftime("%Y-%m-%d %H:%M")
@@ -99,7 +106,7 @@ def cmd_user_keys(args: argparse.Namespace) -> int:
 def cmd_user_remove_key(args: argparse.Namespace) -> int:
     """Remove one of a user's SSH public keys."""
     settings = _server_settings(args)
-    admin.remove_ssh_key(settings.db, args.name, args.fingerprint)
+    admin.remove_ssh_key(settings.database, args.name, args.fingerprint)
     print(f"Removed {args.fingerprint} from {args.name}'s keys.")
     return 0
 
@@ -116,7 +123,7 @@ def cmd_ssh_fingerprint(args: argparse.Namespace) -> int:
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Print a new profile token for a user."""
     settings = _server_settings(args)
-    new = admin.create_token(settings.db, args.name)
+    new = admin.create_token(settings.database, args.name)
     print(new.token)
     print(
         f"This is {args.name}'s profile token; it is shown only once and replaces any"
@@ -129,7 +136,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_project_add(args: argparse.Namespace) -> int:
     """Create a project."""
     settings = _server_settings(args)
-    row = admin.add_project(settings.db, args.name, args.repo_url, args.subdir, args.owner)
+    row = admin.add_project(settings.database, args.name, args.repo_url, args.subdir, args.owner)
     print(f"Created project {row.name!r} (id {row.id}) for {row.repo_url}.")
     return 0
 
@@ -201,21 +208,48 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations (the server also does at start)."""
     settings = _server_settings(args)
-    before, after = admin.migrate_db(settings.db)
+    before, after = admin.migrate_db(settings.database)
     if before == after:
-        print(f"{settings.db} is at the current schema (version {after}).")
+        print(f"{describe(settings.database)} is at the current schema (version {after}).")
     else:
-        print(f"Migrated {settings.db} from schema version {before} to {after}.")
+        print(f"Migrated {describe(settings.database)} from schema version {before} to {after}.")
     return 0
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:
     """Copy the database to a new file, consistently, even while the server runs."""
     settings = _server_settings(args)
+    if settings.engine != "sqlite":
+        raise CliError(
+            "db backup copies a SQLite file; back up PostgreSQL with its own tools"
+            " (pg_dump, or continuous archiving)."
+        )
     size, version = admin.backup_db(settings.db, args.dest)
     print(
         f"Backed up {settings.db} to {args.dest} ({size / 1e6:.1f} MB, schema version"
         f" {version}); serve it with `livestudio serve --db {args.dest}`."
+    )
+    return 0
+
+
+def _database_arg(value: str) -> Path | str:
+    from backend.settings import is_postgres_url, sqlite_path
+
+    if is_postgres_url(value):
+        return value
+    try:
+        return sqlite_path(value) if "://" in value else Path(value).expanduser()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    """Copy a whole database to another, e.g. a team's SQLite history into PostgreSQL."""
+    print(f"Copying {describe(args.source)} to {describe(args.dest)}:")
+    counts = admin.copy_db(args.source, args.dest)
+    print(
+        f"Copied {sum(counts.values())} rows in {len(counts)} tables; serve it with"
+        " `livestudio serve --database-url URL` (running the copy again brings it up to date)."
     )
     return 0
 
@@ -232,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--db", type=Path, help="SQLite file (env LIVESTUDIO_DB)")
         p.add_argument(
             "--database-url",
-            help="the database as a URL, sqlite:///PATH (env LIVESTUDIO_DATABASE_URL)",
+            help="the database as a URL: sqlite:///PATH or postgresql://USER@HOST/NAME"
+            " (env LIVESTUDIO_DATABASE_URL)",
         )
         return p
 
@@ -247,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="server processes (SQLite: 1; several need PostgreSQL and Redis)",
+    )
+    serve.add_argument(
+        "--redis-url",
+        help="Redis for fan-out between processes, redis://HOST:6379/0 (env LIVESTUDIO_REDIS_URL)",
     )
     serve.add_argument(
         "--stale-after",
@@ -298,6 +337,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_backup.add_argument("dest", type=Path, help="the new file")
     db_backup.set_defaults(func=cmd_db_backup)
+    db_copy = database.add_parser(
+        "copy", help="copy every table to another database (SQLite to PostgreSQL, say)"
+    )
+    db_copy.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        type=_database_arg,
+        help="the database to copy: sqlite:///PATH, a file, or postgresql://…",
+    )
+    db_copy.add_argument(
+        "--to",
+        dest="dest",
+        required=True,
+        type=_database_arg,
+        help="where to copy it: postgresql://… or sqlite:///PATH (made and migrated if new)",
+    )
+    db_copy.set_defaults(func=cmd_db_copy)
 
     project = sub.add_parser("project", help="manage projects").add_subparsers(
         dest="action", metavar="ACTION"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import socket
+import tempfile
 from types import FrameType
 
 import uvicorn
 
 from backend.app import create_app
+from backend.db.connection import describe
 from backend.settings import Settings
 
 
@@ -41,13 +45,17 @@ def check_port(host: str, port: int) -> None:
         ) from None
 
 
-def serve(settings: Settings) -> None:
-    """Serve until Ctrl-C."""
+def serve(settings: Settings, workers: int = 1) -> None:
+    """Serve until Ctrl-C (``workers`` processes on one port: PostgreSQL and Redis)."""
     check_port(settings.host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {settings.db})")
+    where = describe(settings.database)
+    print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {where})")
+    if workers > 1:
+        _serve_processes(settings, workers)
+        return
     if settings.ssh_port:
         from backend.ssh.server import fingerprint
 
@@ -58,6 +66,34 @@ def serve(settings: Settings) -> None:
             flush=True,
         )
     _Server(uvicorn_config(settings)).run()
+
+
+def _serve_processes(settings: Settings, workers: int) -> None:
+    """Run ``workers`` server processes on one port, restarted by uvicorn if one dies."""
+    from cli.admin import CliError
+
+    if settings.ssh_port:
+        raise CliError("Serve the TUI over SSH from a single process (--workers 1).")
+    os.environ.update(settings.to_env())
+    # Every process writes its figures here; /metrics in any of them adds them all up.
+    metrics_dir = tempfile.mkdtemp(prefix="livestudio-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    print(f"livestudio: {workers} processes, events shared through Redis", flush=True)
+    try:
+        uvicorn.run(
+            "backend.asgi:app_from_env",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
+            timeout_graceful_shutdown=2,
+            log_level="info",
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 class _Server(uvicorn.Server):

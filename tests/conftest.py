@@ -1,4 +1,10 @@
-"""Shared fixtures: a real ``livestudio serve`` on a free port with a temporary SQLite file."""
+"""Shared fixtures: a real ``livestudio serve`` on a free port with a temporary database.
+
+The engine is SQLite (a temporary file) unless ``LIVESTUDIO_TEST_ENGINE=postgresql``: then
+every server gets a schema of its own in the PostgreSQL database named by
+``LIVESTUDIO_TEST_POSTGRES`` (default: the machine's ``test`` database), dropped after the
+test. Tests that look inside the SQLite file itself are marked ``sqlite_only``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +26,40 @@ import pytest
 # Captured from the real clients (a copy of the team handbook's fixtures/studio-live).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studio-live"
 PASSWORD = "correct-horse-battery"
+ENGINE = os.environ.get("LIVESTUDIO_TEST_ENGINE", "sqlite")
+POSTGRES = os.environ.get("LIVESTUDIO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_schema_url(schema: str) -> str:
+    """A URL of the test database whose tables live in ``schema`` (extensions in public)."""
+    sep = "&" if "?" in POSTGRES else "?"
+    return f"{POSTGRES}{sep}options=-csearch_path%3D{schema},public"
+
+
+def pg_admin(sql: str) -> None:
+    """Run one statement on the test database (schemas, extensions)."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def new_pg_database() -> str:
+    """A fresh, empty schema in the test database; its URL."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    pg_admin(f"CREATE EXTENSION IF NOT EXISTS citext SCHEMA public; CREATE SCHEMA {schema}")
+    return pg_schema_url(schema)
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a schema made by ``new_pg_database``."""
+    schema = url.rsplit("search_path%3D", 1)[1].split(",", 1)[0]
+    pg_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def db_flags(db: Path | str) -> list[str]:
+    """The command-line flags naming a database: a SQLite file or a URL."""
+    return ["--database-url", db] if isinstance(db, str) else ["--db", str(db)]
 
 
 def free_port() -> int:
@@ -28,10 +69,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_cli(*args: str, db: Path, stdin: str | None = None, env: dict[str, str] | None = None):
-    """Run the real ``livestudio`` command line."""
+def run_cli(
+    *args: str, db: Path | str, stdin: str | None = None, env: dict[str, str] | None = None
+):
+    """Run the real ``livestudio`` command line on a database (file or URL)."""
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args, "--db", str(db)],
+        [sys.executable, "-m", "cli.main", *args, *db_flags(db)],
         input=stdin,
         capture_output=True,
         text=True,
@@ -64,10 +107,17 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    database_url: str = ""
+    """A PostgreSQL URL to serve instead of the SQLite file ``db``."""
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database(self) -> Path | str:
+        """What the server serves: the PostgreSQL URL, or the SQLite file."""
+        return self.database_url or self.db
 
     def start(self) -> None:
         self.start_with()
@@ -82,8 +132,7 @@ class Server:
                 "-m",
                 "cli.main",
                 "serve",
-                "--db",
-                str(self.db),
+                *db_flags(self.database),
                 "--port",
                 str(self.port),
             ],
@@ -122,8 +171,8 @@ class Server:
         (their own code, in this process: the commands themselves are tested elsewhere)."""
         from cli import admin
 
-        admin.add_user(self.db, name, password, admin=False)
-        token = admin.create_token(self.db, name).token
+        admin.add_user(self.database, name, password, admin=False)
+        token = admin.create_token(self.database, name).token
         assert token.startswith("lst_")
         return User(name, token, self.login(name, password))
 
@@ -141,14 +190,30 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def make(**env: str) -> Server:
-        server = Server(db=tmp_path / f"live{len(started)}.db", port=free_port(), env=env)
-        server.start()
+        url = new_pg_database() if ENGINE == "postgresql" else ""
+        server = Server(
+            db=tmp_path / f"live{len(started)}.db", port=free_port(), env=env, database_url=url
+        )
         started.append(server)
+        server.start()
         return server
 
     yield make
     for server in started:
         server.stop()
+        if server.database_url:
+            drop_pg_database(server.database_url)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Path | str]:
+    """An empty database of the engine under test: a SQLite file or a PostgreSQL URL."""
+    if ENGINE != "postgresql":
+        yield tmp_path / "test.db"
+        return
+    url = new_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture

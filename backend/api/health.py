@@ -12,7 +12,7 @@ from backend.services import operations
 @get("/health", summary="Liveness check")
 async def health(backend: BackendDep) -> Response[dict[str, str]]:
     """``{"status": "ok", "engine": "sqlite", "database": "ok"}``; 503 naming what is down."""
-    answer = await operations.health(backend.reader)
+    answer = await operations.health(backend.reader, backend.channels._backend)
     return Response(answer, status_code=200 if answer["status"] == "ok" else 503)
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from backend.db.common import NOW, ts
+from backend.db.connection import Conn, Reader, Row
 from shared.api import TokenInfo
 
 
@@ -22,24 +20,24 @@ class UserAuth:
     is_admin: bool
 
 
-def insert_user(conn: sqlite3.Connection, username: str, password_hash: str, admin: bool) -> int:
+def insert_user(conn: Conn, username: str, password_hash: str, admin: bool) -> int:
     """Create a user; raises ``sqlite3.IntegrityError`` when the name is taken."""
     cur = conn.execute(
         "INSERT INTO users (username, password_hash, is_admin, created_at)"
-        " VALUES (?, ?, ?, " + NOW + ")",
+        " VALUES (?, ?, ?, " + NOW + ") RETURNING id",
         (username, password_hash, int(admin)),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def user_from_row(row: sqlite3.Row | None) -> UserAuth | None:
+def user_from_row(row: Row | None) -> UserAuth | None:
     """A user from a row with its ``id, username, password_hash, is_admin`` columns."""
     if row is None:
         return None
     return UserAuth(row["id"], row["username"], row["password_hash"], bool(row["is_admin"]))
 
 
-def user_by_name_sync(conn: sqlite3.Connection, username: str) -> UserAuth | None:
+def user_by_name_sync(conn: Conn, username: str) -> UserAuth | None:
     """Look a user up by name (case-insensitive), for the CLI and the writer."""
     row = conn.execute(
         "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?",
@@ -48,17 +46,17 @@ def user_by_name_sync(conn: sqlite3.Connection, username: str) -> UserAuth | Non
     return user_from_row(row)
 
 
-def count_users(conn: sqlite3.Connection) -> int:
+def count_users(conn: Conn) -> int:
     """How many users exist."""
     return int(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
 
 
-def all_usernames(conn: sqlite3.Connection) -> list[str]:
+def all_usernames(conn: Conn) -> list[str]:
     """Every username, sorted."""
     return [r["username"] for r in conn.execute("SELECT username FROM users ORDER BY username")]
 
 
-async def user_by_name(db: aiosqlite.Connection, username: str) -> UserAuth | None:
+async def user_by_name(db: Reader, username: str) -> UserAuth | None:
     """Look a user up by name (case-insensitive)."""
     async with db.execute(
         "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?",
@@ -68,7 +66,7 @@ async def user_by_name(db: aiosqlite.Connection, username: str) -> UserAuth | No
     return user_from_row(row)
 
 
-async def user_by_id(db: aiosqlite.Connection, user_id: int) -> UserAuth | None:
+async def user_by_id(db: Reader, user_id: int) -> UserAuth | None:
     """Look a user up by id."""
     async with db.execute(
         "SELECT id, username, password_hash, is_admin FROM users WHERE id = ?", (user_id,)
@@ -77,27 +75,27 @@ async def user_by_id(db: aiosqlite.Connection, user_id: int) -> UserAuth | None:
     return user_from_row(row)
 
 
-def set_password(conn: sqlite3.Connection, user_id: int, password_hash: str) -> None:
+def set_password(conn: Conn, user_id: int, password_hash: str) -> None:
     """Replace a user's password hash."""
     conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
 
-def insert_session(conn: sqlite3.Connection, user_id: int, token_hash: bytes) -> int:
+def insert_session(conn: Conn, user_id: int, token_hash: bytes) -> int:
     """Start a session."""
     cur = conn.execute(
         "INSERT INTO sessions (user_id, token_hash, created_at, last_used_at)"
-        " VALUES (?, ?, " + NOW + ", " + NOW + ")",
+        " VALUES (?, ?, " + NOW + ", " + NOW + ") RETURNING id",
         (user_id, token_hash),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def delete_session(conn: sqlite3.Connection, session_id: int) -> None:
+def delete_session(conn: Conn, session_id: int) -> None:
     """End one session."""
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
 
-def delete_other_sessions(conn: sqlite3.Connection, user_id: int, keep_id: int | None) -> None:
+def delete_other_sessions(conn: Conn, user_id: int, keep_id: int | None) -> None:
     """End every session of a user but ``keep_id``."""
     conn.execute("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", (user_id, keep_id))
 
@@ -123,7 +121,7 @@ class Principal:
 
 
 async def session_principal(
-    db: aiosqlite.Connection, token_hash: bytes, created_after: float
+    db: Reader, token_hash: bytes, created_after: float
 ) -> Principal | None:
     """The user behind a session token, if it exists and started after ``created_after``."""
     async with db.execute(
@@ -151,7 +149,7 @@ _TOKEN_PRINCIPAL = (
 )
 
 
-def _token_principal(row: sqlite3.Row | None) -> Principal | None:
+def _token_principal(row: Row | None) -> Principal | None:
     if row is None:
         return None
     return Principal(
@@ -165,24 +163,24 @@ def _token_principal(row: sqlite3.Row | None) -> Principal | None:
     )
 
 
-def token_principal_sync(conn: sqlite3.Connection, token_hash: bytes) -> Principal | None:
+def token_principal_sync(conn: Conn, token_hash: bytes) -> Principal | None:
     """The user behind an access token, inside a write transaction."""
     return _token_principal(conn.execute(_TOKEN_PRINCIPAL, (token_hash,)).fetchone())
 
 
-async def token_principal(db: aiosqlite.Connection, token_hash: bytes) -> Principal | None:
+async def token_principal(db: Reader, token_hash: bytes) -> Principal | None:
     """The user behind an access token."""
     async with db.execute(_TOKEN_PRINCIPAL, (token_hash,)) as cur:
         return _token_principal(await cur.fetchone())
 
 
-def touch_token(conn: sqlite3.Connection, token_id: int, now: float) -> None:
+def touch_token(conn: Conn, token_id: int, now: float) -> None:
     """Record that a token was used."""
     conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now, token_id))
 
 
 def insert_token(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     user_id: int,
     kind: str,
@@ -194,19 +192,19 @@ def insert_token(
     """Store a new access token (hash and display prefix only)."""
     cur = conn.execute(
         "INSERT INTO tokens (user_id, kind, name, token_hash, prefix, scopes, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, " + NOW + ")",
+        " VALUES (?, ?, ?, ?, ?, ?, " + NOW + ") RETURNING id",
         (user_id, kind, name, token_hash, prefix, ",".join(sorted(scopes))),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def delete_profile_token(conn: sqlite3.Connection, user_id: int) -> bool:
+def delete_profile_token(conn: Conn, user_id: int) -> bool:
     """Delete the user's profile token; False when there was none."""
     cur = conn.execute("DELETE FROM tokens WHERE user_id = ? AND kind = 'profile'", (user_id,))
     return cur.rowcount > 0
 
 
-def delete_client_token(conn: sqlite3.Connection, user_id: int, token_id: int) -> bool:
+def delete_client_token(conn: Conn, user_id: int, token_id: int) -> bool:
     """Delete one client token of the user; False when it is not theirs or missing."""
     cur = conn.execute(
         "DELETE FROM tokens WHERE user_id = ? AND id = ? AND kind = 'client'",
@@ -215,12 +213,12 @@ def delete_client_token(conn: sqlite3.Connection, user_id: int, token_id: int) -
     return cur.rowcount > 0
 
 
-def delete_all_tokens(conn: sqlite3.Connection, user_id: int) -> None:
+def delete_all_tokens(conn: Conn, user_id: int) -> None:
     """Delete every access token of the user."""
     conn.execute("DELETE FROM tokens WHERE user_id = ?", (user_id,))
 
 
-def _token_info(row: sqlite3.Row) -> TokenInfo:
+def _token_info(row: Row) -> TokenInfo:
     return TokenInfo(
         id=row["id"],
         name=row["name"],
@@ -235,12 +233,12 @@ def _token_info(row: sqlite3.Row) -> TokenInfo:
 _TOKEN_INFO = "SELECT id, name, kind, prefix, scopes, created_at, last_used_at FROM tokens"
 
 
-def token_info_sync(conn: sqlite3.Connection, token_id: int) -> TokenInfo:
+def token_info_sync(conn: Conn, token_id: int) -> TokenInfo:
     """Metadata of one token."""
     return _token_info(conn.execute(f"{_TOKEN_INFO} WHERE id = ?", (token_id,)).fetchone())
 
 
-async def user_tokens(db: aiosqlite.Connection, user_id: int) -> list[TokenInfo]:
+async def user_tokens(db: Reader, user_id: int) -> list[TokenInfo]:
     """Every token of the user, profile token first."""
     async with db.execute(
         f"{_TOKEN_INFO} WHERE user_id = ? ORDER BY kind DESC, id", (user_id,)

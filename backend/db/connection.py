@@ -1,11 +1,70 @@
-"""The one place that opens SQLite connections, with every PRAGMA they need."""
+"""The one place that opens database connections: SQLite with every PRAGMA it needs, or
+PostgreSQL through ``backend.db.postgres``, which speaks the same interface."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import aiosqlite
+
+from backend.db import postgres
+
+Target = Path | str
+"""Where the database is: a SQLite file, or a ``postgresql://`` URL."""
+
+
+class Cursor(Protocol):
+    """What a statement gives back (``sqlite3.Cursor`` or ``postgres.Cursor``)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """A write connection of either engine; storage functions take this."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class Reader(Protocol):
+    """The read side request handlers use: aiosqlite's connection or PostgreSQL's pool.
+
+    ``async with db.execute(sql, params) as cur``, then ``await cur.fetchone()`` or
+    ``await cur.fetchall()``; rows by position or by column name.
+    """
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+Row = Any
+"""A result row of either engine: by position or by column name."""
+
+
+def is_postgres(conn: object) -> bool:
+    """Whether a connection (or reader) is PostgreSQL's."""
+    return getattr(conn, "dialect", "sqlite") == postgres.DIALECT
+
+
+def describe(target: Target) -> str:
+    """The database for a message: the file, or the URL without its password."""
+    return postgres.redact(target) if isinstance(target, str) else str(target)
+
 
 # WAL lets readers run beside the single writer. synchronous=NORMAL in WAL mode keeps
 # every commit across a crash or kill -9 of the process (only a power cut can lose the
@@ -23,8 +82,14 @@ def _prepare(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def connect_sync(path: Path) -> sqlite3.Connection:
-    """Open a connection for the writer thread or the CLI; transactions are explicit."""
+def connect_sync(target: Target) -> Any:
+    """Open a connection for the writer or the CLI; transactions are explicit."""
+    if isinstance(target, str):
+        return postgres.Connection(target)
+    return _connect_sqlite(target)
+
+
+def _connect_sqlite(path: Path) -> sqlite3.Connection:
     _prepare(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row  # storage code reads columns by name
@@ -33,8 +98,13 @@ def connect_sync(path: Path) -> sqlite3.Connection:
     return conn
 
 
-async def connect_async(path: Path) -> aiosqlite.Connection:
-    """Open a read connection for request handlers."""
+async def connect_async(target: Target) -> Any:
+    """Open the read side for request handlers."""
+    if isinstance(target, str):
+        reader = postgres.Reader(target)
+        await reader.open()
+        return reader
+    path = target
     _prepare(path)
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -44,7 +114,7 @@ async def connect_async(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-async def ping(db: aiosqlite.Connection) -> None:
+async def ping(db: Reader) -> None:
     """Raise if the database does not answer a trivial query."""
     async with db.execute("SELECT 1") as cur:
         await cur.fetchone()

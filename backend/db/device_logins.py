@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import aiosqlite
+from backend.db.connection import Conn, Reader, Row
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ _DEVICE_COLUMNS = (
 )
 
 
-def _device_login(row: sqlite3.Row) -> DeviceLogin:
+def _device_login(row: Row) -> DeviceLogin:
     return DeviceLogin(
         id=row["id"],
         user_code=row["user_code"],
@@ -42,7 +41,7 @@ def _device_login(row: sqlite3.Row) -> DeviceLogin:
 
 
 def insert_device_login(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     device_code_hash: bytes,
     user_code: str,
@@ -68,9 +67,7 @@ def insert_device_login(
     )
 
 
-def device_login_by_device_code(
-    conn: sqlite3.Connection, device_code_hash: bytes
-) -> DeviceLogin | None:
+def device_login_by_device_code(conn: Conn, device_code_hash: bytes) -> DeviceLogin | None:
     """The request a polling client asks about."""
     row = conn.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM device_logins WHERE device_code_hash = ?",
@@ -79,7 +76,7 @@ def device_login_by_device_code(
     return _device_login(row) if row else None
 
 
-def device_login_by_user_code(conn: sqlite3.Connection, user_code: str) -> DeviceLogin | None:
+def device_login_by_user_code(conn: Conn, user_code: str) -> DeviceLogin | None:
     """The request a user approves."""
     row = conn.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM device_logins WHERE user_code = ?", (user_code,)
@@ -87,28 +84,28 @@ def device_login_by_user_code(conn: sqlite3.Connection, user_code: str) -> Devic
     return _device_login(row) if row else None
 
 
-def approve_device_login(conn: sqlite3.Connection, login_id: int, user_id: int) -> None:
+def approve_device_login(conn: Conn, login_id: int, user_id: int) -> None:
     """Record who approved the request."""
     conn.execute("UPDATE device_logins SET approved_by = ? WHERE id = ?", (user_id, login_id))
 
 
-def delete_device_login(conn: sqlite3.Connection, login_id: int) -> None:
+def delete_device_login(conn: Conn, login_id: int) -> None:
     """Forget a used or expired request (its codes are single-use)."""
     conn.execute("DELETE FROM device_logins WHERE id = ?", (login_id,))
 
 
-def prune_device_logins(conn: sqlite3.Connection, before: float) -> None:
+def prune_device_logins(conn: Conn, before: float) -> None:
     """Drop requests that expired before ``before`` and old failed approvals."""
     conn.execute("DELETE FROM device_logins WHERE expires_at < ?", (before,))
     conn.execute("DELETE FROM failed_approvals WHERE at < ?", (before,))
 
 
-def record_failed_approval(conn: sqlite3.Connection, user_id: int, now: float) -> None:
+def record_failed_approval(conn: Conn, user_id: int, now: float) -> None:
     """Remember a wrong code typed by the user (for rate limiting)."""
     conn.execute("INSERT INTO failed_approvals (user_id, at) VALUES (?, ?)", (user_id, now))
 
 
-def failed_approvals_since(conn: sqlite3.Connection, user_id: int, since: float) -> int:
+def failed_approvals_since(conn: Conn, user_id: int, since: float) -> int:
     """How many wrong codes the user typed since ``since``."""
     row = conn.execute(
         "SELECT COUNT(*) FROM failed_approvals WHERE user_id = ? AND at >= ?", (user_id, since)
@@ -116,7 +113,7 @@ def failed_approvals_since(conn: sqlite3.Connection, user_id: int, since: float)
     return int(row[0])
 
 
-async def pending_device_logins(db: aiosqlite.Connection, now: float) -> list[DeviceLogin]:
+async def pending_device_logins(db: Reader, now: float) -> list[DeviceLogin]:
     """Requests still waiting for approval, newest first."""
     async with db.execute(
         f"SELECT {_DEVICE_COLUMNS} FROM device_logins"

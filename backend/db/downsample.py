@@ -13,8 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import aiosqlite
-
+from backend.db.connection import Reader, is_postgres
 from backend.db.series import BLOCK_BITS
 
 Point = tuple[int, float | None]
@@ -35,6 +34,18 @@ SELECT step, value FROM (
 ) ORDER BY step
 """
 
+_FROM_POINTS_PG = """
+WITH p AS (SELECT step, value, (step - :lo) * :nb / (:hi - :lo + 1) AS b FROM points
+           WHERE series_id = :sid)
+SELECT step, value FROM (
+    (SELECT DISTINCT ON (b) step, value FROM p WHERE value IS NOT NULL ORDER BY b, value, step)
+    UNION (SELECT DISTINCT ON (b) step, value FROM p WHERE value IS NOT NULL
+           ORDER BY b, value DESC, step)
+    UNION SELECT MIN(step), NULL FROM p WHERE value IS NULL GROUP BY b
+) AS d ORDER BY step
+"""
+"""The same on PostgreSQL, which has no bare columns beside an aggregate."""
+
 _BLOCKS = (
     "SELECT block, min_step, min_value, max_step, max_value, nan_step FROM point_blocks"
     " WHERE series_id = ? AND block < ? ORDER BY block"
@@ -44,7 +55,7 @@ _AT = "SELECT value FROM points WHERE series_id = ? AND step = ?"
 
 
 async def downsampled(
-    db: aiosqlite.Connection, experiment_id: int, name: str, max_points: int
+    db: Reader, experiment_id: int, name: str, max_points: int
 ) -> list[Point] | None:
     """At most ``max_points`` points of the series, or ``None`` when it is short enough."""
     async with db.execute(_SERIES, (experiment_id, name)) as cur:
@@ -72,21 +83,20 @@ async def downsampled(
     return merged[: max_points - 1] + merged[-1:]
 
 
-async def _scalar(db: aiosqlite.Connection, sql: str, series: int) -> Any:
+async def _scalar(db: Reader, sql: str, series: int) -> Any:
     async with db.execute(sql, (series,)) as cur:
         row = await cur.fetchone()
     return row[0] if row else None
 
 
-async def _from_points(
-    db: aiosqlite.Connection, series: int, lo: int, hi: int, buckets: int
-) -> list[Point]:
-    async with db.execute(_FROM_POINTS, {"sid": series, "lo": lo, "hi": hi, "nb": buckets}) as cur:
+async def _from_points(db: Reader, series: int, lo: int, hi: int, buckets: int) -> list[Point]:
+    sql = _FROM_POINTS_PG if is_postgres(db) else _FROM_POINTS
+    async with db.execute(sql, {"sid": series, "lo": lo, "hi": hi, "nb": buckets}) as cur:
         return [(r[0], r[1]) for r in await cur.fetchall()]
 
 
 async def _from_blocks(
-    db: aiosqlite.Connection, series: int, lo: int, hi: int, buckets: int, width: float
+    db: Reader, series: int, lo: int, hi: int, buckets: int, width: float
 ) -> list[Point] | None:
     sealed = hi >> BLOCK_BITS
     async with db.execute(_BLOCKS, (series, sealed)) as cur:
@@ -130,7 +140,7 @@ async def _from_blocks(
     return points
 
 
-async def _value_at(db: aiosqlite.Connection, series: int, step: int) -> float | None:
+async def _value_at(db: Reader, series: int, step: int) -> float | None:
     async with db.execute(_AT, (series, step)) as cur:
         row = await cur.fetchone()
     return row[0] if row else None

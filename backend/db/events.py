@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import aiosqlite
 import msgspec
 
 from backend.db.common import NOW
+from backend.db.connection import Conn, Reader, Row
 
 
 class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,11 +26,11 @@ class StoredEvent(NewEvent, frozen=True, kw_only=True):
     id: int
 
 
-def insert_event(conn: sqlite3.Connection, event: NewEvent) -> StoredEvent:
+def insert_event(conn: Conn, event: NewEvent) -> StoredEvent:
     """Append an event; its id orders the stream."""
     cur = conn.execute(
         "INSERT INTO events (created_at, kind, repo_key, subdir, poster_id, project_id,"
-        " member_ids, data) VALUES (" + NOW + ", ?, ?, ?, ?, ?, ?, ?)",
+        " member_ids, data) VALUES (" + NOW + ", ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             event.kind,
             event.repo_key,
@@ -51,11 +49,11 @@ def insert_event(conn: sqlite3.Connection, event: NewEvent) -> StoredEvent:
         poster_id=event.poster_id,
         project_id=event.project_id,
         member_ids=event.member_ids,
-        id=int(cur.lastrowid or 0),
+        id=int(cur.fetchone()[0]),
     )
 
 
-def prune_events(conn: sqlite3.Connection, keep: int) -> int:
+def prune_events(conn: Conn, keep: int) -> int:
     """Drop all but the newest ``keep`` events; returns how many were dropped.
 
     The newest event always stays: event ids are rowids, and keeping the highest one is
@@ -67,7 +65,7 @@ def prune_events(conn: sqlite3.Connection, keep: int) -> int:
     return cur.rowcount
 
 
-def _event_from_row(row: sqlite3.Row) -> StoredEvent:
+def _event_from_row(row: Row) -> StoredEvent:
     raw = row["member_ids"]
     members = tuple(int(m) for m in raw.split(",") if m) if raw else ()
     return StoredEvent(
@@ -82,7 +80,7 @@ def _event_from_row(row: sqlite3.Row) -> StoredEvent:
     )
 
 
-async def events_after(db: aiosqlite.Connection, last_id: int, limit: int) -> list[StoredEvent]:
+async def events_after(db: Reader, last_id: int, limit: int) -> list[StoredEvent]:
     """Stored events with an id above ``last_id``, oldest first."""
     async with db.execute(
         "SELECT id, kind, repo_key, subdir, poster_id, project_id, member_ids, data"
@@ -92,7 +90,7 @@ async def events_after(db: aiosqlite.Connection, last_id: int, limit: int) -> li
         return [_event_from_row(row) for row in await cur.fetchall()]
 
 
-async def event_id_range(db: aiosqlite.Connection) -> tuple[int, int]:
+async def event_id_range(db: Reader) -> tuple[int, int]:
     """(oldest retained id, newest id); (1, 0) when there are none yet."""
     async with db.execute("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM events") as cur:
         row = await cur.fetchone()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from backend.db.common import ts
+from backend.db.connection import Conn, Reader, Row
 from backend.db.projects import ProjectScope, next_id
 from shared.api import ExperimentRow
 from shared.live import ErrorInfo
@@ -148,7 +147,7 @@ _PLAIN = (
 """Columns stored as the record holds them (the rest are JSON or flags)."""
 
 
-def _record(row: sqlite3.Row) -> ExperimentRecord:
+def _record(row: Row) -> ExperimentRecord:
     machine = row["machine"]
     return ExperimentRecord(
         **{column: row[column] for column in _PLAIN},
@@ -162,7 +161,7 @@ def _record(row: sqlite3.Row) -> ExperimentRecord:
 
 
 def find_experiment(
-    conn: sqlite3.Connection, poster_id: int, repo_key: str, baseline_sha: str, name: str
+    conn: Conn, poster_id: int, repo_key: str, baseline_sha: str, name: str
 ) -> ExperimentRecord | None:
     """The poster's experiment with this identity, if it exists."""
     row = conn.execute(
@@ -200,11 +199,11 @@ _MUTABLE = (
 )
 
 
-def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
+def insert_experiment(conn: Conn, r: ExperimentRecord) -> int:
     """Store a new experiment; returns its id (and sets it on ``r``)."""
     cur = conn.execute(
         "INSERT INTO experiments (id, poster_id, repo_key, repo_url, baseline_sha, name,"
-        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 16)})",
+        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 16)}) RETURNING id",
         (
             next_id(conn, "experiments"),
             r.poster_id,
@@ -215,7 +214,7 @@ def insert_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> int:
             *_values(r),
         ),
     )
-    r.id = int(cur.lastrowid or 0)
+    r.id = int(cur.fetchone()[0])
     _store_row_json(conn, r)
     return r.id
 
@@ -227,7 +226,7 @@ _UPDATE_EXPERIMENT = (
 )
 
 
-def update_experiment(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+def update_experiment(conn: Conn, r: ExperimentRecord) -> None:
     """Write every mutable field of an experiment back, with its encoded API row."""
     _encode_row(r)
     conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
@@ -239,7 +238,7 @@ _UPDATE_PROGRESS = (
 )
 
 
-def update_experiment_progress(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+def update_experiment_progress(conn: Conn, r: ExperimentRecord) -> None:
     """Write only what a training step changes (step, metrics, updated_at) and the API row.
 
     Most posts change nothing else; leaving status out also spares its index a write.
@@ -256,7 +255,7 @@ def _encode_row(r: ExperimentRecord) -> None:
     r.row_json = _json_encode(r.to_row())
 
 
-def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
+def _store_row_json(conn: Conn, r: ExperimentRecord) -> None:
     _encode_row(r)
     conn.execute(
         f"UPDATE experiments SET row_json = ?, row_version = {ROW_VERSION} WHERE id = ?",
@@ -264,7 +263,7 @@ def _store_row_json(conn: sqlite3.Connection, r: ExperimentRecord) -> None:
     )
 
 
-def stale_experiments(conn: sqlite3.Connection, cutoff: float) -> list[ExperimentRecord]:
+def stale_experiments(conn: Conn, cutoff: float) -> list[ExperimentRecord]:
     """Running experiments that have been silent since before ``cutoff``."""
     rows = conn.execute(
         f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
@@ -274,7 +273,7 @@ def stale_experiments(conn: sqlite3.Connection, cutoff: float) -> list[Experimen
     return [_record(r) for r in rows]
 
 
-def delete_experiment(conn: sqlite3.Connection, experiment_id: int) -> None:
+def delete_experiment(conn: Conn, experiment_id: int) -> None:
     """Delete an experiment with its series and images."""
     conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
 
@@ -288,7 +287,7 @@ _VISIBLE_TO = """
 
 
 async def experiment_visible(
-    db: aiosqlite.Connection, experiment_id: int, user_id: int
+    db: Reader, experiment_id: int, user_id: int
 ) -> ExperimentRecord | None:
     """An experiment, if the user can see it in one of their projects."""
     async with db.execute(
@@ -300,7 +299,7 @@ async def experiment_visible(
 
 
 def experiment_visible_sync(
-    conn: sqlite3.Connection, experiment_id: int, user_id: int
+    conn: Conn, experiment_id: int, user_id: int
 ) -> ExperimentRecord | None:
     """Same as :func:`experiment_visible`, inside a write transaction."""
     row = conn.execute(
@@ -310,9 +309,7 @@ def experiment_visible_sync(
     return _record(row) if row else None
 
 
-async def experiment_rows_json(
-    db: aiosqlite.Connection, scope: ProjectScope, status: str | None
-) -> bytes:
+async def experiment_rows_json(db: Reader, scope: ProjectScope, status: str | None) -> bytes:
     """The project's experiment rows as one JSON array, from the stored encodings."""
     members = sorted(scope.member_ids)
     sql = (
@@ -339,7 +336,7 @@ async def experiment_rows_json(
     return b"[" + b",".join(encoded) + b"]"
 
 
-def experiment_name(conn: sqlite3.Connection, experiment_id: int) -> str | None:
+def experiment_name(conn: Conn, experiment_id: int) -> str | None:
     """An experiment's name, if it exists."""
     row = conn.execute("SELECT name FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
     return row["name"] if row else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
+
+from backend.db.connection import Conn, is_postgres
 
 MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
@@ -332,11 +333,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE experiments ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        13,
+        """
+        -- This database's own random name: server processes sharing it (through Redis)
+        -- name their event channel after it, so clusters sharing one Redis stay apart.
+        CREATE TABLE instance (id TEXT NOT NULL);
+        INSERT INTO instance (id) VALUES (lower(hex(randomblob(8))));
+        """,
+    ),
 )
 
 
-def migrate(conn: sqlite3.Connection) -> int:
+def migrate(conn: Conn) -> int:
     """Apply every migration not yet recorded; returns the schema version reached."""
+    if is_postgres(conn):
+        return _migrate_postgres(conn)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
@@ -360,6 +372,34 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return max((v for v, _ in MIGRATIONS), default=0)
+
+
+def _migrate_postgres(conn: Conn) -> int:
+    from backend.db import pg_schema
+
+    # Several server processes may start at once: one migrates, the others wait for it.
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (pg_schema.MIGRATE_LOCK,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, script in pg_schema.MIGRATIONS:
+            if version in done:
+                continue
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (version, time.time()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(v for v, _ in pg_schema.MIGRATIONS)
 
 
 def _statements(script: str) -> list[str]:

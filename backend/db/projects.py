@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from backend.db.common import NOW, ts
+from backend.db.connection import Conn, Reader, Row
 from shared.api import Invitation, Members, ProjectRow
 
 
@@ -55,7 +53,7 @@ def _members_since(raw: object) -> dict[int, int]:
 
 
 def insert_project(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     name: str,
     repo_url: str,
@@ -66,40 +64,40 @@ def insert_project(
     """Create a project with its owner as the first member."""
     cur = conn.execute(
         "INSERT INTO projects (id, name, repo_url, repo_key, subdir, owner_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, " + NOW + ")",
+        " VALUES (?, ?, ?, ?, ?, ?, " + NOW + ") RETURNING id",
         (next_id(conn, "projects"), name, repo_url, repo_key, subdir, owner_id),
     )
-    project_id = int(cur.lastrowid or 0)
+    project_id = int(cur.fetchone()[0])
     add_member(conn, project_id, owner_id)
     return project_id
 
 
-def next_id(conn: sqlite3.Connection, table: str) -> int:
+def next_id(conn: Conn, table: str) -> int:
     """A new id for ``table`` ("experiments" or "projects") that was never given out before."""
     return int(
         conn.execute(
             "INSERT INTO id_high_water (name, id) VALUES (?, 1) ON CONFLICT (name)"
-            " DO UPDATE SET id = id + 1 RETURNING id",
+            " DO UPDATE SET id = id_high_water.id + 1 RETURNING id",
             (table,),
         ).fetchone()[0]
     )
 
 
-def add_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> None:
+def add_member(conn: Conn, project_id: int, user_id: int) -> None:
     """Add a member (no-op when already one), recording the newest event id as they join."""
     conn.execute(
-        "INSERT OR IGNORE INTO project_members (project_id, user_id, since_event)"
-        " VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM events))",
+        "INSERT INTO project_members (project_id, user_id, since_event)"
+        " VALUES (?, ?, (SELECT COALESCE(MAX(id), 0) FROM events)) ON CONFLICT DO NOTHING",
         (project_id, user_id),
     )
 
 
-def delete_project(conn: sqlite3.Connection, project_id: int) -> None:
+def delete_project(conn: Conn, project_id: int) -> None:
     """Delete a project (experiments stay: they belong to their posters)."""
     conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
 
-def project_owner_id(conn: sqlite3.Connection, project_id: int) -> int | None:
+def project_owner_id(conn: Conn, project_id: int) -> int | None:
     """The owner of a project (``None`` when the owner was deleted)."""
     row = conn.execute("SELECT owner_id FROM projects WHERE id = ?", (project_id,)).fetchone()
     return row["owner_id"] if row else None
@@ -111,9 +109,7 @@ _SHOWING = (
 )
 
 
-def project_ids_showing(
-    conn: sqlite3.Connection, repo_key: str, subdir: str | None, poster_id: int
-) -> list[int]:
+def project_ids_showing(conn: Conn, repo_key: str, subdir: str | None, poster_id: int) -> list[int]:
     """Projects in which an experiment with these fields is visible."""
     rows = conn.execute(f"SELECT p.id {_SHOWING}", (repo_key, subdir, poster_id)).fetchall()
     return [r["id"] for r in rows]
@@ -137,16 +133,16 @@ _PROJECT_ROW = """
 _PROJECT_FIELDS = ("id", "name", "repo_url", "subdir", "owner", "experiments", "running")
 
 
-def _project_row(row: sqlite3.Row) -> ProjectRow:
+def _project_row(row: Row) -> ProjectRow:
     return ProjectRow(**{key: row[key] for key in _PROJECT_FIELDS})
 
 
-def project_row_sync(conn: sqlite3.Connection, project_id: int) -> ProjectRow:
+def project_row_sync(conn: Conn, project_id: int) -> ProjectRow:
     """A project with its counts, inside a write transaction."""
     return _project_row(conn.execute(f"{_PROJECT_ROW} WHERE p.id = ?", (project_id,)).fetchone())
 
 
-def project_member_ids_sync(conn: sqlite3.Connection, project_id: int) -> tuple[int, ...]:
+def project_member_ids_sync(conn: Conn, project_id: int) -> tuple[int, ...]:
     """Members of a project."""
     rows = conn.execute(
         "SELECT user_id FROM project_members WHERE project_id = ?", (project_id,)
@@ -154,7 +150,7 @@ def project_member_ids_sync(conn: sqlite3.Connection, project_id: int) -> tuple[
     return tuple(r["user_id"] for r in rows)
 
 
-def remove_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> bool:
+def remove_member(conn: Conn, project_id: int, user_id: int) -> bool:
     """Remove a member; False when they were not one."""
     cur = conn.execute(
         "DELETE FROM project_members WHERE project_id = ? AND user_id = ?", (project_id, user_id)
@@ -162,7 +158,7 @@ def remove_member(conn: sqlite3.Connection, project_id: int, user_id: int) -> bo
     return cur.rowcount > 0
 
 
-def invite(conn: sqlite3.Connection, project_id: int, user_id: int, invited_by: int) -> None:
+def invite(conn: Conn, project_id: int, user_id: int, invited_by: int) -> None:
     """Invite a user to a project (again: the invitation is renewed)."""
     conn.execute(
         "INSERT INTO project_invitations (project_id, user_id, invited_by, created_at)"
@@ -172,7 +168,7 @@ def invite(conn: sqlite3.Connection, project_id: int, user_id: int, invited_by: 
     )
 
 
-def drop_invitation(conn: sqlite3.Connection, project_id: int, user_id: int) -> bool:
+def drop_invitation(conn: Conn, project_id: int, user_id: int) -> bool:
     """Forget an invitation (accepted, declined or withdrawn); False when there was none."""
     cur = conn.execute(
         "DELETE FROM project_invitations WHERE project_id = ? AND user_id = ?",
@@ -189,7 +185,7 @@ _INVITATIONS = """
 """
 
 
-def _invitation(row: sqlite3.Row) -> Invitation:
+def _invitation(row: Row) -> Invitation:
     return Invitation(
         project_id=row["project_id"],
         project_name=row["project_name"],
@@ -200,7 +196,7 @@ def _invitation(row: sqlite3.Row) -> Invitation:
     )
 
 
-def invitation_sync(conn: sqlite3.Connection, project_id: int, user_id: int) -> Invitation | None:
+def invitation_sync(conn: Conn, project_id: int, user_id: int) -> Invitation | None:
     """One pending invitation of a user."""
     row = conn.execute(
         f"{_INVITATIONS} WHERE i.project_id = ? AND i.user_id = ?", (project_id, user_id)
@@ -208,7 +204,7 @@ def invitation_sync(conn: sqlite3.Connection, project_id: int, user_id: int) -> 
     return _invitation(row) if row else None
 
 
-async def invitations_of(db: aiosqlite.Connection, user_id: int) -> list[Invitation]:
+async def invitations_of(db: Reader, user_id: int) -> list[Invitation]:
     """The invitations waiting for a user's answer, newest first."""
     async with db.execute(
         f"{_INVITATIONS} WHERE i.user_id = ? ORDER BY i.created_at DESC", (user_id,)
@@ -224,7 +220,7 @@ _MEMBERS = (
 )
 
 
-def _members(rows: Iterable[sqlite3.Row]) -> Members:
+def _members(rows: Iterable[Row]) -> Members:
     by_kind: dict[str, list[str]] = {"member": [], "invited": [], "owner": []}
     for row in rows:
         by_kind[row["kind"]].append(row["username"])
@@ -236,26 +232,24 @@ def _members(rows: Iterable[sqlite3.Row]) -> Members:
     )
 
 
-def members_of_sync(conn: sqlite3.Connection, project_id: int) -> Members:
+def members_of_sync(conn: Conn, project_id: int) -> Members:
     """Owner, members and invited users of a project."""
     return _members(conn.execute(_MEMBERS, {"p": project_id}).fetchall())
 
 
-async def members_of(db: aiosqlite.Connection, project_id: int) -> Members:
+async def members_of(db: Reader, project_id: int) -> Members:
     """Owner, members and invited users of a project."""
     async with db.execute(_MEMBERS, {"p": project_id}) as cur:
         return _members(await cur.fetchall())
 
 
-def owners_showing(
-    conn: sqlite3.Connection, repo_key: str, subdir: str | None, poster_id: int
-) -> set[int]:
+def owners_showing(conn: Conn, repo_key: str, subdir: str | None, poster_id: int) -> set[int]:
     """Owners of the projects an experiment with these fields shows in."""
     rows = conn.execute(f"SELECT p.owner_id {_SHOWING}", (repo_key, subdir, poster_id)).fetchall()
     return {r["owner_id"] for r in rows if r["owner_id"] is not None}
 
 
-async def projects_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectRow]:
+async def projects_of(db: Reader, user_id: int) -> list[ProjectRow]:
     """Every project the user is a member of, with counts."""
     async with db.execute(
         f"{_PROJECT_ROW} WHERE p.id IN (SELECT project_id FROM project_members"
@@ -265,11 +259,11 @@ async def projects_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectRow
         return [_project_row(r) for r in await cur.fetchall()]
 
 
-async def project_scopes_of(db: aiosqlite.Connection, user_id: int) -> list[ProjectScope]:
+async def project_scopes_of(db: Reader, user_id: int) -> list[ProjectScope]:
     """The visibility scope of every project the user is a member of."""
     async with db.execute(
         "SELECT p.id, p.repo_key, p.subdir,"
-        " group_concat(m2.user_id || ':' || m2.since_event) AS members"
+        " group_concat(m2.user_id || ':' || m2.since_event, ',') AS members"
         " FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
         " JOIN project_members m2 ON m2.project_id = p.id GROUP BY p.id",
         (user_id,),
@@ -278,13 +272,11 @@ async def project_scopes_of(db: aiosqlite.Connection, user_id: int) -> list[Proj
     return [_scope(r) for r in rows]
 
 
-async def project_scope(
-    db: aiosqlite.Connection, project_id: int, user_id: int
-) -> ProjectScope | None:
+async def project_scope(db: Reader, project_id: int, user_id: int) -> ProjectScope | None:
     """The project's scope, if the user is a member."""
     async with db.execute(
         "SELECT p.id, p.repo_key, p.subdir,"
-        " group_concat(m2.user_id || ':' || m2.since_event) AS members"
+        " group_concat(m2.user_id || ':' || m2.since_event, ',') AS members"
         " FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ?"
         " JOIN project_members m2 ON m2.project_id = p.id WHERE p.id = ? GROUP BY p.id",
         (user_id, project_id),
@@ -293,11 +285,11 @@ async def project_scope(
     return None if r is None else _scope(r)
 
 
-async def project_scope_any(db: aiosqlite.Connection, project_id: int) -> ProjectScope | None:
+async def project_scope_any(db: Reader, project_id: int) -> ProjectScope | None:
     """A project's scope, whoever asks (for the server's own watch evaluator)."""
     async with db.execute(
         "SELECT p.id, p.repo_key, p.subdir,"
-        " group_concat(m.user_id || ':' || m.since_event) AS members"
+        " group_concat(m.user_id || ':' || m.since_event, ',') AS members"
         " FROM projects p JOIN project_members m ON m.project_id = p.id WHERE p.id = ?"
         " GROUP BY p.id",
         (project_id,),
@@ -306,5 +298,5 @@ async def project_scope_any(db: aiosqlite.Connection, project_id: int) -> Projec
     return None if row is None else _scope(row)
 
 
-def _scope(row: sqlite3.Row) -> ProjectScope:
+def _scope(row: Row) -> ProjectScope:
     return ProjectScope(row["id"], row["repo_key"], row["subdir"], _members_since(row["members"]))

@@ -1,6 +1,6 @@
 """The one door to storage: every aggregate's statements, imported from its own module.
 
-Writes are synchronous functions on a ``sqlite3.Connection`` run by the single writer
+Writes are synchronous functions on a ``Conn`` run by the single writer
 (``backend.db.writer``) or the CLI; reads are ``async`` functions on the read connection.
 Each aggregate lives in its own module (``accounts``, ``projects``, ``experiments``,
 ``series``, ``events``, ``device_logins``, ``ssh_keys``; ``watches`` is imported directly
@@ -37,6 +37,7 @@ from backend.db.accounts import (
 from backend.db.common import (
     ts,
 )
+from backend.db.connection import Conn
 from backend.db.device_logins import (
     DeviceLogin,
     approve_device_login,

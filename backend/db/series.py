@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-import aiosqlite
-
 from backend.db.common import ts
+from backend.db.connection import Conn, Reader, is_postgres
 from shared.api import ImageInfo
 from shared.values import to_wire
 
 
-def series_id(conn: sqlite3.Connection, experiment_id: int, name: str) -> int:
+def series_id(conn: Conn, experiment_id: int, name: str) -> int:
     """The id of an experiment's series, created on first use."""
     return int(
         conn.execute(
@@ -32,7 +30,7 @@ _UPSERT_CHUNK = 200  # rows per statement: 4 parameters each, well below SQLite'
 
 
 def upsert_points_many(
-    conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now: float
+    conn: Conn, rows: list[tuple[int, int, float]], now: float
 ) -> dict[int, list[tuple[int, float | None]]]:
     """Store (series, step, value) rows in few statements; returns new or changed rows by series.
 
@@ -56,17 +54,17 @@ def upsert_points_many(
     return changed
 
 
-def series_max_step(conn: sqlite3.Connection, series: int) -> int | None:
+def series_max_step(conn: Conn, series: int) -> int | None:
     """The highest step of a series, filed or still in the log."""
     row = conn.execute(
         "SELECT MAX(top) FROM (SELECT MAX(step) AS top FROM points WHERE series_id = ?"
-        " UNION ALL SELECT MAX(step) FROM points_log WHERE series_id = ?)",
+        " UNION ALL SELECT MAX(step) FROM points_log WHERE series_id = ?) AS tops",
         (series, series),
     ).fetchone()
     return row[0] if row else None
 
 
-def log_points(conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now: float) -> None:
+def log_points(conn: Conn, rows: list[tuple[int, int, float]], now: float) -> None:
     """Append (series, step, value) rows to the points log, to be filed later in bulk."""
     for start in range(0, len(rows), _UPSERT_CHUNK):
         chunk = rows[start : start + _UPSERT_CHUNK]
@@ -77,12 +75,29 @@ def log_points(conn: sqlite3.Connection, rows: list[tuple[int, int, float]], now
         )
 
 
-def logged_points(conn: sqlite3.Connection) -> int:
+def logged_points(conn: Conn) -> int:
     """How many rows wait in the points log."""
     return int(conn.execute("SELECT COUNT(*) FROM points_log").fetchone()[0])
 
 
-def file_points(conn: sqlite3.Connection) -> int:
+# "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
+_FILE_LOG = (
+    "INSERT INTO points (series_id, step, value, arrived_at)"
+    " SELECT series_id, step, value, arrived_at FROM points_log WHERE true ORDER BY rowid"
+    " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+    " arrived_at = excluded.arrived_at"
+)
+# PostgreSQL refuses to update one row twice in a statement: keep each step's latest row.
+_FILE_LOG_PG = (
+    "INSERT INTO points (series_id, step, value, arrived_at)"
+    " SELECT DISTINCT ON (series_id, step) series_id, step, value, arrived_at FROM points_log"
+    " ORDER BY series_id, step, seq DESC"
+    " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
+    " arrived_at = excluded.arrived_at"
+)
+
+
+def file_points(conn: Conn) -> int:
     """Move the points log into ``points`` (later rows win) and summarise sealed blocks.
 
     Returns how many rows were filed.
@@ -101,13 +116,7 @@ def file_points(conn: sqlite3.Connection) -> int:
         "SELECT DISTINCT series_id, step >> ? FROM points_log", (BLOCK_BITS,)
     ):
         blocks.setdefault(series, []).append(block)
-    # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
-    conn.execute(
-        "INSERT INTO points (series_id, step, value, arrived_at)"
-        " SELECT series_id, step, value, arrived_at FROM points_log WHERE true ORDER BY rowid"
-        " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
-        " arrived_at = excluded.arrived_at"
-    )
+    conn.execute(_FILE_LOG_PG if is_postgres(conn) else _FILE_LOG)
     conn.execute("DELETE FROM points_log")
     for series, high, _, top in spans:
         summarise_changes(conn, series, top, blocks.get(series, ()), high)
@@ -115,7 +124,7 @@ def file_points(conn: sqlite3.Connection) -> int:
 
 
 def summarise_changes(
-    conn: sqlite3.Connection,
+    conn: Conn,
     series: int,
     old_top: int | None,
     blocks: Iterable[int],
@@ -141,22 +150,31 @@ def summarise_changes(
     return new_top
 
 
-def summarise_block(conn: sqlite3.Connection, series: int, block: int) -> None:
+def summarise_block(conn: Conn, series: int, block: int) -> None:
     """(Re)compute the summary of one complete block: its lowest, highest and first NaN point."""
     first, last = block << BLOCK_BITS, ((block + 1) << BLOCK_BITS) - 1
     args = (series, first, last)
     where = "FROM points WHERE series_id = ? AND step BETWEEN ? AND ?"
-    low = conn.execute(f"SELECT step, MIN(value) {where} AND value IS NOT NULL", args).fetchone()
-    high = conn.execute(f"SELECT step, MAX(value) {where} AND value IS NOT NULL", args).fetchone()
+    # The first step holding the extreme value (what SQLite's bare-column MIN gave).
+    low = conn.execute(
+        f"SELECT step, value {where} AND value IS NOT NULL ORDER BY value, step LIMIT 1", args
+    ).fetchone() or (None, None)
+    high = conn.execute(
+        f"SELECT step, value {where} AND value IS NOT NULL ORDER BY value DESC, step LIMIT 1",
+        args,
+    ).fetchone() or (None, None)
     nan = conn.execute(f"SELECT MIN(step) {where} AND value IS NULL", args).fetchone()
     conn.execute(
-        "INSERT OR REPLACE INTO point_blocks (series_id, block, min_step, min_value, max_step,"
-        " max_value, nan_step) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO point_blocks (series_id, block, min_step, min_value, max_step,"
+        " max_value, nan_step) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (series_id, block) DO UPDATE SET min_step = excluded.min_step,"
+        " min_value = excluded.min_value, max_step = excluded.max_step,"
+        " max_value = excluded.max_value, nan_step = excluded.nan_step",
         (series, block, low[0], low[1], high[0], high[1], nan[0]),
     )
 
 
-def summarise_series(conn: sqlite3.Connection, series: int) -> None:
+def summarise_series(conn: Conn, series: int) -> None:
     """Summarise every complete block of a series (after a bulk load)."""
     top = series_max_step(conn, series)
     if top is None:
@@ -170,7 +188,7 @@ def summarise_series(conn: sqlite3.Connection, series: int) -> None:
 
 
 def upsert_image(
-    conn: sqlite3.Connection, experiment_id: int, path: str, step: int, png: bytes, now: float
+    conn: Conn, experiment_id: int, path: str, step: int, png: bytes, now: float
 ) -> None:
     """Keep the latest image of a path."""
     conn.execute(
@@ -181,7 +199,7 @@ def upsert_image(
     )
 
 
-async def series_names(db: aiosqlite.Connection, experiment_id: int) -> list[str]:
+async def series_names(db: Reader, experiment_id: int) -> list[str]:
     """Names of an experiment's series, sorted."""
     async with db.execute(
         "SELECT name FROM series WHERE experiment_id = ? ORDER BY name", (experiment_id,)
@@ -190,7 +208,7 @@ async def series_names(db: aiosqlite.Connection, experiment_id: int) -> list[str
 
 
 async def series_points(
-    db: aiosqlite.Connection, experiment_id: int, name: str
+    db: Reader, experiment_id: int, name: str
 ) -> list[tuple[int, float | None]]:
     """Every point of one series, by step."""
     async with db.execute(
@@ -202,7 +220,7 @@ async def series_points(
 
 
 async def arrival_times(
-    db: aiosqlite.Connection, experiment_id: int, name: str, steps: list[int]
+    db: Reader, experiment_id: int, name: str, steps: list[int]
 ) -> dict[int, float]:
     """When each of these steps of a series arrived (UNIX time), by step."""
     found: dict[int, float] = {}
@@ -218,7 +236,7 @@ async def arrival_times(
     return found
 
 
-async def images_of(db: aiosqlite.Connection, experiment_id: int) -> list[ImageInfo]:
+async def images_of(db: Reader, experiment_id: int) -> list[ImageInfo]:
     """The latest image of every path of an experiment."""
     async with db.execute(
         "SELECT path, step, updated_at FROM images WHERE experiment_id = ? ORDER BY path",
@@ -230,7 +248,7 @@ async def images_of(db: aiosqlite.Connection, experiment_id: int) -> list[ImageI
         ]
 
 
-async def image_png(db: aiosqlite.Connection, experiment_id: int, path: str) -> bytes | None:
+async def image_png(db: Reader, experiment_id: int, path: str) -> bytes | None:
     """The PNG bytes of an image."""
     async with db.execute(
         "SELECT png FROM images WHERE experiment_id = ? AND path = ?", (experiment_id, path)

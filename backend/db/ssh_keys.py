@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import aiosqlite
-
 from backend.db.accounts import UserAuth, user_from_row
 from backend.db.common import NOW, ts
+from backend.db.connection import Conn, Reader, Row
 from shared.api import SshKeyInfo
 
 _SSH_KEY = "SELECT id, fingerprint, public_key, comment, created_at, last_used_at FROM ssh_keys"
 
 
-def _ssh_key(row: sqlite3.Row) -> SshKeyInfo:
+def _ssh_key(row: Row) -> SshKeyInfo:
     return SshKeyInfo(
         id=row["id"],
         fingerprint=row["fingerprint"],
@@ -25,18 +22,18 @@ def _ssh_key(row: sqlite3.Row) -> SshKeyInfo:
 
 
 def insert_ssh_key(
-    conn: sqlite3.Connection, user_id: int, fingerprint: str, public_key: str, comment: str
+    conn: Conn, user_id: int, fingerprint: str, public_key: str, comment: str
 ) -> SshKeyInfo:
     """Store a key; raises ``sqlite3.IntegrityError`` when any user has it already."""
     cur = conn.execute(
         "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at)"
-        " VALUES (?, ?, ?, ?, " + NOW + ")",
+        " VALUES (?, ?, ?, ?, " + NOW + ") RETURNING id",
         (user_id, fingerprint, public_key, comment),
     )
-    return _ssh_key(conn.execute(f"{_SSH_KEY} WHERE id = ?", (cur.lastrowid,)).fetchone())
+    return _ssh_key(conn.execute(f"{_SSH_KEY} WHERE id = ?", (cur.fetchone()[0],)).fetchone())
 
 
-def delete_ssh_key(conn: sqlite3.Connection, user_id: int, fingerprint: str) -> bool:
+def delete_ssh_key(conn: Conn, user_id: int, fingerprint: str) -> bool:
     """Remove one of the user's keys; False when they have no such key."""
     cur = conn.execute(
         "DELETE FROM ssh_keys WHERE user_id = ? AND fingerprint = ?", (user_id, fingerprint)
@@ -44,25 +41,25 @@ def delete_ssh_key(conn: sqlite3.Connection, user_id: int, fingerprint: str) -> 
     return cur.rowcount > 0
 
 
-def delete_ssh_key_by_id(conn: sqlite3.Connection, user_id: int, key_id: int) -> bool:
+def delete_ssh_key_by_id(conn: Conn, user_id: int, key_id: int) -> bool:
     """Remove one of the user's keys by id; False when they have no such key."""
     cur = conn.execute("DELETE FROM ssh_keys WHERE user_id = ? AND id = ?", (user_id, key_id))
     return cur.rowcount > 0
 
 
-def ssh_keys_sync(conn: sqlite3.Connection, user_id: int) -> list[SshKeyInfo]:
+def ssh_keys_sync(conn: Conn, user_id: int) -> list[SshKeyInfo]:
     """The user's keys, oldest first (for the CLI)."""
     rows = conn.execute(f"{_SSH_KEY} WHERE user_id = ? ORDER BY id", (user_id,)).fetchall()
     return [_ssh_key(r) for r in rows]
 
 
-async def ssh_keys_of(db: aiosqlite.Connection, user_id: int) -> list[SshKeyInfo]:
+async def ssh_keys_of(db: Reader, user_id: int) -> list[SshKeyInfo]:
     """The user's keys, oldest first."""
     async with db.execute(f"{_SSH_KEY} WHERE user_id = ? ORDER BY id", (user_id,)) as cur:
         return [_ssh_key(r) for r in await cur.fetchall()]
 
 
-async def user_of_ssh_key(db: aiosqlite.Connection, fingerprint: str) -> UserAuth | None:
+async def user_of_ssh_key(db: Reader, fingerprint: str) -> UserAuth | None:
     """Who a key belongs to."""
     async with db.execute(
         "SELECT u.id, u.username, u.password_hash, u.is_admin FROM ssh_keys k"
@@ -73,17 +70,17 @@ async def user_of_ssh_key(db: aiosqlite.Connection, fingerprint: str) -> UserAut
     return user_from_row(row)
 
 
-def touch_ssh_key(conn: sqlite3.Connection, fingerprint: str, now: float) -> None:
+def touch_ssh_key(conn: Conn, fingerprint: str, now: float) -> None:
     """Record that a key logged in."""
     conn.execute("UPDATE ssh_keys SET last_used_at = ? WHERE fingerprint = ?", (now, fingerprint))
 
 
-def mark_ssh_session(conn: sqlite3.Connection, session_id: int) -> None:
+def mark_ssh_session(conn: Conn, session_id: int) -> None:
     """Record that a login session belongs to a TUI served over SSH."""
     conn.execute("INSERT INTO ssh_sessions (session_id) VALUES (?)", (session_id,))
 
 
-def end_ssh_sessions(conn: sqlite3.Connection) -> int:
+def end_ssh_sessions(conn: Conn) -> int:
     """End every login session made for SSH (left by a server that did not stop cleanly)."""
     cur = conn.execute("DELETE FROM sessions WHERE id IN (SELECT session_id FROM ssh_sessions)")
     return cur.rowcount

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from backend.db.common import ts
+from backend.db.connection import Conn, Reader, Row
 from shared.watches import AlertInfo, Delivery, WatchCondition, WatchCreate, WatchInfo
 
 
@@ -35,7 +34,7 @@ _TARGET = (
 )
 
 
-def _condition(row: sqlite3.Row) -> dict[str, Any]:
+def _condition(row: Row) -> dict[str, Any]:
     return {
         "kind": row["kind"],
         "metric": row["metric"],
@@ -46,7 +45,7 @@ def _condition(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _record(row: sqlite3.Row) -> WatchRecord:
+def _record(row: Row) -> WatchRecord:
     return WatchRecord(
         id=row["id"],
         user_id=row["user_id"],
@@ -57,7 +56,7 @@ def _record(row: sqlite3.Row) -> WatchRecord:
     )
 
 
-def _info(row: sqlite3.Row) -> WatchInfo:
+def _info(row: Row) -> WatchInfo:
     return WatchInfo(
         id=row["id"],
         project_id=row["project_id"],
@@ -89,17 +88,17 @@ def _watch_values(watch: WatchCreate) -> tuple[object, ...]:
     )
 
 
-def insert_watch(conn: sqlite3.Connection, user_id: int, watch: WatchCreate, now: float) -> int:
+def insert_watch(conn: Conn, user_id: int, watch: WatchCreate, now: float) -> int:
     """Store a watch; returns its id."""
     cur = conn.execute(
         f"INSERT INTO watches (user_id, {_WATCH_FIELDS}, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (user_id, *_watch_values(watch), now),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def update_watch(conn: sqlite3.Connection, user_id: int, watch_id: int, watch: WatchCreate) -> bool:
+def update_watch(conn: Conn, user_id: int, watch_id: int, watch: WatchCreate) -> bool:
     """Replace one of the user's watches (its firings are forgotten: a new condition
     fires afresh); False when they have no such watch."""
     assignments = ", ".join(f"{name} = ?" for name in _WATCH_FIELDS.split(", "))
@@ -113,26 +112,26 @@ def update_watch(conn: sqlite3.Connection, user_id: int, watch_id: int, watch: W
     return True
 
 
-def count_watches(conn: sqlite3.Connection, user_id: int) -> int:
+def count_watches(conn: Conn, user_id: int) -> int:
     """How many watches the user has."""
     return int(
         conn.execute("SELECT COUNT(*) FROM watches WHERE user_id = ?", (user_id,)).fetchone()[0]
     )
 
 
-def delete_watch(conn: sqlite3.Connection, user_id: int, watch_id: int) -> bool:
+def delete_watch(conn: Conn, user_id: int, watch_id: int) -> bool:
     """Delete one of the user's watches; False when they have no such watch."""
     cur = conn.execute("DELETE FROM watches WHERE id = ? AND user_id = ?", (watch_id, user_id))
     return cur.rowcount > 0
 
 
-def watch_sync(conn: sqlite3.Connection, watch_id: int) -> WatchRecord | None:
+def watch_sync(conn: Conn, watch_id: int) -> WatchRecord | None:
     """One watch, inside a write transaction."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM watches w WHERE w.id = ?", (watch_id,)).fetchone()
     return _record(row) if row else None
 
 
-def watch_info_sync(conn: sqlite3.Connection, watch_id: int) -> WatchInfo:
+def watch_info_sync(conn: Conn, watch_id: int) -> WatchInfo:
     """One watch as the API shows it."""
     row = conn.execute(
         f"SELECT {_COLUMNS}, {_TARGET} FROM watches w WHERE w.id = ?", (watch_id,)
@@ -140,7 +139,7 @@ def watch_info_sync(conn: sqlite3.Connection, watch_id: int) -> WatchInfo:
     return _info(row)
 
 
-async def watches_of(db: aiosqlite.Connection, user_id: int) -> list[WatchInfo]:
+async def watches_of(db: Reader, user_id: int) -> list[WatchInfo]:
     """The user's watches, oldest first."""
     async with db.execute(
         f"SELECT {_COLUMNS}, {_TARGET} FROM watches w WHERE w.user_id = ? ORDER BY w.id",
@@ -149,7 +148,7 @@ async def watches_of(db: aiosqlite.Connection, user_id: int) -> list[WatchInfo]:
         return [_info(r) for r in await cur.fetchall()]
 
 
-async def all_watches(db: aiosqlite.Connection) -> list[WatchRecord]:
+async def all_watches(db: Reader) -> list[WatchRecord]:
     """Every watch of every user (what the evaluator holds)."""
     async with db.execute(f"SELECT {_COLUMNS} FROM watches w ORDER BY w.id") as cur:
         return [_record(r) for r in await cur.fetchall()]
@@ -165,7 +164,7 @@ _ALERTS = (
 )
 
 
-def _alert(row: sqlite3.Row, deliveries: list[Delivery]) -> AlertInfo:
+def _alert(row: Row, deliveries: list[Delivery]) -> AlertInfo:
     return AlertInfo(
         id=row["id"],
         watch_id=row["watch_id"],
@@ -182,7 +181,7 @@ def _alert(row: sqlite3.Row, deliveries: list[Delivery]) -> AlertInfo:
 
 
 def insert_alert(
-    conn: sqlite3.Connection,
+    conn: Conn,
     *,
     watch: WatchRecord,
     experiment_id: int,
@@ -195,14 +194,16 @@ def insert_alert(
 ) -> AlertInfo | None:
     """Record a firing; None when this watch already fired for this experiment and key."""
     first = conn.execute(
-        "INSERT OR IGNORE INTO watch_firings (watch_id, experiment_id, dedupe) VALUES (?, ?, ?)",
+        "INSERT INTO watch_firings (watch_id, experiment_id, dedupe) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (watch.id, experiment_id, dedupe),
     )
     if first.rowcount == 0:
         return None
     cur = conn.execute(
         "INSERT INTO alerts (watch_id, user_id, experiment_id, project_id, dedupe,"
-        " fired_at, experiment_name, title, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " fired_at, experiment_name, title, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
         (
             watch.id,
             watch.user_id,
@@ -215,12 +216,12 @@ def insert_alert(
             detail,
         ),
     )
-    row = conn.execute(f"{_ALERTS} WHERE a.id = ?", (cur.lastrowid,)).fetchone()
+    row = conn.execute(f"{_ALERTS} WHERE a.id = ?", (cur.fetchone()[0],)).fetchone()
     return _alert(row, [])
 
 
 def record_delivery(
-    conn: sqlite3.Connection,
+    conn: Conn,
     alert_id: int,
     attempt: int,
     now: float,
@@ -235,16 +236,16 @@ def record_delivery(
     )
 
 
-def prune_alerts(conn: sqlite3.Connection, keep_per_user: int) -> None:
+def prune_alerts(conn: Conn, keep_per_user: int) -> None:
     """Keep only the newest alerts of each user."""
     conn.execute(
         "DELETE FROM alerts WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER"
-        " (PARTITION BY user_id ORDER BY id DESC) AS n FROM alerts) WHERE n > ?)",
+        " (PARTITION BY user_id ORDER BY id DESC) AS n FROM alerts) AS ranked WHERE n > ?)",
         (keep_per_user,),
     )
 
 
-async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[AlertInfo]:
+async def alerts_of(db: Reader, user_id: int, limit: int) -> list[AlertInfo]:
     """The user's newest alerts with their webhook attempts, newest first."""
     async with db.execute(
         f"{_ALERTS} WHERE a.user_id = ? ORDER BY a.id DESC LIMIT ?", (user_id, limit)
@@ -268,9 +269,7 @@ async def alerts_of(db: aiosqlite.Connection, user_id: int, limit: int) -> list[
 # ---------------------------------------------------------------- visibility for firing
 
 
-def project_shows(
-    conn: sqlite3.Connection, project_id: int, user_id: int, experiment_id: int
-) -> bool:
+def project_shows(conn: Conn, project_id: int, user_id: int, experiment_id: int) -> bool:
     """Whether the user is a member of the project and it shows the experiment."""
     row = conn.execute(
         "SELECT 1 FROM projects p JOIN experiments e ON e.id = :e"
@@ -284,7 +283,7 @@ def project_shows(
     return row is not None
 
 
-def first_project_showing(conn: sqlite3.Connection, user_id: int, experiment_id: int) -> int | None:
+def first_project_showing(conn: Conn, user_id: int, experiment_id: int) -> int | None:
     """A project of the user's that shows the experiment (the lowest id), if any."""
     row = conn.execute(
         "SELECT MIN(p.id) FROM projects p JOIN experiments e ON e.id = :e"
@@ -300,9 +299,7 @@ def first_project_showing(conn: sqlite3.Connection, user_id: int, experiment_id:
 # ---------------------------------------------------------------- baselines
 
 
-def set_baseline(
-    conn: sqlite3.Connection, user_id: int, project_id: int, experiment_id: int
-) -> None:
+def set_baseline(conn: Conn, user_id: int, project_id: int, experiment_id: int) -> None:
     """Pin the user's baseline of a project."""
     conn.execute(
         "INSERT INTO baselines (user_id, project_id, experiment_id) VALUES (?, ?, ?)"
@@ -311,14 +308,14 @@ def set_baseline(
     )
 
 
-def clear_baseline(conn: sqlite3.Connection, user_id: int, project_id: int) -> None:
+def clear_baseline(conn: Conn, user_id: int, project_id: int) -> None:
     """Unpin the user's baseline of a project."""
     conn.execute(
         "DELETE FROM baselines WHERE user_id = ? AND project_id = ?", (user_id, project_id)
     )
 
 
-async def baseline_of(db: aiosqlite.Connection, user_id: int, project_id: int) -> int | None:
+async def baseline_of(db: Reader, user_id: int, project_id: int) -> int | None:
     """The user's baseline experiment of a project, if pinned."""
     async with db.execute(
         "SELECT experiment_id FROM baselines WHERE user_id = ? AND project_id = ?",
@@ -352,7 +349,7 @@ class _Rate(msgspec.Struct):
 _rate = msgspec.json.Decoder(_Rate)
 
 
-async def running_experiments(db: aiosqlite.Connection) -> list[RunningRow]:
+async def running_experiments(db: Reader) -> list[RunningRow]:
     """Every running experiment, with the step rate its stored API row last showed."""
     async with db.execute(
         "SELECT id, name, poster_id, repo_key, subdir, step, updated_at, row_json"

@@ -34,11 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
+
 from backend import metrics
 from backend.db import repository
-from backend.db.connection import connect_sync
+from backend.db.connection import Conn, connect_sync, is_postgres
 from backend.db.disk import DiskGuard
 from backend.db.migrations import migrate
+from backend.db.postgres import WRITE_LOCK
 from backend.services.errors import DISK_FULL, DiskFull, DomainError, Unavailable
 
 T = TypeVar("T")
@@ -62,8 +65,19 @@ LOCKED = (
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
 
 
+DATABASE_DOWN = "The database is not answering; try again in a moment."
+
+
 def storage_error(exc: BaseException) -> DomainError | None:
-    """The domain error a SQLite failure means for the client, if it is one they can act on."""
+    """The domain error a storage failure means for the client, if it is one they can act on."""
+    if isinstance(exc, psycopg.Error):
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return DiskFull(DISK_FULL)
+        # Connection lost or refused, a pool with no connection to lend, a deadlock or
+        # serialisation failure: nothing was committed, and a retry can succeed.
+        if isinstance(exc, psycopg.OperationalError):
+            return Unavailable(DATABASE_DOWN, retry_after=1)
+        return None
     if not isinstance(exc, sqlite3.Error):
         return None
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
@@ -117,7 +131,7 @@ class WriterCache:
 class WriteContext:
     """What a write job gets: the connection, the cache and a way to emit stream events."""
 
-    conn: sqlite3.Connection
+    conn: Conn
     cache: WriterCache = field(default_factory=WriterCache)
     events: list[repository.StoredEvent] = field(default_factory=list)
 
@@ -136,7 +150,7 @@ def cache_safe(job: Callable[[WriteContext], T]) -> Callable[[WriteContext], T]:
 
 
 def run_in_transaction(
-    conn: sqlite3.Connection, jobs: list[Job], cache: WriterCache | None = None
+    conn: Conn, jobs: list[Job], cache: WriterCache | None = None
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
     """Run jobs in one transaction; returns (outcomes, committed events).
 
@@ -152,17 +166,27 @@ def run_in_transaction(
     except _JobFailed as failed:
         # A failure of the database itself (a full disk, say) would fail every job again,
         # and SQLite may already have rolled the whole transaction back.
-        if len(jobs) == 1 or isinstance(failed.error, sqlite3.OperationalError):
+        if len(jobs) == 1 or isinstance(
+            failed.error, sqlite3.OperationalError | psycopg.OperationalError
+        ):
             return [failed.error] * len(jobs), []
         return _attempt(conn, jobs, cache, isolate=True)
 
 
-def begin(conn: sqlite3.Connection, cache: WriterCache) -> None:
+def begin(conn: Conn, cache: WriterCache) -> None:
     """``BEGIN IMMEDIATE``, and forget the cache if another connection committed since.
 
     The write lock is held from here on, so nobody else can commit until this
     transaction ends and the check stays true however late the jobs come.
     """
+    if is_postgres(conn):
+        # One write transaction at a time across every process of the cluster: event ids
+        # are taken in commit order (a stream never sees a lower id after a higher one),
+        # and what a process cached may be stale, as other processes write too.
+        conn.execute("BEGIN")
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        cache.clear()
+        return
     conn.execute("BEGIN IMMEDIATE")
     version = conn.execute("PRAGMA data_version").fetchone()[0]
     if version != cache.data_version:
@@ -177,7 +201,7 @@ class _JobFailed(Exception):
 
 
 def _attempt(
-    conn: sqlite3.Connection, jobs: list[Job], cache: WriterCache, isolate: bool
+    conn: Conn, jobs: list[Job], cache: WriterCache, isolate: bool
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
     ctx = WriteContext(conn, cache)
     outcomes: list[Any] = []
@@ -283,7 +307,7 @@ class Writer:
         self.disk = DiskGuard(path, disk_reserve)
         self._locked_since: float | None = None
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any], float]] = asyncio.Queue()
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Conn | None = None
         self._cache = WriterCache()
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight = 0
@@ -304,7 +328,7 @@ class Writer:
             asyncio.create_task(self._checkpoints(), name="livestudio-checkpoint"),
         ]
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> Conn:
         conn = connect_sync(self._path)
         migrate(conn)
         self.disk.start()

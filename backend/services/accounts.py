@@ -13,11 +13,11 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable
 
-import aiosqlite
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from backend.db import repository
+from backend.db.connection import Conn, Reader
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -101,15 +101,13 @@ def profile_token_job(user_id: int) -> Callable[[WriteContext], NewToken]:
     return job
 
 
-def client_token(
-    conn: sqlite3.Connection, user_id: int, name: str, scopes: frozenset[str]
-) -> NewToken:
+def client_token(conn: Conn, user_id: int, name: str, scopes: frozenset[str]) -> NewToken:
     """Create a named client token (device login)."""
     return _insert_token(conn, user_id, "client", name, scopes)
 
 
 def _insert_token(
-    conn: sqlite3.Connection, user_id: int, kind: str, name: str, scopes: frozenset[str]
+    conn: Conn, user_id: int, kind: str, name: str, scopes: frozenset[str]
 ) -> NewToken:
     secret = new_secret(TOKEN_PREFIX)
     token_id = repository.insert_token(
@@ -144,7 +142,7 @@ def delete_client_token_job(user_id: int, token_id: int) -> Callable[[WriteConte
     return job
 
 
-async def login(db: aiosqlite.Connection, username: str, password: str) -> repository.UserAuth:
+async def login(db: Reader, username: str, password: str) -> repository.UserAuth:
     """Check a username and password; ``NotAuthenticated`` on any mismatch."""
     user = await repository.user_by_name(db, username)
     # Verify against a dummy hash for unknown users too, so timing does not reveal names.
@@ -195,9 +193,7 @@ def change_password_job(
     return job
 
 
-async def authenticate(
-    db: aiosqlite.Connection, credential: str, session_days: float, now: float
-) -> Principal:
+async def authenticate(db: Reader, credential: str, session_days: float, now: float) -> Principal:
     """The principal behind a session or access token from an Authorization header.
 
     Sessions last ``session_days`` from login; access tokens last until deleted.

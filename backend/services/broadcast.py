@@ -14,13 +14,13 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import aiosqlite
 import msgspec
 from litestar.channels import ChannelsPlugin
 from litestar.response import ServerSentEventMessage
 
 from backend import metrics
 from backend.db import repository
+from backend.db.connection import Reader
 from backend.db.repository import ProjectScope, StoredEvent
 from shared.api import ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
@@ -193,6 +193,19 @@ class UserFilter:
 EventFilter = ProjectFilter | UserFilter
 
 
+async def _stored(db: Reader, after: int, before: int | None) -> AsyncIterator[StoredEvent]:
+    """Stored events with ``after < id < before`` (no upper bound for None), oldest first."""
+    while True:
+        page = await repository.events_after(db, after, REPLAY_PAGE)
+        for event in page:
+            if before is not None and event.id >= before:
+                return
+            after = event.id
+            yield event
+        if len(page) < REPLAY_PAGE:
+            return
+
+
 def _message(event: StoredEvent) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=event.data.decode(), event=event.kind, id=event.id)
 
@@ -203,7 +216,7 @@ def _reset(last_id: int) -> ServerSentEventMessage:
 
 async def stream(
     *,
-    db: aiosqlite.Connection,
+    db: Reader,
     channels: ChannelsPlugin,
     event_filter: EventFilter,
     last_event_id: int | None,
@@ -242,19 +255,21 @@ async def stream(
                 yield _reset(last)
             else:
                 last = last_event_id
-                while True:
-                    page = await repository.events_after(db, last, REPLAY_PAGE)
-                    for event in page:
-                        last = event.id
-                        if event_filter.accepts(event):
-                            yield _message(event)
-                    if len(page) < REPLAY_PAGE:
-                        break
+                async for event in _stored(db, last, None):
+                    last = event.id
+                    if event_filter.accepts(event):
+                        yield _message(event)
             yield ServerSentEventMessage(comment="connected", data=None)
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), heartbeat)
                 except TimeoutError:
+                    # A quiet stream checks that no message was lost on the way (another
+                    # process's, while Redis was away): the table has every event.
+                    async for event in _stored(db, last, None):
+                        last = event.id
+                        if event_filter.accepts(event):
+                            yield _message(event)
                     yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
                 if item is _END:
@@ -265,6 +280,14 @@ async def stream(
                     continue
                 if item.id <= last:
                     continue
+                if item.id > last + 1:
+                    # Ids are taken in commit order, so every event below this one is
+                    # committed already: one another process published later, or that a
+                    # fan-out outage lost, is read from the table, in order, before it.
+                    async for event in _stored(db, last, item.id):
+                        last = event.id
+                        if event_filter.accepts(event):
+                            yield _message(event)
                 last = item.id
                 if event_filter.accepts(item):
                     yield _message(item)

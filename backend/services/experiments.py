@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import aiosqlite
-
 from backend.db import downsample, repository
+from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord, Principal
 from backend.db.writer import WriteContext, Writer
 from backend.services import access, events, ingest
@@ -22,9 +21,7 @@ def _not_found(experiment_id: int) -> NotFound:
     return NotFound(f"Experiment {experiment_id} does not exist or is not in any of your projects.")
 
 
-async def visible(
-    db: aiosqlite.Connection, user: Principal, experiment_id: int
-) -> ExperimentRecord:
+async def visible(db: Reader, user: Principal, experiment_id: int) -> ExperimentRecord:
     """The experiment if the user can see it; ``NotFound`` otherwise."""
     record = await repository.experiment_visible(db, experiment_id, user.user_id)
     if record is None:
@@ -32,9 +29,7 @@ async def visible(
     return record
 
 
-async def list_rows_json(
-    db: aiosqlite.Connection, user: Principal, project_id: int, status: str | None
-) -> bytes:
+async def list_rows_json(db: Reader, user: Principal, project_id: int, status: str | None) -> bytes:
     """The experiment rows of a project (optionally of one status) as a JSON array."""
     from backend.services.projects import scope_for
 
@@ -44,7 +39,7 @@ async def list_rows_json(
     return await repository.experiment_rows_json(db, scope, status)
 
 
-async def detail(db: aiosqlite.Connection, user: Principal, experiment_id: int) -> ExperimentDetail:
+async def detail(db: Reader, user: Principal, experiment_id: int) -> ExperimentDetail:
     """One experiment with its series names and images."""
     record = await visible(db, user, experiment_id)
     row = record.to_row()
@@ -56,7 +51,7 @@ async def detail(db: aiosqlite.Connection, user: Principal, experiment_id: int) 
 
 
 async def series(
-    db: aiosqlite.Connection,
+    db: Reader,
     writer: Writer,
     user: Principal,
     experiment_id: int,
@@ -91,7 +86,7 @@ async def series(
     return result
 
 
-async def image(db: aiosqlite.Connection, user: Principal, experiment_id: int, path: str) -> bytes:
+async def image(db: Reader, user: Principal, experiment_id: int, path: str) -> bytes:
     """The PNG stored under a path."""
     await visible(db, user, experiment_id)
     png = await repository.image_png(db, experiment_id, path)

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from backend.db import repository
+from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord
 from backend.db.writer import WriteContext, cache_safe
 from backend.services import events, status
@@ -295,7 +295,7 @@ def _check_scope(principal: repository.Principal) -> None:
         )
 
 
-async def check_token(db: aiosqlite.Connection, token: str) -> None:
+async def check_token(db: Reader, token: str) -> None:
     """Refuse an unknown or unscoped token early (before a large body is read).
 
     The writer checks again inside the transaction, which is what makes a revocation

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import aiosqlite
-
 from backend.db import repository
+from backend.db.connection import Reader
 from backend.db.repository import Principal, ProjectScope
 from backend.db.writer import WriteContext
 from backend.services import access, events
@@ -26,7 +25,7 @@ def _not_found(project_id: int) -> NotFound:
     return NotFound(f"Project {project_id} does not exist or you are not a member of it.")
 
 
-async def scope_for(db: aiosqlite.Connection, user: Principal, project_id: int) -> ProjectScope:
+async def scope_for(db: Reader, user: Principal, project_id: int) -> ProjectScope:
     """The project's scope if the user is a member; ``NotFound`` otherwise (never 403)."""
     scope = await repository.project_scope(db, project_id, user.user_id)
     if scope is None:
@@ -142,13 +141,13 @@ def answer_invitation_job(
     return job
 
 
-async def members(db: aiosqlite.Connection, user: Principal, project_id: int) -> Members:
+async def members(db: Reader, user: Principal, project_id: int) -> Members:
     """Members and invited users of a project the user is a member of."""
     await scope_for(db, user, project_id)
     return await repository.members_of(db, project_id)
 
 
-async def invitations(db: aiosqlite.Connection, user: Principal) -> list[Invitation]:
+async def invitations(db: Reader, user: Principal) -> list[Invitation]:
     """The user's pending invitations."""
     return await repository.invitations_of(db, user.user_id)
 

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import httpx
 import msgspec
 from litestar.channels import ChannelsPlugin
@@ -29,6 +28,7 @@ from litestar.channels import ChannelsPlugin
 from backend import metrics
 from backend.db import repository
 from backend.db import watches as store
+from backend.db.connection import Reader
 from backend.db.repository import ProjectScope, StoredEvent
 from backend.db.watches import WatchRecord
 from backend.db.writer import WriteContext, Writer, cache_safe
@@ -146,7 +146,7 @@ class Watcher:
     """Evaluates every user's watches; one per server process (firings are deduplicated)."""
 
     writer: Writer
-    reader: aiosqlite.Connection
+    reader: Reader
     channels: ChannelsPlugin
     settings: Settings
     clock: Callable[[], float]

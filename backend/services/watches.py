@@ -12,11 +12,11 @@ import math
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import aiosqlite
 import msgspec
 
 from backend.db import repository
 from backend.db import watches as store
+from backend.db.connection import Reader
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
 from backend.services.errors import Conflict, InvalidInput, NotFound
@@ -160,12 +160,12 @@ def delete_job(user: Principal, watch_id: int) -> Callable[[WriteContext], None]
     return job
 
 
-async def list_watches(db: aiosqlite.Connection, user: Principal) -> list[WatchInfo]:
+async def list_watches(db: Reader, user: Principal) -> list[WatchInfo]:
     """The user's watches."""
     return await store.watches_of(db, user.user_id)
 
 
-async def list_alerts(db: aiosqlite.Connection, user: Principal, limit: int) -> list[AlertInfo]:
+async def list_alerts(db: Reader, user: Principal, limit: int) -> list[AlertInfo]:
     """The user's newest alerts, with their webhook attempts."""
     if not 1 <= limit <= MAX_ALERTS_LISTED:
         raise InvalidInput(f"limit must be between 1 and {MAX_ALERTS_LISTED}.")
@@ -175,7 +175,7 @@ async def list_alerts(db: aiosqlite.Connection, user: Principal, limit: int) -> 
 # ---------------------------------------------------------------- baselines
 
 
-async def baseline(db: aiosqlite.Connection, user: Principal, project_id: int) -> Baseline:
+async def baseline(db: Reader, user: Principal, project_id: int) -> Baseline:
     """The user's baseline of a project they are a member of."""
     scope = await scope_for(db, user, project_id)
     experiment_id = await store.baseline_of(db, user.user_id, project_id)

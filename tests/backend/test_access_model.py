@@ -19,7 +19,7 @@ BOB_REPO = "git@github.com:bob/secret-model.git"
 
 def scoped_token(server: Server, username: str, scopes: set[str]) -> str:
     """A client token as device login makes them, with the given scopes."""
-    with closing(connect_sync(server.db)) as conn:  # the server's own kind of connection
+    with closing(connect_sync(server.database)) as conn:  # the server's own kind of connection
         user_id = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
         return client_token(conn, user_id, "scoped", frozenset(scopes)).token
 

@@ -104,7 +104,7 @@ def test_a_token_replaced_from_the_cli_is_refused_by_the_running_server(
 ) -> None:
     body = fixture_bodies("dvclive_basic")[1]
     assert alice.live(body).status_code == 200  # the server now remembers this token
-    replaced = run_cli("token", "create", "alice", db=server.db)
+    replaced = run_cli("token", "create", "alice", db=server.database)
     assert replaced.returncode == 0, replaced.stderr  # not locked out by the writer
     assert alice.live(body).status_code == 401
     new = User("alice", replaced.stdout.strip(), alice.client)

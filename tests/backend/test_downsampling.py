@@ -1,8 +1,9 @@
 """Server-side downsampling keeps the shape: extremes, NaNs, first and last points."""
 
 import math
-import sqlite3
+from contextlib import closing
 
+from backend.db.connection import connect_sync
 from tests.conftest import Server, User, fixture_bodies
 
 BASE = fixture_bodies("dvclive_basic")[2]
@@ -45,7 +46,7 @@ def test_long_series_keeps_extremes_ends_and_nan(alice: User) -> None:
 
 def test_a_late_change_in_a_completed_block_is_seen(alice: User, server: Server) -> None:
     experiment_id = send(alice, values(3000))
-    with sqlite3.connect(server.db) as conn:  # the writer summarised the complete blocks
+    with closing(connect_sync(server.database)) as conn:  # the writer summarised the blocks
         blocks = conn.execute("SELECT COUNT(*) FROM point_blocks").fetchone()[0]
     assert blocks == 3000 // 256
     send(alice, [(100, 42.0)])  # a re-sent row with a new value, long after its block closed

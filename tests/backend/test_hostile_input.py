@@ -12,7 +12,15 @@ import httpx
 import pytest
 
 from shared.live import MAX_STEP
-from tests.conftest import Server, User, fixture_bodies, free_port
+from tests.conftest import (
+    ENGINE,
+    Server,
+    User,
+    drop_pg_database,
+    fixture_bodies,
+    free_port,
+    new_pg_database,
+)
 
 BODY = fixture_bodies("dvclive_basic")[1]
 LOSS = "dvclive/plots/metrics/train/loss.tsv"
@@ -108,7 +116,11 @@ def _cap_memory() -> None:
 
 
 def test_far_apart_steps_cost_what_the_data_costs(tmp_path: Path) -> None:
-    server = Server(db=tmp_path / "far.db", port=free_port())
+    server = Server(
+        db=tmp_path / "far.db",
+        port=free_port(),
+        database_url=new_pg_database() if ENGINE == "postgresql" else "",
+    )
     server.start_with(preexec_fn=_cap_memory)
     try:
         alice = server.add_user("alice")
@@ -132,6 +144,8 @@ def test_far_apart_steps_cost_what_the_data_costs(tmp_path: Path) -> None:
         assert alice.client.get(f"/api/experiments/{experiment_id}").status_code == 200
     finally:
         server.stop()
+        if server.database_url:
+            drop_pg_database(server.database_url)
     assert "MemoryError" not in (server.log.read_text() if server.log else "")
 
 

@@ -1,9 +1,9 @@
 """Per-step points go to the points log first and are filed in bulk; reads never notice."""
 
 import math
-import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def post(user: User, step: int, loss: object, acc: float | None = None, name: st
 
 
 def logged(server: Server) -> int:
-    with sqlite3.connect(server.db) as conn:
+    with closing(connect_sync(server.database)) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM points_log").fetchone()[0])
 
 
@@ -96,8 +96,8 @@ def test_logged_points_survive_a_restart(server: Server, alice: User) -> None:
     assert series(alice, experiment_id) == [[0, 1.0], [1, 2.0]]
 
 
-def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(tmp_path: Path) -> None:
-    conn = connect_sync(tmp_path / "log.db")
+def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(database: Path | str) -> None:
+    conn = connect_sync(database)
     migrate(conn)
     conn.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('u', 'x', 0)")
     conn.execute(
@@ -128,5 +128,6 @@ def test_the_timer_files_the_log_without_any_read(make_server: Callable[..., Ser
     while logged(server) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert logged(server) == 0
-    with sqlite3.connect(server.db) as conn:
-        assert conn.execute("SELECT step, value FROM points").fetchall() == [(0, 1.0)]
+    with closing(connect_sync(server.database)) as conn:
+        rows = conn.execute("SELECT step, value FROM points").fetchall()
+        assert [tuple(r) for r in rows] == [(0, 1.0)]

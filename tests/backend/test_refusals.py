@@ -41,7 +41,7 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
     # Device login (a later feature) is what creates scoped tokens; make one directly.
     from backend.services.accounts import client_token
 
-    with closing(connect_sync(server.db)) as conn:  # the server's own kind of connection
+    with closing(connect_sync(server.database)) as conn:  # the server's own kind of connection
         user_id = conn.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
         scoped = client_token(conn, user_id, "datasets-only", frozenset({"DATASETS"})).token
     resp = post(server, BODY, scoped)
@@ -141,13 +141,14 @@ def test_garbage_never_gives_500(server: Server, alice: User) -> None:
 
 
 def test_cli_errors_are_one_sentence(server: Server) -> None:
-    result = run_cli("token", "create", "nobody", db=server.db)
+    result = run_cli("token", "create", "nobody", db=server.database)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "no user named" in result.stderr
-    result = run_cli("user", "add", "x", "--password-stdin", db=server.db, stdin="short\n")
+    result = run_cli("user", "add", "x", "--password-stdin", db=server.database, stdin="short\n")
     assert result.returncode == 1 and "at least 8" in result.stderr
 
 
+@pytest.mark.sqlite_only  # the bad database is a SQLite path
 def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path) -> None:
     import subprocess
     import sys

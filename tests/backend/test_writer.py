@@ -13,6 +13,9 @@ from backend.db import writer as writer_module
 from backend.db.repository import StoredEvent
 from backend.db.writer import WriteContext, Writer
 
+# the SQLite writer's batching, WAL and locks
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 async def writer(tmp_path: Path) -> AsyncIterator[Writer]:

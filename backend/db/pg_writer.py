@@ -1,0 +1,153 @@
+"""The writer on PostgreSQL: the same jobs and group commit, run in a thread of its own.
+
+On SQLite a batch runs on the event loop because it costs microseconds; on PostgreSQL
+every statement is a network round trip and a commit waits for the server's fsync, so a
+batch runs in the writer's one thread while the event loop keeps receiving posts, which
+queue up and form the next batch (group commit: while one commit is in flight, the next
+batch gathers by itself). A 200 still means committed: a job's caller is answered only
+after its batch's COMMIT returned.
+
+A lost connection (PostgreSQL restarted, a failover) fails the batch in flight with a
+503, which DVCLive re-sends, and the next batch opens a new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from backend import metrics
+from backend.db import postgres, repository
+from backend.db.migrations import migrate
+from backend.db.writer import (
+    MAX_BATCH,
+    Job,
+    Post,
+    WriteContext,
+    Writer,
+    run_in_transaction,
+    storage_error,
+)
+from backend.services.errors import DomainError, Unavailable
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class PostgresWriter(Writer):
+    """``Writer`` for a ``postgresql://`` database (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        publish: Callable[[list[repository.StoredEvent]], None],
+        *,
+        write_timeout: float = 3.0,
+    ) -> None:
+        # No disk reserve: the database's disk is the database server's to watch.
+        super().__init__(Path(os.devnull), publish, write_timeout=write_timeout, disk_reserve=0)
+        self._url = url
+        self._pg: postgres.Connection | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="livestudio-pg-writer")
+
+    async def start(self) -> None:
+        """Connect, apply migrations and start taking jobs."""
+        loop = asyncio.get_running_loop()
+        self._pg = await loop.run_in_executor(self._thread, self._connect)
+        self._tasks = [asyncio.create_task(self._run(), name="livestudio-writer")]
+
+    def _connect(self) -> postgres.Connection:
+        conn = postgres.Connection(self._url)
+        migrate(conn)
+        return conn
+
+    async def stop(self) -> None:
+        """Fail queued jobs and close the connection (after the batch in flight)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():
+            _, future, _ = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("the server is shutting down"))
+        loop = asyncio.get_running_loop()
+        # Queued behind any batch still running in the thread, so it never closes under it.
+        await loop.run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._pg is not None:
+            self._pg.close()
+            self._pg = None
+
+    async def submit(self, job: Callable[[WriteContext], T], post: Post | None = None) -> T:
+        """Run ``job`` in the next batch; returns once its transaction has committed."""
+        if post is not None and not post.submitted:
+            post.submitted = True
+            self._unsubmitted -= 1
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put_nowait((job, future, loop.time() + self._write_timeout))
+        self._maybe_enough()
+        return await future
+
+    def _failed(self, exc: Exception) -> Exception:
+        return storage_error(exc) or exc
+
+    def _commit(self, jobs: list[Job]) -> tuple[list[Any], list[repository.StoredEvent]]:
+        if self._pg is None or self._pg.broken:
+            if self._pg is not None:
+                self._pg.close()
+            self._pg = None
+            self._pg = postgres.Connection(self._url)
+        return run_in_transaction(self._pg, jobs, self._cache)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            self._collecting = True
+            try:
+                await self._gather_siblings()
+            finally:
+                self._collecting = False
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            now = loop.time()
+            for _, future, deadline in batch:
+                if deadline <= now and not future.done():
+                    future.set_exception(Unavailable(postgres.BUSY, retry_after=1))
+            batch = [item for item in batch if not item[1].done()]
+            if not batch:
+                continue
+            started = time.perf_counter()
+            try:
+                outcomes, events = await loop.run_in_executor(
+                    self._thread, self._commit, [job for job, _, _ in batch]
+                )
+            except Exception as exc:  # the commit itself failed: nobody's data is in
+                error = self._failed(exc)
+                if isinstance(error, DomainError):
+                    log.warning("write batch failed: %s", exc)
+                else:
+                    log.exception("write batch failed")
+                for _, future, _ in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            metrics.COMMIT_JOBS.observe(len(batch))
+            metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+            self._committed(events)
+            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(self._failed(outcome))
+                else:
+                    future.set_result(outcome)

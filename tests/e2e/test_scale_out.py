@@ -1,0 +1,322 @@
+"""Several server processes on PostgreSQL + Redis behave as one server (SPEC §9).
+
+Real processes (`livestudio serve`, each on its own port, as behind a load balancer),
+the machine's PostgreSQL (a schema per test) and Redis, the real DVCLive.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.db.connection import connect_sync
+from tests.backend.sse import Listener
+from tests.conftest import (
+    PASSWORD,
+    Server,
+    User,
+    drop_pg_database,
+    fixture_bodies,
+    free_port,
+    new_pg_database,
+)
+from tests.e2e.test_db_commands import answers
+from tests.e2e.test_real_clients import make_dvc_repo, train
+
+LOSS = "dvclive/plots/metrics/train/loss.tsv"
+CLI = (sys.executable, "-m", "cli.main")
+REDIS = os.environ.get("LIVESTUDIO_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Callable[[int], list[Server]]]:
+    """``cluster(n)``: n server processes sharing one new PostgreSQL schema and Redis."""
+    url = new_pg_database()
+    started: list[Server] = []
+
+    def make(n: int) -> list[Server]:
+        for i in range(n):
+            server = Server(
+                db=tmp_path / f"unused{i}.db",
+                port=free_port(),
+                database_url=url,
+                env={"LIVESTUDIO_REDIS_URL": REDIS, "LIVESTUDIO_SWEEP_INTERVAL": "0.5"},
+            )
+            server.log = tmp_path / f"server{i}.log"
+            started.append(server)
+            server.start()
+        return started
+
+    yield make
+    for server in started:
+        server.stop()
+    drop_pg_database(url)
+
+
+def session(server: Server, user: User) -> User:
+    """The same user, logged in on another process."""
+    return User(user.name, user.token, server.login(user.name))
+
+
+def headers(user: User, last: int | None = None) -> dict[str, str]:
+    extra = {"Last-Event-ID": str(last)} if last is not None else {}
+    return {"Authorization": str(user.client.headers["Authorization"]), **extra}
+
+
+def point(name: str, step: int) -> dict[str, object]:
+    """A DVCLive data post with one point of ``loss`` at ``step``."""
+    return {
+        **fixture_bodies("dvclive_basic")[1],
+        "name": name,
+        "step": step,
+        "plots": {LOSS: {"data": [{"step": step, "loss": float(step)}]}},
+    }
+
+
+def stored_event_ids(server: Server) -> list[int]:
+    with closing(connect_sync(server.database)) as conn:
+        return [int(r[0]) for r in conn.execute("SELECT id FROM events ORDER BY id")]
+
+
+def test_a_dvclive_run_posting_to_one_process_streams_live_from_another(
+    cluster: Callable[[int], list[Server]], tmp_path: Path
+) -> None:
+    a, b = cluster(2)
+    alice = a.add_user("alice")
+    on_b = session(b, alice)
+    listener = Listener(b.url, "/api/events", headers(on_b))
+    try:
+        repo = make_dvc_repo(tmp_path / "mnist", "git@github.com:Acme/Mnist.git")
+        train(repo, a, alice)  # every post goes to process A
+        got = listener.take_until("experiment", timeout=15)
+        while not (got[-1].event == "experiment" and got[-1].data["status"] == "completed"):
+            got.append(listener.events.get(timeout=15))
+    finally:
+        listener.close()
+    kinds = {e.event for e in got}
+    assert {"project", "experiment", "points"} <= kinds
+    # Both processes answer the same, from the one database.
+    assert answers(on_b) == answers(alice)
+    ids = [int(e.id) for e in got]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_a_token_regenerated_on_one_process_is_refused_by_the_other_at_once(
+    cluster: Callable[[int], list[Server]],
+) -> None:
+    a, b = cluster(2)
+    alice = a.add_user("alice")
+    body = fixture_bodies("dvclive_basic")[0]
+    assert session(b, alice).live(body).status_code == 200
+    regenerated = alice.client.post("/api/user/token")  # through process A
+    assert regenerated.status_code == 200, regenerated.text
+    refused = session(b, alice).live(body)  # the old token, on process B
+    assert refused.status_code == 401, refused.text
+    new = User("alice", regenerated.json()["token"], alice.client)
+    assert httpx.post(
+        f"{b.url}/api/live", json=body, headers={"Authorization": f"token {new.token}"}
+    ).is_success
+    # A logged-out session is refused everywhere too.
+    on_b = session(b, alice)
+    assert on_b.client.post("/api/auth/logout").status_code in (200, 204)
+    assert (
+        a.client(Authorization=on_b.client.headers["Authorization"])
+        .get("/api/projects")
+        .status_code
+        == 401
+    )
+
+
+def test_ids_grow_in_delivery_order_under_concurrent_writers_and_resume_on_another_process(
+    cluster: Callable[[int], list[Server]],
+) -> None:
+    a, b = cluster(2)
+    alice = a.add_user("alice")
+    listener = Listener(a.url, "/api/events", headers(alice))
+    bodies = fixture_bodies("dvclive_basic")
+    start, data = bodies[0], bodies[1]
+
+    def post_runs(server: Server, prefix: str) -> None:
+        with httpx.Client(base_url=server.url, timeout=15) as client:
+            auth = {"Authorization": f"token {alice.token}"}
+            for run in range(6):
+                name = f"{prefix}-{run}"
+                assert client.post("/api/live", json={**start, "name": name}, headers=auth)
+                for step in range(8):
+                    answer = client.post(
+                        "/api/live", json={**data, "name": name, "step": step}, headers=auth
+                    )
+                    assert answer.status_code == 200, answer.text
+
+    try:
+        writers = [
+            threading.Thread(target=post_runs, args=(server, f"{server.port}-{n}"))
+            for server in (a, b)
+            for n in range(2)
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join(120)
+        stored = stored_event_ids(a)
+        seen: list[int] = []
+        deadline = time.monotonic() + 20
+        while (not seen or seen[-1] < stored[-1]) and time.monotonic() < deadline:
+            seen.append(int(listener.events.get(timeout=20).id))
+    finally:
+        listener.close()
+    # Every committed event reached the client once, in increasing id order, whichever
+    # process committed it.
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+    assert seen == stored
+    # A client that saw only the first half reconnects to the other process.
+    middle = stored[len(stored) // 2]
+    again = Listener(b.url, "/api/events", headers(session(b, alice), last=middle))
+    try:
+        replayed = [int(e.id) for e in again.take(len([i for i in stored if i > middle]))]
+    finally:
+        again.close()
+    assert replayed == [i for i in stored if i > middle]
+
+
+def test_killing_one_process_under_load_loses_nothing_acknowledged(
+    cluster: Callable[[int], list[Server]],
+) -> None:
+    a, b = cluster(2)
+    alice = a.add_user("alice")
+    bodies = fixture_bodies("dvclive_basic")
+    acknowledged: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def post(server: Server, name: str) -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as client:
+            auth = {"Authorization": f"token {alice.token}"}
+            client.post("/api/live", json={**bodies[0], "name": name}, headers=auth)
+            step = 0
+            while not stop.is_set():
+                try:
+                    answer = client.post("/api/live", json=point(name, step), headers=auth)
+                except httpx.HTTPError:
+                    return  # the process died under us
+                if answer.status_code == 200:
+                    acknowledged.append((name, step))
+                step += 1
+
+    threads = [threading.Thread(target=post, args=(s, f"run-{s.port}")) for s in (a, b)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    a.stop(kill=True)  # kill -9 mid-load
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert b.client().get("/health").json()["status"] == "ok"  # the survivor serves
+    on_b = session(b, alice)
+    projects = on_b.client.get("/api/projects").json()
+    rows = on_b.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
+    ids = {row["name"]: row["id"] for row in rows}
+    for name in {n for n, _ in acknowledged}:
+        series = on_b.client.get(f"/api/experiments/{ids[name]}/series").json()
+        steps = {point[0] for points in series.values() for point in points}
+        wanted = {step for n, step in acknowledged if n == name}
+        assert wanted <= steps, f"{name}: acknowledged but lost: {sorted(wanted - steps)}"
+    assert len(acknowledged) > 10
+
+
+def test_db_copy_moves_a_sqlite_history_into_postgresql(tmp_path: Path) -> None:
+    source = Server(db=tmp_path / "old.db", port=free_port())
+    source.start()
+    try:
+        alice = source.add_user("alice")
+        repo = make_dvc_repo(tmp_path / "mnist", "git@github.com:Acme/Mnist.git")
+        train(repo, source, alice)
+        before = answers(alice)
+    finally:
+        source.stop()
+    url = new_pg_database()
+    try:
+
+        def copy() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [*CLI, "db", "copy", "--from", str(source.db), "--to", url],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        first = copy()
+        assert first.returncode == 0, first.stderr
+        assert "points:" in first.stdout and "Copied" in first.stdout
+        assert copy().stdout == first.stdout  # running it again duplicates nothing
+        moved = Server(db=tmp_path / "unused.db", port=free_port(), database_url=url)
+        moved.start()
+        try:
+            on_pg = User("alice", alice.token, moved.login("alice", PASSWORD))
+            assert answers(on_pg) == before
+            # The same DVC_STUDIO_TOKEN keeps posting, to the same experiment ids.
+            again = on_pg.live({**fixture_bodies("dvclive_basic")[0], "name": "after-copy"})
+            assert again.status_code == 200, again.text
+            assert again.json()["experiment_id"] > max(
+                row["id"]
+                for group in before["rows"]
+                for row in group  # type: ignore[attr-defined]
+            )
+        finally:
+            moved.stop()
+    finally:
+        drop_pg_database(url)
+
+
+def test_serve_with_two_workers_shares_one_port(tmp_path: Path) -> None:
+    url = new_pg_database()
+    port = free_port()
+    log = (tmp_path / "workers.log").open("wb")
+    env = {**os.environ, "LIVESTUDIO_REDIS_URL": REDIS}
+    server = Server(db=tmp_path / "unused.db", port=port, database_url=url)
+    from cli import admin
+
+    admin.add_user(url, "alice", PASSWORD, admin=True)
+    token = admin.create_token(url, "alice").token
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--database-url", url, "--workers", "2", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        health = httpx.get(f"{server.url}/health").json()
+        assert health == {"status": "ok", "engine": "postgresql", "database": "ok", "redis": "ok"}
+        auth = {"Authorization": f"token {token}"}
+        body = fixture_bodies("dvclive_basic")[0]
+        posted = 0
+        for i in range(20):  # new connections: the kernel spreads them over both processes
+            with httpx.Client(base_url=server.url) as client:
+                answer = client.post("/api/live", json={**body, "name": f"r{i}"}, headers=auth)
+            posted += answer.status_code == 200
+        assert posted == 20
+        for _ in range(10):
+            with httpx.Client(base_url=server.url) as client:
+                metrics = client.get("/metrics", headers=auth).text
+            # Whichever process answers, the figures are the sum over both.
+            assert 'livestudio_posts_total{status="200"} 20.0' in metrics
+    finally:
+        proc.send_signal(2)
+        proc.wait(20)
+        drop_pg_database(url)
