@@ -23,6 +23,7 @@ from backend.errors import EXCEPTION_HANDLERS
 from backend.lifespan import lifespan
 from backend.services.broadcast import CHANNEL
 from backend.services.fanout import channels_backend
+from backend.services.throttle_sync import CHANNEL as THROTTLE_CHANNEL
 from backend.settings import Settings
 
 
@@ -30,7 +31,7 @@ def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until its lifespan starts."""
     channels = ChannelsPlugin(
         backend=channels_backend(settings.redis_url),
-        channels=[CHANNEL],
+        channels=[CHANNEL, THROTTLE_CHANNEL],
         # Each stream client drains this into its own bounded queue at once; the bound
         # here only guards against a stalled event loop.
         subscriber_max_backlog=settings.subscriber_backlog * 2,

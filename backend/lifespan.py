@@ -17,6 +17,7 @@ from backend.db.writer import Writer
 from backend.services.broadcast import Broadcaster
 from backend.services.fanout import ResilientRedisBackend
 from backend.services.sweeper import run_sweeper
+from backend.services.throttle_sync import ThrottleSync
 from backend.services.watcher import Watcher
 from backend.settings import Settings
 
@@ -49,6 +50,11 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
+    sharing = None
+    if settings.redis_url:  # several processes: limits hold for all of them together
+        sharing = asyncio.create_task(
+            ThrottleSync(channels, backend.logins, backend.device_starts).run()
+        )
     watcher = asyncio.create_task(
         Watcher(writer, reader, channels, settings, lambda: backend.clock()).supervise()
     )
@@ -66,8 +72,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         if ssh is not None:
             await ssh.close()
-        sweeper.cancel()
-        watcher.cancel()
-        await asyncio.gather(sweeper, watcher, return_exceptions=True)
+        tasks = [t for t in (sweeper, watcher, sharing) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await writer.stop()
         await reader.close()

@@ -32,6 +32,7 @@ WRITE_LOCK = 0x6C697665  # "live": the cluster-wide write lock (see ``begin``)
 SWEEP_LOCK = 0x73776565  # "swee": one sweeper at a time across the cluster
 
 _PG_NOW = "(extract(epoch FROM clock_timestamp())::double precision)"
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _IS_NOT = re.compile(r"\bIS NOT (?!NULL\b)")
 _IS = re.compile(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b)")
@@ -40,12 +41,16 @@ _IS = re.compile(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b)")
 @lru_cache(maxsize=1024)
 def translate(sql: str) -> str:
     """SQLite's spelling of a statement as PostgreSQL's."""
-    sql = sql.replace("%", "%%").replace("?", "%s")
-    sql = _NAMED.sub(r"%(\1)s", sql)
-    sql = sql.replace(NOW, _PG_NOW).replace("BEGIN IMMEDIATE", "BEGIN")
-    sql = sql.replace("group_concat(", "string_agg(")
-    sql = _IS_NOT.sub("IS DISTINCT FROM ", sql)
-    return _IS.sub("IS NOT DISTINCT FROM ", sql)
+    sql = sql.replace(NOW, _PG_NOW).replace("%", "%%")
+    # Placeholders and keywords outside string literals only ('?' can be a value).
+    parts = _LITERAL.split(sql)
+    for i in range(0, len(parts), 2):
+        part = parts[i].replace("?", "%s")
+        part = _NAMED.sub(r"%(\1)s", part)
+        part = part.replace("BEGIN IMMEDIATE", "BEGIN").replace("group_concat(", "string_agg(")
+        part = _IS_NOT.sub("IS DISTINCT FROM ", part)
+        parts[i] = _IS.sub("IS NOT DISTINCT FROM ", part)
+    return "".join(parts)
 
 
 Params = Sequence[Any] | Mapping[str, Any] | None

@@ -43,7 +43,7 @@ def upsert_points_many(
             "INSERT INTO points (series_id, step, value, arrived_at) VALUES "
             + ",".join(["(?, ?, ?, ?)"] * len(chunk))
             + " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
-            " arrived_at = excluded.arrived_at WHERE value IS NOT excluded.value"
+            " arrived_at = excluded.arrived_at WHERE points.value IS NOT excluded.value"
             " RETURNING series_id, step, value"
         )
         args = [x for series, step, value in chunk for x in (series, step, value, now)]

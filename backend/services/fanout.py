@@ -42,7 +42,8 @@ class ResilientRedisBackend(RedisChannelsPubSubBackend):
             redis=Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10),
             key_prefix="livestudio",
         )
-        self._channels: list[str] = []
+        self._channels: set[str] = set()
+        """Every channel subscribed (namespaced), to subscribe again after a reconnect."""
         self._subscribed = False
         self.namespace = ""
         """The database's instance id, set before the first subscription."""
@@ -67,17 +68,20 @@ class ResilientRedisBackend(RedisChannelsPubSubBackend):
         return [f"livestudio:{self.namespace}:{channel}" for channel in channels]
 
     async def subscribe(self, channels: Iterable[str]) -> None:
-        self._channels = self._named(channels)
+        named = self._named(channels)
+        self._channels.update(named)
         try:
-            await super().subscribe(self._channels)
+            await super().subscribe(named)
         except (RedisError, OSError) as exc:
             self._down(exc)  # stream_events subscribes once Redis answers
         else:
             self._subscribed = True
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
+        named = self._named(channels)
+        self._channels.difference_update(named)
         with contextlib.suppress(RedisError, OSError):
-            await super().unsubscribe(self._named(channels))
+            await super().unsubscribe(named)
 
     async def publish(self, data: bytes, channels: Iterable[str]) -> None:
         try:
@@ -94,7 +98,7 @@ class ResilientRedisBackend(RedisChannelsPubSubBackend):
                     if not self._channels:  # the plugin subscribes right after starting us
                         await asyncio.sleep(0.01)
                         continue
-                    await super().subscribe(self._channels)
+                    await super().subscribe(list(self._channels))
                     self._subscribed = True
                     self._up()
                 async for channel, data in super().stream_events():

@@ -10,13 +10,16 @@ skips the per-user delay altogether (the "device cookie" idea of OWASP's guidanc
 by address). A try is counted when it is admitted, before the password is checked, so a
 burst of concurrent tries is cut off at the limit and throttled tries cost no argon2 time.
 
-State is per process and bounded (oldest entries are forgotten first).
+State is bounded (oldest entries are forgotten first) and kept by each process; with
+several processes, each tells the others of every try it admits (``on_record``, see
+``backend.services.throttle_sync``), so the limits hold for the cluster as a whole.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backend.services.errors import RateLimited
@@ -38,6 +41,8 @@ class SlidingWindow:
     limit: int
     window: float
     _events: OrderedDict[object, deque[float]] = field(default_factory=OrderedDict)
+    on_record: Callable[[str, object, float], None] | None = None
+    """Told of every event recorded here (to share it with other processes)."""
 
     def wait(self, key: object, now: float) -> float:
         """Seconds until ``key`` may act again (0 when it may now)."""
@@ -52,6 +57,12 @@ class SlidingWindow:
 
     def add(self, key: object, now: float) -> None:
         """Record one event of ``key``."""
+        self.record(key, now)
+        if self.on_record is not None:
+            self.on_record("add", key, now)
+
+    def record(self, key: object, now: float) -> None:
+        """Record one event of ``key`` (also one another process reported)."""
         events = self._events.get(key) or deque(maxlen=self.limit)
         events.append(now)
         _bounded_set(self._events, key, events)  # type: ignore[arg-type]
@@ -80,6 +91,8 @@ class LoginThrottle:
     _users: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
     _tries: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
     _known: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
+    on_record: Callable[[str, tuple[str, str], float], None] | None = None
+    """Told of every try admitted and every success (to share them with other processes)."""
 
     def __post_init__(self) -> None:
         self._addresses = SlidingWindow(self.address_limit, self.address_window)
@@ -105,7 +118,13 @@ class LoginThrottle:
                     f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s.",
                     retry_after=wait,
                 )
-        self._addresses.add(address, now)
+        self.record_try(name, address, now)
+        if self.on_record is not None:
+            self.on_record("try", (name, address), now)
+
+    def record_try(self, name: str, address: str, now: float) -> None:
+        """Count one admitted try (also one another process admitted)."""
+        self._addresses.record(address, now)
         failures, last = self._users.get(name, (0, 0.0))
         if now - last > self.user_window:
             failures = 0
@@ -130,6 +149,12 @@ class LoginThrottle:
     def succeeded(self, username: str, address: str, now: float) -> None:
         """A right password: the try is taken back and this address is known to be theirs."""
         name = username.strip().lower()
+        self.record_success(name, address, now)
+        if self.on_record is not None:
+            self.on_record("ok", (name, address), now)
+
+    def record_success(self, name: str, address: str, now: float) -> None:
+        """Take a try back and know the address (also another process's success)."""
         self._users.pop(name, None)
         self._addresses.forget_one(address)
         _bounded_set(self._known, (name, address), now)  # type: ignore[arg-type]

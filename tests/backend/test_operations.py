@@ -8,7 +8,7 @@ import httpx
 
 from tests.backend.sse import Listener
 from tests.backend.test_access_model import scoped_token
-from tests.conftest import Server, fixture_bodies
+from tests.conftest import ENGINE, Server, fixture_bodies
 
 BODY = fixture_bodies("dvclive_basic")[1]
 
@@ -23,7 +23,7 @@ def sample(text: str, name: str) -> float:
 def test_health_names_the_engine_and_answers_without_credentials(server: Server) -> None:
     resp = httpx.get(f"{server.url}/health")
     assert resp.status_code == 200
-    assert resp.json() == {"status": "ok", "engine": "sqlite", "database": "ok"}
+    assert resp.json() == {"status": "ok", "engine": ENGINE, "database": "ok"}
 
 
 def test_metrics_count_what_happened_and_only_admins_read_them(server: Server) -> None:

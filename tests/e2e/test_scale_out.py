@@ -51,7 +51,6 @@ def cluster(tmp_path: Path) -> Iterator[Callable[[int], list[Server]]]:
                 database_url=url,
                 env={"LIVESTUDIO_REDIS_URL": REDIS, "LIVESTUDIO_SWEEP_INTERVAL": "0.5"},
             )
-            server.log = tmp_path / f"server{i}.log"
             started.append(server)
             server.start()
         return started
@@ -320,3 +319,22 @@ def test_serve_with_two_workers_shares_one_port(tmp_path: Path) -> None:
         proc.send_signal(2)
         proc.wait(20)
         drop_pg_database(url)
+
+
+def test_login_throttling_counts_the_tries_made_on_every_process(
+    cluster: Callable[[int], list[Server]],
+) -> None:
+    a, b = cluster(2)
+    from cli import admin
+
+    # Never logged in from here (an address a user logged in from skips the user's delay).
+    admin.add_user(a.database, "carol", PASSWORD, admin=False)
+    codes = []
+    for i in range(8):  # alternating: each process sees only half of the tries itself
+        server = (a, b)[i % 2]
+        wrong = {"username": "carol", "password": f"wrong-{i}-password"}
+        codes.append(httpx.post(f"{server.url}/api/auth/login", json=wrong).status_code)
+        time.sleep(0.1)  # the other process hears of a try within milliseconds
+    # Five free tries for the user in the whole cluster, then a growing delay.
+    assert codes[:5] == [401] * 5
+    assert codes[5] == 429, codes
