@@ -31,6 +31,7 @@ from tests.conftest import (
 )
 from tests.e2e.test_db_commands import answers
 from tests.e2e.test_real_clients import make_dvc_repo, train
+from tests.faults import Proxy, RedisServer
 
 LOSS = "dvclive/plots/metrics/train/loss.tsv"
 CLI = (sys.executable, "-m", "cli.main")
@@ -338,3 +339,107 @@ def test_login_throttling_counts_the_tries_made_on_every_process(
     # Five free tries for the user in the whole cluster, then a growing delay.
     assert codes[:5] == [401] * 5
     assert codes[5] == 429, codes
+
+
+def test_postgresql_going_away_is_a_503_and_nothing_acknowledged_is_lost(
+    tmp_path: Path,
+) -> None:
+    direct = new_pg_database()
+    proxy = Proxy(5432)
+    proxy.start()
+    url = direct.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    server = Server(db=tmp_path / "unused.db", port=free_port(), database_url=url)
+    try:
+        server.start()
+        alice = server.add_user("alice")
+        answers_seen: list[tuple[int, int, str]] = []
+        stop = threading.Event()
+
+        def post() -> None:
+            with httpx.Client(base_url=server.url, timeout=15) as client:
+                auth = {"Authorization": f"token {alice.token}"}
+                client.post("/api/live", json={**fixture_bodies("dvclive_basic")[0]}, headers=auth)
+                step = 0
+                while not stop.is_set():
+                    answer = client.post("/api/live", json=point("civil-worm", step), headers=auth)
+                    answers_seen.append((step, answer.status_code, answer.text))
+                    step += 1
+                    time.sleep(0.02)
+
+        poster = threading.Thread(target=post)
+        poster.start()
+        time.sleep(1.0)
+        proxy.stop()  # PostgreSQL is unreachable
+        time.sleep(1.0)
+        health = httpx.get(f"{server.url}/health", timeout=10)
+        assert health.status_code == 503 and health.json()["database"].startswith("does not")
+        time.sleep(1.0)
+        proxy.start()  # and back
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not answers_seen or answers_seen[-1][1] != 200):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        stop.set()
+        poster.join(30)
+        codes = {code for _, code, _ in answers_seen}
+        assert codes == {200, 503}, codes  # refused while away, never a 500
+        refused = [text for _, code, text in answers_seen if code == 503]
+        assert all("database is not answering" in text for text in refused)
+        assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+        acknowledged = {step for step, code, _ in answers_seen if code == 200}
+        with closing(connect_sync(direct)) as conn:
+            stored = {
+                int(r[0])
+                for r in conn.execute("SELECT step FROM points UNION SELECT step FROM points_log")
+            }
+        assert acknowledged <= stored
+    finally:
+        server.stop()
+        proxy.stop()
+        drop_pg_database(direct)
+
+
+def test_streams_catch_up_when_redis_comes_back(tmp_path: Path) -> None:
+    redis = RedisServer()
+    redis.start()
+    url = new_pg_database()
+    servers = [
+        Server(
+            db=tmp_path / f"unused{i}.db",
+            port=free_port(),
+            database_url=url,
+            env={"LIVESTUDIO_REDIS_URL": redis.url, "LIVESTUDIO_HEARTBEAT": "1"},
+        )
+        for i in range(2)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        a, b = servers
+        alice = a.add_user("alice")
+        listener = Listener(b.url, "/api/events", headers(session(b, alice)))
+        try:
+            assert alice.live(fixture_bodies("dvclive_basic")[0]).status_code == 200
+            first = listener.take_until("experiment")
+            redis.stop()
+            assert httpx.get(f"{b.url}/health").json()["redis"].startswith("does not")
+            # Posts still commit (the database is the truth); B hears nothing meanwhile.
+            for step in range(3):
+                assert alice.live(point("civil-worm", step)).status_code == 200
+            redis.start()
+            missed = []
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(missed) < 3:
+                event = listener.events.get(timeout=20)
+                if event.event == "points":
+                    missed.append(event)
+        finally:
+            listener.close()
+        ids = [int(e.id) for e in first + missed]
+        assert ids == sorted(ids) and len(missed) == 3
+        assert httpx.get(f"{b.url}/health").json()["status"] == "ok"
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+        drop_pg_database(url)
