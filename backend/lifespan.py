@@ -15,7 +15,6 @@ from backend.db.connection import connect_async
 from backend.db.maintenance import instance_id
 from backend.db.writer import Writer
 from backend.services.broadcast import Broadcaster
-from backend.services.fanout import ResilientRedisBackend
 from backend.services.sweeper import run_sweeper
 from backend.services.throttle_sync import ThrottleSync
 from backend.services.watcher import Watcher
@@ -44,8 +43,12 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         )
     await writer.start()
     reader = await connect_async(settings.database)
-    fanout = channels._backend
-    if isinstance(fanout, ResilientRedisBackend):
+    if settings.redis_url:
+        from backend.services.redis_fanout import ResilientRedisBackend
+
+        fanout = channels._backend
+        assert isinstance(fanout, ResilientRedisBackend)
+        # Clusters sharing one Redis keep to their own channels.
         fanout.namespace = await instance_id(reader)
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend

@@ -92,7 +92,7 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "db" and self.engine != "sqlite":
-                continue
+                value = ""  # set, so that a LIVESTUDIO_DB of the shell does not clash
             if isinstance(value, bool):
                 value = int(value)
             env[f"LIVESTUDIO_{f.name.upper()}"] = str(value)
@@ -120,7 +120,7 @@ class Settings:
             values["db"] = sqlite_path(url)
         redis = str(values.get("redis_url") or "")
         if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"The Redis URL {redis!r} is not redis://HOST:PORT/DB")
+            raise ValueError("The Redis URL is not redis://HOST:PORT/DB (or rediss://, unix://)")
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
         return replace(cls(), **values)  # type: ignore[arg-type]
@@ -136,7 +136,8 @@ def sqlite_path(url: str) -> Path:
     scheme, _, rest = url.partition("://")
     if scheme != "sqlite" or not rest.startswith("/") or len(rest) < 2:
         raise ValueError(
-            f"The database URL {url!r} is not sqlite:///PATH or postgresql://USER@HOST/NAME"
+            f"The database URL {url.split('@')[-1]!r} is not sqlite:///PATH or"
+            " postgresql://USER@HOST/NAME"
         )
     return Path(rest[1:]).expanduser()
 

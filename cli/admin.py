@@ -8,10 +8,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import TypeVar
 
-import psycopg
-
 from backend.db import repository
-from backend.db.connection import Target, connect_sync, describe
+from backend.db.connection import Target, connect_sync, database_errors, describe, scrub
 from backend.db.migrations import migrate
 from backend.db.writer import WriteContext, run_in_transaction
 from backend.services import accounts, projects, ssh_keys
@@ -30,23 +28,27 @@ def _run(db: Target, job: Callable[[WriteContext], T]) -> T:
         with closing(connect_sync(db)) as conn:
             migrate(conn)
             (outcome,), _ = run_in_transaction(conn, [job])
-    except (sqlite3.Error, psycopg.Error) as exc:
-        raise CliError(f"Cannot use the database {describe(db)}: {_reason(exc)}.") from None
+    except database_errors() as exc:
+        raise CliError(f"Cannot use the database {describe(db)}: {_reason(exc, db)}.") from None
     except OSError as exc:
-        raise CliError(f"Cannot use the database {db}: {exc.strerror or exc}.") from None
+        raise CliError(f"Cannot use the database {describe(db)}: {exc.strerror or exc}.") from None
     if isinstance(outcome, DomainError):
         raise CliError(outcome.detail)
-    if isinstance(outcome, sqlite3.Error | psycopg.Error):
-        raise CliError(f"Cannot use the database {describe(db)}: {_reason(outcome)}.")
+    if isinstance(outcome, database_errors()):
+        raise CliError(f"Cannot use the database {describe(db)}: {_reason(outcome, db)}.")
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
 
-def _reason(exc: BaseException) -> str:
-    """The first line of a database error (PostgreSQL's add hints on further lines)."""
+def _reason(exc: BaseException, *targets: Target) -> str:
+    """The first line of a database error (PostgreSQL's add hints on further lines),
+    without any password of the databases involved (libpq may quote one back)."""
     text = str(exc).strip()
-    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+    reason = text.splitlines()[0].rstrip(".") if text else type(exc).__name__
+    for target in targets:
+        reason = scrub(reason, target)
+    return reason
 
 
 def count_users(db: Target) -> int:
@@ -138,8 +140,8 @@ def migrate_db(db: Target) -> tuple[int, int]:
 
     try:
         return migrate_file(db)
-    except (sqlite3.Error, psycopg.Error, OSError) as exc:
-        raise CliError(f"Cannot migrate {describe(db)}: {_reason(exc)}.") from None
+    except database_errors(OSError) as exc:
+        raise CliError(f"Cannot migrate {describe(db)}: {_reason(exc, db)}.") from None
 
 
 def copy_db(source: Target, dest: Target) -> dict[str, int]:
@@ -156,9 +158,9 @@ def copy_db(source: Target, dest: Target) -> dict[str, int]:
 
     try:
         return copy(source, dest, progress)
-    except (sqlite3.Error, psycopg.Error, OSError) as exc:
+    except database_errors(OSError) as exc:
         raise CliError(
-            f"Cannot copy {describe(source)} to {describe(dest)}: {_reason(exc)}"
+            f"Cannot copy {describe(source)} to {describe(dest)}: {_reason(exc, source, dest)}"
             " (nothing was written; fix that and run it again)."
         ) from None
 

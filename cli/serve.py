@@ -53,6 +53,12 @@ def serve(settings: Settings, workers: int = 1) -> None:
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     where = describe(settings.database)
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {where})")
+    if settings.engine == "postgresql" and not settings.redis_url:
+        print(
+            "livestudio: no --redis-url: live events reach only this process's streams"
+            " (others catch up every heartbeat); give Redis to run several processes.",
+            flush=True,
+        )
     if workers > 1:
         _serve_processes(settings, workers)
         return

@@ -30,6 +30,16 @@ ENGINE = os.environ.get("LIVESTUDIO_TEST_ENGINE", "sqlite")
 POSTGRES = os.environ.get("LIVESTUDIO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, leave out the tests that look inside SQLite's file (deselected)."""
+    if ENGINE != "postgresql":
+        return
+    sqlite_only = [item for item in items if item.get_closest_marker("sqlite_only")]
+    if sqlite_only:
+        config.hook.pytest_deselected(items=sqlite_only)
+        items[:] = [item for item in items if not item.get_closest_marker("sqlite_only")]
+
+
 def pg_schema_url(schema: str) -> str:
     """A URL of the test database whose tables live in ``schema`` (extensions in public)."""
     sep = "&" if "?" in POSTGRES else "?"

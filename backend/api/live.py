@@ -19,6 +19,7 @@ from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Se
 
 from backend import metrics
 from backend.context import Backend
+from backend.db.writer import storage_error
 from backend.errors import domain_error_body, retry_after_header
 from backend.services import ingest
 from backend.services.accounts import parse_authorization
@@ -114,7 +115,11 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         return
     except ConnectionError:
         return
-    except Exception:
+    except Exception as exc:
+        known = storage_error(exc)  # the database went away while checking the token
+        if known is not None:
+            await _answer(send, *domain_error_body(known), known.retry_after)
+            return
         log.exception("live event failed")
         status, body = domain_error_body(
             DomainError("The server hit an unexpected error; the server log has the details."), 500

@@ -3,14 +3,19 @@ PostgreSQL through ``backend.db.postgres``, which speaks the same interface."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import sys
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiosqlite
 
-from backend.db import postgres
+POSTGRES = "postgresql"
+PG_WRITE_LOCK = 0x6C697665
+"""Key of the cluster-wide advisory lock every PostgreSQL write transaction takes."""
 
 Target = Path | str
 """Where the database is: a SQLite file, or a ``postgresql://`` URL."""
@@ -58,12 +63,47 @@ Row = Any
 
 def is_postgres(conn: object) -> bool:
     """Whether a connection (or reader) is PostgreSQL's."""
-    return getattr(conn, "dialect", "sqlite") == postgres.DIALECT
+    return getattr(conn, "dialect", "sqlite") == POSTGRES
 
 
 def describe(target: Target) -> str:
     """The database for a message: the file, or the URL without its password."""
-    return postgres.redact(target) if isinstance(target, str) else str(target)
+    if not isinstance(target, str):
+        return str(target)
+    url = re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", target)
+    return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def scrub(text: str, target: Target) -> str:
+    """``text`` (an error message) without the password of the URL ``target``."""
+    if not isinstance(target, str):
+        return text
+    secrets = re.findall(r"//[^:/@]*:([^@/]+)@", target)
+    secrets += re.findall(r"(?i)password=([^&\s]+)", target)
+    for secret in secrets:
+        for form in {secret, urllib.parse.unquote(secret)}:
+            if form:
+                text = text.replace(form, "***")
+    return text
+
+
+def duplicate_errors() -> tuple[type[Exception], ...]:
+    """What inserting a row that breaks a UNIQUE constraint raises, on either engine."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return (sqlite3.IntegrityError,)
+    return (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
+
+
+def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
+    """The exception types a database failure raises, for ``except`` clauses.
+
+    psycopg is imported only when PostgreSQL is used (it costs every command's start
+    time): if it was never imported, nothing can have raised its errors.
+    """
+    psycopg = sys.modules.get("psycopg")
+    found = (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
+    return (*found, *more)
 
 
 # WAL lets readers run beside the single writer. synchronous=NORMAL in WAL mode keeps
@@ -85,6 +125,8 @@ def _prepare(path: Path) -> None:
 def connect_sync(target: Target) -> Any:
     """Open a connection for the writer or the CLI; transactions are explicit."""
     if isinstance(target, str):
+        from backend.db import postgres
+
         return postgres.Connection(target)
     return _connect_sqlite(target)
 
@@ -101,6 +143,8 @@ def _connect_sqlite(path: Path) -> sqlite3.Connection:
 async def connect_async(target: Target) -> Any:
     """Open the read side for request handlers."""
     if isinstance(target, str):
+        from backend.db import postgres
+
         reader = postgres.Reader(target)
         await reader.open()
         return reader

@@ -14,6 +14,7 @@ A lost connection (PostgreSQL restarted, a failover) fails the batch in flight w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -37,6 +38,8 @@ from backend.db.writer import (
 from backend.services.errors import DomainError, Unavailable
 
 T = TypeVar("T")
+STOP_WAIT = 3.0
+"""Seconds ``stop`` waits for the batch in flight before cancelling it."""
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +66,7 @@ class PostgresWriter(Writer):
         self._tasks = [asyncio.create_task(self._run(), name="livestudio-writer")]
 
     def _connect(self) -> postgres.Connection:
-        conn = postgres.Connection(self._url)
+        conn = postgres.Connection(self._url, lock_timeout=self._write_timeout)
         migrate(conn)
         return conn
 
@@ -77,9 +80,18 @@ class PostgresWriter(Writer):
             if not future.done():
                 future.set_exception(RuntimeError("the server is shutting down"))
         loop = asyncio.get_running_loop()
-        # Queued behind any batch still running in the thread, so it never closes under it.
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        # Queued behind any batch still running in the thread, so it never closes under it;
+        # a batch stuck on the database is cancelled rather than waited for.
+        closing = loop.run_in_executor(self._thread, self._close)
+        try:
+            await asyncio.wait_for(asyncio.shield(closing), STOP_WAIT)
+        except TimeoutError:
+            if self._pg is not None:
+                with contextlib.suppress(Exception):
+                    self._pg.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing, STOP_WAIT)
+        self._thread.shutdown(wait=False)
 
     def _close(self) -> None:
         if self._pg is not None:
@@ -105,7 +117,7 @@ class PostgresWriter(Writer):
             if self._pg is not None:
                 self._pg.close()
             self._pg = None
-            self._pg = postgres.Connection(self._url)
+            self._pg = postgres.Connection(self._url, lock_timeout=self._write_timeout)
         return run_in_transaction(self._pg, jobs, self._cache)
 
     async def _run(self) -> None:

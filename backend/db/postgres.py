@@ -25,17 +25,15 @@ from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
 from backend.db.common import NOW
+from backend.db.connection import POSTGRES
 
-DIALECT = "postgresql"
-
-WRITE_LOCK = 0x6C697665  # "live": the cluster-wide write lock (see ``begin``)
-SWEEP_LOCK = 0x73776565  # "swee": one sweeper at a time across the cluster
+DIALECT = POSTGRES
 
 _PG_NOW = "(extract(epoch FROM clock_timestamp())::double precision)"
 _LITERAL = re.compile(r"('(?:[^']|'')*')")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_IS_NOT = re.compile(r"\bIS NOT (?!NULL\b)")
-_IS = re.compile(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b)")
+_IS_NOT = re.compile(r"\bIS NOT (?!NULL\b|DISTINCT\b)", re.I)
+_IS = re.compile(r"\bIS (?!NOT\b|NULL\b|DISTINCT\b)", re.I)
 
 
 @lru_cache(maxsize=1024)
@@ -121,12 +119,37 @@ class Cursor:
         return iter(self.fetchall())
 
 
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+"""A database server that vanished (network cut, machine gone) is noticed in ~25 s."""
+STATEMENT_TIMEOUT = 30.0
+"""No statement runs longer (a stuck one would hold the cluster's write lock)."""
+IDLE_IN_TRANSACTION = 60.0
+"""A session stalled mid-transaction (a paused process) is ended, freeing its locks."""
+
+
+def _session_settings(lock_timeout: float) -> list[str]:
+    return [
+        f"SET lock_timeout = {int(lock_timeout * 1000)}",
+        f"SET statement_timeout = {int(STATEMENT_TIMEOUT * 1000)}",
+        f"SET idle_in_transaction_session_timeout = {int(IDLE_IN_TRANSACTION * 1000)}",
+    ]
+
+
 class Connection:
-    """A synchronous connection for the writer thread and the command line."""
+    """A synchronous connection for the writer thread and the command line.
+
+    ``lock_timeout``: how long a write waits for the cluster's write lock (held by another
+    process's transaction) before failing, which the writer answers with a 503.
+    """
 
     dialect = DIALECT
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lock_timeout: float = 10.0) -> None:
         self.url = url
         self._conn = psycopg.connect(
             url,
@@ -134,7 +157,17 @@ class Connection:
             cursor_factory=psycopg.ClientCursor,
             row_factory=_row_factory,
             connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
         )
+        for statement in _session_settings(lock_timeout):
+            self._conn.execute(statement)
+
+    def cancel(self) -> None:
+        """Ask the server to stop the statement running now (from any thread)."""
+        self._conn.cancel_safe(timeout=2)
 
     @property
     def in_transaction(self) -> bool:
@@ -205,6 +238,11 @@ class _Pending:
         return None
 
 
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    for statement in _session_settings(STATEMENT_TIMEOUT):
+        await conn.execute(statement)
+
+
 class Reader:
     """Read connections for request handlers: a pool, used one statement at a time."""
 
@@ -219,7 +257,10 @@ class Reader:
                 "autocommit": True,
                 "cursor_factory": psycopg.AsyncClientCursor,
                 "row_factory": _row_factory,
+                "connect_timeout": 5,
+                **KEEPALIVES,
             },
+            configure=_configure,
             open=False,
             timeout=5,
             # A connection the database dropped (a restart) is noticed before it is lent.
@@ -234,16 +275,6 @@ class Reader:
 
     async def close(self) -> None:
         await self._pool.close()
-
-
-def is_url(target: object) -> bool:
-    """Whether a database target names PostgreSQL."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def redact(url: str) -> str:
-    """A URL fit for logs and messages: no password."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
 
 
 BUSY = "The database is busy; try again in a moment."

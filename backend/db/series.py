@@ -37,6 +37,9 @@ def upsert_points_many(
     Unique on (series, step): a re-sent row overwrites and is not reported again.
     """
     changed: dict[int, list[tuple[int, float | None]]] = {}
+    # A step sent twice in one post: the later row wins (PostgreSQL refuses to update one
+    # row twice in a statement; SQLite applied them in order, to the same effect).
+    rows = list({(series, step): (series, step, value) for series, step, value in rows}.values())
     for start in range(0, len(rows), _UPSERT_CHUNK):
         chunk = rows[start : start + _UPSERT_CHUNK]
         sql = (

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -34,15 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import psycopg
-
 from backend import metrics
 from backend.db import repository
-from backend.db.connection import Conn, connect_sync, is_postgres
+from backend.db.connection import PG_WRITE_LOCK, Conn, connect_sync, is_postgres
 from backend.db.disk import DiskGuard
 from backend.db.migrations import migrate
-from backend.db.postgres import WRITE_LOCK
-from backend.services.errors import DISK_FULL, DiskFull, DomainError, Unavailable
+from backend.services.errors import DISK_FULL, DiskFull, DomainError, InvalidInput, Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -70,9 +68,13 @@ DATABASE_DOWN = "The database is not answering; try again in a moment."
 
 def storage_error(exc: BaseException) -> DomainError | None:
     """The domain error a storage failure means for the client, if it is one they can act on."""
-    if isinstance(exc, psycopg.Error):
+    psycopg = sys.modules.get("psycopg")  # imported only when PostgreSQL is used
+    if psycopg is not None and isinstance(exc, psycopg.Error):
         if isinstance(exc, psycopg.errors.DiskFull):
             return DiskFull(DISK_FULL)
+        if isinstance(exc, psycopg.DataError):  # a value PostgreSQL cannot store
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+            return InvalidInput(f"A value in the request cannot be stored ({reason}); fix it.")
         # Connection lost or refused, a pool with no connection to lend, a deadlock or
         # serialisation failure: nothing was committed, and a retry can succeed.
         if isinstance(exc, psycopg.OperationalError):
@@ -166,11 +168,16 @@ def run_in_transaction(
     except _JobFailed as failed:
         # A failure of the database itself (a full disk, say) would fail every job again,
         # and SQLite may already have rolled the whole transaction back.
-        if len(jobs) == 1 or isinstance(
-            failed.error, sqlite3.OperationalError | psycopg.OperationalError
-        ):
+        if len(jobs) == 1 or _failure_of_the_database(failed.error):
             return [failed.error] * len(jobs), []
         return _attempt(conn, jobs, cache, isolate=True)
+
+
+def _failure_of_the_database(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 def begin(conn: Conn, cache: WriterCache) -> None:
@@ -184,7 +191,7 @@ def begin(conn: Conn, cache: WriterCache) -> None:
         # are taken in commit order (a stream never sees a lower id after a higher one),
         # and what a process cached may be stale, as other processes write too.
         conn.execute("BEGIN")
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITE_LOCK,))
         cache.clear()
         return
     conn.execute("BEGIN IMMEDIATE")

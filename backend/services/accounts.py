@@ -10,14 +10,13 @@ import asyncio
 import functools
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable, Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from backend.db import repository
-from backend.db.connection import Conn, Reader
+from backend.db.connection import Conn, Reader, duplicate_errors
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
@@ -69,7 +68,7 @@ def create_user_job(
     def job(ctx: WriteContext) -> int:
         try:
             return repository.insert_user(ctx.conn, username, password_hash, admin)
-        except sqlite3.IntegrityError:
+        except duplicate_errors():
             raise Conflict(f"A user named {username!r} already exists.") from None
 
     return job

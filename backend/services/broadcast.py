@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,12 +21,13 @@ from litestar.response import ServerSentEventMessage
 
 from backend import metrics
 from backend.db import repository
-from backend.db.connection import Reader
+from backend.db.connection import Reader, database_errors
 from backend.db.repository import ProjectScope, StoredEvent
 from shared.api import ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
 
 CHANNEL = "livestudio-events"
+log = logging.getLogger(__name__)
 REPLAY_PAGE = 1_000
 EXPERIMENT_KINDS = frozenset({"experiment", "points", "deleted"})
 
@@ -193,7 +195,7 @@ class UserFilter:
 EventFilter = ProjectFilter | UserFilter
 
 
-async def _stored(db: Reader, after: int, before: int | None) -> AsyncIterator[StoredEvent]:
+async def stored_events(db: Reader, after: int, before: int | None) -> AsyncIterator[StoredEvent]:
     """Stored events with ``after < id < before`` (no upper bound for None), oldest first."""
     while True:
         page = await repository.events_after(db, after, REPLAY_PAGE)
@@ -255,7 +257,7 @@ async def stream(
                 yield _reset(last)
             else:
                 last = last_event_id
-                async for event in _stored(db, last, None):
+                async for event in stored_events(db, last, None):
                     last = event.id
                     if event_filter.accepts(event):
                         yield _message(event)
@@ -266,10 +268,13 @@ async def stream(
                 except TimeoutError:
                     # A quiet stream checks that no message was lost on the way (another
                     # process's, while Redis was away): the table has every event.
-                    async for event in _stored(db, last, None):
-                        last = event.id
-                        if event_filter.accepts(event):
-                            yield _message(event)
+                    try:
+                        async for event in stored_events(db, last, None):
+                            last = event.id
+                            if event_filter.accepts(event):
+                                yield _message(event)
+                    except database_errors() as exc:  # the database is away: next time
+                        log.warning("stream catch-up failed: %s", exc)
                     yield ServerSentEventMessage(comment="keep-alive", data=None)
                     continue
                 if item is _END:
@@ -284,10 +289,16 @@ async def stream(
                     # Ids are taken in commit order, so every event below this one is
                     # committed already: one another process published later, or that a
                     # fan-out outage lost, is read from the table, in order, before it.
-                    async for event in _stored(db, last, item.id):
-                        last = event.id
-                        if event_filter.accepts(event):
-                            yield _message(event)
+                    try:
+                        async for event in stored_events(db, last, item.id):
+                            last = event.id
+                            if event_filter.accepts(event):
+                                yield _message(event)
+                    except database_errors() as exc:
+                        # Never skip over the gap: end the stream; the client reconnects
+                        # with Last-Event-ID and is replayed exactly what it missed.
+                        log.warning("stream gap could not be read, ending it: %s", exc)
+                        return
                 last = item.id
                 if event_filter.accepts(item):
                     yield _message(item)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from backend.db import repository
+from backend.db.connection import duplicate_errors
 from backend.db.writer import WriteContext
 from backend.services.errors import Conflict, InvalidInput, NotFound
 from shared.api import SshKeyInfo
@@ -36,7 +36,7 @@ def add_key_job(user_id: int, text: str) -> Callable[[WriteContext], SshKeyInfo]
     def job(ctx: WriteContext) -> SshKeyInfo:
         try:
             return repository.insert_ssh_key(ctx.conn, user_id, fingerprint, public_key, comment)
-        except sqlite3.IntegrityError:
+        except duplicate_errors():
             raise Conflict(f"The key {fingerprint} is already registered.") from None
 
     return job

@@ -33,7 +33,7 @@ from backend.db.repository import ProjectScope, StoredEvent
 from backend.db.watches import WatchRecord
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import webhooks
-from backend.services.broadcast import CHANNEL, decode_message
+from backend.services.broadcast import CHANNEL, decode_message, stored_events
 from backend.services.watches import alert_json
 from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
@@ -44,6 +44,8 @@ from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS, AlertInfo
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
+CATCH_UP_EVERY = 5.0
+"""Seconds of quiet after which the evaluator reads any event the channel did not bring."""
 """Firings waiting to be recorded; beyond this they are dropped (with a warning)."""
 MAX_PER_MINUTE = 20
 """Firings of one watch a minute (a storm beyond this is cut off)."""
@@ -186,18 +188,35 @@ class Watcher:
         try:
             async with self.channels.start_subscription([CHANNEL]) as subscriber:
                 await self.reload()
+                _, last = await repository.event_id_range(self.reader)
+                arrived: asyncio.Queue[bytes] = asyncio.Queue()
+
+                async def pump() -> None:
+                    async for raw in subscriber.iter_events():
+                        arrived.put_nowait(raw)
+
                 workers = [
                     asyncio.create_task(self._fire_forever()),
                     asyncio.create_task(self._tick_forever()),
+                    asyncio.create_task(pump()),
                 ]
                 try:
-                    async for raw in subscriber.iter_events():
+                    while True:
+                        try:
+                            raw = await asyncio.wait_for(arrived.get(), CATCH_UP_EVERY)
+                        except TimeoutError:  # quiet: check that no message was lost
+                            async for event in stored_events(self.reader, last, None):
+                                last = await self._evaluate(event)
+                            continue
                         for event in decode_message(raw):
-                            try:
-                                if self.handle(event):
-                                    await self.reload()
-                            except Exception:  # one odd event must not stop the watches
-                                log.exception("watch evaluation failed for event %s", event.id)
+                            if event.id <= last:
+                                continue
+                            # As for event streams: a lower id published later by another
+                            # process, or lost on the fan-out, is read from the table first.
+                            if event.id > last + 1:
+                                async for missed in stored_events(self.reader, last, event.id):
+                                    last = await self._evaluate(missed)
+                            last = await self._evaluate(event)
                 finally:
                     for task in workers:
                         task.cancel()
@@ -207,6 +226,15 @@ class Watcher:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._client.aclose()
+
+    async def _evaluate(self, event: StoredEvent) -> int:
+        """Look at one committed event; returns its id."""
+        try:
+            if self.handle(event):
+                await self.reload()
+        except Exception:  # one odd event must not stop the watches
+            log.exception("watch evaluation failed for event %s", event.id)
+        return event.id
 
     async def reload(self) -> None:
         """Read every watch and the scopes of the projects they watch."""

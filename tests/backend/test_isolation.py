@@ -14,13 +14,13 @@ import pytest
 
 from tests.conftest import PASSWORD, Server, fixture_bodies, free_port
 
+# SQLite's file lock and a full disk under the SQLite file
+pytestmark = pytest.mark.sqlite_only
+
 BODY = fixture_bodies("dvclive_basic")[1]
 
 HOLD_LOCK = """
 import sqlite3, sys, time
-
-# SQLite's file lock and a full disk under the SQLite file
-pytestmark = pytest.mark.sqlite_only
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)

@@ -97,9 +97,12 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         assert len(done.stderr.strip().splitlines()) == 1
         return done.stderr
 
-    assert "PostgreSQL is not supported" in refused(
-        "db", "migrate", "--database-url", "postgresql://localhost/test"
+    # A PostgreSQL nobody answers at: one sentence naming it, its password hidden.
+    unreachable = refused(
+        "db", "migrate", "--database-url", f"postgresql://u:s3cret@127.0.0.1:{free_port()}/x"
     )
+    assert "Cannot migrate postgresql://u:***@127.0.0.1" in unreachable
+    assert "s3cret" not in unreachable
     assert "not sqlite:///PATH" in refused("db", "migrate", "--database-url", "mysql://x")
     assert "once" in refused("db", "migrate", "--db", str(db), "--database-url", f"sqlite:///{db}")
     both = refused(
@@ -108,3 +111,7 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
     assert "not both" in both
     workers = refused("serve", "--db", str(db), "--workers", "2", "--port", str(free_port()))
     assert "single writer" in workers and "--workers 1" in workers
+    no_redis = refused(
+        "serve", "--database-url", "postgresql://localhost/x", "--workers", "2", "--port", "1"
+    )
+    assert "--redis-url" in no_redis
