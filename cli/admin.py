@@ -144,9 +144,9 @@ def migrate_db(db: Target) -> tuple[int, int]:
         raise CliError(f"Cannot migrate {describe(db)}: {_reason(exc, db)}.") from None
 
 
-def copy_db(source: Target, dest: Target) -> dict[str, int]:
+def copy_db(source: Target, dest: Target, replace: bool) -> dict[str, int]:
     """Copy every table from one database to another (see ``maintenance.copy``)."""
-    from backend.db.maintenance import copy
+    from backend.db.maintenance import NotEmpty, copy
 
     if describe(source) == describe(dest):
         raise CliError("--from and --to name the same database; copy to another one.")
@@ -157,7 +157,12 @@ def copy_db(source: Target, dest: Target) -> dict[str, int]:
         print(f"  {table}: {rows} rows", flush=True)
 
     try:
-        return copy(source, dest, progress)
+        return copy(source, dest, progress, replace=replace)
+    except NotEmpty:
+        raise CliError(
+            f"{describe(dest)} already holds users or experiments; copy into an empty"
+            " database, or add --replace to make it an exact copy (its contents are lost)."
+        ) from None
     except database_errors(OSError) as exc:
         raise CliError(
             f"Cannot copy {describe(source)} to {describe(dest)}: {_reason(exc, source, dest)}"

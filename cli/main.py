@@ -246,10 +246,10 @@ def _database_arg(value: str) -> Path | str:
 def cmd_db_copy(args: argparse.Namespace) -> int:
     """Copy a whole database to another, e.g. a team's SQLite history into PostgreSQL."""
     print(f"Copying {describe(args.source)} to {describe(args.dest)}:")
-    counts = admin.copy_db(args.source, args.dest)
+    counts = admin.copy_db(args.source, args.dest, args.replace)
     print(
         f"Copied {sum(counts.values())} rows in {len(counts)} tables; serve it with"
-        " `livestudio serve --database-url URL` (running the copy again brings it up to date)."
+        " `livestudio serve --database-url URL` (again later with --replace: an exact copy anew)."
     )
     return 0
 
@@ -353,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         type=_database_arg,
         help="where to copy it: postgresql://… or sqlite:///PATH (made and migrated if new)",
+    )
+    db_copy.add_argument(
+        "--replace",
+        action="store_true",
+        help="the destination holds data already: replace it all with the copy",
     )
     db_copy.set_defaults(func=cmd_db_copy)
 

@@ -4,7 +4,7 @@ to another engine."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -62,23 +62,33 @@ COPIED_TABLES = tuple(t for t in pg_schema.TABLES if t != "failed_approvals")
 """What ``copy`` moves: everything but the last minutes' failed approvals (a throttle)."""
 
 
-def copy(source: Target, dest: Target, progress: Callable[[str, int], None]) -> dict[str, int]:
+class NotEmpty(Exception):
+    """The destination of a copy already holds users or experiments."""
+
+
+def copy(
+    source: Target, dest: Target, progress: Callable[[str, int], None], replace: bool = False
+) -> dict[str, int]:
     """Copy every table of ``source`` into ``dest`` (both migrated first); rows per table.
 
-    Safe to run again: rows are matched on their primary key and brought up to date, so
-    a second run copies what changed since and duplicates nothing. Ids are kept (tokens,
-    stream ids and links stay valid), and PostgreSQL's id sequences move past them. The
+    The destination becomes an exact copy: ids are kept (tokens, stream ids and links
+    stay valid), and PostgreSQL's id sequences move past them. A destination that already
+    holds users or experiments is refused (``NotEmpty``) unless ``replace``, which empties
+    it first, in the same transaction: running the copy again makes the copy exact again
+    (rows deleted in the source, such as revoked tokens, are gone from it too). The
     destination is written in one transaction under the writer's lock, so a server
-    running on it never sees half a copy.
+    running on it never sees half a copy; the source is read in one snapshot.
     """
     counts: dict[str, int] = {}
     with closing(connect_sync(source)) as src, closing(connect_sync(dest)) as dst:
         migrate(src)
         migrate(dst)
-        # One snapshot of the source, however long the copy takes.
         src.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if is_postgres(src) else "BEGIN")
         begin(dst, WriterCache())
         try:
+            if not replace and _holds_data(dst):
+                raise NotEmpty()
+            _empty(dst)
             for table in COPIED_TABLES:
                 counts[table] = _copy_table(src, dst, table)
                 progress(table, counts[table])
@@ -98,6 +108,21 @@ def copy(source: Target, dest: Target, progress: Callable[[str, int], None]) -> 
             if src.in_transaction:
                 src.execute("ROLLBACK")
     return counts
+
+
+def _holds_data(conn: Conn) -> bool:
+    return any(
+        conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+        for table in ("users", "experiments", "events")
+    )
+
+
+def _empty(conn: Conn) -> None:
+    if is_postgres(conn):
+        conn.execute(f"TRUNCATE {', '.join(pg_schema.TABLES)}")
+        return
+    for table in reversed(pg_schema.TABLES):  # children first
+        conn.execute(f"DELETE FROM {table}")
 
 
 def _columns(conn: Conn, table: str) -> dict[str, str]:
@@ -142,28 +167,39 @@ def _copy_table(src: Conn, dst: Conn, table: str) -> int:
     if table == "points_log":
         order = " ORDER BY " + ("seq" if is_postgres(src) else "rowid")
     per_statement = max(1, 4000 // len(columns))
-    cursor = src.execute(f"SELECT {names} FROM {table}{order}")
-    copied = 0
-    while True:
-        rows = _take(cursor, per_statement)
-        if not rows:
-            return copied
-        values: list[Any] = []
-        for row in rows:
-            values.extend(_binary(v) if i in binary else v for i, v in enumerate(row))
-        marks = "(" + ", ".join("?" * len(columns)) + ")"
+    marks = "(" + ", ".join("?" * len(columns)) + ")"
+    rows: list[Any] = []
+    size = copied = 0
+
+    def flush() -> None:
         dst.execute(
             f"INSERT INTO {table} ({names}) VALUES {', '.join([marks] * len(rows))}{conflict}",
-            values,
+            [_binary(v) if i in binary else v for row in rows for i, v in enumerate(row)],
         )
+
+    for row in _read(src, f"SELECT {names} FROM {table}{order}"):
+        rows.append(row)
+        size += sum(len(v) for v in row if isinstance(v, bytes | str))
+        # Statements stay small: a few thousand values, or a few MB of images.
+        if len(rows) >= per_statement or size >= STATEMENT_BYTES:
+            flush()
+            copied += len(rows)
+            rows, size = [], 0
+    if rows:
+        flush()
         copied += len(rows)
+    return copied
 
 
-def _take(cursor: Any, n: int) -> list[Any]:
-    fetchmany = getattr(cursor, "fetchmany", None)
-    if fetchmany is not None:
-        return list(fetchmany(n))
-    return [row for row in (cursor.fetchone() for _ in range(n)) if row is not None]
+STATEMENT_BYTES = 8 << 20
+
+
+def _read(conn: Conn, sql: str) -> Iterator[Any]:
+    """Every row of a query, without holding a large table in memory."""
+    if is_postgres(conn):
+        yield from conn.stream(sql)  # type: ignore[attr-defined]
+    else:
+        yield from conn.execute(sql)  # sqlite3 cursors fetch as they are iterated
 
 
 def _binary(value: Any) -> Any:

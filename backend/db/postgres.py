@@ -186,6 +186,14 @@ class Connection:
         rows = cur.fetchall() if cur.description is not None else []
         return Cursor(rows, cur.rowcount)
 
+    def stream(self, sql: str, size: int = 1000) -> Iterator[Any]:
+        """Rows of a query read in pages by a server-side cursor (inside a transaction),
+        so a table larger than memory can be read."""
+        with self._conn.cursor(name="livestudio_stream") as cur:
+            cur.execute(translate(sql))
+            while rows := cur.fetchmany(size):
+                yield from rows
+
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Cursor:
         with self._conn.cursor() as cur:
             cur.executemany(translate(sql), [_args(p) for p in params])

@@ -246,9 +246,9 @@ def test_db_copy_moves_a_sqlite_history_into_postgresql(tmp_path: Path) -> None:
     url = new_pg_database()
     try:
 
-        def copy() -> subprocess.CompletedProcess[str]:
+        def copy(*more: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [*CLI, "db", "copy", "--from", str(source.db), "--to", url],
+                [*CLI, "db", "copy", "--from", str(source.db), "--to", url, *more],
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -257,7 +257,10 @@ def test_db_copy_moves_a_sqlite_history_into_postgresql(tmp_path: Path) -> None:
         first = copy()
         assert first.returncode == 0, first.stderr
         assert "points:" in first.stdout and "Copied" in first.stdout
-        assert copy().stdout == first.stdout  # running it again duplicates nothing
+        again = copy()  # a destination with data is never overwritten by accident
+        assert again.returncode == 1 and "--replace" in again.stderr
+        assert "Traceback" not in again.stderr
+        assert copy("--replace").stdout == first.stdout  # an exact copy again, no duplicates
         moved = Server(db=tmp_path / "unused.db", port=free_port(), database_url=url)
         moved.start()
         try:
