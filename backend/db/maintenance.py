@@ -12,7 +12,7 @@ from typing import Any
 from backend.db import pg_schema
 from backend.db.connection import Conn, Reader, Target, connect_sync, is_postgres
 from backend.db.migrations import migrate
-from backend.db.writer import WriterCache, begin
+from backend.db.writer import WriterCache, begin, commit
 
 
 def schema_version(conn: Conn) -> int:
@@ -84,7 +84,8 @@ def copy(
         migrate(src)
         migrate(dst)
         src.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if is_postgres(src) else "BEGIN")
-        begin(dst, WriterCache())
+        cache = WriterCache()
+        begin(dst, cache)
         try:
             if not replace and _holds_data(dst):
                 raise NotEmpty()
@@ -99,7 +100,7 @@ def copy(
                             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                             f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
                         )
-            dst.execute("COMMIT")
+            commit(dst, cache)  # counted: servers on the destination forget their caches
         except BaseException:
             if dst.in_transaction:
                 dst.execute("ROLLBACK")

@@ -234,7 +234,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         13,
         """
-        CREATE TABLE instance (id TEXT NOT NULL);
+        CREATE TABLE instance (id TEXT NOT NULL, writes BIGINT NOT NULL DEFAULT 0);
         INSERT INTO instance (id)
             VALUES (substr(md5(random()::text || clock_timestamp()::text), 1, 16))
         """,

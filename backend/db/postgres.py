@@ -154,7 +154,7 @@ class Connection:
         self._conn = psycopg.connect(
             url,
             autocommit=True,  # transactions are explicit, as on SQLite (isolation_level=None)
-            cursor_factory=psycopg.ClientCursor,
+            cursor_factory=psycopg.Cursor,
             row_factory=_row_factory,
             connect_timeout=5,
             keepalives=1,
@@ -185,6 +185,17 @@ class Connection:
         cur = self._conn.execute(translate(sql), _args(params))
         rows = cur.fetchall() if cur.description is not None else []
         return Cursor(rows, cur.rowcount)
+
+    def script(self, sql: str) -> list[list[Any]]:
+        """Run several statements in one round trip (no parameters, no translation);
+        returns the rows of each statement's result."""
+        cur = psycopg.ClientCursor(self._conn)  # the simple protocol takes several
+        cur.execute(sql)
+        results = []
+        while True:
+            results.append(cur.fetchall() if cur.description is not None else [])
+            if not cur.nextset():
+                return results
 
     def stream(self, sql: str, size: int = 1000) -> Iterator[Any]:
         """Rows of a query read in pages by a server-side cursor (inside a transaction),
@@ -263,7 +274,7 @@ class Reader:
             max_size=size,
             kwargs={
                 "autocommit": True,
-                "cursor_factory": psycopg.AsyncClientCursor,
+                "cursor_factory": psycopg.AsyncCursor,
                 "row_factory": _row_factory,
                 "connect_timeout": 5,
                 **KEEPALIVES,

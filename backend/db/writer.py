@@ -33,7 +33,7 @@ from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from backend import metrics
 from backend.db import repository
@@ -41,6 +41,9 @@ from backend.db.connection import PG_WRITE_LOCK, Conn, connect_sync, is_postgres
 from backend.db.disk import DiskGuard
 from backend.db.migrations import migrate
 from backend.services.errors import DISK_FULL, DiskFull, DomainError, InvalidInput, Unavailable
+
+if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used
+    from backend.db.postgres import Connection as PgConnection
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -95,9 +98,10 @@ class WriterCache:
     """What the writer remembers between batches so hot posts skip their SELECTs.
 
     Only the writer changes the database while the server runs, so the cache stays true;
-    it is dropped whenever another connection commits (the CLI, say: SQLite's
-    ``data_version`` tells), after any job that is not marked cache-safe, and after any
-    failed job, whose savepoint rollback may have undone what the cache saw.
+    it is dropped whenever another connection commits (the CLI, say, or on PostgreSQL
+    another server process: SQLite's ``data_version`` or the commit count in
+    ``instance.writes`` tells), after any job that is not marked cache-safe, and after
+    any failed job, whose savepoint rollback may have undone what the cache saw.
     """
 
     principals: dict[bytes, repository.Principal] = field(default_factory=dict)
@@ -188,17 +192,32 @@ def begin(conn: Conn, cache: WriterCache) -> None:
     """
     if is_postgres(conn):
         # One write transaction at a time across every process of the cluster: event ids
-        # are taken in commit order (a stream never sees a lower id after a higher one),
-        # and what a process cached may be stale, as other processes write too.
-        conn.execute("BEGIN")
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (PG_WRITE_LOCK,))
-        cache.clear()
+        # are taken in commit order (a stream never sees a lower id after a higher one).
+        # Every commit counts itself in instance.writes (see ``commit``), so the count
+        # tells whether anyone else committed since this writer's last commit, as
+        # data_version does on SQLite. One round trip for all three.
+        *_, (row,) = cast("PgConnection", conn).script(
+            f"BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}); SELECT writes FROM instance"
+        )
+        if row[0] != cache.data_version:
+            cache.clear()
         return
     conn.execute("BEGIN IMMEDIATE")
     version = conn.execute("PRAGMA data_version").fetchone()[0]
     if version != cache.data_version:
         cache.clear()
         cache.data_version = version
+
+
+def commit(conn: Conn, cache: WriterCache) -> None:
+    """``COMMIT`` (on PostgreSQL counting the commit, in the same round trip)."""
+    if is_postgres(conn):
+        (row,), _ = cast("PgConnection", conn).script(
+            "UPDATE instance SET writes = writes + 1 RETURNING writes; COMMIT"
+        )
+        cache.data_version = row[0]
+        return
+    conn.execute("COMMIT")
 
 
 class _JobFailed(Exception):
@@ -236,7 +255,7 @@ def _attempt(
                 cache.clear()
         if len(cache.experiments) > WriterCache.MAX_EXPERIMENTS:
             cache.clear()
-        conn.execute("COMMIT")
+        commit(conn, cache)
     except BaseException:
         # Whatever the jobs had cached may describe rows that are now rolled back.
         cache.clear()
