@@ -388,7 +388,10 @@ def test_postgresql_going_away_is_a_503_and_nothing_acknowledged_is_lost(
         assert codes == {200, 503}, codes  # refused while away, never a 500
         refused = [text for _, code, text in answers_seen if code == 503]
         assert all("database is not answering" in text for text in refused)
-        assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+        deadline = time.monotonic() + 30  # the read pool reconnects on its own backoff
+        while httpx.get(f"{server.url}/health", timeout=10).json()["status"] != "ok":
+            assert time.monotonic() < deadline, "reads never recovered"
+            time.sleep(0.5)
         acknowledged = {step for step, code, _ in answers_seen if code == 200}
         with closing(connect_sync(direct)) as conn:
             stored = {
