@@ -106,6 +106,8 @@ async def test_profile_approves_a_device_login_by_its_code_and_revokes_client_to
         profile.load()
         await until(pilot, lambda: profile.info is not None and profile.info.client_tokens)
         tokens = profile.query_one("#tokens")
+        # The table is filled from the info a moment later.
+        await until(pilot, lambda: any(str(k.value).startswith("client:") for k in tokens.rows))
         tokens.focus()
         tokens.move_cursor(
             row=list(tokens.rows).index(
