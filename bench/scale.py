@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -169,16 +170,18 @@ def run_setup(
         results: list[dict[str, float]] = []
 
         def load(port: int, prefix: str) -> None:
-            summary, _ = run_wrk(port, scenario, token, prefix, args.seconds, None)
-            results.append(summary)
+            results.append(run_wrk(port, scenario, token, prefix, args.seconds, None)[0])
 
         loads = [
             threading.Thread(target=load, args=(p, f"{label[:3]}{i}")) for i, p in enumerate(ports)
         ]
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the wrk processes
         for thread in loads:
             thread.start()
         for thread in loads:
             thread.join()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = after.ru_utime - children.ru_utime + after.ru_stime - children.ru_stime
         probe.stop.set()
         poster.join(5)
         cpu = tree_cpu([s.pid for s in servers]) - cpu0
@@ -192,7 +195,7 @@ def run_setup(
         print(
             f"{label:<28}{processes:>5} {requests / seconds:>9,.0f} {p50:>8.1f} {p99:>8.1f}"
             f" {cpu / requests * 1e6:>9.0f} {pg / requests * 1e6:>8.0f} {rd / requests * 1e6:>8.0f}"
-            + (f"  ({errors} errors)" if errors else ""),
+            f" {wrk_cpu / seconds:>8.0%}" + (f"  ({errors} errors)" if errors else ""),
             flush=True,
         )
     finally:
@@ -218,7 +221,7 @@ def main() -> None:
         raise SystemExit("bench.scale needs wrk, a C load generator: `sudo apt-get install wrk`.")
     print(
         f"{'setup':<28}{'procs':>5} {'posts/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
-        f" {'µs/post':>9} {'pg µs':>8} {'redis µs':>8}"
+        f" {'µs/post':>9} {'pg µs':>8} {'redis µs':>8} {'wrk cpu':>8}"
     )
     tmp = Path(tempfile.mkdtemp(prefix="livestudio-scale-"))
     run_setup("SQLite", tmp / "bench.db", "", 1, args)
@@ -233,7 +236,8 @@ def main() -> None:
         f"wrk: {args.connections} connections in all, keep-alive, one run each, split over the"
         " processes; latency: a probe's metric post to its event on the other process's"
         " stream (same process with one); µs/post: CPU of all livestudio processes per post;"
-        " pg/redis µs: CPU of every postgres / redis-server process per post."
+        " pg/redis µs: CPU of every postgres / redis-server process per post; wrk cpu: the"
+        " share of one core the load generator used (far below 100 %: it was not the limit)."
     )
 
 

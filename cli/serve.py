@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -16,19 +17,22 @@ from backend.db.connection import describe
 from backend.settings import Settings
 
 
+def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": settings.forwarded_allow_ips or None,
+        # Event streams never end on their own; don't wait long for them on shutdown.
+        "timeout_graceful_shutdown": 2,
+        "log_level": log_level,
+    }
+
+
 def uvicorn_config(settings: Settings, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn settings we run with (also used in-process by the demo)."""
-    return uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        # Event streams never end on their own; don't wait long for them on shutdown.
-        timeout_graceful_shutdown=2,
-        log_level=log_level,
-    )
+    return uvicorn.Config(create_app(settings), **_uvicorn_options(settings, log_level))
 
 
 def check_port(host: str, port: int) -> None:
@@ -90,13 +94,7 @@ def _serve_processes(settings: Settings, workers: int) -> None:
             "backend.asgi:app_from_env",
             factory=True,
             workers=workers,
-            host=settings.host,
-            port=settings.port,
-            access_log=False,
-            proxy_headers=bool(settings.forwarded_allow_ips),
-            forwarded_allow_ips=settings.forwarded_allow_ips or None,
-            timeout_graceful_shutdown=2,
-            log_level="info",
+            **_uvicorn_options(settings, "info"),
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -361,17 +361,22 @@ def migrate(conn: Conn) -> int:
         # IMMEDIATE transaction so a half-applied migration can never be recorded.
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                (version, time.time()),
-            )
+            _apply(conn, version, script)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
     return max((v for v, _ in MIGRATIONS), default=0)
+
+
+def _apply(conn: Conn, version: int, script: str) -> None:
+    """Run one migration's statements and record it (inside the caller's transaction)."""
+    for statement in _statements(script):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+        (version, time.time()),
+    )
 
 
 def _migrate_postgres(conn: Conn) -> int:
@@ -387,14 +392,8 @@ def _migrate_postgres(conn: Conn) -> int:
         )
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         for version, script in pg_schema.MIGRATIONS:
-            if version in done:
-                continue
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                (version, time.time()),
-            )
+            if version not in done:
+                _apply(conn, version, script)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -27,7 +27,6 @@ from backend import metrics
 from backend.db import postgres, repository
 from backend.db.migrations import migrate
 from backend.db.writer import (
-    MAX_BATCH,
     Job,
     Post,
     WriteContext,
@@ -35,7 +34,7 @@ from backend.db.writer import (
     run_in_transaction,
     storage_error,
 )
-from backend.services.errors import DomainError, Unavailable
+from backend.services.errors import Unavailable
 
 T = TypeVar("T")
 STOP_WAIT = 3.0
@@ -75,10 +74,7 @@ class PostgresWriter(Writer):
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        while not self._queue.empty():
-            _, future, _ = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(RuntimeError("the server is shutting down"))
+        self._fail_queued()
         loop = asyncio.get_running_loop()
         # Queued behind any batch still running in the thread, so it never closes under it;
         # a batch stuck on the database is cancelled rather than waited for.
@@ -123,14 +119,7 @@ class PostgresWriter(Writer):
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._queue.get()]
-            self._collecting = True
-            try:
-                await self._gather_siblings()
-            finally:
-                self._collecting = False
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._next_batch()
             now = loop.time()
             for _, future, deadline in batch:
                 if deadline <= now and not future.done():
@@ -143,23 +132,9 @@ class PostgresWriter(Writer):
                 outcomes, events = await loop.run_in_executor(
                     self._thread, self._commit, [job for job, _, _ in batch]
                 )
-            except Exception as exc:  # the commit itself failed: nobody's data is in
-                error = self._failed(exc)
-                if isinstance(error, DomainError):
-                    log.warning("write batch failed: %s", exc)
-                else:
-                    log.exception("write batch failed")
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(error)
+            except Exception as exc:
+                self._batch_failed(batch, exc)
                 continue
             metrics.COMMIT_JOBS.observe(len(batch))
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-            self._committed(events)
-            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(self._failed(outcome))
-                else:
-                    future.set_result(outcome)
+            self._batch_committed(batch, outcomes, events)

@@ -147,6 +147,8 @@ class WriteContext:
 
 
 Job = Callable[[WriteContext], Any]
+Queued = tuple[Job, "asyncio.Future[Any]", float]
+"""A job waiting for the writer: the job, its caller's future, its deadline."""
 
 
 def cache_safe(job: Callable[[WriteContext], T]) -> Callable[[WriteContext], T]:
@@ -332,7 +334,7 @@ class Writer:
         self._write_timeout = write_timeout
         self.disk = DiskGuard(path, disk_reserve)
         self._locked_since: float | None = None
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any], float]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Queued] = asyncio.Queue()
         self._conn: Conn | None = None
         self._cache = WriterCache()
         self._tasks: list[asyncio.Task[None]] = []
@@ -371,10 +373,7 @@ class Writer:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        while not self._queue.empty():
-            _, future, _ = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(RuntimeError("the server is shutting down"))
+        self._fail_queued()
         if self._let_go is not None:
             self._let_go.cancel()
         if self._conn is not None:
@@ -530,17 +529,53 @@ class Writer:
             timer.cancel()
             self._enough = None
 
+    def _fail_queued(self) -> None:
+        """Answer every job still queued: the writer is stopping."""
+        while not self._queue.empty():
+            _, future, _ = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(RuntimeError("the server is shutting down"))
+
+    async def _next_batch(self) -> list[Queued]:
+        """The next jobs to commit together (see ``_gather_siblings``)."""
+        batch = [await self._queue.get()]
+        self._collecting = True
+        try:
+            await self._gather_siblings()
+        finally:
+            self._collecting = False
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    def _batch_failed(self, batch: list[Queued], exc: Exception) -> None:
+        """The commit itself failed: nobody's data is in."""
+        error = self._failed(exc)
+        if isinstance(error, DomainError):
+            log.warning("write batch failed: %s", exc)
+        else:
+            log.exception("write batch failed")
+        for _, future, _ in batch:
+            if not future.done():
+                future.set_exception(error)
+
+    def _batch_committed(
+        self, batch: list[Queued], outcomes: list[Any], events: list[repository.StoredEvent]
+    ) -> None:
+        """Publish the batch's events, then answer each job with its own outcome."""
+        self._committed(events)
+        for (_, future, _), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # the caller went away (client disconnected)
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(self._failed(outcome))
+            else:
+                future.set_result(outcome)
+
     async def _run(self) -> None:
         assert self._conn is not None
         while True:
-            batch = [await self._queue.get()]
-            self._collecting = True
-            try:
-                await self._gather_siblings()
-            finally:
-                self._collecting = False
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch = await self._next_batch()
             try:
                 batch = await self._begin_for(batch)
                 if not batch:
@@ -551,26 +586,12 @@ class Writer:
                 )
                 metrics.COMMIT_JOBS.observe(len(batch))
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-            except Exception as exc:  # the commit itself failed: nobody's data is in
-                error = self._failed(exc)
-                if not isinstance(error, DomainError):
-                    log.exception("write batch failed")
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(error)
+            except Exception as exc:
+                self._batch_failed(batch, exc)
                 continue
-            self._committed(events)
-            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
-                if future.done():  # the caller went away (client disconnected)
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(self._failed(outcome))
-                else:
-                    future.set_result(outcome)
+            self._batch_committed(batch, outcomes, events)
 
-    async def _begin_for(
-        self, batch: list[tuple[Job, asyncio.Future[Any], float]]
-    ) -> list[tuple[Job, asyncio.Future[Any], float]]:
+    async def _begin_for(self, batch: list[Queued]) -> list[Queued]:
         """Take the write lock for a batch, sleeping (not blocking) while another has it.
 
         Returns the jobs still wanted: those whose deadline passed meanwhile are answered
