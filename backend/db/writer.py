@@ -25,6 +25,7 @@ is a 507 (see ``backend.db.disk``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import sys
@@ -78,6 +79,8 @@ def storage_error(exc: BaseException) -> DomainError | None:
         if isinstance(exc, psycopg.DataError):  # a value PostgreSQL cannot store
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
             return InvalidInput(f"A value in the request cannot be stored ({reason}); fix it.")
+        if isinstance(exc, psycopg.errors.LockNotAvailable):  # lock_timeout passed
+            return Unavailable(LOCKED, retry_after=1)
         # Connection lost or refused, a pool with no connection to lend, a deadlock or
         # serialisation failure: nothing was committed, and a retry can succeed.
         if isinstance(exc, psycopg.OperationalError):
@@ -198,9 +201,18 @@ def begin(conn: Conn, cache: WriterCache) -> None:
         # Every commit counts itself in instance.writes (see ``commit``), so the count
         # tells whether anyone else committed since this writer's last commit, as
         # data_version does on SQLite. One round trip for all three.
-        *_, (row,) = cast("PgConnection", conn).script(
-            f"BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}); SELECT writes FROM instance"
-        )
+        try:
+            *_, (row,) = cast("PgConnection", conn).script(
+                f"BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK});"
+                " SELECT writes FROM instance"
+            )
+        except BaseException:
+            # The lock timed out (or the connection failed) after BEGIN: leave no aborted
+            # transaction behind for the next batch to run into.
+            if conn.in_transaction:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+            raise
         if row[0] != cache.data_version:
             cache.clear()
         return

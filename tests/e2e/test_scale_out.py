@@ -449,3 +449,39 @@ def test_streams_catch_up_when_redis_comes_back(tmp_path: Path) -> None:
             server.stop()
         redis.stop()
         drop_pg_database(url)
+
+
+def test_a_session_holding_the_write_lock_gets_writes_a_503_and_nothing_stays_broken(
+    tmp_path: Path,
+) -> None:
+    import psycopg
+
+    from backend.db.connection import PG_WRITE_LOCK
+
+    url = new_pg_database()
+    server = Server(
+        db=tmp_path / "unused.db",
+        port=free_port(),
+        database_url=url,
+        env={"LIVESTUDIO_WRITE_TIMEOUT": "1", "LIVESTUDIO_SWEEP_INTERVAL": "0.2"},
+    )
+    try:
+        server.start()
+        alice = server.add_user("alice")
+        body = fixture_bodies("dvclive_basic")[0]
+        with psycopg.connect(url, autocommit=True) as holder:  # another program writing
+            holder.execute("SELECT pg_advisory_lock(%s)", (PG_WRITE_LOCK,))
+            started = time.monotonic()
+            refused = alice.live(body)
+            assert refused.status_code == 503, refused.text
+            assert "locked by another program" in refused.json()["detail"]
+            assert time.monotonic() - started < 5
+            assert alice.client.get("/api/projects").status_code == 200  # reads go on
+            time.sleep(0.5)  # the sweeper meets the lock too
+        # Released: writes work again, on a connection left clean.
+        for step in range(3):
+            assert alice.live(point(body["name"], step)).status_code == 200
+    finally:
+        server.stop()
+        drop_pg_database(url)
+    assert "Traceback" not in (server.log.read_text() if server.log else "")
