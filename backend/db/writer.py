@@ -203,8 +203,7 @@ def begin(conn: Conn, cache: WriterCache) -> None:
         # data_version does on SQLite. One round trip for all three.
         try:
             *_, (row,) = cast("PgConnection", conn).script(
-                f"BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK});"
-                " SELECT writes FROM instance"
+                f"BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}); SELECT writes FROM instance"
             )
         except BaseException:
             # The lock timed out (or the connection failed) after BEGIN: leave no aborted
