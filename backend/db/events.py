@@ -53,6 +53,42 @@ def insert_event(conn: Conn, event: NewEvent) -> StoredEvent:
     )
 
 
+_INSERT_NUMBERED = (
+    "INSERT INTO events (id, created_at, kind, repo_key, subdir, poster_id, project_id,"
+    " member_ids, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def last_event_id(conn: Conn) -> int:
+    """The newest event's id (0 when there is none); the next event gets the one after."""
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+
+def insert_numbered_events(conn: Conn, events: list[StoredEvent], created_at: float) -> None:
+    """Append events whose ids the writer assigned (SQLite: one statement for a batch).
+
+    Only the one writer appends events, under the write lock, so numbering them from
+    ``last_event_id`` gives the ids ``insert_event`` would have given.
+    """
+    conn.executemany(
+        _INSERT_NUMBERED,
+        [
+            (
+                e.id,
+                created_at,
+                e.kind,
+                e.repo_key,
+                e.subdir,
+                e.poster_id,
+                e.project_id,
+                ",".join(map(str, e.member_ids)),
+                e.data,
+            )
+            for e in events
+        ],
+    )
+
+
 def prune_events(conn: Conn, keep: int) -> int:
     """Drop all but the newest ``keep`` events; returns how many were dropped.
 

@@ -250,6 +250,19 @@ def update_experiment_progress(conn: Conn, r: ExperimentRecord) -> None:
     )
 
 
+def update_experiments_progress(conn: Conn, records: list[ExperimentRecord]) -> None:
+    """``update_experiment_progress`` for several experiments in one statement."""
+    for r in records:
+        _encode_row(r)
+    conn.executemany(
+        _UPDATE_PROGRESS,
+        [
+            (r.updated_at, r.step, r.metrics_step, _json_encode(r.metrics), r.row_json, r.id)
+            for r in records
+        ],
+    )
+
+
 def _encode_row(r: ExperimentRecord) -> None:
     """Encode the API row once per write; listings and stream events send these bytes."""
     r.row_json = _json_encode(r.to_row())

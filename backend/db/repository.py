@@ -56,6 +56,8 @@ from backend.db.events import (
     event_id_range,
     events_after,
     insert_event,
+    insert_numbered_events,
+    last_event_id,
     prune_events,
 )
 from backend.db.experiments import (
@@ -71,6 +73,7 @@ from backend.db.experiments import (
     stale_experiments,
     update_experiment,
     update_experiment_progress,
+    update_experiments_progress,
 )
 from backend.db.projects import (
     ProjectScope,

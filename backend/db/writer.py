@@ -32,7 +32,6 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -41,6 +40,7 @@ from backend.db import repository
 from backend.db.connection import PG_WRITE_LOCK, Conn, connect_sync, is_postgres
 from backend.db.disk import DiskGuard
 from backend.db.migrations import migrate
+from backend.db.write_context import WriteContext, WriterCache
 from backend.services.errors import DISK_FULL, DiskFull, DomainError, InvalidInput, Unavailable
 
 if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used
@@ -94,59 +94,6 @@ def storage_error(exc: BaseException) -> DomainError | None:
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
         return Unavailable(LOCKED, retry_after=1)
     return None
-
-
-@dataclass
-class WriterCache:
-    """What the writer remembers between batches so hot posts skip their SELECTs.
-
-    Only the writer changes the database while the server runs, so the cache stays true;
-    it is dropped whenever another connection commits (the CLI, say, or on PostgreSQL
-    another server process: SQLite's ``data_version`` or the commit count in
-    ``instance.writes`` tells), after any job that is not marked cache-safe, and after
-    any failed job, whose savepoint rollback may have undone what the cache saw.
-    """
-
-    principals: dict[bytes, repository.Principal] = field(default_factory=dict)
-    touched: dict[int, float] = field(default_factory=dict)
-    experiments: dict[tuple[int, str, str, str], repository.ExperimentRecord] = field(
-        default_factory=dict
-    )
-    series: dict[tuple[int, str], int] = field(default_factory=dict)
-    series_top: dict[int, int] = field(default_factory=dict)
-    logged_points: int | None = None
-    """Rows in the points log, when known."""
-    data_version: int = -1
-
-    MAX_EXPERIMENTS = 20_000
-
-    def remember(self, record: repository.ExperimentRecord) -> None:
-        """Cache an experiment's row as just written."""
-        self.experiments[(record.poster_id, record.repo_key, record.baseline_sha, record.name)] = (
-            record
-        )
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self.principals.clear()
-        self.touched.clear()
-        self.experiments.clear()
-        self.series.clear()
-        self.series_top.clear()
-        self.logged_points = None
-
-
-@dataclass
-class WriteContext:
-    """What a write job gets: the connection, the cache and a way to emit stream events."""
-
-    conn: Conn
-    cache: WriterCache = field(default_factory=WriterCache)
-    events: list[repository.StoredEvent] = field(default_factory=list)
-
-    def emit(self, event: repository.NewEvent) -> None:
-        """Record a stream event in the same transaction; published after commit."""
-        self.events.append(repository.insert_event(self.conn, event))
 
 
 Job = Callable[[WriteContext], Any]
@@ -248,24 +195,33 @@ def _attempt(
         begin(conn, cache)
     try:
         for job in jobs:
+            # Only cache-safe jobs (ingestion) share deferred writes; any other job sees
+            # the database as the jobs before it left it.
+            safe = getattr(job, "cache_safe", False)
+            if not safe:
+                ctx.flush()
             mark = len(ctx.events)
             if isolate:
                 conn.execute("SAVEPOINT job")
             try:
                 outcomes.append(job(ctx))
+                if isolate or not safe:
+                    ctx.flush()
             except Exception as exc:
                 if not isolate:
                     raise _JobFailed(exc) from exc
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
+                ctx.discard()
                 del ctx.events[mark:]
                 cache.clear()
                 outcomes.append(exc)
                 continue
             if isolate:
                 conn.execute("RELEASE job")
-            if not getattr(job, "cache_safe", False):
+            if not safe:
                 cache.clear()
+        ctx.flush()
         if len(cache.experiments) > WriterCache.MAX_EXPERIMENTS:
             cache.clear()
         commit(conn, cache)

@@ -8,7 +8,6 @@ import enum
 import functools
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -44,14 +43,13 @@ MAX_DEPTH = 32
 MAX_NAME = 255
 
 
-@dataclass(frozen=True)
-class ParsedEvent:
+class ParsedEvent(msgspec.Struct, frozen=True):
     """A validated live event with its series rows and images pulled out."""
 
     event: LiveEvent
     repo_key: str
-    series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    images: dict[str, bytes] = field(default_factory=dict)
+    series: dict[str, list[tuple[int, float]]] = {}
+    images: dict[str, bytes] = {}
     points_only: bool = False
     """A later slice of a large post: only its rows are stored (see ``slices``)."""
 
@@ -126,7 +124,7 @@ def parse(body: bytes) -> ParsedEvent:
         if plot.image is not None:
             images[_checked_name(path, _image_name(path))] = _decode_image(path, plot.image)
         elif plot.data is not None and METRICS_DIR in path:
-            name = _checked_name(path, _series_name(path))
+            name = _series_name(path)
             series[name] = _series_rows(path, name, plot.data)
     return ParsedEvent(event, key, series, images)
 
@@ -209,10 +207,12 @@ def _checked_name(path: str, name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)  # a run sends the same plot paths with every step
 def _series_name(path: str) -> str:
+    """The checked series name of a plot path under ``plots/metrics/``."""
     name = path.split(METRICS_DIR, 1)[1]
     stem, dot, suffix = name.rpartition(".")
-    return stem if dot and suffix in {"tsv", "csv", "json", "yaml"} else name
+    return _checked_name(path, stem if dot and suffix in {"tsv", "csv", "json", "yaml"} else name)
 
 
 def _image_name(path: str) -> str:
@@ -233,11 +233,11 @@ def _decode_image(path: str, data: str) -> bytes:
 
 
 def _series_rows(path: str, name: str, rows: list[dict[str, Any]]) -> list[tuple[int, float]]:
-    field_name = name.rsplit("/", 1)[-1]
+    field_name = name.rpartition("/")[2]
     parsed: list[tuple[int, float]] = []
     for i, row in enumerate(rows):
         step = row.get("step")
-        if type(step) is not int or not 0 <= step <= MAX_STEP:
+        if type(step) is not int or step < 0 or step > MAX_STEP:
             raise InvalidInput(
                 f"Row {_where(path, i)} needs an integer `step` from 0 to {MAX_STEP}."
             )
@@ -360,8 +360,6 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         _ensure_visible(ctx, record, event.repo_url)
     elif change is Change.FULL:
         repository.update_experiment(ctx.conn, record)
-    elif write_row:
-        repository.update_experiment_progress(ctx.conn, record)
     if created or write_row:
         record.saved_updated_at = record.updated_at
     ctx.cache.remember(record)
@@ -369,8 +367,10 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     step = event.step if isinstance(event, DataEvent) else record.step or 0
     for path, png in parsed.images.items():
         repository.upsert_image(ctx.conn, record.id, path, step, png, now)
-    if created or write_row:
+    if created or change is Change.FULL:
         events.experiment_changed(ctx, record, counts_changed=created or before != record.status)
+    elif write_row:
+        ctx.progress(record)  # written with the batch's other progress (see WriteContext)
     if changed:
         events.points_added(ctx, record, changed)
     return record.id

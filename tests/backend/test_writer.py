@@ -143,3 +143,66 @@ async def test_a_lone_runs_begun_transaction_never_locks_others_out(
     stop.set()
     await poster
     assert took < 3
+
+
+def test_a_batch_writes_its_events_in_emission_order_once_with_final_rows(tmp_path: Path) -> None:
+    """Deferred event rows and progress updates: what is stored is what was published."""
+    import json
+
+    from backend.db.connection import connect_sync
+    from backend.db.migrations import migrate
+    from backend.db.writer import WriterCache, cache_safe, run_in_transaction
+    from backend.services import ingest
+    from cli import admin
+
+    db = tmp_path / "b.db"
+    admin.add_user(db, "ada", "correct horse battery", admin=True)
+    token = admin.create_token(db, "ada").token
+    conn = connect_sync(db)
+    migrate(conn)
+    cache = WriterCache()
+
+    def post(name: str, step: int, loss: float | None = None) -> writer_module.Job:
+        body: dict[str, object] = {
+            "type": "data",
+            "repo_url": "git@github.com:acme/vision.git",
+            "baseline_sha": "f" * 40,
+            "name": name,
+            "client": "dvclive",
+            "step": step,
+        }
+        if loss is None:
+            body["plots"] = {
+                "dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": 1}]}
+            }
+        else:
+            body["metrics"] = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
+        return ingest.ingest_job(token, ingest.parse(json.dumps(body).encode()), time.time)
+
+    run_in_transaction(conn, [post("a", 0, 1.0), post("b", 0, 1.0)], cache)  # created
+
+    @cache_safe
+    def fails(ctx: WriteContext) -> None:
+        post("a", 99, 9.9)(ctx)  # its progress and event must vanish with it
+        raise ValueError("refused")
+
+    batch = [post("a", 1, 0.5), post("a", 1), post("b", 1, 0.7), post("a", 2, 0.25)]
+    _, events = run_in_transaction(conn, batch, cache)
+    # a's two progress posts: one experiment event, where the first was, with a's last row
+    kinds = [(e.kind, json.loads(e.data).get("name")) for e in events]
+    assert kinds == [("experiment", "a"), ("points", None), ("experiment", "b")]
+    rows = {r["name"]: r for r in (json.loads(e.data) for e in events) if "name" in r}
+    assert rows["a"]["step"] == 2 and rows["a"]["metrics"] == {"loss": 0.25}
+    row_json = conn.execute("SELECT row_json FROM experiments WHERE name = 'a'").fetchone()[0]
+    assert json.loads(row_json) == rows["a"]  # the listing shows what the stream said
+
+    # A job failing mid-batch: the others' events stored and published alike, its own not.
+    batch = [post("a", 3, 0.2), fails, post("b", 3, 0.6), post("a", 3)]
+    outcomes, events = run_in_transaction(conn, batch, cache)
+    assert isinstance(outcomes[1], ValueError) and len(events) == 3
+    stored = conn.execute("SELECT id, kind, data FROM events ORDER BY id").fetchall()
+    assert [tuple(r) for r in stored[-len(events) :]] == [(e.id, e.kind, e.data) for e in events]
+    ids = [r[0] for r in stored]
+    assert ids == list(range(ids[0], ids[0] + len(ids)))  # no gap, no duplicate
+    assert conn.execute("SELECT step FROM experiments WHERE name = 'a'").fetchone()[0] == 3
+    conn.close()
