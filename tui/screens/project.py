@@ -226,7 +226,8 @@ class ProjectScreen(LiveScreen):
             self.table.place_rows()
         else:
             self.table.update_cells(row.id, change.columns, now)
-        self._update_counter()
+        if old is None or old.status != row.status:
+            self._update_counter()  # counting runs costs a pass over every row
 
     @on(PointsArrived)
     def points(self, message: PointsArrived) -> None:

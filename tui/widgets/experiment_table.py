@@ -39,6 +39,8 @@ LABELS = {
 }
 FIXED = 2  # the selection mark and the name stay in view when scrolling right
 MAX_WIDTH = 28
+SPARK_WIDTH = 10
+"""The trend column is this wide from the start: growing it would lay the table out again."""
 GAP = 2
 
 Cell = Text | str
@@ -158,6 +160,8 @@ class ExperimentTable(ScrollView, can_focus=True):
         for column in self._columns:
             longest = max((_length(cells[column]) for cells in fresh), default=0)
             known = self._widths.get(column, len(self._label(column).plain))
+            if column == "spark":
+                known = max(known, SPARK_WIDTH)
             widths[column] = min(MAX_WIDTH, max(known, longest, 1))
         if "name" in widths:
             titles = [
@@ -235,7 +239,9 @@ class ExperimentTable(ScrollView, can_focus=True):
         if column == "updated":
             return ago(row.updated_at, datetime.fromtimestamp(now, UTC))
         if column == "spark":
-            return Text(sparkline(list(state.history.get(row.id, ())), 10), style="#5fafff")
+            return Text(
+                sparkline(list(state.history.get(row.id, ())), SPARK_WIDTH), style="#5fafff"
+            )
         text = value_text(column_value(row, column))
         if state.is_highlighted(row.id, column, now):
             return Text(text, style=theme.highlight())
