@@ -202,8 +202,10 @@ class Watcher:
                 ]
                 try:
                     while True:
+                        # asyncio.timeout, not wait_for: no task made per message.
                         try:
-                            raw = await asyncio.wait_for(arrived.get(), CATCH_UP_EVERY)
+                            async with asyncio.timeout(CATCH_UP_EVERY):
+                                raw = await arrived.get()
                         except TimeoutError:  # quiet: check that no message was lost
                             async for event in stored_events(self.reader, last, None):
                                 last = await self._evaluate(event)
