@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import platformdirs
+
+PASSWORD_MEMORY_KIB = 65536
+"""argon2id's memory cost by default (argon2-cffi's, RFC 9106's second recommendation)."""
 
 
 def ssh_host_key_path(db: Path) -> Path:
@@ -75,6 +79,11 @@ class Settings:
     disk_reserve: int = 8_000_000
     """Bytes of disk kept in reserve beside the database, given up when the disk fills so
     that logins keep working (``LIVESTUDIO_DISK_RESERVE``; 0 for none)."""
+    password_memory_kib: int = PASSWORD_MEMORY_KIB
+    """KiB of memory argon2id takes to hash or check a password
+    (``LIVESTUDIO_PASSWORD_MEMORY_KIB``, read by every command that does; at least
+    1024): the 64 MiB default is what makes guessing on GPUs expensive; lower it only on a
+    machine too small for it. Stored hashes keep the cost they were made with."""
 
     @property
     def database(self) -> Path | str:
@@ -123,7 +132,25 @@ class Settings:
             raise ValueError("The Redis URL is not redis://HOST:PORT/DB (or rediss://, unix://)")
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
+        if "password_memory_kib" in values:
+            _check_password_memory(int(str(values["password_memory_kib"])))
         return replace(cls(), **values)  # type: ignore[arg-type]
+
+
+def _check_password_memory(kib: int) -> int:
+    if kib < 1024:
+        raise ValueError(f"LIVESTUDIO_PASSWORD_MEMORY_KIB={kib} is below 1024; give at least 1024")
+    return kib
+
+
+def password_memory_kib(environ: Mapping[str, str] | None = None) -> int:
+    """argon2id's memory cost: ``LIVESTUDIO_PASSWORD_MEMORY_KIB``, else 64 MiB."""
+    raw = (os.environ if environ is None else environ).get("LIVESTUDIO_PASSWORD_MEMORY_KIB")
+    if not raw:
+        return PASSWORD_MEMORY_KIB
+    if not raw.isdigit():
+        raise ValueError(f"LIVESTUDIO_PASSWORD_MEMORY_KIB={raw!r} is not a whole number of KiB")
+    return _check_password_memory(int(raw))
 
 
 def is_postgres_url(url: str) -> bool:

@@ -27,6 +27,10 @@ import pytest
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "studio-live"
 PASSWORD = "correct-horse-battery"
 ENGINE = os.environ.get("LIVESTUDIO_TEST_ENGINE", "sqlite")
+# argon2id at 1 MiB instead of 64: still the real KDF, but hashing and checking the
+# hundreds of passwords the suite makes costs milliseconds instead of minutes. Servers and
+# commands started by tests inherit it.
+os.environ.setdefault("LIVESTUDIO_PASSWORD_MEMORY_KIB", "1024")
 POSTGRES = os.environ.get("LIVESTUDIO_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 

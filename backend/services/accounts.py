@@ -21,6 +21,7 @@ from backend.db.repository import Principal
 from backend.db.writer import WriteContext
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from backend.services.ingest import token_hash
+from backend.settings import password_memory_kib
 from shared.api import NewToken
 
 TOKEN_PREFIX = "lst_"
@@ -29,18 +30,21 @@ SCOPES = frozenset({"EXPERIMENTS", "DATASETS", "MODELS"})
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MIN_PASSWORD = 8
 
-_hasher = PasswordHasher()
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher(memory_cost=password_memory_kib())
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of the password."""
-    return _hasher.hash(password)
+    """An argon2id hash of the password (memory cost: ``LIVESTUDIO_PASSWORD_MEMORY_KIB``)."""
+    return _hasher().hash(password)
 
 
 def password_matches(password_hash: str, password: str) -> bool:
-    """Whether the password matches the stored hash."""
+    """Whether the password matches the stored hash (made with whatever cost it was)."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

@@ -19,9 +19,8 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 from litestar.channels import ChannelsPlugin
 
@@ -39,6 +38,9 @@ from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
 from shared.text import printable
 from shared.values import parse_number
+
+if TYPE_CHECKING:
+    import httpx
 from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS, AlertInfo
 
 log = logging.getLogger(__name__)
@@ -184,7 +186,6 @@ class Watcher:
 
     async def run(self) -> None:
         """Follow the channel and the stalled timer until cancelled."""
-        self._client = httpx.AsyncClient(timeout=webhooks.TIMEOUT, follow_redirects=False)
         try:
             async with self.channels.start_subscription([CHANNEL]) as subscriber:
                 await self.reload()
@@ -227,7 +228,8 @@ class Watcher:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._client.aclose()
+            if self._client is not None:
+                await self._client.aclose()
 
     async def _evaluate(self, event: StoredEvent) -> int:
         """Look at one committed event; returns its id."""
@@ -415,7 +417,8 @@ class Watcher:
 
     async def _deliver(self, alert: AlertInfo, url: str) -> None:
         """Post one alert, at most MAX_DELIVERIES at a time (a slow receiver holds a slot)."""
-        assert self._client is not None
+        if self._client is None:
+            self._client = webhooks.new_client()
         async with self._deliveries:
             await webhooks.deliver(
                 self._client,
@@ -447,7 +450,6 @@ class Watcher:
             if fired is None or not fired[1]:
                 continue
             alert, url = fired
-            assert self._client is not None
             task = asyncio.create_task(self._deliver(alert, url))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -17,9 +17,9 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import msgspec
 
 from backend import metrics
@@ -27,6 +27,9 @@ from backend.db import watches as store
 from backend.db.writer import WriteContext, Writer, cache_safe
 from shared.text import printable
 from shared.watches import AlertInfo
+
+if TYPE_CHECKING:  # imported on the first delivery: it costs ~0.1 s of every server start
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,13 @@ def delivery_job(
         store.record_delivery(ctx.conn, alert_id, attempt, now, status, error)
 
     return job
+
+
+def new_client() -> httpx.AsyncClient:
+    """The HTTP client webhooks are posted with."""
+    import httpx
+
+    return httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
 
 
 async def deliver(

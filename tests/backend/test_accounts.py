@@ -1,7 +1,11 @@
 """Sessions, the profile token lifecycle and password changes."""
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 
+from backend.services import accounts
+from backend.settings import Settings, password_memory_kib
 from tests.conftest import PASSWORD, Server, User, fixture_bodies, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[0]
@@ -109,3 +113,20 @@ def test_a_token_replaced_from_the_cli_is_refused_by_the_running_server(
     assert alice.live(body).status_code == 401
     new = User("alice", replaced.stdout.strip(), alice.client)
     assert new.live(body).status_code == 200
+
+
+def test_password_hashing_cost_is_argon2id_and_bounded() -> None:
+    assert password_memory_kib({}) == 65536  # the default a server runs with
+    assert password_memory_kib({"LIVESTUDIO_PASSWORD_MEMORY_KIB": "2048"}) == 2048
+    for bad, says in (("512", "below 1024"), ("lots", "whole number")):
+        with pytest.raises(ValueError, match=says):
+            password_memory_kib({"LIVESTUDIO_PASSWORD_MEMORY_KIB": bad})
+    with pytest.raises(ValueError, match="below 1024"):
+        Settings.from_env({"LIVESTUDIO_PASSWORD_MEMORY_KIB": "100"})
+    # The suite's own cost (conftest), on the real KDF; a hash made at any cost verifies.
+    made = accounts.hash_password(PASSWORD)
+    assert made.startswith("$argon2id$") and "m=1024," in made
+    stronger = "$argon2id$v=19$m=65536,t=3,p=4$"
+    old = PasswordHasher().hash(PASSWORD)
+    assert old.startswith(stronger) and accounts.password_matches(old, PASSWORD)
+    assert not accounts.password_matches(old, "wrong-horse-battery")
