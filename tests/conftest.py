@@ -198,25 +198,47 @@ class Server:
         return self.client(Authorization=f"Bearer {resp.json()['session_token']}")
 
 
+def _started_server(db: Path, env: dict[str, str]) -> Server:
+    url = new_pg_database() if ENGINE == "postgresql" else ""
+    server = Server(db=db, port=free_port(), env=env, database_url=url)
+    server.start()
+    return server
+
+
+def _stopped(server: Server) -> None:
+    server.stop()
+    if server.database_url:
+        drop_pg_database(server.database_url)
+
+
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers with extra ``LIVESTUDIO_*`` settings; all stopped at the end."""
     started: list[Server] = []
 
     def make(**env: str) -> Server:
-        url = new_pg_database() if ENGINE == "postgresql" else ""
-        server = Server(
-            db=tmp_path / f"live{len(started)}.db", port=free_port(), env=env, database_url=url
-        )
+        server = _started_server(tmp_path / f"live{len(started)}.db", env)
         started.append(server)
-        server.start()
         return server
 
     yield make
     for server in started:
-        server.stop()
-        if server.database_url:
-            drop_pg_database(server.database_url)
+        _stopped(server)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a module's tests whose every request is refused, so they leave
+    nothing behind for each other (a server each costs seconds of the suite)."""
+    server = _started_server(tmp_path_factory.mktemp("shared") / "live.db", {})
+    yield server
+    _stopped(server)
+
+
+@pytest.fixture(scope="module")
+def shared_alice(shared_server: Server) -> User:
+    """A user with a token and a session on ``shared_server``."""
+    return shared_server.add_user("alice")
 
 
 @pytest.fixture

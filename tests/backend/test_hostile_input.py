@@ -61,8 +61,9 @@ def nested(depth: int) -> dict[str, object]:
     ],
 )
 def test_hostile_bodies_get_a_400_naming_the_field(
-    server: Server, alice: User, change: dict[str, object], fragment: str
+    shared_server: Server, shared_alice: User, change: dict[str, object], fragment: str
 ) -> None:
+    server, alice = shared_server, shared_alice
     body = {**BODY, **change}
     if change.get("step", 0) is None:
         del body["step"]
@@ -78,7 +79,8 @@ def test_nan_and_inf_metrics_are_still_numbers(server: Server, alice: User) -> N
     assert post(server, alice.token, body).status_code == 200
 
 
-def test_project_names_with_escape_sequences_are_refused(alice: User) -> None:
+def test_project_names_with_escape_sequences_are_refused(shared_alice: User) -> None:
+    alice = shared_alice
     for name, url in (("x\x1b[31m", "git@h:o/r.git"), ("ok", "git@h:o/r\u2066.git")):
         resp = alice.client.post("/api/projects", json={"name": name, "repo_url": url})
         assert resp.status_code == 400 and "control character" in resp.json()["detail"]
@@ -149,7 +151,10 @@ def test_far_apart_steps_cost_what_the_data_costs(tmp_path: Path) -> None:
     assert "MemoryError" not in (server.log.read_text() if server.log else "")
 
 
-def test_nesting_deep_enough_to_exhaust_recursion_is_a_400(server: Server, alice: User) -> None:
+def test_nesting_deep_enough_to_exhaust_recursion_is_a_400(
+    shared_server: Server, shared_alice: User
+) -> None:
+    server, alice = shared_server, shared_alice
     raw = json.dumps({**BODY, "params": None}).encode()
     deep = raw[:-1] + b', "env": ' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}"
     resp = httpx.post(
@@ -161,7 +166,8 @@ def test_nesting_deep_enough_to_exhaust_recursion_is_a_400(server: Server, alice
     assert resp.status_code == 400 and "nested" in resp.json()["detail"]
 
 
-def test_odd_urls_and_huge_ids_are_never_a_500(server: Server, alice: User) -> None:
+def test_odd_urls_and_huge_ids_are_never_a_500(shared_server: Server, shared_alice: User) -> None:
+    server, alice = shared_server, shared_alice
     made = alice.client.post("/api/projects", json={"name": "x", "repo_url": "https://[::1/x"})
     assert made.status_code == 400 and "not a valid URL" in made.json()["detail"]
     pushed = httpx.post(

@@ -18,7 +18,8 @@ def post(server: Server, body: object, token: str | None, **kw: object) -> httpx
     return httpx.post(f"{server.url}/api/live", json=body, headers=headers, timeout=30)
 
 
-def test_missing_token_names_the_variable(server: Server) -> None:
+def test_missing_token_names_the_variable(shared_server: Server) -> None:
+    server = shared_server
     resp = post(server, BODY, None)
     assert resp.status_code == 401
     assert "DVC_STUDIO_TOKEN" in resp.json()["detail"]
@@ -76,8 +77,9 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
     ],
 )
 def test_bad_bodies_get_400_naming_the_field(
-    server: Server, alice: User, body: object, fragment: str
+    shared_server: Server, shared_alice: User, body: object, fragment: str
 ) -> None:
+    server, alice = shared_server, shared_alice
     resp = post(server, body, alice.token)
     assert resp.status_code == 400, resp.text
     detail = resp.json()["detail"]
@@ -85,7 +87,8 @@ def test_bad_bodies_get_400_naming_the_field(
     assert "\n" not in detail
 
 
-def test_over_30_mb_is_413_with_the_limit(server: Server, alice: User) -> None:
+def test_over_30_mb_is_413_with_the_limit(shared_server: Server, shared_alice: User) -> None:
+    server, alice = shared_server, shared_alice
     big = b'{"type": "data", "pad": "' + b"x" * 30_000_001 + b'"}'
     resp = post(server, big, alice.token)
     assert resp.status_code == 413
@@ -120,14 +123,16 @@ def test_other_users_projects_and_experiments_do_not_exist_for_them(
     assert joined.status_code == 200 and joined.json()["experiments"] == 2
 
 
-def test_read_api_needs_credentials(server: Server) -> None:
+def test_read_api_needs_credentials(shared_server: Server) -> None:
+    server = shared_server
     resp = httpx.get(f"{server.url}/api/projects")
     assert resp.status_code == 401 and "Authorization" in resp.json()["detail"]
     resp = httpx.get(f"{server.url}/api/projects", headers={"Authorization": "Bearer lss_nope"})
     assert resp.status_code == 401
 
 
-def test_garbage_never_gives_500(server: Server, alice: User) -> None:
+def test_garbage_never_gives_500(shared_server: Server, shared_alice: User) -> None:
+    server, alice = shared_server, shared_alice
     for raw in (b"", b"null", b"1", b'"x"', b"{}", b'{"type": null}', b"\xff\xfe", b"{" * 5000):
         resp = post(server, raw, alice.token)
         assert resp.status_code == 400, (raw[:20], resp.text)
