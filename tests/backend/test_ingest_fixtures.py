@@ -1,10 +1,11 @@
 """Replay the captured client traffic through a real server and read it back."""
 
 import base64
+import uuid
 
 import pytest
 
-from tests.conftest import User, fixture_bodies
+from tests.conftest import Server, User, fixture_bodies
 
 EXPECTED_STATUS = {
     "dvclive_basic": "completed",
@@ -13,6 +14,13 @@ EXPECTED_STATUS = {
     "dvc_exp_run": "completed",
     "dvc_exp_run_fail": "failed",  # done from client dvc without experiment_rev
 }
+
+
+@pytest.fixture
+def alice(shared_server: Server) -> User:
+    """A new user on the module's one server: runs, and the projects made for them, belong
+    to their poster, so the tests cannot see each other's (a server each costs seconds)."""
+    return shared_server.add_user(f"alice-{uuid.uuid4().hex[:8]}")
 
 
 def replay(user: User, name: str, times: int = 1) -> int:
