@@ -10,6 +10,11 @@ encoded and announced once, with its final row. Measured on the ingestion path, 
 with ``RETURNING`` twice that; the deferral is what makes a batch cost less per post than
 a lone post.
 
+Only ingest jobs (``shares_deferred``) run with writes pending: every other job (the
+sweeper's, which reads when runs last posted; account and project jobs) runs after a flush,
+and a full row emitted for an experiment flushes the pending progress first, so no event
+carries a newer row than a later one and the stored row is what the last event said.
+
 On PostgreSQL event ids come from a sequence shared by every server process, so events
 and progress updates are written at once, as jobs emit them.
 """
@@ -97,10 +102,11 @@ class WriteContext:
         if not self._defer:
             self.events.append(repository.insert_event(self.conn, event))
             return
-        if event.kind == "experiment":
-            # A full row announced now: a later progress event must follow it, not carry
-            # its row back to the earlier place of a pending one.
-            self._announced.clear()
+        if event.kind == "experiment" and self._dirty:
+            # A full row announced now: the pending progress rows are written first, as
+            # they are now, so no earlier event carries a newer row than this one, and a
+            # later progress change gets an event after it.
+            self.flush()
         self._pending.append(_Pending(self._next_id(), event))
 
     def progress(self, record: repository.ExperimentRecord) -> None:

@@ -107,6 +107,14 @@ def cache_safe(job: Callable[[WriteContext], T]) -> Callable[[WriteContext], T]:
     return job
 
 
+def shares_deferred(job: Callable[[WriteContext], T]) -> Callable[[WriteContext], T]:
+    """Mark a cache-safe job that reads no row another job may have left deferred (see
+    ``WriteContext``): the ingest job, which reads experiments through the cache. Every
+    other job runs on a database with everything before it written."""
+    job.shares_deferred = True  # type: ignore[attr-defined]
+    return cache_safe(job)
+
+
 def run_in_transaction(
     conn: Conn, jobs: list[Job], cache: WriterCache | None = None
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
@@ -195,17 +203,19 @@ def _attempt(
         begin(conn, cache)
     try:
         for job in jobs:
-            # Only cache-safe jobs (ingestion) share deferred writes; any other job sees
-            # the database as the jobs before it left it.
+            # Only ingest jobs share deferred writes; any other job (the sweeper's, say,
+            # which reads when runs last posted) sees the database as the jobs before it
+            # left it, and leaves nothing deferred behind.
             safe = getattr(job, "cache_safe", False)
-            if not safe:
-                ctx.flush()
+            sharing = getattr(job, "shares_deferred", False)
+            if not sharing:
+                _flush(ctx, isolate)
             mark = len(ctx.events)
             if isolate:
                 conn.execute("SAVEPOINT job")
             try:
                 outcomes.append(job(ctx))
-                if isolate or not safe:
+                if isolate or not sharing:
                     ctx.flush()
             except Exception as exc:
                 if not isolate:
@@ -221,7 +231,7 @@ def _attempt(
                 conn.execute("RELEASE job")
             if not safe:
                 cache.clear()
-        ctx.flush()
+        _flush(ctx, isolate)
         if len(cache.experiments) > WriterCache.MAX_EXPERIMENTS:
             cache.clear()
         commit(conn, cache)
@@ -232,6 +242,16 @@ def _attempt(
             conn.execute("ROLLBACK")
         raise
     return outcomes, ctx.events
+
+
+def _flush(ctx: WriteContext, isolate: bool) -> None:
+    """Write what jobs deferred; a failure reruns the batch with each job isolated."""
+    try:
+        ctx.flush()
+    except Exception as exc:
+        if isolate:  # each job flushed its own inside its savepoint: nothing is pending
+            raise
+        raise _JobFailed(exc) from exc
 
 
 async def _finish_in_thread(function: Callable[..., T], *args: Any) -> T:

@@ -15,7 +15,7 @@ import msgspec
 from backend.db import repository
 from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord
-from backend.db.writer import WriteContext, cache_safe
+from backend.db.writer import WriteContext, cache_safe, shares_deferred
 from backend.services import events, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated
 from shared.flatten import metrics_tree
@@ -273,7 +273,7 @@ def ingest_job(
     """
     hashed = token_hash(token)
 
-    @cache_safe
+    @shares_deferred
     def job(ctx: WriteContext) -> int:
         now = clock()
         principal = authorize(ctx, hashed, now)
@@ -567,6 +567,7 @@ def _ensure_visible(ctx: WriteContext, record: ExperimentRecord, repo_url: str) 
     """No accepted data is ever invisible: give the poster a project for the repo if needed."""
     if repository.project_ids_showing(ctx.conn, record.repo_key, record.subdir, record.poster_id):
         return
+    ctx.flush()  # a new member's stream starts after the newest event id, written ones only
     repository.insert_project(
         ctx.conn,
         name=repo_name(repo_url),

@@ -230,6 +230,7 @@ class Watcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             if self._client is not None:
                 await self._client.aclose()
+                self._client = None  # supervise() may run this again: a new one then
 
     async def _evaluate(self, event: StoredEvent) -> int:
         """Look at one committed event; returns its id."""

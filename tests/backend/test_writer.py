@@ -206,3 +206,68 @@ def test_a_batch_writes_its_events_in_emission_order_once_with_final_rows(tmp_pa
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # no gap, no duplicate
     assert conn.execute("SELECT step FROM experiments WHERE name = 'a'").fetchone()[0] == 3
     conn.close()
+
+
+def test_other_jobs_in_a_batch_see_deferred_progress_and_rows_never_go_back(
+    tmp_path: Path,
+) -> None:
+    """A sweep batched with a run's post sees that post; a full row is never older than
+    an earlier event's; the stored row is what the last event said (found in review)."""
+    import json
+
+    from backend.db.connection import connect_sync
+    from backend.db.migrations import migrate
+    from backend.db.writer import WriterCache, run_in_transaction
+    from backend.services import ingest
+    from backend.services.sweeper import sweep_job
+    from cli import admin
+
+    db = tmp_path / "s.db"
+    admin.add_user(db, "ada", "correct horse battery", admin=True)
+    token = admin.create_token(db, "ada").token
+    conn = connect_sync(db)
+    migrate(conn)
+    cache = WriterCache()
+    t0 = 1_000_000.0
+
+    def post(t: float, step: int, **extra: object) -> writer_module.Job:
+        body = {
+            "type": "data",
+            "repo_url": "git@github.com:acme/vision.git",
+            "baseline_sha": "f" * 40,
+            "name": "a",
+            "client": "dvclive",
+            "step": step,
+            **extra,
+        }
+        return ingest.ingest_job(token, ingest.parse(json.dumps(body).encode()), lambda: t)
+
+    def rows(events: list[StoredEvent]) -> list[dict[str, object]]:
+        return [json.loads(e.data) for e in events if e.kind == "experiment"]
+
+    def stored() -> dict[str, object]:
+        return json.loads(conn.execute("SELECT row_json FROM experiments").fetchone()[0])
+
+    run_in_transaction(conn, [post(t0, 0)], cache)
+    # Silent past stale_after (600 s), then it posts, and a sweep lands in the same batch.
+    now = t0 + 700
+    metrics = {"m.json": {"data": {"loss": 0.5}}}
+    _, events = run_in_transaction(
+        conn, [post(now, 1, metrics=metrics), sweep_job(600, 10, now)], cache
+    )
+    assert [(r["status"], r["step"]) for r in rows(events)] == [("running", 1)]
+    assert conn.execute("SELECT status FROM experiments").fetchone()[0] == "running"
+    assert stored() == rows(events)[-1]
+
+    # Progress, then a full change (new params), then rows only, of one run in one batch.
+    plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": 2, "loss": 0.4}]}}
+    batch = [
+        post(now + 100, 2, metrics=metrics),
+        post(now + 100.2, 2, params={"p.yaml": {"lr": 0.1}}),
+        post(now + 100.4, 2, plots=plots),
+    ]
+    _, events = run_in_transaction(conn, batch, cache)
+    seen = [r["updated_at"] for r in rows(events)]
+    assert seen == sorted(seen) and all(r["params"] for r in rows(events)[-1:])
+    assert stored() == rows(events)[-1]
+    conn.close()
