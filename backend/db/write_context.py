@@ -79,6 +79,13 @@ class _Pending:
     event: repository.NewEvent | None
     record: repository.ExperimentRecord | None = None
 
+    def announced(self) -> repository.NewEvent:
+        """The event as written: a progress event takes its experiment's row as it is now."""
+        if self.record is not None:
+            return _experiment_event(self.record)
+        assert self.event is not None
+        return self.event
+
 
 @dataclass
 class WriteContext:
@@ -133,10 +140,7 @@ class WriteContext:
         self._announced.clear()
         if not self._pending:
             return
-        stored = [
-            _stored(p.id, p.event if p.record is None else _experiment_event(p.record))
-            for p in self._pending
-        ]
+        stored = [_stored(p.id, p.announced()) for p in self._pending]
         self._pending.clear()
         repository.insert_numbered_events(self.conn, stored, time.time())
         self.events.extend(stored)
