@@ -41,16 +41,12 @@ def insert_event(conn: Conn, event: NewEvent) -> StoredEvent:
             event.data,
         ),
     )
-    return StoredEvent(
-        kind=event.kind,
-        data=event.data,
-        repo_key=event.repo_key,
-        subdir=event.subdir,
-        poster_id=event.poster_id,
-        project_id=event.project_id,
-        member_ids=event.member_ids,
-        id=int(cur.fetchone()[0]),
-    )
+    return numbered(event, int(cur.fetchone()[0]))
+
+
+def numbered(event: NewEvent, event_id: int) -> StoredEvent:
+    """The event as stored under ``event_id``."""
+    return StoredEvent(id=event_id, **msgspec.structs.asdict(event))
 
 
 _INSERT_NUMBERED = (

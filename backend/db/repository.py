@@ -58,6 +58,7 @@ from backend.db.events import (
     insert_event,
     insert_numbered_events,
     last_event_id,
+    numbered,
     prune_events,
 )
 from backend.db.experiments import (

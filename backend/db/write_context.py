@@ -140,7 +140,7 @@ class WriteContext:
         self._announced.clear()
         if not self._pending:
             return
-        stored = [_stored(p.id, p.announced()) for p in self._pending]
+        stored = [repository.numbered(p.announced(), p.id) for p in self._pending]
         self._pending.clear()
         repository.insert_numbered_events(self.conn, stored, time.time())
         self.events.extend(stored)
@@ -166,17 +166,4 @@ def _experiment_event(record: repository.ExperimentRecord) -> repository.NewEven
         repo_key=record.repo_key,
         subdir=record.subdir,
         poster_id=record.poster_id,
-    )
-
-
-def _stored(event_id: int, e: repository.NewEvent) -> repository.StoredEvent:
-    return repository.StoredEvent(
-        id=event_id,
-        kind=e.kind,
-        data=e.data,
-        repo_key=e.repo_key,
-        subdir=e.subdir,
-        poster_id=e.poster_id,
-        project_id=e.project_id,
-        member_ids=e.member_ids,
     )

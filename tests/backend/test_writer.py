@@ -1,17 +1,23 @@
 """The writer's group commit on a real SQLite file: who waits for whom, and who does not."""
 
 import asyncio
+import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from backend.db import writer as writer_module
+from backend.db.connection import connect_sync
+from backend.db.migrations import migrate
 from backend.db.repository import StoredEvent
-from backend.db.writer import WriteContext, Writer
+from backend.db.writer import WriteContext, Writer, WriterCache, cache_safe, run_in_transaction
+from backend.services import ingest
+from backend.services.sweeper import sweep_job
+from cli import admin
 
 # the SQLite writer's batching, WAL and locks
 pytestmark = pytest.mark.sqlite_only
@@ -145,39 +151,51 @@ async def test_a_lone_runs_begun_transaction_never_locks_others_out(
     assert took < 3
 
 
-def test_a_batch_writes_its_events_in_emission_order_once_with_final_rows(tmp_path: Path) -> None:
-    """Deferred event rows and progress updates: what is stored is what was published."""
-    import json
-
-    from backend.db.connection import connect_sync
-    from backend.db.migrations import migrate
-    from backend.db.writer import WriterCache, cache_safe, run_in_transaction
-    from backend.services import ingest
-    from cli import admin
-
+@pytest.fixture
+def ingest_db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, str]]:
+    """A migrated SQLite file with a user: (the writer's kind of connection, an access token)."""
     db = tmp_path / "b.db"
     admin.add_user(db, "ada", "correct horse battery", admin=True)
     token = admin.create_token(db, "ada").token
     conn = connect_sync(db)
     migrate(conn)
+    yield conn, token
+    conn.close()
+
+
+def live_job(
+    token: str, name: str, step: int, clock: Callable[[], float] = time.time, **fields: object
+) -> writer_module.Job:
+    """The writer job of one DVCLive data post of run ``name`` (``fields``: its payload)."""
+    body = {
+        "type": "data",
+        "repo_url": "git@github.com:acme/vision.git",
+        "baseline_sha": "f" * 40,
+        "name": name,
+        "client": "dvclive",
+        "step": step,
+        **fields,
+    }
+    return ingest.ingest_job(token, ingest.parse(json.dumps(body).encode()), clock)
+
+
+def metrics(loss: float) -> dict[str, object]:
+    return {"metrics": {"dvclive/metrics.json": {"data": {"loss": loss}}}}
+
+
+def rows_of(step: int, loss: float) -> dict[str, object]:
+    return {"plots": {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}}
+
+
+def test_a_batch_writes_its_events_in_emission_order_once_with_final_rows(
+    ingest_db: tuple[sqlite3.Connection, str],
+) -> None:
+    """Deferred event rows and progress updates: what is stored is what was published."""
+    conn, token = ingest_db
     cache = WriterCache()
 
     def post(name: str, step: int, loss: float | None = None) -> writer_module.Job:
-        body: dict[str, object] = {
-            "type": "data",
-            "repo_url": "git@github.com:acme/vision.git",
-            "baseline_sha": "f" * 40,
-            "name": name,
-            "client": "dvclive",
-            "step": step,
-        }
-        if loss is None:
-            body["plots"] = {
-                "dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": 1}]}
-            }
-        else:
-            body["metrics"] = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
-        return ingest.ingest_job(token, ingest.parse(json.dumps(body).encode()), time.time)
+        return live_job(token, name, step, **(rows_of(step, 1) if loss is None else metrics(loss)))
 
     run_in_transaction(conn, [post("a", 0, 1.0), post("b", 0, 1.0)], cache)  # created
 
@@ -205,42 +223,19 @@ def test_a_batch_writes_its_events_in_emission_order_once_with_final_rows(tmp_pa
     ids = [r[0] for r in stored]
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # no gap, no duplicate
     assert conn.execute("SELECT step FROM experiments WHERE name = 'a'").fetchone()[0] == 3
-    conn.close()
 
 
 def test_other_jobs_in_a_batch_see_deferred_progress_and_rows_never_go_back(
-    tmp_path: Path,
+    ingest_db: tuple[sqlite3.Connection, str],
 ) -> None:
     """A sweep batched with a run's post sees that post; a full row is never older than
     an earlier event's; the stored row is what the last event said (found in review)."""
-    import json
-
-    from backend.db.connection import connect_sync
-    from backend.db.migrations import migrate
-    from backend.db.writer import WriterCache, run_in_transaction
-    from backend.services import ingest
-    from backend.services.sweeper import sweep_job
-    from cli import admin
-
-    db = tmp_path / "s.db"
-    admin.add_user(db, "ada", "correct horse battery", admin=True)
-    token = admin.create_token(db, "ada").token
-    conn = connect_sync(db)
-    migrate(conn)
+    conn, token = ingest_db
     cache = WriterCache()
     t0 = 1_000_000.0
 
-    def post(t: float, step: int, **extra: object) -> writer_module.Job:
-        body = {
-            "type": "data",
-            "repo_url": "git@github.com:acme/vision.git",
-            "baseline_sha": "f" * 40,
-            "name": "a",
-            "client": "dvclive",
-            "step": step,
-            **extra,
-        }
-        return ingest.ingest_job(token, ingest.parse(json.dumps(body).encode()), lambda: t)
+    def post(t: float, step: int, **fields: object) -> writer_module.Job:
+        return live_job(token, "a", step, lambda: t, **fields)
 
     def rows(events: list[StoredEvent]) -> list[dict[str, object]]:
         return [json.loads(e.data) for e in events if e.kind == "experiment"]
@@ -251,23 +246,20 @@ def test_other_jobs_in_a_batch_see_deferred_progress_and_rows_never_go_back(
     run_in_transaction(conn, [post(t0, 0)], cache)
     # Silent past stale_after (600 s), then it posts, and a sweep lands in the same batch.
     now = t0 + 700
-    metrics = {"m.json": {"data": {"loss": 0.5}}}
     _, events = run_in_transaction(
-        conn, [post(now, 1, metrics=metrics), sweep_job(600, 10, now)], cache
+        conn, [post(now, 1, **metrics(0.5)), sweep_job(600, 10, now)], cache
     )
     assert [(r["status"], r["step"]) for r in rows(events)] == [("running", 1)]
     assert conn.execute("SELECT status FROM experiments").fetchone()[0] == "running"
     assert stored() == rows(events)[-1]
 
     # Progress, then a full change (new params), then rows only, of one run in one batch.
-    plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": 2, "loss": 0.4}]}}
     batch = [
-        post(now + 100, 2, metrics=metrics),
+        post(now + 100, 2, **metrics(0.5)),
         post(now + 100.2, 2, params={"p.yaml": {"lr": 0.1}}),
-        post(now + 100.4, 2, plots=plots),
+        post(now + 100.4, 2, **rows_of(2, 0.4)),
     ]
     _, events = run_in_transaction(conn, batch, cache)
     seen = [r["updated_at"] for r in rows(events)]
     assert seen == sorted(seen) and all(r["params"] for r in rows(events)[-1:])
     assert stored() == rows(events)[-1]
-    conn.close()
