@@ -97,9 +97,8 @@ class WriteContext:
     """The events written so far in this transaction, in id order (published after commit)."""
     _pending: list[_Pending] = field(default_factory=list)
     _dirty: dict[int, repository.ExperimentRecord] = field(default_factory=dict)
-    """Experiments whose progress is to be written at flush, by id."""
-    _announced: set[int] = field(default_factory=set)
-    """Dirty experiments whose pending event is still their latest: it will carry the row."""
+    """Experiments whose progress is to be written at flush, by id; each has a pending
+    event, still its latest (a full row flushes them first), which will carry its row."""
 
     def __post_init__(self) -> None:
         self._defer = not is_postgres(self.conn)
@@ -127,17 +126,15 @@ class WriteContext:
             repository.update_experiment_progress(self.conn, record)
             self.emit(_experiment_event(record))
             return
-        self._dirty[record.id] = record
-        if record.id not in self._announced:
-            self._announced.add(record.id)
+        if record.id not in self._dirty:
             self._pending.append(_Pending(self._next_id(), None, record))
+        self._dirty[record.id] = record
 
     def flush(self) -> None:
         """Write what was deferred (before a commit, and before jobs that read freely)."""
         if self._dirty:
             repository.update_experiments_progress(self.conn, list(self._dirty.values()))
             self._dirty.clear()
-        self._announced.clear()
         if not self._pending:
             return
         stored = [repository.numbered(p.announced(), p.id) for p in self._pending]
@@ -149,7 +146,6 @@ class WriteContext:
         """Forget what was deferred (its savepoint was rolled back)."""
         self._pending.clear()
         self._dirty.clear()
-        self._announced.clear()
 
     def _next_id(self) -> int:
         last = self.cache.last_event_id
