@@ -208,6 +208,22 @@ async def stored_events(db: Reader, after: int, before: int | None) -> AsyncIter
             return
 
 
+async def in_order(db: Reader, last: int, event: StoredEvent) -> AsyncIterator[StoredEvent]:
+    """``event`` as a consumer that has seen up to id ``last`` must take it: nothing when
+    seen already, else after every stored event between ``last`` and it.
+
+    Ids are taken in commit order, so every event below ``event`` is committed already:
+    one another process published later, or that a fan-out outage lost, is read from the
+    table, in order, first.
+    """
+    if event.id <= last:
+        return
+    if event.id > last + 1:
+        async for missed in stored_events(db, last, event.id):
+            yield missed
+    yield event
+
+
 def _message(event: StoredEvent) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=event.data.decode(), event=event.kind, id=event.id)
 
@@ -283,25 +299,16 @@ async def stream(
                     _, last = await repository.event_id_range(db)
                     yield _reset(last)
                     continue
-                if item.id <= last:
-                    continue
-                if item.id > last + 1:
-                    # Ids are taken in commit order, so every event below this one is
-                    # committed already: one another process published later, or that a
-                    # fan-out outage lost, is read from the table, in order, before it.
-                    try:
-                        async for event in stored_events(db, last, item.id):
-                            last = event.id
-                            if event_filter.accepts(event):
-                                yield _message(event)
-                    except database_errors() as exc:
-                        # Never skip over the gap: end the stream; the client reconnects
-                        # with Last-Event-ID and is replayed exactly what it missed.
-                        log.warning("stream gap could not be read, ending it: %s", exc)
-                        return
-                last = item.id
-                if event_filter.accepts(item):
-                    yield _message(item)
+                try:
+                    async for event in in_order(db, last, item):
+                        last = event.id
+                        if event_filter.accepts(event):
+                            yield _message(event)
+                except database_errors() as exc:
+                    # Never skip over a gap: end the stream; the client reconnects with
+                    # Last-Event-ID and is replayed exactly what it missed.
+                    log.warning("stream gap could not be read, ending it: %s", exc)
+                    return
         finally:
             if streams is not None:
                 streams.discard(queue)

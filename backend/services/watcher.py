@@ -32,23 +32,23 @@ from backend.db.repository import ProjectScope, StoredEvent
 from backend.db.watches import WatchRecord
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import webhooks
-from backend.services.broadcast import CHANNEL, decode_message, stored_events
+from backend.services.broadcast import CHANNEL, decode_message, in_order, stored_events
 from backend.services.watches import alert_json
 from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
 from shared.text import printable
 from shared.values import parse_number
+from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS, AlertInfo
 
 if TYPE_CHECKING:
     import httpx
-from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS, AlertInfo
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
+"""Firings waiting to be recorded; beyond this they are dropped (with a warning)."""
 CATCH_UP_EVERY = 5.0
 """Seconds of quiet after which the evaluator reads any event the channel did not bring."""
-"""Firings waiting to be recorded; beyond this they are dropped (with a warning)."""
 MAX_PER_MINUTE = 20
 """Firings of one watch a minute (a storm beyond this is cut off)."""
 MAX_DELIVERIES = 16
@@ -211,15 +211,9 @@ class Watcher:
                             async for event in stored_events(self.reader, last, None):
                                 last = await self._evaluate(event)
                             continue
-                        for event in decode_message(raw):
-                            if event.id <= last:
-                                continue
-                            # As for event streams: a lower id published later by another
-                            # process, or lost on the fan-out, is read from the table first.
-                            if event.id > last + 1:
-                                async for missed in stored_events(self.reader, last, event.id):
-                                    last = await self._evaluate(missed)
-                            last = await self._evaluate(event)
+                        for message in decode_message(raw):
+                            async for event in in_order(self.reader, last, message):
+                                last = await self._evaluate(event)
                 finally:
                     for task in workers:
                         task.cancel()
