@@ -23,7 +23,7 @@ from backend.db.writer import storage_error
 from backend.errors import domain_error_body, retry_after_header
 from backend.services import ingest
 from backend.services.accounts import parse_authorization
-from backend.services.errors import DomainError, NotAuthenticated, TooLarge
+from backend.services.errors import DomainError, InvalidInput, NotAuthenticated, TooLarge
 from shared.api import LiveAccepted
 
 log = logging.getLogger("livestudio")
@@ -103,7 +103,13 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
             await ingest.check_token(backend.reader, token)
         body = await _read_body(receive, backend.settings.max_body, declared)
         with backend.writer.post() as post:
-            parsed = await _parse(body)
+            try:
+                parsed = await _parse(body)
+            except InvalidInput:
+                # The writer checks the token of a valid post; a stranger's invalid one
+                # is refused as a stranger's (401), not told what is wrong with it.
+                await ingest.check_token(backend.reader, token)
+                raise
             first, *rest = parsed.slices() if parsed.series else (parsed,)
             experiment_id = await backend.writer.submit(
                 ingest.ingest_job(token, first, backend.clock), post

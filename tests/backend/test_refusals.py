@@ -87,6 +87,19 @@ def test_bad_bodies_get_400_naming_the_field(
     assert "\n" not in detail
 
 
+def test_a_strangers_bad_body_is_refused_as_a_strangers(
+    shared_server: Server, shared_alice: User
+) -> None:
+    # What is wrong with a body is told only to someone allowed to post one.
+    server = shared_server
+    for body in (b"{not json", {**BODY, "step": "three"}):
+        resp = post(server, body, "lst_made_up")
+        assert resp.status_code == 401, resp.text
+        assert "JSON" not in resp.json()["detail"] and "step" not in resp.json()["detail"]
+        assert post(server, body, None).status_code == 401
+        assert post(server, body, shared_alice.token).status_code == 400
+
+
 def test_over_30_mb_is_413_with_the_limit(shared_server: Server, shared_alice: User) -> None:
     server, alice = shared_server, shared_alice
     big = b'{"type": "data", "pad": "' + b"x" * 30_000_001 + b'"}'
