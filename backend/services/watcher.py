@@ -168,6 +168,9 @@ class Watcher:
     )
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _client: httpx.AsyncClient | None = None
+    _evaluated: int | None = None
+    """The newest event looked at: after a failure the evaluator goes on from there, so no
+    event that arrived meanwhile goes unevaluated."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -189,7 +192,10 @@ class Watcher:
         try:
             async with self.channels.start_subscription([CHANNEL]) as subscriber:
                 await self.reload()
-                _, last = await repository.event_id_range(self.reader)
+                if self._evaluated is None:  # first start: from now on
+                    _, self._evaluated = await repository.event_id_range(self.reader)
+                else:  # a restart: what arrived while it was down first
+                    await self._catch_up()
                 arrived: asyncio.Queue[bytes] = asyncio.Queue()
 
                 async def pump() -> None:
@@ -208,12 +214,11 @@ class Watcher:
                             async with asyncio.timeout(CATCH_UP_EVERY):
                                 raw = await arrived.get()
                         except TimeoutError:  # quiet: check that no message was lost
-                            async for event in stored_events(self.reader, last, None):
-                                last = await self._evaluate(event)
+                            await self._catch_up()
                             continue
                         for message in decode_message(raw):
-                            async for event in in_order(self.reader, last, message):
-                                last = await self._evaluate(event)
+                            async for event in in_order(self.reader, self._evaluated or 0, message):
+                                await self._evaluate(event)
                 finally:
                     for task in workers:
                         task.cancel()
@@ -226,14 +231,18 @@ class Watcher:
                 await self._client.aclose()
                 self._client = None  # supervise() may run this again: a new one then
 
-    async def _evaluate(self, event: StoredEvent) -> int:
-        """Look at one committed event; returns its id."""
+    async def _catch_up(self) -> None:
+        async for event in stored_events(self.reader, self._evaluated or 0, None):
+            await self._evaluate(event)
+
+    async def _evaluate(self, event: StoredEvent) -> None:
+        """Look at one committed event."""
         try:
             if self.handle(event):
                 await self.reload()
         except Exception:  # one odd event must not stop the watches
             log.exception("watch evaluation failed for event %s", event.id)
-        return event.id
+        self._evaluated = event.id
 
     async def reload(self) -> None:
         """Read every watch and the scopes of the projects they watch."""
