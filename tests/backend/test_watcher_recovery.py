@@ -1,14 +1,13 @@
 """The watch evaluator after a failure: it goes on from the last event it looked at.
 
-The failure is made in this process (the evaluator's read of a gap raises once, as when
-the database drops a connection), so the app runs in-process, with its real writer,
-reader, channels and evaluator on a real SQLite file.
+The failure is made in this process (the evaluator fails once on a message it took from
+the channel, as when the database drops a connection while it reads), so the app runs
+in-process, with its real writer, reader, channels and evaluator on a real SQLite file.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +41,16 @@ async def test_events_that_arrive_while_the_evaluator_restarts_are_evaluated(
     db = tmp_path / "watched.db"
     admin.add_user(db, "alice", "correct horse battery", admin=False)
     token = admin.create_token(db, "alice").token
-    failures: list[int] = []
-    real_in_order = watcher.in_order
+    failures: list[bytes] = []
+    real_decode = watcher.decode_message
 
-    async def in_order_failing_once(*args: Any) -> AsyncIterator[Any]:
+    def decode_failing_once(raw: bytes) -> tuple[Any, ...]:
         if not failures:
-            failures.append(args[2].id)
+            failures.append(raw)
             raise OSError("the database went away for a moment")
-        async for event in real_in_order(*args):
-            yield event
+        return real_decode(raw)
 
-    monkeypatch.setattr(watcher, "in_order", in_order_failing_once)
+    monkeypatch.setattr(watcher, "decode_message", decode_failing_once)
     app = create_app(Settings(db=db))
     async with AsyncTestClient(app) as client:
         login = await client.post(
