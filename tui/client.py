@@ -176,6 +176,16 @@ class Api:
         )
         return sanitize.decode(response.content, WatchInfo)
 
+    async def update_watch(self, watch_id: int, watch: WatchCreate) -> WatchInfo:
+        """Change a watch in place (it fires afresh)."""
+        response = await self._request(
+            "PUT",
+            f"/api/watches/{watch_id}",
+            content=msgspec.json.encode(watch),
+            headers={"Content-Type": "application/json"},
+        )
+        return sanitize.decode(response.content, WatchInfo)
+
     async def delete_watch(self, watch_id: int) -> None:
         """Stop a watch."""
         await self._request("DELETE", f"/api/watches/{watch_id}")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from rich.text import Text
+from textual.widgets import Input
 
+from shared.watches import WatchCondition, WatchCreate, WatchInfo
 from tests.conftest import User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui import theme
@@ -16,8 +20,10 @@ from tui.screens.alerts import AlertsScreen
 from tui.screens.compare import CompareScreen
 from tui.screens.details import DetailsScreen
 from tui.screens.plots import MetricChart, PlotsScreen
+from tui.screens.profile import ProfileScreen
 from tui.screens.project import ProjectScreen
-from tui.screens.watch_dialog import WatchDialog, WatchTarget, build_watch
+from tui.screens.projects import ProjectsScreen
+from tui.screens.watch_dialog import WatchDialog, WatchTarget, build_watch, form_of, target_of
 from tui.state import DELTA
 from tui.widgets.experiment_table import ExperimentTable
 
@@ -251,3 +257,76 @@ async def test_names_that_look_like_markup_are_shown_as_they_are(
         await pilot.press("escape", "t")
         await pilot.pause(0.5)
         assert app.is_running and screen.state.rows
+
+
+def test_the_form_starts_from_any_watch_it_changes() -> None:
+    experiment = WatchInfo(
+        id=1, target="run", created_at=datetime.now(UTC), experiment_id=7, kind="stalled"
+    )
+    project = WatchInfo(
+        id=2, target="proj", created_at=datetime.now(UTC), project_id=3, kind="status"
+    )
+    for watch, target in ((experiment, target_of(experiment)), (project, target_of(project))):
+        for condition in (
+            WatchCondition(kind="status", statuses=["failed"]),
+            WatchCondition(kind="status", statuses=["failed", "stopped"]),
+            WatchCondition(kind="status", statuses=["completed"]),
+            WatchCondition(kind="nonfinite"),
+            WatchCondition(kind="nonfinite", metric="grad"),
+            WatchCondition(kind="threshold", metric="val/loss", op=">=", threshold=0.25),
+            WatchCondition(kind="stalled", factor=7.5),
+        ):
+            scope = "experiment" if watch.experiment_id else "project"
+            when, text = form_of(condition)
+            rebuilt = build_watch(when, scope, text, "", target)
+            assert msgspec.structs.replace(rebuilt, experiment_id=None, project_id=None) == (
+                WatchCreate(**msgspec.structs.asdict(condition))
+            )
+            assert (rebuilt.experiment_id, rebuilt.project_id) == (
+                watch.experiment_id,
+                watch.project_id,
+            )
+
+
+async def test_a_watch_is_changed_in_place_from_the_profile(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, metrics("steady", 0, 1.0))
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    made = alice.client.post(
+        "/api/watches",
+        json={
+            "kind": "threshold",
+            "project_id": project_id,
+            "metric": "loss",
+            "op": "<",
+            "threshold": 0.3,
+        },
+    ).json()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.watches)
+        await pilot.press("e")  # first it moves to the watches
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        form = app.screen
+        assert form.query_one("#condition", Input).value == "loss < 0.3"
+        form.query_one("#condition", Input).value = "loss <= 0.1"
+        form.query_one("#webhook", Input).value = "https://hooks.slack.com/services/T/B/x"
+        await pilot.click("#save")
+        await until(pilot, lambda: isinstance(app.screen, ProfileScreen))
+        await until(
+            pilot,
+            lambda: alice.client.get("/api/watches").json()[0]["threshold"] == 0.1,
+        )
+        (changed,) = alice.client.get("/api/watches").json()
+        assert changed["id"] == made["id"]  # in place, not a new watch
+        assert (changed["op"], changed["project_id"]) == ("<=", project_id)
+        assert changed["webhook_url"] == "https://hooks.slack.com/services/T/B/x"
+        profile = app.screen
+        await until(
+            pilot,
+            lambda: [w.describe() for w in profile.watches] == ["loss <= 0.1"],  # type: ignore[attr-defined]
+        )

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
-from shared.watches import WatchInfo
+from shared.watches import WatchCreate, WatchInfo
 from tui import clock
 from tui.client import ApiError
 from tui.format import ago
@@ -70,6 +70,12 @@ class ProfileScreen(Screen[None]):
             "Revoke",
             tooltip="revoke the client token, remove the SSH key, or stop the watch under the"
             " cursor (asks first)",
+        ),
+        Binding(
+            "e",
+            "edit_watch",
+            "Edit watch",
+            tooltip="change the watch under the cursor: its condition or webhook",
         ),
         Binding("k", "add_key", "Add SSH key", tooltip="add an SSH public key (paste it)"),
         Binding(
@@ -236,8 +242,7 @@ class ProfileScreen(Screen[None]):
         self.load()
 
     def _remove_watch(self) -> None:
-        chosen = self._current_key("#watches")
-        watch = next((w for w in self.watches if str(w.id) == chosen), None)
+        watch = self._watch_under_cursor()
         if watch is None:
             self.notify("No watch here; press ! on an experiment in a project to set one.")
             return
@@ -245,6 +250,39 @@ class ProfileScreen(Screen[None]):
             ConfirmDialog(f"Stop watching for {watch.describe()} on {watch.target}?", "Stop"),
             if_confirmed(lambda: self._remove_watch_now(watch.id)),
         )
+
+    def _watch_under_cursor(self) -> WatchInfo | None:
+        chosen = self._current_key("#watches")
+        return next((w for w in self.watches if str(w.id) == chosen), None)
+
+    def action_edit_watch(self) -> None:
+        from tui.screens.watch_dialog import WatchDialog, target_of
+
+        table = self.query_one("#watches", DataTable)
+        watch = self._watch_under_cursor()
+        if watch is None:
+            self.notify("No watch to change; press ! on an experiment in a project to set one.")
+            return
+        if self.focused is not table:
+            table.focus()
+            self.notify("Move to the watch to change in My watches, then press e.")
+            return
+
+        def chosen(changed: WatchCreate | None) -> None:
+            if changed is not None:
+                self._update_watch(watch.id, changed)
+
+        self.app.push_screen(WatchDialog(target_of(watch), editing=watch), chosen)
+
+    @work(group="watches", exclusive=True, exit_on_error=False)
+    async def _update_watch(self, watch_id: int, watch: WatchCreate) -> None:
+        try:
+            changed = await studio(self).api.update_watch(watch_id, watch)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        self.notify(f"Now watching for {changed.describe()} on {changed.target}.")
+        self.load()
 
     @work(group="watches", exclusive=True, exit_on_error=False)
     async def _remove_watch_now(self, watch_id: int) -> None:

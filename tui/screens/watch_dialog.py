@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from shared.watches import DEFAULT_STALL_FACTOR, WatchCreate
+from shared.watches import DEFAULT_STALL_FACTOR, WatchCondition, WatchCreate, WatchInfo
 from tui.sanitize import plain
 
 WHEN = (
@@ -37,14 +37,36 @@ _THRESHOLD = re.compile(r"^\s*(.+?)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 @dataclass(frozen=True)
 class WatchTarget:
-    """What the form was opened on."""
+    """What the form was opened on: an experiment of a project, or (when a watch is
+    changed) only what that watch is on."""
 
-    experiment_id: int
+    experiment_id: int | None
     experiment_name: str
-    project_id: int
+    project_id: int | None
     project_name: str
     metric: str | None = None
     value: str | None = None
+
+
+def target_of(watch: WatchInfo) -> WatchTarget:
+    """What a stored watch is on (changing a watch keeps its experiment or project)."""
+    if watch.experiment_id is not None:
+        return WatchTarget(watch.experiment_id, watch.target, None, "")
+    return WatchTarget(None, "", watch.project_id, watch.target)
+
+
+def form_of(watch: WatchCondition) -> tuple[str, str]:
+    """The form's choice and condition text that ``build_watch`` turns back into ``watch``."""
+    if watch.kind == "status":
+        statuses = set(watch.statuses or ["failed"])
+        if "completed" in statuses:
+            return "completed", ""
+        return ("ended" if "stopped" in statuses else "failed"), ""
+    if watch.kind == "nonfinite":
+        return "nonfinite", watch.metric or ""
+    if watch.kind == "threshold":
+        return "threshold", f"{watch.metric} {watch.op} {watch.threshold:g}"
+    return "stalled", f"{watch.factor or DEFAULT_STALL_FACTOR:g}"
 
 
 def build_watch(
@@ -87,40 +109,47 @@ def _number(text: str) -> float:
 
 
 class WatchDialog(ModalScreen[WatchCreate | None]):
-    """Pick a condition and a scope; ``enter`` in the last field or Watch saves it."""
+    """Pick a condition and a scope; ``enter`` in the last field or Watch saves it.
+
+    Given ``editing`` (a stored watch), the form starts from it and keeps its scope.
+    """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, target: WatchTarget) -> None:
+    def __init__(self, target: WatchTarget, editing: WatchInfo | None = None) -> None:
         super().__init__()
         self.target = target
+        self.editing = editing
 
     def compose(self) -> ComposeResult:
         target = self.target
         when = "threshold" if target.metric else "failed"
+        condition = ""
+        if target.metric:
+            condition = f"{target.metric} < {target.value or ''}".strip()
+        if self.editing is not None:
+            when, condition = form_of(self.editing)
+        scopes = []
+        if target.experiment_id is not None:
+            scopes.append((plain(f"experiment {target.experiment_name}"), "experiment"))
+        if target.project_id is not None:
+            scopes.append((plain(f"any experiment of {target.project_name}"), "project"))
         with Vertical(classes="dialog", id="watch-form"):
             yield Label("Alert me when")
             yield Select(
                 [(label, key) for key, label in WHEN], value=when, allow_blank=False, id="when"
             )
-            yield Select(
-                [
-                    (plain(f"experiment {target.experiment_name}"), "experiment"),
-                    (plain(f"any experiment of {target.project_name}"), "project"),
-                ],
-                value="experiment",
-                allow_blank=False,
-                id="scope",
-            )
-            condition = ""
-            if target.metric:
-                condition = f"{target.metric} < {target.value or ''}".strip()
+            yield Select(scopes, value=scopes[0][1], allow_blank=False, id="scope")
             yield Input(condition, placeholder=HINTS[when], id="condition")
-            yield Input(placeholder="also post to a webhook URL (optional)", id="webhook")
+            yield Input(
+                self.editing.webhook_url or "" if self.editing else "",
+                placeholder="also post to a webhook URL (optional)",
+                id="webhook",
+            )
             yield Label("", id="problem", classes="hint")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
-                yield Button("Watch", variant="primary", id="save")
+                yield Button("Save" if self.editing else "Watch", variant="primary", id="save")
 
     def on_mount(self) -> None:
         self.query_one("#when", Select).focus()
