@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,10 +322,11 @@ class CompareLine:
         return f"{self.kind}:{self.name}"
 
 
-def compare(rows: list[ExperimentRow]) -> list[CompareLine]:
-    """Params (marking those that differ) then metrics (marking the best value of each)."""
-    from shared.values import parse_number
-    from tui.format import lower_is_better
+def compare(
+    rows: list[ExperimentRow], lower_better: Callable[[str], bool] = lower_is_better
+) -> list[CompareLine]:
+    """Params (marking those that differ) then metrics (marking the best value of each,
+    the lowest where ``lower_better(metric)``)."""
 
     lines = [
         CompareLine("info", "status", [r.status for r in rows], len({r.status for r in rows}) > 1),
@@ -341,7 +343,7 @@ def compare(rows: list[ExperimentRow]) -> list[CompareLine]:
         usable = [(n, i) for i, n in enumerate(numbers) if n is not None and n == n]
         best: set[int] = set()
         if len(usable) > 1:
-            target = min(usable)[0] if lower_is_better(name) else max(usable)[0]
+            target = min(usable)[0] if lower_better(name) else max(usable)[0]
             best = {i for n, i in usable if n == target}
         lines.append(CompareLine("metric", name, values, len({repr(v) for v in values}) > 1, best))
     return lines

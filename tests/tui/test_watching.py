@@ -155,6 +155,9 @@ async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rat
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         labels = [str(c.label) for c in app.screen.query_one("#compare").columns.values()]
         assert "◆ base (baseline)" in labels
+        # M made higher losses better here too: base's 0.4 gets the star, not fast's 0.1.
+        loss = next(line for line in app.screen.lines if line.key == "metric:loss")
+        assert loss.best == {app.screen.ids.index(base)}
         await pilot.press("escape")
         screen.state.selection.clear()
         table.move_cursor(row=table.shown_keys().index(str(fast)))

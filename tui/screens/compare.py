@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -10,7 +12,7 @@ from textual.widgets import DataTable, Footer
 
 from shared.api import ExperimentRow
 from tui import clock, theme
-from tui.format import value_text
+from tui.format import lower_is_better, value_text
 from tui.messages import ExperimentChanged
 from tui.screens.base import LiveScreen
 from tui.state import CompareLine, compare
@@ -35,9 +37,12 @@ class CompareScreen(LiveScreen):
         rows: dict[int, ExperimentRow],
         events_path: str,
         baseline: int | None = None,
+        lower_better: Callable[[str], bool] = lower_is_better,
     ) -> None:
         super().__init__()
         self.baseline = baseline
+        self.lower_better = lower_better
+        """Whether a metric's lower values are best (the project's, ``M`` flips included)."""
         self.ids = ids
         self.rows = {i: rows[i] for i in ids}
         self.events_path = events_path
@@ -70,7 +75,7 @@ class CompareScreen(LiveScreen):
             name = self.rows[experiment_id].name
             label = f"◆ {name} (baseline)" if experiment_id == self.baseline else name
             table.add_column(Text(label), key=str(experiment_id))
-        self.lines = compare([self.rows[i] for i in self.ids])
+        self.lines = compare([self.rows[i] for i in self.ids], self.lower_better)
         now = clock.now()
         for line in self.lines:
             if self.only_differences and not line.differs:
@@ -108,7 +113,7 @@ class CompareScreen(LiveScreen):
         old_lines = {line.key: line.values[self.ids.index(row.id)] for line in self.lines}
         self.rows[row.id] = row
         now = clock.now()
-        new_lines = compare([self.rows[i] for i in self.ids])
+        new_lines = compare([self.rows[i] for i in self.ids], self.lower_better)
         for line in new_lines:
             if old_lines.get(line.key) != line.values[self.ids.index(row.id)]:
                 self.changed_at[(line.key, row.id)] = now

@@ -495,7 +495,9 @@ class ProjectScreen(LiveScreen):
             return
         baseline = self.state.baseline_id
         self.app.push_screen(
-            CompareScreen(selected, dict(self.state.rows), self.events_path, baseline)
+            CompareScreen(
+                selected, dict(self.state.rows), self.events_path, baseline, self.state.lower_better
+            )
         )
 
     def action_profile(self) -> None:
