@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -134,7 +135,40 @@ class Settings:
             values["db"] = Path(str(values["db"])).expanduser()
         if "password_memory_kib" in values:
             _check_password_memory(int(str(values["password_memory_kib"])))
+        for name, value in values.items():
+            _check_range(name, value)
         return replace(cls(), **values)  # type: ignore[arg-type]
+
+
+_POSITIVE = (
+    *("stale_after", "sweep_interval", "heartbeat", "device_code_ttl", "write_timeout"),
+    *("ssh_idle_timeout", "watch_interval"),
+)
+_RANGES: dict[str, tuple[float, float, str]] = {
+    **dict.fromkeys(_POSITIVE, (0, math.inf, "a number of seconds above 0")),
+    "session_days": (0, math.inf, "a number of days above 0"),
+    "port": (1, 65535, "a port from 1 to 65535"),
+    "ssh_port": (0, 65535, "a port from 1 to 65535, or 0 for none"),
+    "event_retention": (1, math.inf, "a count of at least 1"),
+    "subscriber_backlog": (1, math.inf, "a count of at least 1"),
+    "ssh_max_sessions": (1, math.inf, "a count of at least 1"),
+    "max_body": (1024, math.inf, "at least 1024 bytes"),
+    "webhook_retry_delay": (0, math.inf, "0 or more seconds"),
+    "disk_reserve": (0, math.inf, "0 or more bytes"),
+}
+"""What a number setting may be (a negative ``stale_after`` would stop every running
+experiment at once): the lowest value (excluded for the "above 0" ones), the highest."""
+_FLAGS = {"port": "--port", "ssh_port": "--ssh-port", "stale_after": "--stale-after"}
+
+
+def _check_range(name: str, value: object) -> None:
+    if name not in _RANGES or not isinstance(value, int | float):
+        return
+    low, high, rule = _RANGES[name]
+    too_low = value <= low if "above 0" in rule else value < low
+    if too_low or value > high or value != value:  # NaN too
+        flag = f" ({_FLAGS[name]})" if name in _FLAGS else ""
+        raise ValueError(f"LIVESTUDIO_{name.upper()}{flag} is {value:g}; give {rule}")
 
 
 def _check_password_memory(kib: int) -> int:

@@ -42,8 +42,8 @@ def check_port(host: str, port: int) -> None:
     try:
         with socket.create_server((host, port)):
             pass
-    except OSError as exc:
-        reason = str(exc.strerror or exc).split(" (while attempting")[0]
+    except (OSError, OverflowError) as exc:  # taken, unknown host; a port out of range
+        reason = str(getattr(exc, "strerror", None) or exc).split(" (while attempting")[0]
         raise CliError(
             f"Cannot listen on {host}:{port}: {reason}; choose another --host or --port."
         ) from None

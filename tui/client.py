@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -209,7 +210,10 @@ class Api:
     async def image(self, experiment_id: int, path: str) -> bytes:
         """PNG bytes of an image."""
         return (
-            await self._request("GET", f"/api/experiments/{experiment_id}/images/{path}")
+            # Encoded whole ("/" too): a name may hold "#", "?", "%" or "..".
+            await self._request(
+                "GET", f"/api/experiments/{experiment_id}/images/{quote(path, safe='')}"
+            )
         ).content
 
     async def user(self) -> UserInfo:

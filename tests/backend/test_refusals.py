@@ -193,3 +193,35 @@ def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path)
         "user", "add", "x", "--password-stdin", db=tmp_path / "file" / "x.db", stdin="p" * 9 + "\n"
     )
     assert bad.returncode == 1 and "Cannot use the database" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "said"),
+    [
+        (["--port", "99999"], {}, "LIVESTUDIO_PORT (--port) is 99999; give a port from 1 to 65535"),
+        (["--ssh-port", "-1"], {}, "give a port from 1 to 65535, or 0 for none"),
+        (["--stale-after", "-5"], {}, "LIVESTUDIO_STALE_AFTER (--stale-after) is -5"),
+        ([], {"LIVESTUDIO_MAX_BODY": "-1"}, "LIVESTUDIO_MAX_BODY is -1; give at least 1024 bytes"),
+        ([], {"LIVESTUDIO_SWEEP_INTERVAL": "0"}, "give a number of seconds above 0"),
+        ([], {"LIVESTUDIO_HEARTBEAT": "nan"}, "LIVESTUDIO_HEARTBEAT is nan"),
+    ],
+)
+def test_serve_refuses_settings_out_of_range_in_one_sentence(
+    tmp_path, flags: list[str], env: dict[str, str], said: str
+) -> None:
+    # A negative --stale-after would have stopped every running experiment at once.
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "serve", "--db", str(tmp_path / "x.db"), *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 1, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened

@@ -209,6 +209,9 @@ async def test_hostile_images_leave_the_plots_screen_working(
         "dvclive/plots/images/bomb.png": _png((20_000, 20_000)),
         "dvclive/plots/images/cut.png": _png((64, 64), "red")[:70],
         "dvclive/plots/images/fine.png": _png((8, 8), "blue"),
+        # Names that mean something in a URL are drawn like any other.
+        "dvclive/plots/images/sample #1?.png": _png((6, 6), "green"),
+        "dvclive/plots/images/../up%2F.png": _png((4, 4), "white"),
     }
     body = {
         **BODIES[2],
@@ -221,11 +224,11 @@ async def test_hostile_images_leave_the_plots_screen_working(
         await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
         plots = app.screen
         await until(pilot, lambda: len(plots.query(".image-missing")) == 2)
-        await until(pilot, lambda: len(plots.query(".image")) == 1)
+        await until(pilot, lambda: len(plots.query(".image")) == 3)
         reasons = " ".join(_text(w) for w in plots.query(".image-missing").results(Static))
         assert "pixel limit" in reasons and "damaged image" in reasons
-        (drawn,) = plots.query(".image").results(ImageWidget)
-        assert drawn.image.size == (8, 8)  # type: ignore[union-attr]
+        drawn = sorted(w.image.size for w in plots.query(".image").results(ImageWidget))  # type: ignore[union-attr]
+        assert drawn == [(4, 4), (6, 6), (8, 8)]
         titles = [str(t.render()) for t in plots.query(".image-title")]
         assert any("bomb.png" in t for t in titles) and any("fine.png" in t for t in titles)
         await pilot.press("escape")  # the screen still answers keys
