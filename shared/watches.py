@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
+from shared.text import control_problem
 from shared.values import parse_number
 
 WatchKind = Literal["status", "nonfinite", "threshold", "stalled"]
@@ -21,6 +23,8 @@ END_STATUSES: tuple[EndStatus, ...] = ("failed", "stopped", "completed")
 MetricName = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 WebhookUrl = Annotated[str, msgspec.Meta(max_length=2048)]
 DEFAULT_STALL_FACTOR = 5.0
+STALL_FACTORS = (1.5, 1000.0)
+"""The least and the most times its usual step interval a run may be silent for a watch."""
 MIN_STALL_SECONDS = 3.0
 """A run is never called stalled sooner than this after its last step (network jitter)."""
 
@@ -119,3 +123,27 @@ class Baseline(msgspec.Struct, frozen=True):
     """The experiment a user compares a project's runs against (None: no baseline)."""
 
     experiment_id: int | None = None
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """What is wrong with a webhook URL, in a sentence; None when it is a usable one.
+
+    (Where it points is checked when it is posted to: see ``backend.services.webhooks``.)
+    """
+    if control_problem("The webhook URL", url) is not None or any(c.isspace() for c in url):
+        return "The webhook URL must be one plain http(s) URL without spaces."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        host = parts.hostname or ""
+        host.encode("idna")
+    except (ValueError, UnicodeError):
+        return "The webhook URL is not a valid URL; copy it again from your chat's settings."
+    if parts.scheme not in ("http", "https") or not host:
+        return (
+            "The webhook URL must start with https:// (or http://) and name a host,"
+            " as Slack's and Discord's incoming webhooks do."
+        )
+    if parts.username is not None or parts.password is not None:
+        return "The webhook URL must not hold a user name or password."
+    return None

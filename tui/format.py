@@ -44,6 +44,12 @@ def ago(moment: datetime, now: datetime) -> str:
     return f"{int(seconds)}s"
 
 
+def time_ago(moment: datetime, now: datetime) -> str:
+    """``now``, ``42s ago``, ``5m ago``… (for a sentence or a "since" column)."""
+    short = ago(moment, now)
+    return short if short == "now" else f"{short} ago"
+
+
 def sparkline(values: Sequence[Any], width: int = 10) -> str:
     """The last ``width`` numeric values as block characters (NaN shown as ``·``)."""
     numbers = [parse_number(v) for v in values][-width:]

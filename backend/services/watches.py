@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -22,14 +21,21 @@ from backend.db.writer import WriteContext
 from backend.services.errors import Conflict, InvalidInput, NotFound
 from backend.services.projects import scope_for
 from shared.text import control_problem
-from shared.watches import DEFAULT_STALL_FACTOR, AlertInfo, Baseline, WatchCreate, WatchInfo
+from shared.watches import (
+    DEFAULT_STALL_FACTOR,
+    STALL_FACTORS,
+    AlertInfo,
+    Baseline,
+    WatchCreate,
+    WatchInfo,
+    webhook_url_problem,
+)
 
 MAX_WATCHES = 100
 """Watches one user may have (each is evaluated against every matching post)."""
 MAX_ALERTS_LISTED = 200
 KEEP_ALERTS = 1_000
 """Alerts kept per user; older ones are pruned by the sweeper."""
-STALL_FACTORS = (1.5, 1000.0)
 
 
 def _normalised(watch: WatchCreate) -> WatchCreate:
@@ -75,27 +81,10 @@ def _normalised(watch: WatchCreate) -> WatchCreate:
 def _checked_url(url: str | None) -> str | None:
     if url is None or not url.strip():
         return None
-    url = url.strip()
-    problem = control_problem("The webhook URL", url)
-    if problem is not None or any(c.isspace() for c in url):
-        raise InvalidInput("The webhook URL must be one plain http(s) URL without spaces.")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a port out of range)
-        host = parts.hostname or ""
-        host.encode("idna")
-    except (ValueError, UnicodeError):
-        raise InvalidInput(
-            "The webhook URL is not a valid URL; copy it again from your chat's settings."
-        ) from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise InvalidInput(
-            "The webhook URL must start with https:// (or http://) and name a host,"
-            " as Slack's and Discord's incoming webhooks do."
-        )
-    if parts.username is not None or parts.password is not None:
-        raise InvalidInput("The webhook URL must not hold a user name or password.")
-    return url
+    problem = webhook_url_problem(url.strip())
+    if problem is not None:
+        raise InvalidInput(problem)
+    return url.strip()
 
 
 def changed(ctx: WriteContext, user_id: int) -> None:

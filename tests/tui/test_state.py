@@ -8,7 +8,7 @@ from PIL import Image
 
 from shared.api import ExperimentRow
 from tui import images, theme
-from tui.format import ago, sparkline, value_text
+from tui.format import ago, sparkline, time_ago, value_text
 from tui.state import ProjectState, compare
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -90,6 +90,8 @@ def test_formatting_and_no_color_highlight(monkeypatch) -> None:
         "true",
     ]
     assert ago(T0, T0 + timedelta(seconds=125)) == "2m"
+    assert time_ago(T0, T0 + timedelta(seconds=125)) == "2m ago"
+    assert time_ago(T0, T0 + timedelta(seconds=1)) == "now"  # not "now ago"
     assert sparkline([1, 2, 3, "nan"], 4) == "▁▅█·"
     assert theme.highlight().color is not None
     monkeypatch.setenv("NO_COLOR", "1")

@@ -107,6 +107,8 @@ def test_the_watch_form_reads_thresholds_and_says_what_is_wrong() -> None:
         ("threshold", "val/loss", "metric, comparison, value"),
         ("threshold", "loss < low", "'low' is not a number"),
         ("stalled", "often", "'often' is not a number"),
+        ("threshold", "loss < 1e999", "not a finite number"),  # JSON would have sent null
+        ("stalled", "1", "between 1.5 and 1000"),
     ):
         try:
             build_watch(when, "experiment", text, "", target)
@@ -114,6 +116,13 @@ def test_the_watch_form_reads_thresholds_and_says_what_is_wrong() -> None:
             assert problem in str(exc)
         else:
             raise AssertionError(f"{text!r} was accepted")
+    for webhook in ("http://[::1", "ftp://example.com/hook", "https://u:p@example.com/x"):
+        try:
+            build_watch("failed", "experiment", "", webhook, target)
+        except ValueError as exc:
+            assert "webhook URL" in str(exc)
+        else:
+            raise AssertionError(f"{webhook!r} was accepted")
 
 
 async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rates(

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Static
 from shared.watches import AlertInfo
 from tui import clock
 from tui.client import ApiError
-from tui.format import ago
+from tui.format import time_ago
 from tui.messages import AlertArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -39,7 +39,7 @@ def delivery_log(alert: AlertInfo) -> str:
     now = clock.utcnow()
     for delivery in alert.deliveries:
         outcome = delivery.error or f"delivered ({delivery.status})"
-        lines.append(f"  try {delivery.attempt}, {ago(delivery.at, now)} ago: {outcome}")
+        lines.append(f"  try {delivery.attempt}, {time_ago(delivery.at, now)}: {outcome}")
     if not alert.deliveries:
         lines.append("  not sent yet")
     return "\n".join(lines)
@@ -88,7 +88,7 @@ class AlertsScreen(LiveScreen):
         now = clock.utcnow()
         for alert in self.alerts:
             table.add_row(
-                f"{ago(alert.fired_at, now)} ago",
+                time_ago(alert.fired_at, now),
                 plain(alert.title),
                 plain(delivery_summary(alert)),
                 key=str(alert.id),

@@ -15,7 +15,7 @@ from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
 from shared.watches import WatchCreate, WatchInfo
 from tui import clock
 from tui.client import ApiError
-from tui.format import ago
+from tui.format import time_ago
 from tui.sanitize import plain
 from tui.screens.dialogs import (
     CodeDialog,
@@ -36,8 +36,8 @@ def token_cells(token: TokenInfo, now: datetime) -> list[str]:
         f"{token.prefix}…",
         token.name,
         ", ".join(token.scopes) or "all",
-        f"{ago(token.created_at, now)} ago",
-        f"{ago(token.last_used_at, now)} ago" if token.last_used_at else "never",
+        time_ago(token.created_at, now),
+        time_ago(token.last_used_at, now) if token.last_used_at else "never",
     ]
 
 
@@ -178,7 +178,7 @@ class ProfileScreen(Screen[None]):
                 plain(watch.describe()),
                 plain(f"{scope} {watch.target}"),
                 "yes" if watch.webhook_url else "",
-                f"{ago(watch.created_at, now)} ago",
+                time_ago(watch.created_at, now),
                 key=str(watch.id),
             )
         if not self.watches:
@@ -192,8 +192,8 @@ class ProfileScreen(Screen[None]):
                 plain(key.fingerprint),
                 plain(key.key_type),
                 plain(key.comment),
-                f"{ago(key.created_at, now)} ago",
-                f"{ago(key.last_used_at, now)} ago" if key.last_used_at else "never",
+                time_ago(key.created_at, now),
+                time_ago(key.last_used_at, now) if key.last_used_at else "never",
                 key=str(key.id),
             )
         if not self.keys:

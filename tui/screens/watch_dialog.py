@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -13,7 +14,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from shared.watches import DEFAULT_STALL_FACTOR, WatchCondition, WatchCreate, WatchInfo
+from shared.watches import (
+    DEFAULT_STALL_FACTOR,
+    STALL_FACTORS,
+    WatchCondition,
+    WatchCreate,
+    WatchInfo,
+    webhook_url_problem,
+)
 from tui.sanitize import plain
 
 WHEN = (
@@ -95,6 +103,15 @@ def build_watch(
     else:
         factor = _number(condition) if condition else DEFAULT_STALL_FACTOR
         fields.update(kind="stalled", factor=factor)
+    webhook_url = fields["webhook_url"]
+    if isinstance(webhook_url, str):
+        problem = webhook_url_problem(webhook_url)
+        if problem is not None:
+            raise ValueError(problem)
+    if fields.get("kind") == "stalled":
+        low, high = STALL_FACTORS
+        if not low <= float(fields["factor"]) <= high:  # type: ignore[arg-type]
+            raise ValueError(f"N must be between {low:g} and {high:g} (times the interval).")
     try:
         return msgspec.convert(fields, WatchCreate)
     except msgspec.ValidationError as exc:
@@ -103,9 +120,12 @@ def build_watch(
 
 def _number(text: str) -> float:
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a number.") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{text!r} is not a finite number; give one like 0.1 or 1e-3.")
+    return number
 
 
 class WatchDialog(ModalScreen[WatchCreate | None]):
