@@ -327,7 +327,7 @@ def main() -> None:
         f"servers pinned to CPU {server_cpu}, wrk to CPU {load_cpu}; 'wrk cpu' is the most of"
         " its core wrk used in any server's runs (well below 100 %: the load generator was not"
         f" the limit); µs/req is server CPU time per post; RSS is livestudio's resident memory"
-        " before and after each load (--seconds 3600 gives SPEC §10's hour-long soak);"
+        " before and after each load (`python -m bench.soak` is SPEC §10's hour-long soak);"
         f" database {describe(db)}"
         + (" (PostgreSQL itself unpinned: its CPU is not in µs/req)" if schema else "")
     )
