@@ -147,7 +147,12 @@ def _stored_server() -> str | None:
 
 
 def _forward_signals(child: subprocess.Popen[bytes]):
-    """Pass SIGTERM/SIGHUP on to the child (Ctrl-C reaches it through the terminal)."""
+    """Pass SIGTERM/SIGHUP on to the child; outlive Ctrl-C to report how the child ended.
+
+    Ctrl-C reaches the child through the terminal (it signals the whole foreground
+    process group), so the wrapper only keeps waiting: sending it again could cut short
+    the child's own clean-up (DVCLive's last post).
+    """
     previous = {}
 
     def handler(signum: int, _frame: object) -> None:
@@ -155,6 +160,7 @@ def _forward_signals(child: subprocess.Popen[bytes]):
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         previous[signum] = signal.signal(signum, handler)
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
 
     def restore() -> None:
         for signum, old in previous.items():

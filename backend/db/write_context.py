@@ -46,6 +46,8 @@ class WriterCache:
     )
     series: dict[tuple[int, str], int] = field(default_factory=dict)
     series_top: dict[int, int] = field(default_factory=dict)
+    series_names: dict[int, list[str]] = field(default_factory=dict)
+    """The names in ``series`` by experiment id (what ``forget`` drops with it)."""
     logged_points: int | None = None
     """Rows in the points log, when known."""
     last_event_id: int | None = None
@@ -60,6 +62,21 @@ class WriterCache:
             record
         )
 
+    def remember_series(self, experiment_id: int, name: str, series_id: int) -> None:
+        """Cache the id of an experiment's series."""
+        self.series[(experiment_id, name)] = series_id
+        self.series_names.setdefault(experiment_id, []).append(name)
+
+    def forget(self, record: repository.ExperimentRecord) -> None:
+        """Drop a run that ended (or went silent) and its series: the cache holds the runs
+        that are posting, so its memory stays flat however many runs a server has seen."""
+        key = (record.poster_id, record.repo_key, record.baseline_sha, record.name)
+        self.experiments.pop(key, None)
+        for name in self.series_names.pop(record.id, ()):
+            series_id = self.series.pop((record.id, name), None)
+            if series_id is not None:
+                self.series_top.pop(series_id, None)
+
     def clear(self) -> None:
         """Forget everything."""
         self.principals.clear()
@@ -67,6 +84,7 @@ class WriterCache:
         self.experiments.clear()
         self.series.clear()
         self.series_top.clear()
+        self.series_names.clear()
         self.logged_points = None
         self.last_event_id = None
 

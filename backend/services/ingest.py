@@ -373,6 +373,8 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         ctx.progress(record)  # written with the batch's other progress (see WriteContext)
     if changed:
         events.points_added(ctx, record, changed)
+    if record.status != "running":  # it ended: its next post, if any, reads it again
+        ctx.cache.forget(record)
     return record.id
 
 
@@ -394,7 +396,8 @@ def _store_points(
         key = (experiment_id, name)
         series_id = ctx.cache.series.get(key)
         if series_id is None:
-            series_id = ctx.cache.series[key] = repository.series_id(ctx.conn, experiment_id, name)
+            series_id = repository.series_id(ctx.conn, experiment_id, name)
+            ctx.cache.remember_series(experiment_id, name, series_id)
         ids[name] = series_id
         top = ctx.cache.series_top.get(series_id)
         tops[series_id] = repository.series_max_step(ctx.conn, series_id) if top is None else top

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[WriteContext], int]:
     """Mark stale Running experiments Stopped, trim events, file points; returns how many.
 
-    It keeps the writer's cache true (the rows it changes replace the cached ones), so
-    a sweep does not make every running experiment reload its row.
+    It keeps the writer's cache true (the runs it stops leave the cache), so a sweep does
+    not make every running experiment reload its row.
     """
 
     @cache_safe
@@ -34,8 +34,7 @@ def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[Wri
         for record in stale:
             status.mark_stopped(record, now)
             repository.update_experiment(ctx.conn, record)
-            record.saved_updated_at = record.updated_at
-            ctx.cache.remember(record)
+            ctx.cache.forget(record)  # silent: a post that resumes it reads it again
             events.experiment_changed(ctx, record, counts_changed=True)
         repository.prune_events(ctx.conn, keep_events)
         watch_store.prune_alerts(ctx.conn, KEEP_ALERTS)

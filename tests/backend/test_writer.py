@@ -263,3 +263,44 @@ def test_other_jobs_in_a_batch_see_deferred_progress_and_rows_never_go_back(
     seen = [r["updated_at"] for r in rows(events)]
     assert seen == sorted(seen) and all(r["params"] for r in rows(events)[-1:])
     assert stored() == rows(events)[-1]
+
+
+def test_the_cache_keeps_only_runs_that_are_posting(
+    ingest_db: tuple[sqlite3.Connection, str],
+) -> None:
+    """Ended and silent runs leave the writer's cache with their series, so the server's
+    memory stays flat however many runs it has seen (found by bench.soak)."""
+    conn, token = ingest_db
+    cache = WriterCache()
+    t0 = 1_000_000.0
+    done = {
+        "type": "done",
+        "repo_url": "git@github.com:acme/vision.git",
+        "baseline_sha": "f" * 40,
+        "name": "ends",
+        "client": "dvclive",
+    }
+    jobs = [
+        live_job(token, name, 0, lambda: t0, **metrics(0.5), **rows_of(0, 0.5))
+        for name in ("ends", "goes-quiet", "posts-on")
+    ]
+    run_in_transaction(conn, jobs, cache)
+    assert sorted(k[3] for k in cache.experiments) == ["ends", "goes-quiet", "posts-on"]
+    assert len(cache.series) == len(cache.series_top) == 3
+    ended = ingest.ingest_job(token, ingest.parse(json.dumps(done).encode()), lambda: t0 + 1)
+    later = t0 + 700  # past stale_after: the quiet one is swept, the other posts on
+    run_in_transaction(
+        conn,
+        [ended, live_job(token, "posts-on", 1, lambda: later, **rows_of(1, 0.4))],
+        cache,
+    )
+    run_in_transaction(conn, [sweep_job(600, 1000, later)], cache)
+    assert [k[3] for k in cache.experiments] == ["posts-on"]
+    (kept,) = cache.series_names
+    assert list(cache.series) == [(kept, "loss")] and len(cache.series_top) == 1
+    statuses = dict(conn.execute("SELECT name, status FROM experiments").fetchall())
+    assert statuses == {"ends": "completed", "goes-quiet": "stopped", "posts-on": "running"}
+    # A run that resumes after it was swept is read again and goes on where it was.
+    run_in_transaction(conn, [live_job(token, "goes-quiet", 1, lambda: later + 1)], cache)
+    row = conn.execute("SELECT status, step FROM experiments WHERE name = 'goes-quiet'").fetchone()
+    assert tuple(row) == ("running", 1)

@@ -224,6 +224,9 @@ with Live(save_dvc_exp=False) as live:
     print("trained", flush=True)
     if sys.argv[1] == "raise":
         raise ValueError("loss exploded at step 3")
+    if sys.argv[1] == "wait":
+        import time
+        time.sleep(60)
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -303,3 +306,47 @@ def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
     rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
     assert [r["status"] for r in rows] == ["failed"]  # one row, marked by DVC itself
     assert rows[0]["client"] == "dvc"
+
+
+def test_ctrl_c_on_livestudio_run_reports_the_run_failed(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """Ctrl-C reaches the wrapper and the command alike (the terminal signals its whole
+    process group): the wrapper waits for the command and reports how it ended."""
+    import os
+    import signal
+
+    from tests.e2e.test_real_clients import git as git_
+
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    git_(repo, "init", "-q", "-b", "main")
+    git_(repo, "remote", "add", "origin", "git@github.com:acme/runner.git")
+    (repo / "train.py").write_text(RUN_SCRIPT)
+    git_(repo, "add", "-A")
+    git_(repo, "commit", "-qm", "init")
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", "wait"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        assert wrapper.stdout is not None
+        while wrapper.stdout.readline() not in ("trained\n", ""):  # DVCLive speaks first
+            pass
+        os.killpg(wrapper.pid, signal.SIGINT)  # what Ctrl-C does
+        _, stderr = wrapper.communicate(timeout=60)
+    finally:
+        if wrapper.poll() is None:
+            os.killpg(wrapper.pid, signal.SIGKILL)
+    assert wrapper.returncode == 130, stderr
+    assert "KeyboardInterrupt" in stderr
+    project = alice.client.get("/api/projects").json()[0]
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert (row["status"], row["step"]) == ("failed", 2)
+    assert row["errors"][-1]["text"].startswith("killed by SIGINT")
