@@ -184,3 +184,30 @@ async def test_no_color_keeps_highlights_visible_by_style(
         cell = screen.query_one(ExperimentTable).get_cell(str(first), "m:loss")
         assert isinstance(cell, Text)
         assert cell.style.bold and cell.style.reverse and cell.style.color is None
+
+
+async def test_the_open_table_follows_members_joining_and_leaving(
+    logged_in_app: LiveStudioApp, alice: User, server: Server
+) -> None:
+    """A member's runs appear when they join and go when they leave (found in review)."""
+    app = logged_in_app
+    await post(alice, {**BODIES[1], "name": "alices-run"})
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    dave = server.add_user("dave")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await until(pilot, lambda: len(screen.state.rows) == 1)
+        # dave posts to the same repository before he is a member: not shown to alice.
+        daves = await post(dave, {**BODIES[1], "name": "daves-run"})
+        invited = alice.client.post(
+            f"/api/projects/{project_id}/members", json={"username": "dave"}
+        )
+        assert invited.status_code == 201, invited.text
+        joined = dave.client.post(f"/api/invitations/{project_id}/accept")
+        assert joined.status_code == 200, joined.text
+        await until(pilot, lambda: daves in screen.state.rows)
+        assert screen.state.rows[daves].name == "daves-run"
+        left = alice.client.delete(f"/api/projects/{project_id}/members/dave")
+        assert left.status_code == 204, left.text
+        await until(pilot, lambda: daves not in screen.state.rows)
+        assert len(screen.state.rows) == 1

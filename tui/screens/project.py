@@ -30,6 +30,8 @@ from tui.widgets.experiment_table import ExperimentTable
 from tui.widgets.status_bar import StatusBar
 
 TICK = 0.25
+COUNT_CHECK = 1.0
+"""Seconds after a project's new counts before the rows are checked against them."""
 SEED_SPARKLINES = 50
 
 
@@ -120,6 +122,7 @@ class ProjectScreen(LiveScreen):
         self.project = project
         self.state = ProjectState()
         self._last_updated_refresh = 0.0
+        self._refetched_for: int | None = None
         self.events_path = f"/api/projects/{project.id}/events"
         self.place = project.name
 
@@ -248,6 +251,16 @@ class ProjectScreen(LiveScreen):
     @on(ProjectChanged)
     def project_changed(self, message: ProjectChanged) -> None:
         self.project = message.project
+        # Someone joined or left: what the project shows changed wholesale, and the counts
+        # are the only sign of it. A new run's row follows its count in the same commit,
+        # so the check waits a moment; it refetches once per count that disagrees.
+        self.set_timer(COUNT_CHECK, self._check_count)
+
+    def _check_count(self) -> None:
+        expected = self.project.experiments
+        if len(self.state.rows) != expected and expected != self._refetched_for:
+            self._refetched_for = expected
+            self.load()
 
     @on(ProjectDeleted)
     def project_deleted(self, message: ProjectDeleted) -> None:
