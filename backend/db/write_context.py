@@ -115,6 +115,9 @@ class WriteContext:
     """The events written so far in this transaction, in id order (published after commit)."""
     _pending: list[_Pending] = field(default_factory=list)
     _dirty: dict[int, repository.ExperimentRecord] = field(default_factory=dict)
+    _ended: list[repository.ExperimentRecord] = field(default_factory=list)
+    """Runs that ended with their progress still deferred: they leave the cache at flush
+    (until then a later post of the batch must find this very record, not the table's)."""
     """Experiments whose progress is to be written at flush, by id; each has a pending
     event, still its latest (a full row flushes them first), which will carry its row."""
 
@@ -148,11 +151,21 @@ class WriteContext:
             self._pending.append(_Pending(self._next_id(), None, record))
         self._dirty[record.id] = record
 
+    def ended(self, record: repository.ExperimentRecord) -> None:
+        """A run ended (or went silent): let it leave the cache once nothing of it waits."""
+        if record.id in self._dirty:
+            self._ended.append(record)
+        else:
+            self.cache.forget(record)
+
     def flush(self) -> None:
         """Write what was deferred (before a commit, and before jobs that read freely)."""
         if self._dirty:
             repository.update_experiments_progress(self.conn, list(self._dirty.values()))
             self._dirty.clear()
+        for record in self._ended:
+            self.cache.forget(record)
+        self._ended.clear()
         if not self._pending:
             return
         stored = [repository.numbered(p.announced(), p.id) for p in self._pending]
@@ -164,6 +177,7 @@ class WriteContext:
         """Forget what was deferred (its savepoint was rolled back)."""
         self._pending.clear()
         self._dirty.clear()
+        self._ended.clear()
 
     def _next_id(self) -> int:
         last = self.cache.last_event_id

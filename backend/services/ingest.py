@@ -374,7 +374,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     if changed:
         events.points_added(ctx, record, changed)
     if record.status != "running":  # it ended: its next post, if any, reads it again
-        ctx.cache.forget(record)
+        ctx.ended(record)
     return record.id
 
 

@@ -304,3 +304,33 @@ def test_the_cache_keeps_only_runs_that_are_posting(
     run_in_transaction(conn, [live_job(token, "goes-quiet", 1, lambda: later + 1)], cache)
     row = conn.execute("SELECT status, step FROM experiments WHERE name = 'goes-quiet'").fetchone()
     assert tuple(row) == ("running", 1)
+
+
+def test_an_ended_run_posted_to_twice_in_a_batch_keeps_one_true_row(
+    ingest_db: tuple[sqlite3.Connection, str],
+) -> None:
+    """A late post to an ended run defers its progress: the run must stay cached until
+    that is written, or the batch's next post reads the table's older row (found in
+    review)."""
+    conn, token = ingest_db
+    cache = WriterCache()
+    t0 = 1_000_000.0
+    done = {
+        "type": "done",
+        "repo_url": "git@github.com:acme/vision.git",
+        "baseline_sha": "f" * 40,
+        "name": "a",
+        "client": "dvclive",
+    }
+    run_in_transaction(conn, [live_job(token, "a", 3, lambda: t0, **metrics(0.5))], cache)
+    ended = ingest.ingest_job(token, ingest.parse(json.dumps(done).encode()), lambda: t0 + 1)
+    run_in_transaction(conn, [ended], cache)
+    late = live_job(token, "a", 3, lambda: t0 + 2, **metrics(0.4))
+    resumed = live_job(token, "a", 4, lambda: t0 + 3, **metrics(0.3))
+    run_in_transaction(conn, [late, resumed], cache)
+    status, step, row_json = conn.execute(
+        "SELECT status, step, row_json FROM experiments WHERE name = 'a'"
+    ).fetchone()
+    row = json.loads(row_json)
+    assert (status, step) == (row["status"], row["step"]) == ("running", 4)
+    assert row["metrics"] == {"loss": 0.3}
