@@ -147,26 +147,37 @@ def _stored_server() -> str | None:
 
 
 def _forward_signals(child: subprocess.Popen[bytes]):
-    """Pass SIGTERM/SIGHUP on to the child; outlive Ctrl-C to report how the child ended.
+    """Pass SIGTERM, SIGHUP and SIGINT on to the child, and outlive them to report how it
+    ended.
 
-    Ctrl-C reaches the child through the terminal (it signals the whole foreground
-    process group), so the wrapper only keeps waiting: sending it again could cut short
-    the child's own clean-up (DVCLive's last post).
+    Ctrl-C at a terminal signals its whole foreground process group, the child included:
+    then the wrapper only keeps waiting, as sending it again could cut short the child's
+    own clean-up (DVCLive's last post). A SIGINT sent to the wrapper alone (a supervisor,
+    an IDE's stop button) is passed on.
     """
     previous = {}
 
     def handler(signum: int, _frame: object) -> None:
-        child.send_signal(signum)
+        if signum != signal.SIGINT or not _in_terminal_foreground():
+            child.send_signal(signum)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         previous[signum] = signal.signal(signum, handler)
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
 
     def restore() -> None:
         for signum, old in previous.items():
             signal.signal(signum, old)
 
     return restore
+
+
+def _in_terminal_foreground() -> bool:
+    """Whether this process is in its terminal's foreground group (Ctrl-C reaches all of it)."""
+    try:
+        with open("/dev/tty", "rb") as tty:
+            return os.tcgetpgrp(tty.fileno()) == os.getpgrp()
+    except OSError:  # no controlling terminal
+        return False
 
 
 def _report(url: str, token: str, name: str, returncode: int, tail: list[str]) -> None:

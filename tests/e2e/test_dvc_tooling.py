@@ -308,14 +308,7 @@ def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
     assert rows[0]["client"] == "dvc"
 
 
-def test_ctrl_c_on_livestudio_run_reports_the_run_failed(
-    server: Server, alice: User, tmp_path: Path
-) -> None:
-    """Ctrl-C reaches the wrapper and the command alike (the terminal signals its whole
-    process group): the wrapper waits for the command and reports how it ended."""
-    import os
-    import signal
-
+def _runner_repo(tmp_path: Path) -> Path:
     from tests.e2e.test_real_clients import git as git_
 
     repo = tmp_path / "proj"
@@ -325,28 +318,87 @@ def test_ctrl_c_on_livestudio_run_reports_the_run_failed(
     (repo / "train.py").write_text(RUN_SCRIPT)
     git_(repo, "add", "-A")
     git_(repo, "commit", "-qm", "init")
+    return repo
+
+
+def _interrupted_run(alice: User) -> dict:
+    project = alice.client.get("/api/projects").json()[0]
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    return row
+
+
+def test_ctrl_c_at_a_terminal_on_livestudio_run_reports_the_run_failed(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """Ctrl-C at a real terminal (a pty) signals the wrapper and the command alike: the
+    wrapper waits for the command's own clean-up, then reports how it ended."""
+    import os
+    import pty
+    import select
+
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    command = [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", "wait"]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own on the pty, in its foreground group
+        os.chdir(repo)
+        os.execvpe(command[0], command, env)
+    seen = b""
+    try:
+        while b"trained" not in seen:
+            ready, _, _ = select.select([terminal], [], [], 30)
+            assert ready, seen.decode(errors="replace")
+            seen += os.read(terminal, 4096)
+        os.write(terminal, b"\x03")  # Ctrl-C
+        while True:
+            ready, _, _ = select.select([terminal], [], [], 30)
+            assert ready, seen.decode(errors="replace")
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the pty closed: everything exited
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(terminal)
+    assert os.waitstatus_to_exitcode(status) == 130, seen.decode(errors="replace")
+    assert b"KeyboardInterrupt" in seen
+    row = _interrupted_run(alice)
+    assert (row["status"], row["step"]) == ("failed", 2)
+    assert row["errors"][-1]["text"].startswith("killed by SIGINT")
+
+
+def test_sigint_to_livestudio_run_alone_is_passed_on(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """A supervisor's SIGINT to the wrapper (no terminal) stops the command too."""
+    import os
+    import signal
+
+    repo = _runner_repo(tmp_path)
     env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
     wrapper = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", "wait"],
         cwd=repo,
         env=env,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
+        start_new_session=True,  # no controlling terminal
     )
     try:
         assert wrapper.stdout is not None
         while wrapper.stdout.readline() not in ("trained\n", ""):  # DVCLive speaks first
             pass
-        os.killpg(wrapper.pid, signal.SIGINT)  # what Ctrl-C does
+        os.kill(wrapper.pid, signal.SIGINT)  # the wrapper alone
         _, stderr = wrapper.communicate(timeout=60)
     finally:
         if wrapper.poll() is None:
             os.killpg(wrapper.pid, signal.SIGKILL)
     assert wrapper.returncode == 130, stderr
-    assert "KeyboardInterrupt" in stderr
-    project = alice.client.get("/api/projects").json()[0]
-    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
-    assert (row["status"], row["step"]) == ("failed", 2)
+    row = _interrupted_run(alice)
+    assert row["status"] == "failed"
     assert row["errors"][-1]["text"].startswith("killed by SIGINT")

@@ -287,6 +287,13 @@ def test_the_form_starts_from_any_watch_it_changes() -> None:
             WatchCondition(kind="nonfinite", metric="grad"),
             WatchCondition(kind="threshold", metric="val/loss", op=">=", threshold=0.25),
             WatchCondition(kind="stalled", factor=7.5),
+            # Kept exactly, and sets of statuses only the API makes (found in review).
+            WatchCondition(kind="status", statuses=["completed", "failed"]),
+            WatchCondition(kind="status", statuses=["stopped"]),
+            WatchCondition(kind="threshold", metric="acc", op=">", threshold=0.1234567),
+            WatchCondition(kind="threshold", metric="n", op="<", threshold=1234567.0),
+            WatchCondition(kind="threshold", metric="lr", op="<", threshold=1e-05),
+            WatchCondition(kind="stalled", factor=2.123456789),
         ):
             scope = "experiment" if watch.experiment_id else "project"
             when, text = form_of(condition)

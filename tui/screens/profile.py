@@ -274,7 +274,7 @@ class ProfileScreen(Screen[None]):
 
         self.app.push_screen(WatchDialog(target_of(watch), editing=watch), chosen)
 
-    @work(group="watches", exclusive=True, exit_on_error=False)
+    @work(group="watch-edits", exit_on_error=False)  # each edit is sent, none cancelled
     async def _update_watch(self, watch_id: int, watch: WatchCreate) -> None:
         try:
             changed = await studio(self).api.update_watch(watch_id, watch)

@@ -258,7 +258,9 @@ class ProjectScreen(LiveScreen):
 
     def _check_count(self) -> None:
         expected = self.project.experiments
-        if len(self.state.rows) != expected and expected != self._refetched_for:
+        if len(self.state.rows) == expected:
+            self._refetched_for = None  # agreed: the next disagreement refetches again
+        elif expected != self._refetched_for:
             self._refetched_for = expected
             self.load()
 

@@ -63,18 +63,40 @@ def target_of(watch: WatchInfo) -> WatchTarget:
     return WatchTarget(None, "", watch.project_id, watch.target)
 
 
+_STATUS_CHOICES = {
+    ("failed",): "failed",
+    ("failed", "stopped"): "ended",
+    ("completed",): "completed",
+}
+_STATUSES = "status:"
+"""A choice for any other set of statuses (made through the API): ``status:a,b``."""
+
+
 def form_of(watch: WatchCondition) -> tuple[str, str]:
     """The form's choice and condition text that ``build_watch`` turns back into ``watch``."""
     if watch.kind == "status":
-        statuses = set(watch.statuses or ["failed"])
-        if "completed" in statuses:
-            return "completed", ""
-        return ("ended" if "stopped" in statuses else "failed"), ""
+        statuses = tuple(sorted(set(watch.statuses or ["failed"])))
+        return _STATUS_CHOICES.get(statuses, _STATUSES + ",".join(statuses)), ""
     if watch.kind == "nonfinite":
         return "nonfinite", watch.metric or ""
     if watch.kind == "threshold":
-        return "threshold", f"{watch.metric} {watch.op} {watch.threshold:g}"
-    return "stalled", f"{watch.factor or DEFAULT_STALL_FACTOR:g}"
+        return "threshold", f"{watch.metric} {watch.op} {_exact(watch.threshold or 0.0)}"
+    return "stalled", _exact(watch.factor or DEFAULT_STALL_FACTOR)
+
+
+def when_choices(when: str) -> list[tuple[str, str]]:
+    """The form's choices (label, key), with ``when`` among them."""
+    choices = [(label, key) for key, label in WHEN]
+    if when.startswith(_STATUSES):
+        statuses = " or ".join(when.removeprefix(_STATUSES).split(","))
+        choices.insert(0, (f"its status becomes {statuses}", when))
+    return choices
+
+
+def _exact(number: float) -> str:
+    """The number as written back exactly (``:g`` would round it to 6 digits)."""
+    text = repr(number)
+    return text.removesuffix(".0")
 
 
 def build_watch(
@@ -92,6 +114,8 @@ def build_watch(
         fields.update(kind="status", statuses=[when])
     elif when == "ended":
         fields.update(kind="status", statuses=["failed", "stopped"])
+    elif when.startswith(_STATUSES):
+        fields.update(kind="status", statuses=when.removeprefix(_STATUSES).split(","))
     elif when == "nonfinite":
         fields.update(kind="nonfinite", metric=condition or None)
     elif when == "threshold":
@@ -156,11 +180,9 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             scopes.append((plain(f"any experiment of {target.project_name}"), "project"))
         with Vertical(classes="dialog", id="watch-form"):
             yield Label("Alert me when")
-            yield Select(
-                [(label, key) for key, label in WHEN], value=when, allow_blank=False, id="when"
-            )
+            yield Select(when_choices(when), value=when, allow_blank=False, id="when")
             yield Select(scopes, value=scopes[0][1], allow_blank=False, id="scope")
-            yield Input(condition, placeholder=HINTS[when], id="condition")
+            yield Input(condition, placeholder=HINTS.get(when, ""), id="condition")
             yield Input(
                 self.editing.webhook_url or "" if self.editing else "",
                 placeholder="also post to a webhook URL (optional)",
@@ -179,8 +201,8 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
     def _hint(self) -> None:
         when = str(self.query_one("#when", Select).value)
         box = self.query_one("#condition", Input)
-        box.placeholder = HINTS[when]
-        box.disabled = not HINTS[when]
+        box.placeholder = HINTS.get(when, "")
+        box.disabled = not HINTS.get(when, "")
 
     @on(Input.Submitted, "#condition")
     def _next(self) -> None:
