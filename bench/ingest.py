@@ -147,6 +147,27 @@ class Tally:
         return f"{self.rate:>8,.0f} {p50:>6.2f} {p99:>6.2f} {per_post:>6.0f}"
 
 
+def verdict(scenario: Scenario, live: Tally, ceiling: Tally) -> list[str]:
+    """SPEC §10's targets this scenario is one of, each met or not, in a line."""
+    if not scenario.keep_alive or not ceiling.rate:
+        return []
+    ratio = live.rate / ceiling.rate
+    shape = f"{scenario.label} at {scenario.connections}"
+    lines = []
+    if scenario.connections in (8, 64):
+        lines.append(f"target ≥ 75 % of raw, {shape}: {ratio:.0%} — {_met(ratio >= 0.75)}")
+    if scenario.connections == 1 and scenario.runs_per_connection == 1:
+        lines.append(f"target ≥ 60 % of raw, {shape}: {ratio:.0%} — {_met(ratio >= 0.60)}")
+    if scenario.connections == 8 and scenario.runs_per_connection == 1:
+        times = max(live.p99) / max(ceiling.p99)
+        lines.append(f"target p99 < 3x raw's, {shape}: {times:.1f}x — {_met(times < 3)}")
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def rss_mb(pid: int) -> float:
     """The resident memory of a process, in MB (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -281,6 +302,7 @@ def main() -> None:
     servers = {name: start(commands[name], ports[name], server_cpu) for name in names}
     header = "".join(f" | {n[:10]:>8} {'p50ms':>6} {'p99ms':>6} {'µs/req':>6}" for n in names)
     print(f"{'load':<17}{'conns':>5} {'mode':<10}{header} | {'ratio':>5} {'wrk cpu':>7} | RSS MB")
+    verdicts: list[str] = []
     try:
         for number, scenario in enumerate(scenarios(args.modes)):
             tallies = {name: Tally() for name in names}
@@ -307,6 +329,7 @@ def main() -> None:
                     tally.p99.append(summary["p99_us"])
             live, ceiling = tallies["livestudio"], tallies["raw"]
             ratio = f"{live.rate / ceiling.rate:>5.0%}" if ceiling.rate else "  -  "
+            verdicts.extend(verdict(scenario, live, ceiling))
             busiest = max(t.wrk_cpu / t.seconds for t in tallies.values() if t.seconds)
             cells = "".join(f" | {tallies[n].row()}" for n in names)
             mode = "keep-alive" if scenario.keep_alive else "new conn"
@@ -323,6 +346,8 @@ def main() -> None:
             proc.wait()
         if schema is not None:
             drop_schema(str(args.database_url), schema)
+    for line in verdicts:
+        print(line)
     print(
         f"servers pinned to CPU {server_cpu}, wrk to CPU {load_cpu}; 'wrk cpu' is the most of"
         " its core wrk used in any server's runs (well below 100 %: the load generator was not"
