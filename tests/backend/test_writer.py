@@ -167,13 +167,19 @@ def live_job(
     token: str, name: str, step: int, clock: Callable[[], float] = time.time, **fields: object
 ) -> writer_module.Job:
     """The writer job of one DVCLive data post of run ``name`` (``fields``: its payload)."""
+    return _job(token, clock, type="data", name=name, step=step, **fields)
+
+
+def done_job(token: str, name: str, clock: Callable[[], float]) -> writer_module.Job:
+    """The writer job of run ``name``'s ``done`` post."""
+    return _job(token, clock, type="done", name=name)
+
+
+def _job(token: str, clock: Callable[[], float], **fields: object) -> writer_module.Job:
     body = {
-        "type": "data",
         "repo_url": "git@github.com:acme/vision.git",
         "baseline_sha": "f" * 40,
-        "name": name,
         "client": "dvclive",
-        "step": step,
         **fields,
     }
     return ingest.ingest_job(token, ingest.parse(json.dumps(body).encode()), clock)
@@ -273,13 +279,6 @@ def test_the_cache_keeps_only_runs_that_are_posting(
     conn, token = ingest_db
     cache = WriterCache()
     t0 = 1_000_000.0
-    done = {
-        "type": "done",
-        "repo_url": "git@github.com:acme/vision.git",
-        "baseline_sha": "f" * 40,
-        "name": "ends",
-        "client": "dvclive",
-    }
     jobs = [
         live_job(token, name, 0, lambda: t0, **metrics(0.5), **rows_of(0, 0.5))
         for name in ("ends", "goes-quiet", "posts-on")
@@ -287,7 +286,7 @@ def test_the_cache_keeps_only_runs_that_are_posting(
     run_in_transaction(conn, jobs, cache)
     assert sorted(k[3] for k in cache.experiments) == ["ends", "goes-quiet", "posts-on"]
     assert len(cache.series) == len(cache.series_top) == 3
-    ended = ingest.ingest_job(token, ingest.parse(json.dumps(done).encode()), lambda: t0 + 1)
+    ended = done_job(token, "ends", lambda: t0 + 1)
     later = t0 + 700  # past stale_after: the quiet one is swept, the other posts on
     run_in_transaction(
         conn,
@@ -315,15 +314,8 @@ def test_an_ended_run_posted_to_twice_in_a_batch_keeps_one_true_row(
     conn, token = ingest_db
     cache = WriterCache()
     t0 = 1_000_000.0
-    done = {
-        "type": "done",
-        "repo_url": "git@github.com:acme/vision.git",
-        "baseline_sha": "f" * 40,
-        "name": "a",
-        "client": "dvclive",
-    }
     run_in_transaction(conn, [live_job(token, "a", 3, lambda: t0, **metrics(0.5))], cache)
-    ended = ingest.ingest_job(token, ingest.parse(json.dumps(done).encode()), lambda: t0 + 1)
+    ended = done_job(token, "a", lambda: t0 + 1)
     run_in_transaction(conn, [ended], cache)
     late = live_job(token, "a", 3, lambda: t0 + 2, **metrics(0.4))
     resumed = live_job(token, "a", 4, lambda: t0 + 3, **metrics(0.3))

@@ -243,15 +243,7 @@ if sys.argv[1] == "kill":
 def test_livestudio_run_reports_how_the_command_ended(
     server: Server, alice: User, tmp_path: Path, mode: str, exit_code: int, status: str, reason
 ) -> None:
-    from tests.e2e.test_real_clients import git as git_
-
-    repo = tmp_path / "proj"
-    repo.mkdir()
-    git_(repo, "init", "-q", "-b", "main")
-    git_(repo, "remote", "add", "origin", "git@github.com:acme/runner.git")
-    (repo / "train.py").write_text(RUN_SCRIPT)
-    git_(repo, "add", "-A")
-    git_(repo, "commit", "-qm", "init")
+    repo = _runner_repo(tmp_path)
     env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", mode],
@@ -346,12 +338,12 @@ def test_ctrl_c_at_a_terminal_on_livestudio_run_reports_the_run_failed(
     seen = b""
     try:
         while b"trained" not in seen:
-            ready, _, _ = select.select([terminal], [], [], 30)
+            ready, _, _ = select.select([terminal], [], [], 90)
             assert ready, seen.decode(errors="replace")
             seen += os.read(terminal, 4096)
         os.write(terminal, b"\x03")  # Ctrl-C
         while True:
-            ready, _, _ = select.select([terminal], [], [], 30)
+            ready, _, _ = select.select([terminal], [], [], 90)
             assert ready, seen.decode(errors="replace")
             try:
                 chunk = os.read(terminal, 4096)
