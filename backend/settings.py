@@ -157,7 +157,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "disk_reserve": (0, math.inf, "0 or more bytes"),
 }
 """What a number setting may be (a negative ``stale_after`` would stop every running
-experiment at once): the lowest value (excluded for the "above 0" ones), the highest."""
+experiment at once): the lowest value (excluded for ``_ABOVE_ZERO``), the highest."""
+_ABOVE_ZERO = frozenset({*_POSITIVE, "session_days"})
+"""The settings whose lowest value is excluded."""
 _FLAGS = {"port": "--port", "ssh_port": "--ssh-port", "stale_after": "--stale-after"}
 
 
@@ -165,7 +167,7 @@ def _check_range(name: str, value: object) -> None:
     if name not in _RANGES or not isinstance(value, int | float):
         return
     low, high, rule = _RANGES[name]
-    too_low = value <= low if "above 0" in rule else value < low
+    too_low = value <= low if name in _ABOVE_ZERO else value < low
     if too_low or value > high or value != value:  # NaN too
         flag = f" ({_FLAGS[name]})" if name in _FLAGS else ""
         raise ValueError(f"LIVESTUDIO_{name.upper()}{flag} is {value:g}; give {rule}")
