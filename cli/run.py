@@ -11,6 +11,7 @@ that reason. Output and exit code pass through unchanged.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import secrets
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -124,16 +126,23 @@ def run(command: list[str], server: str | None) -> int:
     if not dvc_reports:
         env["DVC_EXP_NAME"] = name
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    # Listening before the command starts: a signal sent the instant it starts is not lost.
+    forwarder = _SignalForwarder()
     try:
         child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     except OSError as exc:
+        forwarder.restore()
         raise CliError(f"Cannot run {command[0]}: {exc.strerror or exc}.") from None
-    forward = _forward_signals(child)
+    forwarder.attach(child)
     pump = threading.Thread(target=_pump, args=(child.stderr, tail), daemon=True)
-    pump.start()
+    # Started with the signals blocked, the pump thread keeps them blocked: the kernel then
+    # always hands them to the main thread, whose wait they interrupt so the handler runs.
+    # (Taken by the pump thread, a signal would wait for the command to end by itself.)
+    with _blocked(FORWARDED):
+        pump.start()
     returncode = child.wait()
     pump.join(5)
-    forward()
+    forwarder.restore()
     if returncode != 0 and not dvc_reports:
         _report(url, token, name, returncode, list(tail))
     return 128 - returncode if returncode < 0 else returncode
@@ -146,29 +155,54 @@ def _stored_server() -> str | None:
     return session.server if session else None
 
 
-def _forward_signals(child: subprocess.Popen[bytes]):
-    """Pass SIGTERM, SIGHUP and SIGINT on to the child, and outlive them to report how it
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+class _SignalForwarder:
+    """Pass SIGTERM, SIGHUP and SIGINT on to the command, and outlive them to report how it
     ended.
 
-    Ctrl-C at a terminal signals its whole foreground process group, the child included:
-    then the wrapper only keeps waiting, as sending it again could cut short the child's
+    Ctrl-C at a terminal signals its whole foreground process group, the command included:
+    then the wrapper only keeps waiting, as sending it again could cut short the command's
     own clean-up (DVCLive's last post). A SIGINT sent to the wrapper alone (a supervisor,
-    an IDE's stop button) is passed on.
+    an IDE's stop button) is passed on. Signals that come before the command has started
+    are passed on as soon as it has.
     """
-    previous = {}
 
-    def handler(signum: int, _frame: object) -> None:
-        if signum != signal.SIGINT or not _in_terminal_foreground():
+    def __init__(self) -> None:
+        self._child: subprocess.Popen[bytes] | None = None
+        self._early: list[int] = []
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in FORWARDED}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and _in_terminal_foreground():
+            return
+        if self._child is None:
+            self._early.append(signum)
+        else:
+            self._child.send_signal(signum)
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        """The command has started: forward to it, beginning with what came meanwhile."""
+        self._child = child
+        for signum in self._early:
             child.send_signal(signum)
+        self._early.clear()
 
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        previous[signum] = signal.signal(signum, handler)
-
-    def restore() -> None:
-        for signum, old in previous.items():
+    def restore(self) -> None:
+        """Put back the handlers there were before."""
+        for signum, old in self._previous.items():
             signal.signal(signum, old)
 
-    return restore
+
+@contextlib.contextmanager
+def _blocked(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
+    """Block ``signals`` in this thread meanwhile (threads started inside inherit it)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _in_terminal_foreground() -> bool:

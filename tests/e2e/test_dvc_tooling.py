@@ -386,7 +386,7 @@ def test_sigint_to_livestudio_run_alone_is_passed_on(
         while wrapper.stdout.readline() not in ("trained\n", ""):  # DVCLive speaks first
             pass
         os.kill(wrapper.pid, signal.SIGINT)  # the wrapper alone
-        _, stderr = wrapper.communicate(timeout=60)
+        _, stderr = wrapper.communicate(timeout=90)
     finally:
         if wrapper.poll() is None:
             os.killpg(wrapper.pid, signal.SIGKILL)
@@ -394,3 +394,42 @@ def test_sigint_to_livestudio_run_alone_is_passed_on(
     row = _interrupted_run(alice)
     assert row["status"] == "failed"
     assert row["errors"][-1]["text"].startswith("killed by SIGINT")
+
+
+def test_a_signal_before_the_command_has_started_is_passed_on_once_it_has() -> None:
+    """The wrapper listens before it starts the command: a SIGTERM sent in between is not
+    lost (nor does it kill the wrapper before it can report), it reaches the command."""
+    import os
+    import signal
+
+    from cli.run import _SignalForwarder
+
+    forwarder = _SignalForwarder()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, here, by the forwarder
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        forwarder.attach(child)
+        assert child.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        forwarder.restore()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_the_stderr_pump_never_takes_a_signal_meant_for_the_wrapper() -> None:
+    """A signal taken by another thread would wait until the command ended by itself: the
+    pump thread starts with the forwarded signals blocked, so only the main thread takes
+    them (and its wait is interrupted for the handler)."""
+    import signal
+    import threading
+
+    from cli.run import FORWARDED, _blocked
+
+    masks: list[set[signal.Signals]] = []
+    with _blocked(FORWARDED):
+        thread = threading.Thread(
+            target=lambda: masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        )
+        thread.start()
+    thread.join()
+    assert set(FORWARDED) <= masks[0]
+    assert not set(FORWARDED) & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # main: unblocked
