@@ -165,8 +165,8 @@ class _SignalForwarder:
     Ctrl-C at a terminal signals its whole foreground process group, the command included:
     then the wrapper only keeps waiting, as sending it again could cut short the command's
     own clean-up (DVCLive's last post). A SIGINT sent to the wrapper alone (a supervisor,
-    an IDE's stop button) is passed on. Signals that come before the command has started
-    are passed on as soon as it has.
+    an IDE's stop button) is passed on. Signals that come before the command has started,
+    Ctrl-C included, are passed on as soon as it has.
     """
 
     def __init__(self) -> None:
@@ -175,11 +175,9 @@ class _SignalForwarder:
         self._previous = {signum: signal.signal(signum, self._handle) for signum in FORWARDED}
 
     def _handle(self, signum: int, _frame: object) -> None:
-        if signum == signal.SIGINT and _in_terminal_foreground():
-            return
-        if self._child is None:
+        if self._child is None:  # not started yet, so not reached by any Ctrl-C either
             self._early.append(signum)
-        else:
+        elif signum != signal.SIGINT or not _in_terminal_foreground():
             self._child.send_signal(signum)
 
     def attach(self, child: subprocess.Popen[bytes]) -> None:
