@@ -129,20 +129,23 @@ def run(command: list[str], server: str | None) -> int:
     # Listening before the command starts: a signal sent the instant it starts is not lost.
     forwarder = _SignalForwarder()
     try:
-        child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    except OSError as exc:
+        if forwarder.early:  # stopped before anything started: start nothing
+            return 128 + forwarder.early[0]
+        try:
+            # Popen before _blocked: the command must not inherit a blocked signal mask.
+            child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise CliError(f"Cannot run {command[0]}: {exc.strerror or exc}.") from None
+        forwarder.attach(child)
+        pump = threading.Thread(target=_pump, args=(child.stderr, tail), daemon=True)
+        # Started with the signals blocked, the pump thread keeps them blocked: the kernel
+        # then always hands them to the main thread, whose wait they interrupt.
+        with _blocked(FORWARDED):
+            pump.start()
+        returncode = child.wait()
+        pump.join(5)
+    finally:
         forwarder.restore()
-        raise CliError(f"Cannot run {command[0]}: {exc.strerror or exc}.") from None
-    forwarder.attach(child)
-    pump = threading.Thread(target=_pump, args=(child.stderr, tail), daemon=True)
-    # Started with the signals blocked, the pump thread keeps them blocked: the kernel then
-    # always hands them to the main thread, whose wait they interrupt so the handler runs.
-    # (Taken by the pump thread, a signal would wait for the command to end by itself.)
-    with _blocked(FORWARDED):
-        pump.start()
-    returncode = child.wait()
-    pump.join(5)
-    forwarder.restore()
     if returncode != 0 and not dvc_reports:
         _report(url, token, name, returncode, list(tail))
     return 128 - returncode if returncode < 0 else returncode
@@ -165,27 +168,34 @@ class _SignalForwarder:
     Ctrl-C at a terminal signals its whole foreground process group, the command included:
     then the wrapper only keeps waiting, as sending it again could cut short the command's
     own clean-up (DVCLive's last post). A SIGINT sent to the wrapper alone (a supervisor,
-    an IDE's stop button) is passed on. Signals that come before the command has started,
-    Ctrl-C included, are passed on as soon as it has.
+    an IDE's stop button) is passed on. A signal that comes before the command starts means
+    it is not started; one that comes while it is starting is passed on once it has.
     """
 
     def __init__(self) -> None:
         self._child: subprocess.Popen[bytes] | None = None
-        self._early: list[int] = []
-        self._previous = {signum: signal.signal(signum, self._handle) for signum in FORWARDED}
+        self.early: list[int] = []
+        """Signals that came before the command started."""
+        # A signal the wrapper was told to ignore (nohup, a script's `&`) stays ignored,
+        # and the command inherits that: it is neither caught nor passed on.
+        self._previous = {
+            signum: signal.signal(signum, self._handle)
+            for signum in FORWARDED
+            if signal.getsignal(signum) is not signal.SIG_IGN
+        }
 
     def _handle(self, signum: int, _frame: object) -> None:
-        if self._child is None:  # not started yet, so not reached by any Ctrl-C either
-            self._early.append(signum)
+        if self._child is None:
+            self.early.append(signum)
         elif signum != signal.SIGINT or not _in_terminal_foreground():
             self._child.send_signal(signum)
 
     def attach(self, child: subprocess.Popen[bytes]) -> None:
         """The command has started: forward to it, beginning with what came meanwhile."""
         self._child = child
-        for signum in self._early:
+        for signum in self.early:
             child.send_signal(signum)
-        self._early.clear()
+        self.early.clear()
 
     def restore(self) -> None:
         """Put back the handlers there were before."""

@@ -396,29 +396,43 @@ def test_sigint_to_livestudio_run_alone_is_passed_on(
     assert row["errors"][-1]["text"].startswith("killed by SIGINT")
 
 
-def test_a_signal_before_the_command_has_started_is_passed_on_once_it_has() -> None:
-    """The wrapper listens before it starts the command: a SIGTERM sent in between is not
-    lost (nor does it kill the wrapper before it can report), it reaches the command."""
+def test_a_signal_while_the_command_starts_is_passed_on_and_ignored_ones_stay_ignored() -> None:
+    """The wrapper listens before it starts the command: a SIGTERM that comes meanwhile is
+    not lost (nor does it kill the wrapper before it can report), it reaches the command.
+    A signal the wrapper was told to ignore (``nohup``) stays ignored, for the command too."""
     import os
     import signal
 
     from cli.run import _SignalForwarder
 
+    ignored = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
     forwarder = _SignalForwarder()
+    child = None
     try:
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN  # not caught...
+        inherited = subprocess.run(
+            [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGHUP))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert inherited.stdout.strip() in ("1", "Handlers.SIG_IGN")  # ...and ignored there
         os.kill(os.getpid(), signal.SIGTERM)  # handled at once, here, by the forwarder
+        assert forwarder.early == [signal.SIGTERM]
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         forwarder.attach(child)
         assert child.wait(timeout=30) == -signal.SIGTERM
     finally:
+        if child is not None and child.poll() is None:
+            child.kill()
         forwarder.restore()
+        signal.signal(signal.SIGHUP, ignored)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
-def test_the_stderr_pump_never_takes_a_signal_meant_for_the_wrapper() -> None:
-    """A signal taken by another thread would wait until the command ended by itself: the
-    pump thread starts with the forwarded signals blocked, so only the main thread takes
-    them (and its wait is interrupted for the handler)."""
+def test_a_thread_started_inside_blocked_keeps_the_signals_blocked() -> None:
+    """What keeps the stderr pump thread from taking a signal meant for the wrapper's main
+    thread (whose wait it must interrupt): threads inherit the mask they start with."""
     import signal
     import threading
 
