@@ -50,7 +50,6 @@ def main() -> None:
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         raise SystemExit("bench.hop needs two CPUs to compare one core with two.")
-    # The last CPU for the same-core case: a VM's first vCPU often takes its interrupts.
     same = round_trip(args.trips, cpus[-1], cpus[-1])
     across = round_trip(args.trips, cpus[0], cpus[-1])
     print(f"round trip between two processes, {args.trips:,} trips:")

@@ -406,6 +406,7 @@ def test_a_signal_while_the_command_starts_is_passed_on_and_ignored_ones_stay_ig
     from cli.run import _SignalForwarder
 
     ignored = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    terminate = signal.getsignal(signal.SIGTERM)
     forwarder = _SignalForwarder()
     child = None
     try:
@@ -427,7 +428,7 @@ def test_a_signal_while_the_command_starts_is_passed_on_and_ignored_ones_stay_ig
             child.kill()
         forwarder.restore()
         signal.signal(signal.SIGHUP, ignored)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is terminate  # put back as it was
 
 
 def test_a_thread_started_inside_blocked_keeps_the_signals_blocked() -> None:
