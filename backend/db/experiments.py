@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from backend.db.common import ts
-from backend.db.connection import Conn, Reader, Row
+from backend.db.connection import Conn, Reader, Row, is_postgres
 from backend.db.projects import ProjectScope, next_id
 from shared.api import ExperimentRow
 from shared.live import ErrorInfo
@@ -323,22 +323,43 @@ def experiment_visible_sync(
 
 
 async def experiment_rows_json(db: Reader, scope: ProjectScope, status: str | None) -> bytes:
-    """The project's experiment rows as one JSON array, from the stored encodings."""
+    """The project's experiment rows as one JSON array, from the stored encodings.
+
+    The database joins the stored encodings itself: a 10,000-row project is then one
+    result row instead of 10,000 row objects built in Python (SPEC §10: under 100 ms).
+    Rows stored in an older shape (or none) are rebuilt one by one, only when there are any.
+    """
     members = sorted(scope.member_ids)
-    sql = (
-        f"SELECT row_json, row_version, {_EXPERIMENT_COLUMNS} FROM experiments e"
-        " WHERE e.repo_key = ?"
-        f" AND e.poster_id IN ({','.join('?' * len(members))})"
-    )
+    where = f" WHERE e.repo_key = ? AND e.poster_id IN ({','.join('?' * len(members))})"
     args: list[Any] = [scope.repo_key, *members]
     if scope.subdir is not None:
-        sql += " AND e.subdir IS ?"
+        where += " AND e.subdir IS ?"
         args.append(scope.subdir)
     if status is not None:
-        sql += " AND e.status = ?"
+        where += " AND e.status = ?"
         args.append(status)
-    sql += " ORDER BY e.started_at DESC, e.id DESC"
+    order = " ORDER BY e.started_at DESC, e.id DESC"
+    fresh = f"sum(CASE WHEN row_version = {ROW_VERSION} AND row_json IS NOT NULL THEN 1 ELSE 0 END)"
+    if is_postgres(db):
+        joined = f"string_agg(row_json, ','::bytea{order})"
+        sql = f"SELECT {joined}, count(*), {fresh} FROM experiments e{where}"
+    else:
+        # An aggregate over an ordered subquery reads it in that order (SQLite does not
+        # flatten a subquery with ORDER BY into an aggregate).
+        sql = (
+            f"SELECT CAST(group_concat(row_json, ',') AS BLOB), count(*), {fresh}"
+            f" FROM (SELECT row_json, row_version FROM experiments e{where}{order})"
+        )
     async with db.execute(sql, args) as cur:
+        joined_rows, count, fresh_count = await cur.fetchone()
+    if count == 0:
+        return b"[]"
+    if fresh_count == count:
+        return b"[" + bytes(joined_rows) + b"]"
+    async with db.execute(
+        f"SELECT row_json, row_version, {_EXPERIMENT_COLUMNS} FROM experiments e{where}{order}",
+        args,
+    ) as cur:
         rows = await cur.fetchall()
     encoded = [
         r["row_json"]
