@@ -276,12 +276,12 @@ def _store_row_json(conn: Conn, r: ExperimentRecord) -> None:
     )
 
 
-def stale_experiments(conn: Conn, cutoff: float) -> list[ExperimentRecord]:
-    """Running experiments that have been silent since before ``cutoff``."""
+def stale_experiments(conn: Conn, cutoff: float, limit: int) -> list[ExperimentRecord]:
+    """At most ``limit`` running experiments silent since before ``cutoff``, longest first."""
     rows = conn.execute(
         f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
-        " WHERE status = 'running' AND updated_at < ?",
-        (cutoff,),
+        " WHERE status = 'running' AND updated_at < ? ORDER BY updated_at LIMIT ?",
+        (cutoff, limit),
     ).fetchall()
     return [_record(r) for r in rows]
 

@@ -342,6 +342,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         INSERT INTO instance (id) VALUES (lower(hex(randomblob(8))));
         """,
     ),
+    (
+        14,
+        """
+        -- Project counts (every event that changes them, every project listing) count a
+        -- project's experiments and its running ones: with status and subdir in the index
+        -- that is read from the index alone (a 10,000-run project: 22 ms -> 3 ms).
+        -- The old index is a prefix of this one.
+        CREATE INDEX experiments_counts ON experiments(repo_key, poster_id, subdir, status);
+        DROP INDEX experiments_repo;
+        """,
+    ),
 )
 
 

@@ -21,21 +21,34 @@ from backend.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def sweep_job(stale_after: float, keep_events: int, now: float) -> Callable[[WriteContext], int]:
-    """Mark stale Running experiments Stopped, trim events, file points; returns how many.
+SWEEP_AT_MOST = 200
+"""Runs stopped per transaction: a server started after a long pause may find thousands
+silent, and one transaction for all of them would hold every request for seconds."""
+
+
+def sweep_job(
+    stale_after: float, keep_events: int, now: float, at_most: int = SWEEP_AT_MOST
+) -> Callable[[WriteContext], int]:
+    """Mark up to ``at_most`` stale Running experiments Stopped, trim events, file points;
+    returns how many it stopped (``at_most`` means there may be more).
 
     It keeps the writer's cache true (the runs it stops leave the cache), so a sweep does
-    not make every running experiment reload its row.
+    not make every running experiment reload its row. Each project whose counts changed
+    is announced once, after its rows, not once per run (counting is the costly part).
     """
 
     @cache_safe
     def job(ctx: WriteContext) -> int:
-        stale = repository.stale_experiments(ctx.conn, now - stale_after)
+        stale = repository.stale_experiments(ctx.conn, now - stale_after, at_most)
+        places: set[tuple[str, str | None, int]] = set()
         for record in stale:
             status.mark_stopped(record, now)
             repository.update_experiment(ctx.conn, record)
             ctx.cache.forget(record)  # silent: a post that resumes it reads it again
-            events.experiment_changed(ctx, record, counts_changed=True)
+            events.experiment_changed(ctx, record, counts_changed=False)
+            places.add((record.repo_key, record.subdir, record.poster_id))
+        projects = {p for place in places for p in repository.project_ids_showing(ctx.conn, *place)}
+        events.projects_changed(ctx, sorted(projects))
         repository.prune_events(ctx.conn, keep_events)
         watch_store.prune_alerts(ctx.conn, KEEP_ALERTS)
         repository.file_points(ctx.conn)
@@ -50,10 +63,14 @@ async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], fl
     while True:
         await asyncio.sleep(settings.sweep_interval)
         try:
-            stopped = await writer.submit(
-                sweep_job(settings.stale_after, settings.event_retention, clock())
-            )
+            now = clock()
+            while True:  # in parts, letting posts through in between
+                stopped = await writer.submit(
+                    sweep_job(settings.stale_after, settings.event_retention, now)
+                )
+                metrics.STOPPED.inc(stopped)
+                if stopped < SWEEP_AT_MOST:
+                    break
             metrics.SWEEPS.inc()
-            metrics.STOPPED.inc(stopped)
         except Exception:  # keep sweeping: one failed sweep must not stop the next
             log.exception("stale-run sweep failed")

@@ -305,6 +305,48 @@ def test_the_cache_keeps_only_runs_that_are_posting(
     assert tuple(row) == ("running", 1)
 
 
+def test_many_silent_runs_are_stopped_in_parts_with_one_project_row_per_part(
+    ingest_db: tuple[sqlite3.Connection, str],
+) -> None:
+    """A server back from a long pause finds many silent runs: each transaction stops a
+    bounded number, longest silent first, and announces their project once (counting a
+    big project per run held every request for a minute; found with bench.read)."""
+    conn, token = ingest_db
+    t0 = 1_000_000.0
+    jobs = [live_job(token, f"run-{i}", 0, lambda i=i: t0 + i) for i in range(5)]
+    run_in_transaction(conn, jobs)
+    later = t0 + 700
+    parts = []
+    for _ in range(4):
+        (stopped,), events = run_in_transaction(conn, [sweep_job(600, 1000, later, at_most=2)])
+        rows = [json.loads(e.data) for e in events]
+        parts.append(
+            (stopped, [(e.kind, r.get("name"), r.get("running")) for e, r in zip(events, rows)])
+        )
+    assert parts == [
+        (
+            2,
+            [
+                ("experiment", "run-0", None),
+                ("experiment", "run-1", None),
+                ("project", "vision", 3),
+            ],
+        ),
+        (
+            2,
+            [
+                ("experiment", "run-2", None),
+                ("experiment", "run-3", None),
+                ("project", "vision", 1),
+            ],
+        ),
+        (1, [("experiment", "run-4", None), ("project", "vision", 0)]),
+        (0, []),
+    ]
+    statuses = {r[0] for r in conn.execute("SELECT status FROM experiments")}
+    assert statuses == {"stopped"}
+
+
 def test_an_ended_run_posted_to_twice_in_a_batch_keeps_one_true_row(
     ingest_db: tuple[sqlite3.Connection, str],
 ) -> None:
