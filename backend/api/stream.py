@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get
 from litestar.params import FromPath
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
@@ -28,15 +28,13 @@ class StreamController(Controller):
     @get("/api/projects/{project_id:int}/events")
     async def project_events(
         self, project_id: FromPath[int], request: Request, backend: BackendDep, user: UserDep
-    ) -> ServerSentEvent:
+    ) -> Stream:
         """Experiment, points, deleted, project and reset events of one project."""
         scope = await projects.scope_for(backend.reader, user, project_id)
         return self._stream(request, backend, broadcast.ProjectFilter(user.user_id, scope))
 
     @get("/api/events")
-    async def all_events(
-        self, request: Request, backend: BackendDep, user: UserDep
-    ) -> ServerSentEvent:
+    async def all_events(self, request: Request, backend: BackendDep, user: UserDep) -> Stream:
         """The same events for every project the user can see, plus ``project`` rows."""
         scopes = await repository.project_scopes_of(backend.reader, user.user_id)
         event_filter = broadcast.UserFilter(user.user_id, {s.id: s for s in scopes})
@@ -45,9 +43,11 @@ class StreamController(Controller):
     @staticmethod
     def _stream(
         request: Request, backend: BackendDep, event_filter: broadcast.EventFilter
-    ) -> ServerSentEvent:
+    ) -> Stream:
         last = _last_event_id(request)
-        return ServerSentEvent(
+        # A plain stream of ready-made SSE bytes: each event is encoded once for every
+        # client it goes to (Litestar's ServerSentEvent would encode it once per client).
+        return Stream(
             broadcast.stream(
                 db=backend.reader,
                 channels=backend.channels,
@@ -57,5 +57,6 @@ class StreamController(Controller):
                 backlog=backend.settings.subscriber_backlog,
                 streams=backend.streams,
             ),
+            media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -224,12 +224,75 @@ async def in_order(db: Reader, last: int, event: StoredEvent) -> AsyncIterator[S
     yield event
 
 
-def _message(event: StoredEvent) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=event.data.decode(), event=event.kind, id=event.id)
+_SEP = b"\r\n"  # what Litestar's ServerSentEvent separates lines with
+CONNECTED = b": connected" + _SEP * 2
+KEEP_ALIVE = b": keep-alive" + _SEP * 2
+BATCH = 64
+"""Events written to a stream in one piece at most: those waiting are sent together."""
 
 
-def _reset(last_id: int) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data="{}", event="reset", id=last_id)
+def _message(event: StoredEvent) -> bytes:
+    """An event as server-sent-event bytes, encoded once for all the streams it goes to
+    (every subscriber gets the same decoded events, see ``decode_message``); big ones
+    (a slice of plot rows) are not kept, so the cache stays a few megabytes at most."""
+    if len(event.data) > CACHE_AT_MOST:
+        return _encoded(event)
+    return _encoded_cached(event)
+
+
+CACHE_AT_MOST = 16_384
+
+
+def _encoded(event: StoredEvent) -> bytes:
+    data = event.data
+    if b"\n" in data or b"\r" in data:  # never in compact JSON; split as the SSE spec says
+        return ServerSentEventMessage(data=data.decode(), event=event.kind, id=event.id).encode()
+    return b"id: %d%sevent: %s%sdata: %s%s%s" % (
+        event.id,
+        _SEP,
+        event.kind.encode(),
+        _SEP,
+        data,
+        _SEP,
+        _SEP,
+    )
+
+
+_encoded_cached = functools.lru_cache(maxsize=512)(_encoded)
+
+
+def _reset(last_id: int) -> bytes:
+    return b"id: %d%sevent: reset%sdata: {}%s%s" % (last_id, _SEP, _SEP, _SEP, _SEP)
+
+
+_BEAT = StoredEvent(kind="beat", data=b"", id=-2)
+"""Put in a stream's queue when it has written nothing for a heartbeat."""
+
+
+class _Heartbeat:
+    """Wakes a stream that has written nothing for ``every`` seconds.
+
+    One timer per stream, moved only when it fires (not a timeout per event): a stream
+    whose events are all filtered out on a busy server still gets its keep-alive.
+    """
+
+    def __init__(self, queue: asyncio.Queue[StoredEvent | None], every: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue = queue
+        self._every = every
+        self.written = self._loop.time()
+        self._timer = self._loop.call_later(every, self._check)
+
+    def _check(self) -> None:
+        quiet = self._loop.time() - self.written
+        if quiet >= self._every * 0.99:
+            self._queue.put_nowait(_BEAT)
+            self.written = self._loop.time()  # the beat itself writes
+            quiet = 0.0
+        self._timer = self._loop.call_later(self._every - quiet, self._check)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 async def stream(
@@ -241,8 +304,12 @@ async def stream(
     heartbeat: float,
     backlog: int,
     streams: Streams | None = None,
-) -> AsyncIterator[ServerSentEventMessage]:
-    """The event stream of one client, from ``last_event_id`` (or now) on, until shutdown."""
+) -> AsyncIterator[bytes]:
+    """The event stream of one client, from ``last_event_id`` (or now) on, until shutdown.
+
+    It yields server-sent-event bytes: the events waiting when the client is written to
+    go out as one piece (one write instead of one per event under load).
+    """
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
 
     async def pump(subscriber: object) -> None:
@@ -264,58 +331,75 @@ async def stream(
         metrics.STREAM_SUBSCRIBERS.inc()
         if streams is not None:
             streams.add(queue)
+        beat: _Heartbeat | None = None
         try:
+            out: list[bytes] = []
             oldest, newest = await repository.event_id_range(db)
             if last_event_id is None:
                 last = newest
             elif last_event_id < oldest - 1 or last_event_id > newest:
                 last = newest
-                yield _reset(last)
+                out.append(_reset(last))
             else:
                 last = last_event_id
                 async for event in stored_events(db, last, None):
                     last = event.id
                     if event_filter.accepts(event):
-                        yield _message(event)
-            yield ServerSentEventMessage(comment="connected", data=None)
+                        out.append(_message(event))
+                        if len(out) >= BATCH:
+                            yield b"".join(out)
+                            out.clear()
+            out.append(CONNECTED)
+            yield b"".join(out)
+            beat = _Heartbeat(queue, heartbeat)
             while True:
-                try:  # asyncio.timeout, not wait_for: no task made per event
-                    async with asyncio.timeout(heartbeat):
-                        item = await queue.get()
-                except TimeoutError:
-                    # A quiet stream checks that no message was lost on the way (another
-                    # process's, while Redis was away): the table has every event.
-                    try:
-                        async for event in stored_events(db, last, None):
-                            last = event.id
-                            if event_filter.accepts(event):
-                                yield _message(event)
-                    except database_errors() as exc:  # the database is away: next time
-                        log.warning("stream catch-up failed: %s", exc)
-                    yield ServerSentEventMessage(comment="keep-alive", data=None)
-                    continue
-                if item is _END:
-                    return
-                if item is None:
-                    _, last = await repository.event_id_range(db)
-                    yield _reset(last)
-                    continue
-                if item.id == last + 1:  # the usual case, without a generator per event
-                    last = item.id
-                    if event_filter.accepts(item):
-                        yield _message(item)
-                    continue
-                try:
-                    async for event in in_order(db, last, item):
-                        last = event.id
-                        if event_filter.accepts(event):
-                            yield _message(event)
-                except database_errors() as exc:
-                    # Never skip over a gap: end the stream; the client reconnects with
-                    # Last-Event-ID and is replayed exactly what it missed.
-                    log.warning("stream gap could not be read, ending it: %s", exc)
-                    return
+                item = await queue.get()
+                out.clear()
+                while True:
+                    if item is _END:
+                        if out:
+                            yield b"".join(out)
+                        return
+                    if item is _BEAT:
+                        # A quiet stream checks that no message was lost on the way (another
+                        # process's, while Redis was away): the table has every event.
+                        try:
+                            async for event in stored_events(db, last, None):
+                                last = event.id
+                                if event_filter.accepts(event):
+                                    out.append(_message(event))
+                        except database_errors() as exc:  # the database is away: next time
+                            log.warning("stream catch-up failed: %s", exc)
+                        out.append(KEEP_ALIVE)
+                    elif item is None:
+                        _, last = await repository.event_id_range(db)
+                        out.append(_reset(last))
+                    elif item.id == last + 1:  # the usual case, without a generator per event
+                        last = item.id
+                        if event_filter.accepts(item):
+                            out.append(_message(item))
+                    else:
+                        try:
+                            async for event in in_order(db, last, item):
+                                last = event.id
+                                if event_filter.accepts(event):
+                                    out.append(_message(event))
+                        except database_errors() as exc:
+                            # Never skip over a gap: end the stream; the client reconnects
+                            # with Last-Event-ID and is replayed exactly what it missed.
+                            log.warning("stream gap could not be read, ending it: %s", exc)
+                            if out:
+                                yield b"".join(out)
+                            return
+                    if queue.empty() or len(out) >= BATCH:
+                        break
+                    item = queue.get_nowait()
+                if out:
+                    yield b"".join(out)
+                    beat.written = asyncio.get_running_loop().time()
         finally:
+            if beat is not None:
+                beat.cancel()
             if streams is not None:
                 streams.discard(queue)
             metrics.STREAM_SUBSCRIBERS.dec()

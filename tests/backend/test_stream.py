@@ -121,3 +121,24 @@ def test_stopping_the_server_ends_open_streams_instead_of_waiting_on_them(
     assert not listener._thread.is_alive()  # the server ended the stream itself
     log = server.log.read_text() if server.log else ""
     assert "graceful shutdown exceeded" not in log, log[-1000:]
+
+
+def test_a_stream_whose_events_are_all_someone_elses_still_gets_keep_alives(make_server) -> None:
+    """Keep-alives count what was written to the client, not what reached the server: on a
+    busy server a quiet project's stream was never written to, and proxies closed it."""
+    server = make_server(LIVESTUDIO_HEARTBEAT="0.2")
+    alice, bob = server.add_user("alice"), server.add_user("bob")
+    bob.live({**BODIES[0], "repo_url": "git@github.com:bob/quiet.git"})
+    (project,) = bob.client.get("/api/projects").json()
+    listener = Listener(server.url, f"/api/projects/{project['id']}/events", session_headers(bob))
+    until = time.monotonic() + 1.2
+    step = 0
+    while time.monotonic() < until:  # alice's events reach bob's stream and are filtered out
+        assert alice.live({**BODIES[1], "step": step}).status_code == 200
+        step += 1
+        time.sleep(0.02)
+    assert step > 20
+    assert listener.comments >= 4  # "connected" plus a keep-alive every 0.2 s of silence
+    with pytest.raises(queue.Empty):
+        listener.events.get(timeout=0.1)
+    listener.close()

@@ -321,7 +321,13 @@ def test_many_silent_runs_are_stopped_in_parts_with_one_project_row_per_part(
         (stopped,), events = run_in_transaction(conn, [sweep_job(600, 1000, later, at_most=2)])
         rows = [json.loads(e.data) for e in events]
         parts.append(
-            (stopped, [(e.kind, r.get("name"), r.get("running")) for e, r in zip(events, rows)])
+            (
+                stopped,
+                [
+                    (e.kind, r.get("name"), r.get("running"))
+                    for e, r in zip(events, rows, strict=True)
+                ],
+            )
         )
     assert parts == [
         (
