@@ -4,11 +4,12 @@
 
 Fills a database directly (through the same write jobs the server uses), starts the
 real server on it, and prints: the time to list a project of N experiments, the time to
-downsample a series of M points to 500, and the post-to-subscriber latency over the
-event stream with S subscribers connected. The subscribers read at the socket level and
-run on another CPU than the server, so they are never the limit (it prints the share of
-their CPU they and the poster used); the first post, which warms the server's caches up,
-is not counted.
+downsample a series of M points to 500, the post-to-subscriber latency over the
+event stream with S subscribers connected, and, on a server started again after a pause
+(every run silent by then), how long until all are swept Stopped and how long posts wait
+meanwhile. The subscribers read at the socket level and run on another CPU than the
+server, so they are never the limit (it prints the share of their CPU they and the poster
+used); the first post, which warms the server's caches up, is not counted.
 """
 
 from __future__ import annotations
@@ -199,20 +200,9 @@ def main() -> None:
     # steals the other's time (on one CPU, both share it).
     cpus = sorted(os.sched_getaffinity(0))
     server_cpus, client_cpus = ({cpus[0]}, {cpus[1]}) if len(cpus) > 1 else (set(cpus), set(cpus))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(PORT)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.sched_setaffinity(0, server_cpus),
-    )
     os.sched_setaffinity(0, client_cpus)
+    server = start_server(db, server_cpus)
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.05)
         session = httpx.post(
             f"http://127.0.0.1:{PORT}/api/auth/login",
             json={"username": "bench", "password": "bench-password"},
@@ -242,6 +232,70 @@ def main() -> None:
                 f" p50 {statistics.median(delays):.1f} ms, p99 {p99:.1f} ms (target p99 < 25 ms);"
                 f" the subscribers and the poster used {client_share:.0%} of a CPU"
             )
+    finally:
+        server.terminate()
+        server.wait()
+    sweep_at_start(db, token, server_cpus)
+
+
+def start_server(db: Path, cpus: set[int], **env: str) -> subprocess.Popen[bytes]:
+    """``livestudio serve`` on ``db``, pinned to ``cpus``, once it answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(PORT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+    )
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return server
+
+
+def sweep_at_start(db: Path, token: str, cpus: set[int]) -> None:
+    """A server started after a long pause: every run is silent and is swept Stopped.
+
+    Prints how long until the last one is stopped, and the slowest of the posts a probe
+    run sent every 20 ms meanwhile (they must go on being answered).
+    """
+    server = start_server(db, cpus, LIVESTUDIO_STALE_AFTER="1", LIVESTUDIO_SWEEP_INTERVAL="1")
+    started = time.perf_counter()
+    slowest, step = 0.0, 0
+    try:
+        with closing(connect_sync(db)) as conn, httpx.Client(timeout=120) as client:
+            while time.perf_counter() - started < 300:
+                body = {
+                    "type": "data",
+                    "repo_url": "git@github.com:acme/bench.git",
+                    "baseline_sha": SHA,
+                    "name": "probe",
+                    "client": "dvclive",
+                    "step": step,
+                    "metrics": {"m.json": {"data": {"loss": 1.0}}},
+                }
+                posted = time.perf_counter()
+                client.post(
+                    f"http://127.0.0.1:{PORT}/api/live",
+                    json=body,
+                    headers={"Authorization": f"token {token}"},
+                ).raise_for_status()
+                slowest = max(slowest, time.perf_counter() - posted)
+                step += 1
+                running = conn.execute(
+                    "SELECT count(*) FROM experiments WHERE status = 'running' AND name != 'probe'"
+                ).fetchone()[0]
+                if running == 0:
+                    break
+                time.sleep(0.02)
+        took = time.perf_counter() - started
+        print(
+            f"start-up after a pause, every run silent: all swept Stopped {took:.1f} s after"
+            f" start; {step} probe posts meanwhile, the slowest answered in {slowest * 1000:.0f} ms"
+        )
     finally:
         server.terminate()
         server.wait()
