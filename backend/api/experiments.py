@@ -54,7 +54,7 @@ class ExperimentController(Controller):
         self, experiment_id: FromPath[int], backend: BackendDep, user: UserDep
     ) -> None:
         """Delete the experiment with its series and images."""
-        await backend.writer.submit(experiments.delete_job(user, experiment_id))
+        await experiments.delete(backend.writer, user, experiment_id)
 
     @post("/fail", status_code=200, media_type=MediaType.JSON, dependencies=SESSION_ONLY)
     async def mark_failed(

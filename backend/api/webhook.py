@@ -47,9 +47,12 @@ class WebhookController(Controller):
         token = parse_authorization(request.headers.get("authorization"))
         if token is None:
             raise NotAuthenticated(MISSING_TOKEN)
-        counts = await backend.writer.submit(
-            push.notify_job(
-                token, data.repo_url, data.refs.pushed, data.refs.removed, backend.clock()
-            )
+        counts = await push.notify(
+            backend.writer,
+            token,
+            data.repo_url,
+            data.refs.pushed,
+            data.refs.removed,
+            backend.clock(),
         )
         return Recorded(status="ok", **counts)

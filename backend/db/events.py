@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import msgspec
 
 from backend.db.common import NOW
@@ -85,16 +87,19 @@ def insert_numbered_events(conn: Conn, events: list[StoredEvent], created_at: fl
     )
 
 
-def prune_events(conn: Conn, keep: int) -> int:
-    """Drop all but the newest ``keep`` events; returns how many were dropped.
+def prune_events(conn: Conn, keep: int, at_most: int) -> int:
+    """Drop the oldest events beyond the newest ``keep``, at most about ``at_most`` of
+    them (a transaction deleting millions would hold every request); returns how many.
 
     The newest event always stays: event ids are rowids, and keeping the highest one is
     what keeps them increasing.
     """
     cur = conn.execute(
-        "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (max(1, keep),)
+        "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?"
+        " AND id < (SELECT MIN(id) FROM events) + ?",
+        (max(1, keep), at_most),
     )
-    return cur.rowcount
+    return cast(int, cur.rowcount)
 
 
 def _event_from_row(row: Row) -> StoredEvent:

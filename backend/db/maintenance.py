@@ -48,12 +48,14 @@ def migrate_file(target: Target) -> tuple[int, int]:
 def backup_file(source: Path, dest: Path) -> tuple[int, int]:
     """A consistent copy of ``source`` at ``dest``, safe while a server writes to it.
 
-    SQLite's online backup copies the database page by page and starts over if a writer
-    changes it meanwhile, so the copy is one committed state (nothing half-written), and
-    the running server is never blocked for long. Returns (bytes, schema version).
+    SQLite's online backup copies one committed state (nothing half-written). It copies
+    every page in one step, inside one read transaction, which in WAL mode never blocks
+    the server's writes: copied a part at a time it started over whenever the server
+    committed, and under steady posting never finished (a 500 MB database: over 100 s
+    unfinished; in one step 1.4 s). Returns (bytes, schema version).
     """
     with closing(connect_sync(source)) as src, closing(sqlite3.connect(dest)) as out:
-        src.backup(out, pages=1024)
+        src.backup(out)
         version = schema_version(out)
     return dest.stat().st_size, version
 

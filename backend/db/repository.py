@@ -102,6 +102,7 @@ from backend.db.projects import (
 from backend.db.series import (
     BLOCK_BITS,
     arrival_times,
+    delete_some_points,
     file_points,
     image_png,
     images_of,

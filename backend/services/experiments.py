@@ -108,6 +108,30 @@ def _changeable(ctx: WriteContext, user: Principal, experiment_id: int) -> Exper
     return record
 
 
+DELETE_AT_MOST = 20_000
+"""Points deleted per transaction when deleting an experiment (about 40 ms here)."""
+
+
+async def delete(writer: Writer, user: Principal, experiment_id: int) -> None:
+    """Delete an experiment the user may change: its points a part at a time (other
+    requests go on in between), then the rest at once."""
+    while await writer.submit(delete_points_job(user, experiment_id)) >= DELETE_AT_MOST:
+        pass
+    await writer.submit(delete_job(user, experiment_id))
+
+
+def delete_points_job(
+    user: Principal, experiment_id: int, at_most: int = DELETE_AT_MOST
+) -> Callable[[WriteContext], int]:
+    """Delete up to ``at_most`` points of an experiment the user may change; how many."""
+
+    def job(ctx: WriteContext) -> int:
+        _changeable(ctx, user, experiment_id)
+        return repository.delete_some_points(ctx.conn, experiment_id, at_most)
+
+    return job
+
+
 def delete_job(user: Principal, experiment_id: int) -> Callable[[WriteContext], None]:
     """Delete an experiment the user can see."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backend.db import repository
-from backend.db.writer import WriteContext
+from backend.db.writer import WriteContext, Writer
 from backend.services import events
 from backend.services.errors import InvalidInput
 from backend.services.ingest import authorize, token_hash
@@ -22,6 +22,26 @@ def parse_exp_ref(ref: str) -> tuple[str, str] | None:
     if len(parts) < 3 or len(parts[0]) != 2 or len(parts[0] + parts[1]) != 40:
         return None
     return (parts[0] + parts[1]).lower(), "/".join(parts[2:])
+
+
+REFS_PER_JOB = 200
+"""Refs marked per transaction: a push of 10,000 experiments in one held every request
+for over a second."""
+
+
+async def notify(
+    writer: Writer, token: str, repo_url: str, pushed: list[str], removed: list[str], now: float
+) -> dict[str, int]:
+    """Mark the poster's pushed (or no longer pushed) experiments, a part at a time."""
+    counts = {"pushed": 0, "removed": 0}
+    parts: list[tuple[list[str], list[str]]] = [
+        (pushed[i : i + REFS_PER_JOB], []) for i in range(0, len(pushed), REFS_PER_JOB)
+    ]
+    parts += [([], removed[i : i + REFS_PER_JOB]) for i in range(0, len(removed), REFS_PER_JOB)]
+    for part_pushed, part_removed in parts or [([], [])]:  # one job at least: the token
+        done = await writer.submit(notify_job(token, repo_url, part_pushed, part_removed, now))
+        counts = {kind: counts[kind] + done[kind] for kind in counts}
+    return counts
 
 
 def notify_job(

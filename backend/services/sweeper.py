@@ -12,10 +12,8 @@ from collections.abc import Callable
 
 from backend import metrics
 from backend.db import repository
-from backend.db import watches as watch_store
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import events, status
-from backend.services.watches import KEEP_ALERTS
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,10 +24,15 @@ SWEEP_AT_MOST = 200
 silent, and one transaction for all of them would hold every request for seconds."""
 
 
+PRUNE_AT_MOST = 20_000
+"""Events deleted per transaction (about 60 ms here): after lowering the retention, say,
+millions would go at once."""
+
+
 def sweep_job(
-    stale_after: float, keep_events: int, now: float, at_most: int = SWEEP_AT_MOST
+    stale_after: float, now: float, at_most: int = SWEEP_AT_MOST
 ) -> Callable[[WriteContext], int]:
-    """Mark up to ``at_most`` stale Running experiments Stopped, trim events, file points;
+    """Mark up to ``at_most`` stale Running experiments Stopped and file the points log;
     returns how many it stopped (``at_most`` means there may be more).
 
     It keeps the writer's cache true (the runs it stops leave the cache), so a sweep does
@@ -49,11 +52,19 @@ def sweep_job(
             places.add((record.repo_key, record.subdir, record.poster_id))
         projects = {p for place in places for p in repository.project_ids_showing(ctx.conn, *place)}
         events.projects_changed(ctx, sorted(projects))
-        repository.prune_events(ctx.conn, keep_events)
-        watch_store.prune_alerts(ctx.conn, KEEP_ALERTS)
         repository.file_points(ctx.conn)
         ctx.cache.logged_points = 0
         return len(stale)
+
+    return job
+
+
+def prune_job(keep_events: int, at_most: int = PRUNE_AT_MOST) -> Callable[[WriteContext], int]:
+    """Drop up to ``at_most`` of the events beyond the newest ``keep_events``; how many."""
+
+    @cache_safe
+    def job(ctx: WriteContext) -> int:
+        return repository.prune_events(ctx.conn, keep_events, at_most)
 
     return job
 
@@ -65,12 +76,12 @@ async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], fl
         try:
             now = clock()
             while True:  # in parts, letting posts through in between
-                stopped = await writer.submit(
-                    sweep_job(settings.stale_after, settings.event_retention, now)
-                )
+                stopped = await writer.submit(sweep_job(settings.stale_after, now))
                 metrics.STOPPED.inc(stopped)
                 if stopped < SWEEP_AT_MOST:
                     break
+            while await writer.submit(prune_job(settings.event_retention)) >= PRUNE_AT_MOST:
+                pass
             metrics.SWEEPS.inc()
         except Exception:  # keep sweeping: one failed sweep must not stop the next
             log.exception("stale-run sweep failed")

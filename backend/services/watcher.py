@@ -33,7 +33,7 @@ from backend.db.watches import WatchRecord
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import webhooks
 from backend.services.broadcast import CHANNEL, decode_message, in_order, stored_events
-from backend.services.watches import alert_json
+from backend.services.watches import KEEP_ALERTS, alert_json
 from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
 from shared.text import printable
@@ -131,6 +131,7 @@ def fire_job(firing: Firing, now: float) -> Callable[[WriteContext], tuple[Alert
             now=now,
             title=f"{name}: {firing.what}",
             detail=f"watch {watch.id}: {watch.condition.describe()} on {scope} {target}",
+            keep_alerts=KEEP_ALERTS,
         )
         if alert is None:
             return None

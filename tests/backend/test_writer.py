@@ -252,9 +252,7 @@ def test_other_jobs_in_a_batch_see_deferred_progress_and_rows_never_go_back(
     run_in_transaction(conn, [post(t0, 0)], cache)
     # Silent past stale_after (600 s), then it posts, and a sweep lands in the same batch.
     now = t0 + 700
-    _, events = run_in_transaction(
-        conn, [post(now, 1, **metrics(0.5)), sweep_job(600, 10, now)], cache
-    )
+    _, events = run_in_transaction(conn, [post(now, 1, **metrics(0.5)), sweep_job(600, now)], cache)
     assert [(r["status"], r["step"]) for r in rows(events)] == [("running", 1)]
     assert conn.execute("SELECT status FROM experiments").fetchone()[0] == "running"
     assert stored() == rows(events)[-1]
@@ -293,7 +291,7 @@ def test_the_cache_keeps_only_runs_that_are_posting(
         [ended, live_job(token, "posts-on", 1, lambda: later, **rows_of(1, 0.4))],
         cache,
     )
-    run_in_transaction(conn, [sweep_job(600, 1000, later)], cache)
+    run_in_transaction(conn, [sweep_job(600, later)], cache)
     assert [k[3] for k in cache.experiments] == ["posts-on"]
     (kept,) = cache.series_names
     assert list(cache.series) == [(kept, "loss")] and len(cache.series_top) == 1
@@ -318,7 +316,7 @@ def test_many_silent_runs_are_stopped_in_parts_with_one_project_row_per_part(
     later = t0 + 700
     parts = []
     for _ in range(4):
-        (stopped,), events = run_in_transaction(conn, [sweep_job(600, 1000, later, at_most=2)])
+        (stopped,), events = run_in_transaction(conn, [sweep_job(600, later, at_most=2)])
         rows = [json.loads(e.data) for e in events]
         parts.append(
             (
