@@ -276,6 +276,19 @@ def _store_row_json(conn: Conn, r: ExperimentRecord) -> None:
     )
 
 
+def reencode_old_rows(conn: Conn, at_most: int) -> int:
+    """Store the API row again for up to ``at_most`` experiments whose stored row is of an
+    older shape (``ROW_VERSION``) or missing; returns how many."""
+    rows = conn.execute(
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
+        f" WHERE row_version != {ROW_VERSION} OR row_json IS NULL LIMIT ?",
+        (at_most,),
+    ).fetchall()
+    for row in rows:
+        _store_row_json(conn, _record(row))
+    return len(rows)
+
+
 def stale_experiments(conn: Conn, cutoff: float, limit: int) -> list[ExperimentRecord]:
     """At most ``limit`` running experiments silent since before ``cutoff``, longest first."""
     rows = conn.execute(

@@ -71,6 +71,7 @@ from backend.db.experiments import (
     experiment_visible_sync,
     find_experiment,
     insert_experiment,
+    reencode_old_rows,
     stale_experiments,
     update_experiment,
     update_experiment_progress,

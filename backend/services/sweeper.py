@@ -69,8 +69,30 @@ def prune_job(keep_events: int, at_most: int = PRUNE_AT_MOST) -> Callable[[Write
     return job
 
 
+REENCODE_AT_MOST = 500
+"""Experiment rows re-encoded per transaction after an upgrade changed their shape."""
+
+
+def reencode_job(at_most: int = REENCODE_AT_MOST) -> Callable[[WriteContext], int]:
+    """Store up to ``at_most`` API rows of an older shape again; returns how many."""
+
+    def job(ctx: WriteContext) -> int:
+        return repository.reencode_old_rows(ctx.conn, at_most)
+
+    return job
+
+
 async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], float]) -> None:
-    """Sweep every ``sweep_interval`` seconds until cancelled."""
+    """Sweep every ``sweep_interval`` seconds until cancelled.
+
+    First, rows stored in an older shape (after an upgrade) are stored again, a part at a
+    time: until then every listing rebuilds them, which costs a big project ~0.4 s.
+    """
+    try:
+        while await writer.submit(reencode_job()) >= REENCODE_AT_MOST:
+            pass
+    except Exception:  # listings rebuild them meanwhile; the next start tries again
+        log.exception("re-encoding experiment rows failed")
     while True:
         await asyncio.sleep(settings.sweep_interval)
         try:
