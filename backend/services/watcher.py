@@ -298,7 +298,16 @@ class Watcher:
         kind = event.kind
         if kind == "watches":
             return True
-        if kind in ("project", "project_deleted"):
+        if kind == "project":
+            # Every run that starts or ends in a project changes its counts: follow its
+            # membership in place rather than reload every watch and running run (~0.2 s
+            # with 10,000 running).
+            scope = self.scopes.get(event.project_id or 0)
+            if scope is not None:
+                self.scopes[scope.id] = scope.joined(event.member_ids, event.id)
+                return False
+            return event.project_id in self.by_project
+        if kind == "project_deleted":
             return event.project_id in self.by_project
         if not self.watches:
             return False

@@ -235,3 +235,34 @@ def test_a_status_fires_once_per_end_and_never_for_a_resent_done(server: Server)
     assert alice.live(done).status_code == 200
     fired = alerts()
     assert len(fired) == 2 and {a["experiment_id"] for a in fired} == {experiment_id}
+
+
+def test_a_project_watch_follows_membership_as_it_changes(server: Server) -> None:
+    """Runs starting and ending change a project's counts; the evaluator follows its
+    membership from those events in place: a member who joins after the watch was made
+    fires it, and once removed no longer does."""
+    alice, bob, _, project_id = setup(server)
+    made = alice.client.post("/api/watches", json={"kind": "status", "project_id": project_id})
+    assert made.status_code == 201
+    failed = {"type": "done", "errors": [{"cls": "E", "text": "x"}]}
+
+    def bobs_run_fails(name: str) -> None:
+        assert bob.live({**BODY, "name": name}).status_code == 200
+        assert bob.live({**BODY, **failed, "name": name}).status_code == 200
+
+    def names(wait: float) -> list[str]:
+        time.sleep(wait)
+        return sorted(a["title"].split(":")[0] for a in alice.client.get("/api/alerts").json())
+
+    invited = alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    assert bob.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+    bobs_run_fails("bob-member")
+    deadline = time.monotonic() + 10
+    while not names(0.1) and time.monotonic() < deadline:
+        pass
+    assert names(0) == ["bob-member"]
+    removed = alice.client.delete(f"/api/projects/{project_id}/members/bob")
+    assert removed.status_code == 204
+    bobs_run_fails("bob-gone")
+    assert names(1.0) == ["bob-member"]
