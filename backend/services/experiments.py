@@ -72,11 +72,9 @@ async def series(
     wanted = names or await repository.series_names(db, experiment_id)
     result: dict[str, list[tuple[Any, ...]]] = {}
     for name in wanted:
-        # Without max_points, a series is whole up to the cap, downsampled past it: a
-        # million points as Python objects cost half a gigabyte and held requests.
-        points = await downsample.downsampled(
-            db, experiment_id, name, max_points or MAX_SERIES_POINTS
-        )
+        points = None
+        if max_points is not None:
+            points = await downsample.downsampled(db, experiment_id, name, max_points)
         if points is None:
             points = await repository.series_points(db, experiment_id, name)
         wire = repository.wire_points(points)

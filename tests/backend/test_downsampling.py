@@ -4,7 +4,6 @@ import math
 from contextlib import closing
 
 from backend.db.connection import connect_sync
-from backend.services.experiments import MAX_SERIES_POINTS
 from tests.conftest import Server, User, fixture_bodies
 
 BASE = fixture_bodies("dvclive_basic")[2]
@@ -57,22 +56,3 @@ def test_a_late_change_in_a_completed_block_is_seen(alice: User, server: Server)
     assert [100, 42.0] in got
     full = alice.client.get(f"/api/experiments/{experiment_id}/series?names=loss").json()["loss"]
     assert len(full) == 3000 and full[100] == [100, 42.0]
-
-
-def test_without_max_points_a_huge_series_comes_downsampled_to_the_cap(
-    alice: User, server: Server
-) -> None:
-    """A million points as Python objects cost half a gigabyte and held every request."""
-    experiment_id = send(alice, values(10))
-    cap = MAX_SERIES_POINTS
-    with closing(connect_sync(server.database)) as conn:  # a long history, stored directly
-        (series_id,) = conn.execute("SELECT id FROM series").fetchone()
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO points (series_id, step, value, arrived_at) VALUES (?, ?, ?, 0)",
-            ((series_id, step, step % 7) for step in range(10, cap + 5_000)),
-        )
-        conn.execute("COMMIT")
-    got = alice.client.get(f"/api/experiments/{experiment_id}/series?names=loss").json()["loss"]
-    assert 3 <= len(got) <= cap
-    assert got[0][0] == 0 and got[-1][0] == cap + 4_999  # first and last kept
