@@ -368,6 +368,9 @@ async def stream(
                                 last = event.id
                                 if event_filter.accepts(event):
                                     out.append(_message(event))
+                                    if len(out) >= BATCH:  # a long catch-up: in parts
+                                        yield b"".join(out)
+                                        out.clear()
                         except database_errors() as exc:  # the database is away: next time
                             log.warning("stream catch-up failed: %s", exc)
                         out.append(KEEP_ALIVE)
@@ -384,6 +387,9 @@ async def stream(
                                 last = event.id
                                 if event_filter.accepts(event):
                                     out.append(_message(event))
+                                    if len(out) >= BATCH:  # a long gap: in parts
+                                        yield b"".join(out)
+                                        out.clear()
                         except database_errors() as exc:
                             # Never skip over a gap: end the stream; the client reconnects
                             # with Last-Event-ID and is replayed exactly what it missed.

@@ -1,10 +1,17 @@
 """The event stream on a real server: live delivery, replay, reset, heartbeats."""
 
+import asyncio
+import contextlib
 import queue
 import time
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 
+from backend.db import repository
+from backend.db.repository import StoredEvent
+from backend.services import broadcast
 from tests.backend.sse import Listener
 from tests.conftest import Server, User, fixture_bodies
 
@@ -142,3 +149,57 @@ def test_a_stream_whose_events_are_all_someone_elses_still_gets_keep_alives(make
     with pytest.raises(queue.Empty):
         listener.events.get(timeout=0.1)
     listener.close()
+
+
+def test_a_long_gap_is_sent_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events a process's channel did not bring (Redis away) are read from the table and
+    sent in pieces of at most ``BATCH`` events, not gathered whole in memory first (found
+    in review: 100 MB at once for 20,000 missed events)."""
+    table = [StoredEvent(kind="points", data=b'{"x":1}', id=i) for i in range(1, 1001)]
+
+    async def events_after(db: object, last: int, limit: int) -> list[StoredEvent]:
+        return [e for e in table if e.id > last][:limit]
+
+    async def event_id_range(db: object) -> tuple[int, int]:
+        return 1, 0  # the stream starts before any of them
+
+    monkeypatch.setattr(repository, "events_after", events_after)
+    monkeypatch.setattr(repository, "event_id_range", event_id_range)
+    channel: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Subscriber:
+        async def iter_events(self) -> AsyncIterator[bytes]:
+            while True:
+                yield await channel.get()
+
+    class Channels:
+        @contextlib.asynccontextmanager
+        async def start_subscription(self, _: object) -> AsyncIterator[Subscriber]:
+            yield Subscriber()
+
+    class Everything:
+        def accepts(self, _: StoredEvent) -> bool:
+            return True
+
+    async def read() -> list[bytes]:
+        stream = broadcast.stream(
+            db=cast(Any, None),
+            channels=cast(Any, Channels()),
+            event_filter=cast(Any, Everything()),
+            last_event_id=None,
+            heartbeat=1000,
+            backlog=10,
+        )
+        assert await anext(stream) == broadcast.CONNECTED
+        channel.put_nowait(broadcast._encode([table[-1]]))  # the channel brings only the last
+        pieces = []
+        while sum(p.count(b"event: ") for p in pieces) < len(table):
+            pieces.append(await anext(stream))
+        await stream.aclose()
+        return pieces
+
+    pieces = asyncio.run(read())
+    counts = [p.count(b"event: ") for p in pieces]
+    assert max(counts) <= broadcast.BATCH and sum(counts) == len(table)
+    ids = [int(line[4:]) for p in pieces for line in p.split(b"\r\n") if line.startswith(b"id: ")]
+    assert ids == list(range(1, 1001))
