@@ -52,6 +52,7 @@ _BLOCKS = (
 )
 _TAIL = "SELECT step, value FROM points WHERE series_id = ? AND step >= ? ORDER BY step"
 _AT = "SELECT value FROM points WHERE series_id = ? AND step = ?"
+_COUNT_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM points WHERE series_id = ? LIMIT ?) AS p"
 
 
 async def downsampled(
@@ -66,6 +67,11 @@ async def downsampled(
     lo, hi = await _scalar(db, _FIRST, series), await _scalar(db, _LAST, series)
     if lo is None or hi is None or hi - lo + 1 <= max_points:
         return None  # steps are unique: the series has at most max_points points
+    # Sparse steps (logged every 1,000 steps, say) span far more than they number: a
+    # series that fits is sent whole, not bucketed (its points shared few buckets).
+    async with db.execute(_COUNT_UP_TO, (series, max_points + 1)) as cur:
+        if (await cur.fetchone())[0] <= max_points:
+            return None
     ends = {(lo, await _value_at(db, series, lo)), (hi, await _value_at(db, series, hi))}
     # Two points a bucket (its low and its high) fill the budget; a NaN in many buckets
     # could overflow it, and then the buckets are made wider.

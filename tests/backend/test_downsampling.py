@@ -56,3 +56,18 @@ def test_a_late_change_in_a_completed_block_is_seen(alice: User, server: Server)
     assert [100, 42.0] in got
     full = alice.client.get(f"/api/experiments/{experiment_id}/series?names=loss").json()["loss"]
     assert len(full) == 3000 and full[100] == [100, 42.0]
+
+
+def test_a_sparse_series_that_fits_comes_whole(alice: User) -> None:
+    """Steps logged every 10,000 span far more than they number: 300 points asked for at
+    most 500 are all sent (bucketing by span kept 3 of them)."""
+    rows = [(s * 10_000, float(s % 17)) for s in range(300)]
+    experiment_id = send(alice, rows)
+    for max_points, expected in ((500, 300), (300, 300), (50, None)):
+        got = alice.client.get(
+            f"/api/experiments/{experiment_id}/series?names=loss&max_points={max_points}"
+        ).json()["loss"]
+        if expected is not None:
+            assert [tuple(p) for p in got] == rows
+        else:
+            assert 3 <= len(got) <= max_points and got[-1][0] == rows[-1][0]
