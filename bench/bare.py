@@ -119,6 +119,7 @@ def main() -> None:
         access_log=False,
         proxy_headers=False,
         log_level="warning",
+        timeout_keep_alive=75,
     )
 
 

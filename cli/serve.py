@@ -16,6 +16,9 @@ from backend.app import create_app
 from backend.db.connection import describe
 from backend.settings import Settings
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle kept-alive connection stays open (nginx's default)."""
+
 
 def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
     return {
@@ -26,6 +29,10 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         # Event streams never end on their own; don't wait long for them on shutdown.
         "timeout_graceful_shutdown": 2,
+        # `dvc studio login` polls every 5 s on one kept-alive connection: with uvicorn's
+        # 5 s default, the server sometimes closed it just as DVC sent its next poll, and
+        # DVC (which does not retry a POST) failed with "Connection reset by peer".
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "log_level": log_level,
     }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import re
+import time
 
 import httpx
 
@@ -58,3 +60,19 @@ def test_metrics_count_what_happened_and_only_admins_read_them(server: Server) -
     assert sample(text, "livestudio_commit_jobs_count") >= 3  # users, tokens, the post
     assert sample(text, "livestudio_commit_seconds_count") >= 3
     assert "process_resident_memory_bytes" in text
+
+
+def test_an_idle_kept_alive_connection_outlives_dvcs_five_second_poll(server: Server) -> None:
+    """`dvc studio login` polls every 5 s on one kept-alive connection and does not retry a
+    POST: a server closing idle connections after 5 s sometimes closed it just as the
+    next poll went out ("Connection reset by peer", seen in CI)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for wait in (0.0, 6.0):
+            time.sleep(wait)
+            conn.request("GET", "/health")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200
+    finally:
+        conn.close()
