@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -38,6 +39,7 @@ from backend.db.connection import connect_sync
 from backend.db.migrations import migrate
 from backend.db.writer import run_in_transaction
 from backend.services import ingest
+from bench.ingest import cpu_seconds
 from cli import admin
 
 SHA = "f6b4c06e5e54e1856eff03bf0e464ea0bc86da8f"
@@ -129,17 +131,23 @@ def _same(subscriber: _Subscriber) -> _Subscriber:
     return subscriber
 
 
-async def fan_out(session: str, token: str, subscribers: int, posts: int) -> list[float]:
-    """Post ``posts`` metrics; the latency from each post to each subscriber's copy."""
+async def fan_out(
+    session: str, token: str, subscribers: int, posts: int, server_pid: int
+) -> tuple[list[float], float]:
+    """Post ``posts`` metrics; the latency from each post to each subscriber's copy, and
+    the server's CPU seconds from the first counted post until every copy arrived."""
     latencies: list[float] = []
     sent: dict[int, float] = {}
     got: set[tuple[int, int]] = set()
+    all_in = asyncio.Event()
 
     def seen_by(index: int) -> Callable[[int, float], None]:
         def seen(step: int, when: float) -> None:
             if step in sent and (index, step) not in got:
                 got.add((index, step))
                 latencies.append(when - sent[step])
+                if len(latencies) == posts * subscribers:
+                    all_in.set()
 
         return seen
 
@@ -169,14 +177,18 @@ async def fan_out(session: str, token: str, subscribers: int, posts: int) -> lis
                 "step": step,
                 "metrics": {"m.json": {"data": {"loss": 1 / step}}},
             }
+            if step == 100:
+                cpu_before = cpu_seconds(server_pid)
             if step >= 100:
                 sent[step] = time.perf_counter()
             await client.post("/api/live", json=body, headers={"Authorization": f"token {token}"})
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_in.wait(), 5)
+        server_cpu = cpu_seconds(server_pid) - cpu_before
     for transport, _ in streams:
         transport.close()
-    return latencies
+    return latencies, server_cpu
 
 
 def _cpu_seconds() -> float:
@@ -221,7 +233,9 @@ def main() -> None:
                 f"downsample {args.points:,} points to {got}: median {ms:.1f} ms (target < 50 ms)"
             )
         before, started = _cpu_seconds(), time.perf_counter()
-        latencies = asyncio.run(fan_out(session, token, args.subscribers, args.posts))
+        latencies, server_cpu = asyncio.run(
+            fan_out(session, token, args.subscribers, args.posts, server.pid)
+        )
         client_share = (_cpu_seconds() - before) / (time.perf_counter() - started)
         if latencies:
             delays = sorted(x * 1000 for x in latencies)
@@ -230,7 +244,9 @@ def main() -> None:
                 f"post-to-subscriber latency, {args.subscribers} subscribers,"
                 f" {len(delays)} deliveries:"
                 f" p50 {statistics.median(delays):.1f} ms, p99 {p99:.1f} ms (target p99 < 25 ms);"
-                f" the subscribers and the poster used {client_share:.0%} of a CPU"
+                f" the subscribers and the poster used {client_share:.0%} of a CPU;"
+                f" server CPU {server_cpu / len(delays) * 1e6:.0f} µs per event delivered"
+                " (posts included)"
             )
     finally:
         server.terminate()
