@@ -27,6 +27,7 @@ from backend import metrics
 from backend.db import postgres, repository
 from backend.db.migrations import migrate
 from backend.db.writer import (
+    LOCKED,
     Job,
     Post,
     WriteContext,
@@ -57,6 +58,8 @@ class PostgresWriter(Writer):
         self._url = url
         self._pg: postgres.Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="livestudio-pg-writer")
+        self._lock_held_elsewhere = False
+        """The last batch timed out waiting for the cluster's write lock (another program)."""
 
     async def start(self) -> None:
         """Connect, apply migrations and start taking jobs."""
@@ -121,9 +124,12 @@ class PostgresWriter(Writer):
         while True:
             batch = await self._next_batch()
             now = loop.time()
+            # A job that timed out in the queue says why: behind another program's lock
+            # (the batch before it waited for it in vain), or just a busy database.
+            reason = LOCKED if self._lock_held_elsewhere else postgres.BUSY
             for _, future, deadline in batch:
                 if deadline <= now and not future.done():
-                    future.set_exception(Unavailable(postgres.BUSY, retry_after=1))
+                    future.set_exception(Unavailable(reason, retry_after=1))
             batch = [item for item in batch if not item[1].done()]
             if not batch:
                 continue
@@ -133,8 +139,13 @@ class PostgresWriter(Writer):
                     self._thread, self._commit, [job for job, _, _ in batch]
                 )
             except Exception as exc:
+                error = storage_error(exc)
+                self._lock_held_elsewhere = (
+                    isinstance(error, Unavailable) and error.detail == LOCKED
+                )
                 self._batch_failed(batch, exc)
                 continue
+            self._lock_held_elsewhere = False
             metrics.COMMIT_JOBS.observe(len(batch))
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             self._batch_committed(batch, outcomes, events)
