@@ -14,6 +14,7 @@ from backend import metrics
 from backend.db import repository
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import events, status
+from backend.services.errors import DomainError
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,9 @@ async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], fl
     try:
         while await writer.submit(reencode_job()) >= REENCODE_AT_MOST:
             pass
-    except Exception:  # listings rebuild them meanwhile; the next start tries again
+    except DomainError as exc:  # listings rebuild them meanwhile; the next start tries again
+        log.warning("re-encoding experiment rows skipped: %s", exc.detail)
+    except Exception:
         log.exception("re-encoding experiment rows failed")
     while True:
         await asyncio.sleep(settings.sweep_interval)
@@ -105,5 +108,7 @@ async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], fl
             while await writer.submit(prune_job(settings.event_retention)) >= PRUNE_AT_MOST:
                 pass
             metrics.SWEEPS.inc()
+        except DomainError as exc:  # the database locked by another program, say: one line
+            log.warning("stale-run sweep skipped: %s", exc.detail)
         except Exception:  # keep sweeping: one failed sweep must not stop the next
             log.exception("stale-run sweep failed")
