@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -268,3 +269,21 @@ def fixture_bodies(name: str) -> list[dict[str, object]]:
     """The request bodies of one captured client run."""
     lines = (FIXTURES / f"{name}.jsonl").read_text().splitlines()
     return [json.loads(line)["body"] for line in lines if line.strip()]
+
+
+@pytest.fixture
+def ingest_db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, str]]:
+    """A migrated SQLite file with a user: (the writer's kind of connection, an access token).
+
+    For tests of the write jobs themselves, without a server."""
+    from backend.db.connection import connect_sync
+    from backend.db.migrations import migrate
+    from cli import admin
+
+    db = tmp_path / "b.db"
+    admin.add_user(db, "ada", "correct horse battery", admin=True)
+    token = admin.create_token(db, "ada").token
+    conn = connect_sync(db)
+    migrate(conn)
+    yield conn, token
+    conn.close()

@@ -262,7 +262,7 @@ _encoded_cached = functools.lru_cache(maxsize=512)(_encoded)
 
 
 def _reset(last_id: int) -> bytes:
-    return b"id: %d%sevent: reset%sdata: {}%s%s" % (last_id, _SEP, _SEP, _SEP, _SEP)
+    return _encoded(StoredEvent(kind="reset", data=b"{}", id=last_id))
 
 
 _BEAT = StoredEvent(kind="beat", data=b"", id=-2)

@@ -10,14 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from backend.db import repository
-from backend.db.connection import connect_sync
-from backend.db.migrations import migrate
 from backend.db.watches import WatchRecord, insert_alert
 from backend.db.writer import run_in_transaction
 from backend.services import experiments, ingest
@@ -26,17 +23,6 @@ from backend.services.sweeper import prune_job
 from cli import admin
 from shared.watches import WatchCondition
 from tests.conftest import Server, User, fixture_bodies
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, str]]:
-    path = tmp_path / "b.db"
-    admin.add_user(path, "ada", "correct horse battery", admin=True)
-    token = admin.create_token(path, "ada").token
-    conn = connect_sync(path)
-    migrate(conn)
-    yield conn, token
-    conn.close()
 
 
 def post(conn: sqlite3.Connection, token: str, step: int, rows: int) -> int:
@@ -65,9 +51,9 @@ def count(conn: sqlite3.Connection, sql: str) -> int:
 
 @pytest.mark.sqlite_only
 def test_an_experiment_is_deleted_a_bounded_number_of_points_at_a_time(
-    db: tuple[sqlite3.Connection, str],
+    ingest_db: tuple[sqlite3.Connection, str],
 ) -> None:
-    conn, token = db
+    conn, token = ingest_db
     experiment_id = post(conn, token, 0, 30)  # two series of 30 points
     owner = repository.Principal(user_id=1, username="ada", is_admin=True)
     parts = []
@@ -97,9 +83,9 @@ def test_an_experiment_is_deleted_a_bounded_number_of_points_at_a_time(
 
 @pytest.mark.sqlite_only
 def test_old_events_are_pruned_a_bounded_number_at_a_time(
-    db: tuple[sqlite3.Connection, str],
+    ingest_db: tuple[sqlite3.Connection, str],
 ) -> None:
-    conn, token = db
+    conn, token = ingest_db
     for step in range(25):  # an experiment event and a points event each
         post(conn, token, step * 10, 1)
     total = count(conn, "SELECT count(*) FROM events")
@@ -118,9 +104,9 @@ def test_old_events_are_pruned_a_bounded_number_at_a_time(
 
 @pytest.mark.sqlite_only
 def test_a_user_keeps_only_their_newest_alerts_as_new_ones_come(
-    db: tuple[sqlite3.Connection, str],
+    ingest_db: tuple[sqlite3.Connection, str],
 ) -> None:
-    conn, token = db
+    conn, token = ingest_db
     experiment_id = post(conn, token, 0, 1)
     admin.add_user(
         Path(conn.execute("PRAGMA database_list").fetchone()[2]), "bo", "pw-pw-pw-pw", False

@@ -5,19 +5,16 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from backend.db import writer as writer_module
-from backend.db.connection import connect_sync
-from backend.db.migrations import migrate
 from backend.db.repository import StoredEvent
 from backend.db.writer import WriteContext, Writer, WriterCache, cache_safe, run_in_transaction
 from backend.services import ingest
 from backend.services.sweeper import sweep_job
-from cli import admin
 
 # the SQLite writer's batching, WAL and locks
 pytestmark = pytest.mark.sqlite_only
@@ -149,18 +146,6 @@ async def test_a_lone_runs_begun_transaction_never_locks_others_out(
     stop.set()
     await poster
     assert took < 3
-
-
-@pytest.fixture
-def ingest_db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, str]]:
-    """A migrated SQLite file with a user: (the writer's kind of connection, an access token)."""
-    db = tmp_path / "b.db"
-    admin.add_user(db, "ada", "correct horse battery", admin=True)
-    token = admin.create_token(db, "ada").token
-    conn = connect_sync(db)
-    migrate(conn)
-    yield conn, token
-    conn.close()
 
 
 def live_job(
