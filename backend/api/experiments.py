@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, delete, get, post
 from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
 
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.services import experiments
@@ -31,15 +32,16 @@ class ExperimentController(Controller):
         names: FromQuery[str | None] = None,
         max_points: FromQuery[int | None] = None,
         times: FromQuery[bool] = False,
-    ) -> dict[str, list[tuple[object, ...]]]:
+    ) -> Stream:
         """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled.
 
         With ``times=true`` each point is ``[step, value, arrived_at]`` (UNIX seconds).
         """
         wanted = [n for n in (names or "").split(",") if n] or None
-        return await experiments.series(
+        body = await experiments.series(
             backend.reader, backend.writer, user, experiment_id, wanted, max_points, times
         )
+        return Stream(body, media_type=MediaType.JSON)
 
     @get("/images/{path:path}", media_type="image/png")
     async def image(

@@ -112,7 +112,7 @@ from backend.db.series import (
     series_id,
     series_max_step,
     series_names,
-    series_points,
+    series_page,
     summarise_block,
     summarise_changes,
     summarise_series,

@@ -210,16 +210,22 @@ async def series_names(db: Reader, experiment_id: int) -> list[str]:
         return [r[0] for r in await cur.fetchall()]
 
 
-async def series_points(
-    db: Reader, experiment_id: int, name: str
-) -> list[tuple[int, float | None]]:
-    """Every point of one series, by step."""
+async def series_page(
+    db: Reader, experiment_id: int, name: str, after_step: int, limit: int, with_time: bool
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` points of one series past ``after_step``, by step, spelled for JSON
+    (see ``wire_points``): ``(step, value)``, or ``(step, value, arrived_at)``."""
+    arrived = ", p.arrived_at" if with_time else ""
     async with db.execute(
-        "SELECT p.step, p.value FROM points p JOIN series s ON s.id = p.series_id"
-        " WHERE s.experiment_id = ? AND s.name = ? ORDER BY p.step",
-        (experiment_id, name),
+        f"SELECT p.step, p.value{arrived} FROM points p JOIN series s ON s.id = p.series_id"
+        " WHERE s.experiment_id = ? AND s.name = ? AND p.step > ? ORDER BY p.step LIMIT ?",
+        (experiment_id, name, after_step, limit),
     ) as cur:
-        return [(r[0], r[1]) for r in await cur.fetchall()]
+        rows = await cur.fetchall()
+    wire = wire_points((r[0], r[1]) for r in rows)
+    if not with_time:
+        return wire
+    return [(step, value, r[2]) for (step, value), r in zip(wire, rows, strict=True)]
 
 
 async def arrival_times(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import msgspec
 
 from backend.db import downsample, repository
 from backend.db.connection import Reader
@@ -15,6 +17,7 @@ from shared.api import STATUSES, ExperimentDetail, ExperimentRow
 from shared.live import ErrorInfo
 
 MAX_SERIES_POINTS = 100_000
+_encode = msgspec.json.encode
 
 
 def _not_found(experiment_id: int) -> NotFound:
@@ -50,6 +53,11 @@ async def detail(db: Reader, user: Principal, experiment_id: int) -> ExperimentD
     )
 
 
+PAGE_POINTS = 10_000
+"""Points read per query for a whole series: the read connection serves others between pages."""
+CHUNK_BYTES = 64 << 10
+
+
 async def series(
     db: Reader,
     writer: Writer,
@@ -58,32 +66,69 @@ async def series(
     names: list[str] | None,
     max_points: int | None,
     with_time: bool = False,
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Points of the named series (all when none named), downsampled on request.
+) -> AsyncIterator[bytes]:
+    """Points of the named series (all when none named), downsampled on request, as the
+    JSON object ``{name: [[step, value], ...]}``, produced page by page.
 
     ``with_time``: each point is ``[step, value, arrived_at]`` (UNIX seconds), for charts
-    over wall time.
+    over wall time. Permission and input are checked here, before anything is sent; the
+    body then comes in chunks, so a million-point series costs neither the memory of a
+    million Python tuples nor one long query that every other read waits behind.
     """
     await visible(db, user, experiment_id)
     if max_points is not None and not 2 <= max_points <= MAX_SERIES_POINTS:
         raise InvalidInput(f"max_points must be between 2 and {MAX_SERIES_POINTS}.")
     # Recent points may still wait in the log; file them so the points table is exact.
     await writer.submit(ingest.file_points_job)
-    wanted = names or await repository.series_names(db, experiment_id)
-    result: dict[str, list[tuple[Any, ...]]] = {}
-    for name in wanted:
-        points = None
-        if max_points is not None:
-            points = await downsample.downsampled(db, experiment_id, name, max_points)
-        if points is None:
-            points = await repository.series_points(db, experiment_id, name)
-        wire = repository.wire_points(points)
-        if with_time:
+    wanted = (
+        list(dict.fromkeys(names)) if names else await repository.series_names(db, experiment_id)
+    )
+    return _series_json(db, experiment_id, wanted, max_points, with_time)
+
+
+async def _series_json(
+    db: Reader, experiment_id: int, names: list[str], max_points: int | None, with_time: bool
+) -> AsyncIterator[bytes]:
+    buffer = bytearray(b"{")
+    for index, name in enumerate(names):
+        buffer += b"," if index else b""
+        buffer += _encode(name) + b":["
+        first = True
+        async for page in _points(db, experiment_id, name, max_points, with_time):
+            if not first:
+                buffer += b","
+            buffer += _encode(page)[1:-1]
+            first = False
+            if len(buffer) >= CHUNK_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+        buffer += b"]"
+    buffer += b"}"
+    yield bytes(buffer)
+
+
+async def _points(
+    db: Reader, experiment_id: int, name: str, max_points: int | None, with_time: bool
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The series' points in pages (one page when downsampled), spelled for JSON."""
+    if max_points is not None:
+        points = await downsample.downsampled(db, experiment_id, name, max_points)
+        if points is not None:
+            wire = repository.wire_points(points)
+            if not with_time:
+                yield wire
+                return
             times = await repository.arrival_times(db, experiment_id, name, [p[0] for p in wire])
-            result[name] = [(step, value, times.get(step)) for step, value in wire]
-        else:
-            result[name] = wire
-    return result
+            yield [(step, value, times.get(step)) for step, value in wire]
+            return
+    after = -1
+    while True:
+        page = await repository.series_page(db, experiment_id, name, after, PAGE_POINTS, with_time)
+        if page:
+            yield page
+        if len(page) < PAGE_POINTS:
+            return
+        after = page[-1][0]
 
 
 async def image(db: Reader, user: Principal, experiment_id: int, path: str) -> bytes:
