@@ -4,7 +4,9 @@
 
 Fills a database directly (through the same write jobs the server uses), starts the
 real server on it, and prints: the time to list a project of N experiments, the time to
-downsample a series of M points to 500, the post-to-subscriber latency over the
+downsample a series of M points to 500, to read it whole (with arrival times; the
+server's peak memory, and how long a small read made meanwhile waits), the
+post-to-subscriber latency over the
 event stream with S subscribers connected, and, on a server started again after a pause
 (every run silent by then), how long until all are swept Stopped and how long posts wait
 meanwhile. The subscribers read at the socket level and run on another CPU than the
@@ -26,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -232,6 +235,7 @@ def main() -> None:
             print(
                 f"downsample {args.points:,} points to {got}: median {ms:.1f} ms (target < 50 ms)"
             )
+            whole_read(client, server.pid, args.points)
         before, started = _cpu_seconds(), time.perf_counter()
         latencies, server_cpu = asyncio.run(
             fan_out(session, token, args.subscribers, args.posts, server.pid)
@@ -252,6 +256,47 @@ def main() -> None:
         server.terminate()
         server.wait()
     sweep_at_start(db, token, server_cpus)
+
+
+def whole_read(client: httpx.Client, pid: int, points: int) -> None:
+    """Read the long series whole (with arrival times) while a probe reads an experiment's
+    details: how long it takes, the server's peak memory, and how long the probe waited."""
+    worst, stop = [0.0], threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(base_url=client.base_url, headers=client.headers) as other:
+            while not stop.is_set():
+                started = time.perf_counter()
+                other.get("/api/experiments/2")
+                worst[0] = max(worst[0], time.perf_counter() - started)
+                time.sleep(0.005)
+
+    peak_before = _peak_rss_mb(pid)
+    thread = threading.Thread(target=probe)
+    thread.start()
+    try:
+        started = time.perf_counter()
+        response = client.get("/api/experiments/1/series?names=long&times=true")
+        took = time.perf_counter() - started
+    finally:
+        stop.set()
+        thread.join()
+    got = len(response.json()["long"])
+    assert got == points, got
+    print(
+        f"read {got:,} points whole with times: {took * 1000:.0f} ms,"
+        f" {len(response.content) / 1e6:.1f} MB of JSON; server peak memory"
+        f" {peak_before:.0f} → {_peak_rss_mb(pid):.0f} MB; an experiment's details read"
+        f" meanwhile waited at most {worst[0] * 1000:.0f} ms"
+    )
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def start_server(db: Path, cpus: set[int], **env: str) -> subprocess.Popen[bytes]:
