@@ -108,8 +108,10 @@ class ExperimentTable(ScrollView, can_focus=True):
     def show(self) -> None:
         """Lay the rows out again (new rows, filters, sorting), keeping the cursor on its row.
 
-        Cells already drawn are reused: they are kept true by ``update_cells``; only rows
-        that were not shown before, and columns that are new, are drawn here.
+        Cells are drawn lazily, when their row first comes into view (``render_lines``):
+        drawing every cell of 10,000 rows x 100 columns up front froze the screen for ~2 s
+        when a big project opened. Cells already drawn are reused (``update_cells`` keeps
+        them true); only the new columns of rows drawn before are drawn here.
         """
         current = self.current_key()
         now = clock.now()
@@ -129,19 +131,48 @@ class ExperimentTable(ScrollView, can_focus=True):
                 continue
             for experiment_id in ids:
                 key = str(experiment_id)
-                row = self.state.rows[experiment_id]
                 cells = old_cells.get(key)
-                if cells is None:
-                    cells = {c: self.cell(row, c, now) for c in columns}
-                    fresh.append(cells)
-                elif new_columns:
-                    cells.update({c: self.cell(row, c, now) for c in new_columns})
-                    fresh.append(cells)
+                if cells is not None:
+                    if new_columns:
+                        row = self.state.rows[experiment_id]
+                        cells.update({c: self.cell(row, c, now) for c in new_columns})
+                        fresh.append(cells)
+                    self._cells[key] = cells
                 self._order.append(key)
-                self._cells[key] = cells
         self._index = {key: i for i, key in enumerate(self._order)}
         self._measure(fresh)
         self._restore(current)
+
+    def _row_cells(self, key: str) -> dict[str, Cell]:
+        """A row's cells, drawn now if this is the first time it is needed."""
+        cells = self._cells.get(key)
+        if cells is None:
+            row = self.state.rows[int(key)]
+            now = clock.now()
+            cells = self._cells[key] = {c: self.cell(row, c, now) for c in self._columns}
+            self._widen(cells)
+        return cells
+
+    def _widen(self, cells: dict[str, Cell]) -> None:
+        """Widen columns for a newly drawn row (columns never shrink while shown)."""
+        grew = False
+        for column, width in self._widths.items():
+            length = _length(cells.get(column, ""))
+            if length > width and width < MAX_WIDTH:
+                self._widths[column] = min(MAX_WIDTH, length)
+                grew = True
+        if grew:
+            self._relayout()
+
+    def _relayout(self) -> None:
+        """Widths changed: every cached line is stale."""
+        self._strips.clear()
+        self._layout += 1
+        self._header = None
+        self.virtual_size = Size(
+            sum(self._widths.values()) + GAP * len(self._widths), len(self._order) + 1
+        )
+        self.refresh()
 
     def _group_cells(self, sha: str, ids: list[int]) -> dict[str, Cell]:
         first = self.state.rows[ids[0]]
@@ -249,7 +280,9 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     def get_cell(self, row_key: str, column: str) -> Cell:
         """The content of a cell as last drawn."""
-        return self._cells[row_key].get(column, "")
+        if row_key.startswith(GROUP_PREFIX):
+            return self._cells[row_key].get(column, "")
+        return self._row_cells(row_key).get(column, "")
 
     def update_cells(self, experiment_id: int, columns: list[str], now: float) -> None:
         """Redraw just these cells of one row (if the row is shown)."""
@@ -272,13 +305,7 @@ class ExperimentTable(ScrollView, can_focus=True):
             self._strips.pop(key, None)
             self.refresh_line(self._index[key] + 1)
         if grew:
-            self._strips.clear()
-            self._layout += 1
-            self._header = None
-            self.virtual_size = Size(
-                sum(self._widths.values()) + GAP * len(self._widths), len(self._order) + 1
-            )
-            self.refresh()
+            self._relayout()
 
     def add_new_columns(self, columns: list[str]) -> None:
         """Columns for metrics or params seen for the first time."""
@@ -315,6 +342,16 @@ class ExperimentTable(ScrollView, can_focus=True):
             self._visible = frozenset(visible)
             self._strips.clear()
             self._header = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Rows coming into view are drawn before any line is, so that columns they widen
+        # are wide for the whole frame, not from the middle of it.
+        top = int(self.scroll_offset.y)
+        first = top + max(crop.y - 1, 0)
+        for key in self._order[first : top + crop.bottom]:
+            if key not in self._cells:
+                self._row_cells(key)
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -359,13 +396,13 @@ class ExperimentTable(ScrollView, can_focus=True):
         if is_cursor:
             row_style = self.get_component_rich_style("experiment-table--cursor-row")
             cursor_style = self.get_component_rich_style("experiment-table--cursor")
-            return self._line(self._cells[key], row_style, cursor_style)
+            return self._line(self._row_cells(key), row_style, cursor_style)
         strip = self._strips.get(key)
         if strip is None:
             style = self.rich_style
             if key.startswith(GROUP_PREFIX):
                 style = style + self.get_component_rich_style("experiment-table--group")
-            strip = self._strips[key] = self._line(self._cells[key], style, None)
+            strip = self._strips[key] = self._line(self._row_cells(key), style, None)
         return strip
 
     def _line(self, cells: dict[str, Cell], row_style: Style, cursor_style: Style | None) -> Strip:

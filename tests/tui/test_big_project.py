@@ -1,0 +1,56 @@
+"""A project with more rows than the screen: cells are drawn as rows come into view."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import User, fixture_bodies
+from tests.tui.conftest import SIZE, open_project, until
+from tui.app import LiveStudioApp
+from tui.widgets.experiment_table import ExperimentTable
+
+BODY = fixture_bodies("dvclive_basic")[1]
+RUNS = 40
+LONG = "a-much-longer-note-value"
+
+
+def body(index: int) -> dict:
+    note = LONG if index == 0 else "short"  # the oldest run: the last row
+    return {
+        **BODY,
+        "name": f"run-{index:02d}",
+        "step": 0,
+        "params": {"params.yaml": {"note": note}},
+        "metrics": {"dvclive/metrics.json": {"data": {"loss": 1 / (index + 1), "step": 0}}},
+    }
+
+
+async def test_rows_out_of_view_are_drawn_when_scrolled_to(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    def post_all() -> None:
+        for index in range(RUNS):
+            assert alice.live(body(index)).status_code == 200
+
+    await asyncio.to_thread(post_all)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == RUNS)
+        await pilot.pause()
+        note = next(c for c in table._columns if c.startswith("p:") and c.endswith("note"))
+        drawn = [k for k in table._cells if not k.startswith("g:")]
+        assert 0 < len(drawn) < SIZE[1]  # only the rows in view, not all 40
+        assert table._widths[note] < len(LONG)  # the long value is far below
+
+        await pilot.press("end")
+        await pilot.pause()
+        last = table.current_key()
+        assert last is not None and screen.state.rows[int(last)].name == "run-00"
+        assert table._widths[note] == len(LONG)  # widened once the row came into view
+        assert table.get_cell(last, note) == LONG
+        table.move_cursor(column=table._columns.index(note))  # scrolls it into view
+        await pilot.pause()
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        assert any(LONG in line for line in lines)  # drawn whole, not cut to the old width
