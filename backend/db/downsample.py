@@ -26,7 +26,7 @@ _LAST = "SELECT MAX(step) FROM points WHERE series_id = ?"
 # Straight from the points, for series whose buckets are narrower than a few blocks.
 _FROM_POINTS = """
 WITH p AS (SELECT step, value, (step - :lo) * :nb / (:hi - :lo + 1) AS b FROM points
-           WHERE series_id = :sid)
+           WHERE series_id = :sid AND step BETWEEN :a AND :z)
 SELECT step, value FROM (
     SELECT step, MIN(value) AS value FROM p WHERE value IS NOT NULL GROUP BY b
     UNION SELECT step, MAX(value) FROM p WHERE value IS NOT NULL GROUP BY b
@@ -36,7 +36,7 @@ SELECT step, value FROM (
 
 _FROM_POINTS_PG = """
 WITH p AS (SELECT step, value, (step - :lo) * :nb / (:hi - :lo + 1) AS b FROM points
-           WHERE series_id = :sid)
+           WHERE series_id = :sid AND step BETWEEN :a AND :z)
 SELECT step, value FROM (
     (SELECT DISTINCT ON (b) step, value FROM p WHERE value IS NOT NULL ORDER BY b, value, step)
     UNION (SELECT DISTINCT ON (b) step, value FROM p WHERE value IS NOT NULL
@@ -52,6 +52,8 @@ _BLOCKS = (
 )
 _TAIL = "SELECT step, value FROM points WHERE series_id = ? AND step >= ? ORDER BY step"
 _AT = "SELECT value FROM points WHERE series_id = ? AND step = ?"
+SCAN_STEPS = 1 << 16
+"""Steps bucketed per query when bucketing straight from the points (see ``_from_points``)."""
 _COUNT_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM points WHERE series_id = ? LIMIT ?) AS p"
 
 
@@ -96,9 +98,35 @@ async def _scalar(db: Reader, sql: str, series: int) -> Any:
 
 
 async def _from_points(db: Reader, series: int, lo: int, hi: int, buckets: int) -> list[Point]:
+    """Bucket straight from the points, a part of the steps per query.
+
+    One query over a million points held the read connection (and so every other
+    request's reads) for over a second; in parts of whole buckets (a bucket's low and
+    high are never split between two queries), other reads go in between.
+    """
     sql = _FROM_POINTS_PG if is_postgres(db) else _FROM_POINTS
-    async with db.execute(sql, {"sid": series, "lo": lo, "hi": hi, "nb": buckets}) as cur:
-        return [(r[0], r[1]) for r in await cur.fetchall()]
+    span = hi - lo + 1
+    per_part = max(1, buckets * SCAN_STEPS // span)
+    points: list[Point] = []
+    for first in range(0, buckets, per_part):
+        last = min(buckets, first + per_part)
+        params = {
+            "sid": series,
+            "lo": lo,
+            "hi": hi,
+            "nb": buckets,
+            "a": lo + _bucket_start(first, span, buckets),
+            "z": lo + _bucket_start(last, span, buckets) - 1,
+        }
+        async with db.execute(sql, params) as cur:
+            points.extend((r[0], r[1]) for r in await cur.fetchall())
+    return points
+
+
+def _bucket_start(bucket: int, span: int, buckets: int) -> int:
+    """The first step (from the series' first) that ``(step - lo) * nb / span`` puts in
+    ``bucket``: the least ``d`` with ``d * buckets >= bucket * span``."""
+    return -(-bucket * span // buckets)
 
 
 async def _from_blocks(
