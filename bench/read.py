@@ -4,8 +4,9 @@
 
 Fills a database directly (through the same write jobs the server uses), starts the
 real server on it, and prints: the time to list a project of N experiments, the time to
-downsample a series of M points to 500, to read it whole (with arrival times; the
-server's peak memory, and how long a small read made meanwhile waits), the
+downsample a series of M points to 500, to read it whole (with arrival times) and
+downsampled to 5,000 (from the points themselves; for each, how long a small read made
+meanwhile waits, and for the whole read the server's peak memory), the
 post-to-subscriber latency over the
 event stream with S subscribers connected, and, on a server started again after a pause
 (every run silent by then), how long until all are swept Stopped and how long posts wait
@@ -259,8 +260,32 @@ def main() -> None:
 
 
 def whole_read(client: httpx.Client, pid: int, points: int) -> None:
-    """Read the long series whole (with arrival times) while a probe reads an experiment's
-    details: how long it takes, the server's peak memory, and how long the probe waited."""
+    """Read the long series whole (with arrival times), then downsampled to 5,000 points
+    (bucketed from the points, not the block summaries), each while a probe reads an
+    experiment's details: how long each takes, the server's peak memory, and how long the
+    probe waited."""
+    peak_before = _peak_rss_mb(pid)
+    took, waited, response = _with_probe(client, "/api/experiments/1/series?names=long&times=true")
+    got = len(response.json()["long"])
+    assert got == points, got
+    print(
+        f"read {got:,} points whole with times: {took * 1000:.0f} ms,"
+        f" {len(response.content) / 1e6:.1f} MB of JSON; server peak memory"
+        f" {peak_before:.0f} → {_peak_rss_mb(pid):.0f} MB; an experiment's details read"
+        f" meanwhile waited at most {waited * 1000:.0f} ms"
+    )
+    took, waited, response = _with_probe(
+        client, "/api/experiments/1/series?names=long&max_points=5000"
+    )
+    print(
+        f"downsample {points:,} points to {len(response.json()['long']):,}: {took * 1000:.0f} ms;"
+        f" an experiment's details read meanwhile waited at most {waited * 1000:.0f} ms"
+    )
+
+
+def _with_probe(client: httpx.Client, path: str) -> tuple[float, float, httpx.Response]:
+    """GET ``path`` while another client keeps reading an experiment's details: the
+    seconds it took, the probe's longest wait, the response."""
     worst, stop = [0.0], threading.Event()
 
     def probe() -> None:
@@ -271,24 +296,17 @@ def whole_read(client: httpx.Client, pid: int, points: int) -> None:
                 worst[0] = max(worst[0], time.perf_counter() - started)
                 time.sleep(0.005)
 
-    peak_before = _peak_rss_mb(pid)
     thread = threading.Thread(target=probe)
     thread.start()
     try:
         started = time.perf_counter()
-        response = client.get("/api/experiments/1/series?names=long&times=true")
+        response = client.get(path)
         took = time.perf_counter() - started
     finally:
         stop.set()
         thread.join()
-    got = len(response.json()["long"])
-    assert got == points, got
-    print(
-        f"read {got:,} points whole with times: {took * 1000:.0f} ms,"
-        f" {len(response.content) / 1e6:.1f} MB of JSON; server peak memory"
-        f" {peak_before:.0f} → {_peak_rss_mb(pid):.0f} MB; an experiment's details read"
-        f" meanwhile waited at most {worst[0] * 1000:.0f} ms"
-    )
+    assert response.status_code == 200, response.text
+    return took, worst[0], response
 
 
 def _peak_rss_mb(pid: int) -> float:
