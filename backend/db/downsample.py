@@ -52,7 +52,7 @@ _BLOCKS = (
 )
 _TAIL = "SELECT step, value FROM points WHERE series_id = ? AND step >= ? ORDER BY step"
 _AT = "SELECT value FROM points WHERE series_id = ? AND step = ?"
-SCAN_STEPS = 1 << 16
+SCAN_STEPS = 1 << 14
 """Steps bucketed per query when bucketing straight from the points (see ``_from_points``)."""
 _COUNT_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM points WHERE series_id = ? LIMIT ?) AS p"
 

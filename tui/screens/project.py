@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 from textual import on, work
@@ -212,6 +213,10 @@ class ProjectScreen(LiveScreen):
         self._update_counter()
         self.seed_sparklines()
         self.load_baseline()
+        # Thousands of new rows make the collector's next full pass long (30 ms at 2,000
+        # rows x 100 metrics): run it now, while the table is being opened, rather than in
+        # the middle of the live updates that follow.
+        gc.collect()
 
     @on(ExperimentChanged)
     def experiment_changed(self, message: ExperimentChanged) -> None:

@@ -142,6 +142,16 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._index = {key: i for i, key in enumerate(self._order)}
         self._measure(fresh)
         self._restore(current)
+        # The rows about to be shown are drawn now, so that the first frame has their
+        # widths (drawn during it, they would widen columns and cost a second frame).
+        top = int(self.scroll_offset.y)
+        self._draw_rows(top, top + max(self.size.height, self.app.size.height))
+
+    def _draw_rows(self, first: int, end: int) -> None:
+        """Draw the cells of the rows from ``first`` to ``end`` not drawn yet."""
+        for key in self._order[first:end]:
+            if key not in self._cells:
+                self._row_cells(key)
 
     def _row_cells(self, key: str) -> dict[str, Cell]:
         """A row's cells, drawn now if this is the first time it is needed."""
@@ -347,10 +357,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         # Rows coming into view are drawn before any line is, so that columns they widen
         # are wide for the whole frame, not from the middle of it.
         top = int(self.scroll_offset.y)
-        first = top + max(crop.y - 1, 0)
-        for key in self._order[first : top + crop.bottom]:
-            if key not in self._cells:
-                self._row_cells(key)
+        self._draw_rows(top + max(crop.y - 1, 0), top + crop.bottom)
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
