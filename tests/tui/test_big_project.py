@@ -48,6 +48,11 @@ async def test_rows_out_of_view_are_drawn_when_scrolled_to(
         await pilot.pause()
         last = table.current_key()
         assert last is not None and screen.state.rows[int(last)].name == "run-00"
+        # In view above the horizontal scrollbar, not hidden behind it.
+        assert table.show_horizontal_scrollbar
+        rows_in_view = table.scrollable_size.height - 1  # under the header
+        assert 0 <= table.cursor_row - table.scroll_offset.y < rows_in_view
+        assert table.visible_experiment_ids()[-1] == int(last)
         assert table._widths[note] == len(LONG)  # widened once the row came into view
         assert table.get_cell(last, note) == LONG
         table.move_cursor(column=table._columns.index(note))  # scrolls it into view

@@ -362,7 +362,7 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
+        width = self.scrollable_size.width
         base = self.rich_style
         self._note_window(int(scroll_x), width)
         if y == 0:
@@ -472,7 +472,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._scroll_to_cursor()
 
     def _scroll_to_cursor(self) -> None:
-        height = max(1, self.size.height - 1)
+        height = max(1, self.scrollable_size.height - 1)
         y = self.scroll_offset.y
         if self.cursor_row < y:
             y = self.cursor_row
@@ -483,7 +483,7 @@ class ExperimentTable(ScrollView, can_focus=True):
             fixed = sum(self._widths[c] + GAP for c in self._columns[:FIXED])
             start = sum(self._widths[c] + GAP for c in self._columns[FIXED : self.cursor_column])
             end = start + self._widths[self._columns[self.cursor_column]] + GAP
-            visible = max(1, self.size.width - fixed)
+            visible = max(1, self.scrollable_size.width - fixed)
             if start < x:
                 x = start
             elif end > x + visible:
@@ -498,7 +498,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         self.move_cursor(row=self.cursor_row + rows, column=self.cursor_column + columns)
 
     def action_page(self, direction: int) -> None:
-        self.move_cursor(row=self.cursor_row + direction * max(1, self.size.height - 2))
+        self.move_cursor(row=self.cursor_row + direction * max(1, self.scrollable_size.height - 2))
 
     def action_edge(self, direction: int) -> None:
         self.move_cursor(row=0 if direction < 0 else len(self._order) - 1)
@@ -565,7 +565,7 @@ class ExperimentTable(ScrollView, can_focus=True):
     def visible_experiment_ids(self) -> list[int]:
         """Experiments in the rows currently scrolled into view."""
         top = int(self.scroll_offset.y)
-        keys = self._order[top : top + max(1, self.size.height)]
+        keys = self._order[top : top + max(1, self.scrollable_size.height - 1)]
         return [int(k) for k in keys if not k.startswith(GROUP_PREFIX)]
 
     def shown_keys(self) -> list[str]:
@@ -574,7 +574,7 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     def visible_region(self) -> Region:
         """The content region in view (for tests and benchmarks)."""
-        return Region(*self.scroll_offset, *self.size)
+        return Region(*self.scroll_offset, *self.scrollable_size)
 
 
 def _same(new: Cell, old: Cell | None) -> bool:
