@@ -179,10 +179,16 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._strips.clear()
         self._layout += 1
         self._header = None
-        self.virtual_size = Size(
-            sum(self._widths.values()) + GAP * len(self._widths), len(self._order) + 1
-        )
+        self.virtual_size = Size(self._virtual_width(), len(self._order) + 1)
         self.refresh()
+
+    def _virtual_width(self) -> int:
+        """The columns' width, plus room to scroll the last columns to the left edge:
+        scrolling is by whole columns, and without that room the view would be stopped
+        short with a column cut in half on the left."""
+        widths = self._widths
+        spans = [widths[c] + GAP for c in self._columns[FIXED:] if c in widths]
+        return sum(widths.values()) + GAP * len(widths) + max(spans, default=0)
 
     def _group_cells(self, sha: str, ids: list[int]) -> dict[str, Cell]:
         first = self.state.rows[ids[0]]
@@ -216,8 +222,7 @@ class ExperimentTable(ScrollView, can_focus=True):
             self._strips.clear()
         self._layout += 1
         self._header = None
-        total = sum(widths.values()) + GAP * len(widths)
-        self.virtual_size = Size(total, len(self._order) + 1)
+        self.virtual_size = Size(self._virtual_width(), len(self._order) + 1)
         self.refresh()
 
     def _label(self, column: str) -> Text:
