@@ -57,5 +57,9 @@ async def test_rows_out_of_view_are_drawn_when_scrolled_to(
         assert table.get_cell(last, note) == LONG
         table.move_cursor(column=table._columns.index(note))  # scrolls it into view
         await pilot.pause()
+        starts = [0]  # scrolled by whole columns: the view begins where a column does
+        for column in table._columns[2:]:
+            starts.append(starts[-1] + table._widths[column] + 2)
+        assert table.scroll_offset.x in starts and table.scroll_offset.x > 0
         lines = [table.render_line(y).text for y in range(table.size.height)]
         assert any(LONG in line for line in lines)  # drawn whole, not cut to the old width
