@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, MediaType, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
@@ -23,7 +24,11 @@ class ExperimentController(Controller):
         """The experiment row plus its series names and images."""
         return await experiments.detail(backend.reader, user, experiment_id)
 
-    @get("/series")
+    @get(
+        "/series",
+        # The body is streamed (see ``services.experiments.series``); its shape for the schema:
+        responses={200: ResponseSpec(dict[str, list[list[float | str]]], description="Points")},
+    )
     async def series(
         self,
         experiment_id: FromPath[int],
