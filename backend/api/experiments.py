@@ -27,7 +27,13 @@ class ExperimentController(Controller):
     @get(
         "/series",
         # The body is streamed (see ``services.experiments.series``); its shape for the schema:
-        responses={200: ResponseSpec(dict[str, list[list[float | str]]], description="Points")},
+        responses={
+            200: ResponseSpec(
+                dict[str, list[list[float | str | None]]],
+                description="{name: [[step, value], ...]}, or [step, value, arrived_at]",
+                generate_examples=False,
+            )
+        },
     )
     async def series(
         self,

@@ -14,11 +14,10 @@ import math
 from typing import Any
 
 from backend.db.connection import Reader, is_postgres
-from backend.db.series import BLOCK_BITS
+from backend.db.series import BLOCK_BITS, find_series
 
 Point = tuple[int, float | None]
 
-_SERIES = "SELECT id FROM series WHERE experiment_id = ? AND name = ?"
 # Two separate queries: each is one index lookup, where MIN and MAX together scan.
 _FIRST = "SELECT MIN(step) FROM points WHERE series_id = ?"
 _LAST = "SELECT MAX(step) FROM points WHERE series_id = ?"
@@ -61,11 +60,9 @@ async def downsampled(
     db: Reader, experiment_id: int, name: str, max_points: int
 ) -> list[Point] | None:
     """At most ``max_points`` points of the series, or ``None`` when it is short enough."""
-    async with db.execute(_SERIES, (experiment_id, name)) as cur:
-        row = await cur.fetchone()
-    if row is None:
+    series = await find_series(db, experiment_id, name)
+    if series is None:
         return None
-    series = row[0]
     lo, hi = await _scalar(db, _FIRST, series), await _scalar(db, _LAST, series)
     if lo is None or hi is None or hi - lo + 1 <= max_points:
         return None  # steps are unique: the series has at most max_points points

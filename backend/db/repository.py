@@ -105,6 +105,7 @@ from backend.db.series import (
     arrival_times,
     delete_some_points,
     file_points,
+    find_series,
     image_png,
     images_of,
     log_points,

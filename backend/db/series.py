@@ -210,16 +210,29 @@ async def series_names(db: Reader, experiment_id: int) -> list[str]:
         return [r[0] for r in await cur.fetchall()]
 
 
-async def series_page(
-    db: Reader, experiment_id: int, name: str, after_step: int, limit: int, with_time: bool
-) -> list[tuple[Any, ...]]:
-    """Up to ``limit`` points of one series past ``after_step``, by step, spelled for JSON
-    (see ``wire_points``): ``(step, value)``, or ``(step, value, arrived_at)``."""
-    arrived = ", p.arrived_at" if with_time else ""
+async def find_series(db: Reader, experiment_id: int, name: str) -> int | None:
+    """The id of an experiment's series by name, if it has one."""
     async with db.execute(
-        f"SELECT p.step, p.value{arrived} FROM points p JOIN series s ON s.id = p.series_id"
-        " WHERE s.experiment_id = ? AND s.name = ? AND p.step > ? ORDER BY p.step LIMIT ?",
-        (experiment_id, name, after_step, limit),
+        "SELECT id FROM series WHERE experiment_id = ? AND name = ?", (experiment_id, name)
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def series_page(
+    db: Reader, series: int, after_step: int, limit: int, with_time: bool
+) -> list[tuple[Any, ...]]:
+    """Up to ``limit`` points of a series past ``after_step``, by step, spelled for JSON
+    (see ``wire_points``): ``(step, value)``, or ``(step, value, arrived_at)``.
+
+    By the series' id, a constant: PostgreSQL then walks the (series_id, step) key in
+    order; joined by name, it read and sorted the whole rest of the series for each page.
+    """
+    arrived = ", arrived_at" if with_time else ""
+    async with db.execute(
+        f"SELECT step, value{arrived} FROM points WHERE series_id = ? AND step > ?"
+        " ORDER BY step LIMIT ?",
+        (series, after_step, limit),
     ) as cur:
         rows = await cur.fetchall()
     wire = wire_points((r[0], r[1]) for r in rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from backend.services.errors import InvalidInput, NotFound
 from shared.api import STATUSES, ExperimentDetail, ExperimentRow
 from shared.live import ErrorInfo
 
+log = logging.getLogger(__name__)
 MAX_SERIES_POINTS = 100_000
 _encode = msgspec.json.encode
 
@@ -71,9 +74,10 @@ async def series(
     JSON object ``{name: [[step, value], ...]}``, produced page by page.
 
     ``with_time``: each point is ``[step, value, arrived_at]`` (UNIX seconds), for charts
-    over wall time. Permission and input are checked here, before anything is sent; the
-    body then comes in chunks, so a million-point series costs neither the memory of a
-    million Python tuples nor one long query that every other read waits behind.
+    over wall time. Permission and input are checked here, and the first chunk is made
+    (so a database that fails at once is an error answer, not a cut-off body); the rest
+    comes as it is read, so a million-point series costs neither the memory of a million
+    Python tuples nor one long query that every other read waits behind.
     """
     await visible(db, user, experiment_id)
     if max_points is not None and not 2 <= max_points <= MAX_SERIES_POINTS:
@@ -83,7 +87,23 @@ async def series(
     wanted = (
         list(dict.fromkeys(names)) if names else await repository.series_names(db, experiment_id)
     )
-    return _series_json(db, experiment_id, wanted, max_points, with_time)
+    chunks = _series_json(db, experiment_id, wanted, max_points, with_time)
+    first = await anext(chunks)
+    return _logged(experiment_id, first, chunks)
+
+
+async def _logged(
+    experiment_id: int, first: bytes, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """The chunks; a failure once the answer has begun can only cut the body short (the
+    client sees an incomplete response), so it is said in one line of the log."""
+    yield first
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except Exception as exc:
+        log.warning("reading the series of experiment %s stopped: %s", experiment_id, exc)
+        raise
 
 
 async def _series_json(
@@ -94,10 +114,10 @@ async def _series_json(
         buffer += b"," if index else b""
         buffer += _encode(name) + b":["
         first = True
-        async for page in _points(db, experiment_id, name, max_points, with_time):
+        async for points in _points(db, experiment_id, name, max_points, with_time):
             if not first:
                 buffer += b","
-            buffer += _encode(page)[1:-1]
+            buffer += points
             first = False
             if len(buffer) >= CHUNK_BYTES:
                 yield bytes(buffer)
@@ -109,26 +129,48 @@ async def _series_json(
 
 async def _points(
     db: Reader, experiment_id: int, name: str, max_points: int | None, with_time: bool
-) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """The series' points in pages (one page when downsampled), spelled for JSON."""
+) -> AsyncIterator[bytes]:
+    """The series' points as JSON array items, in pages (one page when downsampled).
+
+    Reads are shielded: a client that goes away cancels the stream between reads, never
+    in the middle of one (PostgreSQL's pool would throw the connection away). Only bytes
+    are kept across a ``yield``, so a stalled client holds one encoded page, not tuples.
+    """
     if max_points is not None:
-        points = await downsample.downsampled(db, experiment_id, name, max_points)
+        points = await asyncio.shield(_downsampled(db, experiment_id, name, max_points, with_time))
         if points is not None:
-            wire = repository.wire_points(points)
-            if not with_time:
-                yield wire
-                return
-            times = await repository.arrival_times(db, experiment_id, name, [p[0] for p in wire])
-            yield [(step, value, times.get(step)) for step, value in wire]
+            yield _encode(points)[1:-1]
             return
+    series = await asyncio.shield(repository.find_series(db, experiment_id, name))
+    if series is None:
+        return
     after = -1
     while True:
-        page = await repository.series_page(db, experiment_id, name, after, PAGE_POINTS, with_time)
-        if page:
-            yield page
-        if len(page) < PAGE_POINTS:
+        page = await asyncio.shield(
+            repository.series_page(db, series, after, PAGE_POINTS, with_time)
+        )
+        full = len(page) == PAGE_POINTS
+        after = page[-1][0] if page else after
+        encoded = _encode(page)[1:-1]
+        del page
+        if encoded:
+            yield encoded
+        if not full:
             return
-        after = page[-1][0]
+
+
+async def _downsampled(
+    db: Reader, experiment_id: int, name: str, max_points: int, with_time: bool
+) -> list[tuple[Any, ...]] | None:
+    """At most ``max_points`` points spelled for JSON, or None when the series fits."""
+    points = await downsample.downsampled(db, experiment_id, name, max_points)
+    if points is None:
+        return None
+    wire = repository.wire_points(points)
+    if not with_time:
+        return list(wire)
+    times = await repository.arrival_times(db, experiment_id, name, [p[0] for p in wire])
+    return [(step, value, times.get(step)) for step, value in wire]
 
 
 async def image(db: Reader, user: Principal, experiment_id: int, path: str) -> bytes:

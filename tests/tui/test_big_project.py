@@ -44,6 +44,8 @@ async def test_rows_out_of_view_are_drawn_when_scrolled_to(
         assert 0 < len(drawn) < SIZE[1]  # only the rows in view, not all 40
         assert table._widths[note] < len(LONG)  # the long value is far below
 
+        table.move_cursor(column=table._columns.index(note))  # on the narrow column
+        await pilot.pause()
         await pilot.press("end")
         await pilot.pause()
         last = table.current_key()
@@ -55,11 +57,16 @@ async def test_rows_out_of_view_are_drawn_when_scrolled_to(
         assert table.visible_experiment_ids()[-1] == int(last)
         assert table._widths[note] == len(LONG)  # widened once the row came into view
         assert table.get_cell(last, note) == LONG
-        table.move_cursor(column=table._columns.index(note))  # scrolls it into view
-        await pilot.pause()
         starts = [0]  # scrolled by whole columns: the view begins where a column does
         for column in table._columns[2:]:
             starts.append(starts[-1] + table._widths[column] + 2)
         assert table.scroll_offset.x in starts and table.scroll_offset.x > 0
+        # The cursor's cell, widened by the row that came into view, is wholly in view.
+        fixed = sum(table._widths[c] + 2 for c in table._columns[:2])
+        start = starts[table._columns.index(note) - 2]
+        visible = table.scrollable_size.width - fixed
+        assert (
+            table.scroll_offset.x <= start and start + len(LONG) <= table.scroll_offset.x + visible
+        )
         lines = [table.render_line(y).text for y in range(table.size.height)]
         assert any(LONG in line for line in lines)  # drawn whole, not cut to the old width

@@ -295,8 +295,8 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     def get_cell(self, row_key: str, column: str) -> Cell:
         """The content of a cell as last drawn."""
-        if row_key.startswith(GROUP_PREFIX):
-            return self._cells[row_key].get(column, "")
+        if row_key.startswith(GROUP_PREFIX) or row_key not in self._index:
+            return self._cells.get(row_key, {}).get(column, "")
         return self._row_cells(row_key).get(column, "")
 
     def update_cells(self, experiment_id: int, columns: list[str], now: float) -> None:
@@ -483,6 +483,8 @@ class ExperimentTable(ScrollView, can_focus=True):
             y = self.cursor_row
         elif self.cursor_row >= y + height:
             y = self.cursor_row - height + 1
+        # The rows coming into view may widen columns: draw them before placing x.
+        self._draw_rows(y, y + height)
         x = self.scroll_offset.x
         if self.cursor_column >= FIXED and self._columns:
             fixed = sum(self._widths[c] + GAP for c in self._columns[:FIXED])
