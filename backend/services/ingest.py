@@ -177,17 +177,22 @@ _BIG = 2**63  # beyond this, an integer is checked for whether it fits a float a
 
 
 def _check_numeric(tree: dict[str, Any], where: str) -> None:
-    """Metric values are numbers, or DVCLive's spellings of NaN and infinity."""
+    """Metric values are kept as they come, except integers no float can hold.
+
+    DVCLive logs numbers (NaN and infinity spelled as strings), but ``dvc exp run`` sends
+    whatever the stage's metrics files hold — text (``"model": "resnet"``), booleans,
+    lists — with its ``done``: refusing them refused the end of a real run, which then
+    never completed. They are shown as text and never compared as numbers (watches,
+    deltas and sorting read them as not-a-number).
+    """
     for key, value in tree.items():
         kind = type(value)
-        if kind is float or (kind is int and -_BIG < value < _BIG):
-            continue
         if kind is dict:
             _check_numeric(value, f"{where}.{key}")
-        elif kind is bool or parse_number(value) is None:
+        elif kind is int and not -_BIG < value < _BIG and parse_number(value) is None:
             raise InvalidInput(
-                f"Metric `$.metrics.{where}.data.{key}` must be a number or 'nan', 'inf', '-inf'"
-                f" (got {kind.__name__})."
+                f"Metric `$.metrics.{where}.data.{key}` is an integer too large for any"
+                " number type; send it as a float or a string."
             )
 
 
