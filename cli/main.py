@@ -418,15 +418,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def with_default_command(argv: Sequence[str]) -> list[str]:
+    """``livestudio`` and ``livestudio --server URL`` open the TUI, as ``livestudio tui``."""
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        return ["tui", *argv]
+    return list(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livestudio`` script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
     func = getattr(args, "func", None)
-    if args.command is None:
-        args = parser.parse_args(["tui", *(argv or sys.argv[1:])])
-        func = args.func
-    elif func is None:
+    if func is None:
         parser.print_help(sys.stderr)
         return 2
     try:
