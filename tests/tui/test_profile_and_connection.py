@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from textual.widgets import DataTable
 
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
@@ -168,14 +169,14 @@ async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
         profile = await open_profile(pilot, app)
-        await pilot.press("k")
+        await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, KeyDialog))
         app.screen.query_one("#key", Input).value = "not a key"
         await pilot.press("enter")
         await until(
             pilot, lambda: any("not an SSH public key" in n.message for n in app._notifications)
         )
-        await pilot.press("k")
+        await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, KeyDialog))
         app.screen.query_one("#key", Input).value = key.with_suffix(".pub").read_text().strip()
         await pilot.press("enter")
@@ -191,3 +192,21 @@ async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
         await pilot.press("y")
         await until(pilot, lambda: app.screen is profile and not profile.keys)
         assert (await asyncio.to_thread(alice.client.get, "/api/user/keys")).json() == []
+
+
+async def test_j_and_k_move_in_the_profile_lists(logged_in_app: LiveStudioApp, alice: User) -> None:
+    await post(alice, BODIES[1])
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    for kind in ("nonfinite", "status"):
+        made = alice.client.post("/api/watches", json={"kind": kind, "project_id": project_id})
+        assert made.status_code == 201, made.text
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        profile = await open_profile(pilot, app)
+        watches = profile.query_one("#watches", DataTable)
+        await until(pilot, lambda: watches.row_count == 2)
+        watches.focus()
+        await pilot.press("j")
+        assert watches.cursor_row == 1
+        await pilot.press("k")
+        assert watches.cursor_row == 0 and app.screen is profile  # k no longer adds a key

@@ -77,7 +77,9 @@ class ProfileScreen(Screen[None]):
             "Edit watch",
             tooltip="change the watch under the cursor: its condition or webhook",
         ),
-        Binding("k", "add_key", "Add SSH key", tooltip="add an SSH public key (paste it)"),
+        Binding("s", "add_key", "Add SSH key", tooltip="add an SSH public key (paste it)"),
+        Binding("j", "cursor(1)", show=False, tooltip="move down"),
+        Binding("k", "cursor(-1)", show=False, tooltip="move up"),
         Binding(
             "a",
             "approve",
@@ -198,6 +200,12 @@ class ProfileScreen(Screen[None]):
             )
         if not self.keys:
             table.add_row("no keys: press k to add one", "", "", "", "", key="none")
+
+    def action_cursor(self, rows: int) -> None:
+        """``j``/``k``: move in the focused list, as ``↓``/``↑`` do."""
+        focused = self.focused
+        table = focused if isinstance(focused, DataTable) else self.query_one("#tokens", DataTable)
+        table.action_cursor_down() if rows > 0 else table.action_cursor_up()
 
     def action_add_key(self) -> None:
         self.app.push_screen(KeyDialog(), self._key_pasted)
