@@ -16,7 +16,7 @@ from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.compare import CompareScreen
-from tui.screens.details import DetailsScreen
+from tui.screens.details import DVC_RUN_FAILED, DetailsScreen
 from tui.screens.dialogs import CodeDialog, ConfirmDialog
 from tui.screens.plots import PlotsScreen
 from tui.screens.profile import ProfileScreen
@@ -319,3 +319,23 @@ async def test_plot_tools_from_the_keyboard(logged_in_app: LiveStudioApp, alice:
         assert plots.view.cursor == 4 and "step 4: 0" in chart.title_text
         await pilot.press("right", "right")
         assert plots.view.cursor == 5 and "step 5: 8" in chart.title_text
+
+
+async def test_a_failed_dvc_exp_run_says_why_in_its_details(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """DVC's done without a commit carries no error: the details still give the reason."""
+    for body in fixture_bodies("dvc_exp_run_fail"):
+        await post(alice, body)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await until(pilot, lambda: any(r.status == "failed" for r in screen.state.rows.values()))
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
+        )
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#body").content)
+        shown = console.export_text()
+        assert "reason" in shown and DVC_RUN_FAILED in shown

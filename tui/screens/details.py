@@ -20,6 +20,10 @@ from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.status_bar import StatusBar
 
+DVC_RUN_FAILED = (
+    "`dvc exp run` ended without saving an experiment: its command failed (see its output)"
+)
+
 
 class DetailsScreen(LiveScreen):
     """Everything about one experiment, live."""
@@ -93,6 +97,10 @@ class DetailsScreen(LiveScreen):
             grid.add_row(
                 Text("reason", style="bold red"), Text(f"{error.cls}: {error.text}".strip(": "))
             )
+        if d.status == "failed" and not d.errors and d.client == "dvc" and not d.experiment_rev:
+            # What SPEC §3 makes of a `done` from `dvc exp run` without a commit: DVC sends
+            # no error with it, so say what it means.
+            grid.add_row(Text("reason", style="bold red"), Text(DVC_RUN_FAILED))
         for title, values in (("params", d.params), ("metrics", d.metrics)):
             grid.add_row("", "")
             grid.add_row(Text(title, style="underline"), "")
