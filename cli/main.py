@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,15 +36,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cli.serve import serve
 
     settings = _server_settings(args)
-    if args.workers < 1:
-        raise CliError("--workers must be at least 1.")
-    if args.workers > 1 and settings.engine == "sqlite":
+    workers = args.workers
+    if workers is None:
+        raw = os.environ.get("LIVESTUDIO_WORKERS", "1")
+        if not raw.strip().isdigit():
+            raise CliError(f"LIVESTUDIO_WORKERS must be a whole number of processes, not {raw!r}.")
+        workers = int(raw)
+    if workers < 1:
+        raise CliError("--workers (LIVESTUDIO_WORKERS) must be at least 1.")
+    if workers > 1 and settings.engine == "sqlite":
         raise CliError(
             "SQLite has a single writer, so one process serves it: run one (--workers 1),"
             " or give PostgreSQL and Redis (--database-url postgresql://…, --redis-url"
             " redis://…) for several."
         )
-    if args.workers > 1 and not settings.redis_url:
+    if workers > 1 and not settings.redis_url:
         raise CliError(
             "Several processes share their live events through Redis: give --redis-url"
             " redis://HOST:6379/0 (or LIVESTUDIO_REDIS_URL)."
@@ -55,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f" {where}`.",
             file=sys.stderr,
         )
-    serve(settings, workers=args.workers)
+    serve(settings, workers=workers)
     return 0
 
 
@@ -280,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="server processes (SQLite: 1; several need PostgreSQL and Redis)",
+        help="server processes (SQLite: 1; several need PostgreSQL and Redis; env"
+        " LIVESTUDIO_WORKERS, default 1)",
     )
     serve.add_argument(
         "--redis-url",
