@@ -2,6 +2,7 @@
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -167,3 +168,31 @@ def test_plot_view_smoothing_cursor_and_log_scale() -> None:
     assert value_at(points, 4) == -3.0 and value_at(points, -1) is None
     assert drawable(points, log_scale=True) == ([0], [1.0])
     assert drawable(points, log_scale=False) == ([0, 2], [1.0, -3.0])
+
+
+def test_help_lists_every_screen_with_keys_of_its_own() -> None:
+    """`?` is "help with every key": each full screen with bindings has a section."""
+    import inspect
+
+    from textual.screen import ModalScreen, Screen
+
+    import tui.screens
+    from tui.screens import help as help_screen
+
+    covered = {id(group) for _, groups in help_screen._sections() for group in groups}
+    package = Path(tui.screens.__file__).parent
+    missing = []
+    for module_file in package.glob("*.py"):
+        module = __import__(f"tui.screens.{module_file.stem}", fromlist=["*"])
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            own = cls.__dict__.get("BINDINGS")
+            if (
+                own
+                and issubclass(cls, Screen)
+                and not issubclass(cls, ModalScreen)
+                and cls.__module__ == module.__name__
+                and cls.__name__ not in ("HelpScreen", "LoginScreen")
+                and id(own) not in covered
+            ):
+                missing.append(cls.__name__)
+    assert missing == []

@@ -27,6 +27,7 @@ NOTES = {
 
 def _sections() -> list[tuple[str, list[list[BindingType]]]]:
     from tui.app import LiveStudioApp
+    from tui.screens.alerts import AlertsScreen
     from tui.screens.compare import CompareScreen
     from tui.screens.details import DetailsScreen
     from tui.screens.plots import PlotsScreen
@@ -46,6 +47,7 @@ def _sections() -> list[tuple[str, list[list[BindingType]]]]:
         ("Plots", [PlotsScreen.BINDINGS]),
         ("Compare", [CompareScreen.BINDINGS]),
         ("Profile", [ProfileScreen.BINDINGS]),
+        ("Alerts", [AlertsScreen.BINDINGS]),
     ]
 
 
