@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from shared.values import parse_number
+
 SMOOTHING = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 """Exponential smoothing weights, from none to heavy (``+``/``-`` step through them)."""
 
@@ -61,6 +63,17 @@ def drawable(points: list[tuple[int, Any]], log_scale: bool) -> tuple[list[int],
             steps.append(step)
             values.append(float(value))
     return steps, values
+
+
+def nonfinite(points: list[tuple[int, Any]]) -> list[tuple[int, str]]:
+    """The steps whose value is NaN or infinite, each with its spelling (``nan``, ``inf``,
+    ``-inf``): a line cannot draw them, so the chart marks them instead of dropping them."""
+    found = []
+    for step, value in points:
+        number = parse_number(value)
+        if number is not None and not math.isfinite(number):
+            found.append((step, "nan" if math.isnan(number) else "inf" if number > 0 else "-inf"))
+    return found
 
 
 def smooth(values: list[float], weight: float) -> list[float]:

@@ -196,3 +196,13 @@ def test_help_lists_every_screen_with_keys_of_its_own() -> None:
             ):
                 missing.append(cls.__name__)
     assert missing == []
+
+
+def test_nan_and_inf_are_marked_on_charts_not_dropped() -> None:
+    from tui.plotting import nonfinite
+    from tui.screens.plots import summary
+
+    points = [(0, 0.3), (1, "nan"), (2, 0.1), (3, "inf"), (4, "-inf"), (5, float("nan"))]
+    assert nonfinite(points) == [(1, "nan"), (3, "inf"), (4, "-inf"), (5, "nan")]
+    assert summary(points).endswith("4 non-finite ✗")
+    assert "non-finite" not in summary([(0, 1.0), (1, 2.0)])

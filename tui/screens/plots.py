@@ -17,7 +17,15 @@ from tui.client import ApiError
 from tui.format import value_text
 from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
-from tui.plotting import PlotView, dashes, drawable, duration_text, smooth, value_at
+from tui.plotting import (
+    PlotView,
+    dashes,
+    drawable,
+    duration_text,
+    nonfinite,
+    smooth,
+    value_at,
+)
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
@@ -32,9 +40,11 @@ def summary(points: list[tuple[int, Any]]) -> str:
         return "no points"
     _, values = drawable(points, log_scale=False)
     latest = value_text(points[-1][1])
+    marks = nonfinite(points)
+    odd = f"  {len(marks)} non-finite ✗" if marks else ""
     if not values:
-        return f"latest {latest}"
-    return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}"
+        return f"latest {latest}{odd}"
+    return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}{odd}"
 
 
 class MetricChart(PlotextPlot):
@@ -71,6 +81,22 @@ class MetricChart(PlotextPlot):
         kept = [(times[s] - start, v) for s, v in zip(steps, values, strict=True) if s in times]
         return [t for t, _ in kept], [v for _, v in kept]
 
+    def _mark_nonfinite(self, start: float) -> None:
+        """NaN and +inf as a red ✗ on the top edge of the lines, -inf on the bottom edge
+        (SPEC §2: shown as such, not dropped)."""
+        ys = [y for _, drawn in self.drawn.values() for y in drawn]
+        if not ys:
+            return
+        top, bottom = max(ys), min(ys)
+        for experiment_id, points in self.data.items():
+            marks = nonfinite(points)
+            if not marks:
+                continue
+            at = [top if spelled != "-inf" else bottom for _, spelled in marks]
+            xs, ys_at = self._x(experiment_id, [s for s, _ in marks], at, start)
+            if xs:
+                self.plt.scatter(xs, ys_at, marker="✗", color="red")
+
     def redraw(self) -> None:
         """Draw the lines again from ``data``."""
         plt = self.plt
@@ -106,6 +132,7 @@ class MetricChart(PlotextPlot):
                     plt.plot(xs, raw, color="gray")  # the raw series, faint behind
                 plt.plot(xs, ys, label=label)
             self.drawn[experiment_id] = (steps, ys)
+        self._mark_nonfinite(start)
         if view.log_scale:
             plt.yscale("log")
         title = self.metric
