@@ -69,7 +69,7 @@ class AlertsScreen(LiveScreen):
             table.add_column(column, key=column)
         yield table
         yield Static("", id="delivery-log", classes="hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#alerts", DataTable).focus()

@@ -54,7 +54,7 @@ class CompareScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield DataTable(cursor_type="row", id="compare")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.show()

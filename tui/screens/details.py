@@ -45,7 +45,7 @@ class DetailsScreen(LiveScreen):
         yield StatusBar()
         with VerticalScroll():
             yield Static("Loading…", id="body")
-        yield Footer()
+        yield Footer(compact=True)
 
     place = "details"
 

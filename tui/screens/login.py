@@ -26,7 +26,7 @@ class LoginScreen(Screen[None]):
             yield Input(placeholder="password", password=True, id="password")
             yield Button("Log in", variant="primary", id="submit")
             yield Label("", id="error", classes="hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         empty = next((i for i in self.query(Input) if not i.value), None)

@@ -202,7 +202,7 @@ class PlotsScreen(LiveScreen):
         yield StatusBar()
         with VerticalScroll(), Vertical(id="images"):
             yield Static("Loading…", id="images-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.load()

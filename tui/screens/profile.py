@@ -128,7 +128,7 @@ class ProfileScreen(Screen[None]):
             for column in ("when", "of", "webhook", "since"):
                 watches.add_column(column, key=column)
             yield watches
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         bar = self.query_one(StatusBar)

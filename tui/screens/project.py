@@ -131,7 +131,7 @@ class ProjectScreen(LiveScreen):
         yield StatusBar()
         yield ExperimentTable(self.state)
         yield Input(placeholder="filter by name (enter to apply, esc to clear)", id="filter")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.state.highlight_seconds = studio(self).settings.highlight_seconds

@@ -67,7 +67,7 @@ class ProjectsScreen(LiveScreen):
         invitations.add_column("repository", key="repo")
         invitations.add_column("by", key="by")
         yield invitations
-        yield Footer()
+        yield Footer(compact=True)
 
     place = "projects"
 
