@@ -57,6 +57,8 @@ class ProfileScreen(Screen[None]):
     """
 
     BINDINGS = [
+        # First, so that it stays in view when the footer cannot show every key at 80 columns.
+        Binding("question_mark", "app.help", "Help", key_display="?", tooltip="every key"),
         Binding(
             "g",
             "generate",

@@ -40,6 +40,8 @@ class ProjectScreen(LiveScreen):
     """Experiments grouped by baseline commit, updating cell by cell as events arrive."""
 
     BINDINGS = [
+        # First, so that it stays in view when the footer cannot show every key at 80 columns.
+        Binding("question_mark", "app.help", "Help", key_display="?", tooltip="every key"),
         Binding("j", "cursor_down", "Down", show=False, tooltip="move down"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="move up"),
         Binding("space", "select", "Select", tooltip="select or unselect the experiment"),
