@@ -108,7 +108,7 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         with backend.writer.post() as post:
             try:
                 parsed = await _parse(body)
-            except InvalidInput:
+            except (InvalidInput, TooLarge):
                 # The writer checks the token of a valid post; a stranger's invalid one
                 # is refused as a stranger's (401), not told what is wrong with it.
                 await ingest.check_token(backend.reader, token)

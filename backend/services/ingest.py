@@ -17,7 +17,7 @@ from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord
 from backend.db.writer import WriteContext, cache_safe, shares_deferred
 from backend.services import events, status
-from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated
+from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from shared.flatten import metrics_tree
 from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name
@@ -113,7 +113,7 @@ def parse(body: bytes) -> ParsedEvent:
     if not isinstance(event, DataEvent) or not event.plots:
         return ParsedEvent(event, key)
     if len(event.plots) > MAX_PLOTS:
-        raise InvalidInput(
+        raise TooLarge(
             f"Too many plots in one request ({len(event.plots)}); send at most {MAX_PLOTS}."
         )
     series: dict[str, list[tuple[int, float]]] = {}
@@ -228,7 +228,9 @@ def _image_name(path: str) -> str:
 
 def _decode_image(path: str, data: str) -> bytes:
     if len(data) > MAX_PLOT_BYTES * 4 // 3 + 4:
-        raise InvalidInput(f"Image `$.plots.{path}` is over the {MAX_PLOT_BYTES} byte limit.")
+        raise TooLarge(
+            f"Image `$.plots.{path}` is over the {MAX_PLOT_BYTES:,}-byte limit; send it smaller."
+        )
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):

@@ -108,6 +108,22 @@ def test_over_30_mb_is_413_with_the_limit(shared_server: Server, shared_alice: U
     assert "30,000,000" in resp.json()["detail"]
 
 
+def test_too_many_plots_or_an_image_over_10_mb_is_413(
+    shared_server: Server, shared_alice: User
+) -> None:
+    """PROTOCOL.md: the clients' own limits, enforced with 413 and a sentence."""
+    server, alice = shared_server, shared_alice
+    many = {f"dvclive/plots/metrics/m{i}.tsv": {"data": []} for i in range(201)}
+    huge = {"dvclive/plots/images/big.png": {"image": "A" * (10_000_000 * 4 // 3 + 8)}}
+    for plots, words in ((many, "at most 200"), (huge, "10,000,000-byte limit")):
+        body = {**BODY, "plots": plots}
+        resp = post(server, body, alice.token)
+        assert resp.status_code == 413, resp.text
+        assert words in resp.json()["detail"] and "\n" not in resp.json()["detail"]
+        stranger = post(server, body, "lst_made_up")  # a stranger learns nothing of it
+        assert stranger.status_code == 401 and "plot" not in stranger.json()["detail"].lower()
+
+
 def test_other_users_projects_and_experiments_do_not_exist_for_them(
     server: Server, alice: User
 ) -> None:
