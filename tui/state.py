@@ -16,6 +16,7 @@ from shared.api import ExperimentRow
 from shared.values import parse_number
 from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS
 from tui.format import lower_is_better, sort_key
+from tui.theme import FADE
 
 FIXED_COLUMNS = ("sel", "name", "status", "step", "rate", "updated", "spark")
 DELTA = "delta"
@@ -82,6 +83,8 @@ class ProjectState:
         self._param_set: set[str] = set()
         self._columns: tuple[tuple[int, int, bool], list[str]] = ((-1, -1, False), [])
         self.changed_at: dict[tuple[int, str], float] = {}
+        self._faded: dict[tuple[int, str], int] = {}
+        """The fade stage each highlighted cell was last drawn at (see ``expire``)."""
         self.history: dict[int, deque[Any]] = {}
         self.primary: str | None = None
         self.selection: set[int] = set()
@@ -219,6 +222,7 @@ class ProjectState:
                 for column in change.columns:
                     if column.startswith(("m:", "p:")) or column in ("status", "step"):
                         self.changed_at[(row.id, column)] = now
+                        self._faded.pop((row.id, column), None)
         if old is None or (
             self.primary and row.metrics.get(self.primary) != old.metrics.get(self.primary)
         ):
@@ -252,15 +256,32 @@ class ProjectState:
 
     def is_highlighted(self, experiment_id: int, column: str, now: float) -> bool:
         """Whether the cell changed in the last ``highlight_seconds``."""
+        return self.highlight_stage(experiment_id, column, now) is not None
+
+    def highlight_stage(self, experiment_id: int, column: str, now: float) -> int | None:
+        """How far the cell's highlight has faded (0 fresh, 1, 2), or None when it is over."""
         at = self.changed_at.get((experiment_id, column))
-        return at is not None and now - at < self.highlight_seconds
+        return None if at is None else self._stage(now - at)
+
+    def _stage(self, age: float) -> int | None:
+        if age >= self.highlight_seconds:
+            return None
+        part = age / self.highlight_seconds
+        return sum(1 for edge in FADE if part >= edge)
 
     def expire(self, now: float) -> list[tuple[int, str]]:
-        """Drop highlights that ran out; returns the cells to redraw."""
-        gone = [k for k, at in self.changed_at.items() if now - at >= self.highlight_seconds]
-        for key in gone:
-            del self.changed_at[key]
-        return gone
+        """Fade highlights and drop those that ran out; returns the cells to redraw."""
+        redraw = []
+        for key, at in list(self.changed_at.items()):
+            stage = self._stage(now - at)
+            if stage is None:
+                del self.changed_at[key]
+                self._faded.pop(key, None)
+                redraw.append(key)
+            elif stage != self._faded.get(key, 0):
+                self._faded[key] = stage
+                redraw.append(key)
+        return redraw
 
     # ------------------------------------------------------------ view
 

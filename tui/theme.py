@@ -12,9 +12,17 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def highlight() -> Style:
-    """A value that changed in the last few seconds: orange, or bold reverse without colour."""
-    return Style(bold=True, reverse=True) if no_color() else Style(bold=True, color="#ff8700")
+FADE = (0.6, 0.8)
+"""Where in its highlight a changed value steps down to the next, paler stage."""
+_ORANGE = ("#ff8700", "#d7875f", "#af875f")
+
+
+def highlight(stage: int = 0) -> Style:
+    """A value that changed in the last few seconds: orange fading back in three stages
+    (bright and bold, then paler, then faint); without colour, bold reverse, then bold."""
+    if no_color():
+        return Style(bold=True, reverse=stage < 2)
+    return Style(bold=stage == 0, color=_ORANGE[stage])
 
 
 STATUS_STYLE = {

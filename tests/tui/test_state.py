@@ -38,6 +38,14 @@ def test_changed_cells_are_highlighted_then_expire() -> None:
     assert set(change.columns) >= {"m:loss", "step", "updated", "spark"}
     assert state.is_highlighted(1, "m:loss", 104)
     assert not state.is_highlighted(1, "m:loss", 106)
+    # It fades back in stages (redrawn at each), then ends.
+    assert state.highlight_stage(1, "m:loss", 102) == 0
+    assert state.expire(102) == []
+    assert state.highlight_stage(1, "m:loss", 104.2) == 1
+    assert sorted(state.expire(104.2)) == [(1, "m:loss"), (1, "step")]
+    assert state.expire(104.3) == []
+    assert state.highlight_stage(1, "m:loss", 105.2) == 2
+    assert sorted(state.expire(105.2)) == [(1, "m:loss"), (1, "step")]
     assert sorted(state.expire(106)) == [(1, "m:loss"), (1, "step")]
     assert list(state.history[1]) == [1.0, 0.5]
 
@@ -94,10 +102,13 @@ def test_formatting_and_no_color_highlight(monkeypatch) -> None:
     assert time_ago(T0, T0 + timedelta(seconds=125)) == "2m ago"
     assert time_ago(T0, T0 + timedelta(seconds=1)) == "now"  # not "now ago"
     assert sparkline([1, 2, 3, "nan"], 4) == "▁▅█·"
-    assert theme.highlight().color is not None
+    assert theme.highlight().color is not None and theme.highlight().bold
+    fading = [theme.highlight(stage) for stage in (0, 1, 2)]
+    assert len({style.color for style in fading}) == 3 and not fading[2].bold
     monkeypatch.setenv("NO_COLOR", "1")
     style = theme.highlight()
     assert style.color is None and style.bold and style.reverse
+    assert theme.highlight(2).bold and not theme.highlight(2).reverse  # still visible
 
 
 def test_images_are_drawn_from_real_pngs_within_limits() -> None:

@@ -268,8 +268,9 @@ class ExperimentTable(ScrollView, can_focus=True):
                 else STATUS_GLYPH[row.status]
             )
             style = theme.STATUS_STYLE[row.status]
-            if state.is_highlighted(row.id, "status", now):
-                style = style + theme.highlight()
+            stage = state.highlight_stage(row.id, "status", now)
+            if stage is not None:
+                style = style + theme.highlight(stage)
             return Text(f"{glyph} {row.status}", style=style)
         if column == "rate":
             rate = column_value(row, "rate")
@@ -289,8 +290,9 @@ class ExperimentTable(ScrollView, can_focus=True):
                 sparkline(list(state.history.get(row.id, ())), SPARK_WIDTH), style="#5fafff"
             )
         text = value_text(column_value(row, column))
-        if state.is_highlighted(row.id, column, now):
-            return Text(text, style=theme.highlight())
+        stage = state.highlight_stage(row.id, column, now)
+        if stage is not None:
+            return Text(text, style=theme.highlight(stage))
         return text
 
     def get_cell(self, row_key: str, column: str) -> Cell:
