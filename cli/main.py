@@ -38,10 +38,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _server_settings(args)
     workers = args.workers
     if workers is None:
-        raw = os.environ.get("LIVESTUDIO_WORKERS", "1")
-        if not raw.strip().isdigit():
-            raise CliError(f"LIVESTUDIO_WORKERS must be a whole number of processes, not {raw!r}.")
-        workers = int(raw)
+        raw = os.environ.get("LIVESTUDIO_WORKERS", "").strip() or "1"  # empty: unset
+        try:
+            workers = int(raw)
+        except ValueError:
+            raise CliError(
+                f"LIVESTUDIO_WORKERS must be a whole number of processes, not {raw!r}."
+            ) from None
     if workers < 1:
         raise CliError("--workers (LIVESTUDIO_WORKERS) must be at least 1.")
     if workers > 1 and settings.engine == "sqlite":

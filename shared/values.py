@@ -22,6 +22,10 @@ _SPECIAL = {
 }
 
 
+_LONGEST = 16
+"""Longer than any spelling of NaN or infinity, with room for spaces around it."""
+
+
 def parse_number(value: object) -> float | None:
     """Return the float a wire value stands for, or ``None`` when it is not a number."""
     if isinstance(value, bool):
@@ -32,7 +36,8 @@ def parse_number(value: object) -> float | None:
         except OverflowError:  # an integer beyond any float (10**400)
             return None
     if isinstance(value, str):
-        return _SPECIAL.get(value.strip().lower())
+        # The spellings are short; a long text (a metrics file's) is not read through.
+        return _SPECIAL.get(value.strip().lower()) if len(value) <= _LONGEST else None
     return None
 
 

@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.text import printable
 from shared.values import parse_number
 
 STATUS_GLYPH = {"running": "●", "completed": "✓", "failed": "✗", "stopped": "■"}
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+MAX_TEXT = 200
+"""The most characters of a text value the TUI draws."""
 
 
 def value_text(value: Any) -> str:
@@ -28,9 +33,11 @@ def value_text(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, list | dict):
-        return str(value)
-    return str(value)
+    # Text (a `dvc exp run` metrics file may hold some) on one line, and not megabytes of it.
+    text = str(value)
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + "…"
+    return printable(text)
 
 
 def ago(moment: datetime, now: datetime) -> str:

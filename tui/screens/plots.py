@@ -84,10 +84,10 @@ class MetricChart(PlotextPlot):
     def _mark_nonfinite(self, start: float) -> None:
         """NaN and +inf as a red ✗ on the top edge of the lines, -inf on the bottom edge
         (SPEC §2: shown as such, not dropped)."""
-        ys = [y for _, drawn in self.drawn.values() for y in drawn]
-        if not ys:
-            return
-        top, bottom = max(ys), min(ys)
+        # The edges of the raw values (smoothing pulls the lines inwards); a chart with
+        # nothing finite to draw (a run that diverged at once) marks them on 0..1.
+        ys = [v for points in self.data.values() for v in drawable(points, self.view.log_scale)[1]]
+        top, bottom = (max(ys), min(ys)) if ys else (1.0, 0.0 if not self.view.log_scale else 1.0)
         for experiment_id, points in self.data.items():
             marks = nonfinite(points)
             if not marks:
@@ -133,7 +133,7 @@ class MetricChart(PlotextPlot):
                 plt.plot(xs, ys, label=label)
             self.drawn[experiment_id] = (steps, ys)
         self._mark_nonfinite(start)
-        if view.log_scale:
+        if view.log_scale and self.drawn:  # plotext fails on a log axis with no line
             plt.yscale("log")
         title = self.metric
         if view.cursor is not None:

@@ -201,7 +201,7 @@ class ProfileScreen(Screen[None]):
                 key=str(key.id),
             )
         if not self.keys:
-            table.add_row("no keys: press k to add one", "", "", "", "", key="none")
+            table.add_row("no keys: press s to add one", "", "", "", "", key="none")
 
     def action_cursor(self, rows: int) -> None:
         """``j``/``k``: move in the focused list, as ``↓``/``↑`` do."""
@@ -230,7 +230,7 @@ class ProfileScreen(Screen[None]):
         chosen = self._current_key("#keys")
         key = next((k for k in self.keys if str(k.id) == chosen), None)
         if key is None:
-            self.notify("No SSH key here; press k to add one.")
+            self.notify("No SSH key here; press s to add one.")
             return
         self.app.push_screen(
             ConfirmDialog(

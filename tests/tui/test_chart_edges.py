@@ -1,0 +1,36 @@
+"""Charts with nothing finite to draw: marked, and a log scale does not take the TUI down."""
+
+from __future__ import annotations
+
+import pytest
+from textual.app import App, ComposeResult
+
+from tui.format import value_text
+from tui.plotting import PlotView
+from tui.screens.plots import MetricChart
+
+
+class _One(App[None]):
+    def __init__(self, chart: MetricChart) -> None:
+        super().__init__()
+        self.chart = chart
+
+    def compose(self) -> ComposeResult:
+        yield self.chart
+
+
+@pytest.mark.parametrize("log_scale", [False, True])
+async def test_a_run_that_diverged_at_once_is_marked(log_scale: bool) -> None:
+    chart = MetricChart("loss", {1: "run"}, PlotView(log_scale=log_scale))
+    chart.data = {1: [(0, "nan"), (1, "inf"), (2, "-inf"), (3, -1.0 if log_scale else "nan")]}
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())  # plotext built the figure (a log axis with no line failed)
+    assert drawn.count("✗") >= 2  # in the title's count, and on the chart
+
+
+def test_text_values_are_drawn_on_one_line_and_short() -> None:
+    assert value_text("resnet\n\x1b[31mred") == "resnet\\x0a\\x1b[31mred"
+    long = value_text("x" * 10_000)
+    assert len(long) == 200 and long.endswith("…")
