@@ -134,9 +134,12 @@ class Api:
         """Projects with counts."""
         return await self._get("/api/projects", list[ProjectRow])
 
-    async def experiments(self, project_id: int) -> list[ExperimentRow]:
-        """Experiment rows of a project."""
-        return await self._get(f"/api/projects/{project_id}/experiments", list[ExperimentRow])
+    async def experiments(self, project_id: int, status: str | None = None) -> list[ExperimentRow]:
+        """Experiment rows of a project (only those of one status, if given)."""
+        path = f"/api/projects/{project_id}/experiments"
+        if status is None:
+            return await self._get(path, list[ExperimentRow])
+        return await self._get(path, list[ExperimentRow], status=status)
 
     async def experiment(self, experiment_id: int) -> ExperimentDetail:
         """One experiment with series names and images."""

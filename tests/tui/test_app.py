@@ -211,3 +211,23 @@ async def test_the_open_table_follows_members_joining_and_leaving(
         assert left.status_code == 204, left.text
         await until(pilot, lambda: daves not in screen.state.rows)
         assert len(screen.state.rows) == 1
+
+
+async def test_the_live_counter_counts_a_run_in_two_projects_once(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    await post(alice, run("shared-run", 0, 1.0))
+    repo_url = alice.client.get("/api/projects").json()[0]["repo_url"]
+    made = alice.client.post("/api/projects", json={"name": "again", "repo_url": repo_url})
+    assert made.status_code == 201, made.text
+    await post(alice, run("other-run", 0, 1.0, repo_url="git@github.com:acme/other.git"))
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        screen = app.screen
+        await until(pilot, lambda: len(screen.projects) == 3)
+        assert sum(p.running for p in screen.projects.values()) == 3  # one run twice
+        bar = screen.query_one(StatusBar)
+        await until(pilot, lambda: bar.running == 2)
+        await post(alice, {**BODIES[-1], "name": "shared-run"})  # it ends
+        await until(pilot, lambda: bar.running == 1)

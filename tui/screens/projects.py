@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Label
 
 from shared.api import Invitation, ProjectRow
+from shared.repo_url import InvalidRepoUrl, repo_key
 from tui.client import ApiError
 from tui.messages import (
     AlertArrived,
@@ -141,7 +144,37 @@ class ProjectsScreen(LiveScreen):
                 table.update_cell(key, column, value)
         else:
             table.add_row(*cells, key=key)
-        self.query_one(StatusBar).running = sum(p.running for p in self.projects.values())
+        self.count_running()
+
+    @work(group="live-count", exclusive=True, exit_on_error=False)
+    async def count_running(self) -> None:
+        """The Live counter: running experiments, each once.
+
+        Projects of different repositories never show the same run, so their counts add
+        up; projects of one repository (a monorepo's sub-project and the whole of it, or
+        someone else's project you joined) may, so their running runs are fetched and
+        counted once (adding the counts said 2 for one run shown in two projects).
+        """
+        by_repo: dict[str, list[ProjectRow]] = defaultdict(list)
+        for project in self.projects.values():
+            by_repo[_repo(project.repo_url)].append(project)
+        total, shared = 0, []
+        for projects in by_repo.values():
+            if len(projects) == 1 or not any(p.running for p in projects):
+                total += sum(p.running for p in projects)
+            else:
+                shared.append(projects)
+        api = studio(self).api
+        for projects in shared:
+            running: set[int] = set()
+            for project in projects:
+                try:
+                    rows = await api.experiments(project.id, status="running")
+                except ApiError:  # gone meanwhile, or the network: count what is known
+                    rows = []
+                running.update(row.id for row in rows)
+            total += len(running)
+        self.query_one(StatusBar).running = total
 
     @on(ProjectChanged)
     def project_changed(self, message: ProjectChanged) -> None:
@@ -153,7 +186,7 @@ class ProjectsScreen(LiveScreen):
         table = self.query_one("#projects", DataTable)
         if str(message.project_id) in table.rows:
             table.remove_row(str(message.project_id))
-        self.query_one(StatusBar).running = sum(p.running for p in self.projects.values())
+        self.count_running()
 
     @on(InvitationArrived)
     def invited(self, message: InvitationArrived) -> None:
@@ -246,3 +279,11 @@ class ProjectsScreen(LiveScreen):
     def _focused_table(self) -> DataTable[str]:
         focused = self.focused
         return focused if isinstance(focused, DataTable) else self.query_one("#projects", DataTable)
+
+
+def _repo(url: str) -> str:
+    """Which repository a project shows (its URL as given when it cannot be read)."""
+    try:
+        return repo_key(url)
+    except InvalidRepoUrl:
+        return url
