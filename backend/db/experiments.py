@@ -44,6 +44,8 @@ class ExperimentRecord:
     step: int | None = None
     done_step: int | None = None
     metrics_step: int | None = None
+    params_step: int | None = None
+    """The step whose post last changed the params (an older, late post leaves them)."""
     finished_at: float | None = None
     pushed: bool = False
     errors: list[ErrorInfo] = field(default_factory=list)
@@ -121,7 +123,7 @@ class ExperimentRecord:
 _EXPERIMENT_COLUMNS = (
     "id, poster_id, repo_key, repo_url, baseline_sha, name, client, status, started_at,"
     " updated_at, message, subdir, experiment_rev, step, done_step, metrics_step,"
-    " finished_at, pushed, errors, machine, params, metrics"
+    " params_step, finished_at, pushed, errors, machine, params, metrics"
 )
 
 
@@ -142,6 +144,7 @@ _PLAIN = (
     "step",
     "done_step",
     "metrics_step",
+    "params_step",
     "finished_at",
 )
 """Columns stored as the record holds them (the rest are JSON or flags)."""
@@ -184,6 +187,7 @@ def _values(r: ExperimentRecord) -> tuple[Any, ...]:
         r.step,
         r.done_step,
         r.metrics_step,
+        r.params_step,
         r.finished_at,
         int(r.pushed),
         _json_encode(r.errors),
@@ -195,7 +199,8 @@ def _values(r: ExperimentRecord) -> tuple[Any, ...]:
 
 _MUTABLE = (
     "client, status, started_at, updated_at, message, subdir, experiment_rev, step,"
-    " done_step, metrics_step, finished_at, pushed, errors, machine, params, metrics"
+    " done_step, metrics_step, params_step, finished_at, pushed, errors, machine, params,"
+    " metrics"
 )
 
 
@@ -203,7 +208,7 @@ def insert_experiment(conn: Conn, r: ExperimentRecord) -> int:
     """Store a new experiment; returns its id (and sets it on ``r``)."""
     cur = conn.execute(
         "INSERT INTO experiments (id, poster_id, repo_key, repo_url, baseline_sha, name,"
-        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 16)}) RETURNING id",
+        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 17)}) RETURNING id",
         (
             next_id(conn, "experiments"),
             r.poster_id,

@@ -251,6 +251,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         DROP INDEX experiments_repo;
         """,
     ),
+    (
+        15,
+        """
+        -- The step whose post last changed an experiment's params: a late post of an
+        -- older step must not overwrite newer params (events arrive in any order).
+        ALTER TABLE experiments ADD COLUMN params_step BIGINT;
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

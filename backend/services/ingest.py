@@ -509,25 +509,34 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):
+        # A new run (or a resumed one) under this name: its steps may start again at 0,
+        # so the newest-step guards on metrics and params start again too.
+        if record.metrics_step is not None or record.params_step is not None:
+            record.metrics_step = record.params_step = None
+            full = True
         record.client = event.client
         if event.message is not None:
             record.message = event.message
         if event.subdir:
             record.subdir = event.subdir
+    event_step = event.step if isinstance(event, DataEvent) else None
+    # A late, re-sent post must not overwrite newer params with older ones either.
+    late = event_step is not None and (record.params_step or 0) > event_step
     for file, tree in (event.params or {}).items():
-        if tree:
+        if tree and not late:
             old = record.params.get(file, {})
             if tree == old:
                 continue  # DVCLive re-sends the same params with every step
             merged = _deep_merge(old, tree)
             if merged != old:
                 record.params[file] = merged
+                if event_step is not None:
+                    record.params_step = max(record.params_step or 0, event_step)
                 full = True
     if event.machine:
         record.machine = event.machine
     if event.errors:
         record.errors = list(event.errors)
-    event_step = event.step if isinstance(event, DataEvent) else None
     if event_step is not None:
         record.step = event_step if record.step is None else max(record.step, event_step)
         if record.step != step_before:

@@ -5,7 +5,7 @@ import time
 
 import httpx
 
-from tests.conftest import Server, fixture_bodies
+from tests.conftest import Server, User, fixture_bodies
 
 BODIES = fixture_bodies("dvclive_basic")
 
@@ -104,3 +104,36 @@ def test_kill_9_keeps_every_acknowledged_point_and_resend_does_not_duplicate(
         assert alice.live(body).status_code == 200
         again = alice.client.get(f"/api/experiments/{rows[name]['id']}/series").json()["loss"]
         assert len(again) == len(series)
+
+
+def test_a_late_post_of_an_older_step_leaves_newer_params_and_metrics(
+    server: Server, alice: User
+) -> None:
+    """Events arrive in any order (SPEC §3): the newest step's params and metrics win."""
+    base = {**fixture_bodies("dvclive_basic")[1], "name": "late-params"}
+
+    def at(step: int) -> dict[str, object]:
+        return {
+            **base,
+            "step": step,
+            "params": {"params.yaml": {"v": step}},
+            "metrics": {"m.json": {"data": {"step": step, "loss": 1.0 / (step + 1)}}},
+        }
+
+    for step in (0, 5, 3):  # step 3's post arrives after step 5's
+        response = alice.live(at(step))
+        assert response.status_code == 200, response.text
+    experiment_id = response.json()["experiment_id"]
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert row["params"]["v"] == 5 and row["metrics"]["loss"] == 1.0 / 6
+    server.stop()  # and after a restart (the guard is stored, not only cached)
+    server.start()
+    alice.live(at(4))
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert row["params"]["v"] == 5
+    # A new run under the same name starts its steps again: its params are taken.
+    start = {**fixture_bodies("dvclive_basic")[0], "name": "late-params"}
+    assert alice.live(start).status_code == 200
+    alice.live(at(0) | {"params": {"params.yaml": {"v": 100}}})
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert row["params"]["v"] == 100
