@@ -168,7 +168,7 @@ async def _downsampled(
         return None
     wire = repository.wire_points(points)
     if not with_time:
-        return list(wire)
+        return wire
     times = await repository.arrival_times(db, experiment_id, name, [p[0] for p in wire])
     return [(step, value, times.get(step)) for step, value in wire]
 

@@ -26,6 +26,17 @@ from tui.widgets.experiment_table import ExperimentTable
 BODIES = fixture_bodies("dvclive_basic")
 
 
+async def details_text(pilot, app: LiveStudioApp) -> str:
+    """``enter`` on the cursor's row: the details screen's text once it has loaded."""
+    await pilot.press("enter")
+    await until(
+        pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
+    )
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(app.screen.query_one("#body").content)
+    return console.export_text()
+
+
 async def test_fail_then_delete_with_confirmation(
     logged_in_app: LiveStudioApp, alice: User
 ) -> None:
@@ -42,13 +53,7 @@ async def test_fail_then_delete_with_confirmation(
         await pilot.press("y")
         await until(pilot, lambda: screen.state.rows[first].status == "failed")
         assert screen.state.rows[first].errors[0].text == "marked failed by alice"
-        await pilot.press("enter")
-        await until(
-            pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
-        )
-        console = Console(width=100, record=True, file=io.StringIO())
-        console.print(app.screen.query_one("#body").content)
-        shown = console.export_text()
+        shown = await details_text(pilot, app)
         assert "reason" in shown and "MarkedFailed: marked failed by alice" in shown
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
@@ -331,11 +336,5 @@ async def test_a_failed_dvc_exp_run_says_why_in_its_details(
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, app)
         await until(pilot, lambda: any(r.status == "failed" for r in screen.state.rows.values()))
-        await pilot.press("enter")
-        await until(
-            pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
-        )
-        console = Console(width=120, record=True, file=io.StringIO())
-        console.print(app.screen.query_one("#body").content)
-        shown = console.export_text()
+        shown = await details_text(pilot, app)
         assert "reason" in shown and DVC_RUN_FAILED in shown

@@ -88,7 +88,8 @@ class ProjectsScreen(LiveScreen):
             studio(self).report(exc)
             return
         for row in rows:
-            self._show(row)
+            self._show(row, count=False)
+        self.count_running()  # once for the whole list
         if not rows:
             self.notify("No projects yet: point DVCLive at this server and they appear here.")
         self.load_invitations()
@@ -132,7 +133,7 @@ class ProjectsScreen(LiveScreen):
         )
         table.display = title.display = bool(count)
 
-    def _show(self, row: ProjectRow) -> None:
+    def _show(self, row: ProjectRow, count: bool = True) -> None:
         table = self.query_one("#projects", DataTable)
         key = str(row.id)
         self.projects[row.id] = row
@@ -144,7 +145,8 @@ class ProjectsScreen(LiveScreen):
                 table.update_cell(key, column, value)
         else:
             table.add_row(*cells, key=key)
-        self.count_running()
+        if count:
+            self.count_running()
 
     @work(group="live-count", exclusive=True, exit_on_error=False)
     async def count_running(self) -> None:
