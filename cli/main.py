@@ -264,12 +264,22 @@ def cmd_db_copy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("livestudio")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
         prog="livestudio",
         description="Self-hosted live experiment tracking for DVCLive.",
     )
+    parser.add_argument("--version", action="version", version=f"livestudio {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -429,8 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def with_default_command(argv: Sequence[str]) -> list[str]:
-    """``livestudio`` and ``livestudio --server URL`` open the TUI, as ``livestudio tui``."""
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    """``livestudio`` and ``livestudio --server URL`` open the TUI, as ``livestudio tui``.
+
+    ``-h``, ``--help`` and ``--version`` are the program's own."""
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         return ["tui", *argv]
     return list(argv)
 

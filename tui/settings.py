@@ -47,12 +47,12 @@ class TuiSettings:
         """Flags, then ``LIVESTUDIO_*`` variables, then the stored session's server."""
         settings = cls()
         stored = settings.load_session()
-        settings.server = (
-            server
-            or os.environ.get("LIVESTUDIO_SERVER")
-            or (stored.server if stored else None)
-            or DEFAULT_SERVER
-        ).rstrip("/")
+        if server is not None:
+            settings.server = _server_url("--server", server)
+        elif os.environ.get("LIVESTUDIO_SERVER"):
+            settings.server = _server_url("LIVESTUDIO_SERVER", os.environ["LIVESTUDIO_SERVER"])
+        else:
+            settings.server = (stored.server if stored else DEFAULT_SERVER).rstrip("/")
         seconds = os.environ.get("LIVESTUDIO_HIGHLIGHT_SECONDS")
         if seconds:
             settings.highlight_seconds = _seconds("LIVESTUDIO_HIGHLIGHT_SECONDS", seconds)
@@ -80,6 +80,17 @@ class TuiSettings:
     def forget_session(self) -> None:
         """Delete the stored session."""
         self.session_file.unlink(missing_ok=True)
+
+
+def _server_url(name: str, raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    scheme, sep, host = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not host:
+        raise SettingsError(
+            f"{name} {raw!r} is not a server URL; give one like {DEFAULT_SERVER}"
+            " (http:// or https://)."
+        )
+    return url
 
 
 class SettingsError(ValueError):
