@@ -19,8 +19,11 @@ from tui.settings import Session, TuiSettings
 SIZE = (80, 24)
 
 
-async def until(pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    """Let the app run until ``condition()`` is true (or fail after ``timeout``)."""
+async def until(pilot, condition: Callable[[], object], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Let the app run until ``condition()`` is true (or fail after ``timeout``).
+
+    Generous: a loaded machine (CI with both cores busy) was seen to need more than 10 s.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
