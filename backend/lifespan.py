@@ -69,9 +69,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     # (No collection first: it took ~0.1 s of every start to free a few import leftovers.)
     gc.freeze()
     # At CPython's default (a young collection per 700 net allocations) the collector ran
-    # ~90 times a second under load for 2-3 % of the server's CPU; ten times the
-    # threshold cut that to 0.1-0.2 % (gc callbacks, wrk at 8 and 64 connections), and what a request
-    # allocates is freed by reference counting anyway.
+    # ~90 times a second under load for 2-3 % of the server's CPU; ten times the threshold
+    # cut that to 0.1-0.2 % (gc callbacks, wrk at 8 and 64 connections), and what a
+    # request allocates is freed by reference counting anyway.
     threshold = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *threshold[1:])
     ssh = None

@@ -429,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run a training command; report a crash or kill as a Failed experiment"
     )
-    run.add_argument("--server", help="server URL when DVC_STUDIO_URL is not set")
+    run.add_argument(
+        "--server", help="server URL (else DVC_STUDIO_URL, LIVESTUDIO_SERVER, DVC's config)"
+    )
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- then the command")
     run.set_defaults(func=cmd_run)
 

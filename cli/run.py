@@ -27,6 +27,7 @@ import httpx
 import platformdirs
 
 from cli.admin import CliError
+from tui.settings import server_url
 
 NULL_SHA = "0" * 40
 TAIL_LINES = 20
@@ -101,13 +102,17 @@ def run(command: list[str], server: str | None) -> int:
     if not command:
         raise CliError("Say what to run: livestudio run -- python train.py")
     dvc_config = dvc_global_config()
-    url = (
-        os.environ.get("DVC_STUDIO_URL")
-        or server
-        or os.environ.get("LIVESTUDIO_SERVER")
-        or dvc_config.get("url")
-        or _stored_server()
-    )
+    # The flag first (flags win over the environment), then what DVCLive itself would use.
+    sources = [
+        ("DVC_STUDIO_URL", os.environ.get("DVC_STUDIO_URL") or None),
+        ("LIVESTUDIO_SERVER", os.environ.get("LIVESTUDIO_SERVER") or None),
+        ("DVC's studio.url", dvc_config.get("url") or None),
+        ("the logged-in session's server", _stored_server()),
+    ]
+    if server is not None:
+        sources.insert(0, ("--server", server))
+    named = next(((where, value) for where, value in sources if value is not None), None)
+    url = server_url(*named) if named else None
     token = (
         os.environ.get("DVC_STUDIO_TOKEN")
         or os.environ.get("STUDIO_TOKEN")

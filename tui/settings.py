@@ -48,9 +48,9 @@ class TuiSettings:
         settings = cls()
         stored = settings.load_session()
         if server is not None:
-            settings.server = _server_url("--server", server)
+            settings.server = server_url("--server", server)
         elif os.environ.get("LIVESTUDIO_SERVER"):
-            settings.server = _server_url("LIVESTUDIO_SERVER", os.environ["LIVESTUDIO_SERVER"])
+            settings.server = server_url("LIVESTUDIO_SERVER", os.environ["LIVESTUDIO_SERVER"])
         else:
             settings.server = (stored.server if stored else DEFAULT_SERVER).rstrip("/")
         seconds = os.environ.get("LIVESTUDIO_HIGHLIGHT_SECONDS")
@@ -82,7 +82,8 @@ class TuiSettings:
         self.session_file.unlink(missing_ok=True)
 
 
-def _server_url(name: str, raw: str) -> str:
+def server_url(name: str, raw: str) -> str:
+    """``raw`` as a server URL without its trailing slash; ``name`` says where it came from."""
     url = raw.strip().rstrip("/")
     scheme, sep, host = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not host:

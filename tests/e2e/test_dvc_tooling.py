@@ -281,6 +281,55 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
     assert "DVC_STUDIO_TOKEN" in done.stderr and done.stderr.count("\n") == 1
 
 
+TRAIN_RAISES = [sys.executable, "train.py", "raise"]
+
+
+def test_livestudio_run_server_flag_wins_over_the_environment(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    # Nothing listens on DVC_STUDIO_URL: the run is reported only if the flag is used.
+    env = {
+        **dvc_env(tmp_path),
+        "DVC_STUDIO_URL": "http://127.0.0.1:9",
+        "DVC_STUDIO_TOKEN": alice.token,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--server", server.url, "--", *TRAIN_RAISES],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "could not report" not in done.stderr
+    project = alice.client.get("/api/projects").json()[0]
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [row["status"] for row in rows] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "said"),
+    [
+        (["--server", "127.0.0.1:8000"], {}, "--server '127.0.0.1:8000'"),
+        (["--server="], {}, "--server ''"),
+        ([], {"DVC_STUDIO_URL": "ftp://studio"}, "DVC_STUDIO_URL 'ftp://studio'"),
+        ([], {"LIVESTUDIO_SERVER": "nonsense"}, "LIVESTUDIO_SERVER 'nonsense'"),
+    ],
+)
+def test_livestudio_run_refuses_a_server_that_is_not_a_url_before_running(
+    tmp_path: Path, flag: list[str], env: dict[str, str], said: str
+) -> None:
+    marker = tmp_path / "ran"
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", *flag, "--", "touch", str(marker)],
+        env={**dvc_env(tmp_path), "DVC_STUDIO_TOKEN": "lst_x", **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and not marker.exists()
+    assert said in done.stderr and done.stderr.count("\n") == 1
+
+
 def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
     server: Server, alice: User, pushable_repo: Path, tmp_path: Path
 ) -> None:
