@@ -16,6 +16,20 @@ from shared.live import ErrorInfo
 
 _errors_decoder = msgspec.json.Decoder(list[ErrorInfo])
 _json_decode = msgspec.json.decode
+
+
+class _Rate(msgspec.Struct):
+    steps_per_s: float | None = None
+
+
+_rate = msgspec.json.Decoder(_Rate)
+
+
+def stored_rate(row_json: bytes | None) -> float | None:
+    """The step rate an experiment's stored API row last showed (it is kept nowhere else)."""
+    return _rate.decode(row_json).steps_per_s if row_json else None
+
+
 _json_encode = msgspec.json.encode
 ROW_VERSION = 2
 """The shape of the encoded API rows stored in ``row_json``: bump it whenever ExperimentRow
@@ -322,11 +336,16 @@ async def experiment_visible(
 ) -> ExperimentRecord | None:
     """An experiment, if the user can see it in one of their projects."""
     async with db.execute(
-        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id = :id AND {_VISIBLE_TO}",
+        f"SELECT row_json, {_EXPERIMENT_COLUMNS} FROM experiments e"
+        f" WHERE e.id = :id AND {_VISIBLE_TO}",
         {"id": experiment_id, "user": user_id},
     ) as cur:
         row = await cur.fetchone()
-    return _record(row) if row else None
+    if not row:
+        return None
+    record = _record(row)
+    record.steps_per_s = stored_rate(row["row_json"])
+    return record
 
 
 def experiment_visible_sync(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from backend.db.common import ts
 from backend.db.connection import Conn, Reader, Row
+from backend.db.experiments import stored_rate
 from shared.watches import AlertInfo, Delivery, WatchCondition, WatchCreate, WatchInfo
 
 
@@ -346,13 +345,6 @@ class RunningRow:
     steps_per_s: float | None
 
 
-class _Rate(msgspec.Struct):
-    steps_per_s: float | None = None
-
-
-_rate = msgspec.json.Decoder(_Rate)
-
-
 async def running_experiments(db: Reader) -> list[RunningRow]:
     """Every running experiment, with the step rate its stored API row last showed."""
     async with db.execute(
@@ -369,7 +361,7 @@ async def running_experiments(db: Reader) -> list[RunningRow]:
             subdir=r["subdir"],
             step=r["step"],
             updated_at=r["updated_at"],
-            steps_per_s=_rate.decode(r["row_json"]).steps_per_s if r["row_json"] else None,
+            steps_per_s=stored_rate(r["row_json"]),
         )
         for r in rows
     ]

@@ -201,3 +201,6 @@ def test_a_run_that_stops_posting_fires_its_stalled_watch(
     row = alice.client.get(f"/api/projects/{project['id']}/experiments").json()[0]
     assert row["status"] == "completed"
     assert 2 < row["steps_per_s"] < 20  # ~8 steps a second while it ran
+    # The details show the same rate as the listing (they read it from the stored row).
+    detail = alice.client.get(f"/api/experiments/{row['id']}").json()
+    assert detail["steps_per_s"] == row["steps_per_s"]
