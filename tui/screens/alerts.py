@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from shared.watches import AlertInfo
 from tui import clock
@@ -15,6 +15,7 @@ from tui.messages import AlertArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from shared.api import ExperimentRow
 from tui import clock, theme
@@ -17,6 +17,7 @@ from tui.messages import ExperimentChanged
 from tui.screens.base import LiveScreen
 from tui.state import CompareLine, compare
 from tui.typed import studio
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 

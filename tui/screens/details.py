@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from shared.api import ExperimentDetail
 from tui import theme
@@ -18,6 +18,7 @@ from tui.format import STATUS_GLYPH, value_text
 from tui.messages import ExperimentChanged
 from tui.screens.base import LiveScreen
 from tui.typed import studio
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 DVC_RUN_FAILED = (

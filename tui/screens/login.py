@@ -6,10 +6,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label
+from textual.widgets import Button, Input, Label
 
 from tui.client import Api, ApiError
 from tui.typed import studio
+from tui.widgets.footer import Footer
 
 
 class LoginScreen(Screen[None]):

@@ -8,7 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
 from tui import clock
@@ -29,6 +29,7 @@ from tui.plotting import (
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 Series = dict[int, list[tuple[int, Any]]]
@@ -66,6 +67,12 @@ class MetricChart(PlotextPlot):
         """The lines as last drawn (smoothed), by experiment."""
         self.title_text = metric
         """The title as last drawn (with the cursor's values)."""
+
+    def on_unmount(self) -> None:
+        # PlotextPlot subscribes every plot to the app's theme signal on mount and never
+        # unsubscribes: the callback refers to the plot, so the signal (which lives as long
+        # as the app) kept every chart ever drawn, with its plotext figure.
+        self.app.theme_changed_signal.unsubscribe(self)
 
     def steps(self) -> list[int]:
         """Every step any line has."""

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
 from shared.watches import WatchCreate, WatchInfo
@@ -26,6 +26,7 @@ from tui.screens.dialogs import (
     if_confirmed,
 )
 from tui.typed import studio
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from shared.api import ProjectRow
 from shared.watches import WatchCreate
@@ -28,6 +28,7 @@ from tui.screens.base import LiveScreen
 from tui.state import DELTA, ProjectState
 from tui.typed import studio
 from tui.widgets.experiment_table import ExperimentTable
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 TICK = 0.25

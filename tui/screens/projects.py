@@ -7,7 +7,7 @@ from collections import defaultdict
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Label
+from textual.widgets import DataTable, Label
 
 from shared.api import Invitation, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
@@ -22,6 +22,7 @@ from tui.messages import (
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 
