@@ -169,7 +169,10 @@ async def test_invitations_show_live_on_the_projects_screen_and_are_accepted(
         assert invited.status_code == 201
         await until(pilot, lambda: screen.invitations)
         assert screen.query_one("#invitations").display
-        assert any("bob invited you to 'model'" in n.message for n in app._notifications)
+        await until(
+            pilot,
+            lambda: any("bob invited you to 'model'" in n.message for n in app._notifications),
+        )
         await pilot.press("tab", "a")
         await until(pilot, lambda: screen.query_one("#projects").row_count == 2)
         await until(pilot, lambda: not screen.invitations)

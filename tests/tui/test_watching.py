@@ -83,7 +83,11 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
         osc = next(w for w in written if "\x1b]9;" in w)
         assert osc.startswith("\a")  # the bell rings with it
         assert "doomed: failed at step 0" in osc and "\x1b]777;notify;livestudio;" in osc
-        assert any("doomed: failed at step 0" in str(n.message) for n in app._notifications)
+        # notify() posts a message: the toast is listed once the app has handled it.
+        await until(
+            pilot,
+            lambda: any("doomed: failed at step 0" in str(n.message) for n in app._notifications),
+        )
         await pilot.press("A")
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen))
         alerts = app.screen
