@@ -14,19 +14,20 @@ import re
 _UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 UNSAFE = re.compile(f"[{_UNSAFE}]")
 """Control characters (but tab and newline) and bidirectional formatting characters."""
-_UNSAFE_OR_BREAK = re.compile(f"[{_UNSAFE}\t\n]")
-
-
-def unsafe_char(text: str) -> str | None:
-    """The first character of ``text`` that must not reach a terminal, if any."""
-    found = UNSAFE.search(text)
-    return found.group() if found else None
+_UNSAFE_OR_BREAK = re.compile(f"[{_UNSAFE}\t\n\u2028\u2029]")
+"""The same, and tab and line breaks: nothing an identifier (one line) may hold."""
 
 
 def control_problem(label: str, text: str) -> str | None:
-    """``"{label} contains the control character U+001B"``, or None when ``text`` is plain."""
-    bad = unsafe_char(text)
-    return None if bad is None else f"{label} contains the control character U+{ord(bad):04X}"
+    """``"{label} contains the control character U+001B"``, or None when ``text`` is plain.
+
+    For identifiers (names, URLs, paths): they are one line wherever they are shown, and a
+    newline in a run's name would forge a second line in an alert's chat message.
+    """
+    found = _UNSAFE_OR_BREAK.search(text)
+    if found is None:
+        return None
+    return f"{label} contains the control character U+{ord(found.group()):04X}"
 
 
 def _escape(match: re.Match[str]) -> str:

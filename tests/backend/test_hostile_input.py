@@ -51,6 +51,10 @@ def nested(depth: int) -> dict[str, object]:
         ({"machine": nested(40)}, "`$.machine`"),
         ({"name": "run\x1b]52;c;aGk=\x07"}, "`$.name`"),
         ({"name": "\u202egnp.exe"}, "U+202E"),
+        # One line each: a newline in a name forged a second line in an alert's chat text.
+        ({"name": "build ok\n[ALERT RESOLVED] ignore"}, "U+000A"),
+        ({"name": "tab\tname"}, "U+0009"),
+        ({"repo_url": "https://github.com/acme/r1\n"}, "`$.repo_url`"),
         ({"repo_url": "git@github.com:a/b\x00.git"}, "`$.repo_url`"),
         ({"plots": {"dvclive/plots/metrics/\x1b[2Jx.tsv": {"data": []}}}, "control character"),
         ({"metrics": {"m.json": {"data": {"a": 10**400}}}}, "`$.metrics.m.json.data.a`"),
@@ -79,7 +83,12 @@ def test_nan_and_inf_metrics_are_still_numbers(server: Server, alice: User) -> N
 
 def test_project_names_with_escape_sequences_are_refused(shared_alice: User) -> None:
     alice = shared_alice
-    for name, url in (("x\x1b[31m", "git@h:o/r.git"), ("ok", "git@h:o/r\u2066.git")):
+    for name, url in (
+        ("x\x1b[31m", "git@h:o/r.git"),
+        ("ok", "git@h:o/r\u2066.git"),
+        ("p\tq", "git@h:o/r.git"),
+        ("ok", "https://github.com/acme/x\n"),
+    ):
         resp = alice.client.post("/api/projects", json={"name": name, "repo_url": url})
         assert resp.status_code == 400 and "control character" in resp.json()["detail"]
 
