@@ -101,8 +101,9 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         token = parse_authorization(authorization)
         if token is None:
             raise NotAuthenticated(MISSING_TOKEN)
-        if declared is not None and declared > PARSE_IN_THREAD:
-            # A stranger's 30 MB must not cost a second of decoding before its 401.
+        if declared is None or declared > PARSE_IN_THREAD:
+            # A stranger's 30 MB must not cost a second of decoding before its 401; a body
+            # of unknown length (chunked: no client of ours sends one) may be as large.
             await ingest.check_token(backend.reader, token)
         body = await _read_body(receive, backend.settings.max_body, declared)
         with backend.writer.post() as post:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Controller, Request, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import JSONBody
 
 from backend.api.deps import BackendDep
 from backend.api.live import MISSING_TOKEN
-from backend.services import push
+from backend.services import ingest, push
 from backend.services.accounts import parse_authorization
 from backend.services.errors import NotAuthenticated
 
@@ -36,10 +40,19 @@ class Recorded(msgspec.Struct, frozen=True):
     removed: int
 
 
+async def token_first(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Refuse a stranger before the body is read (guards run before it is parsed): a
+    stranger's 30 MB of refs must not cost a second of reading and decoding before its 401."""
+    token = parse_authorization(connection.headers.get("authorization"))
+    if token is None:
+        raise NotAuthenticated(MISSING_TOKEN)
+    await ingest.check_token(connection.app.state.backend.reader, token)
+
+
 class WebhookController(Controller):
     """DVC's push notifications."""
 
-    @post("/webhook/dvc", status_code=200)
+    @post("/webhook/dvc", status_code=200, guards=[token_first])
     async def notify(
         self, request: Request, data: JSONBody[Notification], backend: BackendDep
     ) -> Recorded:

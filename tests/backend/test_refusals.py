@@ -1,5 +1,6 @@
 """Every refusal of SPEC §4 and access across users, on a real server."""
 
+import socket
 from contextlib import closing
 
 import httpx
@@ -106,6 +107,35 @@ def test_over_30_mb_is_413_with_the_limit(shared_server: Server, shared_alice: U
     resp = post(server, big, alice.token)
     assert resp.status_code == 413
     assert "30,000,000" in resp.json()["detail"]
+
+
+def _answer_before_any_body(server: Server, path: str, headers: list[str]) -> bytes:
+    """Send a request's head only and read what comes back (a 10 s wait: no answer)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    head = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json"]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join([*head, *headers]) + "\r\n\r\n").encode())
+        try:
+            return sock.recv(65536)
+        except TimeoutError:
+            return b"(no answer: the server waits for the body)"
+
+
+@pytest.mark.parametrize(
+    ("path", "length"),
+    [
+        ("/api/live", "Transfer-Encoding: chunked"),  # no length: could be any size
+        ("/webhook/dvc", "Content-Length: 30000000"),
+        ("/webhook/dvc", "Transfer-Encoding: chunked"),
+    ],
+)
+def test_a_strangers_big_body_is_refused_before_it_is_read(
+    shared_server: Server, path: str, length: str
+) -> None:
+    """A stranger's 30 MB must not cost reading and decoding it before the 401."""
+    for auth in ["Authorization: token lst_made_up"], []:
+        answer = _answer_before_any_body(shared_server, path, [length, *auth])
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
 
 
 def test_too_many_plots_or_an_image_over_10_mb_is_413(
