@@ -36,4 +36,4 @@ class AuthController(Controller):
     async def logout(self, backend: BackendDep, user: UserDep) -> None:
         """End the current session (access tokens are not affected)."""
         if user.session_id is not None:
-            await backend.writer.submit(accounts.end_session_job(user.session_id))
+            await backend.writer.submit(accounts.end_session_job(user.user_id, user.session_id))

@@ -8,8 +8,9 @@ from litestar.response import Stream
 
 from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
-from backend.services import broadcast, projects
-from backend.services.errors import InvalidInput
+from backend.db.connection import database_errors
+from backend.services import accounts, broadcast, projects
+from backend.services.errors import InvalidInput, NotAuthenticated
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -45,6 +46,19 @@ class StreamController(Controller):
         request: Request, backend: BackendDep, event_filter: broadcast.EventFilter
     ) -> Stream:
         last = _last_event_id(request)
+        credential = accounts.parse_authorization(request.headers.get("authorization")) or ""
+
+        async def still_allowed() -> bool:
+            try:
+                await accounts.authenticate(
+                    backend.reader, credential, backend.settings.session_days, backend.clock()
+                )
+            except NotAuthenticated:
+                return False
+            except database_errors():  # not known to be allowed: end; the client reconnects
+                return False
+            return True
+
         # A plain stream of ready-made SSE bytes: each event is encoded once for every
         # client it goes to (Litestar's ServerSentEvent would encode it once per client).
         return Stream(
@@ -56,6 +70,7 @@ class StreamController(Controller):
                 heartbeat=backend.settings.heartbeat,
                 backlog=backend.settings.subscriber_backlog,
                 streams=backend.streams,
+                still_allowed=still_allowed,
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -19,6 +19,7 @@ from backend.db import repository
 from backend.db.connection import Conn, Reader, duplicate_errors
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
+from backend.services import events
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from backend.services.ingest import token_hash
 from backend.settings import password_memory_kib
@@ -98,7 +99,8 @@ def profile_token_job(user_id: int) -> Callable[[WriteContext], NewToken]:
     """Generate or regenerate the profile token; the old one stops working on commit."""
 
     def job(ctx: WriteContext) -> NewToken:
-        repository.delete_profile_token(ctx.conn, user_id)
+        if repository.delete_profile_token(ctx.conn, user_id):
+            events.credentials_revoked(ctx, user_id)
         return _insert_token(ctx.conn, user_id, "profile", "profile", frozenset())
 
     return job
@@ -131,6 +133,7 @@ def delete_profile_token_job(user_id: int) -> Callable[[WriteContext], None]:
     def job(ctx: WriteContext) -> None:
         if not repository.delete_profile_token(ctx.conn, user_id):
             raise NotFound("You have no profile token to delete.")
+        events.credentials_revoked(ctx, user_id)
 
     return job
 
@@ -141,6 +144,7 @@ def delete_client_token_job(user_id: int, token_id: int) -> Callable[[WriteConte
     def job(ctx: WriteContext) -> None:
         if not repository.delete_client_token(ctx.conn, user_id, token_id):
             raise NotFound(f"You have no client token with id {token_id}.")
+        events.credentials_revoked(ctx, user_id)
 
     return job
 
@@ -177,9 +181,14 @@ def start_session_job(user_id: int) -> Callable[[WriteContext], str]:
     return job
 
 
-def end_session_job(session_id: int) -> Callable[[WriteContext], None]:
-    """End one session."""
-    return lambda ctx: repository.delete_session(ctx.conn, session_id)
+def end_session_job(user_id: int, session_id: int) -> Callable[[WriteContext], None]:
+    """End one session (its open event streams end too)."""
+
+    def job(ctx: WriteContext) -> None:
+        repository.delete_session(ctx.conn, session_id)
+        events.credentials_revoked(ctx, user_id)
+
+    return job
 
 
 def change_password_job(
@@ -192,6 +201,7 @@ def change_password_job(
         repository.delete_other_sessions(ctx.conn, principal.user_id, principal.session_id)
         if reset_tokens:
             repository.delete_all_tokens(ctx.conn, principal.user_id)
+        events.credentials_revoked(ctx, principal.user_id)
 
     return job
 

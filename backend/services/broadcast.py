@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -23,6 +23,7 @@ from backend import metrics
 from backend.db import repository
 from backend.db.connection import Reader, database_errors
 from backend.db.repository import ProjectScope, StoredEvent
+from backend.services.events import CREDENTIALS
 from shared.api import ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
 
@@ -304,13 +305,29 @@ async def stream(
     heartbeat: float,
     backlog: int,
     streams: Streams | None = None,
+    still_allowed: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The event stream of one client, from ``last_event_id`` (or now) on, until shutdown.
 
     It yields server-sent-event bytes: the events waiting when the client is written to
     go out as one piece (one write instead of one per event under load).
+
+    ``still_allowed`` checks the client's credential again: when one of the user's
+    sessions or tokens is revoked (a ``credentials`` event, in commit order, so nothing
+    committed after the revocation is sent) and at every heartbeat (a session expiring,
+    a change made by the CLI). The stream ends when it fails; the client reconnecting is
+    refused.
     """
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
+    user_id = event_filter.user_id
+
+    async def revoked(event: StoredEvent) -> bool:
+        return (
+            event.kind == CREDENTIALS
+            and user_id in event.member_ids
+            and still_allowed is not None
+            and not await still_allowed()
+        )
 
     async def pump(subscriber: object) -> None:
         async for raw in subscriber.iter_events():  # type: ignore[attr-defined]
@@ -344,6 +361,8 @@ async def stream(
                 last = last_event_id
                 async for event in stored_events(db, last, None):
                     last = event.id
+                    if await revoked(event):
+                        return
                     if event_filter.accepts(event):
                         out.append(_message(event))
                         if len(out) >= BATCH:
@@ -366,6 +385,8 @@ async def stream(
                         try:
                             async for event in stored_events(db, last, None):
                                 last = event.id
+                                if await revoked(event):
+                                    return
                                 if event_filter.accepts(event):
                                     out.append(_message(event))
                                     if len(out) >= BATCH:  # a long catch-up: in parts
@@ -373,18 +394,30 @@ async def stream(
                                         out.clear()
                         except database_errors() as exc:  # the database is away: next time
                             log.warning("stream catch-up failed: %s", exc)
+                        else:
+                            if still_allowed is not None and not await still_allowed():
+                                return
                         out.append(KEEP_ALIVE)
                     elif item is None:
                         _, last = await repository.event_id_range(db)
                         out.append(_reset(last))
                     elif item.id == last + 1:  # the usual case, without a generator per event
                         last = item.id
-                        if event_filter.accepts(item):
+                        if item.kind == CREDENTIALS:
+                            if await revoked(item):
+                                if out:
+                                    yield b"".join(out)
+                                return
+                        elif event_filter.accepts(item):
                             out.append(_message(item))
                     else:
                         try:
                             async for event in in_order(db, last, item):
                                 last = event.id
+                                if await revoked(event):
+                                    if out:
+                                        yield b"".join(out)
+                                    return
                                 if event_filter.accepts(event):
                                     out.append(_message(event))
                                     if len(out) >= BATCH:  # a long gap: in parts

@@ -103,3 +103,12 @@ def invited(ctx: WriteContext, invitation: Invitation, invitee: int) -> None:
             member_ids=(invitee,),
         )
     )
+
+
+CREDENTIALS = "credentials"
+"""A user's sessions or tokens were revoked: their open streams check theirs again."""
+
+
+def credentials_revoked(ctx: WriteContext, user_id: int) -> None:
+    """Tell the user's open streams to check their credential again (never shown to clients)."""
+    ctx.emit(repository.NewEvent(kind=CREDENTIALS, data=b"{}", member_ids=(user_id,)))

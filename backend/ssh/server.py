@@ -85,8 +85,8 @@ class SshService:
     """Where the sessions' private folders live (emptied at start)."""
     sessions: Counter[int] = field(default_factory=Counter)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
-    logins: set[int] = field(default_factory=set)
-    """Login sessions of the TUIs now open."""
+    logins: dict[int, int] = field(default_factory=dict)
+    """The sessions of the TUIs open over SSH: session id → user id."""
     acceptor: asyncssh.SSHAcceptor | None = None
     _watch: asyncio.Task[None] | None = None
 
@@ -122,9 +122,9 @@ class SshService:
             self._watch.cancel()
         for conn in list(self.connections):
             conn.close()
-        for session_id in list(self.logins):
+        for session_id, user_id in list(self.logins.items()):
             with contextlib.suppress(Exception):
-                await self.backend.writer.submit(accounts.end_session_job(session_id))
+                await self.backend.writer.submit(accounts.end_session_job(user_id, session_id))
         shutil.rmtree(self.folder, ignore_errors=True)
 
     async def listing(self, user: repository.UserAuth, as_json: bool) -> bytes:
@@ -211,7 +211,7 @@ class SshService:
         session_id = None
         try:
             token, session_id = await self.backend.writer.submit(_ssh_session_job(user.id))
-            self.logins.add(session_id)
+            self.logins[session_id] = user.id
             return await run_tui(
                 process,
                 self.http_url,
@@ -224,8 +224,8 @@ class SshService:
         finally:
             self.sessions[user.id] -= 1
             if session_id is not None:
-                self.logins.discard(session_id)
-                await self.backend.writer.submit(accounts.end_session_job(session_id))
+                self.logins.pop(session_id, None)
+                await self.backend.writer.submit(accounts.end_session_job(user.id, session_id))
 
 
 class _KeyAuth(asyncssh.SSHServer):

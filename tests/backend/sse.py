@@ -26,6 +26,8 @@ class Listener:
         self.events: queue.Queue[Event] = queue.Queue()
         self.comments = 0
         self.connected = threading.Event()
+        self.ended = threading.Event()
+        """Set when the server ended the stream (or it failed)."""
         self._client = httpx.Client(base_url=url, timeout=httpx.Timeout(30, read=60))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, headers), daemon=True)
@@ -33,6 +35,12 @@ class Listener:
         assert self.connected.wait(10), "stream did not open"
 
     def _run(self, path: str, headers: dict[str, str]) -> None:
+        try:
+            self._read(path, headers)
+        finally:
+            self.ended.set()
+
+    def _read(self, path: str, headers: dict[str, str]) -> None:
         try:
             with connect_sse(self._client, "GET", path, headers=headers) as source:
                 source.response.raise_for_status()

@@ -13,7 +13,7 @@ from backend.db import repository
 from backend.db.repository import StoredEvent
 from backend.services import broadcast
 from tests.backend.sse import Listener
-from tests.conftest import Server, User, fixture_bodies
+from tests.conftest import PASSWORD, Server, User, fixture_bodies
 
 BODIES = fixture_bodies("dvclive_basic")
 
@@ -83,6 +83,53 @@ def test_other_users_do_not_receive_my_events(server: Server, alice: User) -> No
     with pytest.raises(queue.Empty):
         listener.events.get(timeout=0.5)
     listener.close()
+
+
+@pytest.mark.parametrize("revoke", ["logout", "new token", "password", "delete token"])
+def test_revoking_a_credential_ends_its_open_streams_at_once(
+    server: Server, alice: User, revoke: str
+) -> None:
+    """Nothing committed after a revocation reaches a stream opened with what was revoked."""
+    carol = server.add_user("carol")
+    carol.live(BODIES[0])  # the project exists, so every stream would show its runs
+    login = carol.client.post("/api/auth/login", json={"username": "carol", "password": PASSWORD})
+    other = {"Authorization": f"Bearer {login.json()['session_token']}"}
+    by_session = Listener(server.url, "/api/events", other)
+    by_token = Listener(server.url, "/api/events", {"Authorization": f"Bearer {carol.token}"})
+    kept = Listener(server.url, "/api/events", session_headers(carol))
+    if revoke == "logout":
+        assert carol.client.post("/api/auth/logout", headers=other).status_code == 204
+        gone, staying = [by_session], [by_token, kept]
+    elif revoke == "new token":
+        carol.token = carol.client.post("/api/user/token").json()["token"]
+        gone, staying = [by_token], [by_session, kept]
+    elif revoke == "delete token":
+        assert carol.client.delete("/api/user/token").status_code == 204
+        gone, staying = [by_token], [by_session, kept]
+        carol.token = carol.client.post("/api/user/token").json()["token"]
+    else:
+        changed = carol.client.post(
+            "/api/user/password",
+            json={
+                "current_password": PASSWORD,
+                "new_password": "a-new-password-2",
+                "reset_tokens": True,
+            },
+        )
+        assert changed.status_code == 204, changed.text
+        carol.token = carol.client.post("/api/user/token").json()["token"]
+        gone, staying = [by_session, by_token], [kept]
+    for listener in gone:
+        assert listener.ended.wait(5), "the stream stayed open"
+    carol.live({**BODIES[0], "name": "after-revocation"})
+    for listener in staying:
+        names = [e.data.get("name") for e in listener.take_until("experiment")]
+        assert "after-revocation" in names and not listener.ended.is_set()
+    for listener in gone:
+        assert all(e.data.get("name") != "after-revocation" for e in list(listener.events.queue))
+        listener.close()
+    for listener in staying:
+        listener.close()
 
 
 def test_too_far_behind_gets_reset_and_idle_stream_gets_heartbeats(make_server) -> None:
@@ -178,6 +225,8 @@ def test_a_long_gap_is_sent_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -
             yield Subscriber()
 
     class Everything:
+        user_id = 0
+
         def accepts(self, _: StoredEvent) -> bool:
             return True
 
