@@ -122,6 +122,7 @@ from backend.db.series import (
     wire_points,
 )
 from backend.db.ssh_keys import (
+    delete_all_ssh_keys,
     delete_ssh_key,
     delete_ssh_key_by_id,
     end_ssh_sessions,

@@ -41,6 +41,11 @@ def delete_ssh_key(conn: Conn, user_id: int, fingerprint: str) -> bool:
     return cur.rowcount > 0
 
 
+def delete_all_ssh_keys(conn: Conn, user_id: int) -> None:
+    """Remove every key of the user."""
+    conn.execute("DELETE FROM ssh_keys WHERE user_id = ?", (user_id,))
+
+
 def delete_ssh_key_by_id(conn: Conn, user_id: int, key_id: int) -> bool:
     """Remove one of the user's keys by id; False when they have no such key."""
     cur = conn.execute("DELETE FROM ssh_keys WHERE user_id = ? AND id = ?", (user_id, key_id))

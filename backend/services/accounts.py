@@ -194,13 +194,17 @@ def end_session_job(user_id: int, session_id: int) -> Callable[[WriteContext], N
 def change_password_job(
     principal: Principal, new_hash: str, reset_tokens: bool
 ) -> Callable[[WriteContext], None]:
-    """Set a new password; end the user's other sessions; optionally drop every token."""
+    """Set a new password; end the user's other sessions; optionally drop every token and
+    SSH key."""
 
     def job(ctx: WriteContext) -> None:
         repository.set_password(ctx.conn, principal.user_id, new_hash)
         repository.delete_other_sessions(ctx.conn, principal.user_id, principal.session_id)
         if reset_tokens:
+            # SSH keys mint sessions: a key added with a stolen session would let its
+            # holder back in after the password changed.
             repository.delete_all_tokens(ctx.conn, principal.user_id)
+            repository.delete_all_ssh_keys(ctx.conn, principal.user_id)
         events.credentials_revoked(ctx, principal.user_id)
 
     return job

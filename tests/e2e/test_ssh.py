@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, fixture_bodies, free_port, run_cli
+from tests.conftest import PASSWORD, Server, fixture_bodies, free_port, run_cli
 from tests.e2e.test_real_clients import make_dvc_repo, train
 
 BODIES = fixture_bodies("dvclive_basic")
@@ -156,6 +156,39 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     assert by_token.status_code == 403
     assert alice.client.delete(f"/api/user/keys/{listed[0]['id']}").status_code == 204
     assert ssh(keys["alice"], port, "ls").returncode == 255
+
+
+def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    """A key added with a stolen session must not let its holder back in afterwards."""
+    server, port = ssh_server
+    bob = server.add_user("bob")
+    thief = server.login("bob")  # the stolen session
+    evil = keypair(tmp_path, "evil")
+    added = thief.post("/api/user/keys", json={"public_key": evil.with_suffix(".pub").read_text()})
+    assert added.status_code == 201 and ssh(evil, port, "ls").returncode == 0
+    plain = bob.client.post(
+        "/api/user/password",
+        json={
+            "current_password": PASSWORD,
+            "new_password": "second-password",
+            "reset_tokens": False,
+        },
+    )
+    assert plain.status_code == 204 and ssh(evil, port, "ls").returncode == 0  # keys kept
+    reset = bob.client.post(
+        "/api/user/password",
+        json={
+            "current_password": "second-password",
+            "new_password": "third-password",
+            "reset_tokens": True,
+        },
+    )
+    assert reset.status_code == 204
+    assert thief.get("/api/user").status_code == 401
+    assert bob.client.get("/api/user/keys").json() == []
+    assert ssh(evil, port, "ls").returncode == 255
 
 
 def _screen(session: str) -> str:

@@ -82,7 +82,7 @@ class TokenDialog(ModalScreen[None]):
 
 
 class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
-    """Current and new password, and whether to reset every access token too."""
+    """Current and new password, and whether to delete every access token and SSH key too."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -92,7 +92,7 @@ class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
             yield Input(placeholder="current password", password=True, id="current")
             yield Input(placeholder="new password (8 characters or more)", password=True, id="new")
             yield Input(placeholder="new password again", password=True, id="again")
-            yield Checkbox("Also reset my access tokens", id="reset")
+            yield Checkbox("Also delete my access tokens and SSH keys", id="reset")
             yield Label("", id="problem", classes="hint")
             with Horizontal():
                 yield Button("Cancel", id="cancel")

@@ -93,7 +93,7 @@ class ProfileScreen(Screen[None]):
             "w",
             "password",
             "Password",
-            tooltip="change password (optionally resetting every access token)",
+            tooltip="change password (optionally deleting every access token and SSH key)",
         ),
         Binding("r", "reload", "Refresh", show=False, tooltip="refresh"),
         Binding("q,escape", "app.pop_screen", "Back", tooltip="back"),
@@ -429,6 +429,6 @@ class ProfileScreen(Screen[None]):
         except ApiError as exc:
             studio(self).report(exc)
             return
-        extra = " Every access token was deleted." if reset_tokens else ""
+        extra = " Every access token and SSH key was deleted." if reset_tokens else ""
         self.notify("Password changed." + extra)
         self.load()
