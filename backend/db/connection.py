@@ -3,6 +3,8 @@ PostgreSQL through ``backend.db.postgres``, which speaks the same interface."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sqlite3
 import sys
@@ -121,7 +123,18 @@ _PRAGMAS = (
 
 
 def _prepare(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    create_private(path)
+
+
+def create_private(path: Path) -> None:
+    """Create the database file readable by its owner only, if it does not exist yet.
+
+    It holds password hashes and every user's runs; SQLite gives its -wal and -shm files
+    the same permissions. (Created by SQLite itself, it was 0644 under the usual umask.)
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def connect_sync(target: Target) -> Any:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from backend.db import pg_schema
-from backend.db.connection import Conn, Reader, Target, connect_sync, is_postgres
+from backend.db.connection import (
+    Conn,
+    Reader,
+    Target,
+    connect_sync,
+    create_private,
+    is_postgres,
+)
 from backend.db.migrations import migrate
 from backend.db.writer import WriterCache, begin, commit
 
@@ -54,6 +61,7 @@ def backup_file(source: Path, dest: Path) -> tuple[int, int]:
     committed, and under steady posting never finished (a 500 MB database: over 100 s
     unfinished; in one step 1.4 s). Returns (bytes, schema version).
     """
+    create_private(dest)
     with closing(connect_sync(source)) as src, closing(sqlite3.connect(dest)) as out:
         src.backup(out)
         version = schema_version(out)

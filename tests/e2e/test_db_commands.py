@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from tests.conftest import Server, User, free_port, run_cli
@@ -30,6 +31,10 @@ def test_a_backup_taken_while_serving_answers_like_the_original(
     made = run_cli("db", "backup", str(dest), db=server.db)  # the server is still running
     assert made.returncode == 0, made.stderr
     assert f"Backed up {server.db} to {dest}" in made.stdout and "schema version" in made.stdout
+    # Password hashes and everyone's runs: readable by the owner only, the copy too, and
+    # the files SQLite makes beside them.
+    for path in (server.db, server.db.with_name(server.db.name + "-wal"), dest):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     again = run_cli("db", "backup", str(dest), db=server.db)
     assert again.returncode == 1 and "exists already" in again.stderr
     assert "Traceback" not in again.stderr
