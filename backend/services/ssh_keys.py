@@ -37,7 +37,11 @@ def add_key_job(user_id: int, text: str) -> Callable[[WriteContext], SshKeyInfo]
         try:
             return repository.insert_ssh_key(ctx.conn, user_id, fingerprint, public_key, comment)
         except duplicate_errors():
-            raise Conflict(f"The key {fingerprint} is already registered.") from None
+            raise Conflict(
+                f"The key {fingerprint} is already registered. If it is not in your key list,"
+                " someone else registered your public key: it would log you in as them; ask"
+                " an admin to remove it, or use another key."
+            ) from None
 
     return job
 
