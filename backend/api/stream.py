@@ -10,7 +10,7 @@ from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
 from backend.db.connection import database_errors
 from backend.services import accounts, broadcast, projects
-from backend.services.errors import InvalidInput, NotAuthenticated
+from backend.services.errors import InvalidInput, NotAuthenticated, RateLimited
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -46,6 +46,13 @@ class StreamController(Controller):
         request: Request, backend: BackendDep, event_filter: broadcast.EventFilter
     ) -> Stream:
         last = _last_event_id(request)
+        user_id = event_filter.user_id
+        if backend.streams.open_by(user_id) >= broadcast.MAX_STREAMS_PER_USER:
+            raise RateLimited(
+                f"You have {broadcast.MAX_STREAMS_PER_USER} event streams open already (a TUI"
+                " holds two); close some before opening more.",
+                retry_after=15,
+            )
         credential = accounts.parse_authorization(request.headers.get("authorization")) or ""
 
         async def still_allowed() -> bool:

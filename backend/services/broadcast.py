@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -68,6 +69,10 @@ _END = StoredEvent(kind="end", data=b"", id=-1)
 """Put in a stream's queue to end it (the server is shutting down)."""
 
 
+MAX_STREAMS_PER_USER = 64
+"""Event streams one user may hold open on one server process (a TUI holds two)."""
+
+
 class Streams:
     """Every event stream open in this process, so that shutting down ends them at once.
 
@@ -77,19 +82,29 @@ class Streams:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[StoredEvent | None]] = set()
+        self._per_user: Counter[int] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ending = False
 
-    def add(self, queue: asyncio.Queue[StoredEvent | None]) -> None:
+    def add(self, queue: asyncio.Queue[StoredEvent | None], user_id: int) -> None:
         """A stream opened."""
         self._loop = asyncio.get_running_loop()
         self._queues.add(queue)
+        self._per_user[user_id] += 1
         if self.ending:
             queue.put_nowait(_END)
 
-    def discard(self, queue: asyncio.Queue[StoredEvent | None]) -> None:
+    def discard(self, queue: asyncio.Queue[StoredEvent | None], user_id: int) -> None:
         """A stream closed."""
-        self._queues.discard(queue)
+        if queue in self._queues:
+            self._queues.discard(queue)
+            self._per_user[user_id] -= 1
+            if not self._per_user[user_id]:
+                del self._per_user[user_id]
+
+    def open_by(self, user_id: int) -> int:
+        """How many streams the user has open on this process."""
+        return self._per_user[user_id]
 
     def end_all(self) -> None:
         """End every stream (on the event loop)."""
@@ -347,7 +362,7 @@ async def stream(
         pump_task = asyncio.create_task(pump(subscriber))
         metrics.STREAM_SUBSCRIBERS.inc()
         if streams is not None:
-            streams.add(queue)
+            streams.add(queue, user_id)
         beat: _Heartbeat | None = None
         try:
             out: list[bytes] = []
@@ -440,7 +455,7 @@ async def stream(
             if beat is not None:
                 beat.cancel()
             if streams is not None:
-                streams.discard(queue)
+                streams.discard(queue, user_id)
             metrics.STREAM_SUBSCRIBERS.dec()
             pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import queue
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -130,6 +131,45 @@ def test_revoking_a_credential_ends_its_open_streams_at_once(
         listener.close()
     for listener in staying:
         listener.close()
+
+
+def _open_stream(server: Server, token: str) -> tuple[socket.socket, bytes]:
+    """A raw event stream; returns the socket and what came until it is counted (connected)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(
+        f"GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+    )
+    got = b""
+    while b": connected" not in got and b"\r\n\r\n{" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return sock, got
+
+
+def test_one_user_cannot_hold_open_streams_without_bound(server: Server, alice: User) -> None:
+    held = [_open_stream(server, alice.token) for _ in range(broadcast.MAX_STREAMS_PER_USER)]
+    assert all(got.startswith(b"HTTP/1.1 200") for _, got in held)
+    refused, got = _open_stream(server, alice.token)
+    assert got.startswith(b"HTTP/1.1 429") and b"close some" in got
+    refused.close()
+    bob = server.add_user("bob")  # others are not affected
+    other, got = _open_stream(server, bob.token)
+    assert got.startswith(b"HTTP/1.1 200")
+    other.close()
+    held.pop()[0].close()  # one closed: one more may open
+    again: tuple[socket.socket, bytes] | None = None
+    for _ in range(50):
+        again = _open_stream(server, alice.token)
+        if again[1].startswith(b"HTTP/1.1 200"):
+            break
+        again[0].close()
+        time.sleep(0.1)
+    assert again is not None and again[1].startswith(b"HTTP/1.1 200")
+    for sock, _ in [*held, again]:
+        sock.close()
 
 
 def test_too_far_behind_gets_reset_and_idle_stream_gets_heartbeats(make_server) -> None:
