@@ -2,8 +2,9 @@
 
 httptools sets no limit on the request line and headers: a stranger could send one 50 MB
 header to any URL, and the server kept it all in memory (six at once took 700 MB).
-Here the bytes received before a request's headers are complete are counted, and past
-``MAX_HEAD_BYTES`` the connection is answered 431 and closed.
+Here the bytes received before a request's headers are complete are counted, and so are
+the bytes of a body that are not body (a chunked body's trailer fields are kept like
+headers); past ``MAX_HEAD_BYTES`` the connection is answered 431 and closed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
         """Bytes received for the current request's head; -1 once its headers are in."""
+        self._framing = 0
+        """Bytes of the current body that are not body: chunk sizes and trailer fields,
+        which httptools keeps like headers (a chunked body may end in any number)."""
 
     def data_received(self, data: bytes) -> None:
         if self._head_bytes >= 0:
@@ -35,15 +39,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse()
                 return
             self._head_bytes += len(data)
+        else:
+            if self._framing > MAX_HEAD_BYTES:
+                self._refuse()
+                return
+            self._framing += len(data)
         super().data_received(data)
 
     def on_headers_complete(self) -> None:
         self._head_bytes = -1
+        self._framing = 0
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._framing -= len(body)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._head_bytes = 0  # the next request on this connection starts its head
+        self._framing = 0
 
     def _refuse(self) -> None:
         if self.transport.is_closing():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from litestar import Controller, Request, get
 from litestar.params import FromPath
 from litestar.response import Stream
@@ -10,7 +12,7 @@ from backend.api.deps import BackendDep, UserDep
 from backend.db import repository
 from backend.db.connection import database_errors
 from backend.services import accounts, broadcast, projects
-from backend.services.errors import InvalidInput, NotAuthenticated, RateLimited
+from backend.services.errors import InvalidInput, NotAuthenticated
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -46,13 +48,7 @@ class StreamController(Controller):
         request: Request, backend: BackendDep, event_filter: broadcast.EventFilter
     ) -> Stream:
         last = _last_event_id(request)
-        user_id = event_filter.user_id
-        if backend.streams.open_by(user_id) >= broadcast.MAX_STREAMS_PER_USER:
-            raise RateLimited(
-                f"You have {broadcast.MAX_STREAMS_PER_USER} event streams open already (a TUI"
-                " holds two); close some before opening more.",
-                retry_after=15,
-            )
+        slot = backend.streams.reserve(event_filter.user_id)
         credential = accounts.parse_authorization(request.headers.get("authorization")) or ""
 
         async def still_allowed() -> bool:
@@ -68,17 +64,22 @@ class StreamController(Controller):
 
         # A plain stream of ready-made SSE bytes: each event is encoded once for every
         # client it goes to (Litestar's ServerSentEvent would encode it once per client).
+        events = broadcast.stream(
+            db=backend.reader,
+            channels=backend.channels,
+            event_filter=event_filter,
+            last_event_id=last,
+            heartbeat=backend.settings.heartbeat,
+            backlog=backend.settings.subscriber_backlog,
+            streams=backend.streams,
+            still_allowed=still_allowed,
+            slot=slot,
+        )
+        # A stream never started (the client went before its answer) gives its place
+        # back when it is collected; one that ran gives it back as it ends.
+        weakref.finalize(events, slot.release)
         return Stream(
-            broadcast.stream(
-                db=backend.reader,
-                channels=backend.channels,
-                event_filter=event_filter,
-                last_event_id=last,
-                heartbeat=backend.settings.heartbeat,
-                backlog=backend.settings.subscriber_backlog,
-                streams=backend.streams,
-                still_allowed=still_allowed,
-            ),
+            events,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

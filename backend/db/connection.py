@@ -133,8 +133,13 @@ def create_private(path: Path) -> None:
     the same permissions. (Created by SQLite itself, it was 0644 under the usual umask.)
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    if path.exists():
+        # Never open it here: closing any descriptor of a file drops every POSIX lock this
+        # process holds on it, SQLite's included (the writer's, under a new reader).
+        return
+    target = path.resolve() if path.is_symlink() else path  # a dangling link: its target
+    with contextlib.suppress(FileExistsError):  # made meanwhile: nothing was opened
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def connect_sync(target: Target) -> Any:

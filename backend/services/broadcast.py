@@ -24,6 +24,7 @@ from backend import metrics
 from backend.db import repository
 from backend.db.connection import Reader, database_errors
 from backend.db.repository import ProjectScope, StoredEvent
+from backend.services.errors import RateLimited
 from backend.services.events import CREDENTIALS
 from shared.api import ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
@@ -73,6 +74,23 @@ MAX_STREAMS_PER_USER = 64
 """Event streams one user may hold open on one server process (a TUI holds two)."""
 
 
+class Slot:
+    """A user's place among their open streams, taken before the answer starts."""
+
+    __slots__ = ("_held", "_streams", "user_id")
+
+    def __init__(self, streams: Streams, user_id: int) -> None:
+        self._streams = streams
+        self.user_id = user_id
+        self._held = True
+
+    def release(self) -> None:
+        """Give the place back (once, however often called)."""
+        if self._held:
+            self._held = False
+            self._streams._release(self.user_id)
+
+
 class Streams:
     """Every event stream open in this process, so that shutting down ends them at once.
 
@@ -86,25 +104,36 @@ class Streams:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ending = False
 
-    def add(self, queue: asyncio.Queue[StoredEvent | None], user_id: int) -> None:
+    def add(self, queue: asyncio.Queue[StoredEvent | None]) -> None:
         """A stream opened."""
         self._loop = asyncio.get_running_loop()
         self._queues.add(queue)
-        self._per_user[user_id] += 1
         if self.ending:
             queue.put_nowait(_END)
 
-    def discard(self, queue: asyncio.Queue[StoredEvent | None], user_id: int) -> None:
+    def discard(self, queue: asyncio.Queue[StoredEvent | None]) -> None:
         """A stream closed."""
-        if queue in self._queues:
-            self._queues.discard(queue)
-            self._per_user[user_id] -= 1
-            if not self._per_user[user_id]:
-                del self._per_user[user_id]
+        self._queues.discard(queue)
 
-    def open_by(self, user_id: int) -> int:
-        """How many streams the user has open on this process."""
-        return self._per_user[user_id]
+    def reserve(self, user_id: int) -> Slot:
+        """Take one of the user's ``MAX_STREAMS_PER_USER`` places; ``RateLimited`` when none.
+
+        Checked and taken in one step, before anything awaits: requests arriving together
+        cannot all pass the check first.
+        """
+        if self._per_user[user_id] >= MAX_STREAMS_PER_USER:
+            raise RateLimited(
+                f"You have {MAX_STREAMS_PER_USER} event streams open already (a TUI holds"
+                " two); close some before opening more.",
+                retry_after=15,
+            )
+        self._per_user[user_id] += 1
+        return Slot(self, user_id)
+
+    def _release(self, user_id: int) -> None:
+        self._per_user[user_id] -= 1
+        if self._per_user[user_id] <= 0:
+            del self._per_user[user_id]
 
     def end_all(self) -> None:
         """End every stream (on the event loop)."""
@@ -321,6 +350,7 @@ async def stream(
     backlog: int,
     streams: Streams | None = None,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
+    slot: Slot | None = None,
 ) -> AsyncIterator[bytes]:
     """The event stream of one client, from ``last_event_id`` (or now) on, until shutdown.
 
@@ -329,9 +359,10 @@ async def stream(
 
     ``still_allowed`` checks the client's credential again: when one of the user's
     sessions or tokens is revoked (a ``credentials`` event, in commit order, so nothing
-    committed after the revocation is sent) and at every heartbeat (a session expiring,
-    a change made by the CLI). The stream ends when it fails; the client reconnecting is
-    refused.
+    committed after the revocation is sent), when the stream starts (a revocation between
+    the request's check and the subscription), and once a heartbeat, busy or quiet (a
+    session expiring, a change made by the CLI). The stream ends when it fails; the client
+    reconnecting is refused. ``slot`` (``Streams.reserve``) is given back when it ends.
     """
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
     user_id = event_filter.user_id
@@ -362,10 +393,13 @@ async def stream(
         pump_task = asyncio.create_task(pump(subscriber))
         metrics.STREAM_SUBSCRIBERS.inc()
         if streams is not None:
-            streams.add(queue, user_id)
+            streams.add(queue)
         beat: _Heartbeat | None = None
         try:
             out: list[bytes] = []
+            if still_allowed is not None and not await still_allowed():
+                return
+            checked = asyncio.get_running_loop().time()
             oldest, newest = await repository.event_id_range(db)
             if last_event_id is None:
                 last = newest
@@ -410,6 +444,7 @@ async def stream(
                         except database_errors() as exc:  # the database is away: next time
                             log.warning("stream catch-up failed: %s", exc)
                         else:
+                            checked = asyncio.get_running_loop().time()
                             if still_allowed is not None and not await still_allowed():
                                 return
                         out.append(KEEP_ALIVE)
@@ -451,11 +486,19 @@ async def stream(
                 if out:
                     yield b"".join(out)
                     beat.written = asyncio.get_running_loop().time()
+                # A busy stream gets no heartbeat: its credential is checked as often.
+                now = asyncio.get_running_loop().time()
+                if still_allowed is not None and now - checked >= heartbeat:
+                    checked = now
+                    if not await still_allowed():
+                        return
         finally:
+            if slot is not None:
+                slot.release()
             if beat is not None:
                 beat.cancel()
             if streams is not None:
-                streams.discard(queue, user_id)
+                streams.discard(queue)
             metrics.STREAM_SUBSCRIBERS.dec()
             pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

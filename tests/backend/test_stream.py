@@ -6,8 +6,10 @@ import queue
 import socket
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
+import httpx
 import pytest
 
 from backend.db import repository
@@ -133,6 +135,27 @@ def test_revoking_a_credential_ends_its_open_streams_at_once(
         listener.close()
 
 
+def test_a_busy_stream_ends_when_its_session_expires(make_server) -> None:
+    """Busy streams get no heartbeat, yet their credential is checked as often."""
+    server = make_server(LIVESTUDIO_SESSION_DAYS="0.00004", LIVESTUDIO_HEARTBEAT="1")  # 3.5 s
+    carol = server.add_user("carol")
+    login = httpx.post(
+        f"{server.url}/api/auth/login", json={"username": "carol", "password": PASSWORD}
+    )
+    listener = Listener(
+        server.url, "/api/events", {"Authorization": f"Bearer {login.json()['session_token']}"}
+    )
+    started = time.monotonic()
+    step = 0
+    while not listener.ended.is_set() and time.monotonic() - started < 15:
+        carol.live({**BODIES[1], "step": step})  # an event every 0.2 s: never quiet
+        step += 1
+        time.sleep(0.2)
+    assert listener.ended.is_set(), "the stream outlived its session"
+    assert listener.events.qsize() > 3  # it was busy, and ended by itself
+    listener.close()
+
+
 def _open_stream(server: Server, token: str) -> tuple[socket.socket, bytes]:
     """A raw event stream; returns the socket and what came until it is counted (connected)."""
     host, port = server.url.removeprefix("http://").split(":")
@@ -150,11 +173,16 @@ def _open_stream(server: Server, token: str) -> tuple[socket.socket, bytes]:
 
 
 def test_one_user_cannot_hold_open_streams_without_bound(server: Server, alice: User) -> None:
-    held = [_open_stream(server, alice.token) for _ in range(broadcast.MAX_STREAMS_PER_USER)]
-    assert all(got.startswith(b"HTTP/1.1 200") for _, got in held)
-    refused, got = _open_stream(server, alice.token)
-    assert got.startswith(b"HTTP/1.1 429") and b"close some" in got
-    refused.close()
+    limit = broadcast.MAX_STREAMS_PER_USER
+    # All at once: requests arriving together must not all pass the check first.
+    with ThreadPoolExecutor(32) as pool:
+        opened = list(pool.map(lambda _: _open_stream(server, alice.token), range(limit + 16)))
+    held = [(sock, got) for sock, got in opened if got.startswith(b"HTTP/1.1 200")]
+    refused = [(sock, got) for sock, got in opened if got.startswith(b"HTTP/1.1 429")]
+    assert (len(held), len(refused)) == (limit, 16)
+    assert all(b"close some" in got for _, got in refused)
+    for sock, _ in refused:
+        sock.close()
     bob = server.add_user("bob")  # others are not affected
     other, got = _open_stream(server, bob.token)
     assert got.startswith(b"HTTP/1.1 200")

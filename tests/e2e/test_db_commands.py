@@ -124,3 +124,20 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         "serve", "--database-url", "postgresql://localhost/x", "--workers", "2", "--port", "1"
     )
     assert "--redis-url" in no_redis
+
+
+def test_a_new_database_is_private_also_behind_a_dangling_link(tmp_path: Path) -> None:
+    from backend.db.connection import create_private
+
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "live.db"
+    link.symlink_to(tmp_path / "real" / "target.db")
+    create_private(link)
+    assert stat.S_IMODE((tmp_path / "real" / "target.db").stat().st_mode) == 0o600
+    # An existing file is never opened (closing a descriptor would drop SQLite's locks)
+    # nor changed.
+    existing = tmp_path / "old.db"
+    existing.write_bytes(b"x")
+    existing.chmod(0o640)
+    create_private(existing)
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640 and existing.read_bytes() == b"x"
