@@ -106,6 +106,13 @@ class User:
     token: str
     client: httpx.Client
 
+    def change_password(self, current: str, new: str, reset_tokens: bool) -> httpx.Response:
+        """``POST /api/user/password`` with this user's session."""
+        return self.client.post(
+            "/api/user/password",
+            json={"current_password": current, "new_password": new, "reset_tokens": reset_tokens},
+        )
+
     def live(self, body: dict[str, object]) -> httpx.Response:
         """Post one live event with this user's token, as DVCLive does."""
         return self.client.post(

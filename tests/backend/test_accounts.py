@@ -49,14 +49,7 @@ def test_password_change_ends_other_sessions_and_can_reset_tokens(
         json={"current_password": "bad-bad-bad", "new_password": "n3w-password!"},
     )
     assert wrong.status_code == 400 and "current password is wrong" in wrong.json()["detail"]
-    resp = alice.client.post(
-        "/api/user/password",
-        json={
-            "current_password": PASSWORD,
-            "new_password": "n3w-password!",
-            "reset_tokens": True,
-        },
-    )
+    resp = alice.change_password(PASSWORD, "n3w-password!", reset_tokens=True)
     assert resp.status_code == 204
     assert alice.client.get("/api/user").status_code == 200  # this session lives on
     assert other.get("/api/user").status_code == 401

@@ -111,14 +111,7 @@ def test_revoking_a_credential_ends_its_open_streams_at_once(
         gone, staying = [by_token], [by_session, kept]
         carol.token = carol.client.post("/api/user/token").json()["token"]
     else:
-        changed = carol.client.post(
-            "/api/user/password",
-            json={
-                "current_password": PASSWORD,
-                "new_password": "a-new-password-2",
-                "reset_tokens": True,
-            },
-        )
+        changed = carol.change_password(PASSWORD, "a-new-password-2", reset_tokens=True)
         assert changed.status_code == 204, changed.text
         carol.token = carol.client.post("/api/user/token").json()["token"]
         gone, staying = [by_session, by_token], [kept]

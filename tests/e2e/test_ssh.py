@@ -168,23 +168,9 @@ def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
     evil = keypair(tmp_path, "evil")
     added = thief.post("/api/user/keys", json={"public_key": evil.with_suffix(".pub").read_text()})
     assert added.status_code == 201 and ssh(evil, port, "ls").returncode == 0
-    plain = bob.client.post(
-        "/api/user/password",
-        json={
-            "current_password": PASSWORD,
-            "new_password": "second-password",
-            "reset_tokens": False,
-        },
-    )
+    plain = bob.change_password(PASSWORD, "second-password", reset_tokens=False)
     assert plain.status_code == 204 and ssh(evil, port, "ls").returncode == 0  # keys kept
-    reset = bob.client.post(
-        "/api/user/password",
-        json={
-            "current_password": "second-password",
-            "new_password": "third-password",
-            "reset_tokens": True,
-        },
-    )
+    reset = bob.change_password("second-password", "third-password", reset_tokens=True)
     assert reset.status_code == 204
     assert thief.get("/api/user").status_code == 401
     assert bob.client.get("/api/user/keys").json() == []
