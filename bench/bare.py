@@ -34,6 +34,7 @@ from backend.api.live import _answer, _read_body
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import ingest
 from backend.services.accounts import parse_authorization
+from cli.http_protocol import BoundedHttpToolsProtocol
 from shared.api import LiveAccepted
 from shared.live import decode_live_event
 
@@ -120,6 +121,7 @@ def main() -> None:
         proxy_headers=False,
         log_level="warning",
         timeout_keep_alive=75,
+        http=BoundedHttpToolsProtocol,
     )
 
 
