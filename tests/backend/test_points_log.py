@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,8 @@ def test_logged_points_survive_a_restart(server: Server, alice: User) -> None:
     assert series(alice, experiment_id) == [[0, 1.0], [1, 2.0]]
 
 
-def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(database: Path | str) -> None:
+def one_experiment(database: Path | str) -> Any:
+    """A connection to a new database holding one user's one experiment (id 1)."""
     conn = connect_sync(database)
     migrate(conn)
     conn.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('u', 'x', 0)")
@@ -105,6 +107,11 @@ def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(database: Path
         " status, started_at, updated_at) VALUES (1, 'k', 'u', 's', 'n', 'dvclive', 'running',"
         " 0, 0)"
     )
+    return conn
+
+
+def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(database: Path | str) -> None:
+    conn = one_experiment(database)
     series_id = repository.series_id(conn, 1, "loss")
     block = 1 << repository.BLOCK_BITS
     repository.log_points(conn, [(series_id, s, float(s)) for s in range(block + 10)], 1.0)
@@ -118,6 +125,47 @@ def test_filing_keeps_the_latest_row_and_summarises_closed_blocks(database: Path
     ).fetchall()
     assert [tuple(r) for r in summary] == [(0, 5, -1.0, block - 1, 7)]  # block 1 still open
     assert repository.logged_points(conn) == 0 and repository.file_points(conn) == 0
+
+
+def test_a_large_log_is_filed_oldest_first_in_parts_with_exact_summaries(
+    database: Path | str,
+) -> None:
+    conn = one_experiment(database)
+    loss, acc = repository.series_id(conn, 1, "loss"), repository.series_id(conn, 1, "acc")
+    block = 1 << repository.BLOCK_BITS
+    # As DVCLive posts: each step of both series, appended past their ends.
+    for step in range(3 * block + 5):
+        repository.log_points(conn, [(loss, step, 1.0 / (step + 1)), (acc, step, float(step))], 1)
+    total, filed = 2 * (3 * block + 5), 0
+    while repository.logged_points(conn):
+        part = repository.file_points(conn, 100)
+        filed += part
+        assert 0 < part <= 100
+        # What is filed is each series' lowest steps; every sealed block is summarised
+        # from all of its points, never from part of them.
+        for series_id in (loss, acc):
+            (top,) = conn.execute(
+                "SELECT MAX(step) FROM points WHERE series_id = ?", (series_id,)
+            ).fetchone()
+            (lowest_logged,) = conn.execute(
+                "SELECT MIN(step) FROM points_log WHERE series_id = ?", (series_id,)
+            ).fetchone()
+            assert lowest_logged is None or lowest_logged == top + 1
+            summarised = [
+                b
+                for (b,) in conn.execute(
+                    "SELECT block FROM point_blocks WHERE series_id = ? ORDER BY block",
+                    (series_id,),
+                )
+            ]
+            assert summarised == list(range(top >> repository.BLOCK_BITS))
+    assert filed == total
+    lows = conn.execute(
+        "SELECT block, min_step, max_step FROM point_blocks WHERE series_id = ? ORDER BY block",
+        (loss,),
+    ).fetchall()
+    # loss falls with every step: each block's lowest is its last step, its highest its first.
+    assert [tuple(r) for r in lows] == [(b, (b + 1) * block - 1, b * block) for b in range(3)]
 
 
 def test_the_timer_files_the_log_without_any_read(make_server: Callable[..., Server]) -> None:

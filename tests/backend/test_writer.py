@@ -93,6 +93,8 @@ async def test_the_wal_is_rewound_under_sustained_writes(
     writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 0.02)
+    # Past this many frames the writer pauses while a checkpoint completes in its thread.
+    monkeypatch.setattr(writer_module, "REWIND_AT_FRAMES", 64)
     blob = os.urandom(8000)
 
     def insert_blob(ctx: WriteContext) -> None:
