@@ -65,6 +65,14 @@ class _PointsId(msgspec.Struct):
     experiment_id: int
 
 
+class _Header(msgspec.Struct):
+    """What the evaluator needs of an event while no watch exists (the rest is skipped)."""
+
+    id: int
+    kind: str
+
+
+_headers = msgspec.msgpack.Decoder(list[_Header])
 _row_id = msgspec.json.Decoder(_Id)
 _deleted = msgspec.json.Decoder(_PointsId)  # {"experiment_id": N}
 _points_id = msgspec.json.Decoder(_PointsId)
@@ -217,6 +225,8 @@ class Watcher:
                         if raw == CATCH_UP:  # anything the channel did not bring
                             await self._catch_up()
                             continue
+                        if not self.watches and self._nothing_to_evaluate(raw):
+                            continue
                         for message in decode_message(raw):
                             last = self._evaluated or 0
                             if message.id == last + 1:  # usual: no generator per event
@@ -235,6 +245,20 @@ class Watcher:
             if self._client is not None:
                 await self._client.aclose()
                 self._client = None  # supervise() may run this again: a new one then
+
+    def _nothing_to_evaluate(self, raw: bytes) -> bool:
+        """With no watch, only a change of watches matters (``handle``): every other event
+        is passed over, reading only its id and kind. True when the message is done with.
+
+        It spares the server decoding and evaluating every event of every commit (~7 % of
+        its time under sustained ingestion) when nobody watches anything.
+        """
+        headers = _headers.decode(raw)
+        if any(header.kind == "watches" for header in headers):
+            return False
+        newest = max((header.id for header in headers), default=0)
+        self._evaluated = max(self._evaluated or 0, newest)
+        return True
 
     async def _catch_up(self) -> None:
         async for event in stored_events(self.reader, self._evaluated or 0, None):

@@ -35,12 +35,49 @@ def data(step: int, loss: float) -> dict[str, object]:
     }
 
 
+def alice_with_token(db: Path) -> str:
+    """Alice in a new database; her access token."""
+    admin.add_user(db, "alice", "correct horse battery", admin=False)
+    return admin.create_token(db, "alice").token
+
+
+async def sign_in(client: AsyncTestClient[Any]) -> None:
+    login = await client.post(
+        "/api/auth/login", json={"username": "alice", "password": "correct horse battery"}
+    )
+    client.headers["Authorization"] = f"Bearer {login.json()['session_token']}"
+
+
+async def watch_loss_below(client: AsyncTestClient[Any], project_id: int, value: float) -> None:
+    watch = await client.post(
+        "/api/watches",
+        json={
+            "kind": "threshold",
+            "project_id": project_id,
+            "metric": "loss",
+            "op": "<",
+            "threshold": value,
+        },
+    )
+    assert watch.status_code == 201, watch.text
+
+
+async def first_alerts(client: AsyncTestClient[Any]) -> list[dict[str, Any]]:
+    """The alerts, once there are any (up to 5 s)."""
+    alerts: list[dict[str, Any]] = []
+    for _ in range(100):
+        alerts = (await client.get("/api/alerts")).json()
+        if alerts:
+            break
+        await asyncio.sleep(0.05)
+    return alerts
+
+
 async def test_events_that_arrive_while_the_evaluator_restarts_are_evaluated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = tmp_path / "watched.db"
-    admin.add_user(db, "alice", "correct horse battery", admin=False)
-    token = admin.create_token(db, "alice").token
+    token = alice_with_token(db)
     failures: list[bytes] = []
     real_decode = watcher.decode_message
 
@@ -53,22 +90,9 @@ async def test_events_that_arrive_while_the_evaluator_restarts_are_evaluated(
     monkeypatch.setattr(watcher, "decode_message", decode_failing_once)
     app = create_app(Settings(db=db))
     async with AsyncTestClient(app) as client:
-        login = await client.post(
-            "/api/auth/login", json={"username": "alice", "password": "correct horse battery"}
-        )
-        client.headers["Authorization"] = f"Bearer {login.json()['session_token']}"
+        await sign_in(client)
         project = await client.post("/api/projects", json={"name": "r", "repo_url": REPO})
-        watch = await client.post(
-            "/api/watches",
-            json={
-                "kind": "threshold",
-                "project_id": project.json()["id"],
-                "metric": "loss",
-                "op": "<",
-                "threshold": 0.3,
-            },
-        )
-        assert watch.status_code == 201, watch.text
+        await watch_loss_below(client, project.json()["id"], 0.3)
         live = {"Authorization": f"token {token}"}
         # The first event the evaluator reads fails it; it restarts a second later.
         assert (await client.post("/api/live", json=data(0, 0.9), headers=live)).is_success
@@ -79,10 +103,36 @@ async def test_events_that_arrive_while_the_evaluator_restarts_are_evaluated(
         assert failures, "the evaluator never read an event"
         # Posted while it is down: the loss crosses the threshold.
         assert (await client.post("/api/live", json=data(1, 0.2), headers=live)).is_success
-        alerts: list[dict[str, Any]] = []
-        for _ in range(100):
-            alerts = (await client.get("/api/alerts")).json()
-            if alerts:
-                break
-            await asyncio.sleep(0.05)
+        alerts = await first_alerts(client)
         assert [a["title"] for a in alerts] == ["brisk-lamb: loss = 0.2 at step 1"]
+
+
+async def test_with_no_watch_events_are_passed_over_until_one_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "unwatched.db"
+    token = alice_with_token(db)
+    decoded: list[bytes] = []
+    real_decode = watcher.decode_message
+
+    def recording_decode(raw: bytes) -> tuple[Any, ...]:
+        decoded.append(raw)
+        return real_decode(raw)
+
+    monkeypatch.setattr(watcher, "decode_message", recording_decode)
+    app = create_app(Settings(db=db))
+    async with AsyncTestClient(app) as client:
+        await sign_in(client)
+        live = {"Authorization": f"token {token}"}
+        for step in range(5):
+            assert (await client.post("/api/live", json=data(step, 0.9), headers=live)).is_success
+        project = await client.post("/api/projects", json={"name": "r", "repo_url": REPO})
+        await asyncio.sleep(0.2)
+        # Nobody watches anything: no event was decoded for the evaluator.
+        assert decoded == []
+        await watch_loss_below(client, project.json()["id"], 0.3)
+        # From the watch on, events are evaluated: the next crossing fires it.
+        assert (await client.post("/api/live", json=data(5, 0.2), headers=live)).is_success
+        alerts = await first_alerts(client)
+        assert [a["title"] for a in alerts] == ["brisk-lamb: loss = 0.2 at step 5"]
+        assert decoded, "the evaluator never decoded an event once watched"
