@@ -53,7 +53,11 @@ MAX_BATCH = 512
 CHECKPOINT_EVERY = 0.5
 WAL_SIZE_LIMIT = 64 << 20
 REWIND_AT_FRAMES = 4096
-"""WAL frames (pages) past which the writer finishes a checkpoint itself so the WAL rewinds."""
+"""WAL frames (pages) past which the writer pauses for a checkpoint to complete (so the WAL
+rewinds)."""
+MAX_PAUSE = 0.1
+"""The longest the writer pauses for it: a checkpoint slowed by the disk must not hold posts
+(the writer then goes on, and the checkpoint completes another time)."""
 HOLD_BEGUN = 0.01
 """How long a transaction begun ahead of time may wait for a job before it is let go."""
 MAX_HOLD = 0.05
@@ -334,6 +338,7 @@ class Writer:
         self._collecting = False
         self._paused: asyncio.Future[None] | None = None
         """Set while a checkpoint finishes in the background: no transaction begins."""
+        self._paused_until = 0.0
         self._enough: asyncio.Future[None] | None = None
         self._begun_at = 0.0
         self._held_since = float("inf")
@@ -538,13 +543,22 @@ class Writer:
             if not future.done():
                 future.set_exception(RuntimeError("the server is shutting down"))
 
+    async def _wait_for_checkpoint(self) -> None:
+        """While a checkpoint completes, wait for it, but never past ``MAX_PAUSE``."""
+        paused = self._paused
+        if paused is None:
+            return
+        remaining = self._paused_until - asyncio.get_running_loop().time()
+        if remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(paused), remaining)
+
     async def _next_batch(self) -> list[Queued]:
         """The next jobs to commit together (see ``_gather_siblings``)."""
         batch = [await self._queue.get()]
         self._collecting = True
         try:
-            while self._paused is not None:
-                await asyncio.shield(self._paused)
+            await self._wait_for_checkpoint()
             await self._gather_siblings()
         finally:
             self._collecting = False
@@ -645,6 +659,7 @@ class Writer:
                     if frames >= REWIND_AT_FRAMES:
                         self._let_go_of_begun()
                         self._paused = loop.create_future()
+                        self._paused_until = loop.time() + MAX_PAUSE
                         try:
                             await _finish_in_thread(_checkpoint, conn)
                         finally:

@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -111,6 +112,33 @@ async def test_the_wal_is_rewound_under_sustained_writes(
     # Every commit appended at least two pages; a WAL that was never rewound would
     # hold them all.
     assert commits > 500 and wal < commits * 8000 / 4
+
+
+async def test_posts_wait_for_a_completing_checkpoint_only_briefly(
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 0.01)
+    monkeypatch.setattr(writer_module, "REWIND_AT_FRAMES", 0)  # pause after every pass
+    real_checkpoint = writer_module._checkpoint
+    passes: list[float] = []
+    stuck = threading.Event()
+
+    def checkpoint_stuck_on_the_disk(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        passes.append(time.monotonic())
+        if len(passes) % 2 == 0:  # the pass the writer pauses for
+            stuck.set()
+            time.sleep(1.0)
+        return real_checkpoint(conn)
+
+    monkeypatch.setattr(writer_module, "_checkpoint", checkpoint_stuck_on_the_disk)
+    assert await asyncio.to_thread(stuck.wait, 10)
+    # The writer is paused now, for a checkpoint that takes a second: a post waits for it
+    # at most MAX_PAUSE, then commits anyway.
+    assert writer._paused is not None
+    started = time.monotonic()
+    await asyncio.gather(post(writer), post(writer))
+    assert time.monotonic() - started < writer_module.MAX_PAUSE + 0.5
+    assert writer._paused is not None, "the checkpoint was still running"
 
 
 def write_from_another_process(path: Path, timeout: float) -> float:
