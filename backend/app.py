@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.channels import ChannelsPlugin
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -26,6 +26,11 @@ from backend.services.fanout import channels_backend
 from backend.services.throttle_sync import CHANNEL as THROTTLE_CHANNEL
 from backend.settings import Settings
 
+API_MAX_BODY = 1 << 20
+"""The largest body of a request to the API's own endpoints (logins, projects, watches…):
+only live events and DVC's push notifications carry more (``Settings.max_body``). Several
+of these endpoints answer strangers, who must not make the server read 30 MB each."""
+
 
 def create_app(settings: Settings) -> Litestar:
     """Build the app; nothing is opened until its lifespan starts."""
@@ -43,7 +48,11 @@ def create_app(settings: Settings) -> Litestar:
             AuthController,
             DeviceController,
             UserController,
-            WebhookController,
+            # DVC's push notifications name every ref pushed (refused before the body
+            # without a valid token).
+            Router(
+                "/", route_handlers=[WebhookController], request_max_body_size=settings.max_body
+            ),
             ProjectController,
             InvitationController,
             ExperimentController,
@@ -62,7 +71,7 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        request_max_body_size=settings.max_body,
+        request_max_body_size=min(settings.max_body, API_MAX_BODY),
         openapi_config=OpenAPIConfig(title="livestudio", version="0.1.0"),
         debug=False,
         # Logging is the host's business (uvicorn's config for `serve`, a file for the demo).

@@ -8,6 +8,7 @@ import math
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from backend.db.writer import storage_error
@@ -71,7 +72,12 @@ def _domain(_: Request, exc: DomainError) -> Response[dict[str, object]]:
 def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
     status = exc.status_code
     if status == 413:
-        limit = request.app.state.backend.settings.max_body
+        handler = request.scope.get("route_handler")
+        limit = (
+            handler.resolve_request_max_body_size()
+            if isinstance(handler, HTTPRouteHandler)
+            else None
+        ) or request.app.state.backend.settings.max_body
         return error_response(
             413, f"The request body is over the {limit:,}-byte limit; send smaller requests."
         )

@@ -110,6 +110,40 @@ def test_over_30_mb_is_413_with_the_limit(shared_server: Server, shared_alice: U
     assert "30,000,000" in resp.json()["detail"]
 
 
+def test_the_api_own_endpoints_take_at_most_1_mib_only_live_and_pushes_more(
+    shared_server: Server, shared_alice: User
+) -> None:
+    server, alice = shared_server, shared_alice
+    padding = "x" * (1 << 20)
+    # A stranger's 1 MiB login (the endpoint answers anyone) is refused unread, in a sentence.
+    login = httpx.post(
+        f"{server.url}/api/auth/login",
+        json={"username": "alice", "password": padding},
+        timeout=30,
+    )
+    assert login.status_code == 413
+    assert login.json()["detail"] == (
+        "The request body is over the 1,048,576-byte limit; send smaller requests."
+    )
+    made = alice.client.post("/api/projects", json={"name": "p" * 10, "repo_url": padding})
+    assert made.status_code == 413
+    # DVC's push notification of many refs, and a live event, may be larger.
+    refs = [f"refs/exps/aa/{'b' * 38}/run-{i:06d}" for i in range(30_000)]
+    pushed = alice.client.post(
+        "/webhook/dvc",
+        json={"repo_url": "https://github.com/acme/big-push", "refs": {"pushed": refs}},
+        headers={"Authorization": f"token {alice.token}"},
+        timeout=60,
+    )
+    assert len(pushed.request.content) > 1 << 20
+    assert pushed.status_code == 200, pushed.text
+    body = fixture_bodies("dvclive_basic")[0]
+    big_params = {"dvclive/params.yaml": {f"p{i}": "v" * 100 for i in range(12_000)}}
+    live = alice.live({**body, "name": "big-params", "params": big_params})
+    assert len(live.request.content) > 1 << 20
+    assert live.status_code == 200, live.text
+
+
 def _answer_before_any_body(server: Server, path: str, headers: list[str]) -> bytes:
     """Send a request's head only and read what comes back (a 10 s wait: no answer)."""
     host, port = server.url.removeprefix("http://").split(":")
