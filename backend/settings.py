@@ -56,6 +56,9 @@ class Settings:
     """Seconds a device login code (``dvc studio login``) stays valid."""
     max_body: int = 30_000_000
     """Largest accepted request body in bytes (DVCLive splits its posts below 30 MB)."""
+    request_timeout: float = 30.0
+    """Seconds a client has to send a request's line and headers; its body may take that
+    plus a second per 16 KiB (``LIVESTUDIO_REQUEST_TIMEOUT``). Slower requests get 408."""
     write_timeout: float = 3.0
     """Seconds a write may wait for a lock another program holds before it is answered 503
     (``LIVESTUDIO_WRITE_TIMEOUT``; below DVCLive's 5 s read timeout)."""
@@ -142,7 +145,7 @@ class Settings:
 
 _POSITIVE = (
     *("stale_after", "sweep_interval", "heartbeat", "device_code_ttl", "write_timeout"),
-    *("ssh_idle_timeout", "watch_interval"),
+    *("ssh_idle_timeout", "watch_interval", "request_timeout"),
 )
 _RANGES: dict[str, tuple[float, float, str]] = {
     **dict.fromkeys(_POSITIVE, (0, math.inf, "a number of seconds above 0")),

@@ -1,14 +1,24 @@
-"""uvicorn's HTTP protocol (httptools) with a bound on the size of a request's head.
+"""uvicorn's HTTP protocol (httptools) with bounds on a request's head and on its pace.
 
 httptools sets no limit on the request line and headers: a stranger could send one 50 MB
 header to any URL, and the server kept it all in memory (six at once took 700 MB).
 Here the bytes received before a request's headers are complete are counted, and so are
 the bytes of a body that are not body (a chunked body's trailer fields are kept like
 headers); past ``MAX_HEAD_BYTES`` the connection is answered 431 and closed.
+
+Nor does uvicorn limit how long a request may take to arrive: a connection that sends
+nothing, or one byte a minute, was kept open for ever, and a few thousand of them used up
+the server's file descriptors (slowloris). Here a request's line and headers must arrive
+within ``request_timeout`` of its first byte (of the connection, for the first request),
+and its body within ``request_timeout`` plus a second per ``MIN_BODY_RATE`` bytes;
+otherwise it is answered 408 and the connection closed. Time spent answering is not
+counted, nor are idle kept-alive connections (uvicorn closes those after
+``timeout_keep_alive``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -16,6 +26,12 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 MAX_HEAD_BYTES = 64 << 10
 """The request line and headers together (nginx allows 32 KiB by default)."""
 TOO_LARGE = b"Request headers too large; send at most 64 KiB of headers."
+REQUEST_TIMEOUT = 30.0
+"""Seconds for a request's line and headers (``LIVESTUDIO_REQUEST_TIMEOUT``)."""
+MIN_BODY_RATE = 16 << 10
+"""Bytes a second a body must arrive at, on average, beyond ``request_timeout``."""
+CHUNKED_ALLOWANCE = 1 << 20
+"""The size a body of unknown length (chunked) is given time for."""
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -25,15 +41,31 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     of the body), so a head is bounded by the limit plus one read.
     """
 
+    request_timeout = REQUEST_TIMEOUT
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._receiving = True
+        """A request is arriving (its head or its body), as opposed to being answered."""
         self._head_bytes = 0
         """Bytes received for the current request's head; -1 once its headers are in."""
         self._framing = 0
         """Bytes of the current body that are not body: chunk sizes and trailer fields,
         which httptools keeps like headers (a chunked body may end in any number)."""
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._allow(self.request_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disallow()
+        super().connection_lost(exc)
+
     def data_received(self, data: bytes) -> None:
+        if not self._receiving:  # the first bytes of the next request on this connection
+            self._receiving = True
+            self._allow(self.request_timeout)
         if self._head_bytes >= 0:
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._refuse()
@@ -50,6 +82,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = -1
         self._framing = 0
         super().on_headers_complete()
+        length = next((v for k, v in self.headers if k == b"content-length"), None)
+        size = int(length) if length is not None and length.isdigit() else CHUNKED_ALLOWANCE
+        self._allow(self.request_timeout + size / MIN_BODY_RATE)
 
     def on_body(self, body: bytes) -> None:
         self._framing -= len(body)
@@ -59,19 +94,57 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._head_bytes = 0  # the next request on this connection starts its head
         self._framing = 0
+        self._receiving = False
+        self._disallow()
+
+    def _allow(self, seconds: float) -> None:
+        """The current request must have arrived within ``seconds`` from now."""
+        self._disallow()
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+    def _disallow(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or not self.cycle.response_started:
+            seconds = f"{self.request_timeout:g}"
+            self._close_with(
+                408,
+                f"Request timeout: send a request's headers within {seconds} s and its body"
+                f" at {MIN_BODY_RATE >> 10} KiB/s or faster.".encode(),
+            )
+        else:
+            self.transport.close()
 
     def _refuse(self) -> None:
         if self.transport.is_closing():
             return
+        self._close_with(431, TOO_LARGE)
+
+    def _close_with(self, status: int, text: bytes) -> None:
         self.transport.write(
             b"".join(
                 [
-                    STATUS_LINE[431],
+                    STATUS_LINE[status],
                     b"content-type: text/plain; charset=utf-8\r\n",
-                    b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n",
+                    b"content-length: " + str(len(text)).encode() + b"\r\n",
                     b"connection: close\r\n\r\n",
-                    TOO_LARGE,
+                    text,
                 ]
             )
         )
         self.transport.close()
+
+
+def bounded_protocol(request_timeout: float) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class with this request timeout (uvicorn instantiates the class)."""
+    return type(
+        "BoundedHttpToolsProtocol",
+        (BoundedHttpToolsProtocol,),
+        {"request_timeout": request_timeout},
+    )

@@ -15,7 +15,7 @@ import uvicorn
 from backend.app import create_app
 from backend.db.connection import describe
 from backend.settings import Settings
-from cli.http_protocol import BoundedHttpToolsProtocol
+from cli.http_protocol import bounded_protocol
 
 KEEP_ALIVE_SECONDS = 75
 """How long an idle kept-alive connection stays open (nginx's default)."""
@@ -35,8 +35,9 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
         # DVC (which does not retry a POST) failed with "Connection reset by peer".
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "log_level": log_level,
-        # httptools with a bound on request heads (it sets none; see cli.http_protocol).
-        "http": BoundedHttpToolsProtocol,
+        # httptools with bounds on request heads and on how slowly a request may arrive
+        # (it sets none; see cli.http_protocol).
+        "http": bounded_protocol(settings.request_timeout),
     }
 
 

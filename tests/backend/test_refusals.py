@@ -2,12 +2,15 @@
 
 import contextlib
 import socket
+import time
+from collections.abc import Callable
 from contextlib import closing
 
 import httpx
 import pytest
 
 from backend.db.connection import connect_sync
+from tests.backend.sse import Listener
 from tests.conftest import Server, User, fixture_bodies, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[1]
@@ -142,6 +145,48 @@ def test_the_api_own_endpoints_take_at_most_1_mib_only_live_and_pushes_more(
     live = alice.live({**body, "name": "big-params", "params": big_params})
     assert len(live.request.content) > 1 << 20
     assert live.status_code == 200, live.text
+
+
+def _read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_request_that_arrives_too_slowly_is_408_but_idle_and_streaming_connections_stay(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(LIVESTUDIO_REQUEST_TIMEOUT="1", LIVESTUDIO_HEARTBEAT="0.3")
+    alice = server.add_user("alice")
+    host, port = server.url.removeprefix("http://").split(":")
+    slow = [
+        b"",  # connects and sends nothing
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\n",  # headers never finished
+        # a body that stops half-way (100 bytes get 1 s + 100/16384 s)
+        b"POST /api/live HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+        + f"Authorization: token {alice.token}\r\n\r\n{{".encode(),
+    ]
+    for sent in slow:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(sent)
+            started = time.monotonic()
+            answer = _read_until_closed(sock)
+            assert 0.8 < time.monotonic() - started < 8, sent
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert b"send a request's headers within 1 s" in answer
+    # A kept-alive connection may idle between requests far longer than that.
+    with httpx.Client(base_url=server.url, headers=dict(alice.client.headers)) as client:
+        assert client.get("/api/projects").status_code == 200
+        time.sleep(1.6)
+        assert client.get("/api/projects").status_code == 200
+    # And an answer may take as long as it takes: an event stream lives on.
+    stream = Listener(server.url, "/api/events", dict(alice.client.headers))
+    try:
+        time.sleep(2.5)
+        assert not stream.ended.is_set() and stream.comments >= 4
+    finally:
+        stream.close()
 
 
 def _answer_before_any_body(server: Server, path: str, headers: list[str]) -> bytes:
