@@ -113,13 +113,15 @@ def file_points(conn: Conn, at_most: int | None = None) -> int:
     Returns how many rows were filed.
     """
     order = "seq" if is_postgres(conn) else "rowid"
+    if at_most is not None and at_most <= 0:
+        return 0
     if at_most is None:
         row = conn.execute(f"SELECT MAX({order}) FROM points_log").fetchone()
     else:
         row = (
             conn.execute(
                 f"SELECT {order} FROM points_log ORDER BY {order} LIMIT 1 OFFSET ?",
-                (max(at_most, 1) - 1,),
+                (at_most - 1,),
             ).fetchone()
             or conn.execute(f"SELECT MAX({order}) FROM points_log").fetchone()
         )

@@ -558,8 +558,15 @@ class Writer:
         batch = [await self._queue.get()]
         self._collecting = True
         try:
-            await self._wait_for_checkpoint()
             await self._gather_siblings()
+            # After gathering, so that a pause that began meanwhile holds this batch too.
+            await self._wait_for_checkpoint()
+        except asyncio.CancelledError:
+            # The writer is stopping: answer the job already taken off the queue.
+            _, future, _ = batch[0]
+            if not future.done():
+                future.set_exception(RuntimeError("the server is shutting down"))
+            raise
         finally:
             self._collecting = False
         while len(batch) < MAX_BATCH and not self._queue.empty():

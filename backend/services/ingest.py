@@ -35,8 +35,10 @@ UPDATED_AT_PRECISION = 1.0
 # Posts with at most this many new rows are appended to the points log...
 LOG_MAX_ROWS = 64
 # ...which is filed into the points once it holds this many rows, the oldest
-# FILE_CHUNK at a time: filing all 4,096 at once paused every request for 5-10 ms.
-FILE_AT = 4096
+# FILE_CHUNK at a time: filing 4,096 at once paused every request for 5-10 ms. Under
+# sustained load the log then stays near FILE_AT, which a read of a series (it files the
+# whole log first) and the sweeper's timer file in one go: kept small for them.
+FILE_AT = 1024
 FILE_CHUNK = 256
 SLICE_ROWS = 2048
 """A post with more plot rows is stored in transactions of this many, letting others through."""

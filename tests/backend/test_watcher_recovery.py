@@ -8,13 +8,16 @@ in-process, with its real writer, reader, channels and evaluator on a real SQLit
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from backend.app import create_app
+from backend.db.repository import StoredEvent
 from backend.services import watcher
 from backend.settings import Settings
 from cli import admin
@@ -136,3 +139,22 @@ async def test_with_no_watch_events_are_passed_over_until_one_is_created(
         alerts = await first_alerts(client)
         assert [a["title"] for a in alerts] == ["brisk-lamb: loss = 0.2 at step 5"]
         assert decoded, "the evaluator never decoded an event once watched"
+
+
+def test_with_no_watch_only_the_next_events_in_order_are_passed_over() -> None:
+    evaluator = watcher.Watcher(None, None, None, Settings(), time.time)  # type: ignore[arg-type]
+    evaluator._evaluated = 10
+
+    def message(*events: tuple[int, str]) -> bytes:
+        return msgspec.msgpack.encode(
+            [StoredEvent(kind=kind, data=b"{}", id=event_id) for event_id, kind in events]
+        )
+
+    # The next ids: passed over, and the evaluator is further on.
+    assert evaluator._nothing_to_evaluate(message((11, "experiment"), (12, "points")))
+    assert evaluator._evaluated == 12
+    # A change of watches, or ids skipped (another process's message, late; one a fan-out
+    # outage lost, which may hold a change of watches): the full way, which reads them.
+    assert not evaluator._nothing_to_evaluate(message((13, "watches")))
+    assert not evaluator._nothing_to_evaluate(message((15, "points")))
+    assert evaluator._evaluated == 12
