@@ -121,7 +121,9 @@ def add_ssh_key(db: Target, username: str, key_file: Path) -> SshKeyInfo:
         ssh_keys.parse_public_key(text)
     except DomainError as exc:
         raise CliError(exc.detail) from None
-    return _run(db, lambda ctx: ssh_keys.add_key_job(_user_id(ctx, username), text)(ctx))
+    return _run(
+        db, lambda ctx: ssh_keys.add_key_job(_user_id(ctx, username), text, confirmed=True)(ctx)
+    )
 
 
 def ssh_keys_of(db: Target, username: str) -> list[SshKeyInfo]:

@@ -205,6 +205,9 @@ class SshKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     comment: str
     created_at: datetime
     last_used_at: datetime | None = None
+    confirmed: bool = True
+    """Whether its holder proved it theirs: a key added over the API logs in only after
+    one SSH login with it and the account's password."""
 
 
 class SshKeyAdd(msgspec.Struct, frozen=True):

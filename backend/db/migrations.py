@@ -361,6 +361,16 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE experiments ADD COLUMN params_step INTEGER;
         """,
     ),
+    (
+        16,
+        """
+        -- When a key's holder proved it theirs: by logging in with it over SSH and the
+        -- account's password once (a public key is public: anyone can paste anyone's).
+        -- Keys from before this version, and keys an admin adds, count as proven.
+        ALTER TABLE ssh_keys ADD COLUMN confirmed_at REAL;
+        UPDATE ssh_keys SET confirmed_at = created_at;
+        """,
+    ),
 )
 
 

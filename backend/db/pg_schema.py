@@ -259,6 +259,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE experiments ADD COLUMN params_step BIGINT;
         """,
     ),
+    (
+        16,
+        """
+        -- When a key's holder proved it theirs (see the SQLite migration 16).
+        ALTER TABLE ssh_keys ADD COLUMN confirmed_at DOUBLE PRECISION;
+        UPDATE ssh_keys SET confirmed_at = created_at;
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

@@ -122,12 +122,15 @@ from backend.db.series import (
     wire_points,
 )
 from backend.db.ssh_keys import (
+    confirm_ssh_key,
     delete_all_ssh_keys,
     delete_ssh_key,
     delete_ssh_key_by_id,
+    delete_unconfirmed_ssh_key,
     end_ssh_sessions,
     insert_ssh_key,
     mark_ssh_session,
+    ssh_key_claim,
     ssh_keys_of,
     ssh_keys_sync,
     touch_ssh_key,

@@ -7,7 +7,10 @@ from backend.db.common import NOW, ts
 from backend.db.connection import Conn, Reader, Row
 from shared.api import SshKeyInfo
 
-_SSH_KEY = "SELECT id, fingerprint, public_key, comment, created_at, last_used_at FROM ssh_keys"
+_SSH_KEY = (
+    "SELECT id, fingerprint, public_key, comment, created_at, last_used_at, confirmed_at"
+    " FROM ssh_keys"
+)
 
 
 def _ssh_key(row: Row) -> SshKeyInfo:
@@ -18,19 +21,46 @@ def _ssh_key(row: Row) -> SshKeyInfo:
         comment=row["comment"],
         created_at=ts(row["created_at"]),  # type: ignore[arg-type]
         last_used_at=ts(row["last_used_at"]),
+        confirmed=row["confirmed_at"] is not None,
     )
 
 
 def insert_ssh_key(
-    conn: Conn, user_id: int, fingerprint: str, public_key: str, comment: str
+    conn: Conn, user_id: int, fingerprint: str, public_key: str, comment: str, confirmed: bool
 ) -> SshKeyInfo:
     """Store a key; raises ``sqlite3.IntegrityError`` when any user has it already."""
     cur = conn.execute(
-        "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at)"
-        " VALUES (?, ?, ?, ?, " + NOW + ") RETURNING id",
+        "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at,"
+        f" confirmed_at) VALUES (?, ?, ?, ?, {NOW}, {NOW if confirmed else 'NULL'}) RETURNING id",
         (user_id, fingerprint, public_key, comment),
     )
     return _ssh_key(conn.execute(f"{_SSH_KEY} WHERE id = ?", (cur.fetchone()[0],)).fetchone())
+
+
+def ssh_key_claim(conn: Conn, fingerprint: str) -> tuple[int, bool] | None:
+    """(user id, confirmed) of the account a key was added to, if any."""
+    row = conn.execute(
+        "SELECT user_id, confirmed_at FROM ssh_keys WHERE fingerprint = ?", (fingerprint,)
+    ).fetchone()
+    return None if row is None else (row["user_id"], row["confirmed_at"] is not None)
+
+
+def delete_unconfirmed_ssh_key(conn: Conn, fingerprint: str) -> None:
+    """Drop a key nobody proved theirs (someone else is adding it)."""
+    conn.execute(
+        "DELETE FROM ssh_keys WHERE fingerprint = ? AND confirmed_at IS NULL", (fingerprint,)
+    )
+
+
+def confirm_ssh_key(conn: Conn, user_id: int, fingerprint: str, now: float) -> bool:
+    """Record that the key's holder proved it theirs; False if it is not (or no longer)
+    this user's unconfirmed key."""
+    cur = conn.execute(
+        "UPDATE ssh_keys SET confirmed_at = ?, last_used_at = ?"
+        " WHERE fingerprint = ? AND user_id = ? AND confirmed_at IS NULL",
+        (now, now, fingerprint, user_id),
+    )
+    return cur.rowcount > 0
 
 
 def delete_ssh_key(conn: Conn, user_id: int, fingerprint: str) -> bool:
@@ -64,15 +94,16 @@ async def ssh_keys_of(db: Reader, user_id: int) -> list[SshKeyInfo]:
         return [_ssh_key(r) for r in await cur.fetchall()]
 
 
-async def user_of_ssh_key(db: Reader, fingerprint: str) -> UserAuth | None:
-    """Who a key belongs to."""
+async def user_of_ssh_key(db: Reader, fingerprint: str) -> tuple[UserAuth, bool] | None:
+    """Who a key was added to, and whether its holder proved it theirs."""
     async with db.execute(
-        "SELECT u.id, u.username, u.password_hash, u.is_admin FROM ssh_keys k"
+        "SELECT u.id, u.username, u.password_hash, u.is_admin, k.confirmed_at FROM ssh_keys k"
         " JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?",
         (fingerprint,),
     ) as cur:
         row = await cur.fetchone()
-    return user_from_row(row)
+    user = user_from_row(row)
+    return None if user is None else (user, row["confirmed_at"] is not None)
 
 
 def touch_ssh_key(conn: Conn, fingerprint: str, now: float) -> None:

@@ -29,19 +29,37 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
     return key.get_fingerprint("sha256"), " ".join(openssh[:2]), comment
 
 
-def add_key_job(user_id: int, text: str) -> Callable[[WriteContext], SshKeyInfo]:
-    """Add a key to the user; a key belongs to one user only."""
+def add_key_job(
+    user_id: int, text: str, confirmed: bool = False
+) -> Callable[[WriteContext], SshKeyInfo]:
+    """Add a key to the user; a key belongs to one user only.
+
+    A key a user adds (``confirmed`` False) logs in only once its holder proved it theirs:
+    the first SSH login with it asks for the account's password. Until then it is only a
+    claim, and a claim nobody proved gives way to anyone else adding the same key, so
+    pasting someone else's public key neither logs them in as you nor locks them out.
+    ``confirmed``: an admin adds it (``livestudio user add-key``), vouching for it.
+    """
     fingerprint, public_key, comment = parse_public_key(text)
 
     def job(ctx: WriteContext) -> SshKeyInfo:
+        claim = repository.ssh_key_claim(ctx.conn, fingerprint)
+        if claim is not None:
+            owner, proven = claim
+            if owner == user_id:
+                raise Conflict(f"The key {fingerprint} is already in your key list.")
+            if proven:
+                raise Conflict(
+                    f"The key {fingerprint} is already registered to another account, whose"
+                    " holder logged in with it; use another key, or ask an admin to remove it."
+                )
+            repository.delete_unconfirmed_ssh_key(ctx.conn, fingerprint)
         try:
-            return repository.insert_ssh_key(ctx.conn, user_id, fingerprint, public_key, comment)
-        except duplicate_errors():
-            raise Conflict(
-                f"The key {fingerprint} is already registered. If it is not in your key list,"
-                " someone else registered your public key: it would log you in as them; ask"
-                " an admin to remove it, or use another key."
-            ) from None
+            return repository.insert_ssh_key(
+                ctx.conn, user_id, fingerprint, public_key, comment, confirmed
+            )
+        except duplicate_errors():  # added by someone else in between
+            raise Conflict(f"The key {fingerprint} is already registered.") from None
 
     return job
 

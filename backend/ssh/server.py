@@ -2,7 +2,10 @@
 
 What an SSH client may do: authenticate with a public key registered for a user (no
 passwords, no keyboard-interactive), then either open the TUI (a PTY session, optionally
-``ssh -t host PROJECT``) or run ``ls [--json]``. No shell, no other command, no port or
+``ssh -t host PROJECT``) or run ``ls [--json]``. A key the user added themselves logs in
+only once its holder proved it theirs: its first session asks for the account's password
+(a public key is public; without this, anyone could paste someone else's key into their
+own account and have them log in as that account). No shell, no other command, no port or
 agent forwarding, no SFTP or SCP: asyncssh refuses what is not enabled here.
 """
 
@@ -27,6 +30,7 @@ from backend.context import Backend
 from backend.db import repository
 from backend.db.writer import WriteContext
 from backend.services import accounts
+from backend.services.errors import NotAuthenticated, RateLimited
 from backend.services.ingest import token_hash
 from backend.settings import ssh_host_key_path
 from backend.ssh.tui_session import run_tui
@@ -61,6 +65,10 @@ def fingerprint(db: Path) -> str:
 
 KEY_CHECK_EVERY = 5.0
 """How often open connections are checked against the registered keys."""
+CONFIRM_TRIES = 3
+"""Passwords one session may try to confirm a key with."""
+CONFIRM_TIMEOUT = 120.0
+"""Seconds a session has to confirm its key."""
 
 
 def _ssh_session_job(user_id: int) -> Callable[[WriteContext], tuple[str, int]]:
@@ -112,7 +120,7 @@ class SshService:
         if user is None or fingerprint is None:
             return True  # not logged in yet: the login timeout deals with it
         owner = await repository.user_of_ssh_key(self.backend.reader, fingerprint)
-        return owner is not None and owner.id == user.id
+        return owner is not None and owner[0].id == user.id
 
     async def close(self) -> None:
         """Stop listening, close every connection and end their TUIs' logins (server stopping)."""
@@ -172,6 +180,12 @@ class SshService:
                 process.exit(1)
                 return
             user: repository.UserAuth = process.get_extra_info("livestudio_user")
+            connection = process.channel.get_connection()
+            if not connection.get_extra_info("livestudio_confirmed"):
+                if not await self.confirm(process, user):
+                    process.exit(1)
+                    return
+                connection.set_extra_info(livestudio_confirmed=True)
             try:
                 words = shlex.split(process.command or "")
             except ValueError:
@@ -193,6 +207,61 @@ class SshService:
             process.exit(await self.tui(process, user, words[0] if words else None))
         except (asyncssh.BreakReceived, asyncssh.SignalReceived, BrokenPipeError):
             process.exit(1)
+
+    async def confirm(
+        self, process: asyncssh.SSHServerProcess[bytes], user: repository.UserAuth
+    ) -> bool:
+        """A key's first session: its holder proves it theirs with the account's password."""
+        name = printable(user.username)
+        if process.get_terminal_type() is None:
+            message = (
+                f"livestudio: this key was added to the account {name} and has not logged in"
+                " yet: log in once with `ssh -t` and the account's password to confirm it.\n"
+            )
+            process.stderr.write(message.encode())
+            return False
+        process.stdout.write(
+            f"This key was added to the livestudio account {name} and has not logged in"
+            " yet.\r\n".encode()
+        )
+        connection = process.channel.get_connection()
+        fingerprint: str = connection.get_extra_info("livestudio_key")
+        peer = connection.get_extra_info("peername")
+        address = str(peer[0]) if peer else "ssh"
+        backend = self.backend
+        try:
+            async with asyncio.timeout(CONFIRM_TIMEOUT):
+                for _ in range(CONFIRM_TRIES):
+                    process.stdout.write(f"Password for {name}: ".encode())
+                    password = await _read_secret(process)
+                    if password is None:  # Ctrl-C, Ctrl-D or the connection closed
+                        process.stdout.write(b"\r\n")
+                        return False
+                    backend.logins.attempt(user.username, address, backend.clock())
+                    try:
+                        await accounts.login(backend.reader, user.username, password)
+                    except NotAuthenticated:
+                        process.stdout.write(b"Wrong password.\r\n")
+                        continue
+                    backend.logins.succeeded(user.username, address, backend.clock())
+                    confirmed = await backend.writer.submit(
+                        lambda ctx: repository.confirm_ssh_key(
+                            ctx.conn, user.id, fingerprint, backend.clock()
+                        )
+                    )
+                    if not confirmed:  # removed or given to someone else meanwhile
+                        process.stdout.write(b"This key is no longer this account's.\r\n")
+                        return False
+                    process.stdout.write(b"Key confirmed: it logs you in from now on.\r\n")
+                    return True
+        except RateLimited as exc:
+            process.stdout.write(f"{exc.detail}\r\n".encode())
+            return False
+        except TimeoutError:
+            process.stdout.write(b"\r\nToo slow: log in again to confirm the key.\r\n")
+            return False
+        process.stdout.write(b"Too many wrong passwords.\r\n")
+        return False
 
     async def tui(
         self,
@@ -234,7 +303,7 @@ class _KeyAuth(asyncssh.SSHServer):
     def __init__(self, service: SshService) -> None:
         self.service = service
         self.conn: asyncssh.SSHServerConnection | None = None
-        self._offered: tuple[repository.UserAuth, str] | None = None
+        self._offered: tuple[repository.UserAuth, str, bool] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -261,21 +330,42 @@ class _KeyAuth(asyncssh.SSHServer):
         # nothing is recorded until auth_completed, once the signature was checked.
         fingerprint = key.get_fingerprint("sha256")
         found = await repository.user_of_ssh_key(self.service.backend.reader, fingerprint)
-        self._offered = (found, fingerprint) if found is not None else None
+        self._offered = (found[0], fingerprint, found[1]) if found is not None else None
         return found is not None
 
     def auth_completed(self) -> None:
         if self.conn is None or self._offered is None:
             return
-        user, fingerprint = self._offered
+        user, fingerprint, confirmed = self._offered
         # Whatever name the client used, the key says who this is.
-        self.conn.set_extra_info(livestudio_user=user, livestudio_key=fingerprint)
+        self.conn.set_extra_info(
+            livestudio_user=user, livestudio_key=fingerprint, livestudio_confirmed=confirmed
+        )
+        if not confirmed:  # recorded as used once its holder proves it theirs
+            return
         backend = self.service.backend
         asyncio.get_running_loop().create_task(
             backend.writer.submit(
                 lambda ctx: repository.touch_ssh_key(ctx.conn, fingerprint, backend.clock())
             )
         )
+
+
+async def _read_secret(process: asyncssh.SSHServerProcess[bytes]) -> str | None:
+    """A line typed at the session's terminal, not echoed; None if the user gave up."""
+    typed = bytearray()
+    while len(typed) < 1024:
+        key = await process.stdin.read(1)
+        if not key or key in (b"\x03", b"\x04"):  # closed, Ctrl-C, Ctrl-D
+            return None
+        if key in (b"\r", b"\n"):
+            process.stdout.write(b"\r\n")
+            return typed.decode("utf-8", "replace")
+        if key in (b"\x7f", b"\x08"):
+            del typed[-1:]
+        else:
+            typed += key
+    return None
 
 
 def _prepare(folder: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncssh
 import httpx
 import pytest
 
@@ -65,6 +67,39 @@ def ssh(
         text=True,
         timeout=60,
     )
+
+
+def first_login(key: Path, port: int, *passwords: str) -> str:
+    """A key's first session in a terminal, typing each password at the prompt in turn;
+    returns what the session printed (it ends once the key is confirmed or refused)."""
+
+    async def session() -> str:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username="someone",
+            client_keys=[str(key)],
+            known_hosts=None,
+            agent_path=None,
+        ) as conn:
+            process = await conn.create_process(term_type="xterm", encoding=None)
+            shown = b""
+            typed = list(passwords)
+            while True:
+                chunk = await asyncio.wait_for(process.stdout.read(4096), 30)
+                if not chunk:
+                    break
+                shown += chunk
+                if b"Key confirmed" in shown:
+                    break
+                if shown.rstrip().endswith(b":") and b"Password for" in chunk:
+                    if not typed:  # nothing more to try: give up, as a person would
+                        break
+                    process.stdin.write(typed.pop(0).encode() + b"\r")
+            process.close()
+            return shown.decode()
+
+    return asyncio.run(session())
 
 
 @pytest.fixture
@@ -124,6 +159,10 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
         public = (keys[user.name].with_suffix(".pub")).read_text()
         added = user.client.post("/api/user/keys", json={"public_key": public})
         assert added.status_code == 201, added.text
+        # Added by its user, a key logs in once its holder proved it theirs.
+        refused = ssh(keys[user.name], port, "ls")
+        assert refused.returncode == 1 and "log in once with `ssh -t`" in refused.stderr
+        assert "Key confirmed" in first_login(keys[user.name], port, PASSWORD)
     assert alice.live(BODIES[1]).status_code == 200
     mine = json.loads(ssh(keys["alice"], port, "ls", "--json").stdout)
     assert [p["project"]["name"] for p in mine] == ["mnist"]
@@ -167,7 +206,14 @@ def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
     thief = server.login("bob")  # the stolen session
     evil = keypair(tmp_path, "evil")
     added = thief.post("/api/user/keys", json={"public_key": evil.with_suffix(".pub").read_text()})
-    assert added.status_code == 201 and ssh(evil, port, "ls").returncode == 0
+    assert added.status_code == 201
+    # The thief holds the key but not the password: the key never logs in.
+    assert ssh(evil, port, "ls").returncode == 1
+    shown = first_login(evil, port, "guessed-password", "guessed-again", "and-again")
+    assert shown.count("Wrong password.") == 3 and "Too many wrong passwords" in shown
+    assert "Key confirmed" not in shown and ssh(evil, port, "ls").returncode == 1
+    # Had they the password too, a reset of tokens would take the key away.
+    assert "Key confirmed" in first_login(evil, port, PASSWORD)
     plain = bob.change_password(PASSWORD, "second-password", reset_tokens=False)
     assert plain.status_code == 204 and ssh(evil, port, "ls").returncode == 0  # keys kept
     reset = bob.change_password("second-password", "third-password", reset_tokens=True)
@@ -175,6 +221,31 @@ def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
     assert thief.get("/api/user").status_code == 401
     assert bob.client.get("/api/user/keys").json() == []
     assert ssh(evil, port, "ls").returncode == 255
+
+
+def test_a_public_key_pasted_into_another_account_logs_nobody_in_as_that_account(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = ssh_server
+    alice, mallory = server.add_user("alice"), server.add_user("mallory")
+    key = keypair(tmp_path, "alice")
+    public = key.with_suffix(".pub").read_text()
+    # Mallory pastes Alice's public key (public, after all) into her own account...
+    assert mallory.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
+    # ...but Alice, logging in with it, is asked for Mallory's password, not let in.
+    shown = first_login(key, port, PASSWORD + "-not-mallorys")
+    assert "added to the livestudio account mallory" in shown and "Key confirmed" not in shown
+    # An unproven claim gives way: Alice adds her key and proves it hers.
+    assert alice.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
+    assert mallory.client.get("/api/user/keys").json() == []
+    listed = alice.client.get("/api/user/keys").json()
+    assert [(k["confirmed"], k["last_used_at"]) for k in listed] == [(False, None)]
+    assert "Key confirmed" in first_login(key, port, PASSWORD)
+    assert alice.client.get("/api/user/keys").json()[0]["confirmed"] is True
+    assert json.loads(ssh(key, port, "ls", "--json").stdout) == []
+    # A proven key is nobody else's to take.
+    taken = mallory.client.post("/api/user/keys", json={"public_key": public})
+    assert taken.status_code == 409 and "logged in with it" in taken.json()["detail"]
 
 
 def _screen(session: str) -> str:

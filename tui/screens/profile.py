@@ -198,7 +198,9 @@ class ProfileScreen(Screen[None]):
                 plain(key.key_type),
                 plain(key.comment),
                 time_ago(key.created_at, now),
-                time_ago(key.last_used_at, now) if key.last_used_at else "never",
+                (time_ago(key.last_used_at, now) if key.last_used_at else "never")
+                if key.confirmed
+                else "unconfirmed",
                 key=str(key.id),
             )
         if not self.keys:
@@ -224,7 +226,10 @@ class ProfileScreen(Screen[None]):
         except ApiError as exc:
             studio(self).report(exc)
             return
-        self.notify(f"Added {key.fingerprint}: it logs you in over SSH now.")
+        self.notify(
+            f"Added {key.fingerprint}. Its first SSH login (ssh -t) asks for your password,"
+            " once, to prove the key is yours."
+        )
         self.load()
 
     def _remove_key(self) -> None:
