@@ -217,3 +217,16 @@ def test_nan_and_inf_are_marked_on_charts_not_dropped() -> None:
     assert nonfinite(points) == [(1, "nan"), (3, "inf"), (4, "-inf"), (5, "nan")]
     assert summary(points).endswith("4 non-finite ✗")
     assert "non-finite" not in summary([(0, 1.0), (1, 2.0)])
+
+
+def test_the_details_screen_shows_the_step_rate_while_the_run_goes_on() -> None:
+    from shared.api import ExperimentDetail
+    from tui.screens.details import _step_text
+
+    def detail(status: str, rate: float | None) -> ExperimentDetail:
+        base = row(1, status=status, step=31, steps_per_s=rate)
+        return ExperimentDetail(**{f: getattr(base, f) for f in base.__struct_fields__})
+
+    assert _step_text(detail("running", 1.4142)) == "31  (1.41 steps/s)"
+    assert _step_text(detail("running", None)) == "31"
+    assert _step_text(detail("completed", 1.4142)) == "31"  # a rate means nothing once ended

@@ -87,7 +87,7 @@ class DetailsScreen(LiveScreen):
             ("baseline", Text(d.baseline_sha)),
             ("message", Text(d.message or "")),
             ("client", Text(d.client)),
-            ("step", Text(value_text(d.step))),
+            ("step", Text(_step_text(d))),
             ("started", Text(d.started_at.isoformat(timespec="seconds"))),
             ("updated", Text(d.updated_at.isoformat(timespec="seconds"))),
             ("experiment rev", Text(d.experiment_rev or "")),
@@ -123,3 +123,9 @@ class DetailsScreen(LiveScreen):
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
+
+def _step_text(d: ExperimentDetail) -> str:
+    """The step, and while the run goes on how fast it steps (as the table's steps/s)."""
+    rate = d.steps_per_s if d.status == "running" else None
+    return f"{value_text(d.step)}  ({rate:.3g} steps/s)" if rate else value_text(d.step)
