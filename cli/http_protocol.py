@@ -141,10 +141,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def bounded_protocol(request_timeout: float) -> type[BoundedHttpToolsProtocol]:
-    """The protocol class with this request timeout (uvicorn instantiates the class)."""
-    return type(
-        "BoundedHttpToolsProtocol",
-        (BoundedHttpToolsProtocol,),
-        {"request_timeout": request_timeout},
-    )
+def set_request_timeout(seconds: float) -> None:
+    """``request_timeout`` for every connection from now on (the server's setting)."""
+    BoundedHttpToolsProtocol.request_timeout = seconds

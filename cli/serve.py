@@ -11,11 +11,12 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from litestar import Litestar
 
 from backend.app import create_app
 from backend.db.connection import describe
 from backend.settings import Settings
-from cli.http_protocol import bounded_protocol
+from cli.http_protocol import BoundedHttpToolsProtocol, set_request_timeout
 
 KEEP_ALIVE_SECONDS = 75
 """How long an idle kept-alive connection stays open (nginx's default)."""
@@ -37,13 +38,22 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
         "log_level": log_level,
         # httptools with bounds on request heads and on how slowly a request may arrive
         # (it sets none; see cli.http_protocol).
-        "http": bounded_protocol(settings.request_timeout),
+        "http": BoundedHttpToolsProtocol,
     }
 
 
 def uvicorn_config(settings: Settings, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn settings we run with (also used in-process by the demo)."""
+    set_request_timeout(settings.request_timeout)
     return uvicorn.Config(create_app(settings), **_uvicorn_options(settings, log_level))
+
+
+def worker_app() -> Litestar:
+    """One of ``serve --workers N``'s processes: its app, configured from ``LIVESTUDIO_*``
+    variables (``Settings.to_env``), as uvicorn starts each process from an import string."""
+    settings = Settings.from_env()
+    set_request_timeout(settings.request_timeout)
+    return create_app(settings)
 
 
 def check_port(host: str, port: int) -> None:
@@ -102,7 +112,7 @@ def _serve_processes(settings: Settings, workers: int) -> None:
     print(f"livestudio: {workers} processes, events shared through Redis", flush=True)
     try:
         uvicorn.run(
-            "backend.asgi:app_from_env",
+            "cli.serve:worker_app",
             factory=True,
             workers=workers,
             **_uvicorn_options(settings, "info"),

@@ -7,6 +7,7 @@ the machine's PostgreSQL (a schema per test) and Redis, the real DVCLive.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -284,7 +285,7 @@ def test_serve_with_two_workers_shares_one_port(tmp_path: Path) -> None:
     url = new_pg_database()
     port = free_port()
     log = (tmp_path / "workers.log").open("wb")
-    env = {**os.environ, "LIVESTUDIO_REDIS_URL": REDIS}
+    env = {**os.environ, "LIVESTUDIO_REDIS_URL": REDIS, "LIVESTUDIO_REQUEST_TIMEOUT": "1"}
     server = Server(db=tmp_path / "unused.db", port=port, database_url=url)
     from cli import admin
 
@@ -319,6 +320,10 @@ def test_serve_with_two_workers_shares_one_port(tmp_path: Path) -> None:
                 metrics = client.get("/metrics", headers=auth).text
             # Whichever process answers, the figures are the sum over both.
             assert 'livestudio_posts_total{status="200"} 20.0' in metrics
+        # Every process has the settings: a connection that sends nothing is cut off.
+        for _ in range(4):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                assert sock.recv(64).startswith(b"HTTP/1.1 408 ")
     finally:
         proc.send_signal(2)
         proc.wait(20)
