@@ -10,9 +10,11 @@ Nor does uvicorn limit how long a request may take to arrive: a connection that 
 nothing, or one byte a minute, was kept open for ever, and a few thousand of them used up
 the server's file descriptors (slowloris). Here a request's line and headers must arrive
 within ``request_timeout`` of its first byte (of the connection, for the first request),
-and its body within ``request_timeout`` plus a second per ``MIN_BODY_RATE`` bytes;
-otherwise it is answered 408 and the connection closed. Time spent answering is not
-counted, nor are idle kept-alive connections (uvicorn closes those after
+and its body within ``request_timeout`` plus a second per ``MIN_BODY_RATE`` bytes (of at
+most ``max_body``); otherwise it is answered 408 and the connection closed. A request
+answered before its body arrived (413, 401) has its connection closed after the answer,
+rather than its body read and thrown away for as long as the client sends it. Time spent
+answering is not counted, nor are idle kept-alive connections (uvicorn closes those after
 ``timeout_keep_alive``).
 """
 
@@ -30,8 +32,9 @@ REQUEST_TIMEOUT = 30.0
 """Seconds for a request's line and headers (``LIVESTUDIO_REQUEST_TIMEOUT``)."""
 MIN_BODY_RATE = 16 << 10
 """Bytes a second a body must arrive at, on average, beyond ``request_timeout``."""
-CHUNKED_ALLOWANCE = 1 << 20
-"""The size a body of unknown length (chunked) is given time for."""
+MAX_BODY = 30_000_000
+"""The most a body is given time for, whatever size it declares (``LIVESTUDIO_MAX_BODY``);
+a body of unknown length (chunked) is given time for this much too."""
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -42,6 +45,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     request_timeout = REQUEST_TIMEOUT
+    max_body = MAX_BODY
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,8 +87,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._framing = 0
         super().on_headers_complete()
         length = next((v for k, v in self.headers if k == b"content-length"), None)
-        size = int(length) if length is not None and length.isdigit() else CHUNKED_ALLOWANCE
-        self._allow(self.request_timeout + size / MIN_BODY_RATE)
+        declared = int(length) if length is not None and length.isdigit() else self.max_body
+        self._allow(self.request_timeout + min(declared, self.max_body) / MIN_BODY_RATE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._receiving:  # a pipelined request, begun in the previous one's bytes
+            self._receiving = True
+            self._allow(self.request_timeout)
+
+    def on_response_complete(self) -> None:
+        # The answer went out before its request's body arrived (a 413 for the size it
+        # declares, a stranger's 401...). uvicorn would read on and throw the body away,
+        # however large or slow; the answer said all there is to say. (With requests
+        # queued behind it, this one was received whole.)
+        unread = not self.pipeline and self.cycle is not None and self.cycle.more_body
+        super().on_response_complete()
+        if unread and not self.transport.is_closing():
+            self.transport.close()
 
     def on_body(self, body: bytes) -> None:
         self._framing -= len(body)
@@ -111,7 +131,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self.cycle is None or not self.cycle.response_started:
+        # Still in its head, the request has no answer of its own yet (``self.cycle`` is
+        # the one before it, if any); in its body, ``self.cycle`` is its own.
+        if self._head_bytes >= 0 or self.cycle is None or not self.cycle.response_started:
             seconds = f"{self.request_timeout:g}"
             self._close_with(
                 408,
@@ -141,6 +163,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def set_request_timeout(seconds: float) -> None:
-    """``request_timeout`` for every connection from now on (the server's setting)."""
-    BoundedHttpToolsProtocol.request_timeout = seconds
+def configure(request_timeout: float, max_body: int) -> None:
+    """The server's settings, for every connection from now on."""
+    BoundedHttpToolsProtocol.request_timeout = request_timeout
+    BoundedHttpToolsProtocol.max_body = max_body

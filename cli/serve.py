@@ -16,7 +16,7 @@ from litestar import Litestar
 from backend.app import create_app
 from backend.db.connection import describe
 from backend.settings import Settings
-from cli.http_protocol import BoundedHttpToolsProtocol, set_request_timeout
+from cli.http_protocol import BoundedHttpToolsProtocol, configure
 
 KEEP_ALIVE_SECONDS = 75
 """How long an idle kept-alive connection stays open (nginx's default)."""
@@ -44,7 +44,7 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
 
 def uvicorn_config(settings: Settings, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn settings we run with (also used in-process by the demo)."""
-    set_request_timeout(settings.request_timeout)
+    configure(settings.request_timeout, settings.max_body)
     return uvicorn.Config(create_app(settings), **_uvicorn_options(settings, log_level))
 
 
@@ -52,7 +52,7 @@ def worker_app() -> Litestar:
     """One of ``serve --workers N``'s processes: its app, configured from ``LIVESTUDIO_*``
     variables (``Settings.to_env``), as uvicorn starts each process from an import string."""
     settings = Settings.from_env()
-    set_request_timeout(settings.request_timeout)
+    configure(settings.request_timeout, settings.max_body)
     return create_app(settings)
 
 

@@ -122,7 +122,7 @@ from backend.db.series import (
     wire_points,
 )
 from backend.db.ssh_keys import (
-    confirm_ssh_key,
+    claim_ssh_key,
     delete_all_ssh_keys,
     delete_ssh_key,
     delete_ssh_key_by_id,

@@ -52,13 +52,13 @@ def delete_unconfirmed_ssh_key(conn: Conn, fingerprint: str) -> None:
     )
 
 
-def confirm_ssh_key(conn: Conn, user_id: int, fingerprint: str, now: float) -> bool:
-    """Record that the key's holder proved it theirs; False if it is not (or no longer)
-    this user's unconfirmed key."""
+def claim_ssh_key(conn: Conn, user_id: int, fingerprint: str, now: float) -> bool:
+    """The key's holder logged in as this user with it: the key is theirs, proven. False
+    if it is proven already (or gone)."""
     cur = conn.execute(
-        "UPDATE ssh_keys SET confirmed_at = ?, last_used_at = ?"
-        " WHERE fingerprint = ? AND user_id = ? AND confirmed_at IS NULL",
-        (now, now, fingerprint, user_id),
+        "UPDATE ssh_keys SET user_id = ?, confirmed_at = ?, last_used_at = ?"
+        " WHERE fingerprint = ? AND confirmed_at IS NULL",
+        (user_id, now, now, fingerprint),
     )
     return cur.rowcount > 0
 

@@ -35,9 +35,10 @@ def add_key_job(
     """Add a key to the user; a key belongs to one user only.
 
     A key a user adds (``confirmed`` False) logs in only once its holder proved it theirs:
-    the first SSH login with it asks for the account's password. Until then it is only a
-    claim, and a claim nobody proved gives way to anyone else adding the same key, so
-    pasting someone else's public key neither logs them in as you nor locks them out.
+    the first SSH login with it asks for a user name and password, and the key becomes
+    that account's. Until then it is only a claim, which gives way to anyone else adding
+    the same key, so pasting someone else's public key neither logs them in as you nor
+    locks them out.
     ``confirmed``: an admin adds it (``livestudio user add-key``), vouching for it.
     """
     fingerprint, public_key, comment = parse_public_key(text)

@@ -2,10 +2,11 @@
 
 What an SSH client may do: authenticate with a public key registered for a user (no
 passwords, no keyboard-interactive), then either open the TUI (a PTY session, optionally
-``ssh -t host PROJECT``) or run ``ls [--json]``. A key the user added themselves logs in
-only once its holder proved it theirs: its first session asks for the account's password
-(a public key is public; without this, anyone could paste someone else's key into their
-own account and have them log in as that account). No shell, no other command, no port or
+``ssh -t host PROJECT``) or run ``ls [--json]``. A key a user added themselves logs in
+only once its holder proved it theirs: its first session asks for a user name and
+password, and the key becomes that account's (a public key is public; without this,
+anyone could paste someone else's key into their own account and have them log in as
+that account, or claim it first and lock them out). No shell, no other command, no port or
 agent forwarding, no SFTP or SCP: asyncssh refuses what is not enabled here.
 """
 
@@ -179,13 +180,13 @@ class SshService:
                 process.stderr.write(b"livestudio: this key no longer logs in.\n")
                 process.exit(1)
                 return
-            user: repository.UserAuth = process.get_extra_info("livestudio_user")
             connection = process.channel.get_connection()
             if not connection.get_extra_info("livestudio_confirmed"):
-                if not await self.confirm(process, user):
+                if not await self.confirm(process):
                     process.exit(1)
                     return
                 connection.set_extra_info(livestudio_confirmed=True)
+            user: repository.UserAuth = connection.get_extra_info("livestudio_user")
             try:
                 words = shlex.split(process.command or "")
             except ValueError:
@@ -208,50 +209,51 @@ class SshService:
         except (asyncssh.BreakReceived, asyncssh.SignalReceived, BrokenPipeError):
             process.exit(1)
 
-    async def confirm(
-        self, process: asyncssh.SSHServerProcess[bytes], user: repository.UserAuth
-    ) -> bool:
-        """A key's first session: its holder proves it theirs with the account's password."""
-        name = printable(user.username)
+    async def confirm(self, process: asyncssh.SSHServerProcess[bytes]) -> bool:
+        """A key's first session: its holder logs in with their user name and password, and
+        the key becomes theirs (whoever added it: an unproven claim is only a claim)."""
         if process.get_terminal_type() is None:
-            message = (
-                f"livestudio: this key was added to the account {name} and has not logged in"
-                " yet: log in once with `ssh -t` and the account's password to confirm it.\n"
+            process.stderr.write(
+                b"livestudio: this key has not logged in here yet: log in once with"
+                b" `ssh -t` and your livestudio user name and password to prove it yours.\n"
             )
-            process.stderr.write(message.encode())
             return False
         process.stdout.write(
-            f"This key was added to the livestudio account {name} and has not logged in"
-            " yet.\r\n".encode()
+            b"This key has not logged in here yet: log in once to prove it yours.\r\n"
         )
         connection = process.channel.get_connection()
         fingerprint: str = connection.get_extra_info("livestudio_key")
         peer = connection.get_extra_info("peername")
         address = str(peer[0]) if peer else "ssh"
+        default = printable(str(connection.get_extra_info("username") or ""))[:64]
         backend = self.backend
         try:
             async with asyncio.timeout(CONFIRM_TIMEOUT):
                 for _ in range(CONFIRM_TRIES):
-                    process.stdout.write(f"Password for {name}: ".encode())
-                    password = await _read_secret(process)
-                    if password is None:  # Ctrl-C, Ctrl-D or the connection closed
+                    process.stdout.write(f"livestudio user name [{default}]: ".encode())
+                    username = await _read_line(process, echo=True)
+                    if username is not None:
+                        username = username.strip() or default
+                        process.stdout.write(b"Password: ")
+                    password = await _read_line(process) if username is not None else None
+                    if username is None or password is None:  # Ctrl-C, Ctrl-D, gone
                         process.stdout.write(b"\r\n")
                         return False
-                    backend.logins.attempt(user.username, address, backend.clock())
+                    backend.logins.attempt(username, address, backend.clock())
                     try:
-                        await accounts.login(backend.reader, user.username, password)
+                        user = await accounts.login(backend.reader, username, password)
                     except NotAuthenticated:
-                        process.stdout.write(b"Wrong password.\r\n")
+                        process.stdout.write(b"Wrong user name or password.\r\n")
                         continue
-                    backend.logins.succeeded(user.username, address, backend.clock())
-                    confirmed = await backend.writer.submit(
-                        lambda ctx: repository.confirm_ssh_key(
-                            ctx.conn, user.id, fingerprint, backend.clock()
+                    backend.logins.succeeded(username, address, backend.clock())
+                    if not await backend.writer.submit(
+                        _claim_job(user.id, fingerprint, backend.clock())
+                    ):
+                        process.stdout.write(
+                            b"Another account proved this key theirs meanwhile.\r\n"
                         )
-                    )
-                    if not confirmed:  # removed or given to someone else meanwhile
-                        process.stdout.write(b"This key is no longer this account's.\r\n")
                         return False
+                    connection.set_extra_info(livestudio_user=user)
                     process.stdout.write(b"Key confirmed: it logs you in from now on.\r\n")
                     return True
         except RateLimited as exc:
@@ -260,7 +262,7 @@ class SshService:
         except TimeoutError:
             process.stdout.write(b"\r\nToo slow: log in again to confirm the key.\r\n")
             return False
-        process.stdout.write(b"Too many wrong passwords.\r\n")
+        process.stdout.write(b"Too many wrong tries.\r\n")
         return False
 
     async def tui(
@@ -351,8 +353,19 @@ class _KeyAuth(asyncssh.SSHServer):
         )
 
 
-async def _read_secret(process: asyncssh.SSHServerProcess[bytes]) -> str | None:
-    """A line typed at the session's terminal, not echoed; None if the user gave up."""
+def _claim_job(user_id: int, fingerprint: str, now: float) -> Callable[[WriteContext], bool]:
+    """The key is this user's, proven; False if another account proved it theirs first."""
+
+    def job(ctx: WriteContext) -> bool:
+        if repository.claim_ssh_key(ctx.conn, user_id, fingerprint, now):
+            return True
+        return repository.ssh_key_claim(ctx.conn, fingerprint) == (user_id, True)
+
+    return job
+
+
+async def _read_line(process: asyncssh.SSHServerProcess[bytes], echo: bool = False) -> str | None:
+    """A line typed at the session's terminal (echoed or not); None if the user gave up."""
     typed = bytearray()
     while len(typed) < 1024:
         key = await process.stdin.read(1)
@@ -362,9 +375,13 @@ async def _read_secret(process: asyncssh.SSHServerProcess[bytes]) -> str | None:
             process.stdout.write(b"\r\n")
             return typed.decode("utf-8", "replace")
         if key in (b"\x7f", b"\x08"):
+            if typed and echo:
+                process.stdout.write(b"\b \b")
             del typed[-1:]
-        else:
+        elif key >= b" ":  # control characters and escape sequences are not typed text
             typed += key
+            if echo:
+                process.stdout.write(key)
     return None
 
 

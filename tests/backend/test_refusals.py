@@ -175,6 +175,23 @@ def test_a_request_that_arrives_too_slowly_is_408_but_idle_and_streaming_connect
             assert 0.8 < time.monotonic() - started < 8, sent
         assert answer.startswith(b"HTTP/1.1 408 "), answer
         assert b"send a request's headers within 1 s" in answer
+    # A request answered before its body arrives has its connection closed after the
+    # answer: the body it declared is neither waited for nor read and thrown away.
+    early = [
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n{",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n{",
+    ]
+    for sent in early:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(sent)
+            answer = _read_until_closed(sock)
+        assert answer.startswith((b"HTTP/1.1 413 ", b"HTTP/1.1 200 ")), answer
+        assert b"408" not in answer
+    # A second request begun in the first one's bytes is timed too.
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n")
+        answer = _read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in answer, answer
     # A kept-alive connection may idle between requests far longer than that.
     with httpx.Client(base_url=server.url, headers=dict(alice.client.headers)) as client:
         assert client.get("/api/projects").status_code == 200

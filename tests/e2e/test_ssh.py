@@ -69,9 +69,10 @@ def ssh(
     )
 
 
-def first_login(key: Path, port: int, *passwords: str) -> str:
-    """A key's first session in a terminal, typing each password at the prompt in turn;
-    returns what the session printed (it ends once the key is confirmed or refused)."""
+def first_login(key: Path, port: int, *tries: tuple[str, str]) -> str:
+    """A key's first session in a terminal, answering the user name and password prompts
+    with each (name, password) in turn; returns what the session printed (it ends once the
+    key is confirmed, refused, or the tries run out)."""
 
     async def session() -> str:
         async with asyncssh.connect(
@@ -84,7 +85,7 @@ def first_login(key: Path, port: int, *passwords: str) -> str:
         ) as conn:
             process = await conn.create_process(term_type="xterm", encoding=None)
             shown = b""
-            typed = list(passwords)
+            left = list(tries)
             while True:
                 chunk = await asyncio.wait_for(process.stdout.read(4096), 30)
                 if not chunk:
@@ -92,10 +93,12 @@ def first_login(key: Path, port: int, *passwords: str) -> str:
                 shown += chunk
                 if b"Key confirmed" in shown:
                     break
-                if shown.rstrip().endswith(b":") and b"Password for" in chunk:
-                    if not typed:  # nothing more to try: give up, as a person would
+                if shown.endswith(b"]: "):  # the user name prompt
+                    if not left:  # nothing more to try: give up, as a person would
                         break
-                    process.stdin.write(typed.pop(0).encode() + b"\r")
+                    process.stdin.write(left[0][0].encode() + b"\r")
+                elif shown.endswith(b"Password: "):
+                    process.stdin.write(left.pop(0)[1].encode() + b"\r")
             process.close()
             return shown.decode()
 
@@ -162,7 +165,7 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
         # Added by its user, a key logs in once its holder proved it theirs.
         refused = ssh(keys[user.name], port, "ls")
         assert refused.returncode == 1 and "log in once with `ssh -t`" in refused.stderr
-        assert "Key confirmed" in first_login(keys[user.name], port, PASSWORD)
+        assert "Key confirmed" in first_login(keys[user.name], port, (user.name, PASSWORD))
     assert alice.live(BODIES[1]).status_code == 200
     mine = json.loads(ssh(keys["alice"], port, "ls", "--json").stdout)
     assert [p["project"]["name"] for p in mine] == ["mnist"]
@@ -209,11 +212,12 @@ def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
     assert added.status_code == 201
     # The thief holds the key but not the password: the key never logs in.
     assert ssh(evil, port, "ls").returncode == 1
-    shown = first_login(evil, port, "guessed-password", "guessed-again", "and-again")
-    assert shown.count("Wrong password.") == 3 and "Too many wrong passwords" in shown
+    guesses = [("bob", "guessed-password"), ("bob", "guessed-again"), ("bob", "and-again")]
+    shown = first_login(evil, port, *guesses)
+    assert shown.count("Wrong user name or password.") == 3 and "Too many wrong tries" in shown
     assert "Key confirmed" not in shown and ssh(evil, port, "ls").returncode == 1
     # Had they the password too, a reset of tokens would take the key away.
-    assert "Key confirmed" in first_login(evil, port, PASSWORD)
+    assert "Key confirmed" in first_login(evil, port, ("bob", PASSWORD))
     plain = bob.change_password(PASSWORD, "second-password", reset_tokens=False)
     assert plain.status_code == 204 and ssh(evil, port, "ls").returncode == 0  # keys kept
     reset = bob.change_password("second-password", "third-password", reset_tokens=True)
@@ -232,15 +236,16 @@ def test_a_public_key_pasted_into_another_account_logs_nobody_in_as_that_account
     public = key.with_suffix(".pub").read_text()
     # Mallory pastes Alice's public key (public, after all) into her own account...
     assert mallory.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
-    # ...but Alice, logging in with it, is asked for Mallory's password, not let in.
-    shown = first_login(key, port, PASSWORD + "-not-mallorys")
-    assert "added to the livestudio account mallory" in shown and "Key confirmed" not in shown
-    # An unproven claim gives way: Alice adds her key and proves it hers.
-    assert alice.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
-    assert mallory.client.get("/api/user/keys").json() == []
-    listed = alice.client.get("/api/user/keys").json()
+    listed = mallory.client.get("/api/user/keys").json()
     assert [(k["confirmed"], k["last_used_at"]) for k in listed] == [(False, None)]
-    assert "Key confirmed" in first_login(key, port, PASSWORD)
+    # ...but connecting with it opens no account: its holder is asked to log in, and the
+    # prompt names nobody.
+    shown = first_login(key, port, ("mallory", PASSWORD + "-not-mallorys"))
+    assert "mallory" not in shown.split("]: ")[0] and "Key confirmed" not in shown
+    assert ssh(key, port, "ls").returncode == 1
+    # Alice, the holder, logs in as herself: the key is hers now, proven.
+    assert "Key confirmed" in first_login(key, port, ("alice", PASSWORD))
+    assert mallory.client.get("/api/user/keys").json() == []
     assert alice.client.get("/api/user/keys").json()[0]["confirmed"] is True
     assert json.loads(ssh(key, port, "ls", "--json").stdout) == []
     # A proven key is nobody else's to take.
