@@ -1,5 +1,7 @@
 """Sessions, the profile token lifecycle and password changes."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 from argon2 import PasswordHasher
@@ -123,3 +125,25 @@ def test_password_hashing_cost_is_argon2id_and_bounded() -> None:
     old = PasswordHasher().hash(PASSWORD)
     assert old.startswith(stronger) and accounts.password_matches(old, PASSWORD)
     assert not accounts.password_matches(old, "wrong-horse-battery")
+
+
+def test_ssh_keys_from_before_proof_of_possession_keep_logging_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.db import migrations, repository
+    from backend.db.connection import connect_sync
+
+    db = tmp_path / "old.db"
+    conn = connect_sync(db)
+    older = tuple(m for m in migrations.MIGRATIONS if m[0] < 16)
+    monkeypatch.setattr(migrations, "MIGRATIONS", older)
+    migrations.migrate(conn)  # a database of the version before keys were proven
+    conn.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('u', 'x', 0)")
+    conn.execute(
+        "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at)"
+        " VALUES (1, 'SHA256:old', 'ssh-ed25519 AAAA', '', 5)"
+    )
+    monkeypatch.undo()
+    migrations.migrate(conn)
+    (key,) = repository.ssh_keys_sync(conn, 1)
+    assert key.confirmed and repository.ssh_key_claim(conn, "SHA256:old") == (1, True)
