@@ -105,7 +105,7 @@ def cmd_user_keys(args: argparse.Namespace) -> int:
     for key in keys:
         used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
         if not key.confirmed:
-            used = "never (unconfirmed: its first SSH login asks for a user name and password)"
+            used = "never (unconfirmed: its first `ssh -t NAME@host` asks for the password)"
         added = key.created_at.strftime("%Y-%m-%d %H:%M")
         print(
             f"{key.fingerprint}  {key.key_type}  {key.comment or '-'}  added {added}  used {used}"

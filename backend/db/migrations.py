@@ -366,9 +366,30 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """
         -- When a key's holder proved it theirs: by logging in with it over SSH and the
         -- account's password once (a public key is public: anyone can paste anyone's).
-        -- Keys from before this version, and keys an admin adds, count as proven.
-        ALTER TABLE ssh_keys ADD COLUMN confirmed_at REAL;
-        UPDATE ssh_keys SET confirmed_at = created_at;
+        -- Keys from before this version count as proven. Until proven, a key is only one
+        -- account's claim, and several accounts may claim one key; a proven key is one
+        -- account's alone.
+        CREATE TABLE ssh_keys_v16 (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            fingerprint TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            last_used_at REAL,
+            confirmed_at REAL,
+            UNIQUE (user_id, fingerprint)
+        );
+        INSERT INTO ssh_keys_v16 (id, user_id, fingerprint, public_key, comment, created_at,
+            last_used_at, confirmed_at)
+            SELECT id, user_id, fingerprint, public_key, comment, created_at, last_used_at,
+                created_at FROM ssh_keys;
+        DROP TABLE ssh_keys;
+        ALTER TABLE ssh_keys_v16 RENAME TO ssh_keys;
+        CREATE INDEX ssh_keys_user ON ssh_keys(user_id);
+        CREATE INDEX ssh_keys_fingerprint ON ssh_keys(fingerprint);
+        CREATE UNIQUE INDEX ssh_keys_proven ON ssh_keys(fingerprint)
+            WHERE confirmed_at IS NOT NULL;
         """,
     ),
 )

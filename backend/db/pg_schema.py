@@ -262,9 +262,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         16,
         """
-        -- When a key's holder proved it theirs (see the SQLite migration 16).
+        -- When a key's holder proved it theirs; claims (see the SQLite migration 16).
         ALTER TABLE ssh_keys ADD COLUMN confirmed_at DOUBLE PRECISION;
         UPDATE ssh_keys SET confirmed_at = created_at;
+        ALTER TABLE ssh_keys DROP CONSTRAINT ssh_keys_fingerprint_key;
+        ALTER TABLE ssh_keys ADD CONSTRAINT ssh_keys_user_fingerprint
+            UNIQUE (user_id, fingerprint);
+        CREATE INDEX ssh_keys_fingerprint ON ssh_keys(fingerprint);
+        CREATE UNIQUE INDEX ssh_keys_proven ON ssh_keys(fingerprint)
+            WHERE confirmed_at IS NOT NULL;
         """,
     ),
 )

@@ -37,30 +37,38 @@ def insert_ssh_key(
     return _ssh_key(conn.execute(f"{_SSH_KEY} WHERE id = ?", (cur.fetchone()[0],)).fetchone())
 
 
-def ssh_key_claim(conn: Conn, fingerprint: str) -> tuple[int, bool] | None:
-    """(user id, confirmed) of the account a key was added to, if any."""
-    row = conn.execute(
+def ssh_key_claims(conn: Conn, fingerprint: str) -> list[tuple[int, bool]]:
+    """(user id, proven) of every account that added a key."""
+    rows = conn.execute(
         "SELECT user_id, confirmed_at FROM ssh_keys WHERE fingerprint = ?", (fingerprint,)
-    ).fetchone()
-    return None if row is None else (row["user_id"], row["confirmed_at"] is not None)
+    ).fetchall()
+    return [(row["user_id"], row["confirmed_at"] is not None) for row in rows]
 
 
-def delete_unconfirmed_ssh_key(conn: Conn, fingerprint: str) -> None:
-    """Drop a key nobody proved theirs (someone else is adding it)."""
+def drop_other_claims(conn: Conn, user_id: int, fingerprint: str) -> None:
+    """A key proven this user's is no one else's claim any more."""
     conn.execute(
-        "DELETE FROM ssh_keys WHERE fingerprint = ? AND confirmed_at IS NULL", (fingerprint,)
+        "DELETE FROM ssh_keys WHERE fingerprint = ? AND user_id != ? AND confirmed_at IS NULL",
+        (fingerprint, user_id),
     )
 
 
 def claim_ssh_key(conn: Conn, user_id: int, fingerprint: str, now: float) -> bool:
-    """The key's holder logged in as this user with it: the key is theirs, proven. False
-    if it is proven already (or gone)."""
-    cur = conn.execute(
-        "UPDATE ssh_keys SET user_id = ?, confirmed_at = ?, last_used_at = ?"
-        " WHERE fingerprint = ? AND confirmed_at IS NULL",
-        (user_id, now, now, fingerprint),
+    """The key's holder logged in with it and this user's password: the key is this
+    user's, proven, and every other claim goes. False if the user's claim is gone, or
+    another account proved the key theirs first."""
+    claims = dict(ssh_key_claims(conn, fingerprint))
+    if any(proven for owner, proven in claims.items() if owner != user_id):
+        return False
+    if user_id not in claims:
+        return False
+    conn.execute(
+        "UPDATE ssh_keys SET confirmed_at = COALESCE(confirmed_at, ?), last_used_at = ?"
+        " WHERE fingerprint = ? AND user_id = ?",
+        (now, now, fingerprint, user_id),
     )
-    return cur.rowcount > 0
+    drop_other_claims(conn, user_id, fingerprint)
+    return True
 
 
 def delete_ssh_key(conn: Conn, user_id: int, fingerprint: str) -> bool:
@@ -94,12 +102,17 @@ async def ssh_keys_of(db: Reader, user_id: int) -> list[SshKeyInfo]:
         return [_ssh_key(r) for r in await cur.fetchall()]
 
 
-async def user_of_ssh_key(db: Reader, fingerprint: str) -> tuple[UserAuth, bool] | None:
-    """Who a key was added to, and whether its holder proved it theirs."""
+async def user_of_ssh_key(
+    db: Reader, fingerprint: str, username: str
+) -> tuple[UserAuth, bool] | None:
+    """Who a key logs in, and whether it is proven: the account that proved it theirs,
+    whatever name the client gives; else the account named ``username``, if it claims it."""
     async with db.execute(
         "SELECT u.id, u.username, u.password_hash, u.is_admin, k.confirmed_at FROM ssh_keys k"
-        " JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?",
-        (fingerprint,),
+        " JOIN users u ON u.id = k.user_id WHERE k.fingerprint = ?"
+        " AND (k.confirmed_at IS NOT NULL OR u.username = ?)"
+        " ORDER BY k.confirmed_at IS NULL LIMIT 1",
+        (fingerprint, username),
     ) as cur:
         row = await cur.fetchone()
     user = user_from_row(row)
@@ -108,7 +121,10 @@ async def user_of_ssh_key(db: Reader, fingerprint: str) -> tuple[UserAuth, bool]
 
 def touch_ssh_key(conn: Conn, fingerprint: str, now: float) -> None:
     """Record that a key logged in."""
-    conn.execute("UPDATE ssh_keys SET last_used_at = ? WHERE fingerprint = ?", (now, fingerprint))
+    conn.execute(
+        "UPDATE ssh_keys SET last_used_at = ? WHERE fingerprint = ? AND confirmed_at IS NOT NULL",
+        (now, fingerprint),
+    )
 
 
 def mark_ssh_session(conn: Conn, session_id: int) -> None:

@@ -32,35 +32,34 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
 def add_key_job(
     user_id: int, text: str, confirmed: bool = False
 ) -> Callable[[WriteContext], SshKeyInfo]:
-    """Add a key to the user; a key belongs to one user only.
+    """Add a key to the user.
 
-    A key a user adds (``confirmed`` False) logs in only once its holder proved it theirs:
-    the first SSH login with it asks for a user name and password, and the key becomes
-    that account's. Until then it is only a claim, which gives way to anyone else adding
-    the same key, so pasting someone else's public key neither logs them in as you nor
-    locks them out.
-    ``confirmed``: an admin adds it (``livestudio user add-key``), vouching for it.
+    A key a user adds (``confirmed`` False) is only their claim until its holder proves it
+    theirs: its first SSH session, as this user, asks for their password. Several accounts
+    may claim one key (pasting someone's public key into your account neither logs them
+    in as you nor stops them adding it); the first to prove it keeps it, the other claims
+    go. ``confirmed``: an admin adds it (``livestudio user add-key``), vouching for it.
     """
     fingerprint, public_key, comment = parse_public_key(text)
 
     def job(ctx: WriteContext) -> SshKeyInfo:
-        claim = repository.ssh_key_claim(ctx.conn, fingerprint)
-        if claim is not None:
-            owner, proven = claim
-            if owner == user_id:
-                raise Conflict(f"The key {fingerprint} is already in your key list.")
-            if proven:
-                raise Conflict(
-                    f"The key {fingerprint} is already registered to another account, whose"
-                    " holder logged in with it; use another key, or ask an admin to remove it."
-                )
-            repository.delete_unconfirmed_ssh_key(ctx.conn, fingerprint)
+        claims = repository.ssh_key_claims(ctx.conn, fingerprint)
+        if any(owner == user_id for owner, _ in claims):
+            raise Conflict(f"The key {fingerprint} is already in the key list.")
+        if any(proven for _, proven in claims):
+            raise Conflict(
+                f"The key {fingerprint} is already registered to another account, whose"
+                " holder logged in with it; use another key, or ask an admin to remove it."
+            )
         try:
-            return repository.insert_ssh_key(
+            added = repository.insert_ssh_key(
                 ctx.conn, user_id, fingerprint, public_key, comment, confirmed
             )
-        except duplicate_errors():  # added by someone else in between
+        except duplicate_errors():  # proven by someone else in between
             raise Conflict(f"The key {fingerprint} is already registered.") from None
+        if confirmed:
+            repository.drop_other_claims(ctx.conn, user_id, fingerprint)
+        return added
 
     return job
 

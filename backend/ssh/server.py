@@ -2,11 +2,11 @@
 
 What an SSH client may do: authenticate with a public key registered for a user (no
 passwords, no keyboard-interactive), then either open the TUI (a PTY session, optionally
-``ssh -t host PROJECT``) or run ``ls [--json]``. A key a user added themselves logs in
-only once its holder proved it theirs: its first session asks for a user name and
-password, and the key becomes that account's (a public key is public; without this,
-anyone could paste someone else's key into their own account and have them log in as
-that account, or claim it first and lock them out). No shell, no other command, no port or
+``ssh -t host PROJECT``) or run ``ls [--json]``. A key a user added themselves is only
+their claim until its holder proves it theirs: connecting as that user (``ssh -t
+NAME@host``), its first session asks for the account's password. A public key is public:
+without this, anyone could paste someone else's key into their own account and have them
+log in as that account, or claim it first and lock them out. No shell, no other command, no port or
 agent forwarding, no SFTP or SCP: asyncssh refuses what is not enabled here.
 """
 
@@ -120,7 +120,7 @@ class SshService:
         fingerprint: str | None = conn.get_extra_info("livestudio_key")
         if user is None or fingerprint is None:
             return True  # not logged in yet: the login timeout deals with it
-        owner = await repository.user_of_ssh_key(self.backend.reader, fingerprint)
+        owner = await repository.user_of_ssh_key(self.backend.reader, fingerprint, user.username)
         return owner is not None and owner[0].id == user.id
 
     async def close(self) -> None:
@@ -181,12 +181,12 @@ class SshService:
                 process.exit(1)
                 return
             connection = process.channel.get_connection()
+            user: repository.UserAuth = connection.get_extra_info("livestudio_user")
             if not connection.get_extra_info("livestudio_confirmed"):
                 if not await self.confirm(process):
                     process.exit(1)
                     return
                 connection.set_extra_info(livestudio_confirmed=True)
-            user: repository.UserAuth = connection.get_extra_info("livestudio_user")
             try:
                 words = shlex.split(process.command or "")
             except ValueError:
@@ -206,54 +206,57 @@ class SshService:
                 process.exit(1)
                 return
             process.exit(await self.tui(process, user, words[0] if words else None))
-        except (asyncssh.BreakReceived, asyncssh.SignalReceived, BrokenPipeError):
+        except (
+            asyncssh.BreakReceived,
+            asyncssh.SignalReceived,
+            asyncssh.TerminalSizeChanged,
+            BrokenPipeError,
+        ):
             process.exit(1)
 
     async def confirm(self, process: asyncssh.SSHServerProcess[bytes]) -> bool:
-        """A key's first session: its holder logs in with their user name and password, and
-        the key becomes theirs (whoever added it: an unproven claim is only a claim)."""
+        """A key's first session: its holder proves it theirs with the account's password."""
+        connection = process.channel.get_connection()
+        user: repository.UserAuth = connection.get_extra_info("livestudio_user")
+        name = printable(user.username)
         if process.get_terminal_type() is None:
             process.stderr.write(
-                b"livestudio: this key has not logged in here yet: log in once with"
-                b" `ssh -t` and your livestudio user name and password to prove it yours.\n"
+                f"livestudio: this key has not logged in as {name} yet: log in once with"
+                " `ssh -t` and the account's password to prove it yours.\n".encode()
             )
             return False
         process.stdout.write(
-            b"This key has not logged in here yet: log in once to prove it yours.\r\n"
+            f"This key has not logged in as {name} yet: prove it yours.\r\n".encode()
         )
-        connection = process.channel.get_connection()
         fingerprint: str = connection.get_extra_info("livestudio_key")
         peer = connection.get_extra_info("peername")
         address = str(peer[0]) if peer else "ssh"
-        default = printable(str(connection.get_extra_info("username") or ""))[:64]
         backend = self.backend
         try:
             async with asyncio.timeout(CONFIRM_TIMEOUT):
                 for _ in range(CONFIRM_TRIES):
-                    process.stdout.write(f"livestudio user name [{default}]: ".encode())
-                    username = await _read_line(process, echo=True)
-                    if username is not None:
-                        username = username.strip() or default
-                        process.stdout.write(b"Password: ")
-                    password = await _read_line(process) if username is not None else None
-                    if username is None or password is None:  # Ctrl-C, Ctrl-D, gone
+                    process.stdout.write(f"Password for {name}: ".encode())
+                    password = await _read_line(process)
+                    if password is None:  # Ctrl-C, Ctrl-D, too long, gone
                         process.stdout.write(b"\r\n")
                         return False
-                    backend.logins.attempt(username, address, backend.clock())
+                    backend.logins.attempt(user.username, address, backend.clock())
                     try:
-                        user = await accounts.login(backend.reader, username, password)
+                        await accounts.login(backend.reader, user.username, password)
                     except NotAuthenticated:
-                        process.stdout.write(b"Wrong user name or password.\r\n")
+                        process.stdout.write(b"Wrong password.\r\n")
                         continue
-                    backend.logins.succeeded(username, address, backend.clock())
+                    backend.logins.succeeded(user.username, address, backend.clock())
                     if not await backend.writer.submit(
-                        _claim_job(user.id, fingerprint, backend.clock())
+                        lambda ctx: repository.claim_ssh_key(
+                            ctx.conn, user.id, fingerprint, backend.clock()
+                        )
                     ):
                         process.stdout.write(
-                            b"Another account proved this key theirs meanwhile.\r\n"
+                            b"Another account proved this key theirs meanwhile, or the key"
+                            b" was removed.\r\n"
                         )
                         return False
-                    connection.set_extra_info(livestudio_user=user)
                     process.stdout.write(b"Key confirmed: it logs you in from now on.\r\n")
                     return True
         except RateLimited as exc:
@@ -262,7 +265,7 @@ class SshService:
         except TimeoutError:
             process.stdout.write(b"\r\nToo slow: log in again to confirm the key.\r\n")
             return False
-        process.stdout.write(b"Too many wrong tries.\r\n")
+        process.stdout.write(b"Too many wrong passwords.\r\n")
         return False
 
     async def tui(
@@ -331,7 +334,9 @@ class _KeyAuth(asyncssh.SSHServer):
         # Called for the client's offer (no signature yet) and for the signed request:
         # nothing is recorded until auth_completed, once the signature was checked.
         fingerprint = key.get_fingerprint("sha256")
-        found = await repository.user_of_ssh_key(self.service.backend.reader, fingerprint)
+        # A key not yet proven logs in only as an account that claims it, named by the
+        # client: someone else's claim on your public key never takes your login over.
+        found = await repository.user_of_ssh_key(self.service.backend.reader, fingerprint, username)
         self._offered = (found[0], fingerprint, found[1]) if found is not None else None
         return found is not None
 
@@ -353,36 +358,35 @@ class _KeyAuth(asyncssh.SSHServer):
         )
 
 
-def _claim_job(user_id: int, fingerprint: str, now: float) -> Callable[[WriteContext], bool]:
-    """The key is this user's, proven; False if another account proved it theirs first."""
-
-    def job(ctx: WriteContext) -> bool:
-        if repository.claim_ssh_key(ctx.conn, user_id, fingerprint, now):
-            return True
-        return repository.ssh_key_claim(ctx.conn, fingerprint) == (user_id, True)
-
-    return job
-
-
-async def _read_line(process: asyncssh.SSHServerProcess[bytes], echo: bool = False) -> str | None:
-    """A line typed at the session's terminal (echoed or not); None if the user gave up."""
+async def _read_line(process: asyncssh.SSHServerProcess[bytes]) -> str | None:
+    """A line typed at the session's terminal, not echoed; None if the user gave up (or
+    typed more than a password holds)."""
     typed = bytearray()
-    while len(typed) < 1024:
-        key = await process.stdin.read(1)
+    escape = False
+    while True:
+        try:
+            key = await process.stdin.read(1)
+        except asyncssh.TerminalSizeChanged:  # the window was resized meanwhile
+            continue
         if not key or key in (b"\x03", b"\x04"):  # closed, Ctrl-C, Ctrl-D
             return None
-        if key in (b"\r", b"\n"):
+        if escape:  # an arrow or function key's sequence: not typed text
+            escape = not (b"@" <= key <= b"~") or key in (b"[", b"O")
+            continue
+        if key == b"\x1b":
+            escape = True
+        elif key in (b"\r", b"\n"):
             process.stdout.write(b"\r\n")
             return typed.decode("utf-8", "replace")
-        if key in (b"\x7f", b"\x08"):
-            if typed and echo:
-                process.stdout.write(b"\b \b")
+        elif key in (b"\x7f", b"\x08"):  # one character, however many bytes it took
+            while typed and typed[-1] & 0xC0 == 0x80:
+                del typed[-1]
             del typed[-1:]
-        elif key >= b" ":  # control characters and escape sequences are not typed text
+        else:
             typed += key
-            if echo:
-                process.stdout.write(key)
-    return None
+            if len(typed) > 1024:
+                process.stdout.write(b"\r\nThat is longer than any password here.")
+                return None
 
 
 def _prepare(folder: Path) -> None:

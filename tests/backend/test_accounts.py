@@ -146,4 +146,4 @@ def test_ssh_keys_from_before_proof_of_possession_keep_logging_in(
     monkeypatch.undo()
     migrations.migrate(conn)
     (key,) = repository.ssh_keys_sync(conn, 1)
-    assert key.confirmed and repository.ssh_key_claim(conn, "SHA256:old") == (1, True)
+    assert key.confirmed and repository.ssh_key_claims(conn, "SHA256:old") == [(1, True)]

@@ -69,23 +69,23 @@ def ssh(
     )
 
 
-def first_login(key: Path, port: int, *tries: tuple[str, str]) -> str:
-    """A key's first session in a terminal, answering the user name and password prompts
-    with each (name, password) in turn; returns what the session printed (it ends once the
-    key is confirmed, refused, or the tries run out)."""
+def first_login(key: Path, port: int, username: str, *passwords: str) -> str:
+    """A key's first session in a terminal, as ``username``, typing each password at the
+    prompt in turn; returns what the session printed (it ends once the key is confirmed,
+    refused, or the passwords run out)."""
 
     async def session() -> str:
         async with asyncssh.connect(
             "127.0.0.1",
             port,
-            username="someone",
+            username=username,
             client_keys=[str(key)],
             known_hosts=None,
             agent_path=None,
         ) as conn:
             process = await conn.create_process(term_type="xterm", encoding=None)
             shown = b""
-            left = list(tries)
+            left = list(passwords)
             while True:
                 chunk = await asyncio.wait_for(process.stdout.read(4096), 30)
                 if not chunk:
@@ -93,16 +93,28 @@ def first_login(key: Path, port: int, *tries: tuple[str, str]) -> str:
                 shown += chunk
                 if b"Key confirmed" in shown:
                     break
-                if shown.endswith(b"]: "):  # the user name prompt
+                if shown.endswith(b": ") and b"Password for" in chunk:
                     if not left:  # nothing more to try: give up, as a person would
                         break
-                    process.stdin.write(left[0][0].encode() + b"\r")
-                elif shown.endswith(b"Password: "):
-                    process.stdin.write(left.pop(0)[1].encode() + b"\r")
+                    process.stdin.write(left.pop(0).encode() + b"\r")
             process.close()
             return shown.decode()
 
     return asyncio.run(session())
+
+
+def ssh_as(
+    name: str, keys: list[Path], port: int, *command: str
+) -> subprocess.CompletedProcess[str]:
+    """``ssh NAME@host`` offering each key in turn, as a client with several keys does."""
+    args = ssh_args(keys[0], port, "-o", "BatchMode=yes")
+    args[1:3] = [arg for key in keys for arg in ("-i", str(key))]  # in place of the one -i
+    return subprocess.run(
+        [*args, f"{name}@127.0.0.1", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -162,10 +174,12 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
         public = (keys[user.name].with_suffix(".pub")).read_text()
         added = user.client.post("/api/user/keys", json={"public_key": public})
         assert added.status_code == 201, added.text
-        # Added by its user, a key logs in once its holder proved it theirs.
-        refused = ssh(keys[user.name], port, "ls")
+        # Added by its user, a key logs in once its holder proved it theirs: until then
+        # only as that user, and only to be proven.
+        assert ssh(keys[user.name], port, "ls").returncode == 255
+        refused = ssh_as(user.name, [keys[user.name]], port, "ls")
         assert refused.returncode == 1 and "log in once with `ssh -t`" in refused.stderr
-        assert "Key confirmed" in first_login(keys[user.name], port, (user.name, PASSWORD))
+        assert "Key confirmed" in first_login(keys[user.name], port, user.name, PASSWORD)
     assert alice.live(BODIES[1]).status_code == 200
     mine = json.loads(ssh(keys["alice"], port, "ls", "--json").stdout)
     assert [p["project"]["name"] for p in mine] == ["mnist"]
@@ -211,13 +225,12 @@ def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
     added = thief.post("/api/user/keys", json={"public_key": evil.with_suffix(".pub").read_text()})
     assert added.status_code == 201
     # The thief holds the key but not the password: the key never logs in.
-    assert ssh(evil, port, "ls").returncode == 1
-    guesses = [("bob", "guessed-password"), ("bob", "guessed-again"), ("bob", "and-again")]
-    shown = first_login(evil, port, *guesses)
-    assert shown.count("Wrong user name or password.") == 3 and "Too many wrong tries" in shown
-    assert "Key confirmed" not in shown and ssh(evil, port, "ls").returncode == 1
+    assert ssh_as("bob", [evil], port, "ls").returncode == 1
+    shown = first_login(evil, port, "bob", "guessed-password", "guessed-again", "and-again")
+    assert shown.count("Wrong password.") == 3 and "Too many wrong passwords" in shown
+    assert "Key confirmed" not in shown and ssh_as("bob", [evil], port, "ls").returncode == 1
     # Had they the password too, a reset of tokens would take the key away.
-    assert "Key confirmed" in first_login(evil, port, ("bob", PASSWORD))
+    assert "Key confirmed" in first_login(evil, port, "bob", PASSWORD)
     plain = bob.change_password(PASSWORD, "second-password", reset_tokens=False)
     assert plain.status_code == 204 and ssh(evil, port, "ls").returncode == 0  # keys kept
     reset = bob.change_password("second-password", "third-password", reset_tokens=True)
@@ -232,21 +245,30 @@ def test_a_public_key_pasted_into_another_account_logs_nobody_in_as_that_account
 ) -> None:
     server, port = ssh_server
     alice, mallory = server.add_user("alice"), server.add_user("mallory")
-    key = keypair(tmp_path, "alice")
+    key, other = keypair(tmp_path, "alice"), keypair(tmp_path, "alice-2")
     public = key.with_suffix(".pub").read_text()
-    # Mallory pastes Alice's public key (public, after all) into her own account...
-    assert mallory.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
+    run_cli("user", "add-key", "alice", str(other) + ".pub", db=server.db)  # proven
+    # Mallory pastes Alice's public keys (public, after all) into her own account...
+    for pasted in (public, other.with_suffix(".pub").read_text()):
+        added = mallory.client.post("/api/user/keys", json={"public_key": pasted})
+        assert added.status_code in (201, 409)
     listed = mallory.client.get("/api/user/keys").json()
     assert [(k["confirmed"], k["last_used_at"]) for k in listed] == [(False, None)]
-    # ...but connecting with it opens no account: its holder is asked to log in, and the
-    # prompt names nobody.
-    shown = first_login(key, port, ("mallory", PASSWORD + "-not-mallorys"))
-    assert "mallory" not in shown.split("]: ")[0] and "Key confirmed" not in shown
-    assert ssh(key, port, "ls").returncode == 1
-    # Alice, the holder, logs in as herself: the key is hers now, proven.
-    assert "Key confirmed" in first_login(key, port, ("alice", PASSWORD))
+    # ...which opens no account: unproven, a key logs in only as an account that claims it
+    # and that the client names; Alice's client, offering that key first, goes on to her
+    # proven one.
+    assert ssh_as("alice", [key], port, "ls").returncode == 255
+    assert ssh_as("alice", [key, other], port, "ls").returncode == 0
+    # Alice claims the key too, and however often Mallory removes and adds hers...
+    assert alice.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
+    for _ in range(3):
+        mine = mallory.client.get("/api/user/keys").json()
+        assert mallory.client.delete(f"/api/user/keys/{mine[0]['id']}").status_code == 204
+        assert mallory.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
+    # ...Alice, its holder, proves it hers; Mallory's claim goes.
+    assert "Key confirmed" in first_login(key, port, "alice", PASSWORD)
     assert mallory.client.get("/api/user/keys").json() == []
-    assert alice.client.get("/api/user/keys").json()[0]["confirmed"] is True
+    assert [k["confirmed"] for k in alice.client.get("/api/user/keys").json()] == [True, True]
     assert json.loads(ssh(key, port, "ls", "--json").stdout) == []
     # A proven key is nobody else's to take.
     taken = mallory.client.post("/api/user/keys", json={"public_key": public})

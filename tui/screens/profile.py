@@ -227,8 +227,8 @@ class ProfileScreen(Screen[None]):
             studio(self).report(exc)
             return
         self.notify(
-            f"Added {key.fingerprint}. Its first SSH login (ssh -t) asks for your user name"
-            " and password, once, to prove the key is yours."
+            f"Added {key.fingerprint}. Its first SSH login (ssh -t YOURNAME@host) asks for"
+            " your password, once, to prove the key is yours."
         )
         self.load()
 
