@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from backend.db import repository
@@ -43,10 +44,19 @@ def add_key_job(
     fingerprint, public_key, comment = parse_public_key(text)
 
     def job(ctx: WriteContext) -> SshKeyInfo:
-        claims = repository.ssh_key_claims(ctx.conn, fingerprint)
-        if any(owner == user_id for owner, _ in claims):
-            raise Conflict(f"The key {fingerprint} is already in the key list.")
-        if any(proven for _, proven in claims):
+        claims = dict(repository.ssh_key_claims(ctx.conn, fingerprint))
+        if user_id in claims:
+            # An admin vouches for a key the user claims already: it is proven now.
+            if not (
+                confirmed and repository.claim_ssh_key(ctx.conn, user_id, fingerprint, time.time())
+            ):
+                raise Conflict(f"The key {fingerprint} is already in the key list.")
+            return next(
+                k
+                for k in repository.ssh_keys_sync(ctx.conn, user_id)
+                if k.fingerprint == fingerprint
+            )
+        if any(claims.values()):
             raise Conflict(
                 f"The key {fingerprint} is already registered to another account, whose"
                 " holder logged in with it; use another key, or ask an admin to remove it."

@@ -234,9 +234,10 @@ class SshService:
         backend = self.backend
         try:
             async with asyncio.timeout(CONFIRM_TIMEOUT):
+                typed = _LineReader(process)
                 for _ in range(CONFIRM_TRIES):
                     process.stdout.write(f"Password for {name}: ".encode())
-                    password = await _read_line(process)
+                    password = await typed.line()
                     if password is None:  # Ctrl-C, Ctrl-D, too long, gone
                         process.stdout.write(b"\r\n")
                         return False
@@ -358,35 +359,46 @@ class _KeyAuth(asyncssh.SSHServer):
         )
 
 
-async def _read_line(process: asyncssh.SSHServerProcess[bytes]) -> str | None:
-    """A line typed at the session's terminal, not echoed; None if the user gave up (or
-    typed more than a password holds)."""
-    typed = bytearray()
-    escape = False
-    while True:
-        try:
-            key = await process.stdin.read(1)
-        except asyncssh.TerminalSizeChanged:  # the window was resized meanwhile
-            continue
-        if not key or key in (b"\x03", b"\x04"):  # closed, Ctrl-C, Ctrl-D
-            return None
-        if escape:  # an arrow or function key's sequence: not typed text
-            escape = not (b"@" <= key <= b"~") or key in (b"[", b"O")
-            continue
-        if key == b"\x1b":
-            escape = True
-        elif key in (b"\r", b"\n"):
-            process.stdout.write(b"\r\n")
-            return typed.decode("utf-8", "replace")
-        elif key in (b"\x7f", b"\x08"):  # one character, however many bytes it took
-            while typed and typed[-1] & 0xC0 == 0x80:
-                del typed[-1]
-            del typed[-1:]
-        else:
-            typed += key
-            if len(typed) > 1024:
-                process.stdout.write(b"\r\nThat is longer than any password here.")
+class _LineReader:
+    """Lines typed at a session's terminal, not echoed."""
+
+    def __init__(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        self.process = process
+        self._after_cr = False
+        """The last line ended with CR: a LF right after it ends no line (CR LF)."""
+
+    async def line(self) -> str | None:
+        """The next line; None if the user gave up (or typed more than a password holds)."""
+        typed = bytearray()
+        escape = False
+        while True:
+            try:
+                key = await self.process.stdin.read(1)
+            except asyncssh.TerminalSizeChanged:  # the window was resized meanwhile
+                continue
+            after_cr, self._after_cr = self._after_cr, False
+            if not key or key in (b"\x03", b"\x04"):  # closed, Ctrl-C, Ctrl-D
                 return None
+            if escape:  # an arrow or function key's sequence: not typed text
+                escape = not (b"@" <= key <= b"~") or key in (b"[", b"O")
+                continue
+            if key == b"\n" and after_cr and not typed:
+                continue
+            if key == b"\x1b":
+                escape = True
+            elif key in (b"\r", b"\n"):
+                self._after_cr = key == b"\r"
+                self.process.stdout.write(b"\r\n")
+                return typed.decode("utf-8", "replace")
+            elif key in (b"\x7f", b"\x08"):  # one character, however many bytes it took
+                while typed and typed[-1] & 0xC0 == 0x80:
+                    del typed[-1]
+                del typed[-1:]
+            else:
+                typed += key
+                if len(typed) > 1024:
+                    self.process.stdout.write(b"\r\nThat is longer than any password here.")
+                    return None
 
 
 def _prepare(folder: Path) -> None:

@@ -96,7 +96,8 @@ def first_login(key: Path, port: int, username: str, *passwords: str) -> str:
                 if shown.endswith(b": ") and b"Password for" in chunk:
                     if not left:  # nothing more to try: give up, as a person would
                         break
-                    process.stdin.write(left.pop(0).encode() + b"\r")
+                    # CR LF, as some clients and pastes send: one line, one try.
+                    process.stdin.write(left.pop(0).encode() + b"\r\n")
             process.close()
             return shown.decode()
 
@@ -226,6 +227,8 @@ def test_a_password_change_that_resets_tokens_removes_ssh_keys_too(
     assert added.status_code == 201
     # The thief holds the key but not the password: the key never logs in.
     assert ssh_as("bob", [evil], port, "ls").returncode == 1
+    shown = first_login(evil, port, "bob", "guessed-password", "guessed-again")
+    assert shown.count("Wrong password.") == 2 and "Too many" not in shown
     shown = first_login(evil, port, "bob", "guessed-password", "guessed-again", "and-again")
     assert shown.count("Wrong password.") == 3 and "Too many wrong passwords" in shown
     assert "Key confirmed" not in shown and ssh_as("bob", [evil], port, "ls").returncode == 1
@@ -273,6 +276,15 @@ def test_a_public_key_pasted_into_another_account_logs_nobody_in_as_that_account
     # A proven key is nobody else's to take.
     taken = mallory.client.post("/api/user/keys", json={"public_key": public})
     assert taken.status_code == 409 and "logged in with it" in taken.json()["detail"]
+    # An admin may vouch for a key someone claims: it is proven at once.
+    hers = keypair(tmp_path, "mallory")
+    claimed = mallory.client.post(
+        "/api/user/keys", json={"public_key": hers.with_suffix(".pub").read_text()}
+    )
+    assert claimed.status_code == 201 and not claimed.json()["confirmed"]
+    vouched = run_cli("user", "add-key", "mallory", str(hers) + ".pub", db=server.db)
+    assert vouched.returncode == 0, vouched.stderr
+    assert [k["confirmed"] for k in mallory.client.get("/api/user/keys").json()] == [True]
 
 
 def _screen(session: str) -> str:
