@@ -25,14 +25,16 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from backend.settings import Settings
+
 MAX_HEAD_BYTES = 64 << 10
 """The request line and headers together (nginx allows 32 KiB by default)."""
 TOO_LARGE = b"Request headers too large; send at most 64 KiB of headers."
-REQUEST_TIMEOUT = 30.0
+REQUEST_TIMEOUT = Settings.request_timeout
 """Seconds for a request's line and headers (``LIVESTUDIO_REQUEST_TIMEOUT``)."""
 MIN_BODY_RATE = 16 << 10
 """Bytes a second a body must arrive at, on average, beyond ``request_timeout``."""
-MAX_BODY = 30_000_000
+MAX_BODY = Settings.max_body
 """The most a body is given time for, whatever size it declares (``LIVESTUDIO_MAX_BODY``);
 a body of unknown length (chunked) is given time for this much too."""
 

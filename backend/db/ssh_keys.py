@@ -28,7 +28,8 @@ def _ssh_key(row: Row) -> SshKeyInfo:
 def insert_ssh_key(
     conn: Conn, user_id: int, fingerprint: str, public_key: str, comment: str, confirmed: bool
 ) -> SshKeyInfo:
-    """Store a key; raises ``sqlite3.IntegrityError`` when any user has it already."""
+    """Store a key (or a claim on it); raises the engine's integrity error when this user
+    has it already, or when it is ``confirmed`` and another account proved it theirs."""
     cur = conn.execute(
         "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at,"
         f" confirmed_at) VALUES (?, ?, ?, ?, {NOW}, {NOW if confirmed else 'NULL'}) RETURNING id",
