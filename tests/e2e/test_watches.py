@@ -200,7 +200,10 @@ def test_a_run_that_stops_posting_fires_its_stalled_watch(
     )
     row = alice.client.get(f"/api/projects/{project['id']}/experiments").json()[0]
     assert row["status"] == "completed"
-    assert 2 < row["steps_per_s"] < 20  # ~8 steps a second while it ran
+    # ~8 steps a second while it ran; the rate honestly covers any pause in the client's
+    # posts, and a loaded CI machine once held one for 7 s (0.87 steps/s), so only its
+    # presence is checked here: tests/backend/test_step_rate.py checks the arithmetic.
+    assert 0 < row["steps_per_s"] < 20
     # The details show the same rate as the listing (they read it from the stored row).
     detail = alice.client.get(f"/api/experiments/{row['id']}").json()
     assert detail["steps_per_s"] == row["steps_per_s"]

@@ -236,8 +236,9 @@ async def test_steps_per_second_and_the_stalled_badge(
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, app)
         row = screen.state.rows[experiment]
-        assert row.steps_per_s is not None and 2 < row.steps_per_s < 6
-        assert 2 < float(cell(screen, experiment, "rate")) < 6
+        # ~4 steps a second; a slow post on a loaded machine lowers it honestly.
+        assert row.steps_per_s is not None and 1 < row.steps_per_s < 6
+        assert float(cell(screen, experiment, "rate")) == pytest.approx(row.steps_per_s, rel=0.1)
         # Silent for several times its interval (and at least 3 s): stalled, not Stopped.
         await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled", timeout=8)
         assert screen.state.rows[experiment].status == "running"

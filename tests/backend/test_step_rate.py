@@ -1,0 +1,62 @@
+"""The step rate an experiment row carries (``steps_per_s``), from the server's clock."""
+
+from __future__ import annotations
+
+from backend.db.experiments import RATE_WINDOW, ExperimentRecord
+
+
+def record() -> ExperimentRecord:
+    return ExperimentRecord(
+        id=1,
+        poster_id=1,
+        repo_key="github.com/acme/rate",
+        repo_url="https://github.com/acme/rate",
+        baseline_sha="0" * 40,
+        name="rate",
+        client="dvclive",
+        status="running",
+        started_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def step_at(r: ExperimentRecord, now: float, step: int) -> float | None:
+    r.step = step
+    r.note_step(now)
+    return r.steps_per_s
+
+
+def test_the_rate_is_steps_over_seconds_between_the_oldest_and_newest_sample() -> None:
+    r = record()
+    assert step_at(r, 100.0, 0) is None  # one sample: no rate yet
+    for i in range(1, 41):  # 8 steps a second for 5 s
+        rate = step_at(r, 100.0 + i / 8, i)
+    assert rate == 8.0
+
+
+def test_a_pause_between_steps_lowers_the_rate_honestly() -> None:
+    r = record()
+    for i in range(9):
+        step_at(r, 10.0 + i / 8, i)  # steps 0-8 in 1 s
+    assert r.steps_per_s == 8.0
+    # The client then posts its next step 7 s late: 9 steps over 8 s.
+    assert step_at(r, 18.0, 9) == 9 / 8
+
+
+def test_only_the_last_minute_counts() -> None:
+    r = record()
+    step_at(r, 0.0, 0)
+    step_at(r, 1.0, 1)  # a slow start: 1 step a second...
+    for i in range(2, 400):  # ...then 10 steps a second for ~40 s after a long pause
+        step_at(r, 100.0 + i / 10, i)
+    assert r.steps_per_s is not None and abs(r.steps_per_s - 10.0) < 0.3
+    # One sample a second over the window: the memory is constant however fast it steps.
+    assert r._step_samples is not None and len(r._step_samples) <= int(RATE_WINDOW) + 2
+
+
+def test_a_step_that_goes_back_keeps_the_last_rate() -> None:
+    r = record()
+    for i in range(5):
+        step_at(r, float(i), i * 2)
+    assert r.steps_per_s == 2.0
+    assert step_at(r, 6.0, 0) == 2.0  # a restarted run's first step is no rate of its own
