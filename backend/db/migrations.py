@@ -392,6 +392,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE confirmed_at IS NOT NULL;
         """,
     ),
+    (
+        17,
+        """
+        -- PostgreSQL indexes its points log's seq here; SQLite files the log by rowid,
+        -- which is the table's key already. Recorded so both engines share one version.
+        """,
+    ),
 )
 
 

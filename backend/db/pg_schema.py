@@ -273,6 +273,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE confirmed_at IS NOT NULL;
         """,
     ),
+    (
+        17,
+        """
+        -- The points log is filed oldest first, a chunk at a time (series.file_points
+        -- finds the chunk's bound by seq): without an index each chunk scanned the log.
+        CREATE INDEX points_log_seq ON points_log(seq);
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 
