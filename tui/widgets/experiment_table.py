@@ -30,7 +30,7 @@ GROUP_PREFIX = "g:"
 LABELS = {
     "sel": " ",
     "name": "experiment",
-    "status": "st",
+    "status": "status",
     "step": "step",
     "rate": "steps/s",
     "updated": "updated",
