@@ -69,11 +69,13 @@ class ExperimentDetail(ExperimentRow, frozen=True, kw_only=True):
 Point = tuple[int, WireNumber]
 
 
-class PointsEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """New series rows for one experiment, as sent on the event stream."""
+class PointsEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """New series rows and replaced images of one experiment, as sent on the event stream."""
 
     experiment_id: int
     series: dict[str, list[Point]]
+    images: dict[str, int | None] = {}
+    """Image paths stored by this post, each with its step (fetch the image again)."""
 
 
 class TokenInfo(msgspec.Struct, frozen=True, kw_only=True):

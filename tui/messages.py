@@ -32,12 +32,18 @@ class ExperimentChanged(Message):
 
 
 class PointsArrived(Message):
-    """New series rows of one experiment."""
+    """New series rows of one experiment, and the images it just stored (path → step)."""
 
-    def __init__(self, experiment_id: int, series: dict[str, list[Any]]) -> None:
+    def __init__(
+        self,
+        experiment_id: int,
+        series: dict[str, list[Any]],
+        images: dict[str, int | None] | None = None,
+    ) -> None:
         super().__init__()
         self.experiment_id = experiment_id
         self.series = series
+        self.images = images or {}
 
 
 class ExperimentDeleted(Message):

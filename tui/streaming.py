@@ -52,7 +52,7 @@ def _messages(item: StreamEvent | StreamState) -> Callable[[], Message] | None:
         return lambda: ExperimentChanged(row)
     if item.kind == "points":
         points = item.decode(PointsEvent)
-        return lambda: PointsArrived(points.experiment_id, points.series)
+        return lambda: PointsArrived(points.experiment_id, points.series, points.images)
     if item.kind == "deleted":
         experiment_id = item.decode()["experiment_id"]
         return lambda: ExperimentDeleted(experiment_id)

@@ -49,9 +49,12 @@ def experiment_deleted(ctx: WriteContext, record: ExperimentRecord) -> None:
 
 
 def points_added(
-    ctx: WriteContext, record: ExperimentRecord, series: dict[str, list[tuple[int, float | None]]]
+    ctx: WriteContext,
+    record: ExperimentRecord,
+    series: dict[str, list[tuple[int, float | None]]],
+    images: dict[str, int | None] | None = None,
 ) -> None:
-    """Emit only the new rows of each series."""
+    """Emit only the new rows of each series, and the paths of the images just stored."""
     ctx.emit(
         repository.NewEvent(
             kind="points",
@@ -59,6 +62,7 @@ def points_added(
                 PointsEvent(
                     experiment_id=record.id,
                     series={k: repository.wire_points(v) for k, v in series.items()},
+                    images=images or {},
                 )
             ),
             repo_key=record.repo_key,

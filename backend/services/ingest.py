@@ -382,8 +382,9 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         events.experiment_changed(ctx, record, counts_changed=created or before != record.status)
     elif write_row:
         ctx.progress(record)  # written with the batch's other progress (see WriteContext)
-    if changed:
-        events.points_added(ctx, record, changed)
+    if changed or parsed.images:
+        # A viewer refetches an image by its path: the event names the images just stored.
+        events.points_added(ctx, record, changed, dict.fromkeys(parsed.images, step))
     if record.status != "running":  # it ended: its next post, if any, reads it again
         ctx.ended(record)
     return record.id

@@ -63,6 +63,33 @@ def test_subscribe_post_receive_then_replay_exactly_the_missed_events(
     again.close()
 
 
+def test_a_stored_image_is_announced_with_its_path_and_step(server: Server, alice: User) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(buffer, "PNG")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    experiment = alice.live(BODIES[0]).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    listener = Listener(server.url, f"/api/projects/{project_id}/events", session_headers(alice))
+    # An image-only post (DVCLive's `log_image` between steps) adds no rows: the event
+    # still tells viewers which image to fetch again.
+    path = "dvclive/plots/images/sample.png"
+    alice.live({**BODIES[2], "step": 3, "plots": {path: {"image": png}}})
+    seen = listener.take_until("points")
+    assert seen[-1].data == {
+        "experiment_id": experiment,
+        "series": {},
+        "images": {"sample.png": 3},
+    }
+    listener.close()
+    fetched = alice.client.get(f"/api/experiments/{experiment}/images/sample.png")
+    assert fetched.status_code == 200 and fetched.content == buffer.getvalue()
+
+
 def test_all_projects_stream_sees_new_projects_and_counts(server: Server, alice: User) -> None:
     listener = Listener(server.url, "/api/events", session_headers(alice))
     alice.live(BODIES[0])

@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from shared.api import ExperimentDetail
-from tui import theme
+from shared.api import ExperimentDetail, ImageInfo
+from tui import clock, theme
 from tui.client import ApiError
 from tui.format import STATUS_GLYPH, value_text
-from tui.messages import ExperimentChanged
+from tui.messages import ExperimentChanged, PointsArrived
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.footer import Footer
@@ -70,6 +70,25 @@ class DetailsScreen(LiveScreen):
             return
         fields = {f: getattr(row, f) for f in row.__struct_fields__}
         self.detail = msgspec.structs.replace(self.detail, **fields)
+        self.render_detail()
+
+    @on(PointsArrived)
+    def points(self, message: PointsArrived) -> None:
+        """A new series or a replaced image shows here too (its rows are the plots')."""
+        d = self.detail
+        if message.experiment_id != self.experiment_id or d is None:
+            return
+        new_series = [name for name in message.series if name not in d.series]
+        if not new_series and not message.images:
+            return
+        images = {i.path: i for i in d.images}
+        for path, step in message.images.items():
+            images[path] = ImageInfo(path=path, step=step, updated_at=clock.utcnow())
+        self.detail = msgspec.structs.replace(
+            d,
+            series=sorted([*d.series, *new_series]),
+            images=sorted(images.values(), key=lambda i: i.path),
+        )
         self.render_detail()
 
     def render_detail(self) -> None:

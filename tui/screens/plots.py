@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
@@ -202,6 +204,11 @@ class PlotsScreen(LiveScreen):
             self.names.setdefault(*baseline)  # drawn dashed, beside the lines asked for
         self.events_path = events_path
         self.charts: dict[str, MetricChart] = {}
+        self.images: dict[tuple[int, str], Label] = {}
+        """The title of each image shown, by (experiment, path); its picture follows it."""
+        self.images_shown = False
+        self.images_pending: dict[tuple[int, str], int | None] = {}
+        """Images stored while the screen loaded: fetched again once it has."""
         self.view = PlotView()
         self.place = "plots: " + ", ".join(names.values())
 
@@ -220,6 +227,7 @@ class PlotsScreen(LiveScreen):
         api = studio(self).api
         width = max(100, self.size.width * 2)
         image_lines = []
+        self.images_shown = False
         try:
             for experiment_id, name in self.names.items():
                 detail = await api.experiment(experiment_id)
@@ -238,23 +246,70 @@ class PlotsScreen(LiveScreen):
         for chart in self.charts.values():
             chart.redraw()
         await self._show_images(image_lines)
+        self.images_shown = True
+        pending, self.images_pending = self.images_pending, {}
+        for (experiment_id, path), step in pending.items():
+            self._refresh_image(experiment_id, path, step)
 
     async def _show_images(self, images: list[tuple[int, str, str, int | None]]) -> None:
         """Each image under its title, or one line saying why it cannot be drawn."""
         box = self.query_one("#images", Vertical)
         note = self.query_one("#images-note", Static)
         await box.remove_children(".image, .image-title, .image-missing")
+        self.images.clear()
         note.update("" if images else "No images." if self.charts else "No series or images.")
         note.display = not images
         for experiment_id, name, path, step in images:
-            await box.mount(Label(plain(f"{name}  {path}  (step {step})"), classes="image-title"))
-            try:
-                data = await studio(self).api.image(experiment_id, path)
-                picture = await pictures.load(data)
-            except (ApiError, pictures.UndrawableImage) as exc:
-                await box.mount(Static(pictures.placeholder(str(exc)), classes="image-missing"))
-                continue
-            await box.mount(ImageWidget(picture, classes="image"))
+            title = Label(self._image_title(name, path, step), classes="image-title")
+            self.images[experiment_id, path] = title
+            await box.mount(title)
+            await box.mount(await self._picture(experiment_id, path))
+
+    @staticmethod
+    def _image_title(name: str, path: str, step: int | None) -> Text:
+        return plain(f"{name}  {path}  (step {step})")
+
+    async def _picture(self, experiment_id: int, path: str) -> Widget:
+        """The image drawn, or one line saying why it cannot be."""
+        try:
+            data = await studio(self).api.image(experiment_id, path)
+            picture = await pictures.load(data)
+        except (ApiError, pictures.UndrawableImage) as exc:
+            return Static(pictures.placeholder(str(exc)), classes="image-missing")
+        return ImageWidget(picture, classes="image")
+
+    def _refresh_image(self, experiment_id: int, path: str, step: int | None) -> None:
+        # One worker per image, the newest winning: a run logging an image every step
+        # never queues fetches of pictures already replaced.
+        self.run_worker(
+            self._replace_image(experiment_id, path, step),
+            group=f"image:{experiment_id}:{path}",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _replace_image(self, experiment_id: int, path: str, step: int | None) -> None:
+        """Show the image stored just now in place of the one shown (or after the others)."""
+        picture = await self._picture(experiment_id, path)
+        if not self.images_shown:  # a reload began meanwhile: it shows the latest
+            self.images_pending[experiment_id, path] = step
+            return
+        box = self.query_one("#images", Vertical)
+        title = self.images.get((experiment_id, path))
+        if title is None:
+            title = Label(
+                self._image_title(self.names[experiment_id], path, step), classes="image-title"
+            )
+            self.images[experiment_id, path] = title
+            self.query_one("#images-note", Static).display = False
+            await box.mount(title)
+            await box.mount(picture)
+            return
+        title.update(self._image_title(self.names[experiment_id], path, step))
+        siblings = list(box.children)
+        old = siblings[siblings.index(title) + 1]
+        await box.mount(picture, after=title)
+        await old.remove()
 
     def _chart(self, metric: str) -> MetricChart:
         chart = self.charts.get(metric)
@@ -274,6 +329,12 @@ class PlotsScreen(LiveScreen):
     def points(self, message: PointsArrived) -> None:
         if message.experiment_id not in self.names:
             return
+        if message.images and message.experiment_id in self.asked:
+            for path, step in message.images.items():
+                if self.images_shown:
+                    self._refresh_image(message.experiment_id, path, step)
+                else:
+                    self.images_pending[message.experiment_id, path] = step
         now = clock.now()
         for metric, points in message.series.items():
             chart = self._chart(metric)

@@ -1,0 +1,83 @@
+"""Images and new series reach open screens live, as new points do."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image
+from rich.console import Console
+from textual_image.widget import Image as ImageWidget
+
+from tests.conftest import User, fixture_bodies
+from tests.tui.conftest import SIZE, open_project, post, until
+from tests.tui.test_manual_control_and_devices import details_text
+from tui.app import LiveStudioApp
+from tui.screens.plots import PlotsScreen
+
+BODIES = fixture_bodies("dvclive_basic")
+SAMPLE = "dvclive/plots/images/sample.png"
+
+
+def image_post(step: int, size: tuple[int, int], path: str = SAMPLE) -> dict:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "blue").save(buffer, "PNG")
+    png = base64.b64encode(buffer.getvalue()).decode()
+    return {**BODIES[2], "step": step, "plots": {path: {"image": png}}}
+
+
+def drawn(screen: PlotsScreen) -> list[tuple[int, int]]:
+    return [w.image.size for w in screen.query(".image").results(ImageWidget)]  # type: ignore[union-attr]
+
+
+def titles(screen: PlotsScreen) -> list[str]:
+    return [str(t.render()) for t in screen.query(".image-title")]
+
+
+async def test_the_plots_screen_shows_each_new_image_in_place_of_the_old(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    await post(alice, image_post(0, (8, 8)))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        assert isinstance(plots, PlotsScreen)
+        await until(pilot, lambda: drawn(plots) == [(8, 8)])
+        assert "(step 0)" in titles(plots)[0]
+
+        await post(alice, image_post(1, (6, 6)))  # the same image, a step later
+        await until(pilot, lambda: drawn(plots) == [(6, 6)])
+        assert len(titles(plots)) == 1 and "(step 1)" in titles(plots)[0]
+
+        await post(alice, image_post(2, (4, 4), "dvclive/plots/images/other.png"))
+        await until(pilot, lambda: sorted(drawn(plots)) == [(4, 4), (6, 6)])
+        assert any("other.png" in t and "(step 2)" in t for t in titles(plots))
+
+
+async def test_the_details_screen_lists_new_series_and_images_live(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        shown = await details_text(pilot, app)
+        assert "images" in shown and "sample.png" not in shown
+        screen = app.screen
+        await post(alice, image_post(4, (4, 4)))
+        await until(pilot, lambda: any(i.path == "sample.png" for i in screen.detail.images))  # type: ignore[attr-defined]
+        body = {
+            **BODIES[2],
+            "step": 5,
+            "plots": {"dvclive/plots/metrics/brand/new.tsv": {"data": [{"step": 5, "new": 1.5}]}},
+        }
+        await post(alice, body)
+        await until(pilot, lambda: "brand/new" in screen.detail.series)  # type: ignore[attr-defined]
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(screen.query_one("#body").content)  # type: ignore[attr-defined]
+        text = console.export_text()
+        assert "sample.png (step 4)" in text and "brand/new" in text
