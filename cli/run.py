@@ -36,14 +36,34 @@ EXCEPTION_LINE = re.compile(
 )
 
 
-def dvc_global_config() -> dict[str, str]:
-    """``studio.url`` and ``studio.token`` from DVC's global config (``dvc studio login``)."""
-    folder = os.environ.get("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir(
-        "dvc", "iterative"
-    )
+def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
+    """DVC's ``studio`` settings (url, token, repo_url, offline) as DVC and DVCLive read them.
+
+    DVC merges four files, each overriding the one before: the system's, the user's
+    (``dvc studio login`` writes there), the repository's ``.dvc/config`` and its
+    ``.dvc/config.local`` (``dvc config --local``), the repository being the nearest folder
+    at or above ``start`` that holds ``.dvc``.
+    """
+    folders = [
+        os.environ.get("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative"),
+        os.environ.get("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative"),
+    ]
+    files = [Path(folder) / "config" for folder in folders]
+    here = (start or Path.cwd()).resolve()
+    root = next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
+    if root is not None:
+        files += [root / ".dvc" / "config", root / ".dvc" / "config.local"]
+    values: dict[str, str] = {}
+    for file in files:
+        values.update(_studio_section(file))
+    return values
+
+
+def _studio_section(file: Path) -> dict[str, str]:
+    """The ``[studio]`` (or ``['studio']``) section of one DVC config file (INI)."""
     try:
-        text = (Path(folder) / "config").read_text()
-    except OSError:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError):
         return {}
     values, section = {}, ""
     for raw in text.splitlines():
@@ -52,8 +72,14 @@ def dvc_global_config() -> dict[str, str]:
             section = line.strip("[]'\" ").lower()
         elif "=" in line and section == "studio":
             key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
+            values[key.strip().lower()] = value.strip().strip("'\"")
     return values
+
+
+def _offline(dvc_config: dict[str, str]) -> bool:
+    """Whether the user turned sending off (DVCLive then sends nothing)."""
+    value = os.environ.get("DVC_STUDIO_OFFLINE") or dvc_config.get("offline") or ""
+    return value.strip().lower() in {"1", "true", "yes", "y", "on"}
 
 
 def _git(*args: str) -> str | None:
@@ -101,7 +127,7 @@ def run(command: list[str], server: str | None) -> int:
     """Run ``command``; returns the exit code to exit with."""
     if not command:
         raise CliError("Say what to run: livestudio run -- python train.py")
-    dvc_config = dvc_global_config()
+    dvc_config = dvc_studio_config()
     # The flag first (flags win over the environment), then what DVCLive itself would use.
     sources = [
         ("DVC_STUDIO_URL", os.environ.get("DVC_STUDIO_URL") or None),
@@ -118,16 +144,21 @@ def run(command: list[str], server: str | None) -> int:
         or os.environ.get("STUDIO_TOKEN")
         or dvc_config.get("token")
     )
-    if not url or not token:
+    # Offline, DVCLive sends nothing, and nor does the wrapper: it only runs the command.
+    offline = _offline(dvc_config)
+    if not offline and (not url or not token):
         raise CliError(
-            "No livestudio server or access token: set DVC_STUDIO_URL and DVC_STUDIO_TOKEN,"
-            " or run `dvc studio login --hostname URL` first."
+            "No livestudio server or access token: set DVC_STUDIO_URL and DVC_STUDIO_TOKEN"
+            " (or `dvc config studio.url …` and `studio.token …`), or run"
+            " `dvc studio login --hostname URL` first."
         )
     # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
     # without experiment_rev); reporting again would only add a second, nameless row.
     dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
     name = os.environ.get("DVC_EXP_NAME") or f"run-{secrets.token_hex(3)}"
-    env = {**os.environ, "DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token}
+    env = dict(os.environ)
+    if url and token:
+        env.update({"DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token})
     if not dvc_reports:
         env["DVC_EXP_NAME"] = name
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -151,8 +182,8 @@ def run(command: list[str], server: str | None) -> int:
         pump.join(5)
     finally:
         forwarder.restore()
-    if returncode != 0 and not dvc_reports:
-        _report(url, token, name, returncode, list(tail))
+    if returncode != 0 and not dvc_reports and not offline and url and token:
+        _report(url, token, name, returncode, list(tail), dvc_config.get("repo_url"))
     return 128 - returncode if returncode < 0 else returncode
 
 
@@ -227,9 +258,12 @@ def _in_terminal_foreground() -> bool:
         return False
 
 
-def _report(url: str, token: str, name: str, returncode: int, tail: list[str]) -> None:
+def _report(
+    url: str, token: str, name: str, returncode: int, tail: list[str], configured: str | None
+) -> None:
+    # The repository as DVCLive names it, or the failure would land in another project.
     repo_url = os.environ.get("DVC_STUDIO_REPO_URL") or os.environ.get("STUDIO_REPO_URL")
-    repo_url = repo_url or _git("ls-remote", "--get-url")
+    repo_url = repo_url or configured or _git("ls-remote", "--get-url")
     if not repo_url:
         print(
             "livestudio: the command failed, but there is no Git remote to name the experiment;"

@@ -284,6 +284,52 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
 TRAIN_RAISES = [sys.executable, "train.py", "raise"]
 
 
+def test_livestudio_run_reads_the_repositorys_dvc_config_as_dvclive_does(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    env = dvc_env(tmp_path)  # no DVC_STUDIO_* variables: only the repository's config
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "-q"], cwd=repo, env=env, check=True)
+    for scope, key, value in (
+        ("--local", "studio.url", server.url),
+        ("--local", "studio.token", alice.token),
+        ("--project", "studio.repo_url", "https://github.com/acme/other-repo"),
+    ):
+        subprocess.run([*dvc, "config", scope, key, value], cwd=repo, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    # DVCLive's own posts and the wrapper's failure land on one row of one project.
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["name"] == "other-repo"
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["status"] == "failed" and row["params"] == {"mode": "raise"}
+    assert row["errors"][0]["cls"] == "ValueError"
+
+
+def test_livestudio_run_offline_only_runs_the_command(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_OFFLINE": "true"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "trained" in done.stdout
+    assert "ValueError: loss exploded" in done.stderr and "livestudio:" not in done.stderr
+    assert alice.client.get("/api/projects").json() == []
+
+
 def test_livestudio_run_server_flag_wins_over_the_environment(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
