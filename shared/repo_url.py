@@ -67,3 +67,16 @@ def _split(raw: str) -> tuple[str, str]:
     raise InvalidRepoUrl(
         f"repo_url {raw!r} is not a Git URL; expected e.g. git@github.com:owner/repo.git"
     )
+
+
+def subdir_key(subdir: str | None) -> str | None:
+    """A monorepo sub-project's path as projects and runs are matched by (None: the root).
+
+    DVC sends the path of the DVC root within the repository as the OS spells it; people
+    type it with or without slashes around it: ``sub/a``, ``./sub/a/`` and ``sub\\a`` are
+    one sub-project.
+    """
+    if not subdir:
+        return None
+    parts = [p for p in subdir.strip().replace("\\", "/").split("/") if p not in {"", "."}]
+    return "/".join(parts) or None

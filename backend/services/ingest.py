@@ -20,7 +20,7 @@ from backend.services import events, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from shared.flatten import metrics_tree
 from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
-from shared.repo_url import InvalidRepoUrl, repo_key, repo_name
+from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
 from shared.text import control_problem
 from shared.values import parse_number
 
@@ -524,7 +524,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
         if event.message is not None:
             record.message = event.message
         if event.subdir:
-            record.subdir = event.subdir
+            record.subdir = subdir_key(event.subdir)
     event_step = event.step if isinstance(event, DataEvent) else None
     # A late, re-sent post must not overwrite newer params with older ones either.
     late = event_step is not None and (record.params_step or 0) > event_step

@@ -17,7 +17,7 @@ from backend.db.writer import WriteContext
 from backend.services import access, events
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.api import Invitation, Members, ProjectRow
-from shared.repo_url import InvalidRepoUrl, repo_key
+from shared.repo_url import InvalidRepoUrl, repo_key, subdir_key
 from shared.text import control_problem
 
 
@@ -52,7 +52,7 @@ def create_job(
         key = repo_key(repo_url)
     except InvalidRepoUrl as exc:
         raise InvalidInput(str(exc)) from None
-    subdir = (subdir or "").strip().strip("/") or None
+    subdir = subdir_key(subdir)
 
     def job(ctx: WriteContext) -> ProjectRow:
         project_id = repository.insert_project(

@@ -265,3 +265,26 @@ def test_replaying_the_stream_shows_nothing_from_before_joining(server: Server) 
     # Joining shows the project's current runs, as a listing does: that is the consent.
     names = {r["name"] for r in rows(carol, project_id)}
     assert names == {"before", "after"}
+
+
+def test_a_subdir_project_shows_the_runs_of_its_sub_project_however_spelled(
+    server: Server, alice: User
+) -> None:
+    start = fixture_bodies("dvclive_basic")[0]
+    repo = start["repo_url"]
+    made = alice.client.post(
+        "/api/projects", json={"name": "sub-a", "repo_url": repo, "subdir": "/sub/a/"}
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["subdir"] == "sub/a"
+    # DVC sends the DVC root's path as the OS spells it (Windows: backslashes).
+    for name, subdir in (("slash", "./sub/a/"), ("windows", "sub\\a"), ("other", "sub/b")):
+        assert alice.live({**start, "name": name, "subdir": subdir}).status_code == 200
+    assert alice.live({**start, "name": "root"}).status_code == 200
+    projects = {p["name"]: p for p in alice.client.get("/api/projects").json()}
+    shown = {r["name"]: r["subdir"] for r in rows(alice, projects["sub-a"]["id"])}
+    assert shown == {"slash": "sub/a", "windows": "sub/a"}
+    # The runs sub-a does not show went to a project of the whole repository (made for
+    # them, so that no accepted data is invisible), which shows every run.
+    (whole,) = [p for p in projects.values() if p["subdir"] is None]
+    assert {r["name"] for r in rows(alice, whole["id"])} == {"slash", "windows", "other", "root"}
