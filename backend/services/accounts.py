@@ -226,11 +226,21 @@ async def authenticate(db: Reader, credential: str, session_days: float, now: fl
     return principal
 
 
+MALFORMED_AUTHORIZATION = (
+    "The Authorization header is not understood; send 'Authorization: token <token>'"
+    " (DVC_STUDIO_TOKEN) or 'Authorization: Bearer <token>'."
+)
+
+
 def parse_authorization(header: str | None) -> str | None:
-    """The credential of ``Bearer <t>`` or ``token <t>``; ``None`` when absent."""
-    if not header:
+    """The credential of ``Bearer <t>`` or ``token <t>``; ``None`` when absent.
+
+    A header of another form is refused as such (``NotAuthenticated``): told that a token
+    is missing, its sender would look for the wrong mistake.
+    """
+    if not header or not header.strip():
         return None
     scheme, _, value = header.strip().partition(" ")
     if scheme.lower() in {"bearer", "token"} and value.strip():
         return value.strip()
-    return None
+    raise NotAuthenticated(MALFORMED_AUTHORIZATION)

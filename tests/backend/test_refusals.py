@@ -30,6 +30,23 @@ def test_missing_token_names_the_variable(shared_server: Server) -> None:
     assert "DVC_STUDIO_TOKEN" in resp.json()["detail"]
 
 
+def test_an_authorization_header_of_another_form_is_called_that_not_missing(
+    shared_server: Server, shared_alice: User
+) -> None:
+    url = shared_server.url
+    for header in (f"Basic {shared_alice.token}", shared_alice.token, "token", "Bearer"):
+        headers = {"Authorization": header}
+        for method, path in (
+            ("POST", "/api/live"),
+            ("GET", "/api/projects"),
+            ("POST", "/webhook/dvc"),
+        ):
+            resp = httpx.request(method, f"{url}{path}", json=BODY, headers=headers, timeout=30)
+            assert resp.status_code == 401, (header, path, resp.text)
+            detail = resp.json()["detail"]
+            assert "not understood" in detail and "Authorization: token" in detail, detail
+
+
 def test_unknown_regenerated_and_deleted_tokens_are_refused_at_once(
     server: Server, alice: User
 ) -> None:
