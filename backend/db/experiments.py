@@ -323,6 +323,23 @@ def delete_experiment(conn: Conn, experiment_id: int) -> None:
     conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
 
 
+def experiments_only_shown_by(conn: Conn, project_id: int) -> list[ExperimentRecord]:
+    """The runs a project shows that no other project shows (to anyone: a run shows only
+    in projects its poster is a member of)."""
+    rows = conn.execute(
+        f"SELECT {', '.join('e.' + c.strip() for c in _EXPERIMENT_COLUMNS.split(','))}"
+        " FROM experiments e JOIN projects p ON p.id = ?"
+        " WHERE e.repo_key = p.repo_key AND (p.subdir IS NULL OR e.subdir IS p.subdir)"
+        "   AND e.poster_id IN (SELECT user_id FROM project_members WHERE project_id = p.id)"
+        "   AND NOT EXISTS (SELECT 1 FROM projects o JOIN project_members om"
+        "         ON om.project_id = o.id AND om.user_id = e.poster_id"
+        "       WHERE o.id != p.id AND o.repo_key = e.repo_key"
+        "         AND (o.subdir IS NULL OR e.subdir IS o.subdir))",
+        (project_id,),
+    ).fetchall()
+    return [_record(row) for row in rows]
+
+
 _VISIBLE_TO = """
     EXISTS (SELECT 1 FROM projects p JOIN project_members me
                 ON me.project_id = p.id AND me.user_id = :user

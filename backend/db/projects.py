@@ -93,7 +93,7 @@ def add_member(conn: Conn, project_id: int, user_id: int) -> None:
 
 
 def delete_project(conn: Conn, project_id: int) -> None:
-    """Delete a project (experiments stay: they belong to their posters)."""
+    """Delete a project row (its members, invitations and baselines go with it)."""
     conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
 
 

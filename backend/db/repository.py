@@ -69,6 +69,7 @@ from backend.db.experiments import (
     experiment_rows_json,
     experiment_visible,
     experiment_visible_sync,
+    experiments_only_shown_by,
     find_experiment,
     insert_experiment,
     reencode_old_rows,

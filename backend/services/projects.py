@@ -152,15 +152,25 @@ async def invitations(db: Reader, user: Principal) -> list[Invitation]:
     return await repository.invitations_of(db, user.user_id)
 
 
-def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], None]:
-    """Delete a project; only its owner (or an admin who is a member) may."""
+def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], int]:
+    """Delete a project and the runs no other project shows; returns how many runs went.
 
-    def job(ctx: WriteContext) -> None:
+    Only its owner (or an admin who is a member) may. Runs another project shows stay
+    there; the others would be visible to nobody, their posters included, while filling
+    the disk: they go with the project (the owner may delete any of them one by one too).
+    """
+
+    def job(ctx: WriteContext) -> int:
         members = _member_project(ctx, user, project_id)
         owner_id = repository.project_owner_id(ctx.conn, project_id)
         if not user.is_admin and owner_id is not None and owner_id != user.user_id:
             raise Forbidden("Only the project's owner or an admin can delete it.")
+        orphans = repository.experiments_only_shown_by(ctx.conn, project_id)
+        for record in orphans:
+            repository.delete_experiment(ctx.conn, record.id)
+            events.experiment_deleted(ctx, record)
         repository.delete_project(ctx.conn, project_id)
         events.project_deleted(ctx, project_id, members)
+        return len(orphans)
 
     return job

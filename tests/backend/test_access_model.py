@@ -288,3 +288,40 @@ def test_a_subdir_project_shows_the_runs_of_its_sub_project_however_spelled(
     # them, so that no accepted data is invisible), which shows every run.
     (whole,) = [p for p in projects.values() if p["subdir"] is None]
     assert {r["name"] for r in rows(alice, whole["id"])} == {"slash", "windows", "other", "root"}
+
+
+def test_deleting_a_project_deletes_the_runs_no_other_project_shows(server: Server) -> None:
+    alice, bob, carol = (server.add_user(n) for n in ("alice", "bob", "carol"))
+    bob_run = bob.live({**BODY, "name": "bobs"}).json()["experiment_id"]  # makes bob's project
+    alice_run = alice.live({**BODY, "name": "alices"}).json()["experiment_id"]
+    alice.live({**fixture_bodies("dvclive_basic")[2], "name": "alices"})  # plot rows: series
+    mine = {p["name"]: p["id"] for p in alice.client.get("/api/projects").json()}["mnist"]
+    for user in (bob, carol):
+        alice.client.post(f"/api/projects/{mine}/members", json={"username": user.name})
+        assert user.client.post(f"/api/invitations/{mine}/accept").status_code == 200
+    carol_run = carol.live({**BODY, "name": "carols"}).json()["experiment_id"]
+    assert {r["id"] for r in rows(alice, mine)} == {bob_run, alice_run, carol_run}
+    with closing(connect_sync(server.database)) as conn:
+        assert series_of(conn, alice_run) == 3
+    # Carol cannot delete it; Alice, the owner, can.
+    assert carol.client.delete(f"/api/projects/{mine}").status_code == 403
+    assert alice.client.delete(f"/api/projects/{mine}").status_code == 204
+    # Bob's run shows in his own project still; the runs only this one showed are gone,
+    # not left invisible to everybody (their posters included).
+    (bobs,) = bob.client.get("/api/projects").json()
+    assert [r["id"] for r in rows(bob, bobs["id"])] == [bob_run]
+    for user, run in ((alice, alice_run), (carol, carol_run)):
+        assert user.client.get("/api/projects").json() == []
+        assert user.client.get(f"/api/experiments/{run}").status_code == 404
+    with closing(connect_sync(server.database)) as conn:
+        left = [r[0] for r in conn.execute("SELECT id FROM experiments ORDER BY id")]
+        assert left == [bob_run]
+        assert series_of(conn, alice_run) == 0
+    # Posting again makes Carol a project of her own, as any first run does.
+    carol.live({**BODY, "name": "carols"})
+    assert [p["name"] for p in carol.client.get("/api/projects").json()] == ["mnist"]
+
+
+def series_of(conn, experiment_id: int) -> int:  # type: ignore[no-untyped-def]
+    query = "SELECT COUNT(*) FROM series WHERE experiment_id = ?"
+    return int(conn.execute(query, (experiment_id,)).fetchone()[0])
