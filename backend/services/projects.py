@@ -17,7 +17,7 @@ from backend.db.writer import WriteContext
 from backend.services import access, events
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.api import Invitation, Members, ProjectRow
-from shared.repo_url import InvalidRepoUrl, repo_key, subdir_key
+from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
 from shared.text import control_problem
 
 
@@ -114,14 +114,37 @@ def remove_member_job(
         elif target == owner_id:
             raise Conflict("The owner cannot leave the project; delete it instead.")
         if target in members:
+            stranded = [
+                r.id
+                for r in repository.experiments_only_shown_by(ctx.conn, project_id)
+                if r.poster_id == target
+            ]
             repository.remove_member(ctx.conn, project_id, target)
             events.projects_changed(ctx, [project_id])
             # For the one who left, the project no longer exists.
             events.project_deleted(ctx, project_id, (target,))
+            if stranded:
+                _rehome(ctx, project_id, target)
         elif not repository.drop_invitation(ctx.conn, project_id, target):
             raise NotFound(f"{username} is neither a member of nor invited to this project.")
 
     return job
+
+
+def _rehome(ctx: WriteContext, project_id: int, user_id: int) -> None:
+    """Give a former member whose runs only ``project_id`` showed a project of their own
+    for the repository, as their first run would have: no accepted data is ever invisible."""
+    left = repository.project_row_sync(ctx.conn, project_id)
+    ctx.flush()  # a new member's stream starts after the newest event id, written ones only
+    new_id = repository.insert_project(
+        ctx.conn,
+        name=repo_name(left.repo_url),
+        repo_url=left.repo_url,
+        repo_key=repo_key(left.repo_url),
+        subdir=None,
+        owner_id=user_id,
+    )
+    events.projects_changed(ctx, [new_id])
 
 
 def answer_invitation_job(

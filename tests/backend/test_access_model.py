@@ -325,3 +325,31 @@ def test_deleting_a_project_deletes_the_runs_no_other_project_shows(server: Serv
 def series_of(conn, experiment_id: int) -> int:  # type: ignore[no-untyped-def]
     query = "SELECT COUNT(*) FROM series WHERE experiment_id = ?"
     return int(conn.execute(query, (experiment_id,)).fetchone()[0])
+
+
+def test_a_member_who_leaves_or_is_removed_keeps_their_runs_in_a_project_of_their_own(
+    server: Server,
+) -> None:
+    alice, bob, carol = (server.add_user(n) for n in ("alice", "bob", "carol"))
+    alice.live({**BODY, "name": "alices"})
+    shared = alice.client.get("/api/projects").json()[0]["id"]
+    runs = {}
+    for user in (bob, carol):
+        alice.client.post(f"/api/projects/{shared}/members", json={"username": user.name})
+        assert user.client.post(f"/api/invitations/{shared}/accept").status_code == 200
+        runs[user.name] = user.live({**BODY, "name": f"{user.name}s"}).json()["experiment_id"]
+        assert [p["id"] for p in user.client.get("/api/projects").json()] == [shared]
+    listener = Listener(
+        server.url, "/api/events", {"Authorization": bob.client.headers["Authorization"]}
+    )
+    assert bob.client.delete(f"/api/projects/{shared}/members/bob").status_code == 204
+    assert alice.client.delete(f"/api/projects/{shared}/members/carol").status_code == 204
+    for user in (bob, carol):
+        (own,) = user.client.get("/api/projects").json()
+        assert own["id"] != shared and own["name"] == "mnist" and own["owner"] == user.name
+        assert [r["id"] for r in rows(user, own["id"])] == [runs[user.name]]
+    # Bob's screens learn of it live: the old project goes, his own arrives.
+    seen = listener.take(2)
+    assert [e.event for e in seen] == ["project_deleted", "project"]
+    listener.close()
+    assert {r["name"] for r in rows(alice, shared)} == {"alices"}
