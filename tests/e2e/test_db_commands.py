@@ -141,3 +141,25 @@ def test_a_new_database_is_private_also_behind_a_dangling_link(tmp_path: Path) -
     existing.chmod(0o640)
     create_private(existing)
     assert stat.S_IMODE(existing.stat().st_mode) == 0o640 and existing.read_bytes() == b"x"
+
+
+def test_project_add_names_its_owner_when_there_is_a_choice(server: Server, alice: User) -> None:
+    db = server.database
+    made = run_cli("project", "add", "vision", "https://github.com/acme/vision", db=db)
+    assert made.returncode == 0, made.stderr  # one user: she owns it
+    assert "Created project 'vision'" in made.stdout
+    (project,) = alice.client.get("/api/projects").json()
+    assert (project["name"], project["owner"], project["subdir"]) == ("vision", "alice", None)
+
+    server.add_user("bob")
+    unsure = run_cli("project", "add", "nlp", "https://github.com/acme/nlp", db=db)
+    assert unsure.returncode == 1 and unsure.stderr.strip().count("\n") == 0
+    assert "--owner NAME" in unsure.stderr
+    mono = ("project", "add", "nlp", "https://github.com/acme/nlp", "--subdir", "./models/a/")
+    assert run_cli(*mono, "--owner", "alice", db=db).returncode == 0
+    nlp = next(p for p in alice.client.get("/api/projects").json() if p["name"] == "nlp")
+    assert nlp["subdir"] == "models/a"
+    bad = run_cli("project", "add", "x", "not a url", "--owner", "alice", db=db)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and bad.stderr.strip()
+    nobody = run_cli("project", "add", "x", "https://github.com/a/b", "--owner", "zed", db=db)
+    assert nobody.returncode == 1 and "zed" in nobody.stderr
