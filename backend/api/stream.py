@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Awaitable, Callable
 
 from litestar import Controller, Request, get
 from litestar.params import FromPath
@@ -34,18 +35,30 @@ class StreamController(Controller):
     ) -> Stream:
         """Experiment, points, deleted, project and reset events of one project."""
         scope = await projects.scope_for(backend.reader, user, project_id)
-        return self._stream(request, backend, broadcast.ProjectFilter(user.user_id, scope))
+
+        async def refilter(_: int) -> broadcast.EventFilter | None:
+            now = await repository.project_scope(backend.reader, project_id, user.user_id)
+            return None if now is None else broadcast.ProjectFilter(user.user_id, now)
+
+        event_filter = broadcast.ProjectFilter(user.user_id, scope)
+        return self._stream(request, backend, event_filter, refilter)
 
     @get("/api/events")
     async def all_events(self, request: Request, backend: BackendDep, user: UserDep) -> Stream:
         """The same events for every project the user can see, plus ``project`` rows."""
-        scopes = await repository.project_scopes_of(backend.reader, user.user_id)
-        event_filter = broadcast.UserFilter(user.user_id, {s.id: s for s in scopes})
-        return self._stream(request, backend, event_filter)
+
+        async def refilter(as_of: int) -> broadcast.EventFilter:
+            scopes = await repository.project_scopes_of(backend.reader, user.user_id)
+            return broadcast.UserFilter(user.user_id, {s.id: s for s in scopes}, as_of)
+
+        return self._stream(request, backend, broadcast.UserFilter(user.user_id), refilter)
 
     @staticmethod
     def _stream(
-        request: Request, backend: BackendDep, event_filter: broadcast.EventFilter
+        request: Request,
+        backend: BackendDep,
+        event_filter: broadcast.EventFilter,
+        refilter: Callable[[int], Awaitable[broadcast.EventFilter | None]],
     ) -> Stream:
         last = _last_event_id(request)
         slot = backend.streams.reserve(event_filter.user_id)
@@ -74,6 +87,7 @@ class StreamController(Controller):
             streams=backend.streams,
             still_allowed=still_allowed,
             slot=slot,
+            refilter=refilter,
         )
         # A stream never started (the client went before its answer) gives its place
         # back when it is collected; one that ran gives it back as it ends.

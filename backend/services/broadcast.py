@@ -196,13 +196,26 @@ class ProjectFilter:
 
 @dataclass
 class UserFilter:
-    """What the all-projects stream of one user shows; projects join as they appear."""
+    """What the all-projects stream of one user shows; projects join as they appear.
+
+    ``scopes`` are the user's projects as of event ``as_of``. A replay (``Last-Event-ID``)
+    goes through older ``project`` events too: those of a project the user is no longer a
+    member of are its history, which is not theirs to read any more.
+    """
 
     user_id: int
     scopes: dict[int, ProjectScope] = field(default_factory=dict)
+    as_of: int = 0
+    current: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current = frozenset(self.scopes)
 
     def accepts(self, event: StoredEvent) -> bool:
         """Whether the subscriber may see this event."""
+        history = event.id <= self.as_of
+        if event.kind == "project" and history and event.project_id not in self.current:
+            return False  # (a ``project_deleted`` still tells a returning client it is gone)
         if event.kind == "project_deleted":
             if self.user_id not in event.member_ids:
                 return False
@@ -351,6 +364,7 @@ async def stream(
     streams: Streams | None = None,
     still_allowed: Callable[[], Awaitable[bool]] | None = None,
     slot: Slot | None = None,
+    refilter: Callable[[int], Awaitable[EventFilter | None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The event stream of one client, from ``last_event_id`` (or now) on, until shutdown.
 
@@ -363,6 +377,11 @@ async def stream(
     the request's check and the subscription), and once a heartbeat, busy or quiet (a
     session expiring, a change made by the CLI). The stream ends when it fails; the client
     reconnecting is refused. ``slot`` (``Streams.reserve``) is given back when it ends.
+
+    ``refilter`` reads the user's membership again once the stream knows the newest event
+    id it starts from, and returns the filter to use (None: the user may no longer read):
+    membership read before that would miss a removal committed in between, whose event
+    the stream then never sees.
     """
     queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
     user_id = event_filter.user_id
@@ -401,6 +420,11 @@ async def stream(
                 return
             checked = asyncio.get_running_loop().time()
             oldest, newest = await repository.event_id_range(db)
+            if refilter is not None:
+                fresh = await refilter(newest)
+                if fresh is None:
+                    return
+                event_filter = fresh
             if last_event_id is None:
                 last = newest
             elif last_event_id < oldest - 1 or last_event_id > newest:

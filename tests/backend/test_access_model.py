@@ -353,3 +353,35 @@ def test_a_member_who_leaves_or_is_removed_keeps_their_runs_in_a_project_of_thei
     assert [e.event for e in seen] == ["project_deleted", "project"]
     listener.close()
     assert {r["name"] for r in rows(alice, shared)} == {"alices"}
+
+
+def test_a_former_member_replaying_the_stream_gets_nothing_of_the_project(
+    server: Server,
+) -> None:
+    alice, bob, dave = (server.add_user(n) for n in ("alice", "bob", "dave"))
+    alice.live(BODY)
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    for user in (bob, dave):
+        alice.client.post(f"/api/projects/{project_id}/members", json={"username": user.name})
+        assert user.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+    for step in (1, 2):
+        alice.live({**BODY, "step": step})
+    assert alice.client.delete(f"/api/projects/{project_id}/members/dave").status_code == 204
+
+    def replayed(user: User) -> list[str]:
+        headers = {"Authorization": user.client.headers["Authorization"], "Last-Event-ID": "0"}
+        listener = Listener(server.url, "/api/events", headers)  # returns once it is live
+        kinds = []
+        while not listener.events.empty():
+            kinds.append(listener.events.get().event)
+        listener.close()
+        return kinds
+
+    # The history is a member's to read: Bob, still one, gets it all again...
+    assert {"project", "experiment"} <= set(replayed(bob))
+    # ...Dave, removed, only learns that the project is gone, with either credential.
+    assert set(replayed(dave)) <= {"project_deleted", "invitation"}
+    dave_token = User(dave.name, dave.token, httpx.Client(base_url=server.url))
+    dave_token.client.headers["Authorization"] = f"token {dave.token}"
+    assert set(replayed(dave_token)) <= {"project_deleted", "invitation"}
+    assert dave.client.get(f"/api/projects/{project_id}/events").status_code == 404

@@ -340,3 +340,70 @@ def test_a_long_gap_is_sent_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -
     assert max(counts) <= broadcast.BATCH and sum(counts) == len(table)
     ids = [int(line[4:]) for p in pieces for line in p.split(b"\r\n") if line.startswith(b"id: ")]
     assert ids == list(range(1, 1001))
+
+
+@pytest.mark.parametrize("kind", ["project", "all"])
+def test_a_removal_committed_while_the_stream_opens_is_not_missed(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The request reads Dave's membership; his removal commits (event 10) before the
+    stream reads where it starts (10), so it never sees that event: the membership read
+    again from there is what decides (found in review: removed members kept getting a
+    running experiment's rows for as long as it ran)."""
+    project = repository.ProjectScope(7, "github.com/acme/p", None, {1: 0, 2: 0})
+    dave = 2
+
+    async def event_id_range(db: object) -> tuple[int, int]:
+        return 1, 10
+
+    monkeypatch.setattr(repository, "event_id_range", event_id_range)
+
+    stale: broadcast.EventFilter = (
+        broadcast.ProjectFilter(dave, project)
+        if kind == "project"
+        else broadcast.UserFilter(dave, {project.id: project})
+    )
+
+    async def refilter(as_of: int) -> broadcast.EventFilter | None:
+        assert as_of == 10
+        return None if kind == "project" else broadcast.UserFilter(dave, {}, as_of)
+
+    row = StoredEvent(
+        kind="experiment", data=b'{"id":3}', id=11, repo_key=project.repo_key, poster_id=1
+    )
+
+    async def sent(refresh: object) -> bytes:
+        channel: asyncio.Queue[bytes] = asyncio.Queue()
+
+        class Subscriber:
+            async def iter_events(self) -> AsyncIterator[bytes]:
+                while True:
+                    yield await channel.get()
+
+        class Channels:
+            @contextlib.asynccontextmanager
+            async def start_subscription(self, _: object) -> AsyncIterator[Subscriber]:
+                yield Subscriber()
+
+        stream = broadcast.stream(
+            db=cast(Any, None),
+            channels=cast(Any, Channels()),
+            event_filter=stale,
+            last_event_id=None,
+            heartbeat=1000,
+            backlog=10,
+            refilter=cast(Any, refresh),
+        )
+        try:
+            out = [await anext(stream)]
+        except StopAsyncIteration:  # it ended at once: the user may no longer read
+            return b""
+        channel.put_nowait(broadcast._encode([row]))
+        with contextlib.suppress(TimeoutError, StopAsyncIteration):
+            out.append(await asyncio.wait_for(anext(stream), 0.5))
+        await stream.aclose()
+        return b"".join(out)
+
+    assert b"event: experiment" not in asyncio.run(sent(refilter))
+    # Without reading it again the stale membership lets the row through: the window.
+    assert b"event: experiment" in asyncio.run(sent(None))
