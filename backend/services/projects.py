@@ -108,12 +108,16 @@ def remove_member_job(
     def job(ctx: WriteContext) -> None:
         members = _member_project(ctx, user, project_id)
         owner_id = repository.project_owner_id(ctx.conn, project_id)
-        target = _user_id(ctx, username)
+        not_here = NotFound(f"{username} is neither a member of nor invited to this project.")
+        found = repository.user_by_name_sync(ctx.conn, username)
+        # An unknown name gets the answers a user who is not in the project gets: removing
+        # is no way to learn who has an account.
+        target = found.id if found is not None else None
         if target != user.user_id:
             access.require_owner(user, owner_id, "remove members")
         elif target == owner_id:
             raise Conflict("The owner cannot leave the project; delete it instead.")
-        if target in members:
+        if target is not None and target in members:
             stranded = [
                 r.id
                 for r in repository.experiments_only_shown_by(ctx.conn, project_id)
@@ -125,8 +129,8 @@ def remove_member_job(
             events.project_deleted(ctx, project_id, (target,))
             if stranded:
                 _rehome(ctx, project_id, target)
-        elif not repository.drop_invitation(ctx.conn, project_id, target):
-            raise NotFound(f"{username} is neither a member of nor invited to this project.")
+        elif target is None or not repository.drop_invitation(ctx.conn, project_id, target):
+            raise not_here
 
     return job
 

@@ -385,3 +385,19 @@ def test_a_former_member_replaying_the_stream_gets_nothing_of_the_project(
     dave_token.client.headers["Authorization"] = f"token {dave.token}"
     assert set(replayed(dave_token)) <= {"project_deleted", "invitation"}
     assert dave.client.get(f"/api/projects/{project_id}/events").status_code == 404
+
+
+def test_removing_members_is_no_way_to_learn_who_has_an_account(server: Server) -> None:
+    alice, bob = server.add_user("alice"), server.add_user("bob")
+    server.add_user("carol")  # exists, in no project
+    alice.live(BODY)
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+    bob.client.post(f"/api/invitations/{project_id}/accept")
+    for user in (alice, bob):  # the owner, and a member who may not remove others
+        answers = []
+        for name in ("carol", "mallory"):
+            resp = user.client.delete(f"/api/projects/{project_id}/members/{name}")
+            answers.append((resp.status_code, resp.json()["detail"].replace(name, "NAME")))
+        assert answers[0] == answers[1], answers
+        assert answers[0][0] == (404 if user is alice else 403)
