@@ -360,8 +360,9 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             started_at=now,
             updated_at=now,
         )
-    before = record.status
+    before, subdir_before = record.status, record.subdir
     change = _merge(record, event, now)
+    moved = not created and record.subdir != subdir_before
     # A post that only proves the run is alive (DVCLive's plot-rows post) is not worth a
     # row write and a full-row event each time: its points event shows the activity, and
     # updated_at is written at least every UPDATED_AT_PRECISION seconds for stale checks.
@@ -371,6 +372,8 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         _ensure_visible(ctx, record, event.repo_url)
     elif change is Change.FULL:
         repository.update_experiment(ctx.conn, record)
+        if moved:  # another sub-project's run now: it must still show somewhere
+            _ensure_visible(ctx, record, event.repo_url)
     if created or write_row:
         record.saved_updated_at = record.updated_at
     ctx.cache.remember(record)
@@ -379,7 +382,8 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     for path, png in parsed.images.items():
         repository.upsert_image(ctx.conn, record.id, path, step, png, now)
     if created or change is Change.FULL:
-        events.experiment_changed(ctx, record, counts_changed=created or before != record.status)
+        counts_changed = created or moved or before != record.status
+        events.experiment_changed(ctx, record, counts_changed=counts_changed)
     elif write_row:
         ctx.progress(record)  # written with the batch's other progress (see WriteContext)
     if changed or parsed.images:

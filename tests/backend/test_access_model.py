@@ -401,3 +401,20 @@ def test_removing_members_is_no_way_to_learn_who_has_an_account(server: Server) 
             answers.append((resp.status_code, resp.json()["detail"].replace(name, "NAME")))
         assert answers[0] == answers[1], answers
         assert answers[0][0] == (404 if user is alice else 403)
+
+
+def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
+    server: Server, alice: User
+) -> None:
+    start = fixture_bodies("dvclive_basic")[0]
+    made = alice.client.post(
+        "/api/projects", json={"name": "a", "repo_url": start["repo_url"], "subdir": "a"}
+    ).json()
+    run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
+    assert [r["id"] for r in rows(alice, made["id"])] == [run]
+    # The same run starts again from another sub-project (a resumed run in a moved folder).
+    assert alice.live({**start, "subdir": "b"}).json()["experiment_id"] == run
+    assert alice.client.get(f"/api/experiments/{run}").status_code == 200
+    assert rows(alice, made["id"]) == []
+    (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
+    assert [r["id"] for r in rows(alice, whole["id"])] == [run]
