@@ -14,6 +14,7 @@ from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.errors import error_response
 from backend.services import device_login
 from backend.services.errors import RateLimited
+from backend.services.throttle import client_key
 from shared.api import DeviceCode, PendingLogin
 
 
@@ -66,7 +67,7 @@ class DeviceController(Controller):
         self, request: Request, data: JSONBody[DeviceLoginRequest], backend: BackendDep
     ) -> DeviceLoginStarted:
         """Start a device login; poll ``token_uri`` until the user approves the code."""
-        address = client_address(request)
+        address = client_key(client_address(request))  # an IPv6 client by its /64
         wait = backend.device_starts.wait(address, backend.clock())
         if wait > 0:
             raise RateLimited(

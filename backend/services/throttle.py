@@ -4,11 +4,15 @@ Per client address, a sliding window: more than ``limit`` failures within ``wind
 seconds and that address is refused (429 with ``Retry-After``) until the oldest failure
 leaves the window. Per user: after a few failures from anywhere, each address must wait
 twice as long as before between its tries for that user, at most ``max_delay`` — each
-address on its own clock, so an attacker retrying from elsewhere can never keep the real
-user out for more than ``max_delay``; and an address the user has logged in from before
+address on its own clock, so an attacker retrying from elsewhere does not use up the real
+user's turn; and an address the user has logged in from before
 skips the per-user delay altogether (the "device cookie" idea of OWASP's guidance, keyed
-by address). A try is counted when it is admitted, before the password is checked, so a
-burst of concurrent tries is cut off at the limit and throttled tries cost no argon2 time.
+by address). Each new address would still get one free try, so guesses would grow with
+the addresses an attacker holds: past ``user_cap`` failures within ``user_window`` the
+user is refused to every address they have not logged in from (they still log in from
+those). An IPv6 client counts by its /64, which one host can fill with addresses. A try is
+counted when it is admitted, before the password is checked, so a burst of concurrent
+tries is cut off at the limit and throttled tries cost no argon2 time.
 
 State is bounded (oldest entries are forgotten first) and kept by each process; with
 several processes, each tells the others of every try it admits (``on_record``, see
@@ -17,6 +21,7 @@ several processes, each tells the others of every try it admits (``on_record``, 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -74,6 +79,17 @@ class SlidingWindow:
             events.pop()
 
 
+def client_key(address: str) -> str:
+    """Whom an address stands for: itself, or for IPv6 its /64 (one host's share)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
 def _seconds(wait: float) -> int:
     return max(1, math.ceil(wait))
 
@@ -87,6 +103,7 @@ class LoginThrottle:
     user_free_tries: int = 5
     user_window: float = 900.0
     max_delay: float = 30.0
+    user_cap: int = 30
     _addresses: SlidingWindow = field(init=False)
     _users: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
     _tries: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
@@ -104,6 +121,7 @@ class LoginThrottle:
         tries count: each one is refused once the limit is reached, not after all of
         them were checked. A right password takes its try back (``succeeded``).
         """
+        address = client_key(address)
         wait = self._addresses.wait(address, now)
         if wait > 0:
             raise RateLimited(
@@ -115,7 +133,8 @@ class LoginThrottle:
             wait = self._user_wait(name, address, now)
             if wait > 0:
                 raise RateLimited(
-                    f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s.",
+                    f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s"
+                    " (or from where you have logged in before).",
                     retry_after=wait,
                 )
         self.record_try(name, address, now)
@@ -140,6 +159,8 @@ class LoginThrottle:
         failures, last = self._users.get(name, (0, 0.0))
         if failures < self.user_free_tries or now - last > self.user_window:
             return 0.0
+        if failures >= self.user_cap:
+            return last + self.user_window - now
         previous = self._tries.get((name, address))
         if previous is None:
             return 0.0
@@ -148,6 +169,7 @@ class LoginThrottle:
 
     def succeeded(self, username: str, address: str, now: float) -> None:
         """A right password: the try is taken back and this address is known to be theirs."""
+        address = client_key(address)
         name = username.strip().lower()
         self.record_success(name, address, now)
         if self.on_record is not None:

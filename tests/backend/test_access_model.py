@@ -418,3 +418,34 @@ def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
     assert rows(alice, made["id"]) == []
     (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
     assert [r["id"] for r in rows(alice, whole["id"])] == [run]
+
+
+def test_guessing_from_ever_more_addresses_hits_a_cap_that_known_addresses_skip(
+    server: Server,
+) -> None:
+    dave = server.add_user("dave")  # logs in from 127.0.0.1 (the test client's address)
+
+    def attempt(password: str, address: str) -> httpx.Response:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(transport=transport, timeout=30) as client:
+            return client.post(
+                f"{server.url}/api/auth/login", json={"username": "dave", "password": password}
+            )
+
+    # Each new address gets one try; after 30 failures for Dave, new addresses get none.
+    answers = [attempt("wrong", f"127.0.1.{n}").status_code for n in range(1, 33)]
+    assert answers == [401] * 30 + [429, 429]
+    refused = attempt(PASSWORD, "127.0.2.1")
+    assert refused.status_code == 429 and "logged in before" in refused.json()["detail"]
+    # Dave, where he logged in before, is not kept out.
+    assert attempt(PASSWORD, "127.0.0.1").status_code == 200
+    assert dave.client.get("/api/user").status_code == 200
+
+
+def test_an_ipv6_client_counts_by_its_64() -> None:
+    from backend.services.throttle import client_key
+
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key("127.0.0.5") == "127.0.0.5"
+    assert client_key("::ffff:10.0.0.1") == "::ffff:10.0.0.1"  # an IPv4 client
