@@ -81,3 +81,48 @@ async def test_the_details_screen_lists_new_series_and_images_live(
         console.print(screen.query_one("#body").content)  # type: ignore[attr-defined]
         text = console.export_text()
         assert "sample.png (step 4)" in text and "brand/new" in text
+
+
+async def test_many_images_at_once_and_in_quick_succession_each_keep_their_place(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    names = ["a.png", "b.png", "c.png"]
+
+    def several(step: int, size: tuple[int, int]) -> dict:
+        body = image_post(step, size)
+        plots = {}
+        for name in names:
+            plots.update(image_post(step, size, f"dvclive/plots/images/{name}")["plots"])
+        return {**body, "plots": plots}
+
+    def shown(screen: PlotsScreen) -> list[tuple[str, tuple[int, int]]]:
+        found = []
+        for item in screen.query(".image-item"):
+            title = str(item.query_one(".image-title").render())
+            pictures = [w.image.size for w in item.query(".image").results(ImageWidget)]  # type: ignore[union-attr]
+            assert len(pictures) == 1, (title, pictures)
+            found.append((title, pictures[0]))
+        return found
+
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        assert isinstance(plots, PlotsScreen)
+        await until(pilot, lambda: plots.images_shown)
+        await post(alice, several(1, (8, 8)))  # three new images in one post
+        for step, size in ((2, (6, 6)), (3, (5, 5)), (4, (4, 4))):  # then quickly replaced
+            await post(alice, several(step, size))
+        await until(
+            pilot,
+            lambda: (
+                len(plots.query(".image-item")) == 3
+                and all(size == (4, 4) for _, size in shown(plots))
+            ),
+        )
+        titles = [title for title, _ in shown(plots)]
+        assert all("(step 4)" in t for t in titles)
+        assert sorted(name for name in names if any(name in t for t in titles)) == names

@@ -204,11 +204,12 @@ class PlotsScreen(LiveScreen):
             self.names.setdefault(*baseline)  # drawn dashed, beside the lines asked for
         self.events_path = events_path
         self.charts: dict[str, MetricChart] = {}
-        self.images: dict[tuple[int, str], Label] = {}
-        """The title of each image shown, by (experiment, path); its picture follows it."""
+        self.images: dict[tuple[int, str], Vertical] = {}
+        """Each image shown (its title and picture), by (experiment, path)."""
         self.images_shown = False
         self.images_pending: dict[tuple[int, str], int | None] = {}
-        """Images stored while the screen loaded: fetched again once it has."""
+        """Images stored since they were fetched, to fetch again: (experiment, path) → step."""
+        self.images_draining = False
         self.view = PlotView()
         self.place = "plots: " + ", ".join(names.values())
 
@@ -247,23 +248,30 @@ class PlotsScreen(LiveScreen):
             chart.redraw()
         await self._show_images(image_lines)
         self.images_shown = True
-        pending, self.images_pending = self.images_pending, {}
-        for (experiment_id, path), step in pending.items():
-            self._refresh_image(experiment_id, path, step)
+        self._drain_images()  # images stored while it loaded
 
     async def _show_images(self, images: list[tuple[int, str, str, int | None]]) -> None:
         """Each image under its title, or one line saying why it cannot be drawn."""
         box = self.query_one("#images", Vertical)
         note = self.query_one("#images-note", Static)
-        await box.remove_children(".image, .image-title, .image-missing")
+        await box.remove_children(".image-item")
         self.images.clear()
         note.update("" if images else "No images." if self.charts else "No series or images.")
         note.display = not images
         for experiment_id, name, path, step in images:
-            title = Label(self._image_title(name, path, step), classes="image-title")
-            self.images[experiment_id, path] = title
-            await box.mount(title)
-            await box.mount(await self._picture(experiment_id, path))
+            await self._mount_image(experiment_id, name, path, step)
+
+    async def _mount_image(
+        self, experiment_id: int, name: str, path: str, step: int | None
+    ) -> None:
+        """An image and its title, kept together so that either can be replaced alone."""
+        item = Vertical(
+            Label(self._image_title(name, path, step), classes="image-title"),
+            await self._picture(experiment_id, path),
+            classes="image-item",
+        )
+        self.images[experiment_id, path] = item
+        await self.query_one("#images", Vertical).mount(item)
 
     @staticmethod
     def _image_title(name: str, path: str, step: int | None) -> Text:
@@ -279,37 +287,44 @@ class PlotsScreen(LiveScreen):
         return ImageWidget(picture, classes="image")
 
     def _refresh_image(self, experiment_id: int, path: str, step: int | None) -> None:
-        # One worker per image, the newest winning: a run logging an image every step
-        # never queues fetches of pictures already replaced.
-        self.run_worker(
-            self._replace_image(experiment_id, path, step),
-            group=f"image:{experiment_id}:{path}",
-            exclusive=True,
-            exit_on_error=False,
-        )
+        """Fetch an image stored just now (once the screen shows its images)."""
+        # Waiting images are kept by path, the newest step winning: a run logging an image
+        # every step never queues fetches of pictures already replaced.
+        self.images_pending[experiment_id, path] = step
+        self._drain_images()
+
+    def _drain_images(self) -> None:
+        if self.images_shown and self.images_pending and not self.images_draining:
+            self.images_draining = True
+            self.run_worker(self._replace_waiting(), group="images", exit_on_error=False)
+
+    async def _replace_waiting(self) -> None:
+        """Replace the waiting images one at a time (never two workers on one box)."""
+        try:
+            while self.images_shown and self.images_pending:
+                (experiment_id, path), step = next(iter(self.images_pending.items()))
+                del self.images_pending[experiment_id, path]
+                await self._replace_image(experiment_id, path, step)
+        finally:
+            self.images_draining = False
 
     async def _replace_image(self, experiment_id: int, path: str, step: int | None) -> None:
         """Show the image stored just now in place of the one shown (or after the others)."""
+        item = self.images.get((experiment_id, path))
+        if item is None or not item.is_attached:
+            self.query_one("#images-note", Static).display = False
+            await self._mount_image(experiment_id, self.names[experiment_id], path, step)
+            return
         picture = await self._picture(experiment_id, path)
-        if not self.images_shown:  # a reload began meanwhile: it shows the latest
+        if not self.images_shown or not item.is_attached:  # a reload began meanwhile
             self.images_pending[experiment_id, path] = step
             return
-        box = self.query_one("#images", Vertical)
-        title = self.images.get((experiment_id, path))
-        if title is None:
-            title = Label(
-                self._image_title(self.names[experiment_id], path, step), classes="image-title"
-            )
-            self.images[experiment_id, path] = title
-            self.query_one("#images-note", Static).display = False
-            await box.mount(title)
-            await box.mount(picture)
-            return
-        title.update(self._image_title(self.names[experiment_id], path, step))
-        siblings = list(box.children)
-        old = siblings[siblings.index(title) + 1]
-        await box.mount(picture, after=title)
-        await old.remove()
+        item.query_one(".image-title", Label).update(
+            self._image_title(self.names[experiment_id], path, step)
+        )
+        old = list(item.query(".image, .image-missing"))
+        await item.mount(picture)
+        await item.remove_children(old)
 
     def _chart(self, metric: str) -> MetricChart:
         chart = self.charts.get(metric)
@@ -331,10 +346,7 @@ class PlotsScreen(LiveScreen):
             return
         if message.images and message.experiment_id in self.asked:
             for path, step in message.images.items():
-                if self.images_shown:
-                    self._refresh_image(message.experiment_id, path, step)
-                else:
-                    self.images_pending[message.experiment_id, path] = step
+                self._refresh_image(message.experiment_id, path, step)
         now = clock.now()
         for metric, points in message.series.items():
             chart = self._chart(metric)
