@@ -48,6 +48,24 @@ def experiment_deleted(ctx: WriteContext, record: ExperimentRecord) -> None:
     )
 
 
+def experiment_moved(ctx: WriteContext, record: ExperimentRecord, old_subdir: str | None) -> None:
+    """A run changed subdir: the projects that showed it there drop it and count again
+    (those that show it where it is now get its row next)."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="deleted",
+            data=_encode({"experiment_id": record.id}),
+            repo_key=record.repo_key,
+            subdir=old_subdir,
+            poster_id=record.poster_id,
+        )
+    )
+    projects_changed(
+        ctx,
+        repository.project_ids_showing(ctx.conn, record.repo_key, old_subdir, record.poster_id),
+    )
+
+
 def points_added(
     ctx: WriteContext,
     record: ExperimentRecord,

@@ -374,6 +374,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         repository.update_experiment(ctx.conn, record)
         if moved:  # another sub-project's run now: it must still show somewhere
             _ensure_visible(ctx, record, event.repo_url)
+            events.experiment_moved(ctx, record, subdir_before)
     if created or write_row:
         record.saved_updated_at = record.updated_at
     ctx.cache.remember(record)

@@ -412,8 +412,16 @@ def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
     ).json()
     run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
     assert [r["id"] for r in rows(alice, made["id"])] == [run]
+    old_stream = Listener(
+        server.url, f"/api/projects/{made['id']}/events", dict(alice.client.headers)
+    )
     # The same run starts again from another sub-project (a resumed run in a moved folder).
     assert alice.live({**start, "subdir": "b"}).json()["experiment_id"] == run
+    # Who watches the old project sees it go, and the counts change.
+    seen = old_stream.take(2)
+    old_stream.close()
+    assert [(e.event, e.data.get("experiment_id")) for e in seen][0] == ("deleted", run)
+    assert seen[1].event == "project" and seen[1].data["experiments"] == 0
     assert alice.client.get(f"/api/experiments/{run}").status_code == 200
     assert rows(alice, made["id"]) == []
     (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
