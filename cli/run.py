@@ -36,13 +36,18 @@ EXCEPTION_LINE = re.compile(
 )
 
 
+UNTRUSTED = frozenset({"url", "token"})
+"""Settings not taken from a repository's committed ``.dvc/config``."""
+
+
 def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
     """DVC's ``studio`` settings (url, token, repo_url, offline) as DVC and DVCLive read them.
 
     DVC merges four files, each overriding the one before: the system's, the user's
-    (``dvc studio login`` writes there), the repository's ``.dvc/config`` and its
-    ``.dvc/config.local`` (``dvc config --local``), the repository being the nearest folder
-    at or above ``start`` that holds ``.dvc``.
+    (``dvc studio login`` writes there), the repository's ``.dvc/config`` (but for its
+    ``url`` and ``token``: see ``UNTRUSTED``) and its ``.dvc/config.local`` (``dvc config
+    --local``, never committed), the repository being the nearest folder at or above
+    ``start`` that holds ``.dvc``.
     """
     folders = [
         os.environ.get("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative"),
@@ -51,11 +56,16 @@ def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
     files = [Path(folder) / "config" for folder in folders]
     here = (start or Path.cwd()).resolve()
     root = next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
-    if root is not None:
-        files += [root / ".dvc" / "config", root / ".dvc" / "config.local"]
     values: dict[str, str] = {}
     for file in files:
         values.update(_studio_section(file))
+    if root is not None:
+        # The committed config comes with whatever repository was cloned: its server or
+        # token would send the user's token and stderr to whoever wrote it (DVCLive alone
+        # would too; the wrapper's environment overrides it). It may name the repository.
+        committed = _studio_section(root / ".dvc" / "config")
+        values.update({k: v for k, v in committed.items() if k not in UNTRUSTED})
+        values.update(_studio_section(root / ".dvc" / "config.local"))
     return values
 
 
@@ -77,9 +87,13 @@ def _studio_section(file: Path) -> dict[str, str]:
 
 
 def _offline(dvc_config: dict[str, str]) -> bool:
-    """Whether the user turned sending off (DVCLive then sends nothing)."""
-    value = os.environ.get("DVC_STUDIO_OFFLINE") or dvc_config.get("offline") or ""
-    return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+    """Whether the user turned sending off: exactly when DVCLive then sends nothing (the
+    variable or the setting, read as dvc-studio-client reads them)."""
+
+    def truthy(value: str | None) -> bool:
+        return value is not None and re.search("1|y|yes|true", value, flags=re.I) is not None
+
+    return truthy(os.environ.get("DVC_STUDIO_OFFLINE")) or truthy(dvc_config.get("offline"))
 
 
 def _git(*args: str) -> str | None:

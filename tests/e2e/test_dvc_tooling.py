@@ -313,6 +313,35 @@ def test_livestudio_run_reads_the_repositorys_dvc_config_as_dvclive_does(
     assert row["errors"][0]["cls"] == "ValueError"
 
 
+def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_config(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    env = dvc_env(tmp_path)
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "-q"], cwd=repo, env=env, check=True)
+    # Whoever wrote the repository committed their own server and token; the user's own
+    # settings (dvc studio login) name the real ones.
+    for scope, key, value in (
+        ("--project", "studio.url", "http://127.0.0.1:9"),
+        ("--project", "studio.token", "lst_someone_elses"),
+        ("--global", "studio.url", server.url),
+        ("--global", "studio.token", alice.token),
+    ):
+        subprocess.run([*dvc, "config", scope, key, value], cwd=repo, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["status"] == "failed" and row["errors"][0]["cls"] == "ValueError"
+
+
 def test_livestudio_run_offline_only_runs_the_command(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
