@@ -33,8 +33,8 @@ class ProjectController(Controller):
 
     @delete("/{project_id:int}", dependencies=SESSION_ONLY)
     async def remove(self, project_id: FromPath[int], backend: BackendDep, user: UserDep) -> None:
-        """Delete a project (its owner only; experiments stay with their posters)."""
-        await backend.writer.submit(projects.delete_job(user, project_id))
+        """Delete a project and the runs no other project shows (its owner only)."""
+        await projects.delete(backend.writer, user, project_id)
 
     @get("/{project_id:int}/members")
     async def members(

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from backend.db import repository
 from backend.db.connection import Reader
 from backend.db.repository import Principal, ProjectScope
-from backend.db.writer import WriteContext
+from backend.db.writer import WriteContext, Writer
 from backend.services import access, events
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.services.experiments import DELETE_AT_MOST
 from shared.api import Invitation, Members, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
 from shared.text import control_problem
@@ -179,6 +180,41 @@ async def invitations(db: Reader, user: Principal) -> list[Invitation]:
     return await repository.invitations_of(db, user.user_id)
 
 
+async def delete(writer: Writer, user: Principal, project_id: int) -> int:
+    """Delete a project and the runs no other project shows (``delete_job``); returns how
+    many runs went. Their points go first, a bounded part per transaction, so that other
+    requests go on in between (a run of millions of points would hold them for seconds)."""
+    while await writer.submit(delete_points_job(user, project_id)) >= DELETE_AT_MOST:
+        pass
+    return await writer.submit(delete_job(user, project_id))
+
+
+def _check_may_delete(ctx: WriteContext, user: Principal, project_id: int) -> tuple[int, ...]:
+    """The members of a project the user may delete (its owner, or an admin member)."""
+    members = _member_project(ctx, user, project_id)
+    owner_id = repository.project_owner_id(ctx.conn, project_id)
+    if not user.is_admin and owner_id is not None and owner_id != user.user_id:
+        raise Forbidden("Only the project's owner or an admin can delete it.")
+    return members
+
+
+def delete_points_job(
+    user: Principal, project_id: int, at_most: int = DELETE_AT_MOST
+) -> Callable[[WriteContext], int]:
+    """Delete up to ``at_most`` points of the runs only this project shows; how many."""
+
+    def job(ctx: WriteContext) -> int:
+        _check_may_delete(ctx, user, project_id)
+        deleted = 0
+        for record in repository.experiments_only_shown_by(ctx.conn, project_id):
+            deleted += repository.delete_some_points(ctx.conn, record.id, at_most - deleted)
+            if deleted >= at_most:
+                break
+        return deleted
+
+    return job
+
+
 def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], int]:
     """Delete a project and the runs no other project shows; returns how many runs went.
 
@@ -188,10 +224,7 @@ def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], int
     """
 
     def job(ctx: WriteContext) -> int:
-        members = _member_project(ctx, user, project_id)
-        owner_id = repository.project_owner_id(ctx.conn, project_id)
-        if not user.is_admin and owner_id is not None and owner_id != user.user_id:
-            raise Forbidden("Only the project's owner or an admin can delete it.")
+        members = _check_may_delete(ctx, user, project_id)
         orphans = repository.experiments_only_shown_by(ctx.conn, project_id)
         for record in orphans:
             repository.delete_experiment(ctx.conn, record.id)

@@ -420,7 +420,7 @@ def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
     # Who watches the old project sees it go, and the counts change.
     seen = old_stream.take(2)
     old_stream.close()
-    assert [(e.event, e.data.get("experiment_id")) for e in seen][0] == ("deleted", run)
+    assert (seen[0].event, seen[0].data["experiment_id"]) == ("deleted", run)
     assert seen[1].event == "project" and seen[1].data["experiments"] == 0
     assert alice.client.get(f"/api/experiments/{run}").status_code == 200
     assert rows(alice, made["id"]) == []

@@ -17,7 +17,7 @@ import pytest
 from backend.db import repository
 from backend.db.watches import WatchRecord, insert_alert
 from backend.db.writer import run_in_transaction
-from backend.services import experiments, ingest
+from backend.services import experiments, ingest, projects
 from backend.services.push import REFS_PER_JOB
 from backend.services.sweeper import prune_job
 from cli import admin
@@ -79,6 +79,34 @@ def test_an_experiment_is_deleted_a_bounded_number_of_points_at_a_time(
     )
     assert isinstance(refused, Exception)
     assert count(conn, "SELECT count(*) FROM points") == 10
+
+
+@pytest.mark.sqlite_only
+def test_a_projects_runs_are_deleted_a_bounded_number_of_points_at_a_time(
+    ingest_db: tuple[sqlite3.Connection, str],
+) -> None:
+    conn, token = ingest_db
+    post(conn, token, 0, 30)  # two series of 30 points, shown by the project it made
+    (project_id,) = [r[0] for r in conn.execute("SELECT id FROM projects")]
+    owner = repository.Principal(user_id=1, username="ada", is_admin=False)
+    stranger = repository.Principal(user_id=999, username="eve", is_admin=False)
+    (refused,), _ = run_in_transaction(
+        conn, [projects.delete_points_job(stranger, project_id, at_most=20)]
+    )
+    assert isinstance(refused, Exception)
+    parts = []
+    while True:
+        (deleted,), _ = run_in_transaction(
+            conn, [projects.delete_points_job(owner, project_id, at_most=20)]
+        )
+        parts.append(deleted)
+        if deleted < 20:
+            break
+    assert parts == [20, 20, 20, 0]
+    (runs,), _ = run_in_transaction(conn, [projects.delete_job(owner, project_id)])
+    assert runs == 1
+    for table in ("points", "series", "experiments", "projects"):
+        assert count(conn, f"SELECT count(*) FROM {table}") == 0
 
 
 @pytest.mark.sqlite_only
