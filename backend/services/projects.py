@@ -129,23 +129,23 @@ def remove_member_job(
             # For the one who left, the project no longer exists.
             events.project_deleted(ctx, project_id, (target,))
             if stranded:
-                _rehome(ctx, project_id, target)
+                _rehome(ctx, repository.project_row_sync(ctx.conn, project_id).repo_url, target)
         elif target is None or not repository.drop_invitation(ctx.conn, project_id, target):
             raise not_here
 
     return job
 
 
-def _rehome(ctx: WriteContext, project_id: int, user_id: int) -> None:
-    """Give a former member whose runs only ``project_id`` showed a project of their own
-    for the repository, as their first run would have: no accepted data is ever invisible."""
-    left = repository.project_row_sync(ctx.conn, project_id)
+def _rehome(ctx: WriteContext, repo_url: str, user_id: int) -> None:
+    """Give a former member whose runs only their old project showed a project of their
+    own for the repository, as their first run would have: no accepted data is ever
+    invisible."""
     ctx.flush()  # a new member's stream starts after the newest event id, written ones only
     new_id = repository.insert_project(
         ctx.conn,
-        name=repo_name(left.repo_url),
-        repo_url=left.repo_url,
-        repo_key=repo_key(left.repo_url),
+        name=repo_name(repo_url),
+        repo_url=repo_url,
+        repo_key=repo_key(repo_url),
         subdir=None,
         owner_id=user_id,
     )
@@ -207,6 +207,8 @@ def delete_points_job(
         _check_may_delete(ctx, user, project_id)
         deleted = 0
         for record in repository.experiments_only_shown_by(ctx.conn, project_id):
+            if record.poster_id != user.user_id:
+                continue  # another member's: it moves to a project of theirs
             deleted += repository.delete_some_points(ctx.conn, record.id, at_most - deleted)
             if deleted >= at_most:
                 break
@@ -216,21 +218,26 @@ def delete_points_job(
 
 
 def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], int]:
-    """Delete a project and the runs no other project shows; returns how many runs went.
+    """Delete a project and the runs of yours no other project shows; how many runs went.
 
     Only its owner (or an admin who is a member) may. Runs another project shows stay
-    there; the others would be visible to nobody, their posters included, while filling
-    the disk: they go with the project (the owner may delete any of them one by one too).
+    there. Of the others, which would be visible to nobody (their posters included) while
+    filling the disk, yours go with the project; another member's move to a project of
+    their own for the repository, as when they leave: deleting it is not their choice.
     """
 
     def job(ctx: WriteContext) -> int:
         members = _check_may_delete(ctx, user, project_id)
+        repo_url = repository.project_row_sync(ctx.conn, project_id).repo_url
         orphans = repository.experiments_only_shown_by(ctx.conn, project_id)
-        for record in orphans:
+        mine = [r for r in orphans if r.poster_id == user.user_id]
+        for record in mine:
             repository.delete_experiment(ctx.conn, record.id)
             events.experiment_deleted(ctx, record)
         repository.delete_project(ctx.conn, project_id)
         events.project_deleted(ctx, project_id, members)
-        return len(orphans)
+        for poster_id in sorted({r.poster_id for r in orphans} - {user.user_id}):
+            _rehome(ctx, repo_url, poster_id)
+        return len(mine)
 
     return job

@@ -290,7 +290,7 @@ def test_a_subdir_project_shows_the_runs_of_its_sub_project_however_spelled(
     assert {r["name"] for r in rows(alice, whole["id"])} == {"slash", "windows", "other", "root"}
 
 
-def test_deleting_a_project_deletes_the_runs_no_other_project_shows(server: Server) -> None:
+def test_deleting_a_project_deletes_the_owners_runs_no_other_project_shows(server: Server) -> None:
     alice, bob, carol = (server.add_user(n) for n in ("alice", "bob", "carol"))
     bob_run = bob.live({**BODY, "name": "bobs"}).json()["experiment_id"]  # makes bob's project
     alice_run = alice.live({**BODY, "name": "alices"}).json()["experiment_id"]
@@ -306,20 +306,20 @@ def test_deleting_a_project_deletes_the_runs_no_other_project_shows(server: Serv
     # Carol cannot delete it; Alice, the owner, can.
     assert carol.client.delete(f"/api/projects/{mine}").status_code == 403
     assert alice.client.delete(f"/api/projects/{mine}").status_code == 204
-    # Bob's run shows in his own project still; the runs only this one showed are gone,
-    # not left invisible to everybody (their posters included).
+    # Bob's run shows in his own project still. Alice's run, which only this one showed,
+    # is gone with it, not left invisible to everybody (her included); Carol's, not hers
+    # to delete, moves to a project of Carol's own, as if she had left.
     (bobs,) = bob.client.get("/api/projects").json()
     assert [r["id"] for r in rows(bob, bobs["id"])] == [bob_run]
-    for user, run in ((alice, alice_run), (carol, carol_run)):
-        assert user.client.get("/api/projects").json() == []
-        assert user.client.get(f"/api/experiments/{run}").status_code == 404
+    assert alice.client.get("/api/projects").json() == []
+    assert alice.client.get(f"/api/experiments/{alice_run}").status_code == 404
+    (carols,) = carol.client.get("/api/projects").json()
+    assert (carols["name"], carols["owner"]) == ("mnist", "carol")
+    assert [r["id"] for r in rows(carol, carols["id"])] == [carol_run]
     with closing(connect_sync(server.database)) as conn:
         left = [r[0] for r in conn.execute("SELECT id FROM experiments ORDER BY id")]
-        assert left == [bob_run]
+        assert left == sorted([bob_run, carol_run])
         assert series_of(conn, alice_run) == 0
-    # Posting again makes Carol a project of her own, as any first run does.
-    carol.live({**BODY, "name": "carols"})
-    assert [p["name"] for p in carol.client.get("/api/projects").json()] == ["mnist"]
 
 
 def series_of(conn, experiment_id: int) -> int:  # type: ignore[no-untyped-def]
