@@ -90,6 +90,35 @@ def insert_session(conn: Conn, user_id: int, token_hash: bytes) -> int:
     return int(cur.fetchone()[0])
 
 
+KNOWN_ADDRESSES = 20
+"""Login addresses kept per user (the newest)."""
+
+
+def remember_login_address(conn: Conn, user_id: int, address: str, now: float) -> None:
+    """Note that the user logged in from ``address`` (keeping their newest few)."""
+    conn.execute(
+        "INSERT INTO login_addresses (user_id, address, last_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, address) DO UPDATE SET last_at = excluded.last_at",
+        (user_id, address, now),
+    )
+    conn.execute(
+        "DELETE FROM login_addresses WHERE user_id = ? AND address NOT IN"
+        " (SELECT address FROM login_addresses WHERE user_id = ?"
+        "  ORDER BY last_at DESC LIMIT ?)",
+        (user_id, user_id, KNOWN_ADDRESSES),
+    )
+
+
+async def login_address_known(db: Reader, username: str, address: str) -> bool:
+    """Whether the user of this name has logged in from ``address`` before."""
+    async with db.execute(
+        "SELECT 1 FROM login_addresses a JOIN users u ON u.id = a.user_id"
+        " WHERE u.username = ? AND a.address = ?",
+        (username, address),
+    ) as cur:
+        return await cur.fetchone() is not None
+
+
 def delete_session(conn: Conn, session_id: int) -> None:
     """End one session."""
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))

@@ -399,6 +399,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         -- which is the table's key already. Recorded so both engines share one version.
         """,
     ),
+    (
+        18,
+        """
+        -- The addresses (an IPv6 client by its /64) each user logged in from: there they
+        -- skip the per-user login throttle, after a restart too (kept in memory only, a
+        -- restart let anyone lock a user out with failed tries from fresh addresses).
+        CREATE TABLE login_addresses (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            address TEXT NOT NULL,
+            last_at REAL NOT NULL,
+            PRIMARY KEY (user_id, address)
+        )
+        """,
+    ),
 )
 
 

@@ -281,12 +281,25 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX points_log_seq ON points_log(seq);
         """,
     ),
+    (
+        18,
+        """
+        -- The addresses each user logged in from (see the SQLite migration 18).
+        CREATE TABLE login_addresses (
+            user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            address TEXT NOT NULL,
+            last_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (user_id, address)
+        )
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 
 TABLES = (
     "users",
     "sessions",
+    "login_addresses",
     "tokens",
     "projects",
     "project_members",

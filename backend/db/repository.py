@@ -23,6 +23,8 @@ from backend.db.accounts import (
     insert_session,
     insert_token,
     insert_user,
+    login_address_known,
+    remember_login_address,
     session_principal,
     set_password,
     token_info_sync,

@@ -22,6 +22,7 @@ from backend.db.writer import WriteContext
 from backend.services import events
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from backend.services.ingest import token_hash
+from backend.services.throttle import client_key
 from backend.settings import password_memory_kib
 from shared.api import NewToken
 
@@ -170,13 +171,32 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_hex(16))
 
 
-def start_session_job(user_id: int) -> Callable[[WriteContext], str]:
-    """Create a session and return its token."""
+def start_session_job(
+    user_id: int, address: str | None = None, now: float = 0.0
+) -> Callable[[WriteContext], str]:
+    """Create a session and return its token; ``address``: the one logged in from (its
+    throttle key), remembered as one of the user's (see ``known_address``)."""
 
     def job(ctx: WriteContext) -> str:
         secret = new_secret(SESSION_PREFIX)
         repository.insert_session(ctx.conn, user_id, token_hash(secret))
+        if address is not None:
+            repository.remember_login_address(ctx.conn, user_id, address, now)
         return secret
+
+    return job
+
+
+async def known_address(db: Reader, username: str, address: str) -> bool:
+    """Whether the user logged in from this address (its throttle key) before."""
+    return await repository.login_address_known(db, username.strip(), client_key(address))
+
+
+def remember_address_job(user_id: int, address: str, now: float) -> Callable[[WriteContext], None]:
+    """Remember an address the user proved their password from (SSH's first login)."""
+
+    def job(ctx: WriteContext) -> None:
+        repository.remember_login_address(ctx.conn, user_id, client_key(address), now)
 
     return job
 

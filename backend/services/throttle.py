@@ -114,8 +114,11 @@ class LoginThrottle:
     def __post_init__(self) -> None:
         self._addresses = SlidingWindow(self.address_limit, self.address_window)
 
-    def attempt(self, username: str, address: str, now: float) -> None:
+    def attempt(self, username: str, address: str, now: float, known: bool = False) -> None:
         """Admit one try, or raise ``RateLimited``; an admitted try counts as failed.
+
+        ``known``: the database says the user logged in from this address before (what
+        this process remembers is lost with a restart).
 
         Counting it before the password is checked is what makes a burst of concurrent
         tries count: each one is refused once the limit is reached, not after all of
@@ -129,7 +132,7 @@ class LoginThrottle:
                 retry_after=wait,
             )
         name = username.strip().lower()
-        if (name, address) not in self._known:
+        if not known and (name, address) not in self._known:
             wait = self._user_wait(name, address, now)
             if wait > 0:
                 raise RateLimited(

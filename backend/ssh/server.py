@@ -241,13 +241,17 @@ class SshService:
                     if password is None:  # Ctrl-C, Ctrl-D, too long, gone
                         process.stdout.write(b"\r\n")
                         return False
-                    backend.logins.attempt(user.username, address, backend.clock())
+                    known = await accounts.known_address(backend.reader, user.username, address)
+                    backend.logins.attempt(user.username, address, backend.clock(), known)
                     try:
                         await accounts.login(backend.reader, user.username, password)
                     except NotAuthenticated:
                         process.stdout.write(b"Wrong password.\r\n")
                         continue
                     backend.logins.succeeded(user.username, address, backend.clock())
+                    await backend.writer.submit(
+                        accounts.remember_address_job(user.id, address, backend.clock())
+                    )
                     if not await backend.writer.submit(
                         lambda ctx: repository.claim_ssh_key(
                             ctx.conn, user.id, fingerprint, backend.clock()

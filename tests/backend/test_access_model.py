@@ -445,7 +445,13 @@ def test_guessing_from_ever_more_addresses_hits_a_cap_that_known_addresses_skip(
     assert answers == [401] * 30 + [429, 429]
     refused = attempt(PASSWORD, "127.0.2.1")
     assert refused.status_code == 429 and "logged in before" in refused.json()["detail"]
-    # Dave, where he logged in before, is not kept out.
+    # Dave, where he logged in before, is not kept out; nor after a restart (the server
+    # remembers where its users logged in from in the database, not only in memory).
+    assert attempt(PASSWORD, "127.0.0.1").status_code == 200
+    server.stop()
+    server.start()
+    assert [attempt("wrong", f"127.0.3.{n}").status_code for n in range(1, 32)][-1] == 429
+    assert attempt(PASSWORD, "127.0.4.1").status_code == 429
     assert attempt(PASSWORD, "127.0.0.1").status_code == 200
     assert dave.client.get("/api/user").status_code == 200
 
