@@ -293,6 +293,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        19,
+        r"""
+        -- One spelling of subdirs (see the SQLite migration 19).
+        UPDATE projects SET subdir = NULLIF(btrim(replace(subdir, '\', '/'), '/'), '')
+            WHERE subdir IS NOT NULL;
+        UPDATE projects SET subdir = NULLIF(btrim(substr(subdir, 3), '/'), '')
+            WHERE subdir LIKE './%';
+        UPDATE experiments SET subdir = NULLIF(btrim(replace(subdir, '\', '/'), '/'), '')
+            WHERE subdir LIKE '%\\%' OR subdir LIKE '/%' OR subdir LIKE '%/';
+        UPDATE experiments SET subdir = NULLIF(btrim(substr(subdir, 3), '/'), '')
+            WHERE subdir LIKE './%'
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from pathlib import Path
 
 import httpx
+import pytest
 
 from backend.db.connection import connect_sync
 from backend.services.accounts import client_token
+from shared.repo_url import subdir_key
 from tests.backend.sse import Listener
 from tests.conftest import PASSWORD, Server, User, fixture_bodies
 
@@ -463,3 +466,28 @@ def test_an_ipv6_client_counts_by_its_64() -> None:
     assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
     assert client_key("127.0.0.5") == "127.0.0.5"
     assert client_key("::ffff:10.0.0.1") == "::ffff:10.0.0.1"  # an IPv4 client
+
+
+@pytest.mark.sqlite_only
+def test_subdirs_stored_before_version_19_get_the_one_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.db import migrations
+
+    conn = connect_sync(tmp_path / "old.db")
+    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(migrations.MIGRATIONS[:-1]))
+    migrations.migrate(conn)
+    assert migrations.MIGRATIONS[-1][0] == 18
+    conn.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('u', 'x', 0)")
+    spellings = ["sub\\a", "./sub/b/", "/c/", "plain", "/"]
+    for i, subdir in enumerate(spellings, 1):
+        conn.execute(
+            "INSERT INTO projects (id, name, repo_url, repo_key, subdir, owner_id, created_at)"
+            " VALUES (?, ?, 'https://github.com/a/b', 'github.com/a/b', ?, 1, 0)",
+            (i, f"p{i}", subdir),
+        )
+    monkeypatch.undo()
+    migrations.migrate(conn)
+    stored = [r[0] for r in conn.execute("SELECT subdir FROM projects ORDER BY id")]
+    assert stored == ["sub/a", "sub/b", "c", "plain", None]
+    assert stored[:4] == [subdir_key(s) for s in spellings[:4]]
