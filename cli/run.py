@@ -63,10 +63,27 @@ def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
         # The committed config comes with whatever repository was cloned: its server or
         # token would send the user's token and stderr to whoever wrote it (DVCLive alone
         # would too; the wrapper's environment overrides it). It may name the repository.
-        committed = _studio_section(root / ".dvc" / "config")
-        values.update({k: v for k, v in committed.items() if k not in UNTRUSTED})
-        values.update(_studio_section(root / ".dvc" / "config.local"))
+        for name in ("config", "config.local"):
+            file = root / ".dvc" / name
+            section = _studio_section(file)
+            if name == "config" or _tracked(file):  # config.local too, if it was committed
+                section = {k: v for k, v in section.items() if k not in UNTRUSTED}
+            values.update(section)
     return values
+
+
+def _tracked(file: Path) -> bool:
+    """Whether Git tracks ``file`` (came with the clone) rather than the user wrote it."""
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", file.name],
+            cwd=file.parent,
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # not known to be the user's own
+    return done.returncode == 0
 
 
 def _studio_section(file: Path) -> dict[str, str]:

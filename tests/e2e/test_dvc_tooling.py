@@ -316,6 +316,8 @@ def test_livestudio_run_reads_the_repositorys_dvc_config_as_dvclive_does(
 def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_config(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
+    from tests.e2e.test_real_clients import git as git_
+
     repo = _runner_repo(tmp_path)
     env = dvc_env(tmp_path)
     dvc = [sys.executable, "-m", "dvc"]
@@ -329,6 +331,10 @@ def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_confi
         ("--global", "studio.token", alice.token),
     ):
         subprocess.run([*dvc, "config", scope, key, value], cwd=repo, env=env, check=True)
+    # A config.local is the user's own, unless it came with the clone (forced into Git).
+    local = repo / ".dvc" / "config.local"
+    local.write_text("[studio]\n    url = http://127.0.0.1:9\n    token = lst_someone_elses\n")
+    git_(repo, "add", "-f", ".dvc/config.local")
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
         cwd=repo,
