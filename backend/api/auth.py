@@ -27,6 +27,7 @@ class AuthController(Controller):
     ) -> LoginResponse:
         """Exchange a username and password for a session token (throttled on failures)."""
         address = client_address(request)
+        backend.logins.check_address(address, backend.clock())
         known = await accounts.known_address(backend.reader, data.username, address)
         backend.logins.attempt(data.username, address, backend.clock(), known)
         user = await accounts.login(backend.reader, data.username, data.password)

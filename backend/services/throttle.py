@@ -125,12 +125,7 @@ class LoginThrottle:
         them were checked. A right password takes its try back (``succeeded``).
         """
         address = client_key(address)
-        wait = self._addresses.wait(address, now)
-        if wait > 0:
-            raise RateLimited(
-                f"Too many failed logins from your address; try again in {_seconds(wait)} s.",
-                retry_after=wait,
-            )
+        self.check_address(address, now)
         name = username.strip().lower()
         if not known and (name, address) not in self._known:
             wait = self._user_wait(name, address, now)
@@ -143,6 +138,15 @@ class LoginThrottle:
         self.record_try(name, address, now)
         if self.on_record is not None:
             self.on_record("try", (name, address), now)
+
+    def check_address(self, address: str, now: float) -> None:
+        """Refuse an address past its own limit (before anything reads the database)."""
+        wait = self._addresses.wait(client_key(address), now)
+        if wait > 0:
+            raise RateLimited(
+                f"Too many failed logins from your address; try again in {_seconds(wait)} s.",
+                retry_after=wait,
+            )
 
     def record_try(self, name: str, address: str, now: float) -> None:
         """Count one admitted try (also one another process admitted)."""

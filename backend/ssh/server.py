@@ -241,6 +241,7 @@ class SshService:
                     if password is None:  # Ctrl-C, Ctrl-D, too long, gone
                         process.stdout.write(b"\r\n")
                         return False
+                    backend.logins.check_address(address, backend.clock())
                     known = await accounts.known_address(backend.reader, user.username, address)
                     backend.logins.attempt(user.username, address, backend.clock(), known)
                     try:

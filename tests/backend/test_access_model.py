@@ -457,6 +457,9 @@ def test_guessing_from_ever_more_addresses_hits_a_cap_that_known_addresses_skip(
     assert attempt(PASSWORD, "127.0.4.1").status_code == 429
     assert attempt(PASSWORD, "127.0.0.1").status_code == 200
     assert dave.client.get("/api/user").status_code == 200
+    # Nor when he changes his password from there (it asks for the current one).
+    changed = dave.change_password(PASSWORD, PASSWORD + "-new", reset_tokens=False)
+    assert changed.status_code == 204, changed.text
 
 
 def test_an_ipv6_client_counts_by_its_64() -> None:
