@@ -417,15 +417,20 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         19,
         r"""
         -- Subdirs are matched as one spelling since version 19 (shared.repo_url.subdir_key):
-        -- backslashes as slashes, no slash around, no leading "./".
+        -- backslashes as slashes, no slash around, no leading "./", "." for the root. An
+        -- experiment whose subdir changes has its stored API row encoded again.
         UPDATE projects SET subdir = NULLIF(trim(replace(subdir, '\', '/'), '/'), '')
             WHERE subdir IS NOT NULL;
         UPDATE projects SET subdir = NULLIF(trim(substr(subdir, 3), '/'), '')
             WHERE subdir LIKE './%';
-        UPDATE experiments SET subdir = NULLIF(trim(replace(subdir, '\', '/'), '/'), '')
+        UPDATE projects SET subdir = NULL WHERE subdir = '.';
+        UPDATE experiments SET row_version = 0,
+            subdir = NULLIF(trim(replace(subdir, '\', '/'), '/'), '')
             WHERE subdir LIKE '%\%' OR subdir LIKE '/%' OR subdir LIKE '%/';
-        UPDATE experiments SET subdir = NULLIF(trim(substr(subdir, 3), '/'), '')
-            WHERE subdir LIKE './%'
+        UPDATE experiments SET row_version = 0,
+            subdir = NULLIF(trim(substr(subdir, 3), '/'), '')
+            WHERE subdir LIKE './%';
+        UPDATE experiments SET row_version = 0, subdir = NULL WHERE subdir = '.'
         """,
     ),
 )

@@ -296,15 +296,21 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     (
         19,
         r"""
-        -- One spelling of subdirs (see the SQLite migration 19).
+        -- Subdirs are matched as one spelling since version 19 (shared.repo_url.subdir_key):
+        -- backslashes as slashes, no slash around, no leading "./", "." for the root. An
+        -- experiment whose subdir changes has its stored API row encoded again.
         UPDATE projects SET subdir = NULLIF(btrim(replace(subdir, '\', '/'), '/'), '')
             WHERE subdir IS NOT NULL;
         UPDATE projects SET subdir = NULLIF(btrim(substr(subdir, 3), '/'), '')
             WHERE subdir LIKE './%';
-        UPDATE experiments SET subdir = NULLIF(btrim(replace(subdir, '\', '/'), '/'), '')
+        UPDATE projects SET subdir = NULL WHERE subdir = '.';
+        UPDATE experiments SET row_version = 0,
+            subdir = NULLIF(btrim(replace(subdir, '\', '/'), '/'), '')
             WHERE subdir LIKE '%\\%' OR subdir LIKE '/%' OR subdir LIKE '%/';
-        UPDATE experiments SET subdir = NULLIF(btrim(substr(subdir, 3), '/'), '')
-            WHERE subdir LIKE './%'
+        UPDATE experiments SET row_version = 0,
+            subdir = NULLIF(btrim(substr(subdir, 3), '/'), '')
+            WHERE subdir LIKE './%';
+        UPDATE experiments SET row_version = 0, subdir = NULL WHERE subdir = '.'
         """,
     ),
 )

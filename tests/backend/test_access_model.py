@@ -482,7 +482,7 @@ def test_subdirs_stored_before_version_19_get_the_one_spelling(
     migrations.migrate(conn)
     assert migrations.MIGRATIONS[-1][0] == 18
     conn.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('u', 'x', 0)")
-    spellings = ["sub\\a", "./sub/b/", "/c/", "plain", "/"]
+    spellings = ["sub\\a", "./sub/b/", "/c/", "plain", "/", "./", "."]
     for i, subdir in enumerate(spellings, 1):
         conn.execute(
             "INSERT INTO projects (id, name, repo_url, repo_key, subdir, owner_id, created_at)"
@@ -492,5 +492,5 @@ def test_subdirs_stored_before_version_19_get_the_one_spelling(
     monkeypatch.undo()
     migrations.migrate(conn)
     stored = [r[0] for r in conn.execute("SELECT subdir FROM projects ORDER BY id")]
-    assert stored == ["sub/a", "sub/b", "c", "plain", None]
-    assert stored[:4] == [subdir_key(s) for s in spellings[:4]]
+    assert stored == ["sub/a", "sub/b", "c", "plain", None, None, None]
+    assert stored == [subdir_key(s) for s in spellings]
