@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 
+import pytest
 from PIL import Image
 from rich.console import Console
+from textual.widget import Widget
 from textual_image.widget import Image as ImageWidget
 
 from tests.conftest import User, fixture_bodies
@@ -126,3 +129,34 @@ async def test_many_images_at_once_and_in_quick_succession_each_keep_their_place
         titles = [title for title, _ in shown(plots)]
         assert all("(step 4)" in t for t in titles)
         assert sorted(name for name in names if any(name in t for t in titles)) == names
+
+
+async def test_a_reload_while_a_new_image_is_fetched_shows_it_once(
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    fetch = PlotsScreen._picture
+    slow = {"state": "off"}
+
+    async def slow_once(self: PlotsScreen, experiment_id: int, path: str) -> Widget:
+        if slow["state"] == "armed":  # a slow network, once
+            slow["state"] = "waiting"
+            await asyncio.sleep(1.5)
+        return await fetch(self, experiment_id, path)
+
+    monkeypatch.setattr(PlotsScreen, "_picture", slow_once)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        assert isinstance(plots, PlotsScreen)
+        await until(pilot, lambda: plots.images_shown)
+        slow["state"] = "armed"
+        await post(alice, image_post(1, (6, 6)))  # a new image, fetched slowly
+        await until(pilot, lambda: slow["state"] == "waiting")
+        await pilot.press("r")  # the reload shows it too
+        await pilot.pause(2.5)
+        assert len(plots.query(".image-item")) == 1, titles(plots)
+        assert drawn(plots) == [(6, 6)]

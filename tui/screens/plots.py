@@ -262,12 +262,17 @@ class PlotsScreen(LiveScreen):
             await self._mount_image(experiment_id, name, path, step)
 
     async def _mount_image(
-        self, experiment_id: int, name: str, path: str, step: int | None
+        self,
+        experiment_id: int,
+        name: str,
+        path: str,
+        step: int | None,
+        picture: Widget | None = None,
     ) -> None:
         """An image and its title, kept together so that either can be replaced alone."""
         item = Vertical(
             Label(self._image_title(name, path, step), classes="image-title"),
-            await self._picture(experiment_id, path),
+            picture or await self._picture(experiment_id, path),
             classes="image-item",
         )
         self.images[experiment_id, path] = item
@@ -310,18 +315,17 @@ class PlotsScreen(LiveScreen):
 
     async def _replace_image(self, experiment_id: int, path: str, step: int | None) -> None:
         """Show the image stored just now in place of the one shown (or after the others)."""
+        picture = await self._picture(experiment_id, path)
+        if not self.images_shown:  # a reload began meanwhile: it shows the latest
+            self.images_pending[experiment_id, path] = step
+            return
+        name = self.names[experiment_id]
         item = self.images.get((experiment_id, path))
         if item is None or not item.is_attached:
             self.query_one("#images-note", Static).display = False
-            await self._mount_image(experiment_id, self.names[experiment_id], path, step)
+            await self._mount_image(experiment_id, name, path, step, picture)
             return
-        picture = await self._picture(experiment_id, path)
-        if not self.images_shown or not item.is_attached:  # a reload began meanwhile
-            self.images_pending[experiment_id, path] = step
-            return
-        item.query_one(".image-title", Label).update(
-            self._image_title(self.names[experiment_id], path, step)
-        )
+        item.query_one(".image-title", Label).update(self._image_title(name, path, step))
         old = list(item.query(".image, .image-missing"))
         await item.mount(picture)
         await item.remove_children(old)
