@@ -153,6 +153,26 @@ def _member_since(scope: ProjectScope, user_id: int) -> int | None:
     return scope.members.get(user_id)
 
 
+class _Moved(msgspec.Struct):
+    moved_to: str | None = None
+
+
+_moved = msgspec.json.Decoder(_Moved)
+
+
+def moved_to(event: StoredEvent) -> tuple[bool, str | None]:
+    """Whether a ``deleted`` event is a run moving to another subdir, and which."""
+    if event.kind != "deleted" or b'"moved_to"' not in event.data:
+        return False, None
+    return True, _moved.decode(event.data).moved_to
+
+
+def _still_shown(scope: ProjectScope, event: StoredEvent) -> bool:
+    """A run that moved (``moved_to``) and that ``scope`` shows where it is now."""
+    moved, subdir = moved_to(event)
+    return moved and scope.shows(event.repo_key, subdir, event.poster_id, event.id)
+
+
 @dataclass
 class ProjectFilter:
     """What one project's stream shows to one user, as membership was at each event.
@@ -191,6 +211,7 @@ class ProjectFilter:
             since is not None
             and since < event.id
             and self.scope.shows(event.repo_key, event.subdir, event.poster_id, event.id)
+            and not _still_shown(self.scope, event)
         )
 
 
@@ -239,15 +260,16 @@ class UserFilter:
             return True
         if event.kind not in EXPERIMENT_KINDS:
             return False
-        for scope in self.scopes.values():
-            since = _member_since(scope, self.user_id)
-            if (
-                since is not None
-                and since < event.id
-                and scope.shows(event.repo_key, event.subdir, event.poster_id, event.id)
-            ):
-                return True
-        return False
+        scopes = [
+            scope
+            for scope in self.scopes.values()
+            if (since := _member_since(scope, self.user_id)) is not None and since < event.id
+        ]
+        if any(_still_shown(scope, event) for scope in scopes):
+            return False  # it moved, and one of the user's projects shows it still
+        return any(
+            scope.shows(event.repo_key, event.subdir, event.poster_id, event.id) for scope in scopes
+        )
 
 
 EventFilter = ProjectFilter | UserFilter

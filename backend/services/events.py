@@ -50,11 +50,12 @@ def experiment_deleted(ctx: WriteContext, record: ExperimentRecord) -> None:
 
 def experiment_moved(ctx: WriteContext, record: ExperimentRecord, old_subdir: str | None) -> None:
     """A run changed subdir: the projects that showed it there drop it and count again
-    (those that show it where it is now get its row next)."""
+    (those that show it where it is now get its row next). The event names where it went
+    (``moved_to``): a project that shows it in both places does not drop it."""
     ctx.emit(
         repository.NewEvent(
             kind="deleted",
-            data=_encode({"experiment_id": record.id}),
+            data=_encode({"experiment_id": record.id, "moved_to": record.subdir}),
             repo_key=record.repo_key,
             subdir=old_subdir,
             poster_id=record.poster_id,

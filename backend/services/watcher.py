@@ -32,7 +32,13 @@ from backend.db.repository import ProjectScope, StoredEvent
 from backend.db.watches import WatchRecord
 from backend.db.writer import WriteContext, Writer, cache_safe
 from backend.services import webhooks
-from backend.services.broadcast import CHANNEL, decode_message, in_order, stored_events
+from backend.services.broadcast import (
+    CHANNEL,
+    decode_message,
+    in_order,
+    moved_to,
+    stored_events,
+)
 from backend.services.watches import KEEP_ALERTS, alert_json
 from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
@@ -352,7 +358,7 @@ class Watcher:
             watches = self._candidates(experiment_id, event)
             if watches:
                 self._points(_points.decode(event.data), watches)
-        elif kind == "deleted":
+        elif kind == "deleted" and not moved_to(event)[0]:  # a run that moved goes on
             self.runs.pop(_deleted.decode(event.data).experiment_id, None)
         return False
 

@@ -418,6 +418,12 @@ def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
     old_stream = Listener(
         server.url, f"/api/projects/{made['id']}/events", dict(alice.client.headers)
     )
+    whole = alice.client.post(
+        "/api/projects", json={"name": "all", "repo_url": start["repo_url"]}
+    ).json()
+    whole_stream = Listener(
+        server.url, f"/api/projects/{whole['id']}/events", dict(alice.client.headers)
+    )
     # The same run starts again from another sub-project (a resumed run in a moved folder).
     assert alice.live({**start, "subdir": "b"}).json()["experiment_id"] == run
     # Who watches the old project sees it go, and the counts change.
@@ -425,9 +431,12 @@ def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
     old_stream.close()
     assert (seen[0].event, seen[0].data["experiment_id"]) == ("deleted", run)
     assert seen[1].event == "project" and seen[1].data["experiments"] == 0
+    # A project of the whole repository shows it in both places: only its new row.
+    moved = whole_stream.take_until("experiment")
+    whole_stream.close()
+    assert "deleted" not in [e.event for e in moved] and moved[-1].data["subdir"] == "b"
     assert alice.client.get(f"/api/experiments/{run}").status_code == 200
     assert rows(alice, made["id"]) == []
-    (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
     assert [r["id"] for r in rows(alice, whole["id"])] == [run]
 
 
@@ -494,3 +503,16 @@ def test_subdirs_stored_before_version_19_get_the_one_spelling(
     stored = [r[0] for r in conn.execute("SELECT subdir FROM projects ORDER BY id")]
     assert stored == ["sub/a", "sub/b", "c", "plain", None, None, None]
     assert stored == [subdir_key(s) for s in spellings]
+
+
+def test_a_run_moving_out_of_its_only_project_gets_one_of_the_repository(
+    server: Server, alice: User
+) -> None:
+    start = fixture_bodies("dvclive_basic")[0]
+    made = alice.client.post(
+        "/api/projects", json={"name": "a", "repo_url": start["repo_url"], "subdir": "a"}
+    ).json()
+    run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
+    assert alice.live({**start, "subdir": "b"}).json()["experiment_id"] == run
+    (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
+    assert whole["subdir"] is None and [r["id"] for r in rows(alice, whole["id"])] == [run]
