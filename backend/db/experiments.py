@@ -323,6 +323,22 @@ def delete_experiment(conn: Conn, experiment_id: int) -> None:
     conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
 
 
+def experiments_by_ids(conn: Conn, ids: list[int], at_most: int) -> list[ExperimentRecord]:
+    """Up to ``at_most`` of these experiments that still exist, lowest ids first."""
+    found: list[ExperimentRecord] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments"
+            f" WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id LIMIT ?",
+            (*chunk, at_most - len(found)),
+        ).fetchall()
+        found += [_record(row) for row in rows]
+        if len(found) >= at_most:
+            break
+    return found
+
+
 def experiments_only_shown_by(conn: Conn, project_id: int) -> list[ExperimentRecord]:
     """The runs a project shows that no other project shows (to anyone: a run shows only
     in projects its poster is a member of)."""

@@ -71,6 +71,7 @@ from backend.db.experiments import (
     experiment_rows_json,
     experiment_visible,
     experiment_visible_sync,
+    experiments_by_ids,
     experiments_only_shown_by,
     find_experiment,
     insert_experiment,

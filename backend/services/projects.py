@@ -180,13 +180,25 @@ async def invitations(db: Reader, user: Principal) -> list[Invitation]:
     return await repository.invitations_of(db, user.user_id)
 
 
+RUNS_PER_PART = 200
+"""Runs deleted per transaction when deleting a project (with their series and images)."""
+
+
 async def delete(writer: Writer, user: Principal, project_id: int) -> int:
-    """Delete a project and the runs no other project shows (``delete_job``); returns how
-    many runs went. Their points go first, a bounded part per transaction, so that other
-    requests go on in between (a run of millions of points would hold them for seconds)."""
-    while await writer.submit(delete_points_job(user, project_id)) >= DELETE_AT_MOST:
-        pass
-    return await writer.submit(delete_job(user, project_id))
+    """Delete a project and the runs of yours no other project shows; how many runs went.
+
+    Which runs go is decided once, first; then they go a bounded part per transaction
+    (their points, then the runs themselves), so that other requests go on in between (a
+    run of millions of points, or thousands of runs, would hold them for seconds); the
+    project itself goes last.
+    """
+    doomed = await writer.submit(doomed_job(user, project_id))
+    gone = 0
+    while True:
+        done, runs = await writer.submit(purge_part_job(user, project_id, doomed))
+        gone += runs
+        if done:
+            return gone + await writer.submit(delete_job(user, project_id, doomed))
 
 
 def _check_may_delete(ctx: WriteContext, user: Principal, project_id: int) -> tuple[int, ...]:
@@ -198,45 +210,75 @@ def _check_may_delete(ctx: WriteContext, user: Principal, project_id: int) -> tu
     return members
 
 
-def delete_points_job(
-    user: Principal, project_id: int, at_most: int = DELETE_AT_MOST
-) -> Callable[[WriteContext], int]:
-    """Delete up to ``at_most`` points of the runs only this project shows; how many."""
+def _doomed(ctx: WriteContext, user: Principal, project_id: int) -> list[int]:
+    orphans = repository.experiments_only_shown_by(ctx.conn, project_id)
+    return sorted(r.id for r in orphans if r.poster_id == user.user_id)
 
-    def job(ctx: WriteContext) -> int:
+
+def doomed_job(user: Principal, project_id: int) -> Callable[[WriteContext], list[int]]:
+    """The runs deleting the project deletes: the user's that no other project shows."""
+
+    def job(ctx: WriteContext) -> list[int]:
         _check_may_delete(ctx, user, project_id)
-        deleted = 0
-        for record in repository.experiments_only_shown_by(ctx.conn, project_id):
-            if record.poster_id != user.user_id:
-                continue  # another member's: it moves to a project of theirs
-            deleted += repository.delete_some_points(ctx.conn, record.id, at_most - deleted)
-            if deleted >= at_most:
-                break
-        return deleted
+        return _doomed(ctx, user, project_id)
 
     return job
 
 
-def delete_job(user: Principal, project_id: int) -> Callable[[WriteContext], int]:
-    """Delete a project and the runs of yours no other project shows; how many runs went.
+def purge_part_job(
+    user: Principal,
+    project_id: int,
+    doomed: list[int],
+    at_most: int = DELETE_AT_MOST,
+    runs_at_most: int = RUNS_PER_PART,
+) -> Callable[[WriteContext], tuple[bool, int]]:
+    """Delete up to ``at_most`` points of the doomed runs, and up to ``runs_at_most`` of
+    the runs once emptied; (whether none is left, how many runs went)."""
+
+    def job(ctx: WriteContext) -> tuple[bool, int]:
+        _check_may_delete(ctx, user, project_id)
+        points = runs = 0
+        done = True
+        for record in repository.experiments_by_ids(ctx.conn, doomed, runs_at_most + 1):
+            points += repository.delete_some_points(ctx.conn, record.id, at_most - points)
+            if points >= at_most or runs >= runs_at_most:
+                done = False
+                break
+            repository.delete_experiment(ctx.conn, record.id)  # its series and images too
+            events.experiment_deleted(ctx, record)
+            runs += 1
+        if runs:
+            events.projects_changed(ctx, [project_id])
+        return done, runs
+
+    return job
+
+
+def delete_job(
+    user: Principal, project_id: int, doomed: list[int] | None = None
+) -> Callable[[WriteContext], int]:
+    """Delete the project, and the doomed runs still there (``doomed_job``'s when not
+    given); returns how many runs went.
 
     Only its owner (or an admin who is a member) may. Runs another project shows stay
     there. Of the others, which would be visible to nobody (their posters included) while
-    filling the disk, yours go with the project; another member's move to a project of
-    their own for the repository, as when they leave: deleting it is not their choice.
+    filling the disk, the deleting user's go with the project; another member's move to a
+    project of their own for the repository, as when they leave: deleting it is not
+    their choice.
     """
 
     def job(ctx: WriteContext) -> int:
         members = _check_may_delete(ctx, user, project_id)
         repo_url = repository.project_row_sync(ctx.conn, project_id).repo_url
-        orphans = repository.experiments_only_shown_by(ctx.conn, project_id)
-        mine = [r for r in orphans if r.poster_id == user.user_id]
+        ids = _doomed(ctx, user, project_id) if doomed is None else doomed
+        mine = repository.experiments_by_ids(ctx.conn, ids, len(ids))
         for record in mine:
             repository.delete_experiment(ctx.conn, record.id)
             events.experiment_deleted(ctx, record)
+        others = {r.poster_id for r in repository.experiments_only_shown_by(ctx.conn, project_id)}
         repository.delete_project(ctx.conn, project_id)
         events.project_deleted(ctx, project_id, members)
-        for poster_id in sorted({r.poster_id for r in orphans} - {user.user_id}):
+        for poster_id in sorted(others - {user.user_id}):
             _rehome(ctx, repo_url, poster_id)
         return len(mine)
 

@@ -516,3 +516,21 @@ def test_a_run_moving_out_of_its_only_project_gets_one_of_the_repository(
     assert alice.live({**start, "subdir": "b"}).json()["experiment_id"] == run
     (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
     assert whole["subdir"] is None and [r["id"] for r in rows(alice, whole["id"])] == [run]
+
+
+def test_an_admin_member_deleting_a_project_leaves_the_owners_runs_with_the_owner(
+    server: Server,
+) -> None:
+    from cli import admin
+
+    alice = server.add_user("alice")
+    admin.add_user(server.database, "root", PASSWORD, admin=True)
+    root = User("root", "", server.login("root"))
+    run = alice.live({**BODY, "name": "alices"}).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    alice.client.post(f"/api/projects/{project_id}/members", json={"username": "root"})
+    assert root.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+    assert root.client.delete(f"/api/projects/{project_id}").status_code == 204
+    (own,) = alice.client.get("/api/projects").json()
+    assert own["id"] != project_id and [r["id"] for r in rows(alice, own["id"])] == [run]
+    assert root.client.get("/api/projects").json() == []

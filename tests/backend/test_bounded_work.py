@@ -24,6 +24,8 @@ from cli import admin
 from shared.watches import WatchCondition
 from tests.conftest import Server, User, fixture_bodies
 
+BODIES = fixture_bodies("dvclive_basic")
+
 
 def post(conn: sqlite3.Connection, token: str, step: int, rows: int) -> int:
     body = {
@@ -82,29 +84,38 @@ def test_an_experiment_is_deleted_a_bounded_number_of_points_at_a_time(
 
 
 @pytest.mark.sqlite_only
-def test_a_projects_runs_are_deleted_a_bounded_number_of_points_at_a_time(
+def test_a_projects_runs_are_deleted_a_bounded_number_of_points_and_runs_at_a_time(
     ingest_db: tuple[sqlite3.Connection, str],
 ) -> None:
     conn, token = ingest_db
-    post(conn, token, 0, 30)  # two series of 30 points, shown by the project it made
+    first = post(conn, token, 0, 30)  # two series of 30 points, shown by the project it made
+    body = {**BODIES[1], "repo_url": "git@github.com:acme/vision.git"}
+    others = []
+    for name in ("b", "c", "d"):  # three more runs of the same repository, no points
+        job = ingest.ingest_job(
+            token, ingest.parse(json.dumps({**body, "name": name}).encode()), time.time
+        )
+        (run,), _ = run_in_transaction(conn, [job])
+        others.append(run)
     (project_id,) = [r[0] for r in conn.execute("SELECT id FROM projects")]
     owner = repository.Principal(user_id=1, username="ada", is_admin=False)
     stranger = repository.Principal(user_id=999, username="eve", is_admin=False)
-    (refused,), _ = run_in_transaction(
-        conn, [projects.delete_points_job(stranger, project_id, at_most=20)]
-    )
+    (refused,), _ = run_in_transaction(conn, [projects.doomed_job(stranger, project_id)])
     assert isinstance(refused, Exception)
+    (doomed,), _ = run_in_transaction(conn, [projects.doomed_job(owner, project_id)])
+    assert doomed == sorted([first, *others])
     parts = []
     while True:
-        (deleted,), _ = run_in_transaction(
-            conn, [projects.delete_points_job(owner, project_id, at_most=20)]
-        )
-        parts.append(deleted)
-        if deleted < 20:
+        job = projects.purge_part_job(owner, project_id, doomed, at_most=20, runs_at_most=2)
+        ((done, runs),), _ = run_in_transaction(conn, [job])
+        parts.append((count(conn, "SELECT count(*) FROM points"), runs))
+        if done:
             break
-    assert parts == [20, 20, 20, 0]
-    (runs,), _ = run_in_transaction(conn, [projects.delete_job(owner, project_id)])
-    assert runs == 1
+    # 20 points a part, then the emptied runs two at a time; the project is still there.
+    assert parts == [(40, 0), (20, 0), (0, 0), (0, 2), (0, 2)]
+    assert count(conn, "SELECT count(*) FROM projects") == 1
+    (runs,), _ = run_in_transaction(conn, [projects.delete_job(owner, project_id, doomed)])
+    assert runs == 0
     for table in ("points", "series", "experiments", "projects"):
         assert count(conn, f"SELECT count(*) FROM {table}") == 0
 
