@@ -341,6 +341,11 @@ def _encoded(event: StoredEvent) -> bytes:
 _encoded_cached = functools.lru_cache(maxsize=512)(_encoded)
 
 
+def _gone(project_id: int, last_id: int) -> bytes:
+    data = msgspec.json.encode({"project_id": project_id})
+    return _encoded(StoredEvent(kind="project_deleted", data=data, id=last_id))
+
+
 def _reset(last_id: int) -> bytes:
     return _encoded(StoredEvent(kind="reset", data=b"{}", id=last_id))
 
@@ -444,7 +449,9 @@ async def stream(
             oldest, newest = await repository.event_id_range(db)
             if refilter is not None:
                 fresh = await refilter(newest)
-                if fresh is None:
+                if fresh is None:  # removed meanwhile: say so, as the removal's event would
+                    if isinstance(event_filter, ProjectFilter):
+                        yield _gone(event_filter.scope.id, newest)
                     return
                 event_filter = fresh
             if last_event_id is None:
