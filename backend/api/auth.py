@@ -7,7 +7,6 @@ from litestar.params import JSONBody
 
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.services import accounts
-from backend.services.throttle import client_key
 from shared.api import LoginRequest, LoginResponse
 
 
@@ -27,13 +26,13 @@ class AuthController(Controller):
     ) -> LoginResponse:
         """Exchange a username and password for a session token (throttled on failures)."""
         address = client_address(request)
-        backend.logins.check_address(address, backend.clock())
-        known = await accounts.known_address(backend.reader, data.username, address)
-        backend.logins.attempt(data.username, address, backend.clock(), known)
+        await accounts.admit_password_try(
+            backend.logins, backend.reader, data.username, address, backend.clock()
+        )
         user = await accounts.login(backend.reader, data.username, data.password)
         backend.logins.succeeded(data.username, address, backend.clock())
         session = await backend.writer.submit(
-            accounts.start_session_job(user.id, client_key(address), backend.clock())
+            accounts.start_session_job(user.id, address, backend.clock())
         )
         return LoginResponse(session_token=session, username=user.username)
 

@@ -76,9 +76,9 @@ class UserController(Controller):
         """Change the password; other sessions end; ``reset_tokens`` drops every token too."""
         # Guessing the current password with a stolen session is throttled like logins.
         address = client_address(request)
-        backend.logins.check_address(address, backend.clock())
-        known = await accounts.known_address(backend.reader, user.username, address)
-        backend.logins.attempt(user.username, address, backend.clock(), known)
+        await accounts.admit_password_try(
+            backend.logins, backend.reader, user.username, address, backend.clock()
+        )
         stored = await repository.user_by_id(backend.reader, user.user_id)
         if stored is None or not await asyncio.to_thread(
             accounts.password_matches, stored.password_hash, data.current_password

@@ -22,7 +22,7 @@ from backend.db.writer import WriteContext
 from backend.services import events
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from backend.services.ingest import token_hash
-from backend.services.throttle import client_key
+from backend.services.throttle import LoginThrottle, client_key
 from backend.settings import password_memory_kib
 from shared.api import NewToken
 
@@ -174,26 +174,35 @@ def _dummy_hash() -> str:
 def start_session_job(
     user_id: int, address: str | None = None, now: float = 0.0
 ) -> Callable[[WriteContext], str]:
-    """Create a session and return its token; ``address``: the one logged in from (its
-    throttle key), remembered as one of the user's (see ``known_address``)."""
+    """Create a session and return its token; ``address``: the one logged in from,
+    remembered as one of the user's (``remember_address_job``)."""
+    remember = None if address is None else remember_address_job(user_id, address, now)
 
     def job(ctx: WriteContext) -> str:
         secret = new_secret(SESSION_PREFIX)
         repository.insert_session(ctx.conn, user_id, token_hash(secret))
-        if address is not None:
-            repository.remember_login_address(ctx.conn, user_id, address, now)
+        if remember is not None:
+            remember(ctx)
         return secret
 
     return job
 
 
-async def known_address(db: Reader, username: str, address: str) -> bool:
-    """Whether the user logged in from this address (its throttle key) before."""
-    return await repository.login_address_known(db, username.strip(), client_key(address))
+async def admit_password_try(
+    throttle: LoginThrottle, db: Reader, username: str, address: str, now: float
+) -> None:
+    """Admit one password try (login, password change, SSH's first login), or raise
+    ``RateLimited``. An address the user logged in from before skips the per-user limits,
+    as the database remembers it (after a restart too); the address's own limit is checked
+    before that read."""
+    throttle.check_address(address, now)
+    key = client_key(address)
+    known = await repository.login_address_known(db, username.strip(), key)
+    throttle.attempt(username, address, now, known)
 
 
 def remember_address_job(user_id: int, address: str, now: float) -> Callable[[WriteContext], None]:
-    """Remember an address the user proved their password from (SSH's first login)."""
+    """Remember an address the user proved their password from (see ``admit_password_try``)."""
 
     def job(ctx: WriteContext) -> None:
         repository.remember_login_address(ctx.conn, user_id, client_key(address), now)

@@ -125,7 +125,7 @@ class LoginThrottle:
         them were checked. A right password takes its try back (``succeeded``).
         """
         address = client_key(address)
-        self.check_address(address, now)
+        self._check_key(address, now)
         name = username.strip().lower()
         if not known and (name, address) not in self._known:
             wait = self._user_wait(name, address, now)
@@ -141,7 +141,10 @@ class LoginThrottle:
 
     def check_address(self, address: str, now: float) -> None:
         """Refuse an address past its own limit (before anything reads the database)."""
-        wait = self._addresses.wait(client_key(address), now)
+        self._check_key(client_key(address), now)
+
+    def _check_key(self, key: str, now: float) -> None:
+        wait = self._addresses.wait(key, now)
         if wait > 0:
             raise RateLimited(
                 f"Too many failed logins from your address; try again in {_seconds(wait)} s.",

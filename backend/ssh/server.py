@@ -241,9 +241,9 @@ class SshService:
                     if password is None:  # Ctrl-C, Ctrl-D, too long, gone
                         process.stdout.write(b"\r\n")
                         return False
-                    backend.logins.check_address(address, backend.clock())
-                    known = await accounts.known_address(backend.reader, user.username, address)
-                    backend.logins.attempt(user.username, address, backend.clock(), known)
+                    await accounts.admit_password_try(
+                        backend.logins, backend.reader, user.username, address, backend.clock()
+                    )
                     try:
                         await accounts.login(backend.reader, user.username, password)
                     except NotAuthenticated:
