@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -167,10 +167,12 @@ def moved_to(event: StoredEvent) -> tuple[bool, str | None]:
     return True, _moved.decode(event.data).moved_to
 
 
-def _still_shown(scope: ProjectScope, event: StoredEvent) -> bool:
-    """A run that moved (``moved_to``) and that ``scope`` shows where it is now."""
+def _still_shown(scopes: Iterable[ProjectScope], event: StoredEvent) -> bool:
+    """A run that moved (``moved_to``) and that one of ``scopes`` shows where it is now."""
     moved, subdir = moved_to(event)
-    return moved and scope.shows(event.repo_key, subdir, event.poster_id, event.id)
+    return moved and any(
+        scope.shows(event.repo_key, subdir, event.poster_id, event.id) for scope in scopes
+    )
 
 
 @dataclass
@@ -211,7 +213,7 @@ class ProjectFilter:
             since is not None
             and since < event.id
             and self.scope.shows(event.repo_key, event.subdir, event.poster_id, event.id)
-            and not _still_shown(self.scope, event)
+            and not _still_shown((self.scope,), event)
         )
 
 
@@ -260,16 +262,24 @@ class UserFilter:
             return True
         if event.kind not in EXPERIMENT_KINDS:
             return False
-        scopes = [
+        for scope in self.scopes.values():
+            since = _member_since(scope, self.user_id)
+            if (
+                since is not None
+                and since < event.id
+                and scope.shows(event.repo_key, event.subdir, event.poster_id, event.id)
+            ):
+                # Unless it moved, and one of the user's projects shows it still.
+                return event.kind != "deleted" or not _still_shown(self._joined(event), event)
+        return False
+
+    def _joined(self, event: StoredEvent) -> list[ProjectScope]:
+        """The user's projects they were in at ``event``."""
+        return [
             scope
             for scope in self.scopes.values()
             if (since := _member_since(scope, self.user_id)) is not None and since < event.id
         ]
-        if any(_still_shown(scope, event) for scope in scopes):
-            return False  # it moved, and one of the user's projects shows it still
-        return any(
-            scope.shows(event.repo_key, event.subdir, event.poster_id, event.id) for scope in scopes
-        )
 
 
 EventFilter = ProjectFilter | UserFilter

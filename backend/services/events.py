@@ -37,12 +37,18 @@ def experiment_changed(
 
 def experiment_deleted(ctx: WriteContext, record: ExperimentRecord) -> None:
     """Tell subscribers an experiment is gone (``deleted`` event with its id)."""
+    _deleted(ctx, record, record.subdir, {"experiment_id": record.id})
+
+
+def _deleted(
+    ctx: WriteContext, record: ExperimentRecord, subdir: str | None, data: dict[str, object]
+) -> None:
     ctx.emit(
         repository.NewEvent(
             kind="deleted",
-            data=_encode({"experiment_id": record.id}),
+            data=_encode(data),
             repo_key=record.repo_key,
-            subdir=record.subdir,
+            subdir=subdir,
             poster_id=record.poster_id,
         )
     )
@@ -52,15 +58,7 @@ def experiment_moved(ctx: WriteContext, record: ExperimentRecord, old_subdir: st
     """A run changed subdir: the projects that showed it there drop it and count again
     (those that show it where it is now get its row next). The event names where it went
     (``moved_to``): a project that shows it in both places does not drop it."""
-    ctx.emit(
-        repository.NewEvent(
-            kind="deleted",
-            data=_encode({"experiment_id": record.id, "moved_to": record.subdir}),
-            repo_key=record.repo_key,
-            subdir=old_subdir,
-            poster_id=record.poster_id,
-        )
-    )
+    _deleted(ctx, record, old_subdir, {"experiment_id": record.id, "moved_to": record.subdir})
     projects_changed(
         ctx,
         repository.project_ids_showing(ctx.conn, record.repo_key, old_subdir, record.poster_id),
