@@ -6,6 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -409,11 +410,7 @@ def test_removing_members_is_no_way_to_learn_who_has_an_account(server: Server) 
 def test_a_run_that_moves_to_another_subdir_still_shows_to_its_poster(
     server: Server, alice: User
 ) -> None:
-    start = fixture_bodies("dvclive_basic")[0]
-    made = alice.client.post(
-        "/api/projects", json={"name": "a", "repo_url": start["repo_url"], "subdir": "a"}
-    ).json()
-    run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
+    start, made, run = run_in_subdir_project(alice)
     assert [r["id"] for r in rows(alice, made["id"])] == [run]
     old_stream = Listener(
         server.url, f"/api/projects/{made['id']}/events", dict(alice.client.headers)
@@ -508,11 +505,7 @@ def test_subdirs_stored_before_version_19_get_the_one_spelling(
 def test_a_run_moving_out_of_its_only_project_gets_one_of_the_repository(
     server: Server, alice: User
 ) -> None:
-    start = fixture_bodies("dvclive_basic")[0]
-    made = alice.client.post(
-        "/api/projects", json={"name": "a", "repo_url": start["repo_url"], "subdir": "a"}
-    ).json()
-    run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
+    start, made, run = run_in_subdir_project(alice)
     assert alice.live({**start, "subdir": "b"}).json()["experiment_id"] == run
     (whole,) = [p for p in alice.client.get("/api/projects").json() if p["id"] != made["id"]]
     assert whole["subdir"] is None and [r["id"] for r in rows(alice, whole["id"])] == [run]
@@ -534,3 +527,13 @@ def test_an_admin_member_deleting_a_project_leaves_the_owners_runs_with_the_owne
     (own,) = alice.client.get("/api/projects").json()
     assert own["id"] != project_id and [r["id"] for r in rows(alice, own["id"])] == [run]
     assert root.client.get("/api/projects").json() == []
+
+
+def run_in_subdir_project(alice: User) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Alice's project of subdir ``a`` and a run she starts there: (start body, project, id)."""
+    start = fixture_bodies("dvclive_basic")[0]
+    made = alice.client.post(
+        "/api/projects", json={"name": "a", "repo_url": start["repo_url"], "subdir": "a"}
+    ).json()
+    run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
+    return start, made, int(run)

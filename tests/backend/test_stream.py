@@ -302,16 +302,6 @@ def test_a_long_gap_is_sent_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(repository, "event_id_range", event_id_range)
     channel: asyncio.Queue[bytes] = asyncio.Queue()
 
-    class Subscriber:
-        async def iter_events(self) -> AsyncIterator[bytes]:
-            while True:
-                yield await channel.get()
-
-    class Channels:
-        @contextlib.asynccontextmanager
-        async def start_subscription(self, _: object) -> AsyncIterator[Subscriber]:
-            yield Subscriber()
-
     class Everything:
         user_id = 0
 
@@ -321,7 +311,7 @@ def test_a_long_gap_is_sent_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -
     async def read() -> list[bytes]:
         stream = broadcast.stream(
             db=cast(Any, None),
-            channels=cast(Any, Channels()),
+            channels=cast(Any, FakeChannels(channel)),
             event_filter=cast(Any, Everything()),
             last_event_id=None,
             heartbeat=1000,
@@ -374,20 +364,9 @@ def test_a_removal_committed_while_the_stream_opens_is_not_missed(
 
     async def sent(refresh: object) -> bytes:
         channel: asyncio.Queue[bytes] = asyncio.Queue()
-
-        class Subscriber:
-            async def iter_events(self) -> AsyncIterator[bytes]:
-                while True:
-                    yield await channel.get()
-
-        class Channels:
-            @contextlib.asynccontextmanager
-            async def start_subscription(self, _: object) -> AsyncIterator[Subscriber]:
-                yield Subscriber()
-
         stream = broadcast.stream(
             db=cast(Any, None),
-            channels=cast(Any, Channels()),
+            channels=cast(Any, FakeChannels(channel)),
             event_filter=stale,
             last_event_id=None,
             heartbeat=1000,
@@ -411,3 +390,18 @@ def test_a_removal_committed_while_the_stream_opens_is_not_missed(
 
     # Without reading it again the stale membership lets the row through: the window.
     assert b"event: experiment" in asyncio.run(sent(None))
+
+
+class FakeChannels:
+    """Litestar's channels plugin for one subscriber, fed by hand through ``queue``."""
+
+    def __init__(self, queue: asyncio.Queue[bytes]) -> None:
+        self.queue = queue
+
+    @contextlib.asynccontextmanager
+    async def start_subscription(self, _: object) -> AsyncIterator["FakeChannels"]:
+        yield self
+
+    async def iter_events(self) -> AsyncIterator[bytes]:
+        while True:
+            yield await self.queue.get()

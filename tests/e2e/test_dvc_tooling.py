@@ -284,26 +284,38 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
 TRAIN_RAISES = [sys.executable, "train.py", "raise"]
 
 
-def test_livestudio_run_reads_the_repositorys_dvc_config_as_dvclive_does(
-    server: Server, alice: User, tmp_path: Path
-) -> None:
-    repo = _runner_repo(tmp_path)
-    env = dvc_env(tmp_path)  # no DVC_STUDIO_* variables: only the repository's config
+def _dvc_configured(repo: Path, env: dict[str, str], *settings: tuple[str, str, str]) -> None:
+    """``dvc init`` in ``repo``, then ``dvc config SCOPE KEY VALUE`` for each setting."""
     dvc = [sys.executable, "-m", "dvc"]
     subprocess.run([*dvc, "init", "-q"], cwd=repo, env=env, check=True)
-    for scope, key, value in (
-        ("--local", "studio.url", server.url),
-        ("--local", "studio.token", alice.token),
-        ("--project", "studio.repo_url", "https://github.com/acme/other-repo"),
-    ):
+    for scope, key, value in settings:
         subprocess.run([*dvc, "config", scope, key, value], cwd=repo, env=env, check=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
+
+
+def _wrapped(repo: Path, env: dict[str, str], *command: str) -> subprocess.CompletedProcess[str]:
+    """``livestudio run -- COMMAND`` in ``repo``."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", *command],
         cwd=repo,
         env=env,
         capture_output=True,
         text=True,
     )
+
+
+def test_livestudio_run_reads_the_repositorys_dvc_config_as_dvclive_does(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    env = dvc_env(tmp_path)  # no DVC_STUDIO_* variables: only the repository's config
+    _dvc_configured(
+        repo,
+        env,
+        ("--local", "studio.url", server.url),
+        ("--local", "studio.token", alice.token),
+        ("--project", "studio.repo_url", "https://github.com/acme/other-repo"),
+    )
+    done = _wrapped(repo, env, *TRAIN_RAISES)
     assert done.returncode == 1, done.stderr
     # DVCLive's own posts and the wrapper's failure land on one row of one project.
     (project,) = alice.client.get("/api/projects").json()
@@ -320,28 +332,21 @@ def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_confi
 
     repo = _runner_repo(tmp_path)
     env = dvc_env(tmp_path)
-    dvc = [sys.executable, "-m", "dvc"]
-    subprocess.run([*dvc, "init", "-q"], cwd=repo, env=env, check=True)
     # Whoever wrote the repository committed their own server and token; the user's own
     # settings (dvc studio login) name the real ones.
-    for scope, key, value in (
+    _dvc_configured(
+        repo,
+        env,
         ("--project", "studio.url", "http://127.0.0.1:9"),
         ("--project", "studio.token", "lst_someone_elses"),
         ("--global", "studio.url", server.url),
         ("--global", "studio.token", alice.token),
-    ):
-        subprocess.run([*dvc, "config", scope, key, value], cwd=repo, env=env, check=True)
+    )
     # A config.local is the user's own, unless it came with the clone (forced into Git).
     local = repo / ".dvc" / "config.local"
     local.write_text("[studio]\n    url = http://127.0.0.1:9\n    token = lst_someone_elses\n")
     git_(repo, "add", "-f", ".dvc/config.local")
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = _wrapped(repo, env, *TRAIN_RAISES)
     assert done.returncode == 1, done.stderr
     (project,) = alice.client.get("/api/projects").json()
     (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
@@ -353,13 +358,7 @@ def test_livestudio_run_offline_only_runs_the_command(
 ) -> None:
     repo = _runner_repo(tmp_path)
     env = {**dvc_env(tmp_path), "DVC_STUDIO_OFFLINE": "true"}
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = _wrapped(repo, env, *TRAIN_RAISES)
     assert done.returncode == 1 and "trained" in done.stdout
     assert "ValueError: loss exploded" in done.stderr and "livestudio:" not in done.stderr
     assert alice.client.get("/api/projects").json() == []

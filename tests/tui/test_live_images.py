@@ -29,6 +29,17 @@ def image_post(step: int, size: tuple[int, int], path: str = SAMPLE) -> dict:
     return {**BODIES[2], "step": step, "plots": {path: {"image": png}}}
 
 
+async def open_plots(pilot, app: LiveStudioApp) -> PlotsScreen:  # type: ignore[no-untyped-def]
+    """The plots screen of the project's first experiment, its images shown."""
+    await open_project(pilot, app)
+    await pilot.press("p")
+    await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+    plots = app.screen
+    assert isinstance(plots, PlotsScreen)
+    await until(pilot, lambda: plots.images_shown)
+    return plots
+
+
 def drawn(screen: PlotsScreen) -> list[tuple[int, int]]:
     return [w.image.size for w in screen.query(".image").results(ImageWidget)]  # type: ignore[union-attr]
 
@@ -44,11 +55,7 @@ async def test_the_plots_screen_shows_each_new_image_in_place_of_the_old(
     await post(alice, BODIES[1])
     await post(alice, image_post(0, (8, 8)))
     async with app.run_test(size=SIZE) as pilot:
-        await open_project(pilot, app)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
-        plots = app.screen
-        assert isinstance(plots, PlotsScreen)
+        plots = await open_plots(pilot, app)
         await until(pilot, lambda: drawn(plots) == [(8, 8)])
         assert "(step 0)" in titles(plots)[0]
 
@@ -112,12 +119,7 @@ async def test_many_images_at_once_and_in_quick_succession_each_keep_their_place
         ]
 
     async with app.run_test(size=SIZE) as pilot:
-        await open_project(pilot, app)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
-        plots = app.screen
-        assert isinstance(plots, PlotsScreen)
-        await until(pilot, lambda: plots.images_shown)
+        plots = await open_plots(pilot, app)
         await post(alice, several(1, (8, 8)))  # three new images in one post
         for step, size in ((2, (6, 6)), (3, (5, 5)), (4, (4, 4))):  # then quickly replaced
             await post(alice, several(step, size))
@@ -154,12 +156,7 @@ async def test_a_reload_while_a_new_image_is_fetched_shows_it_once(
 
     monkeypatch.setattr(PlotsScreen, "_picture", slow_once)
     async with app.run_test(size=SIZE) as pilot:
-        await open_project(pilot, app)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
-        plots = app.screen
-        assert isinstance(plots, PlotsScreen)
-        await until(pilot, lambda: plots.images_shown)
+        plots = await open_plots(pilot, app)
         slow["state"] = "armed"
         await post(alice, image_post(1, (6, 6)))  # a new image, fetched slowly
         await until(pilot, lambda: slow["state"] == "waiting")
