@@ -15,6 +15,7 @@ from tui.client import Api
 from tui.screens.project import ProjectScreen
 from tui.screens.projects import ProjectsScreen
 from tui.settings import Session, TuiSettings
+from tui.widgets.footer import Footer
 
 SIZE = (80, 24)
 
@@ -42,6 +43,11 @@ async def open_project(pilot, app: LiveStudioApp) -> ProjectScreen:
     return screen
 
 
+def footer_text(footer: Footer) -> str:
+    """The footer as the terminal shows it, its lines joined by newlines."""
+    return footer.render().plain
+
+
 async def post(user: User, body: dict) -> int:
     """Post a live event from a thread, as an outside training job would."""
     response = await asyncio.to_thread(user.live, body)
@@ -65,4 +71,4 @@ def logged_in_app(tui_settings: TuiSettings, server: Server, alice: User) -> Liv
     return build_app(tui_settings, Api(server.url, token))
 
 
-__all__ = ["PASSWORD", "SIZE", "post", "until"]
+__all__ = ["PASSWORD", "SIZE", "footer_text", "post", "until"]

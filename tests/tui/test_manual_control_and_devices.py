@@ -13,7 +13,7 @@ from textual.widgets import Static
 from textual_image.widget import Image as ImageWidget
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, open_project, post, until
+from tests.tui.conftest import SIZE, footer_text, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.compare import CompareScreen
 from tui.screens.details import DVC_RUN_FAILED, DetailsScreen
@@ -22,6 +22,7 @@ from tui.screens.plots import PlotsScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.experiment_table import ExperimentTable
+from tui.widgets.footer import Footer
 
 BODIES = fixture_bodies("dvclive_basic")
 
@@ -161,14 +162,16 @@ async def test_invitations_show_live_on_the_projects_screen_and_are_accepted(
         screen = app.screen
         await until(pilot, lambda: screen.query_one("#projects").row_count == 1)
         assert not screen.query_one("#invitations").display
-        await pilot.press("a")
-        await until(pilot, lambda: any("No invitations" in n.message for n in app._notifications))
+        footer = screen.query_one(Footer)
+        assert "Accept invitation" not in footer_text(footer)  # no invitation: keys hidden
         invited = await asyncio.to_thread(
             bob.client.post, f"/api/projects/{bobs['id']}/members", json={"username": "alice"}
         )
         assert invited.status_code == 201
         await until(pilot, lambda: screen.invitations)
         assert screen.query_one("#invitations").display
+        await until(pilot, lambda: "a Accept invitation" in footer_text(footer))
+        assert "d Decline invitation" in footer_text(footer)
         await until(
             pilot,
             lambda: any("bob invited you to 'model'" in n.message for n in app._notifications),

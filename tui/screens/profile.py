@@ -58,7 +58,6 @@ class ProfileScreen(Screen[None]):
     """
 
     BINDINGS = [
-        # First, so that it stays in view when the footer cannot show every key at 80 columns.
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip="every key"),
         Binding(
             "g",
@@ -95,7 +94,7 @@ class ProfileScreen(Screen[None]):
             "Password",
             tooltip="change password (optionally deleting every access token and SSH key)",
         ),
-        Binding("r", "reload", "Refresh", show=False, tooltip="refresh"),
+        Binding("r", "reload", "Refresh", tooltip="refresh"),
         Binding("q,escape", "app.pop_screen", "Back", tooltip="back"),
     ]
 

@@ -41,7 +41,6 @@ class ProjectScreen(LiveScreen):
     """Experiments grouped by baseline commit, updating cell by cell as events arrive."""
 
     BINDINGS = [
-        # First, so that it stays in view when the footer cannot show every key at 80 columns.
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip="every key"),
         Binding("j", "cursor_down", "Down", show=False, tooltip="move down"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="move up"),
@@ -50,7 +49,6 @@ class ProjectScreen(LiveScreen):
             "enter",
             "details",
             "Details",
-            show=False,
             tooltip="details (status, failure reason, params, metrics); on a group: fold it",
         ),
         Binding(
@@ -79,15 +77,13 @@ class ProjectScreen(LiveScreen):
         Binding(
             "m",
             "primary",
-            "Trend metric",
-            show=False,
+            "Trend",
             tooltip="the metric of the trend sparkline (and of the baseline difference)",
         ),
         Binding(
             "M",
             "direction",
-            "Better is",
-            show=False,
+            "Better",
             tooltip="flip whether lower or higher is better for the trend metric",
         ),
         Binding(
@@ -103,22 +99,20 @@ class ProjectScreen(LiveScreen):
             key_display="!",
             tooltip="alert me when the experiment (or this metric, or the project) ...",
         ),
-        Binding("t", "profile", "Profile", show=False, tooltip="profile and tokens"),
+        Binding("t", "profile", "Profile", tooltip="profile and tokens"),
         Binding(
             "x",
             "delete",
             "Delete",
-            show=False,
             tooltip="delete the experiment (asks first; its poster or the project's owner)",
         ),
         Binding(
             "f",
             "fail",
-            "Mark failed",
-            show=False,
+            "Fail",
             tooltip="mark the experiment Failed (asks first; its poster or the project's owner)",
         ),
-        Binding("q,escape", "back", "Back", show=False, tooltip="back to the projects"),
+        Binding("q,escape", "back", "Back", tooltip="back to the projects"),
     ]
 
     def __init__(self, project: ProjectRow) -> None:

@@ -40,10 +40,9 @@ class ProjectsScreen(LiveScreen):
             "a",
             "accept",
             "Accept invitation",
-            show=False,
             tooltip="accept the invitation under the cursor (tab moves to them)",
         ),
-        Binding("d", "decline", "Decline invitation", show=False, tooltip="decline the invitation"),
+        Binding("d", "decline", "Decline invitation", tooltip="decline the invitation"),
         Binding("t", "profile", "Profile", tooltip="profile and tokens"),
         Binding("r", "refresh", "Refresh", tooltip="refresh"),
         Binding("q", "app.quit", "Quit", tooltip="quit"),
@@ -125,6 +124,7 @@ class ProjectsScreen(LiveScreen):
                 plain(invitation.invited_by or "?"),
                 key=str(invitation.project_id),
             )
+        self.refresh_bindings()  # accepting and declining apply only while one waits
         count = len(self.invitations)
         title = self.query_one("#invitations-title", Label)
         title.update(
@@ -225,6 +225,10 @@ class ProjectsScreen(LiveScreen):
             return None
         key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         return next((i for i in self.invitations if str(i.project_id) == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # With no invitation waiting the keys do not apply: the footer hides them.
+        return action not in ("accept", "decline") or bool(self.invitations)
 
     def action_accept(self) -> None:
         invitation = self._invitation()

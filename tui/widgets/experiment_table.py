@@ -71,8 +71,8 @@ class ExperimentTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", show=False, tooltip="page down"),
         Binding("home", "edge(-1)", show=False, tooltip="first row"),
         Binding("end", "edge(1)", show=False, tooltip="last row"),
-        # Described by the project screen's own enter (details, or fold a group).
-        Binding("enter", "select_cell", show=False),
+        # The project screen opens the details (or folds a group) on the message it posts.
+        Binding("enter", "select_cell", "Details", tooltip="details; on a group: fold it"),
     ]
 
     class CellSelected(Message):
