@@ -433,6 +433,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         UPDATE experiments SET row_version = 0, subdir = NULL WHERE subdir = '.'
         """,
     ),
+    (
+        20,
+        """
+        -- A project deletion under way (it goes a bounded part per transaction): the
+        -- server finishes it when it starts again after being stopped part-way.
+        CREATE TABLE project_deletions (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            started_at REAL NOT NULL
+        )
+        """,
+    ),
 )
 
 

@@ -313,6 +313,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         UPDATE experiments SET row_version = 0, subdir = NULL WHERE subdir = '.'
         """,
     ),
+    (
+        20,
+        """
+        -- A project deletion under way (see the SQLite migration 20).
+        CREATE TABLE project_deletions (
+            project_id BIGINT PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            started_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 
@@ -324,6 +335,7 @@ TABLES = (
     "projects",
     "project_members",
     "project_invitations",
+    "project_deletions",
     "experiments",
     "series",
     "points",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from backend.db.accounts import Principal
 from backend.db.common import NOW, ts
 from backend.db.connection import Conn, Reader, Row
 from shared.api import Invitation, Members, ProjectRow
@@ -95,6 +96,31 @@ def add_member(conn: Conn, project_id: int, user_id: int) -> None:
 def delete_project(conn: Conn, project_id: int) -> None:
     """Delete a project row (its members, invitations and baselines go with it)."""
     conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+
+
+def record_deletion(conn: Conn, project_id: int, user_id: int, now: float) -> None:
+    """Note that ``user_id`` started deleting the project (kept until the project goes)."""
+    conn.execute(
+        "INSERT INTO project_deletions (project_id, user_id, started_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (project_id) DO UPDATE SET user_id = excluded.user_id",
+        (project_id, user_id, now),
+    )
+
+
+def forget_deletion(conn: Conn, project_id: int) -> None:
+    """Drop the note of a deletion that will not be finished."""
+    conn.execute("DELETE FROM project_deletions WHERE project_id = ?", (project_id,))
+
+
+def unfinished_deletions(conn: Conn) -> list[tuple[int, Principal]]:
+    """Project deletions a stopped server left part-way: (project id, who deletes it)."""
+    rows = conn.execute(
+        "SELECT d.project_id, u.id AS user_id, u.username, u.is_admin"
+        " FROM project_deletions d JOIN users u ON u.id = d.user_id ORDER BY d.started_at"
+    ).fetchall()
+    return [
+        (r["project_id"], Principal(r["user_id"], r["username"], bool(r["is_admin"]))) for r in rows
+    ]
 
 
 def project_owner_id(conn: Conn, project_id: int) -> int | None:

@@ -86,6 +86,7 @@ from backend.db.projects import (
     add_member,
     delete_project,
     drop_invitation,
+    forget_deletion,
     insert_project,
     invitation_sync,
     invitations_of,
@@ -102,7 +103,9 @@ from backend.db.projects import (
     project_scope_any,
     project_scopes_of,
     projects_of,
+    record_deletion,
     remove_member,
+    unfinished_deletions,
 )
 from backend.db.series import (
     BLOCK_BITS,

@@ -8,6 +8,8 @@ the project instead).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 from backend.db import repository
@@ -20,6 +22,8 @@ from backend.services.experiments import DELETE_AT_MOST
 from shared.api import Invitation, Members, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
 from shared.text import control_problem
+
+log = logging.getLogger(__name__)
 
 
 def _not_found(project_id: int) -> NotFound:
@@ -190,7 +194,8 @@ async def delete(writer: Writer, user: Principal, project_id: int) -> int:
     Which runs go is decided once, first; then they go a bounded part per transaction
     (their points, then the runs themselves), so that other requests go on in between (a
     run of millions of points, or thousands of runs, would hold them for seconds); the
-    project itself goes last.
+    project itself goes last. The first transaction notes the deletion, so a server
+    stopped part-way finishes it when it starts again (``finish_deletions``).
     """
     doomed = await writer.submit(doomed_job(user, project_id))
     gone = 0
@@ -220,7 +225,39 @@ def doomed_job(user: Principal, project_id: int) -> Callable[[WriteContext], lis
 
     def job(ctx: WriteContext) -> list[int]:
         _check_may_delete(ctx, user, project_id)
+        repository.record_deletion(ctx.conn, project_id, user.user_id, time.time())
         return _doomed(ctx, user, project_id)
+
+    return job
+
+
+async def finish_deletions(writer: Writer) -> int:
+    """Finish the project deletions a stopped server left part-way; how many it finished.
+
+    Each goes on as its user's own deletion would, with the runs that are theirs at this
+    moment. One its user may no longer make (no longer an admin, say) is dropped, and the
+    project stays as the part-way deletion left it, as a refused deletion would.
+    """
+    finished = 0
+    for project_id, user in await writer.submit(_unfinished_job):
+        try:
+            await delete(writer, user, project_id)
+        except (Forbidden, NotFound) as exc:
+            log.warning("project %s is no longer deleted: %s", project_id, exc.detail)
+            await writer.submit(_forget_job(project_id))
+        else:
+            log.info("finished deleting project %s for %s", project_id, user.username)
+            finished += 1
+    return finished
+
+
+def _unfinished_job(ctx: WriteContext) -> list[tuple[int, Principal]]:
+    return repository.unfinished_deletions(ctx.conn)
+
+
+def _forget_job(project_id: int) -> Callable[[WriteContext], None]:
+    def job(ctx: WriteContext) -> None:
+        repository.forget_deletion(ctx.conn, project_id)
 
     return job
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from backend import metrics
 from backend.db import repository
 from backend.db.writer import WriteContext, Writer, cache_safe
-from backend.services import events, status
+from backend.services import events, projects, status
 from backend.services.errors import DomainError
 from backend.settings import Settings
 
@@ -87,9 +87,16 @@ def reencode_job(at_most: int = REENCODE_AT_MOST) -> Callable[[WriteContext], in
 async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], float]) -> None:
     """Sweep every ``sweep_interval`` seconds until cancelled.
 
-    First, rows stored in an older shape (after an upgrade) are stored again, a part at a
-    time: until then every listing rebuilds them, which costs a big project ~0.4 s.
+    First, project deletions a stopped server left part-way are finished, and rows stored
+    in an older shape (after an upgrade) are stored again, a part at a time: until then
+    every listing rebuilds them, which costs a big project ~0.4 s.
     """
+    try:
+        await projects.finish_deletions(writer)
+    except DomainError as exc:  # the next start tries again
+        log.warning("finishing project deletions skipped: %s", exc.detail)
+    except Exception:
+        log.exception("finishing project deletions failed")
     try:
         while await writer.submit(reencode_job()) >= REENCODE_AT_MOST:
             pass

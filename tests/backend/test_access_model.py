@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
@@ -12,6 +13,9 @@ import httpx
 import pytest
 
 from backend.db.connection import connect_sync
+from backend.db.repository import Principal
+from backend.db.writer import run_in_transaction
+from backend.services import projects
 from backend.services.accounts import client_token
 from shared.repo_url import subdir_key
 from tests.backend.sse import Listener
@@ -484,7 +488,8 @@ def test_subdirs_stored_before_version_19_get_the_one_spelling(
     from backend.db import migrations
 
     conn = connect_sync(tmp_path / "old.db")
-    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(migrations.MIGRATIONS[:-1]))
+    older = tuple(m for m in migrations.MIGRATIONS if m[0] < 19)
+    monkeypatch.setattr(migrations, "MIGRATIONS", older)
     migrations.migrate(conn)
     assert migrations.MIGRATIONS[-1][0] == 18
     conn.execute("INSERT INTO users (username, password_hash, created_at) VALUES ('u', 'x', 0)")
@@ -537,3 +542,71 @@ def run_in_subdir_project(alice: User) -> tuple[dict[str, Any], dict[str, Any], 
     ).json()
     run = alice.live({**start, "subdir": "a"}).json()["experiment_id"]
     return start, made, int(run)
+
+
+def _cut_off_deletion(server: Server, username: str, project_id: int) -> tuple[bool, int]:
+    """Start deleting a project as ``username`` does, and stop after its first part, as a
+    server stopped part-way would (the server itself is stopped meanwhile); what the part
+    did: (whether no run is left to delete, how many went)."""
+    with closing(connect_sync(server.database)) as conn:
+        row = conn.execute(
+            "SELECT id, is_admin FROM users WHERE username = ?", (username,)
+        ).fetchone()
+        user = Principal(row[0], username, bool(row[1]))
+        (doomed,), _ = run_in_transaction(conn, [projects.doomed_job(user, project_id)])
+        part = projects.purge_part_job(user, project_id, doomed, runs_at_most=1)
+        ((done, gone),), _ = run_in_transaction(conn, [part])
+        return done, gone
+
+
+def _unfinished(server: Server) -> int:
+    with closing(connect_sync(server.database)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM project_deletions").fetchone()[0])
+
+
+def test_a_project_deletion_cut_off_by_a_stop_is_finished_when_the_server_starts(
+    server: Server,
+) -> None:
+    alice, bob = (server.add_user(n) for n in ("alice", "bob"))
+    alices = [alice.live({**BODY, "name": f"run{i}"}).json()["experiment_id"] for i in range(3)]
+    mine = alice.client.get("/api/projects").json()[0]["id"]
+    alice.client.post(f"/api/projects/{mine}/members", json={"username": "bob"})
+    assert bob.client.post(f"/api/invitations/{mine}/accept").status_code == 200
+    bobs = bob.live({**BODY, "name": "bobs"}).json()["experiment_id"]
+    server.stop()
+    assert _cut_off_deletion(server, "alice", mine) == (False, 1)  # one run of three went
+    assert _unfinished(server) == 1
+    server.start()
+    # The server finishes it as it starts: the project and all of alice's runs go, bob's
+    # run moves to a project of his own, and nothing is left noted.
+    for _ in range(300):
+        if alice.client.get("/api/projects").json() == []:
+            break
+        time.sleep(0.1)
+    assert alice.client.get("/api/projects").json() == []
+    assert [alice.client.get(f"/api/experiments/{r}").status_code for r in alices] == [404] * 3
+    (own,) = bob.client.get("/api/projects").json()
+    assert (own["owner"], [r["id"] for r in rows(bob, own["id"])]) == ("bob", [bobs])
+    assert _unfinished(server) == 0
+
+
+def test_a_cut_off_deletion_its_user_may_no_longer_make_is_dropped(server: Server) -> None:
+    alice, dave = (server.add_user(n) for n in ("alice", "dave"))
+    runs = [alice.live({**BODY, "name": f"run{i}"}).json()["experiment_id"] for i in range(2)]
+    mine = alice.client.get("/api/projects").json()[0]["id"]
+    alice.client.post(f"/api/projects/{mine}/members", json={"username": "dave"})
+    assert dave.client.post(f"/api/invitations/{mine}/accept").status_code == 200
+    server.stop()
+    with closing(connect_sync(server.database)) as conn:  # dave is an admin, then not
+        conn.execute("UPDATE users SET is_admin = ? WHERE username = 'dave'", (True,))
+    assert _cut_off_deletion(server, "dave", mine) == (True, 0)  # an admin member; no runs
+    with closing(connect_sync(server.database)) as conn:
+        conn.execute("UPDATE users SET is_admin = ? WHERE username = 'dave'", (False,))
+    server.start()
+    for _ in range(300):
+        if _unfinished(server) == 0:
+            break
+        time.sleep(0.1)
+    assert _unfinished(server) == 0  # refused now: the note is dropped, the project stays
+    assert [p["id"] for p in alice.client.get("/api/projects").json()] == [mine]
+    assert {r["id"] for r in rows(alice, mine)} == set(runs)
