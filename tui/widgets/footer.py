@@ -73,6 +73,7 @@ class Footer(Widget, can_focus=False):
     Footer {
         dock: bottom;
         height: auto;
+        max-height: 50%;  /* a tiny terminal keeps room for the screen; ? lists every key */
         color: $footer-foreground;
         background: $footer-background;
         .footer-key--key {
