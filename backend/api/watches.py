@@ -25,6 +25,7 @@ class WatchController(Controller):
         self, data: JSONBody[WatchCreate], backend: BackendDep, user: UserDep
     ) -> WatchInfo:
         """Watch an experiment or every experiment of a project."""
+        watches.check_webhook_host(data, backend.settings.webhook_allow_private)
         return await backend.writer.submit(watches.create_job(user, data, backend.clock))
 
     @put("/{watch_id:int}", dependencies=SESSION_ONLY)
@@ -36,6 +37,7 @@ class WatchController(Controller):
         user: UserDep,
     ) -> WatchInfo:
         """Change a watch in place (same body as creating one); it fires afresh."""
+        watches.check_webhook_host(data, backend.settings.webhook_allow_private)
         return await backend.writer.submit(watches.replace_job(user, watch_id, data))
 
     @delete("/{watch_id:int}", dependencies=SESSION_ONLY)

@@ -18,6 +18,7 @@ from backend.db import watches as store
 from backend.db.connection import Reader
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
+from backend.services import webhooks
 from backend.services.errors import Conflict, InvalidInput, NotFound
 from backend.services.projects import scope_for
 from shared.text import control_problem
@@ -85,6 +86,19 @@ def _checked_url(url: str | None) -> str | None:
     if problem is not None:
         raise InvalidInput(problem)
     return url.strip()
+
+
+def check_webhook_host(watch: WatchCreate, allow_private: bool) -> None:
+    """Refuse now, not at the first alert, a webhook the server will not post to."""
+    if allow_private or watch.webhook_url is None:
+        return
+    host = webhooks.literal_refusal(watch.webhook_url.strip())
+    if host is not None:
+        raise InvalidInput(
+            f"The webhook's host {host} is not a public address, and this server posts only"
+            " to public ones (its admin can set LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1 to allow"
+            " internal hosts)."
+        )
 
 
 def changed(ctx: WriteContext, user_id: int) -> None:

@@ -83,6 +83,26 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global
 
 
+def literal_refusal(url: str) -> str | None:
+    """Why a webhook URL will be refused, when its host says so without a DNS look-up
+    (an address that is not public, or ``localhost``); ``None`` when it may do.
+
+    Names are judged only when an alert is posted: resolving them when a watch is made
+    would let any user learn through the server what its resolver answers.
+    """
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:  # not a URL: the watch's own checks say what is wrong with it
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return None if is_public(address) else host
+
+
 async def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     """The URL to connect to, resolved once and checked: (URL with the IP, headers, extensions).
 

@@ -107,6 +107,24 @@ async def test_live_table_highlights_counts_and_filters(
         assert str(second) in table.shown_keys()
 
 
+async def test_a_new_run_above_the_cursor_does_not_move_it_to_another_run(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    first = await post(alice, run("alpha", 0, 1.0))
+    async with logged_in_app.run_test(size=SIZE) as pilot:
+        table = (await open_project(pilot, logged_in_app)).table
+        assert table.current_key() == str(first)  # untouched: on the first experiment
+        second = await post(alice, run("beta", 0, 2.0))  # newer: shown above alpha
+        await until(pilot, lambda: str(second) in table.shown_keys())
+        order = table.shown_keys()
+        assert order.index(str(second)) < order.index(str(first))
+        assert table.current_key() == str(first)  # still on alpha, now one row lower
+        other_sha = {**run("gamma", 0, 3.0), "baseline_sha": "e" * 40}
+        third = await post(alice, other_sha)  # a new commit's group, above alpha's
+        await until(pilot, lambda: str(third) in table.shown_keys())
+        assert table.current_key() == str(first)
+
+
 async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User) -> None:
     app = logged_in_app
     a = await post(alice, run("alpha", 0, 1.0, params={"params.yaml": {"lr": 0.1, "batch": 8}}))

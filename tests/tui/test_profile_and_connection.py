@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from textual.widgets import DataTable
+from textual.screen import Screen
+from textual.widgets import DataTable, Static
 
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
+from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import ConfirmDialog, TokenDialog
 from tui.screens.login import LoginScreen
+from tui.screens.plots import PlotsScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.status_bar import StatusBar
@@ -87,6 +90,43 @@ async def test_reconnects_after_server_restart_without_losing_events(
         await until(pilot, lambda: screen.state.rows[first].step == 1)
         await post(alice, {**BODIES[5], "name": "steady"})
         await until(pilot, lambda: screen.state.rows[first].step == 2)
+
+
+async def test_details_and_plots_opened_while_the_server_is_away_load_once_it_is_back(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, {**BODIES[1], "name": "steady"})
+    await post(alice, {**BODIES[2], "name": "steady"})  # plot rows: series to draw
+    async with app.run_test(size=SIZE) as pilot:
+        project = await open_project(pilot, app)
+        bar = project.query_one(StatusBar)
+
+        async def open_while_away(key: str, screen: type[Screen[None]], note: str) -> Static:
+            """Stop the server, open ``screen`` with ``key``: its note says why it is empty."""
+            await until(pilot, lambda: app.screen is project and bar.connected)
+            await asyncio.to_thread(server.stop)
+            await until(pilot, lambda: not bar.connected)
+            await pilot.press(key)
+            await until(pilot, lambda: isinstance(app.screen, screen))
+            shown = app.screen.query_one(note, Static)
+            await until(pilot, lambda: "Could not load" in str(shown.render()))
+            await asyncio.to_thread(server.start)
+            return shown
+
+        body = await open_while_away("enter", DetailsScreen, "#body")
+        details = app.screen
+        assert isinstance(details, DetailsScreen)
+        # Back without a key pressed: the details load.
+        await until(pilot, lambda: details.detail is not None, timeout=20)
+        assert details.detail is not None and details.detail.name == "steady"
+        assert "Could not load" not in str(body.render())  # the table replaced the note
+
+        await pilot.press("escape")
+        await open_while_away("p", PlotsScreen, "#images-note")
+        plots = app.screen
+        assert isinstance(plots, PlotsScreen)
+        await until(pilot, lambda: plots.charts, timeout=20)  # drawn without a key pressed
 
 
 async def test_expired_session_returns_to_login(logged_in_app: LiveStudioApp, alice: User) -> None:

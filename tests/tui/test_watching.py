@@ -100,7 +100,7 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
 
 
 def test_the_watch_form_reads_thresholds_and_says_what_is_wrong() -> None:
-    target = WatchTarget(7, "run", 3, "proj", "val/loss", "0.5")
+    target = WatchTarget(7, "run", 3, "proj", "val/loss", 0.5)
     watch = build_watch("threshold", "project", "val/loss <= 0.1", "", target)
     assert (watch.project_id, watch.metric, watch.op, watch.threshold) == (3, "val/loss", "<=", 0.1)
     assert watch.experiment_id is None and watch.webhook_url is None
@@ -354,3 +354,35 @@ async def test_a_watch_is_changed_in_place_from_the_profile(
             pilot,
             lambda: [w.describe() for w in profile.watches] == ["loss <= 0.1"],  # type: ignore[attr-defined]
         )
+
+
+async def test_a_metric_watch_suggests_better_than_now_exactly_and_does_not_fire_at_once(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    body = {
+        **BODIES[1],
+        "name": "tuned",
+        "metrics": {"dvclive/metrics.json": {"data": {"acc": 0.976574, "loss": 0.0412345}}},
+    }
+    await post(alice, body)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        suggested = {}
+        for metric in ("acc", "loss"):
+            table.move_cursor(column=table._columns.index(f"m:{metric}"))
+            await pilot.press("exclamation_mark")
+            await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+            suggested[metric] = app.screen.query_one("#condition", Input).value
+            if metric == "acc":
+                await pilot.click("#save")
+            else:
+                await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, WatchDialog))
+        # Higher accuracy and lower loss are better; the value is the exact one (the table
+        # shows 0.9766, already past it: that watch fired the moment it was made).
+        assert suggested == {"acc": "acc > 0.976574", "loss": "loss < 0.0412345"}
+        await until(pilot, lambda: alice.client.get("/api/watches").json())
+        await asyncio.sleep(1)  # an alert, had the watch fired, is written with the watch
+        assert alice.client.get("/api/alerts").json() == []

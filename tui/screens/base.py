@@ -29,6 +29,8 @@ class LiveScreen(Screen[None]):
         self.source: LiveScreen | None = None
         self.is_following = False
         self.last_state: StreamState | None = None
+        self.dropped = False
+        """The stream dropped since it last connected."""
 
     def on_mount(self) -> None:
         # Textual runs this for every subclass too, after the subclass's own on_mount:
@@ -104,6 +106,12 @@ class LiveScreen(Screen[None]):
         else:
             bar.connection = f"reconnecting in {state.retry_in:.0f}s ({state.reason})"[:60]
         self.connection_changed(message.state.connected)
+        if state.connected and self.dropped:
+            self.reconnected()
+        self.dropped = not state.connected
+
+    def reconnected(self) -> None:
+        """Hook: the stream is back after a drop (what failed to load meanwhile can load)."""
 
     def connection_changed(self, connected: bool) -> None:
         """Hook: the stream (re)connected or dropped."""

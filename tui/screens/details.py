@@ -32,6 +32,7 @@ class DetailsScreen(LiveScreen):
     BINDINGS = [
         Binding("q,escape", "app.pop_screen", "Back", tooltip="back to the table"),
         Binding("p", "plots", "Plots", tooltip="plots of this experiment"),
+        Binding("r", "reload", "Refresh", tooltip="fetch the experiment again"),
         Binding("j", "scroll(1)", show=False, tooltip="scroll down"),
         Binding("k", "scroll(-1)", show=False, tooltip="scroll up"),
     ]
@@ -53,12 +54,23 @@ class DetailsScreen(LiveScreen):
     def on_mount(self) -> None:
         self.load()
 
+    def reconnected(self) -> None:
+        self.load()  # a failed load, or changes missed while the server was away
+
+    def action_reload(self) -> None:
+        self.load()
+
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         try:
             self.detail = await studio(self).api.experiment(self.experiment_id)
         except ApiError as exc:
             studio(self).report(exc)
+            if self.detail is None:
+                self.query_one("#body", Static).update(
+                    f"Could not load the experiment: {exc.detail}\n"
+                    "It loads once the server is back; r tries again now."
+                )
             return
         self.render_detail()
 
@@ -137,8 +149,10 @@ class DetailsScreen(LiveScreen):
     def action_plots(self) -> None:
         from tui.screens.plots import PlotsScreen
 
-        if self.detail is not None:
-            self.app.push_screen(PlotsScreen({self.detail.id: self.detail.name}, self.events_path))
+        if self.detail is None:
+            self.notify("The experiment has not loaded yet.")
+            return
+        self.app.push_screen(PlotsScreen({self.detail.id: self.detail.name}, self.events_path))
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)

@@ -222,6 +222,9 @@ class PlotsScreen(LiveScreen):
     def on_mount(self) -> None:
         self.load()
 
+    def reconnected(self) -> None:
+        self.load()  # a failed load, or points missed while the server was away
+
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         """Fetch every series, downsampled to about the chart width."""
@@ -243,6 +246,11 @@ class PlotsScreen(LiveScreen):
                     image_lines.append((experiment_id, name, image.path, image.step))
         except ApiError as exc:
             studio(self).report(exc)
+            if not self.charts and not self.images:  # nothing shown yet: say why
+                self.query_one("#images-note", Static).update(
+                    f"Could not load the plots: {exc.detail}\n"
+                    "They load once the server is back; r tries again now."
+                )
             return
         for chart in self.charts.values():
             chart.redraw()

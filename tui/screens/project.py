@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable
 
 from textual import on, work
@@ -14,7 +15,6 @@ from shared.api import ProjectRow
 from shared.watches import WatchCreate
 from tui import clock
 from tui.client import ApiError
-from tui.format import value_text
 from tui.messages import (
     ExperimentChanged,
     ExperimentDeleted,
@@ -207,6 +207,7 @@ class ProjectScreen(LiveScreen):
         for gone in known - {r.id for r in message.rows}:
             self.state.remove(gone)
         self.table.show()
+        self.table.settle_cursor()
         self._update_counter()
         self.seed_sparklines()
         self.load_baseline()
@@ -436,13 +437,15 @@ class ProjectScreen(LiveScreen):
         columns = self.state.columns
         column = columns[min(self.table.cursor_column, len(columns) - 1)]
         metric = column[2:] if column.startswith("m:") else None
+        value = row.metrics.get(metric) if metric else None
         target = WatchTarget(
             experiment_id,
             row.name,
             self.project.id,
             self.project.name,
             metric,
-            value_text(row.metrics.get(metric)) if metric else None,
+            value if isinstance(value, float | int) and math.isfinite(value) else None,
+            self.state.lower_better(metric) if metric else True,
         )
         self.app.push_screen(WatchDialog(target), self._watch_chosen)
 

@@ -53,7 +53,9 @@ class WatchTarget:
     project_id: int | None
     project_name: str
     metric: str | None = None
-    value: str | None = None
+    value: float | None = None
+    """The metric's value now: the form suggests an alert once it gets better than that."""
+    lower_better: bool = True
 
 
 def target_of(watch: WatchInfo) -> WatchTarget:
@@ -170,7 +172,11 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
         when = "threshold" if target.metric else "failed"
         condition = ""
         if target.metric:
-            condition = f"{target.metric} < {target.value or ''}".strip()
+            # Better than now, exactly: a value rounded for display could already be
+            # past it, and the watch would fire the moment it is made.
+            op = "<" if target.lower_better else ">"
+            now = "" if target.value is None else _exact(target.value)
+            condition = f"{target.metric} {op} {now}".strip()
         if self.editing is not None:
             when, condition = form_of(self.editing)
         scopes = []

@@ -236,10 +236,17 @@ class ExperimentTable(ScrollView, can_focus=True):
             label.append(" ▼" if self.state.sort_reverse else " ▲")
         return label
 
+    def settle_cursor(self) -> None:
+        """From now on the cursor stays on its experiment as rows come and go (the
+        project's rows are all in): a new run above it must not slide another under it."""
+        if self.current_key() is not None:
+            self.cursor_placed = True
+
     def _restore(self, key: str | None) -> None:
         if key is None or not self.cursor_placed:
-            # Until the user moves, the cursor sits on the first experiment (rows keep
-            # arriving while a project opens), where p, enter and c act at once.
+            # Until the project's rows are in (rows keep arriving while it opens), or the
+            # user moves, the cursor sits on the first experiment, where p, enter and c
+            # act at once.
             row = next((i for i, k in enumerate(self._order) if not k.startswith(GROUP_PREFIX)), 0)
         else:
             row = self._index.get(key, self.cursor_row)
