@@ -228,10 +228,11 @@ def run_demo() -> None:
             server=url, session_file=tmp / "session.json", open_project=DEMO_PROJECT
         )
         tui_settings.welcome = (
-            f"Demo server {url} (demo / {PASSWORD}): p plots, space selects, c compares, ? help,"
-            f" esc all projects. Send your own runs with DVC_STUDIO_URL={url}"
-            f" DVC_STUDIO_TOKEN={token}"
+            f"Demo server {url} (user demo, password {PASSWORD}); it stops when you quit."
+            " p plots, space selects, c compares, ? every key, esc all projects."
+            " Send your own runs to it:"
         )
+        tui_settings.welcome_lines = f"export DVC_STUDIO_URL={url}\nexport DVC_STUDIO_TOKEN={token}"
         tui_settings.save_session(Session(url, "demo", session["session_token"]))
         try:
             build_app(tui_settings, Api(url, session["session_token"])).run()

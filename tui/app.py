@@ -41,8 +41,23 @@ class LiveStudioApp(App[None]):
         from tui.screens.projects import ProjectsScreen
 
         self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
-        if self.settings.welcome:
+        if self.settings.welcome and not self.settings.welcome_lines:
             self.notify(self.settings.welcome, timeout=12)
+
+    def show_welcome(self) -> None:
+        """The welcome with lines to copy (the demo's), once the first screen is open."""
+        from tui.screens.dialogs import CopyDialog
+
+        if self.settings.welcome_lines:
+            self.push_screen(
+                CopyDialog(
+                    self.settings.welcome,
+                    self.settings.welcome_lines,
+                    "y copies these lines; run them in another shell, then any DVCLive script"
+                    " there shows up here live. ? shows them again.",
+                    "Copied to the clipboard.",
+                )
+            )
 
     def logged_in(self, username: str, token: str) -> None:
         """Keep the session and show the projects."""

@@ -13,7 +13,12 @@ ACTIONS = (
     ("Compare selected", "Side by side: params and metrics", "screen.compare"),
     ("Profile and tokens", "Access tokens and password", "screen.profile"),
     ("Filter by name", "Type part of an experiment name", "screen.filter"),
-    ("Next sparkline metric", "Choose the metric of the trend column", "screen.primary"),
+    ("Trend metric: next", "The metric of the trend sparkline column", "screen.primary"),
+    ("Trend metric: better is lower or higher", "Flip the trend metric's best", "screen.direction"),
+    ("Sort by the current column", "Again: reverse", "screen.sort"),
+    ("Pin my baseline", "The experiment Δ base compares with (again: unpin)", "screen.baseline"),
+    ("Watch", "Alert me when the experiment fails, a metric crosses…", "screen.watch"),
+    ("Alerts", "What my watches fired", "app.alerts"),
 )
 
 

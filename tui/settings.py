@@ -38,6 +38,8 @@ class TuiSettings:
     session_file: Path = field(default_factory=lambda: config_dir() / "session.json")
     """Where the session is kept, mode 0600."""
     welcome: str = ""
+    welcome_lines: str = ""
+    """Shell lines to copy with the welcome (the demo's server and token)."""
     """A notification shown when the app opens (the demo says where its server is)."""
     open_project: str | None = None
     """A project (name or id) to open at once; ``esc`` then goes to the projects list."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from textual.command import CommandList, CommandPalette
+from textual.widgets import Static
 
 from tests.conftest import User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
-from tui.screens.help import HelpScreen
+from tui.screens.dialogs import CopyDialog
+from tui.screens.help import HelpScreen, help_markdown
 from tui.screens.plots import PlotsScreen
+from tui.screens.project import ProjectScreen
 from tui.screens.projects import ProjectsScreen
 
 BODIES = fixture_bodies("dvclive_basic")
@@ -64,3 +67,28 @@ async def test_the_palette_offers_only_what_the_screen_can_do(
         assert any("help" in t for t in await offered(pilot, "help"))
         await open_project(pilot, app)
         assert any("Plots" in t for t in await offered(pilot, "plots"))
+
+
+async def test_the_demo_welcome_shows_its_lines_in_full_copies_them_and_help_keeps_them(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    (project,) = alice.client.get("/api/projects").json()
+    lines = "export DVC_STUDIO_URL=http://127.0.0.1:1\nexport DVC_STUDIO_TOKEN=lst_" + "x" * 43
+    app.settings.welcome = "Demo server, for a test:"
+    app.settings.welcome_lines = lines
+    app.settings.open_project = project["name"]
+    async with app.run_test(size=SIZE) as pilot:
+        # Over the project it opened, whole lines (no toast cutting them up, no timeout).
+        await until(pilot, lambda: isinstance(app.screen, CopyDialog))
+        assert isinstance(app.screen_stack[-2], ProjectScreen)
+        shown = app.screen.query_one("#token-value", Static)
+        assert str(shown.render()).splitlines() == lines.splitlines()
+        await pilot.press("y")
+        assert app.clipboard == lines
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert lines in help_markdown(app)

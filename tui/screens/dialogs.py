@@ -53,32 +53,51 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class TokenDialog(ModalScreen[None]):
-    """A new token, shown exactly once, with copy to clipboard (OSC 52 works over SSH)."""
+class CopyDialog(ModalScreen[None]):
+    """Text to take elsewhere, shown in full, with copy to clipboard (OSC 52 works over SSH)."""
 
     BINDINGS = [Binding("y", "copy", "Copy"), Binding("escape,enter", "close", "Close")]
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, intro: str, value: str, hint: str, copied: str) -> None:
         super().__init__()
-        self.token = token
+        self.intro = intro
+        self.value = value
+        self.hint = hint
+        self.copied = copied
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Your new access token. It is shown only this once:")
-            yield Static(self.token, id="token-value")
-            yield Label("Use it as DVC_STUDIO_TOKEN. y copies it to the clipboard.", classes="hint")
+        with Vertical(classes="dialog copy-dialog"):
+            yield Label(self.intro)
+            yield Static(self.value, id="token-value")
+            yield Label(self.hint, classes="hint")
             with Horizontal():
                 yield Button("Copy", id="copy")
                 yield Button("Done", variant="primary", id="done")
 
+    def on_mount(self) -> None:
+        self.query_one("#done", Button).focus()  # enter closes (on Copy it would copy)
+
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.token)
-        self.notify("Token copied to the clipboard.")
+        self.app.copy_to_clipboard(self.value)
+        self.notify(self.copied)
 
     @on(Button.Pressed, "#done")
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class TokenDialog(CopyDialog):
+    """A new token, shown exactly once."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(
+            "Your new access token. It is shown only this once:",
+            token,
+            "Use it as DVC_STUDIO_TOKEN. y copies it to the clipboard.",
+            "Token copied to the clipboard.",
+        )
+        self.token = token
 
 
 class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):

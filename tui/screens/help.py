@@ -71,6 +71,9 @@ def key_table(app: App[object], bindings: list[list[BindingType]]) -> list[tuple
 def help_markdown(app: App[object]) -> str:
     """The help page: one table per screen, then its notes."""
     parts = ["# Keys"]
+    settings = getattr(app, "settings", None)
+    if settings is not None and settings.welcome_lines:  # the demo: how to send runs to it
+        parts.append(f"## This demo\n\n{settings.welcome}\n\n```\n{settings.welcome_lines}\n```")
     for title, bindings in _sections():
         parts.append(f"## {title}\n\n| key | action |\n|---|---|")
         parts[-1] += "".join(f"\n| {keys} | {text} |" for keys, text in key_table(app, bindings))

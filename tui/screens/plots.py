@@ -188,7 +188,7 @@ class PlotsScreen(LiveScreen):
             key_display="←→",
             tooltip="step cursor: every line's value at that step (← earlier, → later)",
         ),
-        Binding("right", "step(1)", "Step", show=False),
+        Binding("right", "step(1)", show=False),  # described with ← (help: one row for both)
         Binding("j", "scroll(3)", show=False, tooltip="scroll down"),
         Binding("k", "scroll(-3)", show=False, tooltip="scroll up"),
     ]

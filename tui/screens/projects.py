@@ -104,8 +104,9 @@ class ProjectsScreen(LiveScreen):
         match = next((r for r in rows if wanted in (r.name, str(r.id))), None)
         if match is None:
             self.notify(f"There is no project {wanted!r} for you; pick one here.")
-            return
-        self._open(match.id)
+        else:
+            self._open(match.id)
+        studio(self).show_welcome()  # over the project it opened
 
     @work(group="invitations", exclusive=True, exit_on_error=False)
     async def load_invitations(self) -> None:
