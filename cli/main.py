@@ -199,13 +199,21 @@ def cmd_invitations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_projects(args: argparse.Namespace) -> int:
+    """List my projects with their ids."""
+    from cli.members import projects
+
+    projects(args.server)
+    return 0
+
+
 def cmd_members(args: argparse.Namespace) -> int:
     """List a project's members, invite someone or remove a member."""
     from cli.members import members
 
     if args.action in {"invite", "remove"} and not args.username:
-        raise CliError(f"Say whom: `livestudio members {args.project_id} {args.action} NAME`.")
-    members(args.server, args.project_id, args.action, args.username)
+        raise CliError(f"Say whom: `livestudio members {args.project} {args.action} NAME`.")
+    members(args.server, args.project, args.action, args.username)
     return 0
 
 
@@ -419,10 +427,14 @@ def build_parser() -> argparse.ArgumentParser:
     invitations.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
     invitations.set_defaults(func=cmd_invitations)
 
+    projects = sub.add_parser("projects", help="list my projects, with their ids")
+    projects.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
+    projects.set_defaults(func=cmd_projects)
+
     members = sub.add_parser(
         "members", help="list a project's members; invite or remove one (owner)"
     )
-    members.add_argument("project_id", type=int, help="the project's id")
+    members.add_argument("project", help="the project's id, or its name")
     members.add_argument("action", nargs="?", choices=["invite", "remove"])
     members.add_argument("username", nargs="?")
     members.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")

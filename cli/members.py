@@ -1,9 +1,42 @@
-"""``livestudio invitations`` and ``livestudio members``: project membership from a shell."""
+"""``livestudio projects``, ``invitations`` and ``members``: projects and membership from a
+shell."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from cli.admin import CliError
 from cli.remote import session_request
 from shared.text import printable
+
+
+def projects(server: str | None) -> None:
+    """List the projects the user is a member of, with the ids other commands take."""
+    _, rows = session_request(server, "GET", "/api/projects")
+    if not rows:
+        print("No projects yet: point DVCLive at this server and they appear here.")
+        return
+    for row in rows:
+        name, url = printable(row["name"]), printable(row["repo_url"])
+        where = f" {printable(row['subdir'])}" if row.get("subdir") else ""
+        print(
+            f"{row['id']:>6}  {name}  {url}{where}  owner {row['owner'] or '-'}"
+            f"  {row['experiments']} experiments, {row['running']} running"
+        )
+
+
+def project_id(server: str | None, project: str) -> int:
+    """A project named by its id or its name (a name two projects share is refused)."""
+    if project.isdigit():
+        return int(project)
+    _, rows = session_request(server, "GET", "/api/projects")
+    matches: list[dict[str, Any]] = [r for r in rows if r["name"] == project]
+    if len(matches) == 1:
+        return int(matches[0]["id"])
+    if not matches:
+        raise CliError(f"You have no project named {project!r}; `livestudio projects` lists them.")
+    ids = ", ".join(str(r["id"]) for r in matches)
+    raise CliError(f"Projects {ids} are all named {project!r}; give the id instead.")
 
 
 def invitations(server: str | None, action: str | None, project_id: int | None) -> None:
@@ -26,16 +59,17 @@ def invitations(server: str | None, action: str | None, project_id: int | None) 
     print("Accept with `livestudio invitations accept ID`; decline with `... decline ID`.")
 
 
-def members(server: str | None, project_id: int, action: str | None, username: str | None) -> None:
+def members(server: str | None, project: str, action: str | None, username: str | None) -> None:
     """List a project's members, invite someone, or remove a member."""
-    base = f"/api/projects/{project_id}/members"
+    number = project_id(server, project)
+    base = f"/api/projects/{number}/members"
     if action == "invite":
         session_request(server, "POST", base, {"username": username})
         print(f"Invited {username}; they join once they accept (`livestudio invitations`).")
         return
     if action == "remove":
         session_request(server, "DELETE", f"{base}/{username}")
-        print(f"{username} is no longer in project {project_id}.")
+        print(f"{username} is no longer in project {project}.")
         return
     _, found = session_request(server, "GET", base)
     print(f"owner:   {found['owner'] or '(deleted)'}")

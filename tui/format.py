@@ -58,8 +58,18 @@ def time_ago(moment: datetime, now: datetime) -> str:
 
 
 def sparkline(values: Sequence[Any], width: int = 10) -> str:
-    """The last ``width`` numeric values as block characters (NaN shown as ``·``)."""
-    numbers = [parse_number(v) for v in values][-width:]
+    """The values' trend in ``width`` block characters (NaN shown as ``·``).
+
+    More values than characters are averaged in equal runs, so the line shows the whole
+    history's shape: the last ``width`` values alone, scaled to their own range, made a
+    converged loss's noise look like wild swings.
+    """
+    numbers = [parse_number(v) for v in values]
+    if len(numbers) > width:
+        numbers = [
+            _mean(numbers[i * len(numbers) // width : (i + 1) * len(numbers) // width])
+            for i in range(width)
+        ]
     finite = [v for v in numbers if v is not None and math.isfinite(v)]
     if not finite:
         return "·" * len(numbers)
@@ -74,6 +84,12 @@ def sparkline(values: Sequence[Any], width: int = 10) -> str:
         else:
             chars.append(SPARK_BLOCKS[round((v - low) / span * (len(SPARK_BLOCKS) - 1))])
     return "".join(chars)
+
+
+def _mean(run: list[float | None]) -> float | None:
+    """The mean of a run's finite values; ``None`` (shown ``·``) when it has none."""
+    finite = [v for v in run if v is not None and math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else None
 
 
 def sort_key(value: Any) -> tuple[int, Any]:

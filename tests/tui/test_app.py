@@ -101,10 +101,19 @@ async def test_live_table_highlights_counts_and_filters(
         step_x = sum(table._widths[c] + 2 for c in table._columns[: table._columns.index("step")])
         await pilot.click(ExperimentTable, offset=(step_x + 1, 0))  # the "step" header
         assert screen.state.sort_column == "step"
+        header = header_text(table)
+        assert "step ▲" in header  # the column widened for its arrow (it was cut off)
+        assert "trend loss" in header  # the trend column names its metric
 
         await pilot.press("slash", *"bet", "enter")
         await until(pilot, lambda: str(first) not in table.shown_keys())
         assert str(second) in table.shown_keys()
+        assert "experiment /bet" in header_text(table)  # hidden rows: the header says why
+
+
+def header_text(table: ExperimentTable) -> str:
+    """The table's header line as the terminal shows it (scrolled to the left)."""
+    return table.render_line(0).text
 
 
 async def test_a_new_run_above_the_cursor_does_not_move_it_to_another_run(

@@ -102,6 +102,12 @@ def test_formatting_and_no_color_highlight(monkeypatch) -> None:
     assert time_ago(T0, T0 + timedelta(seconds=125)) == "2m ago"
     assert time_ago(T0, T0 + timedelta(seconds=1)) == "now"  # not "now ago"
     assert sparkline([1, 2, 3, "nan"], 4) == "▁▅█·"
+    # A converged loss: 30 values falling fast, then 10 of noise around 0.05. The whole
+    # history's shape, not the tail's noise scaled up to full height.
+    loss = [2.0 / (1 + i) for i in range(30)] + [0.05, 0.051, 0.049, 0.05, 0.052] * 2
+    assert sparkline(loss, 10) == "█▃▂▂▁▁▁▁▁▁"
+    assert sparkline([1, "nan", "nan", 3], 2) == "▁█"  # a run's NaNs do not hide its value
+    assert sparkline(["nan"] * 4 + [1, 2], 3) == "··▄"  # one value: mid-height
     assert theme.highlight().color is not None and theme.highlight().bold
     fading = [theme.highlight(stage) for stage in (0, 1, 2)]
     assert len({style.color for style in fading}) == 3 and not fading[2].bold

@@ -388,6 +388,7 @@ class ProjectScreen(LiveScreen):
             return
         better = "lower" if self.state.lower_better(primary) else "higher"
         self.notify(f"Trend column shows {primary} ({better} is better; M flips it).")
+        self.table.relabel()
         for experiment_id in self.state.rows:
             self.table.update_cells(experiment_id, ["spark"], clock.now())
         self.seed_sparklines()

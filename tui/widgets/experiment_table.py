@@ -206,7 +206,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         widths = {}
         for column in self._columns:
             longest = max((_length(cells[column]) for cells in fresh), default=0)
-            known = self._widths.get(column, len(self._label(column).plain))
+            known = max(self._widths.get(column, 0), min(MAX_WIDTH, len(self._label(column).plain)))
             if column == "spark":
                 known = max(known, SPARK_WIDTH)
             widths[column] = min(MAX_WIDTH, max(known, longest, 1))
@@ -232,9 +232,31 @@ class ExperimentTable(ScrollView, can_focus=True):
             label = Text(column[2:], style="italic")
         else:
             label = Text(LABELS[column])
+        if column == "spark" and self.state.primary:
+            label.append(f" {self.state.primary}")  # which metric the lines draw
+        elif column == "name" and self.state.name_filter:
+            label.append(f" /{self.state.name_filter}", style="reverse")  # rows are hidden
         if self.state.sort_column == column:
             label.append(" ▼" if self.state.sort_reverse else " ▲")
         return label
+
+    def relabel(self) -> None:
+        """The header changed (the trend metric): redraw it, widening what it needs."""
+        self._header = None
+        if self._fit_labels():
+            self._relayout()
+        else:
+            self.refresh_line(0)
+
+    def _fit_labels(self) -> bool:
+        """Widen columns whose label is wider than they are (a sort arrow, a filter)."""
+        grew = False
+        for column in self._columns:
+            wide = min(MAX_WIDTH, len(self._label(column).plain))
+            if column in self._widths and self._widths[column] < wide:
+                self._widths[column] = wide
+                grew = True
+        return grew
 
     def settle_cursor(self) -> None:
         """From now on the cursor stays on its experiment as rows come and go (the

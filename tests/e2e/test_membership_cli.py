@@ -1,0 +1,64 @@
+"""``livestudio projects``, ``members`` and ``invitations`` from a shell, against a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Server, User, fixture_bodies
+from tui.settings import Session, TuiSettings
+
+BODY = fixture_bodies("dvclive_basic")[1]
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True
+    )
+
+
+def logged_in(tmp_path: Path, server: Server, user: User) -> dict[str, str]:
+    """The environment of a shell where ``user`` ran ``livestudio login``."""
+    config = tmp_path / f"config-{user.name}"
+    settings = TuiSettings(session_file=config / "session.json")
+    settings.save_session(Session(server.url, user.name, user.client.headers["Authorization"][7:]))
+    return {**os.environ, "LIVESTUDIO_CONFIG_DIR": str(config), "LIVESTUDIO_SERVER": server.url}
+
+
+def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
+    tmp_path: Path, server: Server, alice: User
+) -> None:
+    bob = server.add_user("bob")
+    env = logged_in(tmp_path, server, alice)
+    empty = cli(env, "projects")
+    assert empty.returncode == 0 and "No projects yet" in empty.stdout
+    run = alice.live(BODY).json()["experiment_id"]
+    (project,) = alice.client.get("/api/projects").json()
+    listed = cli(env, "projects")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{project['id']:>6}  {project['name']}  {project['repo_url']}" in listed.stdout
+    assert "owner alice  1 experiments, 1 running" in listed.stdout
+
+    invited = cli(env, "members", project["name"], "invite", "bob")  # by name
+    assert invited.returncode == 0, invited.stderr
+    bob_env = logged_in(tmp_path, server, bob)
+    assert cli(bob_env, "invitations", "accept", str(project["id"])).returncode == 0
+    shown = cli(env, "members", str(project["id"]))  # by id
+    assert "members: alice, bob" in shown.stdout
+    assert [
+        r["id"] for r in bob.client.get(f"/api/projects/{project['id']}/experiments").json()
+    ] == [run]
+
+    # A name two projects share, or none has, is refused in one line that says what to do.
+    alice.client.post(
+        "/api/projects", json={"name": project["name"], "repo_url": "https://x.org/a/b"}
+    )
+    twice = cli(env, "members", project["name"])
+    assert twice.returncode == 1 and "give the id instead" in twice.stderr
+    assert "Traceback" not in twice.stderr and len(twice.stderr.strip().splitlines()) == 1
+    nowhere = cli(env, "members", "nope")
+    assert nowhere.returncode == 1 and "`livestudio projects` lists them" in nowhere.stderr
+    # Bob is in one of them only: for him the name is not ambiguous.
+    assert "members: alice, bob" in cli(bob_env, "members", project["name"]).stdout
