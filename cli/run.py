@@ -27,6 +27,7 @@ import httpx
 import platformdirs
 
 from cli.admin import CliError
+from tui.client import detail_of
 from tui.settings import server_url
 
 NULL_SHA = "0" * 40
@@ -322,5 +323,7 @@ def _report(
         return
     if response.status_code != 200:
         print(
-            f"livestudio: the server refused the failure report: {response.text}", file=sys.stderr
+            "livestudio: the server refused the failure report"
+            f" ({response.status_code}): {detail_of(response)}",
+            file=sys.stderr,
         )

@@ -111,10 +111,10 @@ class Api:
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise ApiError(0, f"Cannot reach {self.server}: {exc or type(exc).__name__}.") from None
+            raise ApiError(0, f"Cannot reach {self.server}: {plain_reason(exc)}.") from None
         if response.status_code >= 400:
             error = SessionExpired if response.status_code == 401 and self.token else ApiError
-            raise error(response.status_code, _detail(response))
+            raise error(response.status_code, detail_of(response))
         return response
 
     async def _get(self, path: str, kind: type[T], **params: Any) -> T:
@@ -314,7 +314,7 @@ class Api:
                         raise SessionExpired(401, "Your session has expired; log in again.")
                     if status >= 400:
                         await source.response.aread()
-                        detail = _detail(source.response)
+                        detail = detail_of(source.response)
                         if status == 404:
                             raise StreamGone(404, detail)
                         if status < 500 and status not in RETRYABLE:
@@ -334,10 +334,22 @@ class Api:
                         yield StreamEvent(sse.event, sse.data, last)
                 reason = "the server closed the stream"
             except (httpx.HTTPError, ValueError) as exc:
-                reason = str(exc) or type(exc).__name__
+                reason = plain_reason(exc)
             yield StreamState(connected=False, retry_in=backoff, reason=reason)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
+
+
+def plain_reason(exc: Exception) -> str:
+    """What went wrong with a connection, in a few plain words (httpx's own text, such as
+    "All connection attempts failed", says little and is long for a status bar)."""
+    if isinstance(exc, httpx.ConnectError):
+        return "nothing answers there (is the server running, and the URL right?)"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return "the connection dropped"
+    return str(exc) or type(exc).__name__
 
 
 def _series_params(names: list[str] | None, max_points: int | None) -> dict[str, Any]:
@@ -349,7 +361,7 @@ def _series_params(names: list[str] | None, max_points: int | None) -> dict[str,
     return params
 
 
-def _detail(response: httpx.Response) -> str:
+def detail_of(response: httpx.Response) -> str:
     """The server's one-sentence ``detail``, printable, or what there is instead."""
     try:
         return printable(str(response.json().get("detail")))

@@ -281,6 +281,18 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
     assert "DVC_STUDIO_TOKEN" in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_livestudio_run_with_a_refused_token_says_why_in_words(
+    server: Server, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": "lst_wrong"}
+    done = _wrapped(repo, env, "false")
+    assert done.returncode == 1  # the command's own exit status, whatever the report's fate
+    refusal = next(line for line in done.stderr.splitlines() if "refused" in line)
+    assert "the server refused the failure report (401): " in refusal
+    assert '{"' not in refusal and "Traceback" not in done.stderr  # its detail, not raw JSON
+
+
 TRAIN_RAISES = [sys.executable, "train.py", "raise"]
 
 

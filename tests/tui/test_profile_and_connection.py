@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
@@ -179,6 +179,10 @@ async def test_projects_list_follows_new_and_deleted_projects(
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
         screen = app.screen
+        hint = screen.query_one("#no-projects", Label)
+        # A new install: not a blank screen, but how a project comes (and it stays).
+        await until(pilot, lambda: hint.display and "DVC_STUDIO_TOKEN" in str(hint.render()))
+        assert hint.region.height > 0
         made = await asyncio.to_thread(
             alice.client.post,
             "/api/projects",
@@ -186,9 +190,11 @@ async def test_projects_list_follows_new_and_deleted_projects(
         )
         project_id = made.json()["id"]
         await until(pilot, lambda: project_id in screen.projects)
+        assert not hint.display
         await asyncio.to_thread(alice.client.delete, f"/api/projects/{project_id}")
         await until(pilot, lambda: project_id not in screen.projects)
         assert str(project_id) not in screen.query_one("#projects").rows
+        assert hint.display
 
 
 async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(

@@ -64,6 +64,7 @@ class ProjectsScreen(LiveScreen):
         table.add_column("experiments", key="experiments")
         table.add_column("running", key="running")
         yield table
+        yield Label("", id="no-projects", classes="hint")
         yield Label("", id="invitations-title", classes="hint")
         invitations: DataTable[str] = DataTable(cursor_type="row", id="invitations")
         invitations.add_column("invited to", key="name")
@@ -90,8 +91,7 @@ class ProjectsScreen(LiveScreen):
         for row in rows:
             self._show(row, count=False)
         self.count_running()  # once for the whole list
-        if not rows:
-            self.notify("No projects yet: point DVCLive at this server and they appear here.")
+        self._hint()
         self.load_invitations()
         self._open_requested(rows)
 
@@ -135,6 +135,19 @@ class ProjectsScreen(LiveScreen):
         )
         table.display = title.display = bool(count)
 
+    def _hint(self) -> None:
+        """With no project, say how one comes (it stays: a toast was gone before it was read)."""
+        hint = self.query_one("#no-projects", Label)
+        hint.display = not self.projects
+        # The table's share of the screen would push the hint to the bottom.
+        self.query_one("#projects", DataTable).styles.height = "1fr" if self.projects else "auto"
+        hint.update(
+            "No projects yet. A training run makes its project: run it with"
+            f" DVC_STUDIO_URL={studio(self).api.server} and DVC_STUDIO_TOKEN set to an access"
+            " token (t, then g makes one; or `livestudio token create`). Projects you are"
+            " invited to appear below."
+        )
+
     def _show(self, row: ProjectRow, count: bool = True) -> None:
         table = self.query_one("#projects", DataTable)
         key = str(row.id)
@@ -147,6 +160,7 @@ class ProjectsScreen(LiveScreen):
                 table.update_cell(key, column, value)
         else:
             table.add_row(*cells, key=key)
+            self._hint()
         if count:
             self.count_running()
 
@@ -190,6 +204,7 @@ class ProjectsScreen(LiveScreen):
         table = self.query_one("#projects", DataTable)
         if str(message.project_id) in table.rows:
             table.remove_row(str(message.project_id))
+        self._hint()
         self.count_running()
 
     @on(InvitationArrived)

@@ -280,7 +280,8 @@ class ExperimentTable(ScrollView, can_focus=True):
         """What one cell shows."""
         state = self.state
         if column == "sel":
-            return Text("✓", style="bold") if row.id in state.selection else ""
+            # Not ✓: that is Completed's mark, one column to the right.
+            return Text("*", style="bold") if row.id in state.selection else ""
         if column == "name":
             name = Text(row.name, style="bold" if row.id in state.selection else "")
             if row.pushed:
