@@ -64,6 +64,11 @@ class ExperimentDetail(ExperimentRow, frozen=True, kw_only=True):
 
     series: list[str] = []
     images: list[ImageInfo] = []
+    poster: str | None = None
+    """Who posted the run (``None`` once their account is deleted)."""
+    may_change: bool = False
+    """Whether the asking user may delete it or mark it failed (its poster, or the owner of
+    a project showing it)."""
 
 
 Point = tuple[int, WireNumber]

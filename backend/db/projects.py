@@ -275,6 +275,15 @@ def owners_showing(conn: Conn, repo_key: str, subdir: str | None, poster_id: int
     return {r["owner_id"] for r in rows if r["owner_id"] is not None}
 
 
+async def owners_showing_async(
+    db: Reader, repo_key: str, subdir: str | None, poster_id: int
+) -> set[int]:
+    """``owners_showing`` on the read connection."""
+    async with db.execute(f"SELECT p.owner_id {_SHOWING}", (repo_key, subdir, poster_id)) as cur:
+        rows = await cur.fetchall()
+    return {r["owner_id"] for r in rows if r["owner_id"] is not None}
+
+
 async def projects_of(db: Reader, user_id: int) -> list[ProjectRow]:
     """Every project the user is a member of, with counts."""
     async with db.execute(

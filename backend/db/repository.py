@@ -95,6 +95,7 @@ from backend.db.projects import (
     members_of_sync,
     next_id,
     owners_showing,
+    owners_showing_async,
     project_ids_showing,
     project_member_ids_sync,
     project_owner_id,

@@ -47,9 +47,14 @@ def require_owner(user: Principal, owner_id: int | None, action: str) -> None:
         raise Forbidden(f"Only the project's owner can {action}.")
 
 
-def may_change_run(user: Principal, poster_id: int, owner_ids: set[int]) -> None:
+def can_change_run(user: Principal, poster_id: int, owner_ids: set[int]) -> bool:
     """A run is deleted or marked failed by its poster or an owner of a project showing it."""
-    if user.user_id != poster_id and user.user_id not in owner_ids:
+    return user.user_id == poster_id or user.user_id in owner_ids
+
+
+def may_change_run(user: Principal, poster_id: int, owner_ids: set[int]) -> None:
+    """``can_change_run``, or ``Forbidden`` saying who can."""
+    if not can_change_run(user, poster_id, owner_ids):
         raise Forbidden(
             "Only the run's poster or the project's owner can delete it or mark it failed."
         )

@@ -49,10 +49,16 @@ async def detail(db: Reader, user: Principal, experiment_id: int) -> ExperimentD
     """One experiment with its series names and images."""
     record = await visible(db, user, experiment_id)
     row = record.to_row()
+    poster = await repository.user_by_id(db, record.poster_id)
+    owners = await repository.owners_showing_async(
+        db, record.repo_key, record.subdir, record.poster_id
+    )
     return ExperimentDetail(
         **{f: getattr(row, f) for f in row.__struct_fields__},
         series=await repository.series_names(db, experiment_id),
         images=await repository.images_of(db, experiment_id),
+        poster=poster.username if poster is not None else None,
+        may_change=access.can_change_run(user, record.poster_id, owners),
     )
 
 

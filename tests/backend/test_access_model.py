@@ -108,8 +108,18 @@ def test_runs_are_deleted_or_failed_by_their_poster_or_the_owner(server: Server)
         user.client.post(f"/api/invitations/{project_id}/accept")
     bob_run = bob.live({**BODY, "name": "bob-run"}).json()["experiment_id"]
     bob_second = bob.live({**BODY, "name": "bob-second"}).json()["experiment_id"]
-    # Carol sees Bob's run but is neither its poster nor the owner.
-    assert carol.client.get(f"/api/experiments/{bob_run}").status_code == 200
+    # Carol sees Bob's run but is neither its poster nor the owner; the details say so
+    # (the TUI asks only those who may), and who posted it.
+    detail = {
+        user.name: user.client.get(f"/api/experiments/{bob_run}").json()
+        for user in (alice, bob, carol)
+    }
+    assert {name: d["may_change"] for name, d in detail.items()} == {
+        "alice": True,  # the owner
+        "bob": True,  # its poster
+        "carol": False,
+    }
+    assert {d["poster"] for d in detail.values()} == {"bob"}
     for method, path in (
         ("POST", f"/api/experiments/{bob_run}/fail"),
         ("DELETE", f"/api/experiments/{bob_run}"),

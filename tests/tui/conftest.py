@@ -55,6 +55,17 @@ async def post(user: User, body: dict) -> int:
     return int(response.json()["experiment_id"])
 
 
+async def bobs_project_with(server: Server, member: User, body: dict) -> tuple[User, dict]:
+    """A new user bob, whose post of ``body`` made a project ``member`` joined; (bob, it)."""
+    bob = await asyncio.to_thread(server.add_user, "bob")
+    await post(bob, body)
+    (project,) = (await asyncio.to_thread(bob.client.get, "/api/projects")).json()
+    path = f"/api/projects/{project['id']}/members"
+    await asyncio.to_thread(bob.client.post, path, json={"username": member.name})
+    await asyncio.to_thread(member.client.post, f"/api/invitations/{project['id']}/accept")
+    return bob, project
+
+
 @pytest.fixture
 def tui_settings(tmp_path: Path, server: Server) -> TuiSettings:
     """Settings with a private session file and short highlights."""
@@ -71,4 +82,4 @@ def logged_in_app(tui_settings: TuiSettings, server: Server, alice: User) -> Liv
     return build_app(tui_settings, Api(server.url, token))
 
 
-__all__ = ["PASSWORD", "SIZE", "footer_text", "post", "until"]
+__all__ = ["PASSWORD", "SIZE", "bobs_project_with", "footer_text", "post", "until"]

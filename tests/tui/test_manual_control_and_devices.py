@@ -13,7 +13,7 @@ from textual.widgets import Static
 from textual_image.widget import Image as ImageWidget
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, footer_text, open_project, post, until
+from tests.tui.conftest import SIZE, bobs_project_with, footer_text, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.compare import CompareScreen
 from tui.screens.details import DVC_RUN_FAILED, DetailsScreen
@@ -70,6 +70,22 @@ async def test_fail_then_delete_with_confirmation(
         assert str(first) not in table.shown_keys() and other in screen.state.rows
         gone = await asyncio.to_thread(alice.client.get, f"/api/experiments/{first}")
         assert gone.status_code == 404
+
+
+async def test_a_member_who_may_not_change_a_run_is_told_so_without_being_asked_first(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    await bobs_project_with(server, alice, {**BODIES[1], "repo_url": "git@github.com:b/m.git"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)  # bob's project: alice only a member
+        for key, verb in (("x", "delete"), ("f", "mark failed")):
+            await pilot.press(key)
+            told = f"Only its poster (bob) or the project's owner can {verb}"
+            await until(pilot, lambda told=told: any(told in n.message for n in app._notifications))
+            assert app.screen is screen  # no question whose answer would be a refusal
+        shown = await details_text(pilot, app)
+        assert "posted by" in shown and "bob" in shown
 
 
 async def test_profile_approves_a_device_login_by_its_code_and_revokes_client_tokens(

@@ -155,7 +155,9 @@ def _answer(request: httpx.Request) -> httpx.Response:
     parts = path.split("/")
     if path.startswith("/api/experiments/") and len(parts) == 4:
         row = next(r for r in ROWS if r["id"] == int(parts[3]))
-        return httpx.Response(200, json={**row, "series": list(_series(row["id"])), "images": []})
+        return httpx.Response(
+            200, json={**row, "series": list(_series(row["id"])), "images": [], "poster": "alice"}
+        )
     if path.endswith("/series"):
         series = _series(int(parts[3]))
         if request.url.params.get("times"):

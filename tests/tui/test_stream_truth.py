@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, post, until
+from tests.tui.conftest import SIZE, bobs_project_with, until
 from tui.app import LiveStudioApp
 from tui.client import Api, StreamEvent, StreamGone, StreamState
 from tui.messages import ExperimentChanged, StreamReset
@@ -98,13 +98,8 @@ async def test_a_deleted_project_closes_its_screens_not_whatever_is_on_top(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
     app = logged_in_app
-    bob = await asyncio.to_thread(server.add_user, "bob")
-    await post(bob, {**BODIES[1], "repo_url": "git@github.com:bob/shared.git"})
-    project = (await asyncio.to_thread(bob.client.get, "/api/projects")).json()[0]
-    await asyncio.to_thread(
-        bob.client.post, f"/api/projects/{project['id']}/members", json={"username": "alice"}
-    )
-    await asyncio.to_thread(alice.client.post, f"/api/invitations/{project['id']}/accept")
+    body = {**BODIES[1], "repo_url": "git@github.com:bob/shared.git"}
+    bob, project = await bobs_project_with(server, alice, body)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
         projects = app.screen

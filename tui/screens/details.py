@@ -118,6 +118,7 @@ class DetailsScreen(LiveScreen):
             ("baseline", Text(d.baseline_sha)),
             ("message", Text(d.message or "")),
             ("client", Text(d.client)),
+            ("posted by", Text(d.poster or "(a deleted account)")),
             ("step", Text(_step_text(d))),
             ("started", Text(d.started_at.isoformat(timespec="seconds"))),
             ("updated", Text(d.updated_at.isoformat(timespec="seconds"))),

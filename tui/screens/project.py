@@ -543,16 +543,35 @@ class ProjectScreen(LiveScreen):
 
     def _confirm_then(self, question: str, verb: str, action: Callable[[int], object]) -> None:
         """Ask about the experiment under the cursor, then act on it."""
-        from tui.screens.dialogs import ConfirmDialog, if_confirmed
-
         experiment_id = self.table.current_experiment_id()
         if experiment_id is None:
             if not self._on_group(verb.lower() + " it"):
                 self.notify("No experiment here yet.")
             return
-        name = self.state.rows[experiment_id].name
+        self._ask_if_allowed(experiment_id, question, verb, action)
+
+    @work(group="manual", exclusive=True, exit_on_error=False)
+    async def _ask_if_allowed(
+        self, experiment_id: int, question: str, verb: str, action: Callable[[int], object]
+    ) -> None:
+        """Ask only someone the server will let act: a question answered by a refusal
+        is worse than none."""
+        from tui.screens.dialogs import ConfirmDialog, if_confirmed
+
+        try:
+            detail = await studio(self).api.experiment(experiment_id)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        if not detail.may_change:
+            poster = f"its poster ({detail.poster})" if detail.poster else "its poster"
+            self.notify(
+                f"Only {poster} or the project's owner can {verb.lower()} {detail.name}.",
+                severity="warning",
+            )
+            return
         self.app.push_screen(
-            ConfirmDialog(question.format(name=name), verb),
+            ConfirmDialog(question.format(name=detail.name), verb),
             if_confirmed(lambda: action(experiment_id)),
         )
 
