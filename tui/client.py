@@ -284,6 +284,10 @@ class Api:
         """Decline an invitation."""
         await self._request("DELETE", f"/api/invitations/{project_id}")
 
+    async def delete_project(self, project_id: int) -> None:
+        """Delete a project (its owner, or an admin member)."""
+        await self._request("DELETE", f"/api/projects/{project_id}")
+
     async def delete_experiment(self, experiment_id: int) -> None:
         """Delete an experiment."""
         await self._request("DELETE", f"/api/experiments/{experiment_id}")

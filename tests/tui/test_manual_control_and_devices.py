@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+from contextlib import closing
 
 import httpx
 from PIL import Image
 from rich.console import Console
-from textual.widgets import Static
+from textual.widgets import DataTable, Label, Static
 from textual_image.widget import Image as ImageWidget
 
+from backend.db.connection import connect_sync
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, bobs_project_with, footer_text, open_project, post, until
 from tui.app import LiveStudioApp
@@ -360,3 +362,40 @@ async def test_a_failed_dvc_exp_run_says_why_in_its_details(
         await until(pilot, lambda: any(r.status == "failed" for r in screen.state.rows.values()))
         shown = await details_text(pilot, app)
         assert "reason" in shown and DVC_RUN_FAILED in shown
+
+
+async def test_projects_are_deleted_from_the_list_by_their_owner_only(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    with closing(connect_sync(server.database)) as conn:  # the first user is an admin
+        conn.execute("UPDATE users SET is_admin = ? WHERE username = 'alice'", (False,))
+    _, bobs = await bobs_project_with(server, alice, {**BODIES[1], "repo_url": "https://b.org/b/m"})
+    made = await asyncio.to_thread(
+        alice.client.post,
+        "/api/projects",
+        json={"name": "[b]vis[/b]", "repo_url": "git@github.com:acme/vision.git"},
+    )
+    mine = made.json()["id"]
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        screen = app.screen
+        table = screen.query_one("#projects", DataTable)
+        await until(pilot, lambda: table.row_count == 2)
+
+        table.move_cursor(row=table.get_row_index(str(bobs["id"])))
+        await pilot.press("x")  # only a member of bob's: told, not asked
+        told = "Only the project's owner (bob) or an admin can delete it."
+        await until(pilot, lambda: any(told in n.message for n in app._notifications))
+        assert app.screen is screen
+
+        table.move_cursor(row=table.get_row_index(str(mine)))
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        question = str(app.screen.query_one(Label).render())
+        assert "Delete project [b]vis[/b]?" in question  # its name as it is, not as markup
+        await pilot.press("y")
+        await until(pilot, lambda: mine not in screen.projects)
+        assert list(screen.projects) == [bobs["id"]]
+    left = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
+    assert [p["id"] for p in left] == [bobs["id"]]  # deleted on the server, not just hidden

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from tui.sanitize import plain
+
 
 def if_confirmed(action: Callable[[], object]) -> Callable[[bool | None], None]:
     """A dialog callback that runs ``action`` when the answer was yes."""
@@ -37,7 +39,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question)
+            yield Label(plain(self.question))  # names in it come from whoever posts runs
             with Horizontal():
                 yield Button("Cancel", id="no")
                 yield Button(self.verb, variant="error", id="yes")

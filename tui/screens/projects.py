@@ -44,6 +44,12 @@ class ProjectsScreen(LiveScreen):
         ),
         Binding("d", "decline", "Decline invitation", tooltip="decline the invitation"),
         Binding("t", "profile", "Profile", tooltip="profile and tokens"),
+        Binding(
+            "x",
+            "delete",
+            "Delete",
+            tooltip="delete the project (asks first; its owner or an admin member)",
+        ),
         Binding("r", "refresh", "Refresh", tooltip="refresh"),
         Binding("q", "app.quit", "Quit", tooltip="quit"),
         Binding("j", "cursor_down", show=False, tooltip="move down"),
@@ -270,6 +276,50 @@ class ProjectsScreen(LiveScreen):
         verb = "Joined" if accept else "Declined"
         self.notify(f"{verb} {invitation.project_name!r}.")
         self.load_invitations()
+
+    def action_delete(self) -> None:
+        table = self.query_one("#projects", DataTable)
+        if self.focused is not table or not table.row_count:
+            self.notify("Move to a project in the list first.")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        self._ask_delete(self.projects[int(str(key.value))])
+
+    @work(group="delete", exclusive=True, exit_on_error=False)
+    async def _ask_delete(self, project: ProjectRow) -> None:
+        """Ask the owner (or an admin member); tell anyone else who may."""
+        from tui.screens.dialogs import ConfirmDialog, if_confirmed
+
+        app = studio(self)
+        if project.owner != app.username:
+            try:
+                admin = (await app.api.user()).is_admin
+            except ApiError as exc:
+                app.report(exc)
+                return
+            if not admin:
+                owner = f" ({project.owner})" if project.owner else ""
+                self.notify(
+                    f"Only the project's owner{owner} or an admin can delete it.",
+                    severity="warning",
+                )
+                return
+        question = (
+            f"Delete project {project.name}? Your runs no other project shows go with"
+            " it; other members' runs move to projects of their own."
+        )
+        self.app.push_screen(
+            ConfirmDialog(question, "Delete"), if_confirmed(lambda: self._delete(project.id))
+        )
+
+    @work(group="delete", exit_on_error=False)
+    async def _delete(self, project_id: int) -> None:
+        try:
+            await studio(self).api.delete_project(project_id)
+        except ApiError as exc:
+            studio(self).report(exc)
+            return
+        self.notify("Project deleted.")
 
     def action_open(self) -> None:
         if self.focused is self.query_one("#invitations", DataTable):
