@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from backend.settings import Settings, default_db_path
 from cli import admin
 from cli.admin import CliError, describe
 from tui.settings import SettingsError
@@ -293,7 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--db", type=Path, help="SQLite file (env LIVESTUDIO_DB)")
+        p.add_argument(
+            "--db",
+            type=Path,
+            help=f"SQLite file (env LIVESTUDIO_DB; default {default_db_path()})",
+        )
         p.add_argument(
             "--database-url",
             help="the database as a URL: sqlite:///PATH or postgresql://USER@HOST/NAME"
@@ -302,8 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     serve = with_db(sub.add_parser("serve", help="run the server"))
-    serve.add_argument("--host", help="interface to listen on (env LIVESTUDIO_HOST)")
-    serve.add_argument("--port", type=int, help="TCP port (env LIVESTUDIO_PORT)")
+    serve.add_argument(
+        "--host",
+        help=f"interface to listen on (env LIVESTUDIO_HOST; default {Settings.host}, this"
+        " machine only: 0.0.0.0 for others)",
+    )
+    serve.add_argument(
+        "--port", type=int, help=f"TCP port (env LIVESTUDIO_PORT; default {Settings.port})"
+    )
     serve.add_argument(
         "--ssh-port", type=int, help="also serve the TUI over SSH here (env LIVESTUDIO_SSH_PORT)"
     )
@@ -320,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--stale-after",
         type=float,
-        help="seconds of silence before a run is Stopped (env LIVESTUDIO_STALE_AFTER)",
+        help="seconds of silence before a run is Stopped (env LIVESTUDIO_STALE_AFTER;"
+        f" default {Settings.stale_after:g})",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -92,3 +92,17 @@ async def test_the_demo_welcome_shows_its_lines_in_full_copies_them_and_help_kee
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert lines in help_markdown(app)
+
+
+async def test_a_project_asked_for_by_a_name_two_share_is_not_opened_at_random(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    for url in ("https://a.org/x/p1", "https://b.org/y/p1"):
+        made = alice.client.post("/api/projects", json={"name": "p1", "repo_url": url})
+        assert made.status_code == 201, made.text
+    app.settings.open_project = "p1"
+    async with app.run_test(size=SIZE) as pilot:
+        told = "are all named 'p1'; pick one here."
+        await until(pilot, lambda: any(told in n.message for n in app._notifications))
+        assert isinstance(app.screen, ProjectsScreen)

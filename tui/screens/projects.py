@@ -107,11 +107,14 @@ class ProjectsScreen(LiveScreen):
         if not wanted or self._opened_requested:
             return
         self._opened_requested = True
-        match = next((r for r in rows if wanted in (r.name, str(r.id))), None)
-        if match is None:
+        matches = [r for r in rows if str(r.id) == wanted] or [r for r in rows if r.name == wanted]
+        if not matches:
             self.notify(f"There is no project {wanted!r} for you; pick one here.")
+        elif len(matches) > 1:
+            ids = ", ".join(str(r.id) for r in matches)
+            self.notify(f"Projects {ids} are all named {wanted!r}; pick one here.")
         else:
-            self._open(match.id)
+            self._open(matches[0].id)
         studio(self).show_welcome()  # over the project it opened
 
     @work(group="invitations", exclusive=True, exit_on_error=False)
