@@ -28,6 +28,7 @@ async def test_a_run_that_diverged_at_once_is_marked(log_scale: bool) -> None:
         await pilot.pause()
         drawn = str(chart.render())  # plotext built the figure (a log axis with no line failed)
     assert drawn.count("✗") >= 2  # in the title's count, and on the chart
+    assert ("(log scale)" in chart.title_text) is log_scale  # the axis says what it is
 
 
 def test_text_values_are_drawn_on_one_line_and_short() -> None:

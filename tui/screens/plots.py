@@ -157,6 +157,8 @@ class MetricChart(PlotextPlot):
             title += "   " + summary(next(iter(self.data.values())))
         if view.weight:
             title += f"   (smoothed {view.weight:g})"
+        if view.log_scale:
+            title += "   (log scale)"
         self.title_text = title
         plt.title(title)
         plt.xlabel("time since the first point" if view.wall_time else "step")
