@@ -27,10 +27,18 @@ def projects(server: str | None) -> None:
 
 def project_id(server: str | None, project: str) -> int:
     """A project named by its id or its name (a name two projects share is refused)."""
-    if project.isdigit():
-        return int(project)
     _, rows = session_request(server, "GET", "/api/projects")
     matches: list[dict[str, Any]] = [r for r in rows if r["name"] == project]
+    if project.isascii() and project.isdigit():
+        number = int(project)
+        named = [r for r in matches if r["id"] != number]
+        if not named:
+            return number  # an id (one not yours gets the server's 404)
+        if any(r["id"] == number for r in rows):  # a project 2024 and one named "2024"
+            raise CliError(
+                f"{project} is the id of one of your projects and the name of another"
+                f" ({named[0]['id']}); give that one's id."
+            )
     if len(matches) == 1:
         return int(matches[0]["id"])
     if not matches:

@@ -65,10 +65,10 @@ class ExperimentDetail(ExperimentRow, frozen=True, kw_only=True):
     series: list[str] = []
     images: list[ImageInfo] = []
     poster: str | None = None
-    """Who posted the run (``None`` once their account is deleted)."""
-    may_change: bool = False
+    """Who posted the run."""
+    may_change: bool | None = None
     """Whether the asking user may delete it or mark it failed (its poster, or the owner of
-    a project showing it)."""
+    a project showing it); ``None`` from a server too old to say."""
 
 
 Point = tuple[int, WireNumber]

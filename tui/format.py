@@ -65,6 +65,8 @@ def sparkline(values: Sequence[Any], width: int = 10) -> str:
     converged loss's noise look like wild swings.
     """
     numbers = [parse_number(v) for v in values]
+    # A run that just diverged shows it at once: its newest value is never averaged away.
+    diverged = bool(numbers) and (numbers[-1] is None or not math.isfinite(numbers[-1]))
     if len(numbers) > width:
         numbers = [
             _mean(numbers[i * len(numbers) // width : (i + 1) * len(numbers) // width])
@@ -83,6 +85,8 @@ def sparkline(values: Sequence[Any], width: int = 10) -> str:
             chars.append(SPARK_BLOCKS[3])
         else:
             chars.append(SPARK_BLOCKS[round((v - low) / span * (len(SPARK_BLOCKS) - 1))])
+    if diverged:
+        chars[-1] = "·"
     return "".join(chars)
 
 

@@ -17,7 +17,7 @@ from backend.db.connection import Reader
 from backend.db.repository import Principal, ProjectScope
 from backend.db.writer import WriteContext, Writer
 from backend.services import access, events
-from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from backend.services.experiments import DELETE_AT_MOST
 from shared.api import Invitation, Members, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
@@ -245,6 +245,8 @@ async def finish_deletions(writer: Writer) -> int:
         except (Forbidden, NotFound) as exc:
             log.warning("project %s is no longer deleted: %s", project_id, exc.detail)
             await writer.submit(_forget_job(project_id))
+        except DomainError as exc:  # the database busy, say: the next start tries again
+            log.warning("finishing the deletion of project %s failed: %s", project_id, exc.detail)
         else:
             log.info("finished deleting project %s for %s", project_id, user.username)
             finished += 1

@@ -84,6 +84,15 @@ def reencode_job(at_most: int = REENCODE_AT_MOST) -> Callable[[WriteContext], in
     return job
 
 
+async def _finish_deletions(writer: Writer) -> None:
+    try:
+        await projects.finish_deletions(writer)
+    except DomainError as exc:  # the next start tries again
+        log.warning("finishing project deletions skipped: %s", exc.detail)
+    except Exception:
+        log.exception("finishing project deletions failed")
+
+
 async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], float]) -> None:
     """Sweep every ``sweep_interval`` seconds until cancelled.
 
@@ -91,12 +100,16 @@ async def run_sweeper(writer: Writer, settings: Settings, clock: Callable[[], fl
     in an older shape (after an upgrade) are stored again, a part at a time: until then
     every listing rebuilds them, which costs a big project ~0.4 s.
     """
+    finishing = asyncio.create_task(_finish_deletions(writer))  # beside the sweeps, not before
     try:
-        await projects.finish_deletions(writer)
-    except DomainError as exc:  # the next start tries again
-        log.warning("finishing project deletions skipped: %s", exc.detail)
-    except Exception:
-        log.exception("finishing project deletions failed")
+        await _reencode_then_sweep(writer, settings, clock)
+    finally:
+        finishing.cancel()
+
+
+async def _reencode_then_sweep(
+    writer: Writer, settings: Settings, clock: Callable[[], float]
+) -> None:
     try:
         while await writer.submit(reencode_job()) >= REENCODE_AT_MOST:
             pass

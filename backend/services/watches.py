@@ -90,9 +90,10 @@ def _checked_url(url: str | None) -> str | None:
 
 def check_webhook_host(watch: WatchCreate, allow_private: bool) -> None:
     """Refuse now, not at the first alert, a webhook the server will not post to."""
-    if allow_private or watch.webhook_url is None:
+    url = _checked_url(watch.webhook_url)  # what is wrong with the URL itself comes first
+    if allow_private or url is None:
         return
-    host = webhooks.literal_refusal(watch.webhook_url.strip())
+    host = webhooks.literal_refusal(url)
     if host is not None:
         raise InvalidInput(
             f"The webhook's host {host} is not a public address, and this server posts only"

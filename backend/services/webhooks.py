@@ -67,18 +67,26 @@ def payload(alert: AlertInfo) -> bytes:
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+_EMBEDDING = (  # IPv6 forms whose last 32 bits are an IPv4 address a host may reach
+    _NAT64,
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated; some stacks still route it)
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT)
+)
+_LOCAL = (
+    ipaddress.ip_network("fec0::/10"),  # site-local
+    ipaddress.ip_network("64:ff9b:1::/48"),  # local-use NAT64
+)
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """A globally routable address, also when an IPv4 one hides inside an IPv6 form."""
     if isinstance(address, ipaddress.IPv6Address):
         inner = address.ipv4_mapped or address.sixtofour
-        if inner is None and address in _NAT64:
+        if inner is None and any(address in net for net in _EMBEDDING):
             inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None:
             return is_public(inner)
-        if address in _SITE_LOCAL:
+        if any(address in net for net in _LOCAL):
             return False
     return address.is_global
 
@@ -97,9 +105,12 @@ def literal_refusal(url: str) -> str | None:
     if host == "localhost" or host.endswith(".localhost"):
         return host
     try:
-        address = ipaddress.ip_address(host)
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
-        return None
+        try:  # the forms the resolver reads as IPv4 too: 2130706433, 0x7f.1, 0177.0.0.1, 127.1
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None  # a name
     return None if is_public(address) else host
 
 

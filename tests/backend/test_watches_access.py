@@ -115,6 +115,13 @@ BAD_WATCHES = [
     ({"kind": "status", "experiment_id": 1, "webhook_url": "http://127.0.0.1:9/h"}, "not a public"),
     ({"kind": "status", "experiment_id": 1, "webhook_url": "http://[::ffff:10.0.0.1]/"}, "public"),
     ({"kind": "status", "experiment_id": 1, "webhook_url": "http://LocalHost./h"}, "not a public"),
+    # The forms a resolver reads as IPv4 numbers, without asking DNS anything.
+    *(
+        ({"kind": "status", "experiment_id": 1, "webhook_url": f"http://{host}/h"}, "not a public")
+        for host in ("2130706433", "0x7f.1", "0177.0.0.1", "127.1", "[::7f00:1]")
+    ),
+    # What is wrong with the URL itself is said first (and no control character echoed).
+    ({"kind": "status", "experiment_id": 1, "webhook_url": "http://[fe80::1%25\x1b]/"}, "URL"),
 ]
 
 
@@ -123,6 +130,7 @@ def test_bad_watches_get_400_saying_what_to_send(server: Server, alice: User) ->
         resp = alice.client.post("/api/watches", json=body)
         assert resp.status_code == 400, (body, resp.text)
         assert fragment in resp.json()["detail"], body
+        assert "\x1b" not in resp.json()["detail"], body
 
 
 def test_watches_per_user_are_bounded(server: Server, alice: User) -> None:
@@ -217,6 +225,10 @@ def test_private_addresses_are_recognised_in_every_form() -> None:
         "fec0::1",
         "fe80::1",
         "0.0.0.0",
+        "::7f00:1",  # IPv4-compatible
+        "::a9fe:a9fe",
+        "::ffff:0:a00:1",  # IPv4-translated
+        "64:ff9b:1::1",  # local-use NAT64
     ):
         assert not is_public(ipaddress.ip_address(private)), private
     for public in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::5db8:d822"):

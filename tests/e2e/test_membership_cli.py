@@ -60,5 +60,12 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     assert "Traceback" not in twice.stderr and len(twice.stderr.strip().splitlines()) == 1
     nowhere = cli(env, "members", "nope")
     assert nowhere.returncode == 1 and "`livestudio projects` lists them" in nowhere.stderr
+    # A name that is another project's id is ambiguous too; as a name alone it is a name.
+    numeric = alice.client.post(
+        "/api/projects", json={"name": str(project["id"]), "repo_url": "https://x.org/c/d"}
+    ).json()
+    clash = cli(env, "members", str(project["id"]))
+    assert clash.returncode == 1 and f"({numeric['id']}); give that one's id" in clash.stderr
+    assert "members: alice" in cli(env, "members", str(numeric["id"])).stdout
     # Bob is in one of them only: for him the name is not ambiguous.
     assert "members: alice, bob" in cli(bob_env, "members", project["name"]).stdout

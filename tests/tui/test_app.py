@@ -134,6 +134,26 @@ async def test_a_new_run_above_the_cursor_does_not_move_it_to_another_run(
         assert table.current_key() == str(first)
 
 
+async def test_in_a_project_opened_empty_the_cursor_stays_on_the_first_run_to_arrive(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    made = alice.client.post(
+        "/api/projects", json={"name": "mnist", "repo_url": BODIES[1]["repo_url"]}
+    )
+    assert made.status_code == 201, made.text
+    async with logged_in_app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(logged_in_app.screen, ProjectsScreen))
+        await until(pilot, lambda: logged_in_app.screen.query_one("#projects").row_count == 1)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(logged_in_app.screen, ProjectScreen))
+        table = logged_in_app.screen.table
+        first = await post(alice, run("alpha", 0, 1.0))
+        await until(pilot, lambda: table.current_key() == str(first))
+        second = await post(alice, run("beta", 0, 2.0))
+        await until(pilot, lambda: str(second) in table.shown_keys())
+        assert table.current_key() == str(first)
+
+
 async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User) -> None:
     app = logged_in_app
     a = await post(alice, run("alpha", 0, 1.0, params={"params.yaml": {"lr": 0.1, "batch": 8}}))

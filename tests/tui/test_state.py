@@ -108,6 +108,7 @@ def test_formatting_and_no_color_highlight(monkeypatch) -> None:
     assert sparkline(loss, 10) == "█▃▂▂▁▁▁▁▁▁"
     assert sparkline([1, "nan", "nan", 3], 2) == "▁█"  # a run's NaNs do not hide its value
     assert sparkline(["nan"] * 4 + [1, 2], 3) == "··▄"  # one value: mid-height
+    assert sparkline([*range(39), "nan"], 10)[-1] == "·"  # just diverged: shown at once
     assert theme.highlight().color is not None and theme.highlight().bold
     fading = [theme.highlight(stage) for stage in (0, 1, 2)]
     assert len({style.color for style in fading}) == 3 and not fading[2].bold

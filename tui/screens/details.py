@@ -16,6 +16,7 @@ from tui import clock, theme
 from tui.client import ApiError
 from tui.format import STATUS_GLYPH, value_text
 from tui.messages import ExperimentChanged, PointsArrived
+from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.footer import Footer
@@ -68,8 +69,10 @@ class DetailsScreen(LiveScreen):
             studio(self).report(exc)
             if self.detail is None:
                 self.query_one("#body", Static).update(
-                    f"Could not load the experiment: {exc.detail}\n"
-                    "It loads once the server is back; r tries again now."
+                    plain(
+                        f"Could not load the experiment: {exc.detail}\n"
+                        "It loads once the server is back; r tries again now."
+                    )
                 )
             return
         self.render_detail()

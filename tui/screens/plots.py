@@ -250,8 +250,10 @@ class PlotsScreen(LiveScreen):
             studio(self).report(exc)
             if not self.charts and not self.images:  # nothing shown yet: say why
                 self.query_one("#images-note", Static).update(
-                    f"Could not load the plots: {exc.detail}\n"
-                    "They load once the server is back; r tries again now."
+                    plain(
+                        f"Could not load the plots: {exc.detail}\n"
+                        "They load once the server is back; r tries again now."
+                    )
                 )
             return
         for chart in self.charts.values():

@@ -550,7 +550,7 @@ class ProjectScreen(LiveScreen):
             return
         self._ask_if_allowed(experiment_id, question, verb, action)
 
-    @work(group="manual", exclusive=True, exit_on_error=False)
+    @work(group="ask", exclusive=True, exit_on_error=False)  # never cancels a change under way
     async def _ask_if_allowed(
         self, experiment_id: int, question: str, verb: str, action: Callable[[int], object]
     ) -> None:
@@ -563,7 +563,7 @@ class ProjectScreen(LiveScreen):
         except ApiError as exc:
             studio(self).report(exc)
             return
-        if not detail.may_change:
+        if detail.may_change is False:  # None: a server too old to say; it refuses itself
             poster = f"its poster ({detail.poster})" if detail.poster else "its poster"
             self.notify(
                 f"Only {poster} or the project's owner can {verb.lower()} {detail.name}.",

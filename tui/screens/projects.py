@@ -288,19 +288,19 @@ class ProjectsScreen(LiveScreen):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         self._ask_delete(self.projects[int(str(key.value))])
 
-    @work(group="delete", exclusive=True, exit_on_error=False)
+    @work(group="ask", exclusive=True, exit_on_error=False)  # never cancels a deletion
     async def _ask_delete(self, project: ProjectRow) -> None:
         """Ask the owner (or an admin member); tell anyone else who may."""
         from tui.screens.dialogs import ConfirmDialog, if_confirmed
 
         app = studio(self)
-        if project.owner != app.username:
+        if project.owner is not None:  # an owner's deleted account: any member may
             try:
-                admin = (await app.api.user()).is_admin
+                me = await app.api.user()
             except ApiError as exc:
                 app.report(exc)
                 return
-            if not admin:
+            if project.owner != me.username and not me.is_admin:
                 owner = f" ({project.owner})" if project.owner else ""
                 self.notify(
                     f"Only the project's owner{owner} or an admin can delete it.",

@@ -260,9 +260,9 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     def settle_cursor(self) -> None:
         """From now on the cursor stays on its experiment as rows come and go (the
-        project's rows are all in): a new run above it must not slide another under it."""
-        if self.current_key() is not None:
-            self.cursor_placed = True
+        project's rows are all in): a new run above it must not slide another under it.
+        In an empty table the first run to arrive still takes the cursor."""
+        self.cursor_placed = True
 
     def _restore(self, key: str | None) -> None:
         if key is None or not self.cursor_placed:
