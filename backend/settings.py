@@ -74,6 +74,9 @@ class Settings:
     so no local program can pick the address login throttling sees."""
     watch_interval: float = 1.0
     """How often, in seconds, the server looks for stalled runs that a watch covers."""
+    access_log: bool = False
+    """Log every request, one line each (``LIVESTUDIO_ACCESS_LOG=1``): to see, say, why a
+    training job's posts are refused; off by default: a line per post adds up under load."""
     webhook_allow_private: bool = False
     """Let watches post to webhooks on loopback or private addresses
     (``LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1``); off so that no user can make the server

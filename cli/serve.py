@@ -26,7 +26,7 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
     return {
         "host": settings.host,
         "port": settings.port,
-        "access_log": False,
+        "access_log": settings.access_log,
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": settings.forwarded_allow_ips or None,
         # Event streams never end on their own; don't wait long for them on shutdown.

@@ -420,3 +420,18 @@ def test_serve_refuses_settings_out_of_range_in_one_sentence(
     assert said in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_the_access_log_is_off_unless_asked_for_and_then_shows_refused_posts(
+    make_server: Callable[..., Server],
+) -> None:
+    quiet = make_server()
+    assert post(quiet, BODY, "lst_wrong").status_code == 401
+    logged = make_server(LIVESTUDIO_ACCESS_LOG="1")
+    assert post(logged, BODY, "lst_wrong").status_code == 401
+    deadline = time.monotonic() + 10
+    while "POST /api/live" not in logged.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = next(x for x in logged.log.read_text().splitlines() if "POST /api/live" in x)
+    assert "401" in line  # who was refused, and how: "why don't my runs show?"
+    assert "POST /api/live" not in quiet.log.read_text()

@@ -208,7 +208,7 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
         when = str(self.query_one("#when", Select).value)
         box = self.query_one("#condition", Input)
         box.placeholder = HINTS.get(when, "")
-        box.disabled = not HINTS.get(when, "")
+        box.display = bool(HINTS.get(when, ""))  # a status needs no condition: no empty box
 
     @on(Input.Submitted, "#condition")
     def _next(self) -> None:
