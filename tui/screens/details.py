@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import msgspec
 from rich.table import Table
 from rich.text import Text
@@ -14,7 +16,7 @@ from textual.widgets import Static
 from shared.api import ExperimentDetail, ImageInfo
 from tui import clock, theme
 from tui.client import ApiError
-from tui.format import STATUS_GLYPH, value_text
+from tui.format import STATUS_GLYPH, time_ago, value_text
 from tui.messages import ExperimentChanged, PointsArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -123,8 +125,8 @@ class DetailsScreen(LiveScreen):
             ("client", Text(d.client)),
             ("posted by", Text(d.poster or "(a deleted account)")),
             ("step", Text(_step_text(d))),
-            ("started", Text(d.started_at.isoformat(timespec="seconds"))),
-            ("updated", Text(d.updated_at.isoformat(timespec="seconds"))),
+            ("started", Text(_moment(d.started_at))),
+            ("updated", Text(_moment(d.updated_at))),
             ("experiment rev", Text(d.experiment_rev or "")),
             ("pushed", Text("yes" if d.pushed else "no")),
         ):
@@ -160,6 +162,12 @@ class DetailsScreen(LiveScreen):
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
+
+def _moment(moment: datetime) -> str:
+    """When, in UTC (the same for everyone reading it over SSH), and how long ago."""
+    utc = moment.astimezone(UTC)
+    return f"{utc:%Y-%m-%d %H:%M:%S} UTC ({time_ago(utc, clock.utcnow())})"
 
 
 def _step_text(d: ExperimentDetail) -> str:
