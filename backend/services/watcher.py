@@ -295,18 +295,25 @@ class Watcher:
                 self.by_experiment.setdefault(watch.experiment_id, []).append(watch)
             elif watch.project_id is not None:
                 self.by_project.setdefault(watch.project_id, []).append(watch)
-        # Runs that went on running keep what was learnt of them (when they last stepped);
-        # the rest start from the table, with the rate their stored row last showed.
+        # Runs still at the step last seen keep what was learnt of them (when they reached
+        # it); the rest start from the table, with the rate their stored row last showed.
+        # Runs no watch covered were not followed, so what was kept of them can be old: a
+        # new watch on them must not start from a step time long past (a false "stalled").
         runs: dict[int, Run] = {}
         for row in await store.running_experiments(self.reader):
-            runs[row.id] = self.runs.get(row.id) or Run(
-                row.name,
-                row.poster_id,
-                row.repo_key,
-                row.subdir,
-                row.step,
-                row.updated_at,
-                row.steps_per_s,
+            known = self.runs.get(row.id)
+            runs[row.id] = (
+                known
+                if known is not None and known.step == row.step
+                else Run(
+                    row.name,
+                    row.poster_id,
+                    row.repo_key,
+                    row.subdir,
+                    row.step,
+                    row.updated_at,
+                    row.steps_per_s,
+                )
             )
         self.runs = runs
         self._seen.clear()

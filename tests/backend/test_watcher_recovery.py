@@ -158,3 +158,37 @@ def test_with_no_watch_only_the_next_events_in_order_are_passed_over() -> None:
     assert not evaluator._nothing_to_evaluate(message((13, "watches")))
     assert not evaluator._nothing_to_evaluate(message((15, "points")))
     assert evaluator._evaluated == 12
+
+
+async def test_a_reload_starts_runs_nobody_followed_from_their_stored_step(
+    tmp_path: Path,
+) -> None:
+    """A run no watch covered is not followed; when a watch arrives (a reload), what was
+    kept of it must not be its step time from long ago: that made a new stalled watch fire
+    at once on a run stepping every second."""
+    from backend.db.connection import connect_async
+
+    db = tmp_path / "followed.db"
+    token = alice_with_token(db)
+    app = create_app(Settings(db=db))
+    async with AsyncTestClient(app) as client:
+        live = {"Authorization": f"token {token}"}
+        for step in range(3):
+            posted = await client.post("/api/live", json=data(step, 0.9), headers=live)
+            assert posted.is_success
+        experiment_id = posted.json()["experiment_id"]
+    reader = await connect_async(db)
+    try:
+        evaluator = watcher.Watcher(None, reader, None, Settings(), time.time)  # type: ignore[arg-type]
+        long_ago = time.time() - 3600
+        old = watcher.Run("brisk-lamb", 1, None, None, 0, long_ago)  # seen at step 0
+        evaluator.runs = {experiment_id: old}
+        await evaluator.reload()
+        fresh = evaluator.runs[experiment_id]
+        assert fresh.step == 2 and fresh.last_step_at > time.time() - 60
+        # Still at the step last seen: what was learnt (when it got there) is kept.
+        evaluator.runs = {experiment_id: watcher.Run("brisk-lamb", 1, None, None, 2, long_ago)}
+        await evaluator.reload()
+        assert evaluator.runs[experiment_id].last_step_at == long_ago
+    finally:
+        await reader.close()
