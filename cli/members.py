@@ -21,7 +21,8 @@ def projects(server: str | None) -> None:
         where = f" {printable(row['subdir'])}" if row.get("subdir") else ""
         print(
             f"{row['id']:>6}  {name}  {url}{where}  owner {row['owner'] or '-'}"
-            f"  {row['experiments']} experiments, {row['running']} running"
+            f"  {row['experiments']} experiment{'' if row['experiments'] == 1 else 's'},"
+            f" {row['running']} running"
         )
 
 

@@ -39,7 +39,7 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     listed = cli(env, "projects")
     assert listed.returncode == 0, listed.stderr
     assert f"{project['id']:>6}  {project['name']}  {project['repo_url']}" in listed.stdout
-    assert "owner alice  1 experiments, 1 running" in listed.stdout
+    assert "owner alice  1 experiment, 1 running" in listed.stdout
 
     invited = cli(env, "members", project["name"], "invite", "bob")  # by name
     assert invited.returncode == 0, invited.stderr

@@ -35,3 +35,16 @@ def test_text_values_are_drawn_on_one_line_and_short() -> None:
     assert value_text("resnet\n\x1b[31mred") == "resnet\\x0a\\x1b[31mred"
     long = value_text("x" * 10_000)
     assert len(long) == 200 and long.endswith("…")
+
+
+async def test_a_title_wider_than_the_chart_is_cut_not_dropped() -> None:
+    names = {1: "wider-net-dropout", 2: "baseline-cnn-long", 3: "preempted-a100-x"}
+    chart = MetricChart("train/loss", names, PlotView(cursor=2))
+    chart.data = {i: [(0, 1.0), (1, 0.5), (2, 0.25 * i)] for i in names}
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())
+    assert len(chart.title_text) > 80  # three runs' values at the step cursor
+    # plotext dropped the whole line before: the metric's name and the values with it.
+    assert "train/loss   step 2: wider-net-dropout 0.25" in drawn

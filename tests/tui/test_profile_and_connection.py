@@ -154,6 +154,12 @@ async def test_change_password_and_reset_tokens_from_profile(
         dialog = app.screen
         dialog.query_one("#current", Input).value = "correct-horse-battery"
         dialog.query_one("#new", Input).value = "a-brand-new-secret"
+        dialog.query_one("#again", Input).value = "a-brand-typo"
+        dialog.query_one("#again", Input).focus()
+        await pilot.press("enter")  # in the last field: submits (here: refused, a typo)
+        problem = dialog.query_one("#problem", Label)
+        await until(pilot, lambda: "do not match" in str(problem.render()))
+        assert not dialog.query_one("#reset", Checkbox).value  # enter never reaches the box
         dialog.query_one("#again", Input).value = "a-brand-new-secret"
         dialog.query_one("#reset", Checkbox).value = True
         await pilot.click("#change")

@@ -375,6 +375,14 @@ async def test_a_metric_watch_suggests_better_than_now_exactly_and_does_not_fire
             await pilot.press("exclamation_mark")
             await until(pilot, lambda: isinstance(app.screen, WatchDialog))
             suggested[metric] = app.screen.query_one("#condition", Input).value
+            if metric == "loss":  # the text of one kind is not carried into another
+                box, kind = app.screen.query_one("#condition", Input), app.screen.query_one("#when")
+                kind.value = "stalled"
+                await until(pilot, lambda box=box: box.value == "")
+                kind.value = "nonfinite"
+                await until(pilot, lambda box=box: box.value == "loss")
+                kind.value = "threshold"
+                await until(pilot, lambda box=box: box.value == "loss < 0.0412345")
             if metric == "acc":
                 await pilot.click("#save")
             else:

@@ -123,8 +123,11 @@ class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
         self.query_one("#current", Input).focus()
 
     @on(Input.Submitted)
-    def next_field(self) -> None:
-        self.focus_next()
+    def next_field(self, event: Input.Submitted) -> None:
+        if event.input.id == "again":
+            self.change()  # enter, enter must never tick "delete my tokens and SSH keys"
+        else:
+            self.focus_next()
 
     @on(Button.Pressed, "#change")
     def change(self) -> None:

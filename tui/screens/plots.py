@@ -160,7 +160,10 @@ class MetricChart(PlotextPlot):
         if view.log_scale:
             title += "   (log scale)"
         self.title_text = title
-        plt.title(title)
+        # plotext drops a title wider than the chart altogether (the metric's name and the
+        # step cursor's values with it): cut it to fit instead.
+        room = max(20, self.size.width - 4)
+        plt.title(title if len(title) <= room else title[: room - 1] + "…")
         plt.xlabel("time since the first point" if view.wall_time else "step")
         if xs_seen:
             low, high = min(xs_seen), max(xs_seen)

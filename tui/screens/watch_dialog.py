@@ -179,6 +179,12 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             condition = f"{target.metric} {op} {now}".strip()
         if self.editing is not None:
             when, condition = form_of(self.editing)
+        # What each kind's box starts with: its text fits one kind only (a threshold's
+        # "loss < 0.1" is no stall factor), so changing the kind changes the text too.
+        self.starts = {when: condition}
+        if target.metric:
+            self.starts["nonfinite"] = target.metric
+        self.kind = when
         scopes = []
         if target.experiment_id is not None:
             scopes.append((plain(f"experiment {target.experiment_name}"), "experiment"))
@@ -207,6 +213,10 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
     def _hint(self) -> None:
         when = str(self.query_one("#when", Select).value)
         box = self.query_one("#condition", Input)
+        if when != self.kind:
+            self.starts[self.kind] = box.value  # kept, should the kind come back
+            box.value = self.starts.get(when, "")
+            self.kind = when
         box.placeholder = HINTS.get(when, "")
         box.display = bool(HINTS.get(when, ""))  # a status needs no condition: no empty box
 
