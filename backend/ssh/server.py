@@ -34,7 +34,7 @@ from backend.services import accounts
 from backend.services.errors import NotAuthenticated, RateLimited
 from backend.services.ingest import token_hash
 from backend.settings import ssh_host_key_path
-from backend.ssh.tui_session import run_tui
+from backend.ssh.tui_session import RESTORE_TERMINAL, run_tui
 from shared.api import ExperimentRow
 from shared.text import printable
 
@@ -96,6 +96,11 @@ class SshService:
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     logins: dict[int, int] = field(default_factory=dict)
     """The sessions of the TUIs open over SSH: session id → user id."""
+    terminals: dict[SSHConnection, dict[asyncssh.SSHServerProcess[bytes], asyncio.Event]] = field(
+        default_factory=dict
+    )
+    """The TUIs running on each connection, each with the switch that mutes its output (to
+    hand their terminals back when the connection is cut)."""
     acceptor: asyncssh.SSHAcceptor | None = None
     _watch: asyncio.Task[None] | None = None
 
@@ -113,7 +118,20 @@ class SshService:
             await asyncio.sleep(KEY_CHECK_EVERY)
             for conn in list(self.connections):
                 if not await self._key_still_valid(conn):
-                    conn.close()
+                    await self._cut(conn, "the SSH key of this session was removed")
+
+    async def _cut(self, conn: SSHConnection, why: str) -> None:
+        """Close a connection, first handing its terminals back as they were: the TUI's
+        alternate screen, mouse reporting and hidden cursor would otherwise stay on."""
+        for process, muted in list(self.terminals.get(conn, {}).items()):
+            muted.set()
+            with contextlib.suppress(Exception):
+                process.stdout.write(RESTORE_TERMINAL + f"\r\nlivestudio: {why}.\r\n".encode())
+                # Closing the connection outright can drop what is still buffered; ending
+                # the channel sends it first.
+                process.exit(1)
+                await asyncio.wait_for(process.channel.wait_closed(), 2)
+        conn.close()
 
     async def _key_still_valid(self, conn: SSHConnection) -> bool:
         user: repository.UserAuth | None = conn.get_extra_info("livestudio_user")
@@ -129,8 +147,9 @@ class SshService:
             self.acceptor.close()
         if self._watch is not None:
             self._watch.cancel()
-        for conn in list(self.connections):
-            conn.close()
+        await asyncio.gather(
+            *(self._cut(conn, "the server is stopping") for conn in list(self.connections))
+        )
         for session_id, user_id in list(self.logins.items()):
             with contextlib.suppress(Exception):
                 await self.backend.writer.submit(accounts.end_session_job(user_id, session_id))
@@ -289,6 +308,8 @@ class SshService:
             return 1
         self.sessions[user.id] += 1
         session_id = None
+        conn = process.channel.get_connection()
+        muted = self.terminals.setdefault(conn, {})[process] = asyncio.Event()
         try:
             token, session_id = await self.backend.writer.submit(_ssh_session_job(user.id))
             self.logins[session_id] = user.id
@@ -300,9 +321,14 @@ class SshService:
                 project,
                 settings.ssh_idle_timeout,
                 self.folder / uuid.uuid4().hex,
+                muted,
             )
         finally:
             self.sessions[user.id] -= 1
+            open_here = self.terminals.get(conn, {})
+            open_here.pop(process, None)
+            if not open_here:
+                self.terminals.pop(conn, None)
             if session_id is not None:
                 self.logins.pop(session_id, None)
                 await self.backend.writer.submit(accounts.end_session_job(user.id, session_id))

@@ -31,6 +31,14 @@ MAX_WIDTH, MAX_HEIGHT = 1000, 500
 MAX_ENV_VALUE = 256
 
 
+RESTORE_TERMINAL = (
+    b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l"  # mouse reporting off
+    b"\x1b[?1004l\x1b[?2004l"  # focus events, bracketed paste off
+    b"\x1b[?1049l\x1b[?25h\x1b[0m"  # the main screen back, the cursor shown, plain text
+)
+"""What a TUI cut off mid-screen leaves to undo on the user's terminal."""
+
+
 def set_size(fd: int, width: int, height: int) -> None:
     """Tell the pseudo-terminal its size, within bounds (its process gets SIGWINCH)."""
     width = max(1, min(width or 80, MAX_WIDTH))
@@ -96,8 +104,13 @@ async def run_tui(
     project: str | None,
     idle_timeout: float,
     folder: Path,
+    muted: asyncio.Event | None = None,
 ) -> int:
-    """Run the TUI for the SSH channel in ``folder`` until either side ends; the exit status."""
+    """Run the TUI for the SSH channel in ``folder`` until either side ends; the exit status.
+
+    Once ``muted`` is set the TUI's output no longer reaches the client: the session is
+    being cut, and a frame after the terminal was handed back would take it again.
+    """
     master = slave = -1
     child: asyncio.subprocess.Process | None = None
     ended_by_us = False
@@ -139,6 +152,8 @@ async def run_tui(
                         return
                     if not data:
                         return
+                    if muted is not None and muted.is_set():
+                        continue
                     process.stdout.write(data)
                     await process.stdout.drain()  # a slow client slows only this session
             finally:
@@ -163,6 +178,9 @@ async def run_tui(
                 if left <= 0:
                     break
                 await asyncio.sleep(left)
+            if muted is not None:
+                muted.set()
+            process.stdout.write(RESTORE_TERMINAL)
             process.stderr.write(b"\r\nlivestudio: closed after being idle.\r\n")
 
         tasks = [

@@ -124,15 +124,20 @@ def ssh_server(make_server: Callable[..., Server]) -> tuple[Server, int]:
     return make_server(LIVESTUDIO_SSH_PORT=str(port)), port
 
 
-def test_keys_are_the_login_and_the_host_key_can_be_checked(
-    ssh_server: tuple[Server, int], tmp_path: Path
-) -> None:
-    server, port = ssh_server
+def alice_with_a_key(server: Server, tmp_path: Path) -> tuple[Path, str]:
+    """A user alice with an SSH key added by an admin: (its private key, fingerprint)."""
     server.add_user("alice")
     key = keypair(tmp_path, "alice")
     added = run_cli("user", "add-key", "alice", str(key) + ".pub", db=server.db)
     assert added.returncode == 0 and "alice@laptop" in added.stdout, added.stderr
-    fingerprint = added.stdout.split(" key ")[1].split(" ")[0]
+    return key, added.stdout.split(" key ")[1].split(" ")[0]
+
+
+def test_keys_are_the_login_and_the_host_key_can_be_checked(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = ssh_server
+    key, fingerprint = alice_with_a_key(server, tmp_path)
     listed = run_cli("user", "keys", "alice", db=server.db)
     assert fingerprint in listed.stdout and "used never" in listed.stdout
     # The host key: generated at first start, private to the server, its fingerprint shown.
@@ -366,3 +371,34 @@ def test_the_tui_over_ssh_follows_a_real_dvclive_run_and_the_window(
         ["pgrep", "-f", f"server http://127.0.0.1:{server.port}"], capture_output=True
     )
     assert leftovers.returncode == 1, "a session's TUI process outlived it"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_session_cut_off_by_removing_its_key_hands_the_terminal_back(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = ssh_server
+    key, fingerprint = alice_with_a_key(server, tmp_path)
+    session = f"cut-{port}"
+    _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+    try:
+        subprocess.run(["tmux", "set", "-t", session, "remain-on-exit", "on"], check=True)
+        _wait_for(session, lambda s: "projects" in s)  # the TUI is up: alternate screen, mouse
+
+        def flags() -> str:
+            shown = "#{pane_dead} #{alternate_on} #{mouse_any_flag}"
+            return subprocess.run(
+                ["tmux", "display", "-p", "-t", session, shown], capture_output=True, text=True
+            ).stdout.split()
+
+        assert flags()[1] == "1" and flags()[2] == "1"
+        assert run_cli("user", "remove-key", "alice", fingerprint, db=server.db).returncode == 0
+        deadline = time.monotonic() + 20
+        while flags()[0] != "1" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Ended, and the terminal as it was: main screen, no mouse reporting (tmux says
+        # nothing of a dead pane's cursor).
+        assert flags() == ["1", "0", "0"]
+        assert "the SSH key of this session was removed" in _screen(session)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
