@@ -87,6 +87,8 @@ class ProjectState:
         """The fade stage each highlighted cell was last drawn at (see ``expire``)."""
         self.history: dict[int, deque[Any]] = {}
         self.primary: str | None = None
+        self.primary_chosen = False
+        """The user picked the trend metric (m): it no longer follows the metrics seen."""
         self.selection: set[int] = set()
         self.folded: set[str] = set()
         """Baseline commits whose group shows only its header."""
@@ -132,14 +134,22 @@ class ProjectState:
                 self._param_set.add(name)
                 self.param_names.append(name)
                 added.append(param_column(name))
-        if self.primary is None and self.metric_names:
-            self.primary = next((n for n in self.metric_names if "loss" in n), self.metric_names[0])
+        if self.metric_names and not self.primary_chosen:
+            # Until the user picks one (m), a loss once one arrives: the first run seen may
+            # log only a score, and the trend column stayed on it for good.
+            best = next((n for n in self.metric_names if "loss" in n), self.metric_names[0])
+            if self.primary is None:
+                self.primary = best
+            elif best != self.primary and "loss" not in self.primary:
+                self.primary = best
+                self.history.clear()
         return added
 
     def cycle_primary(self) -> str | None:
         """Choose the next metric for the sparkline column; histories restart."""
         if not self.metric_names:
             return None
+        self.primary_chosen = True
         index = self.metric_names.index(self.primary) if self.primary in self.metric_names else -1
         self.primary = self.metric_names[(index + 1) % len(self.metric_names)]
         self.history.clear()

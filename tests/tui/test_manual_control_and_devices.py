@@ -200,6 +200,19 @@ async def test_invitations_show_live_on_the_projects_screen_and_are_accepted(
         assert screen.projects[bobs["id"]].experiments == 1  # bob's run, now shared with her
         members = await asyncio.to_thread(bob.client.get, f"/api/projects/{bobs['id']}/members")
         assert members.json()["members"] == ["alice", "bob"]
+        table = screen.query_one("#projects", DataTable)
+        assert table.get_cell(str(bobs["id"]), "owner").plain == "bob"  # whose "model" it is
+
+        # Accepted elsewhere (a shell, another TUI): the list here follows, no r needed.
+        carol = await asyncio.to_thread(server.add_user, "carol")
+        await post(carol, {**BODIES[1], "repo_url": "git@github.com:carol/c.git"})
+        carols = (await asyncio.to_thread(carol.client.get, "/api/projects")).json()[0]
+        path = f"/api/projects/{carols['id']}/members"
+        await asyncio.to_thread(carol.client.post, path, json={"username": "alice"})
+        await until(pilot, lambda: screen.invitations)
+        accept = f"/api/invitations/{carols['id']}/accept"
+        assert (await asyncio.to_thread(alice.client.post, accept)).status_code == 200
+        await until(pilot, lambda: not screen.invitations and table.row_count == 3)
 
 
 async def test_control_characters_never_reach_the_terminal(

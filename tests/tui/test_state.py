@@ -237,3 +237,17 @@ def test_the_details_screen_shows_the_step_rate_while_the_run_goes_on() -> None:
     assert _step_text(detail("running", 1.4142)) == "31  (1.41 steps/s)"
     assert _step_text(detail("running", None)) == "31"
     assert _step_text(detail("completed", 1.4142)) == "31"  # a rate means nothing once ended
+
+
+def test_the_trend_metric_moves_to_a_loss_until_the_user_picks_one() -> None:
+    state = ProjectState()
+    state.apply_row(row(1, metrics={"score": 0.9}), now=0)
+    assert state.primary == "score"  # all there is
+    state.apply_row(row(2, metrics={"train/loss": 0.5, "score": 0.8}), now=1)
+    assert state.primary == "train/loss" and 1 not in state.history  # restarted on the loss
+    state.apply_row(row(3, metrics={"val/loss": 0.6}), now=2)
+    assert state.primary == "train/loss"  # a loss already: it stays
+    assert state.cycle_primary() == "val/loss"
+    assert state.cycle_primary() == "score"  # the user's choice
+    state.apply_row(row(4, metrics={"test/loss": 0.7}), now=3)
+    assert state.primary == "score"  # is kept

@@ -232,6 +232,8 @@ class ProjectScreen(LiveScreen):
         change = self.state.apply_row(row, now)
         if primary is None and self.state.primary is not None and self.state.baseline_id:
             self.load_baseline()  # the first metric arrived: the baseline's series to match
+        elif primary is not None and self.state.primary != primary:
+            self._primary_changed()  # a loss arrived where the trend showed a score
         if change.new_columns:
             self.table.add_new_columns(change.new_columns)
         was_visible = old is not None and self.state.is_visible(old)
@@ -388,6 +390,10 @@ class ProjectScreen(LiveScreen):
             return
         better = "lower" if self.state.lower_better(primary) else "higher"
         self.notify(f"Trend column shows {primary} ({better} is better; M flips it).")
+        self._primary_changed()
+
+    def _primary_changed(self) -> None:
+        """The trend metric is another: its header, sparklines and baseline series."""
         self.table.relabel()
         for experiment_id in self.state.rows:
             self.table.update_cells(experiment_id, ["spark"], clock.now())

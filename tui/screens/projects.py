@@ -67,6 +67,7 @@ class ProjectsScreen(LiveScreen):
         table: DataTable[str] = DataTable(cursor_type="row", id="projects")
         table.add_column("project", key="name")
         table.add_column("repository", key="repo")
+        table.add_column("owner", key="owner")  # two "vision"s: mine, and one I joined
         table.add_column("experiments", key="experiments")
         table.add_column("running", key="running")
         yield table
@@ -161,10 +162,16 @@ class ProjectsScreen(LiveScreen):
         table = self.query_one("#projects", DataTable)
         key = str(row.id)
         self.projects[row.id] = row
-        cells = (plain(row.name), plain(row.repo_url), str(row.experiments), str(row.running))
+        cells = (
+            plain(row.name),
+            plain(row.repo_url),
+            plain(row.owner or "-"),
+            str(row.experiments),
+            str(row.running),
+        )
         if key in table.rows:
             for column, value in zip(
-                ("name", "repo", "experiments", "running"), cells, strict=True
+                ("name", "repo", "owner", "experiments", "running"), cells, strict=True
             ):
                 table.update_cell(key, column, value)
         else:
@@ -206,6 +213,8 @@ class ProjectsScreen(LiveScreen):
     @on(ProjectChanged)
     def project_changed(self, message: ProjectChanged) -> None:
         self._show(message.project)
+        if any(i.project_id == message.project.id for i in self.invitations):
+            self.load_invitations()  # joined (accepted in a shell, say): no longer waiting
 
     @on(ProjectDeleted)
     def project_deleted(self, message: ProjectDeleted) -> None:
