@@ -242,8 +242,10 @@ async def test_steps_per_second_and_the_stalled_badge(
         # Silent for several times its interval (and at least 3 s): stalled, not Stopped.
         await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled", timeout=8)
         assert screen.state.rows[experiment].status == "running"
+        assert cell(screen, experiment, "rate") == ""  # the old rate is not its rate now
         await post(alice, metrics("quick", 6, 1.0))
         await until(pilot, lambda: "running" in cell(screen, experiment, "status"))
+        await until(pilot, lambda: cell(screen, experiment, "rate") != "")  # stepping again
         # Once the run ends its rate means nothing: the cell empties with the status change.
         await post(alice, {**metrics("quick", 6, 1.0), "type": "done"})
         await until(pilot, lambda: "completed" in cell(screen, experiment, "status"))

@@ -310,7 +310,7 @@ class ProjectScreen(LiveScreen):
         visible = table.visible_experiment_ids()
         for experiment_id in visible:
             if self.state.rows[experiment_id].status == "running":
-                table.update_cells(experiment_id, ["status"], now)
+                table.update_cells(experiment_id, ["status", "rate"], now)
         for experiment_id, column in self.state.expire(now):
             table.update_cells(experiment_id, [column], now)
         if now - self._last_updated_refresh >= 1:

@@ -304,7 +304,8 @@ class ExperimentTable(ScrollView, can_focus=True):
             return Text(f"{glyph} {row.status}", style=style)
         if column == "rate":
             rate = column_value(row, "rate")
-            return f"{rate:.3g}" if rate else ""
+            # A stalled run's rate is that of steps long past: blank beside "◌ stalled".
+            return f"{rate:.3g}" if rate and not is_stalled(row, now) else ""
         if column == DELTA:
             if row.id == state.baseline_id:
                 return Text("baseline", style="bold")
