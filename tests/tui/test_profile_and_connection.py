@@ -262,3 +262,25 @@ async def test_j_and_k_move_in_the_profile_lists(logged_in_app: LiveStudioApp, a
         assert watches.cursor_row == 1
         await pilot.press("k")
         assert watches.cursor_row == 0 and app.screen is profile  # k no longer adds a key
+
+
+async def test_a_token_listed_after_none_was_gets_columns_its_own_width(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    assert (await asyncio.to_thread(alice.client.delete, "/api/user/token")).status_code == 204
+    async with app.run_test(size=SIZE) as pilot:
+        profile = await open_profile(pilot, app)
+        table = profile.query_one("#tokens", DataTable)
+        await until(pilot, lambda: "none" in table.rows)  # "no tokens: press g…" in the name
+        made = await asyncio.to_thread(alice.client.post, "/api/user/token")
+        assert made.status_code in (200, 201), made.text
+        await pilot.press("r")
+        await until(pilot, lambda: "profile" in table.rows)
+        await pilot.pause()
+        widths = {
+            str(key.value): column.get_render_width(table) for key, column in table.columns.items()
+        }
+        # The name column fits "profile", not the hint it held: "last used" is on screen.
+        assert widths["name"] < 20
+        assert sum(widths.values()) <= SIZE[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -48,6 +49,13 @@ def login_question(login: PendingLogin, now: datetime) -> str:
         f"{login.describe(now)} with the code {login.user_code}. Approve it for your account?"
         " Only approve a login you started yourself."
     )
+
+
+COLUMNS = {
+    "#tokens": ("kind", "token", "name", "scopes", "created", "last used"),
+    "#keys": ("fingerprint", "type", "comment", "added", "last used"),
+    "#watches": ("when", "of", "webhook", "since"),
+}
 
 
 class ProfileScreen(Screen[None]):
@@ -110,8 +118,6 @@ class ProfileScreen(Screen[None]):
             yield Label("Loading…", id="who", classes="title")
             yield Label("Access tokens", classes="hint")
             tokens: DataTable[str] = DataTable(cursor_type="row", id="tokens")
-            for column in ("kind", "token", "name", "scopes", "created", "last used"):
-                tokens.add_column(column, key=column)
             yield tokens
             yield Label(
                 "dvc studio login printed a code? Press a and type it to approve the login.",
@@ -119,16 +125,12 @@ class ProfileScreen(Screen[None]):
             )
             yield Label("SSH keys (they log you in to `ssh -t` this server)", classes="hint")
             keys: DataTable[str] = DataTable(cursor_type="row", id="keys")
-            for column in ("fingerprint", "type", "comment", "added", "last used"):
-                keys.add_column(column, key=column)
             yield keys
             yield Label(
                 "My watches (! on an experiment or a metric cell sets one; A lists alerts)",
                 classes="hint",
             )
             watches: DataTable[str] = DataTable(cursor_type="row", id="watches")
-            for column in ("when", "of", "webhook", "since"):
-                watches.add_column(column, key=column)
             yield watches
         yield Footer(compact=True)
 
@@ -160,9 +162,8 @@ class ProfileScreen(Screen[None]):
         now = clock.utcnow()
         admin = " (admin)" if info.is_admin else ""
         self.query_one("#who", Label).update(f"User {info.username}{admin}")
-        table = self.query_one("#tokens", DataTable)
-        cursor = table.cursor_row
-        table.clear()
+        cursor = self.query_one("#tokens", DataTable).cursor_row
+        table = self._emptied("#tokens")
         tokens = ([info.profile_token] if info.profile_token else []) + info.client_tokens
         for token in tokens:
             key = "profile" if token.kind == "profile" else f"client:{token.id}"
@@ -173,9 +174,18 @@ class ProfileScreen(Screen[None]):
         self._show_keys(now)
         self._show_watches(now)
 
+    def _emptied(self, table_id: str) -> DataTable[Any]:
+        """The table with no rows and its columns made anew: a DataTable's columns only ever
+        widen, so after a "no tokens: press g…" row the name column kept its width and
+        pushed "created" and "last used" off an 80-column screen."""
+        table: DataTable[Any] = self.query_one(table_id, DataTable)
+        table.clear(columns=True)
+        for column in COLUMNS[table_id]:
+            table.add_column(column, key=column)
+        return table
+
     def _show_watches(self, now: datetime) -> None:
-        table = self.query_one("#watches", DataTable)
-        table.clear()
+        table = self._emptied("#watches")
         for watch in self.watches:
             scope = "experiment" if watch.experiment_id is not None else "project"
             table.add_row(
@@ -189,8 +199,7 @@ class ProfileScreen(Screen[None]):
             table.add_row("no watches: press ! on an experiment to set one", "", "", "", key="none")
 
     def _show_keys(self, now: datetime) -> None:
-        table = self.query_one("#keys", DataTable)
-        table.clear()
+        table = self._emptied("#keys")
         for key in self.keys:
             table.add_row(
                 plain(key.fingerprint),
