@@ -25,8 +25,8 @@ class WatchController(Controller):
         self, data: JSONBody[WatchCreate], backend: BackendDep, user: UserDep
     ) -> WatchInfo:
         """Watch an experiment or every experiment of a project."""
-        watches.check_webhook_host(data, backend.settings.webhook_allow_private)
-        return await backend.writer.submit(watches.create_job(user, data, backend.clock))
+        private = backend.settings.webhook_allow_private
+        return await backend.writer.submit(watches.create_job(user, data, backend.clock, private))
 
     @put("/{watch_id:int}", dependencies=SESSION_ONLY)
     async def replace(
@@ -37,8 +37,8 @@ class WatchController(Controller):
         user: UserDep,
     ) -> WatchInfo:
         """Change a watch in place (same body as creating one); it fires afresh."""
-        watches.check_webhook_host(data, backend.settings.webhook_allow_private)
-        return await backend.writer.submit(watches.replace_job(user, watch_id, data))
+        private = backend.settings.webhook_allow_private
+        return await backend.writer.submit(watches.replace_job(user, watch_id, data, private))
 
     @delete("/{watch_id:int}", dependencies=SESSION_ONLY)
     async def remove(self, watch_id: FromPath[int], backend: BackendDep, user: UserDep) -> None:

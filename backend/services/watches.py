@@ -39,7 +39,7 @@ KEEP_ALERTS = 1_000
 """Alerts kept per user; older ones are pruned by the sweeper."""
 
 
-def _normalised(watch: WatchCreate) -> WatchCreate:
+def _normalised(watch: WatchCreate, allow_private: bool) -> WatchCreate:
     """The watch with only the fields its kind uses; ``InvalidInput`` names what is wrong."""
     if (watch.experiment_id is None) == (watch.project_id is None):
         raise InvalidInput("A watch needs exactly one of `experiment_id` or `project_id`.")
@@ -51,7 +51,7 @@ def _normalised(watch: WatchCreate) -> WatchCreate:
         "kind": watch.kind,
         "experiment_id": watch.experiment_id,
         "project_id": watch.project_id,
-        "webhook_url": _checked_url(watch.webhook_url),
+        "webhook_url": _checked_url(watch.webhook_url, allow_private),
     }
     if watch.kind == "status":
         statuses = sorted(set(watch.statuses or ["failed"]))
@@ -79,27 +79,22 @@ def _normalised(watch: WatchCreate) -> WatchCreate:
     return WatchCreate(**common, factor=factor)  # type: ignore[arg-type]
 
 
-def _checked_url(url: str | None) -> str | None:
+def _checked_url(url: str | None, allow_private: bool) -> str | None:
     if url is None or not url.strip():
         return None
     problem = webhook_url_problem(url.strip())
     if problem is not None:
         raise InvalidInput(problem)
-    return url.strip()
-
-
-def check_webhook_host(watch: WatchCreate, allow_private: bool) -> None:
-    """Refuse now, not at the first alert, a webhook the server will not post to."""
-    url = _checked_url(watch.webhook_url)  # what is wrong with the URL itself comes first
-    if allow_private or url is None:
-        return
-    host = webhooks.literal_refusal(url)
+    # Refused now, not at the first alert: a host that is by itself an address the server
+    # will not post to (names are judged only when posting: no DNS look-up from here).
+    host = None if allow_private else webhooks.literal_refusal(url.strip())
     if host is not None:
         raise InvalidInput(
             f"The webhook's host {host} is not a public address, and this server posts only"
             " to public ones (its admin can set LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1 to allow"
             " internal hosts)."
         )
+    return url.strip()
 
 
 def changed(ctx: WriteContext, user_id: int) -> None:
@@ -108,10 +103,11 @@ def changed(ctx: WriteContext, user_id: int) -> None:
 
 
 def create_job(
-    user: Principal, watch: WatchCreate, now: Callable[[], float]
+    user: Principal, watch: WatchCreate, now: Callable[[], float], allow_private: bool = False
 ) -> Callable[[WriteContext], WatchInfo]:
-    """Store a watch on an experiment or project the user can see."""
-    watch = _normalised(watch)
+    """Store a watch on an experiment or project the user can see (``allow_private``: the
+    server's ``webhook_allow_private``)."""
+    watch = _normalised(watch, allow_private)
 
     def job(ctx: WriteContext) -> WatchInfo:
         _check_target(ctx, user, watch)
@@ -138,10 +134,10 @@ def _check_target(ctx: WriteContext, user: Principal, watch: WatchCreate) -> Non
 
 
 def replace_job(
-    user: Principal, watch_id: int, watch: WatchCreate
+    user: Principal, watch_id: int, watch: WatchCreate, allow_private: bool = False
 ) -> Callable[[WriteContext], WatchInfo]:
     """Change one of the user's watches in place (same id; it fires afresh)."""
-    watch = _normalised(watch)
+    watch = _normalised(watch, allow_private)
 
     def job(ctx: WriteContext) -> WatchInfo:
         _check_target(ctx, user, watch)
