@@ -17,6 +17,7 @@ from shared.api import (
     ExperimentRow,
     Invitation,
     LoginResponse,
+    Members,
     NewToken,
     PendingLogin,
     ProjectRow,
@@ -283,6 +284,23 @@ class Api:
     async def decline_invitation(self, project_id: int) -> None:
         """Decline an invitation."""
         await self._request("DELETE", f"/api/invitations/{project_id}")
+
+    async def members(self, project_id: int) -> Members:
+        """A project's owner, members and invited users."""
+        return await self._get(f"/api/projects/{project_id}/members", Members)
+
+    async def invite(self, project_id: int, username: str) -> Members:
+        """Invite a user to a project (its owner only); they join once they accept."""
+        response = await self._request(
+            "POST", f"/api/projects/{project_id}/members", json={"username": username}
+        )
+        return sanitize.decode(response.content, Members)
+
+    async def remove_member(self, project_id: int, username: str) -> None:
+        """Remove a member or withdraw an invitation (owner), or leave (my own name)."""
+        await self._request(
+            "DELETE", f"/api/projects/{project_id}/members/{quote(username, safe='')}"
+        )
 
     async def delete_project(self, project_id: int) -> None:
         """Delete a project (its owner, or an admin member)."""

@@ -19,6 +19,7 @@ ACTIONS = (
     ("Pin my baseline", "The experiment Δ base compares with (again: unpin)", "screen.baseline"),
     ("Watch", "Alert me when the experiment fails, a metric crosses…", "screen.watch"),
     ("Alerts", "What my watches fired", "app.alerts"),
+    ("Members", "Who is in the project; its owner invites and removes", "screen.members"),
 )
 
 

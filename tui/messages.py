@@ -90,6 +90,14 @@ class InvitationArrived(Message):
         self.invitation = invitation
 
 
+class InvitationClosed(Message):
+    """An invitation to the user no longer waits (declined elsewhere, or withdrawn)."""
+
+    def __init__(self, project_id: int) -> None:
+        super().__init__()
+        self.project_id = project_id
+
+
 class AlertArrived(Message):
     """One of my watches fired."""
 

@@ -18,6 +18,7 @@ from tui.messages import (
     ExperimentChanged,
     ExperimentDeleted,
     InvitationArrived,
+    InvitationClosed,
     PointsArrived,
     ProjectChanged,
     ProjectDeleted,
@@ -65,6 +66,9 @@ def _messages(item: StreamEvent | StreamState) -> Callable[[], Message] | None:
     if item.kind == "invitation":
         invitation = item.decode(Invitation)
         return lambda: InvitationArrived(invitation)
+    if item.kind == "invitation_closed":
+        closed = item.decode()["project_id"]
+        return lambda: InvitationClosed(closed)
     if item.kind == "alert":
         alert = item.decode(AlertInfo)
         return lambda: AlertArrived(alert)

@@ -244,7 +244,7 @@ class UserFilter:
                 return False
             self.scopes.pop(event.project_id or 0, None)
             return True
-        if event.kind in ("invitation", "alert"):
+        if event.kind in ("invitation", "invitation_closed", "alert"):
             return self.user_id in event.member_ids
         if event.kind == "project":
             if self.user_id not in event.member_ids:

@@ -126,6 +126,19 @@ def invited(ctx: WriteContext, invitation: Invitation, invitee: int) -> None:
     )
 
 
+def invitation_closed(ctx: WriteContext, project_id: int, invitee: int) -> None:
+    """Tell the invited user's streams their invitation no longer waits (declined in
+    another session, or withdrawn by the owner): ``invitation_closed`` with the project id."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="invitation_closed",
+            data=_encode({"project_id": project_id}),
+            project_id=project_id,
+            member_ids=(invitee,),
+        )
+    )
+
+
 CREDENTIALS = "credentials"
 """A user's sessions or tokens were revoked: their open streams check theirs again."""
 

@@ -100,6 +100,7 @@ def invite_job(
         invitation = repository.invitation_sync(ctx.conn, project_id, invitee)
         assert invitation is not None
         events.invited(ctx, invitation, invitee)
+        events.projects_changed(ctx, [project_id])  # members' lists show the invited
         return repository.members_of_sync(ctx.conn, project_id)
 
     return job
@@ -136,6 +137,9 @@ def remove_member_job(
                 _rehome(ctx, repository.project_row_sync(ctx.conn, project_id).repo_url, target)
         elif target is None or not repository.drop_invitation(ctx.conn, project_id, target):
             raise not_here
+        else:
+            events.projects_changed(ctx, [project_id])
+            events.invitation_closed(ctx, project_id, target)
 
     return job
 
@@ -165,6 +169,8 @@ def answer_invitation_job(
         if not repository.drop_invitation(ctx.conn, project_id, user.user_id):
             raise NotFound(f"You have no invitation to project {project_id}.")
         if not accept:
+            events.projects_changed(ctx, [project_id])  # the owner's list of the invited
+            events.invitation_closed(ctx, project_id, user.user_id)  # my other sessions
             return None
         repository.add_member(ctx.conn, project_id, user.user_id)
         events.projects_changed(ctx, [project_id])

@@ -207,6 +207,50 @@ def test_a_removed_member_stream_goes_quiet_and_invitations_arrive_live(server: 
         bob_all.close()
 
 
+def test_invitations_closed_elsewhere_reach_the_invitee_and_the_owner_live(server: Server) -> None:
+    alice, bob, carol = (server.add_user(name) for name in ("alice", "bob", "carol"))
+    alice.live(BODY)
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    members = f"/api/projects/{project_id}/members"
+    listeners = {
+        user.name: Listener(server.url, "/api/events", dict(user.client.headers))
+        for user in (alice, bob, carol)
+    }
+    alice_all, bob_all, carol_all = listeners.values()
+    try:
+        # The owner's list learns of the invitation (a project event), the invitee of it.
+        assert alice.client.post(members, json={"username": "bob"}).status_code == 201
+        assert alice_all.take_until("project")[-1].data["id"] == project_id
+        bob_all.take_until("invitation")
+        # Declined in one session: the invitee's other sessions and the owner hear of it.
+        assert bob.client.delete(f"/api/invitations/{project_id}").status_code == 204
+        closed = bob_all.take_until("invitation_closed")[-1]
+        assert closed.data == {"project_id": project_id}
+        alice_all.take_until("project")
+        assert alice.client.get(members).json()["invited"] == []
+        # Withdrawn by the owner: the invitee hears of it too.
+        alice.client.post(members, json={"username": "bob"})
+        bob_all.take_until("invitation")
+        assert alice.client.delete(f"{members}/bob").status_code == 204
+        assert bob_all.take_until("invitation_closed")[-1].data == {"project_id": project_id}
+        assert bob.client.get("/api/invitations").json() == []
+        # Nobody else hears of invitations that were never theirs.
+        alice.live({**BODY, "step": 7})
+        alice_all.take_until("experiment")
+        assert carol_all.events.empty()
+        # A member who is not the owner cannot invite or withdraw; a stranger gets 404.
+        alice.client.post(members, json={"username": "bob"})
+        bob.client.post(f"/api/invitations/{project_id}/accept")
+        assert bob.client.post(members, json={"username": "carol"}).status_code == 403
+        assert bob.client.delete(f"{members}/alice").status_code == 403
+        assert carol.client.get(members).status_code == 404
+        assert carol.client.post(members, json={"username": "carol"}).status_code == 404
+        assert httpx.get(f"{server.url}{members}").status_code == 401
+    finally:
+        for listener in listeners.values():
+            listener.close()
+
+
 def test_login_is_throttled_per_address_and_per_user(server: Server, alice: User) -> None:
     def attempt(password: str, address: str, username: str = "alice", **headers: str):
         transport = httpx.HTTPTransport(local_address=address)

@@ -140,6 +140,11 @@ def _answer(request: httpx.Request) -> httpx.Response:
             }
         ],
         "/api/projects/1/experiments": lambda: ROWS,
+        "/api/projects/1/members": lambda: {
+            "owner": "alice",
+            "members": ["alice", "bob"],
+            "invited": ["carol"],
+        },
         "/api/projects/1/baseline": lambda: {"experiment_id": 1},
         "/api/watches": lambda: [WATCH],
         "/api/alerts": lambda: [ALERT],
@@ -230,6 +235,7 @@ SCREENS = {
     "profile": _after("t", wait_for="ProfileScreen"),
     "help": _after("question_mark", wait_for="HelpScreen"),
     "alerts": _after("A", wait_for="AlertsScreen"),
+    "members": _after("u", wait_for="MembersScreen"),
 }
 
 

@@ -146,63 +146,73 @@ class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
         self.dismiss(None)
 
 
-class CodeDialog(ModalScreen[str | None]):
+class TextDialog(ModalScreen[str | None]):
+    """One line to type: a title, what to type, and the verb that sends it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    TITLE_TEXT = ""
+    HINT = ""
+    PLACEHOLDER = ""
+    VERB = "OK"
+    FIELD = "text"
+    MAX_LENGTH = 0
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.TITLE_TEXT)
+            yield Label(self.HINT, classes="hint")
+            yield Input(placeholder=self.PLACEHOLDER, id=self.FIELD, max_length=self.MAX_LENGTH)
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button(self.VERB, variant="primary", id="ok")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        self.dismiss(self.query_one(Input).value.strip() or None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CodeDialog(TextDialog):
     """Type the code a ``dvc studio login`` printed (codes are never listed to anyone)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Approve a device login")
-            yield Label(
-                "Type the code your own `dvc studio login` printed, e.g. BCDF-GHJK.",
-                classes="hint",
-            )
-            yield Input(placeholder="code", id="code", max_length=16)
-            with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button("Next", variant="primary", id="next")
-
-    def on_mount(self) -> None:
-        self.query_one("#code", Input).focus()
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#next")
-    def submit(self) -> None:
-        code = self.query_one("#code", Input).value.strip()
-        self.dismiss(code or None)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    TITLE_TEXT = "Approve a device login"
+    HINT = "Type the code your own `dvc studio login` printed, e.g. BCDF-GHJK."
+    PLACEHOLDER = "code"
+    VERB = "Next"
+    FIELD = "code"
+    MAX_LENGTH = 16
 
 
-class KeyDialog(ModalScreen[str | None]):
+class KeyDialog(TextDialog):
     """Paste an SSH public key (one line of ``~/.ssh/id_ed25519.pub``)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    TITLE_TEXT = "Add an SSH key"
+    HINT = (
+        "Paste one line of your public key file (cat ~/.ssh/id_ed25519.pub); it then"
+        " logs you in to `ssh -t` this server."
+    )
+    PLACEHOLDER = "ssh-ed25519 AAAA… you@laptop"
+    VERB = "Add"
+    FIELD = "key"
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Add an SSH key")
-            yield Label(
-                "Paste one line of your public key file (cat ~/.ssh/id_ed25519.pub); it then"
-                " logs you in to `ssh -t` this server.",
-                classes="hint",
-            )
-            yield Input(placeholder="ssh-ed25519 AAAA… you@laptop", id="key")
-            with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button("Add", variant="primary", id="add")
 
-    def on_mount(self) -> None:
-        self.query_one("#key", Input).focus()
+class InviteDialog(TextDialog):
+    """Type the username of someone to invite to a project."""
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#add")
-    def submit(self) -> None:
-        self.dismiss(self.query_one("#key", Input).value.strip() or None)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    TITLE_TEXT = "Invite to the project"
+    HINT = (
+        "Their username on this server. They join, and their runs show here, once they"
+        " accept (their projects screen lists the invitation)."
+    )
+    PLACEHOLDER = "username"
+    VERB = "Invite"
+    FIELD = "username"
+    MAX_LENGTH = 64

@@ -32,6 +32,7 @@ def _sections() -> list[tuple[str, list[list[BindingType]]]]:
     from tui.screens.alerts import AlertsScreen
     from tui.screens.compare import CompareScreen
     from tui.screens.details import DetailsScreen
+    from tui.screens.members import MembersScreen
     from tui.screens.plots import PlotsScreen
     from tui.screens.profile import ProfileScreen
     from tui.screens.project import ProjectScreen
@@ -50,6 +51,7 @@ def _sections() -> list[tuple[str, list[list[BindingType]]]]:
         ("Compare", [CompareScreen.BINDINGS]),
         ("Profile", [ProfileScreen.BINDINGS]),
         ("Alerts", [AlertsScreen.BINDINGS]),
+        ("Members", [MembersScreen.BINDINGS]),
     ]
 
 

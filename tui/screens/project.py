@@ -101,6 +101,13 @@ class ProjectScreen(LiveScreen):
         ),
         Binding("t", "profile", "Profile", tooltip="profile and tokens"),
         Binding(
+            "u",
+            "members",
+            "Members",
+            show=False,  # the footer has no room left at 80 columns; help and palette list it
+            tooltip="the project's members (its owner invites and removes them)",
+        ),
+        Binding(
             "x",
             "delete",
             "Delete",
@@ -538,6 +545,11 @@ class ProjectScreen(LiveScreen):
         from tui.screens.profile import ProfileScreen
 
         self.app.push_screen(ProfileScreen())
+
+    def action_members(self) -> None:
+        from tui.screens.members import MembersScreen
+
+        self.app.push_screen(MembersScreen(self.project))
 
     def action_delete(self) -> None:
         self._confirm_then(

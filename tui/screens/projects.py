@@ -15,6 +15,7 @@ from tui.client import ApiError
 from tui.messages import (
     AlertArrived,
     InvitationArrived,
+    InvitationClosed,
     ProjectChanged,
     ProjectDeleted,
     StreamReset,
@@ -44,6 +45,7 @@ class ProjectsScreen(LiveScreen):
         ),
         Binding("d", "decline", "Decline invitation", tooltip="decline the invitation"),
         Binding("t", "profile", "Profile", tooltip="profile and tokens"),
+        Binding("m", "members", "Members", tooltip="who is in the project; the owner invites here"),
         Binding(
             "x",
             "delete",
@@ -234,6 +236,11 @@ class ProjectsScreen(LiveScreen):
         )
         self.load_invitations()
 
+    @on(InvitationClosed)
+    def invitation_closed(self, message: InvitationClosed) -> None:
+        if any(i.project_id == message.project_id for i in self.invitations):
+            self.load_invitations()  # declined in another session, or withdrawn
+
     @on(AlertArrived)
     def alerted(self, message: AlertArrived) -> None:
         # This screen is at the bottom of every stack and follows the user's own stream:
@@ -289,13 +296,26 @@ class ProjectsScreen(LiveScreen):
         self.notify(f"{verb} {invitation.project_name!r}.")
         self.load_invitations()
 
-    def action_delete(self) -> None:
+    def _project(self) -> ProjectRow | None:
+        """The project under the cursor (told to move there when the invitations have it)."""
         table = self.query_one("#projects", DataTable)
         if self.focused is not table or not table.row_count:
             self.notify("Move to a project in the list first.")
-            return
+            return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        self._ask_delete(self.projects[int(str(key.value))])
+        return self.projects[int(str(key.value))]
+
+    def action_delete(self) -> None:
+        project = self._project()
+        if project is not None:
+            self._ask_delete(project)
+
+    def action_members(self) -> None:
+        from tui.screens.members import MembersScreen
+
+        project = self._project()
+        if project is not None:
+            self.app.push_screen(MembersScreen(project))
 
     @work(group="ask", exclusive=True, exit_on_error=False)  # never cancels a deletion
     async def _ask_delete(self, project: ProjectRow) -> None:
