@@ -236,7 +236,11 @@ async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
         assert profile.keys[0].comment == "alice@laptop"
         listed = (await asyncio.to_thread(alice.client.get, "/api/user/keys")).json()
         assert [k["fingerprint"] for k in listed] == [profile.keys[0].fingerprint]
-        keys_table = profile.query_one("#keys")
+        keys_table = profile.query_one("#keys", DataTable)
+        # The whole row fits 80 columns ("last used" was pushed off by the fingerprint).
+        assert keys_table.virtual_size.width <= 80
+        shown = keys_table.get_row_at(0)[0].plain
+        assert shown.endswith("…") and profile.keys[0].fingerprint.startswith(shown[:-1])
         keys_table.focus()
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
@@ -246,12 +250,39 @@ async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
         assert (await asyncio.to_thread(alice.client.get, "/api/user/keys")).json() == []
 
 
+def watch_project(user: User, *kinds: str) -> None:
+    """Watches of ``kinds`` on the user's first project, made through the API."""
+    project_id = user.client.get("/api/projects").json()[0]["id"]
+    for kind in kinds:
+        made = user.client.post("/api/watches", json={"kind": kind, "project_id": project_id})
+        assert made.status_code == 201, made.text
+
+
+async def test_the_profile_refreshes_itself_and_keeps_the_cursor(
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch
+) -> None:
+    from tui.screens import profile as profile_module
+
+    monkeypatch.setattr(profile_module, "REFRESH_SECONDS", 0.3)
+    await post(alice, BODIES[1])
+    watch_project(alice, "nonfinite", "status")
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        profile = await open_profile(pilot, app)
+        watches = profile.query_one("#watches", DataTable)
+        await until(pilot, lambda: watches.row_count == 2)
+        watches.focus()
+        watches.move_cursor(row=1)
+        # A watch made elsewhere (another session, the API) shows without r...
+        await asyncio.to_thread(watch_project, alice, "stalled")
+        await until(pilot, lambda: watches.row_count == 3)
+        # ...and the cursor stayed where it was.
+        assert watches.cursor_row == 1
+
+
 async def test_j_and_k_move_in_the_profile_lists(logged_in_app: LiveStudioApp, alice: User) -> None:
     await post(alice, BODIES[1])
-    project_id = alice.client.get("/api/projects").json()[0]["id"]
-    for kind in ("nonfinite", "status"):
-        made = alice.client.post("/api/watches", json={"kind": kind, "project_id": project_id})
-        assert made.status_code == 201, made.text
+    watch_project(alice, "nonfinite", "status")
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
         profile = await open_profile(pilot, app)

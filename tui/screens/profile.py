@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Label
 from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
 from shared.watches import WatchCreate, WatchInfo
 from tui import clock
-from tui.client import ApiError
+from tui.client import ApiError, SessionExpired
 from tui.format import time_ago
 from tui.sanitize import plain
 from tui.screens.dialogs import (
@@ -49,6 +49,18 @@ def login_question(login: PendingLogin, now: datetime) -> str:
         f"{login.describe(now)} with the code {login.user_code}. Approve it for your account?"
         " Only approve a login you started yourself."
     )
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    """Enough of a key's fingerprint to tell it from the others (``ssh-keygen -l`` prints
+    it whole, and adding or removing a key names it whole): the table fits 80 columns."""
+    kind, _, digest = fingerprint.partition(":")
+    return f"{kind}:{digest[:10]}…" if len(digest) > 10 else fingerprint
+
+
+REFRESH_SECONDS = 30.0
+"""How often the profile fetches itself again: "ago" times move on, and a token a device
+login minted elsewhere (``livestudio approve``) appears."""
 
 
 COLUMNS = {
@@ -141,17 +153,26 @@ class ProfileScreen(Screen[None]):
         bar.show_connection = False
         self.query_one("#tokens", DataTable).focus()
         self.load()
+        self.set_interval(REFRESH_SECONDS, self._refresh_if_shown)
+
+    def _refresh_if_shown(self) -> None:
+        if self.is_current:
+            self.load(quiet=True)  # a server away meanwhile: no toast every half minute
 
     @work(group="profile", exclusive=True, exit_on_error=False)
-    async def load(self) -> None:
-        """Fetch the user's tokens."""
+    async def load(self, quiet: bool = False) -> None:
+        """Fetch the user's tokens, SSH keys and watches."""
         api = studio(self).api
         try:
             self.info = await api.user()
             self.keys = await api.ssh_keys()
             self.watches = await api.watches()
-        except ApiError as exc:
+        except SessionExpired as exc:
             studio(self).report(exc)
+            return
+        except ApiError as exc:
+            if not quiet:
+                studio(self).report(exc)
             return
         self.render_info()
 
@@ -162,57 +183,70 @@ class ProfileScreen(Screen[None]):
         now = clock.utcnow()
         admin = " (admin)" if info.is_admin else ""
         self.query_one("#who", Label).update(f"User {info.username}{admin}")
-        cursor = self.query_one("#tokens", DataTable).cursor_row
-        table = self._emptied("#tokens")
         tokens = ([info.profile_token] if info.profile_token else []) + info.client_tokens
-        for token in tokens:
-            key = "profile" if token.kind == "profile" else f"client:{token.id}"
-            table.add_row(*map(plain, token_cells(token, now)), key=key)
-        if not tokens:
-            table.add_row("", "", "no tokens: press g to generate one", "", "", "", key="none")
-        table.move_cursor(row=min(cursor, table.row_count - 1))
-        self._show_keys(now)
-        self._show_watches(now)
+        self._fill(
+            "#tokens",
+            [
+                ("profile" if t.kind == "profile" else f"client:{t.id}", token_cells(t, now))
+                for t in tokens
+            ],
+            ["", "", "no tokens: press g to generate one", "", "", ""],
+        )
+        self._fill(
+            "#keys",
+            [
+                (
+                    str(key.id),
+                    [
+                        short_fingerprint(key.fingerprint),
+                        key.key_type.removeprefix("ssh-"),
+                        key.comment,
+                        time_ago(key.created_at, now),
+                        (time_ago(key.last_used_at, now) if key.last_used_at else "never")
+                        if key.confirmed
+                        else "unconfirmed",
+                    ],
+                )
+                for key in self.keys
+            ],
+            ["no keys: press s to add one", "", "", "", ""],
+        )
+        self._fill(
+            "#watches",
+            [
+                (
+                    str(watch.id),
+                    [
+                        watch.describe(),
+                        f"{'experiment' if watch.experiment_id is not None else 'project'}"
+                        f" {watch.target}",
+                        "yes" if watch.webhook_url else "",
+                        time_ago(watch.created_at, now),
+                    ],
+                )
+                for watch in self.watches
+            ],
+            ["no watches: press ! on an experiment to set one", "", "", ""],
+        )
 
-    def _emptied(self, table_id: str) -> DataTable[Any]:
-        """The table with no rows and its columns made anew: a DataTable's columns only ever
-        widen, so after a "no tokens: press g…" row the name column kept its width and
-        pushed "created" and "last used" off an 80-column screen."""
+    def _fill(self, table_id: str, rows: list[tuple[str, list[str]]], empty: list[str]) -> None:
+        """Show ``rows`` (key, cells) in the table, or ``empty`` when there are none.
+
+        The columns are made anew each time: a DataTable's columns only ever widen, so
+        after a "no tokens: press g…" row the name column kept its width and pushed
+        "created" and "last used" off an 80-column screen. The cursor stays on its row
+        (the screen refreshes itself every half minute).
+        """
         table: DataTable[Any] = self.query_one(table_id, DataTable)
+        cursor = table.cursor_row
         table.clear(columns=True)
         for column in COLUMNS[table_id]:
             table.add_column(column, key=column)
-        return table
-
-    def _show_watches(self, now: datetime) -> None:
-        table = self._emptied("#watches")
-        for watch in self.watches:
-            scope = "experiment" if watch.experiment_id is not None else "project"
-            table.add_row(
-                plain(watch.describe()),
-                plain(f"{scope} {watch.target}"),
-                "yes" if watch.webhook_url else "",
-                time_ago(watch.created_at, now),
-                key=str(watch.id),
-            )
-        if not self.watches:
-            table.add_row("no watches: press ! on an experiment to set one", "", "", "", key="none")
-
-    def _show_keys(self, now: datetime) -> None:
-        table = self._emptied("#keys")
-        for key in self.keys:
-            table.add_row(
-                plain(key.fingerprint),
-                plain(key.key_type),
-                plain(key.comment),
-                time_ago(key.created_at, now),
-                (time_ago(key.last_used_at, now) if key.last_used_at else "never")
-                if key.confirmed
-                else "unconfirmed",
-                key=str(key.id),
-            )
-        if not self.keys:
-            table.add_row("no keys: press s to add one", "", "", "", "", key="none")
+        for key, cells in rows:
+            table.add_row(*map(plain, cells), key=key)
+        if not rows:
+            table.add_row(*empty, key="none")
+        table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
 
     def action_cursor(self, rows: int) -> None:
         """``j``/``k``: move in the focused list, as ``↓``/``↑`` do."""
