@@ -14,7 +14,10 @@ def no_color() -> bool:
 
 FADE = (0.6, 0.8)
 """Where in its highlight a changed value steps down to the next, paler stage."""
-_ORANGE = ("#ff8700", "#d7875f", "#af875f")
+_ORANGE = ("#ffaf00", "#d78700", "#af8700")
+"""xterm's Orange1, Orange3 and a darker one: on a 16-colour terminal they become bright
+yellow and yellow, never the red a worse Δ base or a failure shows (the earlier
+``#ff8700`` became the same bright red)."""
 
 
 def highlight(stage: int = 0) -> Style:

@@ -251,3 +251,21 @@ def test_the_trend_metric_moves_to_a_loss_until_the_user_picks_one() -> None:
     assert state.cycle_primary() == "score"  # the user's choice
     state.apply_row(row(4, metrics={"test/loss": 0.7}), now=3)
     assert state.primary == "score"  # is kept
+
+
+@pytest.mark.parametrize("system", ["standard", "eight_bit"])
+def test_a_changed_value_never_looks_like_a_worse_one_or_a_failure(
+    system: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On 16- and 256-colour terminals each highlight stage keeps a colour of its own."""
+    from rich.color import ColorSystem
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    downgrade = ColorSystem.STANDARD if system == "standard" else ColorSystem.EIGHT_BIT
+
+    def shown(style) -> int | None:
+        return style.color.downgrade(downgrade).number
+
+    alarming = {shown(theme.WORSE), shown(theme.STATUS_STYLE["failed"]), shown(theme.BETTER)}
+    for stage in range(3):
+        assert shown(theme.highlight(stage)) not in alarming, stage
