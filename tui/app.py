@@ -8,7 +8,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 import tui.graphics  # noqa: F401  (detects terminal graphics before the app runs)
 from shared.watches import AlertInfo
@@ -35,11 +35,14 @@ class LiveStudioApp(App[None]):
         self.settings = settings
         self.api = api
         self.username = username
+        self.held_alerts: list[AlertInfo] = []
+        """Alerts that fired while a dialog was open: shown once it closes."""
 
     def on_mount(self) -> None:
         from tui.screens.login import LoginScreen
         from tui.screens.projects import ProjectsScreen
 
+        self.screen_change_signal.subscribe(self, self._show_held_alerts)
         self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
         if self.settings.welcome and not self.settings.welcome_lines:
             self.notify(self.settings.welcome, timeout=12)
@@ -109,16 +112,35 @@ class LiveStudioApp(App[None]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def alert(self, alert: AlertInfo) -> None:
-        """A watch fired: a notification, the terminal bell and a desktop notification."""
+        """A watch fired: a notification, the terminal bell and a desktop notification.
+
+        While a dialog is open the notification waits for it to close: a 15-second toast of
+        three lines covered the dialog's buttons at 80x24 (the bell rings at once).
+        """
+        if isinstance(self.screen, ModalScreen):
+            self.held_alerts.append(alert)
+        else:
+            self._toast(alert)
+        if self._driver is not None:
+            self._driver.write("\a" + desktop.notification("livestudio", alert.title))
+
+    def _toast(self, alert: AlertInfo, more: int = 0) -> None:
+        others = f"\n(and {more} more: A lists them)" if more else "\n(A lists alerts)"
         self.notify(
-            f"{alert.title}\n{alert.detail}\n(A lists alerts)",
+            f"{alert.title}\n{alert.detail}{others}",
             title="Alert",
             severity="warning",
             timeout=15,
             markup=False,
         )
-        if self._driver is not None:
-            self._driver.write("\a" + desktop.notification("livestudio", alert.title))
+
+    def _show_held_alerts(self, screen: Screen[Any]) -> None:
+        if not self.held_alerts or isinstance(screen, ModalScreen):
+            return
+        held, self.held_alerts = self.held_alerts, []
+        for alert in held[-2:-1]:
+            self._toast(alert)
+        self._toast(held[-1], more=max(0, len(held) - 2))
 
     def action_alerts(self) -> None:
         """Show the alerts my watches fired."""

@@ -396,3 +396,41 @@ async def test_a_metric_watch_suggests_better_than_now_exactly_and_does_not_fire
         await until(pilot, lambda: alice.client.get("/api/watches").json())
         await asyncio.sleep(1)  # an alert, had the watch fired, is written with the watch
         assert alice.client.get("/api/alerts").json() == []
+
+
+async def test_an_alert_waits_for_an_open_dialog_to_close_but_rings_at_once(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    from tui.screens.dialogs import ConfirmDialog
+
+    app = logged_in_app
+    experiment = await post(alice, metrics("doomed", 0, 1.0))
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    made = alice.client.post(
+        "/api/watches", json={"kind": "status", "project_id": project_id, "statuses": ["failed"]}
+    )
+    assert made.status_code == 201, made.text
+    written: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        original = app._driver.write  # type: ignore[union-attr]
+
+        def capture(data: str) -> None:
+            written.append(data)
+            original(data)
+
+        app._driver.write = capture  # type: ignore[union-attr,method-assign]
+        screen = await open_project(pilot, app)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        failed = {**BODIES[1], "name": "doomed", "type": "done", "errors": [{"cls": "E"}]}
+        await post(alice, failed)
+        await until(pilot, lambda: any("\x1b]9;" in w for w in written))  # the bell: at once
+        await pilot.pause(0.3)
+        toasts = [str(n.message) for n in app._notifications]
+        assert not any("doomed: failed" in t for t in toasts), toasts  # not over the dialog
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        await until(
+            pilot, lambda: any("doomed: failed" in str(n.message) for n in app._notifications)
+        )
+        assert experiment in screen.state.rows  # "n": nothing was deleted
