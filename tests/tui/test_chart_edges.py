@@ -48,3 +48,23 @@ async def test_a_title_wider_than_the_chart_is_cut_not_dropped() -> None:
     assert len(chart.title_text) > 80  # three runs' values at the step cursor
     # plotext dropped the whole line before: the metric's name and the values with it.
     assert "train/loss   step 2: wider-net-dropout 0.25" in drawn
+
+
+@pytest.mark.parametrize("colour", [True, False])
+async def test_overlaid_lines_without_colour_differ_by_marker(
+    colour: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if colour:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", "1")
+    names = {1: "first", 2: "second", 3: "third"}
+    chart = MetricChart("loss", names, PlotView())
+    chart.data = {i: [(s, 1.0 / (s + i)) for s in range(20)] for i in names}
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())
+    legend = {name: line for line in drawn.splitlines() for name in names.values() if name in line}
+    # Without colour the legend tells the lines apart by their markers (• and x after plotext's own).
+    assert ("•• second" in legend["second"] and "xx third" in legend["third"]) is not colour

@@ -30,6 +30,7 @@ from tui.plotting import (
 )
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
+from tui.theme import no_color
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
@@ -116,7 +117,7 @@ class MetricChart(PlotextPlot):
         xs_seen: list[float] = []
         start = min((min(t.values()) for t in self.times.values() if t), default=0.0)
         self.drawn = {}
-        for experiment_id, points in self.data.items():
+        for index, (experiment_id, points) in enumerate(self.data.items()):
             steps, values = drawable(points, view.log_scale)
             if not steps:
                 continue
@@ -139,7 +140,7 @@ class MetricChart(PlotextPlot):
             else:
                 if view.weight:
                     plt.plot(xs, raw, color="gray")  # the raw series, faint behind
-                plt.plot(xs, ys, label=label)
+                plt.plot(xs, ys, label=label, marker=marker_of(index))
             self.drawn[experiment_id] = (steps, ys)
         self._mark_nonfinite(start)
         if view.log_scale and self.drawn:  # plotext fails on a log axis with no line
@@ -174,6 +175,16 @@ class MetricChart(PlotextPlot):
                 whole = sorted({round(t) for t in ticks})
                 plt.xticks([float(t) for t in whole], [str(t) for t in whole])
         self.refresh()
+
+
+NO_COLOR_MARKERS = ("hd", "•", "x", "+", "o", "*", "#", "=")
+"""With ``NO_COLOR`` overlaid lines differed only by shade: each gets a marker of its own
+(the legend shows it beside the experiment's name)."""
+
+
+def marker_of(index: int) -> str | None:
+    """The marker of the ``index``-th line drawn (plotext's own, in colour)."""
+    return NO_COLOR_MARKERS[index % len(NO_COLOR_MARKERS)] if no_color() else None
 
 
 class PlotsScreen(LiveScreen):
