@@ -148,6 +148,7 @@ def test_access_tokens_do_only_what_their_scopes_allow(server: Server, alice: Us
         f"/api/projects/{project_id}/experiments",
         f"/api/experiments/{experiment_id}",
         f"/api/experiments/{experiment_id}/series",
+        f"/api/projects/{project_id}/members",
     ]
     for path in reads:
         refused = call(models_only, "GET", path)
@@ -162,6 +163,9 @@ def test_access_tokens_do_only_what_their_scopes_allow(server: Server, alice: Us
         ("POST", f"/api/experiments/{experiment_id}/fail"),
         ("DELETE", f"/api/experiments/{experiment_id}"),
         ("POST", f"/api/projects/{project_id}/members"),
+        ("DELETE", f"/api/projects/{project_id}/members/alice"),
+        ("POST", f"/api/invitations/{project_id}/accept"),
+        ("DELETE", f"/api/invitations/{project_id}"),
         ("DELETE", f"/api/projects/{project_id}"),
         ("POST", "/api/projects"),
         ("POST", "/api/device-login/approve"),
