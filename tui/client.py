@@ -296,10 +296,15 @@ class Api:
         )
         return sanitize.decode(response.content, Members)
 
-    async def remove_member(self, project_id: int, username: str) -> None:
-        """Remove a member or withdraw an invitation (owner), or leave (my own name)."""
+    async def remove_member(
+        self, project_id: int, username: str, only_invitation: bool = False
+    ) -> None:
+        """Remove a member or withdraw an invitation (owner), or leave (my own name);
+        ``only_invitation`` never removes a member (409 if they accepted meanwhile)."""
         await self._request(
-            "DELETE", f"/api/projects/{project_id}/members/{quote(username, safe='')}"
+            "DELETE",
+            f"/api/projects/{project_id}/members/{quote(username, safe='')}",
+            params={"only_invitation": "true"} if only_invitation else None,
         )
 
     async def delete_project(self, project_id: int) -> None:

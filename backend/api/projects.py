@@ -56,10 +56,21 @@ class ProjectController(Controller):
 
     @delete("/{project_id:int}/members/{username:str}", dependencies=SESSION_ONLY)
     async def remove_member(
-        self, project_id: FromPath[int], username: FromPath[str], backend: BackendDep, user: UserDep
+        self,
+        project_id: FromPath[int],
+        username: FromPath[str],
+        backend: BackendDep,
+        user: UserDep,
+        only_invitation: FromQuery[bool] = False,
     ) -> None:
-        """Remove a member or withdraw an invitation (owner), or leave (your own name)."""
-        await backend.writer.submit(projects.remove_member_job(user, project_id, username))
+        """Remove a member or withdraw an invitation (owner), or leave (your own name).
+
+        ``?only_invitation=true`` withdraws an invitation and never removes a member (409
+        if they accepted meanwhile).
+        """
+        await backend.writer.submit(
+            projects.remove_member_job(user, project_id, username, only_invitation)
+        )
 
     @get(
         "/{project_id:int}/experiments",

@@ -49,9 +49,12 @@ class StreamController(Controller):
 
         async def refilter(as_of: int) -> broadcast.EventFilter:
             scopes = await repository.project_scopes_of(backend.reader, user.user_id)
-            return broadcast.UserFilter(user.user_id, {s.id: s for s in scopes}, as_of)
+            return broadcast.UserFilter(
+                user.user_id, {s.id: s for s in scopes}, as_of, invitations=user.is_session
+            )
 
-        return self._stream(request, backend, broadcast.UserFilter(user.user_id), refilter)
+        event_filter = broadcast.UserFilter(user.user_id, invitations=user.is_session)
+        return self._stream(request, backend, event_filter, refilter)
 
     @staticmethod
     def _stream(

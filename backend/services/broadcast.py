@@ -229,6 +229,9 @@ class UserFilter:
     user_id: int
     scopes: dict[int, ProjectScope] = field(default_factory=dict)
     as_of: int = 0
+    invitations: bool = True
+    """Whether invitation events show: only to a login session, as ``GET /api/invitations``
+    (an access token, a CI job's, learns nothing of them)."""
     current: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -244,7 +247,9 @@ class UserFilter:
                 return False
             self.scopes.pop(event.project_id or 0, None)
             return True
-        if event.kind in ("invitation", "invitation_closed", "alert"):
+        if event.kind in ("invitation", "invitation_closed"):
+            return self.invitations and self.user_id in event.member_ids
+        if event.kind == "alert":
             return self.user_id in event.member_ids
         if event.kind == "project":
             if self.user_id not in event.member_ids:

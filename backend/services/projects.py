@@ -107,9 +107,13 @@ def invite_job(
 
 
 def remove_member_job(
-    user: Principal, project_id: int, username: str
+    user: Principal, project_id: int, username: str, only_invitation: bool = False
 ) -> Callable[[WriteContext], None]:
-    """Remove a member or withdraw an invitation (owner), or leave the project (anyone)."""
+    """Remove a member or withdraw an invitation (owner), or leave the project (anyone).
+
+    ``only_invitation``: withdraw an invitation, and never remove a member — an owner who
+    asked to withdraw one is not to remove someone who accepted it meanwhile (409).
+    """
 
     def job(ctx: WriteContext) -> None:
         members = _member_project(ctx, user, project_id)
@@ -123,6 +127,11 @@ def remove_member_job(
             access.require_owner(user, owner_id, "remove members")
         elif target == owner_id:
             raise Conflict("The owner cannot leave the project; delete it instead.")
+        if only_invitation and target is not None and target in members:
+            raise Conflict(
+                f"{username} accepted the invitation meanwhile and is a member now;"
+                " remove them if that is what you want."
+            )
         if target is not None and target in members:
             stranded = [
                 r.id

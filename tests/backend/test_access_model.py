@@ -221,6 +221,9 @@ def test_invitations_closed_elsewhere_reach_the_invitee_and_the_owner_live(serve
         for user in (alice, bob, carol)
     }
     alice_all, bob_all, carol_all = listeners.values()
+    # An access token (a CI job's) learns nothing of invitations, as GET /api/invitations.
+    bobs_token = Listener(server.url, "/api/events", {"Authorization": f"Bearer {bob.token}"})
+    listeners["bob's token"] = bobs_token
     try:
         # The owner's list learns of the invitation (a project event), the invitee of it.
         assert alice.client.post(members, json={"username": "bob"}).status_code == 201
@@ -242,9 +245,15 @@ def test_invitations_closed_elsewhere_reach_the_invitee_and_the_owner_live(serve
         alice.live({**BODY, "step": 7})
         alice_all.take_until("experiment")
         assert carol_all.events.empty()
+        bob.live({**BODY, "repo_url": "git@github.com:bob/own.git"})
+        assert bobs_token.take(1)[0].event == "project"  # bob's own project: the first event
         # A member who is not the owner cannot invite or withdraw; a stranger gets 404.
         alice.client.post(members, json={"username": "bob"})
         bob.client.post(f"/api/invitations/{project_id}/accept")
+        # Withdrawing an invitation that was accepted meanwhile removes nobody.
+        late = alice.client.delete(f"{members}/bob", params={"only_invitation": "true"})
+        assert late.status_code == 409 and "accepted the invitation" in late.json()["detail"]
+        assert "bob" in alice.client.get(members).json()["members"]
         assert bob.client.post(members, json={"username": "carol"}).status_code == 403
         assert bob.client.delete(f"{members}/alice").status_code == 403
         assert carol.client.get(members).status_code == 404

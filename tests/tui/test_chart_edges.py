@@ -66,5 +66,5 @@ async def test_overlaid_lines_without_colour_differ_by_marker(
         await pilot.pause()
         drawn = str(chart.render())
     legend = {name: line for line in drawn.splitlines() for name in names.values() if name in line}
-    # Without colour the legend tells the lines apart by their markers (• and x after plotext's own).
+    # Without colour the legend tells the lines apart: • and x after plotext's own marker.
     assert ("•• second" in legend["second"] and "xx third" in legend["third"]) is not colour

@@ -165,3 +165,48 @@ async def test_an_invitation_declined_elsewhere_or_withdrawn_leaves_the_list(
         withdrawn = await asyncio.to_thread(bob.client.delete, f"{path}/alice")
         assert withdrawn.status_code == 204
         await until(pilot, lambda: not screen.invitations)
+
+
+async def test_withdrawing_an_invitation_accepted_meanwhile_removes_nobody(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODY)
+    bob = await asyncio.to_thread(server.add_user, "bob")
+    (project,) = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
+    path = f"/api/projects/{project['id']}/members"
+    await asyncio.to_thread(alice.client.post, path, json={"username": "bob"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_members(pilot, app)
+        await until(pilot, lambda: roles(screen).get("bob") == INVITED)
+        screen.query_one("#members", DataTable).move_cursor(row=1)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "Withdraw the invitation of bob?" in app.screen.question
+        # Bob accepts while alice still reads the question.
+        await asyncio.to_thread(bob.client.post, f"/api/invitations/{project['id']}/accept")
+        await pilot.press("y")
+        await until(pilot, lambda: told(app, "accepted the invitation meanwhile"))
+        await until(pilot, lambda: roles(screen).get("bob") == "member")
+        assert "bob" in (await asyncio.to_thread(alice.client.get, path)).json()["members"]
+
+
+async def test_removed_while_the_members_are_open_over_the_project_says_so_once(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    from tests.tui.conftest import open_project
+    from tui.screens.project import ProjectScreen
+
+    app = logged_in_app
+    bob, project = await bobs_project_with(server, alice, {**BODY, "repo_url": "git@x:b/m.git"})
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, MembersScreen))
+        path = f"/api/projects/{project['id']}/members/alice"
+        assert (await asyncio.to_thread(bob.client.delete, path)).status_code == 204
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await pilot.pause(0.5)
+        gone = [n for n in app._notifications if "no longer a member" in n.message]
+        assert len(gone) == 1, [n.message for n in gone]
+        assert not any(isinstance(s, ProjectScreen | MembersScreen) for s in app.screen_stack)

@@ -273,11 +273,21 @@ async def test_the_profile_refreshes_itself_and_keeps_the_cursor(
         await until(pilot, lambda: watches.row_count == 2)
         watches.focus()
         watches.move_cursor(row=1)
+
+        def under_cursor() -> str:
+            return str(watches.coordinate_to_cell_key(watches.cursor_coordinate).row_key.value)
+
+        chosen = under_cursor()
         # A watch made elsewhere (another session, the API) shows without r...
         await asyncio.to_thread(watch_project, alice, "stalled")
         await until(pilot, lambda: watches.row_count == 3)
-        # ...and the cursor stayed where it was.
-        assert watches.cursor_row == 1
+        # ...and the cursor stayed on the watch it was on, also when another one goes.
+        assert under_cursor() == chosen
+        above = str(watches.coordinate_to_cell_key((0, 0)).row_key.value)
+        assert above != chosen and watches.cursor_row >= 1
+        await asyncio.to_thread(alice.client.delete, f"/api/watches/{above}")
+        await until(pilot, lambda: watches.row_count == 2)
+        assert under_cursor() == chosen  # one row up, the same watch
 
 
 async def test_j_and_k_move_in_the_profile_lists(logged_in_app: LiveStudioApp, alice: User) -> None:

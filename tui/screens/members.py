@@ -7,6 +7,7 @@ import asyncio
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.widgets import DataTable, Label
 
 from shared.api import Members, ProjectRow
@@ -19,6 +20,8 @@ from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 INVITED = "invited, not yet answered"
+RELOAD_AFTER = 0.3
+"""Seconds a project event waits before the members are fetched (a burst fetches once)."""
 
 
 class MembersScreen(LiveScreen):
@@ -51,6 +54,7 @@ class MembersScreen(LiveScreen):
         self.project = project
         self.members: Members | None = None
         self.me: str | None = None
+        self._pending: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -82,6 +86,8 @@ class MembersScreen(LiveScreen):
                 members = await api.members(self.project.id)
         except ApiError as exc:
             studio(self).report(exc)
+            if exc.status == 404:  # deleted, or I was removed, while the stream was away
+                studio(self).close_screen(self)
             return
         self._show(members)
 
@@ -99,7 +105,7 @@ class MembersScreen(LiveScreen):
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
         self.refresh_bindings()  # invite/remove or leave: by who I am
-        self.query_one("#members-hint", Label).update(self._hint(members))
+        self.query_one("#members-hint", Label).update(plain(self._hint(members)))
 
     def _hint(self, members: Members) -> str:
         if self.is_owner:
@@ -163,7 +169,8 @@ class MembersScreen(LiveScreen):
         if name == self.me:
             self.notify("The owner cannot leave the project; delete it instead (x on the list).")
             return
-        if name in self.members.invited:
+        invited = name in self.members.invited
+        if invited:
             question, verb = f"Withdraw the invitation of {name}?", "Withdraw"
         else:
             question, verb = (
@@ -172,7 +179,8 @@ class MembersScreen(LiveScreen):
                 "Remove",
             )
         self.app.push_screen(
-            ConfirmDialog(question, verb), if_confirmed(lambda: self._remove(name))
+            ConfirmDialog(question, verb),
+            if_confirmed(lambda: self._remove(name, only_invitation=invited)),
         )
 
     def action_leave(self) -> None:
@@ -190,33 +198,46 @@ class MembersScreen(LiveScreen):
         )
 
     @work(group="change", exit_on_error=False)
-    async def _remove(self, username: str) -> None:
-        withdrawn = self.members is not None and username in self.members.invited
+    async def _remove(self, username: str, only_invitation: bool = False) -> None:
         try:
-            await studio(self).api.remove_member(self.project.id, username)
+            await studio(self).api.remove_member(self.project.id, username, only_invitation)
         except ApiError as exc:
-            studio(self).report(exc)
+            studio(self).report(exc)  # 409: they accepted while the question was open
+            self.load()
             return
         if username == self.me:
             return  # the project_deleted that follows closes the screen and says so
-        done = "Withdrew the invitation of" if withdrawn else "Removed"
+        done = "Withdrew the invitation of" if only_invitation else "Removed"
         self.notify(f"{done} {username}.")
         self.load()
 
     @on(ProjectChanged)
     def changed(self, message: ProjectChanged) -> None:
-        if message.project.id == self.project.id:
+        # Someone accepted, declined, joined or left, or only a count changed: project
+        # events carry no membership, and a busy project sends one per run that starts or
+        # ends, so a burst of them fetches the members once.
+        if message.project.id == self.project.id and self._pending is None:
             self.project = message.project
-            self.load()  # someone accepted, declined, joined or left
+            self._pending = self.set_timer(RELOAD_AFTER, self._reload_pending)
+
+    def _reload_pending(self) -> None:
+        self._pending = None
+        self.load()
 
     @on(ProjectDeleted)
     def deleted(self, message: ProjectDeleted) -> None:
-        if message.project_id == self.project.id:
-            self.notify(
-                f"Project {self.project.name} was deleted, or you are no longer a member.",
-                severity="warning",
-            )
-            studio(self).close_screen(self)
+        if message.project_id != self.project.id or self not in self.app.screen_stack:
+            return
+        from tui.screens.project import ProjectScreen
+
+        below = self.app.screen_stack[: self.app.screen_stack.index(self)]
+        if any(isinstance(s, ProjectScreen) and s.project.id == self.project.id for s in below):
+            return  # the project's own screen says so once and closes everything over it
+        self.notify(
+            f"Project {self.project.name} was deleted, or you are no longer a member.",
+            severity="warning",
+        )
+        studio(self).close_screen(self)
 
     @on(StreamReset)
     def reset(self) -> None:

@@ -123,6 +123,8 @@ class ProfileScreen(Screen[None]):
         self.info: UserInfo | None = None
         self.keys: list[SshKeyInfo] = []
         self.watches: list[WatchInfo] = []
+        self.stale = False
+        """The last refresh failed: what is shown may be out of date."""
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -156,8 +158,11 @@ class ProfileScreen(Screen[None]):
         self.set_interval(REFRESH_SECONDS, self._refresh_if_shown)
 
     def _refresh_if_shown(self) -> None:
-        if self.is_current:
-            self.load(quiet=True)  # a server away meanwhile: no toast every half minute
+        loading = any(
+            w.node is self and w.group == "profile" and w.is_running for w in self.workers
+        )
+        if self.is_current and not loading:  # never cancels a load asked for
+            self.load(quiet=True)
 
     @work(group="profile", exclusive=True, exit_on_error=False)
     async def load(self, quiet: bool = False) -> None:
@@ -173,7 +178,15 @@ class ProfileScreen(Screen[None]):
         except ApiError as exc:
             if not quiet:
                 studio(self).report(exc)
+            elif not self.stale:  # said once, not every half minute
+                self.notify(
+                    f"The profile could not refresh itself: {exc.detail} It shows what it"
+                    " last had; r tries again.",
+                    severity="warning",
+                )
+            self.stale = True
             return
+        self.stale = False
         self.render_info()
 
     def render_info(self) -> None:
@@ -239,6 +252,11 @@ class ProfileScreen(Screen[None]):
         """
         table: DataTable[Any] = self.query_one(table_id, DataTable)
         cursor = table.cursor_row
+        was_on = (
+            table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+            if table.row_count
+            else None
+        )
         table.clear(columns=True)
         for column in COLUMNS[table_id]:
             table.add_column(column, key=column)
@@ -246,6 +264,8 @@ class ProfileScreen(Screen[None]):
             table.add_row(*map(plain, cells), key=key)
         if not rows:
             table.add_row(*empty, key="none")
+        if was_on is not None and was_on in table.rows:  # the same token, key or watch
+            cursor = table.get_row_index(was_on)
         table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
 
     def action_cursor(self, rows: int) -> None:
