@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from shared.api import ExperimentRow
 from shared.text import control_problem
 from shared.values import parse_number
 
@@ -27,6 +28,15 @@ STALL_FACTORS = (1.5, 1000.0)
 """The least and the most times its usual step interval a run may be silent for a watch."""
 MIN_STALL_SECONDS = 3.0
 """A run is never called stalled sooner than this after its last step (network jitter)."""
+
+
+def is_stalled(row: ExperimentRow, now: float) -> bool:
+    """Running, yet silent for several times its usual step interval (long before the
+    sweep calls it Stopped): what the TUI and ``ssh … ls`` show as "◌ stalled"."""
+    if row.status != "running" or not row.steps_per_s:
+        return False
+    silent = now - row.updated_at.timestamp()
+    return silent > max(DEFAULT_STALL_FACTOR / row.steps_per_s, MIN_STALL_SECONDS)
 
 
 class WatchCondition(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,7 +14,6 @@ from typing import Any
 
 from shared.api import ExperimentRow
 from shared.values import parse_number
-from shared.watches import DEFAULT_STALL_FACTOR, MIN_STALL_SECONDS
 from tui.format import lower_is_better, sort_key
 from tui.theme import FADE
 
@@ -49,14 +48,6 @@ def column_value(row: ExperimentRow, column: str) -> Any:
     if column == DELTA:
         return None  # depends on the baseline; ProjectState.delta computes it
     return getattr(row, column, None)
-
-
-def is_stalled(row: ExperimentRow, now: float) -> bool:
-    """Running, yet silent for several times its usual step interval (long before Stopped)."""
-    if row.status != "running" or not row.steps_per_s:
-        return False
-    silent = now - row.updated_at.timestamp()
-    return silent > max(DEFAULT_STALL_FACTOR / row.steps_per_s, MIN_STALL_SECONDS)
 
 
 @dataclass

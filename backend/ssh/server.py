@@ -17,6 +17,7 @@ import contextlib
 import logging
 import shlex
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from backend.settings import ssh_host_key_path
 from backend.ssh.tui_session import RESTORE_TERMINAL, run_tui
 from shared.api import ExperimentRow
 from shared.text import printable
+from shared.watches import is_stalled
 
 log = logging.getLogger("livestudio")
 USAGE = (
@@ -176,13 +178,15 @@ class SshService:
                 + b"\n"
             )
         lines = []
+        now = time.time()
         for project, running in out:
             lines.append(
                 f"{printable(project.name)}  {printable(project.repo_url)}"
                 f"  {project.experiments} experiments, {project.running} running"
             )
             lines.extend(
-                f"  ● {printable(row.name)}  step {row.step if row.step is not None else '-'}"
+                f"  {'◌ stalled' if is_stalled(row, now) else '● running'}  {printable(row.name)}"
+                f"  step {row.step if row.step is not None else '-'}"
                 for row in running
             )
         if not lines:

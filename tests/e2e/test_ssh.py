@@ -16,6 +16,7 @@ import asyncssh
 import httpx
 import pytest
 
+from shared.watches import MIN_STALL_SECONDS
 from tests.conftest import PASSWORD, Server, fixture_bodies, free_port, run_cli
 from tests.e2e.test_real_clients import make_dvc_repo, train
 
@@ -191,7 +192,16 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     assert [p["project"]["name"] for p in mine] == ["mnist"]
     assert [r["name"] for r in mine[0]["running"]] == [BODIES[1]["name"]]
     plain = ssh(keys["alice"], port, "ls").stdout
-    assert "mnist" in plain and BODIES[1]["name"] in plain
+    assert "mnist" in plain and f"● running  {BODIES[1]['name']}" in plain
+    # A run gone silent for many times its step interval reads as the TUI shows it.
+    for step in (1, 2, 3):
+        assert alice.live({**BODIES[1], "name": "quiet", "step": step}).status_code == 200
+    assert "● running  quiet" in ssh(keys["alice"], port, "ls").stdout
+    time.sleep(MIN_STALL_SECONDS)
+    deadline = time.monotonic() + 20  # a loaded machine posts slowly: a longer interval
+    while "◌ stalled  quiet" not in (listed := ssh(keys["alice"], port, "ls").stdout):
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.5)
     assert json.loads(ssh(keys["bob"], port, "ls", "--json").stdout) == []
     # No shell, no other command, no password, no forwarding.
     shell = ssh(keys["alice"], port, "bash")

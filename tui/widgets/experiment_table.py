@@ -22,9 +22,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from shared.api import ExperimentRow
+from shared.watches import is_stalled
 from tui import clock, theme
 from tui.format import SPINNER, STATUS_GLYPH, ago, sparkline, value_text
-from tui.state import DELTA, ProjectState, column_value, is_stalled
+from tui.state import DELTA, ProjectState, column_value
 
 GROUP_PREFIX = "g:"
 LABELS = {
