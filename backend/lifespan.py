@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 
+from backend import metrics
 from backend.context import Backend
 from backend.db.connection import connect_async
 from backend.db.maintenance import instance_id
@@ -64,6 +65,10 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     watcher = asyncio.create_task(
         Watcher(writer, reader, channels, settings, lambda: backend.clock()).supervise()
     )
+    recording = None
+    if metrics.several_processes():
+        metrics.forget_dead_processes()  # a worker that died and was replaced
+        recording = asyncio.create_task(metrics.record_process_forever())
     # Everything built so far lives as long as the process: keep it out of the cyclic
     # garbage collector's full passes, which otherwise add tens of ms to tail latency.
     # (No collection first: it took ~0.1 s of every start to free a few import leftovers.)
@@ -85,7 +90,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         gc.set_threshold(*threshold)
         if ssh is not None:
             await ssh.close()
-        tasks = [t for t in (sweeper, watcher, sharing) if t is not None]
+        tasks = [t for t in (sweeper, watcher, sharing, recording) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,6 +8,8 @@ alerts in the watch evaluator.
 
 from __future__ import annotations
 
+import asyncio
+import glob
 import os
 
 from prometheus_client import (
@@ -63,6 +65,63 @@ WEBHOOK_POSTS = Counter(
 
 _post_counters: dict[int, Counter] = {}
 
+# With several processes (``serve --workers``) the process collector would describe only
+# the one that answers: each process records its own figures instead, labelled by pid.
+_PER_PROCESS = {
+    name: Gauge(name, text, registry=None, multiprocess_mode="liveall")
+    for name, text in (
+        ("process_resident_memory_bytes", "Resident memory of each server process."),
+        ("process_cpu_seconds_total", "User and system CPU time of each server process."),
+        ("process_open_fds", "Open file descriptors of each server process."),
+    )
+}
+RECORD_PROCESS_EVERY = 5.0
+"""Seconds between two records of a process's own figures under ``serve --workers``."""
+
+
+def several_processes() -> bool:
+    """Whether this is one of ``serve --workers``'s processes (figures kept in files)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def record_process() -> None:
+    """Record this process's memory, CPU time and open files (read as the process
+    collector reads them) for ``/metrics`` in whichever process answers."""
+    for family in ProcessCollector(registry=None).collect():
+        for sample in family.samples:
+            gauge = _PER_PROCESS.get(sample.name)
+            if gauge is not None:
+                gauge.set(sample.value)
+
+
+async def record_process_forever() -> None:
+    """``record_process`` every few seconds, for as long as the server runs."""
+    while True:
+        record_process()
+        await asyncio.sleep(RECORD_PROCESS_EVERY)
+
+
+def forget_dead_processes() -> None:
+    """Drop the live gauges of processes that died (a worker killed and restarted): their
+    stream subscribers were counted for good, and their memory listed, otherwise."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    for path in glob.glob(os.path.join(folder, "gauge_live*_*.db")):
+        pid = path.rsplit("_", 1)[-1].removesuffix(".db")
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now holds the pid
+        return False
+    return True
+
 
 def count_post(status: int) -> None:
     """One answer of ``/api/live`` (children cached: the hot path pays a dict lookup)."""
@@ -79,7 +138,8 @@ def exposition() -> bytes:
     --workers``), every process records into files there, and the figures of all of them
     are added up here, whichever process is asked.
     """
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if several_processes():
+        record_process()  # the answering process's own figures are as of now
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)

@@ -59,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "Several processes share their live events through Redis: give --redis-url"
             " redis://HOST:6379/0 (or LIVESTUDIO_REDIS_URL)."
         )
+    if workers > 1 and settings.ssh_port:
+        raise CliError("Serve the TUI over SSH from a single process (--workers 1).")
     if admin.count_users(settings.database) == 0:
         where = f"--db {settings.db}" if settings.engine == "sqlite" else "--database-url URL"
         print(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -53,7 +56,35 @@ def worker_app() -> Litestar:
     variables (``Settings.to_env``), as uvicorn starts each process from an import string."""
     settings = Settings.from_env()
     configure(settings.request_timeout, settings.max_body)
-    return create_app(settings)
+    app = create_app(settings)
+    _end_streams_on_exit(app)
+    return app
+
+
+def _end_streams_on_exit(app: Litestar) -> None:
+    """In a worker process, end the event streams as soon as it is asked to stop.
+
+    uvicorn's supervisor starts each worker with its own server class, not ``_Server``;
+    this runs while that server loads the app, after it took SIGINT and SIGTERM, so it
+    wraps its handlers. Without it a stop waited out the graceful-shutdown timeout and
+    then cancelled every open stream with a traceback in the log.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals are the main thread's (a test importing the app elsewhere)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def ending(
+            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+        ) -> None:
+            backend = getattr(app.state, "backend", None)
+            if backend is not None:
+                backend.streams.end_all_threadsafe()
+            previous(signum, frame)
+
+        signal.signal(sig, ending)
 
 
 def check_port(host: str, port: int) -> None:
@@ -73,6 +104,8 @@ def check_port(host: str, port: int) -> None:
 def serve(settings: Settings, workers: int = 1) -> None:
     """Serve until Ctrl-C (``workers`` processes on one port: PostgreSQL and Redis)."""
     check_port(settings.host, settings.port)
+    if workers == 1 and settings.ssh_port:  # (several refused by the command line)
+        check_port(settings.host, settings.ssh_port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
@@ -90,7 +123,6 @@ def serve(settings: Settings, workers: int = 1) -> None:
     if settings.ssh_port:
         from backend.ssh.server import fingerprint
 
-        check_port(settings.host, settings.ssh_port)
         print(
             f"livestudio: the TUI over SSH on port {settings.ssh_port};"
             f" host key {fingerprint(settings.db)}",
@@ -101,10 +133,6 @@ def serve(settings: Settings, workers: int = 1) -> None:
 
 def _serve_processes(settings: Settings, workers: int) -> None:
     """Run ``workers`` server processes on one port, restarted by uvicorn if one dies."""
-    from cli.admin import CliError
-
-    if settings.ssh_port:
-        raise CliError("Serve the TUI over SSH from a single process (--workers 1).")
     os.environ.update(settings.to_env())
     # Every process writes its figures here; /metrics in any of them adds them all up.
     metrics_dir = tempfile.mkdtemp(prefix="livestudio-metrics-")

@@ -100,6 +100,7 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         )
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+        assert "serving on" not in done.stdout  # nothing said first that is not so
         return done.stderr
 
     # A PostgreSQL nobody answers at: one sentence naming it, its password hidden.
@@ -124,6 +125,17 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         "serve", "--database-url", "postgresql://localhost/x", "--workers", "2", "--port", "1"
     )
     assert "--redis-url" in no_redis
+    from tests.conftest import drop_pg_database, new_pg_database
+
+    url = new_pg_database()
+    try:
+        ssh = refused(
+            *("serve", "--database-url", url, "--workers", "2", "--port", str(free_port())),
+            *("--redis-url", "redis://127.0.0.1:6379/0", "--ssh-port", str(free_port())),
+        )
+        assert "single process" in ssh
+    finally:
+        drop_pg_database(url)
 
 
 def test_a_new_database_is_private_also_behind_a_dangling_link(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ the machine's PostgreSQL (a schema per test) and Redis, the real DVCLive.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -324,9 +326,46 @@ def test_serve_with_two_workers_shares_one_port(tmp_path: Path) -> None:
         for _ in range(4):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 assert sock.recv(64).startswith(b"HTTP/1.1 408 ")
-    finally:
-        proc.send_signal(2)
+
+        def figures() -> str:
+            with httpx.Client(base_url=server.url) as client:
+                return client.get("/metrics", headers=auth).text
+
+        def pids() -> set[int]:
+            found: set[int] = set()
+            for _ in range(10):  # new connections: every process answers some
+                found |= set(map(int, re.findall(r'process_open_fds\{pid="(\d+)"', figures())))
+            return found
+
+        # Each process's own memory, CPU and files, labelled by pid (not only the answerer's).
+        workers = pids()
+        assert len(workers) == 2, figures()
+        assert re.search(r'process_resident_memory_bytes\{pid="\d+"\} [1-9]', figures())
+        # A worker killed with a stream open is replaced, and its stream no longer counted.
+        stream = Listener(server.url, "/api/events", {"Authorization": f"Bearer {token}"})
+        assert "livestudio_stream_subscribers 1.0" in figures()
+        for pid in workers:
+            os.kill(pid, 9)
+        assert stream.ended.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if len(replaced := pids()) == 2 and not replaced & workers:
+                    break
+            time.sleep(0.2)
+        assert not pids() & workers
+        assert "livestudio_stream_subscribers 0.0" in figures()
+        # Stopping ends the open streams at once, without a traceback in the log.
+        stream = Listener(server.url, "/api/events", {"Authorization": f"Bearer {token}"})
+        proc.send_signal(15)
+        assert stream.ended.wait(10)
         proc.wait(20)
+        logged = (tmp_path / "workers.log").read_text()
+        assert "Traceback" not in logged and "Exception in ASGI" not in logged, logged
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(2)
+            proc.wait(20)
         drop_pg_database(url)
 
 
