@@ -434,3 +434,28 @@ async def test_an_alert_waits_for_an_open_dialog_to_close_but_rings_at_once(
             pilot, lambda: any("doomed: failed" in str(n.message) for n in app._notifications)
         )
         assert experiment in screen.state.rows  # "n": nothing was deleted
+
+
+async def test_a_run_is_not_called_stalled_while_the_stream_is_away(
+    logged_in_app: LiveStudioApp, server, alice: User
+) -> None:
+    from shared.watches import MIN_STALL_SECONDS
+    from tui.widgets.status_bar import StatusBar
+
+    app = logged_in_app
+    experiment = 0
+    for step in range(6):
+        experiment = await post(alice, metrics("busy", step, 1.0))
+        await asyncio.sleep(0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        assert "running" in cell(screen, experiment, "status")
+        await asyncio.to_thread(server.stop)
+        await until(pilot, lambda: not screen.query_one(StatusBar).connected)
+        # The job may well be posting on: with no news, the run is judged as of the drop.
+        await pilot.pause(MIN_STALL_SECONDS + 1.5)
+        assert "running" in cell(screen, experiment, "status")
+        assert cell(screen, experiment, "rate") != ""
+        # Back, and the run was silent indeed: now it is stalled.
+        await asyncio.to_thread(server.start)
+        await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled")

@@ -301,7 +301,10 @@ class ProjectScreen(LiveScreen):
 
     def connection_changed(self, connected: bool) -> None:
         if connected:
+            self.table.known_until = None
             self.load()  # the snapshot, taken once the stream is open so nothing falls between
+        elif self.table.known_until is None:
+            self.table.known_until = clock.now()
 
     def _update_counter(self) -> None:
         bar = self.query_one(StatusBar)

@@ -103,6 +103,9 @@ class ExperimentTable(ScrollView, can_focus=True):
         self._visible: frozenset[int] = frozenset()
         self._header: Strip | None = None
         self._groups: dict[str, list[int]] = {}
+        self.known_until: float | None = None
+        """While the stream is away, when it went: runs are judged stalled as of then (a
+        run that kept posting meanwhile read "◌ stalled" after a few seconds)."""
 
     # ------------------------------------------------------------ building
 
@@ -277,6 +280,9 @@ class ExperimentTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ cells
 
+    def _stalled(self, row: ExperimentRow, now: float) -> bool:
+        return is_stalled(row, now if self.known_until is None else min(now, self.known_until))
+
     def cell(self, row: ExperimentRow, column: str, now: float) -> Cell:
         """What one cell shows."""
         state = self.state
@@ -291,7 +297,7 @@ class ExperimentTable(ScrollView, can_focus=True):
                 name.append(" ◆", style="bold")
             return name
         if column == "status":
-            if is_stalled(row, now):
+            if self._stalled(row, now):
                 return Text("◌ stalled", style=theme.STALLED)
             glyph = (
                 SPINNER[self.spinner_frame % len(SPINNER)]
@@ -306,7 +312,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         if column == "rate":
             rate = column_value(row, "rate")
             # A stalled run's rate is that of steps long past: blank beside "◌ stalled".
-            return f"{rate:.3g}" if rate and not is_stalled(row, now) else ""
+            return f"{rate:.3g}" if rate and not self._stalled(row, now) else ""
         if column == DELTA:
             if row.id == state.baseline_id:
                 return Text("baseline", style="bold")
