@@ -268,7 +268,6 @@ def _database_arg(value: str) -> Path | str:
 
 def cmd_db_copy(args: argparse.Namespace) -> int:
     """Copy a whole database to another, e.g. a team's SQLite history into PostgreSQL."""
-    print(f"Copying {describe(args.source)} to {describe(args.dest)}:")
     counts = admin.copy_db(args.source, args.dest, args.replace)
     print(
         f"Copied {sum(counts.values())} rows in {len(counts)} tables; serve it with"

@@ -55,8 +55,11 @@ def invitations(server: str | None, action: str | None, project_id: int | None) 
         print(f"Joined {printable(row['name'])!r}: your runs on {row['repo_url']} now show there.")
         return
     if action == "decline":
+        _, waiting = session_request(server, "GET", "/api/invitations")
+        names = {row["project_id"]: printable(row["project_name"]) for row in waiting}
         session_request(server, "DELETE", f"/api/invitations/{project_id}")
-        print(f"Declined the invitation to project {project_id}.")
+        name = names.get(project_id)
+        print(f"Declined the invitation to {name!r}." if name else "Declined the invitation.")
         return
     _, rows = session_request(server, "GET", "/api/invitations")
     if not rows:

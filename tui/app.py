@@ -36,6 +36,8 @@ class LiveStudioApp(App[None]):
         self.api = api
         self.username = username
         self.held_alerts: list[AlertInfo] = []
+        self.left_projects: set[int] = set()
+        """Projects the user chose to leave here: their screens close saying just that."""
         """Alerts that fired while a dialog was open: shown once it closes."""
 
     def on_mount(self) -> None:
@@ -88,6 +90,12 @@ class LiveStudioApp(App[None]):
         while self.screen_stack[-1] is not screen:
             self.pop_screen()
         self.pop_screen()
+
+    def gone_note(self, project_id: int, name: str) -> str:
+        """What to say when a project disappears from under its screens."""
+        if project_id in self.left_projects:
+            return f"You left {name}."
+        return f"Project {name} was deleted, or you are no longer a member."
 
     def report(self, error: Exception) -> None:
         """Show a failed request as a notification (never a traceback)."""

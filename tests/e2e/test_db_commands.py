@@ -100,7 +100,7 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         )
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
-        assert "serving on" not in done.stdout  # nothing said first that is not so
+        assert done.stdout == ""  # nothing said first that is not so ("serving on…")
         return done.stderr
 
     # A PostgreSQL nobody answers at: one sentence naming it, its password hidden.
@@ -125,6 +125,11 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         "serve", "--database-url", "postgresql://localhost/x", "--workers", "2", "--port", "1"
     )
     assert "--redis-url" in no_redis
+    # db copy refuses a missing source, or one database twice, before saying it copies.
+    assert "check --from" in refused(
+        "db", "copy", "--from", str(tmp_path / "no.db"), "--to", str(db)
+    )
+    assert "the same database" in refused("db", "copy", "--from", str(db), "--to", str(db))
     from tests.conftest import drop_pg_database, new_pg_database
 
     url = new_pg_database()

@@ -69,3 +69,20 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     assert "members: alice" in cli(env, "members", str(numeric["id"])).stdout
     # Bob is in one of them only: for him the name is not ambiguous.
     assert "members: alice, bob" in cli(bob_env, "members", project["name"]).stdout
+
+
+def test_declining_from_a_shell_names_the_project(
+    tmp_path: Path, server: Server, alice: User
+) -> None:
+    bob = server.add_user("bob")
+    alice.live(BODY)
+    (project,) = alice.client.get("/api/projects").json()
+    invited = alice.client.post(f"/api/projects/{project['id']}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    bob_env = logged_in(tmp_path, server, bob)
+    declined = cli(bob_env, "invitations", "decline", str(project["id"]))
+    assert declined.returncode == 0, declined.stderr
+    assert f"Declined the invitation to {project['name']!r}." in declined.stdout
+    again = cli(bob_env, "invitations", "decline", str(project["id"]))
+    assert again.returncode == 1 and "no invitation" in again.stderr
+    assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1

@@ -133,7 +133,7 @@ async def test_a_member_sees_the_list_may_only_leave_and_the_screen_closes(
         await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
         projects = app.screen
         await until(pilot, lambda: projects.query_one("#projects").row_count == 0)
-        assert told(app, "no longer a member")
+        assert told(app, f"You left {project['name']}.")
         mine = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
         assert project["id"] not in [p["id"] for p in mine]
         members = (await asyncio.to_thread(bob.client.get, path)).json()

@@ -199,9 +199,14 @@ class MembersScreen(LiveScreen):
 
     @work(group="change", exit_on_error=False)
     async def _remove(self, username: str, only_invitation: bool = False) -> None:
+        leaving = username == self.me
+        if leaving:
+            studio(self).left_projects.add(self.project.id)
         try:
             await studio(self).api.remove_member(self.project.id, username, only_invitation)
         except ApiError as exc:
+            if leaving:
+                studio(self).left_projects.discard(self.project.id)
             studio(self).report(exc)  # 409: they accepted while the question was open
             self.load()
             return
@@ -233,10 +238,7 @@ class MembersScreen(LiveScreen):
         below = self.app.screen_stack[: self.app.screen_stack.index(self)]
         if any(isinstance(s, ProjectScreen) and s.project.id == self.project.id for s in below):
             return  # the project's own screen says so once and closes everything over it
-        self.notify(
-            f"Project {self.project.name} was deleted, or you are no longer a member.",
-            severity="warning",
-        )
+        self.notify(studio(self).gone_note(self.project.id, self.project.name), severity="warning")
         studio(self).close_screen(self)
 
     @on(StreamReset)

@@ -286,9 +286,7 @@ class ProjectScreen(LiveScreen):
     @on(ProjectDeleted)
     def project_deleted(self, message: ProjectDeleted) -> None:
         if message.project_id == self.project.id:
-            self.stream_gone(
-                f"Project {self.project.name} was deleted, or you are no longer a member."
-            )
+            self.stream_gone(studio(self).gone_note(self.project.id, self.project.name))
 
     def stream_gone(self, reason: str) -> None:
         """The project is gone for this user: close it and whatever was opened over it."""
