@@ -20,6 +20,11 @@ NOTES = {
         "Params that differ are *italic bold* and marked `≠`; the best value of each metric is"
         " underlined and marked `★` (lowest for losses and errors, highest otherwise)."
     ),
+    "Members": (
+        "Only the project's owner invites and removes (their keys show only to them); any"
+        " other member may leave. Someone invited joins, and their runs show, only once they"
+        " accept."
+    ),
     "Projects": (
         "Invitations to other people's projects appear below your projects, live; nothing of"
         " yours is shared with a project until you accept."
