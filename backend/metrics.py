@@ -9,6 +9,7 @@ alerts in the watch evaluator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 
@@ -84,10 +85,13 @@ def several_processes() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+_OWN = ProcessCollector(registry=None)
+
+
 def record_process() -> None:
     """Record this process's memory, CPU time and open files (read as the process
     collector reads them) for ``/metrics`` in whichever process answers."""
-    for family in ProcessCollector(registry=None).collect():
+    for family in _OWN.collect():
         for sample in family.samples:
             gauge = _PER_PROCESS.get(sample.name)
             if gauge is not None:
@@ -103,24 +107,42 @@ async def record_process_forever() -> None:
 
 def forget_dead_processes() -> None:
     """Drop the live gauges of processes that died (a worker killed and restarted): their
-    stream subscribers were counted for good, and their memory listed, otherwise."""
+    stream subscribers were counted for good, and their memory listed, otherwise.
+
+    Workers that start together may both remove a file (the other's removal is no error);
+    a new worker given a dead one's pid starts from its own figures, not the dead one's.
+    """
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:
         return
+    STREAM_SUBSCRIBERS.set(0)  # the file may be a dead worker's of the same pid
     for path in glob.glob(os.path.join(folder, "gauge_live*_*.db")):
         pid = path.rsplit("_", 1)[-1].removesuffix(".db")
-        if pid.isdigit() and not _alive(int(pid)):
-            multiprocess.mark_process_dead(int(pid), folder)
+        if pid.isdigit() and not _sibling_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
 
 
-def _alive(pid: int) -> bool:
+def _sibling_alive(pid: int) -> bool:
+    """Whether ``pid`` is another worker of this server (a child of the same supervisor):
+    a dead worker's pid may be some other process's by now."""
+    if pid == os.getpid():
+        return True
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except FileNotFoundError:
         return False
-    except PermissionError:  # someone else's process now holds the pid
-        return False
-    return True
+    except (OSError, ValueError, IndexError):  # no /proc here: whether it runs at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return ppid == os.getppid()
 
 
 def count_post(status: int) -> None:

@@ -154,9 +154,13 @@ def copy_db(source: Target, dest: Target, replace: bool) -> dict[str, int]:
         raise CliError("--from and --to name the same database; copy to another one.")
     if isinstance(source, Path) and not source.exists():
         raise CliError(f"There is no database at {source}; check --from.")
-    print(f"Copying {describe(source)} to {describe(dest)}:", flush=True)
+    started = False
 
     def progress(table: str, rows: int) -> None:
+        nonlocal started
+        if not started:  # only once it copies: a refusal is the one line said
+            print(f"Copying {describe(source)} to {describe(dest)}:", flush=True)
+            started = True
         print(f"  {table}: {rows} rows", flush=True)
 
     try:

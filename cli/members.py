@@ -3,6 +3,7 @@ shell."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from cli.admin import CliError
@@ -55,8 +56,10 @@ def invitations(server: str | None, action: str | None, project_id: int | None) 
         print(f"Joined {printable(row['name'])!r}: your runs on {row['repo_url']} now show there.")
         return
     if action == "decline":
-        _, waiting = session_request(server, "GET", "/api/invitations")
-        names = {row["project_id"]: printable(row["project_name"]) for row in waiting}
+        names = {}
+        with contextlib.suppress(CliError):  # the name is a nicety; the answer is not
+            _, waiting = session_request(server, "GET", "/api/invitations")
+            names = {row["project_id"]: printable(row["project_name"]) for row in waiting}
         session_request(server, "DELETE", f"/api/invitations/{project_id}")
         name = names.get(project_id)
         print(f"Declined the invitation to {name!r}." if name else "Declined the invitation.")

@@ -36,9 +36,9 @@ class LiveStudioApp(App[None]):
         self.api = api
         self.username = username
         self.held_alerts: list[AlertInfo] = []
+        """Alerts that fired while a dialog was open: shown once it closes."""
         self.left_projects: set[int] = set()
         """Projects the user chose to leave here: their screens close saying just that."""
-        """Alerts that fired while a dialog was open: shown once it closes."""
 
     def on_mount(self) -> None:
         from tui.screens.login import LoginScreen
@@ -94,6 +94,7 @@ class LiveStudioApp(App[None]):
     def gone_note(self, project_id: int, name: str) -> str:
         """What to say when a project disappears from under its screens."""
         if project_id in self.left_projects:
+            self.left_projects.discard(project_id)  # joined again later: said anew
             return f"You left {name}."
         return f"Project {name} was deleted, or you are no longer a member."
 

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import shlex
 import shutil
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -178,7 +177,7 @@ class SshService:
                 + b"\n"
             )
         lines = []
-        now = time.time()
+        now = self.backend.clock()
         for project, running in out:
             lines.append(
                 f"{printable(project.name)}  {printable(project.repo_url)}"

@@ -221,8 +221,10 @@ class MembersScreen(LiveScreen):
         # Someone accepted, declined, joined or left, or only a count changed: project
         # events carry no membership, and a busy project sends one per run that starts or
         # ends, so a burst of them fetches the members once.
-        if message.project.id == self.project.id and self._pending is None:
-            self.project = message.project
+        if message.project.id != self.project.id:
+            return
+        self.project = message.project
+        if self._pending is None:
             self._pending = self.set_timer(RELOAD_AFTER, self._reload_pending)
 
     def _reload_pending(self) -> None:

@@ -208,6 +208,7 @@ class ProjectScreen(LiveScreen):
     @on(SnapshotLoaded)
     def snapshot(self, message: SnapshotLoaded) -> None:
         now = clock.now()
+        self.table.known_until = None  # the rows are as of now again
         known = set(self.state.rows)
         for row in message.rows:
             self.state.apply_row(row, now, highlight=row.id in known)
@@ -299,8 +300,9 @@ class ProjectScreen(LiveScreen):
 
     def connection_changed(self, connected: bool) -> None:
         if connected:
-            self.table.known_until = None
-            self.load()  # the snapshot, taken once the stream is open so nothing falls between
+            # The snapshot, taken once the stream is open so nothing falls between; until it
+            # comes, runs are still judged as of the drop (known_until).
+            self.load()
         elif self.table.known_until is None:
             self.table.known_until = clock.now()
 
