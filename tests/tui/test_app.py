@@ -52,6 +52,25 @@ async def test_login_screen_stores_session_with_mode_0600(
     assert stat.S_IMODE(tui_settings.session_file.stat().st_mode) == 0o600
 
 
+async def test_keys_typed_ahead_at_login_land_in_their_fields(
+    tui_settings: TuiSettings, server: Server, alice: User
+) -> None:
+    """A burst (a password manager's auto-type): every key queued before any is handled."""
+    from textual import events
+
+    app = build_app(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.pause()
+        burst = [*"alice", "tab", *PASSWORD, "enter"]
+        for key in burst:
+            char = key if len(key) == 1 else ("\t" if key == "tab" else "\r")
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+    session = tui_settings.load_session()
+    assert session is not None and session.username == "alice"
+
+
 async def test_live_table_highlights_counts_and_filters(
     logged_in_app: LiveStudioApp, alice: User
 ) -> None:

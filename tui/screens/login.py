@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Label
@@ -16,10 +19,20 @@ from tui.widgets.footer import Footer
 class LoginScreen(Screen[None]):
     """Shown when no session is stored, or when it expired."""
 
-    BINDINGS = [("escape", "app.quit", "Quit")]
+    BINDINGS = [
+        Binding("escape", "app.quit", "Quit"),
+        # Priority: applied as each key arrives, so keys typed ahead (a password manager's
+        # auto-type, a fast typist) land in the field they were meant for; as the fields'
+        # own keys they ran only after the keys behind them had reached the old field.
+        Binding("tab", "next_field", show=False, priority=True),
+        Binding("shift+tab", "previous_field", show=False, priority=True),
+        Binding("enter", "advance", show=False, priority=True),
+    ]
 
     def compose(self) -> ComposeResult:
         app = studio(self)
+        # Focused as the screen is composed (not once mounted): keys typed at once go there.
+        self.AUTO_FOCUS = "#password" if app.username else "#username"  # type: ignore[misc]
         with Vertical(id="login"):
             yield Label("Log in to livestudio", classes="title")
             yield Input(app.api.server, placeholder="http://host:8000", id="server")
@@ -29,16 +42,27 @@ class LoginScreen(Screen[None]):
             yield Label("", id="error", classes="hint")
         yield Footer(compact=True)
 
-    def on_mount(self) -> None:
-        empty = next((i for i in self.query(Input) if not i.value), None)
-        (empty or self.query_one("#password", Input)).focus()
+    def action_next_field(self) -> None:
+        self.focus_next()
 
-    @on(Input.Submitted)
-    def next_field(self, event: Input.Submitted) -> None:
-        if event.input.id == "password":
-            self.submit()
+    def action_previous_field(self) -> None:
+        self.focus_previous()
+
+    def action_advance(self) -> None:
+        """Enter: the next field, or log in from the password field or the button."""
+        focused = self.focused
+        if isinstance(focused, Button) or (focused is not None and focused.id == "password"):
+            self._after_typed(list(self.query(Input)), self.submit)
         else:
             self.focus_next()
+
+    def _after_typed(self, fields: list[Input], then: Callable[[], object]) -> None:
+        """Run ``then`` once every field has taken the keys typed into it before (each field
+        takes its keys in its own turn, after this binding has run)."""
+        if not fields:
+            then()
+            return
+        fields[0].call_later(self._after_typed, fields[1:], then)
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
