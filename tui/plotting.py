@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.values import parse_number
+from tui.format import value_text
 
 SMOOTHING = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 """Exponential smoothing weights, from none to heavy (``+``/``-`` step through them)."""
@@ -90,12 +91,29 @@ def smooth(values: list[float], weight: float) -> list[float]:
 
 def value_at(points: list[tuple[int, Any]], step: int) -> Any:
     """The value at ``step``, or at the last step before it; None before the first."""
+    found = point_at(points, step)
+    return None if found is None else found[1]
+
+
+def point_at(points: list[tuple[int, Any]], step: int) -> tuple[int, Any] | None:
+    """The point at ``step``, or the last one before it; None before the first."""
     found = None
-    for point_step, value in points:
-        if point_step > step:
+    for point in points:
+        if point[0] > step:
             break
-        found = value
+        found = point
     return found
+
+
+def cursor_text(points: list[tuple[int, Any]], step: int) -> str:
+    """A line's value at the step cursor, saying from which step it is when not that one
+    (a run that logs less often, or has not got that far): ``0.99 (at 46)``; ``-`` before
+    its first point."""
+    found = point_at(points, step)
+    if found is None:
+        return "-"
+    at, value = found
+    return value_text(value) if at == step else f"{value_text(value)} (at {at})"
 
 
 DASHES = 30

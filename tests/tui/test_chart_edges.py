@@ -68,3 +68,20 @@ async def test_overlaid_lines_without_colour_differ_by_marker(
     legend = {name: line for line in drawn.splitlines() for name in names.values() if name in line}
     # Without colour the legend tells the lines apart: • and x after plotext's own marker.
     assert ("•• second" in legend["second"] and "xx third" in legend["third"]) is not colour
+
+
+async def test_the_step_cursor_says_where_a_value_is_from() -> None:
+    names = {1: "long", 2: "short"}
+    chart = MetricChart("acc", names, PlotView(cursor=70))
+    chart.data = {1: [(s, s / 100) for s in range(0, 80, 10)], 2: [(s, 0.5) for s in (0, 46)]}
+    async with _One(chart).run_test(size=(120, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        # The short run has not reached step 70: its value is from the step it is from.
+        assert "step 70: long 0.7 · short 0.5 (at 46)" in chart.title_text
+        chart.view = PlotView(cursor=-1)
+        chart.redraw()
+        assert "step -1: long - · short -" in chart.title_text  # before any point
+        chart.view = PlotView(cursor=70, wall_time=True)  # no step line on a time axis
+        chart.redraw()
+        assert "step" not in chart.title_text

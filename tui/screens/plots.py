@@ -21,12 +21,12 @@ from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
 from tui.plotting import (
     PlotView,
+    cursor_text,
     dashes,
     drawable,
     duration_text,
     nonfinite,
     smooth,
-    value_at,
 )
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -146,11 +146,10 @@ class MetricChart(PlotextPlot):
         if view.log_scale and self.drawn:  # plotext fails on a log axis with no line
             plt.yscale("log")
         title = self.metric
-        if view.cursor is not None:
-            if not view.wall_time:
-                plt.vline(view.cursor, "white")
+        if view.cursor is not None and not view.wall_time:  # (no step line on a time axis)
+            plt.vline(view.cursor, "white")
             at = [
-                f"{'' if single else self.names[e] + ' '}{value_text(value_at(p, view.cursor))}"
+                f"{'' if single else self.names[e] + ' '}{cursor_text(p, view.cursor)}"
                 for e, p in self.data.items()
             ]
             title += f"   step {view.cursor}: " + " · ".join(at)
