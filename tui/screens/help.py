@@ -80,7 +80,11 @@ def help_markdown(app: App[object]) -> str:
     parts = ["# Keys"]
     settings = getattr(app, "settings", None)
     if settings is not None and settings.welcome_lines:  # the demo: how to send runs to it
-        parts.append(f"## This demo\n\n{settings.welcome}\n\n```\n{settings.welcome_lines}\n```")
+        lines = "\n".join(map(shell_folded, settings.welcome_lines.splitlines()))
+        parts.append(
+            f"## This demo\n\n{settings.welcome} (`y` copies these lines whole.)"
+            f"\n\n```\n{lines}\n```"
+        )
     for title, bindings in _sections():
         parts.append(f"## {title}\n\n| key | action |\n|---|---|")
         parts[-1] += "".join(f"\n| {keys} | {text} |" for keys, text in key_table(app, bindings))
@@ -89,11 +93,26 @@ def help_markdown(app: App[object]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+FOLD_AFTER = 60
+"""Longer shell lines are shown folded (a code block does not wrap: 80 columns cut the
+demo's token off)."""
+
+
+def shell_folded(line: str) -> str:
+    """``line`` as the shell reads it, on two lines after its ``=`` when too long
+    (a backslash before a newline joins them: pasted, it is the same command)."""
+    name, equals, value = line.partition("=")
+    if len(line) <= FOLD_AFTER or not equals:
+        return line
+    return f"{name}=\\\n{value}"
+
+
 class HelpScreen(Screen[None]):
     """All keys of all screens."""
 
     BINDINGS = [
         Binding("q,escape,question_mark", "app.pop_screen", "Back"),
+        Binding("y", "copy_demo", "Copy demo lines", tooltip="copy the demo's export lines"),
         Binding("j", "scroll(2)", "Down", show=False),
         Binding("k", "scroll(-2)", "Up", show=False),
     ]
@@ -105,6 +124,17 @@ class HelpScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "copy_demo" or bool(self._demo_lines())
+
+    def _demo_lines(self) -> str:
+        settings = getattr(self.app, "settings", None)
+        return settings.welcome_lines if settings is not None else ""
+
+    def action_copy_demo(self) -> None:
+        self.app.copy_to_clipboard(self._demo_lines())
+        self.notify("Copied the demo's lines to the clipboard.")
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
