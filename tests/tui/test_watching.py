@@ -459,3 +459,30 @@ async def test_a_run_is_not_called_stalled_while_the_stream_is_away(
         # Back, and the run was silent indeed: now it is stalled.
         await asyncio.to_thread(server.start)
         await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled")
+
+
+async def test_a_watch_on_a_metric_nobody_logs_asks_once_and_suggests_the_close_one(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    from textual.widgets import Label
+
+    app = logged_in_app
+    await post(alice, metrics("typo", 0, 1.0))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        table.move_cursor(column=table._columns.index("m:loss"))
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        dialog = app.screen
+        dialog.query_one("#condition", Input).value = "lsos < 0.1"
+        await pilot.click("#save")
+        problem = dialog.query_one("#problem", Label)
+        await until(pilot, lambda: "Did you mean loss?" in str(problem.content))
+        assert isinstance(app.screen, WatchDialog)  # not saved yet
+        assert alice.client.get("/api/watches").json() == []
+        await pilot.pause(0.3)  # (a button ignores a click while it still shows the last)
+        await pilot.click("#save")  # again: the user means it (a metric logged later)
+        await until(pilot, lambda: not isinstance(app.screen, WatchDialog))
+        await until(pilot, lambda: alice.client.get("/api/watches").json())
+        assert alice.client.get("/api/watches").json()[0]["metric"] == "lsos"

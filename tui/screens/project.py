@@ -463,6 +463,7 @@ class ProjectScreen(LiveScreen):
             metric,
             value if isinstance(value, float | int) and math.isfinite(value) else None,
             self.state.lower_better(metric) if metric else True,
+            frozenset(self.state.metric_names),
         )
         self.app.push_screen(WatchDialog(target), self._watch_chosen)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -56,6 +57,20 @@ class WatchTarget:
     value: float | None = None
     """The metric's value now: the form suggests an alert once it gets better than that."""
     lower_better: bool = True
+    known_metrics: frozenset[str] = frozenset()
+    """The metrics the project's experiments log (empty: not known, no check)."""
+
+
+def unknown_metric(watch: WatchCreate, known: frozenset[str]) -> str | None:
+    """What to say when the watch names a metric no experiment logs (a typo can never
+    fire); None when it is known, or nothing is known to check it against."""
+    if not known or watch.metric is None or watch.metric in known:
+        return None
+    close = difflib.get_close_matches(watch.metric, sorted(known), n=1)
+    guess = f" Did you mean {close[0]}?" if close else ""
+    return (
+        f"No experiment here logs {watch.metric} (yet).{guess} Save again to watch for it anyway."
+    )
 
 
 def target_of(watch: WatchInfo) -> WatchTarget:
@@ -166,6 +181,7 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
         super().__init__()
         self.target = target
         self.editing = editing
+        self._warned_about: str | None = None
 
     def compose(self) -> ComposeResult:
         target = self.target
@@ -237,6 +253,11 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             )
         except ValueError as exc:
             self.query_one("#problem", Label).update(str(exc))
+            return
+        warning = unknown_metric(watch, self.target.known_metrics)
+        if warning is not None and watch.metric != self._warned_about:
+            self._warned_about = watch.metric  # a second save means it
+            self.query_one("#problem", Label).update(plain(warning))
             return
         self.dismiss(watch)
 
