@@ -85,3 +85,21 @@ async def test_the_step_cursor_says_where_a_value_is_from() -> None:
         chart.view = PlotView(cursor=70, wall_time=True)  # no step line on a time axis
         chart.redraw()
         assert "step" not in chart.title_text
+
+
+async def test_no_line_runs_under_the_legend() -> None:
+    """Runs converging near the top (accuracy) stay below the legend written over it."""
+    names = {1: "first-run", 2: "second-run"}
+    chart = MetricChart("acc", names, PlotView())
+    chart.data = {
+        1: [(s, 1 - 1 / (s + 2)) for s in range(50)],
+        2: [(s, 1 - 1.2 / (s + 2)) for s in range(50)],
+    }
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render()).splitlines()
+    for name in names.values():
+        (line,) = [row for row in drawn if f" {name} " in row]
+        after = line.split("max ", 1)[1].split(" ", 1)[1].rstrip("│ ")
+        assert after == "", line  # nothing drawn right of the legend's text

@@ -107,6 +107,20 @@ class MetricChart(PlotextPlot):
             if xs:
                 self.plt.scatter(xs, ys_at, marker="✗", color="red")
 
+    def _leave_room_for_legend(self, lines: int) -> None:
+        """Raise the top of the y axis so that no line runs under the legend.
+
+        plotext writes the legend (a line per experiment) over the top rows of the chart,
+        where runs converge and differ most (accuracy near 1.0): the data keeps below it.
+        """
+        ys = [y for _, values in self.drawn.values() for y in values]
+        rows = self.size.height - 5  # the title, the frame, the ticks and the x label
+        if not ys or lines == 0 or rows < 3 * lines:
+            return  # too low a chart to give up rows: the legend covers what it covers
+        low, high = min(ys), max(ys)
+        span = (high - low) or abs(high) or 1.0
+        self.plt.ylim(low, low + span * rows / (rows - lines - 1))
+
     def redraw(self) -> None:
         """Draw the lines again from ``data``."""
         plt = self.plt
@@ -128,13 +142,13 @@ class MetricChart(PlotextPlot):
             xs_seen.extend(xs)
             ys = smooth(raw, view.weight) if view.weight else raw
             if experiment_id == self.baseline:
-                for index, (dash_x, dash_y) in enumerate(dashes(xs, ys)):
+                for dash, (dash_x, dash_y) in enumerate(dashes(xs, ys)):
                     plt.plot(
                         dash_x,
                         dash_y,
                         color="white",
                         label=f"baseline: {label or self.names[experiment_id]}"
-                        if index == 0
+                        if dash == 0
                         else None,
                     )
             else:
@@ -145,6 +159,8 @@ class MetricChart(PlotextPlot):
         self._mark_nonfinite(start)
         if view.log_scale and self.drawn:  # plotext fails on a log axis with no line
             plt.yscale("log")
+        elif not single:
+            self._leave_room_for_legend(len(self.drawn))
         title = self.metric
         if view.cursor is not None and not view.wall_time:  # (no step line on a time axis)
             plt.vline(view.cursor, "white")
