@@ -8,6 +8,7 @@ import sys
 import httpx
 
 from cli.admin import CliError
+from cli.remote import refused, unreachable
 from tui.settings import Session, TuiSettings
 
 
@@ -31,13 +32,9 @@ def login(server: str | None, username: str | None, password_stdin: bool) -> Non
             timeout=15,
         )
     except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach {settings.server}: {exc}.") from None
+        raise unreachable(settings.server, exc) from None
     if response.status_code != 200:
-        try:
-            detail = response.json()["detail"]
-        except (ValueError, KeyError):
-            detail = f"the server answered {response.status_code}"
-        raise CliError(str(detail).rstrip(".") + ".")
+        raise refused(settings.server, response)
     body = response.json()
     settings.save_session(Session(settings.server, body["username"], body["session_token"]))
     print(

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from cli.admin import CliError
+from tui.client import plain_reason
 from tui.settings import TuiSettings
 
 
@@ -30,13 +31,27 @@ def session_request(
             timeout=15,
         )
     except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach {settings.server}: {exc}.") from None
+        raise unreachable(settings.server, exc) from None
     if response.status_code == 401:
         raise CliError("Your session has expired; log in again with `livestudio login`.")
     if response.status_code >= 400:
-        try:
-            detail = str(response.json()["detail"])
-        except (ValueError, KeyError, TypeError):
-            detail = f"The server answered {response.status_code}"
-        raise CliError(detail.rstrip(".") + ".")
+        raise refused(settings.server, response)
     return settings, response.json() if response.content else None
+
+
+def unreachable(server: str, exc: httpx.HTTPError) -> CliError:
+    """The one line for a server that could not be reached."""
+    return CliError(f"Cannot reach {server}: {plain_reason(exc)}.")
+
+
+def refused(server: str, response: httpx.Response) -> CliError:
+    """The one line for a request the server refused: its own ``detail`` when it is
+    livestudio, else what answered (a proxy, another program on that port)."""
+    try:
+        detail = str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        detail = (
+            f"{server} answered {response.status_code} {response.reason_phrase} without"
+            " livestudio's explanation: is that the livestudio server's URL?"
+        )
+    return CliError(detail if detail.endswith(("?", "!")) else detail.rstrip(".") + ".")

@@ -370,7 +370,9 @@ class Api:
 def plain_reason(exc: Exception) -> str:
     """What went wrong with a connection, in a few plain words (httpx's own text, such as
     "All connection attempts failed", says little and is long for a status bar)."""
-    if isinstance(exc, httpx.ConnectError) and str(exc) == "All connection attempts failed":
+    if isinstance(exc, httpx.ConnectError) and (
+        str(exc) == "All connection attempts failed" or "Connection refused" in str(exc)
+    ):  # (the first from the async client, the second the sync one's errno text)
         return "nothing answers there (is the server running, and the URL right?)"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"

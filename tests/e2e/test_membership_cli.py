@@ -86,3 +86,59 @@ def test_declining_from_a_shell_names_the_project(
     again = cli(bob_env, "invitations", "decline", str(project["id"]))
     assert again.returncode == 1 and "no invitation" in again.stderr
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
+    tmp_path: Path,
+) -> None:
+    import http.server
+    import threading
+
+    from tests.conftest import free_port
+
+    env = {**os.environ, "LIVESTUDIO_CONFIG_DIR": str(tmp_path / "cfg")}
+    nobody = f"http://127.0.0.1:{free_port()}"
+    gone = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "login",
+            "--server",
+            nobody,
+            "-u",
+            "a",
+            "--password-stdin",
+        ],
+        input="password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert gone.returncode == 1 and "nothing answers there" in gone.stderr, gone.stderr
+    assert "Errno" not in gone.stderr
+    other = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{other.server_port}"
+        wrong = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "login",
+                "--server",
+                url,
+                "-u",
+                "a",
+                "--password-stdin",
+            ],
+            input="password\n",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        other.shutdown()
+    assert wrong.returncode == 1 and "is that the livestudio server's URL?" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
