@@ -127,7 +127,8 @@ async def test_profile_approves_a_device_login_by_its_code_and_revokes_client_to
             httpx.post, f"{server.url}/api/token", json={"code": started["device_code"]}
         )
         access = token.json()["access_token"]
-        profile.load()
+        # Minted when the client asked, after the approval: listed without r (a refetch
+        # follows an approval by the time DVC's 5 s poll has fetched the token).
         await until(pilot, lambda: profile.info is not None and profile.info.client_tokens)
         tokens = profile.query_one("#tokens")
         # The table is filled from the info a moment later.

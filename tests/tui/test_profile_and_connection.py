@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Label, Static
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, open_project, post, until
+from tests.tui.conftest import SIZE, footer_text, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import ConfirmDialog, TokenDialog
@@ -17,6 +17,7 @@ from tui.screens.login import LoginScreen
 from tui.screens.plots import PlotsScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.projects import ProjectsScreen
+from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 BODIES = fixture_bodies("dvclive_basic")
@@ -314,10 +315,16 @@ async def test_a_token_listed_after_none_was_gets_columns_its_own_width(
         profile = await open_profile(pilot, app)
         table = profile.query_one("#tokens", DataTable)
         await until(pilot, lambda: "none" in table.rows)  # "no tokens: press g…" in the name
+        footer = footer_text(profile.query_one(Footer))
+        # Nothing to delete, revoke or change: those keys leave the footer.
+        assert "g Generate token" in footer
+        for absent in ("Delete token", "Revoke", "Edit watch"):
+            assert absent not in footer, footer
         made = await asyncio.to_thread(alice.client.post, "/api/user/token")
         assert made.status_code in (200, 201), made.text
         await pilot.press("r")
         await until(pilot, lambda: "profile" in table.rows)
+        await until(pilot, lambda: "d Delete token" in footer_text(profile.query_one(Footer)))
         await pilot.pause()
         widths = {
             str(key.value): column.get_render_width(table) for key, column in table.columns.items()

@@ -194,6 +194,7 @@ class ProfileScreen(Screen[None]):
         if info is None:
             return
         now = clock.utcnow()
+        self.refresh_bindings()  # which of d, x, e apply follows what there is
         admin = " (admin)" if info.is_admin else ""
         self.query_one("#who", Label).update(f"User {info.username}{admin}")
         tokens = ([info.profile_token] if info.profile_token else []) + info.client_tokens
@@ -397,6 +398,19 @@ class ProfileScreen(Screen[None]):
         self.app.push_screen(TokenDialog(new.token))
         self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Keys for what is not there leave the footer (they still say why when pressed).
+        info = self.info
+        if info is None:
+            return True
+        if action == "delete":
+            return info.profile_token is not None
+        if action == "edit_watch":
+            return bool(self.watches)
+        if action == "revoke":
+            return bool(info.client_tokens or self.keys or self.watches)
+        return True
+
     def action_delete(self) -> None:
         if self.info is None or self.info.profile_token is None:
             self.notify("You have no profile token to delete.")
@@ -481,6 +495,9 @@ class ProfileScreen(Screen[None]):
             return
         self.notify(f"Approved: the client receives the token {name!r}.")
         self.load()
+        # The token is minted when the client next asks (DVC polls every 5 s): list it then.
+        for after in (6.0, 12.0):
+            self.set_timer(after, lambda: self.load(quiet=True))
 
     def action_password(self) -> None:
         self.app.push_screen(PasswordDialog(), self._password_chosen)

@@ -533,10 +533,16 @@ class ProjectScreen(LiveScreen):
 
         selected = self._targets()
         if len(selected) < 2:
-            self.notify(
-                "Select two or more experiments with space (or move to a commit's group), then"
-                " press c."
-            )
+            if self.state.selection:  # the selection wins over the group under the cursor
+                self.notify(
+                    "Only one experiment is selected: select another with space (or unselect"
+                    " it to compare the group under the cursor), then press c."
+                )
+            else:
+                self.notify(
+                    "Select two or more experiments with space (or move to a commit's group),"
+                    " then press c."
+                )
             return
         baseline = self.state.baseline_id
         self.app.push_screen(

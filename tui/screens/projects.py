@@ -299,7 +299,10 @@ class ProjectsScreen(LiveScreen):
     def _project(self) -> ProjectRow | None:
         """The project under the cursor (told to move there when the invitations have it)."""
         table = self.query_one("#projects", DataTable)
-        if self.focused is not table or not table.row_count:
+        if not table.row_count:
+            self.notify("No projects yet: a training run makes one (see above).")
+            return None
+        if self.focused is not table:
             self.notify("Move to a project in the list first.")
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
