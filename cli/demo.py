@@ -191,8 +191,9 @@ def demo_runs() -> list[tuple[float, SimulatedRun]]:
     ]
 
 
-def run_demo() -> None:
-    """Start everything, open the TUI, and clean up when it closes."""
+def run_demo(port: int = 0) -> None:
+    """Start everything, open the TUI, and clean up when it closes (``port`` 0: any free
+    one; another, to forward it or keep to a range)."""
     from tui.app import build_app
     from tui.client import Api
     from tui.settings import Session, TuiSettings
@@ -206,7 +207,7 @@ def run_demo() -> None:
         token = admin.create_token(db, "demo").token
         # Made now, so the TUI opens straight into its live table.
         admin.add_project(db, DEMO_PROJECT, REPO, None, "demo")
-        settings = Settings(db=db, port=free_port(), stale_after=20, sweep_interval=1)
+        settings = Settings(db=db, port=port or free_port(), stale_after=20, sweep_interval=1)
         url = f"http://127.0.0.1:{settings.port}"
         config = uvicorn_config(settings, log_level="warning")
         config.log_config = None

@@ -178,8 +178,11 @@ def cmd_login(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo."""
     from cli.demo import run_demo
+    from cli.serve import check_port
 
-    run_demo()
+    if args.port:
+        check_port("127.0.0.1", args.port)  # taken: one line, before the TUI takes the screen
+    run_demo(args.port)
     return 0
 
 
@@ -463,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="a temporary server with simulated runs, and the TUI on it")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="the demo server's port on 127.0.0.1 (default: any free one)",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -40,3 +40,22 @@ def test_demo_png_is_a_real_png() -> None:
     image = Image.open(io.BytesIO(png(5, 3, lambda x, y: (x * 50, y * 80, 7))))
     assert image.format == "PNG" and image.size == (5, 3)
     assert image.getpixel((4, 2)) == (200, 160, 7)
+
+
+def test_the_demo_refuses_a_taken_port_in_one_line() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("LIVESTUDIO_")},
+            timeout=60,
+        )
+    assert done.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
