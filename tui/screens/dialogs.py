@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui.sanitize import plain
+from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
 
 
 def if_confirmed(action: Callable[[], object]) -> Callable[[bool | None], None]:
@@ -102,13 +103,20 @@ class TokenDialog(CopyDialog):
         self.token = token
 
 
-class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
-    """Current and new password, and whether to delete every access token and SSH key too."""
+class PasswordDialog(
+    TypeAheadForm[tuple[str, str, bool] | None], ModalScreen[tuple[str, str, bool] | None]
+):
+    """Current and new password, and whether to delete every access token and SSH key too.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    Enter in the last field changes the password: enter, enter must never tick "delete my
+    tokens and SSH keys" (space ticks it).
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), *TYPE_AHEAD_BINDINGS]
+    LAST_FIELD = "again"
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog compact-form"):
             yield Label("Change your password")
             yield Input(placeholder="current password", password=True, id="current")
             yield Input(placeholder="new password (8 characters or more)", password=True, id="new")
@@ -119,15 +127,10 @@ class PasswordDialog(ModalScreen[tuple[str, str, bool] | None]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Change", variant="primary", id="change")
 
-    def on_mount(self) -> None:
-        self.query_one("#current", Input).focus()
+    AUTO_FOCUS = "#current"
 
-    @on(Input.Submitted)
-    def next_field(self, event: Input.Submitted) -> None:
-        if event.input.id == "again":
-            self.change()  # enter, enter must never tick "delete my tokens and SSH keys"
-        else:
-            self.focus_next()
+    def submit(self) -> None:
+        self.change()
 
     @on(Button.Pressed, "#change")
     def change(self) -> None:

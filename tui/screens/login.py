@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Input, Label
 
 from tui.client import Api, ApiError
+from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
 from tui.typed import studio
 from tui.widgets.footer import Footer
 
 
-class LoginScreen(Screen[None]):
+class LoginScreen(TypeAheadForm[None]):
     """Shown when no session is stored, or when it expired."""
 
-    BINDINGS = [
-        Binding("escape", "app.quit", "Quit"),
-        # Priority: applied as each key arrives, so keys typed ahead (a password manager's
-        # auto-type, a fast typist) land in the field they were meant for; as the fields'
-        # own keys they ran only after the keys behind them had reached the old field.
-        Binding("tab", "next_field", show=False, priority=True),
-        Binding("shift+tab", "previous_field", show=False, priority=True),
-        Binding("enter", "advance", show=False, priority=True),
-    ]
+    BINDINGS = [Binding("escape", "app.quit", "Quit"), *TYPE_AHEAD_BINDINGS]
+    LAST_FIELD = "password"
 
     def compose(self) -> ComposeResult:
         app = studio(self)
@@ -41,28 +32,6 @@ class LoginScreen(Screen[None]):
             yield Button("Log in", variant="primary", id="submit")
             yield Label("", id="error", classes="hint")
         yield Footer(compact=True)
-
-    def action_next_field(self) -> None:
-        self.focus_next()
-
-    def action_previous_field(self) -> None:
-        self.focus_previous()
-
-    def action_advance(self) -> None:
-        """Enter: the next field, or log in from the password field or the button."""
-        focused = self.focused
-        if isinstance(focused, Button) or (focused is not None and focused.id == "password"):
-            self._after_typed(list(self.query(Input)), self.submit)
-        else:
-            self.focus_next()
-
-    def _after_typed(self, fields: list[Input], then: Callable[[], object]) -> None:
-        """Run ``then`` once every field has taken the keys typed into it before (each field
-        takes its keys in its own turn, after this binding has run)."""
-        if not fields:
-            then()
-            return
-        fields[0].call_later(self._after_typed, fields[1:], then)
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
