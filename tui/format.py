@@ -40,6 +40,17 @@ def value_text(value: Any) -> str:
     return printable(text)
 
 
+def tail_cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, keeping its end (a repository URL's end names
+    the repository): ``…/livestudio/demo-mnist.git``."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def head_cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, keeping its start: ``a-rather-long-na…``."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def ago(moment: datetime, now: datetime) -> str:
     """``now``, ``42s``, ``5m``, ``3h``, ``2d``."""
     seconds = max(0.0, (now - moment).total_seconds())

@@ -297,3 +297,21 @@ async def test_the_live_counter_counts_a_run_in_two_projects_once(
         await until(pilot, lambda: bar.running == 2)
         await post(alice, {**BODIES[-1], "name": "shared-run"})  # it ends
         await until(pilot, lambda: bar.running == 1)
+
+
+async def test_a_long_repository_url_leaves_the_counts_on_screen(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    from textual.widgets import DataTable
+
+    url = "git@github.com:some-organisation/a-rather-long-repository-name-for-tests.git"
+    await post(alice, {**BODIES[1], "repo_url": url})
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        table = app.screen.query_one("#projects", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        await pilot.pause()
+        assert table.virtual_size.width <= SIZE[0]  # "running" was cut to "runni"
+        shown = table.get_row_at(0)[1].plain
+        assert shown.startswith("…") and url.endswith(shown[1:])  # the end names the repo

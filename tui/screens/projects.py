@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Label
 from shared.api import Invitation, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
 from tui.client import ApiError
+from tui.format import head_cut, tail_cut
 from tui.messages import (
     AlertArrived,
     InvitationArrived,
@@ -25,6 +26,10 @@ from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+
+NAME_WIDTH, REPO_WIDTH, OWNER_WIDTH = 20, 26, 10
+"""Cells of a name, a repository URL and an owner in the lists: long ones pushed the
+counts off 80 columns (the details and members screens show them whole)."""
 
 
 class ProjectsScreen(LiveScreen):
@@ -70,7 +75,7 @@ class ProjectsScreen(LiveScreen):
         table.add_column("project", key="name")
         table.add_column("repository", key="repo")
         table.add_column("owner", key="owner")  # two "vision"s: mine, and one I joined
-        table.add_column("experiments", key="experiments")
+        table.add_column("runs", key="experiments")
         table.add_column("running", key="running")
         yield table
         yield Label("", id="no-projects", classes="hint")
@@ -132,9 +137,9 @@ class ProjectsScreen(LiveScreen):
         table.clear()
         for invitation in self.invitations:
             table.add_row(
-                plain(invitation.project_name),
-                plain(invitation.repo_url),
-                plain(invitation.invited_by or "?"),
+                plain(head_cut(invitation.project_name, NAME_WIDTH)),
+                plain(tail_cut(invitation.repo_url, REPO_WIDTH)),
+                plain(head_cut(invitation.invited_by or "?", OWNER_WIDTH)),
                 key=str(invitation.project_id),
             )
         self.refresh_bindings()  # accepting and declining apply only while one waits
@@ -165,9 +170,9 @@ class ProjectsScreen(LiveScreen):
         key = str(row.id)
         self.projects[row.id] = row
         cells = (
-            plain(row.name),
-            plain(row.repo_url),
-            plain(row.owner or "-"),
+            plain(head_cut(row.name, NAME_WIDTH)),
+            plain(tail_cut(row.repo_url, REPO_WIDTH)),
+            plain(head_cut(row.owner or "-", OWNER_WIDTH)),
             str(row.experiments),
             str(row.running),
         )
