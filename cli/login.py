@@ -8,7 +8,7 @@ import sys
 import httpx
 
 from cli.admin import CliError
-from cli.remote import refused, unreachable
+from cli.remote import answer_of, refused, unreachable
 from tui.settings import Session, TuiSettings
 
 
@@ -35,7 +35,7 @@ def login(server: str | None, username: str | None, password_stdin: bool) -> Non
         raise unreachable(settings.server, exc) from None
     if response.status_code != 200:
         raise refused(settings.server, response)
-    body = response.json()
+    body = answer_of(settings.server, response)
     settings.save_session(Session(settings.server, body["username"], body["session_token"]))
     print(
         f"Logged in to {settings.server} as {body['username']}; run `livestudio` to open the TUI."

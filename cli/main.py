@@ -181,7 +181,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cli.serve import check_port
 
     if args.port:
-        check_port("127.0.0.1", args.port)  # taken: one line, before the TUI takes the screen
+        # Taken: one line, before the TUI takes the screen.
+        check_port("127.0.0.1", args.port, "another --port (or none: any free one)")
     run_demo(args.port)
     return 0
 

@@ -36,7 +36,18 @@ def session_request(
         raise CliError("Your session has expired; log in again with `livestudio login`.")
     if response.status_code >= 400:
         raise refused(settings.server, response)
-    return settings, response.json() if response.content else None
+    return settings, answer_of(settings.server, response) if response.content else None
+
+
+def answer_of(server: str, response: httpx.Response) -> Any:
+    """The JSON the server answered; a line saying so when it answered something else."""
+    try:
+        return response.json()
+    except ValueError:
+        raise CliError(
+            f"{server} answered {response.status_code} without livestudio's JSON: is that the"
+            " livestudio server's URL?"
+        ) from None
 
 
 def unreachable(server: str, exc: httpx.HTTPError) -> CliError:

@@ -87,7 +87,7 @@ def _end_streams_on_exit(app: Litestar) -> None:
         signal.signal(sig, ending)
 
 
-def check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int, choose: str = "another --host or --port") -> None:
     """Refuse early, with a sentence, when the address is taken or invalid."""
     from cli.admin import CliError
 
@@ -97,7 +97,7 @@ def check_port(host: str, port: int) -> None:
     except (OSError, OverflowError) as exc:  # taken, unknown host; a port out of range
         reason = str(getattr(exc, "strerror", None) or exc).split(" (while attempting")[0]
         raise CliError(
-            f"Cannot listen on {host}:{port}: {reason}; choose another --host or --port."
+            f"Cannot listen on {host}:{port}: {reason.rstrip('.')}; choose {choose}."
         ) from None
 
 

@@ -374,6 +374,10 @@ def plain_reason(exc: Exception) -> str:
         str(exc) == "All connection attempts failed" or "Connection refused" in str(exc)
     ):  # (the first from the async client, the second the sync one's errno text)
         return "nothing answers there (is the server running, and the URL right?)"
+    if isinstance(exc, httpx.ConnectError) and (
+        "Name or service not known" in str(exc) or "nodename nor servname" in str(exc)
+    ):
+        return "no such host (check the URL)"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):

@@ -142,3 +142,39 @@ def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
         other.shutdown()
     assert wrong.returncode == 1 and "is that the livestudio server's URL?" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a web page that answers anything with 200
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>welcome</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    page = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{page.server_port}"
+        html = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "login",
+                "--server",
+                url,
+                "-u",
+                "a",
+                "--password-stdin",
+            ],
+            input="password\n",
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        page.shutdown()
+    assert html.returncode == 1 and "without livestudio's JSON" in html.stderr, html.stderr
+    assert "Traceback" not in html.stderr

@@ -103,3 +103,22 @@ async def test_no_line_runs_under_the_legend() -> None:
         (line,) = [row for row in drawn if f" {name} " in row]
         after = line.split("max ", 1)[1].split(" ", 1)[1].rstrip("│ ")
         assert after == "", line  # nothing drawn right of the legend's text
+
+
+async def test_room_for_the_legend_never_cuts_raw_values_or_their_marks() -> None:
+    """Smoothed lines sit inside the raw ones: the axis spans the raw values, so the faint
+    raw series and a -inf's ✗ on the bottom edge stay on the chart."""
+    noisy = {
+        1: [(s, 1.0 + (3.0 if s % 7 == 0 else 0.0) + (s % 3) * 0.05) for s in range(40)],
+        2: [(s, 1.2 + (s % 5) * 0.04) for s in range(40)] + [(40, "-inf"), (41, "nan")],
+    }
+    drawn = {}
+    for smoothing in (0, 3):
+        chart = MetricChart("loss", {1: "alpha", 2: "beta"}, PlotView(smoothing=smoothing))
+        chart.data = noisy
+        async with _One(chart).run_test(size=(80, 24)) as pilot:
+            chart.redraw()
+            await pilot.pause()
+            drawn[smoothing] = str(chart.render())
+    marks = {s: sum(line.count("✗") for line in text.splitlines()) for s, text in drawn.items()}
+    assert marks[3] == marks[0] >= 3  # the title's count, NaN on top, -inf at the bottom

@@ -143,6 +143,7 @@ async def test_expired_session_returns_to_login(logged_in_app: LiveStudioApp, al
 async def test_change_password_and_reset_tokens_from_profile(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
+    from textual import events
     from textual.widgets import Checkbox, Input
 
     from tui.screens.dialogs import PasswordDialog
@@ -163,8 +164,13 @@ async def test_change_password_and_reset_tokens_from_profile(
         assert not dialog.query_one("#reset", Checkbox).value  # enter never reaches the box
         dialog.query_one("#again", Input).value = "a-brand-new-secret"
         dialog.query_one("#reset", Checkbox).value = True
-        await pilot.click("#change")
+        dialog.query_one("#again", Input).focus()
+        await pilot.pause()
+        for _ in range(2):  # enter twice in a burst: the second never reaches the profile
+            app.post_message(events.Key("enter", "\r"))
         await until(pilot, lambda: app.screen is profile)
+        await pilot.pause(0.3)
+        assert app.screen is profile
         await until(pilot, lambda: profile.info is not None and profile.info.profile_token is None)
         # The projects list below kept its event stream through the change: a run posted
         # now (with a new token) still appears, live.

@@ -43,7 +43,7 @@ class TypeAheadForm(Screen[ResultT]):
         focused = self.focused
         if isinstance(focused, Button):
             if focused.id == "cancel":
-                focused.press()
+                self._after_typed([], focused.press)
             else:
                 self._after_typed(list(self.query(Input)), self.submit)
         elif focused is not None and focused.id == self.LAST_FIELD:
@@ -55,6 +55,9 @@ class TypeAheadForm(Screen[ResultT]):
         """Run ``then`` once every field has taken the keys typed into it before (each field
         takes its keys in its own turn, after the binding that calls this has run)."""
         if not fields:
-            then()
+            # Only while the form is on top: a second enter typed before the first was done
+            # dismissed the screen under a dialog that was already gone.
+            if self.is_current:
+                then()
             return
         fields[0].call_later(self._after_typed, fields[1:], then)

@@ -113,7 +113,10 @@ class MetricChart(PlotextPlot):
         plotext writes the legend (a line per experiment) over the top rows of the chart,
         where runs converge and differ most (accuracy near 1.0): the data keeps below it.
         """
+        # The raw values too: smoothing pulls the lines inwards, and the raw series behind
+        # them and the ✗ of a non-finite value sit at the raw edges.
         ys = [y for _, values in self.drawn.values() for y in values]
+        ys += [v for points in self.data.values() for v in drawable(points, False)[1]]
         rows = self.size.height - 5  # the title, the frame, the ticks and the x label
         if not ys or lines == 0 or rows < 3 * lines:
             return  # too low a chart to give up rows: the legend covers what it covers

@@ -399,7 +399,8 @@ class ProfileScreen(Screen[None]):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Keys for what is not there leave the footer (they still say why when pressed).
+        # Keys for what is not there leave the footer (and do nothing: the table says
+        # "no tokens: press g…" and the like).
         info = self.info
         if info is None:
             return True
@@ -497,7 +498,7 @@ class ProfileScreen(Screen[None]):
         self.load()
         # The token is minted when the client next asks (DVC polls every 5 s): list it then.
         for after in (6.0, 12.0):
-            self.set_timer(after, lambda: self.load(quiet=True))
+            self.set_timer(after, self._refresh_if_shown)
 
     def action_password(self) -> None:
         self.app.push_screen(PasswordDialog(), self._password_chosen)
