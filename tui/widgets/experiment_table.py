@@ -215,8 +215,12 @@ class ExperimentTable(ScrollView, can_focus=True):
                 known = max(known, SPARK_WIDTH)
             widths[column] = min(MAX_WIDTH, max(known, longest, 1))
         if "name" in widths:
+            # A group's title runs on over the status and step cells it does not have
+            # (``_line``): only what does not fit there widens the name column, which never
+            # shrinks (a commit message, or "(3 hidden)" once folded, kept it wide for good).
+            room = sum(widths[c] + GAP for c in self._columns[2:4] if c in widths)
             titles = [
-                min(_length(self._cells[k]["name"]), MAX_WIDTH)
+                min(_length(self._cells[k]["name"]), MAX_WIDTH) - room
                 for k in self._order
                 if k.startswith(GROUP_PREFIX)
             ]
