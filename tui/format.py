@@ -34,10 +34,7 @@ def value_text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     # Text (a `dvc exp run` metrics file may hold some) on one line, and not megabytes of it.
-    text = str(value)
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - 1] + "…"
-    return printable(text)
+    return printable(head_cut(str(value), MAX_TEXT))
 
 
 def tail_cut(text: str, width: int) -> str:

@@ -19,6 +19,7 @@ from tui.screens.profile import ProfileScreen
 from tui.screens.projects import ProjectsScreen
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.tables import cursor_key
 
 BODIES = fixture_bodies("dvclive_basic")
 
@@ -281,8 +282,8 @@ async def test_the_profile_refreshes_itself_and_keeps_the_cursor(
         watches.focus()
         watches.move_cursor(row=1)
 
-        def under_cursor() -> str:
-            return str(watches.coordinate_to_cell_key(watches.cursor_coordinate).row_key.value)
+        def under_cursor() -> str | None:
+            return cursor_key(watches)
 
         chosen = under_cursor()
         # A watch made elsewhere (another session, the API) shows without r...

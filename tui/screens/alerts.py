@@ -17,6 +17,7 @@ from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.tables import cursor_key
 
 
 def delivery_summary(alert: AlertInfo) -> str:
@@ -101,10 +102,7 @@ class AlertsScreen(LiveScreen):
         self._show_log()
 
     def _current(self) -> AlertInfo | None:
-        table = self.query_one("#alerts", DataTable)
-        if not self.alerts or not table.row_count:
-            return None
-        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        key = cursor_key(self.query_one("#alerts", DataTable))
         return next((a for a in self.alerts if str(a.id) == key), None)
 
     @on(DataTable.RowHighlighted)

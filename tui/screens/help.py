@@ -8,6 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Markdown
 
+from tui.typed import studio
 from tui.widgets.footer import Footer
 
 NOTES = {
@@ -129,8 +130,7 @@ class HelpScreen(Screen[None]):
         return action != "copy_demo" or bool(self._demo_lines())
 
     def _demo_lines(self) -> str:
-        settings = getattr(self.app, "settings", None)
-        return settings.welcome_lines if settings is not None else ""
+        return studio(self).settings.welcome_lines
 
     def action_copy_demo(self) -> None:
         self.app.copy_to_clipboard(self._demo_lines())

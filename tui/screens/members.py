@@ -18,6 +18,7 @@ from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.tables import cursor_key
 
 INVITED = "invited, not yet answered"
 RELOAD_AFTER = 0.3
@@ -120,10 +121,7 @@ class MembersScreen(LiveScreen):
         )
 
     def _current(self) -> str | None:
-        table = self.query_one("#members", DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return cursor_key(self.query_one("#members", DataTable))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.members is None:

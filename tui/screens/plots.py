@@ -16,7 +16,7 @@ from textual_plotext import PlotextPlot
 from tui import clock
 from tui import images as pictures
 from tui.client import ApiError
-from tui.format import value_text
+from tui.format import head_cut, value_text
 from tui.graphics import ImageWidget
 from tui.messages import PointsArrived
 from tui.plotting import (
@@ -182,7 +182,7 @@ class MetricChart(PlotextPlot):
         # plotext drops a title wider than the chart altogether (the metric's name and the
         # step cursor's values with it): cut it to fit instead.
         room = max(20, self.size.width - 4)
-        plt.title(title if len(title) <= room else title[: room - 1] + "…")
+        plt.title(head_cut(title, room))
         plt.xlabel("time since the first point" if view.wall_time else "step")
         if xs_seen:
             low, high = min(xs_seen), max(xs_seen)

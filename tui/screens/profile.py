@@ -29,6 +29,7 @@ from tui.screens.dialogs import (
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.tables import cursor_key
 
 
 def token_cells(token: TokenInfo, now: datetime) -> list[str]:
@@ -253,11 +254,7 @@ class ProfileScreen(Screen[None]):
         """
         table: DataTable[Any] = self.query_one(table_id, DataTable)
         cursor = table.cursor_row
-        was_on = (
-            table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            if table.row_count
-            else None
-        )
+        was_on = cursor_key(table)
         table.clear(columns=True)
         for column in COLUMNS[table_id]:
             table.add_column(column, key=column)
@@ -432,10 +429,7 @@ class ProfileScreen(Screen[None]):
         self.load()
 
     def _current_key(self, table_id: str) -> str | None:
-        table = self.query_one(table_id, DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return cursor_key(self.query_one(table_id, DataTable))
 
     def action_revoke(self) -> None:
         if self.focused is self.query_one("#keys", DataTable):

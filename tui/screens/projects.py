@@ -26,6 +26,7 @@ from tui.screens.base import LiveScreen
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.tables import cursor_key
 
 NAME_WIDTH, REPO_WIDTH, OWNER_WIDTH = 20, 26, 10
 """Cells of a name, a repository URL and an owner in the lists: long ones pushed the
@@ -269,7 +270,7 @@ class ProjectsScreen(LiveScreen):
         if not self.invitations or not table.row_count:
             self.notify("No invitations are waiting for you.")
             return None
-        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        key = cursor_key(table)
         return next((i for i in self.invitations if str(i.project_id) == key), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -310,8 +311,7 @@ class ProjectsScreen(LiveScreen):
         if self.focused is not table:
             self.notify("Move to a project in the list first.")
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return self.projects[int(str(key.value))]
+        return self.projects[int(str(cursor_key(table)))]
 
     def action_delete(self) -> None:
         project = self._project()
@@ -365,10 +365,9 @@ class ProjectsScreen(LiveScreen):
         if self.focused is self.query_one("#invitations", DataTable):
             self.notify("An invitation: a accepts it (you join the project), d declines it.")
             return
-        table = self.query_one("#projects", DataTable)
-        if table.row_count:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-            self._open(int(str(key.value)))
+        key = cursor_key(self.query_one("#projects", DataTable))
+        if key is not None:
+            self._open(int(key))
 
     def _open(self, project_id: int) -> None:
         from tui.screens.project import ProjectScreen
