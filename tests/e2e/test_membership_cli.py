@@ -13,9 +13,13 @@ from tui.settings import Session, TuiSettings
 BODY = fixture_bodies("dvclive_basic")[1]
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "cli.main", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -97,51 +101,21 @@ def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
     from tests.conftest import free_port
 
     env = {**os.environ, "LIVESTUDIO_CONFIG_DIR": str(tmp_path / "cfg")}
-    nobody = f"http://127.0.0.1:{free_port()}"
-    gone = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "login",
-            "--server",
-            nobody,
-            "-u",
-            "a",
-            "--password-stdin",
-        ],
-        input="password\n",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert gone.returncode == 1 and "nothing answers there" in gone.stderr, gone.stderr
-    assert "Errno" not in gone.stderr
-    other = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
-    threading.Thread(target=other.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{other.server_port}"
-        wrong = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "login",
-                "--server",
-                url,
-                "-u",
-                "a",
-                "--password-stdin",
-            ],
-            input="password\n",
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        other.shutdown()
-    assert wrong.returncode == 1 and "is that the livestudio server's URL?" in wrong.stderr
-    assert len(wrong.stderr.strip().splitlines()) == 1
+
+    def log_in(server: str) -> str:
+        """``livestudio login`` at ``server``: what it says, refused in one line."""
+        done = cli(env, "login", "--server", server, "-u", "a", "--password-stdin", stdin="pw\n")
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        return done.stderr
+
+    def log_in_at(handler: type[http.server.BaseHTTPRequestHandler]) -> str:
+        other = http.server.HTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        try:
+            return log_in(f"http://127.0.0.1:{other.server_port}")
+        finally:
+            other.shutdown()
 
     class Page(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # a web page that answers anything with 200
@@ -153,28 +127,9 @@ def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
         def log_message(self, *args: object) -> None:
             pass
 
-    page = http.server.HTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=page.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{page.server_port}"
-        html = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "login",
-                "--server",
-                url,
-                "-u",
-                "a",
-                "--password-stdin",
-            ],
-            input="password\n",
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        page.shutdown()
-    assert html.returncode == 1 and "without livestudio's JSON" in html.stderr, html.stderr
-    assert "Traceback" not in html.stderr
+    gone = log_in(f"http://127.0.0.1:{free_port()}")
+    assert "nothing answers there" in gone and "Errno" not in gone
+    assert "is that the livestudio server's URL?" in log_in_at(
+        http.server.SimpleHTTPRequestHandler  # 501 to a POST
+    )
+    assert "without livestudio's JSON" in log_in_at(Page)

@@ -30,6 +30,14 @@ def told(app: LiveStudioApp, text: str) -> bool:
     return any(text in n.message for n in app._notifications)
 
 
+async def alices_project_and_bob(server: Server, alice: User) -> tuple[User, dict]:
+    """Alice's project (from her run) and a user bob who is not in it yet."""
+    await post(alice, BODY)
+    bob = await asyncio.to_thread(server.add_user, "bob")
+    (project,) = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
+    return bob, project
+
+
 async def open_members(pilot, app: LiveStudioApp) -> MembersScreen:
     await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
     await until(pilot, lambda: app.screen.query_one("#projects").row_count > 0)
@@ -45,9 +53,7 @@ async def test_the_owner_invites_sees_answers_live_and_removes(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
     app = logged_in_app
-    await post(alice, BODY)
-    bob = await asyncio.to_thread(server.add_user, "bob")
-    (project,) = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
+    bob, project = await alices_project_and_bob(server, alice)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_members(pilot, app)
         assert roles(screen) == {"alice (you)": "owner"}
@@ -171,9 +177,7 @@ async def test_withdrawing_an_invitation_accepted_meanwhile_removes_nobody(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
     app = logged_in_app
-    await post(alice, BODY)
-    bob = await asyncio.to_thread(server.add_user, "bob")
-    (project,) = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
+    bob, project = await alices_project_and_bob(server, alice)
     path = f"/api/projects/{project['id']}/members"
     await asyncio.to_thread(alice.client.post, path, json={"username": "bob"})
     async with app.run_test(size=SIZE) as pilot:

@@ -41,6 +41,19 @@ def metrics(name: str, step: int, loss: float) -> dict:
     }
 
 
+def captured_writes(app: LiveStudioApp) -> list[str]:
+    """What the app writes to its terminal from now on (the bell, OSC notifications)."""
+    written: list[str] = []
+    original = app._driver.write  # type: ignore[union-attr]
+
+    def capture(data: str) -> None:
+        written.append(data)
+        original(data)
+
+    app._driver.write = capture  # type: ignore[union-attr,method-assign]
+    return written
+
+
 def cell(screen: ProjectScreen, experiment_id: int, column: str) -> str:
     value = screen.query_one(ExperimentTable).get_cell(str(experiment_id), column)
     return value.plain if isinstance(value, Text) else value
@@ -51,15 +64,8 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
 ) -> None:
     app = logged_in_app
     experiment = await post(alice, metrics("doomed", 0, 1.0))
-    written: list[str] = []
     async with app.run_test(size=SIZE) as pilot:
-        original = app._driver.write  # type: ignore[union-attr]
-
-        def capture(data: str) -> None:
-            written.append(data)
-            original(data)
-
-        app._driver.write = capture  # type: ignore[union-attr,method-assign]
+        written = captured_writes(app)
         screen = await open_project(pilot, app)
         await pilot.press("exclamation_mark")
         await until(pilot, lambda: isinstance(app.screen, WatchDialog))
@@ -410,15 +416,8 @@ async def test_an_alert_waits_for_an_open_dialog_to_close_but_rings_at_once(
         "/api/watches", json={"kind": "status", "project_id": project_id, "statuses": ["failed"]}
     )
     assert made.status_code == 201, made.text
-    written: list[str] = []
     async with app.run_test(size=SIZE) as pilot:
-        original = app._driver.write  # type: ignore[union-attr]
-
-        def capture(data: str) -> None:
-            written.append(data)
-            original(data)
-
-        app._driver.write = capture  # type: ignore[union-attr,method-assign]
+        written = captured_writes(app)
         screen = await open_project(pilot, app)
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
