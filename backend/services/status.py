@@ -37,8 +37,13 @@ def finish(record: ExperimentRecord, event: DoneEvent, now: float) -> None:
 
 
 def resume(record: ExperimentRecord) -> None:
-    """Make the experiment Running again."""
+    """Make the experiment Running again.
+
+    The failure it ended with (a ``done`` with errors, a mark by hand) was the previous
+    attempt's: the details screen would show it as the reason of a run still going.
+    """
     record.status = "running"
+    record.errors = []
     record.finished_at = None
     record.done_step = None
 

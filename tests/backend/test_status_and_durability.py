@@ -34,6 +34,15 @@ def test_manual_fail_and_delete(server: Server) -> None:
     assert alice.client.get("/api/projects").json()[0]["experiments"] == 0
 
 
+def test_a_run_going_on_after_its_failure_drops_the_old_reason(server: Server) -> None:
+    alice = server.add_user("alice")
+    experiment_id = alice.live(BODIES[1]).json()["experiment_id"]
+    alice.client.post(f"/api/experiments/{experiment_id}/fail")
+    alice.live(BODIES[3])  # it was alive after all: its next step
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert (row["status"], row["errors"]) == ("running", [])
+
+
 def test_kill_9_keeps_every_acknowledged_point_and_resend_does_not_duplicate(
     make_server,
 ) -> None:

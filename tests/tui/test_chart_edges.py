@@ -50,6 +50,16 @@ async def test_a_title_wider_than_the_chart_is_cut_not_dropped() -> None:
     assert "train/loss   step 2: wider-net-dropout 0.25" in drawn
 
 
+async def test_a_chart_drawn_before_layout_gets_its_whole_title_once_sized() -> None:
+    chart = MetricChart("grad_norm", {1: "run"}, PlotView())
+    chart.data = {1: [(0, 1.5), (1, 2.5), (2, "inf")]}
+    chart.redraw()  # as the plots screen does when the points arrive before layout
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        drawn = str(chart.render())
+    assert "grad_norm   latest inf  min 1.5  max 2.5  1 non-finite" in drawn
+
+
 @pytest.mark.parametrize("colour", [True, False])
 async def test_overlaid_lines_without_colour_differ_by_marker(
     colour: bool, monkeypatch: pytest.MonkeyPatch

@@ -77,6 +77,11 @@ class MetricChart(PlotextPlot):
         # as the app) kept every chart ever drawn, with its plotext figure.
         self.app.theme_changed_signal.unsubscribe(self)
 
+    def on_resize(self) -> None:
+        # The title is cut to the chart's width and the legend's room depends on its
+        # height: a chart drawn before layout (size 0) kept a 20-column title for good.
+        self.redraw()
+
     def steps(self) -> list[int]:
         """Every step any line has."""
         return sorted({step for points in self.data.values() for step, _ in points})
