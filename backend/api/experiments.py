@@ -9,6 +9,7 @@ from litestar.response import Stream
 
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.services import experiments
+from backend.services.image_types import image_type
 from shared.api import ExperimentDetail, ExperimentRow
 
 
@@ -58,9 +59,10 @@ class ExperimentController(Controller):
     async def image(
         self, experiment_id: FromPath[int], path: FromPath[str], backend: BackendDep, user: UserDep
     ) -> Response[bytes]:
-        """The latest PNG stored under ``path``."""
-        png = await experiments.image(backend.reader, user, experiment_id, path.lstrip("/"))
-        return Response(png, media_type="image/png")
+        """The latest picture (PNG, JPEG or GIF) stored under ``path``."""
+        data = await experiments.image(backend.reader, user, experiment_id, path.lstrip("/"))
+        # (Stored before pictures were checked, anything else is served as bytes.)
+        return Response(data, media_type=image_type(data) or "application/octet-stream")
 
     @delete(dependencies=SESSION_ONLY)
     async def remove(

@@ -14,6 +14,7 @@ from tests.conftest import Server, User
 TRAIN = """
 import sys
 from dvclive import Live
+from PIL import Image
 
 with Live(save_dvc_exp=False) as live:
     live.log_params({"lr": 0.1, "model": {"layers": 3}})
@@ -21,6 +22,7 @@ with Live(save_dvc_exp=False) as live:
         live.log_metric("train/loss", 1.0 / (step + 1))
         live.log_metric("acc", step / 10)
         live.log_image("sample.png", "pixel.png")
+        live.log_image("photo.jpg", Image.open("pixel.png").convert("RGB"))
         live.next_step()
     if "--fail" in sys.argv:
         raise SystemExit(3)
@@ -118,9 +120,11 @@ def test_dvclive_run_streams_everything(server: Server, alice: User, repo: Path)
     assert series["train/loss"] == [[s, 1.0 / (s + 1)] for s in range(5)]
     assert series["acc"] == [[s, s / 10] for s in range(5)]
     detail = alice.client.get(f"/api/experiments/{row['id']}").json()
-    assert [i["path"] for i in detail["images"]] == ["sample.png"]
-    png = alice.client.get(f"/api/experiments/{row['id']}/images/sample.png").content
-    assert png == (repo / "dvclive" / "plots" / "images" / "sample.png").read_bytes()
+    assert sorted(i["path"] for i in detail["images"]) == ["photo.jpg", "sample.png"]
+    for path, media_type in (("sample.png", "image/png"), ("photo.jpg", "image/jpeg")):
+        image = alice.client.get(f"/api/experiments/{row['id']}/images/{path}")
+        assert image.content == (repo / "dvclive" / "plots" / "images" / path).read_bytes()
+        assert image.headers["content-type"] == media_type
 
 
 def dvc_exp_run(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
