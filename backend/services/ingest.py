@@ -17,8 +17,8 @@ from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord
 from backend.db.writer import WriteContext, cache_safe, shares_deferred
 from backend.services import events, status
-from backend.services.image_types import image_type
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
+from backend.services.image_types import image_type
 from shared.flatten import metrics_tree
 from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
