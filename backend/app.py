@@ -13,6 +13,7 @@ from backend.api.device import DeviceController
 from backend.api.experiments import ExperimentController
 from backend.api.health import health, prometheus
 from backend.api.live import live
+from backend.api.live_docs import document_live
 from backend.api.projects import InvitationController, ProjectController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> Litestar:
         },
         plugins=[channels],
         lifespan=[lifespan],
+        on_startup=[document_live],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=min(settings.max_body, API_MAX_BODY),

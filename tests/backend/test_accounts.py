@@ -80,6 +80,12 @@ def test_projects_can_be_created_and_deleted(server: Server, alice: User) -> Non
 def test_openapi_health_and_wrong_method(server: Server) -> None:
     schema = httpx.get(f"{server.url}/schema/openapi.json").json()
     assert "/api/projects/{project_id}/experiments" in schema["paths"]
+    # The live endpoint too (a plain ASGI handler, documented from its msgspec structs).
+    live = schema["paths"]["/api/live"]["post"]
+    kinds = live["requestBody"]["content"]["application/json"]["schema"]["discriminator"]
+    assert set(kinds["mapping"]) == {"start", "data", "done"}
+    assert "step" in schema["components"]["schemas"]["DataEvent"]["required"]
+    assert {"200", "400", "401", "403", "413"} <= set(live["responses"])
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
     wrong = httpx.get(f"{server.url}/api/live")
     assert wrong.status_code == 405 and "POST" in wrong.json()["detail"]
