@@ -131,6 +131,12 @@ def cmd_ssh_fingerprint(args: argparse.Namespace) -> int:
     from backend.ssh.server import fingerprint
 
     settings = _server_settings(args)
+    if settings.engine == "sqlite" and not settings.db.exists():
+        # The key lives beside the database: made here, it would not be the server's.
+        raise CliError(
+            f"There is no livestudio database at {settings.db}: pass the --db your server"
+            " uses (its host key is kept beside it)."
+        )
     print(fingerprint(settings.db))
     return 0
 

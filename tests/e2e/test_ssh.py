@@ -146,6 +146,11 @@ def test_keys_are_the_login_and_the_host_key_can_be_checked(
     assert host.startswith("SHA256:") and host in (server.log.read_text() if server.log else "")
     key_file = server.db.with_name("ssh_host_ed25519_key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # Asked of the wrong database (no --db), it says so instead of making another key.
+    elsewhere = tmp_path / "elsewhere" / "livestudio.db"
+    wrong = run_cli("ssh-fingerprint", db=elsewhere)
+    assert wrong.returncode != 0 and "pass the --db your server uses" in wrong.stderr
+    assert not elsewhere.parent.exists() and "Traceback" not in wrong.stderr
     # Offering a public key without its private half is no use, and is not "used".
     stolen = tmp_path / "stolen"
     stolen.mkdir()

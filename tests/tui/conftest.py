@@ -43,6 +43,13 @@ async def open_project(pilot, app: LiveStudioApp) -> ProjectScreen:
     return screen
 
 
+def problem_of(dialog) -> str:
+    """What a dialog's ``#problem`` line says (why what it sent was refused)."""
+    from textual.widgets import Label
+
+    return str(dialog.query_one("#problem", Label).render())
+
+
 def footer_text(footer: Footer) -> str:
     """The footer as the terminal shows it, its lines joined by newlines."""
     return footer.render().plain

@@ -10,12 +10,20 @@ from contextlib import closing
 import httpx
 from PIL import Image
 from rich.console import Console
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 from textual_image.widget import Image as ImageWidget
 
 from backend.db.connection import connect_sync
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, bobs_project_with, footer_text, open_project, post, until
+from tests.tui.conftest import (
+    SIZE,
+    bobs_project_with,
+    footer_text,
+    open_project,
+    post,
+    problem_of,
+    until,
+)
 from tui.app import LiveStudioApp
 from tui.screens.compare import CompareScreen
 from tui.screens.details import DVC_RUN_FAILED, DetailsScreen
@@ -109,13 +117,12 @@ async def test_profile_approves_a_device_login_by_its_code_and_revokes_client_to
         # A wrong code is refused with the server's sentence; nothing is listed to pick from.
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, CodeDialog))
+        dialog = app.screen
         await pilot.press(*"BBBBBBBB", "enter")
-        await until(pilot, lambda: app.screen is profile)
-        await until(
-            pilot, lambda: any("No pending device login" in n.message for n in app._notifications)
-        )
-        await pilot.press("a")
-        await until(pilot, lambda: isinstance(app.screen, CodeDialog))
+        # Told in the dialog, which stays open with the code to correct it.
+        await until(pilot, lambda: "No pending device login" in problem_of(dialog))
+        assert app.screen is dialog
+        dialog.query_one(Input).value = ""
         await pilot.press(*started["user_code"].lower(), "enter")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = app.screen.question

@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Label, Static
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import SIZE, footer_text, open_project, post, until
+from tests.tui.conftest import SIZE, footer_text, open_project, post, problem_of, until
 from tui.app import LiveStudioApp
 from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import ConfirmDialog, TokenDialog
@@ -164,6 +164,18 @@ async def test_change_password_and_reset_tokens_from_profile(
         await until(pilot, lambda: "do not match" in str(problem.render()))
         assert not dialog.query_one("#reset", Checkbox).value  # enter never reaches the box
         dialog.query_one("#again", Input).value = "a-brand-new-secret"
+        dialog.query_one("#current", Input).value = "not-my-password"
+        await pilot.press("enter")  # refused by the server: said in the dialog, kept open
+        await until(
+            pilot,
+            lambda: (
+                "password" in problem_of(dialog).lower() and "Sending" not in problem_of(dialog)
+            ),
+        )
+        assert (
+            app.screen is dialog and dialog.query_one("#new", Input).value == "a-brand-new-secret"
+        )
+        dialog.query_one("#current", Input).value = "correct-horse-battery"
         dialog.query_one("#reset", Checkbox).value = True
         dialog.query_one("#again", Input).focus()
         await pilot.pause()
@@ -231,14 +243,19 @@ async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
         profile = await open_profile(pilot, app)
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, KeyDialog))
-        app.screen.query_one("#key", Input).value = "not a key"
+        dialog = app.screen
+        dialog.query_one("#key", Input).value = "not a key"
         await pilot.press("enter")
-        await until(
-            pilot, lambda: any("not an SSH public key" in n.message for n in app._notifications)
-        )
-        await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, KeyDialog))
-        app.screen.query_one("#key", Input).value = key.with_suffix(".pub").read_text().strip()
+        # Refused, the dialog stays with the reason and what was typed, to correct it.
+        await until(pilot, lambda: "not an SSH public key" in problem_of(dialog))
+        assert app.screen is dialog and dialog.query_one("#key", Input).value == "not a key"
+        # A private key pasted by mistake never leaves the machine.
+        private = key.read_text().strip().splitlines()[0]
+        dialog.query_one("#key", Input).value = private
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "That is a private key" in problem_of(dialog)
+        dialog.query_one("#key", Input).value = key.with_suffix(".pub").read_text().strip()
         await pilot.press("enter")
         await until(pilot, lambda: app.screen is profile and profile.keys)
         assert profile.keys[0].comment == "alice@laptop"

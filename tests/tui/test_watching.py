@@ -480,8 +480,25 @@ async def test_a_watch_on_a_metric_nobody_logs_asks_once_and_suggests_the_close_
         await until(pilot, lambda: "Did you mean loss?" in str(problem.content))
         assert isinstance(app.screen, WatchDialog)  # not saved yet
         assert alice.client.get("/api/watches").json() == []
+        # The question is about the text as it was: changing it takes the question away.
+        dialog.query_one("#condition", Input).value = "loss < 0.1"
+        await until(pilot, lambda: str(problem.content) == "")
+        dialog.query_one("#condition", Input).value = "lsos < 0.1"
         await pilot.pause(0.3)  # (a button ignores a click while it still shows the last)
         await pilot.click("#save")  # again: the user means it (a metric logged later)
         await until(pilot, lambda: not isinstance(app.screen, WatchDialog))
         await until(pilot, lambda: alice.client.get("/api/watches").json())
         assert alice.client.get("/api/watches").json()[0]["metric"] == "lsos"
+
+        # Refused by the server (a webhook it will not call): said in the form, which
+        # keeps everything typed.
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        dialog = app.screen
+        dialog.query_one("#condition", Input).value = "loss < 0.1"
+        dialog.query_one("#webhook", Input).value = "http://localhost:9/hook"
+        await pilot.click("#save")
+        problem = dialog.query_one("#problem", Label)
+        await until(pilot, lambda: "not a public address" in str(problem.content))
+        assert app.screen is dialog and len(alice.client.get("/api/watches").json()) == 1
+        assert dialog.query_one("#condition", Input).value == "loss < 0.1"

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from tui.client import ApiError, SessionExpired
 from tui.sanitize import plain
 from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
+from tui.typed import studio
+
+
+async def sent(dialog: ModalScreen[Any], send: Callable[[], Awaitable[object]]) -> bool:
+    """Send what a dialog holds; refused, say why in its ``#problem`` line and keep it open.
+
+    What was typed stays for the user to correct (a refusal closed the dialog and lost it).
+    """
+    problem = dialog.query_one("#problem", Label)
+    problem.update("Sending…")
+    try:
+        await send()
+    except SessionExpired as exc:
+        dialog.dismiss(None)
+        studio(dialog).report(exc)
+        return False
+    except ApiError as exc:
+        problem.update(exc.detail)
+        return False
+    return True
 
 
 def if_confirmed(action: Callable[[], object]) -> Callable[[bool | None], None]:
@@ -115,6 +137,11 @@ class PasswordDialog(
     BINDINGS = [Binding("escape", "cancel", "Cancel"), *TYPE_AHEAD_BINDINGS]
     LAST_FIELD = "again"
 
+    def __init__(self, send: Callable[[str, str, bool], Awaitable[object]] | None = None) -> None:
+        super().__init__()
+        self._send = send
+        self._sending = False
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog compact-form"):
             yield Label("Change your password")
@@ -122,7 +149,7 @@ class PasswordDialog(
             yield Input(placeholder="new password (8 characters or more)", password=True, id="new")
             yield Input(placeholder="new password again", password=True, id="again")
             yield Checkbox("Also delete my access tokens and SSH keys", id="reset")
-            yield Label("", id="problem", classes="hint")
+            yield Label("", id="problem", classes="hint problem")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Change", variant="primary", id="change")
@@ -142,7 +169,22 @@ class PasswordDialog(
         if len(new) < 8:
             self.query_one("#problem", Label).update("The new password needs 8 characters or more.")
             return
-        self.dismiss((current, new, self.query_one("#reset", Checkbox).value))
+        answer = (current, new, self.query_one("#reset", Checkbox).value)
+        if self._send is None:
+            self.dismiss(answer)
+        elif not self._sending:  # (a second enter typed in a burst sends nothing more)
+            self._sending = True
+            self._send_now(answer)
+
+    @work(group="send", exit_on_error=False)
+    async def _send_now(self, answer: tuple[str, str, bool]) -> None:
+        send = self._send
+        assert send is not None
+        try:
+            if await sent(self, lambda: send(*answer)):
+                self.dismiss(answer)
+        finally:
+            self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -161,11 +203,19 @@ class TextDialog(ModalScreen[str | None]):
     FIELD = "text"
     MAX_LENGTH = 0
 
+    def __init__(self, send: Callable[[str], Awaitable[object]] | None = None) -> None:
+        """``send``: the request the text makes, made from the dialog, which stays open
+        with the server's reason while it is refused; None: the caller makes it."""
+        super().__init__()
+        self._send = send
+        self._sending = False
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.TITLE_TEXT)
             yield Label(self.HINT, classes="hint")
             yield Input(placeholder=self.PLACEHOLDER, id=self.FIELD, max_length=self.MAX_LENGTH)
+            yield Label("", id="problem", classes="hint problem")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button(self.VERB, variant="primary", id="ok")
@@ -176,7 +226,32 @@ class TextDialog(ModalScreen[str | None]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
     def submit(self) -> None:
-        self.dismiss(self.query_one(Input).value.strip() or None)
+        value = self.query_one(Input).value.strip()
+        if not value:
+            self.dismiss(None)
+            return
+        problem = self.problem(value)
+        if problem is not None:
+            self.query_one("#problem", Label).update(problem)
+        elif self._send is None:
+            self.dismiss(value)
+        elif not self._sending:  # (a second enter typed in a burst sends nothing more)
+            self._sending = True
+            self._send_now(value)
+
+    def problem(self, value: str) -> str | None:
+        """What is wrong with the text, seen before it is sent (None: nothing)."""
+        return None
+
+    @work(group="send", exit_on_error=False)
+    async def _send_now(self, value: str) -> None:
+        send = self._send
+        assert send is not None
+        try:
+            if await sent(self, lambda: send(value)):
+                self.dismiss(value)
+        finally:
+            self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -205,6 +280,11 @@ class KeyDialog(TextDialog):
     PLACEHOLDER = "ssh-ed25519 AAAA… you@laptop"
     VERB = "Add"
     FIELD = "key"
+
+    def problem(self, value: str) -> str | None:
+        if "PRIVATE KEY" in value:  # never sent: it would leave the user's machine
+            return "That is a private key: keep it to yourself, and paste the .pub file's line."
+        return None
 
 
 class InviteDialog(TextDialog):

@@ -142,19 +142,11 @@ class MembersScreen(LiveScreen):
     def action_invite(self) -> None:
         from tui.screens.dialogs import InviteDialog
 
-        def typed(username: str | None) -> None:
-            if username:
-                self._invite(username)
+        self.app.push_screen(InviteDialog(send=self._invite))
 
-        self.app.push_screen(InviteDialog(), typed)
-
-    @work(group="change", exit_on_error=False)
     async def _invite(self, username: str) -> None:
-        try:
-            members = await studio(self).api.invite(self.project.id, username)
-        except ApiError as exc:
-            studio(self).report(exc)
-            return
+        """Sent from the dialog, which shows a refusal (see ``dialogs.sent``)."""
+        members = await studio(self).api.invite(self.project.id, username)
         self._show(members)
         self.notify(f"Invited {username}; they join once they accept.")
 

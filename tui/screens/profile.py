@@ -273,19 +273,11 @@ class ProfileScreen(Screen[None]):
         table.action_cursor_down() if rows > 0 else table.action_cursor_up()
 
     def action_add_key(self) -> None:
-        self.app.push_screen(KeyDialog(), self._key_pasted)
+        self.app.push_screen(KeyDialog(send=self._add_key))
 
-    def _key_pasted(self, text: str | None) -> None:
-        if text:
-            self._add_key(text)
-
-    @work(group="keys", exclusive=True, exit_on_error=False)
     async def _add_key(self, text: str) -> None:
-        try:
-            key = await studio(self).api.add_ssh_key(text)
-        except ApiError as exc:
-            studio(self).report(exc)
-            return
+        """Sent from the dialog, which shows a refusal (see ``dialogs.sent``)."""
+        key = await studio(self).api.add_ssh_key(text)
         self.notify(
             f"Added {key.fingerprint}. Its first SSH login (ssh -t YOURNAME@host) asks for"
             " your password, once, to prove the key is yours."
@@ -344,19 +336,14 @@ class ProfileScreen(Screen[None]):
             self.notify("Move to the watch to change in My watches, then press e.")
             return
 
-        def chosen(changed: WatchCreate | None) -> None:
-            if changed is not None:
-                self._update_watch(watch.id, changed)
+        async def save(changed: WatchCreate) -> None:
+            await self._update_watch(watch.id, changed)
 
-        self.app.push_screen(WatchDialog(target_of(watch), editing=watch), chosen)
+        self.app.push_screen(WatchDialog(target_of(watch), editing=watch, send=save))
 
-    @work(group="watch-edits", exit_on_error=False)  # each edit is sent, none cancelled
     async def _update_watch(self, watch_id: int, watch: WatchCreate) -> None:
-        try:
-            changed = await studio(self).api.update_watch(watch_id, watch)
-        except ApiError as exc:
-            studio(self).report(exc)
-            return
+        """Sent from the form, which shows a refusal (see ``dialogs.sent``)."""
+        changed = await studio(self).api.update_watch(watch_id, watch)
         self.notify(f"Now watching for {changed.describe()} on {changed.target}.")
         self.load()
 
@@ -463,23 +450,20 @@ class ProfileScreen(Screen[None]):
         self.load()
 
     def action_approve(self) -> None:
-        self.app.push_screen(CodeDialog(), self._code_typed)
+        found: list[PendingLogin] = []
 
-    def _code_typed(self, code: str | None) -> None:
-        if code:
-            self._look_up(code)
+        async def look_up(code: str) -> None:
+            found.append(await studio(self).api.lookup_device_login(code))
 
-    @work(group="approve", exclusive=True, exit_on_error=False)
-    async def _look_up(self, code: str) -> None:
-        try:
-            login = await studio(self).api.lookup_device_login(code)
-        except ApiError as exc:
-            studio(self).report(exc)
-            return
-        self.app.push_screen(
-            ConfirmDialog(login_question(login, clock.utcnow()), "Approve"),
-            if_confirmed(lambda: self._approve(login.user_code)),
-        )
+        def typed(code: str | None) -> None:
+            if code and found:
+                login = found[-1]
+                self.app.push_screen(
+                    ConfirmDialog(login_question(login, clock.utcnow()), "Approve"),
+                    if_confirmed(lambda: self._approve(login.user_code)),
+                )
+
+        self.app.push_screen(CodeDialog(send=look_up), typed)
 
     @work(group="approve", exclusive=True, exit_on_error=False)
     async def _approve(self, code: str) -> None:
@@ -495,19 +479,11 @@ class ProfileScreen(Screen[None]):
             self.set_timer(after, self._refresh_if_shown)
 
     def action_password(self) -> None:
-        self.app.push_screen(PasswordDialog(), self._password_chosen)
+        self.app.push_screen(PasswordDialog(send=self._change_password))
 
-    def _password_chosen(self, answer: tuple[str, str, bool] | None) -> None:
-        if answer is not None:
-            self._change_password(*answer)
-
-    @work(group="password", exclusive=True, exit_on_error=False)
     async def _change_password(self, current: str, new: str, reset_tokens: bool) -> None:
-        try:
-            await studio(self).api.change_password(current, new, reset_tokens)
-        except ApiError as exc:
-            studio(self).report(exc)
-            return
+        """Sent from the dialog, which shows a refusal (see ``dialogs.sent``)."""
+        await studio(self).api.change_password(current, new, reset_tokens)
         extra = " Every access token and SSH key was deleted." if reset_tokens else ""
         self.notify("Password changed." + extra)
         self.load()

@@ -465,19 +465,11 @@ class ProjectScreen(LiveScreen):
             self.state.lower_better(metric) if metric else True,
             frozenset(self.state.metric_names),
         )
-        self.app.push_screen(WatchDialog(target), self._watch_chosen)
+        self.app.push_screen(WatchDialog(target, send=self._create_watch))
 
-    def _watch_chosen(self, watch: WatchCreate | None) -> None:
-        if watch is not None:
-            self._create_watch(watch)
-
-    @work(group="watch", exit_on_error=False)
     async def _create_watch(self, watch: WatchCreate) -> None:
-        try:
-            made = await studio(self).api.create_watch(watch)
-        except ApiError as exc:
-            studio(self).report(exc)
-            return
+        """Sent from the form, which shows a refusal (see ``dialogs.sent``)."""
+        made = await studio(self).api.create_watch(watch)
         self.notify(f"Watching for {made.describe()} on {made.target}; A lists alerts.")
 
     def _targets(self) -> list[int]:

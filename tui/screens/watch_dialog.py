@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,6 +25,7 @@ from shared.watches import (
     webhook_url_problem,
 )
 from tui.sanitize import plain
+from tui.screens.dialogs import sent
 
 WHEN = (
     ("failed", "its status becomes Failed"),
@@ -177,10 +179,19 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, target: WatchTarget, editing: WatchInfo | None = None) -> None:
+    def __init__(
+        self,
+        target: WatchTarget,
+        editing: WatchInfo | None = None,
+        send: Callable[[WatchCreate], Awaitable[object]] | None = None,
+    ) -> None:
+        """``send``: saves the watch from the form, which stays open with the server's
+        reason while it is refused (a webhook URL it will not call, say)."""
         super().__init__()
         self.target = target
         self.editing = editing
+        self._send = send
+        self._sending = False
         self._warned_about: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -216,7 +227,7 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
                 placeholder="also post to a webhook URL (optional)",
                 id="webhook",
             )
-            yield Label("", id="problem", classes="hint")
+            yield Label("", id="problem", classes="hint problem")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
                 yield Button("Save" if self.editing else "Watch", variant="primary", id="save")
@@ -235,6 +246,13 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             self.kind = when
         box.placeholder = HINTS.get(when, "")
         box.display = bool(HINTS.get(when, ""))  # a status needs no condition: no empty box
+
+    @on(Input.Changed)
+    def _forget_problem(self) -> None:
+        # What it said was about the text as it was ("Did you mean train/loss?" stayed
+        # after the typo was corrected).
+        if not self._sending:
+            self.query_one("#problem", Label).update("")
 
     @on(Input.Submitted, "#condition")
     def _next(self) -> None:
@@ -259,7 +277,21 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             self._warned_about = watch.metric  # a second save means it
             self.query_one("#problem", Label).update(plain(warning))
             return
-        self.dismiss(watch)
+        if self._send is None:
+            self.dismiss(watch)
+        elif not self._sending:  # (a second enter typed in a burst sends nothing more)
+            self._sending = True
+            self._send_now(watch)
+
+    @work(group="send", exit_on_error=False)
+    async def _send_now(self, watch: WatchCreate) -> None:
+        send = self._send
+        assert send is not None
+        try:
+            if await sent(self, lambda: send(watch)):
+                self.dismiss(watch)
+        finally:
+            self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
