@@ -54,19 +54,22 @@ def drop_other_claims(conn: Conn, user_id: int, fingerprint: str) -> None:
     )
 
 
-def claim_ssh_key(conn: Conn, user_id: int, fingerprint: str, now: float) -> bool:
-    """The key's holder logged in with it and this user's password: the key is this
-    user's, proven, and every other claim goes. False if the user's claim is gone, or
-    another account proved the key theirs first."""
+def claim_ssh_key(
+    conn: Conn, user_id: int, fingerprint: str, now: float, used: bool = True
+) -> bool:
+    """The key's holder logged in with it and this user's password (``used``), or an
+    admin vouched for it: the key is this user's, proven, and every other claim goes.
+    False if the user's claim is gone, or another account proved the key theirs first."""
     claims = dict(ssh_key_claims(conn, fingerprint))
     if any(proven for owner, proven in claims.items() if owner != user_id):
         return False
     if user_id not in claims:
         return False
     conn.execute(
-        "UPDATE ssh_keys SET confirmed_at = COALESCE(confirmed_at, ?), last_used_at = ?"
+        "UPDATE ssh_keys SET confirmed_at = COALESCE(confirmed_at, ?),"
+        " last_used_at = CASE WHEN ? = 1 THEN ? ELSE last_used_at END"
         " WHERE fingerprint = ? AND user_id = ?",
-        (now, now, fingerprint, user_id),
+        (now, int(used), now, fingerprint, user_id),
     )
     drop_other_claims(conn, user_id, fingerprint)
     return True

@@ -18,6 +18,11 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
     import asyncssh  # ~0.1 s to import: paid only when a key is actually added
 
     line = text.strip()
+    if "PRIVATE KEY" in line:  # asyncssh would take the public half of it
+        raise InvalidInput(
+            "That is a private key: keep it to yourself, and give the public one (the .pub"
+            " file, a line like ssh-ed25519 AAAA…)."
+        )
     try:
         key = asyncssh.import_public_key(line)
     except (asyncssh.KeyImportError, ValueError, TypeError):
@@ -48,7 +53,10 @@ def add_key_job(
         if user_id in claims:
             # An admin vouches for a key the user claims already: it is proven now.
             if not (
-                confirmed and repository.claim_ssh_key(ctx.conn, user_id, fingerprint, time.time())
+                confirmed
+                and repository.claim_ssh_key(
+                    ctx.conn, user_id, fingerprint, time.time(), used=False
+                )
             ):
                 raise Conflict(f"The key {fingerprint} is already in the key list.")
             return next(

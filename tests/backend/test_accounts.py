@@ -153,3 +153,22 @@ def test_ssh_keys_from_before_proof_of_possession_keep_logging_in(
     migrations.migrate(conn)
     (key,) = repository.ssh_keys_sync(conn, 1)
     assert key.confirmed and repository.ssh_key_claims(conn, "SHA256:old") == [(1, True)]
+
+
+def test_an_admin_adding_a_key_again_does_not_use_it_and_a_private_key_is_refused(
+    server: Server, tmp_path
+) -> None:
+    import subprocess
+
+    from tests.conftest import run_cli
+
+    server.add_user("alice")
+    key = tmp_path / "alice_id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    for _ in range(2):
+        added = run_cli("user", "add-key", "alice", f"{key}.pub", db=server.database)
+        assert added.returncode == 0, added.stderr
+    assert "used never" in run_cli("user", "keys", "alice", db=server.database).stdout
+    private = run_cli("user", "add-key", "alice", str(key), db=server.database)
+    assert private.returncode != 0 and "That is a private key" in private.stderr
+    assert "Traceback" not in private.stderr
