@@ -133,7 +133,10 @@ def ssh_keys_of(db: Target, username: str) -> list[SshKeyInfo]:
 
 def remove_ssh_key(db: Target, username: str, fingerprint: str) -> None:
     """Remove a user's key by its fingerprint."""
-    _run(db, lambda ctx: ssh_keys.remove_key_job(_user_id(ctx, username), fingerprint)(ctx))
+    _run(
+        db,
+        lambda ctx: ssh_keys.remove_key_job(_user_id(ctx, username), fingerprint, username)(ctx),
+    )
 
 
 def migrate_db(db: Target) -> tuple[int, int]:

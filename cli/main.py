@@ -162,11 +162,21 @@ def cmd_project_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _need_terminal() -> None:
+    # Without one Textual draws escape codes into a file or a pipe until it is killed.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError(
+            "The terminal UI needs a terminal, and this one's input or output is a file or"
+            " a pipe: run it in a terminal (over SSH: ssh -t)."
+        )
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     """Open the terminal UI."""
     from tui.app import build_app
     from tui.settings import TuiSettings
 
+    _need_terminal()
     settings = TuiSettings.from_env(server=args.server)
     settings.open_project = args.project
     build_app(settings).run()
@@ -189,6 +199,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.port:
         # Taken: one line, before the TUI takes the screen.
         check_port("127.0.0.1", args.port, "another --port (or none: any free one)")
+    _need_terminal()
     run_demo(args.port)
     return 0
 

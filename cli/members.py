@@ -17,14 +17,23 @@ def projects(server: str | None) -> None:
     if not rows:
         print("No projects yet: point DVCLive at this server and they appear here.")
         return
-    for row in rows:
-        name, url = printable(row["name"]), printable(row["repo_url"])
-        where = f" {printable(row['subdir'])}" if row.get("subdir") else ""
-        print(
-            f"{row['id']:>6}  {name}  {url}{where}  owner {row['owner'] or '-'}"
-            f"  {row['experiments']} experiment{'' if row['experiments'] == 1 else 's'},"
-            f" {row['running']} running"
+    lines = [
+        (
+            str(row["id"]),
+            printable(row["name"]),
+            printable(row["repo_url"])
+            + (f" {printable(row['subdir'])}" if row.get("subdir") else ""),
+            f"owner {row['owner'] or '-'}",
+            f"{row['experiments']} experiment{'' if row['experiments'] == 1 else 's'},"
+            f" {row['running']} running",
         )
+        for row in rows
+    ]
+    # Aligned columns, as wide as their longest cell (the names and URLs were ragged).
+    widths = [max(len(line[i]) for line in lines) for i in range(4)]
+    for ident, name, url, owner, counts in lines:
+        padded = (c.ljust(w) for c, w in zip((name, url, owner), widths[1:], strict=True))
+        print(ident.rjust(widths[0]), *padded, counts, sep="  ")
 
 
 def project_id(server: str | None, project: str) -> int:

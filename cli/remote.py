@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -21,7 +22,9 @@ def session_request(
     settings = TuiSettings.from_env(server=server)
     session = settings.load_session()
     if session is None or session.server != settings.server:
-        raise CliError(f"Log in to {settings.server} first with `livestudio login`.")
+        raise CliError(
+            f"Log in to {settings.server} first: `livestudio login --server {settings.server}`."
+        )
     try:
         response = httpx.request(
             method,
@@ -58,6 +61,15 @@ def unreachable(server: str, exc: httpx.HTTPError) -> CliError:
 def refused(server: str, response: httpx.Response) -> CliError:
     """The one line for a request the server refused: its own ``detail`` when it is
     livestudio, else what answered (a proxy, another program on that port)."""
+    path = urlsplit(server).path.rstrip("/")
+    if response.status_code == 404 and path and "There is no endpoint" in response.text:
+        # `--server http://host:8000/api`: every call then misses (/api/api/…). (Behind
+        # a proxy under a path, livestudio's own 404s about projects still come through.)
+        base = server.rstrip("/").removesuffix(path)
+        return CliError(
+            f"{server} has a path ({path}) where the server's address is wanted: give"
+            f" --server {base}."
+        )
     try:
         detail = str(response.json()["detail"])
     except (ValueError, KeyError, TypeError):

@@ -73,6 +73,17 @@ def insert_project(
     return project_id
 
 
+def same_project_of(
+    conn: Conn, owner_id: int, name: str, repo_key: str, subdir: str | None
+) -> int | None:
+    """The id of the owner's project of this name for this repository, if there is one."""
+    rows = conn.execute(
+        "SELECT id, subdir FROM projects WHERE owner_id = ? AND name = ? AND repo_key = ?",
+        (owner_id, name, repo_key),
+    ).fetchall()
+    return next((int(row[0]) for row in rows if row[1] == subdir), None)
+
+
 def next_id(conn: Conn, table: str) -> int:
     """A new id for ``table`` ("experiments" or "projects") that was never given out before."""
     return int(

@@ -106,6 +106,7 @@ from backend.db.projects import (
     projects_of,
     record_deletion,
     remove_member,
+    same_project_of,
     unfinished_deletions,
 )
 from backend.db.series import (

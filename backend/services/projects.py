@@ -60,6 +60,12 @@ def create_job(
     subdir = subdir_key(subdir)
 
     def job(ctx: WriteContext) -> ProjectRow:
+        same = repository.same_project_of(ctx.conn, owner_id, name, key, subdir)
+        if same is not None:  # the same command twice: a second, identical project
+            raise Conflict(
+                f"There is a project {name!r} for this repository already (id {same}); give"
+                " a second one another name."
+            )
         project_id = repository.insert_project(
             ctx.conn, name=name, repo_url=repo_url, repo_key=key, subdir=subdir, owner_id=owner_id
         )

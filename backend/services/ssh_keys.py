@@ -82,12 +82,16 @@ def add_key_job(
     return job
 
 
-def remove_key_job(user_id: int, fingerprint: str) -> Callable[[WriteContext], None]:
-    """Remove one of the user's keys by its fingerprint (``SHA256:…``)."""
+def remove_key_job(
+    user_id: int, fingerprint: str, username: str | None = None
+) -> Callable[[WriteContext], None]:
+    """Remove one of the user's keys by its fingerprint (``SHA256:…``); ``username``:
+    an admin removes it (the refusal names the user instead of "you")."""
 
     def job(ctx: WriteContext) -> None:
         if not repository.delete_ssh_key(ctx.conn, user_id, fingerprint.strip()):
-            raise NotFound(f"You have no SSH key with the fingerprint {fingerprint.strip()}.")
+            who = f"{username} has" if username else "You have"
+            raise NotFound(f"{who} no SSH key with the fingerprint {fingerprint.strip()}.")
 
     return job
 

@@ -181,7 +181,8 @@ class SshService:
         for project, running in out:
             lines.append(
                 f"{printable(project.name)}  {printable(project.repo_url)}"
-                f"  {project.experiments} experiments, {project.running} running"
+                f"  {project.experiments} experiment{'' if project.experiments == 1 else 's'},"
+                f" {project.running} running"
             )
             lines.extend(
                 f"  {'◌ stalled' if is_stalled(row, now) else '● running'}  {printable(row.name)}"
@@ -467,7 +468,7 @@ async def start_ssh(backend: Backend) -> SshService:
         login_timeout=30,
     )
     service.start()
-    log.warning(
+    log.info(
         "the TUI over SSH on %s:%d, host key %s",
         settings.host,
         settings.ssh_port,

@@ -43,6 +43,12 @@ def test_membership_is_an_invitation_the_invited_user_accepts(server: Server) ->
     bob_run = bob.live({**BODY, "repo_url": BOB_REPO}).json()["experiment_id"]
     # Alice makes a project on Bob's repository and "adds" him: only an invitation.
     project = alice.client.post("/api/projects", json={"name": "spy", "repo_url": BOB_REPO}).json()
+    # The same project again (the same command twice) is refused; another name is not.
+    again = alice.client.post("/api/projects", json={"name": "spy", "repo_url": BOB_REPO})
+    assert again.status_code == 409 and f"(id {project['id']})" in again.json()["detail"]
+    other = alice.client.post("/api/projects", json={"name": "spy-2", "repo_url": BOB_REPO})
+    assert other.status_code == 201
+    alice.client.delete(f"/api/projects/{other.json()['id']}")
     invited = alice.client.post(f"/api/projects/{project['id']}/members", json={"username": "bob"})
     assert invited.status_code == 201
     assert invited.json() == {"owner": "alice", "members": ["alice"], "invited": ["bob"]}

@@ -172,3 +172,5 @@ def test_an_admin_adding_a_key_again_does_not_use_it_and_a_private_key_is_refuse
     private = run_cli("user", "add-key", "alice", str(key), db=server.database)
     assert private.returncode != 0 and "That is a private key" in private.stderr
     assert "Traceback" not in private.stderr
+    wrong = run_cli("user", "remove-key", "alice", "SHA256:nope", db=server.database)
+    assert "alice has no SSH key with the fingerprint SHA256:nope" in wrong.stderr

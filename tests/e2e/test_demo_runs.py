@@ -59,3 +59,19 @@ def test_the_demo_refuses_a_taken_port_in_one_line() -> None:
         )
     assert done.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_the_tui_and_the_demo_refuse_to_draw_into_a_file_or_a_pipe() -> None:
+    import subprocess
+    import sys
+
+    for args in (["tui", "--server", "http://127.0.0.1:9"], ["demo"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1 and "needs a terminal" in done.stderr, done.stderr
+        assert done.stdout == "" and "Traceback" not in done.stderr

@@ -42,7 +42,7 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     (project,) = alice.client.get("/api/projects").json()
     listed = cli(env, "projects")
     assert listed.returncode == 0, listed.stderr
-    assert f"{project['id']:>6}  {project['name']}  {project['repo_url']}" in listed.stdout
+    assert f"{project['id']}  {project['name']}  {project['repo_url']}" in listed.stdout
     assert "owner alice  1 experiment, 1 running" in listed.stdout
 
     invited = cli(env, "members", project["name"], "invite", "bob")  # by name
@@ -73,6 +73,32 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     assert "members: alice" in cli(env, "members", str(numeric["id"])).stdout
     # Bob is in one of them only: for him the name is not ambiguous.
     assert "members: alice, bob" in cli(bob_env, "members", project["name"]).stdout
+    # Names and URLs of different lengths, in aligned columns.
+    lines = cli(env, "projects").stdout.splitlines()
+    assert len(lines) == 3 and len({line.index("owner alice") for line in lines}) == 1
+    assert (
+        len({line.index(" https://") if "https" in line else line.index(" git@") for line in lines})
+        == 1
+    )
+
+
+def test_a_server_url_with_a_path_or_no_login_is_told_how_to_mend(
+    tmp_path: Path, server: Server, alice: User
+) -> None:
+    env = {**os.environ, "LIVESTUDIO_CONFIG_DIR": str(tmp_path / "cfg")}
+    stray = cli(
+        env,
+        "login",
+        "--server",
+        f"{server.url}/api",
+        "-u",
+        "alice",
+        "--password-stdin",
+        stdin="x\n",
+    )
+    assert stray.returncode == 1 and f"give --server {server.url}." in stray.stderr
+    not_yet = cli(env, "projects", "--server", server.url)
+    assert f"`livestudio login --server {server.url}`" in not_yet.stderr
 
 
 def test_declining_from_a_shell_names_the_project(
