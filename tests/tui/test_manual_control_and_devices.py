@@ -160,8 +160,12 @@ async def test_profile_approves_a_device_login_by_its_code_and_revokes_client_to
 
 
 async def test_details_follow_the_stream_without_refetching(
-    logged_in_app: LiveStudioApp, alice: User
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch
 ) -> None:
+    from tui import clock
+    from tui.screens import details as details_module
+
+    monkeypatch.setattr(details_module, "AGO_EVERY", 0.2)
     app = logged_in_app
     first = await post(alice, {**BODIES[1], "name": "watched"})
     async with app.run_test(size=SIZE) as pilot:
@@ -173,6 +177,17 @@ async def test_details_follow_the_stream_without_refetching(
         await post(alice, {**BODIES[5], "name": "watched"})  # step 2
         await until(pilot, lambda: details.detail.step == 2)
         assert details.detail.id == first and details.detail.series is not None
+        # Nothing new arrives, time goes on: "how long ago" is told again as it ages.
+        later = clock.now() + 600
+        monkeypatch.setattr(clock, "now", lambda: later)
+        body = details.query_one("#body", Static)
+
+        def shown() -> str:
+            console = Console(width=120, record=True, file=io.StringIO())
+            console.print(body.content)
+            return console.export_text()
+
+        await until(pilot, lambda: "(10m ago)" in shown())
 
 
 async def test_invitations_show_live_on_the_projects_screen_and_are_accepted(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from rich.text import Text
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from shared.watches import WatchCondition, WatchCreate, WatchInfo
 from tests.conftest import User, fixture_bodies
@@ -76,6 +76,13 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
         assert [(w["kind"], w["statuses"], w["experiment_id"]) for w in watches] == [
             ("status", ["failed"], experiment)
         ]
+        await pilot.press("A")  # nothing fired yet: said as such, not "press ! to watch"
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen))
+        table = app.screen.query_one("#alerts", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        assert "your 1 watch did not fire" in str(table.get_row_at(0)[1])
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
         await post(
             alice,
             {

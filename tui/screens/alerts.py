@@ -80,8 +80,11 @@ class AlertsScreen(LiveScreen):
     @work(group="alerts", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
         """Fetch my newest alerts."""
+        watching = 0
         try:
             self.alerts = await studio(self).api.alerts()
+            if not self.alerts:  # what "nothing yet" means depends on it
+                watching = len(await studio(self).api.watches())
         except ApiError as exc:
             studio(self).report(exc)
             return
@@ -96,9 +99,12 @@ class AlertsScreen(LiveScreen):
                 key=str(alert.id),
             )
         if not self.alerts:
-            table.add_row(
-                "", "No alerts yet: press ! on an experiment to watch it.", "", key="none"
+            nothing = (
+                f"No alerts yet: your {watching} watch{'' if watching == 1 else 'es'} did not fire."
+                if watching
+                else "No alerts yet: press ! on an experiment to watch it."
             )
+            table.add_row("", nothing, "", key="none")
         self._show_log()
 
     def _current(self) -> AlertInfo | None:

@@ -31,7 +31,8 @@ class LiveScreen(Screen[None]):
         self.last_state: StreamState | None = None
         self.dropped = False
         """The stream dropped since it last connected."""
-        self._told_reason = ""
+        self._told_reasons: set[str] = set()
+        """Why the stream is down, as told in a toast during this outage (each once)."""
 
     def on_mount(self) -> None:
         # Textual runs this for every subclass too, after the subclass's own on_mount:
@@ -102,13 +103,15 @@ class LiveScreen(Screen[None]):
         state = message.state
         if state.connected:
             bar.connection = "connected"
-            self._told_reason = ""
+            self._told_reasons.clear()
         elif state.retry_in < 0:
             bar.connection = f"stopped: {state.reason}"[:60]
         else:
             bar.connection = f"reconnecting in {state.retry_in:.0f}s"  # the reason: a toast
-            if self.is_current and state.retry_in >= 4 and state.reason != self._told_reason:
-                self._told_reason = state.reason  # once per reason, not every retry
+            # Once per reason and outage, not every retry (retries that fail in turns
+            # for two reasons told the first one again).
+            if self.is_current and state.retry_in >= 4 and state.reason not in self._told_reasons:
+                self._told_reasons.add(state.reason)
                 self.notify(f"Reconnecting: {state.reason}.", severity="warning", timeout=4)
         self.connection_changed(message.state.connected)
         if state.connected and self.dropped:

@@ -56,6 +56,8 @@ class DetailsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.load()
+        # "(5s ago)" must not stay 5s: the times are told again as they age.
+        self.set_interval(AGO_EVERY, self.render_detail)
 
     def reconnected(self) -> None:
         self.load()  # a failed load, or changes missed while the server was away
@@ -162,6 +164,10 @@ class DetailsScreen(LiveScreen):
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
+
+AGO_EVERY = 5.0
+"""Seconds between re-tellings of how long ago the run started and was updated."""
 
 
 def _moment(moment: datetime) -> str:
