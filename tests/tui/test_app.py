@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 
 from rich.text import Text
@@ -315,3 +316,46 @@ async def test_a_long_repository_url_leaves_the_counts_on_screen(
         assert table.virtual_size.width <= SIZE[0]  # "running" was cut to "runni"
         shown = table.get_row_at(0)[1].plain
         assert shown.startswith("…") and url.endswith(shown[1:])  # the end names the repo
+
+
+async def test_a_run_deleted_elsewhere_leaves_compare_plots_and_details(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    from tui.screens.details import DetailsScreen
+
+    app = logged_in_app
+    a = await post(alice, run("alpha", 0, 1.0))
+    b = await post(alice, run("beta", 0, 0.4))
+    await post(alice, {**BODIES[2], "name": "beta"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == 2)
+        for experiment_id in (a, b):
+            table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
+            await pilot.press("space")
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(pilot, lambda: "train/loss" in plots.charts)
+        assert b in plots.charts["train/loss"].data
+        gone = await asyncio.to_thread(alice.client.delete, f"/api/experiments/{b}")
+        assert gone.status_code == 204
+        await until(pilot, lambda: b not in plots.names)
+        assert all(b not in chart.data for chart in plots.charts.values())
+        assert "beta" not in plots.place and not plots.charts  # (alpha logged no series)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is compare)
+        assert compare.ids == [a] and str(b) not in compare.table.columns
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        table.move_cursor(row=table.shown_keys().index(str(a)))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail)
+        details = app.screen
+        await asyncio.to_thread(alice.client.delete, f"/api/experiments/{a}")
+        await until(pilot, lambda: details.detail is None)
+        assert "alpha was deleted" in str(details.query_one("#body").content)

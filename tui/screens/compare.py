@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from shared.api import ExperimentRow
 from tui import clock, theme
 from tui.format import lower_is_better, value_text
-from tui.messages import ExperimentChanged
+from tui.messages import ExperimentChanged, ExperimentDeleted
 from tui.screens.base import LiveScreen
 from tui.state import CompareLine, compare
 from tui.typed import studio
@@ -125,6 +125,23 @@ class CompareScreen(LiveScreen):
             return
         self.lines = new_lines
         self._redraw(now)
+
+    @on(ExperimentDeleted)
+    def deleted(self, message: ExperimentDeleted) -> None:
+        """A compared run was deleted (elsewhere): its column goes."""
+        gone = message.experiment_id
+        if gone not in self.rows:
+            return
+        name = self.rows.pop(gone).name
+        self.ids.remove(gone)
+        if self.baseline == gone:
+            self.baseline = None
+        self.changed_at = {k: at for k, at in self.changed_at.items() if k[1] != gone}
+        self.place = f"compare {len(self.ids)} experiments"
+        self.query_one(StatusBar).place = self.place
+        self.show()
+        left = "" if self.ids else "; nothing is left to compare (q goes back)"
+        self.notify(f"{name} was deleted{left}.")
 
     def _redraw(self, now: float) -> None:
         table = self.table

@@ -17,7 +17,7 @@ from shared.api import ExperimentDetail, ImageInfo
 from tui import clock, theme
 from tui.client import ApiError
 from tui.format import STATUS_GLYPH, time_ago, value_text
-from tui.messages import ExperimentChanged, PointsArrived
+from tui.messages import ExperimentChanged, ExperimentDeleted, PointsArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
@@ -90,6 +90,17 @@ class DetailsScreen(LiveScreen):
         fields = {f: getattr(row, f) for f in row.__struct_fields__}
         self.detail = msgspec.structs.replace(self.detail, **fields)
         self.render_detail()
+
+    @on(ExperimentDeleted)
+    def deleted(self, message: ExperimentDeleted) -> None:
+        """This run was deleted (elsewhere): say so instead of showing it as if alive."""
+        if message.experiment_id != self.experiment_id or self.detail is None:
+            return
+        name, self.detail = self.detail.name, None
+        self.query_one("#body", Static).update(
+            plain(f"{name} was deleted; q goes back.")
+        )
+        self.notify(f"{name} was deleted.")
 
     @on(PointsArrived)
     def points(self, message: PointsArrived) -> None:

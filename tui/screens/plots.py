@@ -18,7 +18,7 @@ from tui import images as pictures
 from tui.client import ApiError
 from tui.format import head_cut, value_text
 from tui.graphics import ImageWidget
-from tui.messages import PointsArrived
+from tui.messages import ExperimentDeleted, PointsArrived
 from tui.plotting import (
     PlotView,
     cursor_text,
@@ -415,6 +415,39 @@ class PlotsScreen(LiveScreen):
                     line.append((step, value))
             line.sort(key=lambda p: p[0])
             chart.redraw()
+
+    @on(ExperimentDeleted)
+    async def deleted(self, message: ExperimentDeleted) -> None:
+        """A run shown here was deleted (elsewhere): its lines and images go too."""
+        gone = message.experiment_id
+        if gone not in self.names:
+            return
+        name = self.names.pop(gone)  # (the charts share the dict: their legends follow)
+        self.asked.discard(gone)
+        if self.baseline == gone:
+            self.baseline = None
+        for metric, chart in list(self.charts.items()):
+            chart.data.pop(gone, None)
+            chart.times.pop(gone, None)
+            if chart.baseline == gone:
+                chart.baseline = None
+            if chart.data:
+                chart.redraw()
+            else:
+                del self.charts[metric]
+                await chart.remove()
+        for key in [k for k in self.images if k[0] == gone]:
+            await self.images.pop(key).remove()
+        for key in [k for k in self.images_pending if k[0] == gone]:
+            del self.images_pending[key]
+        self.place = "plots: " + ", ".join(self.names.values())
+        self.query_one(StatusBar).place = self.place
+        self.notify(f"{name} was deleted: its lines are gone from these plots.")
+        if not self.asked:
+            self.query_one("#images-note", Static).update(
+                "Every experiment of these plots was deleted; q goes back."
+            )
+            self.query_one("#images-note", Static).display = True
 
     def action_reload(self) -> None:
         self.load()
