@@ -117,6 +117,13 @@ async def test_live_table_highlights_counts_and_filters(
         )
         await pilot.press("s")
         assert screen.state.sort_reverse
+        # Sorted by loss, descending: a run whose loss passes the other's moves, by itself.
+        order = [k for k in table.shown_keys() if not k.startswith("g:")]
+        low = int(order[-1])
+        await post(alice, run(screen.state.rows[low].name, 5, 9.0))
+        await until(
+            pilot, lambda: [k for k in table.shown_keys() if not k.startswith("g:")][0] == str(low)
+        )
 
         step_x = sum(table._widths[c] + 2 for c in table._columns[: table._columns.index("step")])
         await pilot.click(ExperimentTable, offset=(step_x + 1, 0))  # the "step" header

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.timer import Timer
 from textual.widgets import Input
 
 from shared.api import ProjectRow
@@ -33,6 +34,9 @@ from tui.widgets.status_bar import StatusBar
 
 TICK = 0.25
 COUNT_CHECK = 1.0
+RESORT_EVERY = 1.0
+"""Seconds at most between re-sorts while the sorted column's values change (rows move
+under the cursor no faster than this, and 1,000 updates a second lay out once)."""
 """Seconds after a project's new counts before the rows are checked against them."""
 SEED_SPARKLINES = 50
 
@@ -128,6 +132,7 @@ class ProjectScreen(LiveScreen):
         self.state = ProjectState()
         self._last_updated_refresh = 0.0
         self._refetched_for: int | None = None
+        self._resort: Timer | None = None
         self.events_path = f"/api/projects/{project.id}/events"
         self.place = project.name
 
@@ -249,6 +254,9 @@ class ProjectScreen(LiveScreen):
             self.table.place_rows()
         else:
             self.table.update_cells(row.id, change.columns, now)
+            if self.state.sort_column in change.columns and self._resort is None:
+                # The order shown must stay the order the header's ▲ claims.
+                self._resort = self.set_timer(RESORT_EVERY, self._sort_again)
         if old is None or old.status != row.status:
             self._update_counter()  # counting runs costs a pass over every row
 
@@ -381,6 +389,10 @@ class ProjectScreen(LiveScreen):
     def filter_done(self) -> None:
         self.query_one("#filter", Input).remove_class("visible")
         self.table.focus()
+
+    def _sort_again(self) -> None:
+        self._resort = None
+        self.table.place_rows()
 
     def action_sort(self) -> None:
         table = self.table
