@@ -122,7 +122,7 @@ async def test_live_table_highlights_counts_and_filters(
         low = int(order[-1])
         await post(alice, run(screen.state.rows[low].name, 5, 9.0))
         await until(
-            pilot, lambda: [k for k in table.shown_keys() if not k.startswith("g:")][0] == str(low)
+            pilot, lambda: next(k for k in table.shown_keys() if not k.startswith("g:")) == str(low)
         )
 
         step_x = sum(table._widths[c] + 2 for c in table._columns[: table._columns.index("step")])

@@ -55,6 +55,13 @@ async def test_every_key_of_the_project_screen_is_in_its_footer_at_80_columns(
         # Textual's one-line footer cut everything after "Baseline" off at 80 columns.
         assert "x Delete" in text and "f Fail" in text and "q Back" in text
 
+        # Under a dialog it shows the dialog's keys (the screen's do nothing meanwhile).
+        await pilot.press("x")
+        await until(pilot, lambda: "y Yes" in footer_text(footer))
+        assert "Delete" not in footer_text(footer)
+        await pilot.press("n")
+        await until(pilot, lambda: "x Delete" in footer_text(footer))
+
         # A click on a key presses it.
         place = next(p for p in lay_out(footer.entries, SIZE[0]) if p.entry.key == "p")
         assert await pilot.click(Footer, offset=(place.start + 1, place.line))

@@ -13,7 +13,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 
 ROOMY, TIGHT = 2, 1  # cells between two keys: two read better, one when it saves a line
@@ -95,12 +95,29 @@ class Footer(Widget, can_focus=False):
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
         self._bindings_changed(self.screen)
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
+        self.app.screen_change_signal.unsubscribe(self)
 
-    def _bindings_changed(self, screen: Screen[object]) -> None:
+    def _screen_changed(self, _top: Screen[object]) -> None:
+        # (After a refresh: a dialog just pushed has no bindings until it is mounted.)
+        self.call_after_refresh(self._bindings_changed)
+
+    def _shown(self) -> Screen[object]:
+        """Whose keys to show: this screen's, or those of a dialog drawn over it (this
+        footer stays in view under a dialog, whose keys are the ones that work then)."""
+        stack = self.app.screen_stack
+        if len(stack) > 1 and stack[-2] is self.screen and isinstance(stack[-1], ModalScreen):
+            return stack[-1]
+        return self.screen
+
+    def _bindings_changed(self, _screen: Screen[object] | None = None) -> None:
+        if not self.is_attached:  # (its screen closed before a deferred call)
+            return
+        screen = self._shown()
         entries: list[FooterEntry] = []
         actions: set[str] = set()
         palette = None
