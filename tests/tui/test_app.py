@@ -323,6 +323,14 @@ async def test_a_long_repository_url_leaves_the_counts_on_screen(
         assert table.virtual_size.width <= SIZE[0]  # "running" was cut to "runni"
         shown = table.get_row_at(0)[1].plain
         assert shown.startswith("…") and url.endswith(shown[1:])  # the end names the repo
+        await pilot.resize_terminal(140, 24)  # room to spare: the whole URL shows
+        await until(pilot, lambda: table.get_row_at(0)[1].plain == url)
+        await pilot.pause()
+        assert table.virtual_size.width <= 140
+        await pilot.resize_terminal(*SIZE)  # and back: cut again, the counts on screen
+        await until(pilot, lambda: table.get_row_at(0)[1].plain == shown)
+        await pilot.pause()
+        assert table.virtual_size.width <= SIZE[0]
 
 
 async def test_a_run_deleted_elsewhere_leaves_compare_plots_and_details(

@@ -97,9 +97,7 @@ class DetailsScreen(LiveScreen):
         if message.experiment_id != self.experiment_id or self.detail is None:
             return
         name, self.detail = self.detail.name, None
-        self.query_one("#body", Static).update(
-            plain(f"{name} was deleted; q goes back.")
-        )
+        self.query_one("#body", Static).update(plain(f"{name} was deleted; q goes back."))
         self.notify(f"{name} was deleted.")
 
     @on(PointsArrived)

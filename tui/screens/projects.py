@@ -8,6 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Label
+from textual.widgets.data_table import ColumnKey
 
 from shared.api import Invitation, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
@@ -29,6 +30,9 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.tables import cursor_key
 
 NAME_WIDTH, REPO_WIDTH, OWNER_WIDTH = 20, 26, 10
+BESIDE_REPO = len("runs") + len("running") + 5 * 2 + 2
+"""The cells of the count columns, every column's padding and the scrollbar: with the name
+and owner columns as wide as what they show, the repository column has the rest."""
 """Cells of a name, a repository URL and an owner in the lists: long ones pushed the
 counts off 80 columns (the details and members screens show them whole)."""
 
@@ -69,6 +73,7 @@ class ProjectsScreen(LiveScreen):
         self.projects: dict[int, ProjectRow] = {}
         self.invitations: list[Invitation] = []
         self._opened_requested = False
+        self._shown_repo_width = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -105,6 +110,7 @@ class ProjectsScreen(LiveScreen):
             return
         for row in rows:
             self._show(row, count=False)
+        self._fit_repo_column()
         self.count_running()  # once for the whole list
         self._hint()
         self.load_invitations()
@@ -134,15 +140,8 @@ class ProjectsScreen(LiveScreen):
         except ApiError as exc:
             studio(self).report(exc)
             return
-        table = self.query_one("#invitations", DataTable)
-        table.clear()
-        for invitation in self.invitations:
-            table.add_row(
-                plain(head_cut(invitation.project_name, NAME_WIDTH)),
-                plain(tail_cut(invitation.repo_url, REPO_WIDTH)),
-                plain(head_cut(invitation.invited_by or "?", OWNER_WIDTH)),
-                key=str(invitation.project_id),
-            )
+        self._fill_invitations()
+        self._fit_repo_column()
         self.refresh_bindings()  # accepting and declining apply only while one waits
         count = len(self.invitations)
         title = self.query_one("#invitations-title", Label)
@@ -151,7 +150,48 @@ class ProjectsScreen(LiveScreen):
             if count
             else ""
         )
-        table.display = title.display = bool(count)
+        self.query_one("#invitations", DataTable).display = title.display = bool(count)
+
+    def _fill_invitations(self) -> None:
+        table = self.query_one("#invitations", DataTable)
+        table.clear()
+        for invitation in self.invitations:
+            table.add_row(
+                plain(head_cut(invitation.project_name, NAME_WIDTH)),
+                plain(tail_cut(invitation.repo_url, self._repo_width)),
+                plain(head_cut(invitation.invited_by or "?", OWNER_WIDTH)),
+                key=str(invitation.project_id),
+            )
+
+    @property
+    def _repo_width(self) -> int:
+        names = [p.name for p in self.projects.values()]
+        names += [i.project_name for i in self.invitations]
+        owners = [p.owner or "-" for p in self.projects.values()]
+        owners += [i.invited_by or "?" for i in self.invitations]
+        name = min(NAME_WIDTH, max(map(len, names), default=0))
+        owner = min(OWNER_WIDTH, max(map(len, owners), default=0))
+        beside = max(name, len("project")) + max(owner, len("owner")) + BESIDE_REPO
+        return max(REPO_WIDTH, self.size.width - beside)
+
+    def on_resize(self) -> None:
+        self._fit_repo_column()
+
+    def _fit_repo_column(self) -> None:
+        """Give the URLs the room the terminal has (cut to 26 cells with 30 free, they were)."""
+        width = self._repo_width
+        if width == self._shown_repo_width:
+            return
+        table = self.query_one("#projects", DataTable)
+        if width < self._shown_repo_width:  # a table's columns only widen: built anew
+            cursor = table.cursor_row
+            table.clear()
+            table.columns[ColumnKey("repo")].content_width = 0
+            table.move_cursor(row=cursor)
+        self._shown_repo_width = width
+        for row in list(self.projects.values()):
+            self._show(row, count=False)
+        self._fill_invitations()
 
     def _hint(self) -> None:
         """With no project, say how one comes (it stays: a toast was gone before it was read)."""
@@ -172,7 +212,7 @@ class ProjectsScreen(LiveScreen):
         self.projects[row.id] = row
         cells = (
             plain(head_cut(row.name, NAME_WIDTH)),
-            plain(tail_cut(row.repo_url, REPO_WIDTH)),
+            plain(tail_cut(row.repo_url, self._repo_width)),
             plain(head_cut(row.owner or "-", OWNER_WIDTH)),
             str(row.experiments),
             str(row.running),
@@ -181,7 +221,7 @@ class ProjectsScreen(LiveScreen):
             for column, value in zip(
                 ("name", "repo", "owner", "experiments", "running"), cells, strict=True
             ):
-                table.update_cell(key, column, value)
+                table.update_cell(key, column, value, update_width=True)
         else:
             table.add_row(*cells, key=key)
             self._hint()
@@ -221,6 +261,7 @@ class ProjectsScreen(LiveScreen):
     @on(ProjectChanged)
     def project_changed(self, message: ProjectChanged) -> None:
         self._show(message.project)
+        self._fit_repo_column()
         if any(i.project_id == message.project.id for i in self.invitations):
             self.load_invitations()  # joined (accepted in a shell, say): no longer waiting
 
@@ -293,6 +334,7 @@ class ProjectsScreen(LiveScreen):
         try:
             if accept:
                 self._show(await api.accept_invitation(invitation.project_id))
+                self._fit_repo_column()
             else:
                 await api.decline_invitation(invitation.project_id)
         except ApiError as exc:

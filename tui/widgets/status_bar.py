@@ -7,6 +7,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from tui.format import head_cut, tail_cut
+
 
 class StatusBar(Static):
     """One line; clicking the Live counter toggles the running-only filter."""
@@ -28,20 +30,22 @@ class StatusBar(Static):
         """The user clicked the Live counter."""
 
     def render(self) -> Text:
-        text = Text.assemble(
-            ("livestudio ", "bold"),
-            (self.server, "dim"),
-            "  ",
-            (self.place, "bold"),
-            "  ",
-        )
+        tail = Text()
         if self.show_connection:
-            text.append("● " if self.connected else "◌ ", "green" if self.connected else "yellow")
-            text.append(self.connection + "  ")
+            tail.append("● " if self.connected else "◌ ", "green" if self.connected else "yellow")
+            tail.append(self.connection + "  ")
         if self.show_live:
             label = f" Live {self.running} " + ("(only) " if self.live_only else "")
-            text.append(label, "bold reverse")
-        return text
+            tail.append(label, "bold reverse")
+        # The connection state and the Live counter always show: a long place (five runs'
+        # names in plots) or server URL is cut instead, the server first.
+        room = (self.content_size.width or 80) - len("livestudio ") - 4 - tail.cell_len
+        server, place = self.server, self.place
+        if len(server) + len(place) > room:
+            server = tail_cut(server, max(12, room - len(place)))
+            place = head_cut(place, max(8, room - len(server)))
+        text = Text.assemble(("livestudio ", "bold"), (server, "dim"), "  ", (place, "bold"), "  ")
+        return text + tail
 
     def on_click(self) -> None:
         self.post_message(self.LiveClicked())
