@@ -370,6 +370,8 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         )
     before, subdir_before = record.status, record.subdir
     change = _merge(record, event, now)
+    if isinstance(event, DataEvent) and parsed.series:
+        change = _reach_rows(record, parsed.series, change, now)
     moved = not created and record.subdir != subdir_before
     # A post that only proves the run is alive (DVCLive's plot-rows post) is not worth a
     # row write and a full-row event each time: its points event shows the activity, and
@@ -574,6 +576,23 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     if full or isinstance(event, DoneEvent) or before != _settled(record):
         return Change.FULL
     return Change.PROGRESS if progress or record.step != step_before else Change.NONE
+
+
+def _reach_rows(
+    record: ExperimentRecord, series: dict[str, list[tuple[int, float]]], change: Change, now: float
+) -> Change:
+    """The run's step is at least its newest plot row's.
+
+    A run that raised after logging a step's metrics, before ``next_step()``, has DVCLive
+    post that step's rows (and its latest metrics) under the step before: the table said
+    59 with the plots and the values at 60.
+    """
+    top = max((step for rows in series.values() for step, _ in rows), default=None)
+    if top is None or (record.step is not None and top <= record.step):
+        return change
+    record.step = top
+    record.note_step(now)
+    return Change.PROGRESS if change is Change.NONE else change
 
 
 def _settled(record: ExperimentRecord) -> tuple[object, ...]:

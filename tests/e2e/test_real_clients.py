@@ -157,3 +157,42 @@ def test_dvc_exp_run_completes_and_failed_stage_fails(
     rows = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
     statuses = sorted(r["status"] for r in rows)
     assert statuses == ["completed", "failed"]
+
+
+CRASH = """
+from dvclive import Live
+
+with Live(save_dvc_exp=False) as live:
+    for step in range(4):
+        live.log_metric("loss", 1.0 / (step + 1))
+        if step == 3:
+            raise SystemExit("diverged")  # after logging step 3, before next_step()
+        live.next_step()
+"""
+
+
+def test_a_run_that_raised_mid_step_shows_the_step_its_values_are_from(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = tmp_path / "crash"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "remote", "add", "origin", "git@github.com:acme/crash.git")
+    (repo / "train.py").write_text(CRASH)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "crash")
+    done = subprocess.run(
+        [sys.executable, "train.py"],
+        cwd=repo,
+        env=client_env(server, alice),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "diverged" in done.stderr
+    projects = alice.client.get("/api/projects").json()
+    (row,) = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
+    series = alice.client.get(f"/api/experiments/{row['id']}/series").json()
+    # DVCLive posts step 3's values under step 2: the step shown is the values' own.
+    assert series["loss"][-1] == [3, 0.25] and row["metrics"]["loss"] == 0.25
+    assert row["step"] == 3
