@@ -97,6 +97,16 @@ async def test_the_step_cursor_says_where_a_value_is_from() -> None:
         assert "step" not in chart.title_text
 
 
+async def test_a_low_chart_of_many_runs_keeps_its_legend_to_their_names() -> None:
+    names = {i: f"run-{i}" for i in range(5)}
+    chart = MetricChart("acc", names, PlotView())
+    chart.data = {i: [(s, s / (10 + i)) for s in range(10)] for i in names}
+    async with _One(chart).run_test(size=(80, 12)) as pilot:  # no room to keep lines below
+        await pilot.pause()
+        drawn = str(chart.render())
+    assert "run-4" in drawn and "latest" not in drawn
+
+
 async def test_no_line_runs_under_the_legend() -> None:
     """Runs converging near the top (accuracy) stay below the legend written over it."""
     names = {1: "first-run", 2: "second-run"}

@@ -139,11 +139,21 @@ class MetricChart(PlotextPlot):
         xs_seen: list[float] = []
         start = min((min(t.values()) for t in self.times.values() if t), default=0.0)
         self.drawn = {}
+        # Too low a chart to keep the lines below the legend (``_leave_room_for_legend``):
+        # the legend says names only, so that it covers less of them (the values are in
+        # the step cursor's title, ← and →).
+        names_only = len(self.data) > 2 and self.size.height - 5 < 3 * len(self.data)
         for index, (experiment_id, points) in enumerate(self.data.items()):
             steps, values = drawable(points, view.log_scale)
             if not steps:
                 continue
-            label = None if single else f"{self.names[experiment_id]}  {summary(points)}"
+            label = (
+                None
+                if single
+                else self.names[experiment_id]
+                if names_only
+                else f"{self.names[experiment_id]}  {summary(points)}"
+            )
             xs, raw = self._x(experiment_id, steps, values, start)
             if not xs:
                 continue
