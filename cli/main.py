@@ -176,8 +176,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
     from tui.app import build_app
     from tui.settings import TuiSettings
 
+    settings = TuiSettings.from_env(server=args.server)  # a bad URL is told first
     _need_terminal()
-    settings = TuiSettings.from_env(server=args.server)
     settings.open_project = args.project
     build_app(settings).run()
     return 0
