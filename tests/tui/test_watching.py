@@ -490,8 +490,11 @@ async def test_a_watch_on_a_metric_nobody_logs_asks_once_and_suggests_the_close_
         # The question is about the text as it was: changing it takes the question away.
         dialog.query_one("#condition", Input).value = "loss < 0.1"
         await until(pilot, lambda: str(problem.content) == "")
-        dialog.query_one("#condition", Input).value = "lsos < 0.1"
+        dialog.query_one("#condition", Input).value = "lsos < 0.1"  # the typo again:
         await pilot.pause(0.3)  # (a button ignores a click while it still shows the last)
+        await pilot.click("#save")  # asked about again
+        await until(pilot, lambda: "Did you mean loss?" in str(problem.content))
+        await pilot.pause(0.3)
         await pilot.click("#save")  # again: the user means it (a metric logged later)
         await until(pilot, lambda: not isinstance(app.screen, WatchDialog))
         await until(pilot, lambda: alice.client.get("/api/watches").json())

@@ -45,6 +45,8 @@ class DetailsScreen(LiveScreen):
         self.experiment_id = experiment_id
         self.events_path = events_path
         self.detail: ExperimentDetail | None = None
+        self.gone = False
+        """The run was deleted: nothing is loaded again (a reconnect's 404 said less)."""
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -67,9 +69,13 @@ class DetailsScreen(LiveScreen):
 
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
+        if self.gone:
+            return
         try:
-            self.detail = await studio(self).api.experiment(self.experiment_id)
+            detail = await studio(self).api.experiment(self.experiment_id)
         except ApiError as exc:
+            if self.gone:  # its 404: the page says it was deleted
+                return
             studio(self).report(exc)
             if self.detail is None:
                 self.query_one("#body", Static).update(
@@ -79,7 +85,9 @@ class DetailsScreen(LiveScreen):
                     )
                 )
             return
-        self.render_detail()
+        if not self.gone:  # (deleted while it loaded)
+            self.detail = detail
+            self.render_detail()
 
     @on(ExperimentChanged)
     def changed(self, message: ExperimentChanged) -> None:
@@ -96,7 +104,7 @@ class DetailsScreen(LiveScreen):
         """This run was deleted (elsewhere): say so instead of showing it as if alive."""
         if message.experiment_id != self.experiment_id or self.detail is None:
             return
-        name, self.detail = self.detail.name, None
+        name, self.detail, self.gone = self.detail.name, None, True
         self.query_one("#body", Static).update(plain(f"{name} was deleted; q goes back."))
         self.notify(f"{name} was deleted.")
 

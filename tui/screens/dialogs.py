@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,8 +17,35 @@ from tui.sanitize import plain
 from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
 from tui.typed import studio
 
+ResultT = TypeVar("ResultT")
 
-async def sent(dialog: ModalScreen[Any], send: Callable[[], Awaitable[object]]) -> bool:
+
+class SendingDialog(ModalScreen[ResultT]):
+    """A dialog that may send what was typed itself (see ``sent``) and closes once, and only
+    itself: the answer may come while another screen (the palette) is on top of it, or
+    after escape closed it (``dismiss`` pops whatever is on top)."""
+
+    _answered = False
+    _answer_later: tuple[ResultT] | None = None
+
+    def close(self, value: ResultT) -> None:
+        """Dismiss with ``value`` now, or once back on top; never twice."""
+        if self._answered or self not in self.app.screen_stack:
+            return
+        if self.app.screen_stack[-1] is self:  # (is_current holds under the palette)
+            self._answered = True
+            self.dismiss(value)
+        else:
+            self._answer_later = (value,)
+
+    def on_screen_resume(self) -> None:
+        if self._answer_later is not None:
+            (value,) = self._answer_later
+            self._answer_later = None
+            self.close(value)
+
+
+async def sent(dialog: SendingDialog[Any], send: Callable[[], Awaitable[object]]) -> bool:
     """Send what a dialog holds; refused, say why in its ``#problem`` line and keep it open.
 
     What was typed stays for the user to correct (a refusal closed the dialog and lost it).
@@ -28,11 +55,11 @@ async def sent(dialog: ModalScreen[Any], send: Callable[[], Awaitable[object]]) 
     try:
         await send()
     except SessionExpired as exc:
-        dialog.dismiss(None)
+        dialog.close(None)
         studio(dialog).report(exc)
         return False
     except ApiError as exc:
-        problem.update(exc.detail)
+        problem.update(plain(exc.detail))  # it repeats what was typed: never markup
         return False
     return True
 
@@ -126,7 +153,7 @@ class TokenDialog(CopyDialog):
 
 
 class PasswordDialog(
-    TypeAheadForm[tuple[str, str, bool] | None], ModalScreen[tuple[str, str, bool] | None]
+    TypeAheadForm[tuple[str, str, bool] | None], SendingDialog[tuple[str, str, bool] | None]
 ):
     """Current and new password, and whether to delete every access token and SSH key too.
 
@@ -171,7 +198,7 @@ class PasswordDialog(
             return
         answer = (current, new, self.query_one("#reset", Checkbox).value)
         if self._send is None:
-            self.dismiss(answer)
+            self.close(answer)
         elif not self._sending:  # (a second enter typed in a burst sends nothing more)
             self._sending = True
             self._send_now(answer)
@@ -182,16 +209,16 @@ class PasswordDialog(
         assert send is not None
         try:
             if await sent(self, lambda: send(*answer)):
-                self.dismiss(answer)
+                self.close(answer)
         finally:
             self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
-class TextDialog(ModalScreen[str | None]):
+class TextDialog(SendingDialog[str | None]):
     """One line to type: a title, what to type, and the verb that sends it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -228,13 +255,13 @@ class TextDialog(ModalScreen[str | None]):
     def submit(self) -> None:
         value = self.query_one(Input).value.strip()
         if not value:
-            self.dismiss(None)
+            self.close(None)
             return
         problem = self.problem(value)
         if problem is not None:
             self.query_one("#problem", Label).update(problem)
         elif self._send is None:
-            self.dismiss(value)
+            self.close(value)
         elif not self._sending:  # (a second enter typed in a burst sends nothing more)
             self._sending = True
             self._send_now(value)
@@ -249,13 +276,13 @@ class TextDialog(ModalScreen[str | None]):
         assert send is not None
         try:
             if await sent(self, lambda: send(value)):
-                self.dismiss(value)
+                self.close(value)
         finally:
             self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
 class CodeDialog(TextDialog):

@@ -137,6 +137,9 @@ class MetricChart(PlotextPlot):
         view = self.view
         single = len(self.names) == 1
         xs_seen: list[float] = []
+        for gone in [e for e in self.data if e not in self.names]:  # deleted meanwhile
+            del self.data[gone]
+            self.times.pop(gone, None)
         start = min((min(t.values()) for t in self.times.values() if t), default=0.0)
         self.drawn = {}
         # Too low a chart to keep the lines below the legend (``_leave_room_for_legend``):
@@ -282,9 +285,11 @@ class PlotsScreen(LiveScreen):
         image_lines = []
         self.images_shown = False
         try:
-            for experiment_id, name in self.names.items():
+            for experiment_id, name in list(self.names.items()):
                 detail = await api.experiment(experiment_id)
                 series = await api.timed_series(experiment_id, max_points=width)
+                if experiment_id not in self.names:  # deleted meanwhile (``deleted``)
+                    continue
                 for metric, points in series.items():
                     chart = self._chart(metric)
                     chart.data[experiment_id] = [(s, v) for s, v, _ in points]
@@ -378,7 +383,9 @@ class PlotsScreen(LiveScreen):
         if not self.images_shown:  # a reload began meanwhile: it shows the latest
             self.images_pending[experiment_id, path] = step
             return
-        name = self.names[experiment_id]
+        name = self.names.get(experiment_id)
+        if name is None:  # deleted while its picture was fetched
+            return
         item = self.images.get((experiment_id, path))
         if item is None or not item.is_attached:
             self.query_one("#images-note", Static).display = False

@@ -183,14 +183,15 @@ class ProjectsScreen(LiveScreen):
         if width == self._shown_repo_width:
             return
         table = self.query_one("#projects", DataTable)
+        was_on = cursor_key(table)
         if width < self._shown_repo_width:  # a table's columns only widen: built anew
-            cursor = table.cursor_row
             table.clear()
             table.columns[ColumnKey("repo")].content_width = 0
-            table.move_cursor(row=cursor)
         self._shown_repo_width = width
         for row in list(self.projects.values()):
             self._show(row, count=False)
+        if was_on is not None and was_on in table.rows:  # on the same project
+            table.move_cursor(row=table.get_row_index(was_on))
         self._fill_invitations()
 
     def _hint(self) -> None:

@@ -13,7 +13,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
 from shared.watches import (
@@ -25,7 +24,7 @@ from shared.watches import (
     webhook_url_problem,
 )
 from tui.sanitize import plain
-from tui.screens.dialogs import sent
+from tui.screens.dialogs import SendingDialog, sent
 
 WHEN = (
     ("failed", "its status becomes Failed"),
@@ -171,7 +170,7 @@ def _number(text: str) -> float:
     return number
 
 
-class WatchDialog(ModalScreen[WatchCreate | None]):
+class WatchDialog(SendingDialog[WatchCreate | None]):
     """Pick a condition and a scope; ``enter`` in the last field or Watch saves it.
 
     Given ``editing`` (a stored watch), the form starts from it and keeps its scope.
@@ -247,11 +246,17 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
         box.placeholder = HINTS.get(when, "")
         box.display = bool(HINTS.get(when, ""))  # a status needs no condition: no empty box
 
-    @on(Input.Changed)
-    def _forget_problem(self) -> None:
-        # What it said was about the text as it was ("Did you mean train/loss?" stayed
-        # after the typo was corrected).
+    @on(Input.Changed, "#condition")
+    def _forget_question(self) -> None:
+        # What it said was about the condition as it was ("Did you mean train/loss?"
+        # stayed after the typo was corrected); a typo typed again is asked about again.
+        self._warned_about = None
         if not self._sending:
+            self.query_one("#problem", Label).update("")
+
+    @on(Input.Changed, "#webhook")
+    def _forget_refusal(self) -> None:
+        if not self._sending and self._warned_about is None:  # (a question stays)
             self.query_one("#problem", Label).update("")
 
     @on(Input.Submitted, "#condition")
@@ -278,7 +283,7 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
             self.query_one("#problem", Label).update(plain(warning))
             return
         if self._send is None:
-            self.dismiss(watch)
+            self.close(watch)
         elif not self._sending:  # (a second enter typed in a burst sends nothing more)
             self._sending = True
             self._send_now(watch)
@@ -289,10 +294,10 @@ class WatchDialog(ModalScreen[WatchCreate | None]):
         assert send is not None
         try:
             if await sent(self, lambda: send(watch)):
-                self.dismiss(watch)
+                self.close(watch)
         finally:
             self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
