@@ -91,7 +91,9 @@ def only_experiment(user: User) -> dict:
     return rows[0]
 
 
-def train(repo: Path, server: Server, user: User) -> subprocess.CompletedProcess[str]:
+def train(
+    repo: Path, server: Server, user: User, exit_code: int = 0
+) -> subprocess.CompletedProcess[str]:
     """`python train.py` (real DVCLive) in the repository, posting to the server as ``user``."""
     done = subprocess.run(
         [sys.executable, "train.py"],
@@ -101,7 +103,7 @@ def train(repo: Path, server: Server, user: User) -> subprocess.CompletedProcess
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == exit_code, done.stderr
     return done
 
 
@@ -181,15 +183,8 @@ def test_a_run_that_raised_mid_step_shows_the_step_its_values_are_from(
     (repo / "train.py").write_text(CRASH)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "crash")
-    done = subprocess.run(
-        [sys.executable, "train.py"],
-        cwd=repo,
-        env=client_env(server, alice),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1 and "diverged" in done.stderr
+    done = train(repo, server, alice, exit_code=1)
+    assert "diverged" in done.stderr
     projects = alice.client.get("/api/projects").json()
     (row,) = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
     series = alice.client.get(f"/api/experiments/{row['id']}/series").json()

@@ -44,6 +44,25 @@ class SendingDialog(ModalScreen[ResultT]):
             self._answer_later = None
             self.close(value)
 
+    sending = False
+    """A request is on its way (a second enter typed in a burst sends nothing more)."""
+
+    def answer(self, value: ResultT, send: Callable[[], Awaitable[object]] | None) -> None:
+        """Close with ``value``; given ``send``, only once the server accepts it."""
+        if send is None:
+            self.close(value)
+        elif not self.sending:
+            self.sending = True
+            self._send_then_close(value, send)
+
+    @work(group="send", exit_on_error=False)
+    async def _send_then_close(self, value: ResultT, send: Callable[[], Awaitable[object]]) -> None:
+        try:
+            if await sent(self, send):
+                self.close(value)
+        finally:
+            self.sending = False
+
 
 async def sent(dialog: SendingDialog[Any], send: Callable[[], Awaitable[object]]) -> bool:
     """Send what a dialog holds; refused, say why in its ``#problem`` line and keep it open.
@@ -167,7 +186,6 @@ class PasswordDialog(
     def __init__(self, send: Callable[[str, str, bool], Awaitable[object]] | None = None) -> None:
         super().__init__()
         self._send = send
-        self._sending = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog compact-form"):
@@ -197,21 +215,8 @@ class PasswordDialog(
             self.query_one("#problem", Label).update("The new password needs 8 characters or more.")
             return
         answer = (current, new, self.query_one("#reset", Checkbox).value)
-        if self._send is None:
-            self.close(answer)
-        elif not self._sending:  # (a second enter typed in a burst sends nothing more)
-            self._sending = True
-            self._send_now(answer)
-
-    @work(group="send", exit_on_error=False)
-    async def _send_now(self, answer: tuple[str, str, bool]) -> None:
         send = self._send
-        assert send is not None
-        try:
-            if await sent(self, lambda: send(*answer)):
-                self.close(answer)
-        finally:
-            self._sending = False
+        self.answer(answer, None if send is None else lambda: send(*answer))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -235,7 +240,6 @@ class TextDialog(SendingDialog[str | None]):
         with the server's reason while it is refused; None: the caller makes it."""
         super().__init__()
         self._send = send
-        self._sending = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -260,25 +264,13 @@ class TextDialog(SendingDialog[str | None]):
         problem = self.problem(value)
         if problem is not None:
             self.query_one("#problem", Label).update(problem)
-        elif self._send is None:
-            self.close(value)
-        elif not self._sending:  # (a second enter typed in a burst sends nothing more)
-            self._sending = True
-            self._send_now(value)
+            return
+        send = self._send
+        self.answer(value, None if send is None else lambda: send(value))
 
     def problem(self, value: str) -> str | None:
         """What is wrong with the text, seen before it is sent (None: nothing)."""
         return None
-
-    @work(group="send", exit_on_error=False)
-    async def _send_now(self, value: str) -> None:
-        send = self._send
-        assert send is not None
-        try:
-            if await sent(self, lambda: send(value)):
-                self.close(value)
-        finally:
-            self._sending = False
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

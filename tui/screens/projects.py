@@ -158,7 +158,7 @@ class ProjectsScreen(LiveScreen):
         for invitation in self.invitations:
             table.add_row(
                 plain(head_cut(invitation.project_name, NAME_WIDTH)),
-                plain(tail_cut(invitation.repo_url, self._repo_width)),
+                plain(tail_cut(invitation.repo_url, self._url_room)),
                 plain(head_cut(invitation.invited_by or "?", OWNER_WIDTH)),
                 key=str(invitation.project_id),
             )
@@ -173,6 +173,12 @@ class ProjectsScreen(LiveScreen):
         owner = min(OWNER_WIDTH, max(map(len, owners), default=0))
         beside = max(name, len("project")) + max(owner, len("owner")) + BESIDE_REPO
         return max(REPO_WIDTH, self.size.width - beside)
+
+    @property
+    def _url_room(self) -> int:
+        """The URL width the rows are cut to (measured once per change, in
+        ``_fit_repo_column``, not for every row shown)."""
+        return max(REPO_WIDTH, self._shown_repo_width)
 
     def on_resize(self) -> None:
         self._fit_repo_column()
@@ -213,7 +219,7 @@ class ProjectsScreen(LiveScreen):
         self.projects[row.id] = row
         cells = (
             plain(head_cut(row.name, NAME_WIDTH)),
-            plain(tail_cut(row.repo_url, self._repo_width)),
+            plain(tail_cut(row.repo_url, self._url_room)),
             plain(head_cut(row.owner or "-", OWNER_WIDTH)),
             str(row.experiments),
             str(row.running),

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,7 +24,7 @@ from shared.watches import (
     webhook_url_problem,
 )
 from tui.sanitize import plain
-from tui.screens.dialogs import SendingDialog, sent
+from tui.screens.dialogs import SendingDialog
 
 WHEN = (
     ("failed", "its status becomes Failed"),
@@ -190,7 +190,6 @@ class WatchDialog(SendingDialog[WatchCreate | None]):
         self.target = target
         self.editing = editing
         self._send = send
-        self._sending = False
         self._warned_about: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -251,12 +250,12 @@ class WatchDialog(SendingDialog[WatchCreate | None]):
         # What it said was about the condition as it was ("Did you mean train/loss?"
         # stayed after the typo was corrected); a typo typed again is asked about again.
         self._warned_about = None
-        if not self._sending:
+        if not self.sending:
             self.query_one("#problem", Label).update("")
 
     @on(Input.Changed, "#webhook")
     def _forget_refusal(self) -> None:
-        if not self._sending and self._warned_about is None:  # (a question stays)
+        if not self.sending and self._warned_about is None:  # (a question stays)
             self.query_one("#problem", Label).update("")
 
     @on(Input.Submitted, "#condition")
@@ -282,21 +281,8 @@ class WatchDialog(SendingDialog[WatchCreate | None]):
             self._warned_about = watch.metric  # a second save means it
             self.query_one("#problem", Label).update(plain(warning))
             return
-        if self._send is None:
-            self.close(watch)
-        elif not self._sending:  # (a second enter typed in a burst sends nothing more)
-            self._sending = True
-            self._send_now(watch)
-
-    @work(group="send", exit_on_error=False)
-    async def _send_now(self, watch: WatchCreate) -> None:
         send = self._send
-        assert send is not None
-        try:
-            if await sent(self, lambda: send(watch)):
-                self.close(watch)
-        finally:
-            self._sending = False
+        self.answer(watch, None if send is None else lambda: send(watch))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
