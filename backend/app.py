@@ -13,7 +13,7 @@ from backend.api.device import DeviceController
 from backend.api.experiments import ExperimentController
 from backend.api.health import health, prometheus
 from backend.api.live import live
-from backend.api.live_docs import document_live
+from backend.api.live_docs import add_live_once
 from backend.api.projects import InvitationController, ProjectController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
@@ -70,11 +70,14 @@ def create_app(settings: Settings) -> Litestar:
         },
         plugins=[channels],
         lifespan=[lifespan],
-        on_startup=[document_live],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=min(settings.max_body, API_MAX_BODY),
-        openapi_config=OpenAPIConfig(title="livestudio", version="0.1.0"),
+        openapi_config=OpenAPIConfig(
+            title="livestudio",
+            version="0.1.0",
+            openapi_router=Router("/schema", route_handlers=[], before_request=add_live_once),
+        ),
         debug=False,
         # Logging is the host's business (uvicorn's config for `serve`, a file for the demo).
         logging_config=None,
