@@ -356,3 +356,21 @@ async def test_a_token_listed_after_none_was_gets_columns_its_own_width(
         # The name column fits "profile", not the hint it held: "last used" is on screen.
         assert widths["name"] < 20
         assert sum(widths.values()) <= SIZE[0]
+
+
+async def test_the_profile_bar_says_whether_its_last_refresh_reached_the_server(
+    logged_in_app: LiveStudioApp, server: Server, monkeypatch
+) -> None:
+    from tui.screens import profile as profile_module
+
+    monkeypatch.setattr(profile_module, "REFRESH_SECONDS", 0.3)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        profile = await open_profile(pilot, app)
+        bar = profile.query_one(StatusBar)
+        await until(pilot, lambda: bar.connected and "refreshed" in bar.connection)
+        await asyncio.to_thread(server.stop)
+        await until(pilot, lambda: not bar.connected and "offline" in bar.connection)
+        assert "offline" in str(bar.render())  # shown, not only remembered
+        await asyncio.to_thread(server.start)
+        await until(pilot, lambda: bar.connected, timeout=20)

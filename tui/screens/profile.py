@@ -153,7 +153,8 @@ class ProfileScreen(Screen[None]):
         bar = self.query_one(StatusBar)
         bar.server = studio(self).api.server
         bar.place = "profile"
-        bar.show_connection = False
+        # No event stream here: the bar tells how the last refresh went instead.
+        bar.connection = "loading…"
         self.query_one("#tokens", DataTable).focus()
         self.load()
         self.set_interval(REFRESH_SECONDS, self._refresh_if_shown)
@@ -177,6 +178,7 @@ class ProfileScreen(Screen[None]):
             studio(self).report(exc)
             return
         except ApiError as exc:
+            self._show_refresh(False)
             if not quiet:
                 studio(self).report(exc)
             elif not self.stale:  # said once, not every half minute
@@ -188,7 +190,16 @@ class ProfileScreen(Screen[None]):
             self.stale = True
             return
         self.stale = False
+        self._show_refresh(True)
         self.render_info()
+
+    def _show_refresh(self, ok: bool) -> None:
+        bar = self.query_one(StatusBar)
+        bar.connected = ok
+        if ok:
+            bar.connection = "refreshed " + clock.utcnow().strftime("%H:%M:%S UTC")
+        else:
+            bar.connection = "offline: showing the last refresh (r retries)"
 
     def render_info(self) -> None:
         info = self.info

@@ -24,16 +24,14 @@ class StatusBar(Static):
     running: reactive[int] = reactive(0)
     live_only: reactive[bool] = reactive(False)
     show_live: reactive[bool] = reactive(False)
-    show_connection: reactive[bool] = reactive(True)
 
     class LiveClicked(Message):
         """The user clicked the Live counter."""
 
     def render(self) -> Text:
         tail = Text()
-        if self.show_connection:
-            tail.append("● " if self.connected else "◌ ", "green" if self.connected else "yellow")
-            tail.append(self.connection + "  ")
+        tail.append("● " if self.connected else "◌ ", "green" if self.connected else "yellow")
+        tail.append(self.connection + "  ")
         if self.show_live:
             label = f" Live {self.running} " + ("(only) " if self.live_only else "")
             tail.append(label, "bold reverse")
