@@ -44,8 +44,8 @@ class _Event(msgspec.Struct, frozen=True, tag_field="type"):
     baseline_sha: Sha
     name: Name
     client: Client
-    params: dict[str, dict[str, Any]] | None = None
-    metrics: dict[str, dict[str, Any]] | None = None
+    params: dict[Short, dict[str, Any]] | None = None
+    metrics: dict[Short, dict[str, Any]] | None = None
     machine: dict[str, Any] | None = None
     errors: Annotated[list[ErrorInfo], msgspec.Meta(max_length=MAX_ERRORS)] | None = None
     env: dict[str, Any] | None = None
@@ -65,7 +65,7 @@ class DataEvent(_Event, frozen=True, tag="data", kw_only=True):
     """
 
     step: Step
-    plots: dict[str, Plot] | None = None
+    plots: dict[Short, Plot] | None = None
 
 
 class DoneEvent(_Event, frozen=True, tag="done"):

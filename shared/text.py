@@ -11,9 +11,16 @@ from __future__ import annotations
 
 import re
 
-_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# Invisible ones: `f1` and `f1` + a zero-width space would look like one run. (Not the
+# zero-width joiners, which scripts and emoji need.)
+_INVISIBLE = (
+    "\u00ad\u180e\u200b\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f"
+)
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069" + _INVISIBLE
+_INVISIBLE_CHAR = re.compile(f"[{_INVISIBLE}]")
 UNSAFE = re.compile(f"[{_UNSAFE}]")
-"""Control characters (but tab and newline) and bidirectional formatting characters."""
+"""Control characters (but tab and newline), bidirectional formatting characters and
+invisible ones (zero-width spaces, soft hyphens, tags)."""
 _UNSAFE_OR_BREAK = re.compile(f"[{_UNSAFE}\t\n\u2028\u2029]")
 """The same, and tab and line breaks: nothing an identifier (one line) may hold."""
 
@@ -27,13 +34,17 @@ def control_problem(label: str, text: str) -> str | None:
     found = _UNSAFE_OR_BREAK.search(text)
     if found is None:
         return None
-    return f"{label} contains the control character U+{ord(found.group()):04X}"
+    char = found.group()
+    kind = "invisible" if _INVISIBLE_CHAR.match(char) else "control"
+    return f"{label} contains the {kind} character U+{ord(char):04X}"
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def printable(text: str, *, multiline: bool = False) -> str:

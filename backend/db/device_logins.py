@@ -94,6 +94,11 @@ def delete_device_login(conn: Conn, login_id: int) -> None:
     conn.execute("DELETE FROM device_logins WHERE id = ?", (login_id,))
 
 
+def delete_device_approvals(conn: Conn, user_id: int) -> None:
+    """Forget the requests ``user_id`` approved whose token is not collected yet."""
+    conn.execute("DELETE FROM device_logins WHERE approved_by = ?", (user_id,))
+
+
 def prune_device_logins(conn: Conn, before: float) -> None:
     """Drop requests that expired before ``before`` and old failed approvals."""
     conn.execute("DELETE FROM device_logins WHERE expires_at < ?", (before,))

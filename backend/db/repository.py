@@ -43,6 +43,7 @@ from backend.db.connection import Conn
 from backend.db.device_logins import (
     DeviceLogin,
     approve_device_login,
+    delete_device_approvals,
     delete_device_login,
     device_login_by_device_code,
     device_login_by_user_code,

@@ -234,6 +234,8 @@ def change_password_job(
             # holder back in after the password changed.
             repository.delete_all_tokens(ctx.conn, principal.user_id)
             repository.delete_all_ssh_keys(ctx.conn, principal.user_id)
+            # An approved device login is a token waiting to be collected.
+            repository.delete_device_approvals(ctx.conn, principal.user_id)
         events.credentials_revoked(ctx, principal.user_id)
 
     return job

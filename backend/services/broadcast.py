@@ -38,14 +38,28 @@ _encode = msgspec.msgpack.encode
 _decoder = msgspec.msgpack.Decoder(list[StoredEvent])
 
 
-@functools.lru_cache(maxsize=256)
+CACHE_AT_MOST = 16_384
+"""Bigger messages and events are kept in the caches below only a couple at a time."""
+
+
+def _decode(raw: bytes) -> tuple[StoredEvent, ...]:
+    return tuple(_decoder.decode(raw))
+
+
+_decode_small = functools.lru_cache(maxsize=256)(_decode)
+# A big message (a slice of plot rows, a run's whole history) reaches every subscriber
+# at about the same time: the newest two are enough, and 256 of them could hold
+# gigabytes (a client decides how big its posts are).
+_decode_big = functools.lru_cache(maxsize=2)(_decode)
+
+
 def decode_message(raw: bytes) -> tuple[StoredEvent, ...]:
     """The events of one channel message, decoded once for all the stream clients.
 
     Every subscriber receives the same bytes object, whose hash Python keeps, so the
     second and later lookups cost no more than a dictionary hit.
     """
-    return tuple(_decoder.decode(raw))
+    return _decode_small(raw) if len(raw) <= CACHE_AT_MOST else _decode_big(raw)
 
 
 _project_decoder = msgspec.json.Decoder(ProjectRow)
@@ -333,9 +347,6 @@ def _message(event: StoredEvent) -> bytes:
     if len(event.data) > CACHE_AT_MOST:
         return _encoded(event)
     return _encoded_cached(event)
-
-
-CACHE_AT_MOST = 16_384
 
 
 def _encoded(event: StoredEvent) -> bytes:

@@ -46,6 +46,10 @@ SLICE_ROWS = 2048
 MAX_DEPTH = 32
 """Deepest nesting accepted in params, metrics, machine and env (Hydra configs use ~6)."""
 MAX_NAME = 255
+MAX_VALUES = 100_000
+"""Most values (dict entries and list items, at every level) in params, metrics, machine or
+env: a 100-by-100 confusion matrix fits; a million keys (tens of MB stored in the run's row,
+sent to every member's snapshot) does not."""
 
 
 class ParsedEvent(msgspec.Struct, frozen=True):
@@ -105,8 +109,12 @@ def parse(body: bytes) -> ParsedEvent:
     _check_text(event)
     # A document with fewer brackets than the depth limit cannot nest deeper than it:
     # the usual post skips the walk (bytes.count runs at memory speed).
-    if body.count(b"{") + body.count(b"[") > MAX_DEPTH:
+    lists = body.count(b"[")
+    if body.count(b"{") + lists > MAX_DEPTH:
         _check_depth(event)
+    # Every dict entry has its colon, every list item its comma or its list's bracket.
+    if body.count(b":") + body.count(b",") + lists > MAX_VALUES:
+        _check_size(event)
     for file, content in (event.metrics or {}).items():
         data = content.get("data")
         if type(data) is dict:
@@ -159,6 +167,27 @@ def _check_depth(event: LiveEvent) -> None:
             raise InvalidInput(
                 f"`$.{field_name}` is nested more than {MAX_DEPTH} levels deep; flatten it."
             )
+
+
+def _check_size(event: LiveEvent) -> None:
+    for field_name in ("params", "metrics", "machine", "env"):
+        tree = getattr(event, field_name)
+        if tree and _size(tree) > MAX_VALUES:
+            raise TooLarge(f"`$.{field_name}` holds more than {MAX_VALUES:,} values; send fewer.")
+
+
+def _size(tree: object) -> int:
+    """How many dict entries and list items ``tree`` holds at every level (iteratively)."""
+    total = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        total += len(children)  # type: ignore[arg-type]
+        if total > MAX_VALUES:
+            return total
+        stack.extend(c for c in children if isinstance(c, dict | list))  # type: ignore[attr-defined]
+    return total
 
 
 def _depth(tree: object) -> int:
@@ -260,18 +289,20 @@ def _series_rows(path: str, name: str, rows: list[dict[str, Any]]) -> list[tuple
             raise InvalidInput(
                 f"Row {_where(path, i)} needs an integer `step` from 0 to {MAX_STEP}."
             )
-        raw = row.get(field_name)
+        field = field_name
+        raw = row.get(field)
         if raw is None:
+            # Not named after the file: the row's one other field, for this row only (a
+            # later row may name the file's field again).
             others = [k for k in row if k not in {"step", "timestamp"}]
             if not others:
                 raise InvalidInput(f"Row {_where(path, i)} has no value besides `step`.")
-            field_name = others[0]
-            raw = row[field_name]
+            field = others[0]
+            raw = row[field]
         value = raw if type(raw) is float else parse_number(raw)
         if value is None:
             raise InvalidInput(
-                f"Row {_where(path, i)} field `{field_name}` must be a number"
-                " or 'nan', 'inf', '-inf'."
+                f"Row {_where(path, i)} field `{field}` must be a number or 'nan', 'inf', '-inf'."
             )
         parsed.append((step, value))
     return parsed

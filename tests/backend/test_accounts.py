@@ -174,3 +174,23 @@ def test_an_admin_adding_a_key_again_does_not_use_it_and_a_private_key_is_refuse
     assert "Traceback" not in private.stderr
     wrong = run_cli("user", "remove-key", "alice", "SHA256:nope", db=server.database)
     assert "alice has no SSH key with the fingerprint SHA256:nope" in wrong.stderr
+
+
+@pytest.mark.parametrize("reset_tokens", [True, False])
+def test_resetting_tokens_withdraws_device_logins_approved_but_not_collected(
+    server: Server, alice: User, reset_tokens: bool
+) -> None:
+    # A stolen session approves a device login; the owner changes the password and asks
+    # for every token to go: the token waiting for that login must go with them.
+    started = httpx.post(f"{server.url}/api/device-login", json={"client_name": "DVC"}).json()
+    thief = server.login("alice")
+    approved = thief.post("/api/device-login/approve", json={"user_code": started["user_code"]})
+    assert approved.status_code == 200, approved.text
+    changed = alice.change_password(PASSWORD, "n3w-password!", reset_tokens=reset_tokens)
+    assert changed.status_code == 204
+    collected = httpx.post(f"{server.url}/api/token", json={"code": started["device_code"]})
+    if reset_tokens:
+        assert collected.status_code == 400
+        assert collected.json()["detail"] in {"invalid_device_code", "expired_token"}
+    else:  # tokens stay, and so does the one approved for this login
+        assert collected.status_code == 200 and collected.json()["access_token"].startswith("lst_")

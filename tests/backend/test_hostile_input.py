@@ -60,6 +60,12 @@ def nested(depth: int) -> dict[str, object]:
         ({"metrics": {"m.json": {"data": {"a": 10**400}}}}, "`$.metrics.m.json.data.a`"),
         ({"plots": {LOSS: {"data": [{"step": 1, "loss": 10**400}]}}}, "data[0]"),
         ({"repo_url": "https://[::1/x"}, "not a valid URL"),
+        # Invisible characters: `f1` and `f1` + a zero-width space would read as one run.
+        ({"name": "f1\u200b"}, "invisible character U+200B"),
+        ({"name": "f1\U000e0041"}, "U+E0041"),
+        # Plot paths are bounded like every other key a client chooses (they key caches).
+        ({"plots": {"A" * 5000 + "/plots/metrics/x.tsv": {"data": []}}}, "`$.plots`"),
+        ({"metrics": {"m" * 5000: {"data": {"a": 1}}}}, "`$.metrics`"),
     ],
 )
 def test_hostile_bodies_get_a_400_naming_the_field(
@@ -209,3 +215,50 @@ def test_a_dvc_done_with_text_metrics_completes_the_run(server: Server, alice: U
     row = alice.client.get(f"/api/experiments/{experiment_id}").json()
     assert row["status"] == "completed"
     assert row["metrics"]["model"] == "resnet" and row["metrics"]["shape"] == [3, 224]
+
+
+def test_params_and_metrics_are_bounded_in_values(
+    shared_server: Server, shared_alice: User
+) -> None:
+    # A million keys in a run's metrics would be stored in its row and sent with every
+    # snapshot of the project; a confusion matrix of 100 by 100 is fine.
+    matrix = [[i * 100 + j for j in range(100)] for i in range(100)]
+    fine = {**BODY, "metrics": {"m.json": {"data": {"confusion": matrix, "acc": 0.5}}}}
+    assert post(shared_server, shared_alice.token, fine).status_code == 200
+    many = {f"k{i}": i for i in range(100_001)}
+    resp = post(shared_server, shared_alice.token, {**BODY, "metrics": {"m.json": {"data": many}}})
+    assert resp.status_code == 413, resp.text
+    assert "`$.metrics` holds more than 100,000 values" in resp.json()["detail"]
+
+
+def test_a_plot_row_naming_another_field_is_read_for_that_row_only(
+    server: Server, alice: User
+) -> None:
+    rows = [{"step": 0, "accuracy": 0.1}, {"step": 1, "acc": 0.5, "accuracy": 0.9}]
+    rows.append({"step": 2, "acc": 0.7})
+    body = {**BODY, "step": 2, "plots": {"dvclive/plots/metrics/acc.tsv": {"data": rows}}}
+    resp = post(server, alice.token, body)
+    assert resp.status_code == 200, resp.text
+    experiment_id = resp.json()["experiment_id"]
+    series = alice.client.get(f"/api/experiments/{experiment_id}/series", params={"names": "acc"})
+    assert series.json()["acc"] == [[0, 0.1], [1, 0.5], [2, 0.7]]
+
+
+def test_big_channel_messages_are_not_kept_by_the_hundred() -> None:
+    # Every stream and the watch evaluator decode each committed message through one
+    # cache: 256 posts of 30 MB kept there held gigabytes.
+    import msgspec
+
+    from backend.db.repository import StoredEvent
+    from backend.services import broadcast
+
+    def message(size: int, n: int) -> bytes:
+        return msgspec.msgpack.encode([StoredEvent(kind="points", data=b"x" * size, id=n)])
+
+    small = message(100, 1)
+    assert broadcast.decode_message(small) is broadcast.decode_message(small)  # decoded once
+    for n in range(10):
+        big = message(broadcast.CACHE_AT_MOST * 4, n)
+        assert broadcast.decode_message(big)[0].id == n
+        assert broadcast.decode_message(big) is broadcast.decode_message(big)
+    assert broadcast._decode_big.cache_info().currsize <= 2

@@ -3,10 +3,12 @@ and with tokens of the wrong kind and scope; and every field a client sends is b
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
 import httpx
+import pytest
 
 from tests.backend.sse import Listener
 from tests.backend.test_access_model import BOB_REPO, scoped_token
@@ -284,3 +286,16 @@ def test_a_project_watch_follows_membership_as_it_changes(server: Server) -> Non
     assert removed.status_code == 204
     bobs_run_fails("bob-gone")
     assert names(1.0) == ["bob-member"]
+
+
+def test_a_webhook_name_that_does_not_resolve_is_refused_as_a_private_one_is() -> None:
+    # The delivery log must not tell a user which internal names the server's resolver
+    # knows: a name that resolves privately and one that does not resolve read alike.
+    from backend.services import webhooks
+
+    def refusal(host: str) -> str:
+        with pytest.raises(webhooks.Refused) as refused:
+            asyncio.run(webhooks.pinned(f"http://{host}:9/hook"))
+        return str(refused.value).replace(host, "HOST")
+
+    assert refusal("nothing-here.invalid") == refusal(socket.gethostname())
