@@ -27,7 +27,7 @@ import httpx
 import platformdirs
 
 from cli.admin import CliError
-from tui.client import detail_of
+from tui.client import detail_of, plain_reason
 from tui.settings import server_url
 
 NULL_SHA = "0" * 40
@@ -319,7 +319,10 @@ def _report(
             timeout=httpx.Timeout(30, read=5),
         )
     except httpx.HTTPError as exc:
-        print(f"livestudio: could not report the failure to {url}: {exc}", file=sys.stderr)
+        print(
+            f"livestudio: could not report the failure to {url}: {plain_reason(exc)}.",
+            file=sys.stderr,
+        )
         return
     if response.status_code != 200:
         print(

@@ -378,6 +378,10 @@ def plain_reason(exc: Exception) -> str:
         "Name or service not known" in str(exc) or "nodename nor servname" in str(exc)
     ):
         return "no such host (check the URL)"
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return "its TLS certificate is not trusted here (SSL_CERT_FILE names a CA bundle)"
+    if isinstance(exc, httpx.ConnectError) and "[SSL" in str(exc):
+        return "no HTTPS server answers there (is it http://?)"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):

@@ -137,7 +137,7 @@ class ExperimentRecord:
 _EXPERIMENT_COLUMNS = (
     "id, poster_id, repo_key, repo_url, baseline_sha, name, client, status, started_at,"
     " updated_at, message, subdir, experiment_rev, step, done_step, metrics_step,"
-    " params_step, finished_at, pushed, errors, machine, params, metrics"
+    " params_step, finished_at, pushed, errors, machine, params, metrics, row_json"
 )
 
 
@@ -174,6 +174,9 @@ def _record(row: Row) -> ExperimentRecord:
         params=_json_decode(row["params"]),
         metrics=_json_decode(row["metrics"]),
         saved_updated_at=row["updated_at"],
+        # Kept nowhere else: a record read again (the writer's cache dropped after another
+        # job) showed every running run's rate as unknown until it had stepped twice more.
+        steps_per_s=stored_rate(row["row_json"]),
     )
 
 
@@ -369,16 +372,11 @@ async def experiment_visible(
 ) -> ExperimentRecord | None:
     """An experiment, if the user can see it in one of their projects."""
     async with db.execute(
-        f"SELECT row_json, {_EXPERIMENT_COLUMNS} FROM experiments e"
-        f" WHERE e.id = :id AND {_VISIBLE_TO}",
+        f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments e WHERE e.id = :id AND {_VISIBLE_TO}",
         {"id": experiment_id, "user": user_id},
     ) as cur:
         row = await cur.fetchone()
-    if not row:
-        return None
-    record = _record(row)
-    record.steps_per_s = stored_rate(row["row_json"])
-    return record
+    return _record(row) if row else None
 
 
 def experiment_visible_sync(
@@ -427,7 +425,7 @@ async def experiment_rows_json(db: Reader, scope: ProjectScope, status: str | No
     if fresh_count == count:
         return b"[" + bytes(joined_rows) + b"]"
     async with db.execute(
-        f"SELECT row_json, row_version, {_EXPERIMENT_COLUMNS} FROM experiments e{where}{order}",
+        f"SELECT row_version, {_EXPERIMENT_COLUMNS} FROM experiments e{where}{order}",
         args,
     ) as cur:
         rows = await cur.fetchall()

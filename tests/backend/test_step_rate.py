@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from backend.db.experiments import RATE_WINDOW, ExperimentRecord
+from tests.conftest import Server, User, fixture_bodies
 
 
 def record() -> ExperimentRecord:
@@ -60,3 +63,27 @@ def test_a_step_that_goes_back_keeps_the_last_rate() -> None:
         step_at(r, float(i), i * 2)
     assert r.steps_per_s == 2.0
     assert step_at(r, 6.0, 0) == 2.0  # a restarted run's first step is no rate of its own
+
+
+def test_marking_another_run_failed_keeps_the_running_runs_rates(
+    server: Server, alice: User
+) -> None:
+    # Marking a run Failed drops the writer's cache of records; the running runs read
+    # again from the database sent their rows with no rate until they stepped twice more.
+    body = fixture_bodies("dvclive_basic")[1]
+    running = {**body, "name": "running"}
+    for step in (0, 1):
+        assert alice.live({**running, "step": step}).is_success
+        time.sleep(0.05)
+    other = alice.live({**body, "name": "other"}).json()["experiment_id"]
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+
+    def rate() -> float | None:
+        rows = alice.client.get(f"/api/projects/{project_id}/experiments").json()
+        return next(r["steps_per_s"] for r in rows if r["name"] == "running")
+
+    assert rate() is not None
+    failed = alice.client.post(f"/api/experiments/{other}/fail", json={"reason": "by hand"})
+    assert failed.status_code == 200, failed.text
+    assert alice.live({**running, "step": 2}).is_success
+    assert rate() is not None

@@ -159,3 +159,11 @@ def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
         http.server.SimpleHTTPRequestHandler  # 501 to a POST
     )
     assert "without livestudio's JSON" in log_in_at(Page)
+    # https:// to a plain-HTTP server: said so, not the TLS library's error text.
+    other = http.server.HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        tls = log_in(f"https://127.0.0.1:{other.server_port}")
+    finally:
+        other.shutdown()
+    assert "no HTTPS server answers there (is it http://?)" in tls and "_ssl.c" not in tls
