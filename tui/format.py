@@ -48,6 +48,10 @@ def head_cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+AGO_EVERY = 5.0
+"""Seconds between re-tellings of "how long ago" on screens that show it."""
+
+
 def ago(moment: datetime, now: datetime) -> str:
     """``now``, ``42s``, ``5m``, ``3h``, ``2d``."""
     seconds = max(0.0, (now - moment).total_seconds())

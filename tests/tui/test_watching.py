@@ -512,3 +512,44 @@ async def test_a_watch_on_a_metric_nobody_logs_asks_once_and_suggests_the_close_
         await until(pilot, lambda: "not a public address" in str(problem.content))
         assert app.screen is dialog and len(alice.client.get("/api/watches").json()) == 1
         assert dialog.query_one("#condition", Input).value == "loss < 0.1"
+
+
+async def test_alerts_and_the_profile_say_again_how_long_ago(
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch
+) -> None:
+    import time
+
+    from tui import clock
+    from tui.screens import alerts as alerts_module
+    from tui.screens import profile as profile_module
+    from tui.screens.profile import ProfileScreen
+
+    monkeypatch.setattr(alerts_module, "AGO_EVERY", 0.2)
+    monkeypatch.setattr(profile_module, "AGO_EVERY", 0.2)
+    later = [0.0]
+    monkeypatch.setattr(clock, "now", lambda: time.time() + later[0])
+    app = logged_in_app
+    await post(alice, metrics("told", 0, 1.0))
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    made = alice.client.post("/api/watches", json={"kind": "nonfinite", "project_id": project_id})
+    assert made.status_code == 201
+    body = metrics("told", 1, 1.0)
+    body["metrics"] = {"dvclive/metrics.json": {"data": {"loss": "nan", "step": 1}}}
+    await post(alice, body)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("A")
+        await until(pilot, lambda: isinstance(app.screen, AlertsScreen) and app.screen.alerts)
+        table = app.screen.query_one("#alerts", DataTable)
+
+        def when() -> str:
+            return str(table.get_row_at(0)[0])
+
+        assert "m ago" not in when()
+        later[0] = 180.0  # three minutes pass with the screen open, no new alert
+        await until(pilot, lambda: when() == "3m ago")
+        await pilot.press("escape", "t")
+        await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info)
+        tokens = app.screen.query_one("#tokens", DataTable)
+        later[0] = 600.0
+        await until(pilot, lambda: "10m ago" in " ".join(map(str, tokens.get_row_at(0))))

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 from shared.watches import AlertInfo
 from tui import clock
 from tui.client import ApiError
-from tui.format import time_ago
+from tui.format import AGO_EVERY, time_ago
 from tui.messages import AlertArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -76,6 +76,16 @@ class AlertsScreen(LiveScreen):
     def on_mount(self) -> None:
         self.query_one("#alerts", DataTable).focus()
         self.load()
+        self.set_interval(AGO_EVERY, self._retell)
+
+    def _retell(self) -> None:
+        """Say again how long ago each alert fired (and its tries were made)."""
+        table = self.query_one("#alerts", DataTable)
+        now = clock.utcnow()
+        for alert in self.alerts:
+            if str(alert.id) in table.rows:
+                table.update_cell(str(alert.id), "when", time_ago(alert.fired_at, now))
+        self._show_log()
 
     @work(group="alerts", exclusive=True, exit_on_error=False)
     async def load(self) -> None:

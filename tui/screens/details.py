@@ -16,7 +16,7 @@ from textual.widgets import Static
 from shared.api import ExperimentDetail, ImageInfo
 from tui import clock, theme
 from tui.client import ApiError
-from tui.format import STATUS_GLYPH, time_ago, value_text
+from tui.format import AGO_EVERY, STATUS_GLYPH, time_ago, value_text
 from tui.messages import ExperimentChanged, ExperimentDeleted, PointsArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -181,10 +181,6 @@ class DetailsScreen(LiveScreen):
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
-
-
-AGO_EVERY = 5.0
-"""Seconds between re-tellings of how long ago the run started and was updated."""
 
 
 def _moment(moment: datetime) -> str:

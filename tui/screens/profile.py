@@ -16,7 +16,7 @@ from shared.api import PendingLogin, SshKeyInfo, TokenInfo, UserInfo
 from shared.watches import WatchCreate, WatchInfo
 from tui import clock
 from tui.client import ApiError, SessionExpired
-from tui.format import time_ago
+from tui.format import AGO_EVERY, time_ago
 from tui.sanitize import plain
 from tui.screens.dialogs import (
     CodeDialog,
@@ -158,6 +158,7 @@ class ProfileScreen(Screen[None]):
         self.query_one("#tokens", DataTable).focus()
         self.load()
         self.set_interval(REFRESH_SECONDS, self._refresh_if_shown)
+        self.set_interval(AGO_EVERY, self._retell)
 
     def _refresh_if_shown(self) -> None:
         loading = any(
@@ -192,6 +193,11 @@ class ProfileScreen(Screen[None]):
         self.stale = False
         self._show_refresh(True)
         self.render_info()
+
+    def _retell(self) -> None:
+        # "last used 54s ago" between refreshes: drawn again from what was fetched.
+        if self.is_current:
+            self.render_info()
 
     def _show_refresh(self, ok: bool) -> None:
         bar = self.query_one(StatusBar)
