@@ -113,3 +113,17 @@ async def test_a_project_asked_for_by_a_name_two_share_is_not_opened_at_random(
         told = "are all named 'p1'; pick one here."
         await until(pilot, lambda: any(told in n.message for n in app._notifications))
         assert isinstance(app.screen, ProjectsScreen)
+
+
+async def test_help_lists_each_key_once_per_screen_as_it_acts(logged_in_app: LiveStudioApp) -> None:
+    app = logged_in_app
+    async with app.run_test(size=SIZE):
+        text = help_markdown(app)
+    table = text.split("## Project table")[1].split("## ")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    keys = [key for row in rows for key in row.split(" | ")[0].strip("| ").split(" / ")]
+    assert len(keys) == len(set(keys)), rows  # ⏎ and ? were listed twice
+    enter = next(row for row in rows if row.startswith("| `⏎`"))
+    assert "details; on a group: fold it" in enter  # the table's own, which acts
+    assert any("Page Left" in row for row in rows)  # ctrl+pgup, inherited from scrolling
+    assert "..." not in text

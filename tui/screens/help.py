@@ -34,6 +34,8 @@ NOTES = {
 
 
 def _sections() -> list[tuple[str, list[list[BindingType]]]]:
+    from textual.scroll_view import ScrollView
+
     from tui.app import LiveStudioApp
     from tui.screens.alerts import AlertsScreen
     from tui.screens.compare import CompareScreen
@@ -51,7 +53,7 @@ def _sections() -> list[tuple[str, list[list[BindingType]]]]:
             [LiveStudioApp.BINDINGS, [Binding("ctrl+p", "", tooltip="command palette")]],
         ),
         ("Projects", [ProjectsScreen.BINDINGS]),
-        ("Project table", [ExperimentTable.BINDINGS, ProjectScreen.BINDINGS]),
+        ("Project table", [ExperimentTable.BINDINGS, ProjectScreen.BINDINGS, ScrollView.BINDINGS]),
         ("Details", [DetailsScreen.BINDINGS]),
         ("Plots", [PlotsScreen.BINDINGS]),
         ("Compare", [CompareScreen.BINDINGS]),
@@ -64,11 +66,16 @@ def _sections() -> list[tuple[str, list[list[BindingType]]]]:
 def key_table(app: App[object], bindings: list[list[BindingType]]) -> list[tuple[str, str]]:
     """(keys, what they do) rows: keys with the same action and text share a row."""
     rows: dict[str, list[str]] = {}
+    taken: set[str] = set()
     for group in bindings:
+        # A key bound in an earlier group (the focused widget, before its screen) is the
+        # one that acts: the later binding of the same key is never reached.
+        earlier = set(taken)
         for binding in Binding.make_bindings(group):
             text = binding.tooltip or binding.description
-            if not text:
+            if not text or binding.key in earlier:
                 continue
+            taken.add(binding.key)
             key = app.get_key_display(binding)
             keys = rows.setdefault(text, [])
             if key not in keys:

@@ -101,7 +101,8 @@ class ProjectScreen(LiveScreen):
             "watch",
             "Watch",
             key_display="!",
-            tooltip="alert me when the experiment (or this metric, or the project) ...",
+            tooltip="alert me when the experiment under the cursor (or its metric, or the"
+            " project) fails, stalls, logs NaN/inf or crosses a threshold",
         ),
         Binding("t", "profile", "Profile", tooltip="profile and tokens"),
         Binding(
