@@ -374,3 +374,29 @@ async def test_a_run_deleted_elsewhere_leaves_compare_plots_and_details(
         await asyncio.to_thread(alice.client.delete, f"/api/experiments/{a}")
         await until(pilot, lambda: details.detail is None)
         assert "alpha was deleted" in str(details.query_one("#body").content)
+
+
+async def test_plots_of_a_selection_the_filter_hides_says_so(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    a = await post(alice, run("alpha", 0, 1.0))
+    b = await post(alice, run("beta", 0, 0.4))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == 2)
+        for experiment_id in (a, b):
+            table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
+            await pilot.press("space")
+        await pilot.press("slash", *"alp", "enter")
+        await until(pilot, lambda: str(b) not in table.shown_keys())
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        await until(
+            pilot,
+            lambda: any(
+                "1 of the 2 selected experiments is hidden" in str(n.message)
+                for n in app._notifications
+            ),
+        )

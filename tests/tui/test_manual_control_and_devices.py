@@ -61,6 +61,8 @@ async def test_fail_then_delete_with_confirmation(
         table.move_cursor(row=table.shown_keys().index(str(first)))
         await pilot.press("f")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        # Its next post would make it running again: the question says so.
+        assert "still running" in app.screen.question
         await pilot.press("y")
         await until(pilot, lambda: screen.state.rows[first].status == "failed")
         assert screen.state.rows[first].errors[0].text == "marked failed by alice"

@@ -486,9 +486,22 @@ class ProjectScreen(LiveScreen):
         self.notify(f"Watching for {made.describe()} on {made.target}; A lists alerts.")
 
     def _targets(self) -> list[int]:
-        """The selection; else the group under the cursor; else the current experiment."""
+        """The selection; else the group under the cursor; else the current experiment.
+
+        Selected experiments the filter or a folded group hides still count: the toast
+        says so, since what is acted on is then not all on screen.
+        """
         if self.state.selection:
-            return [i for i in self.state.rows if i in self.state.selection]
+            chosen = [i for i in self.state.rows if i in self.state.selection]
+            shown = set(self.table.shown_keys())
+            hidden = sum(str(i) not in shown for i in chosen)
+            if hidden:
+                self.notify(
+                    f"{hidden} of the {len(chosen)} selected experiments"
+                    f" {'is' if hidden == 1 else 'are'} hidden by the filter or a folded"
+                    " group; they are included (space unselects).",
+                )
+            return chosen
         group = self.table.current_group()
         if group is not None:
             return group[1]
@@ -572,20 +585,32 @@ class ProjectScreen(LiveScreen):
         )
 
     def action_fail(self) -> None:
-        self._confirm_then("Mark experiment {name} as Failed?", "Mark failed", self._fail)
+        self._confirm_then(
+            "Mark experiment {name} as Failed?",
+            "Mark failed",
+            self._fail,
+            if_running=" It is still running: if it posts again, it shows as running again.",
+        )
 
-    def _confirm_then(self, question: str, verb: str, action: Callable[[int], object]) -> None:
+    def _confirm_then(
+        self, question: str, verb: str, action: Callable[[int], object], if_running: str = ""
+    ) -> None:
         """Ask about the experiment under the cursor, then act on it."""
         experiment_id = self.table.current_experiment_id()
         if experiment_id is None:
             if not self._on_group(verb.lower() + " it"):
                 self.notify("No experiment here yet.")
             return
-        self._ask_if_allowed(experiment_id, question, verb, action)
+        self._ask_if_allowed(experiment_id, question, verb, action, if_running)
 
     @work(group="ask", exclusive=True, exit_on_error=False)  # never cancels a change under way
     async def _ask_if_allowed(
-        self, experiment_id: int, question: str, verb: str, action: Callable[[int], object]
+        self,
+        experiment_id: int,
+        question: str,
+        verb: str,
+        action: Callable[[int], object],
+        if_running: str = "",
     ) -> None:
         """Ask only someone the server will let act: a question answered by a refusal
         is worse than none."""
@@ -604,7 +629,11 @@ class ProjectScreen(LiveScreen):
             )
             return
         self.app.push_screen(
-            ConfirmDialog(question.format(name=detail.name), verb),
+            ConfirmDialog(
+                question.format(name=detail.name)
+                + (if_running if detail.status == "running" else ""),
+                verb,
+            ),
             if_confirmed(lambda: action(experiment_id)),
         )
 
