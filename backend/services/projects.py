@@ -58,6 +58,11 @@ def create_job(
     except InvalidRepoUrl as exc:
         raise InvalidInput(str(exc)) from None
     subdir = subdir_key(subdir)
+    if subdir is not None and ".." in subdir.split("/"):
+        raise InvalidInput(
+            f"subdir {subdir!r} leaves the repository; give the sub-project's path inside it"
+            " (as `dvc` runs from it: sub/project)."
+        )
 
     def job(ctx: WriteContext) -> ProjectRow:
         same = repository.same_project_of(ctx.conn, owner_id, name, key, subdir)

@@ -181,7 +181,8 @@ class SshService:
         for project, running in out:
             lines.append(
                 f"{printable(project.name)}  {printable(project.repo_url)}"
-                f"  {project.experiments} experiment{'' if project.experiments == 1 else 's'},"
+                + (f" ▸ {printable(project.subdir)}" if project.subdir else "")
+                + f"  {project.experiments} experiment{'' if project.experiments == 1 else 's'},"
                 f" {project.running} running"
             )
             lines.extend(

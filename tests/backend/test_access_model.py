@@ -358,6 +358,10 @@ def test_a_subdir_project_shows_the_runs_of_its_sub_project_however_spelled(
     )
     assert made.status_code == 201, made.text
     assert made.json()["subdir"] == "sub/a"
+    outside = alice.client.post(
+        "/api/projects", json={"name": "etc", "repo_url": repo, "subdir": "../../etc"}
+    )
+    assert outside.status_code == 400 and "leaves the repository" in outside.json()["detail"]
     # DVC sends the DVC root's path as the OS spells it (Windows: backslashes).
     for name, subdir in (("slash", "./sub/a/"), ("windows", "sub\\a"), ("other", "sub/b")):
         assert alice.live({**start, "name": name, "subdir": subdir}).status_code == 200

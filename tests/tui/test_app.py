@@ -400,3 +400,23 @@ async def test_plots_of_a_selection_the_filter_hides_says_so(
                 for n in app._notifications
             ),
         )
+
+
+async def test_two_projects_of_one_repository_differ_by_their_subdir_in_the_list(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    from textual.widgets import DataTable
+
+    repo = BODIES[1]["repo_url"]
+    for name, subdir in (("mono-a", "sub/a"), ("mono-b", "sub/b")):
+        made = alice.client.post(
+            "/api/projects", json={"name": name, "repo_url": repo, "subdir": subdir}
+        )
+        assert made.status_code == 201, made.text
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        table = app.screen.query_one("#projects", DataTable)
+        await until(pilot, lambda: table.row_count == 2)
+        places = sorted(table.get_row_at(i)[1].plain for i in range(2))
+        assert places[0].endswith("▸ sub/a") and places[1].endswith("▸ sub/b")

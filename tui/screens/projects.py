@@ -219,7 +219,7 @@ class ProjectsScreen(LiveScreen):
         self.projects[row.id] = row
         cells = (
             plain(head_cut(row.name, NAME_WIDTH)),
-            plain(tail_cut(row.repo_url, self._url_room)),
+            plain(tail_cut(_place(row), self._url_room)),
             plain(head_cut(row.owner or "-", OWNER_WIDTH)),
             str(row.experiments),
             str(row.running),
@@ -448,3 +448,9 @@ def _repo(url: str) -> str:
         return repo_key(url)
     except InvalidRepoUrl:
         return url
+
+
+def _place(row: ProjectRow) -> str:
+    """The repository, and the sub-project within it (two projects of one repository
+    differ only there); cut from the left, the sub-project stays in view."""
+    return f"{row.repo_url} ▸ {row.subdir}" if row.subdir else row.repo_url
