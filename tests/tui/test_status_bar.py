@@ -24,3 +24,4 @@ async def test_a_long_place_or_server_is_cut_and_the_state_stays() -> None:
         shown = bar.render().plain
     assert shown.endswith("● connected   Live 3 ") and len(shown) <= 78
     assert "plots: run-00" in shown and "…" in shown
+    assert "tp://" not in shown  # the scheme goes before the host is cut

@@ -40,6 +40,8 @@ class StatusBar(Static):
         room = (self.content_size.width or 80) - len("livestudio ") - 4 - tail.cell_len
         server, place = self.server, self.place
         if len(server) + len(place) > room:
+            server = server.split("://", 1)[-1]  # the scheme goes first: "…tp://" read badly
+        if len(server) + len(place) > room:
             server = tail_cut(server, max(12, room - len(place)))
             place = head_cut(place, max(8, room - len(server)))
         text = Text.assemble(("livestudio ", "bold"), (server, "dim"), "  ", (place, "bold"), "  ")
