@@ -553,3 +553,27 @@ async def test_alerts_and_the_profile_say_again_how_long_ago(
         tokens = app.screen.query_one("#tokens", DataTable)
         later[0] = 600.0
         await until(pilot, lambda: "10m ago" in " ".join(map(str, tokens.get_row_at(0))))
+
+
+async def test_an_empty_project_can_be_watched_before_its_first_run(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    from tui.screens.projects import ProjectsScreen
+
+    made = alice.client.post(
+        "/api/projects", json={"name": "fresh", "repo_url": "git@github.com:acme/fresh.git"}
+    )
+    assert made.status_code == 201
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await until(pilot, lambda: app.screen.query_one("#projects").row_count > 0)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+        await pilot.pause(0.3)
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        await pilot.click("#save")  # the default: any experiment of the project fails
+        await until(pilot, lambda: alice.client.get("/api/watches").json())
+    (watch,) = alice.client.get("/api/watches").json()
+    assert watch["project_id"] == made.json()["id"] and watch["experiment_id"] is None

@@ -461,7 +461,11 @@ class ProjectScreen(LiveScreen):
         experiment_id = self.table.current_experiment_id()
         if experiment_id is None:
             if not self._on_group("watch it"):
-                self.notify("No experiment here yet.")
+                # No run yet: the project can be watched before its first one starts.
+                target = WatchTarget(
+                    None, "", self.project.id, self.project.name, lower_better=True
+                )
+                self.app.push_screen(WatchDialog(target, send=self._create_watch))
             return
         row = self.state.rows[experiment_id]
         columns = self.state.columns
