@@ -203,7 +203,10 @@ def run(command: list[str], server: str | None) -> int:
             # Popen before _blocked: the command must not inherit a blocked signal mask.
             child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
         except OSError as exc:
-            raise CliError(f"Cannot run {command[0]}: {exc.strerror or exc}.") from None
+            # Exit as a shell would (127: not found, 126: found but not runnable), so a
+            # script checking the code cannot tell the wrapper was there.
+            print(f"livestudio: Cannot run {command[0]}: {exc.strerror or exc}.", file=sys.stderr)
+            return 127 if isinstance(exc, FileNotFoundError) else 126
         forwarder.attach(child)
         pump = threading.Thread(target=_pump, args=(child.stderr, tail), daemon=True)
         # Started with the signals blocked, the pump thread keeps them blocked: the kernel

@@ -281,6 +281,23 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
     assert "DVC_STUDIO_TOKEN" in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_livestudio_run_of_a_command_that_cannot_run_exits_as_a_shell_would(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    script = tmp_path / "not-executable.sh"
+    script.write_text("echo hi\n")
+    for command, code in (("no-such-command-here", 127), (str(script), 126)):
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", "run", "--", command],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == code, done.stderr
+        assert done.stderr.startswith("livestudio: Cannot run") and done.stderr.count("\n") == 1
+
+
 def test_livestudio_run_with_a_refused_token_says_why_in_words(
     server: Server, tmp_path: Path
 ) -> None:
