@@ -437,3 +437,27 @@ async def test_projects_are_deleted_from_the_list_by_their_owner_only(
         assert list(screen.projects) == [bobs["id"]]
     left = (await asyncio.to_thread(alice.client.get, "/api/projects")).json()
     assert [p["id"] for p in left] == [bobs["id"]]  # deleted on the server, not just hidden
+
+
+async def test_details_show_long_names_whole_at_80_columns(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    long = "a/really/deeply/nested/and/very/long/metric/name/for/the/details/page"
+    body = {**BODIES[1], "name": "longnames"}
+    body["metrics"] = {"dvclive/metrics.json": {"data": {long: 0.5, "step": 0}}}
+    body["params"] = None  # an empty heading says "none", as images does
+    await post(alice, body)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
+        )
+        await pilot.pause()
+        console = Console(width=SIZE[0] - 2, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#body").content)
+        text = console.export_text()
+    assert "…" not in text
+    assert long in "".join(line.strip().split("  ")[0] for line in text.splitlines())
+    assert "none" in text.split("\nparams", 1)[1].splitlines()[0]

@@ -61,6 +61,9 @@ class DetailsScreen(LiveScreen):
         # "(5s ago)" must not stay 5s: the times are told again as they age.
         self.set_interval(AGO_EVERY, self.render_detail)
 
+    def on_resize(self) -> None:
+        self.render_detail()  # names wrap at the width there is
+
     def reconnected(self) -> None:
         self.load()  # a failed load, or changes missed while the server was away
 
@@ -133,8 +136,11 @@ class DetailsScreen(LiveScreen):
             return
         self.query_one(StatusBar).place = d.name
         grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold")
-        grid.add_column()
+        # Long names and values wrap instead of ending in "…": this page is where a
+        # name cut everywhere else is read whole. Names take at most half the width.
+        half = max(16, (self.size.width or 80) // 2)
+        grid.add_column(style="bold", overflow="fold", max_width=half)
+        grid.add_column(overflow="fold")
         status = Text(f"{STATUS_GLYPH[d.status]} {d.status}", style=theme.STATUS_STYLE[d.status])
         for label, value in (
             ("experiment", Text(d.name)),
@@ -160,7 +166,7 @@ class DetailsScreen(LiveScreen):
             grid.add_row(Text("reason", style="bold red"), Text(DVC_RUN_FAILED))
         for title, values in (("params", d.params), ("metrics", d.metrics)):
             grid.add_row("", "")
-            grid.add_row(Text(title, style="underline"), "")
+            grid.add_row(Text(title, style="underline"), "" if values else "none")
             for name, value in values.items():
                 grid.add_row(Text(name), Text(value_text(value)))
         grid.add_row("", "")
