@@ -88,8 +88,12 @@ def members(server: str | None, project: str, action: str | None, username: str 
     number = project_id(server, project)
     base = f"/api/projects/{number}/members"
     if action == "invite":
+        _, before = session_request(server, "GET", base)
         session_request(server, "POST", base, {"username": username})
-        print(f"Invited {username}; they join once they accept (`livestudio invitations`).")
+        if username in before["invited"]:
+            print(f"{username} was invited already: invited again; they join once they accept.")
+        else:
+            print(f"Invited {username}; they join once they accept (`livestudio invitations`).")
         return
     if action == "remove":
         session_request(server, "DELETE", f"{base}/{username}")

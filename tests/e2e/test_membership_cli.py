@@ -47,6 +47,9 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
 
     invited = cli(env, "members", project["name"], "invite", "bob")  # by name
     assert invited.returncode == 0, invited.stderr
+    assert invited.stdout.startswith("Invited bob;")
+    again = cli(env, "members", project["name"], "invite", "bob")
+    assert again.stdout.startswith("bob was invited already: invited again")
     bob_env = logged_in(tmp_path, server, bob)
     assert cli(bob_env, "invitations", "accept", str(project["id"])).returncode == 0
     shown = cli(env, "members", str(project["id"]))  # by id

@@ -146,9 +146,15 @@ class MembersScreen(LiveScreen):
 
     async def _invite(self, username: str) -> None:
         """Sent from the dialog, which shows a refusal (see ``dialogs.sent``)."""
+        again = self.members is not None and username in self.members.invited
         members = await studio(self).api.invite(self.project.id, username)
         self._show(members)
-        self.notify(f"Invited {username}; they join once they accept.")
+        if again:
+            self.notify(
+                f"{username} was invited already: invited again, they join once they accept."
+            )
+        else:
+            self.notify(f"Invited {username}; they join once they accept.")
 
     def action_remove(self) -> None:
         from tui.screens.dialogs import ConfirmDialog, if_confirmed
