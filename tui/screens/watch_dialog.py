@@ -219,12 +219,16 @@ class WatchDialog(SendingDialog[WatchCreate | None]):
             yield Label("Alert me when")
             yield Select(when_choices(when), value=when, allow_blank=False, id="when")
             yield Select(scopes, value=scopes[0][1], allow_blank=False, id="scope")
-            yield Input(condition, placeholder=HINTS.get(when, ""), id="condition")
-            yield Input(
+            box = Input(condition, placeholder=HINTS.get(when, ""), id="condition")
+            box.border_title = "condition (enter: to the webhook)"
+            yield box
+            webhook = Input(
                 self.editing.webhook_url or "" if self.editing else "",
                 placeholder="also post to a webhook URL (optional)",
                 id="webhook",
             )
+            webhook.border_title = "webhook URL, optional (enter saves)"
+            yield webhook
             yield Label("", id="problem", classes="hint problem")
             with Horizontal():
                 yield Button("Cancel", id="cancel")
