@@ -127,3 +127,21 @@ async def test_help_lists_each_key_once_per_screen_as_it_acts(logged_in_app: Liv
     assert "details; on a group: fold it" in enter  # the table's own, which acts
     assert any("Page Left" in row for row in rows)  # ctrl+pgup, inherited from scrolling
     assert "..." not in text
+
+
+async def test_home_and_end_in_help_go_to_the_page_top_and_bottom(
+    logged_in_app: LiveStudioApp,
+) -> None:
+    from textual.containers import VerticalScroll
+
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ProjectsScreen")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        page = app.screen.query_one(VerticalScroll)
+        await pilot.press("end")
+        await until(pilot, lambda: page.scroll_y > 0 and page.scroll_y == page.max_scroll_y)
+        await pilot.press("tab")  # focus into one of the page's tables, if it takes it
+        await pilot.press("home")
+        await until(pilot, lambda: page.scroll_y == 0)

@@ -123,6 +123,9 @@ class HelpScreen(Screen[None]):
         Binding("y", "copy_demo", "Copy demo lines", tooltip="copy the demo's export lines"),
         Binding("j", "scroll(2)", "Down", show=False),
         Binding("k", "scroll(-2)", "Up", show=False),
+        # The page's, whichever of its tables has focus (a table's home is its own top).
+        Binding("home", "edge(0)", "Top", show=False, priority=True),
+        Binding("end", "edge(1)", "Bottom", show=False, priority=True),
     ]
 
     def compose(self) -> ComposeResult:
@@ -145,3 +148,10 @@ class HelpScreen(Screen[None]):
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+
+    def action_edge(self, bottom: int) -> None:
+        page = self.query_one(VerticalScroll)
+        if bottom:
+            page.scroll_end(animate=False)
+        else:
+            page.scroll_home(animate=False)
