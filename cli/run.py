@@ -203,8 +203,9 @@ def run(command: list[str], server: str | None) -> int:
             # Popen before _blocked: the command must not inherit a blocked signal mask.
             child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
         except OSError as exc:
-            # Exit as a shell would (127: not found, 126: found but not runnable), so a
-            # script checking the code cannot tell the wrapper was there.
+            # The codes shells use (127: not found, 126: found but not runnable), so a
+            # script checking them reads them as it would without the wrapper. (Unlike a
+            # shell, a script without a #! line is not run with sh: 126.)
             print(f"livestudio: Cannot run {command[0]}: {exc.strerror or exc}.", file=sys.stderr)
             return 127 if isinstance(exc, FileNotFoundError) else 126
         forwarder.attach(child)

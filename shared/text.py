@@ -11,40 +11,42 @@ from __future__ import annotations
 
 import re
 
-# Invisible ones: `f1` and `f1` + a zero-width space would look like one run. (Not the
-# zero-width joiners, which scripts and emoji need.)
-_INVISIBLE = (
-    "\u00ad\u180e\u200b\u2060-\u2064\u206a-\u206f\ufeff\ufff9-\ufffb\U000e0001\U000e0020-\U000e007f"
-)
-_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069" + _INVISIBLE
-_INVISIBLE_CHAR = re.compile(f"[{_INVISIBLE}]")
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 UNSAFE = re.compile(f"[{_UNSAFE}]")
-"""Control characters (but tab and newline), bidirectional formatting characters and
-invisible ones (zero-width spaces, soft hyphens, tags)."""
+"""Control characters (but tab and newline) and bidirectional formatting characters."""
 _UNSAFE_OR_BREAK = re.compile(f"[{_UNSAFE}\t\n\u2028\u2029]")
 """The same, and tab and line breaks: nothing an identifier (one line) may hold."""
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u115f\u1160\u17b4\u17b5\u200b\u2060-\u2064\u206a-\u206f\u2800"
+    "\u3164\ufeff\uffa0\ufff9-\ufffb\U0001d173-\U0001d17a\U000e0001]"
+)
+"""Characters that show as nothing (zero-width spaces, soft hyphens, fillers): `f1` and
+`f1` + one of them would read as one run. Not the zero-width joiners, variation selectors
+or tags, which scripts, emoji and flags need."""
 
 
-def control_problem(label: str, text: str) -> str | None:
+def control_problem(label: str, text: str, *, invisible: bool = False) -> str | None:
     """``"{label} contains the control character U+001B"``, or None when ``text`` is plain.
 
     For identifiers (names, URLs, paths): they are one line wherever they are shown, and a
-    newline in a run's name would forge a second line in an alert's chat message.
+    newline in a run's name would forge a second line in an alert's chat message. With
+    ``invisible``, characters that show as nothing are refused too: for the names that
+    tell runs and projects apart (not for metric and plot names, which are kept as sent:
+    refusing one would refuse a whole step of a real run).
     """
     found = _UNSAFE_OR_BREAK.search(text)
-    if found is None:
-        return None
-    char = found.group()
-    kind = "invisible" if _INVISIBLE_CHAR.match(char) else "control"
-    return f"{label} contains the {kind} character U+{ord(char):04X}"
+    if found is not None:
+        return f"{label} contains the control character U+{ord(found.group()):04X}"
+    found = _INVISIBLE.search(text) if invisible and not text.isascii() else None
+    if found is not None:
+        return f"{label} contains the invisible character U+{ord(found.group()):04X}"
+    return None
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable(text: str, *, multiline: bool = False) -> str:

@@ -378,9 +378,13 @@ def plain_reason(exc: Exception) -> str:
         "Name or service not known" in str(exc) or "nodename nor servname" in str(exc)
     ):
         return "no such host (check the URL)"
-    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return "its TLS certificate is not trusted here (SSL_CERT_FILE names a CA bundle)"
-    if isinstance(exc, httpx.ConnectError) and "[SSL" in str(exc):
+    text = str(exc)
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in text:
+        why = text.partition("certificate verify failed: ")[2].partition(" (_ssl")[0]
+        return f"its TLS certificate was refused ({why or 'not trusted'})"
+    if isinstance(exc, httpx.ConnectError) and (
+        "WRONG_VERSION_NUMBER" in text or "UNEXPECTED_EOF" in text or "RECORD_LAYER" in text
+    ):  # what a plain-HTTP (or no TLS at all) server makes of a TLS hello
         return "no HTTPS server answers there (is it http://?)"
     if isinstance(exc, httpx.TimeoutException):
         return "no answer in time"

@@ -98,6 +98,11 @@ class ExperimentRecord:
         if t1 > t0 and s1 > s0:
             self.steps_per_s = float(f"{(s1 - s0) / (t1 - t0):.4g}")
 
+    def forget_rate(self) -> None:
+        """The run starts over (resumed): its rate is measured anew from its next steps."""
+        self.steps_per_s = None
+        self._step_samples = None
+
     def to_row(self) -> ExperimentRow:
         """The experiment as the read API shows it."""
         from shared.flatten import flatten_files

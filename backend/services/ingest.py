@@ -153,7 +153,7 @@ def _check_text(event: LiveEvent) -> None:
 @functools.lru_cache(maxsize=4096)  # a run sends the same name and URL with every post
 def _identifier_problem(name: str, repo_url: str, subdir: str | None) -> str | None:
     for field_name, value in (("name", name), ("repo_url", repo_url), ("subdir", subdir or "")):
-        problem = control_problem(f"`$.{field_name}`", value)
+        problem = control_problem(f"`$.{field_name}`", value, invisible=True)
         if problem is not None:
             return f"{problem}; send plain text."
     return None
@@ -566,6 +566,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
         if record.metrics_step is not None or record.params_step is not None:
             record.metrics_step = record.params_step = None
             full = True
+        record.forget_rate()
         record.client = event.client
         if event.message is not None:
             record.message = event.message

@@ -39,7 +39,7 @@ async def scope_for(db: Reader, user: Principal, project_id: int) -> ProjectScop
 
 
 def _check_plain(field: str, value: str) -> None:
-    problem = control_problem(f"The {field}", value)
+    problem = control_problem(f"The {field}", value, invisible=True)
     if problem is not None:
         raise InvalidInput(f"{problem}.")
 

@@ -40,12 +40,15 @@ def resume(record: ExperimentRecord) -> None:
     """Make the experiment Running again.
 
     The failure it ended with (a ``done`` with errors, a mark by hand) was the previous
-    attempt's: the details screen would show it as the reason of a run still going.
+    attempt's: the details screen would show it as the reason of a run still going. So was
+    its step rate: kept, the pause would read as a stall (and fire stall watches) until
+    the run had stepped twice more.
     """
     record.status = "running"
     record.errors = []
     record.finished_at = None
     record.done_step = None
+    record.forget_rate()
 
 
 def mark_stopped(record: ExperimentRecord, now: float) -> None:

@@ -38,9 +38,13 @@ RETRY_AFTER = (0.0, 1.0, 4.0, 15.0)
 TIMEOUT = 5.0
 ATTEMPT_TIMEOUT = 10.0
 PRIVATE = (
-    "refused: {host} is not a public address (or no address at all); set"
-    " LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1 on the server to post to internal hosts"
+    "refused: {host} has no public address (a typo? an internal host needs"
+    " LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1 on the server)"
 )
+_NOT_FOUND = frozenset(
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)
+)
+"""Resolver answers that say the name has no address (others may pass: tried again)."""
 
 
 class Refused(Exception):
@@ -127,10 +131,10 @@ async def pinned(url: str) -> tuple[str, dict[str, str], dict[str, str]]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        if isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN:
-            raise ConnectionError(f"cannot resolve {host} for now; trying again") from None
-        # Told as a private address is: otherwise the delivery log would tell a user
-        # which internal names the server's resolver knows.
+        if not isinstance(exc, socket.gaierror) or exc.errno not in _NOT_FOUND:
+            raise ConnectionError(f"cannot resolve {host}: the resolver failed") from None
+        # A name with no address is told as a private one is: otherwise the delivery log
+        # would tell a user which internal names the server's resolver knows.
         raise Refused(PRIVATE.format(host=host)) from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     if not addresses or not all(is_public(a) for a in addresses):

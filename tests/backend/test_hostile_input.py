@@ -62,7 +62,8 @@ def nested(depth: int) -> dict[str, object]:
         ({"repo_url": "https://[::1/x"}, "not a valid URL"),
         # Invisible characters: `f1` and `f1` + a zero-width space would read as one run.
         ({"name": "f1\u200b"}, "invisible character U+200B"),
-        ({"name": "f1\U000e0041"}, "U+E0041"),
+        ({"name": "f1\u3164"}, "invisible character U+3164"),
+        ({"repo_url": "git@github.com:acme/f1\u200b.git"}, "`$.repo_url`"),
         # Plot paths are bounded like every other key a client chooses (they key caches).
         ({"plots": {"A" * 5000 + "/plots/metrics/x.tsv": {"data": []}}}, "`$.plots`"),
         ({"metrics": {"m" * 5000: {"data": {"a": 1}}}}, "`$.metrics`"),
@@ -262,3 +263,30 @@ def test_big_channel_messages_are_not_kept_by_the_hundred() -> None:
         assert broadcast.decode_message(big)[0].id == n
         assert broadcast.decode_message(big) is broadcast.decode_message(big)
     assert broadcast._decode_big.cache_info().currsize <= 2
+
+
+def test_invisible_characters_in_metric_names_never_cost_a_step(
+    shared_server: Server, shared_alice: User
+) -> None:
+    # A run's name tells runs apart: invisible characters are refused there. A metric's
+    # is kept as sent: DVCLive sends all of a step's plots in one post, and refusing one
+    # name lost every metric's points (drawn escaped in the TUI instead).
+    plots = {
+        "dvclive/plots/metrics/acc\u200b.tsv": {"data": [{"step": 0, "acc\u200b": 0.5}]},
+        LOSS: {"data": [{"step": 0, "loss": 0.9}]},
+    }
+    body = {**BODY, "name": "keeps-all", "metrics": {"m.json": {"data": {"x\u00ad": 1}}}}
+    resp = post(shared_server, shared_alice.token, {**body, "plots": plots})
+    assert resp.status_code == 200, resp.text
+    experiment_id = resp.json()["experiment_id"]
+    names = "acc\u200b,train/loss"
+    series = shared_alice.client.get(
+        f"/api/experiments/{experiment_id}/series", params={"names": names}
+    ).json()
+    assert series == {"acc\u200b": [[0, 0.5]], "train/loss": [[0, 0.9]]}
+    # Flags and scripts that need joiners are names like any other.
+    for name in (
+        "run-\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+    ):
+        assert post(shared_server, shared_alice.token, {**BODY, "name": name}).status_code == 200

@@ -87,3 +87,22 @@ def test_marking_another_run_failed_keeps_the_running_runs_rates(
     assert failed.status_code == 200, failed.text
     assert alice.live({**running, "step": 2}).is_success
     assert rate() is not None
+
+
+def test_a_resumed_run_measures_its_rate_anew(server: Server, alice: User) -> None:
+    # The rate from before a pause would read the pause as a stall (and fire stall
+    # watches) the moment the run is back.
+    bodies = fixture_bodies("dvclive_basic")
+    start, data = {**bodies[0], "name": "again"}, {**bodies[1], "name": "again"}
+    assert alice.live(start).is_success
+    for step in (0, 1):
+        experiment_id = alice.live({**data, "step": step}).json()["experiment_id"]
+        time.sleep(0.05)
+
+    def row() -> dict:
+        return alice.client.get(f"/api/experiments/{experiment_id}").json()
+
+    assert row()["steps_per_s"] is not None
+    assert alice.live({**data, "type": "done"}).is_success
+    assert alice.live(start).is_success  # started again under the same name
+    assert (row()["status"], row()["steps_per_s"]) == ("running", None)

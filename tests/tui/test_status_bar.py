@@ -24,4 +24,15 @@ async def test_a_long_place_or_server_is_cut_and_the_state_stays() -> None:
         shown = bar.render().plain
     assert shown.endswith("● connected   Live 3 ") and len(shown) <= 78
     assert "plots: run-00" in shown and "…" in shown
-    assert "tp://" not in shown  # the scheme goes before the host is cut
+
+
+async def test_a_server_url_loses_its_scheme_before_its_host_is_cut() -> None:
+    app = _Bar()
+    async with app.run_test(size=(80, 24)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.server = "http://127.0.0.1:18700"
+        bar.place = "plots: " + "r" * 22  # leaves the URL 21 of its 22 cells
+        bar.connected, bar.connection = True, "connected"
+        await pilot.pause()
+        shown = bar.render().plain
+    assert "127.0.0.1:18700" in shown and "tp://" not in shown  # it read "…tp://127…"

@@ -548,11 +548,22 @@ async def test_alerts_and_the_profile_say_again_how_long_ago(
         assert "m ago" not in when()
         later[0] = 180.0  # three minutes pass with the screen open, no new alert
         await until(pilot, lambda: when() == "3m ago")
+        assert table.columns["when"].content_width >= len("3m ago")  # shown whole
         await pilot.press("escape", "t")
         await until(pilot, lambda: isinstance(app.screen, ProfileScreen) and app.screen.info)
         tokens = app.screen.query_one("#tokens", DataTable)
         later[0] = 600.0
         await until(pilot, lambda: "10m ago" in " ".join(map(str, tokens.get_row_at(0))))
+        # Told again in place: a table scrolled sideways (narrow terminal) stays there.
+        await pilot.resize_terminal(40, 24)
+        await pilot.pause()
+        tokens.scroll_to(x=12, animate=False, immediate=True)
+        await pilot.pause()
+        assert tokens.scroll_x == 12
+        later[0] = 1200.0
+        await until(pilot, lambda: "20m ago" in " ".join(map(str, tokens.get_row_at(0))))
+        await pilot.pause(0.3)
+        assert tokens.scroll_x == 12
 
 
 async def test_an_empty_project_can_be_watched_before_its_first_run(

@@ -84,7 +84,9 @@ class AlertsScreen(LiveScreen):
         now = clock.utcnow()
         for alert in self.alerts:
             if str(alert.id) in table.rows:
-                table.update_cell(str(alert.id), "when", time_ago(alert.fired_at, now))
+                table.update_cell(
+                    str(alert.id), "when", time_ago(alert.fired_at, now), update_width=True
+                )
         self._show_log()
 
     @work(group="alerts", exclusive=True, exit_on_error=False)

@@ -179,7 +179,7 @@ class ProfileScreen(Screen[None]):
             studio(self).report(exc)
             return
         except ApiError as exc:
-            self._show_refresh(False)
+            self._show_refresh(False, reachable=exc.status != 0)
             if not quiet:
                 studio(self).report(exc)
             elif not self.stale:  # said once, not every half minute
@@ -195,17 +195,24 @@ class ProfileScreen(Screen[None]):
         self.render_info()
 
     def _retell(self) -> None:
-        # "last used 54s ago" between refreshes: drawn again from what was fetched.
-        if self.is_current:
-            self.render_info()
+        # "last used 54s ago" between refreshes: drawn again from what was fetched, each
+        # table left scrolled where it was (rebuilt, it went back to its cursor).
+        if not self.is_current:
+            return
+        tables = list(self.query(DataTable))
+        scrolled = [(t.scroll_x, t.scroll_y) for t in tables]
+        self.render_info()
+        for table, (x, y) in zip(tables, scrolled, strict=True):
+            table.scroll_to(x, y, animate=False, immediate=True)
 
-    def _show_refresh(self, ok: bool) -> None:
+    def _show_refresh(self, ok: bool, reachable: bool = True) -> None:
         bar = self.query_one(StatusBar)
         bar.connected = ok
         if ok:
             bar.connection = "refreshed " + clock.utcnow().strftime("%H:%M:%S UTC")
-        else:
-            bar.connection = "offline: showing the last refresh (r retries)"
+            return
+        what = "offline" if not reachable else "refresh failed"
+        bar.connection = f"{what} (r retries)" if self.info is None else f"{what}: as last seen"
 
     def render_info(self) -> None:
         info = self.info
