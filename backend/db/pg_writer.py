@@ -28,6 +28,7 @@ from backend.db import postgres, repository
 from backend.db.migrations import migrate
 from backend.db.writer import (
     LOCKED,
+    STOPPING,
     Job,
     Post,
     WriteContext,
@@ -74,6 +75,7 @@ class PostgresWriter(Writer):
 
     async def stop(self) -> None:
         """Fail queued jobs and close the connection (after the batch in flight)."""
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -99,6 +101,8 @@ class PostgresWriter(Writer):
 
     async def submit(self, job: Callable[[WriteContext], T], post: Post | None = None) -> T:
         """Run ``job`` in the next batch; returns once its transaction has committed."""
+        if self._stopped:  # see ``Writer.submit``
+            raise Unavailable(STOPPING, retry_after=1)
         if post is not None and not post.submitted:
             post.submitted = True
             self._unsubmitted -= 1

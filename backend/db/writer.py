@@ -74,6 +74,7 @@ _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
 
 
 DATABASE_DOWN = "The database is not answering; try again in a moment."
+STOPPING = "The server is stopping; try again once it is back."
 
 
 def storage_error(exc: BaseException) -> DomainError | None:
@@ -343,6 +344,7 @@ class Writer:
         self._begun_at = 0.0
         self._held_since = float("inf")
         self._let_go: asyncio.TimerHandle | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         """Open the database, apply migrations and start taking jobs."""
@@ -366,6 +368,7 @@ class Writer:
 
     async def stop(self) -> None:
         """Finish: fail queued jobs, checkpoint and close the connection."""
+        self._stopped = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -388,6 +391,10 @@ class Writer:
         ``post``: the job is a live post's (the first of it), which the batching policy
         counts; its job is refused up front while the disk is full.
         """
+        if self._stopped:
+            # Nothing would ever answer it: a session's clean-up that runs after the stop
+            # (an SSH TUI cut off by it) waited on it for good, and the process with it.
+            raise Unavailable(STOPPING, retry_after=1)
         if post is not None:
             if self.disk.refuse_posts():
                 raise DiskFull(DISK_FULL)
@@ -456,7 +463,13 @@ class Writer:
             log.warning("the database write lock is free again")
             self._locked_since = None
         if events:
-            self._publish(events)
+            try:
+                self._publish(events)
+            except Exception as exc:
+                # The channels stop before the last writes of a shutdown (an SSH session
+                # ending): raised here, it killed the writer, and whoever waited on it hung
+                # the stop for good. The events are stored; streams replay them.
+                log.warning("committed events not published (%s): streams replay them", exc)
 
     def _failed(self, exc: Exception) -> Exception:
         """What a job's or a commit's failure means for its caller."""
