@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -119,11 +120,11 @@ class Settings:
         """Defaults, then ``LIVESTUDIO_*`` variables, then explicit non-None overrides."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
+        given = {k: v for k, v in overrides.items() if v is not None}
         for f in fields(cls):
             raw = env.get(f"LIVESTUDIO_{f.name.upper()}")
-            if raw is not None and raw != "":
+            if raw is not None and raw != "" and f.name not in given:  # a flag wins, unread
                 values[f.name] = _convert(f.name, f.type, raw)
-        given = {k: v for k, v in overrides.items() if v is not None}
         if "db" in given and "database_url" in given:
             raise ValueError("Give the database once: --db PATH or --database-url URL")
         if "db" in given:  # a flag wins over either variable
@@ -139,6 +140,8 @@ class Settings:
             raise ValueError("The Redis URL is not redis://HOST:PORT/DB (or rediss://, unix://)")
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
+        if values.get("forwarded_allow_ips"):
+            _check_proxies(str(values["forwarded_allow_ips"]))
         if "password_memory_kib" in values:
             _check_password_memory(int(str(values["password_memory_kib"])))
         for name, value in values.items():
@@ -177,6 +180,20 @@ def _check_range(name: str, value: object) -> None:
     if too_low or value > high or value != value:  # NaN too
         flag = f" ({_FLAGS[name]})" if name in _FLAGS else ""
         raise ValueError(f"LIVESTUDIO_{name.upper()}{flag} is {value:g}; give {rule}")
+
+
+def _check_proxies(listed: str) -> None:
+    """Each of the trusted proxies is ``*``, an address or a network (``10.0.0.0/8``)."""
+    for item in (part.strip() for part in listed.split(",")):
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item)  # strict, as uvicorn reads it (else a literal)
+        except ValueError:
+            raise ValueError(
+                f"LIVESTUDIO_FORWARDED_ALLOW_IPS lists {item!r}, which is not an address or a"
+                " network; list the proxies' addresses, comma-separated (or *)"
+            ) from None
 
 
 def _check_password_memory(kib: int) -> int:

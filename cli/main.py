@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from backend.settings import Settings, default_db_path
 from cli import admin
@@ -128,6 +129,7 @@ def cmd_user_remove_key(args: argparse.Namespace) -> int:
 
 def cmd_ssh_fingerprint(args: argparse.Namespace) -> int:
     """Print the SSH host key's fingerprint (made on first use)."""
+    from backend.settings import ssh_host_key_path
     from backend.ssh.server import fingerprint
 
     settings = _server_settings(args)
@@ -136,6 +138,12 @@ def cmd_ssh_fingerprint(args: argparse.Namespace) -> int:
         raise CliError(
             f"There is no livestudio database at {settings.db}: pass the --db your server"
             " uses (its host key is kept beside it)."
+        )
+    if not ssh_host_key_path(settings.db).exists():
+        raise CliError(
+            f"There is no SSH host key at {ssh_host_key_path(settings.db)} yet: `serve"
+            " --ssh-port` makes it at its first start (run this where the server runs, with"
+            " its --db or --database-url)."
         )
     print(fingerprint(settings.db))
     return 0
@@ -306,9 +314,16 @@ def _version() -> str:
         return "(not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying what is wrong in one line (its usage block buried the reason)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"livestudio: {message} (`{self.prog} --help` lists the options).\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(
+    """The argument parser of every sub-command (sub-parsers are of the same class)."""
+    parser = _Parser(
         prog="livestudio",
         description="Self-hosted live experiment tracking for DVCLive.",
     )

@@ -445,6 +445,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        21,
+        """
+        -- Which SSH listener (host:port) made a TUI's login: a server that starts again
+        -- ends only the logins it left itself, not those of another server on the same
+        -- database (NULL: made before version 21, ended by any).
+        ALTER TABLE ssh_sessions ADD COLUMN listener TEXT
+        """,
+    ),
 )
 
 

@@ -324,6 +324,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    (
+        21,
+        """
+        -- Which SSH listener made a TUI's login (see the SQLite migration 21).
+        ALTER TABLE ssh_sessions ADD COLUMN listener TEXT
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

@@ -131,12 +131,19 @@ def touch_ssh_key(conn: Conn, fingerprint: str, now: float) -> None:
     )
 
 
-def mark_ssh_session(conn: Conn, session_id: int) -> None:
-    """Record that a login session belongs to a TUI served over SSH."""
-    conn.execute("INSERT INTO ssh_sessions (session_id) VALUES (?)", (session_id,))
+def mark_ssh_session(conn: Conn, session_id: int, listener: str) -> None:
+    """Record that a login session belongs to a TUI served over SSH by ``listener``."""
+    conn.execute(
+        "INSERT INTO ssh_sessions (session_id, listener) VALUES (?, ?)", (session_id, listener)
+    )
 
 
-def end_ssh_sessions(conn: Conn) -> int:
-    """End every login session made for SSH (left by a server that did not stop cleanly)."""
-    cur = conn.execute("DELETE FROM sessions WHERE id IN (SELECT session_id FROM ssh_sessions)")
+def end_ssh_sessions(conn: Conn, listener: str) -> int:
+    """End the login sessions ``listener`` made for SSH (left when it did not stop cleanly);
+    other servers' on the same database go on."""
+    cur = conn.execute(
+        "DELETE FROM sessions WHERE id IN (SELECT session_id FROM ssh_sessions"
+        " WHERE listener = ? OR listener IS NULL)",
+        (listener,),
+    )
     return cur.rowcount

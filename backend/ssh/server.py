@@ -17,6 +17,7 @@ import contextlib
 import logging
 import shlex
 import shutil
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -73,13 +74,13 @@ CONFIRM_TIMEOUT = 120.0
 """Seconds a session has to confirm its key."""
 
 
-def _ssh_session_job(user_id: int) -> Callable[[WriteContext], tuple[str, int]]:
+def _ssh_session_job(user_id: int, listener: str) -> Callable[[WriteContext], tuple[str, int]]:
     """A login session for an SSH TUI, recorded as such; returns (token, session id)."""
 
     def job(ctx: WriteContext) -> tuple[str, int]:
         secret = accounts.new_secret(accounts.SESSION_PREFIX)
         session_id = repository.insert_session(ctx.conn, user_id, token_hash(secret))
-        repository.mark_ssh_session(ctx.conn, session_id)
+        repository.mark_ssh_session(ctx.conn, session_id, listener)
         return secret, session_id
 
     return job
@@ -93,6 +94,8 @@ class SshService:
     http_url: str
     folder: Path
     """Where the sessions' private folders live (emptied at start)."""
+    listener: str = ""
+    """This server's SSH listener (host:port), which its TUIs' logins are recorded under."""
     sessions: Counter[int] = field(default_factory=Counter)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     logins: dict[int, int] = field(default_factory=dict)
@@ -201,7 +204,7 @@ class SshService:
         """One channel: the TUI, ``ls``, or a refusal."""
         try:
             if not await self._key_still_valid(process.channel.get_connection()):
-                process.stderr.write(b"livestudio: this key no longer logs in.\n")
+                process.stderr.write(_lines(process, b"livestudio: this key no longer logs in.\n"))
                 process.exit(1)
                 return
             connection = process.channel.get_connection()
@@ -216,11 +219,11 @@ class SshService:
             except ValueError:
                 words = ["?", "?"]  # unbalanced quotes: not a command we know
             if words[:1] == ["ls"] and set(words[1:]) <= {"--json"}:
-                process.stdout.write(await self.listing(user, "--json" in words))
+                process.stdout.write(_lines(process, await self.listing(user, "--json" in words)))
                 process.exit(0)
                 return
             if len(words) > 1 or (words and process.get_terminal_type() is None):
-                process.stderr.write(USAGE.encode())
+                process.stderr.write(_lines(process, USAGE.encode()))
                 process.exit(1)
                 return
             if process.get_terminal_type() is None:
@@ -306,9 +309,13 @@ class SshService:
     ) -> int:
         settings = self.backend.settings
         if self.sessions[user.id] >= settings.ssh_max_sessions:
+            many = settings.ssh_max_sessions
             process.stderr.write(
-                f"livestudio: you already have {settings.ssh_max_sessions} sessions open;"
-                " close one first.\n".encode()
+                _lines(
+                    process,
+                    f"livestudio: you already have {many} session{'' if many == 1 else 's'}"
+                    " open; close one first.\n".encode(),
+                )
             )
             return 1
         self.sessions[user.id] += 1
@@ -316,7 +323,9 @@ class SshService:
         conn = process.channel.get_connection()
         muted = self.terminals.setdefault(conn, {})[process] = asyncio.Event()
         try:
-            token, session_id = await self.backend.writer.submit(_ssh_session_job(user.id))
+            token, session_id = await self.backend.writer.submit(
+                _ssh_session_job(user.id, self.listener)
+            )
             self.logins[session_id] = user.id
             return await run_tui(
                 process,
@@ -437,6 +446,14 @@ class _LineReader:
                     return None
 
 
+def _lines(process: asyncssh.SSHServerProcess[bytes], text: bytes) -> bytes:
+    """Text for the client's terminal: with a pty (``ssh -t``), lines end in CR LF (a bare
+    LF moved down without going back, each line starting where the last one ended)."""
+    if process.get_terminal_type() is None:
+        return text
+    return text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def _prepare(folder: Path) -> None:
     # Whatever a server that did not stop cleanly left behind goes now.
     shutil.rmtree(folder, ignore_errors=True)
@@ -447,10 +464,13 @@ async def start_ssh(backend: Backend) -> SshService:
     """Listen for SSH next to the HTTP API (``settings.ssh_port``)."""
     settings = backend.settings
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    folder = settings.db.parent / "ssh-sessions"
+    # Its own: other servers on this host (the same database, or another one in the same
+    # folder) keep theirs, and the logins they made.
+    listener = f"{socket.gethostname()}:{settings.ssh_port}"
+    folder = settings.db.parent / "ssh-sessions" / str(settings.ssh_port)
     await asyncio.to_thread(_prepare, folder)
-    await backend.writer.submit(lambda ctx: repository.end_ssh_sessions(ctx.conn))
-    service = SshService(backend, f"http://{host}:{settings.port}", folder)
+    await backend.writer.submit(lambda ctx: repository.end_ssh_sessions(ctx.conn, listener))
+    service = SshService(backend, f"http://{host}:{settings.port}", folder, listener=listener)
     key = await asyncio.to_thread(host_key, settings.db)
     service.acceptor = await asyncssh.create_server(
         service.server_factory,

@@ -195,3 +195,24 @@ def test_resetting_tokens_withdraws_device_logins_approved_but_not_collected(
         assert collected.json()["detail"] in {"invalid_device_code", "expired_token"}
     else:  # tokens stay, and so does the one approved for this login
         assert collected.status_code == 200 and collected.json()["access_token"].startswith("lst_")
+
+
+def test_a_server_starting_again_ends_only_the_ssh_logins_it_left(
+    server: Server, alice: User
+) -> None:
+    # Two servers on one database (PostgreSQL, several machines): one restarting ended the
+    # other's SSH TUIs' logins too, which then asked their users to log in again.
+    from contextlib import closing
+
+    from backend.db import repository
+    from backend.db.connection import connect_sync
+
+    with closing(connect_sync(server.database)) as conn:
+        user_id = conn.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
+        mine = repository.insert_session(conn, user_id, b"m" * 32)
+        theirs = repository.insert_session(conn, user_id, b"t" * 32)
+        repository.mark_ssh_session(conn, mine, "box-a:2222")
+        repository.mark_ssh_session(conn, theirs, "box-b:2222")
+        assert repository.end_ssh_sessions(conn, "box-a:2222") == 1
+        left = {row[0] for row in conn.execute("SELECT id FROM sessions")}
+    assert theirs in left and mine not in left

@@ -66,3 +66,22 @@ def test_a_server_that_is_not_a_url_is_refused_in_one_line(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err and "http://" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["serve", "--port", "abc"], "argument --port: invalid int value: 'abc'"),
+        (["members"], "the following arguments are required: project"),
+        (["bogus"], "invalid choice: 'bogus'"),
+    ],
+)
+def test_a_wrong_argument_is_one_line_naming_the_help(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("livestudio: ") and said in err
+    assert "--help` lists the options" in err and "usage:" not in err

@@ -121,6 +121,14 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
     assert "single writer" in from_env  # LIVESTUDIO_WORKERS is read like every setting
     for odd in ("many", "²"):
         assert "whole number" in refused("serve", "--db", str(db), LIVESTUDIO_WORKERS=odd)
+    proxies = refused("serve", "--db", str(db), LIVESTUDIO_FORWARDED_ALLOW_IPS="10.0.0.1,proxy")
+    assert "'proxy', which is not an address or a network" in proxies
+    # A flag wins over its variable, which is then not read at all (its "abc" was refused
+    # before the flag was looked at): what is refused here is the next mistake.
+    flagged = refused(
+        "serve", "--db", str(db), "--port", "1", "--stale-after", "0", LIVESTUDIO_PORT="abc"
+    )
+    assert "--stale-after" in flagged and "abc" not in flagged
     no_redis = refused(
         "serve", "--database-url", "postgresql://localhost/x", "--workers", "2", "--port", "1"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
@@ -151,6 +152,13 @@ def test_keys_are_the_login_and_the_host_key_can_be_checked(
     wrong = run_cli("ssh-fingerprint", db=elsewhere)
     assert wrong.returncode != 0 and "pass the --db your server uses" in wrong.stderr
     assert not elsewhere.parent.exists() and "Traceback" not in wrong.stderr
+    # A database no SSH server has used yet has no key: said so, none made.
+    unused = tmp_path / "unused" / "unused.db"
+    unused.parent.mkdir()
+    assert run_cli("db", "migrate", db=unused).returncode == 0
+    none = run_cli("ssh-fingerprint", db=unused)
+    assert none.returncode != 0 and "There is no SSH host key" in none.stderr
+    assert not unused.with_name("ssh_host_ed25519_key").exists()
     # Offering a public key without its private half is no use, and is not "used".
     stolen = tmp_path / "stolen"
     stolen.mkdir()
@@ -198,6 +206,13 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     assert [r["name"] for r in mine[0]["running"]] == [BODIES[1]["name"]]
     plain = ssh(keys["alice"], port, "ls").stdout
     assert "mnist" in plain and f"● running  {BODIES[1]['name']}" in plain
+    # In a terminal (ssh -t), lines end in CR LF: bare LFs drew a staircase.
+    framed = subprocess.run(
+        [*ssh_args(keys["alice"], port, "-tt", "-o", "BatchMode=yes"), "x@127.0.0.1", "ls"],
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    assert b"mnist" in framed and framed.count(b"\n") == framed.count(b"\r\n") >= 2
     # A run gone silent for many times its step interval reads as the TUI shows it.
     for step in (1, 2, 3):
         assert alice.live({**BODIES[1], "name": "quiet", "step": step}).status_code == 200
@@ -415,5 +430,26 @@ def test_a_session_cut_off_by_removing_its_key_hands_the_terminal_back(
         # nothing of a dead pane's cursor).
         assert flags() == ["1", "0", "0"]
         assert "the SSH key of this session was removed" in _screen(session)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_server_stops_while_an_ssh_session_is_open(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    # Ending the session at shutdown commits a write after the channels stopped: its
+    # publish raised inside the writer, which died, and the stop waited on it for good.
+    server, port = ssh_server
+    key, _ = alice_with_a_key(server, tmp_path)
+    session = f"stop-{port}"
+    _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+    try:
+        _wait_for(session, lambda s: "projects" in s)
+        proc = server.proc
+        assert proc is not None
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)  # raises TimeoutExpired when the stop hangs
+        server.proc = None
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
