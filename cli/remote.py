@@ -20,8 +20,8 @@ def session_request(
     Every refusal becomes a ``CliError`` with the server's one-sentence reason.
     """
     settings = TuiSettings.from_env(server=server)
-    session = settings.load_session()
-    if session is None or session.server != settings.server:
+    session = settings.load_session(settings.server)
+    if session is None:
         raise CliError(
             f"Log in to {settings.server} first: `livestudio login --server {settings.server}`."
         )

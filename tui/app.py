@@ -76,7 +76,7 @@ class LiveStudioApp(App[None]):
         """Back to the login screen, whatever was open."""
         from tui.screens.login import LoginScreen
 
-        self.settings.forget_session()
+        self.settings.forget_session(self.api.server)
         self.api.use_token(None)
         while len(self.screen_stack) > 2:
             self.pop_screen()
@@ -168,9 +168,9 @@ class LiveStudioApp(App[None]):
 
 def build_app(settings: TuiSettings, api: Api | None = None) -> LiveStudioApp:
     """Make the app for the CLI and the tests; uses the stored session when it matches."""
-    session = settings.load_session()
     if api is None:
-        token = session.token if session and session.server == settings.server else None
-        api = Api(settings.server, token)
-    username = session.username if session and session.server == api.server else None
+        session = settings.load_session(settings.server)
+        api = Api(settings.server, session.token if session else None)
+    session = settings.load_session(api.server)
+    username = session.username if session else None
     return LiveStudioApp(settings, api, username)

@@ -60,28 +60,56 @@ class TuiSettings:
             settings.highlight_seconds = _seconds("LIVESTUDIO_HIGHLIGHT_SECONDS", seconds)
         return settings
 
-    def load_session(self) -> Session | None:
-        """The stored session, if any (and readable)."""
+    def load_session(self, server: str | None = None) -> Session | None:
+        """The stored session on ``server`` (None: the one logged in last), if any."""
+        sessions, last = self._stored()
+        return sessions.get(last if server is None else server.rstrip("/"))
+
+    def _stored(self) -> tuple[dict[str, Session], str]:
+        """Every stored session by server URL, and the server logged in to last."""
         try:
             raw = json.loads(self.session_file.read_text())
-            return Session(raw["server"], raw["username"], raw["token"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+            if "sessions" not in raw:  # the one-session file of earlier versions
+                raw = {"last": raw["server"], "sessions": {raw["server"]: raw}}
+            sessions = {
+                url: Session(url, entry["username"], entry["token"])
+                for url, entry in raw["sessions"].items()
+            }
+            return sessions, str(raw["last"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}, ""
 
     def save_session(self, session: Session) -> None:
-        """Store the session readable by the user only."""
+        """Keep the session (one per server URL), readable by the user only."""
+        sessions, _ = self._stored()
+        sessions[session.server] = session
+        self._write(sessions, session.server)
+
+    def _write(self, sessions: dict[str, Session], last: str) -> None:
         self.session_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(
-                {"server": session.server, "username": session.username, "token": session.token},
+                {
+                    "last": last,
+                    "sessions": {
+                        url: {"username": s.username, "token": s.token}
+                        for url, s in sessions.items()
+                    },
+                },
                 out,
             )
         os.chmod(self.session_file, 0o600)
 
-    def forget_session(self) -> None:
-        """Delete the stored session."""
-        self.session_file.unlink(missing_ok=True)
+    def forget_session(self, server: str | None = None) -> None:
+        """Forget the session on ``server`` (None: every one)."""
+        sessions, last = self._stored()
+        if server is not None:
+            sessions.pop(server.rstrip("/"), None)
+        if server is None or not sessions:
+            self.session_file.unlink(missing_ok=True)
+            return
+        self._write(sessions, last if last in sessions else next(iter(sessions)))
 
 
 def server_url(name: str, raw: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import Server, User, fixture_bodies
+from tests.conftest import PASSWORD, Server, User, fixture_bodies
 from tui.settings import Session, TuiSettings
 
 BODY = fixture_bodies("dvclive_basic")[1]
@@ -170,3 +171,36 @@ def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
     finally:
         other.shutdown()
     assert "no HTTPS server answers there (is it http://?)" in tls and "_ssl.c" not in tls
+
+
+def test_one_session_is_kept_per_server(tmp_path: Path, make_server) -> None:
+    # Logging in to a second server kept only that one: the first asked to log in again.
+    first, second = make_server(), make_server()
+    for server in (first, second):
+        server.add_user("alice")
+    env = {**os.environ, "LIVESTUDIO_CONFIG_DIR": str(tmp_path / "cfg")}
+    env.pop("LIVESTUDIO_SERVER", None)
+    for server in (first, second):
+        done = cli(
+            env,
+            "login",
+            "--server",
+            server.url,
+            "-u",
+            "alice",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        assert done.returncode == 0, done.stderr
+    for server in (first, second):
+        listed = cli({**env, "LIVESTUDIO_SERVER": server.url}, "projects")
+        assert listed.returncode == 0, listed.stderr
+    # Without a server named, the one logged in to last.
+    assert TuiSettings(session_file=tmp_path / "cfg" / "session.json").load_session().server == (
+        second.url
+    )
+    # An old one-session file still reads.
+    old = tmp_path / "old" / "session.json"
+    old.parent.mkdir()
+    old.write_text(json.dumps({"server": first.url, "username": "alice", "token": "lss_x"}))
+    assert TuiSettings(session_file=old).load_session(first.url).username == "alice"
