@@ -298,9 +298,10 @@ def _database_arg(value: str) -> Path | str:
 def cmd_db_copy(args: argparse.Namespace) -> int:
     """Copy a whole database to another, e.g. a team's SQLite history into PostgreSQL."""
     counts = admin.copy_db(args.source, args.dest, args.replace)
+    serve = f"--db {args.dest}" if isinstance(args.dest, Path) else "--database-url URL"
     print(
         f"Copied {sum(counts.values())} rows in {len(counts)} tables; serve it with"
-        " `livestudio serve --database-url URL` (again later with --replace: an exact copy anew)."
+        f" `livestudio serve {serve}` (again later with --replace: an exact copy anew)."
     )
     return 0
 

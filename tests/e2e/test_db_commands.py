@@ -138,6 +138,16 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         "db", "copy", "--from", str(tmp_path / "no.db"), "--to", str(db)
     )
     assert "the same database" in refused("db", "copy", "--from", str(db), "--to", str(db))
+    # SQLite to SQLite: the hint names the file to serve, not a URL.
+    dest = tmp_path / "copied.db"
+    copied = subprocess.run(
+        [sys.executable, "-m", "cli.main", "db", "copy", "--from", str(db), "--to", str(dest)],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LIVESTUDIO_")},
+    )
+    assert copied.returncode == 0, copied.stderr
+    assert f"`livestudio serve --db {dest}`" in copied.stdout
     from tests.conftest import drop_pg_database, new_pg_database
 
     url = new_pg_database()
