@@ -114,7 +114,7 @@ def parse(body: bytes) -> ParsedEvent:
         _check_depth(event)
     # Every dict entry has its colon, every list item its comma or its list's bracket.
     if body.count(b":") + body.count(b",") + lists > MAX_VALUES:
-        _check_size(event)
+        event = _within_size(event)
     for file, content in (event.metrics or {}).items():
         data = content.get("data")
         if type(data) is dict:
@@ -169,11 +169,40 @@ def _check_depth(event: LiveEvent) -> None:
             )
 
 
-def _check_size(event: LiveEvent) -> None:
-    for field_name in ("params", "metrics", "machine", "env"):
+TOO_LARGE = "(too large)"
+"""The name a params or metrics file (or machine, env) that was not kept is shown under."""
+_NOT_KEPT = f"more than {MAX_VALUES:,} values: not kept"
+
+
+def _within_size(event: LiveEvent) -> LiveEvent:
+    """The event with the files that would take params or metrics past ``MAX_VALUES``
+    (biggest first), and a machine or env that does, each replaced by a note saying so.
+
+    The rest of the step is kept: refused whole, every post of such a run was, and the
+    run kept no metrics or plots at all.
+    """
+    changes: dict[str, object] = {}
+    for field_name in ("params", "metrics"):
+        files: dict[str, Any] | None = getattr(event, field_name)
+        if not files:
+            continue
+        sizes = {name: _size(tree) for name, tree in files.items()}
+        total = sum(sizes.values())
+        if total <= MAX_VALUES:
+            continue
+        kept = dict(files)
+        note = {TOO_LARGE: _NOT_KEPT}
+        for name in sorted(sizes, key=sizes.__getitem__, reverse=True):
+            if total <= MAX_VALUES:
+                break
+            kept[name] = {"data": note} if field_name == "metrics" else note
+            total -= sizes[name]
+        changes[field_name] = kept
+    for field_name in ("machine", "env"):
         tree = getattr(event, field_name)
         if tree and _size(tree) > MAX_VALUES:
-            raise TooLarge(f"`$.{field_name}` holds more than {MAX_VALUES:,} values; send fewer.")
+            changes[field_name] = {TOO_LARGE: _NOT_KEPT}
+    return msgspec.structs.replace(event, **changes) if changes else event
 
 
 def _size(tree: object) -> int:
