@@ -31,7 +31,7 @@ def repo_key(url: str) -> str:
         )
     host, path = _split(raw)
     path = path.strip("/")
-    if path.endswith(".git"):
+    if path.lower().endswith(".git"):  # `Repo.GIT` too (version 22 re-keyed stored ones)
         path = path[: -len(".git")]
     path = path.strip("/")
     if not path:

@@ -3,10 +3,49 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from backend.db.connection import Conn, is_postgres
 
-MIGRATIONS: tuple[tuple[int, str], ...] = (
+Migration = str | Callable[[Conn], None]
+"""SQL statements, or a step that needs Python (the same for both engines)."""
+
+
+def rekey_git_suffix(conn: Conn) -> None:
+    """Keys of repository URLs ending in an upper-case ``.GIT`` kept ``.git`` before
+    version 22 (so ``Vision.GIT`` and ``vision.git`` were two projects): computed again
+    from the stored URLs. A run whose corrected key would clash with another of the same
+    poster, commit and name keeps its key; events follow a key only where every row that
+    had it moved to the same new one."""
+    from shared.repo_url import InvalidRepoUrl, repo_key
+
+    moved: dict[str, set[str]] = {}
+    for table in ("projects", "experiments"):
+        rows = conn.execute(
+            f"SELECT id, repo_url, repo_key FROM {table} WHERE repo_key LIKE '%.git'"
+        ).fetchall()
+        for row_id, url, old in rows:
+            try:
+                new = repo_key(url)
+            except InvalidRepoUrl:
+                new = old
+            if new != old and table == "experiments":
+                clash = conn.execute(
+                    "SELECT 1 FROM experiments o, experiments e WHERE e.id = ?"
+                    " AND o.poster_id = e.poster_id AND o.repo_key = ?"
+                    " AND o.baseline_sha = e.baseline_sha AND o.name = e.name",
+                    (row_id, new),
+                ).fetchone()
+                new = old if clash else new
+            moved.setdefault(old, set()).add(new)
+            if new != old:
+                conn.execute(f"UPDATE {table} SET repo_key = ? WHERE id = ?", (new, row_id))
+    for old, news in moved.items():
+        if len(news) == 1 and (new := next(iter(news))) != old:
+            conn.execute("UPDATE events SET repo_key = ? WHERE repo_key = ?", (new, old))
+
+
+MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (
         1,
         """
@@ -454,6 +493,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE ssh_sessions ADD COLUMN listener TEXT
         """,
     ),
+    (22, rekey_git_suffix),
 )
 
 
@@ -481,9 +521,11 @@ def migrate(conn: Conn) -> int:
     return max((v for v, _ in MIGRATIONS), default=0)
 
 
-def _apply(conn: Conn, version: int, script: str) -> None:
+def _apply(conn: Conn, version: int, script: Migration) -> None:
     """Run one migration's statements and record it (inside the caller's transaction)."""
-    for statement in _statements(script):
+    if callable(script):
+        script(conn)
+    for statement in _statements(script) if isinstance(script, str) else ():
         conn.execute(statement)
     conn.execute(
         "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -12,6 +12,8 @@ every id (and then moves the sequences past them).
 
 from __future__ import annotations
 
+from backend.db.migrations import Migration, rekey_git_suffix
+
 BASELINE = 12
 MIGRATE_LOCK = 0x6D696772  # "migr": one process migrates at a time
 
@@ -230,7 +232,7 @@ CREATE TABLE baselines (
 )
 """
 
-MIGRATIONS: tuple[tuple[int, str], ...] = (
+MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (BASELINE, SCHEMA),
     (
         13,
@@ -331,6 +333,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE ssh_sessions ADD COLUMN listener TEXT
         """,
     ),
+    (22, rekey_git_suffix),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

@@ -687,3 +687,39 @@ def test_a_cut_off_deletion_its_user_may_no_longer_make_is_dropped(server: Serve
     assert _unfinished(server) == 0  # refused now: the note is dropped, the project stays
     assert [p["id"] for p in alice.client.get("/api/projects").json()] == [mine]
     assert {r["id"] for r in rows(alice, mine)} == set(runs)
+
+
+def test_an_upper_case_git_suffix_is_one_repository_and_stored_keys_are_mended(
+    server: Server, alice: User
+) -> None:
+    # `Vision.GIT` kept ".git" in its key (only a lower-case one was dropped), so it was a
+    # project of its own; migration 22 mends keys stored that way.
+    from backend.db.migrations import rekey_git_suffix
+
+    start = fixture_bodies("dvclive_basic")[0]
+    lower = alice.live({**start, "name": "a", "repo_url": "git@github.com:acme/vision.git"})
+    upper = alice.live({**start, "name": "b", "repo_url": "git@github.com:Acme/Vision.GIT"})
+    assert lower.status_code == upper.status_code == 200
+    (project,) = alice.client.get("/api/projects").json()
+    assert {r["name"] for r in rows(alice, project["id"])} == {"a", "b"}
+    with closing(connect_sync(server.database)) as conn:
+        # As an older version stored it: the key with ".git", for a run and a project.
+        url = "git@github.com:Acme/Other.GIT"
+        conn.execute(
+            "UPDATE experiments SET repo_url = ?, repo_key = ? WHERE name = 'b'",
+            (url, "github.com/acme/other.git"),
+        )
+        conn.execute(
+            "UPDATE projects SET repo_url = ?, repo_key = ? WHERE id = ?",
+            (url, "github.com/acme/other.git", project["id"]),
+        )
+        rekey_git_suffix(conn)
+        keys = {
+            row[0]
+            for table in ("projects", "experiments")
+            for row in conn.execute(f"SELECT repo_key FROM {table}").fetchall()
+        }
+        commit = getattr(conn, "commit", None)
+        if commit is not None:
+            commit()
+    assert "github.com/acme/other" in keys and "github.com/acme/other.git" not in keys
