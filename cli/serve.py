@@ -56,6 +56,7 @@ def worker_app() -> Litestar:
     variables (``Settings.to_env``), as uvicorn starts each process from an import string."""
     settings = Settings.from_env()
     configure(settings.request_timeout, settings.max_body)
+    _configure_logging()  # a spawned process starts without the parent's
     app = create_app(settings)
     _end_streams_on_exit(app)
     return app
@@ -101,14 +102,18 @@ def check_port(host: str, port: int, choose: str = "another --host or --port") -
         ) from None
 
 
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+
+
 def serve(settings: Settings, workers: int = 1) -> None:
     """Serve until Ctrl-C (``workers`` processes on one port: PostgreSQL and Redis)."""
     check_port(settings.host, settings.port)
     if workers == 1 and settings.ssh_port:  # (several refused by the command line)
         check_port(settings.host, settings.ssh_port)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    _configure_logging()
     where = describe(settings.database)
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {where})")
     if settings.engine == "postgresql" and not settings.redis_url:
