@@ -10,6 +10,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -136,11 +137,35 @@ def serve(settings: Settings, workers: int = 1) -> None:
     _Server(uvicorn_config(settings)).run()
 
 
+METRICS_PREFIX = "livestudio-metrics-"
+
+
+def _forget_dead_metrics_dirs() -> None:
+    """Remove the figures folders of ``serve --workers`` parents that are gone (killed
+    with ``kill -9``, they could not remove their own)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
+        pid = folder.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def _serve_processes(settings: Settings, workers: int) -> None:
     """Run ``workers`` server processes on one port, restarted by uvicorn if one dies."""
     os.environ.update(settings.to_env())
     # Every process writes its figures here; /metrics in any of them adds them all up.
-    metrics_dir = tempfile.mkdtemp(prefix="livestudio-metrics-")
+    _forget_dead_metrics_dirs()
+    metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     print(f"livestudio: {workers} processes, events shared through Redis", flush=True)
     try:

@@ -37,3 +37,25 @@ def test_dead_and_foreign_pids_are_forgotten_and_own_files_kept(
     monkeypatch.setattr(os, "remove", raced)
     metrics.forget_dead_processes()
     assert not (tmp_path / names["dead"]).exists()
+
+
+def test_figures_folders_of_dead_parents_are_removed_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A `serve --workers` parent killed with kill -9 cannot remove its folder; the next
+    # one to start removes the folders of parents that are gone, and only those.
+    import subprocess
+    import tempfile
+
+    from cli import serve
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = tmp_path / f"{serve.METRICS_PREFIX}{gone.pid}-x1"
+    alive = tmp_path / f"{serve.METRICS_PREFIX}{os.getpid()}-x2"
+    other = tmp_path / "livestudio-metrics-notapid"
+    for folder in (dead, alive, other):
+        folder.mkdir()
+    serve._forget_dead_metrics_dirs()
+    assert not dead.exists() and alive.exists() and other.exists()
