@@ -184,7 +184,13 @@ def _check_range(name: str, value: object) -> None:
 
 def _check_proxies(listed: str) -> None:
     """Each of the trusted proxies is ``*``, an address or a network (``10.0.0.0/8``)."""
-    for item in (part.strip() for part in listed.split(",")):
+    items = [part.strip() for part in listed.split(",") if part.strip()]
+    if "*" in items and len(items) > 1:
+        raise ValueError(
+            "LIVESTUDIO_FORWARDED_ALLOW_IPS lists * among addresses; give * alone (any"
+            " proxy) or only the proxies' addresses"
+        )
+    for item in items:
         if item == "*":
             continue
         try:

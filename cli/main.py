@@ -319,7 +319,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, saying what is wrong in one line (its usage block buried the reason)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"livestudio: {message} (`{self.prog} --help` lists the options).\n")
+        # An unknown option after a command is found by the top parser, not the command's.
+        where = "livestudio COMMAND" if self.prog == "livestudio" else self.prog
+        self.exit(2, f"livestudio: {message} (`{where} --help` lists the options).\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

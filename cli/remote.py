@@ -36,7 +36,10 @@ def session_request(
     except httpx.HTTPError as exc:
         raise unreachable(settings.server, exc) from None
     if response.status_code == 401:
-        raise CliError("Your session has expired; log in again with `livestudio login`.")
+        raise CliError(
+            "Your session has expired; log in again with"
+            f" `livestudio login --server {settings.server}`."
+        )
     if response.status_code >= 400:
         raise refused(settings.server, response)
     return settings, answer_of(settings.server, response) if response.content else None

@@ -15,8 +15,9 @@ def rekey_git_suffix(conn: Conn) -> None:
     """Keys of repository URLs ending in an upper-case ``.GIT`` kept ``.git`` before
     version 22 (so ``Vision.GIT`` and ``vision.git`` were two projects): computed again
     from the stored URLs. A run whose corrected key would clash with another of the same
-    poster, commit and name keeps its key; events follow a key only where every row that
-    had it moved to the same new one."""
+    poster, commit and name (the same run, split by the two spellings) moves too, renamed
+    ``NAME (.GIT)`` so that both show; events follow a key only where every row that had
+    it moved to the same new one."""
     from shared.repo_url import InvalidRepoUrl, repo_key
 
     moved: dict[str, set[str]] = {}
@@ -29,20 +30,36 @@ def rekey_git_suffix(conn: Conn) -> None:
                 new = repo_key(url)
             except InvalidRepoUrl:
                 new = old
-            if new != old and table == "experiments":
-                clash = conn.execute(
-                    "SELECT 1 FROM experiments o, experiments e WHERE e.id = ?"
-                    " AND o.poster_id = e.poster_id AND o.repo_key = ?"
-                    " AND o.baseline_sha = e.baseline_sha AND o.name = e.name",
-                    (row_id, new),
-                ).fetchone()
-                new = old if clash else new
+            if new != old and table == "experiments" and _clashes(conn, row_id, new, ""):
+                if _clashes(conn, row_id, new, " (.GIT)"):
+                    new = old  # renamed, it would clash too: left as it is
+                else:
+                    conn.execute(
+                        "UPDATE experiments SET name = substr(name, 1, 248) || ' (.GIT)',"
+                        " row_version = 0 WHERE id = ?",
+                        (row_id,),
+                    )
             moved.setdefault(old, set()).add(new)
             if new != old:
                 conn.execute(f"UPDATE {table} SET repo_key = ? WHERE id = ?", (new, row_id))
     for old, news in moved.items():
         if len(news) == 1 and (new := next(iter(news))) != old:
             conn.execute("UPDATE events SET repo_key = ? WHERE repo_key = ?", (new, old))
+
+
+def _clashes(conn: Conn, row_id: int, key: str, suffix: str) -> bool:
+    """Whether the run, re-keyed to ``key`` (and its name given ``suffix``), would be a
+    second run of its poster's with the same commit and name."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM experiments o, experiments e WHERE e.id = ?"
+            " AND o.poster_id = e.poster_id AND o.repo_key = ?"
+            " AND o.baseline_sha = e.baseline_sha"
+            " AND o.name = substr(e.name, 1, ?) || ?",
+            (row_id, key, 248 if suffix else 255, suffix),
+        ).fetchone()
+        is not None
+    )
 
 
 MIGRATIONS: tuple[tuple[int, Migration], ...] = (

@@ -138,11 +138,13 @@ from backend.db.ssh_keys import (
     delete_ssh_key_by_id,
     drop_other_claims,
     end_ssh_sessions,
+    end_stale_ssh_sessions,
     insert_ssh_key,
     mark_ssh_session,
     ssh_key_claims,
     ssh_keys_of,
     ssh_keys_sync,
     touch_ssh_key,
+    touch_ssh_sessions,
     user_of_ssh_key,
 )

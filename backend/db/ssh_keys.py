@@ -138,6 +138,27 @@ def mark_ssh_session(conn: Conn, session_id: int, listener: str) -> None:
     )
 
 
+def touch_ssh_sessions(conn: Conn, session_ids: list[int], now: float) -> None:
+    """Mark the SSH TUIs' logins a server still holds as alive (see ``end_ssh_sessions``)."""
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start : start + 500]
+        conn.execute(
+            f"UPDATE sessions SET last_used_at = ? WHERE id IN ({', '.join('?' * len(chunk))})",
+            (now, *chunk),
+        )
+
+
+def end_stale_ssh_sessions(conn: Conn, before: float) -> int:
+    """End the SSH TUIs' logins no server has marked alive since ``before``: left by a
+    server that was killed and never came back under the same host and port."""
+    cur = conn.execute(
+        "DELETE FROM sessions WHERE id IN (SELECT session_id FROM ssh_sessions)"
+        " AND last_used_at < ?",
+        (before,),
+    )
+    return cur.rowcount
+
+
 def end_ssh_sessions(conn: Conn, listener: str) -> int:
     """End the login sessions ``listener`` made for SSH (left when it did not stop cleanly);
     other servers' on the same database go on."""

@@ -469,7 +469,12 @@ class Writer:
                 # The channels stop before the last writes of a shutdown (an SSH session
                 # ending): raised here, it killed the writer, and whoever waited on it hung
                 # the stop for good. The events are stored; streams replay them.
-                log.warning("committed events not published (%s): streams replay them", exc)
+                stopping = isinstance(exc, RuntimeError)  # the plugin's "not initialized"
+                log.log(
+                    logging.INFO if stopping else logging.WARNING,
+                    "committed events not published (%s): streams replay them",
+                    exc,
+                )
 
     def _failed(self, exc: Exception) -> Exception:
         """What a job's or a commit's failure means for its caller."""

@@ -186,17 +186,23 @@ def _within_size(event: LiveEvent) -> LiveEvent:
         files: dict[str, Any] | None = getattr(event, field_name)
         if not files:
             continue
-        sizes = {name: _size(tree) for name, tree in files.items()}
+        # Each file counts with its own entry; a file not kept still costs its note's.
+        sizes = {name: 1 + _size(tree) for name, tree in files.items()}
         total = sum(sizes.values())
         if total <= MAX_VALUES:
             continue
         kept = dict(files)
         note = {TOO_LARGE: _NOT_KEPT}
         for name in sorted(sizes, key=sizes.__getitem__, reverse=True):
-            if total <= MAX_VALUES:
+            if total <= MAX_VALUES or sizes[name] <= 3:
                 break
             kept[name] = {"data": note} if field_name == "metrics" else note
-            total -= sizes[name]
+            total -= sizes[name] - (3 if field_name == "metrics" else 2)
+        if total > MAX_VALUES:  # too many files, each small: nothing to cut but all of it
+            raise TooLarge(
+                f"`$.{field_name}` holds more than {MAX_VALUES:,} values in {len(files):,}"
+                " files; send fewer."
+            )
         changes[field_name] = kept
     for field_name in ("machine", "env"):
         tree = getattr(event, field_name)

@@ -67,6 +67,10 @@ def fingerprint(db: Path) -> str:
 
 
 KEY_CHECK_EVERY = 5.0
+ALIVE_EVERY = 60.0
+"""How often a server marks its SSH TUIs' logins alive; unmarked for ``STALE_AFTER``,
+any server with SSH ends them (their server was killed and did not come back)."""
+STALE_AFTER = 3 * ALIVE_EVERY
 """How often open connections are checked against the registered keys."""
 CONFIRM_TRIES = 3
 """Passwords one session may try to confirm a key with."""
@@ -118,11 +122,17 @@ class SshService:
         The key decides on every new channel too; this also ends what is already open,
         so removing a stolen key locks its holder out at once, whatever they keep open.
         """
+        alive_at = 0.0
         while True:
             await asyncio.sleep(KEY_CHECK_EVERY)
             for conn in list(self.connections):
                 if not await self._key_still_valid(conn):
                     await self._cut(conn, "the SSH key of this session was removed")
+            now = self.backend.clock()
+            if now - alive_at >= ALIVE_EVERY:
+                alive_at = now
+                with contextlib.suppress(Exception):  # (a database away: next time)
+                    await self.backend.writer.submit(_mark_alive(list(self.logins), now))
 
     async def _cut(self, conn: SSHConnection, why: str) -> None:
         """Close a connection, first handing its terminals back as they were: the TUI's
@@ -446,6 +456,16 @@ class _LineReader:
                     return None
 
 
+def _mark_alive(session_ids: list[int], now: float) -> Callable[[WriteContext], None]:
+    """Mark these logins alive, and end the SSH logins nobody marked for long."""
+
+    def job(ctx: WriteContext) -> None:
+        repository.touch_ssh_sessions(ctx.conn, session_ids, now)
+        repository.end_stale_ssh_sessions(ctx.conn, now - STALE_AFTER)
+
+    return job
+
+
 def _lines(process: asyncssh.SSHServerProcess[bytes], text: bytes) -> bytes:
     """Text for the client's terminal: with a pty (``ssh -t``), lines end in CR LF (a bare
     LF moved down without going back, each line starting where the last one ended)."""
@@ -470,6 +490,7 @@ async def start_ssh(backend: Backend) -> SshService:
     folder = settings.db.parent / "ssh-sessions" / str(settings.ssh_port)
     await asyncio.to_thread(_prepare, folder)
     await backend.writer.submit(lambda ctx: repository.end_ssh_sessions(ctx.conn, listener))
+    await backend.writer.submit(_mark_alive([], backend.clock()))
     service = SshService(backend, f"http://{host}:{settings.port}", folder, listener=listener)
     key = await asyncio.to_thread(host_key, settings.db)
     service.acceptor = await asyncssh.create_server(

@@ -713,7 +713,24 @@ def test_an_upper_case_git_suffix_is_one_repository_and_stored_keys_are_mended(
             "UPDATE projects SET repo_url = ?, repo_key = ? WHERE id = ?",
             (url, "github.com/acme/other.git", project["id"]),
         )
+        # The same run posted under both spellings was two runs: re-keyed, it would
+        # clash with its twin, so it moves renamed and both show.
+        twin = {**start, "name": "twin"}
+        assert alice.live({**twin, "repo_url": "https://github.com/acme/other"}).is_success
+        assert alice.live({**twin, "repo_url": "git@github.com:acme/elsewhere.git"}).is_success
+        conn.execute(
+            "UPDATE experiments SET repo_url = ?, repo_key = ?"
+            " WHERE name = 'twin' AND repo_key = 'github.com/acme/elsewhere'",
+            (url, "github.com/acme/other.git"),
+        )
         rekey_git_suffix(conn)
+        twins = conn.execute(
+            "SELECT name, repo_key FROM experiments WHERE name LIKE 'twin%' ORDER BY name"
+        ).fetchall()
+        assert [tuple(t) for t in twins] == [
+            ("twin", "github.com/acme/other"),
+            ("twin (.GIT)", "github.com/acme/other"),
+        ]
         keys = {
             row[0]
             for table in ("projects", "experiments")

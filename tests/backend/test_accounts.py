@@ -1,5 +1,6 @@
 """Sessions, the profile token lifecycle and password changes."""
 
+import time
 from pathlib import Path
 
 import httpx
@@ -215,4 +216,14 @@ def test_a_server_starting_again_ends_only_the_ssh_logins_it_left(
         repository.mark_ssh_session(conn, theirs, "box-b:2222")
         assert repository.end_ssh_sessions(conn, "box-a:2222") == 1
         left = {row[0] for row in conn.execute("SELECT id FROM sessions")}
-    assert theirs in left and mine not in left
+        assert theirs in left and mine not in left
+        # A server that never came back (another port, another host name) stops marking
+        # its logins alive: they end once nobody has for a while, wherever they were made.
+        gone = repository.insert_session(conn, user_id, b"g" * 32)
+        repository.mark_ssh_session(conn, gone, "old-box:2222")
+        now = time.time()
+        repository.touch_ssh_sessions(conn, [theirs], now)
+        conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (now - 600, gone))
+        assert repository.end_stale_ssh_sessions(conn, now - 180) == 1
+        left = {row[0] for row in conn.execute("SELECT id FROM sessions")}
+    assert theirs in left and gone not in left

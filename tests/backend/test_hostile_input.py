@@ -282,7 +282,7 @@ def test_invisible_characters_in_metric_names_never_cost_a_step(
 ) -> None:
     # A run's name tells runs apart: invisible characters are refused there. A metric's
     # is kept as sent: DVCLive sends all of a step's plots in one post, and refusing one
-    # name lost every metric's points (drawn escaped in the TUI instead).
+    # name lost every metric's points (control characters in it are drawn escaped).
     plots = {
         "dvclive/plots/metrics/acc\u200b.tsv": {"data": [{"step": 0, "acc\u200b": 0.5}]},
         LOSS: {"data": [{"step": 0, "loss": 0.9}]},
@@ -302,3 +302,12 @@ def test_invisible_characters_in_metric_names_never_cost_a_step(
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
     ):
         assert post(shared_server, shared_alice.token, {**BODY, "name": name}).status_code == 200
+
+
+def test_many_small_files_cannot_pass_the_values_bound(
+    shared_server: Server, shared_alice: User
+) -> None:
+    files = {f"p{i}.yaml": {"a": i} for i in range(60_000)}
+    resp = post(shared_server, shared_alice.token, {**BODY, "params": files})
+    assert resp.status_code == 413, resp.text
+    assert "in 60,000 files" in resp.json()["detail"]

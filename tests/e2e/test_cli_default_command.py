@@ -74,6 +74,7 @@ def test_a_server_that_is_not_a_url_is_refused_in_one_line(
         (["serve", "--port", "abc"], "argument --port: invalid int value: 'abc'"),
         (["members"], "the following arguments are required: project"),
         (["bogus"], "invalid choice: 'bogus'"),
+        (["serve", "--bogus"], "unrecognized arguments: --bogus (`livestudio COMMAND --help`"),
     ],
 )
 def test_a_wrong_argument_is_one_line_naming_the_help(

@@ -123,6 +123,9 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
         assert "whole number" in refused("serve", "--db", str(db), LIVESTUDIO_WORKERS=odd)
     proxies = refused("serve", "--db", str(db), LIVESTUDIO_FORWARDED_ALLOW_IPS="10.0.0.1,proxy")
     assert "'proxy', which is not an address or a network" in proxies
+    assert "give * alone" in refused(
+        "serve", "--db", str(db), LIVESTUDIO_FORWARDED_ALLOW_IPS="10.0.0.1, *"
+    )
     # A flag wins over its variable, which is then not read at all (its "abc" was refused
     # before the flag was looked at): what is refused here is the next mistake.
     flagged = refused(
