@@ -376,7 +376,8 @@ def compare(
     for name in metrics:
         values = [r.metrics.get(name) for r in rows]
         numbers = [parse_number(v) for v in values]
-        usable = [(n, i) for i, n in enumerate(numbers) if n is not None and n == n]
+        # A diverged run's inf (or NaN) is never the best: only finite values compete.
+        usable = [(n, i) for i, n in enumerate(numbers) if n is not None and math.isfinite(n)]
         best: set[int] = set()
         if len(usable) > 1:
             target = min(usable)[0] if lower_better(name) else max(usable)[0]

@@ -90,6 +90,16 @@ def test_compare_marks_differences_and_best_values() -> None:
     assert lines["metric:acc"].best == set()  # only one usable number: nothing to compare
 
 
+def test_a_diverged_runs_infinity_is_never_the_best() -> None:
+    rows = [
+        row(1, metrics={"acc": 0.87, "val/loss": 0.36}),
+        row(2, metrics={"acc": "inf", "val/loss": "-inf"}),
+        row(3, metrics={"acc": 0.91, "val/loss": 0.41}),
+    ]
+    lines = {line.key: line for line in compare(rows)}
+    assert lines["metric:acc"].best == {2} and lines["metric:val/loss"].best == {0}
+
+
 def test_formatting_and_no_color_highlight(monkeypatch) -> None:
     assert [value_text(v) for v in (0.333333, "nan", 3, None, True)] == [
         "0.3333",

@@ -54,7 +54,8 @@ class CompareScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        yield DataTable(cursor_type="row", id="compare")
+        # The metric and param names stay in view while the runs scroll sideways.
+        yield DataTable(cursor_type="row", id="compare", fixed_columns=1)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
