@@ -167,6 +167,17 @@ class Api:
             times="true",
         )
 
+    async def series_at(
+        self, experiment_id: int, names: list[str], step: int
+    ) -> dict[str, list[tuple[int, float | str]]]:
+        """Each series' exact point at ``step``, or the last before it (``[]``: none)."""
+        return await self._get(
+            f"/api/experiments/{experiment_id}/series",
+            dict[str, list[tuple[int, float | str]]],
+            names=",".join(names),
+            at=step,
+        )
+
     async def watches(self) -> list[WatchInfo]:
         """My watches."""
         return await self._get("/api/watches", list[WatchInfo])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from shared.values import parse_number
 from tui.format import value_text
@@ -29,6 +29,11 @@ class PlotView:
     """The step the cursor is on (None: no cursor)."""
     wall_time: bool = False
     """The x axis shows when each step arrived instead of the step."""
+    exact: dict[tuple[int, str], tuple[int, Any] | None] = field(default_factory=dict)
+    """(experiment, metric) → its exact point at the cursor, read from the server (the
+    lines may be downsampled: a bucket's point is not the value at the cursor's step)."""
+    exact_at: int | None = None
+    """The cursor step ``exact`` holds the points of."""
 
     @property
     def weight(self) -> float:
@@ -105,11 +110,16 @@ def point_at(points: list[tuple[int, Any]], step: int) -> tuple[int, Any] | None
     return found
 
 
-def cursor_text(points: list[tuple[int, Any]], step: int) -> str:
+def cursor_text(
+    points: list[tuple[int, Any]],
+    step: int,
+    exact: tuple[int, Any] | Literal[False] | None = False,
+) -> str:
     """A line's value at the step cursor, saying from which step it is when not that one
     (a run that logs less often, or has not got that far): ``0.99 (at 46)``; ``-`` before
-    its first point."""
-    found = point_at(points, step)
+    its first point. ``exact``: the point the server read at that step (None: it has none
+    there or before), else (False) the drawn line's, which may be a downsampled one's."""
+    found = point_at(points, step) if exact is False else exact
     if found is None:
         return "-"
     at, value = found

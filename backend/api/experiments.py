@@ -44,14 +44,16 @@ class ExperimentController(Controller):
         names: FromQuery[str | None] = None,
         max_points: FromQuery[int | None] = None,
         times: FromQuery[bool] = False,
+        at: FromQuery[int | None] = None,
     ) -> Stream:
         """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled.
 
         With ``times=true`` each point is ``[step, value, arrived_at]`` (UNIX seconds).
+        With ``at=STEP``, only each series' point at that step or the last before it.
         """
         wanted = [n for n in (names or "").split(",") if n] or None
         body = await experiments.series(
-            backend.reader, backend.writer, user, experiment_id, wanted, max_points, times
+            backend.reader, backend.writer, user, experiment_id, wanted, max_points, times, at
         )
         return Stream(body, media_type=MediaType.JSON)
 

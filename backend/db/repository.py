@@ -120,6 +120,7 @@ from backend.db.series import (
     images_of,
     log_points,
     logged_points,
+    point_at,
     series_id,
     series_max_step,
     series_names,

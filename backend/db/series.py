@@ -264,6 +264,20 @@ async def series_page(
     return [(step, value, r[2]) for (step, value), r in zip(wire, rows, strict=True)]
 
 
+async def point_at(db: Reader, series: int, step: int, with_time: bool) -> list[tuple[Any, ...]]:
+    """The series' point at ``step``, or the last one before it ([] before its first),
+    spelled for JSON as ``series_page``'s points are."""
+    arrived = ", arrived_at" if with_time else ""
+    async with db.execute(
+        f"SELECT step, value{arrived} FROM points WHERE series_id = ? AND step <= ?"
+        " ORDER BY step DESC LIMIT 1",
+        (series, step),
+    ) as cur:
+        rows = await cur.fetchall()
+    wire = wire_points((r[0], r[1]) for r in rows)
+    return [(*w, r[2]) for w, r in zip(wire, rows, strict=True)] if with_time else wire
+
+
 async def arrival_times(
     db: Reader, experiment_id: int, name: str, steps: list[int]
 ) -> dict[int, float]:

@@ -20,6 +20,8 @@ from shared.live import ErrorInfo
 
 log = logging.getLogger(__name__)
 MAX_SERIES_POINTS = 100_000
+MAX_AT_NAMES = 1_000
+"""Series one ``at`` read looks up at most (one indexed query each)."""
 _encode = msgspec.json.encode
 
 
@@ -75,6 +77,7 @@ async def series(
     names: list[str] | None,
     max_points: int | None,
     with_time: bool = False,
+    at: int | None = None,
 ) -> AsyncIterator[bytes]:
     """Points of the named series (all when none named), downsampled on request, as the
     JSON object ``{name: [[step, value], ...]}``, produced page by page.
@@ -88,12 +91,18 @@ async def series(
     await visible(db, user, experiment_id)
     if max_points is not None and not 2 <= max_points <= MAX_SERIES_POINTS:
         raise InvalidInput(f"max_points must be between 2 and {MAX_SERIES_POINTS}.")
+    if at is not None and max_points is not None:
+        raise InvalidInput("Give max_points or at, not both.")
     # Recent points may still wait in the log; file them so the points table is exact.
     await writer.submit(ingest.file_points_job)
     wanted = (
         list(dict.fromkeys(names)) if names else await repository.series_names(db, experiment_id)
     )
-    chunks = _series_json(db, experiment_id, wanted, max_points, with_time)
+    chunks = (
+        _series_json(db, experiment_id, wanted, max_points, with_time)
+        if at is None
+        else _points_at(db, experiment_id, wanted, at, with_time)
+    )
     first = await anext(chunks)
     return _logged(experiment_id, first, chunks)
 
@@ -110,6 +119,20 @@ async def _logged(
     except Exception as exc:
         log.warning("reading the series of experiment %s stopped: %s", experiment_id, exc)
         raise
+
+
+async def _points_at(
+    db: Reader, experiment_id: int, names: list[str], step: int, with_time: bool
+) -> AsyncIterator[bytes]:
+    """``{name: [point]}``: each series' point at ``step`` or the last before it (a chart's
+    step cursor reads exact values so, whatever its downsampled lines hold)."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    for name in names[:MAX_AT_NAMES]:
+        series = await repository.find_series(db, experiment_id, name)
+        found[name] = (
+            [] if series is None else await repository.point_at(db, series, step, with_time)
+        )
+    yield _encode(found)
 
 
 async def _series_json(

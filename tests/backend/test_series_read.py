@@ -45,6 +45,14 @@ def test_a_series_longer_than_a_page_comes_whole_and_in_order(shared_alice: User
 
     assert shared_alice.client.get(f"{url}?names=nothing").json() == {"nothing": []}
 
+    # One point each, exact: at a step, or the last before it (a plot's step cursor).
+    at = shared_alice.client.get(f"{url}?names=loss,acc,nothing&at=500").json()
+    assert at == {"loss": [list(rows[500])], "acc": [[2, 0.2]], "nothing": []}
+    timed_at = shared_alice.client.get(f"{url}?names=acc&at=1&times=true").json()
+    assert timed_at["acc"][0][:2] == [1, 0.1] and timed_at["acc"][0][2] > 0
+    both = shared_alice.client.get(f"{url}?names=acc&at=1&max_points=10")
+    assert both.status_code == 400 and "not both" in both.json()["detail"]
+
 
 def test_a_series_read_is_refused_before_anything_is_sent(
     shared_alice: User, shared_server: Server

@@ -461,3 +461,37 @@ async def test_details_show_long_names_whole_at_80_columns(
     assert "…" not in text
     assert long in "".join(line.strip().split("  ")[0] for line in text.splitlines())
     assert "none" in text.split("\nparams", 1)[1].splitlines()[0]
+
+
+async def test_the_step_cursor_reads_exact_values_of_a_downsampled_line(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    # 2,000 steps drawn in ~160 points: a bucket's point was shown as the cursor's value
+    # ("0.279 (at 95)" where step 96 logged 0.2893).
+    app = logged_in_app
+    values = {s: round(1 + (s * 7919 % 1000) / 1000, 4) for s in range(2000)}
+    rows = [{"step": s, "loss": v} for s, v in values.items()]
+    await post(
+        alice,
+        {
+            **BODIES[1],
+            "name": "long",
+            "step": 1999,
+            "plots": {"dvclive/plots/metrics/train/loss.tsv": {"data": rows}},
+        },
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(
+            pilot, lambda: "train/loss" in plots.charts and plots.charts["train/loss"].drawn
+        )
+        chart = plots.charts["train/loss"]
+        assert len(next(iter(chart.data.values()))) < 1000  # downsampled
+        await pilot.press("left", "left", "left")
+        step = plots.view.cursor
+        assert step is not None and step < 1999
+        await until(pilot, lambda: plots.view.exact_at == step)
+        assert f"step {step}: {values[step]:.4g}" in chart.title_text

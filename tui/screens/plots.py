@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -49,6 +50,10 @@ def summary(points: list[tuple[int, Any]]) -> str:
     if not values:
         return f"latest {latest}{odd}"
     return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}{odd}"
+
+
+CURSOR_READ_AFTER = 0.15
+"""Seconds the step cursor rests before its exact values are read from the server."""
 
 
 class MetricChart(PlotextPlot):
@@ -185,8 +190,12 @@ class MetricChart(PlotextPlot):
         title = self.metric
         if view.cursor is not None and not view.wall_time:  # (no step line on a time axis)
             plt.vline(view.cursor, "white")
+            known = view.exact_at == view.cursor
             at = [
-                f"{'' if single else self.names[e] + ' '}{cursor_text(p, view.cursor)}"
+                f"{'' if single else self.names[e] + ' '}"
+                + cursor_text(
+                    p, view.cursor, view.exact.get((e, self.metric), False) if known else False
+                )
                 for e, p in self.data.items()
             ]
             title += f"   step {view.cursor}: " + " · ".join(at)
@@ -501,6 +510,31 @@ class PlotsScreen(LiveScreen):
             return
         self.view.move_cursor(steps, direction)
         self._redraw_all()
+        self._read_cursor_values()
+
+    @work(group="cursor", exclusive=True, exit_on_error=False)
+    async def _read_cursor_values(self) -> None:
+        """The exact values at the cursor, from the server: the lines are downsampled to
+        the screen's width, and a bucket's point is not the value logged at that step."""
+        await asyncio.sleep(CURSOR_READ_AFTER)  # keys held down: read once they stop
+        step = self.view.cursor
+        if step is None:
+            return
+        exact: dict[tuple[int, str], tuple[int, Any] | None] = {}
+        api = studio(self).api
+        for experiment_id in list(self.names):
+            metrics = [m for m, chart in self.charts.items() if experiment_id in chart.data]
+            if not metrics:
+                continue
+            try:
+                found = await api.series_at(experiment_id, metrics, step)
+            except ApiError:
+                return  # the lines' values stay, as before
+            for metric, points in found.items():
+                exact[(experiment_id, metric)] = tuple(points[0]) if points else None  # type: ignore[assignment]
+        if self.view.cursor == step:
+            self.view.exact, self.view.exact_at = exact, step
+            self._redraw_all()
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
