@@ -126,6 +126,28 @@ def cursor_text(
     return value_text(value) if at == step else f"{value_text(value)} (at {at})"
 
 
+def thin(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:
+    """At most about ``limit`` points of a line, keeping each bucket's lowest and highest
+    (as the server downsamples): a run's live points are kept whole, but a terminal chart
+    has a few hundred cells, and drawing every one of 20,000 points made each redraw slow."""
+    if len(xs) <= limit or limit < 4:
+        return xs, ys
+    size = math.ceil(len(xs) / (limit // 2))
+    out_x: list[float] = []
+    out_y: list[float] = []
+    for start in range(0, len(xs), size):
+        end = min(start + size, len(xs))
+        low = min(range(start, end), key=ys.__getitem__)
+        high = max(range(start, end), key=ys.__getitem__)
+        for i in sorted({low, high}):
+            out_x.append(xs[i])
+            out_y.append(ys[i])
+    if out_x[-1] != xs[-1]:  # the newest point always shows
+        out_x.append(xs[-1])
+        out_y.append(ys[-1])
+    return out_x, out_y
+
+
 DASHES = 30
 
 

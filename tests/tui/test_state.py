@@ -279,3 +279,16 @@ def test_a_changed_value_never_looks_like_a_worse_one_or_a_failure(
     alarming = {shown(theme.WORSE), shown(theme.STATUS_STYLE["failed"]), shown(theme.BETTER)}
     for stage in range(3):
         assert shown(theme.highlight(stage)) not in alarming, stage
+
+
+def test_a_long_line_is_thinned_to_its_lows_and_highs_for_drawing() -> None:
+    from tui.plotting import thin
+
+    xs = [float(i) for i in range(10_000)]
+    ys = [float((i * 7919) % 1000) for i in range(10_000)]
+    ys[4321] = -50.0  # a dip and a spike a plain stride would step over
+    ys[8765] = 5000.0
+    tx, ty = thin(xs, ys, 400)
+    assert len(tx) <= 402 and tx == sorted(tx) and tx[-1] == xs[-1]
+    assert min(ty) == -50.0 and max(ty) == 5000.0
+    assert thin(xs[:50], ys[:50], 400) == (xs[:50], ys[:50])

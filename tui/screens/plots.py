@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from rich.text import Text
@@ -28,6 +29,7 @@ from tui.plotting import (
     duration_text,
     nonfinite,
     smooth,
+    thin,
 )
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -37,6 +39,10 @@ from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 
 Series = dict[int, list[tuple[int, Any]]]
+
+
+def _ascending(points: list[tuple[int, Any]]) -> bool:
+    return all(a[0] < b[0] for a, b in itertools.pairwise(points))
 
 
 def summary(points: list[tuple[int, Any]]) -> str:
@@ -52,6 +58,8 @@ def summary(points: list[tuple[int, Any]]) -> str:
     return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}{odd}"
 
 
+DRAW_EVERY = 0.25
+"""Seconds between redraws of the charts that live points changed."""
 CURSOR_READ_AFTER = 0.15
 """Seconds the step cursor rests before its exact values are read from the server."""
 
@@ -165,8 +173,12 @@ class MetricChart(PlotextPlot):
             xs, raw = self._x(experiment_id, steps, values, start)
             if not xs:
                 continue
-            xs_seen.extend(xs)
             ys = smooth(raw, view.weight) if view.weight else raw
+            self.drawn[experiment_id] = (steps, ys)
+            limit = max(100, 4 * self.size.width)
+            raw_xs, raw = thin(xs, raw, limit)
+            xs, ys = thin(xs, ys, limit)
+            xs_seen.extend(xs)
             if experiment_id == self.baseline:
                 for dash, (dash_x, dash_y) in enumerate(dashes(xs, ys)):
                     plt.plot(
@@ -179,9 +191,8 @@ class MetricChart(PlotextPlot):
                     )
             else:
                 if view.weight:
-                    plt.plot(xs, raw, color="gray")  # the raw series, faint behind
+                    plt.plot(raw_xs, raw, color="gray")  # the raw series, faint behind
                 plt.plot(xs, ys, label=label, marker=marker_of(index))
-            self.drawn[experiment_id] = (steps, ys)
         self._mark_nonfinite(start)
         if view.log_scale and self.drawn:  # plotext fails on a log axis with no line
             plt.yscale("log")
@@ -265,6 +276,8 @@ class PlotsScreen(LiveScreen):
             self.names.setdefault(*baseline)  # drawn dashed, beside the lines asked for
         self.events_path = events_path
         self.charts: dict[str, MetricChart] = {}
+        self._stale: set[MetricChart] = set()
+        """Charts with points not drawn yet: drawn together, at most every ``DRAW_EVERY``."""
         self.images: dict[tuple[int, str], Vertical] = {}
         """Each image shown (its title and picture), by (experiment, path)."""
         self.images_shown = False
@@ -282,6 +295,13 @@ class PlotsScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.load()
+        self.set_interval(DRAW_EVERY, self._draw_stale)
+
+    def _draw_stale(self) -> None:
+        stale, self._stale = self._stale, set()
+        for chart in stale:
+            if chart.is_attached:
+                chart.redraw()
 
     def reconnected(self) -> None:
         self.load()  # a failed load, or points missed while the server was away
@@ -433,14 +453,19 @@ class PlotsScreen(LiveScreen):
             for step, _ in points:
                 times.setdefault(step, now)
             line = chart.data.setdefault(message.experiment_id, [])
-            known = {step: i for i, (step, _) in enumerate(line)}
-            for step, value in points:
-                if step in known:
-                    line[known[step]] = (step, value)
-                else:
-                    line.append((step, value))
-            line.sort(key=lambda p: p[0])
-            chart.redraw()
+            if not line or (points and points[0][0] > line[-1][0] and _ascending(points)):
+                line.extend(points)  # a run's next steps: the usual case, no scan
+            else:
+                known = {step: i for i, (step, _) in enumerate(line)}
+                for step, value in points:
+                    if step in known:
+                        line[known[step]] = (step, value)
+                    else:
+                        line.append((step, value))
+                line.sort(key=lambda p: p[0])
+            # Drawn with the others within DRAW_EVERY: a run logging 50 steps a second
+            # redrew every chart 50 times a second, and keys waited seconds behind it.
+            self._stale.add(chart)
 
     @on(ExperimentDeleted)
     async def deleted(self, message: ExperimentDeleted) -> None:
