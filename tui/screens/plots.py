@@ -200,7 +200,10 @@ class MetricChart(PlotextPlot):
             self._leave_room_for_legend(len(self.drawn))
         title = self.metric
         if view.cursor is not None and not view.wall_time:  # (no step line on a time axis)
-            plt.vline(view.cursor, "white")
+            if xs_seen and min(xs_seen) <= view.cursor <= max(xs_seen):
+                # (outside, the line widened the axis: a chart whose runs ended earlier
+                # was squeezed into its left tenth, its tick labels lost)
+                plt.vline(view.cursor, "white")
             known = view.exact_at == view.cursor
             at = [
                 f"{'' if single else self.names[e] + ' '}"
@@ -215,7 +218,7 @@ class MetricChart(PlotextPlot):
         if view.weight:
             title += f"   (smoothed {view.weight:g})"
         if view.log_scale:
-            title += "   (log scale)"
+            title += "   (log scale)" if self.drawn else "   (log scale: no value above 0)"
         self.title_text = title
         # plotext drops a title wider than the chart altogether (the metric's name and the
         # step cursor's values with it): cut it to fit instead.
@@ -233,7 +236,8 @@ class MetricChart(PlotextPlot):
         self.refresh()
 
 
-NO_COLOR_MARKERS = ("hd", "•", "x", "+", "o", "*", "#", "=")
+NO_COLOR_MARKERS = ("•", "x", "+", "o", "*", "#", "=", "hd")
+"""(``hd``, plotext's line, last: in the legend it looks like the baseline's dashes.)"""
 """With ``NO_COLOR`` overlaid lines differed only by shade: each gets a marker of its own
 (the legend shows it beside the experiment's name)."""
 
