@@ -146,3 +146,15 @@ async def test_room_for_the_legend_never_cuts_raw_values_or_their_marks() -> Non
             drawn[smoothing] = str(chart.render())
     marks = {s: sum(line.count("✗") for line in text.splitlines()) for s, text in drawn.items()}
     assert marks[3] == marks[0] >= 3  # the title's count, NaN on top, -inf at the bottom
+
+
+async def test_huge_and_tiny_values_get_short_tick_labels() -> None:
+    # plotext wrote every digit: `7571428571428572182287109586944┤` took 40 % of the chart.
+    chart = MetricChart("diverged", {1: "run"}, PlotView())
+    chart.data = {1: [(s, 7.5e30 * (s + 1)) for s in range(20)]}
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())
+    labels = [line.split("┤")[0].strip() for line in drawn.splitlines() if "┤" in line]
+    assert labels and all("e+3" in label and len(label) <= 10 for label in labels), labels

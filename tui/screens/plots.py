@@ -81,6 +81,8 @@ class MetricChart(PlotextPlot):
         """When each step arrived, by experiment (for the wall-time axis)."""
         self.drawn: dict[int, tuple[list[int], list[float]]] = {}
         """The lines as last drawn (smoothed), by experiment."""
+        self.y_range: tuple[float, float] | None = None
+        """The y axis's extent as last drawn (None: plotext's own)."""
         self.title_text = metric
         """The title as last drawn (with the cursor's values)."""
 
@@ -141,6 +143,23 @@ class MetricChart(PlotextPlot):
         low, high = min(ys), max(ys)
         span = (high - low) or abs(high) or 1.0
         self.plt.ylim(low, low + span * rows / (rows - lines - 1))
+        self.y_range = (low, low + span * rows / (rows - lines - 1))
+
+    def _compact_y_ticks(self) -> None:
+        """Ticks spelled as the values are (``7.571e+30``, ``2.2e-09``) where plotext would
+        write every digit (``7571428571428572182287109586944``: 40 % of the chart's width)."""
+        if self.y_range is None:
+            ys = [y for _, values in self.drawn.values() for y in values]
+            ys += [v for points in self.data.values() for v in drawable(points, False)[1]]
+            if not ys:
+                return
+            self.y_range = (min(ys), max(ys))
+        low, high = self.y_range
+        largest = max(abs(low), abs(high))
+        if 1e-3 <= largest < 1e5 or largest == 0 or high <= low:
+            return  # plotext's own ticks read well
+        ticks = [low + (high - low) * i / 4 for i in range(5)]
+        self.plt.yticks(ticks, [value_text(t) for t in ticks])
 
     def redraw(self) -> None:
         """Draw the lines again from ``data``."""
@@ -155,6 +174,7 @@ class MetricChart(PlotextPlot):
             self.times.pop(gone, None)
         start = min((min(t.values()) for t in self.times.values() if t), default=0.0)
         self.drawn = {}
+        self.y_range = None
         # Too low a chart to keep the lines below the legend (``_leave_room_for_legend``):
         # the legend says names only, so that it covers less of them (the values are in
         # the step cursor's title, ← and →).
@@ -198,6 +218,8 @@ class MetricChart(PlotextPlot):
             plt.yscale("log")
         elif not single:
             self._leave_room_for_legend(len(self.drawn))
+        if not view.log_scale:
+            self._compact_y_ticks()
         title = self.metric
         if view.cursor is not None and not view.wall_time:  # (no step line on a time axis)
             if xs_seen and min(xs_seen) <= view.cursor <= max(xs_seen):
