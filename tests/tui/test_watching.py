@@ -234,6 +234,11 @@ async def test_plots_switch_to_wall_time_with_x(logged_in_app: LiveStudioApp, al
         await pilot.pause()
         x_of = chart._x(next(iter(chart.data)), [0, 1, 2], [1.0, 0.5, 0.33], min(times.values()))
         assert x_of[0][0] == 0.0 and 0.5 < x_of[0][2] < 5
+        await pilot.press("left")  # no step line on a time axis: said, not moved unseen
+        assert plots.view.cursor is None
+        await until(
+            pilot, lambda: any("for the step axis" in str(n.message) for n in app._notifications)
+        )
         await pilot.press("x")
         assert not plots.view.wall_time
 

@@ -555,6 +555,9 @@ class PlotsScreen(LiveScreen):
         )
 
     def action_step(self, direction: int) -> None:
+        if self.view.wall_time:  # it moved a cursor nobody could see
+            self.notify("The step cursor is for the step axis: x switches back to it.")
+            return
         steps = sorted({s for chart in self.charts.values() for s in chart.steps()})
         if not steps:
             self.notify("No points yet to put the cursor on.")
