@@ -90,3 +90,26 @@ def logged_in_app(tui_settings: TuiSettings, server: Server, alice: User) -> Liv
 
 
 __all__ = ["PASSWORD", "SIZE", "bobs_project_with", "footer_text", "post", "until"]
+
+
+async def select_runs(pilot, screen: ProjectScreen, ids: list[int]):
+    """Wait for ``ids`` in the project table, then select each with space; the table."""
+    from tui.widgets.experiment_table import ExperimentTable
+
+    table = screen.query_one(ExperimentTable)
+    await until(pilot, lambda: all(i in screen.state.rows for i in ids))
+    for experiment_id in ids:
+        table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
+        await pilot.press("space")
+    return table
+
+
+async def open_plots(pilot, app: LiveStudioApp, metric: str):
+    """``p`` on the project table, then wait for ``metric``'s chart to be drawn."""
+    from tui.screens.plots import PlotsScreen
+
+    await pilot.press("p")
+    await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+    plots = app.screen
+    await until(pilot, lambda: metric in plots.charts and plots.charts[metric].drawn)
+    return plots, plots.charts[metric]

@@ -8,7 +8,7 @@ import stat
 from rich.text import Text
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import PASSWORD, SIZE, open_project, post, until
+from tests.tui.conftest import PASSWORD, SIZE, open_project, post, select_runs, until
 from tui import theme
 from tui.app import LiveStudioApp, build_app
 from tui.screens.compare import CompareScreen
@@ -188,11 +188,7 @@ async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User
     await post(alice, {**BODIES[2], "name": "alpha"})
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == 2)
-        for experiment_id in (a, b):
-            table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
-            await pilot.press("space")
+        table = await select_runs(pilot, screen, [a, b])
         assert screen.state.selection == {a, b}
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
@@ -344,11 +340,7 @@ async def test_a_run_deleted_elsewhere_leaves_compare_plots_and_details(
     await post(alice, {**BODIES[2], "name": "beta"})
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == 2)
-        for experiment_id in (a, b):
-            table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
-            await pilot.press("space")
+        table = await select_runs(pilot, screen, [a, b])
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen))
         compare = app.screen
@@ -384,11 +376,7 @@ async def test_plots_of_a_selection_the_filter_hides_says_so(
     b = await post(alice, run("beta", 0, 0.4))
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == 2)
-        for experiment_id in (a, b):
-            table.move_cursor(row=table.shown_keys().index(str(experiment_id)))
-            await pilot.press("space")
+        table = await select_runs(pilot, screen, [a, b])
         await pilot.press("slash", *"alp", "enter")
         await until(pilot, lambda: str(b) not in table.shown_keys())
         await pilot.press("p")

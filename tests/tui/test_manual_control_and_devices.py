@@ -19,6 +19,7 @@ from tests.tui.conftest import (
     SIZE,
     bobs_project_with,
     footer_text,
+    open_plots,
     open_project,
     post,
     problem_of,
@@ -362,13 +363,7 @@ async def test_plot_tools_from_the_keyboard(logged_in_app: LiveStudioApp, alice:
         )
     async with app.run_test(size=SIZE) as pilot:
         await open_project(pilot, app)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
-        plots = app.screen
-        await until(
-            pilot, lambda: "train/loss" in plots.charts and plots.charts["train/loss"].drawn
-        )
-        chart = plots.charts["train/loss"]
+        plots, chart = await open_plots(pilot, app, "train/loss")
         raw = next(iter(chart.drawn.values()))[1]
         assert max(raw) == 8.0
         await pilot.press("plus", "plus")
@@ -482,13 +477,7 @@ async def test_the_step_cursor_reads_exact_values_of_a_downsampled_line(
     )
     async with app.run_test(size=SIZE) as pilot:
         await open_project(pilot, app)
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
-        plots = app.screen
-        await until(
-            pilot, lambda: "train/loss" in plots.charts and plots.charts["train/loss"].drawn
-        )
-        chart = plots.charts["train/loss"]
+        plots, chart = await open_plots(pilot, app, "train/loss")
         assert len(next(iter(chart.data.values()))) < 1000  # downsampled
         await pilot.press("left", "left", "left")
         step = plots.view.cursor
