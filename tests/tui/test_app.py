@@ -13,11 +13,12 @@ from tui import theme
 from tui.app import LiveStudioApp, build_app
 from tui.screens.compare import CompareScreen
 from tui.screens.login import LoginScreen
-from tui.screens.plots import MetricChart, PlotsScreen
+from tui.screens.plots import PlotsScreen
 from tui.screens.project import ProjectScreen
 from tui.screens.projects import ProjectsScreen
 from tui.settings import TuiSettings
 from tui.widgets.experiment_table import ExperimentTable
+from tui.widgets.metric_chart import MetricChart, MetricPanel
 from tui.widgets.status_bar import StatusBar
 
 BODIES = fixture_bodies("dvclive_basic")
@@ -354,6 +355,7 @@ async def test_a_run_deleted_elsewhere_leaves_compare_plots_and_details(
         await until(pilot, lambda: b not in plots.names)
         assert all(b not in chart.data for chart in plots.charts.values())
         assert "beta" not in plots.place and not plots.charts  # (alpha logged no series)
+        assert not plots.query(MetricPanel)  # each chart went with its legend
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is compare)
         assert compare.ids == [a] and str(b) not in compare.table.columns

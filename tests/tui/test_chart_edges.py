@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 
 from tui.format import value_text
 from tui.plotting import PlotView
-from tui.screens.plots import MetricChart
+from tui.widgets.metric_chart import ChartLegend, MetricChart, MetricPanel
 
 
 class _One(App[None]):
@@ -17,6 +17,35 @@ class _One(App[None]):
 
     def compose(self) -> ComposeResult:
         yield self.chart
+
+
+class _Panel(App[None]):
+    """A chart with its legend under it, as the plots screen shows them."""
+
+    def __init__(self, chart: MetricChart) -> None:
+        super().__init__()
+        self.chart = chart
+
+    def compose(self) -> ComposeResult:
+        yield MetricPanel(self.chart)
+
+    def legend(self) -> dict[str, str]:
+        """Each legend entry, spaces squeezed, by the run name it holds."""
+        lines = self.query_one(ChartLegend).lines
+        return {
+            part.split()[1]: " ".join(part.split()) for line in lines for part in _entries(line)
+        }
+
+
+def _entries(line: str) -> list[str]:
+    """A legend row's entries (each begins with its two-cell key)."""
+    parts, current = [], ""
+    for word in line.split("  "):
+        if word[:2] in {"━━", "••", "xx", "++", "╍╍"} and current:
+            parts.append(current.strip())
+            current = ""
+        current += word + "  "
+    return [*parts, current.strip()] if current.strip() else parts
 
 
 @pytest.mark.parametrize("log_scale", [False, True])
@@ -40,16 +69,16 @@ def test_text_values_are_drawn_on_one_line_and_short() -> None:
 
 
 async def test_a_title_wider_than_the_chart_is_cut_not_dropped() -> None:
-    names = {1: "wider-net-dropout", 2: "baseline-cnn-long", 3: "preempted-a100-x"}
-    chart = MetricChart("train/loss", names, PlotView(cursor=2))
-    chart.data = {i: [(0, 1.0), (1, 0.5), (2, 0.25 * i)] for i in names}
+    metric = "train/per_class/accuracy_of_a_rather_long_class_name"
+    chart = MetricChart(metric, {1: "run"}, PlotView(cursor=2, smoothing=1, log_scale=True))
+    chart.data = {1: [(0, 1.0), (1, 0.5), (2, 0.25)]}
     async with _One(chart).run_test(size=(80, 24)) as pilot:
         chart.redraw()
         await pilot.pause()
         drawn = str(chart.render())
-    assert len(chart.title_text) > 80  # three runs' values at the step cursor
-    # plotext dropped the whole line before: the metric's name and the values with it.
-    assert "train/loss   step 2: wider-net-dropout 0.25" in drawn
+    assert len(chart.title_text) > 80  # the name, the cursor's value, smoothing, log scale
+    # plotext dropped the whole line before: the metric's name and the value with it.
+    assert f"{metric}   step 2: 0.25" in drawn
 
 
 async def test_a_chart_drawn_before_layout_gets_its_whole_title_once_sized() -> None:
@@ -73,60 +102,81 @@ async def test_overlaid_lines_without_colour_differ_by_marker(
     names = {1: "first", 2: "second", 3: "third"}
     chart = MetricChart("loss", names, PlotView())
     chart.data = {i: [(s, 1.0 / (s + i)) for s in range(20)] for i in names}
-    async with _One(chart).run_test(size=(80, 24)) as pilot:
-        chart.redraw()
+    app = _Panel(chart)
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         drawn = str(chart.render())
-    legend = {name: line for line in drawn.splitlines() for name in names.values() if name in line}
-    # Without colour the legend tells the lines apart: • and x after plotext's own marker.
+        legend = app.legend()
+    # Without colour the legend tells the lines apart: • and x as the lines are drawn.
     # (the first line's marker is not plotext's own, which reads as the baseline's dashes)
     assert ("•• first" in legend["first"] and "xx second" in legend["second"]) is not colour
     assert ("++ third" in legend["third"]) is not colour
+    assert ("•" in drawn and "x" in drawn) is not colour
+    assert all(legend[name].startswith("━━") for name in names.values()) is colour
 
 
 async def test_the_step_cursor_says_where_a_value_is_from() -> None:
     names = {1: "long", 2: "short"}
     chart = MetricChart("acc", names, PlotView(cursor=70))
     chart.data = {1: [(s, s / 100) for s in range(0, 80, 10)], 2: [(s, 0.5) for s in (0, 46)]}
-    async with _One(chart).run_test(size=(120, 24)) as pilot:
+    app = _Panel(chart)
+    async with app.run_test(size=(120, 24)) as pilot:
         chart.redraw()
         await pilot.pause()
         # The short run has not reached step 70: its value is from the step it is from.
-        assert "step 70: long 0.7 · short 0.5 (at 46)" in chart.title_text
+        assert chart.title_text == "acc   step 70"
+        assert app.legend() == {"long": "━━ long 0.7", "short": "━━ short 0.5 (at 46)"}
         chart.view = PlotView(cursor=-1)
         chart.redraw()
-        assert "step -1: long - · short -" in chart.title_text  # before any point
+        assert app.legend() == {"long": "━━ long -", "short": "━━ short -"}  # before any
         chart.view = PlotView(cursor=70, wall_time=True)  # no step line on a time axis
         chart.redraw()
-        assert "step" not in chart.title_text
+        assert "step" not in chart.title_text and "latest 0.7" in app.legend()["long"]
 
 
-async def test_a_low_chart_of_many_runs_keeps_its_legend_to_their_names() -> None:
-    names = {i: f"run-{i}" for i in range(5)}
-    chart = MetricChart("acc", names, PlotView())
-    chart.data = {i: [(s, s / (10 + i)) for s in range(10)] for i in names}
-    async with _One(chart).run_test(size=(80, 12)) as pilot:  # no room to keep lines below
+async def test_a_sweep_of_a_dozen_runs_lists_every_run_under_the_chart() -> None:
+    """plotext wrote the legend over the chart: past a few runs it did not fit (and was
+    dropped) and the step cursor's values were cut from the title."""
+    names = {i: f"lr-sweep-{i:02d}" for i in range(12)}
+    chart = MetricChart("acc", {**names, 99: "baseline-cnn"}, PlotView(), baseline=99)
+    chart.data = {i: [(s, 1 - 1 / (s + 2 + i)) for s in range(50)] for i in [*names, 99]}
+    chart.data[3].append((50, "nan"))
+    app = _Panel(chart)
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         drawn = str(chart.render())
-    assert "run-4" in drawn and "latest" not in drawn
+        latest = app.legend()
+        rows = len(app.query_one(ChartLegend).lines)
+        chart.view.cursor = 20
+        chart.redraw()
+        await pilot.pause()
+        at_cursor = app.legend()
+    assert not any(name in drawn for name in names.values())  # nothing written over lines
+    assert set(latest) == {*names.values(), "baseline-cnn"}
+    assert rows <= 7  # in two columns, each run's latest value (min and max: too long)
+    assert latest["lr-sweep-03"].endswith("latest nan ✗1")  # non-finite, counted
+    assert latest["baseline-cnn"] == "╍╍ baseline-cnn latest 0.9933"  # dashed, as drawn
+    assert at_cursor["lr-sweep-00"] == "━━ lr-sweep-00 0.9545"  # 1 - 1/22: at step 20
+    assert chart.title_text == "acc   step 20"
 
 
-async def test_no_line_runs_under_the_legend() -> None:
-    """Runs converging near the top (accuracy) stay below the legend written over it."""
-    names = {1: "first-run", 2: "second-run"}
-    chart = MetricChart("acc", names, PlotView())
+async def test_a_few_runs_get_latest_min_and_max_and_no_line_runs_under_a_legend() -> None:
+    """Runs converging near the top (accuracy): nothing is written over the lines."""
+    names = {1: "first-run", 2: "second-run", 3: "base"}
+    chart = MetricChart("acc", names, PlotView(), baseline=3)
     chart.data = {
         1: [(s, 1 - 1 / (s + 2)) for s in range(50)],
         2: [(s, 1 - 1.2 / (s + 2)) for s in range(50)],
+        3: [(s, 0.5) for s in range(50)],
     }
-    async with _One(chart).run_test(size=(80, 24)) as pilot:
-        chart.redraw()
+    app = _Panel(chart)
+    async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        drawn = str(chart.render()).splitlines()
-    for name in names.values():
-        (line,) = [row for row in drawn if f" {name} " in row]
-        after = line.split("max ", 1)[1].split(" ", 1)[1].rstrip("│ ")
-        assert after == "", line  # nothing drawn right of the legend's text
+        drawn = str(chart.render())
+        legend = app.legend()
+    assert "first-run" not in drawn and "second-run" not in drawn
+    assert legend["first-run"] == "━━ first-run latest 0.9804 min 0.5 max 0.9804"
+    assert legend["base"] == "╍╍ base latest 0.5 min 0.5 max 0.5 (baseline)"
 
 
 async def test_room_for_the_legend_never_cuts_raw_values_or_their_marks() -> None:
@@ -145,7 +195,7 @@ async def test_room_for_the_legend_never_cuts_raw_values_or_their_marks() -> Non
             await pilot.pause()
             drawn[smoothing] = str(chart.render())
     marks = {s: sum(line.count("✗") for line in text.splitlines()) for s, text in drawn.items()}
-    assert marks[3] == marks[0] >= 3  # the title's count, NaN on top, -inf at the bottom
+    assert marks[3] == marks[0] >= 2  # NaN on top, -inf at the bottom
 
 
 async def test_huge_and_tiny_values_get_short_tick_labels() -> None:
@@ -158,3 +208,23 @@ async def test_huge_and_tiny_values_get_short_tick_labels() -> None:
         drawn = str(chart.render())
     labels = [line.split("┤")[0].strip() for line in drawn.splitlines() if "┤" in line]
     assert labels and all("e+3" in label and len(label) <= 10 for label in labels), labels
+
+
+async def test_a_log_scale_chart_is_drawn_again_and_again() -> None:
+    """plotext's build took the log of the logs the second time: the TUI died with a math
+    domain error whenever anything asked a log-scale chart for its picture again."""
+    chart = MetricChart("loss", {1: "run"}, PlotView(log_scale=True))
+    chart.data = {1: [(0, 1.0), (1, 0.5), (2, 0.25)]}
+    app = _One(chart)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        first = str(chart.render())
+        assert str(chart.render()) == first  # asked again, as Textual does on a refresh
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        wider = str(chart.render())
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        assert str(chart.render())
+    assert "(log scale)" in first and len(wider.splitlines()[0]) == 100 > len(first.splitlines()[0])

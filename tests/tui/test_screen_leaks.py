@@ -12,7 +12,8 @@ from tests.conftest import User, fixture_bodies
 from tests.tui.conftest import SIZE, open_project, post, until
 from tui.app import LiveStudioApp
 from tui.screens.details import DetailsScreen
-from tui.screens.plots import MetricChart, PlotsScreen
+from tui.screens.plots import PlotsScreen
+from tui.widgets.metric_chart import MetricChart
 
 BODIES = fixture_bodies("dvclive_basic")
 CYCLES = 4

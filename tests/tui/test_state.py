@@ -228,7 +228,7 @@ def test_help_lists_every_screen_with_keys_of_its_own() -> None:
 
 def test_nan_and_inf_are_marked_on_charts_not_dropped() -> None:
     from tui.plotting import nonfinite
-    from tui.screens.plots import summary
+    from tui.widgets.metric_chart import summary
 
     points = [(0, 0.3), (1, "nan"), (2, 0.1), (3, "inf"), (4, "-inf"), (5, float("nan"))]
     assert nonfinite(points) == [(1, "nan"), (3, "inf"), (4, "-inf"), (5, "nan")]

@@ -19,13 +19,14 @@ from tui.plotting import DASHES, dashes
 from tui.screens.alerts import AlertsScreen
 from tui.screens.compare import CompareScreen
 from tui.screens.details import DetailsScreen
-from tui.screens.plots import MetricChart, PlotsScreen
+from tui.screens.plots import PlotsScreen
 from tui.screens.profile import ProfileScreen
 from tui.screens.project import ProjectScreen
 from tui.screens.projects import ProjectsScreen
 from tui.screens.watch_dialog import WatchDialog, WatchTarget, build_watch, form_of, target_of
 from tui.state import DELTA
 from tui.widgets.experiment_table import ExperimentTable
+from tui.widgets.metric_chart import MetricChart
 
 BODIES = fixture_bodies("dvclive_basic")
 

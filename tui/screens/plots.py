@@ -13,260 +13,29 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Static
-from textual_plotext import PlotextPlot
 
 from tui import clock
 from tui import images as pictures
 from tui.client import ApiError
-from tui.format import head_cut, value_text
 from tui.graphics import ImageWidget
 from tui.messages import ExperimentDeleted, PointsArrived
-from tui.plotting import (
-    PlotView,
-    cursor_text,
-    dashes,
-    drawable,
-    duration_text,
-    nonfinite,
-    smooth,
-    thin,
-)
+from tui.plotting import PlotView
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
-from tui.theme import no_color
 from tui.typed import studio
 from tui.widgets.footer import Footer
+from tui.widgets.metric_chart import MetricChart, MetricPanel
 from tui.widgets.status_bar import StatusBar
-
-Series = dict[int, list[tuple[int, Any]]]
 
 
 def _ascending(points: list[tuple[int, Any]]) -> bool:
     return all(a[0] < b[0] for a, b in itertools.pairwise(points))
 
 
-def summary(points: list[tuple[int, Any]]) -> str:
-    """``latest … min … max …`` of one line."""
-    if not points:
-        return "no points"
-    _, values = drawable(points, log_scale=False)
-    latest = value_text(points[-1][1])
-    marks = nonfinite(points)
-    odd = f"  {len(marks)} non-finite ✗" if marks else ""
-    if not values:
-        return f"latest {latest}{odd}"
-    return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}{odd}"
-
-
 DRAW_EVERY = 0.25
 """Seconds between redraws of the charts that live points changed."""
 CURSOR_READ_AFTER = 0.15
 """Seconds the step cursor rests before its exact values are read from the server."""
-
-
-class MetricChart(PlotextPlot):
-    """One metric, one line per experiment, drawn as the screen's ``PlotView`` says."""
-
-    def __init__(
-        self, metric: str, names: dict[int, str], view: PlotView, baseline: int | None = None
-    ) -> None:
-        super().__init__(id=None)
-        self.metric = metric
-        self.names = names
-        self.view = view
-        self.baseline = baseline
-        """The experiment drawn dashed (the user's baseline of the project)."""
-        self.data: Series = {}
-        self.times: dict[int, dict[int, float]] = {}
-        """When each step arrived, by experiment (for the wall-time axis)."""
-        self.drawn: dict[int, tuple[list[int], list[float]]] = {}
-        """The lines as last drawn (smoothed), by experiment."""
-        self.y_range: tuple[float, float] | None = None
-        """The y axis's extent as last drawn (None: plotext's own)."""
-        self.title_text = metric
-        """The title as last drawn (with the cursor's values)."""
-
-    def on_unmount(self) -> None:
-        # PlotextPlot subscribes every plot to the app's theme signal on mount and never
-        # unsubscribes: the callback refers to the plot, so the signal (which lives as long
-        # as the app) kept every chart ever drawn, with its plotext figure.
-        self.app.theme_changed_signal.unsubscribe(self)
-
-    def on_resize(self) -> None:
-        # The title is cut to the chart's width and the legend's room depends on its
-        # height: a chart drawn before layout (size 0) kept a 20-column title for good.
-        self.redraw()
-
-    def steps(self) -> list[int]:
-        """Every step any line has."""
-        return sorted({step for points in self.data.values() for step, _ in points})
-
-    def _x(
-        self, experiment_id: int, steps: list[int], values: list[float], start: float
-    ) -> tuple[list[float], list[float]]:
-        """The x positions of a line: steps, or seconds since ``start`` on a wall-time axis."""
-        if not self.view.wall_time:
-            return [float(step) for step in steps], values
-        times = self.times.get(experiment_id, {})
-        kept = [(times[s] - start, v) for s, v in zip(steps, values, strict=True) if s in times]
-        return [t for t, _ in kept], [v for _, v in kept]
-
-    def _mark_nonfinite(self, start: float) -> None:
-        """NaN and +inf as a red ✗ on the top edge of the lines, -inf on the bottom edge
-        (SPEC §2: shown as such, not dropped)."""
-        # The edges of the raw values (smoothing pulls the lines inwards); a chart with
-        # nothing finite to draw (a run that diverged at once) marks them on 0..1.
-        ys = [v for points in self.data.values() for v in drawable(points, self.view.log_scale)[1]]
-        top, bottom = (max(ys), min(ys)) if ys else (1.0, 0.0 if not self.view.log_scale else 1.0)
-        for experiment_id, points in self.data.items():
-            marks = nonfinite(points)
-            if not marks:
-                continue
-            at = [top if spelled != "-inf" else bottom for _, spelled in marks]
-            xs, ys_at = self._x(experiment_id, [s for s, _ in marks], at, start)
-            if xs:
-                self.plt.scatter(xs, ys_at, marker="✗", color="red")
-
-    def _leave_room_for_legend(self, lines: int) -> None:
-        """Raise the top of the y axis so that no line runs under the legend.
-
-        plotext writes the legend (a line per experiment) over the top rows of the chart,
-        where runs converge and differ most (accuracy near 1.0): the data keeps below it.
-        """
-        # The raw values too: smoothing pulls the lines inwards, and the raw series behind
-        # them and the ✗ of a non-finite value sit at the raw edges.
-        ys = [y for _, values in self.drawn.values() for y in values]
-        ys += [v for points in self.data.values() for v in drawable(points, False)[1]]
-        rows = self.size.height - 5  # the title, the frame, the ticks and the x label
-        if not ys or lines == 0 or rows < 3 * lines:
-            return  # too low a chart to give up rows: the legend covers what it covers
-        low, high = min(ys), max(ys)
-        span = (high - low) or abs(high) or 1.0
-        self.plt.ylim(low, low + span * rows / (rows - lines - 1))
-        self.y_range = (low, low + span * rows / (rows - lines - 1))
-
-    def _compact_y_ticks(self) -> None:
-        """Ticks spelled as the values are (``7.571e+30``, ``2.2e-09``) where plotext would
-        write every digit (``7571428571428572182287109586944``: 40 % of the chart's width)."""
-        if self.y_range is None:
-            ys = [y for _, values in self.drawn.values() for y in values]
-            ys += [v for points in self.data.values() for v in drawable(points, False)[1]]
-            if not ys:
-                return
-            self.y_range = (min(ys), max(ys))
-        low, high = self.y_range
-        largest = max(abs(low), abs(high))
-        if 1e-3 <= largest < 1e5 or largest == 0 or high <= low:
-            return  # plotext's own ticks read well
-        ticks = [low + (high - low) * i / 4 for i in range(5)]
-        self.plt.yticks(ticks, [value_text(t) for t in ticks])
-
-    def redraw(self) -> None:
-        """Draw the lines again from ``data``."""
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        view = self.view
-        single = len(self.names) == 1
-        xs_seen: list[float] = []
-        for gone in [e for e in self.data if e not in self.names]:  # deleted meanwhile
-            del self.data[gone]
-            self.times.pop(gone, None)
-        start = min((min(t.values()) for t in self.times.values() if t), default=0.0)
-        self.drawn = {}
-        self.y_range = None
-        # Too low a chart to keep the lines below the legend (``_leave_room_for_legend``):
-        # the legend says names only, so that it covers less of them (the values are in
-        # the step cursor's title, ← and →).
-        names_only = len(self.data) > 2 and self.size.height - 5 < 3 * len(self.data)
-        for index, (experiment_id, points) in enumerate(self.data.items()):
-            steps, values = drawable(points, view.log_scale)
-            if not steps:
-                continue
-            label = (
-                None
-                if single
-                else self.names[experiment_id]
-                if names_only
-                else f"{self.names[experiment_id]}  {summary(points)}"
-            )
-            xs, raw = self._x(experiment_id, steps, values, start)
-            if not xs:
-                continue
-            ys = smooth(raw, view.weight) if view.weight else raw
-            self.drawn[experiment_id] = (steps, ys)
-            limit = max(100, 4 * self.size.width)
-            raw_xs, raw = thin(xs, raw, limit)
-            xs, ys = thin(xs, ys, limit)
-            xs_seen.extend(xs)
-            if experiment_id == self.baseline:
-                for dash, (dash_x, dash_y) in enumerate(dashes(xs, ys)):
-                    plt.plot(
-                        dash_x,
-                        dash_y,
-                        color="white",
-                        label=f"baseline: {label or self.names[experiment_id]}"
-                        if dash == 0
-                        else None,
-                    )
-            else:
-                if view.weight:
-                    plt.plot(raw_xs, raw, color="gray")  # the raw series, faint behind
-                plt.plot(xs, ys, label=label, marker=marker_of(index))
-        self._mark_nonfinite(start)
-        if view.log_scale and self.drawn:  # plotext fails on a log axis with no line
-            plt.yscale("log")
-        elif not single:
-            self._leave_room_for_legend(len(self.drawn))
-        if not view.log_scale:
-            self._compact_y_ticks()
-        title = self.metric
-        if view.cursor is not None and not view.wall_time:  # (no step line on a time axis)
-            if xs_seen and min(xs_seen) <= view.cursor <= max(xs_seen):
-                # (outside, the line widened the axis: a chart whose runs ended earlier
-                # was squeezed into its left tenth, its tick labels lost)
-                plt.vline(view.cursor, "white")
-            known = view.exact_at == view.cursor
-            at = [
-                f"{'' if single else self.names[e] + ' '}"
-                + cursor_text(
-                    p, view.cursor, view.exact.get((e, self.metric), False) if known else False
-                )
-                for e, p in self.data.items()
-            ]
-            title += f"   step {view.cursor}: " + " · ".join(at)
-        elif single and self.data:
-            title += "   " + summary(next(iter(self.data.values())))
-        if view.weight:
-            title += f"   (smoothed {view.weight:g})"
-        if view.log_scale:
-            title += "   (log scale)" if self.drawn else "   (log scale: no value above 0)"
-        self.title_text = title
-        # plotext drops a title wider than the chart altogether (the metric's name and the
-        # step cursor's values with it): cut it to fit instead.
-        room = max(20, self.size.width - 4)
-        plt.title(head_cut(title, room))
-        plt.xlabel("time since the first point" if view.wall_time else "step")
-        if xs_seen:
-            low, high = min(xs_seen), max(xs_seen)
-            ticks = sorted({low + (high - low) * i / 4 for i in range(5)})
-            if view.wall_time:
-                plt.xticks(ticks, [duration_text(t) for t in ticks])
-            else:
-                whole = sorted({round(t) for t in ticks})
-                plt.xticks([float(t) for t in whole], [str(t) for t in whole])
-        self.refresh()
-
-
-NO_COLOR_MARKERS = ("•", "x", "+", "o", "*", "#", "=", "hd")
-"""(``hd``, plotext's line, last: in the legend it looks like the baseline's dashes.)"""
-"""With ``NO_COLOR`` overlaid lines differed only by shade: each gets a marker of its own
-(the legend shows it beside the experiment's name)."""
-
-
-def marker_of(index: int) -> str | None:
-    """The marker of the ``index``-th line drawn (plotext's own, in colour)."""
-    return NO_COLOR_MARKERS[index % len(NO_COLOR_MARKERS)] if no_color() else None
 
 
 class PlotsScreen(LiveScreen):
@@ -459,10 +228,12 @@ class PlotsScreen(LiveScreen):
             scroll = self.query_one(VerticalScroll)
             names = sorted(self.charts)
             position = names.index(metric)
+            panel = MetricPanel(chart)
             if position + 1 < len(names):
-                scroll.mount(chart, before=self.charts[names[position + 1]])
+                after = self.charts[names[position + 1]].parent
+                scroll.mount(panel, before=after if isinstance(after, MetricPanel) else None)
             else:
-                scroll.mount(chart, before=self.query_one("#images"))
+                scroll.mount(panel, before=self.query_one("#images"))
         return chart
 
     @on(PointsArrived)
@@ -512,7 +283,7 @@ class PlotsScreen(LiveScreen):
                 chart.redraw()
             else:
                 del self.charts[metric]
-                await chart.remove()
+                await (chart.parent if isinstance(chart.parent, MetricPanel) else chart).remove()
         for key in [k for k in self.images if k[0] == gone]:
             await self.images.pop(key).remove()
         for key in [k for k in self.images_pending if k[0] == gone]:
