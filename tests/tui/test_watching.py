@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from shared.watches import WatchCondition, WatchCreate, WatchInfo
@@ -143,6 +145,63 @@ def test_the_watch_form_reads_thresholds_and_says_what_is_wrong() -> None:
             raise AssertionError(f"{webhook!r} was accepted")
 
 
+async def pin_baseline(
+    pilot: Pilot[None], app: LiveStudioApp, base: int
+) -> tuple[ProjectScreen, ExperimentTable]:
+    """Open the project (of two runs) and pin ``base`` as its baseline with ``b``."""
+    screen = await open_project(pilot, app)
+    table = screen.query_one(ExperimentTable)
+    await until(pilot, lambda: len(screen.state.rows) == 2)
+    table.move_cursor(row=table.shown_keys().index(str(base)))
+    await pilot.press("b")
+    await until(pilot, lambda: screen.state.baseline_id == base)
+    return screen, table
+
+
+def _with_extra(body: dict, metric: str, value: float) -> dict:
+    """``body`` with one more metric in its plots (a metric another run does not log)."""
+    step = body["step"]
+    plots = {
+        **body["plots"],
+        f"dvclive/plots/metrics/{metric}.tsv": {"data": [{"step": step, metric: value}]},
+    }
+    return {**body, "plots": plots}
+
+
+async def test_plots_of_a_run_leave_out_what_only_the_baseline_logs_until_the_run_does(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """A pinned baseline that logs more (lr, grad_norm) opened a run's plots with charts
+    the run does not have, and they came first when their names sorted first."""
+    app = logged_in_app
+    base = 0
+    for step in range(3):
+        base = await post(alice, _with_extra(metrics("base", step, 1.0 - step / 10), "aa_lr", 0.1))
+    run = await post(alice, metrics("run", 0, 0.9))
+    async with app.run_test(size=SIZE) as pilot:
+        _, table = await pin_baseline(pilot, app, base)
+        table.move_cursor(row=table.shown_keys().index(str(run)))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PlotsScreen))
+        plots = app.screen
+        await until(pilot, lambda: "loss" in plots.charts and base in plots.charts["loss"].data)
+        assert set(plots.charts) == {"loss"}  # the baseline's aa_lr: not a chart of its own
+        await post(alice, _with_extra(metrics("base", 3, 0.6), "aa_lr", 0.05))  # live, kept
+        await pilot.pause(0.3)
+        assert set(plots.charts) == {"loss"}
+        await post(alice, _with_extra(metrics("run", 1, 0.8), "aa_lr", 0.2))
+        await until(pilot, lambda: "aa_lr" in plots.charts)
+        chart = plots.charts["aa_lr"]
+        # The baseline's line comes with it: what it logged before and since the plots opened.
+        await until(pilot, lambda: run in chart.drawn and base in chart.drawn)
+        assert chart.data[base] == [(0, 0.1), (1, 0.1), (2, 0.1), (3, 0.05)]
+        assert list(plots.query_one(VerticalScroll).children) == [
+            plots.charts["aa_lr"].parent,
+            plots.charts["loss"].parent,
+            plots.query_one("#images"),
+        ]
+
+
 async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rates(
     logged_in_app: LiveStudioApp, alice: User
 ) -> None:
@@ -155,12 +214,8 @@ async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rat
     for step in range(4):
         fast = await post(alice, metrics("fast", step, 0.8 - step / 10))
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == 2)
-        table.move_cursor(row=table.shown_keys().index(str(base)))
-        await pilot.press("b")
-        await until(pilot, lambda: screen.state.baseline_id == base and cell(screen, fast, DELTA))
+        screen, table = await pin_baseline(pilot, app, base)
+        await until(pilot, lambda: bool(cell(screen, fast, DELTA)))
         assert alice.client.get("/api/projects").json()  # sanity: still logged in
         # fast at step 3 (loss 0.5) against base at step 2 (its latest by then: 0.8)
         assert cell(screen, fast, DELTA) == "-0.3"

@@ -71,6 +71,10 @@ class PlotsScreen(LiveScreen):
             self.names.setdefault(*baseline)  # drawn dashed, beside the lines asked for
         self.events_path = events_path
         self.charts: dict[str, MetricChart] = {}
+        self.baseline_only: dict[str, tuple[list[tuple[int, Any]], dict[int, float]]] = {}
+        """The baseline's series of metrics no run asked for logs (yet): (points, times) by
+        metric, drawn once one of them does — alone, they opened the plots with charts of
+        metrics the runs asked for do not have."""
         self._stale: set[MetricChart] = set()
         """Charts with points not drawn yet: drawn together, at most every ``DRAW_EVERY``."""
         self.images: dict[tuple[int, str], Vertical] = {}
@@ -108,6 +112,7 @@ class PlotsScreen(LiveScreen):
         width = max(100, self.size.width * 2)
         image_lines = []
         self.images_shown = False
+        self.baseline_only = {}
         try:
             for experiment_id, name in list(self.names.items()):
                 detail = await api.experiment(experiment_id)
@@ -115,9 +120,14 @@ class PlotsScreen(LiveScreen):
                 if experiment_id not in self.names:  # deleted meanwhile (``deleted``)
                     continue
                 for metric, points in series.items():
+                    line = [(s, v) for s, v, _ in points]
+                    times = {s: t for s, _, t in points if t is not None}
+                    if experiment_id not in self.asked and metric not in self.charts:
+                        self.baseline_only[metric] = (line, times)
+                        continue
                     chart = self._chart(metric)
-                    chart.data[experiment_id] = [(s, v) for s, v, _ in points]
-                    chart.times[experiment_id] = {s: t for s, _, t in points if t is not None}
+                    chart.data[experiment_id] = line
+                    chart.times[experiment_id] = times
                 if experiment_id not in self.asked:  # the baseline's images are not asked for
                     continue
                 for image in detail.images:
@@ -225,6 +235,9 @@ class PlotsScreen(LiveScreen):
         if chart is None:
             chart = MetricChart(metric, self.names, self.view, self.baseline)
             self.charts[metric] = chart
+            if metric in self.baseline_only and self.baseline is not None:
+                line, times = self.baseline_only.pop(metric)
+                chart.data[self.baseline], chart.times[self.baseline] = line, times
             scroll = self.query_one(VerticalScroll)
             names = sorted(self.charts)
             position = names.index(metric)
@@ -245,11 +258,15 @@ class PlotsScreen(LiveScreen):
                 self._refresh_image(message.experiment_id, path, step)
         now = clock.now()
         for metric, points in message.series.items():
-            chart = self._chart(metric)
-            times = chart.times.setdefault(message.experiment_id, {})
+            chart: MetricChart | None = None
+            if message.experiment_id not in self.asked and metric not in self.charts:
+                line, times = self.baseline_only.setdefault(metric, ([], {}))
+            else:
+                chart = self._chart(metric)
+                times = chart.times.setdefault(message.experiment_id, {})
+                line = chart.data.setdefault(message.experiment_id, [])
             for step, _ in points:
                 times.setdefault(step, now)
-            line = chart.data.setdefault(message.experiment_id, [])
             if not line or (points and points[0][0] > line[-1][0] and _ascending(points)):
                 line.extend(points)  # a run's next steps: the usual case, no scan
             else:
@@ -262,7 +279,8 @@ class PlotsScreen(LiveScreen):
                 line.sort(key=lambda p: p[0])
             # Drawn with the others within DRAW_EVERY: a run logging 50 steps a second
             # redrew every chart 50 times a second, and keys waited seconds behind it.
-            self._stale.add(chart)
+            if chart is not None:
+                self._stale.add(chart)
 
     @on(ExperimentDeleted)
     async def deleted(self, message: ExperimentDeleted) -> None:
@@ -274,6 +292,7 @@ class PlotsScreen(LiveScreen):
         self.asked.discard(gone)
         if self.baseline == gone:
             self.baseline = None
+            self.baseline_only = {}
         for metric, chart in list(self.charts.items()):
             chart.data.pop(gone, None)
             chart.times.pop(gone, None)
