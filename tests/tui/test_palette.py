@@ -145,3 +145,23 @@ async def test_home_and_end_in_help_go_to_the_page_top_and_bottom(
         await pilot.press("tab")  # focus into one of the page's tables, if it takes it
         await pilot.press("home")
         await until(pilot, lambda: page.scroll_y == 0)
+
+
+async def test_j_held_down_scrolls_as_far_as_it_was_pressed(logged_in_app: LiveStudioApp) -> None:
+    """Key repeats between two frames each scrolled from the same place (Textual defers a
+    scroll to the next refresh): j held down moved the page a fraction of its presses."""
+    from textual.containers import VerticalScroll
+
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ProjectsScreen")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        page = help_screen.query_one(VerticalScroll)
+        assert page.max_scroll_y > 15
+        for _ in range(5):  # as a terminal's key repeat delivers them: no frame between
+            help_screen.action_scroll(3)
+        await pilot.pause()
+        assert page.scroll_y == 15

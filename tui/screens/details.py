@@ -186,7 +186,7 @@ class DetailsScreen(LiveScreen):
         self.app.push_screen(PlotsScreen({self.detail.id: self.detail.name}, self.events_path))
 
     def action_scroll(self, lines: int) -> None:
-        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False, immediate=True)
 
 
 def _moment(moment: datetime) -> str:

@@ -147,7 +147,7 @@ class HelpScreen(Screen[None]):
         self.notify("Copied the demo's lines to the clipboard.")
 
     def action_scroll(self, lines: int) -> None:
-        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False, immediate=True)
 
     def action_edge(self, bottom: int) -> None:
         page = self.query_one(VerticalScroll)

@@ -381,4 +381,4 @@ class PlotsScreen(LiveScreen):
             self._redraw_all()
 
     def action_scroll(self, lines: int) -> None:
-        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False, immediate=True)
