@@ -191,9 +191,9 @@ def demo_runs() -> list[tuple[float, SimulatedRun]]:
     ]
 
 
-def run_demo(port: int = 0) -> None:
+def run_demo(port: int = 0) -> int:
     """Start everything, open the TUI, and clean up when it closes (``port`` 0: any free
-    one; another, to forward it or keep to a range)."""
+    one; another, to forward it or keep to a range). The TUI's exit status."""
     from tui.app import build_app
     from tui.client import Api
     from tui.settings import Session, TuiSettings
@@ -236,7 +236,9 @@ def run_demo(port: int = 0) -> None:
         tui_settings.welcome_lines = f"export DVC_STUDIO_URL={url}\nexport DVC_STUDIO_TOKEN={token}"
         tui_settings.save_session(Session(url, "demo", session["session_token"]))
         try:
-            build_app(tui_settings, Api(url, session["session_token"])).run()
+            app = build_app(tui_settings, Api(url, session["session_token"]))
+            app.run()
+            return app.return_code or 0
         finally:
             stop.set()
             server.should_exit = True

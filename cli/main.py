@@ -187,8 +187,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     settings = TuiSettings.from_env(server=args.server)  # a bad URL is told first
     _need_terminal()
     settings.open_project = args.project
-    build_app(settings).run()
-    return 0
+    app = build_app(settings)
+    app.run()
+    return app.return_code or 0  # (1 when it failed: a script running it can tell)
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -208,8 +209,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # Taken: one line, before the TUI takes the screen.
         check_port("127.0.0.1", args.port, "another --port (or none: any free one)")
     _need_terminal()
-    run_demo(args.port)
-    return 0
+    return run_demo(args.port)
 
 
 def cmd_approve(args: argparse.Namespace) -> int:

@@ -59,11 +59,17 @@ class PlotView:
             self.cursor = later[0] if later else steps[-1]
 
 
+DRAW_LIMIT = 1e300
+"""The largest magnitude a chart draws: plotext scales values by 1e8 on the way, and a
+logged 1.8e308 (a float's largest) overflowed to inf and took the TUI down."""
+
+
 def drawable(points: list[tuple[int, Any]], log_scale: bool) -> tuple[list[int], list[float]]:
-    """Steps and values a chart can draw: finite, and positive on a log scale."""
+    """Steps and values a chart can draw: finite, within ``DRAW_LIMIT``, and positive on a
+    log scale."""
     steps, values = [], []
     for step, value in points:
-        if isinstance(value, int | float) and math.isfinite(value):
+        if isinstance(value, int | float) and math.isfinite(value) and abs(value) <= DRAW_LIMIT:
             if log_scale and value <= 0:
                 continue
             steps.append(step)
@@ -80,6 +86,16 @@ def nonfinite(points: list[tuple[int, Any]]) -> list[tuple[int, str]]:
         if number is not None and not math.isfinite(number):
             found.append((step, "nan" if math.isnan(number) else "inf" if number > 0 else "-inf"))
     return found
+
+
+def too_large(points: list[tuple[int, Any]]) -> list[tuple[int, str]]:
+    """The steps whose finite value is beyond ``DRAW_LIMIT``, each with where the chart
+    marks it (``+``: the top edge, ``-``: the bottom), as it marks ±inf."""
+    return [
+        (step, "+" if value > 0 else "-")
+        for step, value in points
+        if isinstance(value, int | float) and math.isfinite(value) and abs(value) > DRAW_LIMIT
+    ]
 
 
 def smooth(values: list[float], weight: float) -> list[float]:

@@ -228,3 +228,36 @@ async def test_a_log_scale_chart_is_drawn_again_and_again() -> None:
         await pilot.pause()
         assert str(chart.render())
     assert "(log scale)" in first and len(wider.splitlines()[0]) == 100 > len(first.splitlines()[0])
+
+
+async def test_values_too_large_to_draw_are_marked_and_told() -> None:
+    """DVCLive logs a float's largest values as they are; plotext scaled them by 1e8 to inf
+    and the TUI died (here, over SSH too) when their plots opened."""
+    chart = MetricChart("big", {1: "run"}, PlotView())
+    chart.data = {1: [(0, 1.0), (1, 1e308), (2, 1.79e308), (3, -1.5e308), (4, 2.0)]}
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())
+    assert "3 too large to draw ✗" in chart.title_text and "cannot be drawn" not in drawn
+    assert sum(line.count("✗") for line in drawn.splitlines()[1:]) == 3  # top, top, bottom
+
+
+async def test_a_chart_plotext_cannot_draw_says_so_in_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from textual_plotext import PlotextPlot
+
+    def fail(self: PlotextPlot) -> None:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(PlotextPlot, "render", fail)
+    chart = MetricChart("odd", {1: "run"}, PlotView())
+    chart.data = {1: [(0, 1.0), (1, 2.0)]}
+    app = _One(chart)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())
+        assert app.is_running  # one chart, not the whole TUI
+    assert drawn.startswith("odd: this chart cannot be drawn (cannot convert float infinity")

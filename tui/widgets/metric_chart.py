@@ -23,6 +23,7 @@ from tui.plotting import (
     nonfinite,
     smooth,
     thin,
+    too_large,
 )
 from tui.sanitize import plain
 from tui.theme import no_color
@@ -63,10 +64,11 @@ def summary(points: list[tuple[int, Any]], brief: bool = False) -> str:
         return "no points"
     _, values = drawable(points, log_scale=False)
     latest = value_text(points[-1][1])
-    marks = nonfinite(points)
+    marks, huge = nonfinite(points), too_large(points)
     odd = f"  {len(marks)} non-finite ✗" if marks else ""
+    odd += f"  {len(huge)} too large to draw ✗" if huge else ""
     if brief:
-        return f"latest {latest}" + (f" ✗{len(marks)}" if marks else "")
+        return f"latest {latest}" + (f" ✗{len(marks) + len(huge)}" if marks or huge else "")
     if not values:
         return f"latest {latest}{odd}"
     return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}{odd}"
@@ -226,16 +228,16 @@ class MetricChart(PlotextPlot):
 
     def _mark_nonfinite(self, start: float) -> None:
         """NaN and +inf as a red ✗ on the top edge of the lines, -inf on the bottom edge
-        (SPEC §2: shown as such, not dropped)."""
+        (SPEC §2: shown as such, not dropped); values too large to draw as ±inf are."""
         # The edges of the raw values (smoothing pulls the lines inwards); a chart with
         # nothing finite to draw (a run that diverged at once) marks them on 0..1.
         ys = [v for points in self.data.values() for v in drawable(points, self.view.log_scale)[1]]
         top, bottom = (max(ys), min(ys)) if ys else (1.0, 0.0 if not self.view.log_scale else 1.0)
         for experiment_id, points in self.data.items():
-            marks = nonfinite(points)
+            marks = nonfinite(points) + too_large(points)
             if not marks:
                 continue
-            at = [top if spelled != "-inf" else bottom for _, spelled in marks]
+            at = [top if spelled not in ("-inf", "-") else bottom for _, spelled in marks]
             xs, ys_at = self._x(experiment_id, [s for s, _ in marks], at, start)
             if xs:
                 self.plt.scatter(xs, ys_at, marker="✗", color="red")
@@ -285,7 +287,14 @@ class MetricChart(PlotextPlot):
             if self._built[0] == key:
                 return self._built[1]
             self._draw()
-        text = super().render()
+        try:
+            text = super().render()
+        except Exception as exc:  # plotext's own limits: one chart, not the whole TUI
+            self.log.error(f"plotext could not draw {self.metric!r}: {exc!r}")
+            text = plain(
+                f"{self.metric}: this chart cannot be drawn ({exc}); its values are listed"
+                " under it (or in its title)."
+            )
         self._built = (key, text)
         return text
 
