@@ -15,6 +15,7 @@ from backend.db.repository import ExperimentRecord, Principal
 from backend.db.writer import WriteContext, Writer
 from backend.services import access, events, ingest
 from backend.services.errors import InvalidInput, NotFound
+from backend.services.status import MARKED_FAILED
 from shared.api import STATUSES, ExperimentDetail, ExperimentRow
 from shared.live import ErrorInfo
 
@@ -274,7 +275,7 @@ def mark_failed_job(
         record.status = "failed"
         record.finished_at = record.updated_at = now()
         record.done_step = record.step if record.step is not None else -1
-        record.errors = [*record.errors, ErrorInfo(cls="MarkedFailed", text=reason)]
+        record.errors = [*record.errors, ErrorInfo(cls=MARKED_FAILED, text=reason)]
         repository.update_experiment(ctx.conn, record)
         events.experiment_changed(ctx, record, counts_changed=was != "failed")
         return record.to_row()

@@ -11,6 +11,9 @@ from __future__ import annotations
 from backend.db.repository import ExperimentRecord
 from shared.live import DataEvent, DoneEvent, LiveEvent, StartEvent
 
+MARKED_FAILED = "MarkedFailed"
+"""The error class of a run marked Failed by hand (its last error)."""
+
 
 def resumes(record: ExperimentRecord, event: LiveEvent) -> bool:
     """Whether this event makes a finished or stopped experiment Running again."""

@@ -39,6 +39,7 @@ from backend.services.broadcast import (
     moved_to,
     stored_events,
 )
+from backend.services.status import MARKED_FAILED
 from backend.services.watches import KEEP_ALERTS, alert_json
 from backend.settings import Settings
 from shared.api import ExperimentRow, PointsEvent
@@ -384,8 +385,15 @@ class Watcher:
             run.name, run.steps_per_s = row.name, row.steps_per_s
         else:
             self.runs.pop(row.id, None)
+        # A run stopped by the sweeper or marked failed by hand brings no new value: its
+        # metrics are the ones it was last seen with (a watch made since fired on them).
+        new_values = row.status != "stopped" and not (
+            row.status == "failed" and row.errors and row.errors[-1].cls == MARKED_FAILED
+        )
         for watch in watches:
             condition = watch.condition
+            if condition.kind != "status" and not new_values:
+                continue
             if condition.kind == "status":
                 wanted = condition.statuses or ["failed"]
                 if row.status in wanted:

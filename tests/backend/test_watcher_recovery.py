@@ -192,3 +192,38 @@ async def test_a_reload_starts_runs_nobody_followed_from_their_stored_step(
         assert evaluator.runs[experiment_id].last_step_at == long_ago
     finally:
         await reader.close()
+
+
+async def test_a_metric_watch_fires_on_new_values_not_when_a_quiet_run_is_swept_or_failed(
+    tmp_path: Path,
+) -> None:
+    """Runs silent below a new watch's threshold fired it when the sweeper stopped them
+    (a status change brings no new value); a completed run below it never did."""
+    db = tmp_path / "quiet.db"
+    token = alice_with_token(db)
+    app = create_app(Settings(db=db, stale_after=1.0, sweep_interval=0.1))
+    async with AsyncTestClient(app) as client:
+        await sign_in(client)
+        live = {"Authorization": f"token {token}"}
+        quiet = {**data(0, 0.2), "name": "quiet"}
+        assert (await client.post("/api/live", json=quiet, headers=live)).is_success
+        marked = {**data(0, 0.1), "name": "marked"}
+        posted = await client.post("/api/live", json=marked, headers=live)
+        project = await client.post("/api/projects", json={"name": "r", "repo_url": REPO})
+        await watch_loss_below(client, project.json()["id"], 0.3)
+        experiment_id = posted.json()["experiment_id"]
+        quiet_id = experiment_id - 1
+        for _ in range(100):  # silent for a second: swept to Stopped
+            if (await client.get(f"/api/experiments/{quiet_id}")).json()["status"] == "stopped":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the sweeper never stopped the quiet run")
+        failed = await client.post(f"/api/experiments/{experiment_id}/fail")
+        assert failed.status_code == 200, failed.text
+        await asyncio.sleep(0.5)
+        assert (await client.get("/api/alerts")).json() == []
+        # A new value below it does fire (the watch works).
+        assert (await client.post("/api/live", json=data(1, 0.25), headers=live)).is_success
+        alerts = await first_alerts(client)
+        assert [a["title"] for a in alerts] == ["brisk-lamb: loss = 0.25 at step 1"]
