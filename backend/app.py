@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar, Router
 from litestar.channels import ChannelsPlugin
-from litestar.datastructures import State
+from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -20,7 +20,7 @@ from backend.api.user import UserController
 from backend.api.watches import AlertController, BaselineController, WatchController
 from backend.api.webhook import WebhookController
 from backend.context import provide_backend, provide_reader
-from backend.errors import EXCEPTION_HANDLERS
+from backend.errors import EXCEPTION_HANDLERS, PRIVATE_HEADERS
 from backend.lifespan import lifespan
 from backend.services.broadcast import CHANNEL
 from backend.services.fanout import channels_backend
@@ -31,6 +31,9 @@ API_MAX_BODY = 1 << 20
 """The largest body of a request to the API's own endpoints (logins, projects, watches…):
 only live events and DVC's push notifications carry more (``Settings.max_body``). Several
 of these endpoints answer strangers, who must not make the server read 30 MB each."""
+
+
+PRIVATE = [ResponseHeader(name=name, value=value) for name, value in PRIVATE_HEADERS.items()]
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -73,6 +76,7 @@ def create_app(settings: Settings) -> Litestar:
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=min(settings.max_body, API_MAX_BODY),
+        response_headers=PRIVATE,
         openapi_config=OpenAPIConfig(
             title="livestudio",
             version="0.1.0",

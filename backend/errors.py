@@ -42,6 +42,11 @@ STATUS_OF: dict[type[DomainError], int] = {
 }
 
 
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+"""On every answer: each is one user's (tokens, runs), so no cache keeps it, and no browser
+guesses its type."""
+
+
 def error_response(
     status_code: int, detail: str, retry_after: float | None = None
 ) -> Response[dict[str, object]]:
@@ -50,7 +55,7 @@ def error_response(
         {"status_code": status_code, "detail": detail},
         status_code=status_code,
         media_type=MediaType.JSON,
-        headers=retry_after_header(retry_after),
+        headers={**PRIVATE_HEADERS, **retry_after_header(retry_after)},
     )
 
 

@@ -32,7 +32,11 @@ MISSING_TOKEN = (
     "An access token is missing: set DVC_STUDIO_TOKEN to a livestudio token"
     " (create one with `livestudio token create` or in the TUI profile screen)."
 )
-_JSON = [(b"content-type", b"application/json")]
+_JSON = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
 PARSE_IN_THREAD = 1 << 20
 _encode = msgspec.json.encode
 

@@ -29,7 +29,7 @@ from shared.api import NewToken
 TOKEN_PREFIX = "lst_"
 SESSION_PREFIX = "lss_"
 SCOPES = frozenset({"EXPERIMENTS", "DATASETS", "MODELS"})
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MIN_PASSWORD = 8
 
 
@@ -53,7 +53,7 @@ def password_matches(password_hash: str, password: str) -> bool:
 
 def check_new_user(username: str, password: str) -> None:
     """Refuse unusable names and short passwords with a sentence."""
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):  # (match: "$" let a final newline in)
         raise InvalidInput(
             "A username is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
         )

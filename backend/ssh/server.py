@@ -67,11 +67,17 @@ def fingerprint(db: Path) -> str:
 
 
 KEY_CHECK_EVERY = 5.0
+"""How often open connections are checked against the registered keys."""
 ALIVE_EVERY = 60.0
 """How often a server marks its SSH TUIs' logins alive; unmarked for ``STALE_AFTER``,
 any server with SSH ends them (their server was killed and did not come back)."""
 STALE_AFTER = 3 * ALIVE_EVERY
-"""How often open connections are checked against the registered keys."""
+QUIET_CONNECTION_TIMEOUT = 60.0
+"""Seconds a connection may stay open with no session (channel) in it (or the idle
+timeout, if shorter): logged in and holding nothing, a thousand of them held the
+server's file descriptors for good."""
+CONNECTIONS_PER_ADDRESS = 32
+"""Open SSH connections one client address may hold (a TUI is one; 4 sessions a user)."""
 CONFIRM_TRIES = 3
 """Passwords one session may try to confirm a key with."""
 CONFIRM_TIMEOUT = 120.0
@@ -102,6 +108,12 @@ class SshService:
     """This server's SSH listener (host:port), which its TUIs' logins are recorded under."""
     sessions: Counter[int] = field(default_factory=Counter)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    channels: Counter[SSHConnection] = field(default_factory=Counter)
+    """The sessions open on each connection."""
+    quiet_since: dict[SSHConnection, float] = field(default_factory=dict)
+    per_address: Counter[str] = field(default_factory=Counter)
+    """Open connections by client address."""
+    """When each connection with no session open last had one (or opened)."""
     logins: dict[int, int] = field(default_factory=dict)
     """The sessions of the TUIs open over SSH: session id → user id."""
     terminals: dict[SSHConnection, dict[asyncssh.SSHServerProcess[bytes], asyncio.Event]] = field(
@@ -129,6 +141,10 @@ class SshService:
                 if not await self._key_still_valid(conn):
                     await self._cut(conn, "the SSH key of this session was removed")
             now = self.backend.clock()
+            quiet_for = min(QUIET_CONNECTION_TIMEOUT, self.backend.settings.ssh_idle_timeout)
+            for quiet, since in list(self.quiet_since.items()):
+                if now - since > quiet_for:
+                    quiet.close()
             if now - alive_at >= ALIVE_EVERY:
                 alive_at = now
                 with contextlib.suppress(Exception):  # (a database away: next time)
@@ -212,7 +228,26 @@ class SshService:
 
     async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """One channel: the TUI, ``ls``, or a refusal."""
+        connection = process.channel.get_connection()
+        self.channels[connection] += 1
+        self.quiet_since.pop(connection, None)
         try:
+            await self._handle(process)
+        finally:
+            self.channels[connection] -= 1
+            if self.channels[connection] <= 0:
+                del self.channels[connection]
+                if connection in self.connections:
+                    self.quiet_since[connection] = self.backend.clock()
+
+    async def _handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        try:
+            if process.subsystem is not None:
+                process.stderr.write(
+                    _lines(process, f"livestudio: no subsystem here.\n{USAGE}".encode())
+                )
+                process.exit(1)
+                return
             if not await self._key_still_valid(process.channel.get_connection()):
                 process.stderr.write(_lines(process, b"livestudio: this key no longer logs in.\n"))
                 process.exit(1)
@@ -364,15 +399,34 @@ class _KeyAuth(asyncssh.SSHServer):
     def __init__(self, service: SshService) -> None:
         self.service = service
         self.conn: asyncssh.SSHServerConnection | None = None
+        self.address = ""
         self._offered: tuple[repository.UserAuth, str, bool] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        service = self.service
+        peer = conn.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else ""
+        if service.per_address[self.address] >= CONNECTIONS_PER_ADDRESS:
+            log.warning(
+                "SSH: %s holds %d connections: refused another",
+                self.address,
+                CONNECTIONS_PER_ADDRESS,
+            )
+            conn.close()
+            return
         self.conn = conn
-        self.service.connections.add(conn)
+        service.per_address[self.address] += 1
+        service.connections.add(conn)
+        service.quiet_since[conn] = service.backend.clock()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.conn is not None:
-            self.service.connections.discard(self.conn)
+            service = self.service
+            service.connections.discard(self.conn)
+            service.quiet_since.pop(self.conn, None)
+            service.per_address[self.address] -= 1
+            if service.per_address[self.address] <= 0:
+                del service.per_address[self.address]
 
     def begin_auth(self, username: str) -> bool:
         return True

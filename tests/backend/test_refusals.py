@@ -360,6 +360,10 @@ def test_cli_errors_are_one_sentence(server: Server) -> None:
     assert result.stderr.count("\n") == 1 and "no user named" in result.stderr
     result = run_cli("user", "add", "x", "--password-stdin", db=server.database, stdin="short\n")
     assert result.returncode == 1 and "at least 8" in result.stderr
+    # A name ending in a newline passed the check ("$" matches before a final newline).
+    for name in ("eve\n", "eve\r", " eve"):
+        made = run_cli("user", "add", name, "--password-stdin", db=server.database, stdin="p" * 9)
+        assert made.returncode == 1 and "A username is 1-64" in made.stderr, repr(name)
 
 
 @pytest.mark.sqlite_only  # the bad database is a SQLite path
@@ -457,3 +461,27 @@ def test_an_image_that_is_no_picture_is_left_out_and_the_step_kept(
     experiment = resp.json()["experiment_id"]
     detail = shared_alice.client.get(f"/api/experiments/{experiment}").json()
     assert detail["metrics"]["acc"] == 0.75 and detail["images"] == []
+
+
+def test_no_answer_may_be_cached_or_sniffed(server: Server, alice: User) -> None:
+    """A token in a shared proxy's cache, a run's name read as HTML: every answer says
+    no-store and nosniff, refusals and raw handlers included."""
+    token = alice.client.post("/api/user/token")
+    assert token.status_code in (200, 201), token.text
+    answers = {
+        "new token": token,
+        "user": alice.client.get("/api/user"),
+        "live": post(server, BODY, token.json()["token"]),
+        "refused live": post(server, BODY, "lst_wrong"),
+        "refused login": httpx.post(
+            f"{server.url}/api/auth/login", json={"username": "alice", "password": "x" * 8}
+        ),
+        "unknown path": httpx.get(f"{server.url}/api/nothing-here"),
+        "health": httpx.get(f"{server.url}/health"),
+    }
+    with alice.client.stream("GET", "/api/events", params={"heartbeat": 1}) as stream:
+        answers["stream"] = stream
+    assert answers["live"].status_code == 200 and answers["refused live"].status_code == 401
+    for what, answer in answers.items():
+        assert answer.headers.get("cache-control") == "no-store", what
+        assert answer.headers.get("x-content-type-options") == "nosniff", what

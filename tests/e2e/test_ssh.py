@@ -453,3 +453,35 @@ def test_the_server_stops_while_an_ssh_session_is_open(
         server.proc = None
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_connections_holding_nothing_are_closed_and_bounded_per_address(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Logged in with no session open, a connection stayed for good (a thousand held the
+    server's file descriptors); any subsystem name opened the TUI."""
+    port = free_port()
+    server = make_server(LIVESTUDIO_SSH_PORT=str(port), LIVESTUDIO_SSH_IDLE_TIMEOUT="1")
+    key, _ = alice_with_a_key(server, tmp_path)
+
+    async def connect() -> asyncssh.SSHClientConnection:
+        return await asyncssh.connect(
+            "127.0.0.1", port, username="alice", client_keys=[str(key)], known_hosts=None
+        )
+
+    async def scenario() -> None:
+        quiet = await connect()
+        subsystem = await quiet.create_process(subsystem="anything-at-all", term_type="xterm")
+        told = await asyncio.wait_for(subsystem.stderr.read(), 20)
+        assert "no subsystem here" in told and (await subsystem.wait()).exit_status == 1
+        # Nothing open on it now: closed within a check (every 5 s) of the 1 s allowed.
+        await asyncio.wait_for(quiet.wait_closed(), 20)
+        held = [await connect() for _ in range(32)]
+        try:
+            with pytest.raises((asyncssh.Error, OSError)):
+                await connect()  # the 33rd from this address
+        finally:
+            for conn in held:
+                conn.close()
+
+    asyncio.run(scenario())
