@@ -69,6 +69,10 @@ class Settings:
     """Seconds without a key press after which an SSH session is closed."""
     ssh_max_sessions: int = 4
     """SSH sessions one user may have open at once."""
+    connections_per_address: int = 256
+    """Open HTTP connections one client address may hold (``LIVESTUDIO_CONNECTIONS_PER_ADDRESS``;
+    0 for no limit; trusted proxies are not limited): idle connections from one host used
+    up the server's file descriptors, and every request failed while they were held."""
     forwarded_allow_ips: str = ""
     """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client
     (``LIVESTUDIO_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any); none by default,
@@ -164,6 +168,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "max_body": (1024, math.inf, "at least 1024 bytes"),
     "webhook_retry_delay": (0, math.inf, "0 or more seconds"),
     "disk_reserve": (0, math.inf, "0 or more bytes"),
+    "connections_per_address": (0, math.inf, "a count, or 0 for no limit"),
 }
 """What a number setting may be (a negative ``stale_after`` would stop every running
 experiment at once): the lowest value (excluded for ``_ABOVE_ZERO``), the highest."""

@@ -21,11 +21,16 @@ answering is not counted, nor are idle kept-alive connections (uvicorn closes th
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import ipaddress
+import logging
+from collections import Counter
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from backend.settings import Settings
+
+_log = logging.getLogger("livestudio")
 
 MAX_HEAD_BYTES = 64 << 10
 """The request line and headers together (nginx allows 32 KiB by default)."""
@@ -48,6 +53,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     request_timeout = REQUEST_TIMEOUT
     max_body = MAX_BODY
+    per_address = Settings.connections_per_address
+    """Open connections one client address may hold (0: no limit)."""
+    proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = ()
+    """Trusted proxies, not limited (None: any address may be one, ``*``)."""
+    open_by_address: ClassVar[Counter[str]] = Counter()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,14 +69,41 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._framing = 0
         """Bytes of the current body that are not body: chunk sizes and trailer fields,
         which httptools keeps like headers (a chunked body may end in any number)."""
+        self._address: str | None = None
+        """The client address this connection counts against (None: not counted)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        if address is not None and self.per_address and not self._trusted(address):
+            if self.open_by_address[address] >= self.per_address:
+                _log.warning("%s holds %d connections: refused another", address, self.per_address)
+                transport.close()  # before a byte is read: no request, no answer
+                return
+            self.open_by_address[address] += 1
+            self._address = address
         self._allow(self.request_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disallow()
+        if self._address is not None:
+            self.open_by_address[self._address] -= 1
+            if self.open_by_address[self._address] <= 0:
+                del self.open_by_address[self._address]
+            self._address = None
         super().connection_lost(exc)
+
+    def _trusted(self, address: str) -> bool:
+        if self.proxies is None:
+            return True
+        if not self.proxies:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.proxies)
 
     def data_received(self, data: bytes) -> None:
         if not self._receiving:  # the first bytes of the next request on this connection
@@ -165,7 +202,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def configure(request_timeout: float, max_body: int) -> None:
+def configure(settings: Settings) -> None:
     """The server's settings, for every connection from now on."""
-    BoundedHttpToolsProtocol.request_timeout = request_timeout
-    BoundedHttpToolsProtocol.max_body = max_body
+    protocol = BoundedHttpToolsProtocol
+    protocol.request_timeout = settings.request_timeout
+    protocol.max_body = settings.max_body
+    protocol.per_address = settings.connections_per_address
+    listed = [p.strip() for p in settings.forwarded_allow_ips.split(",") if p.strip()]
+    protocol.proxies = (
+        None if "*" in listed else tuple(ipaddress.ip_network(p, strict=False) for p in listed)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -48,7 +49,7 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
 
 def uvicorn_config(settings: Settings, log_level: str = "info") -> uvicorn.Config:
     """The uvicorn settings we run with (also used in-process by the demo)."""
-    configure(settings.request_timeout, settings.max_body)
+    configure(settings)
     return uvicorn.Config(create_app(settings), **_uvicorn_options(settings, log_level))
 
 
@@ -56,7 +57,7 @@ def worker_app() -> Litestar:
     """One of ``serve --workers N``'s processes: its app, configured from ``LIVESTUDIO_*``
     variables (``Settings.to_env``), as uvicorn starts each process from an import string."""
     settings = Settings.from_env()
-    configure(settings.request_timeout, settings.max_body)
+    configure(settings)
     _configure_logging()  # a spawned process starts without the parent's
     app = create_app(settings)
     _end_streams_on_exit(app)
@@ -123,6 +124,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
             " (others catch up every heartbeat); give Redis to run several processes.",
             flush=True,
         )
+    _raise_open_files_limit()  # (before --workers: its processes inherit it)
     if workers > 1:
         _serve_processes(settings, workers)
         return
@@ -135,6 +137,18 @@ def serve(settings: Settings, workers: int = 1) -> None:
             flush=True,
         )
     _Server(uvicorn_config(settings)).run()
+
+
+def _raise_open_files_limit() -> None:
+    """Open files up to the hard limit: each connection is one, and a soft limit of 1,024
+    (many systems' default) let a thousand idle clients make the server refuse everyone."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 METRICS_PREFIX = "livestudio-metrics-"

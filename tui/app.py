@@ -17,6 +17,11 @@ from tui.client import Api, ApiError, SessionExpired
 from tui.commands import LiveStudioCommands
 from tui.settings import Session, TuiSettings
 
+SSH_SESSION_ENDED = (
+    "livestudio: your session has ended (logged out, or the password changed): connect again"
+    " with ssh."
+)
+
 
 class LiveStudioApp(App[None]):
     """Keyboard-first live experiment tracking."""
@@ -45,6 +50,9 @@ class LiveStudioApp(App[None]):
         from tui.screens.projects import ProjectsScreen
 
         self.screen_change_signal.subscribe(self, self._show_held_alerts)
+        if not self.api.token and self.settings.over_ssh:
+            self.exit(return_code=1, message=SSH_SESSION_ENDED)
+            return
         self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
         if self.settings.welcome and not self.settings.welcome_lines:
             self.notify(self.settings.welcome, timeout=12)
@@ -78,6 +86,9 @@ class LiveStudioApp(App[None]):
 
         self.settings.forget_session(self.api.server)
         self.api.use_token(None)
+        if self.settings.over_ssh:
+            self.exit(return_code=1, message=SSH_SESSION_ENDED)
+            return
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.switch_screen(LoginScreen())

@@ -43,6 +43,10 @@ class TuiSettings:
     """A notification shown when the app opens (the demo says where its server is)."""
     open_project: str | None = None
     """A project (name or id) to open at once; ``esc`` then goes to the projects list."""
+    over_ssh: bool = False
+    """Served over SSH by the server itself (``LIVESTUDIO_OVER_SSH``, set by it): bound to
+    the session it was given, with no login form — whose server field would have made the
+    server's own host send requests to any address an SSH user typed."""
 
     @classmethod
     def from_env(cls, server: str | None = None) -> TuiSettings:
@@ -55,6 +59,7 @@ class TuiSettings:
             settings.server = server_url("LIVESTUDIO_SERVER", os.environ["LIVESTUDIO_SERVER"])
         else:
             settings.server = (stored.server if stored else DEFAULT_SERVER).rstrip("/")
+        settings.over_ssh = os.environ.get("LIVESTUDIO_OVER_SSH") == "1"
         seconds = os.environ.get("LIVESTUDIO_HIGHLIGHT_SECONDS")
         if seconds:
             settings.highlight_seconds = _seconds("LIVESTUDIO_HIGHLIGHT_SECONDS", seconds)

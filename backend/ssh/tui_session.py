@@ -127,6 +127,7 @@ async def run_tui(
             "HOME": str(folder),
             "LIVESTUDIO_CONFIG_DIR": str(folder),
             **client_env(process),
+            "LIVESTUDIO_OVER_SSH": "1",  # bound to this session: no login form
         }
         child = await asyncio.create_subprocess_exec(
             *command, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=str(folder)

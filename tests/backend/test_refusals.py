@@ -485,3 +485,34 @@ def test_no_answer_may_be_cached_or_sniffed(server: Server, alice: User) -> None
     for what, answer in answers.items():
         assert answer.headers.get("cache-control") == "no-store", what
         assert answer.headers.get("x-content-type-options") == "nosniff", what
+
+
+def test_one_address_holds_a_bounded_number_of_connections(
+    make_server: Callable[..., Server],
+) -> None:
+    """Idle connections from one host used up the server's file descriptors, and every
+    request from anywhere failed while they were held."""
+    server = make_server(LIVESTUDIO_CONNECTIONS_PER_ADDRESS="5")
+    host, port = server.url.removeprefix("http://").split(":")
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(5)]
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as sixth:
+            sixth.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                answer = _read_until_closed(sixth)
+            except ConnectionResetError:  # (closed with the request unread)
+                answer = b""
+            assert answer == b""  # closed before a byte was read: no answer
+        # Another address is served meanwhile (127.0.0.2 reaches the loopback listener).
+        other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        assert other.get(f"{server.url}/health").status_code == 200
+        held.pop().close()
+        time.sleep(0.2)
+        assert httpx.get(f"{server.url}/health").status_code == 200  # a place came free
+    finally:
+        for sock in held:
+            sock.close()
+    refused = run_cli(
+        "serve", db=server.database, env={"LIVESTUDIO_CONNECTIONS_PER_ADDRESS": "-1"}
+    )
+    assert refused.returncode != 0 and "0 for no limit" in refused.stderr

@@ -485,3 +485,29 @@ def test_connections_holding_nothing_are_closed_and_bounded_per_address(
                 conn.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_an_ssh_tui_whose_login_ends_closes_with_no_login_form(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    """Its login form's server field made the server's host post to any address typed."""
+    server, port = ssh_server
+    key, _ = alice_with_a_key(server, tmp_path)
+    alice = server.login("alice")
+    session = f"ended-{port}"
+    _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+    try:
+        subprocess.run(["tmux", "set", "-t", session, "remain-on-exit", "on"], check=True)
+        _wait_for(session, lambda s: "projects" in s)
+        # A password change ends the user's other logins, the SSH TUI's included.
+        changed = alice.post(
+            "/api/user/password",
+            json={"current_password": PASSWORD, "new_password": "n3w-password!"},
+        )
+        assert changed.status_code == 204, changed.text
+        subprocess.run(["tmux", "send-keys", "-t", session, "r"], check=True)
+        shown = _wait_for(session, lambda s: "connect again with ssh" in s)
+        assert "http://host:8000" not in shown  # (the login form's server field)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

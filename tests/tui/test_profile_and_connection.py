@@ -374,3 +374,21 @@ async def test_the_profile_bar_says_whether_its_last_refresh_reached_the_server(
         assert "offline" in str(bar.render())  # shown, not only remembered
         await asyncio.to_thread(server.start)
         await until(pilot, lambda: bar.connected, timeout=20)
+
+
+async def test_an_ssh_tui_whose_session_ends_closes_instead_of_offering_a_login_form(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """The login form's server field let an SSH user make the server's own host post to
+    any address (its internal services) and read their answers."""
+    from tui.app import SSH_SESSION_ENDED
+
+    app = logged_in_app
+    app.settings.over_ssh = True
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await asyncio.to_thread(alice.client.post, "/api/auth/logout")
+        await pilot.press("r")
+        await until(pilot, lambda: not app.is_running)
+        assert not any(isinstance(s, LoginScreen) for s in app.screen_stack)
+    assert app.return_code == 1 and "connect again with ssh" in SSH_SESSION_ENDED
