@@ -119,18 +119,39 @@ def _event_from_row(row: Row) -> StoredEvent:
         poster_id=row["poster_id"],
         project_id=row["project_id"],
         member_ids=members,
-        data=bytes(row["data"]),
+        data=b"" if row["data"] is None else bytes(row["data"]),
     )
 
 
-async def events_after(db: Reader, last_id: int, limit: int) -> list[StoredEvent]:
-    """Stored events with an id above ``last_id``, oldest first."""
+LAZY_KINDS = ("experiment", "points")
+"""The kinds whose data a reader can tell it wants without (their routing columns say)."""
+_LAZY_DATA = f"CASE WHEN kind IN {LAZY_KINDS!r} THEN NULL ELSE data END AS data"
+
+
+async def events_after(
+    db: Reader, last_id: int, limit: int, *, lazy: bool = False
+) -> list[StoredEvent]:
+    """Stored events with an id above ``last_id``, oldest first; ``lazy``: with empty data
+    for ``LAZY_KINDS`` (read it with ``event_data`` for the ones wanted)."""
     async with db.execute(
-        "SELECT id, kind, repo_key, subdir, poster_id, project_id, member_ids, data"
-        " FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        "SELECT id, kind, repo_key, subdir, poster_id, project_id, member_ids, "
+        + (_LAZY_DATA if lazy else "data")
+        + " FROM events WHERE id > ? ORDER BY id LIMIT ?",
         (last_id, limit),
     ) as cur:
         return [_event_from_row(row) for row in await cur.fetchall()]
+
+
+async def event_data(db: Reader, ids: list[int]) -> dict[int, bytes]:
+    """The data of the stored events ``ids`` (those still kept), by id."""
+    found: dict[int, bytes] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        async with db.execute(
+            f"SELECT id, data FROM events WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+        ) as cur:
+            found.update((row["id"], bytes(row["data"])) for row in await cur.fetchall())
+    return found
 
 
 async def event_id_range(db: Reader) -> tuple[int, int]:

@@ -54,8 +54,10 @@ from backend.db.device_logins import (
     record_failed_approval,
 )
 from backend.db.events import (
+    LAZY_KINDS,
     NewEvent,
     StoredEvent,
+    event_data,
     event_id_range,
     events_after,
     insert_event,

@@ -32,6 +32,10 @@ from shared.repo_url import InvalidRepoUrl, repo_key
 CHANNEL = "livestudio-events"
 log = logging.getLogger(__name__)
 REPLAY_PAGE = 1_000
+REPLAY_AT_MOST = 20_000
+"""Events a reconnecting stream is replayed at most; further behind, it is told to
+``reset`` (refetch), which costs less than reading them all (``Last-Event-ID: 0`` read
+the whole table, 200,000 events by default, for each such request)."""
 EXPERIMENT_KINDS = frozenset({"experiment", "points", "deleted"})
 
 _encode = msgspec.msgpack.encode
@@ -317,6 +321,29 @@ async def stored_events(db: Reader, after: int, before: int | None) -> AsyncIter
             return
 
 
+async def shown_events(
+    db: Reader, after: int, accepts: Callable[[StoredEvent], bool]
+) -> AsyncIterator[tuple[StoredEvent, bool]]:
+    """Every stored event after ``after``, oldest first, with whether ``accepts`` shows it
+    (asked in order); the data of runs' events is read only for those it shows: a replay
+    read every user's megabytes of points to drop them, and a user replaying in a loop
+    slowed everyone's requests to seconds."""
+    while True:
+        page = await repository.events_after(db, after, REPLAY_PAGE, lazy=True)
+        shown = [(event, accepts(event)) for event in page]
+        wanted = [e.id for e, ok in shown if ok and e.kind in repository.LAZY_KINDS]
+        data = await repository.event_data(db, wanted) if wanted else {}
+        for event, ok in shown:
+            after = event.id
+            if event.id in data:
+                event = msgspec.structs.replace(event, data=data[event.id])
+            elif ok and event.kind in repository.LAZY_KINDS:  # pruned meanwhile: as if gone
+                ok = False
+            yield event, ok
+        if len(page) < REPLAY_PAGE:
+            return
+
+
 async def in_order(db: Reader, last: int, event: StoredEvent) -> AsyncIterator[StoredEvent]:
     """``event`` as a consumer that has seen up to id ``last`` must take it: nothing when
     seen already, else after every stored event between ``last`` and it.
@@ -482,16 +509,20 @@ async def stream(
                 event_filter = fresh
             if last_event_id is None:
                 last = newest
-            elif last_event_id < oldest - 1 or last_event_id > newest:
+            elif (
+                last_event_id < oldest - 1
+                or last_event_id > newest
+                or newest - last_event_id > REPLAY_AT_MOST
+            ):
                 last = newest
                 out.append(_reset(last))
             else:
                 last = last_event_id
-                async for event in stored_events(db, last, None):
+                async for event, shown in shown_events(db, last, event_filter.accepts):
                     last = event.id
                     if await revoked(event):
                         return
-                    if event_filter.accepts(event):
+                    if shown:
                         out.append(_message(event))
                         if len(out) >= BATCH:
                             yield b"".join(out)
@@ -511,11 +542,11 @@ async def stream(
                         # A quiet stream checks that no message was lost on the way (another
                         # process's, while Redis was away): the table has every event.
                         try:
-                            async for event in stored_events(db, last, None):
+                            async for event, shown in shown_events(db, last, event_filter.accepts):
                                 last = event.id
                                 if await revoked(event):
                                     return
-                                if event_filter.accepts(event):
+                                if shown:
                                     out.append(_message(event))
                                     if len(out) >= BATCH:  # a long catch-up: in parts
                                         yield b"".join(out)

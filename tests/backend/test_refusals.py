@@ -512,7 +512,5 @@ def test_one_address_holds_a_bounded_number_of_connections(
     finally:
         for sock in held:
             sock.close()
-    refused = run_cli(
-        "serve", db=server.database, env={"LIVESTUDIO_CONNECTIONS_PER_ADDRESS": "-1"}
-    )
+    refused = run_cli("serve", db=server.database, env={"LIVESTUDIO_CONNECTIONS_PER_ADDRESS": "-1"})
     assert refused.returncode != 0 and "0 for no limit" in refused.stderr

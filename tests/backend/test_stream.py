@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -405,3 +406,47 @@ class FakeChannels:
     async def iter_events(self) -> AsyncIterator[bytes]:
         while True:
             yield await self.queue.get()
+
+
+async def test_a_replay_reads_the_data_of_the_events_it_shows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user replaying from Last-Event-ID 0 in a loop read every user's megabytes of
+    points, only to drop them, and slowed everyone's requests to seconds."""
+    from backend.db.connection import connect_async, connect_sync
+    from backend.db.maintenance import migrate_file
+
+    db = tmp_path / "replay.db"
+    migrate_file(db)
+    conn = connect_sync(db)
+    for index in range(30):
+        conn.execute("BEGIN")
+        repository.insert_event(
+            conn,
+            repository.NewEvent(
+                kind="points", data=b"x" * 100_000, repo_key=f"r{index % 3}", poster_id=1
+            ),
+        )
+        conn.execute("COMMIT")
+    conn.close()
+    read: list[list[int]] = []
+    real = repository.event_data
+
+    async def recording(db: object, ids: list[int]) -> dict[int, bytes]:
+        read.append(ids)
+        return await real(db, ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "event_data", recording)
+    reader = await connect_async(db)
+    try:
+        seen = [
+            (event.id, shown, len(event.data))
+            async for event, shown in broadcast.shown_events(
+                reader, 0, lambda event: event.repo_key == "r0"
+            )
+        ]
+    finally:
+        await reader.close()
+    assert len(seen) == 30
+    assert read == [[event_id for event_id, shown, _ in seen if shown]]  # one read, of 10
+    assert all(size == (100_000 if shown else 0) for _, shown, size in seen)
