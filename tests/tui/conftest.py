@@ -113,3 +113,20 @@ async def open_plots(pilot, app: LiveStudioApp, metric: str):
     plots = app.screen
     await until(pilot, lambda: metric in plots.charts and plots.charts[metric].drawn)
     return plots, plots.charts[metric]
+
+
+async def details_text(pilot, app: LiveStudioApp) -> str:
+    """``enter`` on the cursor's row: the details screen's text once it has loaded."""
+    import io
+
+    from rich.console import Console
+
+    from tui.screens.details import DetailsScreen
+
+    await pilot.press("enter")
+    await until(
+        pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
+    )
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(app.screen.query_one("#body").content)
+    return console.export_text()

@@ -18,6 +18,7 @@ from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import (
     SIZE,
     bobs_project_with,
+    details_text,
     footer_text,
     open_plots,
     open_project,
@@ -36,17 +37,6 @@ from tui.widgets.experiment_table import ExperimentTable
 from tui.widgets.footer import Footer
 
 BODIES = fixture_bodies("dvclive_basic")
-
-
-async def details_text(pilot, app: LiveStudioApp) -> str:
-    """``enter`` on the cursor's row: the details screen's text once it has loaded."""
-    await pilot.press("enter")
-    await until(
-        pilot, lambda: isinstance(app.screen, DetailsScreen) and app.screen.detail is not None
-    )
-    console = Console(width=120, record=True, file=io.StringIO())
-    console.print(app.screen.query_one("#body").content)
-    return console.export_text()
 
 
 async def test_fail_then_delete_with_confirmation(

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input
 
 from shared.watches import WatchCondition, WatchCreate, WatchInfo
 from tests.conftest import User, fixture_bodies
-from tests.tui.conftest import SIZE, open_project, post, until
+from tests.tui.conftest import SIZE, details_text, open_project, post, until
 from tui import theme
 from tui.app import LiveStudioApp
 from tui.plotting import DASHES, dashes
@@ -317,6 +317,11 @@ async def test_steps_per_second_and_the_stalled_badge(
         await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled", timeout=8)
         assert screen.state.rows[experiment].status == "running"
         assert cell(screen, experiment, "rate") == ""  # the old rate is not its rate now
+        # Its details say the same (they said "● running" and the old steps/s).
+        body = await details_text(pilot, app)
+        assert "◌ stalled  (running, but silent for" in body and "steps/s" not in body
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
         await post(alice, metrics("quick", 6, 1.0))
         await until(pilot, lambda: "running" in cell(screen, experiment, "status"))
         await until(pilot, lambda: cell(screen, experiment, "rate") != "")  # stepping again

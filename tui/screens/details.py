@@ -14,9 +14,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from shared.api import ExperimentDetail, ImageInfo
+from shared.watches import is_stalled
 from tui import clock, theme
 from tui.client import ApiError
-from tui.format import AGO_EVERY, STATUS_GLYPH, time_ago, value_text
+from tui.format import AGO_EVERY, STATUS_GLYPH, ago, time_ago, value_text
 from tui.messages import ExperimentChanged, ExperimentDeleted, PointsArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -141,7 +142,13 @@ class DetailsScreen(LiveScreen):
         half = max(16, (self.size.width or 80) // 2)
         grid.add_column(style="bold", overflow="fold", max_width=half)
         grid.add_column(overflow="fold")
-        status = Text(f"{STATUS_GLYPH[d.status]} {d.status}", style=theme.STATUS_STYLE[d.status])
+        stalled = is_stalled(d, clock.now())
+        status = (
+            Text("◌ stalled", style=theme.STALLED)
+            + Text(f"  (running, but silent for {ago(d.updated_at, clock.utcnow())})")
+            if stalled
+            else Text(f"{STATUS_GLYPH[d.status]} {d.status}", style=theme.STATUS_STYLE[d.status])
+        )
         for label, value in (
             ("experiment", Text(d.name)),
             ("status", status),
@@ -149,7 +156,7 @@ class DetailsScreen(LiveScreen):
             ("message", Text(d.message or "")),
             ("client", Text(d.client)),
             ("posted by", Text(d.poster or "(a deleted account)")),
-            ("step", Text(_step_text(d))),
+            ("step", Text(_step_text(d, stalled))),
             ("started", Text(_moment(d.started_at))),
             ("updated", Text(_moment(d.updated_at))),
             ("experiment rev", Text(d.experiment_rev or "")),
@@ -195,7 +202,8 @@ def _moment(moment: datetime) -> str:
     return f"{utc:%Y-%m-%d %H:%M:%S} UTC ({time_ago(utc, clock.utcnow())})"
 
 
-def _step_text(d: ExperimentDetail) -> str:
-    """The step, and while the run goes on how fast it steps (as the table's steps/s)."""
-    rate = d.steps_per_s if d.status == "running" else None
+def _step_text(d: ExperimentDetail, stalled: bool) -> str:
+    """The step, and while the run goes on how fast it steps (as the table's steps/s; not
+    when stalled: that rate is of steps long past)."""
+    rate = d.steps_per_s if d.status == "running" and not stalled else None
     return f"{value_text(d.step)}  ({rate:.3g} steps/s)" if rate else value_text(d.step)
