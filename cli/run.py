@@ -122,6 +122,16 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def _remote_url() -> str | None:
+    """The repository's URL as DVCLive names it (dvc-studio-client asks dulwich): the
+    current branch's remote, else ``origin``, as configured — not rewritten by Git's
+    ``url.<base>.insteadOf`` (``git ls-remote --get-url`` applies it, and the failure went
+    to another project than the run's)."""
+    branch = _git("symbolic-ref", "--quiet", "--short", "HEAD")
+    remote = (_git("config", "--get", f"branch.{branch}.remote") if branch else None) or "origin"
+    return _git("config", "--get", f"remote.{remote}.url")
+
+
 def failure_errors(returncode: int, tail: list[str]) -> list[dict[str, str]]:
     """The ``errors`` of a failed run: the exception's last line, then the exit status."""
     lines = [line for line in tail if line.strip()]
@@ -184,6 +194,8 @@ def run(command: list[str], server: str | None) -> int:
             " (or `dvc config studio.url …` and `studio.token …`), or run"
             " `dvc studio login --hostname URL` first."
         )
+    if not offline and url and token:
+        _check_server(url, token)
     # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
     # without experiment_rev); reporting again would only add a second, nameless row.
     dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
@@ -221,6 +233,25 @@ def run(command: list[str], server: str | None) -> int:
     if returncode != 0 and not dvc_reports and not offline and url and token:
         _report(url, token, name, returncode, list(tail), dvc_config.get("repo_url"))
     return 128 - returncode if returncode < 0 else returncode
+
+
+def _check_server(url: str, token: str) -> None:
+    """Refuse to start when DVCLive could not send to the server: a typo'd, revoked or
+    unreachable setup would lose the run's live view and its failure report, found out
+    only hours later."""
+    refused = "Nothing was started: fix that, or run the command without `livestudio run`."
+    try:
+        answer = httpx.get(
+            f"{url.rstrip('/')}/api/live",
+            headers={"Authorization": f"token {token}"},
+            timeout=httpx.Timeout(10),
+        )
+    except httpx.HTTPError as exc:
+        raise CliError(f"Cannot reach {url}: {plain_reason(exc)}. {refused}") from exc
+    if answer.status_code in (401, 403):
+        raise CliError(f"{url} refused the token: {detail_of(answer)} {refused}")
+    if answer.status_code not in (200, 405):  # (405: a server from before the check)
+        raise CliError(f"{url} answered {answer.status_code}: {detail_of(answer)} {refused}")
 
 
 def _stored_server() -> str | None:
@@ -299,7 +330,7 @@ def _report(
 ) -> None:
     # The repository as DVCLive names it, or the failure would land in another project.
     repo_url = os.environ.get("DVC_STUDIO_REPO_URL") or os.environ.get("STUDIO_REPO_URL")
-    repo_url = repo_url or configured or _git("ls-remote", "--get-url")
+    repo_url = repo_url or configured or _remote_url()
     if not repo_url:
         print(
             "livestudio: the command failed, but there is no Git remote to name the experiment;"

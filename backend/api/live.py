@@ -61,12 +61,15 @@ async def _read_body(receive: Receive, limit: int, declared: int | None) -> byte
             return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes, retry_after: float | None = None) -> None:
+async def _answer(
+    send: Send, status: int, body: bytes, retry_after: float | None = None, *, post: bool = True
+) -> None:
     headers = [*_JSON, (b"content-length", str(len(body)).encode())]
     headers.extend(
         (k.lower().encode(), v.encode()) for k, v in retry_after_header(retry_after).items()
     )
-    metrics.count_post(status)
+    if post:
+        metrics.count_post(status)
     start: HTTPResponseStartEvent = {
         "type": "http.response.start",
         "status": status,
@@ -87,11 +90,36 @@ async def _parse(body: bytes) -> ingest.ParsedEvent:
     return ingest.parse(body)
 
 
+async def _check(scope: Scope, send: Send, backend: Backend) -> None:
+    """``GET /api/live``: whether the token may post live events (200), else why not, as
+    a post would be told: ``livestudio run`` asks before it starts hours of training."""
+    authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+    try:
+        token = parse_authorization(authorization.decode("latin-1") if authorization else None)
+        if token is None:
+            raise NotAuthenticated(MISSING_TOKEN)
+        await ingest.check_token(backend.reader, token)
+    except DomainError as exc:
+        await _answer(send, *domain_error_body(exc), exc.retry_after, post=False)
+        return
+    except Exception as exc:
+        known = storage_error(exc)
+        if known is None:
+            raise
+        await _answer(send, *domain_error_body(known), known.retry_after, post=False)
+        return
+    await _answer(send, 200, b'{"status":"ok"}', post=False)
+
+
 @asgi("/api/live", copy_scope=False)
 async def live(scope: Scope, receive: Receive, send: Send) -> None:
     """Ingest one live event; answers 200 only once the event is committed."""
     backend: Backend = scope["app"].state.backend
-    if cast("HTTPScope", scope)["method"] != "POST":
+    method = cast("HTTPScope", scope)["method"]
+    if method == "GET":
+        await _check(scope, send, backend)
+        return
+    if method != "POST":
         status, body = domain_error_body(DomainError("Send live events with POST."), 405)
         await _answer(send, status, body)
         return

@@ -70,6 +70,12 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
     resp = post(server, BODY, scoped)
     assert resp.status_code == 403
     assert "EXPERIMENTS" in resp.json()["detail"]
+    # GET /api/live asks the same of a token without posting (`livestudio run` does).
+    session = alice.client.headers["Authorization"].split()[1]
+    for token, status in ((alice.token, 200), (scoped, 403), (session, 401), ("lst_x", 401)):
+        checked = httpx.get(f"{server.url}/api/live", headers={"Authorization": f"token {token}"})
+        assert checked.status_code == status, (token, checked.text)
+    assert httpx.get(f"{server.url}/api/live").status_code == 401  # a stranger
 
 
 @pytest.mark.parametrize(

@@ -298,18 +298,6 @@ def test_livestudio_run_of_a_command_that_cannot_run_exits_as_a_shell_would(
         assert done.stderr.startswith("livestudio: Cannot run") and done.stderr.count("\n") == 1
 
 
-def test_livestudio_run_with_a_refused_token_says_why_in_words(
-    server: Server, tmp_path: Path
-) -> None:
-    repo = _runner_repo(tmp_path)
-    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": "lst_wrong"}
-    done = _wrapped(repo, env, "false")
-    assert done.returncode == 1  # the command's own exit status, whatever the report's fate
-    refusal = next(line for line in done.stderr.splitlines() if "refused" in line)
-    assert "the server refused the failure report (401): " in refusal
-    assert '{"' not in refusal and "Traceback" not in done.stderr  # its detail, not raw JSON
-
-
 TRAIN_RAISES = [sys.executable, "train.py", "raise"]
 
 
@@ -437,6 +425,58 @@ def test_livestudio_run_refuses_a_server_that_is_not_a_url_before_running(
     )
     assert done.returncode == 1 and not marker.exists()
     assert said in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "said"),
+    [
+        (None, "lst_not-a-token", "refused the token: The access token is invalid"),
+        ("http://127.0.0.1:9", None, "Cannot reach http://127.0.0.1:9: nothing answers there"),
+    ],
+)
+def test_livestudio_run_refuses_to_start_when_dvclive_could_not_send(
+    server: Server, alice: User, tmp_path: Path, url: str | None, token: str | None, said: str
+) -> None:
+    """It ran the whole command first, and only then said the server refused its report
+    (or could not be reached): hours of training with no live view and no failure noted."""
+    marker = tmp_path / "ran"
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", "touch", str(marker)],
+        env={
+            **dvc_env(tmp_path),
+            "DVC_STUDIO_URL": url or server.url,
+            "DVC_STUDIO_TOKEN": token or alice.token,
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and not marker.exists()
+    assert said in done.stderr and "Nothing was started" in done.stderr
+    assert done.stderr.count("\n") == 1 and '{"' not in done.stderr  # words, not raw JSON
+
+
+def test_livestudio_run_names_the_repository_as_dvclive_does_whatever_git_rewrites(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """``url.<base>.insteadOf`` (a mirror for GitHub URLs): DVCLive names the remote as
+    configured; ``git ls-remote --get-url`` rewrote it, and the failure landed elsewhere."""
+    from tests.e2e.test_real_clients import git as git_
+
+    repo = _runner_repo(tmp_path)
+    git_(repo, "config", f"url.{tmp_path / 'mirror.git'}.insteadOf", "git@github.com:acme/")
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "run", "--", *TRAIN_RAISES],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    projects = alice.client.get("/api/projects").json()
+    assert [p["repo_url"] for p in projects] == ["git@github.com:acme/runner.git"]
+    rows = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
+    assert [(r["status"], r["errors"][0]["cls"]) for r in rows] == [("failed", "ValueError")]
 
 
 def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
