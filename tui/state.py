@@ -138,11 +138,18 @@ class ProjectState:
 
     def cycle_primary(self) -> str | None:
         """Choose the next metric for the sparkline column; histories restart."""
-        if not self.metric_names:
+        # Text and list metrics draw no trend: passed over (unless there is nothing else).
+        numeric = [
+            name
+            for name in self.metric_names
+            if any(parse_number(row.metrics.get(name)) is not None for row in self.rows.values())
+        ]
+        names = numeric or self.metric_names
+        if not names:
             return None
         self.primary_chosen = True
-        index = self.metric_names.index(self.primary) if self.primary in self.metric_names else -1
-        self.primary = self.metric_names[(index + 1) % len(self.metric_names)]
+        index = names.index(self.primary) if self.primary in names else -1
+        self.primary = names[(index + 1) % len(names)]
         self.history.clear()
         for experiment_id, row in self.rows.items():
             self._remember(experiment_id, row)

@@ -75,7 +75,9 @@ def create_user_job(
         try:
             return repository.insert_user(ctx.conn, username, password_hash, admin)
         except duplicate_errors():
-            raise Conflict(f"A user named {username!r} already exists.") from None
+            raise Conflict(
+                f"A user named {username!r} already exists (usernames ignore case)."
+            ) from None
 
     return job
 

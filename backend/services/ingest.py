@@ -163,6 +163,8 @@ def _identifier_problem(name: str, repo_url: str, subdir: str | None) -> str | N
         problem = control_problem(f"`$.{field_name}`", value, invisible=True)
         if problem is not None:
             return f"{problem}; send plain text."
+    if not name.strip():  # (drawn as a blank row nobody could tell or pick)
+        return "`$.name` is blank; name the experiment (DVC_EXP_NAME, or Live(exp_name=…))."
     return None
 
 

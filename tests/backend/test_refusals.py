@@ -85,6 +85,7 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
         (b"[]", "Expected `object`"),
         ({**BODY, "type": "party"}, "`$.type`"),
         ({k: v for k, v in BODY.items() if k != "name"}, "`name`"),
+        ({**BODY, "name": "   "}, "`$.name` is blank"),
         ({**BODY, "step": "three"}, "`$.step`"),
         ({**BODY, "step": -1}, "`$.step`"),
         ({**BODY, "baseline_sha": "abc"}, "`$.baseline_sha`"),
@@ -366,6 +367,10 @@ def test_cli_errors_are_one_sentence(server: Server) -> None:
     assert result.stderr.count("\n") == 1 and "no user named" in result.stderr
     result = run_cli("user", "add", "x", "--password-stdin", db=server.database, stdin="short\n")
     assert result.returncode == 1 and "at least 8" in result.stderr
+    first = run_cli("user", "add", "Carol", "--password-stdin", db=server.database, stdin="p" * 9)
+    assert first.returncode == 0, first.stderr
+    again = run_cli("user", "add", "CAROL", "--password-stdin", db=server.database, stdin="p" * 9)
+    assert again.returncode == 1 and "already exists (usernames ignore case)" in again.stderr
     # A name ending in a newline passed the check ("$" matches before a final newline).
     for name in ("eve\n", "eve\r", " eve"):
         made = run_cli("user", "add", name, "--password-stdin", db=server.database, stdin="p" * 9)

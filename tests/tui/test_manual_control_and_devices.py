@@ -61,6 +61,11 @@ async def test_fail_then_delete_with_confirmation(
         assert "reason" in shown and "MarkedFailed: marked failed by alice" in shown
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
+        await pilot.press("f")  # failed already: nothing to ask
+        await until(
+            pilot, lambda: any("zombie is failed already" in n.message for n in app._notifications)
+        )
+        assert not isinstance(app.screen, ConfirmDialog)
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("n")

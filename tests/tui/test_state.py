@@ -244,9 +244,10 @@ def test_the_details_screen_shows_the_step_rate_while_the_run_goes_on() -> None:
         base = row(1, status=status, step=31, steps_per_s=rate)
         return ExperimentDetail(**{f: getattr(base, f) for f in base.__struct_fields__})
 
-    assert _step_text(detail("running", 1.4142)) == "31  (1.41 steps/s)"
-    assert _step_text(detail("running", None)) == "31"
-    assert _step_text(detail("completed", 1.4142)) == "31"  # a rate means nothing once ended
+    assert _step_text(detail("running", 1.4142), False) == "31  (1.41 steps/s)"
+    assert _step_text(detail("running", None), False) == "31"
+    assert _step_text(detail("completed", 1.4142), False) == "31"  # means nothing once ended
+    assert _step_text(detail("running", 1.4142), True) == "31"  # stalled: steps long past
 
 
 def test_the_trend_metric_moves_to_a_loss_until_the_user_picks_one() -> None:
@@ -261,6 +262,10 @@ def test_the_trend_metric_moves_to_a_loss_until_the_user_picks_one() -> None:
     assert state.cycle_primary() == "score"  # the user's choice
     state.apply_row(row(4, metrics={"test/loss": 0.7}), now=3)
     assert state.primary == "score"  # is kept
+    # Text and list metrics draw no trend: m passes them over.
+    state.apply_row(row(5, metrics={"aa_note": "warmup", "ab_list": [1, 2], "ac_nan": "nan"}), 4)
+    seen = {state.cycle_primary() for _ in range(len(state.metric_names) + 1)}
+    assert "aa_note" not in seen and "ab_list" not in seen and "ac_nan" in seen
 
 
 @pytest.mark.parametrize("system", ["standard", "eight_bit"])

@@ -594,10 +594,16 @@ class ProjectScreen(LiveScreen):
             "Mark failed",
             self._fail,
             if_running=" It is still running: if it posts again, it shows as running again.",
+            done_if="failed",
         )
 
     def _confirm_then(
-        self, question: str, verb: str, action: Callable[[int], object], if_running: str = ""
+        self,
+        question: str,
+        verb: str,
+        action: Callable[[int], object],
+        if_running: str = "",
+        done_if: str | None = None,
     ) -> None:
         """Ask about the experiment under the cursor, then act on it."""
         experiment_id = self.table.current_experiment_id()
@@ -605,7 +611,7 @@ class ProjectScreen(LiveScreen):
             if not self._on_group(verb.lower() + " it"):
                 self.notify("No experiment here yet.")
             return
-        self._ask_if_allowed(experiment_id, question, verb, action, if_running)
+        self._ask_if_allowed(experiment_id, question, verb, action, if_running, done_if)
 
     @work(group="ask", exclusive=True, exit_on_error=False)  # never cancels a change under way
     async def _ask_if_allowed(
@@ -615,9 +621,10 @@ class ProjectScreen(LiveScreen):
         verb: str,
         action: Callable[[int], object],
         if_running: str = "",
+        done_if: str | None = None,
     ) -> None:
         """Ask only someone the server will let act: a question answered by a refusal
-        is worse than none."""
+        is worse than none (nor asked when the run has the status it would get)."""
         from tui.screens.dialogs import ConfirmDialog, if_confirmed
 
         try:
@@ -631,6 +638,9 @@ class ProjectScreen(LiveScreen):
                 f"Only {poster} or the project's owner can {verb.lower()} {detail.name}.",
                 severity="warning",
             )
+            return
+        if done_if is not None and detail.status == done_if:
+            self.notify(f"{detail.name} is {done_if} already.")
             return
         self.app.push_screen(
             ConfirmDialog(
