@@ -68,6 +68,22 @@ def document_live(app: Litestar) -> None:
         request_body=RequestBody(content=_json(event), required=True),
         responses=cast(Any, responses),
     )
+    ok = {"type": "object", "properties": {"status": {"const": "ok"}}}
+    check = Operation(
+        summary="Whether a token may post live events",
+        description="Nothing is stored; `livestudio run` asks before it starts a command.",
+        tags=["live"],
+        responses=cast(
+            Any,
+            {
+                "200": OpenAPIResponse(description="it may", content=_json(ok)),
+                **{
+                    status: OpenAPIResponse(description=_REFUSALS[status], content=_json(error))
+                    for status in ("401", "403")
+                },
+            },
+        ),
+    )
     if openapi.paths is None:
         openapi.paths = {}
-    openapi.paths["/api/live"] = PathItem(post=operation)
+    openapi.paths["/api/live"] = PathItem(post=operation, get=check)

@@ -88,7 +88,8 @@ def test_openapi_health_and_wrong_method(server: Server) -> None:
     assert "step" in schema["components"]["schemas"]["DataEvent"]["required"]
     assert {"200", "400", "401", "403", "413"} <= set(live["responses"])
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
-    wrong = httpx.get(f"{server.url}/api/live")
+    assert set(schema["paths"]["/api/live"]["get"]["responses"]) == {"200", "401", "403"}
+    wrong = httpx.put(f"{server.url}/api/live")
     assert wrong.status_code == 405 and "POST" in wrong.json()["detail"]
     missing = httpx.get(f"{server.url}/api/nothing")
     assert missing.status_code == 404 and "/schema" in missing.json()["detail"]
