@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
-from collections import Counter
-from typing import Any, ClassVar
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from backend.connection_limits import ConnectionLimit
 from backend.settings import Settings
-
-_log = logging.getLogger("livestudio")
 
 MAX_HEAD_BYTES = 64 << 10
 """The request line and headers together (nginx allows 32 KiB by default)."""
@@ -53,11 +50,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     request_timeout = REQUEST_TIMEOUT
     max_body = MAX_BODY
-    per_address = Settings.connections_per_address
-    """Open connections one client address may hold (0: no limit)."""
+    limit = ConnectionLimit("HTTP", Settings.connections_per_address)
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = ()
     """Trusted proxies, not limited (None: any address may be one, ``*``)."""
-    open_by_address: ClassVar[Counter[str]] = Counter()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,21 +71,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else None
-        if address is not None and self.per_address and not self._trusted(address):
-            if self.open_by_address[address] >= self.per_address:
-                _log.warning("%s holds %d connections: refused another", address, self.per_address)
+        if address is not None and self.limit.per_address and not self._trusted(address):
+            if not self.limit.admit(address):
                 transport.close()  # before a byte is read: no request, no answer
                 return
-            self.open_by_address[address] += 1
             self._address = address
         self._allow(self.request_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disallow()
         if self._address is not None:
-            self.open_by_address[self._address] -= 1
-            if self.open_by_address[self._address] <= 0:
-                del self.open_by_address[self._address]
+            self.limit.release(self._address)
             self._address = None
         super().connection_lost(exc)
 
@@ -207,7 +198,7 @@ def configure(settings: Settings) -> None:
     protocol = BoundedHttpToolsProtocol
     protocol.request_timeout = settings.request_timeout
     protocol.max_body = settings.max_body
-    protocol.per_address = settings.connections_per_address
+    protocol.limit = ConnectionLimit("HTTP", settings.connections_per_address)
     listed = [p.strip() for p in settings.forwarded_allow_ips.split(",") if p.strip()]
     protocol.proxies = (
         None if "*" in listed else tuple(ipaddress.ip_network(p, strict=False) for p in listed)

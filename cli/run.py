@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -245,6 +246,7 @@ def _check_server(url: str, token: str) -> None:
             f"{url.rstrip('/')}/api/live",
             headers={"Authorization": f"token {token}"},
             timeout=httpx.Timeout(10),
+            verify=trusted_certificates(),
         )
     except httpx.HTTPError as exc:
         raise CliError(f"Cannot reach {url}: {plain_reason(exc)}. {refused}") from exc
@@ -252,6 +254,21 @@ def _check_server(url: str, token: str) -> None:
         raise CliError(f"{url} refused the token: {detail_of(answer)} {refused}")
     if answer.status_code not in (200, 405):  # (405: a server from before the check)
         raise CliError(f"{url} answered {answer.status_code}: {detail_of(answer)} {refused}")
+
+
+def trusted_certificates() -> ssl.SSLContext | bool:
+    """The certificates DVCLive trusts: it sends with ``requests``, which reads a private
+    CA from ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` (httpx reads ``SSL_CERT_FILE``
+    only, and refused a server DVCLive reached)."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if not bundle:
+        return True
+    try:
+        if os.path.isdir(bundle):
+            return ssl.create_default_context(capath=bundle)
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise CliError(f"Cannot read the certificates in {bundle}: {exc}.") from exc
 
 
 def _stored_server() -> str | None:
@@ -352,6 +369,7 @@ def _report(
             json=body,
             headers={"Authorization": f"token {token}"},
             timeout=httpx.Timeout(30, read=5),
+            verify=trusted_certificates(),
         )
     except httpx.HTTPError as exc:
         print(

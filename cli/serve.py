@@ -44,6 +44,10 @@ def _uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
         # httptools with bounds on request heads and on how slowly a request may arrive
         # (it sets none; see cli.http_protocol).
         "http": BoundedHttpToolsProtocol,
+        # No WebSocket route: an `Upgrade: websocket` request is an ordinary one. (uvicorn
+        # upgraded it anyway, handing the connection to a protocol that never told ours
+        # it closed: 256 such requests locked their address out for good.)
+        "ws": "none",
     }
 
 

@@ -327,19 +327,37 @@ async def shown_events(
     """Every stored event after ``after``, oldest first, with whether ``accepts`` shows it
     (asked in order); the data of runs' events is read only for those it shows: a replay
     read every user's megabytes of points to drop them, and a user replaying in a loop
-    slowed everyone's requests to seconds."""
+    slowed everyone's requests to seconds.
+
+    Runs' events are asked about in batches before their data is read, which is safe
+    because ``accepts`` changes nothing for them; any other event (a membership change,
+    which it does change) is asked about only as it is yielded, so a read that fails
+    leaves the filter as it was after the last event yielded.
+    """
+    lazy = repository.LAZY_KINDS
     while True:
         page = await repository.events_after(db, after, REPLAY_PAGE, lazy=True)
-        shown = [(event, accepts(event)) for event in page]
-        wanted = [e.id for e, ok in shown if ok and e.kind in repository.LAZY_KINDS]
-        data = await repository.event_data(db, wanted) if wanted else {}
-        for event, ok in shown:
-            after = event.id
-            if event.id in data:
-                event = msgspec.structs.replace(event, data=data[event.id])
-            elif ok and event.kind in repository.LAZY_KINDS:  # pruned meanwhile: as if gone
-                ok = False
-            yield event, ok
+        start = 0
+        while start < len(page):
+            event = page[start]
+            if event.kind not in lazy:
+                after = event.id
+                start += 1
+                yield event, accepts(event)
+                continue
+            end = start
+            while end < len(page) and page[end].kind in lazy:
+                end += 1
+            run = [(e, accepts(e)) for e in page[start:end]]
+            wanted = [e.id for e, ok in run if ok]
+            data = await repository.event_data(db, wanted) if wanted else {}
+            for event, _ in run:
+                after = event.id
+                if event.id in data:
+                    yield msgspec.structs.replace(event, data=data[event.id]), True
+                else:  # not shown, or pruned meanwhile: as if gone
+                    yield event, False
+            start = end
         if len(page) < REPLAY_PAGE:
             return
 

@@ -387,9 +387,15 @@ class Watcher:
             self.runs.pop(row.id, None)
         # A run stopped by the sweeper or marked failed by hand brings no new value: its
         # metrics are the ones it was last seen with (a watch made since fired on them).
-        new_values = row.status != "stopped" and not (
-            row.status == "failed" and row.errors and row.errors[-1].cls == MARKED_FAILED
+        # (Marked by hand, it ended when it was last updated; a post since, DVC's `done`
+        # say, moved its update on and may bring values.)
+        by_hand = (
+            row.status == "failed"
+            and bool(row.errors)
+            and row.errors[-1].cls == MARKED_FAILED
+            and row.finished_at == row.updated_at
         )
+        new_values = row.status != "stopped" and not by_hand
         for watch in watches:
             condition = watch.condition
             if condition.kind != "status" and not new_values:

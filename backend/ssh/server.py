@@ -28,6 +28,7 @@ import asyncssh
 import msgspec
 from asyncssh.connection import SSHConnection
 
+from backend.connection_limits import ConnectionLimit
 from backend.context import Backend
 from backend.db import repository
 from backend.db.writer import WriteContext
@@ -72,12 +73,12 @@ ALIVE_EVERY = 60.0
 """How often a server marks its SSH TUIs' logins alive; unmarked for ``STALE_AFTER``,
 any server with SSH ends them (their server was killed and did not come back)."""
 STALE_AFTER = 3 * ALIVE_EVERY
+REFUSE_WITHIN = 5.0
+"""Seconds a connection over its address's limit is kept at most (to be told why)."""
 QUIET_CONNECTION_TIMEOUT = 60.0
 """Seconds a connection may stay open with no session (channel) in it (or the idle
 timeout, if shorter): logged in and holding nothing, a thousand of them held the
 server's file descriptors for good."""
-CONNECTIONS_PER_ADDRESS = 32
-"""Open SSH connections one client address may hold (a TUI is one; 4 sessions a user)."""
 CONFIRM_TRIES = 3
 """Passwords one session may try to confirm a key with."""
 CONFIRM_TIMEOUT = 120.0
@@ -111,8 +112,8 @@ class SshService:
     channels: Counter[SSHConnection] = field(default_factory=Counter)
     """The sessions open on each connection."""
     quiet_since: dict[SSHConnection, float] = field(default_factory=dict)
-    per_address: Counter[str] = field(default_factory=Counter)
-    """Open connections by client address."""
+    limit: ConnectionLimit = field(default_factory=lambda: ConnectionLimit("SSH", 256))
+    """Open connections by client address (``LIVESTUDIO_CONNECTIONS_PER_ADDRESS``)."""
     """When each connection with no session open last had one (or opened)."""
     logins: dict[int, int] = field(default_factory=dict)
     """The sessions of the TUIs open over SSH: session id → user id."""
@@ -400,22 +401,22 @@ class _KeyAuth(asyncssh.SSHServer):
         self.service = service
         self.conn: asyncssh.SSHServerConnection | None = None
         self.address = ""
+        self._refused: asyncssh.SSHServerConnection | None = None
+        """This connection, when its address holds its share already."""
         self._offered: tuple[repository.UserAuth, str, bool] | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         service = self.service
         peer = conn.get_extra_info("peername")
         self.address = str(peer[0]) if peer else ""
-        if service.per_address[self.address] >= CONNECTIONS_PER_ADDRESS:
-            log.warning(
-                "SSH: %s holds %d connections: refused another",
-                self.address,
-                CONNECTIONS_PER_ADDRESS,
-            )
-            conn.close()
+        if not service.limit.admit(self.address):
+            # Told why once the key exchange is done, when it asks to log in (closed at
+            # once, OpenSSH spoke of "invalid characters" in a banner line, or of a
+            # broken pipe); closed within seconds whatever it does, logged in never.
+            self._refused = conn
+            asyncio.get_running_loop().call_later(REFUSE_WITHIN, conn.close)
             return
         self.conn = conn
-        service.per_address[self.address] += 1
         service.connections.add(conn)
         service.quiet_since[conn] = service.backend.clock()
 
@@ -424,11 +425,13 @@ class _KeyAuth(asyncssh.SSHServer):
             service = self.service
             service.connections.discard(self.conn)
             service.quiet_since.pop(self.conn, None)
-            service.per_address[self.address] -= 1
-            if service.per_address[self.address] <= 0:
-                del service.per_address[self.address]
+            service.limit.release(self.address)
 
     def begin_auth(self, username: str) -> bool:
+        if self._refused is not None:
+            self._refused.disconnect(
+                asyncssh.DISC_TOO_MANY_CONNECTIONS, "too many connections from your address"
+            )
         return True
 
     def password_auth_supported(self) -> bool:
@@ -438,11 +441,13 @@ class _KeyAuth(asyncssh.SSHServer):
         return False
 
     def public_key_auth_supported(self) -> bool:
-        return True
+        return self._refused is None
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         # Called for the client's offer (no signature yet) and for the signed request:
         # nothing is recorded until auth_completed, once the signature was checked.
+        if self._refused is not None:
+            return False
         fingerprint = key.get_fingerprint("sha256")
         # A key not yet proven logs in only as an account that claims it, named by the
         # client: someone else's claim on your public key never takes your login over.
@@ -545,7 +550,13 @@ async def start_ssh(backend: Backend) -> SshService:
     await asyncio.to_thread(_prepare, folder)
     await backend.writer.submit(lambda ctx: repository.end_ssh_sessions(ctx.conn, listener))
     await backend.writer.submit(_mark_alive([], backend.clock()))
-    service = SshService(backend, f"http://{host}:{settings.port}", folder, listener=listener)
+    service = SshService(
+        backend,
+        f"http://{host}:{settings.port}",
+        folder,
+        listener=listener,
+        limit=ConnectionLimit("SSH", settings.connections_per_address),
+    )
     key = await asyncio.to_thread(host_key, settings.db)
     service.acceptor = await asyncssh.create_server(
         service.server_factory,

@@ -520,6 +520,19 @@ def test_one_address_holds_a_bounded_number_of_connections(
         held.pop().close()
         time.sleep(0.2)
         assert httpx.get(f"{server.url}/health").status_code == 200  # a place came free
+        # A WebSocket upgrade (no such route) is an ordinary request: its place comes free
+        # too (uvicorn's upgrade never gave it back, and 256 locked the address out).
+        upgrade = (
+            b"GET /api/live HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        for _ in range(3):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(upgrade)
+                assert sock.recv(12).startswith(b"HTTP/1.1 ")
+        time.sleep(0.2)
+        assert httpx.get(f"{server.url}/health").status_code == 200
     finally:
         for sock in held:
             sock.close()

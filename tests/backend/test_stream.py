@@ -450,3 +450,61 @@ async def test_a_replay_reads_the_data_of_the_events_it_shows_only(
     assert len(seen) == 30
     assert read == [[event_id for event_id, shown, _ in seen if shown]]  # one read, of 10
     assert all(size == (100_000 if shown else 0) for _, shown, size in seen)
+
+
+@pytest.mark.parametrize("failing", [1, 2])
+async def test_a_replay_that_fails_half_way_goes_on_without_losing_or_repeating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    """A membership change asked about, then a read failed: the retry asked again, and a
+    filter that had taken it in (revoked) dropped what it was owed."""
+    import sqlite3
+
+    from backend.db.connection import connect_async, connect_sync
+    from backend.db.maintenance import migrate_file
+
+    db = tmp_path / "retry.db"
+    migrate_file(db)
+    conn = connect_sync(db)
+    kinds = [("points", "r0"), ("project", None), ("points", "r0"), ("points", "r1")]
+    for kind, repo in kinds:
+        conn.execute("BEGIN")
+        repository.insert_event(
+            conn, repository.NewEvent(kind=kind, data=b"{}", repo_key=repo, poster_id=1)
+        )
+        conn.execute("COMMIT")
+    conn.close()
+    calls: list[list[int]] = []
+    real = repository.event_data
+
+    async def failing_once(db: object, ids: list[int]) -> dict[int, bytes]:
+        calls.append(ids)
+        if len(calls) == failing:
+            raise sqlite3.OperationalError("database is locked")
+        return await real(db, ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "event_data", failing_once)
+    applied: list[int] = []
+
+    def accepts(event: StoredEvent) -> bool:
+        if event.kind == "project":
+            applied.append(event.id)  # (a filter's membership change)
+            return True
+        return event.repo_key == "r0"
+
+    reader = await connect_async(db)
+    last, shown = 0, []
+    try:
+        for _ in range(3):  # as the stream's heartbeat catch-up retries
+            try:
+                async for event, ok in broadcast.shown_events(reader, last, accepts):
+                    last = event.id
+                    if ok:
+                        shown.append((event.id, event.data))
+                break
+            except sqlite3.OperationalError:
+                continue
+    finally:
+        await reader.close()
+    assert applied == [2]  # asked once, as it was yielded
+    assert shown == [(1, b"{}"), (2, b"{}"), (3, b"{}")] and last == 4

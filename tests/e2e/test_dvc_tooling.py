@@ -646,3 +646,48 @@ def test_a_thread_started_inside_blocked_keeps_the_signals_blocked() -> None:
     thread.join()
     assert set(FORWARDED) <= masks[0]
     assert not set(FORWARDED) & signal.pthread_sigmask(signal.SIG_BLOCK, [])  # main: unblocked
+
+
+def test_livestudio_run_trusts_the_private_ca_dvclive_trusts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DVCLive sends with requests, which reads REQUESTS_CA_BUNDLE: the wrapper's check
+    (httpx) refused a server with a private CA that DVCLive reached."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from cli.admin import CliError
+    from cli.run import trusted_certificates
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "team private CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert trusted_certificates() is True  # the system's, as before
+    for variable in ("CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(variable, str(bundle))
+        context = trusted_certificates()
+        assert not isinstance(context, bool)
+        subjects = [dict(x[0] for x in c["subject"]) for c in context.get_ca_certs()]
+        assert {"commonName": "team private CA"} in subjects
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(CliError, match="Cannot read the certificates in"):
+        trusted_certificates()

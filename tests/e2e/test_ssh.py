@@ -461,7 +461,11 @@ def test_connections_holding_nothing_are_closed_and_bounded_per_address(
     """Logged in with no session open, a connection stayed for good (a thousand held the
     server's file descriptors); any subsystem name opened the TUI."""
     port = free_port()
-    server = make_server(LIVESTUDIO_SSH_PORT=str(port), LIVESTUDIO_SSH_IDLE_TIMEOUT="1")
+    server = make_server(
+        LIVESTUDIO_SSH_PORT=str(port),
+        LIVESTUDIO_SSH_IDLE_TIMEOUT="1",
+        LIVESTUDIO_CONNECTIONS_PER_ADDRESS="4",
+    )
     key, _ = alice_with_a_key(server, tmp_path)
 
     async def connect() -> asyncssh.SSHClientConnection:
@@ -476,13 +480,23 @@ def test_connections_holding_nothing_are_closed_and_bounded_per_address(
         assert "no subsystem here" in told and (await subsystem.wait()).exit_status == 1
         # Nothing open on it now: closed within a check (every 5 s) of the 1 s allowed.
         await asyncio.wait_for(quiet.wait_closed(), 20)
-        held = [await connect() for _ in range(32)]
+        held = [await connect() for _ in range(4)]
         try:
             with pytest.raises((asyncssh.Error, OSError)):
-                await connect()  # the 33rd from this address
+                await connect()  # the 5th from this address
+            # OpenSSH says why (closed before the banners, it spoke of invalid characters).
+            args = ssh_args(key, port, "-o", "BatchMode=yes")
+            args[args.index("LogLevel=ERROR")] = "LogLevel=INFO"  # (ssh's default)
+            refused = await asyncio.to_thread(
+                subprocess.run, [*args, "x@127.0.0.1", "ls"], capture_output=True, text=True
+            )
+            assert refused.returncode == 255
+            assert "too many connections from your address" in refused.stderr, refused.stderr
         finally:
             for conn in held:
                 conn.close()
+        await asyncio.sleep(0.5)
+        assert (await asyncio.to_thread(ssh, key, port, "ls")).returncode == 0  # freed
 
     asyncio.run(scenario())
 

@@ -200,6 +200,11 @@ async def test_plots_of_a_run_leave_out_what_only_the_baseline_logs_until_the_ru
             plots.charts["loss"].parent,
             plots.query_one("#images"),
         ]
+        # The run deleted (elsewhere): no chart stays with the baseline's line alone.
+        gone = await asyncio.to_thread(alice.client.delete, f"/api/experiments/{run}")
+        assert gone.status_code == 204
+        await until(pilot, lambda: not plots.charts)
+        assert set(plots.baseline_only) == {"aa_lr", "loss"}
 
 
 async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rates(

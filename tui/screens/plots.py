@@ -298,9 +298,14 @@ class PlotsScreen(LiveScreen):
             chart.times.pop(gone, None)
             if chart.baseline == gone:
                 chart.baseline = None
-            if chart.data:
+            if any(e in self.asked for e in chart.data):
                 chart.redraw()
-            else:
+            else:  # none of the runs asked for logs it (the baseline may: kept aside)
+                if self.baseline is not None and self.baseline in chart.data:
+                    self.baseline_only[metric] = (
+                        chart.data[self.baseline],
+                        chart.times.get(self.baseline, {}),
+                    )
                 del self.charts[metric]
                 await (chart.parent if isinstance(chart.parent, MetricPanel) else chart).remove()
         for key in [k for k in self.images if k[0] == gone]:
