@@ -36,13 +36,18 @@ POSTGRES = os.environ.get("LIVESTUDIO_TEST_POSTGRES", "postgresql://postgres@127
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, leave out the tests that look inside SQLite's file (deselected)."""
+    """On PostgreSQL, leave out (deselected) the tests that look inside SQLite's file and
+    those of the HTTP layer alone, which no database takes part in (run once, on SQLite)."""
     if ENGINE != "postgresql":
         return
-    sqlite_only = [item for item in items if item.get_closest_marker("sqlite_only")]
-    if sqlite_only:
-        config.hook.pytest_deselected(items=sqlite_only)
-        items[:] = [item for item in items if not item.get_closest_marker("sqlite_only")]
+
+    def left_out(item: pytest.Item) -> bool:
+        return any(item.get_closest_marker(m) for m in ("sqlite_only", "http_only"))
+
+    out = [item for item in items if left_out(item)]
+    if out:
+        config.hook.pytest_deselected(items=out)
+        items[:] = [item for item in items if not left_out(item)]
 
 
 def pg_schema_url(schema: str) -> str:

@@ -7,6 +7,7 @@ import re
 import time
 
 import httpx
+import pytest
 
 from tests.backend.sse import Listener
 from tests.backend.test_access_model import scoped_token
@@ -62,6 +63,7 @@ def test_metrics_count_what_happened_and_only_admins_read_them(server: Server) -
     assert "process_resident_memory_bytes" in text
 
 
+@pytest.mark.http_only
 def test_an_idle_kept_alive_connection_outlives_dvcs_five_second_poll(server: Server) -> None:
     """`dvc studio login` polls every 5 s on one kept-alive connection and does not retry a
     POST: a server closing idle connections after 5 s sometimes closed it just as the

@@ -129,6 +129,7 @@ def test_a_strangers_bad_body_is_refused_as_a_strangers(
         assert post(server, body, shared_alice.token).status_code == 400
 
 
+@pytest.mark.http_only
 def test_over_30_mb_is_413_with_the_limit(shared_server: Server, shared_alice: User) -> None:
     server, alice = shared_server, shared_alice
     big = b'{"type": "data", "pad": "' + b"x" * 30_000_001 + b'"}'
@@ -178,6 +179,7 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     return received
 
 
+@pytest.mark.http_only
 def test_a_request_that_arrives_too_slowly_is_408_but_idle_and_streaming_connections_stay(
     make_server: Callable[..., Server],
 ) -> None:
@@ -250,6 +252,7 @@ def _answer_before_any_body(server: Server, path: str, headers: list[str]) -> by
         ("/webhook/dvc", "Transfer-Encoding: chunked"),
     ],
 )
+@pytest.mark.http_only
 def test_a_strangers_big_body_is_refused_before_it_is_read(
     shared_server: Server, path: str, length: str
 ) -> None:
@@ -498,6 +501,7 @@ def test_no_answer_may_be_cached_or_sniffed(server: Server, alice: User) -> None
         assert answer.headers.get("x-content-type-options") == "nosniff", what
 
 
+@pytest.mark.http_only
 def test_one_address_holds_a_bounded_number_of_connections(
     make_server: Callable[..., Server],
 ) -> None:
