@@ -508,3 +508,48 @@ async def test_a_replay_that_fails_half_way_goes_on_without_losing_or_repeating(
         await reader.close()
     assert applied == [2]  # asked once, as it was yielded
     assert shown == [(1, b"{}"), (2, b"{}"), (3, b"{}")] and last == 4
+
+
+@pytest.mark.parametrize(("last_seen", "told_reset"), [(5, True), (45, False)])
+def test_a_stream_far_behind_is_told_to_reset_rather_than_replayed(
+    monkeypatch: pytest.MonkeyPatch, last_seen: int, told_reset: bool
+) -> None:
+    """``Last-Event-ID: 0`` replayed the whole table (200,000 events by default) for each
+    such request; past ``REPLAY_AT_MOST`` the client refetches instead."""
+    table = [StoredEvent(kind="project_deleted", data=b"{}", id=i) for i in range(1, 51)]
+
+    async def events_after(
+        db: object, last: int, limit: int, *, lazy: bool = False
+    ) -> list[StoredEvent]:
+        return [e for e in table if e.id > last][:limit]
+
+    async def event_id_range(db: object) -> tuple[int, int]:
+        return 1, 50
+
+    monkeypatch.setattr(repository, "events_after", events_after)
+    monkeypatch.setattr(repository, "event_id_range", event_id_range)
+    monkeypatch.setattr(broadcast, "REPLAY_AT_MOST", 10)
+
+    class Everything:
+        user_id = 0
+
+        def accepts(self, _: StoredEvent) -> bool:
+            return True
+
+    async def first() -> bytes:
+        stream = broadcast.stream(
+            db=cast(Any, None),
+            channels=cast(Any, FakeChannels(asyncio.Queue())),
+            event_filter=cast(Any, Everything()),
+            last_event_id=last_seen,
+            heartbeat=1000,
+            backlog=10,
+        )
+        try:
+            return await anext(stream)
+        finally:
+            await stream.aclose()
+
+    sent = asyncio.run(first())
+    assert (b"event: reset" in sent) is told_reset
+    assert sent.count(b"event: project_deleted") == (0 if told_reset else 5)
