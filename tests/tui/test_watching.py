@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from rich.console import Console
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from shared.watches import WatchCondition, WatchCreate, WatchInfo
 from tests.conftest import User, fixture_bodies
@@ -527,15 +529,29 @@ async def test_a_run_is_not_called_stalled_while_the_stream_is_away(
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_project(pilot, app)
         assert "running" in cell(screen, experiment, "status")
+        table = screen.query_one(ExperimentTable)
+        table.move_cursor(row=table.shown_keys().index(str(experiment)))
+        assert "● running" in await details_text(pilot, app)
+        details = app.screen
+        assert isinstance(details, DetailsScreen)
+
+        def details_say() -> str:
+            details.render_detail()
+            console = Console(width=120, record=True, file=io.StringIO())
+            console.print(details.query_one("#body", Static).content)
+            return console.export_text()
+
         await asyncio.to_thread(server.stop)
         await until(pilot, lambda: not screen.query_one(StatusBar).connected)
         # The job may well be posting on: with no news, the run is judged as of the drop.
         await pilot.pause(MIN_STALL_SECONDS + 1.5)
         assert "running" in cell(screen, experiment, "status")
         assert cell(screen, experiment, "rate") != ""
+        assert "● running" in details_say() and "stalled" not in details_say()
         # Back, and the run was silent indeed: now it is stalled.
         await asyncio.to_thread(server.start)
         await until(pilot, lambda: cell(screen, experiment, "status") == "◌ stalled")
+        await until(pilot, lambda: "◌ stalled" in details_say())
 
 
 async def test_a_watch_on_a_metric_nobody_logs_asks_once_and_suggests_the_close_one(

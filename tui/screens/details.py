@@ -56,6 +56,8 @@ class DetailsScreen(LiveScreen):
         yield Footer(compact=True)
 
     place = "details"
+    known_until: float | None = None
+    """While the stream is away, when it went."""
 
     def on_mount(self) -> None:
         self.load()
@@ -67,6 +69,14 @@ class DetailsScreen(LiveScreen):
 
     def reconnected(self) -> None:
         self.load()  # a failed load, or changes missed while the server was away
+
+    def connection_changed(self, connected: bool) -> None:
+        # While the stream is away the run may well be posting on: judged as of the drop
+        # (as the table does), not called stalled for news that could not come.
+        if connected:
+            self.known_until = None
+        elif self.known_until is None:
+            self.known_until = clock.now()
 
     def action_reload(self) -> None:
         self.load()
@@ -142,7 +152,8 @@ class DetailsScreen(LiveScreen):
         half = max(16, (self.size.width or 80) // 2)
         grid.add_column(style="bold", overflow="fold", max_width=half)
         grid.add_column(overflow="fold")
-        stalled = is_stalled(d, clock.now())
+        now = clock.now()
+        stalled = is_stalled(d, now if self.known_until is None else min(now, self.known_until))
         status = (
             Text("◌ stalled", style=theme.STALLED)
             + Text(f"  (running, but silent for {ago(d.updated_at, clock.utcnow())})")
