@@ -90,7 +90,10 @@ class LegendEntry:
 def legend_layout(widths: list[int], room: int) -> list[list[int]]:
     """The entries (by index) of each column, down the columns first as ``ls`` lists them,
     in as many columns (two cells apart, each as wide as its widest) as fit in ``room``."""
-    for columns in range(len(widths), 1, -1):
+    # No more columns than the narrowest entries could make (a sweep of 400 runs tried
+    # 400 layouts of 400 entries before).
+    most = min(len(widths), (room + 2) // (min(widths, default=0) + 2))
+    for columns in range(most, 1, -1):
         rows = math.ceil(len(widths) / columns)
         layout = [list(range(c * rows, min(len(widths), (c + 1) * rows))) for c in range(columns)]
         layout = [column for column in layout if column]
