@@ -293,6 +293,9 @@ class PlotsScreen(LiveScreen):
         if self.baseline == gone:
             self.baseline = None
             self.baseline_only = {}
+        # Every change to what is shown first, then the widgets go (awaited): a look in
+        # between saw charts still holding the deleted run's lines.
+        leaving: list[Widget] = []
         for metric, chart in list(self.charts.items()):
             chart.data.pop(gone, None)
             chart.times.pop(gone, None)
@@ -307,9 +310,8 @@ class PlotsScreen(LiveScreen):
                         chart.times.get(self.baseline, {}),
                     )
                 del self.charts[metric]
-                await (chart.parent if isinstance(chart.parent, MetricPanel) else chart).remove()
-        for key in [k for k in self.images if k[0] == gone]:
-            await self.images.pop(key).remove()
+                leaving.append(chart.parent if isinstance(chart.parent, MetricPanel) else chart)
+        leaving += [self.images.pop(key) for key in [k for k in self.images if k[0] == gone]]
         for key in [k for k in self.images_pending if k[0] == gone]:
             del self.images_pending[key]
         self.place = "plots: " + ", ".join(self.names.values())
@@ -320,6 +322,8 @@ class PlotsScreen(LiveScreen):
                 "Every experiment of these plots was deleted; q goes back."
             )
             self.query_one("#images-note", Static).display = True
+        for widget in leaving:
+            await widget.remove()
 
     def action_reload(self) -> None:
         self.load()
