@@ -408,27 +408,33 @@ class FakeChannels:
             yield await self.queue.get()
 
 
+def _events_file(db: Path, events: list[tuple[str, str | None, bytes]]) -> Path:
+    """A new SQLite database holding these events (kind, repository key, data), in order."""
+    from backend.db.connection import connect_sync
+    from backend.db.maintenance import migrate_file
+
+    migrate_file(db)
+    conn = connect_sync(db)
+    for kind, repo, data in events:
+        conn.execute("BEGIN")
+        repository.insert_event(
+            conn, repository.NewEvent(kind=kind, data=data, repo_key=repo, poster_id=1)
+        )
+        conn.execute("COMMIT")
+    conn.close()
+    return db
+
+
 async def test_a_replay_reads_the_data_of_the_events_it_shows_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A user replaying from Last-Event-ID 0 in a loop read every user's megabytes of
     points, only to drop them, and slowed everyone's requests to seconds."""
-    from backend.db.connection import connect_async, connect_sync
-    from backend.db.maintenance import migrate_file
+    from backend.db.connection import connect_async
 
-    db = tmp_path / "replay.db"
-    migrate_file(db)
-    conn = connect_sync(db)
-    for index in range(30):
-        conn.execute("BEGIN")
-        repository.insert_event(
-            conn,
-            repository.NewEvent(
-                kind="points", data=b"x" * 100_000, repo_key=f"r{index % 3}", poster_id=1
-            ),
-        )
-        conn.execute("COMMIT")
-    conn.close()
+    db = _events_file(
+        tmp_path / "replay.db", [("points", f"r{i % 3}", b"x" * 100_000) for i in range(30)]
+    )
     read: list[list[int]] = []
     real = repository.event_data
 
@@ -460,20 +466,10 @@ async def test_a_replay_that_fails_half_way_goes_on_without_losing_or_repeating(
     filter that had taken it in (revoked) dropped what it was owed."""
     import sqlite3
 
-    from backend.db.connection import connect_async, connect_sync
-    from backend.db.maintenance import migrate_file
+    from backend.db.connection import connect_async
 
-    db = tmp_path / "retry.db"
-    migrate_file(db)
-    conn = connect_sync(db)
     kinds = [("points", "r0"), ("project", None), ("points", "r0"), ("points", "r1")]
-    for kind, repo in kinds:
-        conn.execute("BEGIN")
-        repository.insert_event(
-            conn, repository.NewEvent(kind=kind, data=b"{}", repo_key=repo, poster_id=1)
-        )
-        conn.execute("COMMIT")
-    conn.close()
+    db = _events_file(tmp_path / "retry.db", [(kind, repo, b"{}") for kind, repo in kinds])
     calls: list[list[int]] = []
     real = repository.event_data
 
