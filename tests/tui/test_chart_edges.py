@@ -261,3 +261,26 @@ async def test_a_chart_plotext_cannot_draw_says_so_in_its_place(
         drawn = str(chart.render())
         assert app.is_running  # one chart, not the whole TUI
     assert drawn.startswith("odd: this chart cannot be drawn (cannot convert float infinity")
+
+
+async def test_the_baselines_undrawable_values_have_a_mark_of_their_own() -> None:
+    """A baseline's NaN drawn as a red ✗ read as the chosen run's: it is a grey ✕, and its
+    legend counts it as such."""
+    chart = MetricChart("loss", {1: "run", 2: "base"}, PlotView(), baseline=2)
+    chart.data = {
+        1: [(s, 1.0 / (s + 1)) for s in range(20)],
+        2: [(s, 0.5) for s in range(20)] + [(20, "nan"), (21, "inf")],
+    }
+    app = _Panel(chart)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        drawn = str(chart.render())
+        legend = app.legend()
+        chart.data[1].append((22, "nan"))  # beside, not on, the baseline's
+        chart.redraw()
+        await pilot.pause()
+        both = str(chart.render())
+    assert "✗" not in drawn and drawn.count("✕") == 2  # the baseline's two, none of the run's
+    assert legend["base"].endswith("2 non-finite ✕ (baseline)")
+    assert "✗" not in legend["run"]
+    assert both.count("✗") == 1 and both.count("✕") == 2

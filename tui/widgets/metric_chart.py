@@ -58,17 +58,24 @@ def marker_of(index: int) -> str | None:
     return NO_COLOR_MARKERS[index % len(NO_COLOR_MARKERS)] if no_color() else None
 
 
-def summary(points: list[tuple[int, Any]], brief: bool = False) -> str:
-    """``latest … min … max …`` of one line (``brief``: the latest only)."""
+MARK = "✗"
+"""Where a run's line has a value it cannot draw (NaN, ±inf, too large), in red."""
+BASELINE_MARK = "✕"
+"""The same for the baseline, in grey: its marks are not the runs' own."""
+
+
+def summary(points: list[tuple[int, Any]], brief: bool = False, mark: str = MARK) -> str:
+    """``latest … min … max …`` of one line (``brief``: the latest only); ``mark``: the
+    glyph its undrawable values have on the chart."""
     if not points:
         return "no points"
     _, values = drawable(points, log_scale=False)
     latest = value_text(points[-1][1])
     marks, huge = nonfinite(points), too_large(points)
-    odd = f"  {len(marks)} non-finite ✗" if marks else ""
-    odd += f"  {len(huge)} too large to draw ✗" if huge else ""
+    odd = f"  {len(marks)} non-finite {mark}" if marks else ""
+    odd += f"  {len(huge)} too large to draw {mark}" if huge else ""
     if brief:
-        return f"latest {latest}" + (f" ✗{len(marks) + len(huge)}" if marks or huge else "")
+        return f"latest {latest}" + (f" {mark}{len(marks) + len(huge)}" if marks or huge else "")
     if not values:
         return f"latest {latest}{odd}"
     return f"latest {latest}  min {value_text(min(values))}  max {value_text(max(values))}{odd}"
@@ -231,7 +238,8 @@ class MetricChart(PlotextPlot):
 
     def _mark_nonfinite(self, start: float) -> None:
         """NaN and +inf as a red ✗ on the top edge of the lines, -inf on the bottom edge
-        (SPEC §2: shown as such, not dropped); values too large to draw as ±inf are."""
+        (SPEC §2: shown as such, not dropped); values too large to draw as ±inf are. The
+        baseline's are a grey ✕ (as red ✗ they read as a chosen run's)."""
         # The edges of the raw values (smoothing pulls the lines inwards); a chart with
         # nothing finite to draw (a run that diverged at once) marks them on 0..1.
         ys = [v for points in self.data.values() for v in drawable(points, self.view.log_scale)[1]]
@@ -242,8 +250,12 @@ class MetricChart(PlotextPlot):
                 continue
             at = [top if spelled not in ("-inf", "-") else bottom for _, spelled in marks]
             xs, ys_at = self._x(experiment_id, [s for s, _ in marks], at, start)
-            if xs:
-                self.plt.scatter(xs, ys_at, marker="✗", color="red")
+            if not xs:
+                continue
+            if experiment_id == self.baseline:
+                self.plt.scatter(xs, ys_at, marker=BASELINE_MARK, color="gray")
+            else:
+                self.plt.scatter(xs, ys_at, marker=MARK, color="red")
 
     def _compact_y_ticks(self) -> None:
         """Ticks spelled as the values are (``7.571e+30``, ``2.2e-09``) where plotext would
@@ -270,10 +282,11 @@ class MetricChart(PlotextPlot):
         points = self.data[experiment_id]
         view = self.view
         at_cursor = view.cursor is not None and not view.wall_time
+        mark = BASELINE_MARK if experiment_id == self.baseline else MARK
         if at_cursor:
             values = brief = self._cursor_values(experiment_id, points)
         else:
-            values, brief = summary(points), summary(points, brief=True)
+            values, brief = summary(points, mark=mark), summary(points, brief=True, mark=mark)
         name = self.names[experiment_id]
         if experiment_id == self.baseline:
             return LegendEntry("╍╍", None, name, f"{values}  (baseline)", brief)
