@@ -31,10 +31,14 @@ class ErrorInfo(msgspec.Struct, frozen=True):
 
 
 class Plot(msgspec.Struct, frozen=True):
-    """One plot file: metric rows (``data``) or a base64 PNG (``image``)."""
+    """One plot file: metric rows (``data``) or a base64 PNG (``image``).
+
+    ``image`` is decoded from base64 by msgspec as it reads the body, strictly (padding,
+    no line breaks), at ~1.5 GB/s: Python's ``b64decode`` took ~30 ms for each 10 MB
+    image, with every other request waiting."""
 
     data: list[dict[str, Any]] | None = None
-    image: str | None = None
+    image: bytes | None = None
     props: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 

@@ -311,3 +311,34 @@ def test_many_small_files_cannot_pass_the_values_bound(
     resp = post(shared_server, shared_alice.token, {**BODY, "params": files})
     assert resp.status_code == 413, resp.text
     assert "in 60,000 files" in resp.json()["detail"]
+
+
+def test_big_bodies_are_bounded_by_walking_them_and_images_to_the_clients_limit(
+    shared_server: Server, shared_alice: User
+) -> None:
+    """Bodies of a megabyte or more are walked, not scanned for brackets (mostly images):
+    the bounds hold all the same; an image is taken up to the clients' own limit (10 MB of
+    base64 text, 7.5 MB of picture) and refused one byte beyond."""
+    from backend.services.ingest import LARGE_BODY, MAX_IMAGE_BYTES
+
+    server, alice = shared_server, shared_alice
+    biggest = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * (MAX_IMAGE_BYTES // 256)
+    biggest += b"\0" * (MAX_IMAGE_BYTES - len(biggest))
+    image = {"image": base64.b64encode(biggest).decode()}
+    assert len(image["image"]) == 10_000_000
+    deep = {**BODY, "name": "deep", "env": nested(40), "plots": {"pics/a.png": image}}
+    resp = post(server, alice.token, deep)
+    assert resp.status_code == 400 and "`$.env` is nested more than" in resp.json()["detail"]
+    taken = post(server, alice.token, {**BODY, "name": "big", "plots": {"pics/a.png": image}})
+    assert taken.status_code == 200, taken.text
+    experiment_id = taken.json()["experiment_id"]
+    fetched = alice.client.get(f"/api/experiments/{experiment_id}/images/pics/a.png")
+    assert fetched.content == biggest  # whole, byte for byte
+    over = {"image": base64.b64encode(biggest + b"\0").decode()}
+    resp = post(server, alice.token, {**BODY, "name": "big", "plots": {"pics/a.png": over}})
+    assert resp.status_code == 413
+    assert resp.json()["detail"] == (
+        "Image `$.plots.pics/a.png` is over the 10,000,000-byte limit of base64 text"
+        " (7,500,000 bytes of picture); send it smaller."
+    )
+    assert len(json.dumps(deep)) > LARGE_BODY

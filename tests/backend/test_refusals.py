@@ -101,7 +101,7 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
         ),
         (
             {**BODY, "plots": {"dvclive/plots/images/a.png": {"image": "***"}}},
-            "not valid base64",
+            "`$.plots.dvclive/plots/images/a.png.image` is not valid base64",
         ),
     ],
 )

@@ -103,15 +103,17 @@ async def test_the_wal_is_rewound_under_sustained_writes(
         ctx.conn.execute("INSERT INTO blobs VALUES (?)", (blob,))
 
     loop = asyncio.get_running_loop()
+    # A time and a count, not a rate: a loaded machine (CI under four test processes)
+    # once made fewer than 500 commits in 1.5 s.
     end, commits = loop.time() + 1.5, 0
-    while loop.time() < end:
+    while commits < 200 or loop.time() < end:
         await post(writer, insert_blob)
         commits += 1
         await asyncio.sleep(0)  # as a server does between requests
     wal = (tmp_path / "w.db-wal").stat().st_size
     # Every commit appended at least two pages; a WAL that was never rewound would
-    # hold them all.
-    assert commits > 500 and wal < commits * 8000 / 4
+    # hold them all (its peak between two rewinds depends on the machine's pace).
+    assert wal < commits * 8000 / 2
 
 
 async def test_posts_wait_for_a_completing_checkpoint_only_briefly(
