@@ -70,3 +70,34 @@ async def test_rows_out_of_view_are_drawn_when_scrolled_to(
         )
         lines = [table.render_line(y).text for y in range(table.size.height)]
         assert any(LONG in line for line in lines)  # drawn whole, not cut to the old width
+
+
+async def test_a_column_narrows_when_its_widest_cell_leaves(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """Columns never shrink while rows are drawn into them (no jitter), but once the run
+    that made one wide is filtered out or deleted, it narrows to what is shown."""
+    for index in range(3):
+        wide = {
+            **body(index),
+            "name": "a-long-experiment-name-x" if index == 0 else f"r{index}",
+        }
+        await asyncio.to_thread(alice.live, wide)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == 3)
+        await pilot.pause()
+        note = next(c for c in table._columns if c.startswith("p:") and c.endswith("note"))
+        assert table._widths[note] == len(LONG) and table._widths["name"] == 24
+        await pilot.press("slash", "r", "1")  # filters to the names holding "r1"
+        await until(pilot, lambda: len(table.shown_keys()) < 4)
+        await pilot.pause()
+        assert table._widths[note] == len("short") and table._widths["name"] < 24
+        await pilot.press("escape")  # the filter cleared: the long run is back, and so is
+        await until(pilot, lambda: table._widths[note] == len(LONG))  # its width
+        long_id = next(i for i, r in screen.state.rows.items() if r.name.startswith("a-long"))
+        assert alice.client.delete(f"/api/experiments/{long_id}").status_code == 204
+        await until(pilot, lambda: table._widths[note] == len("short"))
+        assert table._widths["name"] < 24

@@ -121,7 +121,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         now = clock.now()
         columns = self.state.columns
         new_columns = [c for c in columns if c not in self._widths]
-        old_cells = self._cells
+        old_cells, old_order = self._cells, self._order
         self._columns = columns
         self._order, self._cells = [], {}
         fresh: list[dict[str, Cell]] = []
@@ -144,7 +144,7 @@ class ExperimentTable(ScrollView, can_focus=True):
                     self._cells[key] = cells
                 self._order.append(key)
         self._index = {key: i for i, key in enumerate(self._order)}
-        self._measure(fresh)
+        self._measure(fresh, self._narrowed(old_cells, old_order))
         self._restore(current)
         # The rows about to be shown are drawn now, so that the first frame has their
         # widths (drawn during it, they would widen columns and cost a second frame).
@@ -205,12 +205,43 @@ class ExperimentTable(ScrollView, can_focus=True):
         )
         return {"name": title}
 
-    def _measure(self, fresh: list[dict[str, Cell]]) -> None:
-        """Widen columns for newly drawn cells (columns never shrink while shown)."""
+    def _narrowed(self, old_cells: dict[str, dict[str, Cell]], old_order: list[str]) -> set[str]:
+        """The columns whose widest cell left the table (its run deleted, filtered out or
+        folded away): they may shrink, now that nothing new is being drawn into them.
+
+        Checks whichever is fewer, the rows that left or those that stay: deleting one
+        run of 10,000 drawn rows must not measure them all again.
+        """
+        shown = self._cells
+        gone = [
+            old_cells[k]
+            for k in old_order
+            if k not in shown and k in old_cells and not k.startswith(GROUP_PREFIX)
+        ]
+        if not gone:
+            return set()
+        widths = self._widths
+        if len(gone) < len(shown):
+            return {
+                c
+                for c in self._columns
+                if c in widths and any(_length(cells.get(c, "")) >= widths[c] for cells in gone)
+            }
+        return {c for c in self._columns if c in widths}
+
+    def _measure(
+        self, fresh: list[dict[str, Cell]], narrowed: frozenset[str] | set[str] = frozenset()
+    ) -> None:
+        """Widen columns for newly drawn cells; those in ``narrowed`` are measured again
+        from the rows shown (otherwise columns never shrink while shown: no jitter)."""
         widths = {}
+        rows = [cells for key, cells in self._cells.items() if not key.startswith(GROUP_PREFIX)]
         for column in self._columns:
             longest = max((_length(cells[column]) for cells in fresh), default=0)
-            known = max(self._widths.get(column, 0), min(MAX_WIDTH, len(self._label(column).plain)))
+            kept = self._widths.get(column, 0)
+            if column in narrowed:
+                kept = max((_length(cells.get(column, "")) for cells in rows), default=0)
+            known = max(kept, min(MAX_WIDTH, len(self._label(column).plain)))
             if column == "spark":
                 known = max(known, SPARK_WIDTH)
             widths[column] = min(MAX_WIDTH, max(known, longest, 1))
