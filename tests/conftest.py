@@ -283,6 +283,20 @@ def fixture_bodies(name: str) -> list[dict[str, object]]:
     return [json.loads(line)["body"] for line in lines if line.strip()]
 
 
+def progressive_jpeg(size: tuple[int, int] = (64, 48), repeat_last_scan: int = 0) -> bytes:
+    """A real progressive JPEG; ``repeat_last_scan`` copies its last refinement scan that
+    many times more (each one a full pass over the picture for any decoder)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(buffer, "JPEG", progressive=True, quality=50)
+    data = buffer.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:-2] + data[last:-2] * repeat_last_scan + data[-2:]
+
+
 @pytest.fixture
 def ingest_db(tmp_path: Path) -> Iterator[tuple[sqlite3.Connection, str]]:
     """A migrated SQLite file with a user: (the writer's kind of connection, an access token).

@@ -1,9 +1,10 @@
 """Images for the terminal: decoded with Pillow, off the UI loop, within limits.
 
 Any project member can upload an image, so what is drawn is bounded before a pixel is
-decoded: the file's size, then the pixel count from its header (a 12 KB PNG can claim
-20,000 x 20,000 pixels). Anything that cannot be drawn — too big, truncated, corrupt, not
-an image — becomes a one-line placeholder saying why, never an exception on the screen.
+decoded: the file's size, a JPEG's scans (each costs a pass over the whole picture), then
+the pixel count from its header (a 12 KB PNG can claim 20,000 x 20,000 pixels). Anything
+that cannot be drawn — too big, truncated, corrupt, not an image — becomes a one-line
+placeholder saying why, never an exception on the screen.
 
 Drawing is textual-image's job: Kitty graphics, Sixel, or half blocks, whichever the
 terminal supports (it asks the terminal once, when ``tui.app`` is imported, before
@@ -18,6 +19,8 @@ import io
 from PIL import Image, UnidentifiedImageError
 from rich.style import Style
 from rich.text import Text
+
+from shared.images import too_many_scans
 
 MAX_IMAGE_BYTES = 10_000_000
 """The largest image file drawn (DVCLive skips plots over 10 MB too)."""
@@ -37,6 +40,9 @@ def thumbnail(data: bytes, max_width: int, max_height: int) -> Image.Image:
     """
     if len(data) > MAX_IMAGE_BYTES:
         raise UndrawableImage(f"{len(data):,} bytes is over the {MAX_IMAGE_BYTES:,}-byte limit")
+    problem = too_many_scans(data)  # (an older server stored them)
+    if problem is not None:
+        raise UndrawableImage(problem)
     try:
         with Image.open(io.BytesIO(data), formats=FORMATS) as image:
             width, height = image.size  # from the header: nothing decoded yet

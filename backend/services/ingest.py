@@ -19,6 +19,7 @@ from backend.services import events, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from backend.services.image_types import image_type
 from shared.flatten import metrics_tree
+from shared.images import too_many_scans
 from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
 from shared.text import control_problem
@@ -153,6 +154,13 @@ def parse(body: bytes) -> ParsedEvent:
                 raise TooLarge(
                     f"Image `$.plots.{path}` is over the {MAX_PLOT_BYTES:,}-byte limit of"
                     f" base64 text ({MAX_IMAGE_BYTES:,} bytes of picture); send it smaller."
+                )
+            problem = too_many_scans(image)
+            if problem is not None:
+                raise InvalidInput(
+                    f"Image `$.plots.{path}` is {problem}: no camera or plotting library"
+                    " writes that many, and every viewer would decode them all; send it"
+                    " as a PNG or a baseline JPEG."
                 )
             # Not a picture we know: most often DVCLive read the file while the next
             # step's log_image rewrote it (empty or cut short). That image is left out

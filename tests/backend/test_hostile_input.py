@@ -342,3 +342,28 @@ def test_big_bodies_are_bounded_by_walking_them_and_images_to_the_clients_limit(
         " (7,500,000 bytes of picture); send it smaller."
     )
     assert len(json.dumps(deep)) > LARGE_BODY
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_and_a_progressive_one_kept(
+    shared_server: Server, shared_alice: User
+) -> None:
+    """Every scan is a pass over the whole picture in every viewer: 20,000 of them in a
+    1 MB file took an hour of a member's CPU (an SSH TUI's: the server's)."""
+    from shared.images import MAX_JPEG_SCANS, jpeg_scans
+    from tests.conftest import progressive_jpeg
+
+    server, alice = shared_server, shared_alice
+    for scans, status in ((0, 200), (MAX_JPEG_SCANS, 400)):
+        data = progressive_jpeg(repeat_last_scan=scans)
+        plots = {"pics/p.jpg": {"image": base64.b64encode(data).decode()}}
+        resp = post(server, alice.token, {**BODY, "name": f"jpeg{scans}", "plots": plots})
+        assert resp.status_code == status, resp.text
+        if status == 400:
+            assert resp.json()["detail"].startswith(
+                f"Image `$.plots.pics/p.jpg` is a JPEG of {jpeg_scans(data)} scans (at most"
+                f" {MAX_JPEG_SCANS} are decoded)"
+            )
+            continue
+        experiment_id = resp.json()["experiment_id"]
+        fetched = alice.client.get(f"/api/experiments/{experiment_id}/images/pics/p.jpg")
+        assert fetched.content == data

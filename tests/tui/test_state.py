@@ -297,3 +297,16 @@ def test_a_long_line_is_thinned_to_its_lows_and_highs_for_drawing() -> None:
     assert len(tx) <= 402 and tx == sorted(tx) and tx[-1] == xs[-1]
     assert min(ty) == -50.0 and max(ty) == 5000.0
     assert thin(xs[:50], ys[:50], 400) == (xs[:50], ys[:50])
+
+
+def test_a_jpeg_of_too_many_scans_is_not_decoded_and_a_real_one_is() -> None:
+    from shared.images import MAX_JPEG_SCANS, jpeg_scans
+    from tests.conftest import progressive_jpeg
+
+    real = progressive_jpeg()
+    assert 1 < jpeg_scans(real) <= 12  # what libjpeg writes
+    assert images.render_sync(real).plain.count("▀") > 0
+    bomb = progressive_jpeg((2000, 2000), repeat_last_scan=MAX_JPEG_SCANS)
+    text = images.render_sync(bomb)
+    assert text.plain.startswith("(image not drawn: a JPEG of ")
+    assert f"scans (at most {MAX_JPEG_SCANS} are decoded)" in text.plain
