@@ -6,6 +6,7 @@ No Textual here: the screens render what this decides, and tests check it direct
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,19 @@ FIXED_COLUMNS = ("sel", "name", "status", "step", "rate", "updated", "spark")
 DELTA = "delta"
 """The difference to the baseline, shown after the fixed columns while one is pinned."""
 HISTORY = 40
+MAX_TABLE_COLUMNS = 200
+"""Metrics (and, apart, params) the table makes columns of, the first seen: a run may send
+100,000 names, and a column each froze every member's table."""
+MAX_LISTED = 500
+"""Params (and, apart, metrics) of a run that details and compare list: a run of 40,000
+took 20 s to open in details and a minute a key press (the API has every one)."""
+
+
+def listed(values: dict[str, Any]) -> tuple[list[tuple[str, Any]], int]:
+    """The first ``MAX_LISTED`` entries, and how many more there are."""
+    if len(values) <= MAX_LISTED:
+        return list(values.items()), 0
+    return list(itertools.islice(values.items(), MAX_LISTED)), len(values) - MAX_LISTED
 
 
 def metric_column(name: str) -> str:
@@ -72,6 +86,8 @@ class ProjectState:
         # 10,000-row snapshot with 100 metrics spent ~1 s scanning the lists.
         self._metric_set: set[str] = set()
         self._param_set: set[str] = set()
+        self.unlisted = 0
+        """Metric and param names seen beyond ``MAX_TABLE_COLUMNS``: not columns."""
         self._columns: tuple[tuple[int, int, bool], list[str]] = ((-1, -1, False), [])
         self.changed_at: dict[tuple[int, str], float] = {}
         self._faded: dict[tuple[int, str], int] = {}
@@ -118,13 +134,19 @@ class ProjectState:
         for name in row.metrics:
             if name not in self._metric_set:
                 self._metric_set.add(name)
-                self.metric_names.append(name)
-                added.append(metric_column(name))
+                if len(self.metric_names) < MAX_TABLE_COLUMNS:
+                    self.metric_names.append(name)
+                    added.append(metric_column(name))
+                else:
+                    self.unlisted += 1
         for name in row.params:
             if name not in self._param_set:
                 self._param_set.add(name)
-                self.param_names.append(name)
-                added.append(param_column(name))
+                if len(self.param_names) < MAX_TABLE_COLUMNS:
+                    self.param_names.append(name)
+                    added.append(param_column(name))
+                else:
+                    self.unlisted += 1
         if self.metric_names and not self.primary_chosen:
             # Until the user picks one (m), a loss once one arrives: the first run seen may
             # log only a score, and the trend column stayed on it for good.
@@ -135,6 +157,11 @@ class ProjectState:
                 self.primary = best
                 self.history.clear()
         return added
+
+    @property
+    def known_metrics(self) -> frozenset[str]:
+        """Every metric name seen, columns or not."""
+        return frozenset(self._metric_set)
 
     def cycle_primary(self) -> str | None:
         """Choose the next metric for the sparkline column; histories restart."""
@@ -365,6 +392,15 @@ class CompareLine:
         return f"{self.kind}:{self.name}"
 
 
+def _not_listed(rows: list[ExperimentRow], kind: str, names: list[str]) -> list[CompareLine]:
+    """How many of each run's ``kind`` are past ``MAX_LISTED`` (a line only if any are)."""
+    shown = set(names)
+    counts = [sum(name not in shown for name in getattr(row, kind)) for row in rows]
+    if not any(counts):
+        return []
+    return [CompareLine("info", f"{kind} not listed (too many)", [f"{n:,}" for n in counts], False)]
+
+
 def compare(
     rows: list[ExperimentRow], lower_better: Callable[[str], bool] = lower_is_better
 ) -> list[CompareLine]:
@@ -375,11 +411,12 @@ def compare(
         CompareLine("info", "status", [r.status for r in rows], len({r.status for r in rows}) > 1),
         CompareLine("info", "step", [r.step for r in rows], len({r.step for r in rows}) > 1),
     ]
-    params = sorted({name for r in rows for name in r.params})
+    params = sorted({name for r in rows for name, _ in listed(r.params)[0]})
     for name in params:
         values = [r.params.get(name) for r in rows]
         lines.append(CompareLine("param", name, values, len({repr(v) for v in values}) > 1))
-    metrics = sorted({name for r in rows for name in r.metrics})
+    lines.extend(_not_listed(rows, "params", params))
+    metrics = sorted({name for r in rows for name, _ in listed(r.metrics)[0]})
     for name in metrics:
         values = [r.metrics.get(name) for r in rows]
         numbers = [parse_number(v) for v in values]
@@ -390,4 +427,5 @@ def compare(
             target = min(usable)[0] if lower_better(name) else max(usable)[0]
             best = {i for n, i in usable if n == target}
         lines.append(CompareLine("metric", name, values, len({repr(v) for v in values}) > 1, best))
+    lines.extend(_not_listed(rows, "metrics", metrics))
     return lines

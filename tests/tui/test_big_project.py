@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import User, fixture_bodies
-from tests.tui.conftest import SIZE, open_project, until
+from tests.tui.conftest import SIZE, details_text, open_project, select_runs, until
 from tui.app import LiveStudioApp
 from tui.widgets.experiment_table import ExperimentTable
 
@@ -101,3 +101,53 @@ async def test_a_column_narrows_when_its_widest_cell_leaves(
         assert alice.client.delete(f"/api/experiments/{long_id}").status_code == 204
         await until(pilot, lambda: table._widths[note] == len("short"))
         assert table._widths["name"] < 24
+
+
+async def test_a_run_of_thousands_of_names_is_bounded_in_every_view(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """A member's run of 40,000 params and metrics took every other member's details 20 s
+    to open and a minute a key press, and made a column of each: the table makes columns
+    of the first 200 of each, details and compare list 500 of each and count the rest."""
+    from tui.screens.compare import CompareScreen
+    from tui.state import FIXED_COLUMNS, MAX_LISTED, MAX_TABLE_COLUMNS
+
+    many = MAX_LISTED + 300
+    wide = {
+        **body(1),
+        "name": "wide",
+        "params": {"params.yaml": {f"p{i:05d}": i for i in range(many)}},
+        "metrics": {"dvclive/metrics.json": {"data": {f"m{i:05d}": i / 7 for i in range(many)}}},
+    }
+    ids = [
+        await asyncio.to_thread(lambda b=b: alice.live(b).json()["experiment_id"])
+        for b in (body(0), wide)
+    ]
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        table = screen.query_one(ExperimentTable)
+        await until(pilot, lambda: len(screen.state.rows) == 2)
+        await pilot.pause()
+        columns = screen.state.columns
+        assert len(columns) == len(FIXED_COLUMNS) + 2 * MAX_TABLE_COLUMNS
+        assert "m:m00199" in columns and "m:m00200" not in columns
+        toasts = [str(n.message) for n in app._notifications]
+        unlisted = screen.state.unlisted
+        assert unlisted >= 2 * (many - MAX_TABLE_COLUMNS)  # every name past the columns
+        assert sum(f"log {unlisted:,} more" in t for t in toasts) == 1, toasts
+        table.move_cursor(row=table.shown_keys().index(str(ids[1])))
+        details = await details_text(pilot, app)
+        assert "p00499" in details and "p00500" not in details
+        assert "300 more params: too many to list here" in details
+        assert "300 more metrics: too many to list here" in details
+        await pilot.press("escape")
+        await select_runs(pilot, screen, ids)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        lines = {line.key: line.values for line in compare.lines}
+        counts = ["300" if i == ids[1] else "0" for i in compare.ids]  # (in the table's order)
+        assert lines["info:params not listed (too many)"] == counts
+        assert lines["info:metrics not listed (too many)"] == counts
+        assert len(lines) <= 2 + 2 * MAX_LISTED + 2 + 2  # status, step; names; the counts

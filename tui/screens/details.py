@@ -21,6 +21,7 @@ from tui.format import AGO_EVERY, STATUS_GLYPH, ago, time_ago, value_text
 from tui.messages import ExperimentChanged, ExperimentDeleted, PointsArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
+from tui.state import MAX_LISTED, listed
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
@@ -185,8 +186,18 @@ class DetailsScreen(LiveScreen):
         for title, values in (("params", d.params), ("metrics", d.metrics)):
             grid.add_row("", "")
             grid.add_row(Text(title, style="underline"), "" if values else "none")
-            for name, value in values.items():
+            shown, more = listed(values)
+            for name, value in shown:
                 grid.add_row(Text(name), Text(value_text(value)))
+            if more:
+                grid.add_row(
+                    Text("…", style="dim"),
+                    Text(
+                        f"{more:,} more {title}: too many to list here (the first"
+                        f" {MAX_LISTED} are; GET /api/experiments/{d.id} has every one)",
+                        style="dim",
+                    ),
+                )
         grid.add_row("", "")
         grid.add_row(Text("series", style="underline"), Text(", ".join(d.series) or "none"))
         grid.add_row(

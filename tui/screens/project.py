@@ -26,7 +26,7 @@ from tui.messages import (
     StreamReset,
 )
 from tui.screens.base import LiveScreen
-from tui.state import DELTA, ProjectState
+from tui.state import DELTA, MAX_LISTED, MAX_TABLE_COLUMNS, ProjectState
 from tui.typed import studio
 from tui.widgets.experiment_table import ExperimentTable
 from tui.widgets.footer import Footer
@@ -134,6 +134,7 @@ class ProjectScreen(LiveScreen):
         self._last_updated_refresh = 0.0
         self._refetched_for: int | None = None
         self._resort: Timer | None = None
+        self._told_unlisted = False
         self.events_path = f"/api/projects/{project.id}/events"
         self.place = project.name
 
@@ -223,6 +224,7 @@ class ProjectScreen(LiveScreen):
         self.table.show()
         self.table.settle_cursor()
         self._update_counter()
+        self._tell_unlisted()
         self.seed_sparklines()
         self.load_baseline()
         # Thousands of rows make each of the collector's full passes long (30-80 ms at
@@ -250,6 +252,8 @@ class ProjectScreen(LiveScreen):
             self._primary_changed()  # a loss arrived where the trend showed a score
         if change.new_columns:
             self.table.add_new_columns(change.new_columns)
+        elif self.state.unlisted and not self._told_unlisted:
+            self._tell_unlisted()
         was_visible = old is not None and self.state.is_visible(old)
         if change.new or was_visible != self.state.is_visible(row):
             self.table.place_rows()
@@ -260,6 +264,19 @@ class ProjectScreen(LiveScreen):
                 self._resort = self.set_timer(RESORT_EVERY, self._sort_again)
         if old is None or old.status != row.status:
             self._update_counter()  # counting runs costs a pass over every row
+
+    def _tell_unlisted(self) -> None:
+        """Once: the names past the table's columns are not lost, only not columns."""
+        if not self.state.unlisted or self._told_unlisted:
+            return
+        self._told_unlisted = True
+        self.notify(
+            f"This project's runs log {self.state.unlisted:,} more metric and param names than"
+            f" the table has columns for (the first {MAX_TABLE_COLUMNS} of each); enter"
+            f" (details) and c (compare) list a run's first {MAX_LISTED} of each.",
+            severity="warning",
+            timeout=10,
+        )
 
     @on(PointsArrived)
     def points(self, message: PointsArrived) -> None:
@@ -480,7 +497,7 @@ class ProjectScreen(LiveScreen):
             metric,
             value if isinstance(value, float | int) and math.isfinite(value) else None,
             self.state.lower_better(metric) if metric else True,
-            frozenset(self.state.metric_names),
+            self.state.known_metrics,
         )
         self.app.push_screen(WatchDialog(target, send=self._create_watch))
 
