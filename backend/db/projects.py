@@ -205,6 +205,21 @@ def invite(conn: Conn, project_id: int, user_id: int, invited_by: int) -> None:
     )
 
 
+def invitations_waiting(conn: Conn, user_id: int, invited_by: int) -> int:
+    """How many of ``invited_by``'s invitations ``user_id`` has not answered yet."""
+    cur = conn.execute(
+        "SELECT COUNT(*) FROM project_invitations WHERE user_id = ? AND invited_by = ?",
+        (user_id, invited_by),
+    )
+    return int(cur.fetchone()[0])
+
+
+def owned_projects(conn: Conn, owner_id: int) -> int:
+    """How many projects ``owner_id`` owns (deleted ones, still being purged, included)."""
+    cur = conn.execute("SELECT COUNT(*) FROM projects WHERE owner_id = ?", (owner_id,))
+    return int(cur.fetchone()[0])
+
+
 def drop_invitation(conn: Conn, project_id: int, user_id: int) -> bool:
     """Forget an invitation (accepted, declined or withdrawn); False when there was none."""
     cur = conn.execute(

@@ -15,7 +15,7 @@ from backend.db import repository
 from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord
 from backend.db.writer import WriteContext, cache_safe, shares_deferred
-from backend.services import events, status
+from backend.services import events, quotas, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from backend.services.image_types import image_type
 from shared.flatten import metrics_tree
@@ -720,6 +720,7 @@ def _ensure_visible(ctx: WriteContext, record: ExperimentRecord, repo_url: str) 
     if repository.project_ids_showing(ctx.conn, record.repo_key, record.subdir, record.poster_id):
         return
     ctx.flush()  # a new member's stream starts after the newest event id, written ones only
+    quotas.check_may_own_another(ctx, record.poster_id)
     repository.insert_project(
         ctx.conn,
         name=repo_name(repo_url),

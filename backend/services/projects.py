@@ -16,7 +16,7 @@ from backend.db import repository
 from backend.db.connection import Reader
 from backend.db.repository import Principal, ProjectScope
 from backend.db.writer import WriteContext, Writer
-from backend.services import access, events
+from backend.services import access, events, quotas
 from backend.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from backend.services.experiments import DELETE_AT_MOST
 from shared.api import Invitation, Members, ProjectRow
@@ -24,7 +24,6 @@ from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
 from shared.text import control_problem
 
 log = logging.getLogger(__name__)
-
 
 def _not_found(project_id: int) -> NotFound:
     return NotFound(f"Project {project_id} does not exist or you are not a member of it.")
@@ -71,6 +70,7 @@ def create_job(
                 f"There is a project {name!r} for this repository already (id {same}); give"
                 " a second one another name."
             )
+        quotas.check_may_own_another(ctx, owner_id)
         project_id = repository.insert_project(
             ctx.conn, name=name, repo_url=repo_url, repo_key=key, subdir=subdir, owner_id=owner_id
         )
@@ -107,6 +107,7 @@ def invite_job(
         invitee = _user_id(ctx, username)
         if invitee in members:
             raise Conflict(f"{username} is already a member of this project.")
+        quotas.check_may_invite(ctx, project_id, invitee, username, user.user_id)
         repository.invite(ctx.conn, project_id, invitee, user.user_id)
         invitation = repository.invitation_sync(ctx.conn, project_id, invitee)
         assert invitation is not None

@@ -740,3 +740,55 @@ def test_an_upper_case_git_suffix_is_one_repository_and_stored_keys_are_mended(
         if commit is not None:
             commit()
     assert "github.com/acme/other" in keys and "github.com/acme/other.git" not in keys
+
+
+def test_one_account_cannot_bury_another_in_projects_or_invitations(server: Server) -> None:
+    """5,000 projects took one user six seconds, and 2,000 invitations from a stranger put
+    a colleague's real one at the bottom of the list: both are bounded, with a sentence."""
+    from backend.services.quotas import MAX_OWNED_PROJECTS, MAX_WAITING_INVITATIONS
+
+    alice, dave, carol = (server.add_user(n) for n in ("alice", "dave", "carol"))
+    real = alice.client.post("/api/projects", json={"name": "real", "repo_url": "git@h:a/r.git"})
+    alice.client.post(f"/api/projects/{real.json()['id']}/members", json={"username": "carol"})
+
+    def make(i: int) -> int:
+        made = dave.client.post("/api/projects", json={"name": f"p{i}", "repo_url": f"git@h:d/{i}"})
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(make, range(MAX_OWNED_PROJECTS)))
+    for i, project_id in enumerate(ids[: MAX_WAITING_INVITATIONS + 1]):
+        invited = dave.client.post(
+            f"/api/projects/{project_id}/members", json={"username": "carol"}
+        )
+        if i < MAX_WAITING_INVITATIONS:
+            assert invited.status_code == 201, invited.text
+            continue
+        assert invited.status_code == 409
+        assert invited.json()["detail"] == (
+            f"carol has {MAX_WAITING_INVITATIONS} of your invitations to answer already, the"
+            " most one user may have waiting from another; wait until they answer some."
+        )
+    # Renewing one already waiting is no new one; another inviter's still arrive.
+    again = dave.client.post(f"/api/projects/{ids[0]}/members", json={"username": "carol"})
+    assert again.status_code == 201
+    waiting = carol.client.get("/api/invitations").json()
+    assert len(waiting) == MAX_WAITING_INVITATIONS + 1
+    assert "alice" in {i["invited_by"] for i in waiting}
+    # Past the projects an account may own: by hand, and by a run on a new repository.
+    refused = dave.client.post("/api/projects", json={"name": "one", "repo_url": "git@h:d/x"})
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        f"This account owns {MAX_OWNED_PROJECTS:,} projects, the most one account may;"
+        " delete some it no longer needs first."
+    )
+    posted = dave.live({**BODY, "repo_url": "git@github.com:dave/brand-new.git"})
+    assert posted.status_code == 409 and "owns 1,000 projects" in posted.json()["detail"]
+    assert dave.client.delete(f"/api/projects/{ids[-1]}").status_code in (202, 204)
+    deadline = time.monotonic() + 30
+    while (
+        made := dave.live({**BODY, "repo_url": "git@github.com:dave/brand-new.git"})
+    ).status_code != 200:
+        assert time.monotonic() < deadline, made.text  # once the deleted one is purged
+        time.sleep(0.2)
