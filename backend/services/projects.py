@@ -25,6 +25,7 @@ from shared.text import control_problem
 
 log = logging.getLogger(__name__)
 
+
 def _not_found(project_id: int) -> NotFound:
     return NotFound(f"Project {project_id} does not exist or you are not a member of it.")
 
