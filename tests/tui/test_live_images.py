@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 from textual.widget import Widget
+from textual.widgets import Static
 from textual_image.widget import Image as ImageWidget
 
 from tests.conftest import User, fixture_bodies
@@ -168,3 +169,28 @@ async def test_a_reload_while_a_new_image_is_fetched_shows_it_once(
         await pilot.pause(0.3)
         assert len(plots.query(".image-item")) == 1, titles(plots)
         assert drawn(plots) == [(6, 6)]
+
+
+async def test_a_run_logging_an_image_every_step_shows_its_newest_ones(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """``img/{step}.png`` every step made a picture of every step, each fetched and drawn
+    when the plots opened: each run shows its newest IMAGES_PER_RUN and counts the rest."""
+    from tui.screens.plots import IMAGES_PER_RUN
+
+    total = IMAGES_PER_RUN + 5
+    for step in range(total):
+        await post(alice, image_post(step, (4, 4), f"dvclive/plots/images/img/{step}.png"))
+    async with logged_in_app.run_test(size=SIZE) as pilot:
+        plots = await open_plots(pilot, logged_in_app)
+        await until(pilot, lambda: len(plots.query(".image-item")) == IMAGES_PER_RUN)
+        shown = titles(plots)
+        assert "img/16.png" in shown[-1] and not any("img/4.png" in t for t in shown)
+        more = plots.query_one("#images-more", Static)
+        assert more.display and "5 older images not shown" in str(more.render())
+        # Live: a new step's image takes the oldest one's place, and the count goes up.
+        await post(alice, image_post(total, (4, 4), f"dvclive/plots/images/img/{total}.png"))
+        await until(pilot, lambda: any(f"img/{total}.png" in t for t in titles(plots)))
+        await until(pilot, lambda: not any("img/5.png" in t for t in titles(plots)))
+        assert len(plots.query(".image-item")) == IMAGES_PER_RUN
+        assert "6 older images not shown" in str(more.render())

@@ -27,6 +27,15 @@ from tui.widgets.footer import Footer
 from tui.widgets.metric_chart import MetricChart, MetricPanel
 from tui.widgets.status_bar import StatusBar
 
+IMAGES_PER_RUN = 12
+"""A run's newest images (by step) shown: DVCLive's per-step images (``img/{step}.png``)
+made one picture of every step, each fetched and drawn when the plots opened."""
+
+
+def _image_order(step: int | None, path: str) -> tuple[int, str]:
+    """Older images first: by step (none before any), then by path."""
+    return (-1 if step is None else step, path)
+
 
 def _ascending(points: list[tuple[int, Any]]) -> bool:
     return all(a[0] < b[0] for a, b in itertools.pairwise(points))
@@ -79,6 +88,10 @@ class PlotsScreen(LiveScreen):
         """Charts with points not drawn yet: drawn together, at most every ``DRAW_EVERY``."""
         self.images: dict[tuple[int, str], Vertical] = {}
         """Each image shown (its title and picture), by (experiment, path)."""
+        self.image_steps: dict[tuple[int, str], int | None] = {}
+        """The step of each image shown, by (experiment, path)."""
+        self.images_hidden: dict[int, int] = {}
+        """Images of each run not shown: older than its newest ``IMAGES_PER_RUN``."""
         self.images_shown = False
         self.images_pending: dict[tuple[int, str], int | None] = {}
         """Images stored since they were fetched, to fetch again: (experiment, path) → step."""
@@ -88,8 +101,10 @@ class PlotsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        with VerticalScroll(), Vertical(id="images"):
-            yield Static("Loading…", id="images-note")
+        with VerticalScroll():
+            with Vertical(id="images"):
+                yield Static("Loading…", id="images-note")
+            yield Static("", id="images-more")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -111,6 +126,7 @@ class PlotsScreen(LiveScreen):
         api = studio(self).api
         width = max(100, self.size.width * 2)
         image_lines = []
+        hidden: dict[int, int] = {}
         self.images_shown = False
         self.baseline_only = {}
         try:
@@ -130,7 +146,10 @@ class PlotsScreen(LiveScreen):
                     chart.times[experiment_id] = times
                 if experiment_id not in self.asked:  # the baseline's images are not asked for
                     continue
-                for image in detail.images:
+                newest = sorted(detail.images, key=lambda i: _image_order(i.step, i.path))
+                newest = newest[-IMAGES_PER_RUN:]
+                hidden[experiment_id] = len(detail.images) - len(newest)
+                for image in newest:
                     image_lines.append((experiment_id, name, image.path, image.step))
         except ApiError as exc:
             studio(self).report(exc)
@@ -144,6 +163,7 @@ class PlotsScreen(LiveScreen):
             return
         for chart in self.charts.values():
             chart.redraw()
+        self.images_hidden = hidden
         await self._show_images(image_lines)
         self.images_shown = True
         self._drain_images()  # images stored while it loaded
@@ -154,6 +174,8 @@ class PlotsScreen(LiveScreen):
         note = self.query_one("#images-note", Static)
         await box.remove_children(".image-item")
         self.images.clear()
+        self.image_steps.clear()
+        self._tell_hidden()
         note.update("" if images else "No images." if self.charts else "No series or images.")
         note.display = not images
         for experiment_id, name, path, step in images:
@@ -174,6 +196,7 @@ class PlotsScreen(LiveScreen):
             classes="image-item",
         )
         self.images[experiment_id, path] = item
+        self.image_steps[experiment_id, path] = step
         await self.query_one("#images", Vertical).mount(item)
 
     @staticmethod
@@ -222,13 +245,42 @@ class PlotsScreen(LiveScreen):
             return
         item = self.images.get((experiment_id, path))
         if item is None or not item.is_attached:
+            if not await self._room_for(experiment_id, path, step):
+                return
             self.query_one("#images-note", Static).display = False
             await self._mount_image(experiment_id, name, path, step, picture)
             return
+        self.image_steps[experiment_id, path] = step
         item.query_one(".image-title", Label).update(self._image_title(name, path, step))
         old = list(item.query(".image, .image-missing"))
         await item.mount(picture)
         await item.remove_children(old)
+
+    async def _room_for(self, experiment_id: int, path: str, step: int | None) -> bool:
+        """Whether a new image of a run is shown: its oldest goes once the run shows
+        ``IMAGES_PER_RUN`` (the new one is not shown if it is the oldest itself)."""
+        shown = [key for key in self.images if key[0] == experiment_id]
+        if len(shown) < IMAGES_PER_RUN:
+            return True
+        self.images_hidden[experiment_id] = self.images_hidden.get(experiment_id, 0) + 1
+        self._tell_hidden()
+        oldest = min(shown, key=lambda key: _image_order(self.image_steps[key], key[1]))
+        if _image_order(step, path) < _image_order(self.image_steps[oldest], oldest[1]):
+            return False
+        del self.image_steps[oldest]
+        await self.images.pop(oldest).remove()
+        return True
+
+    def _tell_hidden(self) -> None:
+        hidden = sum(self.images_hidden.values())
+        more = self.query_one("#images-more", Static)
+        more.update(
+            f"{hidden:,} older image{'s' if hidden != 1 else ''} not shown: each run shows"
+            f" its newest {IMAGES_PER_RUN} (by step)."
+            if hidden
+            else ""
+        )
+        more.display = bool(hidden)
 
     def _chart(self, metric: str) -> MetricChart:
         chart = self.charts.get(metric)
@@ -312,6 +364,9 @@ class PlotsScreen(LiveScreen):
                 del self.charts[metric]
                 leaving.append(chart.parent if isinstance(chart.parent, MetricPanel) else chart)
         leaving += [self.images.pop(key) for key in [k for k in self.images if k[0] == gone]]
+        self.image_steps = {k: v for k, v in self.image_steps.items() if k[0] != gone}
+        self.images_hidden.pop(gone, None)
+        self._tell_hidden()
         for key in [k for k in self.images_pending if k[0] == gone]:
             del self.images_pending[key]
         self.place = "plots: " + ", ".join(self.names.values())
