@@ -172,7 +172,7 @@ async def test_a_reload_while_a_new_image_is_fetched_shows_it_once(
 
 
 async def test_a_run_logging_an_image_every_step_shows_its_newest_ones(
-    logged_in_app: LiveStudioApp, alice: User
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``img/{step}.png`` every step made a picture of every step, each fetched and drawn
     when the plots opened: each run shows its newest IMAGES_PER_RUN and counts the rest."""
@@ -194,3 +194,9 @@ async def test_a_run_logging_an_image_every_step_shows_its_newest_ones(
         await until(pilot, lambda: not any("img/5.png" in t for t in titles(plots)))
         assert len(plots.query(".image-item")) == IMAGES_PER_RUN
         assert "6 older images not shown" in str(more.render())
+        # Details lists the newest (here 5) and counts the others.
+        monkeypatch.setattr("tui.screens.details.IMAGES_LISTED", 5)
+        await pilot.press("escape")
+        listed = " ".join((await details_text(pilot, logged_in_app)).split())  # unwrapped
+        assert f"img/{total}.png (step {total})" in listed and "img/12.png" not in listed
+        assert f"and {total + 1 - 5} older ones" in listed

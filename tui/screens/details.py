@@ -200,10 +200,7 @@ class DetailsScreen(LiveScreen):
                 )
         grid.add_row("", "")
         grid.add_row(Text("series", style="underline"), Text(", ".join(d.series) or "none"))
-        grid.add_row(
-            Text("images", style="underline"),
-            Text(", ".join(f"{i.path} (step {i.step})" for i in d.images) or "none"),
-        )
+        grid.add_row(Text("images", style="underline"), _images_text(d))
         self.query_one("#body", Static).update(grid)
 
     def action_plots(self) -> None:
@@ -216,6 +213,20 @@ class DetailsScreen(LiveScreen):
 
     def action_scroll(self, lines: int) -> None:
         self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False, immediate=True)
+
+
+IMAGES_LISTED = 50
+"""The newest images (by step) details lists: a run logging ``img/{step}.png`` every step
+has one of every step."""
+
+
+def _images_text(d: ExperimentDetail) -> Text:
+    """The run's images with their steps, the newest ``IMAGES_LISTED``, then how many more."""
+    newest = sorted(d.images, key=lambda i: (-1 if i.step is None else i.step, i.path))
+    text = Text(", ".join(f"{i.path} (step {i.step})" for i in newest[-IMAGES_LISTED:]) or "none")
+    if len(newest) > IMAGES_LISTED:
+        text.append(f" and {len(newest) - IMAGES_LISTED:,} older ones", style="dim")
+    return text
 
 
 def _moment(moment: datetime) -> str:
