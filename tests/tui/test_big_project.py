@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.conftest import User, fixture_bodies
 from tests.tui.conftest import SIZE, details_text, open_project, select_runs, until
 from tui.app import LiveStudioApp
@@ -151,3 +153,41 @@ async def test_a_run_of_thousands_of_names_is_bounded_in_every_view(
         assert lines["info:params not listed (too many)"] == counts
         assert lines["info:metrics not listed (too many)"] == counts
         assert len(lines) <= 2 + 2 * MAX_LISTED + 2 + 2  # status, step; names; the counts
+
+
+async def test_a_run_of_thousands_of_series_charts_the_first_ones(
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5,000 series took the plots screen 86 s to open: the first MAX_CHARTS are charted
+    (and only they fetched), a line counts the others, and new ones past it stay out."""
+    from textual.widgets import Static
+
+    from tests.tui.conftest import open_plots
+
+    monkeypatch.setattr("tui.screens.plots.MAX_CHARTS", 3)
+    monkeypatch.setattr("tui.screens.plots.NAMES_PER_URL", 8)  # a request per name or two
+
+    def series_post(step: int, names: list[str]) -> dict:
+        plots = {
+            f"dvclive/plots/metrics/{n}.tsv": {"data": [{"step": step, n: 0.5}]} for n in names
+        }
+        return {**body(1), "name": "many", "step": step, "plots": plots}
+
+    await asyncio.to_thread(alice.live, series_post(0, ["a1", "a2", "a3", "a4", "a5"]))
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        plots, _ = await open_plots(pilot, app, "a1")
+        await pilot.pause()
+        assert sorted(plots.charts) == ["a1", "a2", "a3"]
+        more = plots.query_one("#charts-more", Static)
+        assert more.display and "2 more are not charted" in str(more.render())
+        await asyncio.to_thread(alice.live, series_post(1, ["a1", "a6"]))
+        await until(pilot, lambda: "3 more are not charted" in str(more.render()))
+        await until(
+            pilot,
+            lambda: (
+                plots.charts["a1"].data and len(next(iter(plots.charts["a1"].data.values()))) == 2
+            ),
+        )
+        assert sorted(plots.charts) == ["a1", "a2", "a3"]

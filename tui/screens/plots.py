@@ -16,7 +16,7 @@ from textual.widgets import Label, Static
 
 from tui import clock
 from tui import images as pictures
-from tui.client import ApiError
+from tui.client import Api, ApiError
 from tui.graphics import ImageWidget
 from tui.messages import ExperimentDeleted, PointsArrived
 from tui.plotting import PlotView
@@ -32,9 +32,35 @@ IMAGES_PER_RUN = 12
 made one picture of every step, each fetched and drawn when the plots opened."""
 
 
+NAMES_PER_URL = 4000
+"""Characters of series names asked for in one request."""
+MAX_CHARTS = 100
+"""Series charted (the first, in the order the runs list them): a run can send thousands
+over its posts, and 5,000 charts took the plots screen 86 s to open."""
+
+
 def _image_order(step: int | None, path: str) -> tuple[int, str]:
     """Older images first: by step (none before any), then by path."""
     return (-1 if step is None else step, path)
+
+
+async def _series(
+    api: Api, experiment_id: int, names: list[str] | None, max_points: int
+) -> dict[str, list[tuple[int, float | str, float | None]]]:
+    """A run's series (``names``: only those), asked for a few names at a time (the URL
+    holds them)."""
+    if names is None:
+        return await api.timed_series(experiment_id, max_points=max_points)
+    found: dict[str, list[tuple[int, float | str, float | None]]] = {}
+    batch: list[str] = []
+    for name in [*names, None]:
+        if name is None or (batch and sum(map(len, batch)) + len(name) > NAMES_PER_URL):
+            if batch:
+                found.update(await api.timed_series(experiment_id, batch, max_points))
+            batch = []
+        if name is not None:
+            batch.append(name)
+    return found
 
 
 def _ascending(points: list[tuple[int, Any]]) -> bool:
@@ -96,12 +122,15 @@ class PlotsScreen(LiveScreen):
         self.images_pending: dict[tuple[int, str], int | None] = {}
         """Images stored since they were fetched, to fetch again: (experiment, path) → step."""
         self.images_draining = False
+        self.uncharted: set[str] = set()
+        """Series past ``MAX_CHARTS``: not fetched, not charted (a line counts them)."""
         self.view = PlotView()
         self.place = "plots: " + ", ".join(names.values())
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
         with VerticalScroll():
+            yield Static("", id="charts-more")
             with Vertical(id="images"):
                 yield Static("Loading…", id="images-note")
             yield Static("", id="images-more")
@@ -130,12 +159,22 @@ class PlotsScreen(LiveScreen):
         self.images_shown = False
         self.baseline_only = {}
         try:
-            for experiment_id, name in list(self.names.items()):
-                detail = await api.experiment(experiment_id)
-                series = await api.timed_series(experiment_id, max_points=width)
+            details = {e: await api.experiment(e) for e in list(self.names)}
+            listed = dict.fromkeys(
+                n for e, d in details.items() if e in self.asked for n in d.series
+            )
+            charted = set(list(listed)[:MAX_CHARTS])
+            self.uncharted = set(listed) - charted
+            for experiment_id, detail in details.items():
+                name = self.names.get(experiment_id, detail.name)
+                few = len(detail.series) <= MAX_CHARTS  # fetched whole, else the charted ones
+                wanted = None if few else [n for n in detail.series if n in charted]
+                series = await _series(api, experiment_id, wanted, width)
                 if experiment_id not in self.names:  # deleted meanwhile (``deleted``)
                     continue
                 for metric, points in series.items():
+                    if experiment_id in self.asked and metric not in charted:
+                        continue
                     line = [(s, v) for s, v, _ in points]
                     times = {s: t for s, _, t in points if t is not None}
                     if experiment_id not in self.asked and metric not in self.charts:
@@ -164,6 +203,7 @@ class PlotsScreen(LiveScreen):
         for chart in self.charts.values():
             chart.redraw()
         self.images_hidden = hidden
+        self._tell_uncharted()
         await self._show_images(image_lines)
         self.images_shown = True
         self._drain_images()  # images stored while it loaded
@@ -271,6 +311,17 @@ class PlotsScreen(LiveScreen):
         await self.images.pop(oldest).remove()
         return True
 
+    def _tell_uncharted(self) -> None:
+        more = self.query_one("#charts-more", Static)
+        count = len(self.uncharted)
+        more.update(
+            f"Charts of the first {MAX_CHARTS} series; {count:,} more"
+            f" {'is' if count == 1 else 'are'} not charted."
+            if count
+            else ""
+        )
+        more.display = bool(count)
+
     def _tell_hidden(self) -> None:
         hidden = sum(self.images_hidden.values())
         more = self.query_one("#images-more", Static)
@@ -311,6 +362,13 @@ class PlotsScreen(LiveScreen):
         now = clock.now()
         for metric, points in message.series.items():
             chart: MetricChart | None = None
+            if metric in self.uncharted or (
+                metric not in self.charts and len(self.charts) >= MAX_CHARTS
+            ):
+                if message.experiment_id in self.asked and metric not in self.uncharted:
+                    self.uncharted.add(metric)
+                    self._tell_uncharted()
+                continue
             if message.experiment_id not in self.asked and metric not in self.charts:
                 line, times = self.baseline_only.setdefault(metric, ([], {}))
             else:
