@@ -191,3 +191,7 @@ async def test_a_run_of_thousands_of_series_charts_the_first_ones(
             ),
         )
         assert sorted(plots.charts) == ["a1", "a2", "a3"]
+        monkeypatch.setattr("tui.screens.details.SERIES_LISTED", 4)
+        await pilot.press("escape")
+        listed = " ".join((await details_text(pilot, app)).split())
+        assert "a1, a2, a3, a4 and 2 more" in listed

@@ -199,7 +199,7 @@ class DetailsScreen(LiveScreen):
                     ),
                 )
         grid.add_row("", "")
-        grid.add_row(Text("series", style="underline"), Text(", ".join(d.series) or "none"))
+        grid.add_row(Text("series", style="underline"), _series_text(d))
         grid.add_row(Text("images", style="underline"), _images_text(d))
         self.query_one("#body", Static).update(grid)
 
@@ -218,6 +218,18 @@ class DetailsScreen(LiveScreen):
 IMAGES_LISTED = 50
 """The newest images (by step) details lists: a run logging ``img/{step}.png`` every step
 has one of every step."""
+
+
+SERIES_LISTED = 100
+"""Series names details lists (the plots chart as many): a run can send thousands."""
+
+
+def _series_text(d: ExperimentDetail) -> Text:
+    """The run's series names, the first ``SERIES_LISTED``, then how many more."""
+    text = Text(", ".join(d.series[:SERIES_LISTED]) or "none")
+    if len(d.series) > SERIES_LISTED:
+        text.append(f" and {len(d.series) - SERIES_LISTED:,} more", style="dim")
+    return text
 
 
 def _images_text(d: ExperimentDetail) -> Text:
