@@ -287,6 +287,9 @@ class PlotsScreen(LiveScreen):
         if item is None or not item.is_attached:
             if not await self._room_for(experiment_id, path, step):
                 return
+            if not self.images_shown:  # a reload began while the oldest went
+                self.images_pending[experiment_id, path] = step
+                return
             self.query_one("#images-note", Static).display = False
             await self._mount_image(experiment_id, name, path, step, picture)
             return
