@@ -46,6 +46,12 @@ class ResilientRedisBackend(RedisChannelsPubSubBackend):
         """The database's instance id, set before the first subscription."""
         self._down_since: float | None = None
         self._last_try = 0.0
+        self._subscribing = asyncio.Lock()
+        """One (un)subscription at a time: redis-py's PubSub opens its connection on the
+        first command, and two at once (the watcher's and the login throttle's, as a
+        process starts) each opened one. Only the last was read, so a process whose
+        last-opened connection held only the throttle's channel never delivered an event
+        live again (its streams caught up at heartbeats, stall watches fired falsely)."""
 
     def _down(self, exc: BaseException) -> None:
         if self._down_since is None:
@@ -67,19 +73,21 @@ class ResilientRedisBackend(RedisChannelsPubSubBackend):
 
     async def subscribe(self, channels: Iterable[str]) -> None:
         named = self._named(channels)
-        self._channels.update(named)
-        try:
-            await super().subscribe(named)
-        except (RedisError, OSError) as exc:
-            self._down(exc)  # stream_events subscribes once Redis answers
-        else:
-            self._subscribed = True
+        async with self._subscribing:
+            self._channels.update(named)
+            try:
+                await super().subscribe(named)
+            except (RedisError, OSError) as exc:
+                self._down(exc)  # stream_events subscribes once Redis answers
+            else:
+                self._subscribed = True
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         named = self._named(channels)
-        self._channels.difference_update(named)
-        with contextlib.suppress(RedisError, OSError):
-            await super().unsubscribe(named)
+        async with self._subscribing:
+            self._channels.difference_update(named)
+            with contextlib.suppress(RedisError, OSError):
+                await super().unsubscribe(named)
 
     async def publish(self, data: bytes, channels: Iterable[str]) -> None:
         now = time.monotonic()
@@ -101,8 +109,10 @@ class ResilientRedisBackend(RedisChannelsPubSubBackend):
                     if not self._channels:  # the plugin subscribes right after starting us
                         await asyncio.sleep(0.01)
                         continue
-                    await super().subscribe(list(self._channels))
-                    self._subscribed = True
+                    async with self._subscribing:
+                        if not self._subscribed:  # (subscribe may have, meanwhile)
+                            await super().subscribe(list(self._channels))
+                            self._subscribed = True
                     self._up()
                 async for channel, data in super().stream_events():
                     self._up()

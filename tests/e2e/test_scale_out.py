@@ -535,3 +535,36 @@ def test_a_session_holding_the_write_lock_gets_writes_a_503_and_nothing_stays_br
         server.stop()
         drop_pg_database(url)
     assert "Traceback" not in (server.log.read_text() if server.log else "")
+
+
+async def test_subscriptions_made_at_once_share_the_connection_that_is_read() -> None:
+    """As a process starts, the watcher and the login throttle subscribe at the same time:
+    redis-py's PubSub opened a connection for each, only the last one was read, and a
+    process whose last one held only the throttle's channel delivered no event live."""
+    import asyncio
+    import uuid
+
+    from backend.services.redis_fanout import ResilientRedisBackend
+
+    received: list[str] = []
+    for _ in range(5):  # the race went one way or the other; each try must get both
+        fanout = ResilientRedisBackend(REDIS)
+        fanout.namespace = uuid.uuid4().hex
+
+        async def read(fanout: ResilientRedisBackend = fanout) -> None:
+            async for channel, _ in fanout.stream_events():
+                received.append(channel)
+
+        reader = asyncio.create_task(read())
+        await asyncio.gather(fanout.subscribe(["events"]), fanout.subscribe(["throttle"]))
+        await asyncio.sleep(0.05)
+        received.clear()
+        await fanout.publish(b"x", ["events"])
+        await fanout.publish(b"y", ["throttle"])
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.02)
+        reader.cancel()
+        await fanout.on_shutdown()
+        assert sorted(received) == ["events", "throttle"]
