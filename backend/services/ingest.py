@@ -332,14 +332,22 @@ def _image_name(path: str) -> str:
 
 def _bad_image(body: bytes) -> str:
     """Which image is not base64 (msgspec says only `$.plots[...].image`), read again:
-    this runs only for a body refused anyway."""
-    plots = msgspec.json.decode(body).get("plots") or {}
-    for path, plot in plots.items():
-        image = plot.get("image") if isinstance(plot, dict) else None
-        try:
-            binascii.a2b_base64(image or "", strict_mode=True)
-        except (binascii.Error, ValueError):
-            return f"Image `$.plots.{path}.image` is not valid base64; send the PNG base64-encoded."
+    this runs only for a body refused anyway, whatever else is wrong with it."""
+    try:
+        plots = msgspec.json.decode(body).get("plots")
+        for path, plot in plots.items():
+            image = plot.get("image") if isinstance(plot, dict) else None
+            if not isinstance(image, str):
+                continue
+            try:
+                binascii.a2b_base64(image, strict_mode=True)
+            except (binascii.Error, ValueError):
+                return (
+                    f"Image `$.plots.{path}.image` is not valid base64; send the PNG"
+                    " base64-encoded."
+                )
+    except Exception:  # (a duplicate key, trailing bytes, deep nesting…): say it plainly
+        pass
     return "An image in `$.plots` is not valid base64; send the PNG base64-encoded."
 
 

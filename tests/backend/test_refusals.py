@@ -1,6 +1,7 @@
 """Every refusal of SPEC §4 and access across users, on a real server."""
 
 import contextlib
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -14,6 +15,11 @@ from tests.backend.sse import Listener
 from tests.conftest import Server, User, fixture_bodies, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[1]
+
+
+def _raw(extra: str) -> bytes:
+    """BODY as JSON text with ``extra`` (members, as written) added at its end."""
+    return json.dumps(BODY)[:-1].encode() + b", " + extra.encode() + b"}"
 
 
 def post(server: Server, body: object, token: str | None, **kw: object) -> httpx.Response:
@@ -103,6 +109,11 @@ def test_token_without_experiments_scope_is_forbidden(server: Server, alice: Use
             {**BODY, "plots": {"dvclive/plots/images/a.png": {"image": "***"}}},
             "`$.plots.dvclive/plots/images/a.png.image` is not valid base64",
         ),
+        # Refused anyway, and read again only to say which image: never a 500.
+        (_raw('"plots": {"p": {"image": "!!!!"}}, "plots": 5'), "not valid base64"),
+        (_raw('"plots": {"p": {"image": "!!!!", "image": 5}}'), "not valid base64"),
+        (_raw('"plots": {"p": {"image": "!!!!"}}') + b" x", "not valid base64"),
+        (_raw('"plots": {"p": {"image": "!!!!"}}, "e": ' + "[" * 100_000), "not valid base64"),
     ],
 )
 def test_bad_bodies_get_400_naming_the_field(
