@@ -194,9 +194,19 @@ async def test_a_run_logging_an_image_every_step_shows_its_newest_ones(
         await until(pilot, lambda: not any("img/5.png" in t for t in titles(plots)))
         assert len(plots.query(".image-item")) == IMAGES_PER_RUN
         assert "6 older images not shown" in str(more.render())
+        # One not shown, logged again (a fixed name a step later), stays out: the images
+        # shown do not churn, and it is counted once.
+        before = titles(plots)
+        await post(alice, image_post(total + 1, (4, 4), "dvclive/plots/images/img/0.png"))
+        marker = f"dvclive/plots/images/img/{total + 2}.png"
+        await post(alice, image_post(total + 2, (4, 4), marker))  # to know the first came
+        await until(pilot, lambda: any(f"img/{total + 2}.png" in t for t in titles(plots)))
+        assert not any("img/0.png" in t for t in titles(plots))
+        assert titles(plots)[:-1] == before[1:]  # only the oldest made room for the newest
+        assert "7 older images not shown" in str(more.render())
         # Details lists the newest (here 5) and counts the others.
         monkeypatch.setattr("tui.screens.details.IMAGES_LISTED", 5)
         await pilot.press("escape")
         listed = " ".join((await details_text(pilot, logged_in_app)).split())  # unwrapped
-        assert f"img/{total}.png (step {total})" in listed and "img/12.png" not in listed
-        assert f"and {total + 1 - 5} older ones" in listed
+        assert f"img/{total + 2}.png (step {total + 2})" in listed and "img/12.png" not in listed
+        assert f"and {total + 2 - 5} older ones" in listed  # paths 0 to total, and total + 2

@@ -116,8 +116,9 @@ class PlotsScreen(LiveScreen):
         """Each image shown (its title and picture), by (experiment, path)."""
         self.image_steps: dict[tuple[int, str], int | None] = {}
         """The step of each image shown, by (experiment, path)."""
-        self.images_hidden: dict[int, int] = {}
-        """Images of each run not shown: older than its newest ``IMAGES_PER_RUN``."""
+        self.images_hidden: dict[int, set[str]] = {}
+        """The paths of each run's images not shown: older than its newest
+        ``IMAGES_PER_RUN`` when they came (one logged again stays out: no churn)."""
         self.images_shown = False
         self.images_pending: dict[tuple[int, str], int | None] = {}
         """Images stored since they were fetched, to fetch again: (experiment, path) → step."""
@@ -155,7 +156,7 @@ class PlotsScreen(LiveScreen):
         api = studio(self).api
         width = max(100, self.size.width * 2)
         image_lines = []
-        hidden: dict[int, int] = {}
+        hidden: dict[int, set[str]] = {}
         self.images_shown = False
         self.baseline_only = {}
         try:
@@ -187,7 +188,8 @@ class PlotsScreen(LiveScreen):
                     continue
                 newest = sorted(detail.images, key=lambda i: _image_order(i.step, i.path))
                 newest = newest[-IMAGES_PER_RUN:]
-                hidden[experiment_id] = len(detail.images) - len(newest)
+                shown = {image.path for image in newest}
+                hidden[experiment_id] = {i.path for i in detail.images} - shown
                 for image in newest:
                     image_lines.append((experiment_id, name, image.path, image.step))
         except ApiError as exc:
@@ -302,14 +304,19 @@ class PlotsScreen(LiveScreen):
     async def _room_for(self, experiment_id: int, path: str, step: int | None) -> bool:
         """Whether a new image of a run is shown: its oldest goes once the run shows
         ``IMAGES_PER_RUN`` (the new one is not shown if it is the oldest itself)."""
+        hidden = self.images_hidden.setdefault(experiment_id, set())
+        if path in hidden:  # logged again: the run's images shown stay as they are
+            return False
         shown = [key for key in self.images if key[0] == experiment_id]
         if len(shown) < IMAGES_PER_RUN:
             return True
-        self.images_hidden[experiment_id] = self.images_hidden.get(experiment_id, 0) + 1
-        self._tell_hidden()
         oldest = min(shown, key=lambda key: _image_order(self.image_steps[key], key[1]))
         if _image_order(step, path) < _image_order(self.image_steps[oldest], oldest[1]):
+            hidden.add(path)
+            self._tell_hidden()
             return False
+        hidden.add(oldest[1])
+        self._tell_hidden()
         del self.image_steps[oldest]
         await self.images.pop(oldest).remove()
         return True
@@ -326,7 +333,7 @@ class PlotsScreen(LiveScreen):
         more.display = bool(count)
 
     def _tell_hidden(self) -> None:
-        hidden = sum(self.images_hidden.values())
+        hidden = sum(map(len, self.images_hidden.values()))
         more = self.query_one("#images-more", Static)
         more.update(
             f"{hidden:,} older image{'s' if hidden != 1 else ''} not shown: each run shows"
