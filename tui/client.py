@@ -150,20 +150,19 @@ class Api:
         self, experiment_id: int, names: list[str] | None = None, max_points: int | None = None
     ) -> dict[str, list[tuple[int, float | str]]]:
         """Series points, downsampled to ``max_points`` when given."""
-        return await self._get(
-            f"/api/experiments/{experiment_id}/series",
-            dict[str, list[tuple[int, float | str]]],
-            **_series_params(names, max_points),
+        return await self._series(
+            experiment_id, names, dict[str, list[tuple[int, float | str]]], max_points=max_points
         )
 
     async def timed_series(
         self, experiment_id: int, names: list[str] | None = None, max_points: int | None = None
     ) -> dict[str, list[tuple[int, float | str, float | None]]]:
         """Series points with the time each arrived: ``(step, value, arrived_at)``."""
-        return await self._get(
-            f"/api/experiments/{experiment_id}/series",
+        return await self._series(
+            experiment_id,
+            names,
             dict[str, list[tuple[int, float | str, float | None]]],
-            **_series_params(names, max_points),
+            max_points=max_points,
             times="true",
         )
 
@@ -171,12 +170,27 @@ class Api:
         self, experiment_id: int, names: list[str], step: int
     ) -> dict[str, list[tuple[int, float | str]]]:
         """Each series' exact point at ``step``, or the last before it (``[]``: none)."""
-        return await self._get(
-            f"/api/experiments/{experiment_id}/series",
-            dict[str, list[tuple[int, float | str]]],
-            names=",".join(names),
-            at=step,
+        return await self._series(
+            experiment_id, names, dict[str, list[tuple[int, float | str]]], at=step
         )
+
+    async def _series(
+        self, experiment_id: int, names: list[str] | None, kind: type[T], **params: Any
+    ) -> T:
+        """``names`` go comma-separated in the URL: a few at a time, and a name holding a
+        comma cannot be asked for by name (every series is, then, and the others left)."""
+        path = f"/api/experiments/{experiment_id}/series"
+        params = {k: v for k, v in params.items() if v is not None}
+        if names is None or any("," in name for name in names):
+            found = await self._get(path, kind, **params)
+            if names is None:
+                return found
+            wanted = set(names)
+            return {k: v for k, v in found.items() if k in wanted}  # type: ignore[attr-defined, return-value]
+        merged: dict[str, Any] = {}
+        for batch in _batches(names):
+            merged.update(await self._get(path, kind, names=",".join(batch), **params))  # type: ignore[call-overload]
+        return merged  # type: ignore[return-value]
 
     async def watches(self) -> list[WatchInfo]:
         """My watches."""
@@ -404,13 +418,22 @@ def plain_reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _series_params(names: list[str] | None, max_points: int | None) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if names:
-        params["names"] = ",".join(names)
-    if max_points:
-        params["max_points"] = max_points
-    return params
+NAMES_PER_URL = 4000
+"""Characters of series names asked for in one request (the URL holds them)."""
+
+
+def _batches(names: list[str]) -> list[list[str]]:
+    """``names`` in groups of at most ``NAMES_PER_URL`` characters (at least one each)."""
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    size = 0
+    for name in names:
+        if batch and size + len(name) > NAMES_PER_URL:
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(name)
+        size += len(name) + 1
+    return [*batches, batch] if batch else batches
 
 
 def detail_of(response: httpx.Response) -> str:

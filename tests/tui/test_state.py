@@ -310,3 +310,12 @@ def test_a_jpeg_of_too_many_scans_is_not_decoded_and_a_real_one_is() -> None:
     text = images.render_sync(bomb)
     assert text.plain.startswith("(image not drawn: a JPEG of ")
     assert f"scans (at most {MAX_JPEG_SCANS} are decoded)" in text.plain
+
+
+def test_series_names_are_asked_for_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 names of up to 1,024 characters would not fit in one URL."""
+    from tui import client
+
+    monkeypatch.setattr(client, "NAMES_PER_URL", 8)
+    assert client._batches(["abc", "defg", "h" * 10, "i"]) == [["abc", "defg"], ["h" * 10], ["i"]]
+    assert client._batches([]) == []

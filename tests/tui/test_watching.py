@@ -198,9 +198,11 @@ async def test_plots_of_a_run_leave_out_what_only_the_baseline_logs_until_the_ru
         await until(pilot, lambda: run in chart.drawn and base in chart.drawn)
         assert chart.data[base] == [(0, 0.1), (1, 0.1), (2, 0.1), (3, 0.05)]
         assert list(plots.query_one(VerticalScroll).children) == [
+            plots.query_one("#charts-more"),  # (the count of series not charted: hidden)
             plots.charts["aa_lr"].parent,
             plots.charts["loss"].parent,
             plots.query_one("#images"),
+            plots.query_one("#images-more"),
         ]
         # The run deleted (elsewhere): no chart stays with the baseline's line alone.
         gone = await asyncio.to_thread(alice.client.delete, f"/api/experiments/{run}")

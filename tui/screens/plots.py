@@ -16,7 +16,7 @@ from textual.widgets import Label, Static
 
 from tui import clock
 from tui import images as pictures
-from tui.client import Api, ApiError
+from tui.client import ApiError
 from tui.graphics import ImageWidget
 from tui.messages import ExperimentDeleted, PointsArrived
 from tui.plotting import PlotView
@@ -32,8 +32,6 @@ IMAGES_PER_RUN = 12
 made one picture of every step, each fetched and drawn when the plots opened."""
 
 
-NAMES_PER_URL = 4000
-"""Characters of series names asked for in one request."""
 MAX_CHARTS = 100
 """Series charted (the first, in the order the runs list them): a run can send thousands
 over its posts, and 5,000 charts took the plots screen 86 s to open."""
@@ -42,25 +40,6 @@ over its posts, and 5,000 charts took the plots screen 86 s to open."""
 def _image_order(step: int | None, path: str) -> tuple[int, str]:
     """Older images first: by step (none before any), then by path."""
     return (-1 if step is None else step, path)
-
-
-async def _series(
-    api: Api, experiment_id: int, names: list[str] | None, max_points: int
-) -> dict[str, list[tuple[int, float | str, float | None]]]:
-    """A run's series (``names``: only those), asked for a few names at a time (the URL
-    holds them)."""
-    if names is None:
-        return await api.timed_series(experiment_id, max_points=max_points)
-    found: dict[str, list[tuple[int, float | str, float | None]]] = {}
-    batch: list[str] = []
-    for name in [*names, None]:
-        if name is None or (batch and sum(map(len, batch)) + len(name) > NAMES_PER_URL):
-            if batch:
-                found.update(await api.timed_series(experiment_id, batch, max_points))
-            batch = []
-        if name is not None:
-            batch.append(name)
-    return found
 
 
 def _ascending(points: list[tuple[int, Any]]) -> bool:
@@ -170,7 +149,7 @@ class PlotsScreen(LiveScreen):
                 name = self.names.get(experiment_id, detail.name)
                 few = len(detail.series) <= MAX_CHARTS  # fetched whole, else the charted ones
                 wanted = None if few else [n for n in detail.series if n in charted]
-                series = await _series(api, experiment_id, wanted, width)
+                series = await api.timed_series(experiment_id, names=wanted, max_points=width)
                 if experiment_id not in self.names:  # deleted meanwhile (``deleted``)
                     continue
                 for metric, points in series.items():
