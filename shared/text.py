@@ -43,6 +43,14 @@ def control_problem(label: str, text: str, *, invisible: bool = False) -> str | 
     return None
 
 
+def one_line(text: str, limit: int) -> str:
+    """``text`` as a short label: no control or invisible characters, every run of spaces
+    and line breaks (Unicode's too) one space, at most ``limit`` characters. For names a
+    client chooses freely and someone else reads before acting on them (a device login's):
+    a line break or a row of blank fillers would start a line of the client's own."""
+    return " ".join(_INVISIBLE.sub("", UNSAFE.sub("", text)).split())[:limit]
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)

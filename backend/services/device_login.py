@@ -19,7 +19,7 @@ from backend.db.writer import WriteContext, Writer
 from backend.services import accounts
 from backend.services.errors import InvalidInput, NotFound, RateLimited
 from backend.services.ingest import token_hash
-from shared.text import UNSAFE
+from shared.text import one_line
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alikes
 PENDING = "authorization_pending"
@@ -44,12 +44,6 @@ def normalise_code(user_code: str) -> str:
     return f"{letters[:4]}-{letters[4:]}" if len(letters) == 8 else letters
 
 
-def _one_line(name: str | None) -> str:
-    """A client-given name as plain text: no control characters, every run of spaces, tabs
-    and line breaks (Unicode's too) one space, at most 64 characters."""
-    return " ".join(UNSAFE.sub("", name or "").split())[:64]
-
-
 def start_job(
     client_name: str, token_name: str | None, scopes: list[str] | None, now: float, ttl: float
 ) -> Callable[[WriteContext], Started]:
@@ -57,8 +51,8 @@ def start_job(
     checked = accounts.normalise_scopes(scopes)
     # Both names are shown to the user who approves: plain text on one line (a name with
     # line breaks could write lines of its own into the approval dialog).
-    client = _one_line(client_name) or "client"
-    name = _one_line(token_name) or f"{client.lower()}-{secrets.token_hex(3)}"
+    client = one_line(client_name or "", 64) or "client"
+    name = one_line(token_name or "", 64) or f"{client.lower()}-{secrets.token_hex(3)}"
 
     def job(ctx: WriteContext) -> Started:
         device_code = secrets.token_urlsafe(32)

@@ -233,12 +233,12 @@ def test_a_server_starting_again_ends_only_the_ssh_logins_it_left(
 def test_a_device_logins_names_are_one_line_of_plain_text(server: Server, alice: User) -> None:
     """Both names are shown to whoever approves: line breaks would write lines of their
     own into the approval dialog ("Approve: this is safe")."""
-    forged = "laptop\n\nApprove: this is safe\u2028\x1b[31m"
+    forged = "laptop\n\nApprove: this is safe\u2028\x1b[31m" + "\u3164" * 30 + "\u200b!"
     started = httpx.post(
         f"{server.url}/api/device-login",
         json={"client_name": forged, "token_name": " a\tb\r\nc " + "x" * 100},
     ).json()
     found = alice.client.post("/api/device-login/lookup", json={"user_code": started["user_code"]})
     assert found.status_code == 200, found.text
-    assert found.json()["client_name"] == "laptop Approve: this is safe [31m"
+    assert found.json()["client_name"] == "laptop Approve: this is safe [31m!"  # no fillers
     assert found.json()["token_name"] == ("a b c " + "x" * 100)[:64]

@@ -235,7 +235,11 @@ class ExperimentTable(ScrollView, can_focus=True):
         """Widen columns for newly drawn cells; those in ``narrowed`` are measured again
         from the rows shown (otherwise columns never shrink while shown: no jitter)."""
         widths = {}
-        rows = [cells for key, cells in self._cells.items() if not key.startswith(GROUP_PREFIX)]
+        rows = (
+            [cells for key, cells in self._cells.items() if not key.startswith(GROUP_PREFIX)]
+            if narrowed
+            else []
+        )
         for column in self._columns:
             longest = max((_length(cells[column]) for cells in fresh), default=0)
             kept = self._widths.get(column, 0)
