@@ -6,9 +6,10 @@ No Textual here: the screens render what this decides, and tests check it direct
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,8 +87,16 @@ class ProjectState:
         # 10,000-row snapshot with 100 metrics spent ~1 s scanning the lists.
         self._metric_set: set[str] = set()
         self._param_set: set[str] = set()
-        self.unlisted = 0
-        """Metric and param names seen beyond ``MAX_TABLE_COLUMNS``: not columns."""
+        self._runs_with: dict[str, Counter[str]] = {"metrics": Counter(), "params": Counter()}
+        """How many runs log each metric and param name: past ``MAX_TABLE_COLUMNS`` names,
+        the columns are those most runs log (one run's 200 made-up names took them all)."""
+        self._seen: dict[str, dict[str, int]] = {"metrics": {}, "params": {}}
+        """Every name in the order first seen (the columns keep that order)."""
+        self._oldest: dict[str, dict[str, int]] = {"metrics": {}, "params": {}}
+        """The oldest run (lowest id) logging each name: ties go to older runs' names (a
+        snapshot lists the newest first, and a new run's made-up names came first)."""
+        self.rechoose = False
+        """New names came past the columns' limit: ``choose_columns`` may change them."""
         self._columns: tuple[tuple[int, int, bool], list[str]] = ((-1, -1, False), [])
         self.changed_at: dict[tuple[int, str], float] = {}
         self._faded: dict[tuple[int, str], int] = {}
@@ -127,26 +136,77 @@ class ProjectState:
             self._columns = (shape, columns)
         return list(columns)
 
+    @property
+    def unlisted(self) -> int:
+        """Metric and param names seen that are not columns (past ``MAX_TABLE_COLUMNS``)."""
+        return (
+            len(self._metric_set)
+            - len(self.metric_names)
+            + len(self._param_set)
+            - len(self.param_names)
+        )
+
+    def choose_columns(self) -> bool:
+        """Past ``MAX_TABLE_COLUMNS`` names of a kind, make columns of those most runs log
+        (the trend metric always; ties: the first seen), in the order first seen. True if
+        the columns changed (the table lays out again)."""
+        self.rechoose = False
+        changed = False
+        for kind, names in (("metrics", self.metric_names), ("params", self.param_names)):
+            seen = self._seen[kind]
+            if len(seen) <= MAX_TABLE_COLUMNS:
+                continue
+            runs, oldest = self._runs_with[kind], self._oldest[kind]
+            keep = self.primary if kind == "metrics" else None
+            best = heapq.nsmallest(
+                MAX_TABLE_COLUMNS,
+                seen,
+                key=lambda n: (n != keep, -runs[n], oldest.get(n, 1 << 62), seen[n]),
+            )
+            chosen = sorted(best, key=seen.__getitem__)
+            if chosen != names:
+                names[:] = chosen
+                changed = True
+        if changed:
+            self._columns = ((-1, -1, False), [])  # same counts, other names
+        return changed
+
+    def _count_runs(self, old: ExperimentRow | None, row: ExperimentRow | None) -> None:
+        """A row came, changed or went: the runs each name is logged by."""
+        for kind in ("metrics", "params"):
+            before = getattr(old, kind).keys() if old is not None else {}.keys()
+            after = getattr(row, kind).keys() if row is not None else {}.keys()
+            if before == after:
+                continue
+            runs, oldest, new = self._runs_with[kind], self._oldest[kind], after - before
+            runs.update(new)
+            runs.subtract(before - after)
+            experiment_id = (row or old).id  # type: ignore[union-attr]
+            for name in new:
+                if oldest.get(name, experiment_id) >= experiment_id:
+                    oldest[name] = experiment_id
+            if len(self._seen[kind]) > MAX_TABLE_COLUMNS:
+                self.rechoose = True  # more runs log some names: they may deserve columns
+
     def _learn_columns(self, row: ExperimentRow) -> list[str]:
         added: list[str] = []
         if row.metrics.keys() <= self._metric_set and row.params.keys() <= self._param_set:
             return added
-        for name in row.metrics:
-            if name not in self._metric_set:
-                self._metric_set.add(name)
-                if len(self.metric_names) < MAX_TABLE_COLUMNS:
-                    self.metric_names.append(name)
-                    added.append(metric_column(name))
+        for kind, names, known, column_of in (
+            ("metrics", self.metric_names, self._metric_set, metric_column),
+            ("params", self.param_names, self._param_set, param_column),
+        ):
+            seen = self._seen[kind]
+            for name in getattr(row, kind):
+                if name in known:
+                    continue
+                known.add(name)
+                seen[name] = len(seen)
+                if len(names) < MAX_TABLE_COLUMNS:
+                    names.append(name)
+                    added.append(column_of(name))
                 else:
-                    self.unlisted += 1
-        for name in row.params:
-            if name not in self._param_set:
-                self._param_set.add(name)
-                if len(self.param_names) < MAX_TABLE_COLUMNS:
-                    self.param_names.append(name)
-                    added.append(param_column(name))
-                else:
-                    self.unlisted += 1
+                    self.rechoose = True
         if self.metric_names and not self.primary_chosen:
             # Until the user picks one (m), a loss once one arrives: the first run seen may
             # log only a score, and the trend column stayed on it for good.
@@ -246,6 +306,7 @@ class ProjectState:
         change = RowChange(row.id, new=old is None, new_columns=self._learn_columns(row))
         if old is not None and row.updated_at < old.updated_at:
             return change
+        self._count_runs(old, row)
         self.rows[row.id] = row
         if old is None:
             change.columns = self.columns
@@ -283,7 +344,7 @@ class ProjectState:
 
     def remove(self, experiment_id: int) -> None:
         """Forget a deleted experiment."""
-        self.rows.pop(experiment_id, None)
+        self._count_runs(self.rows.pop(experiment_id, None), None)
         self.history.pop(experiment_id, None)
         self.selection.discard(experiment_id)
         for key in [k for k in self.changed_at if k[0] == experiment_id]:

@@ -319,3 +319,37 @@ def test_series_names_are_asked_for_a_few_at_a_time(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(client, "NAMES_PER_URL", 8)
     assert client._batches(["abc", "defg", "h" * 10, "i"]) == [["abc", "defg"], ["h" * 10], ["i"]]
     assert client._batches([]) == []
+
+
+def test_one_runs_made_up_names_cannot_take_the_columns_of_the_others() -> None:
+    """Past MAX_TABLE_COLUMNS names, the columns are those most runs log; ties go to the
+    older runs' names (a snapshot lists the newest first): one member's run of 200 made-up
+    names took every column, and `m` could no longer reach anyone's loss."""
+    from tui.state import MAX_TABLE_COLUMNS, metric_column, param_column
+
+    junk = {f"z{i:03d}": 1.0 for i in range(MAX_TABLE_COLUMNS)}
+    for order in ("newest first", "junk first"):
+        state = ProjectState()
+        rows = [
+            row(9, metrics=junk, params={f"q{i:03d}": 1 for i in range(MAX_TABLE_COLUMNS)}),
+            row(1, metrics={"loss": 1.0, "acc": 0.5}, params={"note": "a"}),
+        ]
+        if order == "junk first":  # posted before the real runs: only numbers decide
+            rows = [row(0, metrics=junk), row(1, metrics={"loss": 1.0, "acc": 0.5})]
+            rows += [row(i, metrics={"loss": 0.5, "acc": 0.6}) for i in (2, 3)]
+        for r in rows:
+            state.apply_row(r, now=1.0)
+        assert state.rechoose and state.choose_columns()
+        columns = state.columns
+        assert metric_column("loss") in columns and metric_column("acc") in columns, order
+        assert len([c for c in columns if c.startswith("m:")]) == MAX_TABLE_COLUMNS
+        names = {("m", n) for r in rows for n in r.metrics} | {
+            ("p", n) for r in rows for n in r.params
+        }
+        assert state.unlisted == len(names) - len([c for c in columns if c[:2] in ("m:", "p:")])
+        if order == "newest first":
+            assert param_column("note") in columns
+    # Until there are more names than columns, nothing is chosen: first seen, in order.
+    state = ProjectState()
+    state.apply_row(row(1, metrics={"b": 1, "a": 2}), now=1.0)
+    assert not state.rechoose and state.columns[-2:] == ["m:b", "m:a"]

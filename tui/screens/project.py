@@ -221,6 +221,8 @@ class ProjectScreen(LiveScreen):
             self.state.apply_row(row, now, highlight=row.id in known)
         for gone in known - {r.id for r in message.rows}:
             self.state.remove(gone)
+        if self.state.rechoose:
+            self.state.choose_columns()
         self.table.show()
         self.table.settle_cursor()
         self._update_counter()
@@ -250,9 +252,11 @@ class ProjectScreen(LiveScreen):
             self.load_baseline()  # the first metric arrived: the baseline's series to match
         elif primary is not None and self.state.primary != primary:
             self._primary_changed()  # a loss arrived where the trend showed a score
-        if change.new_columns:
+        if self.state.rechoose and self.state.choose_columns():
+            self.table.show()  # other names became columns (those most runs log)
+        elif change.new_columns:
             self.table.add_new_columns(change.new_columns)
-        elif self.state.unlisted and not self._told_unlisted:
+        if self.state.unlisted and not self._told_unlisted:
             self._tell_unlisted()
         was_visible = old is not None and self.state.is_visible(old)
         if change.new or was_visible != self.state.is_visible(row):
