@@ -276,7 +276,7 @@ class ProjectScreen(LiveScreen):
         self._told_unlisted = True
         self.notify(
             f"This project's runs log {self.state.unlisted:,} more metric and param names than"
-            f" the table has columns for (the first {MAX_TABLE_COLUMNS} of each); enter"
+            f" the table has columns for ({MAX_TABLE_COLUMNS} of each: those most runs log); enter"
             f" (details) and c (compare) list a run's first {MAX_LISTED} of each.",
             severity="warning",
             timeout=10,
