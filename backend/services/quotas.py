@@ -8,7 +8,9 @@ from backend.services.errors import Conflict
 
 MAX_OWNED_PROJECTS = 1_000
 """Projects one account may own (made by hand or by its runs): 5,000 took six seconds to
-make, and every one is in its owner's lists and streams."""
+make, and every one is in its owner's lists and streams. A project made to keep a leaving
+member's runs visible (``projects._rehome``) is made even past it: no run is ever left
+visible to nobody, and each one takes another account's project and consent."""
 MAX_WAITING_INVITATIONS = 20
 """Invitations from one user that another has not answered yet: 2,000 from one stranger
 buried a colleague's real invitation at the bottom of the list."""
