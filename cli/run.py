@@ -27,6 +27,7 @@ from typing import IO
 import httpx
 import platformdirs
 
+from cli import remote
 from cli.admin import CliError
 from tui.client import detail_of, plain_reason
 from tui.settings import server_url
@@ -206,6 +207,10 @@ def run(command: list[str], server: str | None) -> int:
         env.update({"DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token})
     if not dvc_reports:
         env["DVC_EXP_NAME"] = name
+    # Which repository and commit the run is of, as it starts (as DVCLive reads them): a
+    # commit or a new remote during hours of training sent the failure to another
+    # experiment, or another project.
+    where = _run_of(dvc_config.get("repo_url"))
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     # Listening before the command starts: a signal sent the instant it starts is not lost.
     forwarder = _SignalForwarder()
@@ -232,7 +237,7 @@ def run(command: list[str], server: str | None) -> int:
     finally:
         forwarder.restore()
     if returncode != 0 and not dvc_reports and not offline and url and token:
-        _report(url, token, name, returncode, list(tail), dvc_config.get("repo_url"))
+        _report(url, token, name, returncode, list(tail), where)
     return 128 - returncode if returncode < 0 else returncode
 
 
@@ -253,7 +258,9 @@ def _check_server(url: str, token: str) -> None:
     if answer.status_code in (401, 403):
         raise CliError(f"{url} refused the token: {detail_of(answer)} {refused}")
     if answer.status_code not in (200, 405):  # (405: a server from before the check)
-        raise CliError(f"{url} answered {answer.status_code}: {detail_of(answer)} {refused}")
+        # livestudio's own sentence, or a line saying something else answered (a web
+        # page's HTML printed whole before).
+        raise CliError(f"{remote.refused(url, answer)} {refused}")
 
 
 def trusted_certificates() -> ssl.SSLContext | bool:
@@ -342,12 +349,23 @@ def _in_terminal_foreground() -> bool:
         return False
 
 
-def _report(
-    url: str, token: str, name: str, returncode: int, tail: list[str], configured: str | None
-) -> None:
-    # The repository as DVCLive names it, or the failure would land in another project.
+def _run_of(configured: str | None) -> tuple[str | None, str]:
+    """The repository as DVCLive names it (or the failure would land in another project)
+    and the commit checked out: the run's, read before it starts."""
     repo_url = os.environ.get("DVC_STUDIO_REPO_URL") or os.environ.get("STUDIO_REPO_URL")
     repo_url = repo_url or configured or _remote_url()
+    return repo_url, _git("rev-parse", "HEAD") or NULL_SHA
+
+
+def _report(
+    url: str,
+    token: str,
+    name: str,
+    returncode: int,
+    tail: list[str],
+    where: tuple[str | None, str],
+) -> None:
+    repo_url, baseline_sha = where
     if not repo_url:
         print(
             "livestudio: the command failed, but there is no Git remote to name the experiment;"
@@ -358,7 +376,7 @@ def _report(
     body = {
         "type": "done",
         "repo_url": repo_url,
-        "baseline_sha": _git("rev-parse", "HEAD") or NULL_SHA,
+        "baseline_sha": baseline_sha,
         "name": name,
         "client": "dvclive",
         "errors": failure_errors(returncode, tail),

@@ -227,6 +227,11 @@ with Live(save_dvc_exp=False) as live:
     if sys.argv[1] == "wait":
         import time
         time.sleep(60)
+    if sys.argv[1] == "move":  # someone commits and repoints the remote meanwhile
+        import subprocess
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "meanwhile"], check=True)
+        subprocess.run(["git", "remote", "set-url", "origin", "git@h:acme/other.git"], check=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -455,6 +460,31 @@ def test_livestudio_run_refuses_to_start_when_dvclive_could_not_send(
     assert done.stderr.count("\n") == 1 and '{"' not in done.stderr  # words, not raw JSON
 
 
+def test_livestudio_run_says_when_something_else_answers_at_the_servers_url(
+    alice: User, tmp_path: Path
+) -> None:
+    """A web server on that port printed its whole HTML page, escaped, as the reason."""
+    import http.server
+    import threading
+
+    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{page.server_address[1]}"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", "run", "--", "true"],
+            cwd=tmp_path,
+            env={**dvc_env(tmp_path), "DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": alice.token},
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        page.shutdown()
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert f"{url} answered 404 File not found without livestudio's explanation" in done.stderr
+    assert "<" not in done.stderr and "Nothing was started" in done.stderr
+
+
 def test_livestudio_run_names_the_repository_as_dvclive_does_whatever_git_rewrites(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
@@ -477,6 +507,23 @@ def test_livestudio_run_names_the_repository_as_dvclive_does_whatever_git_rewrit
     assert [p["repo_url"] for p in projects] == ["git@github.com:acme/runner.git"]
     rows = alice.client.get(f"/api/projects/{projects[0]['id']}/experiments").json()
     assert [(r["status"], r["errors"][0]["cls"]) for r in rows] == [("failed", "ValueError")]
+
+
+def test_livestudio_run_reports_on_the_run_as_it_started_whatever_git_does_meanwhile(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """The repository and commit were read when the command ended: a commit during hours of
+    training sent the failure to a new, empty experiment (the run stayed Running), and a
+    repointed remote to another project."""
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    done = _wrapped(repo, env, sys.executable, "train.py", "move")
+    assert done.returncode == 137, done.stderr
+    (project,) = alice.client.get("/api/projects").json()  # no "other" project
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [(r["status"], r["step"], r["errors"]) for r in rows] == [
+        ("failed", 2, [{"cls": "ExitStatus", "text": "killed by SIGKILL"}])
+    ]
 
 
 def test_livestudio_run_around_dvc_exp_run_leaves_reporting_to_dvc(
