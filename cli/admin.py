@@ -72,6 +72,28 @@ def add_user(db: Target, username: str, password: str, admin: bool) -> bool:
     return _run(db, job)
 
 
+def users(db: Target) -> list[repository.UserSummary]:
+    """Every account."""
+    return _run(db, lambda ctx: repository.user_summaries(ctx.conn))
+
+
+def user_exists(db: Target, username: str) -> bool:
+    """Whether the name is taken (names ignore case)."""
+    return _run(db, lambda ctx: repository.user_by_name_sync(ctx.conn, username) is not None)
+
+
+def reset_password(db: Target, username: str, password: str | None) -> None:
+    """Set a user's password (None: lock the account); their logins end."""
+    new_hash = None
+    if password is not None:
+        try:
+            accounts.check_password(password)
+        except DomainError as exc:
+            raise CliError(exc.detail) from None
+        new_hash = accounts.hash_password(password)
+    _run(db, lambda ctx: accounts.reset_password_job(_user_id(ctx, username), new_hash)(ctx))
+
+
 def _user_id(ctx: WriteContext, username: str) -> int:
     user = repository.user_by_name_sync(ctx.conn, username)
     if user is None:

@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -87,9 +88,53 @@ def _read_password(args: argparse.Namespace) -> str:
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Create a user."""
     settings = _server_settings(args)
+    if admin.user_exists(settings.database, args.name):  # said before a password is asked
+        raise CliError(f"A user named {args.name!r} already exists (usernames ignore case).")
     is_admin = admin.add_user(settings.database, args.name, _read_password(args), args.admin)
     role = "admin" if is_admin else "user"
     print(f"Created {role} {args.name!r}. Next: `livestudio token create {args.name}`.")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    """List every account."""
+    settings = _server_settings(args)
+    found = admin.users(settings.database)
+    for user in found:
+        role = "admin" if user.is_admin else "user"
+        state = "  LOCKED" if user.locked else ""
+        created = datetime.fromtimestamp(user.created_at, UTC).strftime("%Y-%m-%d")
+        print(
+            f"{user.username}  {role}  created {created}  owns {user.projects_owned} projects"
+            f"  {user.tokens} tokens  {user.sessions} logins{state}"
+        )
+    if not found:
+        print("No users yet; create the first one with `livestudio user add NAME`.")
+    return 0
+
+
+def cmd_user_password(args: argparse.Namespace) -> int:
+    """Set a user's password as an admin (a forgotten one)."""
+    settings = _server_settings(args)
+    if not admin.user_exists(settings.database, args.name):  # said before a password is asked
+        raise CliError(f"There is no user named {args.name!r}; see `livestudio user list`.")
+    admin.reset_password(settings.database, args.name, _read_password(args))
+    print(
+        f"Set a new password for {args.name}; their logins (TUI, SSH) have ended, their"
+        " tokens and SSH keys still work (`livestudio user lock` ends those too)."
+    )
+    return 0
+
+
+def cmd_user_lock(args: argparse.Namespace) -> int:
+    """Lock someone out (they left the team): no login, token or SSH key lets them in."""
+    settings = _server_settings(args)
+    admin.reset_password(settings.database, args.name, None)
+    print(
+        f"Locked {args.name} out: their logins ended, their tokens and SSH keys are deleted,"
+        " and no password works; their projects and runs stay. `livestudio user password"
+        f" {args.name}` lets them in again."
+    )
     return 0
 
 
@@ -386,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     user_add.add_argument("--admin", action="store_true", help="make the user an admin")
     user_add.set_defaults(func=cmd_user_add)
+    user_list = with_db(user.add_parser("list", help="list every account"))
+    user_list.set_defaults(func=cmd_user_list)
+    password = with_db(user.add_parser("password", help="set NAME's password (a forgotten one)"))
+    password.add_argument("name")
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    password.set_defaults(func=cmd_user_password)
+    lock = with_db(user.add_parser("lock", help="lock NAME out (no login, token or SSH key)"))
+    lock.add_argument("name")
+    lock.set_defaults(func=cmd_user_lock)
     add_key = with_db(user.add_parser("add-key", help="let a public key log NAME in over SSH"))
     add_key.add_argument("name")
     add_key.add_argument("key_file", type=Path, help="the public key, e.g. ~/.ssh/id_ed25519.pub")

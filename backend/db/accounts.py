@@ -56,6 +56,39 @@ def all_usernames(conn: Conn) -> list[str]:
     return [r["username"] for r in conn.execute("SELECT username FROM users ORDER BY username")]
 
 
+@dataclass(frozen=True)
+class UserSummary:
+    """One account as ``livestudio user list`` shows it."""
+
+    username: str
+    is_admin: bool
+    created_at: float
+    locked: bool
+    projects_owned: int
+    tokens: int
+    sessions: int
+
+
+def user_summaries(conn: Conn) -> list[UserSummary]:
+    """Every account, by name."""
+    rows = conn.execute(
+        "SELECT username, is_admin, created_at, password_hash = ? AS locked,"
+        " (SELECT COUNT(*) FROM projects p WHERE p.owner_id = u.id) AS owned,"
+        " (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id) AS tokens,"
+        " (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id) AS sessions"
+        " FROM users u ORDER BY username",
+        (LOCKED,),
+    ).fetchall()
+    return [
+        UserSummary(r[0], bool(r[1]), float(r[2]), bool(r[3]), int(r[4]), int(r[5]), int(r[6]))
+        for r in rows
+    ]
+
+
+LOCKED = "!locked"
+"""The password hash of a locked account: no password matches it (it is no argon2 hash)."""
+
+
 async def user_by_name(db: Reader, username: str) -> UserAuth | None:
     """Look a user up by name (case-insensitive)."""
     async with db.execute(

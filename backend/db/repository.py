@@ -11,8 +11,10 @@ imported here is re-exported (ruff's unused-import check is off for this file).
 from __future__ import annotations
 
 from backend.db.accounts import (
+    LOCKED,
     Principal,
     UserAuth,
+    UserSummary,
     all_usernames,
     count_users,
     delete_all_tokens,
@@ -34,6 +36,7 @@ from backend.db.accounts import (
     user_by_id,
     user_by_name,
     user_by_name_sync,
+    user_summaries,
     user_tokens,
 )
 from backend.db.common import (

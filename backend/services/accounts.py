@@ -243,6 +243,24 @@ def change_password_job(
     return job
 
 
+def reset_password_job(user_id: int, new_hash: str | None) -> Callable[[WriteContext], None]:
+    """An admin's reset: a new password (None: none matches it, the account is locked);
+    every login of the user ends. Locked, their tokens, SSH keys and device approvals go
+    too: someone who left keeps nothing that lets them in, while their runs and projects
+    stay."""
+
+    def job(ctx: WriteContext) -> None:
+        repository.set_password(ctx.conn, user_id, new_hash or repository.LOCKED)
+        repository.delete_other_sessions(ctx.conn, user_id, None)
+        if new_hash is None:
+            repository.delete_all_tokens(ctx.conn, user_id)
+            repository.delete_all_ssh_keys(ctx.conn, user_id)
+            repository.delete_device_approvals(ctx.conn, user_id)
+        events.credentials_revoked(ctx, user_id)
+
+    return job
+
+
 async def authenticate(db: Reader, credential: str, session_days: float, now: float) -> Principal:
     """The principal behind a session or access token from an Authorization header.
 

@@ -193,7 +193,8 @@ def test_access_tokens_do_only_what_their_scopes_allow(server: Server, alice: Us
 
 
 def test_a_removed_member_stream_goes_quiet_and_invitations_arrive_live(server: Server) -> None:
-    alice, bob = server.add_user("alice"), server.add_user("bob")
+    server.add_user("alice")  # the first user: admin
+    bob = server.add_user("bob")
     alice.live(BODY)
     project_id = alice.client.get("/api/projects").json()[0]["id"]
     bob_all = Listener(server.url, "/api/events", dict(bob.client.headers))
@@ -473,7 +474,8 @@ def test_a_former_member_replaying_the_stream_gets_nothing_of_the_project(
 
 
 def test_removing_members_is_no_way_to_learn_who_has_an_account(server: Server) -> None:
-    alice, bob = server.add_user("alice"), server.add_user("bob")
+    server.add_user("alice")  # the first user: admin
+    bob = server.add_user("bob")
     server.add_user("carol")  # exists, in no project
     alice.live(BODY)
     project_id = alice.client.get("/api/projects").json()[0]["id"]
@@ -792,3 +794,53 @@ def test_one_account_cannot_bury_another_in_projects_or_invitations(server: Serv
     ).status_code != 200:
         assert time.monotonic() < deadline, made.text  # once the deleted one is purged
         time.sleep(0.2)
+
+
+def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Server) -> None:
+    """A forgotten password, a colleague who left: nothing but a database edit did it."""
+    from tests.conftest import run_cli
+
+    server.add_user("alice")  # the first user: admin
+    bob = server.add_user("bob")
+    experiment_id = bob.live(BODY).json()["experiment_id"]
+    listed = run_cli("user", "list", db=server.database)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("alice  admin") and lines[1].startswith("bob  user")
+    assert "owns 1 projects" in lines[1] and "LOCKED" not in listed.stdout
+    # A forgotten password: set anew; the old logins end, tokens keep working.
+    reset = run_cli(
+        "user", "password", "bob", "--password-stdin", db=server.database, stdin="n3w-password!\n"
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert bob.client.get("/api/projects").status_code == 401  # the old login ended
+    assert server.login("bob", "n3w-password!").get("/api/projects").status_code == 200
+    assert bob.live(BODY).status_code == 200
+    # Gone from the team: no login, token or password lets them in; their runs stay.
+    session = server.login("bob", "n3w-password!")
+    locked = run_cli("user", "lock", "bob", db=server.database)
+    assert locked.returncode == 0 and "Locked bob out" in locked.stdout
+    assert session.get("/api/projects").status_code == 401
+    assert bob.live(BODY).status_code == 401
+    for password in ("n3w-password!", "!locked", ""):
+        tried = httpx.post(
+            f"{server.url}/api/auth/login", json={"username": "bob", "password": password}
+        )
+        assert tried.status_code in (400, 401), tried.text
+    listed = run_cli("user", "list", db=server.database)
+    assert listed.stdout.splitlines()[1].startswith("bob  user")
+    assert listed.stdout.splitlines()[1].endswith("0 tokens  0 logins  LOCKED")
+    # And back: a new password lets them in again.
+    run_cli(
+        "user", "password", "bob", "--password-stdin", db=server.database, stdin="back-again!\n"
+    )
+    again = server.login("bob", "back-again!")
+    assert again.get(f"/api/experiments/{experiment_id}").status_code == 200  # runs stayed
+    nobody = run_cli(
+        "user", "password", "nobody", "--password-stdin", db=server.database, stdin="x" * 9
+    )
+    assert (
+        nobody.returncode == 1
+        and nobody.stderr.count("\n") == 1
+        and "no user named" in nobody.stderr
+    )
