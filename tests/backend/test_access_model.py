@@ -193,8 +193,7 @@ def test_access_tokens_do_only_what_their_scopes_allow(server: Server, alice: Us
 
 
 def test_a_removed_member_stream_goes_quiet_and_invitations_arrive_live(server: Server) -> None:
-    server.add_user("alice")  # the first user: admin
-    bob = server.add_user("bob")
+    alice, bob = server.add_user("alice"), server.add_user("bob")
     alice.live(BODY)
     project_id = alice.client.get("/api/projects").json()[0]["id"]
     bob_all = Listener(server.url, "/api/events", dict(bob.client.headers))
@@ -474,8 +473,7 @@ def test_a_former_member_replaying_the_stream_gets_nothing_of_the_project(
 
 
 def test_removing_members_is_no_way_to_learn_who_has_an_account(server: Server) -> None:
-    server.add_user("alice")  # the first user: admin
-    bob = server.add_user("bob")
+    alice, bob = server.add_user("alice"), server.add_user("bob")
     server.add_user("carol")  # exists, in no project
     alice.live(BODY)
     project_id = alice.client.get("/api/projects").json()[0]["id"]
