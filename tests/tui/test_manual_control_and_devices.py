@@ -78,6 +78,12 @@ async def test_fail_then_delete_with_confirmation(
         assert str(first) not in table.shown_keys() and other in screen.state.rows
         gone = await asyncio.to_thread(alice.client.get, f"/api/experiments/{first}")
         assert gone.status_code == 404
+        # Deleting a run still running: its next post brings it back, and the question says so.
+        table.move_cursor(row=table.shown_keys().index(str(other)))
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert "still running: if it posts again, it comes back" in app.screen.question
+        await pilot.press("n")
 
 
 async def test_a_member_who_may_not_change_a_run_is_told_so_without_being_asked_first(
@@ -421,7 +427,12 @@ async def test_projects_are_deleted_from_the_list_by_their_owner_only(
         await pilot.press("x")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = str(app.screen.query_one(Label).render())
-        assert "Delete project [b]vis[/b]?" in question  # its name as it is, not as markup
+        # Its name as it is, not as markup, and which one (two may share a name).
+        question = " ".join(question.split())  # (wrapped in the dialog)
+        assert (
+            f"Delete project [b]vis[/b] (id {mine}, git@github.com:acme/vision.git, owned by"
+            " alice, 0 experiments)?"
+        ) in question
         await pilot.press("y")
         await until(pilot, lambda: mine not in screen.projects)
         assert list(screen.projects) == [bobs["id"]]

@@ -606,7 +606,12 @@ class ProjectScreen(LiveScreen):
 
     def action_delete(self) -> None:
         self._confirm_then(
-            "Delete experiment {name} with all its points and images?", "Delete", self._delete
+            "Delete experiment {name} with all its points and images?",
+            "Delete",
+            self._delete,
+            if_running=(
+                " It is still running: if it posts again, it comes back with only its new steps."
+            ),
         )
 
     def action_fail(self) -> None:

@@ -393,9 +393,13 @@ class ProjectsScreen(LiveScreen):
                     severity="warning",
                 )
                 return
+        # Which one, said whole: two projects may share a name (one per owner).
+        owner = project.owner or "a deleted account"
+        runs = f"{project.experiments:,} experiment{'s' if project.experiments != 1 else ''}"
         question = (
-            f"Delete project {project.name}? Your runs no other project shows go with"
-            " it; other members' runs move to projects of their own."
+            f"Delete project {project.name} (id {project.id}, {project.repo_url}, owned by"
+            f" {owner}, {runs})? Your runs no other project shows go with it; other"
+            " members' runs move to projects of their own."
         )
         self.app.push_screen(
             ConfirmDialog(question, "Delete"), if_confirmed(lambda: self._delete(project.id))
