@@ -305,6 +305,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations (the server also does at start)."""
     settings = _server_settings(args)
+    if settings.engine == "sqlite" and not settings.db.exists():
+        # A mistyped path made a new, empty database and said it was migrated.
+        raise CliError(
+            f"There is no database at {settings.db}; name it with --db (`livestudio serve`"
+            " creates a new one)."
+        )
     before, after = admin.migrate_db(settings.database)
     if before == after:
         print(f"{describe(settings.database)} is at the current schema (version {after}).")

@@ -65,6 +65,12 @@ def test_migrate_brings_a_database_to_the_current_schema(tmp_path: Path) -> None
 
     newest = MIGRATIONS[-1][0]
     db = tmp_path / "new.db"
+    mistyped = run_cli("db", "migrate", db=db)  # no file there: not made, said so
+    assert mistyped.returncode == 1 and not db.exists()
+    assert mistyped.stderr == f"livestudio: There is no database at {db}; name it with --db" + (
+        " (`livestudio serve` creates a new one).\n"
+    )
+    db.touch()  # an empty file: an empty SQLite database, at schema version 0
     first = run_cli("db", "migrate", db=db)
     assert first.returncode == 0, first.stderr
     assert f"from schema version 0 to {newest}" in first.stdout
@@ -82,6 +88,7 @@ def test_the_database_url_names_the_sqlite_file_and_refuses_what_it_cannot_serve
     import sys
 
     db = tmp_path / "by-url.db"
+    db.touch()
     made = subprocess.run(
         [sys.executable, "-m", "cli.main", "db", "migrate", "--database-url", f"sqlite:///{db}"],
         capture_output=True,
