@@ -54,8 +54,9 @@ def project_id(server: str | None, project: str) -> int:
         return int(matches[0]["id"])
     if not matches:
         raise CliError(f"You have no project named {project!r}; `livestudio projects` lists them.")
-    ids = ", ".join(str(r["id"]) for r in matches)
-    raise CliError(f"Projects {ids} are all named {project!r}; give the id instead.")
+    ids = ", ".join(str(r["id"]) for r in matches[:-1]) + f" and {matches[-1]['id']}"
+    every = "both" if len(matches) == 2 else "all"
+    raise CliError(f"Projects {ids} are {every} named {project!r}; give the id instead.")
 
 
 def invitations(server: str | None, action: str | None, project_id: int | None) -> None:
@@ -96,8 +97,13 @@ def members(server: str | None, project: str, action: str | None, username: str 
             print(f"Invited {username}; they join once they accept (`livestudio invitations`).")
         return
     if action == "remove":
+        _, before = session_request(server, "GET", base)
         session_request(server, "DELETE", f"{base}/{username}")
-        print(f"{username} is no longer in project {project}.")
+        name = repr(project) if str(number) != project else f"project {number}"
+        if username in before["invited"]:  # they never joined: the invitation went
+            print(f"Withdrew the invitation of {username} to {name}.")
+        else:
+            print(f"{username} is no longer a member of {name}.")
         return
     _, found = session_request(server, "GET", base)
     print(f"owner:   {found['owner'] or '(deleted)'}")

@@ -189,6 +189,8 @@ def answer_invitation_job(
 
     def job(ctx: WriteContext) -> ProjectRow | None:
         if not repository.drop_invitation(ctx.conn, project_id, user.user_id):
+            if user.user_id in repository.project_member_ids_sync(ctx.conn, project_id):
+                raise Conflict(f"You are a member of project {project_id} already.")
             raise NotFound(f"You have no invitation to project {project_id}.")
         if not accept:
             events.projects_changed(ctx, [project_id])  # the owner's list of the invited

@@ -66,8 +66,9 @@ def add_key_job(
             )
         if any(claims.values()):
             raise Conflict(
-                f"The key {fingerprint} is already registered to another account, whose"
-                " holder logged in with it; use another key, or ask an admin to remove it."
+                f"The key {fingerprint} is already registered to another account (added"
+                " by an admin, or proven by logging in with it); use another key, or remove"
+                " it from that account first."
             )
         try:
             added = repository.insert_ssh_key(

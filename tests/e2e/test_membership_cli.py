@@ -53,6 +53,9 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     assert again.stdout.startswith("bob was invited already: invited again")
     bob_env = logged_in(tmp_path, server, bob)
     assert cli(bob_env, "invitations", "accept", str(project["id"])).returncode == 0
+    twice_accepted = cli(bob_env, "invitations", "accept", str(project["id"]))
+    assert twice_accepted.returncode == 1
+    assert f"You are a member of project {project['id']} already." in twice_accepted.stderr
     shown = cli(env, "members", str(project["id"]))  # by id
     assert "members: alice, bob" in shown.stdout
     assert [
@@ -65,6 +68,7 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     )
     twice = cli(env, "members", project["name"])
     assert twice.returncode == 1 and "give the id instead" in twice.stderr
+    assert f"are both named {project['name']!r}" in twice.stderr
     assert "Traceback" not in twice.stderr and len(twice.stderr.strip().splitlines()) == 1
     nowhere = cli(env, "members", "nope")
     assert nowhere.returncode == 1 and "`livestudio projects` lists them" in nowhere.stderr
@@ -77,6 +81,14 @@ def test_projects_are_listed_with_ids_and_members_takes_a_name_or_an_id(
     assert "members: alice" in cli(env, "members", str(numeric["id"])).stdout
     # Bob is in one of them only: for him the name is not ambiguous.
     assert "members: alice, bob" in cli(bob_env, "members", project["name"]).stdout
+    # Withdrawing an invitation says so (they never were a member); removing a member too.
+    assert cli(env, "members", str(numeric["id"]), "invite", "bob").returncode == 0
+    withdrawn = cli(env, "members", str(numeric["id"]), "remove", "bob")
+    assert withdrawn.stdout == f"Withdrew the invitation of bob to project {numeric['id']}.\n"
+    assert cli(env, "members", str(numeric["id"]), "invite", "bob").returncode == 0
+    assert cli(bob_env, "invitations", "accept", str(numeric["id"])).returncode == 0
+    removed = cli(env, "members", str(numeric["id"]), "remove", "bob")
+    assert removed.stdout == f"bob is no longer a member of project {numeric['id']}.\n"
     # Names and URLs of different lengths, in aligned columns.
     lines = cli(env, "projects").stdout.splitlines()
     assert len(lines) == 3 and len({line.index("owner alice") for line in lines}) == 1
