@@ -199,15 +199,26 @@ class SshService:
                 else []
             )
             out.append((project, running))
+        now = self.backend.clock()
         if as_json:
+            # Each running row says whether it is stalled, as the text does: a script could
+            # not tell (its steps/s is that of steps long past).
             return (
                 msgspec.json.encode(
-                    [{"project": project, "running": running} for project, running in out]
+                    [
+                        {
+                            "project": project,
+                            "running": [
+                                {**msgspec.structs.asdict(row), "stalled": is_stalled(row, now)}
+                                for row in running
+                            ],
+                        }
+                        for project, running in out
+                    ]
                 )
                 + b"\n"
             )
         lines = []
-        now = self.backend.clock()
         for project, running in out:
             lines.append(
                 f"{printable(project.name)}  {printable(project.repo_url)}"

@@ -155,6 +155,7 @@ def test_keys_are_the_login_and_the_host_key_can_be_checked(
     # A database no SSH server has used yet has no key: said so, none made.
     unused = tmp_path / "unused" / "unused.db"
     unused.parent.mkdir()
+    unused.touch()  # (an empty SQLite database)
     assert run_cli("db", "migrate", db=unused).returncode == 0
     none = run_cli("ssh-fingerprint", db=unused)
     assert none.returncode != 0 and "There is no SSH host key" in none.stderr
@@ -203,7 +204,7 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     assert alice.live(BODIES[1]).status_code == 200
     mine = json.loads(ssh(keys["alice"], port, "ls", "--json").stdout)
     assert [p["project"]["name"] for p in mine] == ["mnist"]
-    assert [r["name"] for r in mine[0]["running"]] == [BODIES[1]["name"]]
+    assert [(r["name"], r["stalled"]) for r in mine[0]["running"]] == [(BODIES[1]["name"], False)]
     plain = ssh(keys["alice"], port, "ls").stdout
     assert "mnist" in plain and f"● running  {BODIES[1]['name']}" in plain
     # In a terminal (ssh -t), lines end in CR LF: bare LFs drew a staircase.
@@ -222,6 +223,8 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     while "◌ stalled  quiet" not in (listed := ssh(keys["alice"], port, "ls").stdout):
         assert time.monotonic() < deadline, listed
         time.sleep(0.5)
+    listed_json = json.loads(ssh(keys["alice"], port, "ls", "--json").stdout)
+    assert {r["name"]: r["stalled"] for r in listed_json[0]["running"]}["quiet"] is True
     assert json.loads(ssh(keys["bob"], port, "ls", "--json").stdout) == []
     # No shell, no other command, no password, no forwarding.
     shell = ssh(keys["alice"], port, "bash")
@@ -310,7 +313,7 @@ def test_a_public_key_pasted_into_another_account_logs_nobody_in_as_that_account
     assert json.loads(ssh(key, port, "ls", "--json").stdout) == []
     # A proven key is nobody else's to take.
     taken = mallory.client.post("/api/user/keys", json={"public_key": public})
-    assert taken.status_code == 409 and "logged in with it" in taken.json()["detail"]
+    assert taken.status_code == 409 and "proven by logging in with it" in taken.json()["detail"]
     # An admin may vouch for a key someone claims: it is proven at once.
     hers = keypair(tmp_path, "mallory")
     claimed = mallory.client.post(
