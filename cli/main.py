@@ -135,6 +135,11 @@ def cmd_user_lock(args: argparse.Namespace) -> int:
         " and no password works; their projects and runs stay. `livestudio user password"
         f" {args.name}` lets them in again."
     )
+    if not any(u.is_admin and not u.locked for u in admin.users(settings.database)):
+        print(
+            "Note: no admin can log in now; `livestudio user add NAME --admin` makes one (or"
+            " `livestudio user password NAME` lets a locked admin in again)."
+        )
     return 0
 
 

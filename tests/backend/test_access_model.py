@@ -818,6 +818,7 @@ def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Se
     session = server.login("bob", "n3w-password!")
     locked = run_cli("user", "lock", "bob", db=server.database)
     assert locked.returncode == 0 and "Locked bob out" in locked.stdout
+    assert "no admin can log in" not in locked.stdout  # alice still can
     assert session.get("/api/projects").status_code == 401
     assert bob.live(BODY).status_code == 401
     for password in ("n3w-password!", "!locked", ""):
@@ -834,6 +835,8 @@ def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Se
     )
     again = server.login("bob", "back-again!")
     assert again.get(f"/api/experiments/{experiment_id}").status_code == 200  # runs stayed
+    only_admin = run_cli("user", "lock", "alice", db=server.database)
+    assert "Note: no admin can log in now" in only_admin.stdout
     nobody = run_cli(
         "user", "password", "nobody", "--password-stdin", db=server.database, stdin="x" * 9
     )
