@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from cli.admin import CliError
+from shared.text import printable
 from tui.client import plain_reason
 from tui.settings import TuiSettings
 
@@ -74,7 +75,9 @@ def refused(server: str, response: httpx.Response) -> CliError:
             f" --server {base}."
         )
     try:
-        detail = str(response.json()["detail"])
+        # Escaped: what answers may not be livestudio, and could colour, retitle or forge
+        # lines of the terminal it is printed on.
+        detail = printable(str(response.json()["detail"]))
     except (ValueError, KeyError, TypeError):
         detail = (
             f"{server} answered {response.status_code} {response.reason_phrase} without"

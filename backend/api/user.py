@@ -36,7 +36,9 @@ class UserController(Controller):
     @post("/token", status_code=200)
     async def generate_token(self, backend: BackendDep, user: UserDep) -> NewToken:
         """Generate the profile token, or regenerate it (the old one stops working at once)."""
-        return await backend.writer.submit(accounts.profile_token_job(user.user_id))
+        return await backend.writer.submit(
+            accounts.profile_token_job(user.user_id, user.session_id)
+        )
 
     @delete("/token")
     async def delete_token(self, backend: BackendDep, user: UserDep) -> None:
@@ -60,7 +62,9 @@ class UserController(Controller):
         self, data: JSONBody[SshKeyAdd], backend: BackendDep, user: UserDep
     ) -> SshKeyInfo:
         """Add an OpenSSH public key (one line of a .pub file)."""
-        return await backend.writer.submit(ssh_keys.add_key_job(user.user_id, data.public_key))
+        return await backend.writer.submit(
+            ssh_keys.add_key_job(user.user_id, data.public_key, session_id=user.session_id)
+        )
 
     @delete("/keys/{key_id:int}")
     async def remove_ssh_key(

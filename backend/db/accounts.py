@@ -152,6 +152,11 @@ async def login_address_known(db: Reader, username: str, address: str) -> bool:
         return await cur.fetchone() is not None
 
 
+def session_exists(conn: Conn, session_id: int) -> bool:
+    """Whether a session is still there (not ended, replaced or locked out)."""
+    return conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is not None
+
+
 def delete_session(conn: Conn, session_id: int) -> None:
     """End one session."""
     conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))

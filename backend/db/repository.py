@@ -27,6 +27,7 @@ from backend.db.accounts import (
     insert_user,
     login_address_known,
     remember_login_address,
+    session_exists,
     session_principal,
     set_password,
     token_info_sync,

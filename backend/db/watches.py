@@ -118,6 +118,11 @@ def count_watches(conn: Conn, user_id: int) -> int:
     )
 
 
+def delete_watches_of(conn: Conn, user_id: int) -> int:
+    """Delete every watch of a user (locked out); how many there were."""
+    return conn.execute("DELETE FROM watches WHERE user_id = ?", (user_id,)).rowcount
+
+
 def delete_watch(conn: Conn, user_id: int, watch_id: int) -> bool:
     """Delete one of the user's watches; False when they have no such watch."""
     cur = conn.execute("DELETE FROM watches WHERE id = ? AND user_id = ?", (watch_id, user_id))

@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from backend.db import repository
+from backend.db import watches as watch_store
 from backend.db.connection import Conn, Reader, duplicate_errors
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
@@ -98,10 +99,22 @@ def normalise_scopes(scopes: Iterable[str] | None) -> frozenset[str]:
     return wanted
 
 
-def profile_token_job(user_id: int) -> Callable[[WriteContext], NewToken]:
-    """Generate or regenerate the profile token; the old one stops working on commit."""
+def check_still_logged_in(ctx: WriteContext, session_id: int | None) -> None:
+    """Refuse a new credential (token, SSH key, device approval) asked for with a session
+    that has ended since the request was let in: a lock or a password reset committed in
+    between left a locked-out user a working token."""
+    if session_id is not None and not repository.session_exists(ctx.conn, session_id):
+        raise NotAuthenticated("Your session has ended; log in again.")
+
+
+def profile_token_job(
+    user_id: int, session_id: int | None = None
+) -> Callable[[WriteContext], NewToken]:
+    """Generate or regenerate the profile token; the old one stops working on commit.
+    ``session_id``: the session that asked (an admin's command has none)."""
 
     def job(ctx: WriteContext) -> NewToken:
+        check_still_logged_in(ctx, session_id)
         if repository.delete_profile_token(ctx.conn, user_id):
             events.credentials_revoked(ctx, user_id)
         return _insert_token(ctx.conn, user_id, "profile", "profile", frozenset())
@@ -245,9 +258,9 @@ def change_password_job(
 
 def reset_password_job(user_id: int, new_hash: str | None) -> Callable[[WriteContext], None]:
     """An admin's reset: a new password (None: none matches it, the account is locked);
-    every login of the user ends. Locked, their tokens, SSH keys and device approvals go
-    too: someone who left keeps nothing that lets them in, while their runs and projects
-    stay."""
+    every login of the user ends. Locked, their tokens, SSH keys, device approvals and
+    watches go too: someone who left keeps nothing that lets them in or sends them news,
+    while their runs and projects stay."""
 
     def job(ctx: WriteContext) -> None:
         repository.set_password(ctx.conn, user_id, new_hash or repository.LOCKED)
@@ -256,6 +269,9 @@ def reset_password_job(user_id: int, new_hash: str | None) -> Callable[[WriteCon
             repository.delete_all_tokens(ctx.conn, user_id)
             repository.delete_all_ssh_keys(ctx.conn, user_id)
             repository.delete_device_approvals(ctx.conn, user_id)
+            # Their webhooks would go on sending the projects' runs to an address of theirs.
+            if watch_store.delete_watches_of(ctx.conn, user_id):
+                ctx.emit(repository.NewEvent(kind="watches", data=b"{}", member_ids=(user_id,)))
         events.credentials_revoked(ctx, user_id)
 
     return job

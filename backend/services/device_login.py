@@ -133,6 +133,7 @@ def approve_job(
     code = normalise_code(user_code)
 
     def job(ctx: WriteContext) -> str | None:
+        accounts.check_still_logged_in(ctx, user.session_id)
         login = _pending_by_code(ctx, user, code, now)
         if login is None:
             return None

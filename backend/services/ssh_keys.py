@@ -8,6 +8,7 @@ from collections.abc import Callable
 from backend.db import repository
 from backend.db.connection import duplicate_errors
 from backend.db.writer import WriteContext
+from backend.services import accounts
 from backend.services.errors import Conflict, InvalidInput, NotFound
 from shared.api import SshKeyInfo
 from shared.text import UNSAFE
@@ -36,7 +37,7 @@ def parse_public_key(text: str) -> tuple[str, str, str]:
 
 
 def add_key_job(
-    user_id: int, text: str, confirmed: bool = False
+    user_id: int, text: str, confirmed: bool = False, session_id: int | None = None
 ) -> Callable[[WriteContext], SshKeyInfo]:
     """Add a key to the user.
 
@@ -49,6 +50,7 @@ def add_key_job(
     fingerprint, public_key, comment = parse_public_key(text)
 
     def job(ctx: WriteContext) -> SshKeyInfo:
+        accounts.check_still_logged_in(ctx, session_id)
         claims = dict(repository.ssh_key_claims(ctx.conn, fingerprint))
         if user_id in claims:
             # An admin vouches for a key the user claims already: it is proven now.

@@ -814,13 +814,19 @@ def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Se
     assert bob.client.get("/api/projects").status_code == 401  # the old login ended
     assert server.login("bob", "n3w-password!").get("/api/projects").status_code == 200
     assert bob.live(BODY).status_code == 200
-    # Gone from the team: no login, token or password lets them in; their runs stay.
+    # Gone from the team: no login, token or password lets them in, no watch of theirs
+    # sends them news any more; their runs stay.
     session = server.login("bob", "n3w-password!")
+    hook = {"kind": "status", "experiment_id": experiment_id, "webhook_url": "https://x.org/h"}
+    assert session.post("/api/watches", json=hook).status_code == 201
     locked = run_cli("user", "lock", "bob", db=server.database)
     assert locked.returncode == 0 and "Locked bob out" in locked.stdout
     assert "no admin can log in" not in locked.stdout  # alice still can
     assert session.get("/api/projects").status_code == 401
     assert bob.live(BODY).status_code == 401
+    with closing(connect_sync(server.database)) as conn:
+        watches = conn.execute("SELECT COUNT(*) FROM watches").fetchone()[0]
+    assert watches == 0
     for password in ("n3w-password!", "!locked", ""):
         tried = httpx.post(
             f"{server.url}/api/auth/login", json={"username": "bob", "password": password}
@@ -845,3 +851,28 @@ def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Se
         and nobody.stderr.count("\n") == 1
         and "no user named" in nobody.stderr
     )
+
+
+def test_a_credential_asked_for_by_a_session_ended_meanwhile_is_refused(
+    ingest_db: tuple[Any, str],
+) -> None:
+    """A lock committed between a request's login check and its job left a locked-out user
+    a working token (a review raced eight threads against it): the job checks again."""
+    from backend.services import device_login, ssh_keys
+    from backend.services.accounts import profile_token_job
+    from backend.services.errors import NotAuthenticated
+
+    conn, _ = ingest_db
+    user_id = conn.execute("SELECT id FROM users").fetchone()[0]
+    gone = Principal(user_id=user_id, username="ada", is_admin=True, session_id=424242)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x"
+    for job in (
+        profile_token_job(user_id, gone.session_id),
+        ssh_keys.add_key_job(user_id, key, session_id=gone.session_id),
+        device_login.approve_job(gone, "BCDF-GHJK", time.time()),
+    ):
+        (outcome,), _ = run_in_transaction(conn, [job])
+        assert isinstance(outcome, NotAuthenticated), outcome
+    assert conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 1  # ada's own only
+    (made,), _ = run_in_transaction(conn, [profile_token_job(user_id)])  # an admin's command
+    assert made.token.startswith("lst_")

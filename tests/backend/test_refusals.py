@@ -553,3 +553,16 @@ def test_one_address_holds_a_bounded_number_of_connections(
             sock.close()
     refused = run_cli("serve", db=server.database, env={"LIVESTUDIO_CONNECTIONS_PER_ADDRESS": "-1"})
     assert refused.returncode != 0 and "0 for no limit" in refused.stderr
+
+
+def test_what_another_server_says_is_printed_escaped_on_one_line() -> None:
+    """`livestudio run` pointed at something else printed its `detail` raw: colours, a
+    window title and a forged second line reached the terminal."""
+    from cli.remote import refused
+
+    answer = httpx.Response(
+        400, json={"detail": "\x1b[31mRED\x1b[0m \x1b]0;pwned\x07\nSecond line: run `x`"}
+    )
+    said = str(refused("http://127.0.0.1:9", answer))
+    assert "\x1b" not in said and "\n" not in said and "\x07" not in said
+    assert said.startswith("\\x1b[31mRED")
