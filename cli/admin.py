@@ -133,6 +133,11 @@ def add_project(
     return _run(db, job)
 
 
+def transfer_project(db: Target, project_id: int, username: str) -> ProjectRow:
+    """Make ``username`` the owner of a project."""
+    return _run(db, lambda ctx: projects.transfer_job(project_id, _user_id(ctx, username))(ctx))
+
+
 def add_ssh_key(db: Target, username: str, key_file: Path) -> SshKeyInfo:
     """Register a public key (a .pub file) for a user."""
     try:

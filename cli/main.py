@@ -132,8 +132,9 @@ def cmd_user_lock(args: argparse.Namespace) -> int:
     admin.reset_password(settings.database, args.name, None)
     print(
         f"Locked {args.name} out: their logins ended, their tokens and SSH keys are deleted,"
-        " and no password works; their projects and runs stay. `livestudio user password"
-        f" {args.name}` lets them in again."
+        " and no password works; their projects and runs stay (`livestudio project owner ID"
+        f" NAME` hands a project to someone else). `livestudio user password {args.name}`"
+        " lets them in again."
     )
     if not any(u.is_admin and not u.locked for u in admin.users(settings.database)):
         print(
@@ -217,6 +218,14 @@ def cmd_project_add(args: argparse.Namespace) -> int:
     settings = _server_settings(args)
     row = admin.add_project(settings.database, args.name, args.repo_url, args.subdir, args.owner)
     print(f"Created project {row.name!r} (id {row.id}) for {row.repo_url}.")
+    return 0
+
+
+def cmd_project_owner(args: argparse.Namespace) -> int:
+    """Hand a project to another owner."""
+    settings = _server_settings(args)
+    row = admin.transfer_project(settings.database, args.project_id, args.name)
+    print(f"{row.owner} owns project {row.name!r} (id {row.id}) now.")
     return 0
 
 
@@ -519,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
     project_add.add_argument("--subdir", help="monorepo sub-project path")
     project_add.add_argument("--owner", help="owning user (default: the only user)")
     project_add.set_defaults(func=cmd_project_add)
+    owner = with_db(project.add_parser("owner", help="hand a project to another owner"))
+    owner.add_argument("project_id", type=int, metavar="ID")
+    owner.add_argument("name", help="the new owner (made a member if not one)")
+    owner.set_defaults(func=cmd_project_owner)
     tui = sub.add_parser("tui", help="open the terminal UI (the default command)")
     tui.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
     tui.add_argument("--project", help="open this project (name or id) at once")

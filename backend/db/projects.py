@@ -214,6 +214,12 @@ def invitations_waiting(conn: Conn, user_id: int, invited_by: int) -> int:
     return int(cur.fetchone()[0])
 
 
+def set_owner(conn: Conn, project_id: int, owner_id: int) -> bool:
+    """Hand a project to another owner; False when there is no such project."""
+    cur = conn.execute("UPDATE projects SET owner_id = ? WHERE id = ?", (owner_id, project_id))
+    return cur.rowcount > 0
+
+
 def owned_projects(conn: Conn, owner_id: int) -> int:
     """How many projects ``owner_id`` owns (deleted ones, still being purged, included)."""
     cur = conn.execute("SELECT COUNT(*) FROM projects WHERE owner_id = ?", (owner_id,))

@@ -116,6 +116,7 @@ from backend.db.projects import (
     record_deletion,
     remove_member,
     same_project_of,
+    set_owner,
     unfinished_deletions,
 )
 from backend.db.series import (

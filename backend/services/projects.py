@@ -81,6 +81,25 @@ def create_job(
     return job
 
 
+def transfer_job(project_id: int, new_owner: int) -> Callable[[WriteContext], ProjectRow]:
+    """An admin hands a project to another user (its owner left, or was locked out): they
+    become its owner, and a member if they were not (an invitation of theirs is used)."""
+
+    def job(ctx: WriteContext) -> ProjectRow:
+        if repository.project_owner_id(ctx.conn, project_id) == new_owner:
+            return repository.project_row_sync(ctx.conn, project_id)
+        quotas.check_may_own_another(ctx, new_owner)
+        if not repository.set_owner(ctx.conn, project_id, new_owner):
+            raise NotFound(f"There is no project {project_id}.")
+        repository.drop_invitation(ctx.conn, project_id, new_owner)
+        if new_owner not in repository.project_member_ids_sync(ctx.conn, project_id):
+            repository.add_member(ctx.conn, project_id, new_owner)
+        events.projects_changed(ctx, [project_id])
+        return repository.project_row_sync(ctx.conn, project_id)
+
+    return job
+
+
 def _member_project(ctx: WriteContext, user: Principal, project_id: int) -> tuple[int, ...]:
     members = repository.project_member_ids_sync(ctx.conn, project_id)
     if user.user_id not in members:

@@ -826,7 +826,16 @@ def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Se
     assert bob.live(BODY).status_code == 401
     with closing(connect_sync(server.database)) as conn:
         watches = conn.execute("SELECT COUNT(*) FROM watches").fetchone()[0]
+        (bobs,) = [r[0] for r in conn.execute("SELECT id FROM projects")]
     assert watches == 0
+    # Their project is handed to someone who can manage it (its owner cannot any more).
+    handed = run_cli("project", "owner", str(bobs), "alice", db=server.database)
+    assert handed.stdout == f"alice owns project 'mnist' (id {bobs}) now.\n", handed
+    server.add_user("carol")
+    invited = server.login("alice").post(
+        f"/api/projects/{bobs}/members", json={"username": "carol"}
+    )
+    assert invited.status_code == 201, invited.text
     for password in ("n3w-password!", "!locked", ""):
         tried = httpx.post(
             f"{server.url}/api/auth/login", json={"username": "bob", "password": password}
