@@ -177,19 +177,21 @@ class Api:
     async def _series(
         self, experiment_id: int, names: list[str] | None, kind: type[T], **params: Any
     ) -> T:
-        """``names`` go comma-separated in the URL: a few at a time, and a name holding a
-        comma cannot be asked for by name (every series is, then, and the others left)."""
+        """``names`` go in the URL: a few at a time, comma-separated, and one holding a
+        comma on its own (``name=``; in the list, it would read as two)."""
         path = f"/api/experiments/{experiment_id}/series"
         params = {k: v for k, v in params.items() if v is not None}
-        if names is None or any("," in name for name in names):
-            found = await self._get(path, kind, **params)
-            if names is None:
-                return found
-            wanted = set(names)
-            return {k: v for k, v in found.items() if k in wanted}  # type: ignore[attr-defined, return-value]
+        if names is None:
+            return await self._get(path, kind, **params)
         merged: dict[str, Any] = {}
         for batch in _batches(names):
-            merged.update(await self._get(path, kind, names=",".join(batch), **params))  # type: ignore[call-overload]
+            query = dict(params)
+            plain = [n for n in batch if "," not in n]
+            if plain:
+                query["names"] = ",".join(plain)
+            if len(plain) < len(batch):
+                query["name"] = [n for n in batch if "," in n]
+            merged.update(await self._get(path, kind, **query))  # type: ignore[call-overload]
         return merged  # type: ignore[return-value]
 
     async def watches(self) -> list[WatchInfo]:

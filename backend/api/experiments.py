@@ -42,18 +42,28 @@ class ExperimentController(Controller):
         backend: BackendDep,
         user: UserDep,
         names: FromQuery[str | None] = None,
+        name: FromQuery[list[str] | None] = None,
         max_points: FromQuery[int | None] = None,
         times: FromQuery[bool] = False,
         at: FromQuery[int | None] = None,
     ) -> Stream:
         """``{name: [[step, value], ...]}``; NaN and ±inf as strings; optionally downsampled.
 
-        With ``times=true`` each point is ``[step, value, arrived_at]`` (UNIX seconds).
-        With ``at=STEP``, only each series' point at that step or the last before it.
+        ``names=a,b`` or ``name=a&name=b`` (the latter for a name holding a comma) choose
+        series; none: every one. With ``times=true`` each point is ``[step, value,
+        arrived_at]`` (UNIX seconds). With ``at=STEP``, only each series' point at that
+        step or the last before it.
         """
-        wanted = [n for n in (names or "").split(",") if n] or None
+        wanted = [n for n in (names or "").split(",") if n] + [n for n in name or [] if n]
         body = await experiments.series(
-            backend.reader, backend.writer, user, experiment_id, wanted, max_points, times, at
+            backend.reader,
+            backend.writer,
+            user,
+            experiment_id,
+            wanted or None,
+            max_points,
+            times,
+            at,
         )
         return Stream(body, media_type=MediaType.JSON)
 

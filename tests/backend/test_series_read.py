@@ -66,3 +66,18 @@ def test_a_series_read_is_refused_before_anything_is_sent(
     assert stranger.status_code == 401
     bad = shared_alice.client.get(f"/api/experiments/{experiment_id}/series?max_points=1")
     assert bad.status_code == 400 and "max_points" in bad.json()["detail"]
+
+
+def test_a_series_named_with_a_comma_is_read_by_name(shared_alice: User) -> None:
+    """``names=a,b`` reads two; a name holding a comma goes as ``name=``, alone or with it."""
+    plots = {
+        f"dvclive/plots/metrics/{n}.tsv": {"data": [{"step": 0, n: 0.5}]}
+        for n in ("a,b", "a", "b", "c")
+    }
+    posted = shared_alice.live({**BASE, "name": "commas", "step": 0, "plots": plots})
+    url = f"/api/experiments/{posted.json()['experiment_id']}/series"
+    read = shared_alice.client.get(url, params={"names": "c", "name": ["a,b"]})
+    assert read.status_code == 200 and sorted(read.json()) == ["a,b", "c"]
+    assert sorted(shared_alice.client.get(url, params={"names": "a,b"}).json()) == ["a", "b"]
+    at = shared_alice.client.get(url, params={"name": ["a,b"], "at": 0}).json()
+    assert at == {"a,b": [[0, 0.5]]}
