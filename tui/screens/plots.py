@@ -284,16 +284,23 @@ class PlotsScreen(LiveScreen):
         """Whether a new image of a run is shown: its oldest goes once the run shows
         ``IMAGES_PER_RUN`` (the new one is not shown if it is the oldest itself)."""
         hidden = self.images_hidden.setdefault(experiment_id, set())
-        if path in hidden:  # logged again: the run's images shown stay as they are
-            return False
         shown = [key for key in self.images if key[0] == experiment_id]
         if len(shown) < IMAGES_PER_RUN:
+            hidden.discard(path)
+            self._tell_hidden()
             return True
         oldest = min(shown, key=lambda key: _image_order(self.image_steps[key], key[1]))
-        if _image_order(step, path) < _image_order(self.image_steps[oldest], oldest[1]):
+        oldest_step = self.image_steps[oldest]
+        if path in hidden:
+            # Logged again: back only in place of one at least two steps older, so that a
+            # fixed set of more names than shown, logged every step, does not churn.
+            if step is None or oldest_step is None or oldest_step >= step - 1:
+                return False
+        elif _image_order(step, path) < _image_order(oldest_step, oldest[1]):
             hidden.add(path)
             self._tell_hidden()
             return False
+        hidden.discard(path)
         hidden.add(oldest[1])
         self._tell_hidden()
         del self.image_steps[oldest]
