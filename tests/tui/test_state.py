@@ -349,6 +349,17 @@ def test_one_runs_made_up_names_cannot_take_the_columns_of_the_others() -> None:
         assert state.unlisted == len(names) - len([c for c in columns if c[:2] in ("m:", "p:")])
         if order == "newest first":
             assert param_column("note") in columns
+    # A deleted run's names no longer count: the others' take the columns back.
+    state = ProjectState()
+    state.apply_row(row(1, metrics={"loss": 1.0, "acc": 0.5}), now=1.0)
+    for i in (8, 9):  # two runs of the same made-up names outnumber one real run
+        state.apply_row(row(i, metrics=junk), now=1.0)
+    state.choose_columns()
+    assert metric_column("acc") not in state.columns  # (the trend metric, loss, stays)
+    state.remove(8)
+    state.remove(9)
+    assert state.rechoose and state.choose_columns()
+    assert metric_column("acc") in state.columns
     # Until there are more names than columns, nothing is chosen: first seen, in order.
     state = ProjectState()
     state.apply_row(row(1, metrics={"b": 1, "a": 2}), now=1.0)

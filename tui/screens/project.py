@@ -295,6 +295,8 @@ class ProjectScreen(LiveScreen):
     @on(ExperimentDeleted)
     def deleted(self, message: ExperimentDeleted) -> None:
         self.state.remove(message.experiment_id)
+        if self.state.rechoose:
+            self.state.choose_columns()  # its names no longer count (show lays them out)
         self.table.place_rows()
         self._update_counter()
 
