@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -72,9 +73,10 @@ def add_user(db: Target, username: str, password: str, admin: bool) -> bool:
     return _run(db, job)
 
 
-def users(db: Target) -> list[repository.UserSummary]:
-    """Every account."""
-    return _run(db, lambda ctx: repository.user_summaries(ctx.conn))
+def users(db: Target, session_days: float) -> list[repository.UserSummary]:
+    """Every account, with its logins that have not expired."""
+    after = time.time() - session_days * 86400
+    return _run(db, lambda ctx: repository.user_summaries(ctx.conn, after))
 
 
 def user_exists(db: Target, username: str) -> bool:
@@ -82,8 +84,9 @@ def user_exists(db: Target, username: str) -> bool:
     return _run(db, lambda ctx: repository.user_by_name_sync(ctx.conn, username) is not None)
 
 
-def reset_password(db: Target, username: str, password: str | None) -> None:
-    """Set a user's password (None: lock the account); their logins end."""
+def reset_password(db: Target, username: str, password: str | None) -> str:
+    """Set a user's password (None: lock the account); their logins end. Returns the
+    account's name as stored (names ignore case)."""
     new_hash = None
     if password is not None:
         try:
@@ -91,7 +94,14 @@ def reset_password(db: Target, username: str, password: str | None) -> None:
         except DomainError as exc:
             raise CliError(exc.detail) from None
         new_hash = accounts.hash_password(password)
-    _run(db, lambda ctx: accounts.reset_password_job(_user_id(ctx, username), new_hash)(ctx))
+
+    def job(ctx: WriteContext) -> str:
+        user_id = _user_id(ctx, username)
+        accounts.reset_password_job(user_id, new_hash)(ctx)
+        found = repository.user_by_name_sync(ctx.conn, username)
+        return found.username if found is not None else username
+
+    return _run(db, job)
 
 
 def _user_id(ctx: WriteContext, username: str) -> int:

@@ -34,6 +34,19 @@ def _server_settings(args: argparse.Namespace):
         raise CliError(f"{exc}.") from None
 
 
+def _existing_server_settings(args: argparse.Namespace) -> Settings:
+    """The server settings of a command that needs an existing database: a mistyped
+    ``--db`` made a new, empty one (and then said there was no such user, or worse, that
+    it was migrated)."""
+    settings = _server_settings(args)
+    if settings.engine == "sqlite" and not settings.db.exists():
+        raise CliError(
+            f"There is no database at {settings.db}; name it with --db (`livestudio serve`"
+            " creates a new one)."
+        )
+    return settings
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server until interrupted."""
     from cli.serve import serve
@@ -98,8 +111,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_user_list(args: argparse.Namespace) -> int:
     """List every account."""
-    settings = _server_settings(args)
-    found = admin.users(settings.database)
+    settings = _existing_server_settings(args)
+    found = admin.users(settings.database, settings.session_days)
     for user in found:
         role = "admin" if user.is_admin else "user"
         state = "  LOCKED" if user.locked else ""
@@ -115,28 +128,30 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def cmd_user_password(args: argparse.Namespace) -> int:
     """Set a user's password as an admin (a forgotten one)."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     if not admin.user_exists(settings.database, args.name):  # said before a password is asked
         raise CliError(f"There is no user named {args.name!r}; see `livestudio user list`.")
-    admin.reset_password(settings.database, args.name, _read_password(args))
+    name = admin.reset_password(settings.database, args.name, _read_password(args))
     print(
-        f"Set a new password for {args.name}; their logins (TUI, SSH) have ended, their"
-        " tokens and SSH keys still work (`livestudio user lock` ends those too)."
+        f"Set a new password for {name}; their logins (TUI, SSH) have ended; any tokens and"
+        " SSH keys they have still work (`livestudio user lock` ends those too)."
     )
     return 0
 
 
 def cmd_user_lock(args: argparse.Namespace) -> int:
     """Lock someone out (they left the team): no login, token or SSH key lets them in."""
-    settings = _server_settings(args)
-    admin.reset_password(settings.database, args.name, None)
+    settings = _existing_server_settings(args)
+    name = admin.reset_password(settings.database, args.name, None)
     print(
-        f"Locked {args.name} out: their logins ended, their tokens and SSH keys are deleted,"
+        f"Locked {name} out: their logins ended, their tokens and SSH keys are deleted,"
         " and no password works; their projects and runs stay (`livestudio project owner ID"
-        f" NAME` hands a project to someone else). `livestudio user password {args.name}`"
+        f" NAME` hands a project to someone else). `livestudio user password {name}`"
         " lets them in again."
     )
-    if not any(u.is_admin and not u.locked for u in admin.users(settings.database)):
+    if not any(
+        u.is_admin and not u.locked for u in admin.users(settings.database, settings.session_days)
+    ):
         print(
             "Note: no admin can log in now; `livestudio user add NAME --admin` makes one (or"
             " `livestudio user password NAME` lets a locked admin in again)."
@@ -146,7 +161,7 @@ def cmd_user_lock(args: argparse.Namespace) -> int:
 
 def cmd_user_add_key(args: argparse.Namespace) -> int:
     """Register an SSH public key for a user."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     key = admin.add_ssh_key(settings.database, args.name, args.key_file)
     comment = key.comment or "no comment"
     print(f"Added {key.key_type} key {key.fingerprint} ({comment}) for {args.name}.")
@@ -155,7 +170,7 @@ def cmd_user_add_key(args: argparse.Namespace) -> int:
 
 def cmd_user_keys(args: argparse.Namespace) -> int:
     """List a user's SSH public keys."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     keys = admin.ssh_keys_of(settings.database, args.name)
     for key in keys:
         used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
@@ -172,7 +187,7 @@ def cmd_user_keys(args: argparse.Namespace) -> int:
 
 def cmd_user_remove_key(args: argparse.Namespace) -> int:
     """Remove one of a user's SSH public keys."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     admin.remove_ssh_key(settings.database, args.name, args.fingerprint)
     print(f"Removed {args.fingerprint} from {args.name}'s keys.")
     return 0
@@ -202,7 +217,7 @@ def cmd_ssh_fingerprint(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Print a new profile token for a user."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     new = admin.create_token(settings.database, args.name)
     print(new.token)
     print(
@@ -215,7 +230,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_project_add(args: argparse.Namespace) -> int:
     """Create a project."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     row = admin.add_project(settings.database, args.name, args.repo_url, args.subdir, args.owner)
     print(f"Created project {row.name!r} (id {row.id}) for {row.repo_url}.")
     return 0
@@ -223,7 +238,7 @@ def cmd_project_add(args: argparse.Namespace) -> int:
 
 def cmd_project_owner(args: argparse.Namespace) -> int:
     """Hand a project to another owner."""
-    settings = _server_settings(args)
+    settings = _existing_server_settings(args)
     row = admin.transfer_project(settings.database, args.project_id, args.name)
     print(f"{row.owner} owns project {row.name!r} (id {row.id}) now.")
     return 0
@@ -318,13 +333,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     """Apply pending migrations (the server also does at start)."""
-    settings = _server_settings(args)
-    if settings.engine == "sqlite" and not settings.db.exists():
-        # A mistyped path made a new, empty database and said it was migrated.
-        raise CliError(
-            f"There is no database at {settings.db}; name it with --db (`livestudio serve`"
-            " creates a new one)."
-        )
+    settings = _existing_server_settings(args)
     before, after = admin.migrate_db(settings.database)
     if before == after:
         print(f"{describe(settings.database)} is at the current schema (version {after}).")

@@ -69,15 +69,16 @@ class UserSummary:
     sessions: int
 
 
-def user_summaries(conn: Conn) -> list[UserSummary]:
-    """Every account, by name."""
+def user_summaries(conn: Conn, sessions_after: float) -> list[UserSummary]:
+    """Every account, by name; its sessions started after ``sessions_after`` (older ones
+    have expired)."""
     rows = conn.execute(
         "SELECT username, is_admin, created_at, password_hash = ? AS locked,"
         " (SELECT COUNT(*) FROM projects p WHERE p.owner_id = u.id) AS owned,"
         " (SELECT COUNT(*) FROM tokens t WHERE t.user_id = u.id) AS tokens,"
-        " (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id) AS sessions"
-        " FROM users u ORDER BY username",
-        (LOCKED,),
+        " (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.created_at > ?)"
+        " AS sessions FROM users u ORDER BY username",
+        (LOCKED, sessions_after),
     ).fetchall()
     return [
         UserSummary(r[0], bool(r[1]), float(r[2]), bool(r[3]), int(r[4]), int(r[5]), int(r[6]))

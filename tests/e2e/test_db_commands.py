@@ -70,6 +70,10 @@ def test_migrate_brings_a_database_to_the_current_schema(tmp_path: Path) -> None
     assert mistyped.stderr == f"livestudio: There is no database at {db}; name it with --db" + (
         " (`livestudio serve` creates a new one).\n"
     )
+    for command in (("user", "list"), ("user", "lock", "bob"), ("token", "create", "bob")):
+        refused = run_cli(*command, db=db)  # the same for every command that needs one
+        assert refused.returncode == 1 and "There is no database at" in refused.stderr
+    assert not db.exists()
     db.touch()  # an empty file: an empty SQLite database, at schema version 0
     first = run_cli("db", "migrate", db=db)
     assert first.returncode == 0, first.stderr
