@@ -395,6 +395,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # An unknown option after a command is found by the top parser, not the command's.
         where = "livestudio COMMAND" if self.prog == "livestudio" else self.prog
+        if "invalid choice" in message and any(a.startswith("--") for a in sys.argv[2:3]):
+            # `livestudio user --db X list`: the options belong after the action.
+            message += (
+                f"; give the options after the action (`livestudio {sys.argv[1]} ACTION"
+                f" {sys.argv[2]} …`)"
+            )
         self.exit(2, f"livestudio: {message} (`{where} --help` lists the options).\n")
 
 
@@ -610,12 +616,31 @@ def with_default_command(argv: Sequence[str]) -> list[str]:
     return list(argv)
 
 
+def _actions_of(parser: argparse.ArgumentParser, group: str) -> list[str]:
+    """The actions of a command made of several (``user``: add, list…)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and group in action.choices:
+            for inner in action.choices[group]._actions:
+                if isinstance(inner, argparse._SubParsersAction):
+                    return list(inner.choices)
+    return []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livestudio`` script."""
     parser = build_parser()
     args = parser.parse_args(with_default_command(sys.argv[1:] if argv is None else argv))
     func = getattr(args, "func", None)
     if func is None:
+        group = getattr(args, "command", None)
+        if group:  # `livestudio user`: which of its actions, in one line
+            choices = _actions_of(parser, group)
+            print(
+                f"livestudio: say what to do: `livestudio {group} ACTION`, ACTION one of"
+                f" {', '.join(choices)} (`livestudio {group} --help` lists them).",
+                file=sys.stderr,
+            )
+            return 2
         parser.print_help(sys.stderr)
         return 2
     try:

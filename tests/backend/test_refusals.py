@@ -3,6 +3,8 @@
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -385,6 +387,15 @@ def test_cli_errors_are_one_sentence(server: Server) -> None:
     assert first.returncode == 0, first.stderr
     again = run_cli("user", "add", "CAROL", "--password-stdin", db=server.database, stdin="p" * 9)
     assert again.returncode == 1 and "already exists (usernames ignore case)" in again.stderr
+    # A command of several actions without one, or its options before the action: a line.
+    early = run_cli("user", db=server.database)  # (`livestudio user --db PATH`)
+    assert early.returncode == 2 and early.stderr.count("\n") == 1
+    assert "give the options after the action (`livestudio user ACTION --db" in early.stderr
+    bare = subprocess.run(
+        [sys.executable, "-m", "cli.main", "user"], capture_output=True, text=True, timeout=60
+    )
+    assert bare.returncode == 2 and bare.stderr.count("\n") == 1, bare.stderr
+    assert "say what to do: `livestudio user ACTION`, ACTION one of add, list," in bare.stderr
     # A name ending in a newline passed the check ("$" matches before a final newline).
     for name in ("eve\n", "eve\r", " eve"):
         made = run_cli("user", "add", name, "--password-stdin", db=server.database, stdin="p" * 9)
