@@ -40,9 +40,10 @@ def _existing_server_settings(args: argparse.Namespace) -> Settings:
     it was migrated)."""
     settings = _server_settings(args)
     if settings.engine == "sqlite" and not settings.db.exists():
+        flag = "--database-url" if getattr(args, "database_url", None) else "--db"
         raise CliError(
-            f"There is no database at {settings.db}; name it with --db (`livestudio serve`"
-            " creates a new one)."
+            f"There is no database at {settings.db}; name it with {flag} (`livestudio user"
+            " add NAME` or `livestudio serve` makes a new one)."
         )
     return settings
 

@@ -183,6 +183,7 @@ class Api:
         params = {k: v for k, v in params.items() if v is not None}
         if names is None:
             return await self._get(path, kind, **params)
+        names = [n for n in names if n]  # (an empty name would read as none given: all)
         merged: dict[str, Any] = {}
         for batch in _batches(names):
             query = dict(params)

@@ -92,6 +92,7 @@ class ProjectState:
         the columns are those most runs log (one run's 200 made-up names took them all)."""
         self._seen: dict[str, dict[str, int]] = {"metrics": {}, "params": {}}
         """Every name in the order first seen (the columns keep that order)."""
+        self._next_seen = 0
         self._oldest: dict[str, dict[str, int]] = {"metrics": {}, "params": {}}
         """The oldest run (lowest id) logging each name: ties go to older runs' names (a
         snapshot lists the newest first, and a new run's made-up names came first)."""
@@ -155,15 +156,16 @@ class ProjectState:
         for kind, names in (("metrics", self.metric_names), ("params", self.param_names)):
             seen = self._seen[kind]
             if len(seen) <= MAX_TABLE_COLUMNS:
-                continue
-            runs, oldest = self._runs_with[kind], self._oldest[kind]
-            keep = self.primary if kind == "metrics" else None
-            best = heapq.nsmallest(
-                MAX_TABLE_COLUMNS,
-                seen,
-                key=lambda n: (n != keep, -runs[n], oldest.get(n, 1 << 62), seen[n]),
-            )
-            chosen = sorted(best, key=seen.__getitem__)
+                chosen = list(seen)  # every name, as first seen
+            else:
+                runs, oldest = self._runs_with[kind], self._oldest[kind]
+                keep = self.primary if kind == "metrics" else None
+                best = heapq.nsmallest(
+                    MAX_TABLE_COLUMNS,
+                    seen,
+                    key=lambda n: (n != keep, -runs[n], oldest.get(n, 1 << 62), seen[n]),
+                )
+                chosen = sorted(best, key=seen.__getitem__)
             if chosen != names:
                 names[:] = chosen
                 changed = True
@@ -181,12 +183,29 @@ class ProjectState:
             runs, oldest, new = self._runs_with[kind], self._oldest[kind], after - before
             runs.update(new)
             runs.subtract(before - after)
+            self._forget_unlogged(kind, [n for n in before - after if runs[n] <= 0])
             experiment_id = (row or old).id  # type: ignore[union-attr]
             for name in new:
                 if oldest.get(name, experiment_id) >= experiment_id:
                     oldest[name] = experiment_id
             if len(self._seen[kind]) > MAX_TABLE_COLUMNS:
                 self.rechoose = True  # more runs log some names: they may deserve columns
+
+    def _forget_unlogged(self, kind: str, names: list[str]) -> None:
+        """Names no run logs any more (its runs deleted): no column, nothing to count."""
+        if not names:
+            return
+        known = self._metric_set if kind == "metrics" else self._param_set
+        columns = self.metric_names if kind == "metrics" else self.param_names
+        gone = set(names)
+        for name in gone:
+            known.discard(name)
+            self._seen[kind].pop(name, None)
+            self._oldest[kind].pop(name, None)
+            del self._runs_with[kind][name]
+        columns[:] = [n for n in columns if n not in gone]
+        self._columns = ((-1, -1, False), [])
+        self.rechoose = True  # room for a name that had none
 
     def _learn_columns(self, row: ExperimentRow) -> list[str]:
         added: list[str] = []
@@ -201,7 +220,8 @@ class ProjectState:
                 if name in known:
                     continue
                 known.add(name)
-                seen[name] = len(seen)
+                seen[name] = self._next_seen
+                self._next_seen += 1
                 if len(names) < MAX_TABLE_COLUMNS:
                     names.append(name)
                     added.append(column_of(name))

@@ -32,7 +32,7 @@ class AuthController(Controller):
         user = await accounts.login(backend.reader, data.username, data.password)
         backend.logins.succeeded(data.username, address, backend.clock())
         session = await backend.writer.submit(
-            accounts.start_session_job(user.id, address, backend.clock())
+            accounts.start_session_job(user.id, address, backend.clock(), user.password_hash)
         )
         return LoginResponse(session_token=session, username=user.username)
 

@@ -55,6 +55,8 @@ class ExperimentController(Controller):
         step or the last before it.
         """
         wanted = [n for n in (names or "").split(",") if n] + [n for n in name or [] if n]
+        if name and not wanted:  # asked for by name, none given: none (not every one)
+            return Stream(iter([b"{}"]), media_type=MediaType.JSON)
         body = await experiments.series(
             backend.reader,
             backend.writer,

@@ -153,6 +153,12 @@ async def login_address_known(db: Reader, username: str, address: str) -> bool:
         return await cur.fetchone() is not None
 
 
+def password_hash_of(conn: Conn, user_id: int) -> str | None:
+    """A user's stored password hash (``LOCKED`` when locked out); None: no such user."""
+    row = conn.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
 def session_exists(conn: Conn, session_id: int) -> bool:
     """Whether a session is still there (not ended, replaced or locked out)."""
     return conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is not None

@@ -214,6 +214,14 @@ def invitations_waiting(conn: Conn, user_id: int, invited_by: int) -> int:
     return int(cur.fetchone()[0])
 
 
+def project_identity(conn: Conn, project_id: int) -> tuple[str, str, str | None] | None:
+    """A project's (name, repository key, subdir); None: no such project."""
+    row = conn.execute(
+        "SELECT name, repo_key, subdir FROM projects WHERE id = ?", (project_id,)
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), row[2])
+
+
 def set_owner(conn: Conn, project_id: int, owner_id: int) -> bool:
     """Hand a project to another owner; False when there is no such project."""
     cur = conn.execute("UPDATE projects SET owner_id = ? WHERE id = ?", (owner_id, project_id))

@@ -187,13 +187,17 @@ def _dummy_hash() -> str:
 
 
 def start_session_job(
-    user_id: int, address: str | None = None, now: float = 0.0
+    user_id: int, address: str | None = None, now: float = 0.0, checked: str | None = None
 ) -> Callable[[WriteContext], str]:
     """Create a session and return its token; ``address``: the one logged in from,
-    remembered as one of the user's (``remember_address_job``)."""
+    remembered as one of the user's (``remember_address_job``); ``checked``: the password
+    hash the password was checked against, which must still be the user's (a lock or a
+    reset committed while argon2 ran let a locked-out user log in)."""
     remember = None if address is None else remember_address_job(user_id, address, now)
 
     def job(ctx: WriteContext) -> str:
+        if checked is not None and repository.password_hash_of(ctx.conn, user_id) != checked:
+            raise NotAuthenticated("Wrong username or password.")
         secret = new_secret(SESSION_PREFIX)
         repository.insert_session(ctx.conn, user_id, token_hash(secret))
         if remember is not None:
@@ -242,6 +246,9 @@ def change_password_job(
     SSH key."""
 
     def job(ctx: WriteContext) -> None:
+        # (A lock or a reset committed meanwhile ended the session: the old password's
+        # check no longer counts, and setting this one would undo the lock.)
+        check_still_logged_in(ctx, principal.session_id)
         repository.set_password(ctx.conn, principal.user_id, new_hash)
         repository.delete_other_sessions(ctx.conn, principal.user_id, principal.session_id)
         if reset_tokens:

@@ -16,7 +16,7 @@ from backend.db import repository
 from backend.db.connection import Reader
 from backend.db.repository import Principal, ProjectScope
 from backend.db.writer import WriteContext, Writer
-from backend.services import access, events, quotas
+from backend.services import access, accounts, events, quotas
 from backend.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from backend.services.experiments import DELETE_AT_MOST
 from shared.api import Invitation, Members, ProjectRow
@@ -88,6 +88,20 @@ def transfer_job(project_id: int, new_owner: int) -> Callable[[WriteContext], Pr
     def job(ctx: WriteContext) -> ProjectRow:
         if repository.project_owner_id(ctx.conn, project_id) == new_owner:
             return repository.project_row_sync(ctx.conn, project_id)
+        if repository.password_hash_of(ctx.conn, new_owner) == repository.LOCKED:
+            raise Conflict(
+                "That user is locked out and could not manage it; `livestudio user password`"
+                " lets them in first, or give it to someone else."
+            )
+        identity = repository.project_identity(ctx.conn, project_id)
+        if identity is None:
+            raise NotFound(f"There is no project {project_id}.")
+        same = repository.same_project_of(ctx.conn, new_owner, *identity)
+        if same is not None:
+            raise Conflict(
+                f"That user owns a project {identity[0]!r} for this repository already (id"
+                f" {same}); delete one of them first."
+            )
         quotas.check_may_own_another(ctx, new_owner)
         if not repository.set_owner(ctx.conn, project_id, new_owner):
             raise NotFound(f"There is no project {project_id}.")
@@ -207,6 +221,7 @@ def answer_invitation_job(
     """Accept (join, returning the project) or decline an invitation."""
 
     def job(ctx: WriteContext) -> ProjectRow | None:
+        accounts.check_still_logged_in(ctx, user.session_id)  # (a lock meanwhile)
         if not repository.drop_invitation(ctx.conn, project_id, user.user_id):
             if user.user_id in repository.project_member_ids_sync(ctx.conn, project_id):
                 raise Conflict(f"You are a member of project {project_id} already.")

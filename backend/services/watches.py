@@ -18,7 +18,7 @@ from backend.db import watches as store
 from backend.db.connection import Reader
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
-from backend.services import webhooks
+from backend.services import accounts, webhooks
 from backend.services.errors import Conflict, InvalidInput, NotFound
 from backend.services.projects import scope_for
 from shared.text import control_problem
@@ -110,6 +110,7 @@ def create_job(
     watch = _normalised(watch, allow_private)
 
     def job(ctx: WriteContext) -> WatchInfo:
+        accounts.check_still_logged_in(ctx, user.session_id)  # (a lock meanwhile)
         _check_target(ctx, user, watch)
         if store.count_watches(ctx.conn, user.user_id) >= MAX_WATCHES:
             raise Conflict(f"You have {MAX_WATCHES} watches already; delete one first.")
@@ -140,6 +141,7 @@ def replace_job(
     watch = _normalised(watch, allow_private)
 
     def job(ctx: WriteContext) -> WatchInfo:
+        accounts.check_still_logged_in(ctx, user.session_id)  # (a lock meanwhile)
         _check_target(ctx, user, watch)
         if not store.update_watch(ctx.conn, user.user_id, watch_id, watch):
             raise NotFound(f"You have no watch {watch_id}.")

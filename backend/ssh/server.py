@@ -89,6 +89,10 @@ def _ssh_session_job(user_id: int, listener: str) -> Callable[[WriteContext], tu
     """A login session for an SSH TUI, recorded as such; returns (token, session id)."""
 
     def job(ctx: WriteContext) -> tuple[str, int]:
+        # The key let them in before a lock committed (it deletes the keys in the same
+        # transaction): no session for a locked-out account.
+        if repository.password_hash_of(ctx.conn, user_id) in (None, repository.LOCKED):
+            raise NotAuthenticated("This account is locked.")
         secret = accounts.new_secret(accounts.SESSION_PREFIX)
         session_id = repository.insert_session(ctx.conn, user_id, token_hash(secret))
         repository.mark_ssh_session(ctx.conn, session_id, listener)
@@ -380,9 +384,13 @@ class SshService:
         conn = process.channel.get_connection()
         muted = self.terminals.setdefault(conn, {})[process] = asyncio.Event()
         try:
-            token, session_id = await self.backend.writer.submit(
-                _ssh_session_job(user.id, self.listener)
-            )
+            try:
+                token, session_id = await self.backend.writer.submit(
+                    _ssh_session_job(user.id, self.listener)
+                )
+            except NotAuthenticated as exc:
+                process.stderr.write(_lines(process, f"livestudio: {exc.detail}\n".encode()))
+                return 1
             self.logins[session_id] = user.id
             return await run_tui(
                 process,

@@ -828,7 +828,14 @@ def test_an_admin_lists_users_resets_a_password_and_locks_someone_out(server: Se
         watches = conn.execute("SELECT COUNT(*) FROM watches").fetchone()[0]
         (bobs,) = [r[0] for r in conn.execute("SELECT id FROM projects")]
     assert watches == 0
-    # Their project is handed to someone who can manage it (its owner cannot any more).
+    # Their project is handed to someone who can manage it (its owner cannot any more);
+    # not to someone locked out, nor to one owning a project of that name and repository.
+    to_locked = run_cli("project", "owner", str(bobs), "bob", db=server.database)
+    assert to_locked.returncode == 0  # (bob owns it already: nothing to do)
+    server.add_user("dora")
+    run_cli("user", "lock", "dora", db=server.database)
+    refused = run_cli("project", "owner", str(bobs), "dora", db=server.database)
+    assert refused.returncode == 1 and "locked out" in refused.stderr
     handed = run_cli("project", "owner", str(bobs), "alice", db=server.database)
     assert handed.stdout == f"alice owns project 'mnist' (id {bobs}) now.\n", handed
     server.add_user("carol")
@@ -885,3 +892,35 @@ def test_a_credential_asked_for_by_a_session_ended_meanwhile_is_refused(
     assert conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 1  # ada's own only
     (made,), _ = run_in_transaction(conn, [profile_token_job(user_id)])  # an admin's command
     assert made.token.startswith("lst_")
+
+
+def test_requests_let_in_before_a_lock_change_nothing_after_it(
+    ingest_db: tuple[Any, str],
+) -> None:
+    """A login whose password was checked before a lock (argon2 takes a while), a password
+    change, a watch or an SSH session begun then: each checks again in its transaction
+    (a review raced them: a locked user kept a session, and a password change undid the
+    lock for good)."""
+    from backend.services import accounts, watches
+    from backend.services.errors import NotAuthenticated
+    from backend.ssh.server import _ssh_session_job
+    from shared.watches import WatchCreate
+
+    conn, _ = ingest_db
+    user_id, checked = conn.execute("SELECT id, password_hash FROM users").fetchone()
+    (token,), _ = run_in_transaction(conn, [accounts.start_session_job(user_id, checked=checked)])
+    assert token.startswith(accounts.SESSION_PREFIX)  # before the lock: a session
+    session_id = conn.execute("SELECT id FROM sessions").fetchone()[0]
+    me = Principal(user_id=user_id, username="ada", is_admin=True, session_id=session_id)
+    run_in_transaction(conn, [accounts.reset_password_job(user_id, None)])  # the lock
+    watch = WatchCreate(kind="status", project_id=1)
+    for job in (
+        accounts.start_session_job(user_id, checked=checked),
+        accounts.change_password_job(me, accounts.hash_password("a-new-password"), False),
+        watches.create_job(me, watch, time.time),
+        _ssh_session_job(user_id, "127.0.0.1:22"),
+    ):
+        (outcome,), _ = run_in_transaction(conn, [job])
+        assert isinstance(outcome, NotAuthenticated), outcome
+    assert conn.execute("SELECT password_hash FROM users").fetchone()[0] == "!locked"
+    assert conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0

@@ -81,3 +81,4 @@ def test_a_series_named_with_a_comma_is_read_by_name(shared_alice: User) -> None
     assert sorted(shared_alice.client.get(url, params={"names": "a,b"}).json()) == ["a", "b"]
     at = shared_alice.client.get(url, params={"name": ["a,b"], "at": 0}).json()
     assert at == {"a,b": [[0, 0.5]]}
+    assert shared_alice.client.get(url, params={"name": [""]}).json() == {}  # none, not all

@@ -68,7 +68,7 @@ def test_migrate_brings_a_database_to_the_current_schema(tmp_path: Path) -> None
     mistyped = run_cli("db", "migrate", db=db)  # no file there: not made, said so
     assert mistyped.returncode == 1 and not db.exists()
     assert mistyped.stderr == f"livestudio: There is no database at {db}; name it with --db" + (
-        " (`livestudio serve` creates a new one).\n"
+        " (`livestudio user add NAME` or `livestudio serve` makes a new one).\n"
     )
     for command in (("user", "list"), ("user", "lock", "bob"), ("token", "create", "bob")):
         refused = run_cli(*command, db=db)  # the same for every command that needs one

@@ -360,6 +360,15 @@ def test_one_runs_made_up_names_cannot_take_the_columns_of_the_others() -> None:
     state.remove(9)
     assert state.rechoose and state.choose_columns()
     assert metric_column("acc") in state.columns
+    # A deleted run's names that no other run logs go altogether: no empty columns left.
+    state = ProjectState()
+    state.apply_row(row(1, metrics={"loss": 1.0, "acc": 0.5}), now=1.0)
+    state.apply_row(row(2, metrics={f"junk{i}": 1 for i in range(300)}), now=1.0)
+    state.choose_columns()
+    state.remove(2)
+    state.choose_columns()
+    assert [c for c in state.columns if c.startswith("m:")] == ["m:loss", "m:acc"]
+    assert state.unlisted == 0
     # Until there are more names than columns, nothing is chosen: first seen, in order.
     state = ProjectState()
     state.apply_row(row(1, metrics={"b": 1, "a": 2}), now=1.0)
