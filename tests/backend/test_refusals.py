@@ -390,7 +390,7 @@ def test_cli_errors_are_one_sentence(server: Server) -> None:
     # A command of several actions without one, or its options before the action: a line.
     early = run_cli("user", db=server.database)  # (`livestudio user --db PATH`)
     assert early.returncode == 2 and early.stderr.count("\n") == 1
-    assert "give the options after the action (`livestudio user ACTION --db" in early.stderr
+    assert "give the options after the action (`livestudio user ACTION --" in early.stderr
     bare = subprocess.run(
         [sys.executable, "-m", "cli.main", "user"], capture_output=True, text=True, timeout=60
     )
