@@ -83,15 +83,13 @@ class ProjectState:
         self.rows: dict[int, ExperimentRow] = {}
         self.metric_names: list[str] = []
         self.param_names: list[str] = []
-        # Sets beside the ordered lists, and the column list kept until they grow: a
-        # 10,000-row snapshot with 100 metrics spent ~1 s scanning the lists.
-        self._metric_set: set[str] = set()
-        self._param_set: set[str] = set()
         self._runs_with: dict[str, Counter[str]] = {"metrics": Counter(), "params": Counter()}
         """How many runs log each metric and param name: past ``MAX_TABLE_COLUMNS`` names,
         the columns are those most runs log (one run's 200 made-up names took them all)."""
         self._seen: dict[str, dict[str, int]] = {"metrics": {}, "params": {}}
-        """Every name in the order first seen (the columns keep that order)."""
+        """Every name in the order first seen (the columns keep that order); looked up
+        rather than the lists: a 10,000-row snapshot with 100 metrics spent ~1 s scanning
+        them. The column list is kept until they grow (``columns``)."""
         self._next_seen = 0
         self._oldest: dict[str, dict[str, int]] = {"metrics": {}, "params": {}}
         """The oldest run (lowest id) logging each name: ties go to older runs' names (a
@@ -141,9 +139,9 @@ class ProjectState:
     def unlisted(self) -> int:
         """Metric and param names seen that are not columns (past ``MAX_TABLE_COLUMNS``)."""
         return (
-            len(self._metric_set)
+            len(self._seen["metrics"])
             - len(self.metric_names)
-            + len(self._param_set)
+            + len(self._seen["params"])
             - len(self.param_names)
         )
 
@@ -195,11 +193,9 @@ class ProjectState:
         """Names no run logs any more (its runs deleted): no column, nothing to count."""
         if not names:
             return
-        known = self._metric_set if kind == "metrics" else self._param_set
         columns = self.metric_names if kind == "metrics" else self.param_names
         gone = set(names)
         for name in gone:
-            known.discard(name)
             self._seen[kind].pop(name, None)
             self._oldest[kind].pop(name, None)
             del self._runs_with[kind][name]
@@ -209,17 +205,16 @@ class ProjectState:
 
     def _learn_columns(self, row: ExperimentRow) -> list[str]:
         added: list[str] = []
-        if row.metrics.keys() <= self._metric_set and row.params.keys() <= self._param_set:
+        metrics, params = self._seen["metrics"], self._seen["params"]
+        if row.metrics.keys() <= metrics.keys() and row.params.keys() <= params.keys():
             return added
-        for kind, names, known, column_of in (
-            ("metrics", self.metric_names, self._metric_set, metric_column),
-            ("params", self.param_names, self._param_set, param_column),
+        for kind, names, seen, column_of in (
+            ("metrics", self.metric_names, metrics, metric_column),
+            ("params", self.param_names, params, param_column),
         ):
-            seen = self._seen[kind]
             for name in getattr(row, kind):
-                if name in known:
+                if name in seen:
                     continue
-                known.add(name)
                 seen[name] = self._next_seen
                 self._next_seen += 1
                 if len(names) < MAX_TABLE_COLUMNS:
@@ -241,7 +236,7 @@ class ProjectState:
     @property
     def known_metrics(self) -> frozenset[str]:
         """Every metric name seen, columns or not."""
-        return frozenset(self._metric_set)
+        return frozenset(self._seen["metrics"])
 
     def cycle_primary(self) -> str | None:
         """Choose the next metric for the sparkline column; histories restart."""

@@ -16,6 +16,14 @@ RUNS = 40
 LONG = "a-much-longer-note-value"
 
 
+async def _opened_with(pilot, app: LiveStudioApp, runs: int):  # type: ignore[no-untyped-def]
+    """The project opened, its ``runs`` rows in and drawn: (screen, table)."""
+    screen = await open_project(pilot, app)
+    await until(pilot, lambda: len(screen.state.rows) == runs)
+    await pilot.pause()
+    return screen, screen.query_one(ExperimentTable)
+
+
 def body(index: int) -> dict:
     note = LONG if index == 0 else "short"  # the oldest run: the last row
     return {
@@ -37,10 +45,7 @@ async def test_rows_out_of_view_are_drawn_when_scrolled_to(
     await asyncio.to_thread(post_all)
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == RUNS)
-        await pilot.pause()
+        screen, table = await _opened_with(pilot, app, RUNS)
         note = next(c for c in table._columns if c.startswith("p:") and c.endswith("note"))
         drawn = [k for k in table._cells if not k.startswith("g:")]
         assert 0 < len(drawn) < SIZE[1]  # only the rows in view, not all 40
@@ -87,10 +92,7 @@ async def test_a_column_narrows_when_its_widest_cell_leaves(
         await asyncio.to_thread(alice.live, wide)
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == 3)
-        await pilot.pause()
+        screen, table = await _opened_with(pilot, app, 3)
         note = next(c for c in table._columns if c.startswith("p:") and c.endswith("note"))
         assert table._widths[note] == len(LONG) and table._widths["name"] == 24
         await pilot.press("slash", "r", "1")  # filters to the names holding "r1"
@@ -127,10 +129,7 @@ async def test_a_run_of_thousands_of_names_is_bounded_in_every_view(
     ]
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        table = screen.query_one(ExperimentTable)
-        await until(pilot, lambda: len(screen.state.rows) == 2)
-        await pilot.pause()
+        screen, table = await _opened_with(pilot, app, 2)
         columns = screen.state.columns
         assert len(columns) == len(FIXED_COLUMNS) + 2 * MAX_TABLE_COLUMNS
         # The older run's names first (ties), then the wide run's, in the order seen.
