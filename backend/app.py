@@ -15,6 +15,7 @@ from backend.api.health import health, prometheus
 from backend.api.live import live
 from backend.api.live_docs import add_live_once
 from backend.api.projects import InvitationController, ProjectController
+from backend.api.run_finish import RunFinishController
 from backend.api.stream import StreamController
 from backend.api.user import UserController
 from backend.api.watches import AlertController, BaselineController, WatchController
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> Litestar:
             Router(
                 "/", route_handlers=[WebhookController], request_max_body_size=settings.max_body
             ),
+            RunFinishController,
             ProjectController,
             InvitationController,
             ExperimentController,

@@ -5,7 +5,9 @@ process is killed, so the server cannot tell a crash from success. This wrapper 
 command with the livestudio settings in its environment and a known experiment name;
 when the command exits non-zero or dies by a signal it posts a ``done`` with the exit
 status and the last lines of stderr as ``errors``, which makes the experiment Failed with
-that reason. Output and exit code pass through unchanged.
+that reason. When it succeeds, it asks the server to end the run Completed if DVCLive's own
+``done`` never arrived (``POST /api/live/finish``, which never creates a run). Output and
+exit code pass through unchanged.
 """
 
 from __future__ import annotations
@@ -236,8 +238,11 @@ def run(command: list[str], server: str | None) -> int:
         pump.join(5)
     finally:
         forwarder.restore()
-    if returncode != 0 and not dvc_reports and not offline and url and token:
-        _report(url, token, name, returncode, list(tail), where)
+    if not dvc_reports and not offline and url and token:
+        if returncode != 0:
+            _report(url, token, name, returncode, list(tail), where)
+        else:
+            _finish(url, token, name, where)
     return 128 - returncode if returncode < 0 else returncode
 
 
@@ -373,31 +378,61 @@ def _report(
             file=sys.stderr,
         )
         return
-    body = {
+    body = _done(name, repo_url, baseline_sha)
+    body["errors"] = failure_errors(returncode, tail)
+    _post(url, "/api/live", token, body, "the failure report")
+
+
+def _finish(url: str, token: str, name: str, where: tuple[str | None, str]) -> None:
+    """The command succeeded: end its run Completed if DVCLive's own ``done`` never arrived
+    (the server restarting as training ended); the server leaves any other run alone."""
+    repo_url, baseline_sha = where
+    if not repo_url:  # nor could DVCLive have named a run
+        return
+    answer = _post(
+        url, "/api/live/finish", token, _done(name, repo_url, baseline_sha), "the run's end"
+    )
+    if answer is not None and answer.get("experiment_id") is not None:
+        print(
+            f"livestudio: {name} is Completed (DVCLive's own end of the run did not reach {url}).",
+            file=sys.stderr,
+        )
+
+
+def _done(name: str, repo_url: str, baseline_sha: str) -> dict[str, object]:
+    return {
         "type": "done",
         "repo_url": repo_url,
         "baseline_sha": baseline_sha,
         "name": name,
         "client": "dvclive",
-        "errors": failure_errors(returncode, tail),
     }
+
+
+def _post(
+    url: str, path: str, token: str, body: dict[str, object], what: str
+) -> dict[str, object] | None:
+    """Post ``body``; the server's JSON answer, or None after one line saying why not."""
     try:
         response = httpx.post(
-            f"{url.rstrip('/')}/api/live",
+            f"{url.rstrip('/')}{path}",
             json=body,
             headers={"Authorization": f"token {token}"},
             timeout=httpx.Timeout(30, read=5),
             verify=trusted_certificates(),
         )
     except httpx.HTTPError as exc:
-        print(
-            f"livestudio: could not report the failure to {url}: {plain_reason(exc)}.",
-            file=sys.stderr,
-        )
-        return
+        print(f"livestudio: could not send {what} to {url}: {plain_reason(exc)}.", file=sys.stderr)
+        return None
     if response.status_code != 200:
         print(
-            "livestudio: the server refused the failure report"
+            f"livestudio: the server refused {what}"
             f" ({response.status_code}): {detail_of(response)}",
             file=sys.stderr,
         )
+        return None
+    try:
+        answer = response.json()
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None

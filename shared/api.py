@@ -177,6 +177,13 @@ class LiveAccepted(msgspec.Struct, frozen=True):
     experiment_id: int
 
 
+class RunFinished(msgspec.Struct, frozen=True):
+    """Answer to ``POST /api/live/finish``: the run finished, or null if none was open."""
+
+    status: str
+    experiment_id: int | None
+
+
 class DeviceCode(msgspec.Struct, frozen=True):
     """Body of ``POST /api/device-login/lookup`` and ``/approve``: the code DVC printed."""
 

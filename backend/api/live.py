@@ -18,6 +18,7 @@ from litestar import asgi
 from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
 from backend import metrics
+from backend.api.guards import MISSING_TOKEN
 from backend.context import Backend
 from backend.db.writer import storage_error
 from backend.errors import domain_error_body, retry_after_header
@@ -28,10 +29,6 @@ from shared.api import LiveAccepted
 
 log = logging.getLogger("livestudio")
 
-MISSING_TOKEN = (
-    "An access token is missing: set DVC_STUDIO_TOKEN to a livestudio token"
-    " (create one with `livestudio token create` or in the TUI profile screen)."
-)
 _JSON = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),

@@ -403,6 +403,37 @@ def ingest_job(
     return job
 
 
+OPEN = frozenset({"running", "stopped"})
+"""A run that may still be finished by ``finish_job``: it has not reported its end."""
+
+
+def finish_job(
+    token: str, parsed: ParsedEvent, clock: Callable[[], float]
+) -> Callable[[WriteContext], int | None]:
+    """A writer job applying a ``done`` to the poster's run only if that run exists and has
+    not ended; returns its id, or None when there was nothing to finish.
+
+    ``livestudio run`` sends it when its command succeeded: DVCLive's own ``done`` may have
+    been lost (the server restarting), and the run would end Stopped though it completed.
+    A command that never used DVCLive gets no empty experiment from it.
+    """
+    hashed = token_hash(token)
+    event = parsed.event
+
+    def job(ctx: WriteContext) -> int | None:
+        now = clock()
+        principal = authorize(ctx, hashed, now)
+        identity = (principal.user_id, parsed.repo_key, event.baseline_sha.lower(), event.name)
+        record = ctx.cache.experiments.get(identity) or repository.find_experiment(
+            ctx.conn, *identity
+        )
+        if record is None or record.status not in OPEN:
+            return None
+        return apply(ctx, principal.user_id, parsed, now)
+
+    return job
+
+
 INVALID_TOKEN = (
     "The access token is invalid or has been revoked; create a new one with"
     " `livestudio token create` or in the TUI profile screen."

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -222,6 +223,8 @@ with Live(save_dvc_exp=False) as live:
         live.log_metric("loss", 1 / (step + 1))
         live.next_step()
     print("trained", flush=True)
+    # DVCLive posts from a thread: what follows must not overtake the last step's post.
+    live._wait_for_studio_updates_posted()
     if sys.argv[1] == "raise":
         raise ValueError("loss exploded at step 3")
     if sys.argv[1] == "wait":
@@ -232,8 +235,17 @@ with Live(save_dvc_exp=False) as live:
         subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "meanwhile"], check=True)
         subprocess.run(["git", "remote", "set-url", "origin", "git@h:acme/other.git"], check=True)
         os.kill(os.getpid(), signal.SIGKILL)
+    if sys.argv[1] == "lost":  # the server goes down as training ends
+        import pathlib, time
+        pathlib.Path("trained.flag").touch()
+        while not pathlib.Path("down.flag").exists():
+            time.sleep(0.05)
 if sys.argv[1] == "kill":
     os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[1] == "lost":  # DVCLive's `done` failed; the server is back before the end
+    pathlib.Path("ended.flag").touch()
+    while not pathlib.Path("back.flag").exists():
+        time.sleep(0.05)
 """
 
 
@@ -270,9 +282,69 @@ def test_livestudio_run_reports_how_the_command_ended(
     assert row["params"] == {"mode": mode}
     if reason is None:
         assert row["errors"] == []
+        assert "is Completed" not in done.stderr  # DVCLive's own `done` arrived
     else:
         first = row["errors"][0]
         assert first["cls"] == reason["cls"] and first["text"].startswith(reason["text"])
+
+
+def _wrapping(
+    tmp_path: Path, server: Server, alice: User, mode: str, **popen: Any
+) -> tuple[Path, subprocess.Popen[str]]:
+    """``livestudio run -- python train.py MODE`` started in a new runner repository."""
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    command = [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", mode]
+    return repo, subprocess.Popen(
+        command,
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def _wait_for(flag: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"no {flag.name}"
+        time.sleep(0.05)
+
+
+def test_livestudio_run_ends_a_run_completed_whose_dvclive_done_was_lost(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """The server restarted as training ended: DVCLive's `done` never arrived, and the run
+    ended Stopped though the command succeeded. The wrapper finishes it."""
+    repo, wrapped = _wrapping(tmp_path, server, alice, "lost")
+    _wait_for(repo / "trained.flag", wrapped)
+    server.stop(kill=True)
+    (repo / "down.flag").touch()
+    _wait_for(repo / "ended.flag", wrapped)  # DVCLive has tried to send its `done`
+    server.start()
+    alice = User(alice.name, alice.token, server.login(alice.name))
+    (project,) = alice.client.get("/api/projects").json()
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert (row["status"], row["step"]) == ("running", 2)  # the `done` was lost
+    (repo / "back.flag").touch()
+    _, stderr = wrapped.communicate(timeout=60)
+    assert wrapped.returncode == 0, stderr
+    assert f"{row['name']} is Completed" in stderr
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert (row["status"], row["errors"], row["step"]) == ("completed", [], 2)
+
+
+def test_livestudio_run_of_a_command_without_dvclive_leaves_no_run(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    done = _wrapped(repo, env, "true")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert alice.client.get("/api/projects").json() == []
 
 
 def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
@@ -614,18 +686,9 @@ def test_sigint_to_livestudio_run_alone_is_passed_on(
     import os
     import signal
 
-    repo = _runner_repo(tmp_path)
-    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
-    wrapper = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "run", "--", sys.executable, "train.py", "wait"],
-        cwd=repo,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # no controlling terminal
-    )
+    _, wrapper = _wrapping(
+        tmp_path, server, alice, "wait", stdin=subprocess.DEVNULL, start_new_session=True
+    )  # (a new session: no controlling terminal)
     try:
         assert wrapper.stdout is not None
         while wrapper.stdout.readline() not in ("trained\n", ""):  # DVCLive speaks first

@@ -1,0 +1,98 @@
+"""``POST /api/live/finish``: ``livestudio run`` ends its run Completed when DVCLive's own
+``done`` was lost, and touches nothing else."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import httpx
+
+from backend.db.connection import connect_sync
+from tests.conftest import Server, User, fixture_bodies
+
+START, DATA = fixture_bodies("dvclive_basic")[:2]
+DONE = {k: START[k] for k in ("repo_url", "baseline_sha", "name", "client")} | {"type": "done"}
+
+
+def _post(server: Server, path: str, body: object, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    return httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=30)
+
+
+def _rows(user: User) -> list[dict]:
+    rows: list[dict] = []
+    for project in user.client.get("/api/projects").json():
+        rows += user.client.get(f"/api/projects/{project['id']}/experiments").json()
+    return rows
+
+
+def test_finishing_ends_an_open_run_completed_and_only_that(server: Server, alice: User) -> None:
+    finished = _post(server, "/api/live/finish", DONE, alice.token)
+    assert finished.status_code == 200, finished.text
+    assert finished.json() == {"status": "ok", "experiment_id": None}
+    assert _rows(alice) == []  # a command that never used DVCLive gets no empty run
+
+    for body in (START, DATA):
+        assert _post(server, "/api/live", body, alice.token).status_code == 200
+    (row,) = _rows(alice)
+    assert row["status"] == "running"
+    finished = _post(server, "/api/live/finish", DONE, alice.token)
+    assert finished.json() == {"status": "ok", "experiment_id": row["id"]}
+    (row,) = _rows(alice)
+    assert (row["status"], row["errors"], row["step"]) == ("completed", [], DATA["step"])
+
+    # An ended run is left as it is: a second finish changes nothing, nor turns Failed.
+    assert _post(server, "/api/live/finish", DONE, alice.token).json()["experiment_id"] is None
+    failed = DONE | {"errors": [{"cls": "ValueError", "text": "boom"}]}
+    assert _post(server, "/api/live", failed, alice.token).status_code == 200
+    assert _post(server, "/api/live/finish", DONE, alice.token).json()["experiment_id"] is None
+    assert [r["status"] for r in _rows(alice)] == ["failed"]
+
+
+def test_finishing_touches_no_other_users_run_and_refuses_wrong_credentials(
+    server: Server, alice: User
+) -> None:
+    from backend.services.accounts import client_token
+
+    bob = server.add_user("bob")
+    assert _post(server, "/api/live", START, alice.token).status_code == 200
+    # Bob names alice's run exactly: runs are per poster, so his finish finds none.
+    assert _post(server, "/api/live/finish", DONE, bob.token).json()["experiment_id"] is None
+    assert [r["status"] for r in _rows(alice)] == ["running"]
+    assert _rows(bob) == []
+
+    with closing(connect_sync(server.database)) as conn:
+        user_id = conn.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
+        scoped = client_token(conn, user_id, "datasets-only", frozenset({"DATASETS"})).token
+    session = alice.client.headers["Authorization"].split()[1]
+    for token, status, fragment in (
+        (None, 401, "DVC_STUDIO_TOKEN"),
+        ("lst_nothing", 401, "invalid or has been revoked"),
+        (session, 401, "invalid or has been revoked"),  # a login session is no access token
+        (scoped, 403, "EXPERIMENTS"),
+    ):
+        refused = _post(server, "/api/live/finish", DONE, token)
+        assert refused.status_code == status, (token, refused.text)
+        assert fragment in refused.json()["detail"]
+    assert [r["status"] for r in _rows(alice)] == ["running"]
+
+
+def test_finishing_takes_only_a_valid_done_event(server: Server, alice: User) -> None:
+    assert _post(server, "/api/live", START, alice.token).status_code == 200
+    for body, fragment in (
+        (DATA, "Only a `done` event"),
+        (START, "Only a `done` event"),
+        (DONE | {"baseline_sha": "nope"}, "`$.baseline_sha`"),
+        ({"type": "done"}, "`repo_url`"),
+    ):
+        refused = _post(server, "/api/live/finish", body, alice.token)
+        assert refused.status_code == 400, refused.text
+        assert fragment in refused.json()["detail"]
+    big = httpx.post(
+        f"{server.url}/api/live/finish",
+        content=b"{" + b" " * (2 << 20) + b"}",
+        headers={"Authorization": f"token {alice.token}"},
+        timeout=30,
+    )
+    assert big.status_code == 413  # the API's own 1 MiB: a done event is small
+    assert [r["status"] for r in _rows(alice)] == ["running"]
