@@ -116,6 +116,13 @@ def _internal(request: Request, exc: Exception) -> Response[dict[str, object]]:
         return _domain(request, known)
     if isinstance(exc, OverflowError):  # an id in the path beyond SQLite's 64-bit integers
         return error_response(404, f"Nothing at {request.url.path}: no id is that large.")
+    if isinstance(exc, RecursionError):
+        # Litestar's JSON decoding of a body nested ~1,000 deep (`[[[[…`, 2 KB, anyone's
+        # login) ran out of stack: a stranger filled the log with tracebacks. /api/live
+        # bounds nesting itself (MAX_DEPTH); no other body has any reason to nest.
+        return error_response(
+            400, "The request body is nested too deeply; send a JSON body as the API schema shows."
+        )
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR,

@@ -31,6 +31,7 @@ import platformdirs
 
 from cli import remote
 from cli.admin import CliError
+from shared.repo_url import InvalidRepoUrl, repo_key
 from tui.client import detail_of, plain_reason
 from tui.settings import server_url
 
@@ -198,8 +199,13 @@ def run(command: list[str], server: str | None) -> int:
             " (or `dvc config studio.url …` and `studio.token …`), or run"
             " `dvc studio login --hostname URL` first."
         )
+    # Which repository and commit the run is of, as it starts (as DVCLive reads them): a
+    # commit or a new remote during hours of training sent the failure to another
+    # experiment, or another project.
+    where = _run_of(dvc_config.get("repo_url"))
     if not offline and url and token:
         _check_server(url, token)
+        _check_repository(where[0])
     # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
     # without experiment_rev); reporting again would only add a second, nameless row.
     dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
@@ -209,10 +215,6 @@ def run(command: list[str], server: str | None) -> int:
         env.update({"DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token})
     if not dvc_reports:
         env["DVC_EXP_NAME"] = name
-    # Which repository and commit the run is of, as it starts (as DVCLive reads them): a
-    # commit or a new remote during hours of training sent the failure to another
-    # experiment, or another project.
-    where = _run_of(dvc_config.get("repo_url"))
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     # Listening before the command starts: a signal sent the instant it starts is not lost.
     forwarder = _SignalForwarder()
@@ -244,6 +246,24 @@ def run(command: list[str], server: str | None) -> int:
         else:
             _finish(url, token, name, where)
     return 128 - returncode if returncode < 0 else returncode
+
+
+def _check_repository(repo_url: str | None) -> None:
+    """Refuse to start when DVCLive would send nothing: without a repository URL it sends
+    no event at all, and with one the server refuses, its `start` is refused and it stops
+    sending for the whole run."""
+    if not repo_url:
+        raise CliError(
+            "No Git remote names this repository, so DVCLive would send nothing: add one"
+            " (git remote add origin URL) or set DVC_STUDIO_REPO_URL."
+        )
+    try:
+        repo_key(repo_url)
+    except InvalidRepoUrl as exc:
+        raise CliError(
+            f"DVCLive would send nothing: {exc} (set DVC_STUDIO_REPO_URL to the repository's"
+            " Git URL)."
+        ) from None
 
 
 def _check_server(url: str, token: str) -> None:
@@ -371,12 +391,7 @@ def _report(
     where: tuple[str | None, str],
 ) -> None:
     repo_url, baseline_sha = where
-    if not repo_url:
-        print(
-            "livestudio: the command failed, but there is no Git remote to name the experiment;"
-            " set DVC_STUDIO_REPO_URL to report failures.",
-            file=sys.stderr,
-        )
+    if not repo_url:  # (refused before the command started)
         return
     body = _done(name, repo_url, baseline_sha)
     body["errors"] = failure_errors(returncode, tail)
@@ -387,7 +402,7 @@ def _finish(url: str, token: str, name: str, where: tuple[str | None, str]) -> N
     """The command succeeded: end its run Completed if DVCLive's own ``done`` never arrived
     (the server restarting as training ended); the server leaves any other run alone."""
     repo_url, baseline_sha = where
-    if not repo_url:  # nor could DVCLive have named a run
+    if not repo_url:  # (refused before the command started)
         return
     answer = _post(
         url, "/api/live/finish", token, _done(name, repo_url, baseline_sha), "the run's end"

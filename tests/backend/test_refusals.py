@@ -377,6 +377,33 @@ def test_garbage_never_gives_500(shared_server: Server, shared_alice: User) -> N
     )
 
 
+def test_a_deeply_nested_body_is_a_400_on_every_endpoint_not_a_traceback(
+    server: Server, alice: User
+) -> None:
+    """Litestar's JSON decoding ran out of stack on ``[[[…`` 1,000 deep: a 500 and a
+    traceback in the log for a 2 KB post, a stranger's login included."""
+    deep = b'{"username": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+    session = alice.client.headers["Authorization"]
+    for method, path, authorization in (
+        ("POST", "/api/auth/login", None),
+        ("POST", "/api/device-login", None),
+        ("POST", "/api/token", None),
+        ("POST", "/webhook/dvc", f"token {alice.token}"),
+        ("POST", "/api/live/finish", f"token {alice.token}"),
+        ("POST", "/api/projects", session),
+        ("POST", "/api/watches", session),
+        ("PUT", "/api/watches/1", session),
+        ("POST", "/api/user/keys", session),
+        ("POST", "/api/device-login/approve", session),
+    ):
+        headers = {"Authorization": authorization} if authorization else {}
+        resp = httpx.request(method, f"{server.url}{path}", content=deep, headers=headers)
+        assert resp.status_code == 400, (path, resp.text)
+        assert "nested too deeply" in resp.json()["detail"] or path == "/api/live/finish"
+    assert server.log is not None
+    assert "Traceback" not in server.log.read_text()
+
+
 def test_cli_errors_are_one_sentence(server: Server) -> None:
     result = run_cli("token", "create", "nobody", db=server.database)
     assert result.returncode == 1

@@ -361,7 +361,12 @@ def test_livestudio_run_without_a_token_says_what_to_do(tmp_path: Path) -> None:
 def test_livestudio_run_of_a_command_that_cannot_run_exits_as_a_shell_would(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
-    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    env = {
+        **dvc_env(tmp_path),
+        "DVC_STUDIO_URL": server.url,
+        "DVC_STUDIO_TOKEN": alice.token,
+        "DVC_STUDIO_REPO_URL": "git@github.com:acme/runner.git",  # (no repository here)
+    }
     script = tmp_path / "not-executable.sh"
     script.write_text("echo hi\n")
     for command, code in (("no-such-command-here", 127), (str(script), 126)):
@@ -445,6 +450,37 @@ def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_confi
     (project,) = alice.client.get("/api/projects").json()
     (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
     assert row["status"] == "failed" and row["errors"][0]["cls"] == "ValueError"
+
+
+@pytest.mark.parametrize(
+    ("remote", "fragment"),
+    [
+        (None, "No Git remote names this repository"),
+        ("not a url", "DVCLive would send nothing: repo_url 'not a url'"),
+    ],
+)
+def test_livestudio_run_refuses_to_start_a_run_dvclive_could_not_name(
+    server: Server, alice: User, tmp_path: Path, remote: str | None, fragment: str
+) -> None:
+    """Without a repository URL DVCLive sends nothing, and with one the server refuses it
+    stops sending at `start`: hours of training went unseen, and exit 0."""
+    from tests.e2e.test_real_clients import git as git_
+
+    repo = _runner_repo(tmp_path)
+    git_(repo, "remote", "remove", "origin")
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    if remote is not None:
+        env["DVC_STUDIO_REPO_URL"] = remote
+    done = _wrapped(repo, env, sys.executable, "train.py", "clean")
+    assert done.returncode == 1 and "trained" not in done.stdout
+    assert fragment in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    # The variable names one: the run starts and is seen.
+    env["DVC_STUDIO_REPO_URL"] = "git@github.com:acme/named.git"
+    done = _wrapped(repo, env, sys.executable, "train.py", "clean")
+    assert done.returncode == 0, done.stderr
+    assert [p["repo_url"] for p in alice.client.get("/api/projects").json()] == [
+        "git@github.com:acme/named.git"
+    ]
 
 
 def test_livestudio_run_offline_only_runs_the_command(
