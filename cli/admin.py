@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from backend.db import repository
 from backend.db.connection import Target, connect_sync, database_errors, describe, scrub
@@ -148,12 +149,26 @@ def transfer_project(db: Target, project_id: int, username: str) -> ProjectRow:
     return _run(db, lambda ctx: projects.transfer_job(project_id, _user_id(ctx, username))(ctx))
 
 
+MAX_KEY_FILE = 64 << 10
+"""A .pub file holds one line of a few hundred bytes (an RSA key of 16,384 bits: ~2.8 KB)."""
+
+
 def add_ssh_key(db: Target, username: str, key_file: Path) -> SshKeyInfo:
     """Register a public key (a .pub file) for a user."""
     try:
-        text = key_file.read_text()
+        with key_file.open("rb") as file:
+            raw = file.read(MAX_KEY_FILE + 1)  # (/dev/zero, a disk image: not all of it)
     except OSError as exc:
         raise CliError(f"Cannot read {key_file}: {exc.strerror or exc}.") from None
+    try:
+        if len(raw) > MAX_KEY_FILE:
+            raise ValueError
+        text = raw.decode()
+    except ValueError:  # UnicodeDecodeError included
+        raise CliError(
+            f"{key_file} is no public key file: give the .pub file, one line starting with"
+            " ssh-ed25519, ssh-rsa or ecdsa-sha2-…."
+        ) from None
     try:
         ssh_keys.parse_public_key(text)
     except DomainError as exc:
@@ -203,8 +218,14 @@ def copy_db(source: Target, dest: Target, replace: bool) -> dict[str, int]:
             started = True
         print(f"  {table}: {rows} rows", flush=True)
 
+    new_file = isinstance(dest, Path) and not dest.exists()
     try:
-        return copy(source, dest, progress, replace=replace)
+        try:
+            return copy(source, dest, progress, replace=replace)
+        except BaseException:
+            if new_file:  # "nothing was written": nor an empty file left behind
+                _remove_database_files(cast(Path, dest))
+            raise
     except NotEmpty:
         raise CliError(
             f"{describe(dest)} already holds users or experiments; copy into an empty"
@@ -230,5 +251,17 @@ def backup_db(db: Path, dest: Path) -> tuple[int, int]:
     try:
         return backup_file(db, dest)
     except (sqlite3.Error, OSError) as exc:
-        dest.unlink(missing_ok=True)
-        raise CliError(f"Cannot back up {db} to {dest}: {exc}.") from None
+        _remove_database_files(dest)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CliError(f"Cannot back up {db} to {dest}: {reason}.") from None
+
+
+SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
+def _remove_database_files(path: Path) -> None:
+    """Remove a database file this command created, with the journal SQLite left beside it
+    (a full disk left a `-journal` behind), as far as the file system lets it."""
+    for leftover in (path, *(path.with_name(path.name + end) for end in SQLITE_SIDE_FILES)):
+        with contextlib.suppress(OSError):  # a read-only destination: nothing was made
+            leftover.unlink(missing_ok=True)

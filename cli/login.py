@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 import httpx
 
+from cli import prompts
 from cli.admin import CliError
 from cli.remote import answer_of, refused, unreachable
 from tui.settings import Session, TuiSettings
@@ -19,12 +19,7 @@ def login(server: str | None, username: str | None, password_stdin: bool) -> Non
         if not sys.stdin.isatty():
             raise CliError("No terminal to ask for a username; pass --username NAME.")
         username = input(f"Username on {settings.server}: ").strip()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-    else:
-        raise CliError("No terminal to ask for a password; pass it with --password-stdin.")
+    password = prompts.password_from_stdin() if password_stdin else prompts.password_from_terminal()
     try:
         response = httpx.post(
             f"{settings.server}/api/auth/login",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from backend.settings import Settings, default_db_path
-from cli import admin
+from cli import admin, prompts
 from cli.admin import CliError, describe
 from tui.settings import SettingsError
 
@@ -90,11 +89,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise CliError("No terminal to ask for a password; pass it with --password-stdin.")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != first:
+        return prompts.password_from_stdin()
+    first = prompts.password_from_terminal()
+    if prompts.password_from_terminal("Repeat password: ") != first:
         raise CliError("The passwords do not match; try again.")
     return first
 

@@ -42,6 +42,11 @@ EXCEPTION_LINE = re.compile(
 )
 
 
+NOT_STARTED = "Nothing was started: fix that, or run the command without `livestudio run`."
+TOKEN_TEXT = re.compile(r"[!-~]+")
+"""What a token can hold: printable ASCII without spaces (livestudio's are lst_ + base64url)."""
+
+
 UNTRUSTED = frozenset({"url", "token"})
 """Settings not taken from a repository's committed ``.dvc/config``."""
 
@@ -193,6 +198,12 @@ def run(command: list[str], server: str | None) -> int:
     )
     # Offline, DVCLive sends nothing, and nor does the wrapper: it only runs the command.
     offline = _offline(dvc_config)
+    if not offline and token and not TOKEN_TEXT.fullmatch(token):
+        # (httpx raised on a header it cannot send; DVCLive's requests fails the same way)
+        raise CliError(
+            "The access token (DVC_STUDIO_TOKEN, or DVC's studio.token) holds a space, a line"
+            f" break or a letter no token has; copy it again. {NOT_STARTED}"
+        )
     if not offline and (not url or not token):
         raise CliError(
             "No livestudio server or access token: set DVC_STUDIO_URL and DVC_STUDIO_TOKEN"
@@ -255,14 +266,14 @@ def _check_repository(repo_url: str | None) -> None:
     if not repo_url:
         raise CliError(
             "No Git remote names this repository, so DVCLive would send nothing: add one"
-            " (git remote add origin URL) or set DVC_STUDIO_REPO_URL."
+            f" (git remote add origin URL) or set DVC_STUDIO_REPO_URL. {NOT_STARTED}"
         )
     try:
         repo_key(repo_url)
     except InvalidRepoUrl as exc:
         raise CliError(
             f"DVCLive would send nothing: {exc} (set DVC_STUDIO_REPO_URL to the repository's"
-            " Git URL)."
+            f" Git URL). {NOT_STARTED}"
         ) from None
 
 
@@ -270,7 +281,6 @@ def _check_server(url: str, token: str) -> None:
     """Refuse to start when DVCLive could not send to the server: a typo'd, revoked or
     unreachable setup would lose the run's live view and its failure report, found out
     only hours later."""
-    refused = "Nothing was started: fix that, or run the command without `livestudio run`."
     try:
         answer = httpx.get(
             f"{url.rstrip('/')}/api/live",
@@ -279,13 +289,13 @@ def _check_server(url: str, token: str) -> None:
             verify=trusted_certificates(),
         )
     except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach {url}: {plain_reason(exc)}. {refused}") from exc
+        raise CliError(f"Cannot reach {url}: {plain_reason(exc)}. {NOT_STARTED}") from exc
     if answer.status_code in (401, 403):
-        raise CliError(f"{url} refused the token: {detail_of(answer)} {refused}")
+        raise CliError(f"{url} refused the token: {detail_of(answer)} {NOT_STARTED}")
     if answer.status_code not in (200, 405):  # (405: a server from before the check)
         # livestudio's own sentence, or a line saying something else answered (a web
         # page's HTML printed whole before).
-        raise CliError(f"{remote.refused(url, answer)} {refused}")
+        raise CliError(f"{remote.refused(url, answer)} {NOT_STARTED}")
 
 
 def trusted_certificates() -> ssl.SSLContext | bool:

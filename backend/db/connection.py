@@ -99,6 +99,11 @@ def duplicate_errors() -> tuple[type[Exception], ...]:
     return (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer livestudio: this one would write into tables it
+    does not know (a rollback after an upgrade), so nothing opens it."""
+
+
 def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     """The exception types a database failure raises, for ``except`` clauses.
 
@@ -107,7 +112,7 @@ def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     """
     psycopg = sys.modules.get("psycopg")
     found = (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
-    return (*found, *more)
+    return (*found, SchemaTooNew, *more)
 
 
 # WAL lets readers run beside the single writer. synchronous=NORMAL in WAL mode keeps

@@ -45,7 +45,10 @@ class DiskGuard:
         try:
             if self.reserve.exists() and self.reserve.stat().st_size >= self.reserve_bytes:
                 return True
-            with self.reserve.open("wb") as f:
+            # Private like the database beside it (it holds only zeros, but an audit of
+            # the folder should find nothing readable by others).
+            fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "wb") as f:
                 # Written, not truncated: a sparse file would reserve nothing.
                 chunk = b"\0" * (1 << 20)
                 left = self.reserve_bytes

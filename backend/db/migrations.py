@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from backend.db.connection import Conn, is_postgres
+from backend.db.connection import Conn, SchemaTooNew, is_postgres
 
 Migration = str | Callable[[Conn], None]
 """SQL statements, or a step that needs Python (the same for both engines)."""
@@ -523,6 +523,7 @@ def migrate(conn: Conn) -> int:
         "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
     )
     done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    _refuse_newer(done, MIGRATIONS)
     for version, script in MIGRATIONS:
         if version in done:
             continue
@@ -536,6 +537,15 @@ def migrate(conn: Conn) -> int:
             conn.execute("ROLLBACK")
             raise
     return max((v for v, _ in MIGRATIONS), default=0)
+
+
+def _refuse_newer(done: set[int], known: Sequence[tuple[int, object]]) -> None:
+    newest = max((v for v, _ in known), default=0)
+    if done and max(done) > newest:
+        raise SchemaTooNew(
+            f"it is at schema version {max(done)}, newer than this livestudio knows"
+            f" ({newest}): run a livestudio at least as new as the one that migrated it"
+        )
 
 
 def _apply(conn: Conn, version: int, script: Migration) -> None:
@@ -562,6 +572,7 @@ def _migrate_postgres(conn: Conn) -> int:
             "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
         )
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        _refuse_newer(done, pg_schema.MIGRATIONS)
         for version, script in pg_schema.MIGRATIONS:
             if version not in done:
                 _apply(conn, version, script)

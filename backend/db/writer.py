@@ -65,6 +65,8 @@ MAX_HOLD = 0.05
 BATCH_WINDOW = 0.001
 """The longest a batch waits for posts that were received but have not submitted yet."""
 LOCK_RETRY_MAX = 0.05
+LOCK_SAY_AFTER = 1.0
+"""Logged once another program has held the write lock this long (seconds)."""
 """The longest sleep between two tries to take a write lock another program holds."""
 LOCKED = (
     "The database is locked by another program (a backup or a `livestudio` command);"
@@ -328,6 +330,8 @@ class Writer:
         self._write_timeout = write_timeout
         self.disk = DiskGuard(path, disk_reserve)
         self._locked_since: float | None = None
+        """Since when another program has held the write lock we want (monotonic)."""
+        self._lock_said = False
         self._queue: asyncio.Queue[Queued] = asyncio.Queue()
         self._conn: Conn | None = None
         self._cache = WriterCache()
@@ -460,8 +464,11 @@ class Writer:
 
     def _committed(self, events: list[repository.StoredEvent]) -> None:
         if self._locked_since is not None:
-            log.warning("the database write lock is free again")
+            if self._lock_said:
+                held = time.monotonic() - self._locked_since
+                log.warning("the database write lock is free again (after %.1f s)", held)
             self._locked_since = None
+            self._lock_said = False
         if events:
             try:
                 self._publish(events)
@@ -645,8 +652,15 @@ class Writer:
         while not self._try_begin():
             now = loop.time()
             if self._locked_since is None:
-                self._locked_since = now
-                log.warning("another program holds the database write lock; writes wait")
+                self._locked_since = time.monotonic()
+            elif not self._lock_said and time.monotonic() - self._locked_since >= LOCK_SAY_AFTER:
+                # Not at once: two servers on one file take turns with the lock all the
+                # time, and said so dozens of times a minute.
+                self._lock_said = True
+                log.warning(
+                    "another program holds the database write lock (for %.1f s now); writes wait",
+                    time.monotonic() - self._locked_since,
+                )
             waiting = []
             for item in batch:
                 if item[2] > now and not item[1].done():

@@ -11,7 +11,7 @@ import pytest
 
 from tests.backend.sse import Listener
 from tests.backend.test_access_model import scoped_token
-from tests.conftest import ENGINE, Server, fixture_bodies
+from tests.conftest import ENGINE, Server, fixture_bodies, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[1]
 
@@ -78,3 +78,34 @@ def test_an_idle_kept_alive_connection_outlives_dvcs_five_second_poll(server: Se
             assert response.status == 200
     finally:
         conn.close()
+
+
+def test_a_database_migrated_by_a_newer_livestudio_is_refused_by_every_command(
+    server: Server,
+) -> None:
+    """A rollback after an upgrade served and wrote a schema it did not know, and `db
+    migrate` said it had "migrated" it from version 23 to 22."""
+    from contextlib import closing
+
+    from backend.db.connection import connect_sync
+    from backend.db.migrations import MIGRATIONS
+
+    server.add_user("alice")
+    server.stop()
+    newest = MIGRATIONS[-1][0]
+    with closing(connect_sync(server.database)) as conn:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (newest + 1,))
+        conn.execute("COMMIT")
+    said = f"it is at schema version {newest + 1}, newer than this livestudio knows ({newest})"
+    for command in (
+        ("serve", "--port", str(server.port)),
+        ("db", "migrate"),
+        ("token", "create", "alice"),
+        ("user", "list"),
+    ):
+        refused = run_cli(*command, db=server.database)
+        assert refused.returncode == 1, (command, refused.stdout)
+        assert said in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
+    with closing(connect_sync(server.database)) as conn:  # and nothing was written
+        assert conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0] == 1

@@ -429,6 +429,49 @@ def test_cli_errors_are_one_sentence(server: Server) -> None:
         assert made.returncode == 1 and "A username is 1-64" in made.stderr, repr(name)
 
 
+def test_add_key_of_a_file_that_is_no_key_is_one_line(
+    server: Server, alice: User, tmp_path
+) -> None:
+    picture = tmp_path / "a.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 100)
+    huge = tmp_path / "huge.pub"
+    huge.write_text("ssh-ed25519 " + "A" * 100_000)
+    for key_file in (picture, huge, "/dev/zero"):
+        done = run_cli("user", "add-key", "alice", str(key_file), db=server.database)
+        assert done.returncode == 1 and "is no public key file" in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1
+    assert "has no SSH keys" in run_cli("user", "keys", "alice", db=server.database).stdout
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])  # stdin: surrogates, or a decode error
+def test_a_password_that_is_not_utf8_text_is_refused_in_one_line(
+    server: Server, alice: User, tmp_path, locale: str
+) -> None:
+    import os
+
+    from tests.conftest import db_flags
+
+    env = {**os.environ, "LC_ALL": locale, "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("PYTHONUTF8", None)
+    for command in (
+        ["user", "add", "zed", "--password-stdin", *db_flags(server.database)],
+        ["user", "password", "alice", "--password-stdin", *db_flags(server.database)],
+        ["login", "--server", server.url, "--username", "alice", "--password-stdin"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", *command],
+            input="pässword1234\n".encode("latin-1"),
+            capture_output=True,
+            env=env,
+            timeout=60,
+        )
+        stderr = done.stderr.decode()
+        assert done.returncode == 1 and "not UTF-8 text" in stderr, (command, stderr)
+        assert stderr.count("\n") == 1
+    assert "zed" not in run_cli("user", "list", db=server.database).stdout
+    server.login("alice")  # her password is unchanged
+
+
 @pytest.mark.sqlite_only  # the bad database is a SQLite path
 def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path) -> None:
     import subprocess

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Server, User, free_port, run_cli
@@ -33,7 +35,8 @@ def test_a_backup_taken_while_serving_answers_like_the_original(
     assert f"Backed up {server.db} to {dest}" in made.stdout and "schema version" in made.stdout
     # Password hashes and everyone's runs: readable by the owner only, the copy too, and
     # the files SQLite makes beside them.
-    for path in (server.db, server.db.with_name(server.db.name + "-wal"), dest):
+    beside = [server.db.with_name(server.db.name + end) for end in ("-wal", ".reserve")]
+    for path in (server.db, *beside, dest):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     again = run_cli("db", "backup", str(dest), db=server.db)
     assert again.returncode == 1 and "exists already" in again.stderr
@@ -212,3 +215,39 @@ def test_project_add_names_its_owner_when_there_is_a_choice(server: Server, alic
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and bad.stderr.strip()
     nobody = run_cli("project", "add", "x", "https://github.com/a/b", "--owner", "zed", db=db)
     assert nobody.returncode == 1 and "zed" in nobody.stderr
+
+
+def test_a_refused_copy_or_backup_leaves_no_file_behind(tmp_path: Path, monkeypatch) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    import pytest
+
+    from backend.db import maintenance
+    from cli import admin
+
+    db = tmp_path / "live.db"
+    made = run_cli("user", "add", "alice", "--password-stdin", db=db, stdin="p" * 9 + "\n")
+    assert made.returncode == 0, made.stderr
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 0)")  # a newer livestudio's
+    copied = subprocess.run(
+        [sys.executable, "-m", "cli.main", "db", "copy", "--from", str(db), "--to", "c.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert copied.returncode == 1 and "newer than this livestudio" in copied.stderr
+    assert "nothing was written" in copied.stderr
+    assert not any(p.name.startswith("c.db") for p in tmp_path.iterdir())
+
+    def disk_fills(source: Path, dest: Path) -> tuple[int, int]:  # as SQLite leaves it
+        dest.write_bytes(b"half")
+        dest.with_name(dest.name + "-journal").write_bytes(b"half")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(maintenance, "backup_file", disk_fills)
+    with pytest.raises(admin.CliError, match="database or disk is full"):
+        admin.backup_db(db, tmp_path / "b.db")
+    assert not any(p.name.startswith("b.db") for p in tmp_path.iterdir())

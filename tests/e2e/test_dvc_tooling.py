@@ -474,6 +474,7 @@ def test_livestudio_run_refuses_to_start_a_run_dvclive_could_not_name(
     done = _wrapped(repo, env, sys.executable, "train.py", "clean")
     assert done.returncode == 1 and "trained" not in done.stdout
     assert fragment in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert "Nothing was started" in done.stderr
     # The variable names one: the run starts and is seen.
     env["DVC_STUDIO_REPO_URL"] = "git@github.com:acme/named.git"
     done = _wrapped(repo, env, sys.executable, "train.py", "clean")
@@ -545,6 +546,8 @@ def test_livestudio_run_refuses_a_server_that_is_not_a_url_before_running(
     [
         (None, "lst_not-a-token", "refused the token: The access token is invalid"),
         ("http://127.0.0.1:9", None, "Cannot reach http://127.0.0.1:9: nothing answers there"),
+        (None, "lst_é", "holds a space, a line break or a letter no token has"),
+        (None, "lst_abc\n", "holds a space, a line break or a letter no token has"),
     ],
 )
 def test_livestudio_run_refuses_to_start_when_dvclive_could_not_send(
