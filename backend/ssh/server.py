@@ -565,7 +565,9 @@ async def start_ssh(backend: Backend) -> SshService:
     # Its own: other servers on this host (the same database, or another one in the same
     # folder) keep theirs, and the logins they made.
     listener = f"{socket.gethostname()}:{settings.ssh_port}"
-    folder = settings.db.parent / "ssh-sessions" / str(settings.ssh_port)
+    # Absolute: the TUIs run in that folder, where a relative --db named nothing (every
+    # session ended at once, "logged out").
+    folder = settings.db.absolute().parent / "ssh-sessions" / str(settings.ssh_port)
     await asyncio.to_thread(_prepare, folder)
     await backend.writer.submit(lambda ctx: repository.end_ssh_sessions(ctx.conn, listener))
     await backend.writer.submit(_mark_alive([], backend.clock()))

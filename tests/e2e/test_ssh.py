@@ -528,3 +528,28 @@ def test_an_ssh_tui_whose_login_ends_closes_with_no_login_form(
         assert "http://host:8000" not in shown  # (the login form's server field)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_tui_over_ssh_opens_on_a_server_given_a_relative_database_path(
+    tmp_path: Path,
+) -> None:
+    """`serve --db data/live.db`: the TUIs run in a folder beside the database, where the
+    relative path named nothing, and every session ended at once as "logged out"."""
+    import os
+
+    port = free_port()
+    relative = Path(os.path.relpath(tmp_path / "live.db"))
+    assert not relative.is_absolute()
+    server = Server(db=relative, port=free_port(), env={"LIVESTUDIO_SSH_PORT": str(port)})
+    server.start()
+    session = f"relative-{port}"
+    try:
+        key, _ = alice_with_a_key(server, tmp_path)
+        _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+        subprocess.run(["tmux", "set", "-t", session, "remain-on-exit", "on"], check=True)
+        screen = _wait_for(session, lambda s: "connected" in s or "connect again" in s)
+        assert "connect again" not in screen and "projects" in screen, screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        server.stop()
