@@ -196,7 +196,7 @@ def run_demo(port: int = 0) -> int:
     one; another, to forward it or keep to a range). The TUI's exit status."""
     from tui.app import build_app
     from tui.client import Api
-    from tui.settings import Session, TuiSettings
+    from tui.settings import TOKEN_LINE, Session, TuiSettings
 
     with tempfile.TemporaryDirectory(prefix="livestudio-demo-") as folder:
         tmp = Path(folder)
@@ -233,7 +233,7 @@ def run_demo(port: int = 0) -> int:
             " p plots, space selects, c compares, ? every key, esc all projects."
             " Send your own runs to it:"
         )
-        tui_settings.welcome_lines = f"export DVC_STUDIO_URL={url}\nexport DVC_STUDIO_TOKEN={token}"
+        tui_settings.welcome_lines = f"export DVC_STUDIO_URL={url}\n{TOKEN_LINE}{token}"
         tui_settings.save_session(Session(url, "demo", session["session_token"]))
         try:
             app = build_app(tui_settings, Api(url, session["session_token"]))

@@ -15,7 +15,7 @@ from shared.watches import AlertInfo
 from tui import desktop
 from tui.client import Api, ApiError, SessionExpired
 from tui.commands import LiveStudioCommands
-from tui.settings import Session, TuiSettings
+from tui.settings import TOKEN_LINE, Session, TuiSettings
 
 SSH_SESSION_ENDED = (
     "livestudio: your session has ended (logged out, or the password changed): connect again"
@@ -71,6 +71,21 @@ class LiveStudioApp(App[None]):
                     "Copied to the clipboard.",
                 )
             )
+
+    def profile_token_replaced(self, token: str | None) -> None:
+        """Keep the demo's lines to copy true once its profile token was regenerated or
+        deleted: ``?`` showed (and ``y`` copied) a token that had stopped working."""
+        lines = self.settings.welcome_lines
+        if not lines:
+            return
+        new = (
+            f"{TOKEN_LINE}{token}"
+            if token
+            else f"{TOKEN_LINE}  # deleted: t (profile), then g, makes a new one"
+        )
+        self.settings.welcome_lines = "\n".join(
+            new if line.startswith(TOKEN_LINE) else line for line in lines.splitlines()
+        )
 
     def logged_in(self, username: str, token: str) -> None:
         """Keep the session and show the projects."""

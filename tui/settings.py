@@ -10,6 +10,8 @@ from pathlib import Path
 import platformdirs
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
+TOKEN_LINE = "export DVC_STUDIO_TOKEN="
+"""How the demo's lines to copy give its token (kept true when the token changes)."""
 
 
 def config_dir() -> Path:

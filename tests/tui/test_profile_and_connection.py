@@ -46,6 +46,9 @@ async def test_regenerate_and_delete_token_from_profile(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:
     app = logged_in_app
+    # The demo's lines to copy (? shows them) follow the token: they kept a revoked one.
+    url_line = f"export DVC_STUDIO_URL={server.url}"
+    app.settings.welcome_lines = f"{url_line}\nexport DVC_STUDIO_TOKEN={alice.token}"
     async with app.run_test(size=SIZE) as pilot:
         profile = await open_profile(pilot, app)
         assert profile.info.profile_token.prefix == alice.token[:8]
@@ -62,6 +65,7 @@ async def test_regenerate_and_delete_token_from_profile(
         assert await live_status(server, alice.token) == 401
         assert await live_status(server, new_token) == 200
         await until(pilot, lambda: profile.info.profile_token.prefix == new_token[:8])
+        assert app.settings.welcome_lines == f"{url_line}\nexport DVC_STUDIO_TOKEN={new_token}"
 
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
@@ -73,6 +77,10 @@ async def test_regenerate_and_delete_token_from_profile(
         await pilot.press("y")
         await until(pilot, lambda: profile.info is not None and profile.info.profile_token is None)
         assert await live_status(server, new_token) == 401
+        assert app.settings.welcome_lines.splitlines() == [
+            url_line,
+            "export DVC_STUDIO_TOKEN=  # deleted: t (profile), then g, makes a new one",
+        ]
 
 
 async def test_reconnects_after_server_restart_without_losing_events(

@@ -403,6 +403,7 @@ class ProfileScreen(Screen[None]):
         except ApiError as exc:
             studio(self).report(exc)
             return
+        studio(self).profile_token_replaced(new.token)
         self.app.push_screen(TokenDialog(new.token))
         self.load()
 
@@ -436,6 +437,7 @@ class ProfileScreen(Screen[None]):
         except ApiError as exc:
             studio(self).report(exc)
             return
+        studio(self).profile_token_replaced(None)
         self.notify("Profile token deleted.")
         self.load()
 
@@ -509,5 +511,7 @@ class ProfileScreen(Screen[None]):
         """Sent from the dialog, which shows a refusal (see ``dialogs.sent``)."""
         await studio(self).api.change_password(current, new, reset_tokens)
         extra = " Every access token and SSH key was deleted." if reset_tokens else ""
+        if reset_tokens:
+            studio(self).profile_token_replaced(None)
         self.notify("Password changed." + extra)
         self.load()
