@@ -496,10 +496,11 @@ def compare(
     for name in metrics:
         values = [r.metrics.get(name) for r in rows]
         numbers = [parse_number(v) for v in values]
-        # A diverged run's inf (or NaN) is never the best: only finite values compete.
+        # A diverged run's inf (or NaN) is never the best: only finite values compete, and
+        # beside a diverged run the one finite value is the best.
         usable = [(n, i) for i, n in enumerate(numbers) if n is not None and math.isfinite(n)]
         best: set[int] = set()
-        if len(usable) > 1:
+        if usable and sum(n is not None for n in numbers) > 1:
             target = min(usable)[0] if lower_better(name) else max(usable)[0]
             best = {i for n, i in usable if n == target}
         lines.append(CompareLine("metric", name, values, len({repr(v) for v in values}) > 1, best))

@@ -82,12 +82,14 @@ def test_compare_marks_differences_and_best_values() -> None:
             [
                 row(1, params={"lr": 0.1, "bs": 8}, metrics={"val/loss": 0.3, "acc": "nan"}),
                 row(2, params={"lr": 0.2, "bs": 8}, metrics={"val/loss": 0.2, "acc": 0.8}),
+                row(3, params={"bs": 8}, metrics={"f1": 0.5}),
             ]
         )
     }
     assert lines["param:lr"].differs and not lines["param:bs"].differs
     assert lines["metric:val/loss"].best == {1}  # lower is better for losses
-    assert lines["metric:acc"].best == set()  # only one usable number: nothing to compare
+    assert lines["metric:acc"].best == {1}  # beside a diverged run, the finite one
+    assert lines["metric:f1"].best == set()  # one run has it: nothing to compare
 
 
 def test_a_diverged_runs_infinity_is_never_the_best() -> None:
