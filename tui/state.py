@@ -233,6 +233,25 @@ class ProjectState:
                 self.history.clear()
         return added
 
+    def settle_primary(self) -> bool:
+        """Once a snapshot's rows are all in, and until the user picks one (m): the trend
+        metric is the loss most runs log (else the metric most runs log), ties going to
+        the first seen. Chosen row by row, it was the first loss of whichever run came
+        first: one run logging `loss` left every `train/loss` run's sparkline empty.
+        True if it changed (histories restart)."""
+        if self.primary_chosen or not self.metric_names:
+            return False
+        runs, seen = self._runs_with["metrics"], self._seen["metrics"]
+        losses = [n for n in self.metric_names if "loss" in n]
+        best = min(losses or self.metric_names, key=lambda n: (-runs[n], seen[n]))
+        if best == self.primary:
+            return False
+        self.primary = best
+        self.history.clear()
+        for experiment_id, row in self.rows.items():
+            self._remember(experiment_id, row)
+        return True
+
     @property
     def known_metrics(self) -> frozenset[str]:
         """Every metric name seen, columns or not."""

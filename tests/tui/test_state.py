@@ -375,3 +375,27 @@ def test_one_runs_made_up_names_cannot_take_the_columns_of_the_others() -> None:
     state = ProjectState()
     state.apply_row(row(1, metrics={"b": 1, "a": 2}), now=1.0)
     assert not state.rechoose and state.columns[-2:] == ["m:b", "m:a"]
+
+
+def test_the_trend_metric_is_the_loss_most_runs_log_until_one_is_picked() -> None:
+    state = ProjectState()
+    state.apply_row(row(9, metrics={"loss": 0.5, "acc": 0.1}), now=0)  # the newest, first
+    for experiment_id in (1, 2, 3):
+        state.apply_row(row(experiment_id, metrics={"train/loss": 0.3, "acc": 0.2}), now=0)
+    assert state.primary == "loss"  # the first loss seen, row by row
+    assert state.settle_primary() and state.primary == "train/loss"
+    assert set(state.history) == {1, 2, 3}  # histories restart on it
+    assert not state.settle_primary()
+    state.cycle_primary()  # the user picks one (m): kept, whatever runs log
+    picked = state.primary
+    for experiment_id in (4, 5, 6, 7):
+        state.apply_row(row(experiment_id, metrics={"loss": 0.3}), now=0)
+    assert not state.settle_primary() and state.primary == picked
+
+
+def test_without_a_loss_the_trend_metric_is_the_one_most_runs_log() -> None:
+    state = ProjectState()
+    state.apply_row(row(1, metrics={"score": 0.5}), now=0)
+    for experiment_id in (2, 3):
+        state.apply_row(row(experiment_id, metrics={"acc": 0.2}), now=0)
+    assert state.settle_primary() and state.primary == "acc"

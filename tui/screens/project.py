@@ -221,6 +221,7 @@ class ProjectScreen(LiveScreen):
             self.state.apply_row(row, now, highlight=row.id in known)
         for gone in known - {r.id for r in message.rows}:
             self.state.remove(gone)
+        self.state.settle_primary()  # (seed_sparklines and load_baseline below follow it)
         if self.state.rechoose:
             self.state.choose_columns()
         self.table.show()
