@@ -69,3 +69,5 @@ async def test_every_key_of_the_project_screen_is_in_its_footer_at_80_columns(
         plots_footer = app.screen.query_one(Footer)
         await until(pilot, lambda: "Refetch" in footer_text(plots_footer))
         assert footer_text(plots_footer).count("\n") == 0  # the plots screen's keys fit one line
+        # The charts' own ← → (scrolling sideways, which they never do) hid the step cursor's.
+        assert "←→ Step" in footer_text(plots_footer)

@@ -50,6 +50,16 @@ DRAW_EVERY = 0.25
 """Seconds between redraws of the charts that live points changed."""
 CURSOR_READ_AFTER = 0.15
 """Seconds the step cursor rests before its exact values are read from the server."""
+LEFT_RIGHT = ("left", "right")
+
+
+class ChartList(VerticalScroll, inherit_bindings=False):
+    """The charts, scrolled up and down. ← and → are the step cursor's: the container's own
+    (it never scrolls sideways) hid the screen's from the footer."""
+
+    BINDINGS = [
+        b for b in VerticalScroll.BINDINGS if isinstance(b, Binding) and b.key not in LEFT_RIGHT
+    ]
 
 
 class PlotsScreen(LiveScreen):
@@ -109,7 +119,7 @@ class PlotsScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        with VerticalScroll():
+        with ChartList():
             yield Static("", id="charts-more")
             with Vertical(id="images"):
                 yield Static("Loading…", id="images-note")
