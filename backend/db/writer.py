@@ -124,6 +124,15 @@ def shares_deferred(job: Callable[[WriteContext], T]) -> Callable[[WriteContext]
     return cache_safe(job)
 
 
+def heavy(job: Callable[[WriteContext], T]) -> Callable[[WriteContext], T]:
+    """Mark a job that writes megabytes (a post's images): its batch's transaction runs in a
+    thread. On the event loop, SQLite writing 22 MB of blobs held every other request for
+    ~100 ms; in a thread it releases the GIL while it writes, so reads, streams and other
+    requests go on (only other writes wait, as they must for SQLite's one writer)."""
+    job.heavy = True  # type: ignore[attr-defined]
+    return job
+
+
 def run_in_transaction(
     conn: Conn, jobs: list[Job], cache: WriterCache | None = None
 ) -> tuple[list[Any], list[repository.StoredEvent]]:
@@ -349,6 +358,9 @@ class Writer:
         self._held_since = float("inf")
         self._let_go: asyncio.TimerHandle | None = None
         self._stopped = False
+        self._in_thread: asyncio.Future[Any] | None = None
+        """A heavy batch's transaction running in a thread: nothing else touches the
+        connection meanwhile (no inline post, no transaction begun ahead or let go)."""
 
     async def start(self) -> None:
         """Open the database, apply migrations and start taking jobs."""
@@ -414,6 +426,8 @@ class Writer:
                 and self._conn is not None
                 and not self._collecting
                 and self._paused is None
+                and self._in_thread is None
+                and not getattr(job, "heavy", False)
                 and self._queue.empty()
                 and self._try_begin()
             ):
@@ -505,6 +519,7 @@ class Writer:
         conn = self._conn
         if (
             conn is None
+            or self._in_thread is not None
             or conn.in_transaction
             or not self._queue.empty()
             or self._collecting
@@ -540,6 +555,8 @@ class Writer:
             self._let_go = loop.call_later(HOLD_BEGUN - waited, self._let_go_if_unused)
 
     def _let_go_of_begun(self) -> None:
+        if self._in_thread is not None:  # that transaction is a batch's, and ends itself
+            return
         if self._conn is not None and self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
         self._held_since = float("inf")
@@ -631,15 +648,39 @@ class Writer:
                 if not batch:
                     continue
                 started = time.perf_counter()
-                outcomes, events = run_in_transaction(
-                    self._conn, [job for job, _, _ in batch], self._cache
-                )
+                jobs = [job for job, _, _ in batch]
+                if any(getattr(job, "heavy", False) for job in jobs):
+                    outcomes, events = await self._run_in_thread(jobs)
+                else:
+                    outcomes, events = run_in_transaction(self._conn, jobs, self._cache)
                 metrics.COMMIT_JOBS.observe(len(batch))
                 metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             except Exception as exc:
                 self._batch_failed(batch, exc)
-                continue
-            self._batch_committed(batch, outcomes, events)
+            else:
+                self._batch_committed(batch, outcomes, events)
+            if self._stopped:  # (a heavy batch finished after the stop began)
+                return
+
+    async def _run_in_thread(
+        self, jobs: list[Job]
+    ) -> tuple[list[Any], list[repository.StoredEvent]]:
+        """``run_in_transaction`` in a thread (see ``heavy``), which it always finishes: a
+        stop waits for it before closing the connection under it."""
+        conn = self._conn
+        assert conn is not None
+        loop = asyncio.get_running_loop()
+        running = self._in_thread = loop.run_in_executor(
+            None, run_in_transaction, conn, jobs, self._cache
+        )
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # The writer is stopping: the transaction ends in the thread, and its callers
+            # get their answers (``_run`` then returns, as ``_stopped`` says).
+            return await running
+        finally:
+            self._in_thread = None
 
     async def _begin_for(self, batch: list[Queued]) -> list[Queued]:
         """Take the write lock for a batch, sleeping (not blocking) while another has it.

@@ -14,7 +14,7 @@ import msgspec
 from backend.db import repository
 from backend.db.connection import Reader
 from backend.db.repository import ExperimentRecord
-from backend.db.writer import WriteContext, cache_safe, shares_deferred
+from backend.db.writer import WriteContext, cache_safe, heavy, shares_deferred
 from backend.services import events, quotas, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from backend.services.image_types import image_type
@@ -37,6 +37,8 @@ LARGE_BODY = 1 << 20
 """From this size on, a body's params and metrics are walked to bound them instead of its
 brackets and commas counted first: such a body is mostly images (their base64 holds none),
 and the four scans of a 30 MB one took 34 ms while every other request waited."""
+HEAVY_IMAGES = 1 << 20
+"""From this many bytes of images, a post's transaction runs off the event loop (``heavy``)."""
 INGEST_SCOPE = "EXPERIMENTS"
 # last_used_at is informative; writing it on every post would double the write load.
 TOUCH_EVERY = 60.0
@@ -400,6 +402,8 @@ def ingest_job(
         principal = authorize(ctx, hashed, now)
         return apply(ctx, principal.user_id, parsed, now)
 
+    if sum(map(len, parsed.images.values())) >= HEAVY_IMAGES:
+        heavy(job)
     return job
 
 

@@ -389,3 +389,63 @@ def test_an_ended_run_posted_to_twice_in_a_batch_keeps_one_true_row(
     row = json.loads(row_json)
     assert (status, step) == (row["status"], row["step"]) == ("running", 4)
     assert row["metrics"] == {"loss": 0.3}
+
+
+async def test_a_heavy_posts_transaction_runs_in_a_thread_while_the_loop_goes_on(
+    writer: Writer,
+) -> None:
+    """A post of megabytes of images held every request for ~100 ms while SQLite wrote
+    its blobs on the event loop; now only writes wait for it, as they must."""
+    release = threading.Event()
+    ran_on: list[str] = []
+
+    @writer_module.heavy
+    def big(ctx: WriteContext) -> str:
+        ran_on.append(threading.current_thread().name)
+        release.wait(10)  # (SQLite writing 22 MB of blobs)
+        ctx.conn.execute("CREATE TABLE IF NOT EXISTS hits (n INTEGER)")
+        ctx.conn.execute("INSERT INTO hits VALUES (2)")
+        return "big"
+
+    heavy_post = asyncio.ensure_future(post(writer, big))
+    while not ran_on:
+        await asyncio.sleep(0.001)  # the loop turns while the heavy job runs
+    assert ran_on != [threading.current_thread().name]
+    lone = asyncio.ensure_future(post(writer))  # a write waits for the one writer...
+    for _ in range(20):
+        await asyncio.sleep(0.001)  # ...however long the loop turns meanwhile
+    assert not lone.done() and not heavy_post.done()
+    release.set()
+    assert await heavy_post == "big"
+    await lone
+    rows = await asyncio.to_thread(_hits, writer)
+    assert rows == [(2,), (1,)]  # both committed, in order
+
+
+def _hits(writer: Writer) -> list[tuple[int]]:
+    with sqlite3.connect(writer._path) as conn:
+        return conn.execute("SELECT n FROM hits ORDER BY rowid").fetchall()
+
+
+async def test_a_writer_stopping_during_a_heavy_transaction_lets_it_commit_first(
+    tmp_path: Path,
+) -> None:
+    started = Writer(tmp_path / "w.db", lambda events: None)
+    await started.start()
+    release = threading.Event()
+
+    @writer_module.heavy
+    def big(ctx: WriteContext) -> None:
+        release.wait(10)
+        ctx.conn.execute("CREATE TABLE hits (n INTEGER)")
+        ctx.conn.execute("INSERT INTO hits VALUES (3)")
+
+    submitted = asyncio.ensure_future(started.submit(big))
+    await asyncio.sleep(0.05)
+    stopping = asyncio.ensure_future(started.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # it waits for the thread, not closing under it
+    release.set()
+    await stopping
+    assert submitted.done() and submitted.exception() is None  # answered: committed
+    assert await asyncio.to_thread(_hits, started) == [(3,)]
