@@ -517,36 +517,42 @@ async def stream(
             if still_allowed is not None and not await still_allowed():
                 return
             checked = asyncio.get_running_loop().time()
-            oldest, newest = await repository.event_id_range(db)
-            if refilter is not None:
-                fresh = await refilter(newest)
-                if fresh is None:  # removed meanwhile: say so, as the removal's event would
-                    if isinstance(event_filter, ProjectFilter):
-                        yield _gone(event_filter.scope.id, newest)
-                    return
-                event_filter = fresh
-            if last_event_id is None:
-                last = newest
-            elif (
-                last_event_id < oldest - 1
-                or last_event_id > newest
-                or newest - last_event_id > REPLAY_AT_MOST
-            ):
-                last = newest
-                out.append(_reset(last))
-            else:
-                last = last_event_id
-                async for event, shown in shown_events(db, last, event_filter.accepts):
-                    last = event.id
-                    if await revoked(event):
+            try:
+                oldest, newest = await repository.event_id_range(db)
+                if refilter is not None:
+                    fresh = await refilter(newest)
+                    if fresh is None:  # removed meanwhile: say so, as the removal's event would
+                        if isinstance(event_filter, ProjectFilter):
+                            yield _gone(event_filter.scope.id, newest)
                         return
-                    if shown:
-                        out.append(_message(event))
-                        if len(out) >= BATCH:
-                            yield b"".join(out)
-                            out.clear()
-            out.append(CONNECTED)
-            yield b"".join(out)
+                    event_filter = fresh
+                if last_event_id is None:
+                    last = newest
+                elif (
+                    last_event_id < oldest - 1
+                    or last_event_id > newest
+                    or newest - last_event_id > REPLAY_AT_MOST
+                ):
+                    last = newest
+                    out.append(_reset(last))
+                else:
+                    last = last_event_id
+                    async for event, shown in shown_events(db, last, event_filter.accepts):
+                        last = event.id
+                        if await revoked(event):
+                            return
+                        if shown:
+                            out.append(_message(event))
+                            if len(out) >= BATCH:
+                                yield b"".join(out)
+                                out.clear()
+                out.append(CONNECTED)
+                yield b"".join(out)
+            except database_errors() as exc:
+                # The database is away (or a page of it unreadable): end the stream in one
+                # log line, not a traceback; the client reconnects with Last-Event-ID.
+                log.warning("stream could not start, ending it: %s", exc)
+                return
             beat = _Heartbeat(queue, heartbeat)
             while True:
                 item = await queue.get()

@@ -549,3 +549,39 @@ def test_a_stream_far_behind_is_told_to_reset_rather_than_replayed(
     sent = asyncio.run(first())
     assert (b"event: reset" in sent) is told_reset
     assert sent.count(b"event: project_deleted") == (0 if told_reset else 5)
+
+
+@pytest.mark.sqlite_only  # damages the SQLite file's pages
+def test_a_stream_whose_replay_hits_a_damaged_page_ends_in_one_log_line(
+    server: Server, alice: User
+) -> None:
+    """Replaying from Last-Event-ID across an unreadable page of the events table raised
+    out of the stream: a traceback in the log each time the client came back."""
+    import sqlite3
+    from contextlib import closing
+
+    for step in range(400):  # enough events for the table to span many pages
+        assert alice.live({**BODIES[1], "step": step, "name": "many"}).status_code == 200
+    server.stop()
+    with closing(sqlite3.connect(server.db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = [
+            p
+            for (p,) in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'events' AND pagetype = 'leaf'"
+                " ORDER BY path"
+            )
+        ]
+    assert len(pages) > 6
+    with open(server.db, "r+b") as file:  # middle leaves: the first and last ids still read
+        for page in pages[len(pages) // 3 : 2 * len(pages) // 3]:
+            file.seek((page - 1) * page_size)
+            file.write(b"\xff" * page_size)
+    server.start()
+    with alice.client.stream("GET", "/api/events", headers={"Last-Event-ID": "1"}) as stream:
+        assert stream.status_code == 200
+        assert b"".join(stream.iter_bytes()) == b""  # ended: the client comes back later
+    log = server.log.read_text() if server.log else ""
+    assert "stream could not start, ending it:" in log
+    assert "Traceback" not in log
