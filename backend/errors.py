@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import traceback
 
 import msgspec
 from litestar import MediaType, Request, Response
@@ -42,6 +44,8 @@ STATUS_OF: dict[type[DomainError], int] = {
 }
 
 
+DECODER_FILE = os.path.join("litestar", "serialization", "msgspec_hooks.py")
+"""Where Litestar decodes JSON bodies (msgspec's C decoder runs out of stack under it)."""
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 """On every answer: each is one user's (tokens, runs), so no cache keeps it, and no browser
 guesses its type."""
@@ -110,13 +114,19 @@ def _validation_detail(exc: ValidationException) -> str:
     return f"Invalid request: {'; '.join(parts)}."
 
 
+def _while_decoding(exc: BaseException) -> bool:
+    """Whether the error was raised decoding a request body (and is no bug of ours)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and frames[-1].filename.endswith(DECODER_FILE)
+
+
 def _internal(request: Request, exc: Exception) -> Response[dict[str, object]]:
     known = storage_error(exc)
     if known is not None:
         return _domain(request, known)
     if isinstance(exc, OverflowError):  # an id in the path beyond SQLite's 64-bit integers
         return error_response(404, f"Nothing at {request.url.path}: no id is that large.")
-    if isinstance(exc, RecursionError):
+    if isinstance(exc, RecursionError) and _while_decoding(exc):
         # Litestar's JSON decoding of a body nested ~1,000 deep (`[[[[…`, 2 KB, anyone's
         # login) ran out of stack: a stranger filled the log with tracebacks. /api/live
         # bounds nesting itself (MAX_DEPTH); no other body has any reason to nest.

@@ -261,7 +261,13 @@ SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 def _remove_database_files(path: Path) -> None:
     """Remove a database file this command created, with the journal SQLite left beside it
-    (a full disk left a `-journal` behind), as far as the file system lets it."""
-    for leftover in (path, *(path.with_name(path.name + end) for end in SQLITE_SIDE_FILES)):
+    (a full disk left a `-journal` behind), as far as the file system lets it. Behind a
+    link that pointed nowhere, the file made is the link's target: it goes, the link stays
+    (as the user made it)."""
+    target = path.resolve() if path.is_symlink() else path
+    leftovers = [target]
+    for base in {target, path}:
+        leftovers += [base.with_name(base.name + end) for end in SQLITE_SIDE_FILES]
+    for leftover in leftovers:
         with contextlib.suppress(OSError):  # a read-only destination: nothing was made
             leftover.unlink(missing_ok=True)

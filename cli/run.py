@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import email.utils
 import os
 import re
 import secrets
@@ -65,8 +66,7 @@ def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
         os.environ.get("DVC_GLOBAL_CONFIG_DIR") or platformdirs.user_config_dir("dvc", "iterative"),
     ]
     files = [Path(folder) / "config" for folder in folders]
-    here = (start or Path.cwd()).resolve()
-    root = next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
+    root = _dvc_root(start or Path.cwd())
     values: dict[str, str] = {}
     for file in files:
         values.update(_studio_section(file))
@@ -81,6 +81,12 @@ def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
                 section = {k: v for k, v in section.items() if k not in UNTRUSTED}
             values.update(section)
     return values
+
+
+def _dvc_root(start: Path) -> Path | None:
+    """The DVC repository at or above ``start`` (the nearest folder holding ``.dvc``)."""
+    here = start.resolve()
+    return next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
 
 
 def _tracked(file: Path) -> bool:
@@ -98,7 +104,8 @@ def _tracked(file: Path) -> bool:
 
 
 def _studio_section(file: Path) -> dict[str, str]:
-    """The ``[studio]`` (or ``['studio']``) section of one DVC config file (INI)."""
+    """The ``[studio]`` (or ``['studio']``) section of one DVC config file (INI), and its
+    ``exp`` section's ``git_remote`` (as ``exp.git_remote``)."""
     try:
         text = file.read_text()
     except (OSError, UnicodeDecodeError):
@@ -108,9 +115,12 @@ def _studio_section(file: Path) -> dict[str, str]:
         line = raw.strip()
         if line.startswith("["):
             section = line.strip("[]'\" ").lower()
-        elif "=" in line and section == "studio":
+        elif "=" in line and section in ("studio", "exp"):
             key, _, value = line.partition("=")
-            values[key.strip().lower()] = value.strip().strip("'\"")
+            key = key.strip().lower()
+            if section == "exp" and key != "git_remote":
+                continue
+            values[f"exp.{key}" if section == "exp" else key] = value.strip().strip("'\"")
     return values
 
 
@@ -126,7 +136,11 @@ def _offline(dvc_config: dict[str, str]) -> bool:
 
 def _git(*args: str) -> str | None:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+        # safe.directory: a repository another user owns (a container's bind mount) is read
+        # as DVCLive reads it (dulwich asks no such question); git refused and said nothing.
+        done = subprocess.run(
+            ["git", "-c", "safe.directory=*", *args], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
@@ -213,13 +227,15 @@ def run(command: list[str], server: str | None) -> int:
     # Which repository and commit the run is of, as it starts (as DVCLive reads them): a
     # commit or a new remote during hours of training sent the failure to another
     # experiment, or another project.
-    where = _run_of(dvc_config.get("repo_url"))
-    if not offline and url and token:
-        _check_server(url, token)
-        _check_repository(where[0])
+    where = _run_of(dvc_config)
     # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
     # without experiment_rev); reporting again would only add a second, nameless row.
     dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
+    started = None
+    if not offline and url and token:
+        started = _check_server(url, token)
+        if not dvc_reports:
+            _warn_about_repository(where[0])
     name = os.environ.get("DVC_EXP_NAME") or f"run-{secrets.token_hex(3)}"
     env = dict(os.environ)
     if url and token:
@@ -254,33 +270,36 @@ def run(command: list[str], server: str | None) -> int:
     if not dvc_reports and not offline and url and token:
         if returncode != 0:
             _report(url, token, name, returncode, list(tail), where)
-        else:
-            _finish(url, token, name, where)
+        elif started is not None:
+            _finish(url, token, name, where, started)
     return 128 - returncode if returncode < 0 else returncode
 
 
-def _check_repository(repo_url: str | None) -> None:
-    """Refuse to start when DVCLive would send nothing: without a repository URL it sends
-    no event at all, and with one the server refuses, its `start` is refused and it stops
-    sending for the whole run."""
+def _warn_about_repository(repo_url: str | None) -> None:
+    """Say at once when DVCLive may well send nothing: without a repository URL it sends
+    no event, and with one the server refuses, its `start` is refused and it stops sending.
+    Only a warning: DVCLive may know better (it reads Git with dulwich, where `git` may
+    be missing or refuse a repository another user owns)."""
     if not repo_url:
-        raise CliError(
-            "No Git remote names this repository, so DVCLive would send nothing: add one"
-            f" (git remote add origin URL) or set DVC_STUDIO_REPO_URL. {NOT_STARTED}"
-        )
-    try:
-        repo_key(repo_url)
-    except InvalidRepoUrl as exc:
-        raise CliError(
-            f"DVCLive would send nothing: {exc} (set DVC_STUDIO_REPO_URL to the repository's"
-            f" Git URL). {NOT_STARTED}"
-        ) from None
+        problem = "found no Git remote naming this repository, so DVCLive may send nothing"
+    else:
+        try:
+            repo_key(repo_url)
+            return
+        except InvalidRepoUrl as exc:
+            problem = f"the server will refuse DVCLive's posts: {exc}"
+    print(
+        f"livestudio: {problem} (set DVC_STUDIO_REPO_URL to the repository's Git URL); a"
+        " failure cannot be reported either.",
+        file=sys.stderr,
+    )
 
 
-def _check_server(url: str, token: str) -> None:
+def _check_server(url: str, token: str) -> float | None:
     """Refuse to start when DVCLive could not send to the server: a typo'd, revoked or
     unreachable setup would lose the run's live view and its failure report, found out
-    only hours later."""
+    only hours later. Returns the server's time (its ``Date``, whole seconds), by which a
+    successful run's end is told from an older run of the same name."""
     try:
         answer = httpx.get(
             f"{url.rstrip('/')}/api/live",
@@ -296,6 +315,10 @@ def _check_server(url: str, token: str) -> None:
         # livestudio's own sentence, or a line saying something else answered (a web
         # page's HTML printed whole before).
         raise CliError(f"{remote.refused(url, answer)} {NOT_STARTED}")
+    try:
+        return email.utils.parsedate_to_datetime(answer.headers["date"]).timestamp() - 1
+    except (KeyError, TypeError, ValueError):
+        return None  # (a proxy that drops it: no finishing, rather than a wrong one)
 
 
 def trusted_certificates() -> ssl.SSLContext | bool:
@@ -384,11 +407,26 @@ def _in_terminal_foreground() -> bool:
         return False
 
 
-def _run_of(configured: str | None) -> tuple[str | None, str]:
+def _run_of(dvc_config: dict[str, str]) -> tuple[str | None, str]:
     """The repository as DVCLive names it (or the failure would land in another project)
-    and the commit checked out: the run's, read before it starts."""
-    repo_url = os.environ.get("DVC_STUDIO_REPO_URL") or os.environ.get("STUDIO_REPO_URL")
-    repo_url = repo_url or configured or _remote_url()
+    and the commit checked out: the run's, read before it starts.
+
+    In a DVC repository DVCLive takes DVC's name for it first, as `dvc exp` does:
+    ``DVC_EXP_GIT_REMOTE`` or ``exp.git_remote``, a remote's name or a URL. Then
+    dvc-studio-client's order: the variables, DVC's ``studio.repo_url``, the Git remote.
+    """
+    repo_url = None
+    if _dvc_root(Path.cwd()) is not None:
+        git_remote = os.environ.get("DVC_EXP_GIT_REMOTE") or dvc_config.get("exp.git_remote")
+        if git_remote:
+            repo_url = _git("config", "--get", f"remote.{git_remote}.url") or git_remote
+    repo_url = (
+        repo_url
+        or os.environ.get("DVC_STUDIO_REPO_URL")
+        or os.environ.get("STUDIO_REPO_URL")
+        or dvc_config.get("repo_url")
+        or _remote_url()
+    )
     return repo_url, _git("rev-parse", "HEAD") or NULL_SHA
 
 
@@ -401,21 +439,28 @@ def _report(
     where: tuple[str | None, str],
 ) -> None:
     repo_url, baseline_sha = where
-    if not repo_url:  # (refused before the command started)
+    if not repo_url:  # (said when the command started)
         return
     body = _done(name, repo_url, baseline_sha)
     body["errors"] = failure_errors(returncode, tail)
     _post(url, "/api/live", token, body, "the failure report")
 
 
-def _finish(url: str, token: str, name: str, where: tuple[str | None, str]) -> None:
+def _finish(url: str, token: str, name: str, where: tuple[str | None, str], started: float) -> None:
     """The command succeeded: end its run Completed if DVCLive's own ``done`` never arrived
-    (the server restarting as training ended); the server leaves any other run alone."""
+    (the server restarting as training ended). The server leaves any other run alone: one
+    that ended, and one that posted nothing since ``started`` (an old crashed run of a
+    name reused with ``DVC_EXP_NAME`` was made Completed)."""
     repo_url, baseline_sha = where
-    if not repo_url:  # (refused before the command started)
+    if not repo_url:  # nor could DVCLive have named a run
         return
     answer = _post(
-        url, "/api/live/finish", token, _done(name, repo_url, baseline_sha), "the run's end"
+        url,
+        f"/api/live/finish?since={started:.0f}",
+        token,
+        _done(name, repo_url, baseline_sha),
+        "the run's end",
+        unknown_is_fine=True,
     )
     if answer is not None and answer.get("experiment_id") is not None:
         print(
@@ -435,9 +480,15 @@ def _done(name: str, repo_url: str, baseline_sha: str) -> dict[str, object]:
 
 
 def _post(
-    url: str, path: str, token: str, body: dict[str, object], what: str
+    url: str,
+    path: str,
+    token: str,
+    body: dict[str, object],
+    what: str,
+    unknown_is_fine: bool = False,
 ) -> dict[str, object] | None:
-    """Post ``body``; the server's JSON answer, or None after one line saying why not."""
+    """Post ``body``; the server's JSON answer, or None after one line saying why not
+    (``unknown_is_fine``: none for a server from before ``path`` existed)."""
     try:
         response = httpx.post(
             f"{url.rstrip('/')}{path}",
@@ -448,6 +499,8 @@ def _post(
         )
     except httpx.HTTPError as exc:
         print(f"livestudio: could not send {what} to {url}: {plain_reason(exc)}.", file=sys.stderr)
+        return None
+    if unknown_is_fine and response.status_code in (404, 405):
         return None
     if response.status_code != 200:
         print(

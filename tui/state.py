@@ -239,14 +239,17 @@ class ProjectState:
         the first seen. Chosen row by row, it was the first loss of whichever run came
         first: one run logging `loss` left every `train/loss` run's sparkline empty.
         True if it changed (histories restart)."""
-        if self.primary_chosen or not self.metric_names:
-            return False
         runs, seen = self._runs_with["metrics"], self._seen["metrics"]
-        losses = [n for n in self.metric_names if "loss" in n]
-        best = min(losses or self.metric_names, key=lambda n: (-runs[n], seen[n]))
+        if self.primary_chosen or not seen:
+            return False
+        # Among every name seen, columns or not: the column choice then keeps this one.
+        losses = [n for n in seen if "loss" in n]
+        best = min(losses or seen, key=lambda n: (-runs[n], seen[n]))
         if best == self.primary:
             return False
         self.primary = best
+        if best not in self.metric_names:
+            self.rechoose = True  # the trend metric always has its column
         self.history.clear()
         for experiment_id, row in self.rows.items():
             self._remember(experiment_id, row)

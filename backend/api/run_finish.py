@@ -8,6 +8,8 @@ run that exists and has not ended: it never creates an experiment.
 
 from __future__ import annotations
 
+import math
+
 from litestar import Controller, Request, post
 
 from backend.api.deps import BackendDep
@@ -22,15 +24,35 @@ class RunFinishController(Controller):
     """The wrapper's end-of-run report."""
 
     @post("/api/live/finish", status_code=200, guards=[token_first])
-    async def finish(self, request: Request, backend: BackendDep) -> RunFinished:
-        """Apply a live ``done`` event (same body as ``POST /api/live``) to the poster's run
-        if it is Running or Stopped; ``experiment_id`` is null when nothing was finished."""
+    async def finish(
+        self, request: Request, backend: BackendDep, since: str | None = None
+    ) -> RunFinished:
+        """Apply a successful live ``done`` event (same body as ``POST /api/live``) to the
+        poster's run if it is Running or Stopped and posted at ``since`` (server time, epoch
+        seconds) or later; ``experiment_id`` is null when nothing was finished."""
         parsed = ingest.parse(await request.body())
-        if not isinstance(parsed.event, DoneEvent):
+        event = parsed.event
+        if not isinstance(event, DoneEvent) or event.errors or event.client != "dvclive":
             raise InvalidInput(
-                "Only a `done` event finishes a run here; send other events to /api/live."
+                "Only a DVCLive `done` without errors finishes a run here; send other events,"
+                " failures included, to /api/live."
             )
         finished = await backend.writer.submit(
-            ingest.finish_job(bearer_token(request), parsed, backend.clock)
+            ingest.finish_job(bearer_token(request), parsed, _time(since), backend.clock)
         )
         return RunFinished(status="ok", experiment_id=finished)
+
+
+def _time(since: str | None) -> float:
+    """``since``: seconds since 1970, a finite number (the server's time as the command
+    started, from the ``Date`` of the wrapper's first request)."""
+    try:
+        value = float(since) if since is not None else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidInput(
+            "Say since when the run must have posted: ?since=SECONDS (since 1970, a finite"
+            " number: the server's time as the command started)."
+        )
+    return value

@@ -412,18 +412,21 @@ OPEN = frozenset({"running", "stopped"})
 
 
 def finish_job(
-    token: str, parsed: ParsedEvent, clock: Callable[[], float]
+    token: str, parsed: ParsedEvent, since: float, clock: Callable[[], float]
 ) -> Callable[[WriteContext], int | None]:
-    """A writer job applying a ``done`` to the poster's run only if that run exists and has
-    not ended; returns its id, or None when there was nothing to finish.
+    """A writer job applying a ``done`` to the poster's run only if that run exists, has
+    not ended and posted at ``since`` or later; returns its id, or None when there was
+    nothing to finish.
 
     ``livestudio run`` sends it when its command succeeded: DVCLive's own ``done`` may have
     been lost (the server restarting), and the run would end Stopped though it completed.
-    A command that never used DVCLive gets no empty experiment from it.
+    A command that never used DVCLive gets no empty experiment from it, and an old crashed
+    run of the same name (``DVC_EXP_NAME`` reused) is not turned Completed.
     """
     hashed = token_hash(token)
     event = parsed.event
 
+    @shares_deferred  # it reads and applies as the ingest job does (no cache to clear)
     def job(ctx: WriteContext) -> int | None:
         now = clock()
         principal = authorize(ctx, hashed, now)
@@ -431,7 +434,7 @@ def finish_job(
         record = ctx.cache.experiments.get(identity) or repository.find_experiment(
             ctx.conn, *identity
         )
-        if record is None or record.status not in OPEN:
+        if record is None or record.status not in OPEN or record.updated_at < since:
             return None
         return apply(ctx, principal.user_id, parsed, now)
 

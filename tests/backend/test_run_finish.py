@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import closing
 
 import httpx
@@ -19,6 +20,10 @@ def _post(server: Server, path: str, body: object, token: str | None) -> httpx.R
     return httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=30)
 
 
+FINISH = "/api/live/finish?since=0"
+"""Any run that posted since 1970 (the wrapper gives the server's time as it started)."""
+
+
 def _rows(user: User) -> list[dict]:
     rows: list[dict] = []
     for project in user.client.get("/api/projects").json():
@@ -27,7 +32,7 @@ def _rows(user: User) -> list[dict]:
 
 
 def test_finishing_ends_an_open_run_completed_and_only_that(server: Server, alice: User) -> None:
-    finished = _post(server, "/api/live/finish", DONE, alice.token)
+    finished = _post(server, FINISH, DONE, alice.token)
     assert finished.status_code == 200, finished.text
     assert finished.json() == {"status": "ok", "experiment_id": None}
     assert _rows(alice) == []  # a command that never used DVCLive gets no empty run
@@ -36,16 +41,16 @@ def test_finishing_ends_an_open_run_completed_and_only_that(server: Server, alic
         assert _post(server, "/api/live", body, alice.token).status_code == 200
     (row,) = _rows(alice)
     assert row["status"] == "running"
-    finished = _post(server, "/api/live/finish", DONE, alice.token)
+    finished = _post(server, FINISH, DONE, alice.token)
     assert finished.json() == {"status": "ok", "experiment_id": row["id"]}
     (row,) = _rows(alice)
     assert (row["status"], row["errors"], row["step"]) == ("completed", [], DATA["step"])
 
     # An ended run is left as it is: a second finish changes nothing, nor turns Failed.
-    assert _post(server, "/api/live/finish", DONE, alice.token).json()["experiment_id"] is None
+    assert _post(server, FINISH, DONE, alice.token).json()["experiment_id"] is None
     failed = DONE | {"errors": [{"cls": "ValueError", "text": "boom"}]}
     assert _post(server, "/api/live", failed, alice.token).status_code == 200
-    assert _post(server, "/api/live/finish", DONE, alice.token).json()["experiment_id"] is None
+    assert _post(server, FINISH, DONE, alice.token).json()["experiment_id"] is None
     assert [r["status"] for r in _rows(alice)] == ["failed"]
 
 
@@ -57,7 +62,7 @@ def test_finishing_touches_no_other_users_run_and_refuses_wrong_credentials(
     bob = server.add_user("bob")
     assert _post(server, "/api/live", START, alice.token).status_code == 200
     # Bob names alice's run exactly: runs are per poster, so his finish finds none.
-    assert _post(server, "/api/live/finish", DONE, bob.token).json()["experiment_id"] is None
+    assert _post(server, FINISH, DONE, bob.token).json()["experiment_id"] is None
     assert [r["status"] for r in _rows(alice)] == ["running"]
     assert _rows(bob) == []
 
@@ -71,7 +76,7 @@ def test_finishing_touches_no_other_users_run_and_refuses_wrong_credentials(
         (session, 401, "invalid or has been revoked"),  # a login session is no access token
         (scoped, 403, "EXPERIMENTS"),
     ):
-        refused = _post(server, "/api/live/finish", DONE, token)
+        refused = _post(server, FINISH, DONE, token)
         assert refused.status_code == status, (token, refused.text)
         assert fragment in refused.json()["detail"]
     assert [r["status"] for r in _rows(alice)] == ["running"]
@@ -80,12 +85,12 @@ def test_finishing_touches_no_other_users_run_and_refuses_wrong_credentials(
 def test_finishing_takes_only_a_valid_done_event(server: Server, alice: User) -> None:
     assert _post(server, "/api/live", START, alice.token).status_code == 200
     for body, fragment in (
-        (DATA, "Only a `done` event"),
-        (START, "Only a `done` event"),
+        (DATA, "Only a DVCLive `done` without errors"),
+        (START, "Only a DVCLive `done` without errors"),
         (DONE | {"baseline_sha": "nope"}, "`$.baseline_sha`"),
         ({"type": "done"}, "`repo_url`"),
     ):
-        refused = _post(server, "/api/live/finish", body, alice.token)
+        refused = _post(server, FINISH, body, alice.token)
         assert refused.status_code == 400, refused.text
         assert fragment in refused.json()["detail"]
     big = httpx.post(
@@ -95,4 +100,34 @@ def test_finishing_takes_only_a_valid_done_event(server: Server, alice: User) ->
         timeout=30,
     )
     assert big.status_code == 413  # the API's own 1 MiB: a done event is small
+    assert [r["status"] for r in _rows(alice)] == ["running"]
+
+
+def test_a_run_that_posted_nothing_since_the_command_started_is_left_as_it_is(
+    server: Server, alice: User
+) -> None:
+    """A run crashed long ago (Stopped) and a name reused with DVC_EXP_NAME: a successful
+    command that never used DVCLive turned the crash into a success."""
+    for body in (START, DATA):
+        assert _post(server, "/api/live", body, alice.token).status_code == 200
+    (row,) = _rows(alice)
+    later = time.time() + 5  # the wrapper started after the run's last post
+    left = _post(server, f"/api/live/finish?since={later}", DONE, alice.token)
+    assert left.status_code == 200 and left.json()["experiment_id"] is None
+    assert [r["status"] for r in _rows(alice)] == ["running"]
+    earlier = time.time() - 60
+    done = _post(server, f"/api/live/finish?since={earlier}", DONE, alice.token)
+    assert done.json()["experiment_id"] == row["id"]
+    for since in ("", "nan", "inf", "x"):
+        path = "/api/live/finish" + (f"?since={since}" if since else "")
+        refused = _post(server, path, DONE, alice.token)
+        assert refused.status_code == 400, refused.text
+        assert "?since=SECONDS" in refused.json()["detail"]
+
+
+def test_only_a_dvclive_done_without_errors_finishes(server: Server, alice: User) -> None:
+    assert _post(server, "/api/live", START, alice.token).status_code == 200
+    for body in (DONE | {"errors": [{"cls": "E", "text": "x"}]}, DONE | {"client": "dvc"}):
+        refused = _post(server, FINISH, body, alice.token)
+        assert refused.status_code == 400 and "without errors" in refused.json()["detail"]
     assert [r["status"] for r in _rows(alice)] == ["running"]

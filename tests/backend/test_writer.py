@@ -398,18 +398,20 @@ async def test_a_heavy_posts_transaction_runs_in_a_thread_while_the_loop_goes_on
     its blobs on the event loop; now only writes wait for it, as they must."""
     release = threading.Event()
     ran_on: list[str] = []
+    running = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
     @writer_module.heavy
     def big(ctx: WriteContext) -> str:
         ran_on.append(threading.current_thread().name)
+        loop.call_soon_threadsafe(running.set)
         release.wait(10)  # (SQLite writing 22 MB of blobs)
         ctx.conn.execute("CREATE TABLE IF NOT EXISTS hits (n INTEGER)")
         ctx.conn.execute("INSERT INTO hits VALUES (2)")
         return "big"
 
     heavy_post = asyncio.ensure_future(post(writer, big))
-    while not ran_on:
-        await asyncio.sleep(0.001)  # the loop turns while the heavy job runs
+    await asyncio.wait_for(running.wait(), 10)  # the loop turns while the heavy job runs
     assert ran_on != [threading.current_thread().name]
     lone = asyncio.ensure_future(post(writer))  # a write waits for the one writer...
     for _ in range(20):

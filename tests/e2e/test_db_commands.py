@@ -241,6 +241,17 @@ def test_a_refused_copy_or_backup_leaves_no_file_behind(tmp_path: Path, monkeypa
     assert copied.returncode == 1 and "newer than this livestudio" in copied.stderr
     assert "nothing was written" in copied.stderr
     assert not any(p.name.startswith("c.db") for p in tmp_path.iterdir())
+    # Through a link that points nowhere yet: the file made behind it goes, the link stays.
+    (tmp_path / "link.db").symlink_to(tmp_path / "target.db")
+    linked = subprocess.run(
+        [sys.executable, "-m", "cli.main", "db", "copy", "--from", str(db), "--to", "link.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert linked.returncode == 1 and "nothing was written" in linked.stderr
+    assert (tmp_path / "link.db").is_symlink() and not (tmp_path / "target.db").exists()
 
     def disk_fills(source: Path, dest: Path) -> tuple[int, int]:  # as SQLite leaves it
         dest.write_bytes(b"half")

@@ -7,12 +7,14 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from backend.db.connection import connect_sync
 from tests.conftest import Server, User, fixture_bodies
 from tests.e2e.test_real_clients import git, make_dvc_repo, write_stage
 from tui.settings import Session, TuiSettings
@@ -455,15 +457,16 @@ def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_confi
 @pytest.mark.parametrize(
     ("remote", "fragment"),
     [
-        (None, "No Git remote names this repository"),
-        ("not a url", "DVCLive would send nothing: repo_url 'not a url'"),
+        (None, "found no Git remote naming this repository, so DVCLive may send nothing"),
+        ("not a url", "the server will refuse DVCLive's posts: repo_url 'not a url'"),
     ],
 )
-def test_livestudio_run_refuses_to_start_a_run_dvclive_could_not_name(
+def test_livestudio_run_warns_at_once_when_dvclive_may_not_name_the_run(
     server: Server, alice: User, tmp_path: Path, remote: str | None, fragment: str
 ) -> None:
     """Without a repository URL DVCLive sends nothing, and with one the server refuses it
-    stops sending at `start`: hours of training went unseen, and exit 0."""
+    stops sending at `start`: hours of training went unseen, said only at the end. Said
+    at the start now, and only said: DVCLive may know better (it reads Git with dulwich)."""
     from tests.e2e.test_real_clients import git as git_
 
     repo = _runner_repo(tmp_path)
@@ -472,16 +475,89 @@ def test_livestudio_run_refuses_to_start_a_run_dvclive_could_not_name(
     if remote is not None:
         env["DVC_STUDIO_REPO_URL"] = remote
     done = _wrapped(repo, env, sys.executable, "train.py", "clean")
-    assert done.returncode == 1 and "trained" not in done.stdout
-    assert fragment in done.stderr and done.stderr.count("\n") == 1, done.stderr
-    assert "Nothing was started" in done.stderr
-    # The variable names one: the run starts and is seen.
+    assert done.returncode == 0 and "trained" in done.stdout
+    warning = done.stderr.splitlines()[0]
+    assert warning.startswith("livestudio: ") and fragment in warning, done.stderr
+    assert "set DVC_STUDIO_REPO_URL" in warning
+    assert alice.client.get("/api/projects").json() == []  # DVCLive indeed sent nothing
+    # The variable names one: the run is seen, and nothing is said.
     env["DVC_STUDIO_REPO_URL"] = "git@github.com:acme/named.git"
     done = _wrapped(repo, env, sys.executable, "train.py", "clean")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and "livestudio:" not in done.stderr, done.stderr
     assert [p["repo_url"] for p in alice.client.get("/api/projects").json()] == [
         "git@github.com:acme/named.git"
     ]
+
+
+def test_livestudio_run_names_the_repository_as_dvc_does_in_a_dvc_repository(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """In a DVC repository DVCLive takes `exp.git_remote` (or DVC_EXP_GIT_REMOTE) first:
+    the wrapper reported the failure on `origin`, a second run in another project, and
+    its finish found nothing."""
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    _dvc_configured(repo, env, ("--project", "exp.git_remote", "git@github.com:acme/exp.git"))
+    done = _wrapped(repo, env, *TRAIN_RAISES)
+    assert done.returncode == 1, done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["repo_url"] == "git@github.com:acme/exp.git"
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [(r["status"], r["errors"][0]["cls"]) for r in rows] == [("failed", "ValueError")]
+    # The variable wins over the setting, and may name a remote rather than a URL.
+    from tests.e2e.test_real_clients import git as git_
+
+    git_(repo, "remote", "add", "upstream", "git@github.com:acme/upstream.git")
+    done = _wrapped(repo, {**env, "DVC_EXP_GIT_REMOTE": "upstream"}, *TRAIN_RAISES)
+    assert done.returncode == 1, done.stderr
+    urls = sorted(p["repo_url"] for p in alice.client.get("/api/projects").json())
+    assert urls == ["git@github.com:acme/exp.git", "git@github.com:acme/upstream.git"]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="needs root, to give the repository to another user (as a container's bind mount)",
+)
+def test_livestudio_run_reads_a_repository_another_user_owns_as_dvclive_does(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """git refuses a repository of another owner ("dubious ownership") and said nothing;
+    DVCLive (dulwich) reads it: the failure went unreported, the run stayed Running."""
+    repo = _runner_repo(tmp_path)
+    subprocess.run(["chown", "-R", "1234:1234", str(repo)], check=True)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    done = _wrapped(repo, env, *TRAIN_RAISES)
+    assert done.returncode == 1 and "livestudio: found no Git remote" not in done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["repo_url"] == "git@github.com:acme/runner.git"
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["status"] == "failed" and row["baseline_sha"] != "0" * 40
+
+
+def test_livestudio_run_does_not_finish_an_old_run_of_a_reused_name(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """A run that crashed long ago (Stopped) and `DVC_EXP_NAME` reused by a command that
+    succeeded without DVCLive: the crash was made Completed."""
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    env["DVC_EXP_NAME"] = "reused"
+    crashed = _wrapped(repo, env, sys.executable, "train.py", "kill")
+    assert crashed.returncode == 137
+    (project,) = alice.client.get("/api/projects").json()
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["status"] == "failed"  # reported; now make it look like a run left open
+    with closing(connect_sync(server.database)) as conn:
+        conn.execute("BEGIN")
+        conn.execute("UPDATE experiments SET status = 'stopped', errors = '[]', row_json = NULL")
+        conn.execute("COMMIT")
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["status"] == "stopped"
+    time.sleep(2.2)  # (the Date is whole seconds, less one): the run is older than the command
+    done = _wrapped(repo, env, "true")
+    assert (done.returncode, done.stderr) == (0, "")
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["status"] == "stopped"
 
 
 def test_livestudio_run_offline_only_runs_the_command(

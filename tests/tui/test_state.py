@@ -399,3 +399,17 @@ def test_without_a_loss_the_trend_metric_is_the_one_most_runs_log() -> None:
     for experiment_id in (2, 3):
         state.apply_row(row(experiment_id, metrics={"acc": 0.2}), now=0)
     assert state.settle_primary() and state.primary == "acc"
+
+
+def test_the_trend_metric_past_the_columns_gets_a_column() -> None:
+    from tui.state import MAX_TABLE_COLUMNS
+
+    state = ProjectState()
+    made_up = {f"m{i:03}": 1.0 for i in range(MAX_TABLE_COLUMNS)}
+    state.apply_row(row(1, metrics={**made_up, "loss": 0.5}), now=0)  # the 201st name
+    for experiment_id in (2, 3):
+        state.apply_row(row(experiment_id, metrics={"train/loss": 0.3}), now=0)
+    assert "train/loss" not in state.metric_names
+    assert state.settle_primary() and state.primary == "train/loss"
+    assert state.rechoose and state.choose_columns()
+    assert "train/loss" in state.metric_names
