@@ -217,6 +217,17 @@ def test_project_add_names_its_owner_when_there_is_a_choice(server: Server, alic
     assert nobody.returncode == 1 and "zed" in nobody.stderr
 
 
+def _copy_in(folder: Path, source: Path, dest: str) -> subprocess.CompletedProcess[str]:
+    """``livestudio db copy --from SOURCE --to DEST`` run in ``folder``."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "db", "copy", "--from", str(source), "--to", dest],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_refused_copy_or_backup_leaves_no_file_behind(tmp_path: Path, monkeypatch) -> None:
     import sqlite3
     from contextlib import closing
@@ -231,25 +242,13 @@ def test_a_refused_copy_or_backup_leaves_no_file_behind(tmp_path: Path, monkeypa
     assert made.returncode == 0, made.stderr
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 0)")  # a newer livestudio's
-    copied = subprocess.run(
-        [sys.executable, "-m", "cli.main", "db", "copy", "--from", str(db), "--to", "c.db"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    copied = _copy_in(tmp_path, db, "c.db")
     assert copied.returncode == 1 and "newer than this livestudio" in copied.stderr
     assert "nothing was written" in copied.stderr
     assert not any(p.name.startswith("c.db") for p in tmp_path.iterdir())
     # Through a link that points nowhere yet: the file made behind it goes, the link stays.
     (tmp_path / "link.db").symlink_to(tmp_path / "target.db")
-    linked = subprocess.run(
-        [sys.executable, "-m", "cli.main", "db", "copy", "--from", str(db), "--to", "link.db"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    linked = _copy_in(tmp_path, db, "link.db")
     assert linked.returncode == 1 and "nothing was written" in linked.stderr
     assert (tmp_path / "link.db").is_symlink() and not (tmp_path / "target.db").exists()
 
