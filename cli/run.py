@@ -275,6 +275,13 @@ def run(command: list[str], server: str | None) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _usable(repo_url: str) -> bool:
+    try:
+        return bool(repo_key(repo_url))
+    except InvalidRepoUrl:
+        return False
+
+
 def _warn_about_repository(repo_url: str | None) -> None:
     """Say at once when DVCLive may well send nothing: without a repository URL it sends
     no event, and with one the server refuses, its `start` is refused and it stops sending.
@@ -452,7 +459,7 @@ def _finish(url: str, token: str, name: str, where: tuple[str | None, str], star
     that ended, and one that posted nothing since ``started`` (an old crashed run of a
     name reused with ``DVC_EXP_NAME`` was made Completed)."""
     repo_url, baseline_sha = where
-    if not repo_url:  # nor could DVCLive have named a run
+    if repo_url is None or not _usable(repo_url):  # nor could DVCLive name a run (said)
         return
     answer = _post(
         url,

@@ -479,6 +479,8 @@ def test_livestudio_run_warns_at_once_when_dvclive_may_not_name_the_run(
     warning = done.stderr.splitlines()[0]
     assert warning.startswith("livestudio: ") and fragment in warning, done.stderr
     assert "set DVC_STUDIO_REPO_URL" in warning
+    said = [line for line in done.stderr.splitlines() if line.startswith("livestudio:")]
+    assert said == [warning]  # and nothing at the end (no finish of a run that cannot be)
     assert alice.client.get("/api/projects").json() == []  # DVCLive indeed sent nothing
     # The variable names one: the run is seen, and nothing is said.
     env["DVC_STUDIO_REPO_URL"] = "git@github.com:acme/named.git"
