@@ -48,6 +48,13 @@ TOKEN_TEXT = re.compile(r"[!-~]+")
 """What a token can hold: printable ASCII without spaces (livestudio's are lst_ + base64url)."""
 
 
+GIT = ("git", "-c", "safe.directory=*", "-c", "core.fsmonitor=false")
+"""How the wrapper runs git on the run's repository. safe.directory: a repository another
+user owns (a container's bind mount) is read as DVCLive reads it (dulwich asks no such
+question; git refused and said nothing). Then no command the repository's config names may
+run: ``core.fsmonitor`` is the one that ``ls-files`` would start (and the wrapper runs no
+command that starts hooks)."""
+
 UNTRUSTED = frozenset({"url", "token"})
 """Settings not taken from a repository's committed ``.dvc/config``."""
 
@@ -90,17 +97,18 @@ def _dvc_root(start: Path) -> Path | None:
 
 
 def _tracked(file: Path) -> bool:
-    """Whether Git tracks ``file`` (came with the clone) rather than the user wrote it."""
+    """Whether Git tracks ``file`` (came with the clone) rather than the user wrote it.
+    Not known (git missing, or refusing): tracked, so its server and token are not used."""
     try:
         done = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", file.name],
+            [*GIT, "ls-files", "--error-unmatch", file.name],
             cwd=file.parent,
             capture_output=True,
             timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
-        return True  # not known to be the user's own
-    return done.returncode == 0
+        return True
+    return done.returncode != 1  # 1: not tracked; 128: git refused (it read as untracked)
 
 
 def _studio_section(file: Path) -> dict[str, str]:
@@ -136,11 +144,7 @@ def _offline(dvc_config: dict[str, str]) -> bool:
 
 def _git(*args: str) -> str | None:
     try:
-        # safe.directory: a repository another user owns (a container's bind mount) is read
-        # as DVCLive reads it (dulwich asks no such question); git refused and said nothing.
-        done = subprocess.run(
-            ["git", "-c", "safe.directory=*", *args], capture_output=True, text=True, timeout=10
-        )
+        done = subprocess.run([*GIT, *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
@@ -227,10 +231,16 @@ def run(command: list[str], server: str | None) -> int:
     # Which repository and commit the run is of, as it starts (as DVCLive reads them): a
     # commit or a new remote during hours of training sent the failure to another
     # experiment, or another project.
-    where = _run_of(dvc_config)
     # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
     # without experiment_rev); reporting again would only add a second, nameless row.
     dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
+    # DVCLive asks DVC for the repository's name (DVC comes with it, and makes a DVC
+    # repository of a Git one if need be), except inside a DVC stage (`dvc repro`, or this
+    # wrapper in a stage's command), where DVC_ROOT is set and it does not.
+    in_stage = "DVC_ROOT" in os.environ or (
+        Path(command[0]).name == "dvc" and command[1:2] == ["repro"]
+    )
+    where = _run_of(dvc_config, dvc_names_it=not in_stage)
     started = None
     if not offline and url and token:
         started = _check_server(url, token)
@@ -414,16 +424,16 @@ def _in_terminal_foreground() -> bool:
         return False
 
 
-def _run_of(dvc_config: dict[str, str]) -> tuple[str | None, str]:
+def _run_of(dvc_config: dict[str, str], dvc_names_it: bool) -> tuple[str | None, str]:
     """The repository as DVCLive names it (or the failure would land in another project)
     and the commit checked out: the run's, read before it starts.
 
-    In a DVC repository DVCLive takes DVC's name for it first, as `dvc exp` does:
+    ``dvc_names_it``: DVCLive takes DVC's name for it first, as `dvc exp` does:
     ``DVC_EXP_GIT_REMOTE`` or ``exp.git_remote``, a remote's name or a URL. Then
     dvc-studio-client's order: the variables, DVC's ``studio.repo_url``, the Git remote.
     """
     repo_url = None
-    if _dvc_root(Path.cwd()) is not None:
+    if dvc_names_it:
         git_remote = os.environ.get("DVC_EXP_GIT_REMOTE") or dvc_config.get("exp.git_remote")
         if git_remote:
             repo_url = _git("config", "--get", f"remote.{git_remote}.url") or git_remote

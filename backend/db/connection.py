@@ -115,6 +115,13 @@ def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     return (*found, SchemaTooNew, *more)
 
 
+def our_mistake(exc: BaseException) -> bool:
+    """Whether a database error is a bug of ours (a wrong statement or binding, a closed
+    connection) rather than the database away or damaged: such errors must not pass for an
+    outage, quietly, in one log line."""
+    return any(c.__name__ in ("ProgrammingError", "InterfaceError") for c in type(exc).__mro__)
+
+
 # WAL lets readers run beside the single writer. synchronous=NORMAL in WAL mode keeps
 # every commit across a crash or kill -9 of the process (only a power cut can lose the
 # last transactions), at a fraction of the cost of FULL.

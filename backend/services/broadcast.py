@@ -22,7 +22,7 @@ from litestar.response import ServerSentEventMessage
 
 from backend import metrics
 from backend.db import repository
-from backend.db.connection import Reader, database_errors
+from backend.db.connection import Reader, database_errors, our_mistake
 from backend.db.repository import ProjectScope, StoredEvent
 from backend.services.errors import RateLimited
 from backend.services.events import CREDENTIALS
@@ -549,6 +549,8 @@ async def stream(
                 out.append(CONNECTED)
                 yield b"".join(out)
             except database_errors() as exc:
+                if our_mistake(exc):
+                    raise
                 # The database is away (or a page of it unreadable): end the stream in one
                 # log line, not a traceback; the client reconnects with Last-Event-ID.
                 log.warning("stream could not start, ending it: %s", exc)

@@ -27,7 +27,7 @@ from litestar.channels import ChannelsPlugin, Subscriber
 from backend import metrics
 from backend.db import repository
 from backend.db import watches as store
-from backend.db.connection import Reader, database_errors
+from backend.db.connection import Reader, database_errors, our_mistake
 from backend.db.repository import ProjectScope, StoredEvent
 from backend.db.watches import WatchRecord
 from backend.db.writer import WriteContext, Writer, cache_safe
@@ -206,8 +206,11 @@ class Watcher:
                 await self.run()
             except asyncio.CancelledError:
                 raise
-            except database_errors() as exc:  # away, or unreadable: one line, not a traceback
-                log.error("the watch evaluator failed (%s); restarting in %.0f s", exc, delay)
+            except database_errors() as exc:
+                if our_mistake(exc):  # a bug: the whole traceback
+                    log.exception("the watch evaluator failed; restarting in %.0f s", delay)
+                else:  # away, or unreadable: one line
+                    log.error("the watch evaluator failed (%s); restarting in %.0f s", exc, delay)
             except Exception:
                 log.exception("the watch evaluator failed; restarting in %.0f s", delay)
             await asyncio.sleep(delay)

@@ -585,3 +585,16 @@ def test_a_stream_whose_replay_hits_a_damaged_page_ends_in_one_log_line(
     log = server.log.read_text() if server.log else ""
     assert "stream could not start, ending it:" in log
     assert "Traceback" not in log
+
+
+def test_only_the_database_away_or_damaged_passes_for_an_outage() -> None:
+    """A stream that could not start ends quietly when the database failed, but a bug of
+    ours (a wrong statement, a closed connection) still surfaces as one."""
+    import sqlite3
+
+    from backend.db.connection import our_mistake
+
+    assert not our_mistake(sqlite3.OperationalError("unable to open database file"))
+    assert not our_mistake(sqlite3.DatabaseError("database disk image is malformed"))
+    assert our_mistake(sqlite3.ProgrammingError("Incorrect number of bindings supplied"))
+    assert our_mistake(sqlite3.InterfaceError("Cannot operate on a closed database."))

@@ -491,29 +491,52 @@ def test_livestudio_run_warns_at_once_when_dvclive_may_not_name_the_run(
     ]
 
 
-def test_livestudio_run_names_the_repository_as_dvc_does_in_a_dvc_repository(
+def test_livestudio_run_names_the_repository_as_dvc_does(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
-    """In a DVC repository DVCLive takes `exp.git_remote` (or DVC_EXP_GIT_REMOTE) first:
-    the wrapper reported the failure on `origin`, a second run in another project, and
-    its finish found nothing."""
-    repo = _runner_repo(tmp_path)
-    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
-    _dvc_configured(repo, env, ("--project", "exp.git_remote", "git@github.com:acme/exp.git"))
-    done = _wrapped(repo, env, *TRAIN_RAISES)
-    assert done.returncode == 1, done.stderr
-    (project,) = alice.client.get("/api/projects").json()
-    assert project["repo_url"] == "git@github.com:acme/exp.git"
-    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
-    assert [(r["status"], r["errors"][0]["cls"]) for r in rows] == [("failed", "ValueError")]
-    # The variable wins over the setting, and may name a remote rather than a URL.
+    """DVCLive asks DVC first (it makes a DVC repository of a Git one): DVC_EXP_GIT_REMOTE
+    or `exp.git_remote`, a remote's name or a URL. The wrapper reported the failure on
+    `origin`: a second, empty run in another project, and the real one Completed."""
     from tests.e2e.test_real_clients import git as git_
 
+    repo = _runner_repo(tmp_path)  # Git only: no .dvc yet
     git_(repo, "remote", "add", "upstream", "git@github.com:acme/upstream.git")
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
     done = _wrapped(repo, {**env, "DVC_EXP_GIT_REMOTE": "upstream"}, *TRAIN_RAISES)
+    assert done.returncode == 1, done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["repo_url"] == "git@github.com:acme/upstream.git"
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [(r["status"], r["step"], r["errors"][0]["cls"]) for r in rows] == [
+        ("failed", 2, "ValueError")  # DVCLive's run itself, with the failure
+    ]
+    assert (repo / ".dvc").is_dir()  # DVCLive made a DVC repository of it
+    # The setting, a URL this time.
+    dvc_config = [sys.executable, "-m", "dvc", "config", "exp.git_remote"]
+    subprocess.run([*dvc_config, "git@github.com:acme/exp.git"], cwd=repo, env=env, check=True)
+    done = _wrapped(repo, env, *TRAIN_RAISES)
     assert done.returncode == 1, done.stderr
     urls = sorted(p["repo_url"] for p in alice.client.get("/api/projects").json())
     assert urls == ["git@github.com:acme/exp.git", "git@github.com:acme/upstream.git"]
+
+
+def test_livestudio_run_around_dvc_repro_names_the_repository_as_dvclive_does_in_a_stage(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """In a stage (DVC_ROOT set) DVCLive does not ask DVC: `origin` it is, even with
+    `exp.git_remote` set, and the failure goes to that run."""
+    from tests.e2e.test_real_clients import write_stage
+
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    _dvc_configured(repo, env, ("--project", "exp.git_remote", "git@github.com:acme/exp.git"))
+    write_stage(repo, "python train.py raise")
+    done = _wrapped(repo, env, "dvc", "repro")
+    assert done.returncode != 0, done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["repo_url"] == "git@github.com:acme/runner.git"
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [(r["status"], r["step"]) for r in rows] == [("failed", 2)]
 
 
 @pytest.mark.skipif(
@@ -525,9 +548,20 @@ def test_livestudio_run_reads_a_repository_another_user_owns_as_dvclive_does(
 ) -> None:
     """git refuses a repository of another owner ("dubious ownership") and said nothing;
     DVCLive (dulwich) reads it: the failure went unreported, the run stayed Running."""
+    from tests.e2e.test_real_clients import git as git_
+
     repo = _runner_repo(tmp_path)
+    env = dvc_env(tmp_path)
+    _dvc_configured(
+        repo, env, ("--global", "studio.url", server.url), ("--global", "studio.token", alice.token)
+    )
+    # A server in a config.local that came with the clone (forced into Git): git, refusing
+    # the repository, could not tell it was tracked, and it got the user's token.
+    (repo / ".dvc" / "config.local").write_text("[studio]\n    url = http://127.0.0.1:9\n")
+    git_(repo, "add", "-A")
+    git_(repo, "add", "-f", ".dvc/config.local")
+    git_(repo, "commit", "-qm", "dvc")
     subprocess.run(["chown", "-R", "1234:1234", str(repo)], check=True)
-    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
     done = _wrapped(repo, env, *TRAIN_RAISES)
     assert done.returncode == 1 and "livestudio: found no Git remote" not in done.stderr
     (project,) = alice.client.get("/api/projects").json()
