@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -209,3 +210,16 @@ class _Server(uvicorn.Server):
         if backend is not None:
             backend.streams.end_all_threadsafe()
         super().handle_exit(sig, frame)
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            super().run(sockets)
+        finally:
+            if self.force_exit:
+                # A second Ctrl-C skips the application's shutdown: the database threads
+                # it would have closed kept the process alive for good. Every answered
+                # post is committed already; nothing is lost by going now.
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(128 + signal.SIGINT)

@@ -266,6 +266,25 @@ def test_stopping_the_server_ends_open_streams_instead_of_waiting_on_them(
     assert "graceful shutdown exceeded" not in log, log[-1000:]
 
 
+def test_a_second_ctrl_c_ends_the_server_at_once(server: Server, alice: User) -> None:
+    """It skips the application's shutdown, whose database threads then held the process
+    open for good (a third Ctrl-C did not help either)."""
+    import signal
+
+    listener = Listener(server.url, "/api/events", session_headers(alice))
+    assert alice.live(BODIES[0]).status_code == 200
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(20) == 128 + signal.SIGINT
+    server.proc = None
+    listener.close()
+    server.start()  # and what it acknowledged is there
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["experiments"] == 1
+
+
 def test_a_stream_whose_events_are_all_someone_elses_still_gets_keep_alives(make_server) -> None:
     """Keep-alives count what was written to the client, not what reached the server: on a
     busy server a quiet project's stream was never written to, and proxies closed it."""
