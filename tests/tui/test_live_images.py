@@ -117,6 +117,7 @@ async def test_many_images_at_once_and_in_quick_succession_each_keep_their_place
                 [w.image.size for w in item.query(".image").results(ImageWidget)],  # type: ignore[union-attr]
             )
             for item in screen.query(".image-item")
+            if item.query(".image-title")  # (an item mounted a moment before its title)
         ]
 
     async with app.run_test(size=SIZE) as pilot:
@@ -129,7 +130,7 @@ async def test_many_images_at_once_and_in_quick_succession_each_keep_their_place
         await until(
             pilot,
             lambda: (
-                len(plots.query(".image-item")) == 3
+                len(plots.query(".image-item")) == len(shown(plots)) == 3
                 and all(sizes == [(4, 4)] and "(step 4)" in t for t, sizes in shown(plots))
             ),
         )
