@@ -84,7 +84,7 @@ def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
         for name in ("config", "config.local"):
             file = root / ".dvc" / name
             section = _studio_section(file)
-            if name == "config" or _tracked(file):  # config.local too, if it was committed
+            if name == "config" or _tracked(root, file):  # config.local, if committed
                 section = {k: v for k, v in section.items() if k not in UNTRUSTED}
             values.update(section)
     return values
@@ -96,19 +96,27 @@ def _dvc_root(start: Path) -> Path | None:
     return next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
 
 
-def _tracked(file: Path) -> bool:
-    """Whether Git tracks ``file`` (came with the clone) rather than the user wrote it.
-    Not known (git missing, or refusing): tracked, so its server and token are not used."""
+def _tracked(root: Path, file: Path) -> bool:
+    """Whether Git tracks ``file`` of the DVC repository at ``root`` (came with the clone)
+    rather than the user wrote it. Not known (git missing or failing): tracked, so its
+    server and token are not used. Asked from ``root``: asked from ``.dvc``, git took a
+    cloned ``.dvc`` laid out as a repository of its own for the project's, and trusted it.
+    """
     try:
+        inside = subprocess.run(
+            [*GIT, "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, timeout=10
+        )
+        if inside.returncode != 0 and b"not a git repository" in inside.stderr:
+            return False  # no Git around it (`dvc init --no-scm`): nothing came with a clone
         done = subprocess.run(
-            [*GIT, "ls-files", "--error-unmatch", file.name],
-            cwd=file.parent,
+            [*GIT, "ls-files", "--error-unmatch", str(file.relative_to(root))],
+            cwd=root,
             capture_output=True,
             timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired):
         return True
-    return done.returncode != 1  # 1: not tracked; 128: git refused (it read as untracked)
+    return done.returncode != 1  # 1: not tracked; anything else (a failure): not known
 
 
 def _studio_section(file: Path) -> dict[str, str]:
@@ -128,8 +136,16 @@ def _studio_section(file: Path) -> dict[str, str]:
             key = key.strip().lower()
             if section == "exp" and key != "git_remote":
                 continue
-            values[f"exp.{key}" if section == "exp" else key] = value.strip().strip("'\"")
+            values[f"exp.{key}" if section == "exp" else key] = _value(value)
     return values
+
+
+def _value(raw: str) -> str:
+    """A value as DVC's configobj reads it: quoted, or up to an inline ``# comment``."""
+    value = raw.strip()
+    if value[:1] in ("'", '"') and value[-1:] == value[:1] and len(value) > 1:
+        return value[1:-1]
+    return re.sub(r"\s+#.*$", "", value)
 
 
 def _offline(dvc_config: dict[str, str]) -> bool:
@@ -233,14 +249,14 @@ def run(command: list[str], server: str | None) -> int:
     # experiment, or another project.
     # `dvc exp run` names its experiments and reports a failed stage itself (a `done`
     # without experiment_rev); reporting again would only add a second, nameless row.
-    dvc_reports = Path(command[0]).name == "dvc" and command[1:3] == ["exp", "run"]
+    dvc_command = _dvc_subcommand(command)
+    dvc_reports = dvc_command[:2] == ["exp", "run"]
     # DVCLive asks DVC for the repository's name (DVC comes with it, and makes a DVC
     # repository of a Git one if need be), except inside a DVC stage (`dvc repro`, or this
-    # wrapper in a stage's command), where DVC_ROOT is set and it does not.
-    in_stage = "DVC_ROOT" in os.environ or (
-        Path(command[0]).name == "dvc" and command[1:2] == ["repro"]
-    )
-    where = _run_of(dvc_config, dvc_names_it=not in_stage)
+    # wrapper in a stage's command), where DVC_ROOT is set, and outside Git.
+    in_stage = "DVC_ROOT" in os.environ or dvc_command[:1] == ["repro"]
+    in_git = _git("rev-parse", "--is-inside-work-tree") == "true"
+    where = _run_of(dvc_config, dvc_names_it=in_git and not in_stage)
     started = None
     if not offline and url and token:
         started = _check_server(url, token)
@@ -290,6 +306,23 @@ def _usable(repo_url: str) -> bool:
         return bool(repo_key(repo_url))
     except InvalidRepoUrl:
         return False
+
+
+DVC_OPTIONS_WITH_VALUES = frozenset({"--cd"})
+
+
+def _dvc_subcommand(command: list[str]) -> list[str]:
+    """What ``dvc`` is asked to do (``["repro"]``, ``["exp", "run", …]``), past its global
+    options (``dvc -q repro``), also as ``python -m dvc``; empty for any other command."""
+    if Path(command[0]).name == "dvc":
+        args = command[1:]
+    elif Path(command[0]).name.startswith("python") and command[1:3] == ["-m", "dvc"]:
+        args = command[3:]
+    else:
+        return []
+    while args and args[0].startswith("-"):
+        args = args[2:] if args[0] in DVC_OPTIONS_WITH_VALUES else args[1:]
+    return args
 
 
 def _warn_about_repository(repo_url: str | None) -> None:
@@ -434,7 +467,8 @@ def _run_of(dvc_config: dict[str, str], dvc_names_it: bool) -> tuple[str | None,
     """
     repo_url = None
     if dvc_names_it:
-        git_remote = os.environ.get("DVC_EXP_GIT_REMOTE") or dvc_config.get("exp.git_remote")
+        # (Set but empty, the variable still wins, as DVC reads it.)
+        git_remote = os.environ.get("DVC_EXP_GIT_REMOTE", dvc_config.get("exp.git_remote"))
         if git_remote:
             repo_url = _git("config", "--get", f"remote.{git_remote}.url") or git_remote
     repo_url = (

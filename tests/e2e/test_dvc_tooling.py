@@ -531,7 +531,7 @@ def test_livestudio_run_around_dvc_repro_names_the_repository_as_dvclive_does_in
     env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
     _dvc_configured(repo, env, ("--project", "exp.git_remote", "git@github.com:acme/exp.git"))
     write_stage(repo, "python train.py raise")
-    done = _wrapped(repo, env, "dvc", "repro")
+    done = _wrapped(repo, env, "dvc", "-q", "repro")  # (its options before the command too)
     assert done.returncode != 0, done.stderr
     (project,) = alice.client.get("/api/projects").json()
     assert project["repo_url"] == "git@github.com:acme/runner.git"
@@ -594,6 +594,65 @@ def test_livestudio_run_does_not_finish_an_old_run_of_a_reused_name(
     assert (done.returncode, done.stderr) == (0, "")
     (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
     assert row["status"] == "stopped"
+
+
+def test_a_cloned_dvc_folder_laid_out_as_a_repository_cannot_pass_its_server_as_the_users(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """Asked from inside .dvc, git took a cloned .dvc laid out as a bare repository of its
+    own for the project's, found config.local untracked there, and its server got the
+    user's token and stderr."""
+    from tests.e2e.test_real_clients import git as git_
+
+    repo = _runner_repo(tmp_path)
+    env = dvc_env(tmp_path)
+    _dvc_configured(
+        repo, env, ("--global", "studio.url", server.url), ("--global", "studio.token", alice.token)
+    )
+    dvc = repo / ".dvc"
+    (dvc / "HEAD").write_text("ref: refs/heads/main\n")
+    for folder in ("objects", "refs"):
+        (dvc / folder).mkdir(exist_ok=True)
+        (dvc / folder / ".keep").write_text("")
+    (dvc / "config").write_text("[core]\n\tworktree = ..\n")
+    (dvc / "config.local").write_text("[studio]\n    url = http://127.0.0.1:9\n")
+    git_(repo, "add", "-A")
+    git_(repo, "add", "-f", ".dvc")
+    git_(repo, "commit", "-qm", "a .dvc that looks like a repository")
+    done = _wrapped(repo, env, *TRAIN_RAISES)  # reported to the user's own server
+    assert done.returncode == 1 and "127.0.0.1:9" not in done.stderr, done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    # (The odd layout confuses DVCLive's own reading of the repository: its run is apart,
+    # or it fails; either way the failure was reported to the user's own server.)
+    assert [r["status"] for r in rows if r["errors"]] == ["failed"]
+
+
+def test_livestudio_run_outside_git_trusts_the_users_dvc_config_local_and_names_no_git_remote(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """`dvc init --no-scm`: a config.local with no Git around it cannot have come with a
+    clone (git's failure read as "tracked" refused a run DVCLive sends from), and DVCLive
+    asks DVC for no repository name there (the wrapper used DVC_EXP_GIT_REMOTE: a second
+    run in another project)."""
+    work = tmp_path / "nogit"
+    work.mkdir()
+    (work / "train.py").write_text(RUN_SCRIPT)
+    env = {
+        **dvc_env(tmp_path),
+        "DVC_STUDIO_REPO_URL": "git@github.com:acme/named.git",
+        "DVC_EXP_GIT_REMOTE": "git@github.com:acme/elsewhere.git",
+    }
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "-q", "--no-scm"], cwd=work, env=env, check=True)
+    for key, value in (("studio.url", server.url), ("studio.token", alice.token)):
+        subprocess.run([*dvc, "config", "--local", key, value], cwd=work, env=env, check=True)
+    done = _wrapped(work, env, *TRAIN_RAISES)
+    assert done.returncode == 1 and "trained" in done.stdout, done.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    assert project["repo_url"] == "git@github.com:acme/named.git"
+    rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert [(r["status"], r["step"]) for r in rows] == [("failed", 2)]
 
 
 def test_livestudio_run_offline_only_runs_the_command(
