@@ -56,17 +56,16 @@ run: ``core.fsmonitor`` is the one that ``ls-files`` would start (and the wrappe
 command that starts hooks)."""
 
 UNTRUSTED = frozenset({"url", "token"})
-"""Settings not taken from a repository's committed ``.dvc/config``."""
+"""Settings never taken from a repository's own ``.dvc/config`` or ``.dvc/config.local``."""
 
 
 def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
     """DVC's ``studio`` settings (url, token, repo_url, offline) as DVC and DVCLive read them.
 
     DVC merges four files, each overriding the one before: the system's, the user's
-    (``dvc studio login`` writes there), the repository's ``.dvc/config`` (but for its
-    ``url`` and ``token``: see ``UNTRUSTED``) and its ``.dvc/config.local`` (``dvc config
-    --local``, never committed), the repository being the nearest folder at or above
-    ``start`` that holds ``.dvc``.
+    (``dvc studio login`` writes there), the repository's ``.dvc/config`` and its
+    ``.dvc/config.local``, the repository being the nearest folder at or above ``start``
+    that holds ``.dvc``. The repository's two give no ``url`` nor ``token`` (``UNTRUSTED``).
     """
     folders = [
         os.environ.get("DVC_SYSTEM_CONFIG_DIR") or platformdirs.site_config_dir("dvc", "iterative"),
@@ -78,15 +77,14 @@ def dvc_studio_config(start: Path | None = None) -> dict[str, str]:
     for file in files:
         values.update(_studio_section(file))
     if root is not None:
-        # The committed config comes with whatever repository was cloned: its server or
-        # token would send the user's token and stderr to whoever wrote it (DVCLive alone
-        # would too; the wrapper's environment overrides it). It may name the repository.
+        # Both may come with whatever repository was cloned or downloaded (config.local
+        # too: forced into Git, or in an archive, however git is asked): its server would
+        # get the user's token and stderr (DVCLive alone would send them too; the wrapper's
+        # environment overrides it). They may name the repository.
         for name in ("config", "config.local"):
             file = root / ".dvc" / name
             section = _studio_section(file)
-            if name == "config" or _tracked(root, file):  # config.local, if committed
-                section = {k: v for k, v in section.items() if k not in UNTRUSTED}
-            values.update(section)
+            values.update({k: v for k, v in section.items() if k not in UNTRUSTED})
     return values
 
 
@@ -94,29 +92,6 @@ def _dvc_root(start: Path) -> Path | None:
     """The DVC repository at or above ``start`` (the nearest folder holding ``.dvc``)."""
     here = start.resolve()
     return next((d for d in (here, *here.parents) if (d / ".dvc").is_dir()), None)
-
-
-def _tracked(root: Path, file: Path) -> bool:
-    """Whether Git tracks ``file`` of the DVC repository at ``root`` (came with the clone)
-    rather than the user wrote it. Not known (git missing or failing): tracked, so its
-    server and token are not used. Asked from ``root``: asked from ``.dvc``, git took a
-    cloned ``.dvc`` laid out as a repository of its own for the project's, and trusted it.
-    """
-    try:
-        inside = subprocess.run(
-            [*GIT, "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, timeout=10
-        )
-        if inside.returncode != 0 and b"not a git repository" in inside.stderr:
-            return False  # no Git around it (`dvc init --no-scm`): nothing came with a clone
-        done = subprocess.run(
-            [*GIT, "ls-files", "--error-unmatch", str(file.relative_to(root))],
-            cwd=root,
-            capture_output=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return True
-    return done.returncode != 1  # 1: not tracked; anything else (a failure): not known
 
 
 def _studio_section(file: Path) -> dict[str, str]:
@@ -141,11 +116,12 @@ def _studio_section(file: Path) -> dict[str, str]:
 
 
 def _value(raw: str) -> str:
-    """A value as DVC's configobj reads it: quoted, or up to an inline ``# comment``."""
+    """A value as DVC's configobj reads it: what is quoted, else up to a ``#`` comment."""
     value = raw.strip()
-    if value[:1] in ("'", '"') and value[-1:] == value[:1] and len(value) > 1:
-        return value[1:-1]
-    return re.sub(r"\s+#.*$", "", value)
+    quote = value[:1]
+    if quote in ("'", '"') and quote in value[1:]:
+        return value[1 : value.index(quote, 1)]
+    return value.split("#", 1)[0].strip()
 
 
 def _offline(dvc_config: dict[str, str]) -> bool:
@@ -241,8 +217,8 @@ def run(command: list[str], server: str | None) -> int:
     if not offline and (not url or not token):
         raise CliError(
             "No livestudio server or access token: set DVC_STUDIO_URL and DVC_STUDIO_TOKEN"
-            " (or `dvc config studio.url …` and `studio.token …`), or run"
-            " `dvc studio login --hostname URL` first."
+            " (or `dvc config --global studio.url …` and `studio.token …`: a repository's own"
+            " .dvc config is not trusted with them), or run `dvc studio login --hostname URL`."
         )
     # Which repository and commit the run is of, as it starts (as DVCLive reads them): a
     # commit or a new remote during hours of training sent the failure to another

@@ -408,12 +408,12 @@ def test_livestudio_run_reads_the_repositorys_dvc_config_as_dvclive_does(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
     repo = _runner_repo(tmp_path)
-    env = dvc_env(tmp_path)  # no DVC_STUDIO_* variables: only the repository's config
+    env = dvc_env(tmp_path)  # no DVC_STUDIO_* variables: only DVC's config
     _dvc_configured(
         repo,
         env,
-        ("--local", "studio.url", server.url),
-        ("--local", "studio.token", alice.token),
+        ("--global", "studio.url", server.url),
+        ("--global", "studio.token", alice.token),
         ("--project", "studio.repo_url", "https://github.com/acme/other-repo"),
     )
     done = _wrapped(repo, env, *TRAIN_RAISES)
@@ -443,7 +443,7 @@ def test_livestudio_run_takes_no_server_or_token_from_a_cloned_repositorys_confi
         ("--global", "studio.url", server.url),
         ("--global", "studio.token", alice.token),
     )
-    # A config.local is the user's own, unless it came with the clone (forced into Git).
+    # Nor one in config.local, which may come with a clone (here forced into Git).
     local = repo / ".dvc" / "config.local"
     local.write_text("[studio]\n    url = http://127.0.0.1:9\n    token = lst_someone_elses\n")
     git_(repo, "add", "-f", ".dvc/config.local")
@@ -628,13 +628,13 @@ def test_a_cloned_dvc_folder_laid_out_as_a_repository_cannot_pass_its_server_as_
     assert [r["status"] for r in rows if r["errors"]] == ["failed"]
 
 
-def test_livestudio_run_outside_git_trusts_the_users_dvc_config_local_and_names_no_git_remote(
+def test_livestudio_run_takes_no_server_from_any_repository_file_and_outside_git_no_git_remote(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
-    """`dvc init --no-scm`: a config.local with no Git around it cannot have come with a
-    clone (git's failure read as "tracked" refused a run DVCLive sends from), and DVCLive
-    asks DVC for no repository name there (the wrapper used DVC_EXP_GIT_REMOTE: a second
-    run in another project)."""
+    """A `.dvc/config.local` may come with a download (an archive has no Git to ask) or a
+    clone (git can be fooled about what it tracks): never trusted with a server or token.
+    And outside Git DVCLive asks DVC for no repository name (the wrapper used
+    DVC_EXP_GIT_REMOTE: a second run in another project)."""
     work = tmp_path / "nogit"
     work.mkdir()
     (work / "train.py").write_text(RUN_SCRIPT)
@@ -647,12 +647,40 @@ def test_livestudio_run_outside_git_trusts_the_users_dvc_config_local_and_names_
     subprocess.run([*dvc, "init", "-q", "--no-scm"], cwd=work, env=env, check=True)
     for key, value in (("studio.url", server.url), ("studio.token", alice.token)):
         subprocess.run([*dvc, "config", "--local", key, value], cwd=work, env=env, check=True)
+    refused = _wrapped(work, env, *TRAIN_RAISES)
+    assert refused.returncode == 1 and "trained" not in refused.stdout
+    assert "a repository's own .dvc config is not trusted with them" in refused.stderr
+    env.update({"DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token})
     done = _wrapped(work, env, *TRAIN_RAISES)
     assert done.returncode == 1 and "trained" in done.stdout, done.stderr
     (project,) = alice.client.get("/api/projects").json()
     assert project["repo_url"] == "git@github.com:acme/named.git"
     rows = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
     assert [(r["status"], r["step"]) for r in rows] == [("failed", 2)]
+
+
+def test_dvc_config_values_are_read_as_dvcs_configobj_reads_them(tmp_path: Path) -> None:
+    """A hand-edited `offline = false#yes` read as sending turned off, and an inline
+    comment as part of a remote's name."""
+    from configobj import ConfigObj
+
+    from cli.run import _studio_section
+
+    config = tmp_path / "config"
+    config.write_text(
+        "[studio]\n"
+        "    offline = false#yes\n"
+        '    repo_url = "git@github.com:acme/q.git" # quoted\n'
+        "[exp]\n"
+        "    git_remote = upstream  # the fork\n"
+    )
+    read = ConfigObj(str(config))  # what DVC reads
+    assert _studio_section(config) == {
+        "offline": read["studio"]["offline"],
+        "repo_url": read["studio"]["repo_url"],
+        "exp.git_remote": read["exp"]["git_remote"],
+    }
+    assert _studio_section(config)["offline"] == "false"
 
 
 def test_livestudio_run_offline_only_runs_the_command(
