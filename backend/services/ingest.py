@@ -424,16 +424,12 @@ def finish_job(
     run of the same name (``DVC_EXP_NAME`` reused) is not turned Completed.
     """
     hashed = token_hash(token)
-    event = parsed.event
 
     @shares_deferred  # it reads and applies as the ingest job does (no cache to clear)
     def job(ctx: WriteContext) -> int | None:
         now = clock()
         principal = authorize(ctx, hashed, now)
-        identity = (principal.user_id, parsed.repo_key, event.baseline_sha.lower(), event.name)
-        record = ctx.cache.experiments.get(identity) or repository.find_experiment(
-            ctx.conn, *identity
-        )
+        record = _poster_run(ctx, principal.user_id, parsed)
         if record is None or record.status not in OPEN or record.updated_at < since:
             return None
         return apply(ctx, principal.user_id, parsed, now)
@@ -483,12 +479,18 @@ def authorize(ctx: WriteContext, hashed: bytes, now: float) -> repository.Princi
     return principal
 
 
+def _poster_run(ctx: WriteContext, poster_id: int, parsed: ParsedEvent) -> ExperimentRecord | None:
+    """The poster's run the event is of, if it exists (through the writer's cache)."""
+    event = parsed.event
+    identity = (poster_id, parsed.repo_key, event.baseline_sha.lower(), event.name)
+    return ctx.cache.experiments.get(identity) or repository.find_experiment(ctx.conn, *identity)
+
+
 def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) -> int:
     """Apply one validated event for its poster; emits the stream events."""
     event = parsed.event
     sha = event.baseline_sha.lower()
-    identity = (poster_id, parsed.repo_key, sha, event.name)
-    record = ctx.cache.experiments.get(identity) or repository.find_experiment(ctx.conn, *identity)
+    record = _poster_run(ctx, poster_id, parsed)
     if parsed.points_only and record is not None:
         changed = _store_points(ctx, record.id, parsed.series, now)
         if changed:
