@@ -119,6 +119,13 @@ def create_token(db: Target, username: str) -> NewToken:
     return _run(db, lambda ctx: accounts.profile_token_job(_user_id(ctx, username))(ctx))
 
 
+def create_client_token(db: Target, username: str, name: str, scopes: frozenset[str]) -> NewToken:
+    """A named client token of the user (as a device login makes one)."""
+    return _run(
+        db, lambda ctx: accounts.client_token(ctx.conn, _user_id(ctx, username), name, scopes)
+    )
+
+
 def add_project(
     db: Target, name: str, repo_url: str, subdir: str | None, owner: str | None
 ) -> ProjectRow:

@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 from PIL import Image
 
+from backend.services.ingest import INGEST_SCOPE
 from backend.settings import Settings
 from cli import admin
 from cli.serve import uvicorn_config
@@ -205,6 +206,9 @@ def run_demo(port: int = 0) -> int:
         db = tmp / "demo.db"
         admin.add_user(db, "demo", PASSWORD, admin=True)
         token = admin.create_token(db, "demo").token
+        # The simulated runs post with a token of their own: regenerating the profile token
+        # (the welcome invites it) must not stop them.
+        runs_token = admin.create_client_token(db, "demo", "demo runs", frozenset({INGEST_SCOPE}))
         # Made now, so the TUI opens straight into its live table.
         admin.add_project(db, DEMO_PROJECT, REPO, None, "demo")
         settings = Settings(db=db, port=port or free_port(), stale_after=20, sweep_interval=1)
@@ -220,7 +224,9 @@ def run_demo(port: int = 0) -> int:
         ).json()
         stop = threading.Event()
         runners = [
-            threading.Thread(target=_delayed, args=(delay, run, url, token, stop), daemon=True)
+            threading.Thread(
+                target=_delayed, args=(delay, run, url, runs_token.token, stop), daemon=True
+            )
             for delay, run in demo_runs()
         ]
         for runner in runners:

@@ -75,3 +75,47 @@ def test_the_tui_and_the_demo_refuse_to_draw_into_a_file_or_a_pipe() -> None:
         )
         assert done.returncode == 1 and "needs a terminal" in done.stderr, done.stderr
         assert done.stdout == "" and "Traceback" not in done.stderr
+
+
+def test_demo_runs_keep_posting_after_the_profile_token_is_regenerated(monkeypatch) -> None:
+    """The welcome invites regenerating the profile token; the demo's own runs must go on
+    (they posted with it, and stopped for good the moment it was revoked)."""
+    import httpx
+
+    import tui.app
+    from cli.demo import DEMO_PROJECT, run_demo
+
+    seen: dict[str, object] = {}
+
+    class StandIn:  # the TUI, replaced: this acts through the API as the TUI would
+        return_code = 0
+
+        def __init__(self, settings, api) -> None:
+            self.url, self.session = settings.server, api.token
+
+        def run(self) -> None:
+            client = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {self.session}"}
+            )
+            project = next(
+                p for p in client.get("/api/projects").json() if p["name"] == DEMO_PROJECT
+            )
+            rows = f"/api/projects/{project['id']}/experiments"
+
+            def step_of(name: str) -> int:
+                got = {r["name"]: r for r in client.get(rows).json()}
+                step = got[name]["step"] if name in got else None
+                return -1 if step is None else step
+
+            deadline = time.monotonic() + 20
+            while step_of("wider-net") < 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert client.post("/api/user/token").status_code in (200, 201)
+            before = step_of("wider-net")
+            time.sleep(2.5)  # wider-net posts a step every 0.7 s
+            seen["steps"] = (before, step_of("wider-net"))
+
+    monkeypatch.setattr(tui.app, "build_app", lambda settings, api: StandIn(settings, api))
+    assert run_demo() == 0
+    before, after = seen["steps"]  # type: ignore[misc]
+    assert after > before >= 0, (before, after)
