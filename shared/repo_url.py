@@ -39,6 +39,21 @@ def repo_key(url: str) -> str:
     return f"{host}/{path}".lower()
 
 
+def without_credentials(url: str) -> str:
+    """The URL as stored and shown: an ``https://user:token@host/...`` (GitLab CI's
+    ``origin``, a personal access token in a clone URL) loses its user and password; an
+    SSH user (``ssh://git@host/...``, ``git@host:path``) is no secret and stays."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc or (parts.password is None and parts.scheme.startswith("ssh")):
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def repo_name(url: str) -> str:
     """The repository's short name (``vision`` for ``git@github.com:acme/vision.git``)."""
     return repo_key(url).rsplit("/", 1)[-1]

@@ -21,7 +21,7 @@ from backend.services.image_types import image_type
 from shared.flatten import metrics_tree
 from shared.images import too_many_scans
 from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
-from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
+from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key, without_credentials
 from shared.text import control_problem
 from shared.values import parse_number
 
@@ -502,7 +502,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             id=0,
             poster_id=poster_id,
             repo_key=parsed.repo_key,
-            repo_url=event.repo_url,
+            repo_url=without_credentials(event.repo_url),
             baseline_sha=sha,
             name=event.name,
             client=event.client,
@@ -521,11 +521,11 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     write_row = change is not Change.NONE or now - record.saved_updated_at >= UPDATED_AT_PRECISION
     if created:
         repository.insert_experiment(ctx.conn, record)
-        _ensure_visible(ctx, record, event.repo_url)
+        _ensure_visible(ctx, record, record.repo_url)
     elif change is Change.FULL:
         repository.update_experiment(ctx.conn, record)
         if moved:  # another sub-project's run now: it must still show somewhere
-            _ensure_visible(ctx, record, event.repo_url)
+            _ensure_visible(ctx, record, record.repo_url)
             events.experiment_moved(ctx, record, subdir_before)
     if created or write_row:
         record.saved_updated_at = record.updated_at

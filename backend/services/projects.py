@@ -20,7 +20,7 @@ from backend.services import access, accounts, events, quotas
 from backend.services.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from backend.services.experiments import DELETE_AT_MOST
 from shared.api import Invitation, Members, ProjectRow
-from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key
+from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key, without_credentials
 from shared.text import control_problem
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,12 @@ def create_job(
             )
         quotas.check_may_own_another(ctx, owner_id)
         project_id = repository.insert_project(
-            ctx.conn, name=name, repo_url=repo_url, repo_key=key, subdir=subdir, owner_id=owner_id
+            ctx.conn,
+            name=name,
+            repo_url=without_credentials(repo_url),
+            repo_key=key,
+            subdir=subdir,
+            owner_id=owner_id,
         )
         events.projects_changed(ctx, [project_id])
         return repository.project_row_sync(ctx.conn, project_id)

@@ -367,3 +367,29 @@ def test_a_jpeg_of_too_many_scans_is_refused_and_a_progressive_one_kept(
         experiment_id = resp.json()["experiment_id"]
         fetched = alice.client.get(f"/api/experiments/{experiment_id}/images/pics/p.jpg")
         assert fetched.content == data
+
+
+def test_credentials_in_a_repository_url_are_never_stored_or_shown(
+    server: Server, alice: User
+) -> None:
+    """GitLab CI's origin is https://gitlab-ci-token:TOKEN@host/...: DVCLive sends it as is,
+    and every member, invitee and stream was shown the token."""
+    secret = "glcbt-SECRET123"
+    url = f"https://gitlab-ci-token:{secret}@gitlab.example.com/team/proj.git"
+    resp = post(server, alice.token, {**BODY, "type": "start", "repo_url": url})
+    assert resp.status_code == 200, resp.text
+    experiment_id = resp.json()["experiment_id"]
+    typed = alice.client.post(
+        "/api/projects", json={"name": "typed", "repo_url": "https://me:s3cret@example.org/a/b"}
+    )
+    assert typed.status_code == 201, typed.text
+    shown = (
+        alice.client.get("/api/projects").text
+        + alice.client.get(f"/api/experiments/{experiment_id}").text
+    )
+    assert secret not in shown and "s3cret" not in shown and "gitlab-ci-token" not in shown
+    assert "https://gitlab.example.com/team/proj.git" in shown
+    assert "https://example.org/a/b" in shown
+    # The same repository still: posts with or without the credentials are one run.
+    plain = {**BODY, "repo_url": "https://gitlab.example.com/team/proj.git"}
+    assert post(server, alice.token, plain).json()["experiment_id"] == experiment_id
