@@ -47,6 +47,38 @@ def rekey_git_suffix(conn: Conn) -> None:
             conn.execute("UPDATE events SET repo_key = ? WHERE repo_key = ?", (new, old))
 
 
+def scrub_repo_credentials(conn: Conn) -> None:
+    """Repository URLs are kept without an ``http(s)`` user and password since version 23
+    (``shared.repo_url.without_credentials``): the ones stored before lose them, in projects,
+    runs (their stored API rows are encoded again) and the project and invitation events a
+    stream replays."""
+    import msgspec
+
+    from shared.repo_url import without_credentials
+
+    for table in ("projects", "experiments"):
+        rows = conn.execute(
+            f"SELECT id, repo_url FROM {table} WHERE repo_url LIKE '%://%@%'"
+        ).fetchall()
+        for row_id, url in rows:
+            if (clean := without_credentials(url)) != url:
+                extra = ", row_version = 0" if table == "experiments" else ""
+                conn.execute(
+                    f"UPDATE {table} SET repo_url = ?{extra} WHERE id = ?", (clean, row_id)
+                )
+    events = conn.execute(
+        "SELECT id, data FROM events WHERE kind IN ('project', 'invitation')"
+    ).fetchall()
+    for event_id, data in events:
+        payload = msgspec.json.decode(bytes(data))
+        url = payload.get("repo_url") if isinstance(payload, dict) else None
+        if isinstance(url, str) and (clean := without_credentials(url)) != url:
+            payload["repo_url"] = clean
+            conn.execute(
+                "UPDATE events SET data = ? WHERE id = ?", (msgspec.json.encode(payload), event_id)
+            )
+
+
 def _clashes(conn: Conn, row_id: int, key: str, suffix: str) -> bool:
     """Whether the run, re-keyed to ``key`` (and its name given ``suffix``), would be a
     second run of its poster's with the same commit and name."""
@@ -511,6 +543,7 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
         """,
     ),
     (22, rekey_git_suffix),
+    (23, scrub_repo_credentials),
 )
 
 

@@ -12,7 +12,7 @@ every id (and then moves the sequences past them).
 
 from __future__ import annotations
 
-from backend.db.migrations import Migration, rekey_git_suffix
+from backend.db.migrations import Migration, rekey_git_suffix, scrub_repo_credentials
 
 BASELINE = 12
 MIGRATE_LOCK = 0x6D696772  # "migr": one process migrates at a time
@@ -334,6 +334,7 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
         """,
     ),
     (22, rekey_git_suffix),
+    (23, scrub_repo_credentials),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

@@ -742,6 +742,49 @@ def test_an_upper_case_git_suffix_is_one_repository_and_stored_keys_are_mended(
     assert "github.com/acme/other" in keys and "github.com/acme/other.git" not in keys
 
 
+def test_migration_23_scrubs_credentials_stored_in_repository_urls(server: Server) -> None:
+    """Before version 23 an https URL was stored as sent, user and password included:
+    the migration removes them from projects, runs and the events a stream replays."""
+    from backend.db.migrations import scrub_repo_credentials
+
+    alice, bob = server.add_user("alice"), server.add_user("bob")
+    start = fixture_bodies("dvclive_basic")[0]
+    url = "https://gitlab.example.com/team/proj.git"
+    assert alice.live({**start, "repo_url": url}).status_code == 200
+    (project,) = alice.client.get("/api/projects").json()
+    invited = alice.client.post(f"/api/projects/{project['id']}/members", json={"username": "bob"})
+    assert invited.status_code in (200, 201), invited.text
+    secret = "https://gitlab-ci-token:glcbt-SECRET@gitlab.example.com/team/proj.git"
+    with closing(connect_sync(server.database)) as conn:
+        conn.execute("UPDATE projects SET repo_url = ?", (secret,))  # as stored before
+        conn.execute("UPDATE experiments SET repo_url = ?, row_version = 0", (secret,))
+        for event_id, data in conn.execute(
+            "SELECT id, data FROM events WHERE kind IN ('project', 'invitation')"
+        ).fetchall():
+            conn.execute(
+                "UPDATE events SET data = ? WHERE id = ?",
+                (bytes(data).replace(url.encode(), secret.encode()), event_id),
+            )
+        assert "SECRET" in alice.client.get("/api/projects").text  # the leak being mended
+        scrub_repo_credentials(conn)
+        stored = [
+            bytes(row[0]) if not isinstance(row[0], str) else row[0].encode()
+            for query in (
+                "SELECT repo_url FROM projects",
+                "SELECT repo_url FROM experiments",
+                "SELECT data FROM events",
+            )
+            for row in conn.execute(query).fetchall()
+        ]
+        commit = getattr(conn, "commit", None)
+        if commit is not None:
+            commit()
+    assert stored and not any(b"SECRET" in s for s in stored)
+    assert sum(url.encode() in s for s in stored) >= 3  # the URL itself is kept
+    shown = alice.client.get("/api/projects").text + bob.client.get("/api/invitations").text
+    assert "SECRET" not in shown and url in shown
+
+
 def test_one_account_cannot_bury_another_in_projects_or_invitations(server: Server) -> None:
     """5,000 projects took one user six seconds, and 2,000 invitations from a stranger put
     a colleague's real one at the bottom of the list: both are bounded, with a sentence."""
