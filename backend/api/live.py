@@ -18,13 +18,12 @@ from litestar import asgi
 from litestar.types import HTTPResponseStartEvent, HTTPScope, Receive, Scope, Send
 
 from backend import metrics
-from backend.api.guards import MISSING_TOKEN
+from backend.api.guards import access_token
 from backend.context import Backend
 from backend.db.writer import storage_error
 from backend.errors import domain_error_body, retry_after_header
 from backend.services import ingest
-from backend.services.accounts import parse_authorization
-from backend.services.errors import DomainError, InvalidInput, NotAuthenticated, TooLarge
+from backend.services.errors import DomainError, InvalidInput, TooLarge
 from shared.api import LiveAccepted
 
 log = logging.getLogger("livestudio")
@@ -92,9 +91,7 @@ async def _check(scope: Scope, send: Send, backend: Backend) -> None:
     a post would be told: ``livestudio run`` asks before it starts hours of training."""
     authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
     try:
-        token = parse_authorization(authorization.decode("latin-1") if authorization else None)
-        if token is None:
-            raise NotAuthenticated(MISSING_TOKEN)
+        token = access_token(authorization.decode("latin-1") if authorization else None)
         await ingest.check_token(backend.reader, token)
     except DomainError as exc:
         await _answer(send, *domain_error_body(exc), exc.retry_after, post=False)
@@ -127,9 +124,7 @@ async def live(scope: Scope, receive: Receive, send: Send) -> None:
         elif name == b"content-length" and value.isdigit():
             declared = int(value)
     try:
-        token = parse_authorization(authorization)
-        if token is None:
-            raise NotAuthenticated(MISSING_TOKEN)
+        token = access_token(authorization)
         if declared is None or declared > PARSE_IN_THREAD:
             # A stranger's 30 MB must not cost a second of decoding before its 401; a body
             # of unknown length (chunked: no client of ours sends one) may be as large.

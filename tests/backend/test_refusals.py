@@ -661,3 +661,28 @@ def test_what_another_server_says_is_printed_escaped_on_one_line() -> None:
     said = str(refused("http://127.0.0.1:9", answer))
     assert "\x1b" not in said and "\n" not in said and "\x07" not in said
     assert said.startswith("\\x1b[31mRED")
+
+
+def test_a_login_session_where_an_access_token_belongs_is_told_so(
+    shared_server: Server, shared_alice: User
+) -> None:
+    """A valid session sent as DVC_STUDIO_TOKEN was told its token was "revoked", which
+    sent its owner off regenerating tokens that were fine."""
+    server, alice = shared_server, shared_alice
+    session = alice.client.headers["Authorization"].split()[1]
+    assert session.startswith("lss_")
+    headers = {"Authorization": f"token {session}"}
+    for answer in (
+        post(server, BODY, session),
+        httpx.get(f"{server.url}/api/live", headers=headers),
+        httpx.post(f"{server.url}/api/live/finish?since=0", json=BODY, headers=headers),
+        httpx.post(
+            f"{server.url}/webhook/dvc",
+            json={"repo_url": BODY["repo_url"], "client": "dvc", "refs": {}},
+            headers=headers,
+        ),
+    ):
+        assert answer.status_code == 401, answer.text
+        detail = answer.json()["detail"]
+        assert "login session" in detail and "lst_" in detail and "revoked" not in detail
+    assert alice.client.get("/api/projects").status_code == 200  # the session itself is fine
