@@ -15,7 +15,7 @@ from backend.context import Backend
 from backend.db.connection import connect_async
 from backend.db.maintenance import instance_id
 from backend.db.writer import Writer
-from backend.services.broadcast import Broadcaster
+from backend.services.broadcast import Broadcaster, follow_other_writers
 from backend.services.sweeper import run_sweeper
 from backend.services.throttle_sync import ThrottleSync
 from backend.services.watcher import Watcher
@@ -30,7 +30,8 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Open the database (migrating it), start the sweeper and the watch evaluator; close all."""
     settings: Settings = app.state.settings
     channels = app.plugins.get(ChannelsPlugin)
-    publish = Broadcaster(channels).publish
+    broadcaster = Broadcaster(channels)
+    publish = broadcaster.publish
     writer: Writer
     if settings.engine == "postgresql":
         from backend.db.pg_writer import PostgresWriter
@@ -57,6 +58,9 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
+    others = None
+    if settings.engine == "sqlite":  # (PostgreSQL: processes share events through Redis)
+        others = asyncio.create_task(follow_other_writers(reader, broadcaster, backend.streams))
     sharing = None
     if settings.redis_url:  # several processes: limits hold for all of them together
         sharing = asyncio.create_task(
@@ -90,7 +94,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         gc.set_threshold(*threshold)
         if ssh is not None:
             await ssh.close()
-        tasks = [t for t in (sweeper, watcher, sharing, recording) if t is not None]
+        tasks = [t for t in (sweeper, watcher, sharing, recording, others) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

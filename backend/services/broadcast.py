@@ -74,6 +74,8 @@ class Broadcaster:
 
     def __init__(self, channels: ChannelsPlugin) -> None:
         self.channels = channels
+        self.newest = 0
+        """The newest event id this process committed and published."""
 
     def publish(self, events: list[StoredEvent]) -> None:
         """Called by the writer after each commit with its events, in id order.
@@ -81,7 +83,37 @@ class Broadcaster:
         One channel message per commit, not per event: under load a commit carries many
         events, and each message costs every process a trip through the channel backend.
         """
+        self.newest = max(self.newest, events[-1].id)
         self.channels.publish(_encode(events), CHANNEL)
+
+
+OTHERS_EVERY = 1.0
+"""How often a SQLite server looks for events another program committed (seconds)."""
+
+
+async def follow_other_writers(db: Reader, broadcaster: Broadcaster, streams: Streams) -> None:
+    """Wake every stream to read the table when another program committed events.
+
+    On SQLite the server is the only process streaming, but not the only writer: the
+    CLI (``project add``, ``user lock``, ``token create``…) commits events nobody
+    publishes, which streams found only at their next heartbeat (15 s; never, in a busy
+    stream whose later events were all its own). An event newer than any this process
+    published, and still so a check later (ours are published as they commit), is
+    someone else's: every stream catches up, and checks its credential, at once.
+    """
+    suspect = 0
+    while True:
+        await asyncio.sleep(OTHERS_EVERY)
+        try:
+            _, newest = await repository.event_id_range(db)
+        except database_errors() as exc:
+            if our_mistake(exc):
+                raise
+            continue  # the database is away: the heartbeats catch up later
+        if suspect > broadcaster.newest:
+            streams.catch_up_all()
+            broadcaster.newest = max(broadcaster.newest, suspect)
+        suspect = newest if newest > broadcaster.newest else 0
 
 
 _END = StoredEvent(kind="end", data=b"", id=-1)
@@ -152,6 +184,11 @@ class Streams:
         self._per_user[user_id] -= 1
         if self._per_user[user_id] <= 0:
             del self._per_user[user_id]
+
+    def catch_up_all(self) -> None:
+        """Have every stream read the table now (events another program committed)."""
+        for queue in self._queues:
+            queue.put_nowait(_BEAT)
 
     def end_all(self) -> None:
         """End every stream (on the event loop)."""
@@ -422,7 +459,8 @@ def _reset(last_id: int) -> bytes:
 
 
 _BEAT = StoredEvent(kind="beat", data=b"", id=-2)
-"""Put in a stream's queue when it has written nothing for a heartbeat."""
+"""Put in a stream's queue when it has written nothing for a heartbeat, or when another
+program committed events (``follow_other_writers``): it reads the table for what it missed."""
 
 
 class _Heartbeat:

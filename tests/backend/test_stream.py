@@ -617,3 +617,27 @@ def test_only_the_database_away_or_damaged_passes_for_an_outage() -> None:
     assert not our_mistake(sqlite3.DatabaseError("database disk image is malformed"))
     assert our_mistake(sqlite3.ProgrammingError("Incorrect number of bindings supplied"))
     assert our_mistake(sqlite3.InterfaceError("Cannot operate on a closed database."))
+
+
+def test_what_the_cli_commits_reaches_open_streams_within_seconds(make_server) -> None:
+    """`livestudio project add` (another program on the SQLite file) commits events the
+    server never publishes: streams found them only at their next heartbeat (here a
+    minute away), and a busy stream whose later events were all the server's own, never."""
+    from tests.conftest import run_cli
+
+    server = make_server(LIVESTUDIO_HEARTBEAT="60")
+    if server.database_url:
+        pytest.skip("SQLite only: PostgreSQL servers share events through Redis")
+    alice = server.add_user("alice")
+    listener = Listener(server.url, "/api/events", session_headers(alice))
+    try:
+        started = time.monotonic()
+        made = run_cli(
+            "project", "add", "from-cli", "git@github.com:acme/cli.git", db=server.database
+        )
+        assert made.returncode == 0, made.stderr
+        (event,) = listener.take(1, timeout=8)
+        assert event.event == "project" and event.data["name"] == "from-cli"
+        assert time.monotonic() - started < 8  # not the heartbeat's 60 s
+    finally:
+        listener.close()
