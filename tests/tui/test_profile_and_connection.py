@@ -94,6 +94,9 @@ async def test_reconnects_after_server_restart_without_losing_events(
         await until(pilot, lambda: bar.connected)
         await asyncio.to_thread(server.stop)
         await until(pilot, lambda: not bar.connected and "reconnecting" in bar.connection)
+        # The bar counts down to the next try (it showed the whole wait, unchanging).
+        await until(pilot, lambda: bar.connection == "reconnecting in 2s", timeout=5)
+        await until(pilot, lambda: bar.connection == "reconnecting in 1s", timeout=2)
         await asyncio.to_thread(server.start)
         await post(alice, {**BODIES[3], "name": "steady"})  # step 1, while the TUI is still away
         await until(pilot, lambda: bar.connected, timeout=20)
@@ -163,6 +166,10 @@ async def test_change_password_and_reset_tokens_from_profile(
         await pilot.press("w")
         await until(pilot, lambda: isinstance(app.screen, PasswordDialog))
         dialog = app.screen
+        # Drawn over the profile (dimmed) as every dialog is, with the footer's `esc Cancel`
+        # showing: it was opaque, a blank screen and footer around it.
+        assert dialog.styles.background.a < 1
+        assert "Cancel" in footer_text(profile.query_one(Footer))
         dialog.query_one("#current", Input).value = "correct-horse-battery"
         dialog.query_one("#new", Input).value = "a-brand-new-secret"
         dialog.query_one("#again", Input).value = "a-brand-typo"

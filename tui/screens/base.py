@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from textual import on, work
 from textual.screen import Screen
 
@@ -33,6 +36,8 @@ class LiveScreen(Screen[None]):
         """The stream dropped since it last connected."""
         self._told_reasons: set[str] = set()
         """Why the stream is down, as told in a toast during this outage (each once)."""
+        self._retry_at: float | None = None
+        """When the stream tries again (monotonic), while it waits to: the bar counts down."""
 
     def on_mount(self) -> None:
         # Textual runs this for every subclass too, after the subclass's own on_mount:
@@ -40,6 +45,7 @@ class LiveScreen(Screen[None]):
         bar = self.query_one(StatusBar)
         bar.server = studio(self).api.server
         bar.place = self.place
+        self.set_interval(1.0, self._count_down)
         self.source = self._stream_below()
         if self.source is None:
             self.is_following = True
@@ -101,13 +107,15 @@ class LiveScreen(Screen[None]):
         bar = self.query_one(StatusBar)
         bar.connected = message.state.connected
         state = message.state
+        self._retry_at = None
         if state.connected:
             bar.connection = "connected"
             self._told_reasons.clear()
         elif state.retry_in < 0:
             bar.connection = f"stopped: {state.reason}"[:60]
         else:
-            bar.connection = f"reconnecting in {state.retry_in:.0f}s"  # the reason: a toast
+            self._retry_at = time.monotonic() + state.retry_in
+            self._count_down()  # (the reason: a toast)
             # Once per reason and outage, not every retry (retries that fail in turns
             # for two reasons told the first one again).
             if self.is_current and state.retry_in >= 4 and state.reason not in self._told_reasons:
@@ -117,6 +125,13 @@ class LiveScreen(Screen[None]):
         if state.connected and self.dropped:
             self.reconnected()
         self.dropped = not state.connected
+
+    def _count_down(self) -> None:
+        if self._retry_at is not None:
+            left = max(0, math.ceil(self._retry_at - time.monotonic()))
+            self.query_one(StatusBar).connection = (
+                f"reconnecting in {left}s" if left else "reconnecting…"
+            )
 
     def reconnected(self) -> None:
         """Hook: the stream is back after a drop (what failed to load meanwhile can load)."""

@@ -172,7 +172,10 @@ class TokenDialog(CopyDialog):
 
 
 class PasswordDialog(
-    TypeAheadForm[tuple[str, str, bool] | None], SendingDialog[tuple[str, str, bool] | None]
+    # SendingDialog (a ModalScreen) first: with the plain Screen of TypeAheadForm ahead of
+    # it, the dialog hid the screen beneath and its footer (`esc Cancel`) entirely.
+    SendingDialog[tuple[str, str, bool] | None],
+    TypeAheadForm[tuple[str, str, bool] | None],
 ):
     """Current and new password, and whether to delete every access token and SSH key too.
 
