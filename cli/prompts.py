@@ -17,7 +17,13 @@ def password_from_stdin() -> str:
         line = sys.stdin.readline()
     except UnicodeDecodeError:  # stdin decoded strictly (a UTF-8 locale)
         raise _not_text() from None
-    return utf8(line.rstrip("\r\n"))
+    password = line.rstrip("\r\n")
+    if not password:  # (a login said "wrong username or password")
+        raise CliError(
+            "No password on stdin: --password-stdin reads its first line"
+            " (printf '%s\\n' \"$PASSWORD\" | livestudio …)."
+        )
+    return utf8(password)
 
 
 def password_from_terminal(prompt: str = "Password: ") -> str:

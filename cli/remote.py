@@ -62,17 +62,23 @@ def unreachable(server: str, exc: httpx.HTTPError) -> CliError:
     return CliError(f"Cannot reach {server}: {plain_reason(exc)}.")
 
 
-def refused(server: str, response: httpx.Response) -> CliError:
+def refused(server: str, response: httpx.Response, given_as: str = "--server") -> CliError:
     """The one line for a request the server refused: its own ``detail`` when it is
-    livestudio, else what answered (a proxy, another program on that port)."""
+    livestudio, else what answered (a proxy, another program on that port). ``given_as``:
+    where the user set ``server`` (what to correct)."""
     path = urlsplit(server).path.rstrip("/")
     if response.status_code == 404 and path and "There is no endpoint" in response.text:
         # `--server http://host:8000/api`: every call then misses (/api/api/…). (Behind
         # a proxy under a path, livestudio's own 404s about projects still come through.)
         base = server.rstrip("/").removesuffix(path)
+        if given_as.startswith("--"):
+            fix = f"give {given_as} {base}"
+        elif given_as.isupper():  # an environment variable
+            fix = f"set {given_as}={base}"
+        else:
+            fix = f"set {given_as} to {base}"
         return CliError(
-            f"{server} has a path ({path}) where the server's address is wanted: give"
-            f" --server {base}."
+            f"{server} has a path ({path}) where the server's address is wanted: {fix}."
         )
     try:
         # Escaped: what answers may not be livestudio, and could colour, retitle or forge

@@ -235,7 +235,7 @@ def run(command: list[str], server: str | None) -> int:
     where = _run_of(dvc_config, dvc_names_it=in_git and not in_stage)
     started = None
     if not offline and url and token:
-        started = _check_server(url, token)
+        started = _check_server(url, token, named[0] if named else "--server")
         if not dvc_reports:
             _warn_about_repository(where[0])
     name = os.environ.get("DVC_EXP_NAME") or f"run-{secrets.token_hex(3)}"
@@ -321,11 +321,12 @@ def _warn_about_repository(repo_url: str | None) -> None:
     )
 
 
-def _check_server(url: str, token: str) -> float | None:
+def _check_server(url: str, token: str, given_as: str) -> float | None:
     """Refuse to start when DVCLive could not send to the server: a typo'd, revoked or
     unreachable setup would lose the run's live view and its failure report, found out
     only hours later. Returns the server's time (its ``Date``, whole seconds), by which a
-    successful run's end is told from an older run of the same name."""
+    successful run's end is told from an older run of the same name. ``given_as``: where
+    the URL was set (``DVC_STUDIO_URL``…), named in what to correct."""
     try:
         answer = httpx.get(
             f"{url.rstrip('/')}/api/live",
@@ -340,7 +341,7 @@ def _check_server(url: str, token: str) -> float | None:
     if answer.status_code not in (200, 405):  # (405: a server from before the check)
         # livestudio's own sentence, or a line saying something else answered (a web
         # page's HTML printed whole before).
-        raise CliError(f"{remote.refused(url, answer)} {NOT_STARTED}")
+        raise CliError(f"{remote.refused(url, answer, given_as)} {NOT_STARTED}")
     try:
         return email.utils.parsedate_to_datetime(answer.headers["date"]).timestamp() - 1
     except (KeyError, TypeError, ValueError):

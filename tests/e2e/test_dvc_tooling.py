@@ -747,6 +747,8 @@ def test_livestudio_run_refuses_a_server_that_is_not_a_url_before_running(
         ("http://127.0.0.1:9", None, "Cannot reach http://127.0.0.1:9: nothing answers there"),
         (None, "lst_é", "holds a space, a line break or a letter no token has"),
         (None, "lst_abc\n", "holds a space, a line break or a letter no token has"),
+        # The server's URL with a path: the fix named where it was set, not `--server`.
+        ("/api", None, "where the server's address is wanted: set DVC_STUDIO_URL=http://"),
     ],
 )
 def test_livestudio_run_refuses_to_start_when_dvclive_could_not_send(
@@ -759,7 +761,7 @@ def test_livestudio_run_refuses_to_start_when_dvclive_could_not_send(
         [sys.executable, "-m", "cli.main", "run", "--", "touch", str(marker)],
         env={
             **dvc_env(tmp_path),
-            "DVC_STUDIO_URL": url or server.url,
+            "DVC_STUDIO_URL": server.url + url if url and url[0] == "/" else url or server.url,
             "DVC_STUDIO_TOKEN": token or alice.token,
         },
         capture_output=True,

@@ -115,6 +115,13 @@ def test_a_server_url_with_a_path_or_no_login_is_told_how_to_mend(
     assert stray.returncode == 1 and f"give --server {server.url}." in stray.stderr
     not_yet = cli(env, "projects", "--server", server.url)
     assert f"`livestudio login --server {server.url}`" in not_yet.stderr
+    # Nothing on stdin: said so (it was "Wrong username or password").
+    for empty in ("", "\n"):
+        blank = cli(
+            env, "login", "--server", server.url, "-u", "alice", "--password-stdin", stdin=empty
+        )
+        assert blank.returncode == 1 and "No password on stdin" in blank.stderr, blank.stderr
+        assert blank.stderr.count("\n") == 1
 
 
 def test_declining_from_a_shell_names_the_project(
