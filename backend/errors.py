@@ -98,7 +98,17 @@ def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
         )
     if status == 405:
         return error_response(405, f"{request.url.path} does not accept {request.method}.")
-    return error_response(status, str(exc.detail))
+    detail = str(exc.detail)
+    if status == 400 and detail.endswith(" - at `$[...]`"):
+        # msgspec reading the body before it knows the fields (a number beyond a float's or
+        # a 64-bit integer's range): "at `$[...]`" pointed nowhere a user could look.
+        what = detail.removesuffix(" - at `$[...]`").rstrip(".")
+        return error_response(
+            400,
+            f"The request body is not valid: {what[:1].lower()}{what[1:]} (in one of its"
+            " values); check the API schema at /schema.",
+        )
+    return error_response(status, detail)
 
 
 def _validation_detail(exc: ValidationException) -> str:

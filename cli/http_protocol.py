@@ -24,6 +24,7 @@ import asyncio
 import ipaddress
 from typing import Any
 
+import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from backend.connection_limits import ConnectionLimit
@@ -179,14 +180,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._close_with(431, TOO_LARGE)
 
     def _close_with(self, status: int, text: bytes) -> None:
+        # The same JSON and headers as every other answer (a client reads `detail`).
+        body = msgspec.json.encode({"status_code": status, "detail": text.decode()})
         self.transport.write(
             b"".join(
                 [
                     STATUS_LINE[status],
-                    b"content-type: text/plain; charset=utf-8\r\n",
-                    b"content-length: " + str(len(text)).encode() + b"\r\n",
+                    b"content-type: application/json\r\n",
+                    b"cache-control: no-store\r\n",
+                    b"x-content-type-options: nosniff\r\n",
+                    b"content-length: " + str(len(body)).encode() + b"\r\n",
                     b"connection: close\r\n\r\n",
-                    text,
+                    body,
                 ]
             )
         )

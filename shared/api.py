@@ -10,6 +10,10 @@ import msgspec
 from shared.live import ErrorInfo
 from shared.values import WireNumber
 
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+"""An id a client names in a body: a stored one fits in 64 bits (a bigger one was a 404
+saying the URL was wrong)."""
+
 Status = Literal["running", "completed", "failed", "stopped"]
 STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "stopped")
 

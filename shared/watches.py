@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from shared.api import ExperimentRow
+from shared.api import ExperimentRow, Id
 from shared.text import control_problem
 from shared.values import parse_number
 
@@ -79,8 +79,8 @@ class WatchCondition(msgspec.Struct, frozen=True, kw_only=True):
 class WatchCreate(WatchCondition, frozen=True, kw_only=True):
     """Body of ``POST /api/watches``: a condition on one experiment or a whole project."""
 
-    experiment_id: int | None = None
-    project_id: int | None = None
+    experiment_id: Id | None = None
+    project_id: Id | None = None
     webhook_url: WebhookUrl | None = None
     """Also post each firing here (Slack- and Discord-compatible JSON)."""
 
@@ -126,7 +126,7 @@ class AlertInfo(msgspec.Struct, frozen=True, kw_only=True):
 class BaselineSet(msgspec.Struct, frozen=True):
     """Body of ``PUT /api/projects/{id}/baseline``."""
 
-    experiment_id: int
+    experiment_id: Id
 
 
 class Baseline(msgspec.Struct, frozen=True):

@@ -203,6 +203,25 @@ def test_odd_urls_and_huge_ids_are_never_a_500(shared_server: Server, shared_ali
     ):
         resp = alice.client.request(method, path)
         assert resp.status_code == 404, (method, path, resp.text)
+    # In a body, a huge id is that field's fault (a 404 said the URL was wrong), and a
+    # number no float holds is said in words (it pointed "at `$[...]`").
+    project = alice.client.post("/api/projects", json={"name": "ids", "repo_url": "git@h:a/ids"})
+    for method, path, body in (
+        ("PUT", f"/api/projects/{project.json()['id']}/baseline", {"experiment_id": huge}),
+        ("POST", "/api/watches", {"kind": "status", "experiment_id": huge}),
+        ("POST", "/api/watches", {"kind": "status", "project_id": 0}),
+    ):
+        resp = alice.client.request(method, path, json=body)
+        assert resp.status_code == 400, (path, resp.text)
+        assert "(in experiment_id)" in resp.json()["detail"] or "(in project_id)" in resp.text
+    far = alice.client.post(
+        "/api/watches",
+        content=b'{"kind": "threshold", "experiment_id": 4, "metric": "loss", "op": ">",'
+        b' "threshold": 1e309}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert far.status_code == 400
+    assert far.json()["detail"].startswith("The request body is not valid: number out of range")
 
 
 def test_a_dvc_done_with_text_metrics_completes_the_run(server: Server, alice: User) -> None:

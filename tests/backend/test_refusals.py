@@ -214,6 +214,10 @@ def test_a_request_that_arrives_too_slowly_is_408_but_idle_and_streaming_connect
             assert 0.8 < time.monotonic() - started < 8, sent
         assert answer.startswith(b"HTTP/1.1 408 "), answer
         assert b"send a request's headers within 1 s" in answer
+        # As every answer: JSON with `detail`, not cached, not sniffed (it was plain text).
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert json.loads(body)["detail"].startswith("Request timeout: send a request's")
+        assert b"application/json" in head and b"no-store" in head and b"nosniff" in head
     # A request answered before its body arrives has its connection closed after the
     # answer: the body it declared is neither waited for nor read and thrown away.
     early = [
