@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backend.db.common import NOW, ts
+from backend.db.common import NOW, next_id, ts
 from backend.db.connection import Conn, Reader, Row
 from shared.api import TokenInfo
 
@@ -265,9 +265,17 @@ def insert_token(
 ) -> int:
     """Store a new access token (hash and display prefix only)."""
     cur = conn.execute(
-        "INSERT INTO tokens (user_id, kind, name, token_hash, prefix, scopes, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, " + NOW + ") RETURNING id",
-        (user_id, kind, name, token_hash, prefix, ",".join(sorted(scopes))),
+        "INSERT INTO tokens (id, user_id, kind, name, token_hash, prefix, scopes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, " + NOW + ") RETURNING id",
+        (
+            next_id(conn, "tokens"),
+            user_id,
+            kind,
+            name,
+            token_hash,
+            prefix,
+            ",".join(sorted(scopes)),
+        ),
     )
     return int(cur.fetchone()[0])
 

@@ -335,6 +335,19 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     ),
     (22, rekey_git_suffix),
     (23, scrub_repo_credentials),
+    (
+        24,
+        """
+        -- Tokens, SSH keys and watches take ids never given out before, as runs and
+        -- projects do: a rowid was reused once the newest row was deleted, and a TUI that
+        -- still listed the old token revoked the new one that took its id.
+        INSERT INTO id_high_water (name, id) SELECT 'tokens', COALESCE(MAX(id), 0) FROM tokens;
+        INSERT INTO id_high_water (name, id) SELECT 'ssh_keys', COALESCE(MAX(id), 0)
+            FROM ssh_keys;
+        INSERT INTO id_high_water (name, id) SELECT 'watches', COALESCE(MAX(id), 0)
+            FROM watches
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

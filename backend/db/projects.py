@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from backend.db.accounts import Principal
-from backend.db.common import NOW, ts
+from backend.db.common import NOW, next_id, ts
 from backend.db.connection import Conn, Reader, Row
 from shared.api import Invitation, Members, ProjectRow
 
@@ -82,17 +82,6 @@ def same_project_of(
         (owner_id, name, repo_key),
     ).fetchall()
     return next((int(row[0]) for row in rows if row[1] == subdir), None)
-
-
-def next_id(conn: Conn, table: str) -> int:
-    """A new id for ``table`` ("experiments" or "projects") that was never given out before."""
-    return int(
-        conn.execute(
-            "INSERT INTO id_high_water (name, id) VALUES (?, 1) ON CONFLICT (name)"
-            " DO UPDATE SET id = id_high_water.id + 1 RETURNING id",
-            (table,),
-        ).fetchone()[0]
-    )
 
 
 def add_member(conn: Conn, project_id: int, user_id: int) -> None:

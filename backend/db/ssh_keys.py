@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.db.accounts import UserAuth, user_from_row
-from backend.db.common import NOW, ts
+from backend.db.common import NOW, next_id, ts
 from backend.db.connection import Conn, Reader, Row
 from shared.api import SshKeyInfo
 
@@ -31,9 +31,10 @@ def insert_ssh_key(
     """Store a key (or a claim on it); raises the engine's integrity error when this user
     has it already, or when it is ``confirmed`` and another account proved it theirs."""
     cur = conn.execute(
-        "INSERT INTO ssh_keys (user_id, fingerprint, public_key, comment, created_at,"
-        f" confirmed_at) VALUES (?, ?, ?, ?, {NOW}, {NOW if confirmed else 'NULL'}) RETURNING id",
-        (user_id, fingerprint, public_key, comment),
+        "INSERT INTO ssh_keys (id, user_id, fingerprint, public_key, comment, created_at,"
+        f" confirmed_at) VALUES (?, ?, ?, ?, ?, {NOW}, {NOW if confirmed else 'NULL'})"
+        " RETURNING id",
+        (next_id(conn, "ssh_keys"), user_id, fingerprint, public_key, comment),
     )
     return _ssh_key(conn.execute(f"{_SSH_KEY} WHERE id = ?", (cur.fetchone()[0],)).fetchone())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from backend.db.common import ts
+from backend.db.common import next_id, ts
 from backend.db.connection import Conn, Reader, Row
 from backend.db.experiments import stored_rate
 from shared.watches import AlertInfo, Delivery, WatchCondition, WatchCreate, WatchInfo
@@ -90,9 +90,9 @@ def _watch_values(watch: WatchCreate) -> tuple[object, ...]:
 def insert_watch(conn: Conn, user_id: int, watch: WatchCreate, now: float) -> int:
     """Store a watch; returns its id."""
     cur = conn.execute(
-        f"INSERT INTO watches (user_id, {_WATCH_FIELDS}, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (user_id, *_watch_values(watch), now),
+        f"INSERT INTO watches (id, user_id, {_WATCH_FIELDS}, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (next_id(conn, "watches"), user_id, *_watch_values(watch), now),
     )
     return int(cur.fetchone()[0])
 

@@ -110,6 +110,24 @@ def test_ids_are_never_reused(server: Server, alice: User) -> None:
     assert alice.client.delete(f"/api/projects/{made.json()['id']}").status_code == 204
     remade = alice.client.post("/api/projects", json={"name": "q", "repo_url": "git@h:o/q.git"})
     assert remade.json()["id"] > made.json()["id"]
+    # Tokens, watches and SSH keys too: a regenerated token took its predecessor's id, and
+    # a TUI still listing the old one would have revoked the new one.
+    tokens = [alice.client.post("/api/user/token").json()["info"]["id"] for _ in range(3)]
+    assert tokens == sorted(set(tokens)), tokens
+    watch = {"kind": "status", "experiment_id": again}
+    watches = []
+    for _ in range(2):
+        watches.append(alice.client.post("/api/watches", json=watch).json()["id"])
+        assert alice.client.delete(f"/api/watches/{watches[-1]}").status_code == 204
+    assert watches[1] > watches[0]
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl k"
+    keys = []
+    for _ in range(2):
+        added = alice.client.post("/api/user/keys", json={"public_key": key})
+        assert added.status_code == 201, added.text
+        keys.append(added.json()["id"])
+        assert alice.client.delete(f"/api/user/keys/{keys[-1]}").status_code == 204
+    assert keys[1] > keys[0]
 
 
 def test_an_image_path_starting_with_a_slash_can_be_fetched(server: Server, alice: User) -> None:

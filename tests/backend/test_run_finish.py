@@ -73,7 +73,7 @@ def test_finishing_touches_no_other_users_run_and_refuses_wrong_credentials(
     for token, status, fragment in (
         (None, 401, "DVC_STUDIO_TOKEN"),
         ("lst_nothing", 401, "invalid or has been revoked"),
-        (session, 401, "invalid or has been revoked"),  # a login session is no access token
+        (session, 401, "This is a login session"),  # a login session is no access token
         (scoped, 403, "EXPERIMENTS"),
     ):
         refused = _post(server, FINISH, DONE, token)
