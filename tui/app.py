@@ -69,6 +69,7 @@ class LiveStudioApp(App[None]):
                     "y copies these lines; run them in another shell, then any DVCLive script"
                     " there shows up here live. ? shows them again.",
                     "Copied to the clipboard.",
+                    shell=True,
                 )
             )
 

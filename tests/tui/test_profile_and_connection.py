@@ -407,3 +407,36 @@ async def test_an_ssh_tui_whose_session_ends_closes_instead_of_offering_a_login_
         await until(pilot, lambda: not app.is_running)
         assert not any(isinstance(s, LoginScreen) for s in app.screen_stack)
     assert app.return_code == 1 and "connect again with ssh" in SSH_SESSION_ENDED
+
+
+async def test_the_demo_welcome_fits_a_short_narrow_terminal_and_folds_as_the_shell_reads(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    """At 60x15 the welcome's first lines (the demo's password) were cut off above the
+    screen, and its token wrapped mid-word: copied with the mouse, two broken commands."""
+    from textual.widgets import Button
+
+    from tui.screens.dialogs import CopyDialog, ShellLines
+
+    app = logged_in_app
+    app.settings.welcome = (  # as long as the demo's own
+        "Demo server http://127.0.0.1:38613 (user demo, password demo-password); it stops"
+        " when you quit. p plots, space selects, c compares, ? every key, esc all projects."
+        " Send your own runs to it:"
+    )
+    lines = f"export DVC_STUDIO_URL={server.url}\nexport DVC_STUDIO_TOKEN={alice.token}"
+    app.settings.welcome_lines = lines
+    async with app.run_test(size=(60, 15)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        app.show_welcome()
+        await until(pilot, lambda: isinstance(app.screen, CopyDialog))
+        dialog = app.screen
+        await pilot.pause(0.2)
+        box = dialog.query_one(".dialog")
+        assert box.region.y >= 0 and box.region.bottom <= 15 and box.scroll_y == 0
+        shown = str(dialog.query_one(ShellLines).render()).splitlines()
+        assert len(shown) > 2 and all(line.endswith("\\") for line in shown[1:-1])
+        assert "".join(line.removesuffix("\\") for line in shown[1:]) == lines.splitlines()[1]
+        assert dialog.query_one("#done", Button).has_focus
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))

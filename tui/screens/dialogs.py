@@ -124,22 +124,51 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
+def shell_fold(line: str, width: int) -> list[str]:
+    """``line`` in pieces of at most ``width`` columns, each but the last ending in a
+    backslash: the shell joins a backslash and a newline, even inside a word."""
+    pieces = []
+    while width >= 2 and len(line) > width:
+        pieces.append(line[: width - 1] + "\\")
+        line = line[width - 1 :]
+    return [*pieces, line]
+
+
+class ShellLines(Static):
+    """Shell lines folded to the widget's width (``shell_fold``): wrapped by the terminal
+    instead, a token broke mid-word and pasted as two commands."""
+
+    def __init__(self, text: str, *, id: str | None = None) -> None:
+        super().__init__(text, id=id, markup=False)
+        self.text = text
+
+    def on_resize(self) -> None:
+        width = self.content_size.width
+        folded = [p for line in self.text.splitlines() for p in shell_fold(line, width)]
+        self.update("\n".join(folded))
+
+
 class CopyDialog(ModalScreen[None]):
     """Text to take elsewhere, shown in full, with copy to clipboard (OSC 52 works over SSH)."""
 
     BINDINGS = [Binding("y", "copy", "Copy"), Binding("escape,enter", "close", "Close")]
 
-    def __init__(self, intro: str, value: str, hint: str, copied: str) -> None:
+    def __init__(
+        self, intro: str, value: str, hint: str, copied: str, *, shell: bool = False
+    ) -> None:
+        """``shell``: ``value`` is shell lines, folded with a backslash where they wrap (so
+        that lines copied with the mouse still paste as the same commands)."""
         super().__init__()
         self.intro = intro
         self.value = value
         self.hint = hint
         self.copied = copied
+        self.shell = shell
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog copy-dialog"):
             yield Label(self.intro)
-            yield Static(self.value, id="token-value")
+            yield (ShellLines if self.shell else Static)(self.value, id="token-value")
             yield Label(self.hint, classes="hint")
             with Horizontal():
                 yield Button("Copy", id="copy")
@@ -147,6 +176,10 @@ class CopyDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#done", Button).focus()  # enter closes (on Copy it would copy)
+        # Read from the top on a short terminal (focus scrolled it to the buttons, past
+        # the first lines; the keys work wherever it is scrolled).
+        dialog = self.query_one(".dialog")
+        self.call_after_refresh(dialog.scroll_home, animate=False)
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
