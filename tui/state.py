@@ -331,6 +331,14 @@ class ProjectState:
             return None
         return value - base
 
+    def nonfinite_trend(self, row: ExperimentRow) -> float | None:
+        """The row's trend value when it is NaN or infinite and a baseline is pinned (its
+        difference to the baseline is no number), else None."""
+        if self.baseline_id is None or self.primary is None or row.id == self.baseline_id:
+            return None
+        value = parse_number(row.metrics.get(self.primary))
+        return value if value is not None and not math.isfinite(value) else None
+
     def is_better(self, delta: float) -> bool:
         """Whether a difference to the baseline is an improvement for the trend metric."""
         return delta < 0 if self.lower_better(self.primary or "") else delta > 0

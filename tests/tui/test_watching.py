@@ -236,6 +236,13 @@ async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rat
         # A new step of the run is compared with the baseline at that same step.
         await post(alice, metrics("fast", 4, 0.1))
         await until(pilot, lambda: cell(screen, fast, DELTA) == "-0.5")  # 0.1 - 0.6
+        # A run gone NaN: its Δ base says so, as worse (it was blank beside its "nan").
+        summary = {"dvclive/metrics.json": {"data": {"loss": "nan", "step": 5}}}
+        await post(alice, {**metrics("fast", 5, 0.0), "metrics": summary})
+        await until(pilot, lambda: cell(screen, fast, DELTA) == "nan")
+        assert table.get_cell(str(fast), DELTA).style == theme.WORSE
+        await post(alice, metrics("fast", 6, 0.1))
+        await until(pilot, lambda: cell(screen, fast, DELTA) not in ("nan", ""))
         # Kept on the server, per user and project.
         project_id = screen.project.id
         kept = alice.client.get(f"/api/projects/{project_id}/baseline").json()

@@ -357,7 +357,9 @@ class ExperimentTable(ScrollView, can_focus=True):
                 return Text("baseline", style="bold")
             delta = state.delta(row)
             if delta is None:
-                return ""
+                # A run gone NaN or infinite: said as such, not a blank beside its "nan".
+                gone = state.nonfinite_trend(row)
+                return Text(value_text(gone), style=theme.WORSE) if gone is not None else ""
             better = state.is_better(delta)
             return Text(f"{delta:+.3g}", style=theme.BETTER if better else theme.WORSE)
         if column == "updated":
