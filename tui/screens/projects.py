@@ -202,6 +202,7 @@ class ProjectsScreen(LiveScreen):
 
     def _hint(self) -> None:
         """With no project, say how one comes (it stays: a toast was gone before it was read)."""
+        self.refresh_bindings()  # the keys for a project come and go with the first and last
         hint = self.query_one("#no-projects", Label)
         hint.display = not self.projects
         # The table's share of the screen would push the hint to the bottom.
@@ -322,8 +323,13 @@ class ProjectsScreen(LiveScreen):
         return next((i for i in self.invitations if str(i.project_id) == key), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # With no invitation waiting the keys do not apply: the footer hides them.
-        return action not in ("accept", "decline") or bool(self.invitations)
+        # Keys for what is not there leave the footer: accepting and declining while no
+        # invitation waits; opening, members and deleting while there is no project.
+        if action in ("accept", "decline"):
+            return bool(self.invitations)
+        if action in ("open", "members", "delete"):
+            return bool(self.projects)
+        return True
 
     def action_accept(self) -> None:
         invitation = self._invitation()
