@@ -22,7 +22,7 @@ from backend.db.repository import Principal
 from backend.db.writer import WriteContext
 from backend.services import events
 from backend.services.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from backend.services.ingest import token_hash
+from backend.services.ingest import INVALID_TOKEN, token_hash
 from backend.services.throttle import LoginThrottle, client_key
 from backend.settings import password_memory_kib
 from shared.api import NewToken
@@ -296,7 +296,10 @@ async def authenticate(db: Reader, credential: str, session_days: float, now: fl
         else await repository.token_principal(db, hashed)
     )
     if principal is None:
-        raise NotAuthenticated("Your session or token is invalid or has expired; log in again.")
+        if credential.startswith(SESSION_PREFIX):
+            raise NotAuthenticated("Your session has ended or expired; log in again.")
+        # (a script's or CI's token: logging in again gives it nothing)
+        raise NotAuthenticated(INVALID_TOKEN)
     return principal
 
 

@@ -690,3 +690,19 @@ def test_a_login_session_where_an_access_token_belongs_is_told_so(
         detail = answer.json()["detail"]
         assert "login session" in detail and "lst_" in detail and "revoked" not in detail
     assert alice.client.get("/api/projects").status_code == 200  # the session itself is fine
+
+
+def test_a_dead_credential_on_a_read_is_told_what_mends_it(
+    shared_server: Server, shared_alice: User
+) -> None:
+    """A revoked access token (a script's, CI's) was told to "log in again", which gives it
+    nothing; an ended session is."""
+    server = shared_server
+    for credential, said in (
+        ("lst_made_up_or_revoked", "create a new one with `livestudio token create`"),
+        ("lss_made_up_or_ended", "Your session has ended or expired; log in again."),
+    ):
+        answer = httpx.get(
+            f"{server.url}/api/projects", headers={"Authorization": f"Bearer {credential}"}
+        )
+        assert answer.status_code == 401 and said in answer.json()["detail"], answer.text
