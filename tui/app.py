@@ -183,6 +183,9 @@ class LiveStudioApp(App[None]):
         from tui.screens.alerts import AlertsScreen
 
         if not isinstance(self.screen, AlertsScreen) and self.api.token:
+            # The list says all the toasts said: they go (they covered half a screen for
+            # 15 s each, with no key to dismiss them).
+            self.clear_notifications()
             self.push_screen(AlertsScreen())
 
     def action_help(self) -> None:

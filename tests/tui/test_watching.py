@@ -108,6 +108,7 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
         )
         await pilot.press("A")
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen))
+        assert not list(app._notifications)  # the list says it all: the toast went
         alerts = app.screen
         await until(pilot, lambda: alerts.alerts)
         assert alerts.alerts[0].title == "doomed: failed at step 0"
