@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
@@ -44,6 +45,16 @@ class LiveStudioApp(App[None]):
         """Alerts that fired while a dialog was open: shown once it closes."""
         self.left_projects: set[int] = set()
         """Projects the user chose to leave here: their screens close saying just that."""
+
+    STOCK_COMMANDS_LEFT_OUT = frozenset({"Keys", "Maximize", "Minimize", "Screenshot"})
+    """Textual's own palette entries that do not fit here: `?` lists every key (the Keys
+    panel stayed open over every screen, and escape moved the screen beneath it), and a
+    screenshot is a file written where the TUI runs — on the server, over SSH."""
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in self.STOCK_COMMANDS_LEFT_OUT:
+                yield command
 
     def on_mount(self) -> None:
         from tui.screens.login import LoginScreen

@@ -65,6 +65,11 @@ async def test_the_palette_offers_only_what_the_screen_can_do(
         # The projects list has no plots nor live filter: the palette does not offer them.
         assert not any("Plots" in t or "live" in t for t in await offered(pilot, "plots"))
         assert any("help" in t for t in await offered(pilot, "help"))
+        # Textual's Keys panel and screenshot (a file written on the server, over SSH) are
+        # left out; its theme and quit stay.
+        for stock in ("Keys", "Screenshot", "Maximize"):
+            assert not any(t.startswith(stock) for t in await offered(pilot, stock.lower()))
+        assert any(t.startswith("Theme") for t in await offered(pilot, "theme"))
         await open_project(pilot, app)
         assert any("Plots" in t for t in await offered(pilot, "plots"))
 
