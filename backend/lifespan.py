@@ -30,8 +30,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Open the database (migrating it), start the sweeper and the watch evaluator; close all."""
     settings: Settings = app.state.settings
     channels = app.plugins.get(ChannelsPlugin)
-    broadcaster = Broadcaster(channels)
-    publish = broadcaster.publish
+    publish = Broadcaster(channels).publish
     writer: Writer
     if settings.engine == "postgresql":
         from backend.db.pg_writer import PostgresWriter
@@ -58,9 +57,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     backend = Backend(settings=settings, writer=writer, reader=reader, channels=channels)
     app.state.backend = backend
     sweeper = asyncio.create_task(run_sweeper(writer, settings, backend.clock))
-    others = None
-    if settings.engine == "sqlite":  # (PostgreSQL: processes share events through Redis)
-        others = asyncio.create_task(follow_other_writers(reader, broadcaster, backend.streams))
+    others = asyncio.create_task(follow_other_writers(reader, backend.streams))
     sharing = None
     if settings.redis_url:  # several processes: limits hold for all of them together
         sharing = asyncio.create_task(

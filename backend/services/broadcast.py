@@ -74,8 +74,6 @@ class Broadcaster:
 
     def __init__(self, channels: ChannelsPlugin) -> None:
         self.channels = channels
-        self.newest = 0
-        """The newest event id this process committed and published."""
 
     def publish(self, events: list[StoredEvent]) -> None:
         """Called by the writer after each commit with its events, in id order.
@@ -83,37 +81,46 @@ class Broadcaster:
         One channel message per commit, not per event: under load a commit carries many
         events, and each message costs every process a trip through the channel backend.
         """
-        self.newest = max(self.newest, events[-1].id)
         self.channels.publish(_encode(events), CHANNEL)
 
 
 OTHERS_EVERY = 1.0
-"""How often a SQLite server looks for events another program committed (seconds)."""
+"""How often a server looks for events another program committed (seconds)."""
+CATCH_UP = "catch-up"
 
 
-async def follow_other_writers(db: Reader, broadcaster: Broadcaster, streams: Streams) -> None:
-    """Wake every stream to read the table when another program committed events.
+async def follow_other_writers(db: Reader, streams: Streams) -> None:
+    """Have every stream read the table when the newest stored event moved.
 
-    On SQLite the server is the only process streaming, but not the only writer: the
-    CLI (``project add``, ``user lock``, ``token create``…) commits events nobody
-    publishes, which streams found only at their next heartbeat (15 s; never, in a busy
-    stream whose later events were all its own). An event newer than any this process
-    published, and still so a check later (ours are published as they commit), is
-    someone else's: every stream catches up, and checks its credential, at once.
+    The CLI (``project add``, ``user lock``, ``token create``…) commits events nobody
+    publishes, and streams found them only at their next heartbeat (15 s; never, in a busy
+    stream whose later events were all the server's own). Once a second, each stream is
+    told the newest id; one that has not seen that far (it missed something) reads the
+    table, the others do nothing: what this process and the others sharing Redis publish
+    has reached them already.
     """
-    suspect = 0
+    seen: int | None = None  # (read at once: what is committed later is someone's news)
+    failing = False
     while True:
-        await asyncio.sleep(OTHERS_EVERY)
+        if seen is not None:
+            await asyncio.sleep(OTHERS_EVERY)
         try:
             _, newest = await repository.event_id_range(db)
-        except database_errors() as exc:
-            if our_mistake(exc):
-                raise
-            continue  # the database is away: the heartbeats catch up later
-        if suspect > broadcaster.newest:
-            streams.catch_up_all()
-            broadcaster.newest = max(broadcaster.newest, suspect)
-        suspect = newest if newest > broadcaster.newest else 0
+        except Exception as exc:
+            # The database is away (the heartbeats catch up later); a bug of ours is
+            # logged in full, once, and the task goes on.
+            if not failing:
+                if isinstance(exc, database_errors()) and not our_mistake(exc):
+                    log.warning("looking for other programs' events failed: %s", exc)
+                else:
+                    log.exception("looking for other programs' events failed")
+            failing = True
+            await asyncio.sleep(OTHERS_EVERY)
+            continue
+        failing = False
+        if seen is not None and newest > seen:
+            streams.catch_up_all(newest)
+        seen = newest
 
 
 _END = StoredEvent(kind="end", data=b"", id=-1)
@@ -185,10 +192,12 @@ class Streams:
         if self._per_user[user_id] <= 0:
             del self._per_user[user_id]
 
-    def catch_up_all(self) -> None:
-        """Have every stream read the table now (events another program committed)."""
+    def catch_up_all(self, newest: int) -> None:
+        """Tell every stream the newest stored event: one that has not seen it reads the
+        table (another program committed events nobody published)."""
+        marker = StoredEvent(kind=CATCH_UP, data=b"", id=newest)
         for queue in self._queues:
-            queue.put_nowait(_BEAT)
+            queue.put_nowait(marker)
 
     def end_all(self) -> None:
         """End every stream (on the event loop)."""
@@ -458,9 +467,11 @@ def _reset(last_id: int) -> bytes:
     return _encoded(StoredEvent(kind="reset", data=b"{}", id=last_id))
 
 
+_SEEN = StoredEvent(kind="seen", data=b"", id=-3)
+"""A ``CATCH_UP`` a stream is past already: nothing to do."""
 _BEAT = StoredEvent(kind="beat", data=b"", id=-2)
-"""Put in a stream's queue when it has written nothing for a heartbeat, or when another
-program committed events (``follow_other_writers``): it reads the table for what it missed."""
+"""Put in a stream's queue when it has written nothing for a heartbeat (or for a
+``CATCH_UP`` it is behind): it reads the table for what it missed."""
 
 
 class _Heartbeat:
@@ -602,7 +613,13 @@ async def stream(
                         if out:
                             yield b"".join(out)
                         return
-                    if item is _BEAT:
+                    if item is not None and item.kind == CATCH_UP:
+                        # Another program committed up to item.id: read the table (as a
+                        # heartbeat does) only if this stream has not seen that far.
+                        item = _BEAT if item.id > last else _SEEN
+                    if item is _SEEN:
+                        pass
+                    elif item is _BEAT:
                         # A quiet stream checks that no message was lost on the way (another
                         # process's, while Redis was away): the table has every event.
                         try:

@@ -620,14 +620,12 @@ def test_only_the_database_away_or_damaged_passes_for_an_outage() -> None:
 
 
 def test_what_the_cli_commits_reaches_open_streams_within_seconds(make_server) -> None:
-    """`livestudio project add` (another program on the SQLite file) commits events the
+    """`livestudio project add` (another program on the database) commits events the
     server never publishes: streams found them only at their next heartbeat (here a
     minute away), and a busy stream whose later events were all the server's own, never."""
     from tests.conftest import run_cli
 
     server = make_server(LIVESTUDIO_HEARTBEAT="60")
-    if server.database_url:
-        pytest.skip("SQLite only: PostgreSQL servers share events through Redis")
     alice = server.add_user("alice")
     listener = Listener(server.url, "/api/events", session_headers(alice))
     try:
