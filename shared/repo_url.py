@@ -42,16 +42,22 @@ def repo_key(url: str) -> str:
 def without_credentials(url: str) -> str:
     """The URL as stored and shown: an ``https://user:token@host/...`` (GitLab CI's
     ``origin``, a personal access token in a clone URL) loses its user and password; an
-    SSH user (``ssh://git@host/...``, ``git@host:path``) is no secret and stays."""
+    SSH URL (``ssh://``, ``git+ssh://``…) keeps its user (``git@``: no secret) and loses
+    only a password; ``git@host:path`` has none."""
     if "://" not in url:
         return url
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
-    if "@" not in parts.netloc or (parts.password is None and parts.scheme.startswith("ssh")):
+    if "@" not in parts.netloc:
         return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    userinfo, _, host = parts.netloc.rpartition("@")
+    if "ssh" in parts.scheme.lower():
+        if parts.password is None:
+            return url
+        host = f"{userinfo.partition(':')[0]}@{host}"
+    return parts._replace(netloc=host).geturl()
 
 
 def repo_name(url: str) -> str:

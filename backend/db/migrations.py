@@ -550,11 +550,14 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
         -- Tokens, SSH keys and watches take ids never given out before, as runs and
         -- projects do: a rowid was reused once the newest row was deleted, and a TUI that
         -- still listed the old token revoked the new one that took its id.
+        -- Each starts past every id given out so far: the newest row's, or for watches
+        -- (AUTOINCREMENT) the one SQLite recorded, which a deleted newest watch leaves.
         INSERT INTO id_high_water (name, id) SELECT 'tokens', COALESCE(MAX(id), 0) FROM tokens;
         INSERT INTO id_high_water (name, id) SELECT 'ssh_keys', COALESCE(MAX(id), 0)
             FROM ssh_keys;
-        INSERT INTO id_high_water (name, id) SELECT 'watches', COALESCE(MAX(id), 0)
-            FROM watches
+        INSERT INTO id_high_water (name, id) SELECT 'watches', MAX(
+            COALESCE((SELECT MAX(id) FROM watches), 0),
+            COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'watches'), 0))
         """,
     ),
 )

@@ -341,11 +341,17 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
         -- Tokens, SSH keys and watches take ids never given out before, as runs and
         -- projects do: a rowid was reused once the newest row was deleted, and a TUI that
         -- still listed the old token revoked the new one that took its id.
-        INSERT INTO id_high_water (name, id) SELECT 'tokens', COALESCE(MAX(id), 0) FROM tokens;
-        INSERT INTO id_high_water (name, id) SELECT 'ssh_keys', COALESCE(MAX(id), 0)
-            FROM ssh_keys;
-        INSERT INTO id_high_water (name, id) SELECT 'watches', COALESCE(MAX(id), 0)
-            FROM watches
+        -- Each starts past every id given out so far: the identity sequence's, which a
+        -- deleted newest row leaves behind (and `db copy` moves past the copied ids).
+        INSERT INTO id_high_water (name, id) SELECT 'tokens', GREATEST(
+            COALESCE((SELECT MAX(id) FROM tokens), 0),
+            COALESCE(pg_sequence_last_value(pg_get_serial_sequence('tokens', 'id')), 0));
+        INSERT INTO id_high_water (name, id) SELECT 'ssh_keys', GREATEST(
+            COALESCE((SELECT MAX(id) FROM ssh_keys), 0),
+            COALESCE(pg_sequence_last_value(pg_get_serial_sequence('ssh_keys', 'id')), 0));
+        INSERT INTO id_high_water (name, id) SELECT 'watches', GREATEST(
+            COALESCE((SELECT MAX(id) FROM watches), 0),
+            COALESCE(pg_sequence_last_value(pg_get_serial_sequence('watches', 'id')), 0))
         """,
     ),
 )

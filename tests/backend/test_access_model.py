@@ -967,3 +967,58 @@ def test_requests_let_in_before_a_lock_change_nothing_after_it(
         assert isinstance(outcome, NotAuthenticated), outcome
     assert conn.execute("SELECT password_hash FROM users").fetchone()[0] == "!locked"
     assert conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_migration_24_starts_past_every_id_given_out_before_it(server: Server) -> None:
+    """It started from the newest remaining row: a deleted newest watch (SQLite keeps its
+    id in sqlite_sequence) or token (PostgreSQL's sequence) had its id given out again."""
+    from backend.db import pg_schema
+    from backend.db.connection import is_postgres
+    from backend.db.migrations import MIGRATIONS, _statements
+
+    alice = server.add_user("alice")
+    with closing(connect_sync(server.database)) as conn:
+        user_id = conn.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
+        # Rows as the code before version 24 made them: ids from the engine itself (on
+        # PostgreSQL its sequences past the rows this version made, as they were then).
+        if is_postgres(conn):
+            for table in ("tokens", "watches"):
+                conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}))"
+                )
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO tokens (user_id, kind, name, token_hash, prefix, scopes,"
+                " created_at) VALUES (?, 'client', ?, ?, 'lst_x', '', 0)",
+                (user_id, f"old{i}", f"hash{i}".encode()),
+            )
+            conn.execute(
+                "INSERT INTO watches (user_id, kind, statuses, created_at)"
+                " VALUES (?, 'status', 'failed', 0)",
+                (user_id,),
+            )
+        newest = {
+            table: conn.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]
+            for table in ("tokens", "watches")
+        }
+        for table, row_id in newest.items():
+            conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+        conn.execute("DELETE FROM id_high_water WHERE name IN ('tokens', 'ssh_keys', 'watches')")
+        known = pg_schema.MIGRATIONS if is_postgres(conn) else MIGRATIONS
+        (script,) = (s for v, s in known if v == 24)
+        assert isinstance(script, str)
+        for statement in _statements(script):
+            conn.execute(statement)
+        commit = getattr(conn, "commit", None)
+        if commit is not None:
+            commit()
+    made = alice.client.post("/api/user/token").json()["info"]["id"]
+    project = alice.client.post("/api/projects", json={"name": "w", "repo_url": "git@h:a/w"})
+    watch = alice.client.post(
+        "/api/watches", json={"kind": "status", "project_id": project.json()["id"]}
+    )
+    assert watch.status_code == 201, watch.text
+    if server.database_url:
+        assert made > newest["tokens"]  # PostgreSQL's sequence had given it out
+    assert watch.json()["id"] > newest["watches"]  # SQLite's sequence (AUTOINCREMENT) too
