@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import traceback
 
 import msgspec
@@ -99,16 +100,21 @@ def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
     if status == 405:
         return error_response(405, f"{request.url.path} does not accept {request.method}.")
     detail = str(exc.detail)
-    if status == 400 and detail.endswith(" - at `$[...]`"):
+    decoding = _DECODE_ERROR.fullmatch(detail) if status == 400 else None
+    if decoding is not None:
         # msgspec reading the body before it knows the fields (a number beyond a float's or
         # a 64-bit integer's range): "at `$[...]`" pointed nowhere a user could look.
-        what = detail.removesuffix(" - at `$[...]`").rstrip(".")
+        what, where = decoding["what"].rstrip("."), decoding["where"]
+        place = "in one of its values" if where == "$[...]" else f"at `{where}`"
         return error_response(
             400,
-            f"The request body is not valid: {what[:1].lower()}{what[1:]} (in one of its"
-            " values); check the API schema at /schema.",
+            f"The request body is not valid: {what[:1].lower()}{what[1:]} ({place});"
+            " check the API schema at /schema.",
         )
     return error_response(status, detail)
+
+
+_DECODE_ERROR = re.compile(r"(?P<what>[^\n]+) - at `(?P<where>\$[^`]*)`")
 
 
 def _validation_detail(exc: ValidationException) -> str:

@@ -240,6 +240,13 @@ def test_odd_urls_and_huge_ids_are_never_a_500(shared_server: Server, shared_ali
     )
     assert far.status_code == 400
     assert far.json()["detail"].startswith("The request body is not valid: number out of range")
+    listed = alice.client.put(
+        f"/api/projects/{project.json()['id']}/baseline",
+        content=b"[1e999]",
+        headers={"Content-Type": "application/json"},
+    )
+    assert listed.status_code == 400
+    assert "number out of range (at `$[0]`)" in listed.json()["detail"], listed.text
 
 
 def test_a_dvc_done_with_text_metrics_completes_the_run(server: Server, alice: User) -> None:
