@@ -440,3 +440,23 @@ async def test_the_demo_welcome_fits_a_short_narrow_terminal_and_folds_as_the_sh
         assert dialog.query_one("#done", Button).has_focus
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+
+
+async def test_a_dialog_on_a_short_terminal_shows_its_title_and_its_keys(
+    logged_in_app: LiveStudioApp,
+) -> None:
+    """At 60x15 the password dialog opened scrolled past its title, and its `esc Cancel`
+    sat behind the profile's three-line footer."""
+    from tui.screens.dialogs import PasswordDialog
+
+    app = logged_in_app
+    async with app.run_test(size=(60, 15)) as pilot:
+        await open_profile(pilot, app)
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, PasswordDialog))
+        dialog = app.screen
+        await pilot.pause(0.2)
+        box, footer = dialog.query_one(".dialog"), dialog.query_one(Footer)
+        assert box.scroll_y == 0 and box.region.y >= 0
+        assert "Cancel" in footer_text(footer)
+        assert footer.region.bottom == 15 and box.region.bottom <= footer.region.y

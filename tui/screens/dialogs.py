@@ -16,11 +16,25 @@ from tui.client import ApiError, SessionExpired
 from tui.sanitize import plain
 from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
 from tui.typed import studio
+from tui.widgets.footer import Footer
 
 ResultT = TypeVar("ResultT")
 
 
-class SendingDialog(ModalScreen[ResultT]):
+class DialogScreen(ModalScreen[ResultT]):
+    """A dialog over the screen it was opened from, with a footer of its own keys."""
+
+    def on_mount(self) -> None:
+        # Its own footer, at the bottom: the screen beneath lays its footer out for its own
+        # keys (three lines at 60 columns), and the dialog's `esc Cancel` sat behind it.
+        self.mount(Footer(compact=True))
+        # Read from the top on a short terminal: focusing a field or button scrolled the
+        # dialog down to it, past its title and first lines (the keys work wherever it is).
+        for dialog in self.query(".dialog"):
+            self.call_after_refresh(dialog.scroll_home, animate=False)
+
+
+class SendingDialog(DialogScreen[ResultT]):
     """A dialog that may send what was typed itself (see ``sent``) and closes once, and only
     itself: the answer may come while another screen (the palette) is on top of it, or
     after escape closed it (``dismiss`` pops whatever is on top)."""
@@ -93,7 +107,7 @@ def if_confirmed(action: Callable[[], object]) -> Callable[[bool | None], None]:
     return answered
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(DialogScreen[bool]):
     """Yes or no; ``y``/``enter`` confirm, ``n``/``esc`` cancel."""
 
     BINDINGS = [
@@ -148,7 +162,7 @@ class ShellLines(Static):
         self.update("\n".join(folded))
 
 
-class CopyDialog(ModalScreen[None]):
+class CopyDialog(DialogScreen[None]):
     """Text to take elsewhere, shown in full, with copy to clipboard (OSC 52 works over SSH)."""
 
     BINDINGS = [Binding("y", "copy", "Copy"), Binding("escape,enter", "close", "Close")]
@@ -176,10 +190,6 @@ class CopyDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#done", Button).focus()  # enter closes (on Copy it would copy)
-        # Read from the top on a short terminal (focus scrolled it to the buttons, past
-        # the first lines; the keys work wherever it is scrolled).
-        dialog = self.query_one(".dialog")
-        self.call_after_refresh(dialog.scroll_home, animate=False)
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
