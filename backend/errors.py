@@ -105,7 +105,8 @@ def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
         # msgspec reading the body before it knows the fields (a number beyond a float's or
         # a 64-bit integer's range): "at `$[...]`" pointed nowhere a user could look.
         what, where = decoding["what"].rstrip("."), decoding["where"]
-        place = "in one of its values" if where == "$[...]" else f"at `{where}`"
+        # ("[...]": a key msgspec did not keep, so the path leads nowhere a user can look)
+        place = "in one of its values" if "[...]" in where else f"at `{where}`"
         return error_response(
             400,
             f"The request body is not valid: {what[:1].lower()}{what[1:]} ({place});"

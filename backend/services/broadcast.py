@@ -90,16 +90,18 @@ CATCH_UP = "catch-up"
 
 
 async def follow_other_writers(db: Reader, streams: Streams) -> None:
-    """Have every stream read the table when the newest stored event moved.
+    """Have every stream read the table when an event went unpublished.
 
     The CLI (``project add``, ``user lock``, ``token create``…) commits events nobody
     publishes, and streams found them only at their next heartbeat (15 s; never, in a busy
     stream whose later events were all the server's own). Once a second, each stream is
-    told the newest id; one that has not seen that far (it missed something) reads the
-    table, the others do nothing: what this process and the others sharing Redis publish
-    has reached them already.
+    told the newest id read a second before: one that has not seen that far missed
+    something and reads the table; the others do nothing. (Told the id read just now, most
+    streams of a busy server were behind it by the events still on their way through
+    Redis, and read the table for nothing: a query per stream each second.)
     """
     seen: int | None = None  # (read at once: what is committed later is someone's news)
+    pending = 0
     failing = False
     while True:
         if seen is not None:
@@ -118,9 +120,12 @@ async def follow_other_writers(db: Reader, streams: Streams) -> None:
             await asyncio.sleep(OTHERS_EVERY)
             continue
         failing = False
-        if seen is not None and newest > seen:
-            streams.catch_up_all(newest)
-        seen = newest
+        if seen is None:
+            seen = newest
+        elif pending > seen:
+            streams.catch_up_all(pending)
+            seen = pending
+        pending = newest
 
 
 _END = StoredEvent(kind="end", data=b"", id=-1)

@@ -247,6 +247,12 @@ def test_odd_urls_and_huge_ids_are_never_a_500(shared_server: Server, shared_ali
     )
     assert listed.status_code == 400
     assert "number out of range (at `$[0]`)" in listed.json()["detail"], listed.text
+    deep = alice.client.post(
+        "/api/watches",
+        content=b'{"a": {"b": [{"c": 1e999}]}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert "number out of range (in one of its values)" in deep.json()["detail"], deep.text
 
 
 def test_a_dvc_done_with_text_metrics_completes_the_run(server: Server, alice: User) -> None:

@@ -639,3 +639,29 @@ def test_what_the_cli_commits_reaches_open_streams_within_seconds(make_server) -
         assert time.monotonic() - started < 8  # not the heartbeat's 60 s
     finally:
         listener.close()
+
+
+async def test_streams_are_told_of_an_event_only_once_it_had_a_second_to_be_published(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Told the newest id just read, most streams of a busy server (its own events still on
+    their way through Redis) were behind it and read the table for nothing, each second."""
+    reads = iter([5, 7, 7, 9, 9, 9])
+    told: list[int] = []
+
+    async def newest(_db: object) -> tuple[int, int]:
+        try:
+            return 1, next(reads)
+        except StopIteration:
+            raise asyncio.CancelledError from None
+
+    class Streams:
+        def catch_up_all(self, newest: int) -> None:
+            told.append(newest)
+
+    monkeypatch.setattr(broadcast.repository, "event_id_range", newest)
+    monkeypatch.setattr(broadcast, "OTHERS_EVERY", 0)
+    with contextlib.suppress(asyncio.CancelledError):
+        await broadcast.follow_other_writers(cast(Any, None), cast(Any, Streams()))
+    # 5 was there before; 7 is told a read after it was first seen, 9 likewise, once each.
+    assert told == [7, 9]
