@@ -125,6 +125,10 @@ class User:
         )
 
 
+class PortTaken(RuntimeError):
+    """The server could not listen: another process took its port first."""
+
+
 @dataclass
 class Server:
     """A real server process; restartable on the same database."""
@@ -149,9 +153,25 @@ class Server:
     def start(self) -> None:
         self.start_with()
 
+    def start_new(self) -> None:
+        """The first start: on a port another test's server took meanwhile (``free_port``
+        is free only when asked; xdist's workers ask at once), again on another."""
+        for _ in range(3):
+            try:
+                self.start_with()
+                return
+            except PortTaken:
+                self.port = free_port()
+        self.start_with()
+
     def start_with(self, preexec_fn: Callable[[], None] | None = None) -> None:
-        """Start the server process (``preexec_fn`` runs in it first: resource limits)."""
+        """Start the server process (``preexec_fn`` runs in it first: resource limits).
+
+        Started means this process is listening (its log says so): a 200 from /health
+        alone came from another test's server on the same port, and the test then posted
+        to that one."""
         self.log = self.db.with_suffix(".log")
+        offset = self.log.stat().st_size if self.log.exists() else 0
         env = {**os.environ, **self.env}
         self.proc = subprocess.Popen(
             [
@@ -168,15 +188,23 @@ class Server:
             env=env,
             preexec_fn=preexec_fn,
         )
+        listening = f"Uvicorn running on {self.url}".encode()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
+            with self.log.open("rb") as log:
+                log.seek(offset)
+                said = log.read()
+            if listening in said:
+                try:
+                    if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
             if self.proc.poll() is not None:
+                if b"address already in use" in said:
+                    raise PortTaken(self.port)
                 break
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start: {self.log.read_text()}")
 
     def stop(self, kill: bool = False) -> None:
@@ -214,7 +242,7 @@ class Server:
 def _started_server(db: Path, env: dict[str, str]) -> Server:
     url = new_pg_database() if ENGINE == "postgresql" else ""
     server = Server(db=db, port=free_port(), env=env, database_url=url)
-    server.start()
+    server.start_new()
     return server
 
 
