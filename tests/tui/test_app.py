@@ -410,23 +410,3 @@ async def test_two_projects_of_one_repository_differ_by_their_subdir_in_the_list
         await until(pilot, lambda: table.row_count == 2)
         places = sorted(table.get_row_at(i)[1].plain for i in range(2))
         assert places[0].endswith("▸ sub/a") and places[1].endswith("▸ sub/b")
-
-
-async def test_an_empty_projects_list_shows_only_the_keys_that_do_something(
-    logged_in_app: LiveStudioApp, alice: User
-) -> None:
-    """Open, Members and Delete were in the footer with no project: each only a toast."""
-    from tests.tui.conftest import footer_text
-    from tui.widgets.footer import Footer
-
-    app = logged_in_app
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
-        screen = app.screen
-        footer = screen.query_one(Footer)
-        await until(pilot, lambda: "Profile" in footer_text(footer))
-        shown = footer_text(footer)
-        assert "Open" not in shown and "Members" not in shown and "Delete" not in shown
-        await post(alice, run("first", 0, 1.0))  # its project arrives, live
-        await until(pilot, lambda: "Open" in footer_text(footer))
-        assert "Members" in footer_text(footer) and "Delete" in footer_text(footer)

@@ -224,6 +224,14 @@ async def test_projects_list_follows_new_and_deleted_projects(
         # A new install: not a blank screen, but how a project comes (and it stays).
         await until(pilot, lambda: hint.display and "DVC_STUDIO_TOKEN" in str(hint.render()))
         assert hint.region.height > 0
+        # Keys for a project leave the footer while there is none (each was only a toast).
+        footer = screen.query_one(Footer)
+
+        def project_keys() -> set[str]:
+            return {k for k in ("Open", "Members", "Delete") if k in footer_text(footer)}
+
+        await until(pilot, lambda: "Profile" in footer_text(footer))
+        assert project_keys() == set()
         made = await asyncio.to_thread(
             alice.client.post,
             "/api/projects",
@@ -232,10 +240,12 @@ async def test_projects_list_follows_new_and_deleted_projects(
         project_id = made.json()["id"]
         await until(pilot, lambda: project_id in screen.projects)
         assert not hint.display
+        await until(pilot, lambda: project_keys() == {"Open", "Members", "Delete"})
         await asyncio.to_thread(alice.client.delete, f"/api/projects/{project_id}")
         await until(pilot, lambda: project_id not in screen.projects)
         assert str(project_id) not in screen.query_one("#projects").rows
         assert hint.display
+        await until(pilot, lambda: project_keys() == set())
 
 
 async def test_ssh_keys_are_added_listed_and_removed_in_the_profile(
