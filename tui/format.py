@@ -127,3 +127,13 @@ def lower_is_better(metric: str) -> bool:
     """A guess from the name: losses and errors are minimised, the rest maximised."""
     name = metric.lower()
     return any(word in name for word in LOWER_IS_BETTER)
+
+
+def shell_fold(line: str, width: int) -> list[str]:
+    """``line`` in pieces of at most ``width`` columns, each but the last ending in a
+    backslash: the shell joins a backslash and a newline, even inside a word."""
+    pieces = []
+    while width >= 2 and len(line) > width:
+        pieces.append(line[: width - 1] + "\\")
+        line = line[width - 1 :]
+    return [*pieces, line]

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui.client import ApiError, SessionExpired
+from tui.format import shell_fold
 from tui.sanitize import plain
 from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
 from tui.typed import studio
@@ -136,16 +137,6 @@ class ConfirmDialog(DialogScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
-
-
-def shell_fold(line: str, width: int) -> list[str]:
-    """``line`` in pieces of at most ``width`` columns, each but the last ending in a
-    backslash: the shell joins a backslash and a newline, even inside a word."""
-    pieces = []
-    while width >= 2 and len(line) > width:
-        pieces.append(line[: width - 1] + "\\")
-        line = line[width - 1 :]
-    return [*pieces, line]
 
 
 class ShellLines(Static):

@@ -8,6 +8,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Markdown
 
+from tui.format import shell_fold
 from tui.typed import studio
 from tui.widgets.footer import Footer
 
@@ -88,7 +89,11 @@ def help_markdown(app: App[object]) -> str:
     parts = ["# Keys"]
     settings = getattr(app, "settings", None)
     if settings is not None and settings.welcome_lines:  # the demo: how to send runs to it
-        lines = "\n".join(map(shell_folded, settings.welcome_lines.splitlines()))
+        lines = "\n".join(
+            piece
+            for line in settings.welcome_lines.splitlines()
+            for piece in shell_fold(line, FOLD_AFTER)
+        )
         parts.append(
             f"## This demo\n\n{settings.welcome} (`y` copies these lines whole.)"
             f"\n\n```\n{lines}\n```"
@@ -102,17 +107,8 @@ def help_markdown(app: App[object]) -> str:
 
 
 FOLD_AFTER = 60
-"""Longer shell lines are shown folded (a code block does not wrap: 80 columns cut the
-demo's token off)."""
-
-
-def shell_folded(line: str) -> str:
-    """``line`` as the shell reads it, on two lines after its ``=`` when too long
-    (a backslash before a newline joins them: pasted, it is the same command)."""
-    name, equals, value = line.partition("=")
-    if len(line) <= FOLD_AFTER or not equals:
-        return line
-    return f"{name}=\\\n{value}"
+"""Longer shell lines are shown folded (``shell_fold``): a code block does not wrap, and 80
+columns cut the demo's token off."""
 
 
 class HelpScreen(Screen[None]):
