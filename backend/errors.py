@@ -47,6 +47,8 @@ STATUS_OF: dict[type[DomainError], int] = {
 
 DECODER_FILE = os.path.join("litestar", "serialization", "msgspec_hooks.py")
 """Where Litestar decodes JSON bodies (msgspec's C decoder runs out of stack under it)."""
+_DECODE_ERROR = re.compile(r"(?P<what>[^\n]+) - at `(?P<where>\$[^`]*)`")
+"""msgspec's error for a body it could not read, and where in the body."""
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 """On every answer: each is one user's (tokens, runs), so no cache keeps it, and no browser
 guesses its type."""
@@ -113,9 +115,6 @@ def _http(request: Request, exc: HTTPException) -> Response[dict[str, object]]:
             " check the API schema at /schema.",
         )
     return error_response(status, detail)
-
-
-_DECODE_ERROR = re.compile(r"(?P<what>[^\n]+) - at `(?P<where>\$[^`]*)`")
 
 
 def _validation_detail(exc: ValidationException) -> str:

@@ -79,6 +79,29 @@ def scrub_repo_credentials(conn: Conn) -> None:
             )
 
 
+NEVER_REUSED = ("tokens", "ssh_keys", "watches")
+"""Tables whose ids come from ``id_high_water`` since version 24, as runs and projects do."""
+
+
+def start_id_counters(conn: Conn) -> None:
+    """Tokens, SSH keys and watches take ids never given out before since version 24: a
+    rowid was reused once the newest row was deleted, and a TUI still listing the old token
+    revoked the new one that took its id. Each counter starts past every id given out so
+    far: the newest row's, or the engine's own record, which a deleted newest row leaves
+    behind (SQLite's ``sqlite_sequence`` for an AUTOINCREMENT table, PostgreSQL's identity
+    sequence)."""
+    for table in NEVER_REUSED:
+        given = [conn.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]]
+        if is_postgres(conn):
+            sequence = "SELECT pg_sequence_last_value(pg_get_serial_sequence(?, 'id'))"
+            given.append(conn.execute(sequence, (table,)).fetchone()[0])
+        else:
+            recorded = "SELECT seq FROM sqlite_sequence WHERE name = ?"
+            given += [row[0] for row in conn.execute(recorded, (table,)).fetchall()]
+        start = max((int(g) for g in given if g is not None), default=0)
+        conn.execute("INSERT INTO id_high_water (name, id) VALUES (?, ?)", (table, start))
+
+
 def _clashes(conn: Conn, row_id: int, key: str, suffix: str) -> bool:
     """Whether the run, re-keyed to ``key`` (and its name given ``suffix``), would be a
     second run of its poster's with the same commit and name."""
@@ -544,22 +567,7 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     ),
     (22, rekey_git_suffix),
     (23, scrub_repo_credentials),
-    (
-        24,
-        """
-        -- Tokens, SSH keys and watches take ids never given out before, as runs and
-        -- projects do: a rowid was reused once the newest row was deleted, and a TUI that
-        -- still listed the old token revoked the new one that took its id.
-        -- Each starts past every id given out so far: the newest row's, or for watches
-        -- (AUTOINCREMENT) the one SQLite recorded, which a deleted newest watch leaves.
-        INSERT INTO id_high_water (name, id) SELECT 'tokens', COALESCE(MAX(id), 0) FROM tokens;
-        INSERT INTO id_high_water (name, id) SELECT 'ssh_keys', COALESCE(MAX(id), 0)
-            FROM ssh_keys;
-        INSERT INTO id_high_water (name, id) SELECT 'watches', MAX(
-            COALESCE((SELECT MAX(id) FROM watches), 0),
-            COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'watches'), 0))
-        """,
-    ),
+    (24, start_id_counters),
 )
 
 

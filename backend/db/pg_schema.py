@@ -12,7 +12,12 @@ every id (and then moves the sequences past them).
 
 from __future__ import annotations
 
-from backend.db.migrations import Migration, rekey_git_suffix, scrub_repo_credentials
+from backend.db.migrations import (
+    Migration,
+    rekey_git_suffix,
+    scrub_repo_credentials,
+    start_id_counters,
+)
 
 BASELINE = 12
 MIGRATE_LOCK = 0x6D696772  # "migr": one process migrates at a time
@@ -335,25 +340,7 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     ),
     (22, rekey_git_suffix),
     (23, scrub_repo_credentials),
-    (
-        24,
-        """
-        -- Tokens, SSH keys and watches take ids never given out before, as runs and
-        -- projects do: a rowid was reused once the newest row was deleted, and a TUI that
-        -- still listed the old token revoked the new one that took its id.
-        -- Each starts past every id given out so far: the identity sequence's, which a
-        -- deleted newest row leaves behind (and `db copy` moves past the copied ids).
-        INSERT INTO id_high_water (name, id) SELECT 'tokens', GREATEST(
-            COALESCE((SELECT MAX(id) FROM tokens), 0),
-            COALESCE(pg_sequence_last_value(pg_get_serial_sequence('tokens', 'id')), 0));
-        INSERT INTO id_high_water (name, id) SELECT 'ssh_keys', GREATEST(
-            COALESCE((SELECT MAX(id) FROM ssh_keys), 0),
-            COALESCE(pg_sequence_last_value(pg_get_serial_sequence('ssh_keys', 'id')), 0));
-        INSERT INTO id_high_water (name, id) SELECT 'watches', GREATEST(
-            COALESCE((SELECT MAX(id) FROM watches), 0),
-            COALESCE(pg_sequence_last_value(pg_get_serial_sequence('watches', 'id')), 0))
-        """,
-    ),
+    (24, start_id_counters),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

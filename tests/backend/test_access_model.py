@@ -974,7 +974,7 @@ def test_migration_24_starts_past_every_id_given_out_before_it(server: Server) -
     id in sqlite_sequence) or token (PostgreSQL's sequence) had its id given out again."""
     from backend.db import pg_schema
     from backend.db.connection import is_postgres
-    from backend.db.migrations import MIGRATIONS, _statements
+    from backend.db.migrations import MIGRATIONS
 
     alice = server.add_user("alice")
     with closing(connect_sync(server.database)) as conn:
@@ -1006,10 +1006,9 @@ def test_migration_24_starts_past_every_id_given_out_before_it(server: Server) -
             conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
         conn.execute("DELETE FROM id_high_water WHERE name IN ('tokens', 'ssh_keys', 'watches')")
         known = pg_schema.MIGRATIONS if is_postgres(conn) else MIGRATIONS
-        (script,) = (s for v, s in known if v == 24)
-        assert isinstance(script, str)
-        for statement in _statements(script):
-            conn.execute(statement)
+        (step,) = (s for v, s in known if v == 24)
+        assert callable(step)
+        step(conn)
         commit = getattr(conn, "commit", None)
         if commit is not None:
             commit()
