@@ -456,7 +456,9 @@ async def test_a_dialog_on_a_short_terminal_shows_its_title_and_its_keys(
     logged_in_app: LiveStudioApp,
 ) -> None:
     """At 60x15 the password dialog opened scrolled past its title, and its `esc Cancel`
-    sat behind the profile's three-line footer."""
+    sat behind the profile's three-line footer; its buttons were scrolled out of view."""
+    from textual.widgets import Button
+
     from tui.screens.dialogs import PasswordDialog
 
     app = logged_in_app
@@ -470,3 +472,6 @@ async def test_a_dialog_on_a_short_terminal_shows_its_title_and_its_keys(
         assert box.scroll_y == 0 and box.region.y >= 0
         assert "Cancel" in footer_text(footer)
         assert footer.region.bottom == 15 and box.region.bottom <= footer.region.y
+        # Its buttons too: scrolled below the fields, Change could not be seen to be there.
+        change = dialog.query_one("#change", Button)
+        assert change.region.height > 0 and box.region.contains_region(change.region)
