@@ -74,6 +74,7 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
         screen = await open_project(pilot, app)
         await pilot.press("exclamation_mark")
         await until(pilot, lambda: isinstance(app.screen, WatchDialog))
+        assert app.screen.query_one("#when").has_focus  # a status: nothing to type
         await pilot.click("#save")  # the default: its status becomes Failed
         await until(pilot, lambda: not isinstance(app.screen, WatchDialog))
         await until(pilot, lambda: alice.client.get("/api/watches").json())
@@ -473,6 +474,8 @@ async def test_a_metric_watch_suggests_better_than_now_exactly_and_does_not_fire
             await pilot.press("exclamation_mark")
             await until(pilot, lambda: isinstance(app.screen, WatchDialog))
             suggested[metric] = app.screen.query_one("#condition", Input).value
+            # The threshold is what is left to type (the "when" selector ignored typing).
+            assert app.screen.query_one("#condition", Input).has_focus
             if metric == "loss":  # the text of one kind is not carried into another
                 box, kind = app.screen.query_one("#condition", Input), app.screen.query_one("#when")
                 kind.value = "stalled"

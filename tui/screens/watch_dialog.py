@@ -235,8 +235,11 @@ class WatchDialog(SendingDialog[WatchCreate | None]):
                 yield Button("Save" if self.editing else "Watch", variant="primary", id="save")
 
     def on_mount(self) -> None:
-        self.query_one("#when", Select).focus()
         self._hint()
+        # Opened on a metric, the threshold is what is to be typed: in the "when" selector
+        # typed keys did nothing. On a status, choosing is all there is to do.
+        box = self.query_one("#condition", Input)
+        (box if box.display else self.query_one("#when", Select)).focus()
 
     @on(Select.Changed, "#when")
     def _hint(self) -> None:
