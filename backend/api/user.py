@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
 
-from backend.api.auth import client_address
 from backend.api.deps import SESSION_ONLY, BackendDep, UserDep
 from backend.db import repository
 from backend.services import accounts, ssh_keys
@@ -75,20 +74,19 @@ class UserController(Controller):
 
     @post("/password", status_code=204)
     async def change_password(
-        self, request: Request, data: JSONBody[PasswordChange], backend: BackendDep, user: UserDep
+        self, data: JSONBody[PasswordChange], backend: BackendDep, user: UserDep
     ) -> None:
         """Change the password; other sessions end; ``reset_tokens`` drops every token too."""
-        # Guessing the current password with a stolen session is throttled like logins.
-        address = client_address(request)
-        await accounts.admit_password_try(
-            backend.logins, backend.reader, user.username, address, backend.clock()
-        )
+        # Guessing the current password with a stolen session is throttled like logins,
+        # per account (``password_change_key``).
+        key = accounts.password_change_key(user.user_id)
+        accounts.admit_password_change_try(backend.logins, user.username, key, backend.clock())
         stored = await repository.user_by_id(backend.reader, user.user_id)
         if stored is None or not await asyncio.to_thread(
             accounts.password_matches, stored.password_hash, data.current_password
         ):
             raise InvalidInput("The current password is wrong; nothing was changed.")
-        backend.logins.succeeded(user.username, address, backend.clock())
+        backend.logins.succeeded(user.username, key, backend.clock(), known=False)
         accounts.check_password(data.new_password)
         new_hash = await asyncio.to_thread(accounts.hash_password, data.new_password)
         await backend.writer.submit(accounts.change_password_job(user, new_hash, data.reset_tokens))

@@ -177,16 +177,18 @@ class LoginThrottle:
         delay = min(self.max_delay, 2.0 ** (failures - self.user_free_tries))
         return max(0.0, previous + delay - now)
 
-    def succeeded(self, username: str, address: str, now: float) -> None:
-        """A right password: the try is taken back and this address is known to be theirs."""
+    def succeeded(self, username: str, address: str, now: float, *, known: bool = True) -> None:
+        """A right password: the try is taken back and (``known``) this address is known
+        to be theirs."""
         address = client_key(address)
         name = username.strip().lower()
-        self.record_success(name, address, now)
+        self.record_success(name, address, now, known=known)
         if self.on_record is not None:
-            self.on_record("ok", (name, address), now)
+            self.on_record("ok" if known else "back", (name, address), now)
 
-    def record_success(self, name: str, address: str, now: float) -> None:
+    def record_success(self, name: str, address: str, now: float, *, known: bool = True) -> None:
         """Take a try back and know the address (also another process's success)."""
         self._users.pop(name, None)
         self._addresses.forget_one(address)
-        _bounded_set(self._known, (name, address), now)  # type: ignore[arg-type]
+        if known:
+            _bounded_set(self._known, (name, address), now)  # type: ignore[arg-type]

@@ -65,8 +65,9 @@ class ThrottleSync:
             return
         if record.kind == "try":
             self.logins.record_try(record.name, record.address, record.at)
-        elif record.kind == "ok":
-            self.logins.record_success(record.name, record.address, record.at)
+        elif record.kind in ("ok", "back"):
+            known = record.kind == "ok"
+            self.logins.record_success(record.name, record.address, record.at, known=known)
         elif record.kind == "device":
             self.device_starts.record(record.address, record.at)
 

@@ -316,10 +316,24 @@ def test_a_burst_of_concurrent_guesses_is_cut_off_at_the_limit(server: Server, a
     assert answers.count(401) <= 10 and answers.count(429) >= 20
 
 
-def test_guessing_the_current_password_with_a_session_is_throttled(alice: User) -> None:
+def test_guessing_the_current_password_with_a_session_is_throttled_for_that_account_only(
+    server: Server, alice: User
+) -> None:
+    """Counted by address, one SSH user's typos (every TUI over SSH reaches the API from
+    the server's own address) refused everyone's logins and password changes from there."""
+    bob = server.add_user("bob")
     body = {"current_password": "wrong-password", "new_password": "another-password"}
     answers = [alice.client.post("/api/user/password", json=body).status_code for _ in range(12)]
     assert answers[:5] == [400] * 5 and 429 in answers
+    again = alice.client.post("/api/user/password", json={**body, "current_password": PASSWORD})
+    assert again.status_code == 429  # her turn is not up yet, right password or not
+    # From the same address, bob logs in and changes his password as ever.
+    login = httpx.post(
+        f"{server.url}/api/auth/login", json={"username": "bob", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    changed = bob.client.post("/api/user/password", json={**body, "current_password": PASSWORD})
+    assert changed.status_code == 204, changed.text
 
 
 def test_replaying_the_stream_shows_nothing_from_before_joining(server: Server) -> None:
