@@ -11,25 +11,38 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from shared.api import TUI_CONNECTIONS
+
 log = logging.getLogger("livestudio")
 
 WARN_EVERY = 60.0
 """Seconds between two warnings about one address (one host must not flood the log)."""
 
 
+own_tuis: Counter[str] = Counter()
+"""This process's TUIs served over SSH, by the address they reach its HTTP API from (the
+server's own): each may hold ``TUI_CONNECTIONS`` more there. Counted against that address's
+share alone, every SSH user's TUIs together were refused past ~64 open at once."""
+
+
 @dataclass
 class ConnectionLimit:
-    """Open connections by client address, at most ``per_address`` each (0: no limit)."""
+    """Open connections by client address, at most ``per_address`` each (0: no limit),
+    and ``TUI_CONNECTIONS`` more for each of ``tuis`` open from an address."""
 
     what: str
     """What the connections are, for the log (``HTTP``, ``SSH``)."""
     per_address: int
+    tuis: Counter[str] | None = None
     open: Counter[str] = field(default_factory=Counter)
     _warned: dict[str, float] = field(default_factory=dict)
 
     def admit(self, address: str) -> bool:
         """Count one more connection from ``address``, unless it holds its share already."""
-        if self.per_address and self.open[address] >= self.per_address:
+        share = self.per_address
+        if share and self.tuis:
+            share += TUI_CONNECTIONS * self.tuis[address]
+        if share and self.open[address] >= share:
             self._warn(address)
             return False
         self.open[address] += 1

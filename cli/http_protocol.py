@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from backend.connection_limits import ConnectionLimit
+from backend.connection_limits import ConnectionLimit, own_tuis
 from backend.settings import Settings
 
 MAX_HEAD_BYTES = 64 << 10
@@ -51,7 +51,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     request_timeout = REQUEST_TIMEOUT
     max_body = MAX_BODY
-    limit = ConnectionLimit("HTTP", Settings.connections_per_address)
+    limit = ConnectionLimit("HTTP", Settings.connections_per_address, tuis=own_tuis)
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None = ()
     """Trusted proxies, not limited (None: any address may be one, ``*``)."""
 
@@ -203,7 +203,7 @@ def configure(settings: Settings) -> None:
     protocol = BoundedHttpToolsProtocol
     protocol.request_timeout = settings.request_timeout
     protocol.max_body = settings.max_body
-    protocol.limit = ConnectionLimit("HTTP", settings.connections_per_address)
+    protocol.limit = ConnectionLimit("HTTP", settings.connections_per_address, tuis=own_tuis)
     listed = [p.strip() for p in settings.forwarded_allow_ips.split(",") if p.strip()]
     protocol.proxies = (
         None if "*" in listed else tuple(ipaddress.ip_network(p, strict=False) for p in listed)

@@ -14,6 +14,11 @@ Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 """An id a client names in a body: a stored one fits in 64 bits (a bigger one was a 404
 saying the URL was wrong)."""
 
+TUI_CONNECTIONS = 8
+"""The most connections a TUI holds open to the API (its event stream and requests in
+flight); the server lets each TUI it serves over SSH hold that many beyond its address's
+share (``backend.connection_limits``)."""
+
 Status = Literal["running", "completed", "failed", "stopped"]
 STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "stopped")
 

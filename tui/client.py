@@ -13,6 +13,7 @@ import msgspec
 from httpx_sse import aconnect_sse
 
 from shared.api import (
+    TUI_CONNECTIONS,
     ExperimentDetail,
     ExperimentRow,
     Invitation,
@@ -94,7 +95,11 @@ class Api:
     def _make_client(self) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return httpx.AsyncClient(
-            base_url=self.server, headers=headers, timeout=15, transport=self._transport
+            base_url=self.server,
+            headers=headers,
+            timeout=15,
+            transport=self._transport,
+            limits=httpx.Limits(max_connections=TUI_CONNECTIONS),
         )
 
     async def close(self) -> None:

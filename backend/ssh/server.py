@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import shlex
 import shutil
@@ -28,7 +29,7 @@ import asyncssh
 import msgspec
 from asyncssh.connection import SSHConnection
 
-from backend.connection_limits import ConnectionLimit
+from backend.connection_limits import ConnectionLimit, own_tuis
 from backend.context import Backend
 from backend.db import repository
 from backend.db.writer import WriteContext
@@ -111,6 +112,8 @@ class SshService:
     """Where the sessions' private folders live (emptied at start)."""
     listener: str = ""
     """This server's SSH listener (host:port), which its TUIs' logins are recorded under."""
+    tui_address: str = "127.0.0.1"
+    """The client address the HTTP API sees the TUIs come from (``api_for_tuis``)."""
     sessions: Counter[int] = field(default_factory=Counter)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     channels: Counter[SSHConnection] = field(default_factory=Counter)
@@ -392,16 +395,24 @@ class SshService:
                 process.stderr.write(_lines(process, f"livestudio: {exc.detail}\n".encode()))
                 return 1
             self.logins[session_id] = user.id
-            return await run_tui(
-                process,
-                self.http_url,
-                user.username,
-                token,
-                project,
-                settings.ssh_idle_timeout,
-                self.folder / uuid.uuid4().hex,
-                muted,
-            )
+            # Its connections to the API come from this server's own address, as every
+            # other SSH user's do: each TUI brings its own share of connections there.
+            own_tuis[self.tui_address] += 1
+            try:
+                return await run_tui(
+                    process,
+                    self.http_url,
+                    user.username,
+                    token,
+                    project,
+                    settings.ssh_idle_timeout,
+                    self.folder / uuid.uuid4().hex,
+                    muted,
+                )
+            finally:
+                own_tuis[self.tui_address] -= 1
+                if own_tuis[self.tui_address] <= 0:
+                    del own_tuis[self.tui_address]
         finally:
             self.sessions[user.id] -= 1
             open_here = self.terminals.get(conn, {})
@@ -558,10 +569,24 @@ def _prepare(folder: Path) -> None:
     folder.mkdir(mode=0o700, parents=True)
 
 
+def api_for_tuis(bind: str) -> tuple[str, str]:
+    """Where this server's TUIs reach its HTTP API (bound to ``bind``), as a URL's host,
+    and the client address the API sees them come from."""
+    if bind in ("", "0.0.0.0"):
+        return "127.0.0.1", "127.0.0.1"
+    if bind == "::":  # (a dual-stack socket sees IPv4 clients as mapped addresses)
+        return "127.0.0.1", "::ffff:127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(bind)
+    except ValueError:  # a name: it stands for itself
+        return bind, bind
+    return (f"[{ip}]" if ip.version == 6 else str(ip)), str(ip)
+
+
 async def start_ssh(backend: Backend) -> SshService:
     """Listen for SSH next to the HTTP API (``settings.ssh_port``)."""
     settings = backend.settings
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host, tui_address = api_for_tuis(settings.host)
     # Its own: other servers on this host (the same database, or another one in the same
     # folder) keep theirs, and the logins they made.
     listener = f"{socket.gethostname()}:{settings.ssh_port}"
@@ -575,6 +600,7 @@ async def start_ssh(backend: Backend) -> SshService:
         backend,
         f"http://{host}:{settings.port}",
         folder,
+        tui_address=tui_address,
         listener=listener,
         limit=ConnectionLimit("SSH", settings.connections_per_address),
     )

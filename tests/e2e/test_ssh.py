@@ -553,3 +553,47 @@ def test_the_tui_over_ssh_opens_on_a_server_given_a_relative_database_path(
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         server.stop()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_each_tui_over_ssh_brings_its_own_share_of_api_connections(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Every SSH user's TUI reaches the API from the server's own address: counted against
+    that address's share alone, ~64 TUIs open at once left every further one unable to
+    reach the API (and the server host's own CLI and DVCLive runs with them)."""
+    from tests.backend.sse import Listener
+
+    port = free_port()
+    server = make_server(LIVESTUDIO_SSH_PORT=str(port), LIVESTUDIO_CONNECTIONS_PER_ADDRESS="2")
+    key, _ = alice_with_a_key(server, tmp_path)
+    auth = {"Authorization": f"Bearer {server.login('alice').headers['Authorization'][7:]}"}
+    # The address's share, taken by others: two event streams held open.
+    held = [Listener(server.url, "/api/events", auth) for _ in range(2)]
+    session = f"share-{port}"
+    try:
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/health", timeout=5)  # full
+        _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+        subprocess.run(["tmux", "set", "-t", session, "remain-on-exit", "on"], check=True)
+        screen = _wait_for(session, lambda s: "connected" in s or "reconnecting" in s)
+        assert "● connected" in screen and "projects" in screen, screen
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        time.sleep(1)  # its share goes with it
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/health", timeout=5)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        for stream in held:
+            stream.close()
+
+
+def test_the_tuis_reach_the_api_at_the_address_it_is_bound_to() -> None:
+    """An IPv6 --host made the URL http://::1:8000, which named no server."""
+    from backend.ssh.server import api_for_tuis
+
+    assert api_for_tuis("0.0.0.0") == ("127.0.0.1", "127.0.0.1")
+    assert api_for_tuis("::") == ("127.0.0.1", "::ffff:127.0.0.1")
+    assert api_for_tuis("::1") == ("[::1]", "::1")
+    assert api_for_tuis("10.1.2.3") == ("10.1.2.3", "10.1.2.3")
+    assert httpx.URL(f"http://{api_for_tuis('fe80::1')[0]}:8000").port == 8000
