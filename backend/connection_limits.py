@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from backend.services.throttle import client_key
 from shared.api import TUI_CONNECTIONS
 
 log = logging.getLogger("livestudio")
@@ -38,21 +39,26 @@ class ConnectionLimit:
     _warned: dict[str, float] = field(default_factory=dict)
 
     def admit(self, address: str) -> bool:
-        """Count one more connection from ``address``, unless it holds its share already."""
+        """Count one more connection from ``address``, unless it holds its share already.
+
+        An IPv6 client counts by its /64, as login throttling does: one host holds a
+        whole /64 to take addresses from."""
         share = self.per_address
         if share and self.tuis:
             share += TUI_CONNECTIONS * self.tuis[address]
-        if share and self.open[address] >= share:
-            self._warn(address)
+        key = client_key(address)
+        if share and self.open[key] >= share:
+            self._warn(key)
             return False
-        self.open[address] += 1
+        self.open[key] += 1
         return True
 
     def release(self, address: str) -> None:
         """One connection ``admit`` counted has closed."""
-        self.open[address] -= 1
-        if self.open[address] <= 0:
-            del self.open[address]
+        key = client_key(address)
+        self.open[key] -= 1
+        if self.open[key] <= 0:
+            del self.open[key]
 
     def _warn(self, address: str) -> None:
         now = time.monotonic()

@@ -63,7 +63,8 @@ def invitations(server: str | None, action: str | None, project_id: int | None) 
     """List pending invitations, or accept or decline one."""
     if action == "accept":
         _, row = session_request(server, "POST", f"/api/invitations/{project_id}/accept")
-        print(f"Joined {printable(row['name'])!r}: your runs on {row['repo_url']} now show there.")
+        name, repo = printable(row["name"]), printable(row["repo_url"])
+        print(f"Joined {name!r}: your runs on {repo} now show there.")
         return
     if action == "decline":
         names = {}

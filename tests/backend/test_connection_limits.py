@@ -1,0 +1,32 @@
+"""How many connections one client may hold: by address, an IPv6 host by its /64."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from backend.connection_limits import ConnectionLimit
+from shared.api import TUI_CONNECTIONS
+
+
+def test_an_ipv6_host_counts_by_its_slash_64_and_an_ipv4_address_by_itself() -> None:
+    limit = ConnectionLimit("HTTP", 2)
+    assert limit.admit("2001:db8::1") and limit.admit("2001:db8::2")
+    assert not limit.admit("2001:db8::ffff:3")  # the same /64: a third address is no way out
+    assert limit.admit("2001:db8:0:1::1")  # another /64
+    assert limit.admit("10.0.0.1") and limit.admit("10.0.0.1") and not limit.admit("10.0.0.1")
+    assert limit.admit("10.0.0.2")
+    limit.release("2001:db8::2")
+    assert limit.admit("2001:db8::9")
+    for address in ("2001:db8::1", "2001:db8::9", "2001:db8:0:1::1", "10.0.0.1", "10.0.0.1"):
+        limit.release(address)
+    limit.release("10.0.0.2")
+    assert not limit.open
+
+
+def test_each_tui_open_from_an_address_adds_its_connections_to_the_share() -> None:
+    tuis: Counter[str] = Counter()
+    limit = ConnectionLimit("HTTP", 1, tuis=tuis)
+    assert limit.admit("127.0.0.1") and not limit.admit("127.0.0.1")
+    tuis["127.0.0.1"] += 1
+    assert all(limit.admit("127.0.0.1") for _ in range(TUI_CONNECTIONS))
+    assert not limit.admit("127.0.0.1") and limit.admit("127.0.0.2")
