@@ -63,8 +63,8 @@ def invitations(server: str | None, action: str | None, project_id: int | None) 
     """List pending invitations, or accept or decline one."""
     if action == "accept":
         _, row = session_request(server, "POST", f"/api/invitations/{project_id}/accept")
-        name, repo = printable(row["name"]), printable(row["repo_url"])
-        print(f"Joined {name!r}: your runs on {repo} now show there.")
+        joined, repo = printable(row["name"]), printable(row["repo_url"])
+        print(f"Joined {joined!r}: your runs on {repo} now show there.")
         return
     if action == "decline":
         names = {}
