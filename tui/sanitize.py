@@ -19,11 +19,13 @@ from shared.text import printable
 
 T = TypeVar("T")
 
-# JSON escapes of control characters (\b \f \r and \u0000-\u001f, \u007f-\u009f), raw C1
-# controls and raw bidi controls in UTF-8: all an unsafe string can look like on the wire.
+# JSON escapes of control characters (\b \f \r and \u0000-\u001f, \u007f-\u009f, hex
+# digits in either case), raw DEL, raw C1 controls and raw bidi controls in UTF-8: all an
+# unsafe string can look like on the wire.
 _SUSPECT = re.compile(
-    rb"\\[bfr]|\\u00[01][0-9a-fA-F]|\\u00[89][0-9a-fA-F]|\\u007[fF]|\\u20(?:0[ef]|2[a-eA-E]|6[6-9])"
-    rb"|\\u061[cC]|\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xd8\x9c"
+    rb"\\[bfr]|\\u00[01][0-9a-fA-F]|\\u00[89][0-9a-fA-F]|\\u007[fF]"
+    rb"|\\u20(?:0[efEF]|2[a-eA-E]|6[6-9])|\\u061[cC]"
+    rb"|\x7f|\xc2[\x80-\x9f]|\xe2\x80[\x8e\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xd8\x9c"
 )
 
 
