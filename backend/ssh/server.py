@@ -80,6 +80,9 @@ QUIET_CONNECTION_TIMEOUT = 60.0
 """Seconds a connection may stay open with no session (channel) in it (or the idle
 timeout, if shorter): logged in and holding nothing, a thousand of them held the
 server's file descriptors for good."""
+MAX_SESSIONS_PER_CONNECTION = 10
+"""Sessions (channels) one connection may hold open at once, as OpenSSH's ``MaxSessions``:
+each holds a task and buffers, and each open key prompt waits up to ``CONFIRM_TIMEOUT``."""
 CONFIRM_TRIES = 3
 """Passwords one session may try to confirm a key with."""
 CONFIRM_TIMEOUT = 120.0
@@ -424,12 +427,26 @@ class SshService:
                 await self.backend.writer.submit(accounts.end_session_job(user.id, session_id))
 
 
+class _CountedSession(asyncssh.SSHServerProcess[bytes]):
+    """A session channel that says when it closes (``MAX_SESSIONS_PER_CONNECTION``)."""
+
+    def __init__(self, service: SshService, closed: Callable[[], None]) -> None:
+        super().__init__(service.handle, None, asyncssh.sftp.MIN_SFTP_VERSION, False)
+        self._closed = closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._closed()
+
+
 class _KeyAuth(asyncssh.SSHServer):
     """Public keys registered for a user, and nothing else."""
 
     def __init__(self, service: SshService) -> None:
         self.service = service
         self.conn: asyncssh.SSHServerConnection | None = None
+        self.sessions = 0
+        """Session channels open on this connection."""
         self.address = ""
         self._refused: asyncssh.SSHServerConnection | None = None
         """This connection, when its address holds its share already."""
@@ -456,6 +473,18 @@ class _KeyAuth(asyncssh.SSHServer):
             service.connections.discard(self.conn)
             service.quiet_since.pop(self.conn, None)
             service.limit.release(self.address)
+
+    def session_requested(self) -> asyncssh.SSHServerSession[bytes]:
+        if self.sessions >= MAX_SESSIONS_PER_CONNECTION:
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"at most {MAX_SESSIONS_PER_CONNECTION} sessions on one connection",
+            )
+        self.sessions += 1
+        return _CountedSession(self.service, self._session_closed)
+
+    def _session_closed(self) -> None:
+        self.sessions -= 1
 
     def begin_auth(self, username: str) -> bool:
         if self._refused is not None:
@@ -610,7 +639,6 @@ async def start_ssh(backend: Backend) -> SshService:
         settings.host,
         settings.ssh_port,
         server_host_keys=[key],
-        process_factory=service.handle,
         encoding=None,
         line_editor=False,
         allow_pty=True,

@@ -597,3 +597,36 @@ def test_the_tuis_reach_the_api_at_the_address_it_is_bound_to() -> None:
     assert api_for_tuis("::1") == ("[::1]", "::1")
     assert api_for_tuis("10.1.2.3") == ("10.1.2.3", "10.1.2.3")
     assert httpx.URL(f"http://{api_for_tuis('fe80::1')[0]}:8000").port == 8000
+
+
+def test_one_connection_holds_at_most_ten_sessions(
+    ssh_server: tuple[Server, int], tmp_path: Path
+) -> None:
+    """Each key prompt holds its session for two minutes, and one connection could open
+    them without end."""
+    server, port = ssh_server
+    alice = server.add_user("alice")
+    key = keypair(tmp_path, "alice")
+    public = key.with_suffix(".pub").read_text()
+    assert alice.client.post("/api/user/keys", json={"public_key": public}).status_code == 201
+
+    async def scenario() -> None:
+        async with asyncssh.connect(
+            "127.0.0.1", port, username="alice", client_keys=[str(key)], known_hosts=None
+        ) as conn:
+            prompts = []
+            for _ in range(10):  # an unproven key: each session waits at its password prompt
+                process = await conn.create_process(term_type="xterm")
+                assert "Password for alice" in await asyncio.wait_for(
+                    process.stdout.readuntil("alice: "), 20
+                )
+                prompts.append(process)
+            with pytest.raises(asyncssh.ChannelOpenError, match="at most 10 sessions"):
+                await conn.create_process(term_type="xterm")
+            prompts.pop().close()
+            await asyncio.sleep(0.5)
+            process = await conn.create_process("ls")  # one closed: one more may open
+            told = await asyncio.wait_for(process.stderr.read(), 20)
+            assert "this key has not logged in as alice yet" in told
+
+    asyncio.run(scenario())
