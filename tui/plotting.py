@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -203,3 +205,15 @@ def duration_text(seconds: float) -> str:
         return f"{seconds / 60:.0f}m"
     hours, rest = divmod(int(seconds), 3600)
     return f"{hours}h{rest // 60:02d}m"
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def charted_first(names: list[str], room: int) -> list[str]:
+    """The ``room`` series to chart out of ``names`` (in their order): series of their own
+    before numbered families (``layer_0/grad`` … ``layer_99/grad``), which fill what is
+    left. Cut in name order, 100 of 103 charted were a family's, without the loss."""
+    family = Counter(_DIGITS.sub("#", name) for name in names)
+    ranked = sorted(names, key=lambda name: family[_DIGITS.sub("#", name)] > 1)
+    return ranked[:room]

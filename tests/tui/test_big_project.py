@@ -197,3 +197,35 @@ async def test_a_run_of_thousands_of_series_charts_the_first_ones(
         await pilot.press("escape")
         listed = " ".join((await details_text(pilot, app)).split())
         assert "a1, a2,x, a3, a4 and 2 more" in listed
+
+
+async def test_charts_keep_the_series_of_their_own_and_stand_in_name_order(
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut in name order, 100 of 103 charts were `extra/metric_000…099` and the losses
+    were left out; and charts of series that came in one post stood in any order."""
+    from tests.tui.conftest import open_plots
+    from tui.widgets.metric_chart import MetricPanel
+
+    monkeypatch.setattr("tui.screens.plots.MAX_CHARTS", 4)
+
+    def series_post(step: int, names: list[str]) -> dict:
+        plots = {
+            f"dvclive/plots/metrics/{n}.tsv": {"data": [{"step": step, n: 0.5}]} for n in names
+        }
+        return {**body(1), "name": "many", "step": step, "plots": plots}
+
+    family = [f"extra/metric_{i:03d}" for i in range(6)]
+    await asyncio.to_thread(alice.live, series_post(0, [*family, "train/acc", "val/loss"]))
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        plots, _ = await open_plots(pilot, app, "val/loss")
+        assert sorted(plots.charts) == [*family[:2], "train/acc", "val/loss"]
+        # New series in one post, with room for them: in their place by name.
+        monkeypatch.setattr("tui.screens.plots.MAX_CHARTS", 6)
+        await asyncio.to_thread(alice.live, series_post(1, ["train/y", "train/x"]))
+        await until(pilot, lambda: len(plots.charts) == 6)
+        await pilot.pause()
+        shown = [panel.chart.metric for panel in plots.query(MetricPanel)]
+        assert shown == [*family[:2], "train/acc", "train/x", "train/y", "val/loss"]

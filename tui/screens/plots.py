@@ -19,7 +19,7 @@ from tui import images as pictures
 from tui.client import ApiError
 from tui.graphics import ImageWidget
 from tui.messages import ExperimentDeleted, PointsArrived
-from tui.plotting import PlotView
+from tui.plotting import PlotView, charted_first
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
@@ -112,6 +112,8 @@ class PlotsScreen(LiveScreen):
         self.images_pending: dict[tuple[int, str], int | None] = {}
         """Images stored since they were fetched, to fetch again: (experiment, path) → step."""
         self.images_draining = False
+        self.panels: dict[str, MetricPanel] = {}
+        """Each chart's panel (the chart and its legend), by metric."""
         self.uncharted: set[str] = set()
         """Series past ``MAX_CHARTS``: not fetched, not charted (a line counts them)."""
         self.view = PlotView()
@@ -153,7 +155,7 @@ class PlotsScreen(LiveScreen):
             listed = dict.fromkeys(
                 n for e, d in details.items() if e in self.asked for n in d.series
             )
-            charted = set(list(listed)[:MAX_CHARTS])
+            charted = set(charted_first(list(listed), MAX_CHARTS))
             self.uncharted = set(listed) - charted
             for experiment_id, detail in details.items():
                 name = self.names.get(experiment_id, detail.name)
@@ -321,7 +323,8 @@ class PlotsScreen(LiveScreen):
         more = self.query_one("#charts-more", Static)
         count = len(self.uncharted)
         more.update(
-            f"Charts of the first {MAX_CHARTS} series; {count:,} more"
+            f"Charts of {MAX_CHARTS} series (numbered ones, like layer_0 … layer_99, last);"
+            f" {count:,} more"
             f" {'is' if count == 1 else 'are'} not charted."
             if count
             else ""
@@ -350,12 +353,11 @@ class PlotsScreen(LiveScreen):
             scroll = self.query_one(VerticalScroll)
             names = sorted(self.charts)
             position = names.index(metric)
-            panel = MetricPanel(chart)
-            if position + 1 < len(names):
-                after = self.charts[names[position + 1]].parent
-                scroll.mount(panel, before=after if isinstance(after, MetricPanel) else None)
-            else:
-                scroll.mount(panel, before=self.query_one("#images"))
+            panel = self.panels[metric] = MetricPanel(chart)
+            # Before the panel of the next name (known before it is mounted: its chart's
+            # parent is set only then, and charts made in one go landed in any order).
+            after = self.panels[names[position + 1]] if position + 1 < len(names) else None
+            scroll.mount(panel, before=after or self.query_one("#images"))
         return chart
 
     @on(PointsArrived)
@@ -426,7 +428,7 @@ class PlotsScreen(LiveScreen):
                         chart.times.get(self.baseline, {}),
                     )
                 del self.charts[metric]
-                leaving.append(chart.parent if isinstance(chart.parent, MetricPanel) else chart)
+                leaving.append(self.panels.pop(metric))
         leaving += [self.images.pop(key) for key in [k for k in self.images if k[0] == gone]]
         self.image_steps = {k: v for k, v in self.image_steps.items() if k[0] != gone}
         self.images_hidden.pop(gone, None)
