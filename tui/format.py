@@ -48,6 +48,15 @@ def head_cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def middle_cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, keeping both ends (where long metric names
+    differ): ``val/very_lo…ponent_end``."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
 AGO_EVERY = 5.0
 """Seconds between re-tellings of "how long ago" on screens that show it."""
 

@@ -237,6 +237,36 @@ async def test_compare_and_plots_views(logged_in_app: LiveStudioApp, alice: User
         await until(pilot, lambda: (1, 0.25) in plots.charts["train/loss"].data.get(a, []))
 
 
+async def test_compare_keeps_the_runs_in_view_beside_a_very_long_metric_name(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """The fixed label column was as wide as the longest name: with a 230-character
+    metric, no run's column was on an 80-column screen at all."""
+    long = "val/very_long_metric_name_" + "component_" * 20 + "end"
+    metrics = {"dvclive/metrics.json": {"data": {"loss": 0.5, long: 1.5, "step": 0}}}
+    a = await post(alice, run("alpha", 0, 1.0, metrics=metrics))
+    b = await post(alice, run("beta", 0, 0.4))
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await select_runs(pilot, screen, [a, b])
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        await until(pilot, lambda: f"metric:{long}" in compare.table.rows)
+        await pilot.pause()
+        label = compare.table.get_cell(f"metric:{long}", "name").plain
+        assert len(label) <= SIZE[0] // 3 and "…" in label and label.endswith("nent_end")
+        assert label.strip().startswith("metric val/very")  # both ends: where names differ
+        shown = app.screen.query_one("#compare").render_line(0).text  # the header row
+        assert "alpha" in shown and "beta" in shown
+        # Wider, the names get more room.
+        await pilot.resize_terminal(160, 24)
+        await until(pilot, lambda: compare.label_room == 160 // 3)
+        wider = compare.table.get_cell(f"metric:{long}", "name").plain
+        assert len(label) < len(wider) <= 160 // 3
+
+
 async def test_no_color_keeps_highlights_visible_by_style(
     monkeypatch, tui_settings: TuiSettings, server: Server, alice: User
 ) -> None:

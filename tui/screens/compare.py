@@ -12,13 +12,16 @@ from textual.widgets import DataTable
 
 from shared.api import ExperimentRow
 from tui import clock, theme
-from tui.format import lower_is_better, value_text
+from tui.format import lower_is_better, middle_cut, value_text
 from tui.messages import ExperimentChanged, ExperimentDeleted
 from tui.screens.base import LiveScreen
 from tui.state import CompareLine, compare
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+
+LABEL_ROOM_MIN = 24
+"""The fewest cells the names of params and metrics get (a third of the terminal, above)."""
 
 
 class CompareScreen(LiveScreen):
@@ -51,6 +54,8 @@ class CompareScreen(LiveScreen):
         self.changed_at: dict[tuple[str, int], float] = {}
         self.lines: list[CompareLine] = []
         self.place = f"compare {len(ids)} experiments"
+        self.label_room = LABEL_ROOM_MIN
+        """The cells the names of params and metrics are given (``_label_room``)."""
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -67,10 +72,20 @@ class CompareScreen(LiveScreen):
         """The compare table."""
         return self.query_one(DataTable)
 
+    def on_resize(self) -> None:
+        if self._label_room() != self.label_room:
+            self.show()
+
+    def _label_room(self) -> int:
+        # A third of the terminal: as wide as the longest name (a 230-character metric),
+        # the fixed label column left no room for the runs at all.
+        return max(LABEL_ROOM_MIN, self.app.size.width // 3)
+
     def show(self) -> None:
         """Build the table from the current rows."""
         table = self.table
         cursor = table.cursor_row
+        self.label_room = self._label_room()
         table.clear(columns=True)
         table.add_column("", key="name")
         for experiment_id in self.ids:
@@ -88,9 +103,10 @@ class CompareScreen(LiveScreen):
 
     def _label(self, line: CompareLine) -> Text:
         prefix = {"param": "param ", "metric": "metric ", "info": ""}[line.kind]
+        name = middle_cut(line.name, self.label_room - len(prefix) - 2)
         if line.kind == "param" and line.differs:
-            return Text(f"≠ {prefix}{line.name}", style=theme.DIFFERS)
-        return Text(f"  {prefix}{line.name}", style="dim" if line.kind == "param" else "")
+            return Text(f"≠ {prefix}{name}", style=theme.DIFFERS)
+        return Text(f"  {prefix}{name}", style="dim" if line.kind == "param" else "")
 
     def _cells(self, line: CompareLine, now: float) -> list[Text]:
         cells = []
