@@ -16,7 +16,7 @@ from shared.watches import AlertInfo
 from tui import desktop
 from tui.client import Api, ApiError, SessionExpired
 from tui.commands import LiveStudioCommands
-from tui.settings import TOKEN_LINE, Session, TuiSettings
+from tui.settings import TOKEN_LINE, Session, SessionNotKept, TuiSettings
 
 SSH_SESSION_ENDED = (
     "livestudio: your session has ended (logged out, or the password changed): connect again"
@@ -104,7 +104,10 @@ class LiveStudioApp(App[None]):
         from tui.screens.projects import ProjectsScreen
 
         self.username = username
-        self.settings.save_session(Session(self.api.server, username, token))
+        try:
+            self.settings.save_session(Session(self.api.server, username, token))
+        except SessionNotKept as exc:  # logged in all the same, until the TUI quits
+            self.notify(f"{exc.detail} Logged in until you quit.", severity="warning")
         self.switch_screen(ProjectsScreen())
 
     def session_expired(self) -> None:

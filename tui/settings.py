@@ -20,6 +20,17 @@ def config_dir() -> Path:
     return Path(override) if override else Path(platformdirs.user_config_dir("livestudio"))
 
 
+class SessionNotKept(Exception):
+    """The session file cannot be written; ``detail`` says where and what to do."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        self.detail = (
+            f"Cannot keep the login in {path}: {exc.strerror or exc}. Set"
+            " LIVESTUDIO_CONFIG_DIR to a folder you can write."
+        )
+        super().__init__(self.detail)
+
+
 @dataclass
 class Session:
     """A logged-in session on one server."""
@@ -87,36 +98,54 @@ class TuiSettings:
             return {}, ""
 
     def save_session(self, session: Session) -> None:
-        """Keep the session (one per server URL), readable by the user only."""
+        """Keep the session (one per server URL), readable by the user only; raises
+        ``SessionNotKept``."""
         sessions, _ = self._stored()
         sessions[session.server] = session
         self._write(sessions, session.server)
 
+    def check_writable(self) -> None:
+        """Raise ``SessionNotKept`` now if a session could not be kept (before a login
+        makes one on the server for nothing)."""
+        folder = self.session_file.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise SessionNotKept(folder, exc) from None
+
     def _write(self, sessions: dict[str, Session], last: str) -> None:
-        self.session_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(
-                {
-                    "last": last,
-                    "sessions": {
-                        url: {"username": s.username, "token": s.token}
-                        for url, s in sessions.items()
+        try:
+            self.session_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.session_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(
+                    {
+                        "last": last,
+                        "sessions": {
+                            url: {"username": s.username, "token": s.token}
+                            for url, s in sessions.items()
+                        },
                     },
-                },
-                out,
-            )
-        os.chmod(self.session_file, 0o600)
+                    out,
+                )
+            os.chmod(self.session_file, 0o600)
+        except OSError as exc:
+            raise SessionNotKept(self.session_file, exc) from None
 
     def forget_session(self, server: str | None = None) -> None:
         """Forget the session on ``server`` (None: every one)."""
         sessions, last = self._stored()
         if server is not None:
             sessions.pop(server.rstrip("/"), None)
-        if server is None or not sessions:
-            self.session_file.unlink(missing_ok=True)
-            return
-        self._write(sessions, last if last in sessions else next(iter(sessions)))
+        try:
+            if server is None or not sessions:
+                self.session_file.unlink(missing_ok=True)
+                return
+            self._write(sessions, last if last in sessions else next(iter(sessions)))
+        except (OSError, SessionNotKept):
+            pass  # never kept, or kept where it cannot be changed: nothing more to do here
 
 
 def server_url(name: str, raw: str) -> str:

@@ -124,6 +124,18 @@ def test_a_server_url_with_a_path_or_no_login_is_told_how_to_mend(
         assert blank.stderr.count("\n") == 1
 
 
+def test_a_config_folder_that_cannot_be_written_is_said_before_logging_in(
+    tmp_path: Path, server: Server, alice: User
+) -> None:
+    """It ended in a NotADirectoryError traceback, after the server had made the login."""
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, "LIVESTUDIO_CONFIG_DIR": str(tmp_path / "a-file" / "cfg")}
+    args = ("login", "--server", server.url, "-u", "alice", "--password-stdin")
+    done = cli(env, *args, stdin=f"{PASSWORD}\n")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert "Cannot keep the login in" in done.stderr and "LIVESTUDIO_CONFIG_DIR" in done.stderr
+
+
 def test_declining_from_a_shell_names_the_project(
     tmp_path: Path, server: Server, alice: User
 ) -> None:

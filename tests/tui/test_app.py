@@ -54,6 +54,23 @@ async def test_login_screen_stores_session_with_mode_0600(
     assert stat.S_IMODE(tui_settings.session_file.stat().st_mode) == 0o600
 
 
+async def test_a_login_that_cannot_be_kept_still_opens_and_says_why(
+    tui_settings: TuiSettings, server: Server, alice: User, tmp_path
+) -> None:
+    """The save's error was swallowed by the login worker: "Logging in…" for ever."""
+    (tmp_path / "a-file").write_text("")
+    tui_settings.session_file = tmp_path / "a-file" / "cfg" / "session.json"
+    app = build_app(tui_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#username")
+        await pilot.press(*"alice")
+        await pilot.click("#password")
+        await pilot.press(*PASSWORD, "enter")
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        told = [str(n.message) for n in app._notifications]
+        assert any("Cannot keep the login in" in m and "until you quit" in m for m in told)
+
+
 async def test_keys_typed_ahead_at_login_land_in_their_fields(
     tui_settings: TuiSettings, server: Server, alice: User
 ) -> None:
