@@ -150,23 +150,34 @@ class Settings:
             _check_password_memory(int(str(values["password_memory_kib"])))
         for name, value in values.items():
             _check_range(name, value)
-        return replace(cls(), **values)  # type: ignore[arg-type]
+        settings = replace(cls(), **values)  # type: ignore[arg-type]
+        if settings.ssh_port and settings.ssh_port == settings.port:
+            raise ValueError(
+                f"LIVESTUDIO_SSH_PORT (--ssh-port) and LIVESTUDIO_PORT (--port) are both"
+                f" {settings.port}; give SSH a port of its own"
+            )
+        return settings
 
 
 _POSITIVE = (
-    *("stale_after", "sweep_interval", "heartbeat", "device_code_ttl", "write_timeout"),
-    *("ssh_idle_timeout", "watch_interval", "request_timeout"),
+    *("stale_after", "device_code_ttl", "write_timeout", "ssh_idle_timeout", "request_timeout"),
 )
+_YEAR = 365 * 86400
 _RANGES: dict[str, tuple[float, float, str]] = {
-    **dict.fromkeys(_POSITIVE, (0, math.inf, "a number of seconds above 0")),
-    "session_days": (0, math.inf, "a number of days above 0"),
+    **dict.fromkeys(_POSITIVE, (0, _YEAR, "a number of seconds above 0, at most a year")),
+    # Each wakes the server up: a microsecond's heartbeat sent 16 KB a second to every
+    # stream and kept an idle server busy.
+    "heartbeat": (0.1, 3600, "0.1 to 3600 seconds"),
+    "sweep_interval": (0.05, 3600, "0.05 to 3600 seconds"),
+    "watch_interval": (0.05, 3600, "0.05 to 3600 seconds"),
+    "webhook_retry_delay": (0, 3600, "0 to 3600 seconds"),
+    "session_days": (0, 3650, "a number of days above 0, at most 3650"),
     "port": (1, 65535, "a port from 1 to 65535"),
     "ssh_port": (0, 65535, "a port from 1 to 65535, or 0 for none"),
     "event_retention": (1, math.inf, "a count of at least 1"),
     "subscriber_backlog": (1, math.inf, "a count of at least 1"),
     "ssh_max_sessions": (1, math.inf, "a count of at least 1"),
     "max_body": (1024, math.inf, "at least 1024 bytes"),
-    "webhook_retry_delay": (0, math.inf, "0 or more seconds"),
     "disk_reserve": (0, math.inf, "0 or more bytes"),
     "connections_per_address": (0, math.inf, "a count, or 0 for no limit"),
 }
@@ -232,9 +243,9 @@ def sqlite_path(url: str) -> Path:
     """The file of a ``sqlite:///PATH`` URL (``sqlite:////abs/path`` for an absolute one)."""
     scheme, _, rest = url.partition("://")
     if scheme != "sqlite" or not rest.startswith("/") or len(rest) < 2:
+        shown = f"{scheme}://{rest.split('@')[-1]}" if rest else url  # (no password shown)
         raise ValueError(
-            f"The database URL {url.split('@')[-1]!r} is not sqlite:///PATH or"
-            " postgresql://USER@HOST/NAME"
+            f"The database URL {shown!r} is not sqlite:///PATH or postgresql://USER@HOST/NAME"
         )
     return Path(rest[1:]).expanduser()
 
@@ -250,6 +261,7 @@ def _convert(name: str, kind: object, raw: str) -> object:
     try:
         return target(raw)
     except ValueError:
-        raise ValueError(
-            f"LIVESTUDIO_{name.upper()}={raw!r} is not a valid {target.__name__}"
-        ) from None
+        what = {int: "a whole number", float: "a number"}.get(target, "valid")
+        rule = f"; give {_RANGES[name][2]}" if name in _RANGES else ""
+        flag = f" ({_FLAGS[name]})" if name in _FLAGS else ""
+        raise ValueError(f"LIVESTUDIO_{name.upper()}{flag}={raw!r} is not {what}{rule}") from None

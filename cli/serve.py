@@ -119,7 +119,7 @@ def serve(settings: Settings, workers: int = 1) -> None:
     """Serve until Ctrl-C (``workers`` processes on one port: PostgreSQL and Redis)."""
     check_port(settings.host, settings.port)
     if workers == 1 and settings.ssh_port:  # (several refused by the command line)
-        check_port(settings.host, settings.ssh_port)
+        check_port(settings.host, settings.ssh_port, "another --ssh-port")
     _configure_logging()
     where = describe(settings.database)
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {where})")

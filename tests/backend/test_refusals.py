@@ -526,8 +526,21 @@ def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path)
         (["--ssh-port", "-1"], {}, "give a port from 1 to 65535, or 0 for none"),
         (["--stale-after", "-5"], {}, "LIVESTUDIO_STALE_AFTER (--stale-after) is -5"),
         ([], {"LIVESTUDIO_MAX_BODY": "-1"}, "LIVESTUDIO_MAX_BODY is -1; give at least 1024 bytes"),
-        ([], {"LIVESTUDIO_SWEEP_INTERVAL": "0"}, "give a number of seconds above 0"),
+        ([], {"LIVESTUDIO_SWEEP_INTERVAL": "0"}, "give 0.05 to 3600 seconds"),
         ([], {"LIVESTUDIO_HEARTBEAT": "nan"}, "LIVESTUDIO_HEARTBEAT is nan"),
+        # A microsecond's heartbeat kept an idle server busy; infinities were taken.
+        ([], {"LIVESTUDIO_HEARTBEAT": "0.000001"}, "give 0.1 to 3600 seconds"),
+        ([], {"LIVESTUDIO_HEARTBEAT": "inf"}, "LIVESTUDIO_HEARTBEAT is inf"),
+        (["--stale-after", "1e400"], {}, "is inf; give a number of seconds above 0, at most"),
+        ([], {"LIVESTUDIO_SESSION_DAYS": "1e9"}, "give a number of days above 0, at most 3650"),
+        # A word where a number goes says what to give.
+        (
+            [],
+            {"LIVESTUDIO_STALE_AFTER": "10m"},
+            "LIVESTUDIO_STALE_AFTER (--stale-after)='10m' is not a number; give a number of",
+        ),
+        ([], {"LIVESTUDIO_PORT": "abc"}, "='abc' is not a whole number; give a port from 1"),
+        (["--port", "18999", "--ssh-port", "18999"], {}, "give SSH a port of its own"),
     ],
 )
 def test_serve_refuses_settings_out_of_range_in_one_sentence(
@@ -549,6 +562,14 @@ def test_serve_refuses_settings_out_of_range_in_one_sentence(
     assert said in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_a_database_url_of_another_kind_is_named_without_its_password() -> None:
+    from backend.settings import Settings
+
+    with pytest.raises(ValueError, match="'mysql://db/z' is not sqlite:///PATH") as refused:
+        Settings.from_env(environ={"LIVESTUDIO_DATABASE_URL": "mysql://me:secret@db/z"})
+    assert "secret" not in str(refused.value)
 
 
 def test_the_access_log_is_off_unless_asked_for_and_then_shows_refused_posts(
