@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -39,6 +40,11 @@ class Settings:
     ``redis://HOST:6379/0``); needed with more than one process."""
     host: str = "127.0.0.1"
     """Interface to listen on (``LIVESTUDIO_HOST``); use 0.0.0.0 to accept remote clients."""
+    public_url: str = ""
+    """Where people and training jobs reach this server (``LIVESTUDIO_PUBLIC_URL``, e.g.
+    ``https://studio.example.com`` behind a proxy): what the TUIs served over SSH show and
+    tell to set as ``DVC_STUDIO_URL``. Unset: the address the SSH client reached, with
+    ``port``."""
     port: int = 8000
     """TCP port (``LIVESTUDIO_PORT``)."""
     stale_after: float = 600.0
@@ -144,6 +150,8 @@ class Settings:
             raise ValueError("The Redis URL is not redis://HOST:PORT/DB (or rediss://, unix://)")
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
+        if values.get("public_url"):
+            values["public_url"] = _public_url(str(values["public_url"]))
         if values.get("forwarded_allow_ips"):
             _check_proxies(str(values["forwarded_allow_ips"]))
         if "password_memory_kib" in values:
@@ -216,6 +224,17 @@ def _check_proxies(listed: str) -> None:
                 f"LIVESTUDIO_FORWARDED_ALLOW_IPS lists {item!r}, which is not an address or a"
                 " network; list the proxies' addresses, comma-separated (or *)"
             ) from None
+
+
+def _public_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise ValueError(
+            f"LIVESTUDIO_PUBLIC_URL {raw!r} is not a server's URL; give one like"
+            " https://studio.example.com or http://host:8000 (no path)"
+        )
+    return url
 
 
 def _check_password_memory(kib: int) -> int:

@@ -99,6 +99,11 @@ class LiveStudioApp(App[None]):
             new if line.startswith(TOKEN_LINE) else line for line in lines.splitlines()
         )
 
+    @property
+    def shown_server(self) -> str:
+        """The server's URL to show, and to tell users to set as DVC_STUDIO_URL."""
+        return self.settings.public_url or self.api.server
+
     def logged_in(self, username: str, token: str) -> None:
         """Keep the session and show the projects."""
         from tui.screens.projects import ProjectsScreen

@@ -61,6 +61,11 @@ class TuiSettings:
     the session it was given, with no login form — whose server field would have made the
     server's own host send requests to any address an SSH user typed."""
 
+    public_url: str = ""
+    """The server's URL as people and training jobs reach it, when ``server`` is not
+    (``LIVESTUDIO_PUBLIC_URL``: set by the server for the TUIs it serves over SSH, which
+    reach it at its own address)."""
+
     @classmethod
     def from_env(cls, server: str | None = None) -> TuiSettings:
         """Flags, then ``LIVESTUDIO_*`` variables, then the stored session's server."""
@@ -73,6 +78,10 @@ class TuiSettings:
         else:
             settings.server = (stored.server if stored else DEFAULT_SERVER).rstrip("/")
         settings.over_ssh = os.environ.get("LIVESTUDIO_OVER_SSH") == "1"
+        if os.environ.get("LIVESTUDIO_PUBLIC_URL"):
+            settings.public_url = server_url(
+                "LIVESTUDIO_PUBLIC_URL", os.environ["LIVESTUDIO_PUBLIC_URL"]
+            )
         seconds = os.environ.get("LIVESTUDIO_HIGHLIGHT_SECONDS")
         if seconds:
             settings.highlight_seconds = _seconds("LIVESTUDIO_HIGHLIGHT_SECONDS", seconds)

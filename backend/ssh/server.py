@@ -36,7 +36,7 @@ from backend.db.writer import WriteContext
 from backend.services import accounts
 from backend.services.errors import NotAuthenticated, RateLimited
 from backend.services.ingest import token_hash
-from backend.settings import ssh_host_key_path
+from backend.settings import Settings, ssh_host_key_path
 from backend.ssh.tui_session import RESTORE_TERMINAL, run_tui
 from shared.api import ExperimentRow
 from shared.text import printable
@@ -405,6 +405,7 @@ class SshService:
                 return await run_tui(
                     process,
                     self.http_url,
+                    public_url(settings, conn.get_extra_info("sockname")),
                     user.username,
                     token,
                     project,
@@ -596,6 +597,23 @@ def _prepare(folder: Path) -> None:
     # Whatever a server that did not stop cleanly left behind goes now.
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(mode=0o700, parents=True)
+
+
+def public_url(settings: Settings, reached: object) -> str:
+    """The server's URL as an SSH client should use it: ``settings.public_url``, else the
+    address the client reached (``sockname``) with the HTTP port (the TUIs told users on
+    other machines to set DVC_STUDIO_URL to the server's own 127.0.0.1)."""
+    if settings.public_url:
+        return settings.public_url
+    address = str(reached[0]) if isinstance(reached, tuple) and reached else "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return f"http://{address}:{settings.port}"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"http://{host}:{settings.port}"
 
 
 def api_for_tuis(bind: str) -> tuple[str, str]:

@@ -99,6 +99,7 @@ async def _write_all(fd: int, data: bytes) -> None:
 async def run_tui(
     process: asyncssh.SSHServerProcess[bytes],
     server_url: str,
+    public_url: str,
     username: str,
     session_token: str,
     project: str | None,
@@ -128,6 +129,7 @@ async def run_tui(
             "LIVESTUDIO_CONFIG_DIR": str(folder),
             **client_env(process),
             "LIVESTUDIO_OVER_SSH": "1",  # bound to this session: no login form
+            "LIVESTUDIO_PUBLIC_URL": public_url,  # (server_url is its own address)
         }
         child = await asyncio.create_subprocess_exec(
             *command, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=str(folder)

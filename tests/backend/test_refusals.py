@@ -541,6 +541,8 @@ def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path)
         ),
         ([], {"LIVESTUDIO_PORT": "abc"}, "='abc' is not a whole number; give a port from 1"),
         (["--port", "18999", "--ssh-port", "18999"], {}, "give SSH a port of its own"),
+        ([], {"LIVESTUDIO_PUBLIC_URL": "studio.example.com"}, "give one like https://studio"),
+        ([], {"LIVESTUDIO_PUBLIC_URL": "https://h/studio"}, "(no path)"),
     ],
 )
 def test_serve_refuses_settings_out_of_range_in_one_sentence(

@@ -630,3 +630,36 @@ def test_one_connection_holds_at_most_ten_sessions(
             assert "this key has not logged in as alice yet" in told
 
     asyncio.run(scenario())
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_the_tui_over_ssh_shows_the_servers_public_url(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """It showed, and told new users to set DVC_STUDIO_URL to, the server's own loopback
+    address, which is wrong on every other machine."""
+    port = free_port()
+    public = "https://studio.example.com"
+    server = make_server(LIVESTUDIO_SSH_PORT=str(port), LIVESTUDIO_PUBLIC_URL=public + "/")
+    key, _ = alice_with_a_key(server, tmp_path)
+    session = f"public-{port}"
+    _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+    try:
+        screen = _wait_for(session, lambda s: "No projects yet" in s)
+        flat = " ".join(screen.split())
+        assert "studio.example.com" in screen.splitlines()[0]
+        assert f"DVC_STUDIO_URL={public} " in flat and "127.0.0.1" not in screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_without_a_public_url_the_tuis_show_the_address_the_client_reached() -> None:
+    from backend.settings import Settings
+    from backend.ssh.server import public_url
+
+    settings = Settings(port=8123)
+    assert public_url(settings, ("192.0.2.2", 2222)) == "http://192.0.2.2:8123"
+    assert public_url(settings, ("::ffff:10.0.0.1", 2222, 0, 0)) == "http://10.0.0.1:8123"
+    assert public_url(settings, ("2001:db8::7", 2222, 0, 0)) == "http://[2001:db8::7]:8123"
+    given = Settings(port=8123, public_url="https://studio.example.com")
+    assert public_url(given, ("192.0.2.2", 2222)) == "https://studio.example.com"

@@ -43,7 +43,7 @@ class LiveScreen(Screen[None]):
         # Textual runs this for every subclass too, after the subclass's own on_mount:
         # subclasses do not call it themselves.
         bar = self.query_one(StatusBar)
-        bar.server = studio(self).api.server
+        bar.server = studio(self).shown_server
         bar.place = self.place
         self.set_interval(1.0, self._count_down)
         self.source = self._stream_below()

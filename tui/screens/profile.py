@@ -151,7 +151,7 @@ class ProfileScreen(Screen[None]):
 
     def on_mount(self) -> None:
         bar = self.query_one(StatusBar)
-        bar.server = studio(self).api.server
+        bar.server = studio(self).shown_server
         bar.place = "profile"
         # No event stream here: the bar tells how the last refresh went instead.
         bar.connection = "loading…"

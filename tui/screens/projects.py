@@ -209,7 +209,7 @@ class ProjectsScreen(LiveScreen):
         self.query_one("#projects", DataTable).styles.height = "1fr" if self.projects else "auto"
         hint.update(
             "No projects yet. A training run makes its project: run it with"
-            f" DVC_STUDIO_URL={studio(self).api.server} and DVC_STUDIO_TOKEN set to an access"
+            f" DVC_STUDIO_URL={studio(self).shown_server} and DVC_STUDIO_TOKEN set to an access"
             " token (t, then g makes one; or `livestudio token create`). Projects you are"
             " invited to appear below."
         )
