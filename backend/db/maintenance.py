@@ -99,16 +99,26 @@ def copy(
         try:
             if not replace and _holds_data(dst):
                 raise NotEmpty()
+            # Ids given out in the destination before are never given out again (a TUI
+            # still listing an old token would revoke a new one that took its id; streams
+            # would take new events for ones they had seen).
+            given = dict(dst.execute("SELECT name, id FROM id_high_water").fetchall())
             _empty(dst)
             for table in COPIED_TABLES:
                 counts[table] = _copy_table(src, dst, table)
                 progress(table, counts[table])
+            for name, high in given.items():
+                dst.execute(
+                    "UPDATE id_high_water SET id = ? WHERE name = ? AND id < ?", (high, name, high)
+                )
             if is_postgres(dst):
                 for table in COPIED_TABLES:
                     if "id" in _columns(dst, table) and table != "id_high_water":
+                        # TRUNCATE left each sequence where it was: it only moves forward.
+                        sequence = f"pg_get_serial_sequence('{table}', 'id')"
                         dst.execute(
-                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                            f" GREATEST((SELECT MAX(id) FROM {table}), 1))"
+                            f"SELECT setval({sequence}, GREATEST((SELECT MAX(id) FROM {table}),"
+                            f" pg_sequence_last_value({sequence}::regclass), 1))"
                         )
             commit(dst, cache)  # counted: servers on the destination forget their caches
         except BaseException:

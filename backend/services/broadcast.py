@@ -122,6 +122,18 @@ async def follow_other_writers(db: Reader, streams: Streams) -> None:
         failing = False
         if seen is None:
             seen = newest
+        elif newest < max(seen, pending):
+            # Ids only grow: the table was replaced beneath us (`db copy --replace`). Every
+            # stream ends; each client comes back with a Last-Event-ID past the newest id
+            # and is told to reset (refetch), its access worked out again from the new data.
+            log.warning(
+                "the events went back from id %d to %d (the database was replaced):"
+                " every event stream ends, and its client reloads",
+                max(seen, pending),
+                newest,
+            )
+            streams.end_all()
+            seen = newest
         elif pending > seen:
             streams.catch_up_all(pending)
             seen = pending

@@ -283,6 +283,59 @@ def test_db_copy_moves_a_sqlite_history_into_postgresql(tmp_path: Path) -> None:
         drop_pg_database(url)
 
 
+def test_a_copy_replacing_a_served_database_reloads_its_streams_and_reuses_no_id(
+    tmp_path: Path, cluster: Callable[[int], list[Server]]
+) -> None:
+    """`db copy --replace` under a running server: its open TUIs went on showing runs gone
+    with the old data, and new events and tokens took ids given out before."""
+    source = Server(db=tmp_path / "old.db", port=free_port())
+    source.start()
+    try:
+        copied = source.add_user("alice")
+        copied.live({**fixture_bodies("dvclive_basic")[0], "name": "kept"})
+    finally:
+        source.stop()
+    (server,) = cluster(1)
+    alice = server.add_user("alice")
+    for step in range(30):  # the database being replaced has come further than the copy
+        assert alice.live(point("gone", step)).status_code == 200
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [*CLI, *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def token_ids() -> list[int]:
+        with closing(connect_sync(server.database)) as conn:
+            return [int(r[0]) for r in conn.execute("SELECT id FROM tokens")]
+
+    for _ in range(3):
+        cli("token", "create", "alice", "--database-url", server.database)
+    tokens_before, newest = max(token_ids()), max(stored_event_ids(server))
+    stream = Listener(server.url, "/api/events", headers(alice))
+    try:
+        cli("db", "copy", "--from", str(source.db), "--to", server.database, "--replace")
+        assert stream.ended.wait(10), "the open stream went on as if nothing had changed"
+    finally:
+        stream.close()
+    # Back with its Last-Event-ID, the client is told to reload.
+    alice = User("alice", copied.token, server.login("alice"))  # (the copy's own login)
+    back = Listener(server.url, "/api/events", headers(alice, newest))
+    try:
+        assert back.take_until("reset")[-1].event == "reset"
+    finally:
+        back.close()
+    # Nothing given out before is given out again: not token ids, not event ids.
+    assert max(token_ids()) < tokens_before
+    printed = cli("token", "create", "alice", "--database-url", server.database)
+    assert max(token_ids()) > tokens_before
+    token = re.findall(r"lst_[\w-]+", printed)[0]
+    assert User("alice", token, alice.client).live(point("after", 0)).status_code == 200
+    assert max(stored_event_ids(server)) > newest
+
+
 def test_serve_with_two_workers_shares_one_port(tmp_path: Path) -> None:
     url = new_pg_database()
     port = free_port()
