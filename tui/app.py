@@ -19,8 +19,8 @@ from tui.commands import LiveStudioCommands
 from tui.settings import TOKEN_LINE, Session, SessionNotKept, TuiSettings
 
 SSH_SESSION_ENDED = (
-    "livestudio: your session has ended (logged out, or the password changed): connect again"
-    " with ssh."
+    "livestudio: your session has ended (logged out, expired, or the password changed):"
+    " connect again with ssh."
 )
 
 

@@ -289,11 +289,11 @@ class SshService:
                 process.stdout.write(_lines(process, await self.listing(user, "--json" in words)))
                 process.exit(0)
                 return
-            if len(words) > 1 or (words and process.get_terminal_type() is None):
+            if len(words) > 1:
                 process.stderr.write(_lines(process, USAGE.encode()))
                 process.exit(1)
                 return
-            if process.get_terminal_type() is None:
+            if process.get_terminal_type() is None:  # (`ssh HOST PROJECT` gives no terminal)
                 process.stderr.write(
                     b"livestudio: the terminal UI needs `ssh -t`.\n" + USAGE.encode()
                 )

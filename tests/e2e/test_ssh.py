@@ -233,6 +233,8 @@ def test_ls_shows_each_user_their_own_and_nothing_else_is_allowed(
     assert quote.returncode == 1 and "there is no shell" in quote.stderr
     no_pty = ssh(keys["alice"], port)
     assert no_pty.returncode == 1 and "ssh -t" in no_pty.stderr
+    project_no_pty = ssh(keys["alice"], port, "mnist")  # it told only the usage
+    assert "the terminal UI needs `ssh -t`" in project_no_pty.stderr
     password = ssh(
         keys["alice"],
         port,
