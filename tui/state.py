@@ -9,8 +9,8 @@ import bisect
 import heapq
 import itertools
 import math
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ FIXED_COLUMNS = ("sel", "name", "status", "step", "rate", "updated", "spark")
 DELTA = "delta"
 """The difference to the baseline, shown after the fixed columns while one is pinned."""
 HISTORY = 40
+"""Buckets a trend keeps (``Trend``): the sparkline averages them into its width."""
 MAX_TABLE_COLUMNS = 200
 """Metrics (and, apart, params) the table makes columns of, the first seen: a run may send
 100,000 names, and a column each froze every member's table."""
@@ -100,7 +101,7 @@ class ProjectState:
         self.changed_at: dict[tuple[int, str], float] = {}
         self._faded: dict[tuple[int, str], int] = {}
         """The fade stage each highlighted cell was last drawn at (see ``expire``)."""
-        self.history: dict[int, deque[Any]] = {}
+        self.history: dict[int, Trend] = {}
         self.primary: str | None = None
         self.primary_chosen = False
         """The user picked the trend metric (m): it no longer follows the metrics seen."""
@@ -379,13 +380,14 @@ class ProjectState:
     def _remember(self, experiment_id: int, row: ExperimentRow) -> None:
         if self.primary is None or self.primary not in row.metrics:
             return
-        history = self.history.setdefault(experiment_id, deque(maxlen=HISTORY))
-        history.append(row.metrics[self.primary])
+        self.history.setdefault(experiment_id, Trend()).add(row.metrics[self.primary])
 
-    def seed_history(self, experiment_id: int, values: list[Any]) -> None:
-        """Fill a sparkline from fetched series points."""
-        history = deque(values[-HISTORY:], maxlen=HISTORY)
-        self.history[experiment_id] = history
+    def seed_history(self, experiment_id: int, points: list[tuple[int, Any]]) -> None:
+        """Fill a sparkline from fetched series points (downsampled: each stands for its
+        share of the run's steps, and so does each bucket of values that come later)."""
+        steps = points[-1][0] - points[0][0] + 1 if points else 1
+        per_bucket = max(1, round(steps / max(1, len(points))))
+        self.history[experiment_id] = Trend([v for _, v in points], per_bucket)
 
     def remove(self, experiment_id: int) -> None:
         """Forget a deleted experiment."""
@@ -536,3 +538,65 @@ def compare(
         lines.append(CompareLine("metric", name, values, len({repr(v) for v in values}) > 1, best))
     lines.extend(_not_listed(rows, "metrics", metrics))
     return lines
+
+
+class Trend:
+    """A run's values of the trend metric over its whole life, in at most ``2 * HISTORY``
+    equal buckets (each the mean of its values), halved in number whenever full.
+
+    It held the last 40 values instead, while a TUI opened later seeded it with 40 points
+    of the whole run: one run's sparkline had two unrelated shapes on two screens.
+    """
+
+    def __init__(self, values: Sequence[Any] = (), per_bucket: int = 1) -> None:
+        self.per_bucket = per_bucket
+        """How many values each bucket stands for."""
+        self._sums: list[float] = []
+        self._counts: list[int] = []
+        """Finite values in each bucket (0: none, it shows as ``·``)."""
+        self._filled = 0
+        """Values the newest bucket has taken."""
+        self.last: Any = None
+        """The newest value as it came: a run that just diverged shows it at once."""
+        for value in values:
+            self._put(value, self.per_bucket)
+
+    def add(self, value: Any) -> None:
+        """One more value of the run."""
+        self._put(value, 1)
+
+    def _put(self, value: Any, weight: int) -> None:
+        self.last = value
+        if not self._sums or self._filled >= self.per_bucket:
+            if len(self._sums) >= 2 * HISTORY:
+                self._halve()
+            self._sums.append(0.0)
+            self._counts.append(0)
+            self._filled = 0
+        self._filled += weight
+        number = parse_number(value)
+        if number is not None and math.isfinite(number):
+            self._sums[-1] += number
+            self._counts[-1] += 1
+
+    def _halve(self) -> None:
+        pairs = range(0, len(self._sums) - 1, 2)
+        self._sums = [self._sums[i] + self._sums[i + 1] for i in pairs]
+        self._counts = [self._counts[i] + self._counts[i + 1] for i in pairs]
+        self._filled = self.per_bucket * 2
+        self.per_bucket *= 2
+
+    def __len__(self) -> int:
+        return len(self._sums)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Each bucket's mean (``nan`` for one without finite values), the newest value as
+        it came when it is not finite."""
+        means: list[Any] = [
+            total / count if count else math.nan
+            for total, count in zip(self._sums, self._counts, strict=True)
+        ]
+        newest = parse_number(self.last)
+        if means and (newest is None or not math.isfinite(newest)):
+            means[-1] = self.last
+        return iter(means)

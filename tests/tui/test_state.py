@@ -9,7 +9,7 @@ from PIL import Image
 
 from shared.api import ExperimentRow
 from tui import images, theme
-from tui.format import ago, sparkline, time_ago, value_text
+from tui.format import SPARK_BLOCKS, ago, sparkline, time_ago, value_text
 from tui.state import ProjectState, compare
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -413,3 +413,32 @@ def test_the_trend_metric_past_the_columns_gets_a_column() -> None:
     assert state.settle_primary() and state.primary == "train/loss"
     assert state.rechoose and state.choose_columns()
     assert "train/loss" in state.metric_names
+
+
+def test_a_trend_shows_the_whole_run_watched_live_or_fetched_later() -> None:
+    """Live it kept the last 40 values, while a TUI opened later fetched 40 points of the
+    whole run: the same run's sparkline had two shapes (`█▂▁▁▁` and `▃█▂▆▇▁▄`)."""
+    from tui.state import Trend
+
+    loss = [2.0 / (1 + i) + 0.01 * (i % 7) for i in range(2000)]
+    watched = Trend()
+    for value in loss:
+        watched.add(value)
+    fetched = Trend(loss[::50], per_bucket=50)
+    assert len(watched) <= 80 and len(fetched) == 40
+
+    def alike(a: Trend, b: Trend) -> bool:  # (a point stands for its bucket's mean: ±1 block)
+        levels = [[SPARK_BLOCKS.index(c) for c in sparkline(list(t), 10)] for t in (a, b)]
+        return all(abs(x - y) <= 1 for x, y in zip(*levels, strict=True))
+
+    assert sparkline(list(watched), 10).startswith("█▂▁") and alike(watched, fetched)
+    # Fetched halfway through and watched from then on: the same shape again.
+    joined = Trend(loss[:1000:25], per_bucket=25)
+    for value in loss[1000:]:
+        joined.add(value)
+    assert alike(joined, watched)
+    # A run that just diverged shows it at once, and a bucket of NaNs only is a gap.
+    watched.add("nan")
+    assert sparkline(list(watched), 10)[-1] == "·"
+    gaps = Trend([1.0, "nan", 3.0])
+    assert sparkline(list(gaps), 3) == "▁·█"

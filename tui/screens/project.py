@@ -207,7 +207,7 @@ class ProjectScreen(LiveScreen):
                 return
             points = series.get(primary, [])
             if points and self.state.primary == primary:
-                self.state.seed_history(row.id, [value for _, value in points])
+                self.state.seed_history(row.id, points)
                 self.table.update_cells(row.id, ["spark"], clock.now())
 
     # ------------------------------------------------------------ events
