@@ -229,3 +229,24 @@ async def test_charts_keep_the_series_of_their_own_and_stand_in_name_order(
         await pilot.pause()
         shown = [panel.chart.metric for panel in plots.query(MetricPanel)]
         assert shown == [*family[:2], "train/acc", "train/x", "train/y", "val/loss"]
+
+
+async def test_long_metric_names_keep_both_ends_in_the_table_header(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """Cut at the end, `…_precision` and `…_recall` read as the same column."""
+    from tui.widgets.experiment_table import MAX_WIDTH
+
+    names = [f"val/a_rather_long_metric_name_for_the_{end}" for end in ("precision", "recall")]
+    data = {name: 0.5 for name in names}
+    await asyncio.to_thread(
+        alice.live, {**body(1), "metrics": {"dvclive/metrics.json": {"data": data}}}
+    )
+    app = logged_in_app
+    async with app.run_test(size=(220, 24)) as pilot:
+        _, table = await _opened_with(pilot, app, 1)
+        header = table.render_line(0).text
+        for name in names:
+            assert len(name) > MAX_WIDTH and name not in header
+            cut = [w for w in header.split() if w.endswith(name[-8:])]
+            assert len(cut) == 1 and cut[0].startswith(name[:6]) and "…" in cut[0]

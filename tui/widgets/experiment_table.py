@@ -24,7 +24,7 @@ from textual.strip import Strip
 from shared.api import ExperimentRow
 from shared.watches import is_stalled
 from tui import clock, theme
-from tui.format import SPINNER, STATUS_GLYPH, ago, sparkline, value_text
+from tui.format import SPINNER, STATUS_GLYPH, ago, middle_cut, sparkline, value_text
 from tui.state import DELTA, ProjectState, column_value
 
 GROUP_PREFIX = "g:"
@@ -268,11 +268,17 @@ class ExperimentTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self._virtual_width(), len(self._order) + 1)
         self.refresh()
 
-    def _label(self, column: str) -> Text:
+    def _label(self, column: str, room: int | None = None) -> Text:
+        """The column's header; given ``room`` (its width), a long metric or param name
+        is cut in its middle, keeping both ends: names that differ only at their end
+        (`val/…/precision`, `val/…/recall`) read the same cut at the end."""
+        name = column[2:]
+        if room is not None:
+            name = middle_cut(name, max(8, room - (2 if self.state.sort_column == column else 0)))
         if column.startswith("m:"):
-            label = Text(column[2:])
+            label = Text(name)
         elif column.startswith("p:"):
-            label = Text(column[2:], style="italic")
+            label = Text(name, style="italic")
         else:
             label = Text(LABELS[column])
         if column == "spark" and self.state.primary:
@@ -481,7 +487,7 @@ class ExperimentTable(ScrollView, can_focus=True):
     def _header_strip(self) -> Strip:
         if self._header is None:
             style = self.get_component_rich_style("experiment-table--header")
-            cells: dict[str, Cell] = {c: self._label(c) for c in self._columns}
+            cells: dict[str, Cell] = {c: self._label(c, self._widths.get(c)) for c in self._columns}
             self._header = self._line(cells, style, None)
         return self._header
 
