@@ -77,8 +77,22 @@ async def test_a_title_wider_than_the_chart_is_cut_not_dropped() -> None:
         await pilot.pause()
         drawn = str(chart.render())
     assert len(chart.title_text) > 80  # the name, the cursor's value, smoothing, log scale
-    # plotext dropped the whole line before: the metric's name and the value with it.
-    assert f"{metric}   step 2: 0.25" in drawn
+    # plotext dropped the whole line before: the metric's name and the value with it. Now
+    # the modes are said shorter, and the name loses its middle, not the figures after it.
+    title = next(line for line in drawn.splitlines() if "step 2: 0.25" in line)
+    assert "train/per_class/" in title and "class_name   step 2: 0.25  smoothed 0.6  log" in title
+
+
+async def test_one_runs_figures_stay_in_a_title_whose_metric_name_is_long() -> None:
+    metric = "val/very_long_metric_name_" + "component_" * 8 + "end"
+    chart = MetricChart(metric, {1: "run"}, PlotView())
+    chart.data = {1: [(0, 1.0), (1, 0.5), (2, 0.25)]}
+    async with _One(chart).run_test(size=(80, 24)) as pilot:
+        chart.redraw()
+        await pilot.pause()
+        drawn = str(chart.render())
+    assert "val/very_long_metric" in drawn and "…" in drawn
+    assert "component_end   latest 0.25  min 0.25  max 1" in drawn
 
 
 async def test_a_chart_drawn_before_layout_gets_its_whole_title_once_sized() -> None:

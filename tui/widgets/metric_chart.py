@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from tui.format import head_cut, value_text
+from tui.format import head_cut, middle_cut, value_text
 from tui.plotting import (
     PlotView,
     cursor_text,
@@ -372,15 +372,15 @@ class MetricChart(PlotextPlot):
                 title += ": " + self._cursor_values(experiment_id, points)
         elif single and self.data:
             title += "   " + summary(next(iter(self.data.values())))
+        modes, short = "", ""
         if view.weight:
-            title += f"   (smoothed {view.weight:g})"
+            modes += f"   (smoothed {view.weight:g})"
+            short += f"  smoothed {view.weight:g}"
         if view.log_scale:
-            title += "   (log scale)" if self.drawn else "   (log scale: no value above 0)"
-        self.title_text = title
-        # plotext drops a title wider than the chart altogether (the metric's name and the
-        # step cursor's values with it): cut it to fit instead.
-        room = max(20, self.size.width - 4)
-        plt.title(head_cut(title, room))
+            modes += "   (log scale)" if self.drawn else "   (log scale: no value above 0)"
+            short += "  log" if self.drawn else "  log: no value above 0"
+        self.title_text = title + modes
+        plt.title(_fitted(self.metric, title[len(self.metric) :], modes, short, self.size.width))
         plt.xlabel("time since the first point" if view.wall_time else "step")
         if xs_seen:
             low, high = min(xs_seen), max(xs_seen)
@@ -394,6 +394,19 @@ class MetricChart(PlotextPlot):
         if isinstance(self.parent, MetricPanel):
             for box in self.parent.query(ChartLegend):  # (none before the panel composed)
                 box.show(legend)
+
+
+def _fitted(metric: str, figures: str, modes: str, short: str, width: int) -> str:
+    """A chart's title in ``width`` (plotext drops a wider one altogether, the metric's
+    name and the cursor's values with it): the modes said shorter first, then a long name
+    cut in its middle (cut at the end, the title lost the latest, min and max figures)."""
+    room = max(20, width - 4)
+    for title in (metric + figures + modes, metric + figures + short):
+        if len(title) <= room:
+            return title
+    if room - len(figures + short) >= 16:
+        return middle_cut(metric, room - len(figures + short)) + figures + short
+    return head_cut(metric + figures + short, room)
 
 
 class MetricPanel(Vertical):
