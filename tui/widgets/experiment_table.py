@@ -457,6 +457,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         width = self.scrollable_size.width
         base = self.rich_style
         self._note_window(int(scroll_x), width)
+        group = False
         if y == 0:
             full = self._header_strip()
         else:
@@ -466,8 +467,11 @@ class ExperimentTable(ScrollView, can_focus=True):
                     return self._empty_hint(width)
                 return Strip.blank(width, base)
             full = self._row_strip(self._order[index], index == self.cursor_row)
+            # A group's title has no columns to keep in line with: it stays whole, where
+            # scrolled like a row it was cut at the name column's edge.
+            group = self._order[index].startswith(GROUP_PREFIX)
         fixed = sum(self._widths.get(c, 0) + GAP for c in self._columns[:FIXED])
-        if scroll_x == 0 or fixed >= width:
+        if scroll_x == 0 or fixed >= width or group:
             return full.crop_extend(0, width, base)
         left = full.crop_extend(0, fixed, base)
         right = full.crop_extend(fixed + scroll_x, scroll_x + width, base)
