@@ -210,10 +210,29 @@ def duration_text(seconds: float) -> str:
 _DIGITS = re.compile(r"[0-9]+")
 
 
+def family(name: str) -> str:
+    """What a numbered name is one of: ``img/#.png`` for ``img/12.png``."""
+    return _DIGITS.sub("#", name)
+
+
 def charted_first(names: list[str], room: int) -> list[str]:
     """The ``room`` series to chart out of ``names`` (in their order): series of their own
     before numbered families (``layer_0/grad`` … ``layer_99/grad``), which fill what is
     left. Cut in name order, 100 of 103 charted were a family's, without the loss."""
-    family = Counter(_DIGITS.sub("#", name) for name in names)
-    ranked = sorted(names, key=lambda name: family[_DIGITS.sub("#", name)] > 1)
+    members = Counter(family(name) for name in names)
+    ranked = sorted(names, key=lambda name: members[family(name)] > 1)
     return ranked[:room]
+
+
+def images_shown_first(paths: list[str], room: int) -> list[str]:
+    """The ``room`` images to show of ``paths`` (oldest first, as they are given): the
+    newest of each family (``img/#.png``, ``photo.jpg``) first, then the newest of the
+    rest; oldest first. By age alone, a run logging ``img/{step}.png`` every step pushed
+    its one ``photo.jpg`` out."""
+    position = {path: i for i, path in enumerate(paths)}
+    heads = sorted({family(p): p for p in paths}.values(), key=position.__getitem__)
+    kept = set(heads[-room:]) if room > 0 else set()
+    left = room - len(kept)
+    if left > 0:
+        kept.update([p for p in paths if p not in kept][-left:])
+    return [path for path in paths if path in kept]

@@ -216,3 +216,26 @@ async def test_a_run_logging_an_image_every_step_shows_its_newest_ones(
         listed = " ".join((await details_text(pilot, logged_in_app)).split())  # unwrapped
         assert f"img/{total + 2}.png (step {total + 2})" in listed and "img/12.png" not in listed
         assert f"and {total + 2 - 5} older ones" in listed  # paths 0 to total, and total + 2
+
+
+async def test_an_image_logged_once_stays_beside_one_logged_every_step(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """By age alone, `img/{step}.png` every step pushed the run's one photo out."""
+    from tui.screens.plots import IMAGES_PER_RUN
+
+    await post(alice, image_post(0, (4, 4), "dvclive/plots/images/photo.jpg"))
+    for step in range(1, IMAGES_PER_RUN + 3):
+        await post(alice, image_post(step, (4, 4), f"dvclive/plots/images/img/{step}.png"))
+    async with logged_in_app.run_test(size=SIZE) as pilot:
+        plots = await open_plots(pilot, logged_in_app)
+        await until(pilot, lambda: len(plots.query(".image-item")) == IMAGES_PER_RUN)
+        assert any("photo.jpg" in t for t in titles(plots))
+        assert any(f"img/{IMAGES_PER_RUN + 2}.png" in t for t in titles(plots))
+        # Live too: new steps' images take the place of the family's oldest, not the photo.
+        for step in range(IMAGES_PER_RUN + 3, IMAGES_PER_RUN + 6):
+            path = f"dvclive/plots/images/img/{step}.png"
+            await post(alice, image_post(step, (4, 4), path))
+        await until(pilot, lambda: any(f"img/{IMAGES_PER_RUN + 5}.png" in t for t in titles(plots)))
+        assert any("photo.jpg" in t for t in titles(plots))
+        assert len(plots.query(".image-item")) == IMAGES_PER_RUN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
 from typing import Any
 
 from rich.text import Text
@@ -19,7 +20,7 @@ from tui import images as pictures
 from tui.client import ApiError
 from tui.graphics import ImageWidget
 from tui.messages import ExperimentDeleted, PointsArrived
-from tui.plotting import PlotView, charted_first
+from tui.plotting import PlotView, charted_first, family, images_shown_first
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
 from tui.typed import studio
@@ -177,8 +178,9 @@ class PlotsScreen(LiveScreen):
                     chart.times[experiment_id] = times
                 if experiment_id not in self.asked:  # the baseline's images are not asked for
                     continue
-                newest = sorted(detail.images, key=lambda i: _image_order(i.step, i.path))
-                newest = newest[-IMAGES_PER_RUN:]
+                by_age = sorted(detail.images, key=lambda i: _image_order(i.step, i.path))
+                chosen = set(images_shown_first([i.path for i in by_age], IMAGES_PER_RUN))
+                newest = [image for image in by_age if image.path in chosen]
                 shown = {image.path for image in newest}
                 hidden[experiment_id] = {i.path for i in detail.images} - shown
                 for image in newest:
@@ -301,7 +303,12 @@ class PlotsScreen(LiveScreen):
             hidden.discard(path)
             self._tell_hidden()
             return True
-        oldest = min(shown, key=lambda key: _image_order(self.image_steps[key], key[1]))
+        # The one to go: the oldest of a family shown more than once, or of the new one's
+        # own family (the newest of each family stays, see ``images_shown_first``).
+        count = Counter(family(key[1]) for key in shown)
+        mine = family(path)
+        pool = [k for k in shown if count[family(k[1])] > 1 or family(k[1]) == mine] or shown
+        oldest = min(pool, key=lambda key: _image_order(self.image_steps[key], key[1]))
         oldest_step = self.image_steps[oldest]
         if path in hidden:
             # Logged again: back only in place of one at least two steps older, so that a
@@ -336,7 +343,7 @@ class PlotsScreen(LiveScreen):
         more = self.query_one("#images-more", Static)
         more.update(
             f"{hidden:,} older image{'s' if hidden != 1 else ''} not shown: each run shows"
-            f" its newest {IMAGES_PER_RUN} (by step)."
+            f" {IMAGES_PER_RUN}, the newest of each kind first, then its newest by step."
             if hidden
             else ""
         )
