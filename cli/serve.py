@@ -109,6 +109,33 @@ def check_port(host: str, port: int, choose: str = "another --host or --port") -
         ) from None
 
 
+def check_redis(url: str) -> None:
+    """Refuse a Redis URL that can never work (a database index Redis does not have, a
+    wrong password): the server ran on, degraded for good, with a warning in its log.
+    Redis not answering is only said: it may come later, and streams catch up meanwhile."""
+    import redis
+
+    from cli.admin import CliError
+
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        where = url.split("@")[-1].split("://")[-1]  # (no password shown)
+        raise CliError(
+            f"Redis at {where} refuses this server: {exc}; check LIVESTUDIO_REDIS_URL"
+            " (redis://[:PASSWORD@]HOST:PORT/DB, DB from 0 to 15 by default)."
+        ) from None
+    except (redis.RedisError, OSError) as exc:
+        print(
+            f"livestudio: Redis does not answer yet ({exc}); live events reach other"
+            " processes once it does, and streams catch up from the database meanwhile.",
+            flush=True,
+        )
+    finally:
+        client.close()
+
+
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
@@ -120,6 +147,8 @@ def serve(settings: Settings, workers: int = 1) -> None:
     check_port(settings.host, settings.port)
     if workers == 1 and settings.ssh_port:  # (several refused by the command line)
         check_port(settings.host, settings.ssh_port, "another --ssh-port")
+    if settings.redis_url:
+        check_redis(settings.redis_url)
     _configure_logging()
     where = describe(settings.database)
     print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {where})")

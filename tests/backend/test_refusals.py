@@ -14,7 +14,7 @@ import pytest
 
 from backend.db.connection import connect_sync
 from tests.backend.sse import Listener
-from tests.conftest import Server, User, fixture_bodies, run_cli
+from tests.conftest import Server, User, fixture_bodies, free_port, run_cli
 
 BODY = fixture_bodies("dvclive_basic")[1]
 
@@ -564,6 +564,26 @@ def test_serve_refuses_settings_out_of_range_in_one_sentence(
     assert said in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_a_redis_url_that_redis_refuses_stops_serve_before_it_starts(tmp_path) -> None:
+    """A database index Redis does not have left the server degraded for good, with only a
+    warning in its log."""
+    import os
+    import subprocess
+    import sys
+
+    redis = os.environ.get("LIVESTUDIO_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    wrong = redis.rsplit("/", 1)[0] + "/99"
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "serve", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LIVESTUDIO_REDIS_URL": wrong, "LIVESTUDIO_PORT": str(free_port())},
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "refuses this server: DB index is out of range" in done.stderr, done.stderr
 
 
 def test_a_database_url_of_another_kind_is_named_without_its_password() -> None:
