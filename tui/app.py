@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -64,9 +67,20 @@ class LiveStudioApp(App[None]):
         if not self.api.token and self.settings.over_ssh:
             self.exit(return_code=1, message=SSH_SESSION_ENDED)
             return
+        if self.settings.over_ssh:  # the server's word that the session is about to close
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._idle_warning)
         self.push_screen(ProjectsScreen() if self.api.token else LoginScreen())
         if self.settings.welcome and not self.settings.welcome_lines:
             self.notify(self.settings.welcome, timeout=12)
+
+    def _idle_warning(self) -> None:
+        self.notify(
+            "No key pressed for a while: this SSH session closes soon. Press any key to keep"
+            " it open.",
+            severity="warning",
+            timeout=60,
+        )
 
     def show_welcome(self) -> None:
         """The welcome with lines to copy (the demo's), once the first screen is open."""

@@ -75,6 +75,13 @@ def _write_session(folder: Path, server_url: str, username: str, token: str) -> 
     )
 
 
+IDLE_WARNING = 60.0
+"""Seconds before an idle session is closed that its TUI warns (a quarter of a shorter
+``LIVESTUDIO_SSH_IDLE_TIMEOUT``)."""
+IDLE_SIGNAL = signal.SIGUSR1
+"""Tells the TUI its session is about to be closed for being idle."""
+
+
 def _signal(child: asyncio.subprocess.Process, signum: int) -> None:
     """Signal the TUI's process group (its own session), or the process if it has none yet."""
     try:
@@ -176,11 +183,19 @@ async def run_tui(
                 await _write_all(master, data)
 
         async def idle_watch() -> None:
+            # Warned first (SIGUSR1: the TUI says so), so that someone watching a long run
+            # without touching a key can keep the session: it used to close unannounced.
+            warning = min(IDLE_WARNING, idle_timeout / 4)
+            warned_for = None
             while True:
                 left = last_input + idle_timeout - time.monotonic()
                 if left <= 0:
                     break
-                await asyncio.sleep(left)
+                if left <= warning and warned_for != last_input:
+                    warned_for = last_input
+                    if child is not None:
+                        _signal(child, IDLE_SIGNAL)
+                await asyncio.sleep(left if warned_for == last_input else left - warning)
             if muted is not None:
                 muted.set()
             process.stdout.write(RESTORE_TERMINAL)

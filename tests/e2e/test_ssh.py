@@ -665,3 +665,28 @@ def test_without_a_public_url_the_tuis_show_the_address_the_client_reached() -> 
     assert public_url(settings, ("2001:db8::7", 2222, 0, 0)) == "http://[2001:db8::7]:8123"
     given = Settings(port=8123, public_url="https://studio.example.com")
     assert public_url(given, ("192.0.2.2", 2222)) == "https://studio.example.com"
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_an_idle_ssh_tui_is_warned_before_it_is_closed(
+    make_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    """Someone watching a long run without a key press was cut off unannounced."""
+    port = free_port()
+    server = make_server(LIVESTUDIO_SSH_PORT=str(port), LIVESTUDIO_SSH_IDLE_TIMEOUT="8")
+    key, _ = alice_with_a_key(server, tmp_path)
+    session = f"idle-{port}"
+    _tmux(session, " ".join([*ssh_args(key, port, "-t"), "x@127.0.0.1"]))
+    try:
+        subprocess.run(["tmux", "set", "-t", session, "remain-on-exit", "on"], check=True)
+        _wait_for(session, lambda s: "projects" in s)
+        started = time.monotonic()
+        _wait_for(session, lambda s: "Press any key" in s or "closes soon" in s)
+        assert time.monotonic() - started < 8  # before, not at, the close
+        # A key keeps it open past the first deadline; left alone again, it closes.
+        subprocess.run(["tmux", "send-keys", "-t", session, "j"], check=True)
+        time.sleep(3)
+        assert "closed after being idle" not in _screen(session)
+        _wait_for(session, lambda s: "closed after being idle" in s, timeout=20)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
