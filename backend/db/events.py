@@ -9,6 +9,10 @@ import msgspec
 from backend.db.common import NOW
 from backend.db.connection import Conn, Reader, Row
 
+REPLACED = "replaced"
+"""The event ``db copy`` writes last: what a stream sent before came from the database it
+replaced (a stream open then ends; one starting past it is told to ``reset``)."""
+
 
 class NewEvent(msgspec.Struct, frozen=True, kw_only=True):
     """A stream event about to be stored; the routing fields decide who may see it."""

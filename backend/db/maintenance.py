@@ -4,6 +4,7 @@ to another engine."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -18,6 +19,7 @@ from backend.db.connection import (
     create_private,
     is_postgres,
 )
+from backend.db.events import REPLACED, StoredEvent, insert_numbered_events, last_event_id
 from backend.db.migrations import migrate
 from backend.db.writer import WriterCache, begin, commit
 
@@ -103,6 +105,7 @@ def copy(
             # still listing an old token would revoke a new one that took its id; streams
             # would take new events for ones they had seen).
             given = dict(dst.execute("SELECT name, id FROM id_high_water").fetchall())
+            newest_before = last_event_id(dst)
             _empty(dst)
             for table in COPIED_TABLES:
                 counts[table] = _copy_table(src, dst, table)
@@ -111,6 +114,12 @@ def copy(
                 dst.execute(
                     "UPDATE id_high_water SET id = ? WHERE name = ? AND id < ?", (high, name, high)
                 )
+            # Last, past every event id either database gave out: streams open on the
+            # destination reach it and end; their clients come back and reload.
+            marker = max(newest_before, last_event_id(dst)) + 1
+            insert_numbered_events(
+                dst, [StoredEvent(id=marker, kind=REPLACED, data=b"{}")], time.time()
+            )
             if is_postgres(dst):
                 for table in COPIED_TABLES:
                     if "id" in _columns(dst, table) and table != "id_high_water":
@@ -134,7 +143,10 @@ def copy(
 def _holds_data(conn: Conn) -> bool:
     return any(
         conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
-        for table in ("users", "experiments", "events")
+        for table in ("users", "experiments")
+    ) or (
+        conn.execute("SELECT 1 FROM events WHERE kind <> ? LIMIT 1", (REPLACED,)).fetchone()
+        is not None
     )
 
 

@@ -23,6 +23,7 @@ from litestar.response import ServerSentEventMessage
 from backend import metrics
 from backend.db import repository
 from backend.db.connection import Reader, database_errors, our_mistake
+from backend.db.events import REPLACED
 from backend.db.repository import ProjectScope, StoredEvent
 from backend.services.errors import RateLimited
 from backend.services.events import CREDENTIALS
@@ -121,18 +122,6 @@ async def follow_other_writers(db: Reader, streams: Streams) -> None:
             continue
         failing = False
         if seen is None:
-            seen = newest
-        elif newest < max(seen, pending):
-            # Ids only grow: the table was replaced beneath us (`db copy --replace`). Every
-            # stream ends; each client comes back with a Last-Event-ID past the newest id
-            # and is told to reset (refetch), its access worked out again from the new data.
-            log.warning(
-                "the events went back from id %d to %d (the database was replaced):"
-                " every event stream ends, and its client reloads",
-                max(seen, pending),
-                newest,
-            )
-            streams.end_all()
             seen = newest
         elif pending > seen:
             streams.catch_up_all(pending)
@@ -551,6 +540,11 @@ async def stream(
     user_id = event_filter.user_id
 
     async def revoked(event: StoredEvent) -> bool:
+        """Whether the stream must end here: its credential was revoked, or the database
+        was replaced (the client comes back, and is told to reset, with its access worked
+        out again from what the database now holds)."""
+        if event.kind == REPLACED:
+            return True
         return (
             event.kind == CREDENTIALS
             and user_id in event.member_ids
@@ -605,6 +599,9 @@ async def stream(
                     last = last_event_id
                     async for event, shown in shown_events(db, last, event_filter.accepts):
                         last = event.id
+                        if event.kind == REPLACED:  # what came before is another database's
+                            out = [_reset(last)]
+                            continue
                         if await revoked(event):
                             return
                         if shown:

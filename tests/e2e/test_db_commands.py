@@ -261,3 +261,51 @@ def test_a_refused_copy_or_backup_leaves_no_file_behind(tmp_path: Path, monkeypa
     with pytest.raises(admin.CliError, match="database or disk is full"):
         admin.backup_db(db, tmp_path / "b.db")
     assert not any(p.name.startswith("b.db") for p in tmp_path.iterdir())
+
+
+def test_a_copy_replacing_a_served_sqlite_database_ends_its_streams_once(
+    tmp_path: Path, make_server
+) -> None:
+    """The replace was told to streams by the newest event id going back: an event
+    committed within the second hid it, and once told, the server refused every new
+    stream until it restarted."""
+    from tests.backend.sse import Listener
+    from tests.conftest import fixture_bodies
+
+    body = fixture_bodies("dvclive_basic")[1]
+    source = Server(db=tmp_path / "old.db", port=free_port())
+    source.start()
+    try:
+        kept = source.add_user("alice")
+        kept.live({**body, "name": "kept"})
+    finally:
+        source.stop()
+    server = make_server()
+    alice = server.add_user("alice")
+    for step in range(20):
+        alice.live({**body, "name": "gone", "step": step})
+    auth = {"Authorization": str(alice.client.headers["Authorization"])}
+    stream = Listener(server.url, "/api/events", auth)
+    try:
+        args = ["db", "copy", "--from", str(source.db), "--to", str(server.db), "--replace"]
+        copied = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert copied.returncode == 0, copied.stderr
+        again = User("alice", kept.token, alice.client)
+        assert again.live({**body, "name": "right-after"}).status_code == 200
+        assert stream.ended.wait(10), "the open stream went on as if nothing had changed"
+    finally:
+        stream.close()
+    fresh = server.login("alice")
+    later = Listener(server.url, "/api/events", {"Authorization": fresh.headers["Authorization"]})
+    try:
+        assert again.live({**body, "name": "later", "step": 1}).status_code == 200
+        while later.take_until("experiment")[-1].data["name"] != "later":
+            pass
+        assert not later.ended.is_set()  # new streams stay open
+    finally:
+        later.close()

@@ -317,14 +317,21 @@ def test_a_copy_replacing_a_served_database_reloads_its_streams_and_reuses_no_id
     stream = Listener(server.url, "/api/events", headers(alice))
     try:
         cli("db", "copy", "--from", str(source.db), "--to", server.database, "--replace")
+        # An event committed at once (training jobs post all the time) hides nothing.
+        copied_alice = User("alice", copied.token, alice.client)
+        assert copied_alice.live(point("right-after", 0)).status_code == 200
         assert stream.ended.wait(10), "the open stream went on as if nothing had changed"
     finally:
         stream.close()
-    # Back with its Last-Event-ID, the client is told to reload.
+    # Back with its Last-Event-ID, the client is told to reload, and stays connected.
     alice = User("alice", copied.token, server.login("alice"))  # (the copy's own login)
     back = Listener(server.url, "/api/events", headers(alice, newest))
     try:
         assert back.take_until("reset")[-1].event == "reset"
+        assert alice.live(point("later", 1)).status_code == 200
+        while back.take_until("experiment")[-1].data["name"] != "later":
+            pass  # (after the reset: what was posted since the copy, in order)
+        assert not back.ended.is_set()
     finally:
         back.close()
     # Nothing given out before is given out again: not token ids, not event ids.
