@@ -220,21 +220,25 @@ async def admit_password_try(
     throttle.attempt(username, address, now, known)
 
 
-def password_change_key(user_id: int) -> str:
-    """What a password change's tries count against, in place of an address: the account.
+def password_change_key(session_id: int | None, user_id: int) -> str:
+    """What a password change's tries count against, in place of an address: the login
+    (session) they are made with.
 
     Every TUI over SSH reaches the API from the server's own address, so counted by
-    address one user's typos refused every login and password change made from there.
-    The key is never remembered as a known address: a stolen session guessing the
-    current password meets the per-user delays however often the owner got it right.
+    address one user's typos refused every login and password change made from there;
+    counted by account, a stolen session's guesses refused the owner's own change, the
+    remedy for it. Each login keeps its own clock, as each address does; the per-user
+    limits still count every login's failures together. The key is never remembered as
+    a known address: a stolen session guessing meets the per-user delays however often
+    the owner got it right.
     """
-    return f"account {user_id}"
+    return f"login {session_id}" if session_id is not None else f"account {user_id}"
 
 
 def admit_password_change_try(throttle: LoginThrottle, user: str, key: str, now: float) -> None:
     """Admit one try at the current password by a logged-in user (``password_change_key``),
     or raise ``RateLimited``."""
-    throttle.attempt(user, key, now)
+    throttle.attempt(user, key, now, source="this login")
 
 
 def remember_address_job(user_id: int, address: str, now: float) -> Callable[[WriteContext], None]:

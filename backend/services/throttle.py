@@ -114,7 +114,15 @@ class LoginThrottle:
     def __post_init__(self) -> None:
         self._addresses = SlidingWindow(self.address_limit, self.address_window)
 
-    def attempt(self, username: str, address: str, now: float, known: bool = False) -> None:
+    def attempt(
+        self,
+        username: str,
+        address: str,
+        now: float,
+        known: bool = False,
+        *,
+        source: str = "your address",
+    ) -> None:
         """Admit one try, or raise ``RateLimited``; an admitted try counts as failed.
 
         ``known``: the database says the user logged in from this address before (what
@@ -125,7 +133,7 @@ class LoginThrottle:
         them were checked. A right password takes its try back (``succeeded``).
         """
         address = client_key(address)
-        self._check_key(address, now)
+        self._check_key(address, now, source)
         name = username.strip().lower()
         if not known and (name, address) not in self._known:
             wait = self._user_wait(name, address, now)
@@ -143,11 +151,11 @@ class LoginThrottle:
         """Refuse an address past its own limit (before anything reads the database)."""
         self._check_key(client_key(address), now)
 
-    def _check_key(self, key: str, now: float) -> None:
+    def _check_key(self, key: str, now: float, source: str = "your address") -> None:
         wait = self._addresses.wait(key, now)
         if wait > 0:
             raise RateLimited(
-                f"Too many failed logins from your address; try again in {_seconds(wait)} s.",
+                f"Too many failed logins from {source}; try again in {_seconds(wait)} s.",
                 retry_after=wait,
             )
 

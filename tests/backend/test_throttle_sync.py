@@ -51,3 +51,12 @@ def test_a_login_success_on_one_process_makes_the_address_known_on_another() -> 
     second.succeeded("alice", "10.0.0.1", 0.0)
     for at in range(8):  # past the per-user free tries: known addresses are not delayed
         first.attempt("alice", "10.0.0.1", 1.0 + at * 0.01)
+
+
+def test_a_window_counted_for_a_login_says_so() -> None:
+    throttle = LoginThrottle(user_free_tries=100)
+    for at in range(10):
+        throttle.attempt("alice", "login 7", float(at), source="this login")
+    with pytest.raises(RateLimited, match="from this login; try again"):
+        throttle.attempt("alice", "login 7", 10.0, source="this login")
+    throttle.attempt("alice", "login 8", 10.0, source="this login")  # another login's clock
