@@ -6,6 +6,7 @@ them up, and every request from anywhere failed while they were held.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections import Counter
@@ -21,9 +22,22 @@ WARN_EVERY = 60.0
 
 
 own_tuis: Counter[str] = Counter()
-"""This process's TUIs served over SSH, by the address they reach its HTTP API from (the
-server's own): each may hold ``TUI_CONNECTIONS`` more there. Counted against that address's
-share alone, every SSH user's TUIs together were refused past ~64 open at once."""
+"""This process's TUIs served over SSH, by ``tui_key`` of the address they reach its HTTP
+API from (the server's own): each may hold ``TUI_CONNECTIONS`` more there. Counted against
+that address's share alone, every SSH user's TUIs together were refused past ~64 open."""
+
+
+def tui_key(address: str) -> str:
+    """What the TUIs' allowance is filed under: ``loopback`` for any loopback address (a
+    connection to 127.0.0.2 comes from 127.0.0.1, to ``::`` from ``::ffff:127.0.0.1``),
+    else what the address counts as (``client_key``: an IPv6 host's /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return "loopback" if ip.is_loopback else client_key(str(ip))
 
 
 @dataclass
@@ -45,7 +59,7 @@ class ConnectionLimit:
         whole /64 to take addresses from."""
         share = self.per_address
         if share and self.tuis:
-            share += TUI_CONNECTIONS * self.tuis[address]
+            share += TUI_CONNECTIONS * self.tuis[tui_key(address)]
         key = client_key(address)
         if share and self.open[key] >= share:
             self._warn(key)

@@ -100,7 +100,8 @@ def check_port(host: str, port: int, choose: str = "another --host or --port") -
     from cli.admin import CliError
 
     try:
-        with socket.create_server((host, port)):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET  # (an IPv6 literal)
+        with socket.create_server((host, port), family=family):
             pass
     except (OSError, OverflowError) as exc:  # taken, unknown host; a port out of range
         reason = str(getattr(exc, "strerror", None) or exc).split(" (while attempting")[0]
@@ -151,7 +152,8 @@ def serve(settings: Settings, workers: int = 1) -> None:
         check_redis(settings.redis_url)
     _configure_logging()
     where = describe(settings.database)
-    print(f"livestudio: serving on http://{settings.host}:{settings.port} (database {where})")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"livestudio: serving on http://{host}:{settings.port} (database {where})")
     if settings.engine == "postgresql" and not settings.redis_url:
         print(
             "livestudio: no --redis-url: live events reach only this process's streams"

@@ -29,7 +29,7 @@ import asyncssh
 import msgspec
 from asyncssh.connection import SSHConnection
 
-from backend.connection_limits import ConnectionLimit, own_tuis
+from backend.connection_limits import ConnectionLimit, own_tuis, tui_key
 from backend.context import Backend
 from backend.db import repository
 from backend.db.writer import WriteContext
@@ -400,7 +400,7 @@ class SshService:
             self.logins[session_id] = user.id
             # Its connections to the API come from this server's own address, as every
             # other SSH user's do: each TUI brings its own share of connections there.
-            own_tuis[self.tui_address] += 1
+            own_tuis[tui_key(self.tui_address)] += 1
             try:
                 return await run_tui(
                     process,
@@ -414,9 +414,10 @@ class SshService:
                     muted,
                 )
             finally:
-                own_tuis[self.tui_address] -= 1
-                if own_tuis[self.tui_address] <= 0:
-                    del own_tuis[self.tui_address]
+                key = tui_key(self.tui_address)
+                own_tuis[key] -= 1
+                if own_tuis[key] <= 0:
+                    del own_tuis[key]
         finally:
             self.sessions[user.id] -= 1
             open_here = self.terminals.get(conn, {})
