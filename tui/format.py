@@ -53,6 +53,8 @@ def middle_cut(text: str, width: int) -> str:
     differ): ``val/very_lo…ponent_end``."""
     if len(text) <= width:
         return text
+    if width <= 1:
+        return "…"[: max(width, 0)]
     head = (width - 1) // 2
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 

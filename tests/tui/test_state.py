@@ -442,3 +442,12 @@ def test_a_trend_shows_the_whole_run_watched_live_or_fetched_later() -> None:
     assert sparkline(list(watched), 10)[-1] == "·"
     gaps = Trend([1.0, "nan", 3.0])
     assert sparkline(list(gaps), 3) == "▁·█"
+
+
+def test_a_middle_cut_keeps_both_ends_within_its_width() -> None:
+    from tui.format import middle_cut
+
+    name = "val/very_long_metric_name_component_end"
+    assert middle_cut(name, 100) == name
+    assert middle_cut(name, 12) == "val/v…nt_end" and len(middle_cut(name, 12)) == 12
+    assert [middle_cut(name, w) for w in (2, 1, 0, -3)] == ["…d", "…", "", ""]
