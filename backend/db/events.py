@@ -158,6 +158,16 @@ async def event_data(db: Reader, ids: list[int]) -> dict[int, bytes]:
     return found
 
 
+async def replaced_after(db: Reader, last_id: int) -> int | None:
+    """The id of the newest ``REPLACED`` marker above ``last_id``, if any (a range of the
+    key: only the rows a stream is about to read anyway)."""
+    async with db.execute(
+        "SELECT MAX(id) AS marker FROM events WHERE id > ? AND kind = ?", (last_id, REPLACED)
+    ) as cur:
+        row = await cur.fetchone()
+    return None if row is None or row["marker"] is None else int(row["marker"])
+
+
 async def event_id_range(db: Reader) -> tuple[int, int]:
     """(oldest retained id, newest id); (1, 0) when there are none yet."""
     async with db.execute("SELECT MIN(id) AS oldest, MAX(id) AS newest FROM events") as cur:

@@ -70,6 +70,7 @@ from backend.db.events import (
     last_event_id,
     numbered,
     prune_events,
+    replaced_after,
 )
 from backend.db.experiments import (
     RATE_WINDOW,

@@ -541,8 +541,10 @@ async def stream(
 
     async def revoked(event: StoredEvent) -> bool:
         """Whether the stream must end here: its credential was revoked, or the database
-        was replaced (the client comes back, and is told to reset, with its access worked
-        out again from what the database now holds)."""
+        was replaced. (Before it reads the table past what it has sent, a stream looks for
+        a ``REPLACED`` marker ahead and ends there: the copied events before the marker are
+        another database's, filtered by this one's access. Its client comes back, is told
+        to reset, and its access is worked out again from what the database now holds.)"""
         if event.kind == REPLACED:
             return True
         return (
@@ -597,11 +599,12 @@ async def stream(
                     out.append(_reset(last))
                 else:
                     last = last_event_id
+                    marker = await repository.replaced_after(db, last)
+                    if marker is not None:  # what came before it is another database's
+                        last = marker
+                        out.append(_reset(last))
                     async for event, shown in shown_events(db, last, event_filter.accepts):
                         last = event.id
-                        if event.kind == REPLACED:  # what came before is another database's
-                            out = [_reset(last)]
-                            continue
                         if await revoked(event):
                             return
                         if shown:
@@ -637,6 +640,10 @@ async def stream(
                         # A quiet stream checks that no message was lost on the way (another
                         # process's, while Redis was away): the table has every event.
                         try:
+                            if await repository.replaced_after(db, last) is not None:
+                                if out:  # (what came through the channel is this one's)
+                                    yield b"".join(out)
+                                return  # (see ``revoked``)
                             async for event, shown in shown_events(db, last, event_filter.accepts):
                                 last = event.id
                                 if await revoked(event):
@@ -667,6 +674,10 @@ async def stream(
                             out.append(_message(item))
                     else:
                         try:
+                            if await repository.replaced_after(db, last) is not None:
+                                if out:  # (what came through the channel is this one's)
+                                    yield b"".join(out)
+                                return  # (see ``revoked``)
                             async for event in in_order(db, last, item):
                                 last = event.id
                                 if await revoked(event):

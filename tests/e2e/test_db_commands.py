@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 import sys
@@ -268,7 +269,8 @@ def test_a_copy_replacing_a_served_sqlite_database_ends_its_streams_once(
 ) -> None:
     """The replace was told to streams by the newest event id going back: an event
     committed within the second hid it, and once told, the server refused every new
-    stream until it restarted."""
+    stream until it restarted; then, by a marker after the copied events, which an open
+    stream read on its way to it, filtered by the replaced database's access."""
     from tests.backend.sse import Listener
     from tests.conftest import fixture_bodies
 
@@ -277,7 +279,8 @@ def test_a_copy_replacing_a_served_sqlite_database_ends_its_streams_once(
     source.start()
     try:
         kept = source.add_user("alice")
-        kept.live({**body, "name": "kept"})
+        for step in range(150):  # more events than the database it replaces holds
+            kept.live({**body, "name": "from-the-copy", "step": step})
     finally:
         source.stop()
     server = make_server()
@@ -298,6 +301,11 @@ def test_a_copy_replacing_a_served_sqlite_database_ends_its_streams_once(
         again = User("alice", kept.token, alice.client)
         assert again.live({**body, "name": "right-after"}).status_code == 200
         assert stream.ended.wait(10), "the open stream went on as if nothing had changed"
+        # Nothing of the copied database reached it, filtered by the replaced one's access.
+        sent = []
+        while not stream.events.empty():
+            sent.append(stream.events.get_nowait())
+        assert not [e for e in sent if "from-the-copy" in json.dumps(e.data)]
     finally:
         stream.close()
     fresh = server.login("alice")
@@ -309,3 +317,16 @@ def test_a_copy_replacing_a_served_sqlite_database_ends_its_streams_once(
         assert not later.ended.is_set()  # new streams stay open
     finally:
         later.close()
+    # Back from far before the copy, a client is told to reset, and replayed only what
+    # came after it.
+    back = Listener(
+        server.url,
+        "/api/events",
+        {"Authorization": fresh.headers["Authorization"], "Last-Event-ID": "1"},
+    )
+    try:
+        replayed = back.take_until("experiment")
+        assert replayed[0].event == "reset"
+        assert not [e for e in replayed if "from-the-copy" in json.dumps(e.data)]
+    finally:
+        back.close()
