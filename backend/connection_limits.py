@@ -55,12 +55,13 @@ class ConnectionLimit:
     def admit(self, address: str) -> bool:
         """Count one more connection from ``address``, unless it holds its share already.
 
-        An IPv6 client counts by its /64, as login throttling does: one host holds a
-        whole /64 to take addresses from."""
+        An IPv6 client counts by its /64, as login throttling does (one host holds a whole
+        /64 to take addresses from), and every loopback address as one (``tui_key``): the
+        TUIs' allowance is the whole host's, not one more share per loopback address."""
         share = self.per_address
+        key = tui_key(address)
         if share and self.tuis:
-            share += TUI_CONNECTIONS * self.tuis[tui_key(address)]
-        key = client_key(address)
+            share += TUI_CONNECTIONS * self.tuis[key]
         if share and self.open[key] >= share:
             self._warn(key)
             return False
@@ -69,7 +70,7 @@ class ConnectionLimit:
 
     def release(self, address: str) -> None:
         """One connection ``admit`` counted has closed."""
-        key = client_key(address)
+        key = tui_key(address)
         self.open[key] -= 1
         if self.open[key] <= 0:
             del self.open[key]

@@ -238,7 +238,7 @@ def password_change_key(session_id: int | None, user_id: int) -> str:
 def admit_password_change_try(throttle: LoginThrottle, user: str, key: str, now: float) -> None:
     """Admit one try at the current password by a logged-in user (``password_change_key``),
     or raise ``RateLimited``."""
-    throttle.attempt(user, key, now, source="this login")
+    throttle.attempt(user, key, now, login=True)
 
 
 def remember_address_job(user_id: int, address: str, now: float) -> Callable[[WriteContext], None]:

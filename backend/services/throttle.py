@@ -121,26 +121,32 @@ class LoginThrottle:
         now: float,
         known: bool = False,
         *,
-        source: str = "your address",
+        login: bool = False,
     ) -> None:
         """Admit one try, or raise ``RateLimited``; an admitted try counts as failed.
 
         ``known``: the database says the user logged in from this address before (what
-        this process remembers is lost with a restart).
+        this process remembers is lost with a restart). ``login``: ``address`` is a login
+        (session) of the user's, trying their current password: it keeps its own window
+        and clock, and the per-user cap does not apply (it is there against guessing from
+        ever more addresses; one login is one clock, and the cap would let a stolen login
+        refuse the owner's own change, the remedy for it).
 
         Counting it before the password is checked is what makes a burst of concurrent
         tries count: each one is refused once the limit is reached, not after all of
         them were checked. A right password takes its try back (``succeeded``).
         """
         address = client_key(address)
-        self._check_key(address, now, source)
+        self._check_key(address, now, login)
         name = username.strip().lower()
         if not known and (name, address) not in self._known:
-            wait = self._user_wait(name, address, now)
+            wait = self._user_wait(name, address, now, capped=not login)
             if wait > 0:
                 raise RateLimited(
-                    f"Too many failed logins for {username!r}; try again in {_seconds(wait)} s"
-                    " (or from where you have logged in before).",
+                    f"Too many wrong passwords for {username!r}; try again in {_seconds(wait)} s."
+                    if login
+                    else f"Too many failed logins for {username!r}; try again in"
+                    f" {_seconds(wait)} s (or from where you have logged in before).",
                     retry_after=wait,
                 )
         self.record_try(name, address, now)
@@ -151,11 +157,13 @@ class LoginThrottle:
         """Refuse an address past its own limit (before anything reads the database)."""
         self._check_key(client_key(address), now)
 
-    def _check_key(self, key: str, now: float, source: str = "your address") -> None:
+    def _check_key(self, key: str, now: float, login: bool = False) -> None:
         wait = self._addresses.wait(key, now)
         if wait > 0:
             raise RateLimited(
-                f"Too many failed logins from {source}; try again in {_seconds(wait)} s.",
+                f"Too many wrong passwords from this login; try again in {_seconds(wait)} s."
+                if login
+                else f"Too many failed logins from your address; try again in {_seconds(wait)} s.",
                 retry_after=wait,
             )
 
@@ -168,7 +176,7 @@ class LoginThrottle:
         _bounded_set(self._users, name, (failures + 1, now))  # type: ignore[arg-type]
         _bounded_set(self._tries, (name, address), now)  # type: ignore[arg-type]
 
-    def _user_wait(self, name: str, address: str, now: float) -> float:
+    def _user_wait(self, name: str, address: str, now: float, capped: bool = True) -> float:
         """How long this address must still wait before its next try for this user.
 
         The delay grows with the user's failures from anywhere, but each address keeps its
@@ -177,7 +185,7 @@ class LoginThrottle:
         failures, last = self._users.get(name, (0, 0.0))
         if failures < self.user_free_tries or now - last > self.user_window:
             return 0.0
-        if failures >= self.user_cap:
+        if capped and failures >= self.user_cap:
             return last + self.user_window - now
         previous = self._tries.get((name, address))
         if previous is None:

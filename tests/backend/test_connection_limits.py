@@ -29,7 +29,8 @@ def test_each_tui_open_from_an_address_adds_its_connections_to_the_share() -> No
     assert limit.admit("127.0.0.1") and not limit.admit("127.0.0.1")
     tuis["loopback"] += 1
     assert all(limit.admit("127.0.0.1") for _ in range(TUI_CONNECTIONS))
-    assert not limit.admit("127.0.0.1") and limit.admit("127.0.0.2")
+    assert not limit.admit("127.0.0.1") and not limit.admit("127.0.0.2")  # (one host)
+    assert limit.admit("10.0.0.2")
 
 
 def test_the_tuis_allowance_holds_for_any_loopback_bind_and_a_whole_slash_64() -> None:
@@ -47,3 +48,12 @@ def test_the_tuis_allowance_holds_for_any_loopback_bind_and_a_whole_slash_64() -
     limit = ConnectionLimit("HTTP", 1, tuis=tuis)
     assert all(limit.admit("2001:db8::2") for _ in range(TUI_CONNECTIONS))
     assert limit.admit("2001:db8::77")  # the rest of the /64 keeps its own share
+
+
+def test_every_loopback_address_shares_one_count_with_the_tuis_allowance() -> None:
+    """Counted apart, each loopback address got its own share plus the TUIs' allowance:
+    five of them held five times what the README said."""
+    limit = ConnectionLimit("HTTP", 2, tuis=Counter({"loopback": 1}))
+    sources = ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "127.0.0.3"]
+    admitted = [limit.admit(sources[i % len(sources)]) for i in range(20)]
+    assert admitted.count(True) == 2 + TUI_CONNECTIONS

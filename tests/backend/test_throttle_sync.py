@@ -56,7 +56,26 @@ def test_a_login_success_on_one_process_makes_the_address_known_on_another() -> 
 def test_a_window_counted_for_a_login_says_so() -> None:
     throttle = LoginThrottle(user_free_tries=100)
     for at in range(10):
-        throttle.attempt("alice", "login 7", float(at), source="this login")
+        throttle.attempt("alice", "login 7", float(at), login=True)
     with pytest.raises(RateLimited, match="from this login; try again"):
-        throttle.attempt("alice", "login 7", 10.0, source="this login")
-    throttle.attempt("alice", "login 8", 10.0, source="this login")  # another login's clock
+        throttle.attempt("alice", "login 7", 10.0, login=True)
+    throttle.attempt("alice", "login 8", 10.0, login=True)  # another login's clock
+
+
+def test_a_stolen_login_past_the_user_cap_leaves_the_owners_login_its_turn() -> None:
+    """The per-user cap (30 failures in 15 minutes) refused the owner's own password
+    change, the remedy for a stolen login, for 15 minutes out of every 25."""
+    throttle = LoginThrottle()
+    at = 0.0
+    failed = 0
+    while failed < 40:  # the stolen login, waiting out every delay
+        try:
+            throttle.attempt("alice", "login 7", at, login=True)
+            failed += 1
+        except RateLimited as refused:
+            assert "wrong passwords" in refused.detail and "logged in before" not in refused.detail
+            at += refused.retry_after
+        at += 0.01
+    throttle.attempt("alice", "login 8", at, login=True)  # the owner's own login
+    with pytest.raises(RateLimited, match="logged in before"):  # logins are still capped
+        throttle.attempt("alice", "10.0.0.9", at)
