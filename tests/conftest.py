@@ -188,7 +188,8 @@ class Server:
             env=env,
             preexec_fn=preexec_fn,
         )
-        listening = f"Uvicorn running on {self.url}".encode()
+        # (its own log: a server of another test on the same port answers /health too)
+        listening = f":{self.port} (Press CTRL+C".encode()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with self.log.open("rb") as log:

@@ -318,8 +318,12 @@ def test_a_long_gap_is_sent_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -
     async def event_id_range(db: object) -> tuple[int, int]:
         return 1, 0  # the stream starts before any of them
 
+    async def replaced_after(db: object, last: int) -> None:
+        return None  # (no database was replaced)
+
     monkeypatch.setattr(repository, "events_after", events_after)
     monkeypatch.setattr(repository, "event_id_range", event_id_range)
+    monkeypatch.setattr(repository, "replaced_after", replaced_after)
     channel: asyncio.Queue[bytes] = asyncio.Queue()
 
     class Everything:
@@ -541,8 +545,12 @@ def test_a_stream_far_behind_is_told_to_reset_rather_than_replayed(
     async def event_id_range(db: object) -> tuple[int, int]:
         return 1, 50
 
+    async def replaced_after(db: object, last: int) -> None:
+        return None  # (no database was replaced)
+
     monkeypatch.setattr(repository, "events_after", events_after)
     monkeypatch.setattr(repository, "event_id_range", event_id_range)
+    monkeypatch.setattr(repository, "replaced_after", replaced_after)
     monkeypatch.setattr(broadcast, "REPLAY_AT_MOST", 10)
 
     class Everything:
