@@ -64,12 +64,18 @@ MAX_DELIVERIES = 16
 """Webhook posts in flight at once, across every watch."""
 
 
-class _Id(msgspec.Struct):
-    id: int
-
-
 class _PointsId(msgspec.Struct):
     experiment_id: int
+
+
+class _Progress(msgspec.Struct):
+    """What the stalled check follows of every running run, watched or not."""
+
+    id: int
+    name: str
+    status: str
+    step: int | None = None
+    steps_per_s: float | None = None
 
 
 class _Header(msgspec.Struct):
@@ -80,9 +86,9 @@ class _Header(msgspec.Struct):
 
 
 _headers = msgspec.msgpack.Decoder(list[_Header])
-_row_id = msgspec.json.Decoder(_Id)
 _deleted = msgspec.json.Decoder(_PointsId)  # {"experiment_id": N}
 _points_id = msgspec.json.Decoder(_PointsId)
+_progress = msgspec.json.Decoder(_Progress)
 _row = msgspec.json.Decoder(ExperimentRow)
 _points = msgspec.json.Decoder(PointsEvent)
 
@@ -362,8 +368,12 @@ class Watcher:
         if not self.watches:
             return False
         if kind == "experiment":
-            experiment_id = _row_id.decode(event.data).id
-            watches = self._candidates(experiment_id, event)
+            progress = _progress.decode(event.data)
+            # Followed whether a watch covers it now or not: one may cover it later (its
+            # poster rejoins the project), and from a step time frozen meanwhile it read as
+            # stalled, even once it had ended.
+            self._follow(event, progress)
+            watches = self._candidates(progress.id, event)
             if watches:
                 self._experiment(event, _row.decode(event.data), watches)
         elif kind == "points":
@@ -375,21 +385,23 @@ class Watcher:
             self.runs.pop(_deleted.decode(event.data).experiment_id, None)
         return False
 
+    def _follow(self, event: StoredEvent, row: _Progress) -> None:
+        """Keep the running run's step and when it reached it (an ended run goes)."""
+        if row.status != "running":
+            self.runs.pop(row.id, None)
+            return
+        run = self.runs.get(row.id)
+        if run is None:
+            run = self.runs[row.id] = Run(
+                row.name, event.poster_id, event.repo_key, event.subdir, row.step, self.clock()
+            )
+        elif row.step != run.step:
+            run.step, run.last_step_at = row.step, self.clock()
+        run.name, run.steps_per_s = row.name, row.steps_per_s
+
     def _experiment(
         self, event: StoredEvent, row: ExperimentRow, watches: list[WatchRecord]
     ) -> None:
-        now = self.clock()
-        if row.status == "running":
-            run = self.runs.get(row.id)
-            if run is None:
-                run = self.runs[row.id] = Run(
-                    row.name, event.poster_id, event.repo_key, event.subdir, row.step, now
-                )
-            elif row.step != run.step:
-                run.step, run.last_step_at = row.step, now
-            run.name, run.steps_per_s = row.name, row.steps_per_s
-        else:
-            self.runs.pop(row.id, None)
         # A run stopped by the sweeper or marked failed by hand brings no new value: its
         # metrics are the ones it was last seen with (a watch made since fired on them).
         # (Marked by hand, it ended when it was last updated; a post since, DVC's `done`

@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from shared.watches import MIN_STALL_SECONDS
 from tests.backend.sse import Listener
 from tests.backend.test_access_model import BOB_REPO, scoped_token
 from tests.conftest import Server, User, fixture_bodies
@@ -299,3 +300,41 @@ def test_a_webhook_name_that_does_not_resolve_is_refused_as_a_private_one_is() -
         return str(refused.value).replace(host, "HOST")
 
     assert refusal("nothing-here.invalid") == refusal("localhost")
+
+
+def test_a_member_back_in_the_project_brings_no_false_stall(server: Server) -> None:
+    """While Bob was out of the project no watch covered his runs, and the evaluator stopped
+    following them: back in, a run still stepping, or one that had ended meanwhile, read
+    as stalled since the step it had when he left."""
+    alice, bob, _, project_id = setup(server)
+    made = alice.client.post(
+        "/api/watches", json={"kind": "stalled", "project_id": project_id, "factor": 3}
+    )
+    assert made.status_code == 201
+    invited = alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    assert bob.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+
+    def step(name: str, at: int, **more: object) -> None:
+        assert bob.live({**BODY, "name": name, "step": at, **more}).status_code == 200
+
+    for at in range(4):  # two runs of Bob's, a step every 0.2 s
+        step("stepping", at)
+        step("ending", at)
+        time.sleep(0.2)
+    assert alice.client.delete(f"/api/projects/{project_id}/members/bob").status_code == 204
+    deadline = time.monotonic() + MIN_STALL_SECONDS + 1.5  # out for longer than a stall
+    at = 4
+    while time.monotonic() < deadline:
+        step("stepping", at)
+        at += 1
+        time.sleep(0.2)
+    step("ending", 4, type="done")  # it ends while he is out
+    invited = alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    assert bob.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+    for _ in range(10):  # back in, still stepping: two seconds of the evaluator's checks
+        step("stepping", at)
+        at += 1
+        time.sleep(0.2)
+    assert [a["title"] for a in alice.client.get("/api/alerts").json()] == []
