@@ -86,7 +86,7 @@ async def test_bang_sets_a_watch_and_its_alert_rings_and_lists(
         await until(pilot, lambda: isinstance(app.screen, AlertsScreen))
         table = app.screen.query_one("#alerts", DataTable)
         await until(pilot, lambda: table.row_count == 1)
-        assert "your 1 watch did not fire" in str(table.get_row_at(0)[1])
+        assert "your 1 watch did not fire" in str(table.get_row_at(0)[2])
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
         await post(
@@ -689,3 +689,34 @@ async def test_an_empty_project_can_be_watched_before_its_first_run(
         await until(pilot, lambda: alice.client.get("/api/watches").json())
     (watch,) = alice.client.get("/api/watches").json()
     assert watch["project_id"] == made.json()["id"] and watch["experiment_id"] is None
+
+
+async def test_many_alerts_leave_the_delivery_log_and_the_webhook_column_in_view(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """With ~20 alerts at 80x24 the list filled the screen and the delivery log of the
+    one under the cursor was nowhere; a stall's long title pushed the webhook column off."""
+    from textual.widgets import Static
+
+    await post(alice, metrics("first", 0, 1.0))
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    made = alice.client.post("/api/watches", json={"kind": "nonfinite", "project_id": project_id})
+    assert made.status_code == 201
+    for index in range(25):
+        body = metrics(f"run-with-a-rather-long-name-{index:02d}", 1, 1.0)
+        body["metrics"] = {"dvclive/metrics.json": {"data": {"loss": "nan", "step": 1}}}
+        await post(alice, body)
+    await asyncio.sleep(1)  # (the evaluator fires them one by one)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await open_project(pilot, app)
+        await pilot.press("A")
+        await until(
+            pilot, lambda: isinstance(app.screen, AlertsScreen) and len(app.screen.alerts) >= 20
+        )
+        await pilot.pause()
+        log = app.screen.query_one("#delivery-log", Static)
+        assert log.region.height >= 3 and log.region.bottom < SIZE[1]
+        assert "posts to no webhook" in str(log.render())
+        table = app.screen.query_one("#alerts", DataTable)
+        assert list(table.columns)[:2] == ["when", "webhook"]

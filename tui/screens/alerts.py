@@ -67,7 +67,9 @@ class AlertsScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         table: DataTable[str] = DataTable(cursor_type="row", id="alerts")
-        for column in ("when", "alert", "webhook"):
+        # The webhook's few words before the alert's long title: after it, a stall's title
+        # pushed them off an 80-column screen.
+        for column in ("when", "webhook", "alert"):
             table.add_column(column, key=column)
         yield table
         yield Static("", id="delivery-log", classes="hint")
@@ -106,8 +108,8 @@ class AlertsScreen(LiveScreen):
         for alert in self.alerts:
             table.add_row(
                 time_ago(alert.fired_at, now),
-                plain(alert.title),
                 plain(delivery_summary(alert)),
+                plain(alert.title),
                 key=str(alert.id),
             )
         if not self.alerts:
@@ -116,7 +118,7 @@ class AlertsScreen(LiveScreen):
                 if watching
                 else "No alerts yet: press ! on an experiment to watch it."
             )
-            table.add_row("", nothing, "", key="none")
+            table.add_row("", "", nothing, key="none")
         self._show_log()
 
     def _current(self) -> AlertInfo | None:
