@@ -720,3 +720,26 @@ async def test_many_alerts_leave_the_delivery_log_and_the_webhook_column_in_view
         assert "posts to no webhook" in str(log.render())
         table = app.screen.query_one("#alerts", DataTable)
         assert list(table.columns)[:2] == ["when", "webhook"]
+
+
+async def test_an_experiment_out_of_reach_is_not_said_to_wait_for_the_server(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """Opened from an alert once its run had left the user's projects, the details said
+    it would load "once the server is back": the server was there, the 404 for good."""
+    from textual.widgets import Static
+
+    from tui.screens.details import DetailsScreen
+
+    await post(alice, metrics("mine", 0, 1.0))
+    project_id = alice.client.get("/api/projects").json()[0]["id"]
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        app.push_screen(DetailsScreen(987654, f"/api/projects/{project_id}/events"))
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen))
+        await pilot.pause()
+        body = app.screen.query_one("#body", Static)
+        await until(pilot, lambda: "Could not load" in str(body.render()))
+        said = " ".join(str(body.render()).split())
+        assert "q goes back" in said and "server is back" not in said

@@ -93,11 +93,15 @@ class DetailsScreen(LiveScreen):
                 return
             studio(self).report(exc)
             if self.detail is None:
+                # A 404 is for good (deleted, or not in a project of yours): no "once the
+                # server is back" then, as if it were away.
+                after = (
+                    "q goes back."
+                    if exc.status == 404
+                    else "It loads once the server is back; r tries again now."
+                )
                 self.query_one("#body", Static).update(
-                    plain(
-                        f"Could not load the experiment: {exc.detail}\n"
-                        "It loads once the server is back; r tries again now."
-                    )
+                    plain(f"Could not load the experiment: {exc.detail}\n{after}")
                 )
             return
         if not self.gone:  # (deleted while it loaded)
