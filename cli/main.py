@@ -568,7 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
         "invitations", help="list, accept or decline invitations to projects"
     )
     invitations.add_argument("action", nargs="?", choices=["accept", "decline"])
-    invitations.add_argument("project_id", nargs="?", type=int, help="the project's id")
+    invitations.add_argument(
+        "project_id", nargs="?", metavar="PROJECT", help="the project's id or name"
+    )
     invitations.add_argument("--server", help="server URL (env LIVESTUDIO_SERVER)")
     invitations.set_defaults(func=cmd_invitations)
 

@@ -4,7 +4,6 @@ shell."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from cli.admin import CliError
 from cli.remote import session_request
@@ -39,28 +38,45 @@ def projects(server: str | None) -> None:
 def project_id(server: str | None, project: str) -> int:
     """A project named by its id or its name (a name two projects share is refused)."""
     _, rows = session_request(server, "GET", "/api/projects")
-    matches: list[dict[str, Any]] = [r for r in rows if r["name"] == project]
+    none = f"You have no project named {project!r}; `livestudio projects` lists them."
+    return _pick([(r["id"], r["name"]) for r in rows], project, none)
+
+
+def invited_project_id(server: str | None, project: str) -> int:
+    """A project one is invited to, named by its id or its name."""
+    _, rows = session_request(server, "GET", "/api/invitations")
+    none = (
+        f"No invitation to a project named {project!r} waits for you;"
+        " `livestudio invitations` lists them."
+    )
+    return _pick([(r["project_id"], r["project_name"]) for r in rows], project, none)
+
+
+def _pick(rows: list[tuple[int, str]], project: str, none: str) -> int:
+    """The id ``project`` names among (id, name) ``rows``: an id, or a name only one has."""
+    matches = [number for number, name in rows if name == project]
     if project.isascii() and project.isdigit():
         number = int(project)
-        named = [r for r in matches if r["id"] != number]
+        named = [m for m in matches if m != number]
         if not named:
             return number  # an id (one not yours gets the server's 404)
-        if any(r["id"] == number for r in rows):  # a project 2024 and one named "2024"
+        if any(r == number for r, _ in rows):  # a project 2024 and one named "2024"
             raise CliError(
                 f"{project} is the id of one of your projects and the name of another"
-                f" ({named[0]['id']}); give that one's id."
+                f" ({named[0]}); give that one's id."
             )
     if len(matches) == 1:
-        return int(matches[0]["id"])
+        return matches[0]
     if not matches:
-        raise CliError(f"You have no project named {project!r}; `livestudio projects` lists them.")
-    ids = ", ".join(str(r["id"]) for r in matches[:-1]) + f" and {matches[-1]['id']}"
+        raise CliError(none)
+    ids = ", ".join(str(m) for m in matches[:-1]) + f" and {matches[-1]}"
     every = "both" if len(matches) == 2 else "all"
     raise CliError(f"Projects {ids} are {every} named {project!r}; give the id instead.")
 
 
-def invitations(server: str | None, action: str | None, project_id: int | None) -> None:
-    """List pending invitations, or accept or decline one."""
+def invitations(server: str | None, action: str | None, project: str | None) -> None:
+    """List pending invitations, or accept or decline one (``project``: its id or name)."""
+    project_id = None if project is None else invited_project_id(server, project)
     if action == "accept":
         _, row = session_request(server, "POST", f"/api/invitations/{project_id}/accept")
         joined, repo = printable(row["name"]), printable(row["repo_url"])
@@ -82,7 +98,10 @@ def invitations(server: str | None, action: str | None, project_id: int | None) 
     for row in rows:
         name, url = printable(row["project_name"]), printable(row["repo_url"])
         print(f"{row['project_id']:>6}  {name}  {url}  invited by {row['invited_by'] or '?'}")
-    print("Accept with `livestudio invitations accept ID`; decline with `... decline ID`.")
+    print(
+        "Accept with `livestudio invitations accept ID`; decline with `... decline ID`"
+        " (or the project's name)."
+    )
 
 
 def members(server: str | None, project: str, action: str | None, username: str | None) -> None:

@@ -151,6 +151,13 @@ def test_declining_from_a_shell_names_the_project(
     again = cli(bob_env, "invitations", "decline", str(project["id"]))
     assert again.returncode == 1 and "no invitation" in again.stderr
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    # By name too, as `members` takes one (it was "invalid int value").
+    by_name = cli(bob_env, "invitations", "accept", project["name"])
+    assert by_name.returncode == 1 and "No invitation to a project named" in by_name.stderr
+    invited = alice.client.post(f"/api/projects/{project['id']}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    by_name = cli(bob_env, "invitations", "accept", project["name"])
+    assert by_name.returncode == 0 and f"Joined {project['name']!r}" in by_name.stdout
 
 
 def test_a_server_that_is_not_there_or_not_livestudio_is_said_in_plain_words(
