@@ -37,6 +37,13 @@ RETRY_AFTER = (0.0, 1.0, 4.0, 15.0)
 """Delays before each attempt, in units of the ``webhook_retry_delay`` setting."""
 TIMEOUT = 5.0
 ATTEMPT_TIMEOUT = 10.0
+_TIMED_OUT = {
+    "ConnectTimeout": "could not connect",
+    "ReadTimeout": "no answer",
+    "WriteTimeout": "could not send the alert",
+    "PoolTimeout": "no connection free",
+}
+"""What each of httpx's timeouts means for a delivery (by name: httpx is imported late)."""
 PRIVATE = (
     "refused: {host} has no public address (a typo? an internal host needs"
     " LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE=1 on the server)"
@@ -209,7 +216,11 @@ async def deliver(
         except TimeoutError:
             error = f"no answer within {ATTEMPT_TIMEOUT:g} s"
         except Exception as exc:  # whatever the receiver or the URL does: log it, go on
-            error = printable(f"{type(exc).__name__}: {exc}")[:300]
+            kind = type(exc).__name__
+            if kind in _TIMED_OUT:  # (its text is empty: "ReadTimeout: " was all it said)
+                error = f"{_TIMED_OUT[kind]} within {TIMEOUT:g} s"
+            else:
+                error = printable(f"{kind}: {exc}".rstrip(": "))[:300]
         metrics.WEBHOOK_POSTS.labels("delivered" if error is None else "failed").inc()
         try:
             await writer.submit(delivery_job(alert.id, attempt, clock(), status, error))

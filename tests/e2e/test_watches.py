@@ -207,3 +207,29 @@ def test_a_run_that_stops_posting_fires_its_stalled_watch(
     # The details show the same rate as the listing (they read it from the stored row).
     detail = alice.client.get(f"/api/experiments/{row['id']}").json()
     assert detail["steps_per_s"] == row["steps_per_s"]
+
+
+def test_a_webhook_that_never_answers_is_logged_in_words(make_server) -> None:  # type: ignore[no-untyped-def]
+    """httpx's timeouts have no text: the delivery log said "ReadTimeout: "."""
+    import socket
+
+    from tests.conftest import fixture_bodies
+
+    silent = socket.create_server(("127.0.0.1", 0))  # takes connections, never answers
+    silent.listen()
+    try:
+        server = make_server(LIVESTUDIO_WEBHOOK_ALLOW_PRIVATE="1")
+        alice = server.add_user("alice")
+        body = fixture_bodies("dvclive_basic")[1]
+        assert alice.live(body).status_code == 200
+        project = alice.client.get("/api/projects").json()[0]
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        watch(alice, kind="status", project_id=project["id"], webhook_url=url)
+        failed = {**body, "type": "done", "errors": [{"cls": "E", "text": "x"}]}
+        assert alice.live(failed).status_code == 200
+        logged = wait_for(
+            lambda: [d for a in alice.client.get("/api/alerts").json() for d in a["deliveries"]]
+        )
+        assert logged[0]["error"] == "no answer within 5 s"
+    finally:
+        silent.close()
