@@ -587,6 +587,8 @@ async def test_a_watch_on_a_metric_nobody_logs_asks_once_and_suggests_the_close_
         await until(pilot, lambda: "Did you mean loss?" in str(problem.content))
         assert isinstance(app.screen, WatchDialog)  # not saved yet
         assert alice.client.get("/api/watches").json() == []
+        # The condition is where the keys go now, to correct it (they went to the button).
+        assert dialog.query_one("#condition", Input).has_focus
         # The question is about the text as it was: changing it takes the question away.
         dialog.query_one("#condition", Input).value = "loss < 0.1"
         await until(pilot, lambda: str(problem.content) == "")

@@ -282,14 +282,24 @@ class WatchDialog(SendingDialog[WatchCreate | None]):
             )
         except ValueError as exc:
             self.query_one("#problem", Label).update(str(exc))
+            self._to_fix("#webhook" if "webhook" in str(exc).lower() else "#condition")
             return
         warning = unknown_metric(watch, self.target.known_metrics)
         if warning is not None and watch.metric != self._warned_about:
             self._warned_about = watch.metric  # a second save means it
             self.query_one("#problem", Label).update(plain(warning))
+            self._to_fix("#condition")
             return
         send = self._send
         self.answer(watch, None if send is None else lambda: send(watch))
+
+    def _to_fix(self, field: str) -> None:
+        """Focus the field a problem is about (focus stayed where save was pressed, and
+        keys meant to correct a typo went elsewhere)."""
+        box = self.query_one(field, Input)
+        if box.display:
+            box.focus()
+            box.cursor_position = len(box.value)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
