@@ -64,6 +64,8 @@ async def test_the_owner_invites_sees_answers_live_and_removes(
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_members(pilot, app)
         assert roles(screen) == {"alice (you)": "owner"}
+        title = str(screen.query_one("#members-title", Label).content)  # whose, by name alone
+        assert title == f"Members of {project['name']} (owner alice, id {project['id']})"
         footer = screen.query_one(Footer)
         assert "i Invite" in footer_text(footer) and "x Remove" in footer_text(footer)
         assert "Leave" not in footer_text(footer)  # the owner deletes the project instead

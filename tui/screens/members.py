@@ -59,7 +59,9 @@ class MembersScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        yield Label(plain(f"Members of {self.project.name}"), id="members-title")
+        # Whose: two projects may share a name (a removed member who posts again makes one).
+        owner = f" (owner {self.project.owner}, id {self.project.id})" if self.project.owner else ""
+        yield Label(plain(f"Members of {self.project.name}{owner}"), id="members-title")
         table: DataTable[str] = DataTable(cursor_type="row", id="members")
         table.add_column("user", key="user")
         table.add_column("role", key="role")
