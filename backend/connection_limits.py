@@ -22,15 +22,16 @@ WARN_EVERY = 60.0
 
 
 own_tuis: Counter[str] = Counter()
-"""This process's TUIs served over SSH, by ``tui_key`` of the address they reach its HTTP
+"""This process's TUIs served over SSH, by ``connection_key`` of the address they reach its HTTP
 API from (the server's own): each may hold ``TUI_CONNECTIONS`` more there. Counted against
 that address's share alone, every SSH user's TUIs together were refused past ~64 open."""
 
 
-def tui_key(address: str) -> str:
-    """What the TUIs' allowance is filed under: ``loopback`` for any loopback address (a
-    connection to 127.0.0.2 comes from 127.0.0.1, to ``::`` from ``::ffff:127.0.0.1``),
-    else what the address counts as (``client_key``: an IPv6 host's /64)."""
+def connection_key(address: str) -> str:
+    """Whom a connection from ``address`` counts against, and the TUIs' allowance is filed
+    under: ``loopback`` for any loopback address (one host; a connection to 127.0.0.2 comes
+    from 127.0.0.1, to ``::`` from ``::ffff:127.0.0.1``), else ``client_key`` (an IPv6
+    host's /64)."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -56,10 +57,10 @@ class ConnectionLimit:
         """Count one more connection from ``address``, unless it holds its share already.
 
         An IPv6 client counts by its /64, as login throttling does (one host holds a whole
-        /64 to take addresses from), and every loopback address as one (``tui_key``): the
+        /64 to take addresses from), and every loopback address as one (``connection_key``): the
         TUIs' allowance is the whole host's, not one more share per loopback address."""
         share = self.per_address
-        key = tui_key(address)
+        key = connection_key(address)
         if share and self.tuis:
             share += TUI_CONNECTIONS * self.tuis[key]
         if share and self.open[key] >= share:
@@ -70,7 +71,7 @@ class ConnectionLimit:
 
     def release(self, address: str) -> None:
         """One connection ``admit`` counted has closed."""
-        key = tui_key(address)
+        key = connection_key(address)
         self.open[key] -= 1
         if self.open[key] <= 0:
             del self.open[key]

@@ -226,6 +226,11 @@ def _check_proxies(listed: str) -> None:
             ) from None
 
 
+def url_host(host: str) -> str:
+    """A host as it goes in a URL: an IPv6 literal in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _public_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
     parts = urlsplit(url)

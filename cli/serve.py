@@ -21,7 +21,7 @@ from litestar import Litestar
 
 from backend.app import create_app
 from backend.db.connection import describe
-from backend.settings import Settings
+from backend.settings import Settings, url_host
 from cli.http_protocol import BoundedHttpToolsProtocol, configure
 
 KEEP_ALIVE_SECONDS = 75
@@ -152,8 +152,8 @@ def serve(settings: Settings, workers: int = 1) -> None:
         check_redis(settings.redis_url)
     _configure_logging()
     where = describe(settings.database)
-    host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"livestudio: serving on http://{host}:{settings.port} (database {where})")
+    url = f"http://{url_host(settings.host)}:{settings.port}"
+    print(f"livestudio: serving on {url} (database {where})")
     if settings.engine == "postgresql" and not settings.redis_url:
         print(
             "livestudio: no --redis-url: live events reach only this process's streams"

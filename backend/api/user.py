@@ -78,7 +78,7 @@ class UserController(Controller):
     ) -> None:
         """Change the password; other sessions end; ``reset_tokens`` drops every token too."""
         # Guessing the current password with a stolen session is throttled like logins,
-        # per account (``password_change_key``).
+        # per login (``password_change_key``).
         key = accounts.password_change_key(user.session_id, user.user_id)
         accounts.admit_password_change_try(backend.logins, user.username, key, backend.clock())
         stored = await repository.user_by_id(backend.reader, user.user_id)

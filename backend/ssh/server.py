@@ -29,14 +29,14 @@ import asyncssh
 import msgspec
 from asyncssh.connection import SSHConnection
 
-from backend.connection_limits import ConnectionLimit, own_tuis, tui_key
+from backend.connection_limits import ConnectionLimit, connection_key, own_tuis
 from backend.context import Backend
 from backend.db import repository
 from backend.db.writer import WriteContext
 from backend.services import accounts
 from backend.services.errors import NotAuthenticated, RateLimited
 from backend.services.ingest import token_hash
-from backend.settings import Settings, ssh_host_key_path
+from backend.settings import Settings, ssh_host_key_path, url_host
 from backend.ssh.tui_session import RESTORE_TERMINAL, run_tui
 from shared.api import ExperimentRow
 from shared.text import printable
@@ -115,8 +115,9 @@ class SshService:
     """Where the sessions' private folders live (emptied at start)."""
     listener: str = ""
     """This server's SSH listener (host:port), which its TUIs' logins are recorded under."""
-    tui_address: str = "127.0.0.1"
-    """The client address the HTTP API sees the TUIs come from (``api_for_tuis``)."""
+    tuis_key: str = "loopback"
+    """What the HTTP API counts the TUIs' connections against (``connection_key`` of the
+    address they come from, ``api_address``)."""
     sessions: Counter[int] = field(default_factory=Counter)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     channels: Counter[SSHConnection] = field(default_factory=Counter)
@@ -400,7 +401,7 @@ class SshService:
             self.logins[session_id] = user.id
             # Its connections to the API come from this server's own address, as every
             # other SSH user's do: each TUI brings its own share of connections there.
-            own_tuis[tui_key(self.tui_address)] += 1
+            own_tuis[self.tuis_key] += 1
             try:
                 return await run_tui(
                     process,
@@ -414,10 +415,9 @@ class SshService:
                     muted,
                 )
             finally:
-                key = tui_key(self.tui_address)
-                own_tuis[key] -= 1
-                if own_tuis[key] <= 0:
-                    del own_tuis[key]
+                own_tuis[self.tuis_key] -= 1
+                if own_tuis[self.tuis_key] <= 0:
+                    del own_tuis[self.tuis_key]
         finally:
             self.sessions[user.id] -= 1
             open_here = self.terminals.get(conn, {})
@@ -613,28 +613,19 @@ def public_url(settings: Settings, reached: object) -> str:
         return f"http://{address}:{settings.port}"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    host = f"[{ip}]" if ip.version == 6 else str(ip)
-    return f"http://{host}:{settings.port}"
+    return f"http://{url_host(str(ip))}:{settings.port}"
 
 
-def api_for_tuis(bind: str) -> tuple[str, str]:
-    """Where this server's TUIs reach its HTTP API (bound to ``bind``), as a URL's host,
-    and the client address the API sees them come from."""
-    if bind in ("", "0.0.0.0"):
-        return "127.0.0.1", "127.0.0.1"
-    if bind == "::":  # (a dual-stack socket sees IPv4 clients as mapped addresses)
-        return "127.0.0.1", "::ffff:127.0.0.1"
-    try:
-        ip = ipaddress.ip_address(bind)
-    except ValueError:  # a name: it stands for itself
-        return bind, bind
-    return (f"[{ip}]" if ip.version == 6 else str(ip)), str(ip)
+def api_address(bind: str) -> str:
+    """Where this server's TUIs reach its HTTP API, bound to ``bind`` (every interface:
+    loopback)."""
+    return "127.0.0.1" if bind in ("", "0.0.0.0", "::") else bind
 
 
 async def start_ssh(backend: Backend) -> SshService:
     """Listen for SSH next to the HTTP API (``settings.ssh_port``)."""
     settings = backend.settings
-    host, tui_address = api_for_tuis(settings.host)
+    host = api_address(settings.host)
     # Its own: other servers on this host (the same database, or another one in the same
     # folder) keep theirs, and the logins they made.
     listener = f"{socket.gethostname()}:{settings.ssh_port}"
@@ -646,9 +637,9 @@ async def start_ssh(backend: Backend) -> SshService:
     await backend.writer.submit(_mark_alive([], backend.clock()))
     service = SshService(
         backend,
-        f"http://{host}:{settings.port}",
+        f"http://{url_host(host)}:{settings.port}",
         folder,
-        tui_address=tui_address,
+        tuis_key=connection_key(host),
         listener=listener,
         limit=ConnectionLimit("SSH", settings.connections_per_address),
     )

@@ -37,14 +37,19 @@ def test_the_tuis_allowance_holds_for_any_loopback_bind_and_a_whole_slash_64() -
     """Filed under the bind (127.0.0.2, localhost), the allowance never met the TUIs'
     connections, which come from 127.0.0.1; filed under one IPv6 address, the TUIs filled
     the share of every other host of the server's /64."""
-    from backend.connection_limits import tui_key
+    from backend.connection_limits import connection_key
 
-    assert tui_key("127.0.0.2") == tui_key("127.0.0.1") == tui_key("::1") == "loopback"
-    assert tui_key("::ffff:127.0.0.1") == "loopback"
-    tuis: Counter[str] = Counter({tui_key("127.0.0.2"): 1})
+    assert (
+        connection_key("127.0.0.2")
+        == connection_key("127.0.0.1")
+        == connection_key("::1")
+        == "loopback"
+    )
+    assert connection_key("::ffff:127.0.0.1") == "loopback"
+    tuis: Counter[str] = Counter({connection_key("127.0.0.2"): 1})
     limit = ConnectionLimit("HTTP", 1, tuis=tuis)
     assert all(limit.admit("127.0.0.1") for _ in range(1 + TUI_CONNECTIONS))
-    tuis = Counter({tui_key("2001:db8::2"): 1})
+    tuis = Counter({connection_key("2001:db8::2"): 1})
     limit = ConnectionLimit("HTTP", 1, tuis=tuis)
     assert all(limit.admit("2001:db8::2") for _ in range(TUI_CONNECTIONS))
     assert limit.admit("2001:db8::77")  # the rest of the /64 keeps its own share

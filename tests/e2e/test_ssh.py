@@ -592,13 +592,15 @@ def test_each_tui_over_ssh_brings_its_own_share_of_api_connections(
 
 def test_the_tuis_reach_the_api_at_the_address_it_is_bound_to() -> None:
     """An IPv6 --host made the URL http://::1:8000, which named no server."""
-    from backend.ssh.server import api_for_tuis
+    from backend.connection_limits import connection_key
+    from backend.settings import url_host
+    from backend.ssh.server import api_address
 
-    assert api_for_tuis("0.0.0.0") == ("127.0.0.1", "127.0.0.1")
-    assert api_for_tuis("::") == ("127.0.0.1", "::ffff:127.0.0.1")
-    assert api_for_tuis("::1") == ("[::1]", "::1")
-    assert api_for_tuis("10.1.2.3") == ("10.1.2.3", "10.1.2.3")
-    assert httpx.URL(f"http://{api_for_tuis('fe80::1')[0]}:8000").port == 8000
+    assert api_address("0.0.0.0") == api_address("::") == "127.0.0.1"
+    assert connection_key(api_address("::")) == connection_key("::ffff:127.0.0.1") == "loopback"
+    assert url_host(api_address("::1")) == "[::1]"
+    assert url_host(api_address("10.1.2.3")) == "10.1.2.3"
+    assert httpx.URL(f"http://{url_host(api_address('fe80::1'))}:8000").port == 8000
 
 
 def test_one_connection_holds_at_most_ten_sessions(
