@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len, get_character_cell_size
+
 from shared.text import printable
 from shared.values import parse_number
 
@@ -40,23 +42,50 @@ def value_text(value: Any) -> str:
 def tail_cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells, keeping its end (a repository URL's end names
     the repository): ``…/livestudio/demo-mnist.git``."""
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+    if cell_len(text) <= width:
+        return text
+    return "…" + _cells_from_end(text, width - 1) if width >= 1 else ""
 
 
 def head_cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells, keeping its start: ``a-rather-long-na…``."""
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if cell_len(text) <= width:
+        return text
+    return _cells_from_start(text, width - 1) + "…" if width >= 1 else ""
 
 
 def middle_cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells, keeping both ends (where long metric names
     differ): ``val/very_lo…ponent_end``."""
-    if len(text) <= width:
+    if cell_len(text) <= width:
         return text
     if width <= 1:
         return "…"[: max(width, 0)]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+    head = _cells_from_start(text, (width - 1) // 2)
+    tail = _cells_from_end(text[len(head) :], width - 1 - cell_len(head))
+    return head + "…" + tail
+
+
+# Counted in terminal cells, not characters: a CJK or emoji character takes two, and a
+# name cut by characters ran into the next column (or pushed a chart's figures out).
+def _cells_from_start(text: str, cells: int) -> str:
+    """The longest start of ``text`` that fits in ``cells``."""
+    used = 0
+    for index, char in enumerate(text):
+        used += get_character_cell_size(char)
+        if used > cells:
+            return text[:index]
+    return text
+
+
+def _cells_from_end(text: str, cells: int) -> str:
+    """The longest end of ``text`` that fits in ``cells``."""
+    used = 0
+    for index in range(len(text) - 1, -1, -1):
+        used += get_character_cell_size(text[index])
+        if used > cells:
+            return text[index + 1 :]
+    return text
 
 
 AGO_EVERY = 5.0

@@ -250,3 +250,21 @@ async def test_long_metric_names_keep_both_ends_in_the_table_header(
             assert len(name) > MAX_WIDTH and name not in header
             cut = [w for w in header.split() if w.endswith(name[-8:])]
             assert len(cut) == 1 and cut[0].startswith(name[:6]) and "…" in cut[0]
+
+
+async def test_wide_characters_get_columns_as_wide_as_they_are_drawn(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """A CJK character takes two cells: columns were sized in characters, so a CJK param
+    value or run name got half its width and was cut to "基线模…" in a wide enough table."""
+    note, name = "余弦调度", "基线模型"  # 8 cells each
+    wide = {**body(0), "name": name, "params": {"params.yaml": {"note": note}}}
+    await asyncio.to_thread(alice.live, wide)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        _, table = await _opened_with(pilot, app, 1)
+        column = next(c for c in table._columns if c.startswith("p:") and c.endswith("note"))
+        assert table._widths[column] == 8 and table._widths["name"] >= 8
+        await pilot.pause()
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        assert any(note in line and name in line for line in lines), lines

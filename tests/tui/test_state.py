@@ -451,3 +451,19 @@ def test_a_middle_cut_keeps_both_ends_within_its_width() -> None:
     assert middle_cut(name, 100) == name
     assert middle_cut(name, 12) == "val/v…nt_end" and len(middle_cut(name, 12)) == 12
     assert [middle_cut(name, w) for w in (2, 1, 0, -3)] == ["…d", "…", "", ""]
+
+
+def test_cuts_count_terminal_cells_not_characters() -> None:
+    from rich.cells import cell_len
+
+    from tui.format import head_cut, middle_cut, tail_cut
+
+    # Each of these characters takes two cells: cut by characters, a CJK name took twice
+    # its column and ran into the next one.
+    name = "验证集/每个类别的准确率_最后一个"
+    for width in range(1, 40):
+        for cut in (head_cut, middle_cut, tail_cut):
+            assert cell_len(cut(name, width)) <= width, (cut.__name__, width)
+    assert middle_cut(name, 11) == "验证…后一个"  # 4 + 1 + 6 cells
+    assert head_cut(name, 7) == "验证集…" and tail_cut(name, 7) == "…后一个"
+    assert head_cut("abc", 3) == "abc" and middle_cut(name, 40) == name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -169,8 +170,8 @@ class ProjectsScreen(LiveScreen):
         names += [i.project_name for i in self.invitations]
         owners = [p.owner or "-" for p in self.projects.values()]
         owners += [i.invited_by or "?" for i in self.invitations]
-        name = min(NAME_WIDTH, max(map(len, names), default=0))
-        owner = min(OWNER_WIDTH, max(map(len, owners), default=0))
+        name = min(NAME_WIDTH, max(map(cell_len, names), default=0))
+        owner = min(OWNER_WIDTH, max(map(cell_len, owners), default=0))
         beside = max(name, len("project")) + max(owner, len("owner")) + BESIDE_REPO
         return max(REPO_WIDTH, self.size.width - beside)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -245,7 +246,7 @@ class ExperimentTable(ScrollView, can_focus=True):
             kept = self._widths.get(column, 0)
             if column in narrowed:
                 kept = max((_length(cells.get(column, "")) for cells in rows), default=0)
-            known = max(kept, min(MAX_WIDTH, len(self._label(column).plain)))
+            known = max(kept, min(MAX_WIDTH, self._label(column).cell_len))
             if column == "spark":
                 known = max(known, SPARK_WIDTH)
             widths[column] = min(MAX_WIDTH, max(known, longest, 1))
@@ -301,7 +302,7 @@ class ExperimentTable(ScrollView, can_focus=True):
         """Widen columns whose label is wider than they are (a sort arrow, a filter)."""
         grew = False
         for column in self._columns:
-            wide = min(MAX_WIDTH, len(self._label(column).plain))
+            wide = min(MAX_WIDTH, self._label(column).cell_len)
             if column in self._widths and self._widths[column] < wide:
                 self._widths[column] = wide
                 grew = True
@@ -684,4 +685,4 @@ def _same(new: Cell, old: Cell | None) -> bool:
 
 
 def _length(value: Cell) -> int:
-    return value.cell_len if isinstance(value, Text) else len(value)
+    return value.cell_len if isinstance(value, Text) else cell_len(value)

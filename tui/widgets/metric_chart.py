@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -402,10 +403,10 @@ def _fitted(metric: str, figures: str, modes: str, short: str, width: int) -> st
     cut in its middle (cut at the end, the title lost the latest, min and max figures)."""
     room = max(20, width - 4)
     for title in (metric + figures + modes, metric + figures + short):
-        if len(title) <= room:
+        if cell_len(title) <= room:
             return title
-    if room - len(figures + short) >= 16:
-        return middle_cut(metric, room - len(figures + short)) + figures + short
+    if room - cell_len(figures + short) >= 16:
+        return middle_cut(metric, room - cell_len(figures + short)) + figures + short
     return head_cut(metric + figures + short, room)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.reactive import reactive
@@ -39,11 +40,11 @@ class StatusBar(Static):
         # names in plots) or server URL is cut instead, the server first.
         room = (self.content_size.width or 80) - len("livestudio ") - 4 - tail.cell_len
         server, place = self.server, self.place
-        if len(server) + len(place) > room:
+        if cell_len(server) + cell_len(place) > room:
             server = server.split("://", 1)[-1]  # the scheme goes first: "…tp://" read badly
-        if len(server) + len(place) > room:
-            server = tail_cut(server, max(12, room - len(place)))
-            place = head_cut(place, max(8, room - len(server)))
+        if cell_len(server) + cell_len(place) > room:
+            server = tail_cut(server, max(12, room - cell_len(place)))
+            place = head_cut(place, max(8, room - cell_len(server)))
         text = Text.assemble(("livestudio ", "bold"), (server, "dim"), "  ", (place, "bold"), "  ")
         return text + tail
 
