@@ -348,10 +348,21 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
             "db backup copies a SQLite file; back up PostgreSQL with its own tools"
             " (pg_dump, or continuous archiving)."
         )
+    from backend.db.migrations import MIGRATIONS
+
     size, version = admin.backup_db(settings.db, args.dest)
+    known = max(v for v, _ in MIGRATIONS)
+    # A backup only reads, so it is made even of a database a newer livestudio migrated
+    # (the one thing worth doing before going back a version); its copy needs that one.
+    serve = (
+        f"serve it with `livestudio serve --db {args.dest}`"
+        if version <= known
+        else f"newer than this livestudio knows ({known}): serve it with a livestudio at least"
+        " as new as the one that migrated it"
+    )
     print(
         f"Backed up {settings.db} to {args.dest} ({size / 1e6:.1f} MB, schema version"
-        f" {version}); serve it with `livestudio serve --db {args.dest}`."
+        f" {version}); {serve}."
     )
     return 0
 

@@ -247,6 +247,11 @@ def test_a_refused_copy_or_backup_leaves_no_file_behind(tmp_path: Path, monkeypa
     assert copied.returncode == 1 and "newer than this livestudio" in copied.stderr
     assert "nothing was written" in copied.stderr
     assert not any(p.name.startswith("c.db") for p in tmp_path.iterdir())
+    # A backup only reads: it is made, and says which livestudio can serve it.
+    backup = run_cli("db", "backup", str(tmp_path / "newer.db"), db=db)
+    assert backup.returncode == 0, backup.stderr
+    assert "schema version 999); newer than this livestudio knows" in backup.stdout
+    assert "serve it with `livestudio serve" not in backup.stdout
     # Through a link that points nowhere yet: the file made behind it goes, the link stays.
     (tmp_path / "link.db").symlink_to(tmp_path / "target.db")
     linked = _copy_in(tmp_path, db, "link.db")
