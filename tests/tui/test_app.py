@@ -284,6 +284,52 @@ async def test_compare_keeps_the_runs_in_view_beside_a_very_long_metric_name(
         assert len(label) < len(wider) <= 160 // 3
 
 
+async def test_compare_scrolls_sideways_by_whole_runs(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """DataTable scrolls by cells: a run's column half under the fixed names read 0.03 as
+    3. ← → now move a whole run at a time, up to the last one, also after a resize."""
+    ids = []
+    for index, lr in enumerate([0.0001, 0.03, 0.5, 0.7, 1.0]):
+        body = run(f"run-number-{index}", 0, 1.0 / (index + 1), params={"p.yaml": {"lr": lr}})
+        ids.append(await post(alice, body))
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await select_runs(pilot, screen, ids)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        table = compare.table
+        await until(pilot, lambda: "param:lr" in table.rows)
+        await pilot.pause()
+        starts = table._column_starts()
+
+        def in_view() -> list[str]:
+            """The runs whose values of lr are drawn whole, in order."""
+            line = table.render_line(1 + table.get_row_index("param:lr")).text
+            return [v for v in line.split() if v.replace(".", "").isdigit()]
+
+        lrs = in_view()
+        assert lrs and set(lrs) <= {"0.0001", "0.03", "0.5", "0.7", "1"}
+        seen: list[int] = []
+        for _ in range(len(ids) + 2):
+            await pilot.press("right")
+            await pilot.pause()
+            seen.append(round(table.scroll_x))
+            assert round(table.scroll_x) in starts  # never inside a column
+            assert all(v in {"0.0001", "0.03", "0.5", "0.7", "1"} for v in in_view())
+        assert seen[-1] == starts[-1]  # the last run can be brought to the left edge
+        first = in_view()[0]
+        await pilot.resize_terminal(60, 15)
+        await until(pilot, lambda: in_view()[:1] == [first])  # the same run at the edge
+        assert round(table.scroll_x) in table._column_starts()
+        for _ in range(len(ids) + 2):
+            await pilot.press("left")
+        await pilot.pause()
+        assert table.scroll_x == 0 and in_view()[0] == lrs[0]
+
+
 async def test_no_color_keeps_highlights_visible_by_style(
     monkeypatch, tui_settings: TuiSettings, server: Server, alice: User
 ) -> None:

@@ -8,7 +8,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from shared.api import ExperimentRow
 from tui import clock, theme
@@ -19,6 +18,7 @@ from tui.state import CompareLine, compare
 from tui.typed import studio
 from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.tables import WholeColumnTable
 
 LABEL_ROOM_MIN = 24
 """The fewest cells the names of params and metrics get (a third of the terminal, above)."""
@@ -60,7 +60,7 @@ class CompareScreen(LiveScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         # The metric and param names stay in view while the runs scroll sideways.
-        yield DataTable(cursor_type="row", id="compare", fixed_columns=1)
+        yield WholeColumnTable(cursor_type="row", id="compare", fixed_columns=1)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -68,13 +68,15 @@ class CompareScreen(LiveScreen):
         self.set_interval(0.5, self._expire)
 
     @property
-    def table(self) -> DataTable[Text | str]:
+    def table(self) -> WholeColumnTable:
         """The compare table."""
-        return self.query_one(DataTable)
+        return self.query_one(WholeColumnTable)
 
     def on_resize(self) -> None:
         if self._label_room() != self.label_room:
             self.show()
+        else:
+            self.table.scroll_to_column(self.table.left_column())
 
     def _label_room(self) -> int:
         # A third of the terminal: as wide as the longest name (a 230-character metric),
@@ -84,7 +86,7 @@ class CompareScreen(LiveScreen):
     def show(self) -> None:
         """Build the table from the current rows."""
         table = self.table
-        cursor = table.cursor_row
+        cursor, left = table.cursor_row, table.left_column()
         self.label_room = self._label_room()
         table.clear(columns=True)
         table.add_column("", key="name")
@@ -100,6 +102,9 @@ class CompareScreen(LiveScreen):
             table.add_row(self._label(line), *self._cells(line, now), key=line.key)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1), animate=False)
+        # The same run at the left edge, where the columns' new widths make it start (with
+        # blank room after the last run, so that ← → can bring each to the edge whole).
+        table.scroll_to_column(left)
 
     def _label(self, line: CompareLine) -> Text:
         prefix = {"param": "param ", "metric": "metric ", "info": ""}[line.kind]
