@@ -268,3 +268,56 @@ async def test_wide_characters_get_columns_as_wide_as_they_are_drawn(
         await pilot.pause()
         lines = [table.render_line(y).text for y in range(table.size.height)]
         assert any(note in line and name in line for line in lines), lines
+
+
+async def test_long_run_names_keep_their_ends(logged_in_app: LiveStudioApp, alice: User) -> None:
+    """Runs named alike differ at their end: cut at the end, five seeds all read
+    `experiment_with_a_very_long…`."""
+    names = [f"experiment_with_a_very_long_name_{'z' * 60}_seed_{i}" for i in range(3)]
+    for name in names:
+        await asyncio.to_thread(alice.live, {**body(0), "name": name})
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        _, table = await _opened_with(pilot, app, 3)
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        for index in range(3):
+            shown = [line for line in lines if f"_seed_{index}" in line]
+            assert len(shown) == 1 and "experiment_wi…" in shown[0]
+
+
+async def test_trends_of_rows_scrolled_into_view_are_filled(
+    logged_in_app: LiveStudioApp, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the newest runs' trends were filled from their series when a project opened:
+    below them, a run of many steps drew one glyph, like a run of one step, for good."""
+    from tui.screens import project
+
+    monkeypatch.setattr(project, "SEED_SPARKLINES", 2)
+    runs = 30
+
+    def post_all() -> None:
+        for index in range(runs):
+            for step in range(3):
+                loss = (3 - step) / (index + 1)
+                post = {
+                    **body(index),
+                    "step": step,
+                    "metrics": {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}},
+                    "plots": {
+                        "dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}
+                    },
+                }
+                assert alice.live(post).status_code == 200
+
+    await asyncio.to_thread(post_all)
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await _opened_with(pilot, app, runs)
+        oldest = next(i for i, r in screen.state.rows.items() if r.name == "run-00")
+        assert oldest not in table.visible_experiment_ids()  # far below, and not the newest
+        await pilot.pause(0.5)
+        assert len(str(table.get_cell(str(oldest), "spark")).strip()) == 1
+        await pilot.press("end")
+        await until(pilot, lambda: oldest in table.visible_experiment_ids())
+        # Filled once in view: three values, three glyphs.
+        await until(pilot, lambda: len(str(table.get_cell(str(oldest), "spark")).strip()) == 3)

@@ -39,6 +39,7 @@ RESORT_EVERY = 1.0
 under the cursor no faster than this, and 1,000 updates a second lay out once)."""
 """Seconds after a project's new counts before the rows are checked against them."""
 SEED_SPARKLINES = 50
+"""The newest experiments whose trend is filled at once, besides those in view."""
 
 
 class ProjectScreen(LiveScreen):
@@ -135,6 +136,9 @@ class ProjectScreen(LiveScreen):
         self._refetched_for: int | None = None
         self._resort: Timer | None = None
         self._told_unlisted = False
+        self._seeded: set[int] = set()
+        """Experiments whose trend column was filled from their series (for the metric)."""
+        self._seeding = False
         self.events_path = f"/api/projects/{project.id}/events"
         self.place = project.name
 
@@ -193,22 +197,37 @@ class ProjectScreen(LiveScreen):
             self.table.update_cells(experiment_id, [DELTA, "name"], now)
 
     @work(group="sparklines", exclusive=True, exit_on_error=False)
-    async def seed_sparklines(self) -> None:
-        """Fill the trend column of the newest experiments from their series."""
+    async def seed_sparklines(self, again: bool = True) -> None:
+        """Fill the trend column from the experiments' series: the rows in view, then the
+        newest; ``_tick`` asks for the rest as they are scrolled into view (``again``
+        False: only those not filled yet)."""
         primary = self.state.primary
         if primary is None:
             return
-        newest = sorted(self.state.rows.values(), key=lambda r: r.updated_at, reverse=True)
-        api = studio(self).api
-        for row in newest[:SEED_SPARKLINES]:
-            try:
-                series = await api.series(row.id, [primary], max_points=40)
-            except ApiError:
-                return
-            points = series.get(primary, [])
-            if points and self.state.primary == primary:
-                self.state.seed_history(row.id, points)
-                self.table.update_cells(row.id, ["spark"], clock.now())
+        if again:
+            self._seeded = set()
+        self._seeding = True
+        try:
+            newest = sorted(self.state.rows.values(), key=lambda r: r.updated_at, reverse=True)
+            wanted = [*self.table.visible_experiment_ids()]
+            wanted += [row.id for row in newest[:SEED_SPARKLINES]]
+            api = studio(self).api
+            for experiment_id in dict.fromkeys(wanted):
+                if experiment_id in self._seeded or experiment_id not in self.state.rows:
+                    continue
+                # Counted as filled also when the server is away: the snapshot that
+                # follows a reconnection fills them all again, not every tick meanwhile.
+                self._seeded.add(experiment_id)
+                try:
+                    series = await api.series(experiment_id, [primary], max_points=40)
+                except ApiError:
+                    return
+                points = series.get(primary, [])
+                if points and self.state.primary == primary:
+                    self.state.seed_history(experiment_id, points)
+                    self.table.update_cells(experiment_id, ["spark"], clock.now())
+        finally:
+            self._seeding = False
 
     # ------------------------------------------------------------ events
 
@@ -351,6 +370,8 @@ class ProjectScreen(LiveScreen):
         table.spinner_frame += 1
         # Only rows in view: off-screen cells are drawn fresh when scrolled to.
         visible = table.visible_experiment_ids()
+        if self.state.primary and not self._seeding and not self._seeded.issuperset(visible):
+            self.seed_sparklines(again=False)  # rows scrolled into view
         for experiment_id in visible:
             if self.state.rows[experiment_id].status == "running":
                 table.update_cells(experiment_id, ["status", "rate"], now)

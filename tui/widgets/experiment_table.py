@@ -336,10 +336,14 @@ class ExperimentTable(ScrollView, can_focus=True):
             # Not ✓: that is Completed's mark, one column to the right.
             return Text("*", style="bold") if row.id in state.selection else ""
         if column == "name":
-            name = Text(row.name, style="bold" if row.id in state.selection else "")
+            baseline = row.id == state.baseline_id
+            marks = (2 if row.pushed else 0) + (2 if baseline else 0)
+            # Cut in the middle: runs named alike differ at their end (…_seed_0, …_seed_1).
+            shown = middle_cut(row.name, MAX_WIDTH - marks)
+            name = Text(shown, style="bold" if row.id in state.selection else "")
             if row.pushed:
                 name.append(" ⇡", style="green")  # pushed with dvc exp push
-            if row.id == state.baseline_id:
+            if baseline:
                 name.append(" ◆", style="bold")
             return name
         if column == "status":
