@@ -65,6 +65,23 @@ def thumbnail(data: bytes, max_width: int, max_height: int) -> Image.Image:
     return small
 
 
+IMAGE_LINES = 12
+"""The most lines an image takes on the plots screen."""
+
+
+def cell_size(
+    pixels: tuple[int, int], max_cells: int, max_lines: int = IMAGE_LINES
+) -> tuple[int, int]:
+    """(columns, lines) that show an image of ``pixels`` (width, height) in its shape,
+    at most ``max_cells`` x ``max_lines`` and at least one cell: a terminal cell is about
+    twice as tall as it is wide. A fixed height drew a 4,000 x 10 image as a square
+    block, and a 10 x 3,000 one in no column at all."""
+    width, height = (max(1, side) for side in pixels)
+    columns = min(max_cells, max_lines * 2 * width / height)
+    lines = min(max_lines, columns * height / (2 * width))
+    return max(1, round(columns)), max(1, round(lines))
+
+
 def half_blocks(image: Image.Image) -> Text:
     """The image as text, two pixels a cell (for plain-text output and tests)."""
     width, height = image.size

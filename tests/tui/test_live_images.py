@@ -239,3 +239,30 @@ async def test_an_image_logged_once_stays_beside_one_logged_every_step(
         await until(pilot, lambda: any(f"img/{IMAGES_PER_RUN + 5}.png" in t for t in titles(plots)))
         assert any("photo.jpg" in t for t in titles(plots))
         assert len(plots.query(".image-item")) == IMAGES_PER_RUN
+
+
+def test_an_image_takes_cells_in_its_own_shape() -> None:
+    from tui.images import cell_size
+
+    assert cell_size((28, 28), 76) == (24, 12)  # a cell is about twice as tall as wide
+    assert cell_size((4000, 10), 76) == (76, 1)  # not a 76 x 12 block
+    assert cell_size((10, 3000), 76) == (1, 12)  # not a blank box without a column
+    assert cell_size((640, 480), 20) == (20, 8)  # narrower room: smaller, same shape
+    assert cell_size((0, 0), 76) == (24, 12)  # (a header claiming nothing)
+
+
+async def test_a_tall_or_wide_image_is_drawn_in_its_shape(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    app = logged_in_app
+    await post(alice, BODIES[1])
+    await post(alice, image_post(0, (10, 3000)))
+    await post(alice, image_post(0, (4000, 10), "dvclive/plots/images/wide.png"))
+    async with app.run_test(size=SIZE) as pilot:
+        plots = await open_plots(pilot, app)
+        await until(pilot, lambda: len(drawn(plots)) == 2)
+        await pilot.pause()
+        sizes = sorted(
+            (w.size.width, w.size.height) for w in plots.query(".image").results(ImageWidget)
+        )
+        assert sizes == [(1, 12), (SIZE[0] - 4, 1)]

@@ -245,7 +245,10 @@ class PlotsScreen(LiveScreen):
             picture = await pictures.load(data)
         except (ApiError, pictures.UndrawableImage) as exc:
             return Static(pictures.placeholder(str(exc)), classes="image-missing")
-        return ImageWidget(picture, classes="image")
+        widget = ImageWidget(picture, classes="image")
+        room = max(1, self.app.size.width - 4)  # (the padding of #images and the scrollbar)
+        widget.styles.width, widget.styles.height = pictures.cell_size(picture.size, room)
+        return widget
 
     def _refresh_image(self, experiment_id: int, path: str, step: int | None) -> None:
         """Fetch an image stored just now (once the screen shows its images)."""
