@@ -16,7 +16,9 @@ block arithmetic stays far from the 64-bit limit of the storage engines."""
 MAX_ERRORS = 100
 
 Sha = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{40}$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+MAX_NAME = 255
+"""The longest experiment name (in characters)."""
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 Step = Annotated[int, msgspec.Meta(ge=0, le=MAX_STEP)]
 Client = Literal["dvclive", "dvc"]
 RepoUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]

@@ -38,6 +38,18 @@ RATE_WINDOW = 60.0
 """Seconds of steps an experiment's ``steps_per_s`` is measured over."""
 
 
+class RunEnd(msgspec.Struct):
+    """A finished run's end, kept while a ``start`` may be of another run of its name."""
+
+    status: str
+    finished_at: float | None
+    done_step: int | None
+    errors: list[ErrorInfo]
+
+
+_ended_decoder = msgspec.json.Decoder(RunEnd)
+
+
 @dataclass
 class ExperimentRecord:
     """An experiment as the writer reads, changes and writes it back."""
@@ -66,6 +78,9 @@ class ExperimentRecord:
     machine: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    ended: RunEnd | None = None
+    """How the run had ended when a ``start`` made it Running again: the end it gets back if
+    that start was its name run anew (``ingest._set_aside``), not resumed."""
     saved_updated_at: float = 0.0
     """The ``updated_at`` last written to the database (the writer skips no-op writes)."""
     row_json: bytes = b""
@@ -142,7 +157,7 @@ class ExperimentRecord:
 _EXPERIMENT_COLUMNS = (
     "id, poster_id, repo_key, repo_url, baseline_sha, name, client, status, started_at,"
     " updated_at, message, subdir, experiment_rev, step, done_step, metrics_step,"
-    " params_step, finished_at, pushed, errors, machine, params, metrics, row_json"
+    " params_step, finished_at, pushed, errors, machine, params, metrics, ended, row_json"
 )
 
 
@@ -178,6 +193,7 @@ def _record(row: Row) -> ExperimentRecord:
         machine=_json_decode(machine) if machine else None,
         params=_json_decode(row["params"]),
         metrics=_json_decode(row["metrics"]),
+        ended=_ended_decoder.decode(row["ended"]) if row["ended"] else None,
         saved_updated_at=row["updated_at"],
         # Kept nowhere else: a record read again (the writer's cache dropped after another
         # job) showed every running run's rate as unknown until it had stepped twice more.
@@ -216,13 +232,14 @@ def _values(r: ExperimentRecord) -> tuple[Any, ...]:
         _json_encode(r.machine) if r.machine is not None else None,
         _json_encode(r.params),
         _json_encode(r.metrics),
+        _json_encode(r.ended) if r.ended is not None else None,
     )
 
 
 _MUTABLE = (
     "client, status, started_at, updated_at, message, subdir, experiment_rev, step,"
     " done_step, metrics_step, params_step, finished_at, pushed, errors, machine, params,"
-    " metrics"
+    " metrics, ended"
 )
 
 
@@ -230,7 +247,7 @@ def insert_experiment(conn: Conn, r: ExperimentRecord) -> int:
     """Store a new experiment; returns its id (and sets it on ``r``)."""
     cur = conn.execute(
         "INSERT INTO experiments (id, poster_id, repo_key, repo_url, baseline_sha, name,"
-        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 17)}) RETURNING id",
+        f" {_MUTABLE}) VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * 18)}) RETURNING id",
         (
             next_id(conn, "experiments"),
             r.poster_id,
@@ -257,6 +274,12 @@ def update_experiment(conn: Conn, r: ExperimentRecord) -> None:
     """Write every mutable field of an experiment back, with its encoded API row."""
     _encode_row(r)
     conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
+
+
+def rename_experiment(conn: Conn, r: ExperimentRecord) -> None:
+    """Write an experiment back under its new name (``update_experiment`` keeps names)."""
+    conn.execute("UPDATE experiments SET name = ? WHERE id = ?", (r.name, r.id))
+    update_experiment(conn, r)
 
 
 _UPDATE_PROGRESS = (

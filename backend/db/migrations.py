@@ -568,6 +568,14 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (22, rekey_git_suffix),
     (23, scrub_repo_credentials),
     (24, start_id_counters),
+    (
+        25,
+        """
+        -- How a run had ended when a `start` made it Running again (JSON): if the start
+        -- was of its name run anew, the earlier run is set aside with this end.
+        ALTER TABLE experiments ADD COLUMN ended BLOB
+        """,
+    ),
 )
 
 

@@ -341,6 +341,13 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (22, rekey_git_suffix),
     (23, scrub_repo_credentials),
     (24, start_id_counters),
+    (
+        25,
+        """
+        -- How a run had ended when a `start` resumed it (see the SQLite migration 25).
+        ALTER TABLE experiments ADD COLUMN ended BYTEA;
+        """,
+    ),
 )
 """(version, script) for PostgreSQL; a migration after 12 adds its text here too."""
 

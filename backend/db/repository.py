@@ -75,6 +75,7 @@ from backend.db.events import (
 from backend.db.experiments import (
     RATE_WINDOW,
     ExperimentRecord,
+    RunEnd,
     delete_experiment,
     experiment_name,
     experiment_rows_json,
@@ -85,6 +86,7 @@ from backend.db.experiments import (
     find_experiment,
     insert_experiment,
     reencode_old_rows,
+    rename_experiment,
     stale_experiments,
     update_experiment,
     update_experiment_progress,
@@ -142,6 +144,7 @@ from backend.db.series import (
     summarise_series,
     upsert_image,
     upsert_points_many,
+    value_at,
     wire_points,
 )
 from backend.db.ssh_keys import (

@@ -18,12 +18,20 @@ from backend.db.writer import WriteContext, cache_safe, heavy, shares_deferred
 from backend.services import events, quotas, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from backend.services.image_types import image_type
-from shared.flatten import metrics_tree
+from shared.flatten import flatten_files, metrics_tree
 from shared.images import too_many_scans
-from shared.live import MAX_STEP, DataEvent, DoneEvent, LiveEvent, StartEvent, decode_live_event
+from shared.live import (
+    MAX_NAME,
+    MAX_STEP,
+    DataEvent,
+    DoneEvent,
+    LiveEvent,
+    StartEvent,
+    decode_live_event,
+)
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key, without_credentials
 from shared.text import control_problem
-from shared.values import parse_number
+from shared.values import parse_number, to_wire
 
 METRICS_DIR = "plots/metrics/"
 IMAGES_DIR = "plots/images/"
@@ -55,7 +63,6 @@ SLICE_ROWS = 2048
 """A post with more plot rows is stored in transactions of this many, letting others through."""
 MAX_DEPTH = 32
 """Deepest nesting accepted in params, metrics, machine and env (Hydra configs use ~6)."""
-MAX_NAME = 255
 MAX_VALUES = 100_000
 """Most values (dict entries and list items, at every level) in params, metrics, machine or
 env: a 100-by-100 confusion matrix fits; a million keys (tens of MB stored in the run's row,
@@ -496,6 +503,12 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         if changed:
             events.points_added(ctx, record, changed)
         return record.id
+    earlier, went_on = None, False
+    if record is not None and record.ended is not None and isinstance(event, DataEvent):
+        if _runs_again(ctx, record, event):
+            earlier, record = _set_aside(ctx, record, now), None
+        else:  # resumed (or its start re-sent): the same run goes on
+            record.ended, went_on = None, True
     created = record is None
     if record is None:
         record = ExperimentRecord(
@@ -510,8 +523,13 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             started_at=now,
             updated_at=now,
         )
+        if earlier is not None:  # what its `start` said went to the earlier run's row
+            record.client, record.message = earlier.client, earlier.message
+            record.subdir = earlier.subdir
     before, subdir_before = record.status, record.subdir
     change = _merge(record, event, now)
+    if went_on:
+        change = Change.FULL  # (the progress write leaves ``ended``)
     if isinstance(event, DataEvent) and parsed.series:
         change = _reach_rows(record, parsed.series, change, now)
     moved = not created and record.subdir != subdir_before
@@ -545,6 +563,61 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     if record.status != "running":  # it ended: its next post, if any, reads it again
         ctx.ended(record)
     return record.id
+
+
+def _runs_again(ctx: WriteContext, record: ExperimentRecord, event: DataEvent) -> bool:
+    """Whether the first ``data`` after a ``start`` begins the run of this name anew.
+
+    ``Live(exp_name=…)`` run again on the same commit starts at a step below the one the
+    experiment reached, with other values there. A resumed run goes on past its last step
+    (DVCLive reads it back with ``resume=True``), and a whole run re-sent (events may come
+    more than once) brings the values the experiment holds: both stay one experiment.
+    """
+    if record.step is None or event.step >= record.step:
+        return False
+    for file, tree in (event.params or {}).items():
+        old = record.params.get(file)
+        if old is not None and tree and _deep_merge(old, tree) != old:
+            return True
+    values = flatten_files(metrics_tree(event.metrics or {}))
+    if values:
+        _file(ctx)  # (the log's rows are the newest)
+    for name, value in values.items():
+        number = value if type(value) is float else parse_number(value)
+        found, stored = repository.value_at(ctx.conn, record.id, name, event.step)
+        if found and number is not None and to_wire(number) != stored:
+            return True
+    return False
+
+
+def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> ExperimentRecord:
+    """Keep the earlier run of a name run again under a name of its own, ``name (1)``.
+
+    Its points stay its own: merged with the new run's, the new steps overwrote the old
+    ones and the old run's later steps followed on from them (0.33 at step 2, then 25).
+    """
+    base = record.name
+    number = 1
+    while True:
+        suffix = f" ({number})"
+        name = base[: MAX_NAME - len(suffix)] + suffix
+        key = (record.poster_id, record.repo_key, record.baseline_sha, name)
+        if ctx.cache.experiments.get(key) is None and not repository.find_experiment(
+            ctx.conn, *key
+        ):
+            break
+        number += 1
+    ctx.cache.forget(record)
+    before, ended = record.status, record.ended
+    if ended is not None and ended.status != "running":  # its end before the new `start`
+        status.restore_end(record, ended)
+    else:  # (killed, never ended: its name runs again, not it)
+        status.mark_stopped(record, now)
+    record.ended = None
+    record.name = name
+    repository.rename_experiment(ctx.conn, record)
+    events.experiment_changed(ctx, record, counts_changed=before != record.status)
+    return record
 
 
 def _store_points(
@@ -669,6 +742,10 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     step_before = record.step
     full = False
     progress = False
+    if isinstance(event, StartEvent) and record.step is not None:
+        # Kept until its first data tells whether this start is of the name run anew
+        # (``_set_aside``) or of the same run resumed.
+        record.ended = status.end_of(record)
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):

@@ -8,7 +8,7 @@ or anything for a Stopped run does.
 
 from __future__ import annotations
 
-from backend.db.repository import ExperimentRecord
+from backend.db.repository import ExperimentRecord, RunEnd
 from shared.live import DataEvent, DoneEvent, LiveEvent, StartEvent
 
 MARKED_FAILED = "MarkedFailed"
@@ -52,6 +52,19 @@ def resume(record: ExperimentRecord) -> None:
     record.finished_at = None
     record.done_step = None
     record.forget_rate()
+
+
+def end_of(record: ExperimentRecord) -> RunEnd:
+    """The end a finished or stopped run has now (``resume`` forgets it)."""
+    return RunEnd(record.status, record.finished_at, record.done_step, list(record.errors))
+
+
+def restore_end(record: ExperimentRecord, end: RunEnd) -> None:
+    """Give a run back the end ``end_of`` kept."""
+    record.status = end.status
+    record.finished_at = end.finished_at
+    record.done_step = end.done_step
+    record.errors = list(end.errors)
 
 
 def mark_stopped(record: ExperimentRecord, now: float) -> None:

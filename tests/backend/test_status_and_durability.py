@@ -140,9 +140,57 @@ def test_a_late_post_of_an_older_step_leaves_newer_params_and_metrics(
     alice.live(at(4))
     row = alice.client.get(f"/api/experiments/{experiment_id}").json()
     assert row["params"]["v"] == 5
-    # A new run under the same name starts its steps again: its params are taken.
+    # A new run under the same name starts its steps again: its params are taken, in an
+    # experiment of its own; the earlier run keeps its own as `late-params (1)`.
     start = {**fixture_bodies("dvclive_basic")[0], "name": "late-params"}
     assert alice.live(start).status_code == 200
-    alice.live(at(0) | {"params": {"params.yaml": {"v": 100}}})
-    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
-    assert row["params"]["v"] == 100
+    again = alice.live(at(0) | {"params": {"params.yaml": {"v": 100}}}).json()["experiment_id"]
+    assert again != experiment_id
+    assert alice.client.get(f"/api/experiments/{again}").json()["params"]["v"] == 100
+    earlier = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert earlier["name"] == "late-params (1)" and earlier["params"]["v"] == 5
+
+
+def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
+    server: Server, alice: User
+) -> None:
+    """The earlier run keeps how it ended (a failure and its reason), though the new run's
+    `start` made the experiment Running before its first step told the two apart; a run
+    killed before its end is Stopped; a start sent again with the same values is no new run."""
+    start, step0, *_ = BODIES
+
+    def data(name: str, step: int, loss: float) -> dict[str, object]:
+        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
+        plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
+        return {**step0, "name": name, "step": step, "metrics": metrics, "plots": plots}
+
+    def post(body: dict[str, object]) -> int:
+        response = alice.live(body)
+        assert response.status_code == 200, response.text
+        return int(response.json()["experiment_id"])
+
+    def row(experiment_id: int) -> dict:
+        return alice.client.get(f"/api/experiments/{experiment_id}").json()
+
+    error = {"cls": "ValueError", "text": "loss diverged"}
+    failed = post({**start, "name": "failing"})
+    for step in range(3):
+        post(data("failing", step, 1.0 + step))
+    post({**start, "type": "done", "name": "failing", "errors": [error]})
+    killed = post({**start, "name": "killed"})
+    for step in range(3):
+        post(data("killed", step, 1.0 + step))
+    for name in ("failing", "killed"):
+        post({**start, "name": name})
+        assert row(failed if name == "failing" else killed)["status"] == "running"
+        again = post(data(name, 0, 0.5))  # another value at step 0: a new run
+        assert again not in (failed, killed)
+    earlier = row(failed)
+    assert earlier["name"] == "failing (1)" and earlier["status"] == "failed"
+    assert earlier["errors"] == [error] and earlier["step"] == 2
+    assert row(killed)["name"] == "killed (1)" and row(killed)["status"] == "stopped"
+    # The same run's start and first step sent again: no new run.
+    same = post({**start, "name": "failing"})
+    assert post(data("failing", 0, 0.5)) == same
+    names = sorted(r["name"] for r in alice.client.get("/api/projects/1/experiments").json())
+    assert names == ["failing", "failing (1)", "killed", "killed (1)"]

@@ -191,3 +191,64 @@ def test_a_run_that_raised_mid_step_shows_the_step_its_values_are_from(
     # DVCLive posts step 3's values under step 2: the step shown is the values' own.
     assert series["loss"][-1] == [3, 0.25] and row["metrics"]["loss"] == 0.25
     assert row["step"] == 3
+
+
+RERUN = """
+import sys
+from dvclive import Live
+
+steps, scale, resume = int(sys.argv[1]), float(sys.argv[2]), "--resume" in sys.argv
+with Live(exp_name="dup-run", save_dvc_exp=False, resume=resume) as live:
+    for _ in range(steps):
+        live.log_metric("loss", scale / (live.step + 1))
+        live.next_step()
+"""
+
+
+def test_a_name_run_again_keeps_each_run_apart_and_a_resume_goes_on(
+    server: Server, alice: User, repo: Path
+) -> None:
+    """`Live(exp_name=…)` run again on the same commit: the new run's steps overwrote the
+    old run's and its later steps followed on (0.33 at step 2, then 25). The earlier run
+    is now kept whole as `dup-run (1)`; a resumed run stays one experiment."""
+    (repo / "rerun.py").write_text(RERUN)
+
+    def rerun(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "rerun.py", *args],
+            cwd=repo,
+            env=client_env(server, alice),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and "Failed to post" not in done.stderr, done.stderr
+
+    def runs() -> dict[str, dict]:
+        project = alice.client.get("/api/projects").json()[0]["id"]
+        rows = alice.client.get(f"/api/projects/{project}/experiments").json()
+        return {row["name"]: row for row in rows}
+
+    def loss(row: dict) -> list[list[float]]:
+        return alice.client.get(f"/api/experiments/{row['id']}/series").json()["loss"]
+
+    rerun("8", "100")
+    first = runs()["dup-run"]
+    rerun("3", "1")
+    both = runs()
+    assert sorted(both) == ["dup-run", "dup-run (1)"]
+    earlier, latest = both["dup-run (1)"], both["dup-run"]
+    assert earlier["id"] == first["id"] and earlier["status"] == "completed"
+    assert loss(earlier) == [[s, 100 / (s + 1)] for s in range(8)] and earlier["step"] == 7
+    assert loss(latest) == [[s, 1 / (s + 1)] for s in range(3)] and latest["step"] == 2
+    assert latest["status"] == "completed" and latest["metrics"] == {"loss": 1 / 3}
+
+    rerun("2", "1", "--resume")  # DVCLive reads its step back: the same run goes on
+    resumed = runs()
+    assert sorted(resumed) == ["dup-run", "dup-run (1)"]
+    assert resumed["dup-run"]["id"] == latest["id"] and resumed["dup-run"]["step"] == 4
+    assert [s for s, _ in loss(resumed["dup-run"])] == [0, 1, 2, 3, 4]
+
+    rerun("1", "2")  # once more, other values: the next earlier run gets the next number
+    assert sorted(runs()) == ["dup-run", "dup-run (1)", "dup-run (2)"]
+    assert runs()["dup-run (2)"]["id"] == latest["id"]
