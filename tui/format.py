@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -35,6 +36,9 @@ def value_text(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, (list, dict)):
+        # As the params file spells it (JSON), not Python's repr: [1, 'two'] and None.
+        value = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     # Text (a `dvc exp run` metrics file may hold some) on one line, and not megabytes of it.
     return printable(head_cut(str(value), MAX_TEXT))
 

@@ -66,6 +66,9 @@ def test_text_values_are_drawn_on_one_line_and_short() -> None:
     assert value_text("resnet\n\x1b[31mred") == "resnet\\x0a\\x1b[31mred"
     long = value_text("x" * 10_000)
     assert len(long) == 200 and long.endswith("…")
+    # Lists and dicts as the params file has them, not as Python's repr.
+    assert value_text([1, "two", 3.0, None, True]) == '[1, "two", 3.0, null, true]'
+    assert value_text({"x": None}) == '{"x": null}'
 
 
 async def test_a_title_wider_than_the_chart_is_cut_not_dropped() -> None:
