@@ -276,6 +276,19 @@ def update_experiment(conn: Conn, r: ExperimentRecord) -> None:
     conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
 
 
+def last_set_aside(conn: Conn, poster_id: int, repo_key: str, baseline_sha: str, name: str) -> int:
+    """The highest ``n`` of the poster's ``name (n)`` runs of that commit (0: none), in one
+    query, however many runs of the name there were (not a look-up per number)."""
+    prefix = f"{name} ("
+    rows = conn.execute(
+        "SELECT name FROM experiments WHERE poster_id = ? AND repo_key = ?"
+        " AND baseline_sha = ? AND substr(name, 1, ?) = ?",
+        (poster_id, repo_key, baseline_sha, len(prefix), prefix),
+    ).fetchall()
+    numbers = [row[0][len(prefix) : -1] for row in rows if row[0].endswith(")")]
+    return max((int(n) for n in numbers if n.isdigit() and n.isascii()), default=0)
+
+
 def rename_experiment(conn: Conn, r: ExperimentRecord) -> None:
     """Write an experiment back under its new name (``update_experiment`` keeps names)."""
     conn.execute("UPDATE experiments SET name = ? WHERE id = ?", (r.name, r.id))

@@ -85,6 +85,7 @@ from backend.db.experiments import (
     experiments_only_shown_by,
     find_experiment,
     insert_experiment,
+    last_set_aside,
     reencode_old_rows,
     rename_experiment,
     stale_experiments,

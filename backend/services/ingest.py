@@ -596,17 +596,18 @@ def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> Exper
     Its points stay its own: merged with the new run's, the new steps overwrote the old
     ones and the old run's later steps followed on from them (0.33 at step 2, then 25).
     """
-    base = record.name
-    number = 1
-    while True:
-        suffix = f" ({number})"
-        name = base[: MAX_NAME - len(suffix)] + suffix
-        key = (record.poster_id, record.repo_key, record.baseline_sha, name)
-        if ctx.cache.experiments.get(key) is None and not repository.find_experiment(
-            ctx.conn, *key
-        ):
-            break
-        number += 1
+    number = 1 + repository.last_set_aside(
+        ctx.conn, record.poster_id, record.repo_key, record.baseline_sha, record.name
+    )
+    suffix = f" ({number})"
+    name = record.name[: MAX_NAME - len(suffix)] + suffix
+    if repository.find_experiment(
+        ctx.conn, record.poster_id, record.repo_key, record.baseline_sha, name
+    ):  # (a 255-character name, cut for its number, met another's)
+        raise InvalidInput(
+            f"`$.name` was run again, and its earlier run cannot keep a name of its own"
+            f" ({name!r} is taken); name the new run otherwise."
+        )
     ctx.cache.forget(record)
     before, ended = record.status, record.ended
     if ended is not None and ended.status != "running":  # its end before the new `start`
