@@ -462,6 +462,8 @@ async def test_details_show_long_names_whole_at_80_columns(
     assert "…" not in text
     assert long in "".join(line.strip().split("  ")[0] for line in text.splitlines())
     assert "none" in text.split("\nparams", 1)[1].splitlines()[0]
+    # The long name leaves the commit's SHA room to stay on one line.
+    assert any(BODIES[1]["baseline_sha"] in line for line in text.splitlines())
 
 
 async def test_the_step_cursor_reads_exact_values_of_a_downsampled_line(

@@ -153,8 +153,10 @@ class DetailsScreen(LiveScreen):
         self.query_one(StatusBar).place = d.name
         grid = Table.grid(padding=(0, 2))
         # Long names and values wrap instead of ending in "…": this page is where a
-        # name cut everywhere else is read whole. Names take at most half the width.
-        half = max(16, (self.size.width or 80) // 2)
+        # name cut everywhere else is read whole. Names take at most half the width, and
+        # leave the values room for a whole commit SHA (40) where the screen has it.
+        width = self.query_one("#body", Static).content_size.width or 78
+        half = max(16, min(width // 2, width - 42))
         grid.add_column(style="bold", overflow="fold", max_width=half)
         grid.add_column(overflow="fold")
         now = clock.now()
