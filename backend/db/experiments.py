@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,16 +39,24 @@ RATE_WINDOW = 60.0
 """Seconds of steps an experiment's ``steps_per_s`` is measured over."""
 
 
-class RunEnd(msgspec.Struct):
-    """A finished run's end, kept while a ``start`` may be of another run of its name."""
+class BeforeStart(msgspec.Struct):
+    """A run as it was before a ``start`` that may be of its name run anew, and what that
+    start brought: kept until the next ``data`` tells (``ingest._verdict``)."""
 
     status: str
     finished_at: float | None
     done_step: int | None
     errors: list[ErrorInfo]
+    client: str
+    message: str | None
+    params: dict[str, Any]
+    metrics_step: int | None
+    params_step: int | None
+    start_params: dict[str, Any]
+    """The params the ``start`` carried (``dvc exp run`` sends them there)."""
 
 
-_ended_decoder = msgspec.json.Decoder(RunEnd)
+_before_start_decoder = msgspec.json.Decoder(BeforeStart)
 
 
 @dataclass
@@ -78,9 +87,9 @@ class ExperimentRecord:
     machine: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    ended: RunEnd | None = None
-    """How the run had ended when a ``start`` made it Running again: the end it gets back if
-    that start was its name run anew (``ingest._set_aside``), not resumed."""
+    before_start: BeforeStart | None = None
+    """The run before its latest ``start``, until the next ``data`` tells whether that start
+    was of the name run anew (``ingest._set_aside`` gives the earlier run this back)."""
     saved_updated_at: float = 0.0
     """The ``updated_at`` last written to the database (the writer skips no-op writes)."""
     row_json: bytes = b""
@@ -157,7 +166,8 @@ class ExperimentRecord:
 _EXPERIMENT_COLUMNS = (
     "id, poster_id, repo_key, repo_url, baseline_sha, name, client, status, started_at,"
     " updated_at, message, subdir, experiment_rev, step, done_step, metrics_step,"
-    " params_step, finished_at, pushed, errors, machine, params, metrics, ended, row_json"
+    " params_step, finished_at, pushed, errors, machine, params, metrics, before_start,"
+    " row_json"
 )
 
 
@@ -193,7 +203,9 @@ def _record(row: Row) -> ExperimentRecord:
         machine=_json_decode(machine) if machine else None,
         params=_json_decode(row["params"]),
         metrics=_json_decode(row["metrics"]),
-        ended=_ended_decoder.decode(row["ended"]) if row["ended"] else None,
+        before_start=(
+            _before_start_decoder.decode(row["before_start"]) if row["before_start"] else None
+        ),
         saved_updated_at=row["updated_at"],
         # Kept nowhere else: a record read again (the writer's cache dropped after another
         # job) showed every running run's rate as unknown until it had stepped twice more.
@@ -232,14 +244,14 @@ def _values(r: ExperimentRecord) -> tuple[Any, ...]:
         _json_encode(r.machine) if r.machine is not None else None,
         _json_encode(r.params),
         _json_encode(r.metrics),
-        _json_encode(r.ended) if r.ended is not None else None,
+        _json_encode(r.before_start) if r.before_start is not None else None,
     )
 
 
 _MUTABLE = (
     "client, status, started_at, updated_at, message, subdir, experiment_rev, step,"
     " done_step, metrics_step, params_step, finished_at, pushed, errors, machine, params,"
-    " metrics, ended"
+    " metrics, before_start"
 )
 
 
@@ -276,17 +288,29 @@ def update_experiment(conn: Conn, r: ExperimentRecord) -> None:
     conn.execute(_UPDATE_EXPERIMENT, (*_values(r), r.row_json, r.id))
 
 
-def last_set_aside(conn: Conn, poster_id: int, repo_key: str, baseline_sha: str, name: str) -> int:
+def last_set_aside(
+    conn: Conn, poster_id: int, repo_key: str, baseline_sha: str, name: str, max_name: int
+) -> int:
     """The highest ``n`` of the poster's ``name (n)`` runs of that commit (0: none), in one
-    query, however many runs of the name there were (not a look-up per number)."""
-    prefix = f"{name} ("
+    query however many there were; a name too long for its number had its end cut."""
+    stem = name[: max_name - 12]  # (what every ``name (n)`` begins with, n of ten digits)
     rows = conn.execute(
         "SELECT name FROM experiments WHERE poster_id = ? AND repo_key = ?"
         " AND baseline_sha = ? AND substr(name, 1, ?) = ?",
-        (poster_id, repo_key, baseline_sha, len(prefix), prefix),
+        (poster_id, repo_key, baseline_sha, len(stem), stem),
     ).fetchall()
-    numbers = [row[0][len(prefix) : -1] for row in rows if row[0].endswith(")")]
-    return max((int(n) for n in numbers if n.isdigit() and n.isascii()), default=0)
+    highest = 0
+    for row in rows:
+        found = row[0]
+        number = _SET_ASIDE.search(found)
+        if number is not None:
+            suffix = number.group(0)
+            if found == name[: max_name - len(suffix)] + suffix:
+                highest = max(highest, int(number.group(1)))
+    return highest
+
+
+_SET_ASIDE = re.compile(r" \(([0-9]{1,10})\)$")
 
 
 def rename_experiment(conn: Conn, r: ExperimentRecord) -> None:

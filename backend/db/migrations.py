@@ -571,9 +571,10 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (
         25,
         """
-        -- How a run had ended when a `start` made it Running again (JSON): if the start
-        -- was of its name run anew, the earlier run is set aside with this end.
-        ALTER TABLE experiments ADD COLUMN ended BLOB
+        -- A run as it was before its latest `start` (JSON), until its next `data` tells
+        -- whether that start was of its name run anew: the earlier run, set aside, gets
+        -- its end, params and message back.
+        ALTER TABLE experiments ADD COLUMN before_start BLOB
         """,
     ),
 )

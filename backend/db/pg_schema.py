@@ -344,8 +344,8 @@ MIGRATIONS: tuple[tuple[int, Migration], ...] = (
     (
         25,
         """
-        -- How a run had ended when a `start` resumed it (see the SQLite migration 25).
-        ALTER TABLE experiments ADD COLUMN ended BYTEA;
+        -- A run as it was before its latest `start` (see the SQLite migration 25).
+        ALTER TABLE experiments ADD COLUMN before_start BYTEA;
         """,
     ),
 )

@@ -74,8 +74,8 @@ from backend.db.events import (
 )
 from backend.db.experiments import (
     RATE_WINDOW,
+    BeforeStart,
     ExperimentRecord,
-    RunEnd,
     delete_experiment,
     experiment_name,
     experiment_rows_json,

@@ -503,13 +503,14 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         if changed:
             events.points_added(ctx, record, changed)
         return record.id
-    earlier, went_on = None, False
-    if record is not None and record.ended is not None and isinstance(event, DataEvent):
-        if _runs_again(ctx, record, event):
-            earlier, record = _set_aside(ctx, record, now), None
-        else:  # resumed (or its start re-sent): the same run goes on
-            record.ended, went_on = None, True
-    created = record is None
+    went_on = False
+    if record is not None and record.before_start is not None and isinstance(event, DataEvent):
+        verdict = _verdict(ctx, record, parsed)
+        if verdict is Verdict.ANEW:
+            record = _set_aside(ctx, record, now)
+        elif verdict is Verdict.SAME:  # resumed (or its start sent again): it goes on
+            record.before_start, went_on = None, True
+    created = record is None or record.id == 0
     if record is None:
         record = ExperimentRecord(
             id=0,
@@ -523,13 +524,10 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             started_at=now,
             updated_at=now,
         )
-        if earlier is not None:  # what its `start` said went to the earlier run's row
-            record.client, record.message = earlier.client, earlier.message
-            record.subdir = earlier.subdir
     before, subdir_before = record.status, record.subdir
     change = _merge(record, event, now)
     if went_on:
-        change = Change.FULL  # (the progress write leaves ``ended``)
+        change = Change.FULL  # (the progress write leaves ``before_start``)
     if isinstance(event, DataEvent) and parsed.series:
         change = _reach_rows(record, parsed.series, change, now)
     moved = not created and record.subdir != subdir_before
@@ -565,25 +563,55 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     return record.id
 
 
-def _runs_again(ctx: WriteContext, record: ExperimentRecord, event: DataEvent) -> bool:
-    """Whether the first ``data`` after a ``start`` begins the run of this name anew.
+class Verdict(enum.Enum):
+    """What the ``data`` posts after a ``start`` tell of it (``_verdict``)."""
 
-    ``Live(exp_name=…)`` run again on the same commit starts at a step below the one the
-    experiment reached, with other values there. A resumed run goes on past its last step
-    (DVCLive reads it back with ``resume=True``), and a whole run re-sent (events may come
-    more than once) brings the values the experiment holds: both stay one experiment.
+    ANEW = "anew"
+    """The name run anew: the earlier run is set aside."""
+    SAME = "same"
+    """The same run, resumed (or its start sent again)."""
+
+
+COMPARED_AT_MOST = 50
+"""Values of a post compared with the stored ones to tell a new run (a post may hold 100,000)."""
+
+
+def _verdict(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> Verdict | None:
+    """Whether the ``start`` before this ``data`` began the name anew; None: not yet told.
+
+    ``Live(exp_name=…)`` run again on the same commit starts again at step 0, with other
+    values (or params) than the experiment holds there. A resumed run goes on past its last
+    step, or from a checkpoint's step with values of its own: still one experiment. A post
+    with the values the experiment already holds (the whole run sent again, or an earlier
+    post late) tells nothing: the next one will.
     """
+    event = parsed.event
+    assert isinstance(event, DataEvent) and record.before_start is not None
     if record.step is None or event.step >= record.step:
-        return False
-    for file, tree in (event.params or {}).items():
-        old = record.params.get(file)
+        return Verdict.SAME
+    if _differs(ctx, record, parsed):
+        return Verdict.ANEW if event.step == 0 else Verdict.SAME
+    return None
+
+
+def _differs(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> bool:
+    """Whether the post (or the ``start`` before it) brings values unlike those the
+    experiment holds at the post's step; a bounded number of them is compared."""
+    event = parsed.event
+    assert isinstance(event, DataEvent) and record.before_start is not None
+    old_params = record.before_start.params
+    for file, tree in (record.before_start.start_params | (event.params or {})).items():
+        old = old_params.get(file)
         if old is not None and tree and _deep_merge(old, tree) != old:
             return True
-    values = flatten_files(metrics_tree(event.metrics or {}))
+    values = [
+        (name, value if type(value) is float else parse_number(value))
+        for name, value in flatten_files(metrics_tree(event.metrics or {})).items()
+    ]
+    values += [(n, v) for n, rows in parsed.series.items() for s, v in rows if s == event.step]
     if values:
         _file(ctx)  # (the log's rows are the newest)
-    for name, value in values.items():
-        number = value if type(value) is float else parse_number(value)
+    for name, number in values[:COMPARED_AT_MOST]:
         found, stored = repository.value_at(ctx.conn, record.id, name, event.step)
         if found and number is not None and to_wire(number) != stored:
             return True
@@ -591,34 +619,57 @@ def _runs_again(ctx: WriteContext, record: ExperimentRecord, event: DataEvent) -
 
 
 def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> ExperimentRecord:
-    """Keep the earlier run of a name run again under a name of its own, ``name (1)``.
+    """Keep the earlier run of a name run anew under a name of its own, ``name (1)``, with
+    what the new run's ``start`` changed given back; returns the new run's record, with
+    what its start said (not stored yet).
 
     Its points stay its own: merged with the new run's, the new steps overwrote the old
     ones and the old run's later steps followed on from them (0.33 at step 2, then 25).
     """
+    kept = record.before_start
+    assert kept is not None
+    new = ExperimentRecord(
+        id=0,
+        poster_id=record.poster_id,
+        repo_key=record.repo_key,
+        repo_url=record.repo_url,
+        baseline_sha=record.baseline_sha,
+        name=record.name,
+        client=record.client,
+        status="running",
+        started_at=now,
+        updated_at=now,
+        message=record.message,
+        subdir=record.subdir,
+        params=kept.start_params,
+    )
+    name = _set_aside_name(ctx, record)
+    ctx.cache.forget(record)
+    before = record.status
+    status.restore(record, kept, now)
+    record.before_start = None
+    record.name = name
+    repository.rename_experiment(ctx.conn, record)
+    events.experiment_changed(ctx, record, counts_changed=before != record.status)
+    return new
+
+
+def _set_aside_name(ctx: WriteContext, record: ExperimentRecord) -> str:
+    """``name (n)``, n one above the poster's highest for this name and commit; a name too
+    long for its number loses its end."""
     number = 1 + repository.last_set_aside(
-        ctx.conn, record.poster_id, record.repo_key, record.baseline_sha, record.name
+        ctx.conn, record.poster_id, record.repo_key, record.baseline_sha, record.name, MAX_NAME
     )
     suffix = f" ({number})"
     name = record.name[: MAX_NAME - len(suffix)] + suffix
     if repository.find_experiment(
         ctx.conn, record.poster_id, record.repo_key, record.baseline_sha, name
-    ):  # (a 255-character name, cut for its number, met another's)
+    ):  # (another run took this name for itself)
         raise InvalidInput(
             f"`$.name` was run again, and its earlier run cannot keep a name of its own"
             f" ({name!r} is taken); name the new run otherwise."
         )
-    ctx.cache.forget(record)
-    before, ended = record.status, record.ended
-    if ended is not None and ended.status != "running":  # its end before the new `start`
-        status.restore_end(record, ended)
-    else:  # (killed, never ended: its name runs again, not it)
-        status.mark_stopped(record, now)
-    record.ended = None
-    record.name = name
-    repository.rename_experiment(ctx.conn, record)
-    events.experiment_changed(ctx, record, counts_changed=before != record.status)
-    return record
+    return name
 
 
 def _store_points(
@@ -744,9 +795,11 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     full = False
     progress = False
     if isinstance(event, StartEvent) and record.step is not None:
-        # Kept until its first data tells whether this start is of the name run anew
-        # (``_set_aside``) or of the same run resumed.
-        record.ended = status.end_of(record)
+        # Kept until the data after it tells whether this start is of the name run anew
+        # (``_set_aside``) or of the same run resumed. A start sent twice keeps the first.
+        if record.before_start is None:
+            record.before_start = status.before_start(record, event)
+        full = True
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):

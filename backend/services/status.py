@@ -8,7 +8,7 @@ or anything for a Stopped run does.
 
 from __future__ import annotations
 
-from backend.db.repository import ExperimentRecord, RunEnd
+from backend.db.repository import BeforeStart, ExperimentRecord
 from shared.live import DataEvent, DoneEvent, LiveEvent, StartEvent
 
 MARKED_FAILED = "MarkedFailed"
@@ -54,17 +54,36 @@ def resume(record: ExperimentRecord) -> None:
     record.forget_rate()
 
 
-def end_of(record: ExperimentRecord) -> RunEnd:
-    """The end a finished or stopped run has now (``resume`` forgets it)."""
-    return RunEnd(record.status, record.finished_at, record.done_step, list(record.errors))
+def before_start(record: ExperimentRecord, start: StartEvent) -> BeforeStart:
+    """What ``restore`` gives an earlier run back if ``start`` was of its name run anew."""
+    return BeforeStart(
+        status=record.status,
+        finished_at=record.finished_at,
+        done_step=record.done_step,
+        errors=list(record.errors),
+        client=record.client,
+        message=record.message,
+        params=dict(record.params),  # (a start's params are merged in: not into this)
+        metrics_step=record.metrics_step,
+        params_step=record.params_step,
+        start_params=dict(start.params or {}),
+    )
 
 
-def restore_end(record: ExperimentRecord, end: RunEnd) -> None:
-    """Give a run back the end ``end_of`` kept."""
-    record.status = end.status
-    record.finished_at = end.finished_at
-    record.done_step = end.done_step
-    record.errors = list(end.errors)
+def restore(record: ExperimentRecord, kept: BeforeStart, now: float) -> None:
+    """Give the earlier run of a name run anew what the new run's ``start`` changed: its
+    end (Stopped if it had none: killed, it never ended), client, message and params."""
+    if kept.status == "running":
+        record.status = "running"  # (so that mark_stopped marks it)
+        mark_stopped(record, now)
+    else:
+        record.status = kept.status
+        record.finished_at = kept.finished_at
+        record.done_step = kept.done_step
+        record.errors = list(kept.errors)
+    record.client, record.message = kept.client, kept.message
+    record.params = kept.params
+    record.metrics_step, record.params_step = kept.metrics_step, kept.params_step
 
 
 def mark_stopped(record: ExperimentRecord, now: float) -> None:

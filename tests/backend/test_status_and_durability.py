@@ -182,7 +182,9 @@ def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
         post(data("killed", step, 1.0 + step))
     for name in ("failing", "killed"):
         post({**start, "name": name})
+        post({**start, "name": name})  # (sent twice: the first keeps the earlier end)
         assert row(failed if name == "failing" else killed)["status"] == "running"
+        post(data(name, 1, 2.0))  # an earlier post, late: its values tell nothing
         again = post(data(name, 0, 0.5))  # another value at step 0: a new run
         assert again not in (failed, killed)
     earlier = row(failed)
@@ -194,3 +196,66 @@ def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
     assert post(data("failing", 0, 0.5)) == same
     names = sorted(r["name"] for r in alice.client.get("/api/projects/1/experiments").json())
     assert names == ["failing", "failing (1)", "killed", "killed (1)"]
+
+
+def test_resumes_from_a_checkpoint_stay_one_run_and_dvc_params_go_with_their_run(
+    server: Server, alice: User
+) -> None:
+    """A run resumed from a checkpoint goes on from that checkpoint's step with values of
+    its own: one experiment. `dvc exp run` run anew sends its params in its `start`, before
+    the data tells a new run: the earlier run keeps its own params, the new run gets its."""
+    start, step0, *_ = BODIES
+
+    def data(name: str, step: int, loss: float) -> dict[str, object]:
+        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
+        plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
+        return {**step0, "name": name, "step": step, "metrics": metrics, "plots": plots}
+
+    def ids() -> dict[str, int]:
+        rows = alice.client.get("/api/projects/1/experiments").json()
+        return {r["name"]: r["id"] for r in rows}
+
+    for step in range(6):
+        alice.live(data("ckpt", step, 1.0 + step))
+    alice.live({**start, "name": "ckpt"})
+    for step in (3, 4, 5, 6):  # from the checkpoint at step 3, other values
+        assert alice.live(data("ckpt", step, 0.1 * step)).status_code == 200
+    assert list(ids()) == ["ckpt"]
+    series = alice.client.get(f"/api/experiments/{ids()['ckpt']}/series").json()["loss"]
+    assert series[:3] == [[0, 1.0], [1, 2.0], [2, 3.0]] and series[3] == [3, 0.1 * 3]
+
+    dvc = fixture_bodies("dvc_exp_run")
+    for body in dvc:
+        assert alice.live(body).status_code == 200
+    name = dvc[0]["name"]
+    first = ids()[name]
+    again = [{**dvc[0], "params": {"params.yaml": {"lr": 0.5, "batch": 32}}}]
+    again += [data(name, 0, 7.0) | {"client": "dvclive", "baseline_sha": dvc[0]["baseline_sha"]}]
+    for body in again:
+        assert alice.live(body).status_code == 200
+    now = ids()
+    assert now[f"{name} (1)"] == first and now[name] != first
+    earlier = alice.client.get(f"/api/experiments/{first}").json()
+    latest = alice.client.get(f"/api/experiments/{now[name]}").json()
+    assert earlier["params"]["params.yaml:lr"] == 0.2 and earlier["status"] == "completed"
+    assert latest["params"]["params.yaml:lr"] == 0.5 and latest["client"] == "dvc"
+
+
+def test_a_long_name_run_anew_again_and_again_gets_a_number_each_time(
+    server: Server, alice: User
+) -> None:
+    start, step0, *_ = BODIES
+    name = "n" * 253
+
+    def run(loss: float) -> None:
+        assert alice.live({**start, "name": name}).status_code == 200
+        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": 0}}}
+        body = {**step0, "name": name, "step": 0, "metrics": metrics}
+        body["plots"] = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": 0, "loss": loss}]}}
+        assert alice.live(body).status_code == 200, alice.live(body).text
+        assert alice.live({**body, "step": 1}).status_code == 200
+
+    for loss in (1.0, 2.0, 3.0, 4.0):
+        run(loss)
+    names = sorted(r["name"] for r in alice.client.get("/api/projects/1/experiments").json())
+    assert names == sorted([name, *(name[: 255 - len(f" ({n})")] + f" ({n})" for n in (1, 2, 3))])

@@ -330,6 +330,35 @@ async def test_compare_scrolls_sideways_by_whole_runs(
         assert table.scroll_x == 0 and in_view()[0] == lrs[0]
 
 
+async def test_compare_names_a_run_set_aside_by_its_new_name(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """A compared run whose name is run anew becomes `name (1)`: its column said the old
+    name, which now belongs to the new run."""
+
+    def plotted(name: str, step: int, loss: float) -> dict:
+        rows = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
+        return run(name, step, loss, plots=rows)
+
+    ids = [await post(alice, plotted(name, 0, 1.0)) for name in ("first", "second")]
+    await post(alice, plotted("second", 1, 0.5))
+    app = logged_in_app
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await select_runs(pilot, screen, ids)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare = app.screen
+        await post(alice, {**BODIES[0], "name": "second"})
+        await post(alice, plotted("second", 0, 9.0))  # the name run anew
+
+        def label() -> str:
+            columns = compare.table.columns
+            return str(columns[str(ids[1])].label) if str(ids[1]) in columns else ""
+
+        await until(pilot, lambda: label() == "second (1)")
+
+
 async def test_no_color_keeps_highlights_visible_by_style(
     monkeypatch, tui_settings: TuiSettings, server: Server, alice: User
 ) -> None:

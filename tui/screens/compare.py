@@ -134,15 +134,18 @@ class CompareScreen(LiveScreen):
         if row.id not in self.rows:
             return
         old_lines = {line.key: line.values[self.ids.index(row.id)] for line in self.lines}
+        renamed = self.rows[row.id].name != row.name  # (an earlier run set aside: `x (1)`)
         self.rows[row.id] = row
         now = clock.now()
         new_lines = compare([self.rows[i] for i in self.ids], self.lower_better)
         for line in new_lines:
             if old_lines.get(line.key) != line.values[self.ids.index(row.id)]:
                 self.changed_at[(line.key, row.id)] = now
-        if [line.key for line in new_lines] != [
-            line.key for line in self.lines
-        ] or self.only_differences:
+        if (
+            renamed
+            or self.only_differences
+            or [line.key for line in new_lines] != [line.key for line in self.lines]
+        ):
             self.show()
             return
         self.lines = new_lines

@@ -196,16 +196,18 @@ class ProjectScreen(LiveScreen):
         for experiment_id in self.state.rows:
             self.table.update_cells(experiment_id, [DELTA, "name"], now)
 
+    def seed_sparklines(self) -> None:
+        """Fill the trend column again from the experiments' series (a new snapshot, or
+        another trend metric): the rows in view, then the newest; ``_tick`` asks for the
+        rest as they are scrolled into view."""
+        self._seeded = set()  # (here, not in the worker: a tick's may replace it unstarted)
+        self._seed_sparklines()
+
     @work(group="sparklines", exclusive=True, exit_on_error=False)
-    async def seed_sparklines(self, again: bool = True) -> None:
-        """Fill the trend column from the experiments' series: the rows in view, then the
-        newest; ``_tick`` asks for the rest as they are scrolled into view (``again``
-        False: only those not filled yet)."""
+    async def _seed_sparklines(self) -> None:
         primary = self.state.primary
         if primary is None:
             return
-        if again:
-            self._seeded = set()
         self._seeding = True
         try:
             newest = sorted(self.state.rows.values(), key=lambda r: r.updated_at, reverse=True)
@@ -215,13 +217,14 @@ class ProjectScreen(LiveScreen):
             for experiment_id in dict.fromkeys(wanted):
                 if experiment_id in self._seeded or experiment_id not in self.state.rows:
                     continue
-                # Counted as filled also when the server is away: the snapshot that
-                # follows a reconnection fills them all again, not every tick meanwhile.
-                self._seeded.add(experiment_id)
                 try:
                     series = await api.series(experiment_id, [primary], max_points=40)
                 except ApiError:
+                    # The server is away: the snapshot that follows the reconnection fills
+                    # them all again; until then no tick asks for any of them.
+                    self._seeded.update(wanted)
                     return
+                self._seeded.add(experiment_id)
                 points = series.get(primary, [])
                 if points and self.state.primary == primary:
                     self.state.seed_history(experiment_id, points)
@@ -371,7 +374,7 @@ class ProjectScreen(LiveScreen):
         # Only rows in view: off-screen cells are drawn fresh when scrolled to.
         visible = table.visible_experiment_ids()
         if self.state.primary and not self._seeding and not self._seeded.issuperset(visible):
-            self.seed_sparklines(again=False)  # rows scrolled into view
+            self._seed_sparklines()  # rows scrolled into view
         for experiment_id in visible:
             if self.state.rows[experiment_id].status == "running":
                 table.update_cells(experiment_id, ["status", "rate"], now)
