@@ -54,6 +54,7 @@ class BeforeStart(msgspec.Struct):
     params_step: int | None
     start_params: dict[str, Any]
     """The params the ``start`` carried (``dvc exp run`` sends them there)."""
+    updated_at: float | None = None
 
 
 _before_start_decoder = msgspec.json.Decoder(BeforeStart)

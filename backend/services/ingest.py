@@ -789,17 +789,17 @@ class Change(enum.Enum):
 
 def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     """Apply the event to the record; says what changed besides ``updated_at``."""
+    # Kept until the data after it tells whether this start is of the name run anew
+    # (``_set_aside``) or of the same run resumed. A start sent twice keeps the first.
+    if isinstance(event, StartEvent) and record.step is not None and not record.before_start:
+        record.before_start = status.before_start(record, event)
     record.updated_at = now
     before = _settled(record)
     step_before = record.step
     full = False
     progress = False
     if isinstance(event, StartEvent) and record.step is not None:
-        # Kept until the data after it tells whether this start is of the name run anew
-        # (``_set_aside``) or of the same run resumed. A start sent twice keeps the first.
-        if record.before_start is None:
-            record.before_start = status.before_start(record, event)
-        full = True
+        full = True  # (``before_start``, above, is written)
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):

@@ -67,6 +67,7 @@ def before_start(record: ExperimentRecord, start: StartEvent) -> BeforeStart:
         metrics_step=record.metrics_step,
         params_step=record.params_step,
         start_params=dict(start.params or {}),
+        updated_at=record.updated_at,
     )
 
 
@@ -82,6 +83,8 @@ def restore(record: ExperimentRecord, kept: BeforeStart, now: float) -> None:
         record.done_step = kept.done_step
         record.errors = list(kept.errors)
     record.client, record.message = kept.client, kept.message
+    if kept.updated_at is not None:  # (its last post's time, not the new run's start)
+        record.updated_at = min(record.updated_at, kept.updated_at)
     record.params = kept.params
     record.metrics_step, record.params_step = kept.metrics_step, kept.params_step
 

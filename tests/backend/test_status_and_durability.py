@@ -190,6 +190,8 @@ def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
     earlier = row(failed)
     assert earlier["name"] == "failing (1)" and earlier["status"] == "failed"
     assert earlier["errors"] == [error] and earlier["step"] == 2
+    # Its last post's time, not the new run's start.
+    assert earlier["updated_at"] <= earlier["finished_at"]
     assert row(killed)["name"] == "killed (1)" and row(killed)["status"] == "stopped"
     # The same run's start and first step sent again: no new run.
     same = post({**start, "name": "failing"})
