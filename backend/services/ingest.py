@@ -791,7 +791,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     """Apply the event to the record; says what changed besides ``updated_at``."""
     # Kept until the data after it tells whether this start is of the name run anew
     # (``_set_aside``) or of the same run resumed. A start sent twice keeps the first.
-    if isinstance(event, StartEvent) and record.step is not None and not record.before_start:
+    if isinstance(event, StartEvent) and record.step is not None and record.before_start is None:
         record.before_start = status.before_start(record, event)
     record.updated_at = now
     before = _settled(record)
