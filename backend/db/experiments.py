@@ -55,6 +55,8 @@ class BeforeStart(msgspec.Struct):
     start_params: dict[str, Any]
     """The params the ``start`` carried (``dvc exp run`` sends them there)."""
     updated_at: float | None = None
+    subdir: str | None = None
+    machine: dict[str, Any] | None = None
 
 
 _before_start_decoder = msgspec.json.Decoder(BeforeStart)

@@ -504,11 +504,10 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             events.points_added(ctx, record, changed)
         return record.id
     went_on = False
-    if record is not None and record.before_start is not None and isinstance(event, DataEvent):
-        verdict = _verdict(ctx, record, parsed)
-        if verdict is Verdict.ANEW:
+    if record is not None and record.before_start is not None and not isinstance(event, StartEvent):
+        if _verdict(ctx, record, parsed) is Verdict.ANEW:
             record = _set_aside(ctx, record, now)
-        elif verdict is Verdict.SAME:  # resumed (or its start sent again): it goes on
+        else:  # resumed (or its start sent again): it goes on
             record.before_start, went_on = None, True
     created = record is None or record.id == 0
     if record is None:
@@ -564,7 +563,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
 
 
 class Verdict(enum.Enum):
-    """What the ``data`` posts after a ``start`` tell of it (``_verdict``)."""
+    """What the post after a ``start`` tells of it (``_verdict``)."""
 
     ANEW = "anew"
     """The name run anew: the earlier run is set aside."""
@@ -576,34 +575,38 @@ COMPARED_AT_MOST = 50
 """Values of a post compared with the stored ones to tell a new run (a post may hold 100,000)."""
 
 
-def _verdict(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> Verdict | None:
-    """Whether the ``start`` before this ``data`` began the name anew; None: not yet told.
+def _verdict(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> Verdict:
+    """Whether the ``start`` before this post (its first ``data``, or its ``done``) began
+    the name anew.
 
-    ``Live(exp_name=…)`` run again on the same commit starts again at step 0, with other
-    values (or params) than the experiment holds there. A resumed run goes on past its last
-    step, or from a checkpoint's step with values of its own: still one experiment. A post
-    with the values the experiment already holds (the whole run sent again, or an earlier
-    post late) tells nothing: the next one will.
+    ``Live(exp_name=…)`` run again on the same commit starts again at step 0; a resumed
+    run goes on past its last step, or from a checkpoint's step (DVCLive reads it back with
+    ``resume=True``): still one experiment. At step 0, only the values the experiment holds
+    there, every one of them (the whole run sent again), tell the same run. A ``done``
+    straight after the ``start`` is of a run that logged nothing: a new one.
     """
     event = parsed.event
-    assert isinstance(event, DataEvent) and record.before_start is not None
-    if record.step is None or event.step >= record.step:
+    if isinstance(event, DoneEvent):
+        return Verdict.ANEW
+    assert isinstance(event, DataEvent)
+    if event.step > 0:
         return Verdict.SAME
-    if _differs(ctx, record, parsed):
-        return Verdict.ANEW if event.step == 0 else Verdict.SAME
-    return None
+    return Verdict.SAME if _holds_already(ctx, record, parsed) else Verdict.ANEW
 
 
-def _differs(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> bool:
-    """Whether the post (or the ``start`` before it) brings values unlike those the
-    experiment holds at the post's step; a bounded number of them is compared."""
+def _holds_already(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> bool:
+    """Whether the experiment already holds what this step-0 post and the ``start`` before
+    it bring: every param, and every value it has a point of at step 0 (a bounded number
+    is compared); at least one of them."""
     event = parsed.event
     assert isinstance(event, DataEvent) and record.before_start is not None
     old_params = record.before_start.params
+    compared = 0
     for file, tree in (record.before_start.start_params | (event.params or {})).items():
         old = old_params.get(file)
-        if old is not None and tree and _deep_merge(old, tree) != old:
-            return True
+        if old is None or _deep_merge(old, tree) != old:
+            return False
+        compared += 1
     values = [
         (name, value if type(value) is float else parse_number(value))
         for name, value in flatten_files(metrics_tree(event.metrics or {})).items()
@@ -613,9 +616,12 @@ def _differs(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -
         _file(ctx)  # (the log's rows are the newest)
     for name, number in values[:COMPARED_AT_MOST]:
         found, stored = repository.value_at(ctx.conn, record.id, name, event.step)
-        if found and number is not None and to_wire(number) != stored:
-            return True
-    return False
+        if not found:
+            continue  # (a metric logged without its plot has no point to compare)
+        if number is None or to_wire(number) != stored:
+            return False
+        compared += 1
+    return compared > 0
 
 
 def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> ExperimentRecord:
@@ -641,15 +647,19 @@ def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> Exper
         updated_at=now,
         message=record.message,
         subdir=record.subdir,
+        machine=record.machine,
         params=kept.start_params,
     )
     name = _set_aside_name(ctx, record)
     ctx.cache.forget(record)
-    before = record.status
+    before, subdir = record.status, record.subdir
     status.restore(record, kept, now)
     record.before_start = None
     record.name = name
     repository.rename_experiment(ctx.conn, record)
+    if record.subdir != subdir:  # the new run's start had moved it: back where it was
+        _ensure_visible(ctx, record, record.repo_url)
+        events.experiment_moved(ctx, record, subdir)
     events.experiment_changed(ctx, record, counts_changed=before != record.status)
     return new
 
@@ -789,10 +799,14 @@ class Change(enum.Enum):
 
 def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     """Apply the event to the record; says what changed besides ``updated_at``."""
-    # Kept until the data after it tells whether this start is of the name run anew
-    # (``_set_aside``) or of the same run resumed. A start sent twice keeps the first.
-    if isinstance(event, StartEvent) and record.step is not None and record.before_start is None:
-        record.before_start = status.before_start(record, event)
+    # Kept until the post after it tells whether this start is of the name run anew
+    # (``_set_aside``) or of the same run resumed. A start sent twice keeps the run as the
+    # first found it, and the params the latest brought.
+    if isinstance(event, StartEvent) and record.step is not None:
+        if record.before_start is None:
+            record.before_start = status.before_start(record, event)
+        else:
+            record.before_start.start_params = dict(event.params or {})
     record.updated_at = now
     before = _settled(record)
     step_before = record.step

@@ -68,12 +68,15 @@ def before_start(record: ExperimentRecord, start: StartEvent) -> BeforeStart:
         params_step=record.params_step,
         start_params=dict(start.params or {}),
         updated_at=record.updated_at,
+        subdir=record.subdir,
+        machine=record.machine,
     )
 
 
 def restore(record: ExperimentRecord, kept: BeforeStart, now: float) -> None:
     """Give the earlier run of a name run anew what the new run's ``start`` changed: its
-    end (Stopped if it had none: killed, it never ended), client, message and params."""
+    end (Stopped if it had none: killed, it never ended), client, message, params, sub-
+    project and machine."""
     if kept.status == "running":
         record.status = "running"  # (so that mark_stopped marks it)
         mark_stopped(record, now)
@@ -86,6 +89,7 @@ def restore(record: ExperimentRecord, kept: BeforeStart, now: float) -> None:
     if kept.updated_at is not None:  # (its last post's time, not the new run's start)
         record.updated_at = min(record.updated_at, kept.updated_at)
     record.params = kept.params
+    record.subdir, record.machine = kept.subdir, kept.machine
     record.metrics_step, record.params_step = kept.metrics_step, kept.params_step
 
 

@@ -184,7 +184,6 @@ def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
         post({**start, "name": name})
         post({**start, "name": name})  # (sent twice: the first keeps the earlier end)
         assert row(failed if name == "failing" else killed)["status"] == "running"
-        post(data(name, 1, 2.0))  # an earlier post, late: its values tell nothing
         again = post(data(name, 0, 0.5))  # another value at step 0: a new run
         assert again not in (failed, killed)
     earlier = row(failed)
@@ -261,3 +260,62 @@ def test_a_long_name_run_anew_again_and_again_gets_a_number_each_time(
         run(loss)
     names = sorted(r["name"] for r in alice.client.get("/api/projects/1/experiments").json())
     assert names == sorted([name, *(name[: 255 - len(f" ({n})")] + f" ({n})" for n in (1, 2, 3))])
+
+
+def test_what_follows_a_start_decides_at_once(server: Server, alice: User) -> None:
+    """A run that logged only step 0 (an evaluation) run anew with another value is a new
+    run; a start followed by its done alone (nothing logged) is a new run that leaves the
+    earlier one's end alone; the latest of two starts gives the new run its params; a
+    start with another sub-project moves the earlier run back where it was."""
+    start, step0, *_ = BODIES
+
+    def data(name: str, step: int, loss: float) -> dict[str, object]:
+        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
+        plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
+        return {**step0, "name": name, "step": step, "metrics": metrics, "plots": plots}
+
+    def post(body: dict[str, object]) -> int:
+        response = alice.live(body)
+        assert response.status_code == 200, response.text
+        return int(response.json()["experiment_id"])
+
+    def rows() -> dict[str, dict]:
+        listed = alice.client.get("/api/projects/1/experiments").json()
+        return {r["name"]: r for r in listed}
+
+    done = {**start, "type": "done"}
+    for loss in (1.0, 2.0):  # an evaluation run twice: step 0 only
+        post({**start, "name": "eval"})
+        post(data("eval", 0, loss))
+        post({**done, "name": "eval"})
+    assert rows()["eval"]["metrics"] == {"loss": 2.0}
+    assert rows()["eval (1)"]["metrics"] == {"loss": 1.0}
+
+    error = {"cls": "ValueError", "text": "diverged"}
+    post({**start, "name": "crash"})
+    post(data("crash", 0, 1.0))
+    post({**done, "name": "crash", "errors": [error]})
+    post({**start, "name": "crash"})
+    post({**done, "name": "crash"})  # crashed again before logging anything
+    assert rows()["crash (1)"]["status"] == "failed" and rows()["crash (1)"]["errors"] == [error]
+    assert rows()["crash"]["status"] == "completed" and rows()["crash"]["step"] is None
+
+    post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.1}}})
+    post(data("p", 0, 1.0))
+    post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.2}}})
+    post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.3}}})
+    post(data("p", 0, 1.0))  # the same loss, other params: a new run
+    assert rows()["p"]["params"]["params.yaml:lr"] == 0.3
+    assert rows()["p (1)"]["params"]["params.yaml:lr"] == 0.1
+
+    post({**start, "name": "sub", "subdir": "proj-a"})
+    post(data("sub", 0, 1.0))
+    post({**start, "name": "sub", "subdir": "proj-b"})
+    post(data("sub", 0, 5.0))
+    shown = {
+        r["name"]: r["subdir"]
+        for r in alice.client.get("/api/projects").json()
+        for r in alice.client.get(f"/api/projects/{r['id']}/experiments").json()
+        if r["name"].startswith("sub")
+    }
+    assert shown == {"sub (1)": "proj-a", "sub": "proj-b"}
