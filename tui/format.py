@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.cells import cell_len, get_character_cell_size
+from rich.cells import cell_len as _rich_cell_len
+from rich.cells import get_character_cell_size
 
 from shared.text import printable
 from shared.values import parse_number
@@ -68,6 +69,11 @@ def middle_cut(text: str, width: int) -> str:
     head = _cells_from_start(text, (width - 1) // 2)
     tail = _cells_from_end(text[len(head) :], width - 1 - cell_len(head))
     return head + "…" + tail
+
+
+def cell_len(text: str) -> int:
+    """The cells ``text`` takes in a terminal (its length, for ASCII: the usual case)."""
+    return len(text) if text.isascii() else _rich_cell_len(text)
 
 
 # Counted in terminal cells, not characters: a CJK or emoji character takes two, and a

@@ -689,4 +689,6 @@ def _same(new: Cell, old: Cell | None) -> bool:
 
 
 def _length(value: Cell) -> int:
-    return value.cell_len if isinstance(value, Text) else cell_len(value)
+    if isinstance(value, Text):
+        return value.cell_len
+    return len(value) if value.isascii() else cell_len(value)  # (most cells are ASCII)
