@@ -271,7 +271,7 @@ def run(command: list[str], server: str | None) -> int:
         forwarder.restore()
     if not dvc_reports and not offline and url and token:
         if returncode != 0:
-            _report(url, token, name, returncode, list(tail), where)
+            _report(url, token, name, returncode, list(tail), where, started)
         elif started is not None:
             _finish(url, token, name, where, started)
     return 128 - returncode if returncode < 0 else returncode
@@ -465,12 +465,30 @@ def _report(
     returncode: int,
     tail: list[str],
     where: tuple[str | None, str],
+    started: float | None,
 ) -> None:
+    """The command failed: its run is Failed with the reason. That is the run that posted
+    since ``started``; if none did (the command failed before DVCLive said a word), a run
+    of its own: an earlier run of the name, ended long ago, is left as it ended."""
     repo_url, baseline_sha = where
     if not repo_url:  # (said when the command started)
         return
     body = _done(name, repo_url, baseline_sha)
     body["errors"] = failure_errors(returncode, tail)
+    if started is not None:
+        answer = _post(
+            url,
+            f"/api/live/finish?since={started:.0f}",
+            token,
+            body,
+            "the failure report",
+            unknown_is_fine=True,  # (a server from before it took failures: as below)
+        )
+        if answer is not None and answer.get("experiment_id") is not None:
+            return
+        if answer is not None:  # nothing posted since: a run of its own, begun and failed
+            start = {k: v for k, v in body.items() if k != "errors"} | {"type": "start"}
+            _post(url, "/api/live", token, start, "the failure report")
     _post(url, "/api/live", token, body, "the failure report")
 
 

@@ -1,9 +1,11 @@
-"""``POST /api/live/finish``: ``livestudio run`` finishing its run once the command succeeded.
+"""``POST /api/live/finish``: ``livestudio run`` finishing its run once its command ended.
 
 DVCLive's own ``done`` is lost when the server restarts as training ends, and the run then
 ends Stopped though it completed. The wrapper knows better (the command exited 0), but it
 cannot tell whether the command used DVCLive at all, so this ``done`` is applied only to a
-run that exists and has not ended: it never creates an experiment.
+run that exists, posted since the command started and has not ended: it never creates an
+experiment. A failed command's ``done`` (with ``errors``) goes to that run whatever its
+status (DVCLive sends a normal ``done`` though training raised), never to an older one.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ class RunFinishController(Controller):
     async def finish(
         self, request: Request, backend: BackendDep, since: str | None = None
     ) -> RunFinished:
-        """Apply a successful live ``done`` event (same body as ``POST /api/live``) to the
-        poster's run if it is Running or Stopped and posted at ``since`` (server time, epoch
-        seconds) or later; ``experiment_id`` is null when nothing was finished."""
+        """Apply a live ``done`` event (same body as ``POST /api/live``) to the poster's run
+        if it posted at ``since`` (server time, epoch seconds) or later and, without
+        ``errors``, is Running or Stopped; ``experiment_id`` is null when nothing was
+        finished."""
         parsed = ingest.parse(await request.body())
         event = parsed.event
-        if not isinstance(event, DoneEvent) or event.errors or event.client != "dvclive":
+        if not isinstance(event, DoneEvent) or event.client != "dvclive":
             raise InvalidInput(
-                "Only a DVCLive `done` without errors finishes a run here; send other events,"
-                " failures included, to /api/live."
+                "Only a DVCLive `done` finishes a run here; send other events to /api/live."
             )
         finished = await backend.writer.submit(
             ingest.finish_job(bearer_token(request), parsed, _time(since), backend.clock)

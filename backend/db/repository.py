@@ -145,7 +145,6 @@ from backend.db.series import (
     summarise_series,
     upsert_image,
     upsert_points_many,
-    value_at,
     wire_points,
 )
 from backend.db.ssh_keys import (

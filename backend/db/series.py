@@ -316,16 +316,6 @@ async def image_png(db: Reader, experiment_id: int, path: str) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
-def value_at(conn: Conn, experiment_id: int, name: str, step: int) -> tuple[bool, Any]:
-    """An experiment's stored value of a series at ``step``, spelled for JSON: (found, it)."""
-    row = conn.execute(
-        "SELECT p.value FROM points p JOIN series s ON s.id = p.series_id"
-        " WHERE s.experiment_id = ? AND s.name = ? AND p.step = ?",
-        (experiment_id, name, step),
-    ).fetchone()
-    return (False, None) if row is None else (True, to_wire(row[0]))
-
-
 def wire_points(points: Iterable[tuple[int, float | None]]) -> list[tuple[int, Any]]:
     """Points with NaN/±inf spelled for JSON."""
     # x - x == 0 holds for finite numbers only: the common case costs no function call.

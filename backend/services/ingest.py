@@ -18,7 +18,7 @@ from backend.db.writer import WriteContext, cache_safe, heavy, shares_deferred
 from backend.services import events, quotas, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
 from backend.services.image_types import image_type
-from shared.flatten import flatten_files, metrics_tree
+from shared.flatten import metrics_tree
 from shared.images import too_many_scans
 from shared.live import (
     MAX_NAME,
@@ -31,7 +31,7 @@ from shared.live import (
 )
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key, without_credentials
 from shared.text import control_problem
-from shared.values import parse_number, to_wire
+from shared.values import parse_number
 
 METRICS_DIR = "plots/metrics/"
 IMAGES_DIR = "plots/images/"
@@ -421,14 +421,15 @@ OPEN = frozenset({"running", "stopped"})
 def finish_job(
     token: str, parsed: ParsedEvent, since: float, clock: Callable[[], float]
 ) -> Callable[[WriteContext], int | None]:
-    """A writer job applying a ``done`` to the poster's run only if that run exists, has
-    not ended and posted at ``since`` or later; returns its id, or None when there was
-    nothing to finish.
+    """A writer job applying a ``done`` to the poster's run only if that run exists and
+    posted at ``since`` or later, and (a ``done`` without errors) has not ended; returns
+    its id, or None when there was nothing to finish.
 
-    ``livestudio run`` sends it when its command succeeded: DVCLive's own ``done`` may have
-    been lost (the server restarting), and the run would end Stopped though it completed.
-    A command that never used DVCLive gets no empty experiment from it, and an old crashed
-    run of the same name (``DVC_EXP_NAME`` reused) is not turned Completed.
+    ``livestudio run`` sends it when its command ended: DVCLive's own ``done`` may have
+    been lost (the server restarting), and the run would end Stopped though it completed;
+    or the command failed, though DVCLive said ``done`` (it does when training raised). A
+    command that never used DVCLive gets no empty experiment from it, and an old run of
+    the same name (``DVC_EXP_NAME`` reused) is neither turned Completed nor Failed.
     """
     hashed = token_hash(token)
 
@@ -437,7 +438,10 @@ def finish_job(
         now = clock()
         principal = authorize(ctx, hashed, now)
         record = _poster_run(ctx, principal.user_id, parsed)
-        if record is None or record.status not in OPEN or record.updated_at < since:
+        if record is None or record.updated_at < since:
+            return None
+        failed = isinstance(parsed.event, DoneEvent) and bool(parsed.event.errors)
+        if not failed and record.status not in OPEN:
             return None
         return apply(ctx, principal.user_id, parsed, now)
 
@@ -505,7 +509,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         return record.id
     went_on = False
     if record is not None and record.before_start is not None and not isinstance(event, StartEvent):
-        if _verdict(ctx, record, parsed) is Verdict.ANEW:
+        if _verdict(record, parsed) is Verdict.ANEW:
             record = _set_aside(ctx, record, now)
         else:  # resumed (or its start sent again): it goes on
             record.before_start, went_on = None, True
@@ -571,57 +575,24 @@ class Verdict(enum.Enum):
     """The same run, resumed (or its start sent again)."""
 
 
-COMPARED_AT_MOST = 50
-"""Values of a post compared with the stored ones to tell a new run (a post may hold 100,000)."""
-
-
-def _verdict(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> Verdict:
+def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict:
     """Whether the ``start`` before this post (its first ``data``, or its ``done``) began
     the name anew.
 
-    ``Live(exp_name=…)`` run again on the same commit starts again at step 0; a resumed
-    run goes on past its last step, or from a checkpoint's step (DVCLive reads it back with
-    ``resume=True``): still one experiment. At step 0, only the values the experiment holds
-    there, every one of them (the whole run sent again), tell the same run. A ``done``
-    straight after the ``start`` is of a run that logged nothing: a new one.
+    DVCLive resumed (``resume=True``) re-sends the run's plot rows from its first step in
+    its first post, and goes on past the last step (or from a checkpoint's step, with the
+    rows after it sent again too); a run of the name begun anew starts again with an empty
+    folder: its first post has rows of its own step only, at a step the experiment had
+    reached. A ``done`` straight after the ``start`` is of a run that logged nothing.
     """
     event = parsed.event
     if isinstance(event, DoneEvent):
         return Verdict.ANEW
     assert isinstance(event, DataEvent)
-    if event.step > 0:
+    if record.step is None or event.step > record.step:
         return Verdict.SAME
-    return Verdict.SAME if _holds_already(ctx, record, parsed) else Verdict.ANEW
-
-
-def _holds_already(ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent) -> bool:
-    """Whether the experiment already holds what this step-0 post and the ``start`` before
-    it bring: every param, and every value it has a point of at step 0 (a bounded number
-    is compared); at least one of them."""
-    event = parsed.event
-    assert isinstance(event, DataEvent) and record.before_start is not None
-    old_params = record.before_start.params
-    compared = 0
-    for file, tree in (record.before_start.start_params | (event.params or {})).items():
-        old = old_params.get(file)
-        if old is None or _deep_merge(old, tree) != old:
-            return False
-        compared += 1
-    values = [
-        (name, value if type(value) is float else parse_number(value))
-        for name, value in flatten_files(metrics_tree(event.metrics or {})).items()
-    ]
-    values += [(n, v) for n, rows in parsed.series.items() for s, v in rows if s == event.step]
-    if values:
-        _file(ctx)  # (the log's rows are the newest)
-    for name, number in values[:COMPARED_AT_MOST]:
-        found, stored = repository.value_at(ctx.conn, record.id, name, event.step)
-        if not found:
-            continue  # (a metric logged without its plot has no point to compare)
-        if number is None or to_wire(number) != stored:
-            return False
-        compared += 1
-    return compared > 0
+    resent = any(step < event.step for rows in parsed.series.values() for step, _ in rows)
+    return Verdict.SAME if resent else Verdict.ANEW
 
 
 def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> ExperimentRecord:

@@ -47,7 +47,13 @@ def sweep_job(
         stale = repository.stale_experiments(ctx.conn, now - stale_after, at_most)
         places: set[tuple[str, str | None, int]] = set()
         for record in stale:
-            status.mark_stopped(record, now)
+            if record.before_start is not None:
+                # A start, then silence: the run it began died before it posted anything.
+                # The experiment goes back to what it was (Stopped, if it was running).
+                status.restore(record, record.before_start, now)
+                record.before_start = None
+            else:
+                status.mark_stopped(record, now)
             repository.update_experiment(ctx.conn, record)
             ctx.cache.forget(record)  # silent: a post that resumes it reads it again
             events.experiment_changed(ctx, record, counts_changed=False)

@@ -61,11 +61,18 @@ def test_fixture_gives_protocol_status_and_every_point(alice: User, name: str) -
 
 
 def test_resending_a_whole_run_never_duplicates_points(alice: User) -> None:
-    experiment_id = replay(alice, "dvclive_basic", times=2)
+    experiment_id = replay(alice, "dvclive_basic")
+    for body in fixture_bodies("dvclive_basic")[1:]:  # every post again, but its `start`
+        assert alice.live(body).json()["experiment_id"] == experiment_id
     series = alice.client.get(f"/api/experiments/{experiment_id}/series").json()
     assert [p[0] for p in series["train/loss"]] == [0, 1, 2, 3, 4]
     experiments = alice.client.get("/api/projects").json()
     assert experiments[0]["experiments"] == 1
+    # With its `start`, as DVCLive run again sends it: the name run anew, kept apart.
+    again = replay(alice, "dvclive_basic")
+    assert again != experiment_id
+    earlier = alice.client.get(f"/api/experiments/{experiment_id}/series").json()
+    assert earlier == alice.client.get(f"/api/experiments/{again}/series").json()
 
 
 def test_latest_metrics_params_nan_inf_and_image(alice: User) -> None:

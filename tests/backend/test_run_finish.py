@@ -85,8 +85,8 @@ def test_finishing_touches_no_other_users_run_and_refuses_wrong_credentials(
 def test_finishing_takes_only_a_valid_done_event(server: Server, alice: User) -> None:
     assert _post(server, "/api/live", START, alice.token).status_code == 200
     for body, fragment in (
-        (DATA, "Only a DVCLive `done` without errors"),
-        (START, "Only a DVCLive `done` without errors"),
+        (DATA, "Only a DVCLive `done` finishes a run here"),
+        (START, "Only a DVCLive `done` finishes a run here"),
         (DONE | {"baseline_sha": "nope"}, "`$.baseline_sha`"),
         ({"type": "done"}, "`repo_url`"),
     ):
@@ -125,9 +125,23 @@ def test_a_run_that_posted_nothing_since_the_command_started_is_left_as_it_is(
         assert "?since=SECONDS" in refused.json()["detail"]
 
 
-def test_only_a_dvclive_done_without_errors_finishes(server: Server, alice: User) -> None:
-    assert _post(server, "/api/live", START, alice.token).status_code == 200
-    for body in (DONE | {"errors": [{"cls": "E", "text": "x"}]}, DONE | {"client": "dvc"}):
-        refused = _post(server, FINISH, body, alice.token)
-        assert refused.status_code == 400 and "without errors" in refused.json()["detail"]
-    assert [r["status"] for r in _rows(alice)] == ["running"]
+def test_a_failure_goes_only_to_the_run_that_posted_since_the_command_started(
+    server: Server, alice: User
+) -> None:
+    """DVCLive says `done` though training raised: the wrapper's failure makes that run
+    Failed whatever its status. A run of the name that ended before the command started
+    is left as it ended (the failure of a command that failed before DVCLive said a word
+    used to turn an earlier Completed run Failed)."""
+    failure = DONE | {"errors": [{"cls": "E", "text": "x"}]}
+    refused = _post(server, FINISH, DONE | {"client": "dvc"}, alice.token)
+    assert refused.status_code == 400 and "Only a DVCLive `done`" in refused.json()["detail"]
+    for body in (START, DATA, DONE):
+        assert _post(server, "/api/live", body, alice.token).status_code == 200
+    assert [r["status"] for r in _rows(alice)] == ["completed"]
+    later = time.time() + 5
+    left = _post(server, f"/api/live/finish?since={later}", failure, alice.token)
+    assert left.status_code == 200 and left.json()["experiment_id"] is None
+    assert [r["status"] for r in _rows(alice)] == ["completed"]
+    failed = _post(server, f"/api/live/finish?since={time.time() - 60}", failure, alice.token)
+    assert failed.json()["experiment_id"] == _rows(alice)[0]["id"]
+    assert [r["status"] for r in _rows(alice)] == ["failed"]

@@ -23,6 +23,23 @@ def test_silent_run_becomes_stopped_without_any_request_then_resumes(make_server
     assert alice.client.get(f"/api/experiments/{experiment_id}").json()["status"] == "running"
 
 
+def test_a_start_then_silence_leaves_the_earlier_run_as_it_ended(make_server) -> None:
+    """A name run anew whose process died before its first post: the earlier Completed run
+    was Running, then Stopped by the sweeper, for good."""
+    server = make_server(LIVESTUDIO_STALE_AFTER="1", LIVESTUDIO_SWEEP_INTERVAL="0.2")
+    alice = server.add_user("alice")
+    start, step0 = BODIES[0], BODIES[1]
+    experiment_id = alice.live(step0).json()["experiment_id"]
+    alice.live({**start, "type": "done"})
+    assert alice.live(start).status_code == 200  # and then nothing
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert row["status"] == "running"
+    time.sleep(1.8)
+    row = alice.client.get(f"/api/experiments/{experiment_id}").json()
+    assert row["status"] == "completed" and row["name"] == step0["name"]
+    assert alice.client.get("/api/projects").json()[0]["running"] == 0
+
+
 def test_manual_fail_and_delete(server: Server) -> None:
     alice = server.add_user("alice")
     experiment_id = alice.live(BODIES[1]).json()["experiment_id"]
@@ -192,9 +209,15 @@ def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
     # Its last post's time, not the new run's start.
     assert earlier["updated_at"] <= earlier["finished_at"]
     assert row(killed)["name"] == "killed (1)" and row(killed)["status"] == "stopped"
-    # The same run's start and first step sent again: no new run.
+    # Resumed: DVCLive sends the run's rows from its first step again in its first post.
     same = post({**start, "name": "failing"})
-    assert post(data("failing", 0, 0.5)) == same
+    resumed = data("failing", 1, 0.25)
+    resumed["plots"] = {
+        "dvclive/plots/metrics/loss.tsv": {
+            "data": [{"step": 0, "loss": 0.5}, {"step": 1, "loss": 0.25}]
+        }
+    }
+    assert post(resumed) == same
     names = sorted(r["name"] for r in alice.client.get("/api/projects/1/experiments").json())
     assert names == ["failing", "failing (1)", "killed", "killed (1)"]
 
@@ -219,11 +242,20 @@ def test_resumes_from_a_checkpoint_stay_one_run_and_dvc_params_go_with_their_run
     for step in range(6):
         alice.live(data("ckpt", step, 1.0 + step))
     alice.live({**start, "name": "ckpt"})
-    for step in (3, 4, 5, 6):  # from the checkpoint at step 3, other values
+    # From the checkpoint at step 3, with other values: DVCLive resumed sends the rows of
+    # its folder from the first step again (those past the checkpoint too) in its first post.
+    first = data("ckpt", 3, 0.3)
+    first["plots"] = {
+        "dvclive/plots/metrics/loss.tsv": {
+            "data": [{"step": s, "loss": 1.0 + s} for s in range(6)] + [{"step": 3, "loss": 0.3}]
+        }
+    }
+    assert alice.live(first).status_code == 200
+    for step in (4, 5, 6):
         assert alice.live(data("ckpt", step, 0.1 * step)).status_code == 200
     assert list(ids()) == ["ckpt"]
     series = alice.client.get(f"/api/experiments/{ids()['ckpt']}/series").json()["loss"]
-    assert series[:3] == [[0, 1.0], [1, 2.0], [2, 3.0]] and series[3] == [3, 0.1 * 3]
+    assert series[:3] == [[0, 1.0], [1, 2.0], [2, 3.0]] and series[3] == [3, 0.3]
 
     dvc = fixture_bodies("dvc_exp_run")
     for body in dvc:

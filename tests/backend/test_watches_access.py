@@ -251,9 +251,9 @@ def test_a_status_fires_once_per_end_and_never_for_a_resent_done(server: Server)
     assert alice.live(done).status_code == 200
     assert alice.live(done).status_code == 200  # DVCLive re-sends; a retry overtakes
     assert len(alerts()) == 1
-    # Resumed at the same step, failing again: a second end, a second alert.
+    # Resumed (past its last step), failing again: a second end, a second alert.
     assert alice.live(fixture_bodies("dvclive_basic")[0]).status_code == 200
-    assert alice.live({**BODY, "type": "data", "step": 0}).status_code == 200
+    assert alice.live({**BODY, "type": "data", "step": 1}).status_code == 200
     assert alice.live(done).status_code == 200
     fired = alerts()
     assert len(fired) == 2 and {a["experiment_id"] for a in fired} == {experiment_id}

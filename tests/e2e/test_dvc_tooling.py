@@ -596,6 +596,29 @@ def test_livestudio_run_does_not_finish_an_old_run_of_a_reused_name(
     assert row["status"] == "stopped"
 
 
+def test_livestudio_run_failing_before_dvclive_leaves_an_earlier_run_as_it_ended(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """`DVC_EXP_NAME` reused by a command that failed before DVCLive said a word: its
+    failure turned the earlier Completed run Failed. It is now a run of its own."""
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    env["DVC_EXP_NAME"] = "reused"
+    assert _wrapped(repo, env, sys.executable, "train.py", "clean").returncode == 0
+    (project,) = alice.client.get("/api/projects").json()
+    (first,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert first["status"] == "completed"
+    time.sleep(2.2)  # (the Date is whole seconds, less one): the run is older than the command
+    failed = _wrapped(repo, env, sys.executable, "-c", "raise SystemExit(3)")
+    assert failed.returncode == 3, failed.stderr
+    rows = {
+        r["name"]: r for r in alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    }
+    assert rows["reused (1)"]["id"] == first["id"] and rows["reused (1)"]["status"] == "completed"
+    assert rows["reused"]["status"] == "failed"
+    assert rows["reused"]["errors"][-1]["cls"] == "ExitStatus"
+
+
 def test_a_cloned_dvc_folder_laid_out_as_a_repository_cannot_pass_its_server_as_the_users(
     server: Server, alice: User, tmp_path: Path
 ) -> None:
