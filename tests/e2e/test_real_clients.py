@@ -210,7 +210,8 @@ def test_a_name_run_again_keeps_each_run_apart_and_a_resume_goes_on(
 ) -> None:
     """`Live(exp_name=…)` run again on the same commit: the new run's steps overwrote the
     old run's and its later steps followed on (0.33 at step 2, then 25). The earlier run
-    is now kept whole as `dup-run (1)`; a resumed run stays one experiment."""
+    is now kept whole as `dup-run (1)`, also when the new one logs the same values; a
+    resumed run stays one experiment."""
     (repo / "rerun.py").write_text(RERUN)
 
     def rerun(*args: str) -> None:
@@ -249,6 +250,6 @@ def test_a_name_run_again_keeps_each_run_apart_and_a_resume_goes_on(
     assert resumed["dup-run"]["id"] == latest["id"] and resumed["dup-run"]["step"] == 4
     assert [s for s, _ in loss(resumed["dup-run"])] == [0, 1, 2, 3, 4]
 
-    rerun("1", "2")  # once more, other values: the next earlier run gets the next number
+    rerun("1", "1")  # once more, the same values (a seeded run): the next number
     assert sorted(runs()) == ["dup-run", "dup-run (1)", "dup-run (2)"]
-    assert runs()["dup-run (2)"]["id"] == latest["id"]
+    assert runs()["dup-run (2)"]["id"] == latest["id"] and runs()["dup-run"]["step"] == 0
