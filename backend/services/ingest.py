@@ -588,8 +588,13 @@ def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict:
     event = parsed.event
     if isinstance(event, DoneEvent):
         return Verdict.ANEW
-    assert isinstance(event, DataEvent)
+    assert isinstance(event, DataEvent) and record.before_start is not None
     if record.step is None or event.step > record.step:
+        return Verdict.SAME
+    files = {*(event.metrics or {}), *(event.params or {})}
+    if files and files.isdisjoint({*record.metrics, *record.before_start.params}):
+        # Another `Live` of the same command, in a folder of its own (its files are
+        # named by it), under the one name ``livestudio run`` gives both: the same run.
         return Verdict.SAME
     resent = any(step < event.step for rows in parsed.series.values() for step, _ in rows)
     return Verdict.SAME if resent else Verdict.ANEW

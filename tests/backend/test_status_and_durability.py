@@ -351,3 +351,24 @@ def test_what_follows_a_start_decides_at_once(server: Server, alice: User) -> No
         if r["name"].startswith("sub")
     }
     assert shown == {"sub (1)": "proj-a", "sub": "proj-b"}
+
+
+def test_a_second_live_in_its_own_folder_is_the_same_run(server: Server, alice: User) -> None:
+    """`livestudio run` gives every `Live` of its command one name: a second `Live`, in a
+    folder of its own, starts at step 0 too, and is no new run of the name."""
+    start, step0, *_ = BODIES
+
+    def data(folder: str, step: int) -> dict[str, object]:
+        metrics = {f"{folder}/metrics.json": {"data": {"loss": 1.0 + step, "step": step}}}
+        rows = [{"step": step, "loss": 1.0 + step}]
+        plots = {f"{folder}/plots/metrics/{folder}_loss.tsv": {"data": rows}}
+        body = {**step0, "name": "two", "step": step, "metrics": metrics, "plots": plots}
+        return body | {"params": {f"{folder}/params.yaml": {"folder": folder}}}
+
+    first = alice.live({**start, "name": "two"}).json()["experiment_id"]
+    for step in range(3):
+        assert alice.live(data("train", step)).json()["experiment_id"] == first
+    assert alice.live({**start, "name": "two"}).json()["experiment_id"] == first
+    assert alice.live(data("eval", 0)).json()["experiment_id"] == first
+    names = [r["name"] for r in alice.client.get("/api/projects/1/experiments").json()]
+    assert names == ["two"]
