@@ -583,6 +583,8 @@ def test_livestudio_run_does_not_finish_an_old_run_of_a_reused_name(
     (project,) = alice.client.get("/api/projects").json()
     (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
     assert row["status"] == "failed"  # reported; now make it look like a run left open
+    # (after any post the killed process had sent: on a loaded machine one can land late)
+    time.sleep(1.0)
     with closing(connect_sync(server.database)) as conn:
         conn.execute("BEGIN")
         conn.execute("UPDATE experiments SET status = 'stopped', errors = '[]', row_json = NULL")
