@@ -57,6 +57,9 @@ class BeforeStart(msgspec.Struct):
     updated_at: float | None = None
     subdir: str | None = None
     machine: dict[str, Any] | None = None
+    held: bytes | None = None
+    """A post after the ``start`` that could not tell what it began, kept (its JSON) until
+    the next one does: a step's metrics, sent before its plot rows."""
 
 
 _before_start_decoder = msgspec.json.Decoder(BeforeStart)

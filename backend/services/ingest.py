@@ -13,7 +13,7 @@ import msgspec
 
 from backend.db import repository
 from backend.db.connection import Reader
-from backend.db.repository import ExperimentRecord
+from backend.db.repository import BeforeStart, ExperimentRecord
 from backend.db.writer import WriteContext, cache_safe, heavy, shares_deferred
 from backend.services import events, quotas, status
 from backend.services.errors import InvalidInput, MissingScope, NotAuthenticated, TooLarge
@@ -507,9 +507,17 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         if changed:
             events.points_added(ctx, record, changed)
         return record.id
-    went_on = False
+    went_on, held = False, None
     if record is not None and record.before_start is not None and not isinstance(event, StartEvent):
-        if _verdict(record, parsed) is Verdict.ANEW:
+        verdict = _verdict(record, parsed)
+        if verdict is None:  # held back, stored with the run (not a value of it yet)
+            record.before_start.held = msgspec.json.encode(event)
+            record.updated_at = now
+            repository.update_experiment(ctx.conn, record)
+            ctx.cache.remember(record)
+            return record.id
+        held = _held(record.before_start)
+        if verdict is Verdict.ANEW:
             record = _set_aside(ctx, record, now)
         else:  # resumed (or its start sent again): it goes on
             record.before_start, went_on = None, True
@@ -528,6 +536,9 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
             updated_at=now,
         )
     before, subdir_before = record.status, record.subdir
+    if held is not None:  # the post held back, before this one
+        _merge(record, held, now)
+        went_on = True
     change = _merge(record, event, now)
     if went_on:
         change = Change.FULL  # (the progress write leaves ``before_start``)
@@ -575,29 +586,46 @@ class Verdict(enum.Enum):
     """The same run, resumed (or its start sent again)."""
 
 
-def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict:
-    """Whether the ``start`` before this post (its first ``data``, or its ``done``) began
-    the name anew.
+def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict | None:
+    """Whether the ``start`` before this post began the name anew; None: this post cannot
+    tell, the next one will (``apply`` holds it back until then).
 
-    DVCLive resumed (``resume=True``) re-sends the run's plot rows from its first step in
-    its first post, and goes on past the last step (or from a checkpoint's step, with the
-    rows after it sent again too); a run of the name begun anew starts again with an empty
-    folder: its first post has rows of its own step only, at a step the experiment had
-    reached. A ``done`` straight after the ``start`` is of a run that logged nothing.
+    DVCLive posts a step's metrics, then its plot rows. Resumed (``resume=True``), it
+    re-sends its folder's rows from the first step in its first rows post, and goes on
+    past the last step or from a checkpoint's; run anew, its folder starts empty, so its
+    first rows are of its own step only, at a step the experiment had reached. A run that
+    logs no plot rows tells only by its step: anew from step 0. A ``done`` straight after
+    the ``start`` is of a run that logged nothing.
     """
     event = parsed.event
+    kept = record.before_start
+    assert kept is not None
     if isinstance(event, DoneEvent):
-        return Verdict.ANEW
-    assert isinstance(event, DataEvent) and record.before_start is not None
+        held = _held(kept)
+        return Verdict.ANEW if held is None or held.step == 0 else Verdict.SAME
+    assert isinstance(event, DataEvent)
     if record.step is None or event.step > record.step:
         return Verdict.SAME
     files = {*(event.metrics or {}), *(event.params or {})}
-    if files and files.isdisjoint({*record.metrics, *record.before_start.params}):
+    if files and files.isdisjoint({*record.metrics, *kept.params}):
         # Another `Live` of the same command, in a folder of its own (its files are
         # named by it), under the one name ``livestudio run`` gives both: the same run.
         return Verdict.SAME
-    resent = any(step < event.step for rows in parsed.series.values() for step, _ in rows)
-    return Verdict.SAME if resent else Verdict.ANEW
+    if any(parsed.series.values()):
+        resent = any(step < event.step for rows in parsed.series.values() for step, _ in rows)
+        return Verdict.SAME if resent else Verdict.ANEW
+    if kept.held is None:
+        return None  # (a step's metrics: its rows come next)
+    return Verdict.ANEW if event.step == 0 else Verdict.SAME
+
+
+def _held(kept: BeforeStart) -> DataEvent | None:
+    """The post held back after a ``start`` until the next one tells what it began."""
+    if kept.held is None:
+        return None
+    event = decode_live_event(kept.held)
+    assert isinstance(event, DataEvent)
+    return event
 
 
 def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> ExperimentRecord:

@@ -161,7 +161,9 @@ def test_a_late_post_of_an_older_step_leaves_newer_params_and_metrics(
     # experiment of its own; the earlier run keeps its own as `late-params (1)`.
     start = {**fixture_bodies("dvclive_basic")[0], "name": "late-params"}
     assert alice.live(start).status_code == 200
-    again = alice.live(at(0) | {"params": {"params.yaml": {"v": 100}}}).json()["experiment_id"]
+    new_run = at(0) | {"params": {"params.yaml": {"v": 100}}}
+    assert alice.live(new_run).json()["experiment_id"] == experiment_id  # (held: no rows)
+    again = alice.live(new_run).json()["experiment_id"]  # no rows again: from step 0, new
     assert again != experiment_id
     assert alice.client.get(f"/api/experiments/{again}").json()["params"]["v"] == 100
     earlier = alice.client.get(f"/api/experiments/{experiment_id}").json()
@@ -372,3 +374,59 @@ def test_a_second_live_in_its_own_folder_is_the_same_run(server: Server, alice: 
     assert alice.live(data("eval", 0)).json()["experiment_id"] == first
     names = [r["name"] for r in alice.client.get("/api/projects/1/experiments").json()]
     assert names == ["two"]
+
+
+def test_dvclive_posts_metrics_then_rows_and_the_rows_tell_a_resume_from_a_new_run(
+    server: Server, alice: User
+) -> None:
+    """DVCLive posts a step's metrics, then its rows: the first post after a `start` has
+    no rows to tell a resume (which re-sends its folder's rows) from a new run. It is held
+    back until the rows come: a resume at a step already reached (killed at step 0, or
+    from a checkpoint) was split off as a new run."""
+    start, step0, *_ = BODIES
+
+    def metrics(name: str, step: int, loss: float) -> dict[str, object]:
+        files = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
+        return {**step0, "name": name, "step": step, "metrics": files}
+
+    def rows(name: str, step: int, values: dict[int, float]) -> dict[str, object]:
+        data = [{"step": s, "loss": v} for s, v in values.items()]
+        plots = {"dvclive/plots/metrics/loss.tsv": {"data": data}}
+        return {
+            **step0,
+            "name": name,
+            "step": step,
+            "plots": plots,
+            "params": None,
+            "metrics": None,
+        }
+
+    def post(body: dict[str, object]) -> int:
+        response = alice.live(body)
+        assert response.status_code == 200, response.text
+        return int(response.json()["experiment_id"])
+
+    def names() -> dict[str, dict]:
+        listed = alice.client.get("/api/projects/1/experiments").json()
+        return {r["name"]: r for r in listed}
+
+    for name in ("ckpt", "anew"):
+        post({**start, "name": name})
+        for step in range(4):
+            post(metrics(name, step, 1.0 + step))
+            post(rows(name, step, {step: 1.0 + step}))
+    # Resumed from the checkpoint at step 2: its folder's rows come again, with the new.
+    first = names()["ckpt"]["id"]
+    post({**start, "name": "ckpt"})
+    post(metrics("ckpt", 2, 0.5))
+    assert post(rows("ckpt", 2, {0: 1.0, 1: 2.0, 2: 0.5})) == first
+    assert sorted(names()) == ["anew", "ckpt"]
+    assert names()["ckpt"]["metrics"] == {"loss": 0.5}
+    # Run anew: its rows are of step 0 only; the held metrics go with the new run.
+    earlier = names()["anew"]["id"]
+    post({**start, "name": "anew"})
+    post(metrics("anew", 0, 9.0))
+    new = post(rows("anew", 0, {0: 9.0}))
+    assert new != earlier
+    assert names()["anew (1)"]["metrics"] == {"loss": 4.0}
+    assert names()["anew"]["metrics"] == {"loss": 9.0} and names()["anew"]["step"] == 0

@@ -199,6 +199,8 @@ from dvclive import Live
 
 steps, scale, resume = int(sys.argv[1]), float(sys.argv[2]), "--resume" in sys.argv
 with Live(exp_name="dup-run", save_dvc_exp=False, resume=resume) as live:
+    if "--from" in sys.argv:  # resumed from a checkpoint: its step, as Lightning sets it
+        live.step = int(sys.argv[sys.argv.index("--from") + 1])
     for _ in range(steps):
         live.log_metric("loss", scale / (live.step + 1))
         live.next_step()
@@ -250,6 +252,8 @@ def test_a_name_run_again_keeps_each_run_apart_and_a_resume_goes_on(
     assert resumed["dup-run"]["id"] == latest["id"] and resumed["dup-run"]["step"] == 4
     assert [s for s, _ in loss(resumed["dup-run"])] == [0, 1, 2, 3, 4]
 
+    rerun("2", "1", "--resume", "--from", "3")  # from a checkpoint: a step reached before
+    assert sorted(runs()) == ["dup-run", "dup-run (1)"] and runs()["dup-run"]["step"] == 4
     rerun("1", "1")  # once more, the same values (a seeded run): the next number
     assert sorted(runs()) == ["dup-run", "dup-run (1)", "dup-run (2)"]
     assert runs()["dup-run (2)"]["id"] == latest["id"] and runs()["dup-run"]["step"] == 0
