@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,7 +13,7 @@ from textual.widgets.data_table import ColumnKey
 from shared.api import Invitation, ProjectRow
 from shared.repo_url import InvalidRepoUrl, repo_key
 from tui.client import ApiError
-from tui.format import head_cut, tail_cut
+from tui.format import cell_len, head_cut, tail_cut
 from tui.messages import (
     AlertArrived,
     InvitationArrived,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -25,7 +24,7 @@ from textual.strip import Strip
 from shared.api import ExperimentRow
 from shared.watches import is_stalled
 from tui import clock, theme
-from tui.format import SPINNER, STATUS_GLYPH, ago, middle_cut, sparkline, value_text
+from tui.format import SPINNER, STATUS_GLYPH, ago, cell_len, middle_cut, sparkline, value_text
 from tui.state import DELTA, ProjectState, column_value
 
 GROUP_PREFIX = "g:"
@@ -689,6 +688,4 @@ def _same(new: Cell, old: Cell | None) -> bool:
 
 
 def _length(value: Cell) -> int:
-    if isinstance(value, Text):
-        return value.cell_len
-    return len(value) if value.isascii() else cell_len(value)  # (most cells are ASCII)
+    return value.cell_len if isinstance(value, Text) else cell_len(value)

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,7 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from tui.format import head_cut, middle_cut, value_text
+from tui.format import cell_len, head_cut, middle_cut, value_text
 from tui.plotting import (
     PlotView,
     cursor_text,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.format import head_cut, tail_cut
+from tui.format import cell_len, head_cut, tail_cut
 
 
 class StatusBar(Static):
