@@ -1,5 +1,6 @@
 """Stale runs become Stopped on a timer; acknowledged data survives kill -9."""
 
+import functools
 import threading
 import time
 
@@ -8,6 +9,20 @@ import httpx
 from tests.conftest import Server, User, fixture_bodies
 
 BODIES = fixture_bodies("dvclive_basic")
+
+
+def data(name: str, step: int, loss: float) -> dict[str, object]:
+    """A DVCLive post of one step's loss, metrics and plot row together."""
+    metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
+    plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
+    return {**BODIES[1], "name": name, "step": step, "metrics": metrics, "plots": plots}
+
+
+def _posted(user: User, body: dict[str, object]) -> int:
+    """Post ``body`` as ``user``; the experiment id of the 200."""
+    response = user.live(body)
+    assert response.status_code == 200, response.text
+    return int(response.json()["experiment_id"])
 
 
 def test_silent_run_becomes_stopped_without_any_request_then_resumes(make_server) -> None:
@@ -176,17 +191,9 @@ def test_a_name_run_anew_sets_the_earlier_run_aside_with_its_own_end(
     """The earlier run keeps how it ended (a failure and its reason), though the new run's
     `start` made the experiment Running before its first step told the two apart; a run
     killed before its end is Stopped; a start sent again with the same values is no new run."""
-    start, step0, *_ = BODIES
+    start = BODIES[0]
 
-    def data(name: str, step: int, loss: float) -> dict[str, object]:
-        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
-        plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
-        return {**step0, "name": name, "step": step, "metrics": metrics, "plots": plots}
-
-    def post(body: dict[str, object]) -> int:
-        response = alice.live(body)
-        assert response.status_code == 200, response.text
-        return int(response.json()["experiment_id"])
+    post = functools.partial(_posted, alice)
 
     def row(experiment_id: int) -> dict:
         return alice.client.get(f"/api/experiments/{experiment_id}").json()
@@ -230,12 +237,7 @@ def test_resumes_from_a_checkpoint_stay_one_run_and_dvc_params_go_with_their_run
     """A run resumed from a checkpoint goes on from that checkpoint's step with values of
     its own: one experiment. `dvc exp run` run anew sends its params in its `start`, before
     the data tells a new run: the earlier run keeps its own params, the new run gets its."""
-    start, step0, *_ = BODIES
-
-    def data(name: str, step: int, loss: float) -> dict[str, object]:
-        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
-        plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
-        return {**step0, "name": name, "step": step, "metrics": metrics, "plots": plots}
+    start = BODIES[0]
 
     def ids() -> dict[str, int]:
         rows = alice.client.get("/api/projects/1/experiments").json()
@@ -301,17 +303,9 @@ def test_what_follows_a_start_decides_at_once(server: Server, alice: User) -> No
     run; a start followed by its done alone (nothing logged) is a new run that leaves the
     earlier one's end alone; the latest of two starts gives the new run its params; a
     start with another sub-project moves the earlier run back where it was."""
-    start, step0, *_ = BODIES
+    start = BODIES[0]
 
-    def data(name: str, step: int, loss: float) -> dict[str, object]:
-        metrics = {"dvclive/metrics.json": {"data": {"loss": loss, "step": step}}}
-        plots = {"dvclive/plots/metrics/loss.tsv": {"data": [{"step": step, "loss": loss}]}}
-        return {**step0, "name": name, "step": step, "metrics": metrics, "plots": plots}
-
-    def post(body: dict[str, object]) -> int:
-        response = alice.live(body)
-        assert response.status_code == 200, response.text
-        return int(response.json()["experiment_id"])
+    post = functools.partial(_posted, alice)
 
     def rows() -> dict[str, dict]:
         listed = alice.client.get("/api/projects/1/experiments").json()
@@ -401,10 +395,7 @@ def test_dvclive_posts_metrics_then_rows_and_the_rows_tell_a_resume_from_a_new_r
             "metrics": None,
         }
 
-    def post(body: dict[str, object]) -> int:
-        response = alice.live(body)
-        assert response.status_code == 200, response.text
-        return int(response.json()["experiment_id"])
+    post = functools.partial(_posted, alice)
 
     def names() -> dict[str, dict]:
         listed = alice.client.get("/api/projects/1/experiments").json()

@@ -104,6 +104,17 @@ async def select_runs(pilot, screen: ProjectScreen, ids: list[int]):
     return table
 
 
+async def compare_runs(pilot, app: LiveStudioApp, ids: list[int]):
+    """Open the project, select ``ids`` and press ``c``: the compare screen."""
+    from tui.screens.compare import CompareScreen
+
+    screen = await open_project(pilot, app)
+    await select_runs(pilot, screen, ids)
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+    return app.screen
+
+
 async def open_plots(pilot, app: LiveStudioApp, metric: str):
     """``p`` on the project table, then wait for ``metric``'s chart to be drawn."""
     from tui.screens.plots import PlotsScreen

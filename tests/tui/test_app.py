@@ -8,7 +8,15 @@ import stat
 from rich.text import Text
 
 from tests.conftest import Server, User, fixture_bodies
-from tests.tui.conftest import PASSWORD, SIZE, open_project, post, select_runs, until
+from tests.tui.conftest import (
+    PASSWORD,
+    SIZE,
+    compare_runs,
+    open_project,
+    post,
+    select_runs,
+    until,
+)
 from tui import theme
 from tui.app import LiveStudioApp, build_app
 from tui.screens.compare import CompareScreen
@@ -265,11 +273,7 @@ async def test_compare_keeps_the_runs_in_view_beside_a_very_long_metric_name(
     b = await post(alice, run("beta", 0, 0.4))
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        await select_runs(pilot, screen, [a, b])
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
-        compare = app.screen
+        compare = await compare_runs(pilot, app, [a, b])
         await until(pilot, lambda: f"metric:{long}" in compare.table.rows)
         await pilot.pause()
         label = compare.table.get_cell(f"metric:{long}", "name").plain
@@ -295,11 +299,7 @@ async def test_compare_scrolls_sideways_by_whole_runs(
         ids.append(await post(alice, body))
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        await select_runs(pilot, screen, ids)
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
-        compare = app.screen
+        compare = await compare_runs(pilot, app, ids)
         table = compare.table
         await until(pilot, lambda: "param:lr" in table.rows)
         await pilot.pause()
@@ -344,11 +344,7 @@ async def test_compare_names_a_run_set_aside_by_its_new_name(
     await post(alice, plotted("second", 1, 0.5))
     app = logged_in_app
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_project(pilot, app)
-        await select_runs(pilot, screen, ids)
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
-        compare = app.screen
+        compare = await compare_runs(pilot, app, ids)
         await post(alice, {**BODIES[0], "name": "second"})
         await post(alice, plotted("second", 0, 9.0))  # the name run anew
 
