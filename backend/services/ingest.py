@@ -509,36 +509,24 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         return record.id
     went_on, held = False, None
     if record is not None and record.before_start is not None and not isinstance(event, StartEvent):
-        verdict = _verdict(record, parsed)
-        if verdict is None:  # held back, stored with the run (not a value of it yet)
-            record.before_start.held = msgspec.json.encode(event)
-            record.updated_at = now
-            repository.update_experiment(ctx.conn, record)
-            ctx.cache.remember(record)
+        after = _after_start(ctx, record, parsed, now)
+        if after is None:  # held back, stored with the run (not a value of it yet)
             return record.id
-        held = _held(record.before_start)
-        if verdict is Verdict.ANEW:
-            record = _set_aside(ctx, record, now)
-        else:  # resumed (or its start sent again): it goes on
-            record.before_start, went_on = None, True
+        record, held, went_on = after
     created = record is None or record.id == 0
     if record is None:
-        record = ExperimentRecord(
-            id=0,
-            poster_id=poster_id,
-            repo_key=parsed.repo_key,
-            repo_url=without_credentials(event.repo_url),
-            baseline_sha=sha,
-            name=event.name,
-            client=event.client,
-            status="running",
-            started_at=now,
-            updated_at=now,
+        record = _new_run(
+            poster_id,
+            parsed.repo_key,
+            without_credentials(event.repo_url),
+            sha,
+            event.name,
+            event.client,
+            now,
         )
     before, subdir_before = record.status, record.subdir
     if held is not None:  # the post held back, before this one
         _merge(record, held, now)
-        went_on = True
     change = _merge(record, event, now)
     if went_on:
         change = Change.FULL  # (the progress write leaves ``before_start``)
@@ -575,6 +563,56 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
     if record.status != "running":  # it ended: its next post, if any, reads it again
         ctx.ended(record)
     return record.id
+
+
+def _new_run(
+    poster_id: int,
+    repo_key: str,
+    repo_url: str,
+    sha: str,
+    name: str,
+    client: str,
+    now: float,
+    **known: Any,
+) -> ExperimentRecord:
+    """A run's record before its first write (``id`` 0): running since ``now``."""
+    return ExperimentRecord(
+        id=0,
+        poster_id=poster_id,
+        repo_key=repo_key,
+        repo_url=repo_url,
+        baseline_sha=sha,
+        name=name,
+        client=client,
+        status="running",
+        started_at=now,
+        updated_at=now,
+        **known,
+    )
+
+
+def _after_start(
+    ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent, now: float
+) -> tuple[ExperimentRecord, DataEvent | None, bool] | None:
+    """Decide what the ``start`` before this post began (``_verdict``): the run this post
+    goes to (a new one, not stored yet, if the name was run anew), the post held back
+    before it, and whether the run went on (its row must be written whole: the progress
+    write leaves ``before_start``). None: this post is held back with the run.
+    """
+    kept = record.before_start
+    assert kept is not None
+    verdict = _verdict(record, parsed)
+    if verdict is None:
+        kept.held = msgspec.json.encode(parsed.event)
+        record.updated_at = now
+        repository.update_experiment(ctx.conn, record)
+        ctx.cache.remember(record)
+        return None
+    held = _held(kept)
+    if verdict is Verdict.ANEW:
+        return _set_aside(ctx, record, now), held, held is not None
+    record.before_start = None  # resumed (or its start sent again): it goes on
+    return record, held, True
 
 
 class Verdict(enum.Enum):
@@ -638,17 +676,14 @@ def _set_aside(ctx: WriteContext, record: ExperimentRecord, now: float) -> Exper
     """
     kept = record.before_start
     assert kept is not None
-    new = ExperimentRecord(
-        id=0,
-        poster_id=record.poster_id,
-        repo_key=record.repo_key,
-        repo_url=record.repo_url,
-        baseline_sha=record.baseline_sha,
-        name=record.name,
-        client=record.client,
-        status="running",
-        started_at=now,
-        updated_at=now,
+    new = _new_run(
+        record.poster_id,
+        record.repo_key,
+        record.repo_url,
+        record.baseline_sha,
+        record.name,
+        record.client,
+        now,
         message=record.message,
         subdir=record.subdir,
         machine=record.machine,
