@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from litestar import Controller, Request, post
+from litestar.params import FromQuery
 
 from backend.api.deps import BackendDep
 from backend.api.guards import bearer_token, token_first
@@ -27,7 +28,7 @@ class RunFinishController(Controller):
 
     @post("/api/live/finish", status_code=200, guards=[token_first])
     async def finish(
-        self, request: Request, backend: BackendDep, since: str | None = None
+        self, request: Request, backend: BackendDep, since: FromQuery[str | None] = None
     ) -> RunFinished:
         """Apply a live ``done`` event (same body as ``POST /api/live``) to the poster's run
         if it posted at ``since`` (server time, epoch seconds) or later and, without
