@@ -23,10 +23,28 @@ MAX_TEXT = 200
 """The most characters of a text value the TUI draws."""
 
 
+class _Null:
+    """A param set to null in its file (``null``, YAML's ``~``): not a missing one."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+NULL = _Null()
+
+
+def param_value(params: dict[str, Any], name: str) -> Any:
+    """A run's param by name: ``None`` if it has none, ``NULL`` if it is null."""
+    value = params.get(name)
+    return NULL if value is None and name in params else value
+
+
 def value_text(value: Any) -> str:
     """A metric or param value as a short string."""
     if value is None:
         return ""
+    if value is NULL:
+        return "null"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -165,7 +183,7 @@ def sort_key(value: Any) -> tuple[int, Any]:
         return (0, number)
     if number is not None:
         return (1, 0)
-    if value is None or value == "":
+    if value is None or value is NULL or value == "":
         return (3, "")
     return (2, str(value))
 

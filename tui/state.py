@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.api import ExperimentRow
 from shared.values import parse_number
-from tui.format import lower_is_better, sort_key
+from tui.format import lower_is_better, param_value, sort_key
 from tui.theme import FADE
 
 FIXED_COLUMNS = ("sel", "name", "status", "step", "rate", "updated", "spark")
@@ -54,7 +54,7 @@ def column_value(row: ExperimentRow, column: str) -> Any:
     if column.startswith("m:"):
         return row.metrics.get(column[2:])
     if column.startswith("p:"):
-        return row.params.get(column[2:])
+        return param_value(row.params, column[2:])
     if column == "updated":
         return row.updated_at.timestamp()
     if column == "name":
@@ -521,7 +521,7 @@ def compare(
     ]
     params = sorted({name for r in rows for name, _ in listed(r.params)[0]})
     for name in params:
-        values = [r.params.get(name) for r in rows]
+        values = [param_value(r.params, name) for r in rows]
         lines.append(CompareLine("param", name, values, len({repr(v) for v in values}) > 1))
     lines.extend(_not_listed(rows, "params", params))
     metrics = sorted({name for r in rows for name, _ in listed(r.metrics)[0]})

@@ -10,7 +10,7 @@ from PIL import Image
 from shared.api import ExperimentRow
 from tui import images, theme
 from tui.format import SPARK_BLOCKS, ago, sparkline, time_ago, value_text
-from tui.state import ProjectState, compare
+from tui.state import ProjectState, column_value, compare
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -90,6 +90,17 @@ def test_compare_marks_differences_and_best_values() -> None:
     assert lines["metric:val/loss"].best == {1}  # lower is better for losses
     assert lines["metric:acc"].best == {1}  # beside a diverged run, the finite one
     assert lines["metric:f1"].best == set()  # one run has it: nothing to compare
+
+
+def test_a_null_param_reads_null_not_blank_like_a_missing_one() -> None:
+    rows = [row(1, params={"init": None}), row(2, params={})]
+    line = next(line for line in compare(rows) if line.key == "param:init")
+    assert [value_text(v) for v in line.values] == ["null", ""]
+    assert line.differs  # null in one run's file, absent from the other's
+    state = ProjectState()
+    for r in rows:
+        state.apply_row(r, now=100)
+    assert [value_text(column_value(r, "p:init")) for r in rows] == ["null", ""]
 
 
 def test_a_diverged_runs_infinity_is_never_the_best() -> None:

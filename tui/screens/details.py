@@ -17,7 +17,7 @@ from shared.api import ExperimentDetail, ImageInfo
 from shared.watches import is_stalled
 from tui import clock, theme
 from tui.client import ApiError
-from tui.format import AGO_EVERY, STATUS_GLYPH, ago, time_ago, value_text
+from tui.format import AGO_EVERY, NULL, STATUS_GLYPH, ago, time_ago, value_text
 from tui.messages import ExperimentChanged, ExperimentDeleted, PointsArrived
 from tui.sanitize import plain
 from tui.screens.base import LiveScreen
@@ -193,8 +193,8 @@ class DetailsScreen(LiveScreen):
             grid.add_row("", "")
             grid.add_row(Text(title, style="underline"), "" if values else "none")
             shown, more = listed(values)
-            for name, value in shown:
-                grid.add_row(Text(name), Text(value_text(value)))
+            for name, value in shown:  # (listed, so a None is a null in the file)
+                grid.add_row(Text(name), Text(value_text(NULL if value is None else value)))
             if more:
                 grid.add_row(
                     Text("…", style="dim"),
