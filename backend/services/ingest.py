@@ -632,7 +632,8 @@ def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict | None:
     re-sends its folder's rows from the first step in its first rows post, and goes on
     past the last step or from a checkpoint's; run anew, its folder starts empty, so its
     first rows are of its own step only, at a step the experiment had reached. A run that
-    logs no plot rows tells only by its step: anew from step 0. A ``done`` straight after
+    logs no plot rows tells only by its step: anew from step 0; an earlier run that ended
+    before it logged a step leaves nothing to resume. A ``done`` straight after
     the ``start`` is of a run that logged nothing.
     """
     event = parsed.event
@@ -642,7 +643,9 @@ def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict | None:
         held = _held(kept)
         return Verdict.ANEW if held is None or held.step == 0 else Verdict.SAME
     assert isinstance(event, DataEvent)
-    if record.step is None or event.step > record.step:
+    if record.step is None:  # the earlier run ended before it logged a step
+        return Verdict.ANEW
+    if event.step > record.step:
         return Verdict.SAME
     files = {*(event.metrics or {}), *(event.params or {})}
     if files and files.isdisjoint({*record.metrics, *kept.params}):
@@ -655,6 +658,15 @@ def _verdict(record: ExperimentRecord, parsed: ParsedEvent) -> Verdict | None:
     if kept.held is None:
         return None  # (a step's metrics: its rows come next)
     return Verdict.ANEW if event.step == 0 else Verdict.SAME
+
+
+def _ran(record: ExperimentRecord) -> bool:
+    """Whether a ``start`` for this run may be of its name run anew: it logged a step, or
+    its client ended it before it did (a failure before DVCLive posted, kept as such, not
+    merged into the next run). One that logged nothing and never said it ended (killed
+    before its first step, swept as Stopped) holds nothing to keep: the next run of its name
+    takes it up."""
+    return record.step is not None or record.status in ("completed", "failed")
 
 
 def _held(kept: BeforeStart) -> DataEvent | None:
@@ -841,7 +853,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     # Kept until the post after it tells whether this start is of the name run anew
     # (``_set_aside``) or of the same run resumed. A start sent twice keeps the run as the
     # first found it, and the params the latest brought.
-    if isinstance(event, StartEvent) and record.step is not None:
+    if isinstance(event, StartEvent) and _ran(record):
         if record.before_start is None:
             record.before_start = status.before_start(record, event)
         else:
@@ -851,7 +863,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     step_before = record.step
     full = False
     progress = False
-    if isinstance(event, StartEvent) and record.step is not None:
+    if isinstance(event, StartEvent) and _ran(record):
         full = True  # (``before_start``, above, is written)
     if status.resumes(record, event):
         status.resume(record)

@@ -328,6 +328,14 @@ def test_what_follows_a_start_decides_at_once(server: Server, alice: User) -> No
     assert rows()["crash (1)"]["status"] == "failed" and rows()["crash (1)"]["errors"] == [error]
     assert rows()["crash"]["status"] == "completed" and rows()["crash"]["step"] is None
 
+    post({**start, "name": "early"})
+    post({**done, "name": "early", "errors": [error]})  # failed before it logged a step
+    post({**start, "name": "early"})
+    post(data("early", 0, 1.0))  # run again: the failure stays a run of its own
+    assert rows()["early (1)"]["status"] == "failed" and rows()["early (1)"]["step"] is None
+    assert rows()["early (1)"]["errors"] == [error]
+    assert rows()["early"]["status"] == "running" and rows()["early"]["step"] == 0
+
     post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.1}}})
     post(data("p", 0, 1.0))
     post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.2}}})
