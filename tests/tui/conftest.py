@@ -104,6 +104,12 @@ async def select_runs(pilot, screen: ProjectScreen, ids: list[int]):
     return table
 
 
+def on_screen(app: LiveStudioApp) -> str:
+    """The text the terminal shows: the compositor's lines, as written to it (a widget's
+    own ``render_line`` draws afresh, so it misses lines left stale on screen)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 async def compare_runs(pilot, app: LiveStudioApp, ids: list[int]):
     """Open the project, select ``ids`` and press ``c``: the compare screen."""
     from tui.screens.compare import CompareScreen

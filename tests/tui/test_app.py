@@ -12,6 +12,7 @@ from tests.tui.conftest import (
     PASSWORD,
     SIZE,
     compare_runs,
+    on_screen,
     open_project,
     post,
     select_runs,
@@ -19,7 +20,7 @@ from tests.tui.conftest import (
 )
 from tui import theme
 from tui.app import LiveStudioApp, build_app
-from tui.screens.compare import CompareScreen
+from tui.screens.compare import LABEL_ROOM_MIN, CompareScreen
 from tui.screens.login import LoginScreen
 from tui.screens.plots import PlotsScreen
 from tui.screens.project import ProjectScreen
@@ -328,6 +329,27 @@ async def test_compare_scrolls_sideways_by_whole_runs(
             await pilot.press("left")
         await pilot.pause()
         assert table.scroll_x == 0 and in_view()[0] == lrs[0]
+
+
+async def test_compare_keeps_its_names_on_screen_through_a_resize(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """Narrowed from 120 to 60 columns, the rebuilt table left lines drawn while its
+    columns were measured on screen: values without the names of what they were."""
+    ids = []
+    for index, lr in enumerate([0.0001, 0.03, 0.5]):
+        body = run(f"run-{index}", 0, 1.0 / (index + 1), params={"p.yaml": {"lr": lr}})
+        ids.append(await post(alice, body))
+    app = logged_in_app
+    async with app.run_test(size=(120, 40)) as pilot:
+        compare = await compare_runs(pilot, app, ids)
+        await until(pilot, lambda: "param:lr" in compare.table.rows)
+        await pilot.resize_terminal(60, 15)
+        await until(pilot, lambda: compare.label_room == LABEL_ROOM_MIN)
+        await pilot.pause(0.3)
+        shown = on_screen(app)
+        for label in ("status", "step", "param lr", "metric loss"):
+            assert label in shown, shown
 
 
 async def test_compare_names_a_run_set_aside_by_its_new_name(

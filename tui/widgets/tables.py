@@ -89,6 +89,9 @@ class WholeColumnTable(DataTable[Any]):
         starts = self._column_starts()
         target = starts[min(index, len(starts) - 1)] if starts else 0
         self.scroll_to(x=min(target, max(self.max_scroll_x, 0)), animate=False, immediate=True)
+        # Drawn again whether or not the scroll moved: lines drawn while the rebuilt columns
+        # were still being measured (scrolled, without the fixed names) stayed on screen.
+        self.refresh()
 
     def action_cursor_right(self) -> None:
         if self.cursor_type == "row":
