@@ -199,9 +199,13 @@ def lower_is_better(metric: str) -> bool:
 
 def shell_fold(line: str, width: int) -> list[str]:
     """``line`` in pieces of at most ``width`` columns, each but the last ending in a
-    backslash: the shell joins a backslash and a newline, even inside a word."""
+    backslash: the shell joins a backslash and a newline, even inside a word. Folded
+    between words where it can: copied with the mouse, a continued line brings the
+    indentation it is drawn with, harmless between words but a split inside one."""
     pieces = []
     while width >= 2 and len(line) > width:
-        pieces.append(line[: width - 1] + "\\")
-        line = line[width - 1 :]
+        space = line.rfind(" ", 1, width - 1)  # (the backslash goes after it)
+        cut = space + 1 if space > 0 else width - 1
+        pieces.append(line[:cut] + "\\")
+        line = line[cut:]
     return [*pieces, line]

@@ -13,11 +13,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from tui.client import ApiError, SessionExpired
-from tui.format import shell_fold
 from tui.sanitize import plain
 from tui.screens.fields import TYPE_AHEAD_BINDINGS, TypeAheadForm
 from tui.typed import studio
 from tui.widgets.footer import Footer
+from tui.widgets.shell_lines import ShellLines
 
 ResultT = TypeVar("ResultT")
 
@@ -137,20 +137,6 @@ class ConfirmDialog(DialogScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
-
-
-class ShellLines(Static):
-    """Shell lines folded to the widget's width (``shell_fold``): wrapped by the terminal
-    instead, a token broke mid-word and pasted as two commands."""
-
-    def __init__(self, text: str, *, id: str | None = None) -> None:
-        super().__init__(text, id=id, markup=False)
-        self.text = text
-
-    def on_resize(self) -> None:
-        width = self.content_size.width
-        folded = [p for line in self.text.splitlines() for p in shell_fold(line, width)]
-        self.update("\n".join(folded))
 
 
 class CopyDialog(DialogScreen[None]):

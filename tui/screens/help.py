@@ -8,9 +8,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Markdown
 
-from tui.format import shell_fold
 from tui.typed import studio
 from tui.widgets.footer import Footer
+from tui.widgets.shell_lines import ShellLines
 
 NOTES = {
     "Project table": (
@@ -84,31 +84,23 @@ def key_table(app: App[object], bindings: list[list[BindingType]]) -> list[tuple
     return [(" / ".join(f"`{k}`" for k in keys), text) for text, keys in rows.items()]
 
 
-def help_markdown(app: App[object]) -> str:
-    """The help page: one table per screen, then its notes."""
-    parts = ["# Keys"]
+def demo_markdown(app: App[object]) -> str | None:
+    """The demo's note above its shell lines (``ShellLines``, below it); None elsewhere."""
     settings = getattr(app, "settings", None)
-    if settings is not None and settings.welcome_lines:  # the demo: how to send runs to it
-        lines = "\n".join(
-            piece
-            for line in settings.welcome_lines.splitlines()
-            for piece in shell_fold(line, FOLD_AFTER)
-        )
-        parts.append(
-            f"## This demo\n\n{settings.welcome} (`y` copies these lines whole.)"
-            f"\n\n```\n{lines}\n```"
-        )
+    if settings is None or not settings.welcome_lines:
+        return None
+    return f"# Keys\n\n## This demo\n\n{settings.welcome} (`y` copies these lines whole.)"
+
+
+def help_markdown(app: App[object]) -> str:
+    """The help page's keys: one table per screen, then its notes."""
+    parts = [] if demo_markdown(app) else ["# Keys"]
     for title, bindings in _sections():
         parts.append(f"## {title}\n\n| key | action |\n|---|---|")
         parts[-1] += "".join(f"\n| {keys} | {text} |" for keys, text in key_table(app, bindings))
         if title in NOTES:
             parts.append(NOTES[title])
     return "\n\n".join(parts) + "\n"
-
-
-FOLD_AFTER = 60
-"""Longer shell lines are shown folded (``shell_fold``): a code block does not wrap, and 80
-columns cut the demo's token off."""
 
 
 class HelpScreen(Screen[None]):
@@ -126,6 +118,12 @@ class HelpScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
+            demo = demo_markdown(self.app)
+            if demo:
+                # Folded to the page's width, not in a code block: that one does not wrap,
+                # and folded for 60 columns, the token broke mid-word at every width.
+                yield Markdown(demo)
+                yield ShellLines(self._demo_lines(), id="demo-lines")
             yield Markdown(help_markdown(self.app))
         yield Footer(compact=True)
 
