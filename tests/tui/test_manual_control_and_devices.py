@@ -59,6 +59,9 @@ async def test_fail_then_delete_with_confirmation(
         assert screen.state.rows[first].errors[0].text == "marked failed by alice"
         shown = await details_text(pilot, app)
         assert "reason" in shown and "MarkedFailed: marked failed by alice" in shown
+        lines = [line.strip() for line in shown.splitlines()]
+        at = next(i for i, line in enumerate(lines) if line.startswith("status"))
+        assert lines[at + 1].startswith("reason")  # in view at 80x24, not nine lines below
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
         await pilot.press("f")  # failed already: nothing to ask

@@ -167,9 +167,18 @@ class DetailsScreen(LiveScreen):
             if stalled
             else Text(f"{STATUS_GLYPH[d.status]} {d.status}", style=theme.STATUS_STYLE[d.status])
         )
+        grid.add_row("experiment", Text(d.name))
+        grid.add_row("status", status)
+        # Why it failed, right under its status: below nine other lines it was off an
+        # 80x24 screen. One label for all of them (`livestudio run` adds the exit's).
+        reasons = [f"{error.cls}: {error.text}".strip(": ") for error in d.errors]
+        if d.status == "failed" and not d.errors and d.client == "dvc" and not d.experiment_rev:
+            # What SPEC §3 makes of a `done` from `dvc exp run` without a commit: DVC sends
+            # no error with it, so say what it means.
+            reasons.append(DVC_RUN_FAILED)
+        for index, reason in enumerate(reasons):
+            grid.add_row(Text("reason" if index == 0 else "", style="bold red"), Text(reason))
         for label, value in (
-            ("experiment", Text(d.name)),
-            ("status", status),
             ("baseline", Text(d.baseline_sha)),
             ("message", Text(d.message or "")),
             ("client", Text(d.client)),
@@ -181,14 +190,6 @@ class DetailsScreen(LiveScreen):
             ("pushed", Text("yes" if d.pushed else "no")),
         ):
             grid.add_row(label, value)
-        for error in d.errors:
-            grid.add_row(
-                Text("reason", style="bold red"), Text(f"{error.cls}: {error.text}".strip(": "))
-            )
-        if d.status == "failed" and not d.errors and d.client == "dvc" and not d.experiment_rev:
-            # What SPEC §3 makes of a `done` from `dvc exp run` without a commit: DVC sends
-            # no error with it, so say what it means.
-            grid.add_row(Text("reason", style="bold red"), Text(DVC_RUN_FAILED))
         for title, values in (("params", d.params), ("metrics", d.metrics)):
             grid.add_row("", "")
             grid.add_row(Text(title, style="underline"), "" if values else "none")
