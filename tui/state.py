@@ -470,9 +470,12 @@ class ProjectState:
                 rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
             else:
                 column = self.sort_column
-                rows.sort(
-                    key=lambda r: sort_key(column_value(r, column)), reverse=self.sort_reverse
-                )
+                keys = {r.id: sort_key(column_value(r, column)) for r in rows}
+                rows.sort(key=lambda r: keys[r.id], reverse=self.sort_reverse)
+                if self.sort_reverse:
+                    # Only the values flip: runs with no value (a run just started has
+                    # no step) stay last, after NaN and text, not above the highest.
+                    rows.sort(key=lambda r: keys[r.id][0])
             result.append((sha, [r.id for r in rows]))
         return result
 

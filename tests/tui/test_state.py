@@ -75,6 +75,23 @@ def test_groups_filters_sort_and_counter() -> None:
     assert state.groups()[0][1] == [3, 1]
 
 
+def test_runs_without_a_value_sort_last_both_ways() -> None:
+    state = ProjectState()
+    for i, step in enumerate([5, None, 60], start=1):
+        state.apply_row(row(i, step=step), now=0)
+    state.sort_by("step")
+    assert state.groups()[0][1] == [1, 3, 2]
+    state.sort_by("step")
+    assert state.groups()[0][1] == [3, 1, 2]  # the run just started (no step) was on top
+    state = ProjectState()
+    for i, acc in enumerate([0.5, None, 0.9, "nan"], start=1):
+        state.apply_row(row(i, metrics={"acc": acc} if acc is not None else {}), now=0)
+    state.sort_by("m:acc")
+    assert state.groups()[0][1] == [1, 3, 4, 2]
+    state.sort_by("m:acc")
+    assert state.groups()[0][1] == [3, 1, 4, 2]  # highest first; NaN, then none, last
+
+
 def test_compare_marks_differences_and_best_values() -> None:
     lines = {
         line.key: line
