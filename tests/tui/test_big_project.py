@@ -107,6 +107,36 @@ async def test_a_column_narrows_when_its_widest_cell_leaves(
         assert table._widths["name"] < 24
 
 
+async def test_the_view_starts_at_a_column_when_a_filter_narrows_columns(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """Scrolled right, then filtered: the columns left of the view narrowed under it and
+    the view started inside one (`rend` for `trend`)."""
+    from tui.widgets.experiment_table import FIXED, GAP
+
+    for index in range(3):
+        await asyncio.to_thread(alice.live, {**body(index), "name": f"r{index}"})
+    app = logged_in_app
+    async with app.run_test(size=(60, 15)) as pilot:
+        _, table = await _opened_with(pilot, app, 3)
+
+        def starts() -> list[int]:
+            at = [0]
+            for column in table._columns[FIXED:]:
+                at.append(at[-1] + table._widths[column] + GAP)
+            return at
+
+        table.move_cursor(column=len(table._columns) - 1)  # the last column: scrolled
+        await pilot.pause()
+        assert table.scroll_offset.x > 0 and table.scroll_offset.x in starts()
+        await pilot.press("slash", "r", "1")  # the long note's run filtered out
+        await until(pilot, lambda: len(table.shown_keys()) < 4)
+        await pilot.pause()
+        note = next(c for c in table._columns if c.startswith("p:") and c.endswith("note"))
+        assert table._widths[note] == len("short")
+        assert table.scroll_offset.x in starts(), (table.scroll_offset.x, starts())
+
+
 async def test_a_run_of_thousands_of_names_is_bounded_in_every_view(
     logged_in_app: LiveStudioApp, alice: User
 ) -> None:

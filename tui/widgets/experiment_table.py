@@ -581,19 +581,23 @@ class ExperimentTable(ScrollView, can_focus=True):
         # The rows coming into view may widen columns: draw them before placing x.
         self._draw_rows(y, y + height)
         x = self.scroll_offset.x
-        if self.cursor_column >= FIXED and self._columns:
-            fixed = sum(self._widths[c] + GAP for c in self._columns[:FIXED])
-            start = sum(self._widths[c] + GAP for c in self._columns[FIXED : self.cursor_column])
-            end = start + self._widths[self._columns[self.cursor_column]] + GAP
-            visible = max(1, self.scrollable_size.width - fixed)
-            if start < x:
-                x = start
-            elif end > x + visible:
-                # Scroll by whole columns, so no column is shown cut in half on the left.
-                starts = [0]
-                for column in self._columns[FIXED:]:
-                    starts.append(starts[-1] + self._widths[column] + GAP)
-                x = min(s for s in starts if s >= end - visible)
+        if self._columns:
+            # The view starts where a column does (none cut in half on the left), with the
+            # cursor's column whole in it, as near where it was as can be: a rebuild that
+            # changed widths under the view (the Live filter's fewer rows) left it inside
+            # a column.
+            starts = [0]
+            for column in self._columns[FIXED:]:
+                starts.append(starts[-1] + self._widths[column] + GAP)
+            fits = starts
+            if self.cursor_column >= FIXED:
+                fixed = sum(self._widths[c] + GAP for c in self._columns[:FIXED])
+                visible = max(1, self.scrollable_size.width - fixed)
+                start = starts[self.cursor_column - FIXED]
+                end = starts[self.cursor_column - FIXED + 1]
+                fits = [s for s in starts if end - visible <= s <= start] or [start]
+            reachable = [s for s in fits if s <= self.max_scroll_x] or fits[:1]
+            x = min(reachable, key=lambda s: abs(s - x))
         self.scroll_to(x, y, animate=False, immediate=True)
 
     def action_move(self, rows: int, columns: int) -> None:
