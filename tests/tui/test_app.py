@@ -468,6 +468,10 @@ async def test_a_long_repository_url_leaves_the_counts_on_screen(
         await until(pilot, lambda: table.get_row_at(0)[1].plain == shown)
         await pilot.pause()
         assert table.virtual_size.width <= SIZE[0]
+        await pilot.resize_terminal(60, 15)  # the repository had 26 cells at least
+        await until(pilot, lambda: len(table.get_row_at(0)[1].plain) < len(shown))
+        await pilot.pause()
+        assert table.virtual_size.width <= 60 and "running" in on_screen(app)
 
 
 async def test_a_run_deleted_elsewhere_leaves_compare_plots_and_details(

@@ -29,7 +29,10 @@ from tui.widgets.footer import Footer
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.tables import cursor_key
 
-NAME_WIDTH, REPO_WIDTH, OWNER_WIDTH = 20, 26, 10
+NAME_WIDTH, OWNER_WIDTH = 20, 10
+REPO_MIN = 14
+"""The fewest cells the repository gets on a narrow terminal (cut in its middle), so that
+the counts still fit 60 columns."""
 BESIDE_REPO = len("runs") + len("running") + 5 * 2 + 2
 """The cells of the count columns, every column's padding and the scrollbar: with the name
 and owner columns as wide as what they show, the repository column has the rest."""
@@ -172,13 +175,13 @@ class ProjectsScreen(LiveScreen):
         name = min(NAME_WIDTH, max(map(cell_len, names), default=0))
         owner = min(OWNER_WIDTH, max(map(cell_len, owners), default=0))
         beside = max(name, len("project")) + max(owner, len("owner")) + BESIDE_REPO
-        return max(REPO_WIDTH, self.size.width - beside)
+        return max(REPO_MIN, self.size.width - beside)
 
     @property
     def _url_room(self) -> int:
         """The URL width the rows are cut to (measured once per change, in
         ``_fit_repo_column``, not for every row shown)."""
-        return max(REPO_WIDTH, self._shown_repo_width)
+        return max(REPO_MIN, self._shown_repo_width)
 
     def on_resize(self) -> None:
         self._fit_repo_column()
