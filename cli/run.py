@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import email.utils
+import math
 import os
 import re
 import secrets
@@ -324,7 +325,7 @@ def _warn_about_repository(repo_url: str | None) -> None:
 def _check_server(url: str, token: str, given_as: str) -> float | None:
     """Refuse to start when DVCLive could not send to the server: a typo'd, revoked or
     unreachable setup would lose the run's live view and its failure report, found out
-    only hours later. Returns the server's time (its ``Date``, whole seconds), by which a
+    only hours later. Returns the server's time (as it answers, else its ``Date``), by which a
     successful run's end is told from an older run of the same name. ``given_as``: where
     the URL was set (``DVC_STUDIO_URL``…), named in what to correct."""
     try:
@@ -343,6 +344,12 @@ def _check_server(url: str, token: str, given_as: str) -> float | None:
         # page's HTML printed whole before).
         raise CliError(f"{remote.refused(url, answer, given_as)} {NOT_STARTED}")
     try:
+        told = answer.json().get("time")
+    except (ValueError, AttributeError):
+        told = None
+    if isinstance(told, (int, float)) and not isinstance(told, bool) and math.isfinite(told):
+        return float(told)
+    try:  # a server from before it said its time: whole seconds, less one
         return email.utils.parsedate_to_datetime(answer.headers["date"]).timestamp() - 1
     except (KeyError, TypeError, ValueError):
         return None  # (a proxy that drops it: no finishing, rather than a wrong one)
@@ -478,7 +485,7 @@ def _report(
     if started is not None:
         answer = _post(
             url,
-            f"/api/live/finish?since={started:.0f}",
+            f"/api/live/finish?since={started:.6f}",
             token,
             body,
             "the failure report",
@@ -502,7 +509,7 @@ def _finish(url: str, token: str, name: str, where: tuple[str | None, str], star
         return
     answer = _post(
         url,
-        f"/api/live/finish?since={started:.0f}",
+        f"/api/live/finish?since={started:.6f}",
         token,
         _done(name, repo_url, baseline_sha),
         "the run's end",
