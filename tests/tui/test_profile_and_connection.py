@@ -83,6 +83,29 @@ async def test_regenerate_and_delete_token_from_profile(
         ]
 
 
+async def test_an_outage_is_told_once_not_by_every_screen_following_a_stream(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    """The projects list under an open project follows its own stream, and Textual counts
+    it as current: one outage, two identical toasts."""
+    app = logged_in_app
+    await post(alice, {**BODIES[1], "name": "steady"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await until(pilot, lambda: screen.query_one(StatusBar).connected)
+
+        def told() -> int:
+            return sum(n.message.startswith("Reconnecting:") for n in app._notifications)
+
+        await asyncio.to_thread(server.stop)
+        try:
+            await until(pilot, lambda: told() > 0, timeout=15)
+            await pilot.pause(0.5)
+            assert told() == 1
+        finally:
+            await asyncio.to_thread(server.start)
+
+
 async def test_reconnects_after_server_restart_without_losing_events(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:

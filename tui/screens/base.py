@@ -118,13 +118,21 @@ class LiveScreen(Screen[None]):
             self._count_down()  # (the reason: a toast)
             # Once per reason and outage, not every retry (retries that fail in turns
             # for two reasons told the first one again).
-            if self.is_current and state.retry_in >= 4 and state.reason not in self._told_reasons:
+            if self._on_top and state.retry_in >= 4 and state.reason not in self._told_reasons:
                 self._told_reasons.add(state.reason)
                 self.notify(f"Reconnecting: {state.reason}.", severity="warning", timeout=4)
         self.connection_changed(message.state.connected)
         if state.connected and self.dropped:
             self.reconnected()
         self.dropped = not state.connected
+
+    @property
+    def _on_top(self) -> bool:
+        """The live screen the user sees, under any dialog: the one to tell of an outage.
+        (Textual's ``is_current`` holds for screens behind the top one too: the projects
+        list under an open project told it as well, two toasts for one outage.)"""
+        top = next((s for s in reversed(self.app.screen_stack) if isinstance(s, LiveScreen)), None)
+        return top is self
 
     def _count_down(self) -> None:
         if self._retry_at is not None:
