@@ -130,7 +130,7 @@ async def test_help_lists_each_key_once_per_screen_as_it_acts(logged_in_app: Liv
     assert len(keys) == len(set(keys)), rows  # ⏎ and ? were listed twice
     enter = next(row for row in rows if row.startswith("| `⏎`"))
     assert "details; on a group: fold it" in enter  # the table's own, which acts
-    assert any("Page Left" in row for row in rows)  # ctrl+pgup, inherited from scrolling
+    assert any("| page left |" in row for row in rows)  # ctrl+pgup, from scrolling (as said)
     assert "..." not in text
 
 

@@ -73,7 +73,8 @@ def key_table(app: App[object], bindings: list[list[BindingType]]) -> list[tuple
         # one that acts: the later binding of the same key is never reached.
         earlier = set(taken)
         for binding in Binding.make_bindings(group):
-            text = binding.tooltip or binding.description
+            # (Textual's own bindings say "Page Left": as the rest, "page left")
+            text = binding.tooltip or binding.description.lower()
             if not text or binding.key in earlier:
                 continue
             taken.add(binding.key)
