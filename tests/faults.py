@@ -13,7 +13,9 @@ from tests.conftest import free_port
 
 class Proxy:
     """A TCP proxy to a real service: ``stop()`` cuts every connection and refuses new
-    ones (the service is unreachable, as when it restarts); ``start()`` brings it back."""
+    ones (the service is unreachable, as when it restarts); ``start()`` brings it back.
+    ``pause()`` holds every byte without closing anything (the service hangs: a paused
+    server, a stuck proxy); ``resume()`` lets them through again."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
@@ -21,6 +23,14 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def start(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -42,10 +52,10 @@ class Proxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, dest: socket.socket) -> None:
+    def _pump(self, source: socket.socket, dest: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 dest.sendall(data)
         except OSError:
             pass

@@ -27,6 +27,7 @@ from backend import metrics
 from backend.db import postgres, repository
 from backend.db.migrations import migrate
 from backend.db.writer import (
+    DATABASE_DOWN,
     LOCKED,
     STOPPING,
     Job,
@@ -41,6 +42,10 @@ from backend.services.errors import Unavailable
 T = TypeVar("T")
 STOP_WAIT = 3.0
 """Seconds ``stop`` waits for the batch in flight before cancelling it."""
+ANSWER_GRACE = 1.5
+"""Seconds past ``write_timeout`` a caller waits for its batch before a 503 (4.5 s in all
+by default, under DVCLive's 5 s read timeout): a database that hangs without closing the
+connection (a paused server, a network black hole) held every post unanswered."""
 log = logging.getLogger(__name__)
 
 
@@ -110,7 +115,15 @@ class PostgresWriter(Writer):
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put_nowait((job, future, loop.time() + self._write_timeout))
         self._maybe_enough()
-        return await future
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(future), self._write_timeout + ANSWER_GRACE
+            )
+        except TimeoutError:
+            # Not run if its batch has not begun; if it has, its outcome goes unheard (a
+            # re-sent post changes nothing twice).
+            future.cancel()
+            raise Unavailable(DATABASE_DOWN, retry_after=1) from None
 
     def _failed(self, exc: Exception) -> Exception:
         return storage_error(exc) or exc

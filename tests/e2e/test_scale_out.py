@@ -515,6 +515,45 @@ def test_postgresql_going_away_is_a_503_and_nothing_acknowledged_is_lost(
         drop_pg_database(direct)
 
 
+def test_a_database_that_hangs_gets_posts_a_503_in_time_not_silence(tmp_path: Path) -> None:
+    """PostgreSQL paused (or a proxy stuck) holds the connection open without answering:
+    posts waited for their batch with no end, past DVCLive's 5 s timeout."""
+    direct = new_pg_database()
+    proxy = Proxy(5432)
+    proxy.start()
+    url = direct.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    server = Server(
+        db=tmp_path / "unused.db",
+        port=free_port(),
+        database_url=url,
+        env={"LIVESTUDIO_WRITE_TIMEOUT": "1"},
+    )
+    try:
+        server.start()
+        alice = server.add_user("alice")
+        auth = {"Authorization": f"token {alice.token}"}
+        with httpx.Client(base_url=server.url, timeout=30, headers=auth) as client:
+            start = fixture_bodies("dvclive_basic")[0]
+            assert client.post("/api/live", json=start).status_code == 200
+            proxy.pause()
+            began = time.monotonic()
+            answer = client.post("/api/live", json=point("civil-worm", 0))
+            took = time.monotonic() - began
+            assert answer.status_code == 503, answer.text
+            assert "database is not answering" in answer.json()["detail"]
+            assert took < 1 + 1.5 + 1.5, took  # the write timeout and the grace, not never
+            proxy.resume()
+            deadline = time.monotonic() + 20
+            while client.post("/api/live", json=point("civil-worm", 1)).status_code != 200:
+                assert time.monotonic() < deadline, "posts never recovered"
+                time.sleep(0.2)
+    finally:
+        proxy.resume()
+        server.stop()
+        proxy.stop()
+        drop_pg_database(direct)
+
+
 def test_streams_catch_up_when_redis_comes_back(tmp_path: Path) -> None:
     redis = RedisServer()
     redis.start()
