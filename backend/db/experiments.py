@@ -105,7 +105,9 @@ class ExperimentRecord:
     )
     steps_per_s: float | None = None
     """The step rate over the last minute of steps (kept in the API row only)."""
-    _step_samples: deque[tuple[float, int]] | None = field(default=None, repr=False, compare=False)
+    step_samples: deque[tuple[float, int]] | None = field(default=None, repr=False, compare=False)
+    """The (time, step) samples of the last minute (``note_step``), kept by the writer's
+    cache across reloads (``WriterCache.recall``)."""
 
     def note_step(self, now: float) -> None:
         """The run reached a new step: update its rate from (time, step) samples.
@@ -115,9 +117,9 @@ class ExperimentRecord:
         """
         if self.step is None:
             return
-        samples = self._step_samples
+        samples = self.step_samples
         if samples is None:
-            samples = self._step_samples = deque(maxlen=int(RATE_WINDOW) + 2)
+            samples = self.step_samples = deque(maxlen=int(RATE_WINDOW) + 2)
         if len(samples) >= 2 and now - samples[-2][0] < 1.0:
             samples[-1] = (now, self.step)
         else:
@@ -131,7 +133,8 @@ class ExperimentRecord:
     def forget_rate(self) -> None:
         """The run starts over (resumed): its rate is measured anew from its next steps."""
         self.steps_per_s = None
-        self._step_samples = None
+        # Empty, not None: the writer's cache keeps these, and must drop the old ones.
+        self.step_samples = deque(maxlen=int(RATE_WINDOW) + 2)
 
     def to_row(self) -> ExperimentRow:
         """The experiment as the read API shows it."""

@@ -22,6 +22,7 @@ and progress updates are written at once, as jobs emit them.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from backend.db import repository
@@ -53,6 +54,11 @@ class WriterCache:
     last_event_id: int | None = None
     """The newest event id given out (SQLite), when known."""
     data_version: int = -1
+    step_samples: dict[int, deque[tuple[float, int]]] = field(default_factory=dict)
+    """The (time, step) samples each running experiment's rate is measured from, by id.
+    What this process saw, not what the database holds, so ``clear`` keeps them: with two
+    processes committing in turns the cache was dropped at every batch, and no run ever
+    had a rate (nor could be found stalled)."""
 
     MAX_EXPERIMENTS = 20_000
 
@@ -61,6 +67,17 @@ class WriterCache:
         self.experiments[(record.poster_id, record.repo_key, record.baseline_sha, record.name)] = (
             record
         )
+        samples = record.step_samples
+        if samples is not None and self.step_samples.get(record.id) is not samples:
+            self.step_samples[record.id] = samples
+            if len(self.step_samples) > self.MAX_EXPERIMENTS:
+                del self.step_samples[next(iter(self.step_samples))]
+
+    def recall(self, record: repository.ExperimentRecord) -> repository.ExperimentRecord:
+        """A run read from the database takes back the step samples this process kept."""
+        if record.step_samples is None:
+            record.step_samples = self.step_samples.get(record.id)
+        return record
 
     def remember_series(self, experiment_id: int, name: str, series_id: int) -> None:
         """Cache the id of an experiment's series."""
@@ -72,6 +89,7 @@ class WriterCache:
         that are posting, so its memory stays flat however many runs a server has seen."""
         key = (record.poster_id, record.repo_key, record.baseline_sha, record.name)
         self.experiments.pop(key, None)
+        self.step_samples.pop(record.id, None)
         for name in self.series_names.pop(record.id, ()):
             series_id = self.series.pop((record.id, name), None)
             if series_id is not None:

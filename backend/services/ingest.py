@@ -494,7 +494,11 @@ def _poster_run(ctx: WriteContext, poster_id: int, parsed: ParsedEvent) -> Exper
     """The poster's run the event is of, if it exists (through the writer's cache)."""
     event = parsed.event
     identity = (poster_id, parsed.repo_key, event.baseline_sha.lower(), event.name)
-    return ctx.cache.experiments.get(identity) or repository.find_experiment(ctx.conn, *identity)
+    cached = ctx.cache.experiments.get(identity)
+    if cached is not None:
+        return cached
+    found = repository.find_experiment(ctx.conn, *identity)
+    return ctx.cache.recall(found) if found is not None else None
 
 
 def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) -> int:

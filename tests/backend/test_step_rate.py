@@ -54,7 +54,7 @@ def test_only_the_last_minute_counts() -> None:
         step_at(r, 100.0 + i / 10, i)
     assert r.steps_per_s is not None and abs(r.steps_per_s - 10.0) < 0.3
     # One sample a second over the window: the memory is constant however fast it steps.
-    assert r._step_samples is not None and len(r._step_samples) <= int(RATE_WINDOW) + 2
+    assert r.step_samples is not None and len(r.step_samples) <= int(RATE_WINDOW) + 2
 
 
 def test_a_step_that_goes_back_keeps_the_last_rate() -> None:

@@ -113,6 +113,27 @@ def test_a_dvclive_run_posting_to_one_process_streams_live_from_another(
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
+def test_a_run_posting_to_two_processes_in_turns_has_its_step_rate(
+    cluster: Callable[[int], list[Server]],
+) -> None:
+    """Each process drops its cache when the other commits: the samples a rate is measured
+    from went with it, and no run behind a balancer ever had a rate (nor was found
+    stalled)."""
+    a, b = cluster(2)
+    alice = a.add_user("alice")
+    auth = {"Authorization": f"token {alice.token}"}
+    start = {**fixture_bodies("dvclive_basic")[0], "name": "spread"}
+    assert httpx.post(f"{a.url}/api/live", json=start, headers=auth).status_code == 200
+    for step in range(16):  # ~5 steps a second, each process taking every other post
+        target = (a, b)[step % 2]
+        answer = httpx.post(f"{target.url}/api/live", json=point("spread", step), headers=auth)
+        assert answer.status_code == 200, answer.text
+        time.sleep(0.2)
+    (project,) = alice.client.get("/api/projects").json()
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["steps_per_s"] is not None and 2 < row["steps_per_s"] < 8, row["steps_per_s"]
+
+
 def test_a_token_regenerated_on_one_process_is_refused_by_the_other_at_once(
     cluster: Callable[[int], list[Server]],
 ) -> None:
