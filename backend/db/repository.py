@@ -83,6 +83,7 @@ from backend.db.experiments import (
     experiment_visible_sync,
     experiments_by_ids,
     experiments_only_shown_by,
+    experiments_posted_since,
     find_experiment,
     insert_experiment,
     last_set_aside,

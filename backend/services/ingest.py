@@ -429,23 +429,44 @@ def finish_job(
     been lost (the server restarting), and the run would end Stopped though it completed;
     or the command failed, though DVCLive said ``done`` (it does when training raised). A
     command that never used DVCLive gets no empty experiment from it, and an old run of
-    the same name (``DVC_EXP_NAME`` reused) is neither turned Completed nor Failed.
+    the same name (``DVC_EXP_NAME`` reused) is neither turned Completed nor Failed. A
+    script that names its run itself (``Live(exp_name=…)``, which wins over the wrapper's
+    ``DVC_EXP_NAME``) has it found as the one run of that commit that posted since; with
+    none or several, nothing is finished.
     """
     hashed = token_hash(token)
+    failed = isinstance(parsed.event, DoneEvent) and bool(parsed.event.errors)
 
     @shares_deferred  # it reads and applies as the ingest job does (no cache to clear)
     def job(ctx: WriteContext) -> int | None:
         now = clock()
         principal = authorize(ctx, hashed, now)
         record = _poster_run(ctx, principal.user_id, parsed)
+        target = parsed
         if record is None or record.updated_at < since:
-            return None
-        failed = isinstance(parsed.event, DoneEvent) and bool(parsed.event.errors)
+            record = _only_run_since(ctx, principal.user_id, parsed, since)
+            if record is None:
+                return None
+            target = msgspec.structs.replace(
+                parsed, event=msgspec.structs.replace(parsed.event, name=record.name)
+            )
         if not failed and record.status not in OPEN:
             return None
-        return apply(ctx, principal.user_id, parsed, now)
+        return apply(ctx, principal.user_id, target, now)
 
     return job
+
+
+def _only_run_since(
+    ctx: WriteContext, poster_id: int, parsed: ParsedEvent, since: float
+) -> ExperimentRecord | None:
+    """The poster's one run of the event's commit that posted since ``since``, if exactly
+    one did."""
+    sha = parsed.event.baseline_sha.lower()
+    runs = repository.experiments_posted_since(
+        ctx.conn, poster_id, parsed.repo_key, sha, since, limit=2
+    )
+    return runs[0] if len(runs) == 1 else None
 
 
 INVALID_TOKEN = (

@@ -145,3 +145,28 @@ def test_a_failure_goes_only_to_the_run_that_posted_since_the_command_started(
     failed = _post(server, f"/api/live/finish?since={time.time() - 60}", failure, alice.token)
     assert failed.json()["experiment_id"] == _rows(alice)[0]["id"]
     assert [r["status"] for r in _rows(alice)] == ["failed"]
+
+
+def test_a_run_named_by_its_script_is_finished_only_if_it_is_the_one_that_posted(
+    server: Server, alice: User
+) -> None:
+    """The script's own `exp_name` wins over the wrapper's name: the one run of the commit
+    that posted since the command started is the command's; with two, neither is."""
+    own = {**START, "name": "named-by-script"}
+    for body in (own, {**DATA, "name": "named-by-script"}):
+        assert _post(server, "/api/live", body, alice.token).status_code == 200
+    wrapper = DONE | {"name": "run-abc123"}
+    bob = server.add_user("bob")
+    assert _post(server, "/api/live", {**START, "name": "x"}, bob.token).status_code == 200
+    finished = _post(server, FINISH, wrapper, alice.token)  # (bob's run is not alice's)
+    (row,) = _rows(alice)
+    assert finished.json()["experiment_id"] == row["id"] and row["status"] == "completed"
+    for body in ({**START, "name": "second"}, {**START, "name": "third"}):
+        assert _post(server, "/api/live", body, alice.token).status_code == 200
+    failure = wrapper | {"errors": [{"cls": "ExitStatus", "text": "exited with status 3"}]}
+    assert _post(server, FINISH, failure, alice.token).json()["experiment_id"] is None
+    assert {r["name"]: r["status"] for r in _rows(alice)} == {
+        "named-by-script": "completed",
+        "second": "running",
+        "third": "running",
+    }

@@ -219,7 +219,7 @@ RUN_SCRIPT = """
 import os, signal, sys
 from dvclive import Live
 
-with Live(save_dvc_exp=False) as live:
+with Live(save_dvc_exp=False, exp_name=os.environ.get("OWN_NAME")) as live:
     live.log_param("mode", sys.argv[1])
     for step in range(3):
         live.log_metric("loss", 1 / (step + 1))
@@ -248,6 +248,8 @@ if sys.argv[1] == "lost":  # DVCLive's `done` failed; the server is back before 
     pathlib.Path("ended.flag").touch()
     while not pathlib.Path("back.flag").exists():
         time.sleep(0.05)
+if sys.argv[1] == "exit3":  # fails after DVCLive said the run completed
+    sys.exit(3)
 """
 
 
@@ -619,6 +621,22 @@ def test_livestudio_run_failing_before_dvclive_leaves_an_earlier_run_as_it_ended
     assert rows["reused (1)"]["id"] == first["id"] and rows["reused (1)"]["status"] == "completed"
     assert rows["reused"]["status"] == "failed"
     assert rows["reused"]["errors"][-1]["cls"] == "ExitStatus"
+
+
+def test_livestudio_run_reports_the_failure_on_a_run_the_script_named_itself(
+    server: Server, alice: User, tmp_path: Path
+) -> None:
+    """`Live(exp_name=...)` wins over the wrapper's `DVC_EXP_NAME`: the failure went to an
+    empty run of the wrapper's name, and the script's run read Completed."""
+    repo = _runner_repo(tmp_path)
+    env = {**dvc_env(tmp_path), "DVC_STUDIO_URL": server.url, "DVC_STUDIO_TOKEN": alice.token}
+    env["OWN_NAME"] = "mine"
+    failed = _wrapped(repo, env, sys.executable, "train.py", "exit3")
+    assert failed.returncode == 3, failed.stderr
+    (project,) = alice.client.get("/api/projects").json()
+    (row,) = alice.client.get(f"/api/projects/{project['id']}/experiments").json()
+    assert row["name"] == "mine" and row["status"] == "failed" and row["step"] == 2
+    assert row["errors"][-1]["cls"] == "ExitStatus"
 
 
 def test_a_cloned_dvc_folder_laid_out_as_a_repository_cannot_pass_its_server_as_the_users(
