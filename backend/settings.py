@@ -145,9 +145,11 @@ class Settings:
         url = str(values.get("database_url") or "")
         if url and not is_postgres_url(url):
             values["db"] = sqlite_path(url)
+        elif url:
+            check_postgres_url(url)
         redis = str(values.get("redis_url") or "")
-        if redis and not redis.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("The Redis URL is not redis://HOST:PORT/DB (or rediss://, unix://)")
+        if redis:
+            _check_redis_url(redis)
         if "db" in values:
             values["db"] = Path(str(values["db"])).expanduser()
         if values.get("public_url"):
@@ -231,6 +233,30 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+REDIS_FORM = "redis://[:PASSWORD@]HOST:PORT/DB (or rediss://, unix://PATH?db=DB)"
+
+
+def _check_redis_url(url: str) -> None:
+    """A Redis URL redis-py can use as written: a port out of range or not a number, a
+    broken IPv6 address or option raised a traceback at start, and a database index that
+    is not a number was dropped (database 0, silently)."""
+    from urllib.parse import urlsplit
+
+    from redis.connection import parse_url
+
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"The Redis URL is not {REDIS_FORM}")
+    try:
+        parse_url(url)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port out of range or not a number)
+    except ValueError as exc:
+        raise ValueError(f"The Redis URL does not read ({exc}); give {REDIS_FORM}") from None
+    index = parts.path.strip("/")
+    if parts.scheme != "unix" and index and not index.isdigit():
+        raise ValueError(f"The Redis URL's database {index!r} is not a number; give {REDIS_FORM}")
+
+
 def _public_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
     parts = urlsplit(url)
@@ -261,6 +287,22 @@ def password_memory_kib(environ: Mapping[str, str] | None = None) -> int:
 def is_postgres_url(url: str) -> bool:
     """Whether a database URL names PostgreSQL."""
     return url.startswith(("postgresql://", "postgres://"))
+
+
+def check_postgres_url(url: str) -> None:
+    """A PostgreSQL URL that names its database (or libpq's ``PGDATABASE`` does): a bare
+    ``postgresql://`` went to whatever database libpq picks (the OS user's name) and
+    migrated livestudio's tables into it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        named = conninfo_to_dict(url).get("dbname")
+    except Exception as exc:  # psycopg.ProgrammingError: its own sentence
+        raise ValueError(f"The PostgreSQL URL does not read ({exc})") from None
+    if not named and not os.environ.get("PGDATABASE"):
+        raise ValueError(
+            "The PostgreSQL URL names no database; give postgresql://USER@HOST:PORT/NAME"
+        )
 
 
 def sqlite_path(url: str) -> Path:

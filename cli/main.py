@@ -368,11 +368,12 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
 
 
 def _database_arg(value: str) -> Path | str:
-    from backend.settings import is_postgres_url, sqlite_path
+    from backend.settings import check_postgres_url, is_postgres_url, sqlite_path
 
-    if is_postgres_url(value):
-        return value
     try:
+        if is_postgres_url(value):
+            check_postgres_url(value)
+            return value
         return sqlite_path(value) if "://" in value else Path(value).expanduser()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

@@ -128,8 +128,11 @@ def check_redis(url: str) -> None:
             " (redis://[:PASSWORD@]HOST:PORT/DB, DB from 0 to 15 by default)."
         ) from None
     except (redis.RedisError, OSError) as exc:
+        # A plain Redis asked for TLS never answers the handshake: it looked like one
+        # that is not up yet, for good.
+        hint = " (is it redis://? rediss:// is Redis over TLS)" if url.startswith("rediss:") else ""
         print(
-            f"livestudio: Redis does not answer yet ({exc}); live events reach other"
+            f"livestudio: Redis does not answer yet ({exc}){hint}; live events reach other"
             " processes once it does, and streams catch up from the database meanwhile.",
             flush=True,
         )

@@ -545,6 +545,12 @@ def test_serve_refuses_a_taken_port_and_a_bad_database(server: Server, tmp_path)
         (["--port", "18999", "--ssh-port", "18999"], {}, "give SSH a port of its own"),
         ([], {"LIVESTUDIO_PUBLIC_URL": "studio.example.com"}, "give one like https://studio"),
         ([], {"LIVESTUDIO_PUBLIC_URL": "https://h/studio"}, "(no path)"),
+        # A traceback each (redis-py's parsing), and a database index dropped silently.
+        ([], {"LIVESTUDIO_REDIS_URL": "redis://127.0.0.1:99999/1"}, "Port out of range"),
+        ([], {"LIVESTUDIO_REDIS_URL": "redis://127.0.0.1:abc/0"}, "could not be cast"),
+        ([], {"LIVESTUDIO_REDIS_URL": "redis://[::1/0"}, "Invalid IPv6 URL"),
+        ([], {"LIVESTUDIO_REDIS_URL": "redis://h:1/0?socket_timeout=x"}, "'socket_timeout'"),
+        ([], {"LIVESTUDIO_REDIS_URL": "redis://h:6379/abc"}, "database 'abc' is not a number"),
     ],
 )
 def test_serve_refuses_settings_out_of_range_in_one_sentence(
@@ -594,6 +600,19 @@ def test_a_database_url_of_another_kind_is_named_without_its_password() -> None:
     with pytest.raises(ValueError, match="'mysql://db/z' is not sqlite:///PATH") as refused:
         Settings.from_env(environ={"LIVESTUDIO_DATABASE_URL": "mysql://me:secret@db/z"})
     assert "secret" not in str(refused.value)
+
+
+def test_a_postgresql_url_naming_no_database_is_refused(monkeypatch) -> None:
+    """A bare postgresql:// went to libpq's default database (the OS user's) and made
+    livestudio's tables there."""
+    from backend.settings import Settings
+
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    for url in ("postgresql://", "postgresql://postgres@127.0.0.1:5432"):
+        with pytest.raises(ValueError, match="names no database; give postgresql://"):
+            Settings.from_env(environ={"LIVESTUDIO_DATABASE_URL": url})
+    named = Settings.from_env(environ={"LIVESTUDIO_DATABASE_URL": "postgresql://h/livestudio"})
+    assert named.database_url == "postgresql://h/livestudio"
 
 
 def test_the_access_log_is_off_unless_asked_for_and_then_shows_refused_posts(
