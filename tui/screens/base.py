@@ -120,7 +120,9 @@ class LiveScreen(Screen[None]):
             # for two reasons told the first one again).
             if self._on_top and state.retry_in >= 4 and state.reason not in self._told_reasons:
                 self._told_reasons.add(state.reason)
-                self.notify(f"Reconnecting: {state.reason}.", severity="warning", timeout=4)
+                self.notify(
+                    f"Reconnecting: {state.reason.rstrip('.')}.", severity="warning", timeout=4
+                )
         self.connection_changed(message.state.connected)
         if state.connected and self.dropped:
             self.reconnected()
