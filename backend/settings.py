@@ -316,6 +316,14 @@ def sqlite_path(url: str) -> Path:
     return Path(rest[1:]).expanduser()
 
 
+def missing_db_hint(path: Path) -> str:
+    """What to add when no database is at ``path``: ``sqlite:///tmp/x.db`` names the
+    relative ``tmp/x.db``, and the absolute one was there all along."""
+    if not path.is_absolute() and (Path("/") / path).exists():
+        return f" (/{path} exists: give /{path}, or sqlite:////{path} as a URL)"
+    return ""
+
+
 def _convert(name: str, kind: object, raw: str) -> object:
     if str(kind) == "bool":
         if raw.strip().lower() in ("1", "true", "yes", "on"):

@@ -16,6 +16,7 @@ from backend.db.migrations import migrate
 from backend.db.writer import WriteContext, run_in_transaction
 from backend.services import accounts, projects, ssh_keys
 from backend.services.errors import DomainError
+from backend.settings import missing_db_hint
 from shared.api import NewToken, ProjectRow, SshKeyInfo
 
 T = TypeVar("T")
@@ -215,7 +216,7 @@ def copy_db(source: Target, dest: Target, replace: bool) -> dict[str, int]:
     if describe(source) == describe(dest):
         raise CliError("--from and --to name the same database; copy to another one.")
     if isinstance(source, Path) and not source.exists():
-        raise CliError(f"There is no database at {source}; check --from.")
+        raise CliError(f"There is no database at {source}{missing_db_hint(source)}; check --from.")
     started = False
 
     def progress(table: str, rows: int) -> None:
@@ -250,7 +251,7 @@ def backup_db(db: Path, dest: Path) -> tuple[int, int]:
     from backend.db.maintenance import backup_file
 
     if not db.exists():
-        raise CliError(f"There is no database at {db}; name it with --db.")
+        raise CliError(f"There is no database at {db}{missing_db_hint(db)}; name it with --db.")
     if dest.exists():
         raise CliError(f"{dest} exists already; back up to a new file.")
     if not dest.parent.is_dir():

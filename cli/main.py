@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
-from backend.settings import Settings, default_db_path
+from backend.settings import Settings, default_db_path, missing_db_hint
 from cli import admin, prompts
 from cli.admin import CliError, describe
 from tui.settings import SettingsError
@@ -41,7 +41,8 @@ def _existing_server_settings(args: argparse.Namespace) -> Settings:
     if settings.engine == "sqlite" and not settings.db.exists():
         flag = "--database-url" if getattr(args, "database_url", None) else "--db"
         raise CliError(
-            f"There is no database at {settings.db}; name it with {flag} (`livestudio user"
+            f"There is no database at {settings.db}{missing_db_hint(settings.db)}; name it with"
+            f" {flag} (`livestudio user"
             " add NAME` or `livestudio serve` makes a new one)."
         )
     return settings

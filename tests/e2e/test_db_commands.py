@@ -79,6 +79,9 @@ def test_migrate_brings_a_database_to_the_current_schema(tmp_path: Path) -> None
         assert refused.returncode == 1 and "There is no database at" in refused.stderr
     assert not db.exists()
     db.touch()  # an empty file: an empty SQLite database, at schema version 0
+    # sqlite:/// plus an absolute path is relative (four slashes make it absolute): said.
+    three = run_cli("user", "list", db=f"sqlite://{db}")
+    assert three.returncode == 1 and f"give {db}, or sqlite:///{db} as a URL" in three.stderr
     first = run_cli("db", "migrate", db=db)
     assert first.returncode == 0, first.stderr
     assert f"from schema version 0 to {newest}" in first.stdout
