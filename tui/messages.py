@@ -104,3 +104,11 @@ class AlertArrived(Message):
     def __init__(self, alert: AlertInfo) -> None:
         super().__init__()
         self.alert = alert
+
+
+class BaselineChanged(Message):
+    """My baseline of a project is another (pinned in another session or terminal)."""
+
+    def __init__(self, project_id: int) -> None:
+        super().__init__()
+        self.project_id = project_id

@@ -14,6 +14,7 @@ from shared.watches import AlertInfo
 from tui.client import Api, StreamEvent, StreamState
 from tui.messages import (
     AlertArrived,
+    BaselineChanged,
     ConnectionChanged,
     ExperimentChanged,
     ExperimentDeleted,
@@ -72,6 +73,9 @@ def _messages(item: StreamEvent | StreamState) -> Callable[[], Message] | None:
     if item.kind == "alert":
         alert = item.decode(AlertInfo)
         return lambda: AlertArrived(alert)
+    if item.kind == "baseline":
+        project_id = item.decode()["project_id"]
+        return lambda: BaselineChanged(project_id)
     if item.kind == "reset":
         return StreamReset
     return None

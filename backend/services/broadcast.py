@@ -276,6 +276,12 @@ class ProjectFilter:
                 return False
             self.revoked = False
             return True
+        if event.kind == "baseline":  # the user's own, of this project
+            return (
+                not self.revoked
+                and event.project_id == self.scope.id
+                and self.user_id in event.member_ids
+            )
         if self.revoked or event.kind not in EXPERIMENT_KINDS:
             return False
         since = _member_since(self.scope, self.user_id)

@@ -139,6 +139,20 @@ def invitation_closed(ctx: WriteContext, project_id: int, invitee: int) -> None:
     )
 
 
+def baseline_changed(
+    ctx: WriteContext, user_id: int, project_id: int, experiment_id: int | None
+) -> None:
+    """Tell the user's streams of the project their baseline is another (or none)."""
+    ctx.emit(
+        repository.NewEvent(
+            kind="baseline",
+            data=_encode({"project_id": project_id, "experiment_id": experiment_id}),
+            project_id=project_id,
+            member_ids=(user_id,),
+        )
+    )
+
+
 CREDENTIALS = "credentials"
 """A user's sessions or tokens were revoked: their open streams check theirs again."""
 

@@ -18,7 +18,7 @@ from backend.db import watches as store
 from backend.db.connection import Reader
 from backend.db.repository import Principal
 from backend.db.writer import WriteContext
-from backend.services import accounts, webhooks
+from backend.services import accounts, events, webhooks
 from backend.services.errors import Conflict, InvalidInput, NotFound
 from backend.services.projects import scope_for
 from shared.text import control_problem
@@ -198,10 +198,12 @@ def set_baseline_job(
             raise NotFound(f"Project {project_id} does not exist or you are not a member of it.")
         if experiment_id is None:
             store.clear_baseline(ctx.conn, user.user_id, project_id)
-            return Baseline(None)
-        if not store.project_shows(ctx.conn, project_id, user.user_id, experiment_id):
+        elif not store.project_shows(ctx.conn, project_id, user.user_id, experiment_id):
             raise NotFound(f"Project {project_id} shows no experiment {experiment_id}.")
-        store.set_baseline(ctx.conn, user.user_id, project_id, experiment_id)
+        else:
+            store.set_baseline(ctx.conn, user.user_id, project_id, experiment_id)
+        # The user's other sessions (another terminal, another server process) show it.
+        events.baseline_changed(ctx, user.user_id, project_id, experiment_id)
         return Baseline(experiment_id)
 
     return job

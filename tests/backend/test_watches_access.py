@@ -212,6 +212,35 @@ def test_baseline_is_kept_per_user_and_project(server: Server) -> None:
     assert alice.client.get(base).json() == {"experiment_id": None}
 
 
+def test_a_pinned_baseline_reaches_the_users_other_streams_and_nobody_elses(
+    server: Server,
+) -> None:
+    """Pinned in one terminal, the other kept comparing with the old baseline until the
+    project was opened again. Only the user's own streams of that project hear of it."""
+    alice, bob, experiment_id, project_id = setup(server)
+    invited = alice.client.post(f"/api/projects/{project_id}/members", json={"username": "bob"})
+    assert invited.status_code == 201
+    assert bob.client.post(f"/api/invitations/{project_id}/accept").status_code == 200
+    path = f"/api/projects/{project_id}/events"
+    other = server.login("alice")  # her other terminal
+    listeners = {
+        "alice": Listener(server.url, path, {"Authorization": other.headers["Authorization"]}),
+        "bob": Listener(server.url, path, {"Authorization": bob.client.headers["Authorization"]}),
+    }
+    try:
+        time.sleep(0.5)  # (both streams open)
+        base = f"/api/projects/{project_id}/baseline"
+        assert alice.client.put(base, json={"experiment_id": experiment_id}).status_code == 200
+        assert alice.live({**BODY, "step": 1}).status_code == 200  # then an experiment event
+        heard = {name: listener.take_until("experiment") for name, listener in listeners.items()}
+    finally:
+        for listener in listeners.values():
+            listener.close()
+    pinned = [e.data for e in heard["alice"] if e.event == "baseline"]
+    assert pinned == [{"project_id": project_id, "experiment_id": experiment_id}]
+    assert all(e.event != "baseline" for e in heard["bob"])  # another member's is theirs
+
+
 def test_private_addresses_are_recognised_in_every_form() -> None:
     import ipaddress
 

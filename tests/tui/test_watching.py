@@ -213,6 +213,27 @@ async def test_plots_of_a_run_leave_out_what_only_the_baseline_logs_until_the_ru
         assert set(plots.baseline_only) == {"aa_lr", "loss"}
 
 
+async def test_a_baseline_pinned_in_another_terminal_is_followed(
+    logged_in_app: LiveStudioApp, alice: User
+) -> None:
+    """The TUI read the baseline once, when the project opened: pinned elsewhere, Δ base
+    went on comparing with the old one."""
+    app = logged_in_app
+    base = await post(alice, metrics("base", 0, 1.0))
+    other = await post(alice, metrics("other", 0, 0.5))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_project(pilot, app)
+        await until(pilot, lambda: other in screen.state.rows)
+        assert screen.state.baseline_id is None
+        pin = f"/api/projects/{screen.project.id}/baseline"
+        pinned = await asyncio.to_thread(alice.client.put, pin, json={"experiment_id": base})
+        assert pinned.status_code == 200  # (alice's other session: not this TUI's)
+        await until(pilot, lambda: screen.state.baseline_id == base)
+        await until(pilot, lambda: cell(screen, other, DELTA) == "-0.5")
+        await asyncio.to_thread(alice.client.delete, pin)
+        await until(pilot, lambda: screen.state.baseline_id is None)
+
+
 async def test_baseline_deltas_at_equal_steps_with_runs_logging_at_different_rates(
     logged_in_app: LiveStudioApp, alice: User
 ) -> None:

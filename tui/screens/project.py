@@ -17,6 +17,7 @@ from shared.watches import WatchCreate
 from tui import clock
 from tui.client import ApiError
 from tui.messages import (
+    BaselineChanged,
     ExperimentChanged,
     ExperimentDeleted,
     PointsArrived,
@@ -348,6 +349,12 @@ class ProjectScreen(LiveScreen):
         """The project is gone for this user: close it and whatever was opened over it."""
         self.notify(reason, severity="warning")
         studio(self).close_screen(self)
+
+    @on(BaselineChanged)
+    def baseline_changed(self, message: BaselineChanged) -> None:
+        """Pinned elsewhere (another terminal, a script): Δ base follows it."""
+        if message.project_id == self.project.id:
+            self.load_baseline()
 
     @on(StreamReset)
     def reset(self) -> None:
