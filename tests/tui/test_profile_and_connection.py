@@ -106,6 +106,35 @@ async def test_an_outage_is_told_once_not_by_every_screen_following_a_stream(
             await asyncio.to_thread(server.start)
 
 
+async def test_a_project_opened_while_the_server_is_away_does_not_say_it_is_empty(
+    logged_in_app: LiveStudioApp, server: Server, alice: User
+) -> None:
+    """It said "No experiments yet: point DVCLive here" while it could not ask."""
+    from tui.screens.project import ProjectScreen
+    from tui.widgets.experiment_table import ExperimentTable
+
+    app = logged_in_app
+    run = await post(alice, {**BODIES[1], "name": "steady"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+        await until(pilot, lambda: app.screen.query_one("#projects").row_count > 0)
+        await asyncio.to_thread(server.stop)
+        try:
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, ProjectScreen))
+            screen = app.screen
+            table = screen.query_one(ExperimentTable)
+
+            def shown() -> str:
+                return "\n".join(table.render_line(y).text for y in range(4))
+
+            await until(pilot, lambda: "does not answer yet" in shown())
+            assert "No experiments yet" not in shown()
+        finally:
+            await asyncio.to_thread(server.start)
+        await until(pilot, lambda: run in screen.state.rows, timeout=20)
+
+
 async def test_reconnects_after_server_restart_without_losing_events(
     logged_in_app: LiveStudioApp, server: Server, alice: User
 ) -> None:

@@ -239,6 +239,7 @@ class ProjectScreen(LiveScreen):
     def snapshot(self, message: SnapshotLoaded) -> None:
         now = clock.now()
         self.table.known_until = None  # the rows are as of now again
+        self.table.loaded = True
         known = set(self.state.rows)
         for row in message.rows:
             self.state.apply_row(row, now, highlight=row.id in known)
@@ -361,6 +362,9 @@ class ProjectScreen(LiveScreen):
         self.load()
 
     def connection_changed(self, connected: bool) -> None:
+        if self.table.offline == connected:
+            self.table.offline = not connected
+            self.table.refresh()  # (the empty table's hint says which)
         if connected:
             # The snapshot, taken once the stream is open so nothing falls between; until it
             # comes, runs are still judged as of the drop (known_until).

@@ -106,6 +106,10 @@ class ExperimentTable(ScrollView, can_focus=True):
         self.known_until: float | None = None
         """While the stream is away, when it went: runs are judged stalled as of then (a
         run that kept posting meanwhile read "◌ stalled" after a few seconds)."""
+        self.loaded = False
+        """The project's rows came: until then no rows is no news, not "no experiments"."""
+        self.offline = False
+        """The stream is away (the empty hint says the server does not answer)."""
 
     # ------------------------------------------------------------ building
 
@@ -482,7 +486,13 @@ class ExperimentTable(ScrollView, can_focus=True):
         return Strip.join([left, right])
 
     def _empty_hint(self, width: int) -> Strip:
-        if self.state.live_only:
+        if not self.loaded:
+            hint = (
+                "The server does not answer yet: the experiments show once it does."
+                if self.offline
+                else "Loading the experiments…"
+            )
+        elif self.state.live_only:
             hint = "No running experiments. Press l to show all."
         elif self.state.name_filter:
             hint = f"No experiment name contains {self.state.name_filter!r}."
