@@ -21,6 +21,7 @@ from litestar import Litestar
 
 from backend.app import create_app
 from backend.db.connection import describe
+from backend.log_limits import limit_repeats
 from backend.settings import Settings, url_host
 from cli.http_protocol import BoundedHttpToolsProtocol, configure
 
@@ -144,6 +145,7 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     # asyncssh logs every connection attempt at INFO: anyone could grow the log at will.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    limit_repeats()
 
 
 def serve(settings: Settings, workers: int = 1) -> None:

@@ -530,6 +530,10 @@ def test_postgresql_going_away_is_a_503_and_nothing_acknowledged_is_lost(
                 for r in conn.execute("SELECT step FROM points UNION SELECT step FROM points_log")
             }
         assert acknowledged <= stored
+        # The pool's tries to reconnect, each a two-line warning, said once in 10 s.
+        assert server.log is not None
+        said = server.log.read_text().count("error connecting in")
+        assert said == 1, said
     finally:
         server.stop()
         proxy.stop()
