@@ -59,7 +59,15 @@ def answer_of(server: str, response: httpx.Response) -> Any:
 
 def unreachable(server: str, exc: httpx.HTTPError) -> CliError:
     """The one line for a server that could not be reached."""
-    return CliError(f"Cannot reach {server}: {plain_reason(exc)}.")
+    return CliError(f"Cannot reach {server}: {first_contact(exc)}.")
+
+
+def first_contact(exc: httpx.HTTPError) -> str:
+    """``plain_reason``, for a command's own first request: hung up on before any answer,
+    it is not livestudio there (Redis, PostgreSQL: "the connection dropped" said little)."""
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return "what answers there hung up without an HTTP answer (is that livestudio's port?)"
+    return plain_reason(exc)
 
 
 def refused(server: str, response: httpx.Response, given_as: str = "--server") -> CliError:

@@ -336,7 +336,7 @@ def _check_server(url: str, token: str, given_as: str) -> float | None:
             verify=trusted_certificates(),
         )
     except httpx.HTTPError as exc:
-        raise CliError(f"Cannot reach {url}: {plain_reason(exc)}. {NOT_STARTED}") from exc
+        raise CliError(f"Cannot reach {url}: {remote.first_contact(exc)}. {NOT_STARTED}") from exc
     if answer.status_code in (401, 403):
         raise CliError(f"{url} refused the token: {detail_of(answer)} {NOT_STARTED}")
     if answer.status_code not in (200, 405):  # (405: a server from before the check)

@@ -788,6 +788,8 @@ def test_livestudio_run_refuses_a_server_that_is_not_a_url_before_running(
     [
         (None, "lst_not-a-token", "refused the token: The access token is invalid"),
         ("http://127.0.0.1:9", None, "Cannot reach http://127.0.0.1:9: nothing answers there"),
+        # PostgreSQL's port: "the connection dropped" said nothing of a wrong port.
+        ("http://127.0.0.1:5432", None, "without an HTTP answer (is that livestudio's port?)"),
         (None, "lst_é", "holds a space, a line break or a letter no token has"),
         (None, "lst_abc\n", "holds a space, a line break or a letter no token has"),
         # The server's URL with a path: the fix named where it was set, not `--server`.
