@@ -615,6 +615,7 @@ def test_a_postgresql_url_naming_no_database_is_refused(monkeypatch) -> None:
     assert named.database_url == "postgresql://h/livestudio"
 
 
+@pytest.mark.http_only
 def test_the_access_log_is_off_unless_asked_for_and_then_shows_refused_posts(
     make_server: Callable[..., Server],
 ) -> None:
@@ -687,6 +688,7 @@ def _own_address() -> str | None:
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
+@pytest.mark.http_only
 def test_one_address_holds_a_bounded_number_of_connections(
     make_server: Callable[..., Server],
 ) -> None:
