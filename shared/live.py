@@ -88,3 +88,23 @@ _decoder = msgspec.json.Decoder(LiveEvent)
 def decode_live_event(body: bytes) -> LiveEvent:
     """Decode one request body; raises ``msgspec.DecodeError`` naming the offending field."""
     return _decoder.decode(body)
+
+
+WRAPPER_NAME_HEX = 6
+"""``livestudio run`` names a run ``run-`` and this many hex digits when nothing else does."""
+
+
+def wrapper_name(token_hex: str) -> str:
+    """The name ``livestudio run`` gives its command's run (``DVC_EXP_NAME`` unset)."""
+    return f"run-{token_hex}"
+
+
+def is_wrapper_name(name: str) -> bool:
+    """Whether ``name`` has the shape of a name ``livestudio run`` gave (``run-1a2b3c``):
+    the run of another wrapped command, never found for this one by ``/api/live/finish``."""
+    digits = name.removeprefix("run-")
+    return (
+        len(name) == len("run-") + WRAPPER_NAME_HEX
+        and name.startswith("run-")
+        and all(c in "0123456789abcdef" for c in digits)
+    )

@@ -234,14 +234,14 @@ def find_experiment(
     return _record(row) if row else None
 
 
-def experiments_posted_since(
+def experiments_begun_since(
     conn: Conn, poster_id: int, repo_key: str, baseline_sha: str, since: float, limit: int
 ) -> list[ExperimentRecord]:
-    """Up to ``limit`` of the poster's experiments of this commit that posted at ``since``
-    or later, whatever their names."""
+    """Up to ``limit`` of the poster's experiments of this commit begun at ``since`` or
+    later, whatever their names."""
     rows = conn.execute(
         f"SELECT {_EXPERIMENT_COLUMNS} FROM experiments WHERE poster_id = ? AND repo_key = ?"
-        " AND baseline_sha = ? AND updated_at >= ? LIMIT ?",
+        " AND baseline_sha = ? AND started_at >= ? LIMIT ?",
         (poster_id, repo_key, baseline_sha, since, limit),
     ).fetchall()
     return [_record(row) for row in rows]

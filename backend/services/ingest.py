@@ -28,6 +28,7 @@ from shared.live import (
     LiveEvent,
     StartEvent,
     decode_live_event,
+    is_wrapper_name,
 )
 from shared.repo_url import InvalidRepoUrl, repo_key, repo_name, subdir_key, without_credentials
 from shared.text import control_problem
@@ -430,9 +431,11 @@ def finish_job(
     or the command failed, though DVCLive said ``done`` (it does when training raised). A
     command that never used DVCLive gets no empty experiment from it, and an old run of
     the same name (``DVC_EXP_NAME`` reused) is neither turned Completed nor Failed. A
-    script that names its run itself (``Live(exp_name=…)``, which wins over the wrapper's
-    ``DVC_EXP_NAME``) has it found as the one run of that commit that posted since; with
-    none or several, nothing is finished.
+    failure of a script that names its run itself (``Live(exp_name=…)``, which wins over
+    the wrapper's ``DVC_EXP_NAME``) goes to the one run of that commit that began since the
+    command did and is not named as another wrapped command's would be; with none or
+    several, nothing is finished. A success never looks further than the name: a run
+    still going would be ended Completed by another command's end.
     """
     hashed = token_hash(token)
     failed = isinstance(parsed.event, DoneEvent) and bool(parsed.event.errors)
@@ -444,7 +447,7 @@ def finish_job(
         record = _poster_run(ctx, principal.user_id, parsed)
         target = parsed
         if record is None or record.updated_at < since:
-            record = _only_run_since(ctx, principal.user_id, parsed, since)
+            record = _only_run_since(ctx, principal.user_id, parsed, since) if failed else None
             if record is None:
                 return None
             target = msgspec.structs.replace(
@@ -460,13 +463,20 @@ def finish_job(
 def _only_run_since(
     ctx: WriteContext, poster_id: int, parsed: ParsedEvent, since: float
 ) -> ExperimentRecord | None:
-    """The poster's one run of the event's commit that posted since ``since``, if exactly
-    one did."""
+    """The poster's one run of the event's commit begun since ``since`` (a run going on
+    from before is not this command's), if exactly one was, and not under a name another
+    ``livestudio run`` gave (that command reports its own run)."""
     sha = parsed.event.baseline_sha.lower()
-    runs = repository.experiments_posted_since(
-        ctx.conn, poster_id, parsed.repo_key, sha, since, limit=2
+    begun = repository.experiments_begun_since(
+        ctx.conn, poster_id, parsed.repo_key, sha, since, limit=FINISH_LOOKS_AT
     )
-    return runs[0] if len(runs) == 1 else None
+    runs = [run for run in begun if not is_wrapper_name(run.name)]
+    return runs[0] if len(runs) == 1 and len(begun) < FINISH_LOOKS_AT else None
+
+
+FINISH_LOOKS_AT = 50
+"""Runs of one commit begun since a command started that ``_only_run_since`` reads (more
+than that, and it cannot tell which one is the command's)."""
 
 
 INVALID_TOKEN = (

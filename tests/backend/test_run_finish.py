@@ -147,26 +147,32 @@ def test_a_failure_goes_only_to_the_run_that_posted_since_the_command_started(
     assert [r["status"] for r in _rows(alice)] == ["failed"]
 
 
-def test_a_run_named_by_its_script_is_finished_only_if_it_is_the_one_that_posted(
+def test_a_failure_goes_to_a_run_named_by_its_script_only_if_it_is_the_commands(
     server: Server, alice: User
 ) -> None:
-    """The script's own `exp_name` wins over the wrapper's name: the one run of the commit
-    that posted since the command started is the command's; with two, neither is."""
-    own = {**START, "name": "named-by-script"}
-    for body in (own, {**DATA, "name": "named-by-script"}):
-        assert _post(server, "/api/live", body, alice.token).status_code == 200
-    wrapper = DONE | {"name": "run-abc123"}
-    bob = server.add_user("bob")
+    """The script's own `exp_name` wins over the wrapper's name: the failure goes to the
+    one run of the commit begun since the command started, unless another wrapped
+    command's name says it is that command's; a success never looks past the name."""
+    failure = DONE | {"name": "run-abc123", "errors": [{"cls": "ExitStatus", "text": "3"}]}
+    before = {**START, "name": "going-on-before"}  # begun before the command: not its
+    assert _post(server, "/api/live", before, alice.token).status_code == 200
+    since = f"/api/live/finish?since={time.time():.6f}"
+    time.sleep(0.01)
+    bob = server.add_user("bob")  # another user's run: never
     assert _post(server, "/api/live", {**START, "name": "x"}, bob.token).status_code == 200
-    finished = _post(server, FINISH, wrapper, alice.token)  # (bob's run is not alice's)
-    (row,) = _rows(alice)
-    assert finished.json()["experiment_id"] == row["id"] and row["status"] == "completed"
-    for body in ({**START, "name": "second"}, {**START, "name": "third"}):
-        assert _post(server, "/api/live", body, alice.token).status_code == 200
-    failure = wrapper | {"errors": [{"cls": "ExitStatus", "text": "exited with status 3"}]}
-    assert _post(server, FINISH, failure, alice.token).json()["experiment_id"] is None
-    assert {r["name"]: r["status"] for r in _rows(alice)} == {
-        "named-by-script": "completed",
-        "second": "running",
-        "third": "running",
-    }
+    other_wrapped = {**START, "name": "run-0f0f0f"}  # another `livestudio run`'s own run
+    assert _post(server, "/api/live", other_wrapped, alice.token).status_code == 200
+    own = {**START, "name": "named-by-script"}
+    assert _post(server, "/api/live", own, alice.token).status_code == 200
+    ended = DONE | {"name": "run-abc123"}  # a success: nothing found by its name, nothing done
+    assert _post(server, since, ended, alice.token).json()["experiment_id"] is None
+    finished = _post(server, since, failure, alice.token)
+    rows = {r["name"]: r for r in _rows(alice)}
+    assert finished.json()["experiment_id"] == rows["named-by-script"]["id"]
+    assert rows["named-by-script"]["status"] == "failed"
+    assert {rows[n]["status"] for n in ("going-on-before", "run-0f0f0f")} == {"running"}
+    # Two runs begun since that could be the command's: neither is.
+    for name in ("second", "third"):
+        assert _post(server, "/api/live", {**START, "name": name}, alice.token).status_code == 200
+    assert _post(server, since, failure, alice.token).json()["experiment_id"] is None
+    assert {r["name"]: r["status"] for r in _rows(alice)}["second"] == "running"
