@@ -8,10 +8,15 @@ import time
 
 SAID_EVERY = 10.0
 """Seconds between two lines of one kind (the ones between are counted in the next)."""
-LIMITED = ("psycopg.pool", "backend.db.writer")
+LIMITED = (
+    "psycopg.pool",
+    "backend.db.writer",
+    "backend.services.sweeper",
+    "backend.services.watcher",
+)
 """Loggers that say the same thing at every try while the database is away: the pool at
 each reconnection attempt, the writer at each failed batch (60 warnings, 150 lines, for
-a 12-second outage)."""
+a 12-second outage), the sweeper and the watch evaluator at each round."""
 
 
 class SaidEvery(logging.Filter):

@@ -296,10 +296,11 @@ def check_postgres_url(url: str) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
     try:
-        named = conninfo_to_dict(url).get("dbname")
+        info = conninfo_to_dict(url)
     except Exception as exc:  # psycopg.ProgrammingError: its own sentence
         raise ValueError(f"The PostgreSQL URL does not read ({exc})") from None
-    if not named and not os.environ.get("PGDATABASE"):
+    named = info.get("dbname") or info.get("service")  # (a service file may name it)
+    if not named and not os.environ.get("PGDATABASE") and not os.environ.get("PGSERVICE"):
         raise ValueError(
             "The PostgreSQL URL names no database; give postgresql://USER@HOST:PORT/NAME"
         )

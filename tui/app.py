@@ -48,6 +48,9 @@ class LiveStudioApp(App[None]):
         """Alerts that fired while a dialog was open: shown once it closes."""
         self.left_projects: set[int] = set()
         """Projects the user chose to leave here: their screens close saying just that."""
+        self.told_outages: set[str] = set()
+        """Why the server is away, as told in a toast during this outage (each once, on
+        whichever screen: going back to the projects list told it again)."""
 
     STOCK_COMMANDS_LEFT_OUT = frozenset({"Keys", "Maximize", "Minimize", "Screenshot"})
     """Textual's own palette entries that do not fit here: `?` lists every key (the Keys

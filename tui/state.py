@@ -470,7 +470,12 @@ class ProjectState:
                 rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
             else:
                 column = self.sort_column
-                keys = {r.id: sort_key(column_value(r, column)) for r in rows}
+                # (the name column's value is (name, pushed): sorted by the name alone,
+                # "x (1)" came before "x", the tuple's quote after the space)
+                keys = {
+                    r.id: sort_key(r.name if column == "name" else column_value(r, column))
+                    for r in rows
+                }
                 rows.sort(key=lambda r: keys[r.id], reverse=self.sort_reverse)
                 if self.sort_reverse:
                     # Only the values flip: runs with no value (a run just started has

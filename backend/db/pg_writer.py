@@ -66,6 +66,8 @@ class PostgresWriter(Writer):
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="livestudio-pg-writer")
         self._lock_held_elsewhere = False
         """The last batch timed out waiting for the cluster's write lock (another program)."""
+        self._begun: set[asyncio.Future[Any]] = set()
+        """The callers of the batch sent to the database last (``submit``)."""
 
     async def start(self) -> None:
         """Connect, apply migrations and start taking jobs."""
@@ -120,9 +122,12 @@ class PostgresWriter(Writer):
                 asyncio.shield(future), self._write_timeout + ANSWER_GRACE
             )
         except TimeoutError:
-            # Not run if its batch has not begun; if it has, its outcome goes unheard (a
-            # re-sent post changes nothing twice).
-            future.cancel()
+            if post is None and future in self._begun:
+                # Its batch was sent: it may still commit. A post sent again changes
+                # nothing twice, but a token, a device login or an account made after a
+                # 503 would be one its caller never heard of: wait for its outcome.
+                return await future
+            future.cancel()  # not run: its batch had not begun
             raise Unavailable(DATABASE_DOWN, retry_after=1) from None
 
     def _failed(self, exc: Exception) -> Exception:
@@ -151,6 +156,7 @@ class PostgresWriter(Writer):
             if not batch:
                 continue
             started = time.perf_counter()
+            self._begun = {future for _, future, _ in batch}
             try:
                 outcomes, events = await loop.run_in_executor(
                     self._thread, self._commit, [job for job, _, _ in batch]

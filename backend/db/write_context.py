@@ -61,6 +61,9 @@ class WriterCache:
     had a rate (nor could be found stalled)."""
 
     MAX_EXPERIMENTS = 20_000
+    MAX_SAMPLED = 2_000
+    """Runs whose step samples are kept (~6 KB each when full): a run that ended on
+    another process leaves them here until newer runs push them out (20,000 took 155 MB)."""
 
     def remember(self, record: repository.ExperimentRecord) -> None:
         """Cache an experiment's row as just written."""
@@ -70,7 +73,7 @@ class WriterCache:
         samples = record.step_samples
         if samples is not None and self.step_samples.get(record.id) is not samples:
             self.step_samples[record.id] = samples
-            if len(self.step_samples) > self.MAX_EXPERIMENTS:
+            if len(self.step_samples) > self.MAX_SAMPLED:
                 del self.step_samples[next(iter(self.step_samples))]
 
     def recall(self, record: repository.ExperimentRecord) -> repository.ExperimentRecord:

@@ -700,8 +700,12 @@ def _ran(record: ExperimentRecord) -> bool:
     its client ended it before it did (a failure before DVCLive posted, kept as such, not
     merged into the next run). One that logged nothing and never said it ended (killed
     before its first step, swept as Stopped) holds nothing to keep: the next run of its name
-    takes it up."""
-    return record.step is not None or record.status in ("completed", "failed")
+    takes it up, as does one marked failed by hand (a first stage that seemed stuck: the
+    run DVCLive then begins is the same one, with the params DVC's ``start`` gave it)."""
+    if record.step is not None:
+        return True
+    by_hand = bool(record.errors) and record.errors[-1].cls == status.MARKED_FAILED
+    return record.status in ("completed", "failed") and not by_hand
 
 
 def _held(kept: BeforeStart) -> DataEvent | None:

@@ -336,6 +336,14 @@ def test_what_follows_a_start_decides_at_once(server: Server, alice: User) -> No
     assert rows()["early (1)"]["errors"] == [error]
     assert rows()["early"]["status"] == "running" and rows()["early"]["step"] == 0
 
+    # Marked failed by hand before its first step (a stage that seemed stuck), then begun:
+    # the same run, with the params its first start gave it.
+    slow = post({**start, "name": "slow", "params": {"params.yaml": {"lr": 0.1}}})
+    assert alice.client.post(f"/api/experiments/{slow}/fail").status_code == 200
+    post({**start, "name": "slow"})
+    post(data("slow", 0, 1.0))
+    assert "slow (1)" not in rows() and rows()["slow"]["params"]["params.yaml:lr"] == 0.1
+
     post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.1}}})
     post(data("p", 0, 1.0))
     post({**start, "name": "p", "params": {"params.yaml": {"lr": 0.2}}})

@@ -11,6 +11,8 @@ from textual.widgets import DataTable, Label, Static
 from tests.conftest import Server, User, fixture_bodies
 from tests.tui.conftest import SIZE, footer_text, open_project, post, problem_of, until
 from tui.app import LiveStudioApp
+from tui.client import StreamState
+from tui.messages import ConnectionChanged
 from tui.screens.details import DetailsScreen
 from tui.screens.dialogs import ConfirmDialog, TokenDialog
 from tui.screens.login import LoginScreen
@@ -101,6 +103,17 @@ async def test_an_outage_is_told_once_not_by_every_screen_following_a_stream(
         try:
             await until(pilot, lambda: told() > 0, timeout=15)
             await pilot.pause(0.5)
+            assert told() == 1
+            # Back on the projects list, its own stream's next retry of the same outage
+            # told it again.
+            reason = next(
+                n.message for n in app._notifications if n.message.startswith("Reconnecting:")
+            )
+            await pilot.press("q")
+            await until(pilot, lambda: isinstance(app.screen, ProjectsScreen))
+            again = StreamState(connected=False, retry_in=8, reason=reason[14:-1])
+            app.screen.post_message(ConnectionChanged(again))
+            await pilot.pause(0.3)
             assert told() == 1
         finally:
             await asyncio.to_thread(server.start)

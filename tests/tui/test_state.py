@@ -92,6 +92,14 @@ def test_runs_without_a_value_sort_last_both_ways() -> None:
     assert state.groups()[0][1] == [3, 1, 4, 2]  # highest first; NaN, then none, last
 
 
+def test_names_sort_as_names_a_set_aside_run_after_its_new_one() -> None:
+    state = ProjectState()
+    for i, name in enumerate(["fixedx (1)", "fixedx", "alpha"], start=1):
+        state.apply_row(row(i, name=name), now=0)
+    state.sort_by("name")
+    assert state.groups()[0][1] == [3, 2, 1]  # "fixedx (1)" sorted before "fixedx"
+
+
 def test_compare_marks_differences_and_best_values() -> None:
     lines = {
         line.key: line

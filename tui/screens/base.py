@@ -34,8 +34,6 @@ class LiveScreen(Screen[None]):
         self.last_state: StreamState | None = None
         self.dropped = False
         """The stream dropped since it last connected."""
-        self._told_reasons: set[str] = set()
-        """Why the stream is down, as told in a toast during this outage (each once)."""
         self._retry_at: float | None = None
         """When the stream tries again (monotonic), while it waits to: the bar counts down."""
 
@@ -110,7 +108,7 @@ class LiveScreen(Screen[None]):
         self._retry_at = None
         if state.connected:
             bar.connection = "connected"
-            self._told_reasons.clear()
+            studio(self).told_outages.clear()
         elif state.retry_in < 0:
             bar.connection = f"stopped: {state.reason}"[:60]
         else:
@@ -118,8 +116,9 @@ class LiveScreen(Screen[None]):
             self._count_down()  # (the reason: a toast)
             # Once per reason and outage, not every retry (retries that fail in turns
             # for two reasons told the first one again).
-            if self._on_top and state.retry_in >= 4 and state.reason not in self._told_reasons:
-                self._told_reasons.add(state.reason)
+            told = studio(self).told_outages
+            if self._on_top and state.retry_in >= 4 and state.reason not in told:
+                told.add(state.reason)
                 self.notify(
                     f"Reconnecting: {state.reason.rstrip('.')}.", severity="warning", timeout=4
                 )
