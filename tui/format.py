@@ -198,14 +198,17 @@ def lower_is_better(metric: str) -> bool:
 
 
 def shell_fold(line: str, width: int) -> list[str]:
-    """``line`` in pieces of at most ``width`` columns, each but the last ending in a
-    backslash: the shell joins a backslash and a newline, even inside a word. Folded
-    between words where it can: copied with the mouse, a continued line brings the
-    indentation it is drawn with, harmless between words but a split inside one."""
+    """``line`` in pieces of at most ``width`` columns where it can be, each but the last
+    ending in a backslash (the shell joins a backslash and a newline), folded between
+    words only: copied with the mouse, a continued line brings the indentation it is drawn
+    with, harmless between words, but a token folded inside pasted as two words (a cut
+    token exported, and a stray variable). A word wider than ``width`` stays whole, for
+    the caller to cut where it shows it."""
     pieces = []
     while width >= 2 and len(line) > width:
         space = line.rfind(" ", 1, width - 1)  # (the backslash goes after it)
-        cut = space + 1 if space > 0 else width - 1
-        pieces.append(line[:cut] + "\\")
-        line = line[cut:]
+        if space <= 0:
+            break
+        pieces.append(line[: space + 1] + "\\")
+        line = line[space + 1 :]
     return [*pieces, line]

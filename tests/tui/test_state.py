@@ -503,3 +503,14 @@ def test_cuts_count_terminal_cells_not_characters() -> None:
     assert middle_cut(name, 11) == "验证…后一个"  # 4 + 1 + 6 cells
     assert head_cut(name, 7) == "验证集…" and tail_cut(name, 7) == "…后一个"
     assert head_cut("abc", 3) == "abc" and middle_cut(name, 40) == name
+
+
+def test_shell_lines_fold_between_words_never_inside_one() -> None:
+    from tui.format import shell_fold
+
+    token = "lst_" + "x" * 60
+    assert shell_fold(f"export DVC_STUDIO_TOKEN={token}", 40) == [
+        "export \\",
+        f"DVC_STUDIO_TOKEN={token}",  # too wide: left whole, for the widget to cut in sight
+    ]
+    assert shell_fold("a b c d e f", 6) == ["a b \\", "c d \\", "e f"]
