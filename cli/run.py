@@ -18,7 +18,6 @@ import email.utils
 import math
 import os
 import re
-import secrets
 import signal
 import ssl
 import subprocess
@@ -33,7 +32,7 @@ import platformdirs
 
 from cli import remote
 from cli.admin import CliError
-from shared.live import WRAPPER_NAME_HEX, wrapper_name
+from shared.live import new_wrapper_name
 from shared.repo_url import InvalidRepoUrl, repo_key
 from tui.client import detail_of, plain_reason
 from tui.settings import server_url
@@ -240,7 +239,7 @@ def run(command: list[str], server: str | None) -> int:
         started = _check_server(url, token, named[0] if named else "--server")
         if not dvc_reports:
             _warn_about_repository(where[0])
-    name = os.environ.get("DVC_EXP_NAME") or wrapper_name(secrets.token_hex(WRAPPER_NAME_HEX // 2))
+    name = os.environ.get("DVC_EXP_NAME") or new_wrapper_name()
     env = dict(os.environ)
     if url and token:
         env.update({"DVC_STUDIO_URL": url, "DVC_STUDIO_TOKEN": token})

@@ -6,6 +6,8 @@ Field names and shapes follow what the released DVCLive and DVC clients send
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -90,21 +92,17 @@ def decode_live_event(body: bytes) -> LiveEvent:
     return _decoder.decode(body)
 
 
-WRAPPER_NAME_HEX = 6
-"""``livestudio run`` names a run ``run-`` and this many hex digits when nothing else does."""
+WRAPPER_NAME = re.compile(r"run-[0-9a-f]{6}")
+"""The name ``livestudio run`` gives its command's run when nothing else does."""
 
 
-def wrapper_name(token_hex: str) -> str:
-    """The name ``livestudio run`` gives its command's run (``DVC_EXP_NAME`` unset)."""
-    return f"run-{token_hex}"
+def new_wrapper_name() -> str:
+    """A name of ``WRAPPER_NAME``'s shape, for a wrapped command's run (``DVC_EXP_NAME``
+    unset)."""
+    return f"run-{secrets.token_hex(3)}"
 
 
 def is_wrapper_name(name: str) -> bool:
     """Whether ``name`` has the shape of a name ``livestudio run`` gave (``run-1a2b3c``):
     the run of another wrapped command, never found for this one by ``/api/live/finish``."""
-    digits = name.removeprefix("run-")
-    return (
-        len(name) == len("run-") + WRAPPER_NAME_HEX
-        and name.startswith("run-")
-        and all(c in "0123456789abcdef" for c in digits)
-    )
+    return WRAPPER_NAME.fullmatch(name) is not None

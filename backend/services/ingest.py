@@ -547,7 +547,9 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         after = _after_start(ctx, record, parsed, now)
         if after is None:  # held back, stored with the run (not a value of it yet)
             return record.id
-        record, held, went_on = after
+        # Written whole, went on or set aside (the progress write leaves ``before_start``;
+        # a run set aside is the new one, inserted whole anyway).
+        (record, held), went_on = after, True
     created = record is None or record.id == 0
     if record is None:
         record = _new_run(
@@ -564,7 +566,7 @@ def apply(ctx: WriteContext, poster_id: int, parsed: ParsedEvent, now: float) ->
         _merge(record, held, now)
     change = _merge(record, event, now)
     if went_on:
-        change = Change.FULL  # (the progress write leaves ``before_start``)
+        change = Change.FULL
     if isinstance(event, DataEvent) and parsed.series:
         change = _reach_rows(record, parsed.series, change, now)
     moved = not created and record.subdir != subdir_before
@@ -628,11 +630,10 @@ def _new_run(
 
 def _after_start(
     ctx: WriteContext, record: ExperimentRecord, parsed: ParsedEvent, now: float
-) -> tuple[ExperimentRecord, DataEvent | None, bool] | None:
+) -> tuple[ExperimentRecord, DataEvent | None] | None:
     """Decide what the ``start`` before this post began (``_verdict``): the run this post
-    goes to (a new one, not stored yet, if the name was run anew), the post held back
-    before it, and whether the run went on (its row must be written whole: the progress
-    write leaves ``before_start``). None: this post is held back with the run.
+    goes to (a new one, not stored yet, if the name was run anew) and the post held back
+    before it. None: this post is held back with the run.
     """
     kept = record.before_start
     assert kept is not None
@@ -645,9 +646,9 @@ def _after_start(
         return None
     held = _held(kept)
     if verdict is Verdict.ANEW:
-        return _set_aside(ctx, record, now), held, held is not None
+        return _set_aside(ctx, record, now), held
     record.before_start = None  # resumed (or its start sent again): it goes on
-    return record, held, True
+    return record, held
 
 
 class Verdict(enum.Enum):
@@ -892,7 +893,9 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     # Kept until the post after it tells whether this start is of the name run anew
     # (``_set_aside``) or of the same run resumed. A start sent twice keeps the run as the
     # first found it, and the params the latest brought.
+    full = False
     if isinstance(event, StartEvent) and _ran(record):
+        full = True  # (``before_start`` is written with the row)
         if record.before_start is None:
             record.before_start = status.before_start(record, event)
         else:
@@ -900,10 +903,7 @@ def _merge(record: ExperimentRecord, event: LiveEvent, now: float) -> Change:
     record.updated_at = now
     before = _settled(record)
     step_before = record.step
-    full = False
     progress = False
-    if isinstance(event, StartEvent) and _ran(record):
-        full = True  # (``before_start``, above, is written)
     if status.resumes(record, event):
         status.resume(record)
     if isinstance(event, StartEvent):
